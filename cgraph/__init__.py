@@ -1,0 +1,16 @@
+"""cgraph: symbolic tensor graphs compiled to one C module each, cached on disk.
+
+    import cgraph, cgraph.tensor as T
+    x = T.dvector("x")
+    f = cgraph.function([x], T.exp(x).sum())
+"""
+__version__ = "0.1.0"
+
+from .config import config  # noqa: E402
+from .compile.function import Function, MissingInputError, UnusedInputError, function  # noqa: E402
+from .compile.io import In, Out, Param  # noqa: E402
+from .compile.sharedvalue import SharedVariable, shared  # noqa: E402
+from .graph.basic import Apply, Constant, Op, Variable, clone_replace  # noqa: E402
+from . import tensor  # noqa: E402
+
+clone = clone_replace

@@ -1,0 +1,159 @@
+"""Lowering: a list of Apply nodes becomes one C source rendered from the templates.
+
+Each graph variable is a ``cg_array`` local of the entry function, named after the variable.
+Graph inputs arrive as contiguous arrays; small constants are embedded in the source, large
+ones are passed in like inputs. Each node contributes one block rendered from its op's
+template; outputs are handed to the caller in buffers of their own.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import __version__
+from ..graph.basic import Constant
+from .names import NameTable
+from .render import render
+
+EMBED_CONSTANT_LIMIT = 256   # elements; larger constants are passed in at call time
+
+
+@dataclass
+class VarInfo:
+    """What a template needs to know about a variable."""
+    name: str          # C identifier
+    label: str         # how error messages name it (the user's name or the expression)
+    ndim: int
+    dtype: str
+    ctype: str
+    broadcastable: tuple
+    comment: str = ""
+    shape_offset: int = 0
+    shape: tuple = ()
+    values: list = field(default_factory=list)
+
+
+@dataclass
+class Lowered:
+    source: str
+    inputs: list              # graph variables passed in, in order (function inputs first)
+    hidden_constants: list    # values of large constants, passed after the inputs
+    outputs: list             # graph variables returned, in order
+    nodes: list               # Apply nodes in execution order; an error names one by index
+
+
+def c_literal(value, dtype):
+    if dtype == "bool":
+        return "1" if value else "0"
+    if dtype.startswith("float"):
+        v = float(value)
+        if np.isnan(v):
+            return "NAN"
+        if np.isinf(v):
+            return "INFINITY" if v > 0 else "-INFINITY"
+        text = repr(v)
+        return text + ("f" if dtype == "float32" else "")
+    if dtype == "int64" and int(value) == -2**63:
+        return "INT64_MIN"
+    return f"{int(value)}LL" if dtype == "int64" else str(int(value))
+
+
+def label_of(var, depth=2):
+    """A short human name for ``var`` in messages: its name, or the expression computing it."""
+    from ..tensor.elemwise import DimShuffle, Elemwise
+    if var.name:
+        return var.name
+    if isinstance(var, Constant):
+        return str(var.data.reshape(())[()]) if var.data.size == 1 else repr(var)
+    owner = var.owner
+    if owner is None:
+        return repr(var)
+    if isinstance(owner.op, DimShuffle) and "x" in owner.op.new_order and \
+            [a for a in owner.op.new_order if a != "x"] == list(range(owner.inputs[0].ndim)):
+        return label_of(owner.inputs[0], depth)      # only adds broadcast axes
+    name = owner.op.scalar_op.name if isinstance(owner.op, Elemwise) else str(owner.op)
+    if depth == 0:
+        return f"{name}(...)"
+    text = f"{name}({', '.join(label_of(v, depth - 1) for v in owner.inputs)})"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def c_string(text):
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ").replace("%", "%%")
+
+
+def lower(inputs, outputs, nodes, function_name):
+    names = NameTable()
+    info = {}
+    variables, input_infos, constant_infos = [], [], []
+    shape_offset = 0
+
+    def declare(var, fallback, comment=""):
+        vi = VarInfo(name=names.make(var.name, fallback), label=c_string(label_of(var)),
+                     ndim=var.ndim, dtype=var.dtype, ctype=var.type.ctype,
+                     broadcastable=var.broadcastable, comment=comment)
+        info[var] = vi
+        variables.append(vi)
+        return vi
+
+    used_constants = []
+    for var in [v for node in nodes for v in node.inputs] + list(outputs):
+        if isinstance(var, Constant) and var not in used_constants:
+            used_constants.append(var)
+    hidden = [c for c in used_constants if c.data.size > EMBED_CONSTANT_LIMIT]
+    all_inputs = list(inputs) + hidden
+
+    for k, var in enumerate(all_inputs):
+        if var in info:
+            continue
+        vi = declare(var, f"in{k}", "input" if k < len(inputs) else "large constant")
+        vi.shape_offset = shape_offset
+        shape_offset += var.ndim
+        input_infos.append(vi)
+
+    for var in used_constants:
+        if var not in info:
+            vi = declare(var, f"c{len(constant_infos)}", f"constant {label_of(var)}")
+            vi.shape = var.data.shape
+            vi.values = [c_literal(v, var.dtype) for v in var.data.ravel()]
+            constant_infos.append(vi)
+
+    blocks = []
+    for node_id, node in enumerate(nodes):
+        for k, var in enumerate(node.outputs):
+            if var not in info:
+                declare(var, f"{_op_short_name(node.op)}{node_id}")
+        out_name = node.outputs[0].name
+        op_label = c_string(f"{node.op}" + (f" computing {out_name}" if out_name else ""))
+        code = render(node.op.c_template,
+                      ins=[info[v] for v in node.inputs], outs=[info[v] for v in node.outputs],
+                      node_id=node_id, op_label=op_label, **node.op.c_params(node))
+        where = f" [{node.trace}]" if node.trace else ""
+        header = f"{node.op}: {', '.join(info[v].name for v in node.outputs)} <- " \
+                 f"{', '.join(info[v].name for v in node.inputs)}{where}"
+        blocks.append({"header": header.replace("*/", "* /"), "code": code.rstrip()})
+
+    output_infos = []
+    shape_offset = 0
+    for var in outputs:
+        if var not in info:   # an output that is a constant or an unused input
+            raise AssertionError(f"output {var!r} was not lowered")
+        vi = VarInfo(**{**info[var].__dict__})
+        vi.shape_offset = shape_offset
+        shape_offset += var.ndim
+        output_infos.append(vi)
+
+    source = render(
+        "module.c.j2", version=__version__, function_name=c_string(function_name or "anonymous"),
+        input_summary=", ".join(f"{v.name} ({v.dtype}, {v.ndim}-d)" for v in input_infos) or "none",
+        output_summary=", ".join(f"{v.name} ({v.dtype}, {v.ndim}-d)" for v in output_infos) or "none",
+        variables=variables, inputs=input_infos, constants=constant_infos, blocks=blocks,
+        outputs=output_infos)
+    return Lowered(source=source, inputs=all_inputs,
+                   hidden_constants=[v.data for v in hidden], outputs=list(outputs), nodes=nodes)
+
+
+def _op_short_name(op):
+    from ..tensor.elemwise import Elemwise
+    if isinstance(op, Elemwise):
+        return op.scalar_op.name.rstrip("_")
+    return type(op).__name__.lower()

@@ -1,0 +1,417 @@
+"""``function``: turn a graph into a callable that runs it as one compiled C module.
+
+The work happens in three steps: ``_FunctionSpec`` checks and normalises what the user gave
+(inputs, outputs, updates, givens) into one graph; the rewrites simplify it; a runner (C
+module from the cache, or the numpy reference) computes it. ``Function`` is the thin object
+that checks arguments, calls the runner once and writes the updates back.
+"""
+import warnings
+from collections import OrderedDict
+
+import numpy as np
+
+from ..config import config
+from ..graph.basic import Constant, Variable, ancestors, clone_replace, graph_inputs, io_toposort
+from ..tensor.var import as_tensor_variable
+from .io import In, Out
+from .sharedvalue import SharedVariable, shared
+
+
+class UnusedInputError(Exception):
+    """An input the outputs do not depend on (see ``on_unused_input``)."""
+
+
+class MissingInputError(Exception):
+    """The outputs depend on a variable that is neither an input nor shared."""
+
+
+def function(inputs, outputs=None, mode=None, updates=None, givens=None,
+             no_default_updates=False, accept_inplace=False, name=None, rebuild_strict=True,
+             allow_input_downcast=None, profile=None, on_unused_input=None):
+    """Compile a graph into a callable.
+
+    ``inputs``: list of variables or ``In``; ``outputs``: a variable (the call returns one
+    value), a list (returns a list) or a dict with string keys (returns a dict);
+    ``updates``: (shared variable, new expression) pairs as a list, tuple or ordered dict,
+    applied after every call from values computed before any is written; ``givens``:
+    {variable: replacement} substituted into the graph before compiling.
+    """
+    spec = _FunctionSpec(inputs, outputs, updates, givens, no_default_updates,
+                         allow_input_downcast, on_unused_input, name)
+    mode = (mode or config.mode).lower() if isinstance(mode or config.mode, str) else mode
+    if mode not in ("c", "py", "fast_run", "fast_compile"):
+        raise ValueError(f"Unknown mode {mode!r}: use 'c' (compiled, default) or 'py' "
+                         f"(numpy reference)")
+    mode = "py" if mode in ("py", "fast_compile") else "c"
+    return Function(spec, mode)
+
+
+def _as_list(x):
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+class _FunctionSpec:
+    """The checked, normalised description of a function."""
+
+    def __init__(self, inputs, outputs, updates, givens, no_default_updates,
+                 allow_input_downcast, on_unused_input, name):
+        self.name = name
+        self._read_inputs(inputs, allow_input_downcast)
+        self._read_outputs(outputs)
+        update_pairs = _normalise_updates(updates)
+        given_pairs = _normalise_givens(givens, self.input_variables)
+        # Replace givens everywhere (outputs and update expressions) in one pass.
+        exprs = self.output_variables + [u for _, u in update_pairs] + \
+            [i.update for i in self.ins if i.update is not None]
+        if given_pairs:
+            exprs = clone_replace(exprs, dict(given_pairs))
+        n_out = len(self.output_variables)
+        self.output_variables = exprs[:n_out]
+        update_pairs = [(s, u) for (s, _), u in zip(update_pairs, exprs[n_out:])]
+        self.state_updates = exprs[n_out + len(update_pairs):]
+        update_pairs = self._add_default_updates(update_pairs, no_default_updates)
+        self.update_pairs = update_pairs
+        self._check_inputs_reachable(on_unused_input)
+
+    def _read_inputs(self, inputs, allow_input_downcast):
+        if not isinstance(inputs, (list, tuple)):
+            raise TypeError("Input variables of a cgraph function should be contained in a "
+                            "list, even when there is a single input.")
+        self.ins = []
+        for k, item in enumerate(inputs):
+            i = item if isinstance(item, In) else In(item) if isinstance(item, Variable) else None
+            if i is None:
+                raise TypeError(f"function input at index {k} is {item!r}, not a Variable or "
+                                f"In")
+            if isinstance(i.variable, SharedVariable):
+                raise TypeError(f"Cannot use a shared variable ({i.variable!r}) as explicit "
+                                f"input. Consider substituting a non-shared variable via the "
+                                f"`givens` parameter")
+            if isinstance(i.variable, Constant):
+                raise TypeError(f"Constants not allowed in param list: {i.variable!r}")
+            if i.allow_downcast is None:
+                i.allow_downcast = allow_input_downcast
+            self.ins.append(i)
+        seen = {}
+        for k, i in enumerate(self.ins):
+            if i.variable in seen:
+                raise UnusedInputError(
+                    f"Variable {i.variable!r} is used twice in inputs to cgraph.function, at "
+                    f"indices {seen[i.variable]} and {k}. This would result in values provided "
+                    f"for it being ignored. Please do not duplicate variables in the inputs "
+                    f"list.")
+            seen[i.variable] = k
+        self.input_variables = [i.variable for i in self.ins]
+        for i in self.ins:
+            if i.update is not None:
+                i.update = as_tensor_variable(i.update)
+                if i.update.type != i.variable.type:
+                    raise TypeError(
+                        f"Variable '{i.variable!r}' has type {i.variable.type} but an update "
+                        f"of type {i.update.type}. The type of the update should be the same "
+                        f"as the type of the variable")
+                if i.value is None:
+                    raise ValueError(f"In({i.variable!r}, update=...) needs an initial value")
+
+    def _read_outputs(self, outputs):
+        self.output_keys = None
+        self.unpack_single = False
+        if outputs is None:
+            outs = []
+        elif isinstance(outputs, dict):
+            for key in outputs:
+                if not isinstance(key, str):
+                    raise TypeError(f"the keys of an outputs dict must be strings, got {key!r}")
+            self.output_keys = sorted(outputs)
+            outs = [outputs[k] for k in self.output_keys]
+        elif isinstance(outputs, (list, tuple)):
+            outs = list(outputs)
+        else:
+            outs = [outputs]
+            self.unpack_single = True
+        variables = []
+        for o in outs:
+            v = o.variable if isinstance(o, Out) else o
+            if not isinstance(v, Variable):
+                raise TypeError(f"Outputs must be cgraph Variable or Out instances. Received "
+                                f"{o!r} of type {type(o)}")
+            variables.append(v)
+        self.output_variables = variables
+
+    def _add_default_updates(self, pairs, no_default_updates):
+        if not isinstance(no_default_updates, (bool, list, tuple)):
+            raise TypeError("no_default_updates should be either a boolean or a list")
+        if no_default_updates is True:
+            return pairs
+        excluded = set(no_default_updates) if no_default_updates else set()
+        updated = {s for s, _ in pairs}
+        # default updates reached through other updates are collected too
+        k = 0
+        frontier = self.output_variables + [u for _, u in pairs] + self.state_updates
+        while k < len(frontier):
+            batch = frontier[k:]
+            k = len(frontier)
+            for var in graph_inputs(batch):
+                if isinstance(var, SharedVariable) and var.default_update is not None \
+                        and var not in updated and var not in excluded:
+                    upd = _check_update(var, var.default_update)
+                    pairs.append((var, upd))
+                    updated.add(var)
+                    frontier.append(upd)
+        return pairs
+
+    def _check_inputs_reachable(self, on_unused_input):
+        on_unused_input = on_unused_input or config.on_unused_input
+        if on_unused_input not in ("raise", "warn", "ignore"):
+            raise ValueError(f"Invalid value for keyword on_unused_input of cgraph.function: "
+                             f"{on_unused_input!r}.\nValid values are 'raise', 'warn', and "
+                             f"'ignore'.")
+        roots = self.output_variables + [u for _, u in self.update_pairs] + self.state_updates
+        needed = ancestors(roots, stop_at=self.input_variables)
+        for k, var in enumerate(self.input_variables):
+            if var not in needed and on_unused_input != "ignore":
+                msg = (f"cgraph.function was asked to create a function computing outputs given "
+                       f"certain inputs, but the provided input variable at index {k} is not "
+                       f"part of the computational graph needed to compute the outputs: "
+                       f"{var!r}.\nTo make this error into a warning, you can pass the "
+                       f"parameter on_unused_input='warn' to cgraph.function. To disable it "
+                       f"completely, use on_unused_input='ignore'.")
+                if on_unused_input == "raise":
+                    raise UnusedInputError(msg)
+                warnings.warn(msg, stacklevel=4)
+        for var in graph_inputs(roots, stop_at=self.input_variables):
+            if var in self.input_variables or isinstance(var, (SharedVariable, Constant)):
+                continue
+            where = f" (created at {var.trace})" if var.trace else ""
+            raise MissingInputError(
+                f"Input {var!r}{where} is needed to compute the outputs but was not provided "
+                f"as an input of the function, nor replaced through givens.")
+
+
+def _check_update(target, value):
+    value = as_tensor_variable(value)
+    t, u = target.type, value.type
+    compatible = (t.dtype == u.dtype and t.ndim == u.ndim and
+                  all(ub or not tb for tb, ub in zip(t.broadcastable, u.broadcastable)))
+    if not compatible:
+        hint = ""
+        if t.dtype != u.dtype:
+            hint = (f" The update has dtype {u.dtype} but {target!r} holds {t.dtype}: cast it, "
+                    f"e.g. T.cast(expr, '{t.dtype}'), or build it from values of dtype "
+                    f"{t.dtype} (a Python float constant takes config.floatX).")
+        elif t.ndim != u.ndim:
+            hint = f" The update has {u.ndim} dimensions but {target!r} has {t.ndim}."
+        else:
+            hint = (" The update is less broadcastable than the variable: a dimension the "
+                    "variable declares broadcastable (length 1) may change length.")
+        raise TypeError(f"An update must have the same type as the original shared variable "
+                        f"(shared_var={target!r}, shared_var.type={t}, update_val={value!r}, "
+                        f"update_val.type={u}).{hint}")
+    return value
+
+
+def _normalise_updates(updates):
+    if updates is None:
+        return []
+    if isinstance(updates, dict):
+        if type(updates) is dict and len(updates) > 1:
+            warnings.warn(
+                "The parameter 'updates' of cgraph.function() expects an OrderedDict or a list "
+                "of (shared, update) pairs, got a plain dict. Its order is the insertion order, "
+                "which is what the updates will follow.", UserWarning, stacklevel=4)
+        items = list(updates.items())
+    elif isinstance(updates, (list, tuple)):
+        items = list(updates)
+        if len(items) == 2 and isinstance(items[0], Variable) and not isinstance(items[1], (list, tuple)):
+            raise ValueError("The updates parameter must be an OrderedDict/dict or a list of "
+                             "lists/tuples with 2 elements (got a single pair: wrap it in a "
+                             "list, updates=[(shared_var, new_value)])")
+    else:
+        raise TypeError(f"The updates parameter must be an ordered mapping or a list of pairs, "
+                        f"got {type(updates).__name__}")
+    pairs, seen = [], set()
+    for item in items:
+        if not isinstance(item, (list, tuple)) or len(item) != 2:
+            raise ValueError("The updates parameter must be an OrderedDict/dict or a list of "
+                             f"lists/tuples with 2 elements; got the entry {item!r}")
+        target, value = item
+        if not isinstance(target, SharedVariable):
+            raise TypeError(f"update target must be a SharedVariable, got {target!r}"
+                            + (" (a constant)" if isinstance(target, Constant) else ""))
+        if target in seen:
+            raise ValueError(f"this shared variable already has an update expression: "
+                             f"{target!r}")
+        seen.add(target)
+        pairs.append((target, _check_update(target, value)))
+    return pairs
+
+
+def _normalise_givens(givens, input_variables):
+    if givens is None:
+        return []
+    if isinstance(givens, dict):
+        items = list(givens.items())
+    elif isinstance(givens, (list, tuple)):
+        items = list(givens)
+    else:
+        raise TypeError(f"givens must be a dict or a list of (variable, replacement) pairs, "
+                        f"got {type(givens).__name__}")
+    pairs = []
+    for item in items:
+        if not isinstance(item, (list, tuple)) or len(item) != 2:
+            raise TypeError(f"givens entries must be (variable, replacement) pairs, got {item!r}")
+        old, new = item
+        if not isinstance(old, Variable):
+            raise TypeError(f"given keys must be Variable, got {old!r}")
+        if old in input_variables:
+            raise RuntimeError(
+                f"You are trying to replace variable '{old!r}' through the `givens` parameter, "
+                f"but this variable is an input to your function. Replacing inputs is "
+                f"forbidden because it has no effect. To replace it in a graph, use "
+                f"cgraph.clone_replace.")
+        if not isinstance(new, Variable):
+            new = shared(np.asarray(new, dtype=old.dtype) if hasattr(old, "dtype") else new)
+        ot, nt = old.type, new.type
+        if ot.dtype != nt.dtype or ot.ndim != nt.ndim:
+            raise TypeError(
+                f"givens: the replacement for {old!r} has type {nt} but {old!r} has type {ot}; "
+                f"they must have the same dtype and number of dimensions"
+                + (f" (cast it with T.cast(replacement, '{ot.dtype}'))" if ot.dtype != nt.dtype
+                   else ""))
+        if any(ob and not nb for ob, nb in zip(ot.broadcastable, nt.broadcastable)):
+            raise TypeError(
+                f"givens: {old!r} has broadcastable pattern {ot.broadcastable} but its "
+                f"replacement has {nt.broadcastable}; the replacement must be broadcastable "
+                f"wherever the variable is")
+        pairs.append((old, new))
+    olds = {o for o, _ in pairs}
+    for _, new in pairs:
+        if ancestors([new]) & olds:
+            raise ValueError("When using 'givens' with several (old, new) replacement pairs, "
+                             "a new value may not depend on another pair's old variable, as "
+                             "in givens = {a: b, b: a + 1}.")
+    return pairs
+
+
+class Function:
+    """A compiled function. Call it with values for its inputs (positional or by name)."""
+
+    def __init__(self, spec, mode):
+        from ..rewrite import optimize
+        self.name = spec.name
+        self.mode = mode
+        self.output_keys = spec.output_keys
+        self._unpack_single = spec.unpack_single
+        self._ins = spec.ins
+        self._n_outputs = len(spec.output_variables)
+        self._updated_shared = [s for s, _ in spec.update_pairs]
+        self._stateful = [i for i in spec.ins if i.update is not None]
+        self.trust_input = False
+        # state of In(update=...) inputs and defaults of In(value=...)
+        self._state = {id(i): i.variable.type.filter(i.value, name=f"In({i.variable!r}).value")
+                       for i in spec.ins if i.value is not None}
+
+        roots = spec.output_variables + [u for _, u in spec.update_pairs] + spec.state_updates
+        shared_inputs = [v for v in graph_inputs(roots, stop_at=spec.input_variables)
+                         if isinstance(v, SharedVariable)]
+        self._shared = shared_inputs
+        graph_in = spec.input_variables + shared_inputs
+        graph_out = optimize(graph_in, roots)
+        self.graph_inputs, self.graph_outputs = graph_in, graph_out
+        nodes = io_toposort(graph_out, stop_at=graph_in)
+        self.nodes = nodes
+        self._names = {}
+        for k, i in enumerate(spec.ins):
+            if i.name is not None:
+                self._names.setdefault(i.name, []).append(k)
+        if mode == "py":
+            from .runners import PyRunner
+            self._runner = PyRunner(graph_in, graph_out, nodes)
+            self.c_source = None
+            self.module_path = None
+            self.cache_key = None
+        else:
+            from .. import cache
+            from ..codegen.lower import lower
+            from .runners import CRunner
+            lowered = lower(graph_in, graph_out, nodes, self.name)
+            entry = cache.get_module(lowered.source, self.name or "anonymous")
+            self._runner = CRunner(entry, lowered)
+            self.c_source = lowered.source
+            self.module_path = entry.module_path
+            self.cache_key = entry.key
+
+    # --- calling ----------------------------------------------------------------------
+
+    def __call__(self, *args, **kwargs):
+        ins = self._ins
+        if len(args) > len(ins):
+            raise TypeError(f"Too many parameter passed to cgraph function"
+                            f"{self._name_suffix()}: it takes {len(ins)}, got {len(args)}")
+        values = list(args) + [_MISSING] * (len(ins) - len(args))
+        for key, value in kwargs.items():
+            positions = self._names.get(key)
+            if positions is None:
+                raise TypeError(self._unknown_input_message(key))
+            if len(positions) > 1:
+                raise TypeError(f"Ambiguous name: {key} - please check the names of the inputs "
+                                f"of your function for duplicates.")
+            k = positions[0]
+            if values[k] is not _MISSING:
+                raise TypeError(f"Multiple values for input: {key}")
+            values[k] = value
+        checked = []
+        for k, (i, value) in enumerate(zip(ins, values)):
+            if value is _MISSING:
+                if id(i) not in self._state:
+                    raise TypeError(f"Missing required input: {i.name or i.variable!r}"
+                                    f"{self._name_suffix()}")
+                checked.append(self._state[id(i)])
+                continue
+            if self.trust_input:
+                checked.append(value)
+                continue
+            try:
+                checked.append(i.variable.type.filter(value, strict=i.strict,
+                                                      allow_downcast=i.allow_downcast,
+                                                      name=f"input {i.name or i.variable!r}"))
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"Bad input argument to cgraph function{self._name_suffix()} "
+                                f"at index {k} (0-based): {exc}") from None
+        checked += [s.container.value for s in self._shared]
+        results = self._runner(checked)
+        n = self._n_outputs
+        outputs = results[:n]
+        new_values = results[n:]
+        for s, value in zip(self._updated_shared, new_values):
+            s.container.value = value
+        for i, value in zip(self._stateful, new_values[len(self._updated_shared):]):
+            self._state[id(i)] = value
+        if self.output_keys is not None:
+            return dict(zip(self.output_keys, outputs))
+        if self._unpack_single:
+            return outputs[0]
+        return outputs
+
+    def _name_suffix(self):
+        return f' with name "{self.name}"' if self.name else ""
+
+    def _unknown_input_message(self, key):
+        named = [i.name for i in self._ins if i.name is not None]
+        unnamed = len(self._ins) - len(named)
+        msg = (f"Unknown input or state: {key}. The function has {len(named)} named "
+               f"input{'s' if len(named) != 1 else ''} ({', '.join(named)})")
+        if unnamed:
+            msg += (f", and {unnamed} unnamed input{'s' if unnamed != 1 else ''} which thus "
+                    f"cannot be accessed through keyword argument (use 'name=...' in a "
+                    f"variable's constructor to give it a name)")
+        return msg + "."
+
+    def get_shared(self):
+        return list(self._shared)
+
+    def __repr__(self):
+        return f"<cgraph.Function {self.name or 'anonymous'} ({self.mode})>"
+
+
+_MISSING = object()

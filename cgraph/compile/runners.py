@@ -1,0 +1,98 @@
+"""Runners: compute a function's outputs from its input values, in C or with numpy.
+
+Both take the list of input values (user inputs, then shared values) and return the list of
+output values (user outputs, then new values of updated variables), each a fresh array.
+"""
+import numpy as np
+
+from ..tensor.type import shape_str
+
+_ERRORS = {1: ValueError, 2: IndexError, 3: ZeroDivisionError, 4: MemoryError}
+_ERR_LEN = 2048
+
+
+def node_context(node):
+    """What an error message adds about the node that failed."""
+    from ..codegen.lower import label_of
+    where = f"\nThe node was built at {node.trace}" if node.trace else ""
+    return f"\nApply node that caused the error: {node.op}({', '.join(map(label_of, node.inputs))})" \
+           f" -> {label_of(node.outputs[0])}{where}"
+
+
+class CRunner:
+    """Calls the module's ``cg_run`` once per call."""
+
+    def __init__(self, entry, lowered):
+        self.lib = entry.lib
+        self.ffi = entry.ffi
+        self.nodes = lowered.nodes
+        self.hidden = [np.array(c, order="C") for c in lowered.hidden_constants]
+        self.out_specs = [(np.dtype(v.dtype), v.ndim) for v in lowered.outputs]
+        self.out_ndim_total = sum(v.ndim for v in lowered.outputs)
+        self.n_out = len(lowered.outputs)
+        self.gc_free = self.lib.cg_free
+
+    def __call__(self, values):
+        ffi = self.ffi
+        values = list(values) + self.hidden
+        buffers, shapes = [], []
+        for v in values:
+            if not v.flags.c_contiguous:
+                v = np.ascontiguousarray(v)
+            buffers.append(ffi.from_buffer(v))
+            shapes.extend(v.shape)
+        in_data = ffi.new("void *[]", buffers) if buffers else ffi.NULL
+        in_shape = ffi.new("int64_t[]", shapes) if shapes else ffi.NULL
+        out_data = ffi.new("void *[]", max(self.n_out, 1))
+        out_shape = ffi.new("int64_t[]", max(self.out_ndim_total, 1))
+        fail_node = ffi.new("int *", -1)
+        err = ffi.new("char[]", _ERR_LEN)
+        status = self.lib.cg_run(in_data, in_shape, out_data, out_shape, fail_node, err, _ERR_LEN)
+        if status:
+            message = ffi.string(err).decode("utf-8", "replace")
+            if 0 <= fail_node[0] < len(self.nodes):
+                message += node_context(self.nodes[fail_node[0]])
+            raise _ERRORS.get(status, RuntimeError)(message)
+        results, pos = [], 0
+        for k, (dtype, ndim) in enumerate(self.out_specs):
+            shape = tuple(out_shape[pos:pos + ndim])
+            pos += ndim
+            nbytes = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+            owner = ffi.gc(ffi.cast("char *", out_data[k]), self.gc_free)
+            results.append(np.frombuffer(ffi.buffer(owner, nbytes), dtype=dtype).reshape(shape))
+        return results
+
+
+class PyRunner:
+    """The numpy reference: every node's ``perform``, one after the other."""
+
+    def __init__(self, inputs, outputs, nodes):
+        self.inputs = inputs
+        self.outputs = outputs
+        self.nodes = nodes
+
+    def __call__(self, values):
+        from ..graph.basic import Constant
+        env = dict(zip(self.inputs, values))
+        for node in self.nodes:
+            args = []
+            for v in node.inputs:
+                args.append(v.data if isinstance(v, Constant) else env[v])
+            try:
+                results = node.op.perform(node, args)
+            except (ValueError, IndexError, ZeroDivisionError, TypeError) as exc:
+                shapes = ", ".join(f"{shape_str(np.shape(a))}" for a in args)
+                raise type(exc)(f"{node.op}: {exc} (input shapes {shapes})"
+                                + node_context(node)) from None
+            for var, value in zip(node.outputs, results):
+                value = np.asarray(value)
+                if value.dtype.name != var.dtype or value.ndim != var.ndim:
+                    raise AssertionError(
+                        f"{node.op}.perform returned dtype {value.dtype} and {value.ndim} "
+                        f"dimensions for a variable of type {var.type}")
+                env[var] = value
+        results = []
+        for var in self.outputs:
+            value = var.data if isinstance(var, Constant) else env[var]
+            results.append(np.array(value, copy=True, order="C"))
+        return results

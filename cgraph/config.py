@@ -1,0 +1,55 @@
+"""Global settings, as Theano's ``config``: defaults, overridden by ``CGRAPH_FLAGS``.
+
+``CGRAPH_FLAGS="floatX=float32,mode=py"`` sets flags at import; attributes may also be set
+at run time (``cgraph.config.floatX = "float32"``), which affects variables created after.
+"""
+import os
+import warnings
+
+_FLAG_TYPES = {
+    "floatX": (str, "float64", ("float64", "float32")),
+    "mode": (str, "c", ("c", "py")),
+    "on_unused_input": (str, "raise", ("raise", "warn", "ignore")),
+    "cache_dir": (str, "", None),
+    "cc": (str, "gcc", None),
+    "optimize_level": (int, 3, (0, 1, 2, 3)),
+    "compile_verbose": (bool, False, None),
+}
+
+
+def _parse(kind, text):
+    if kind is bool:
+        return text.strip().lower() in ("1", "true", "yes", "on")
+    return kind(text)
+
+
+class _Config:
+    def __init__(self):
+        for name, (_, default, _) in _FLAG_TYPES.items():
+            object.__setattr__(self, name, default)
+        self._read_env(os.environ.get("CGRAPH_FLAGS", ""))
+
+    def _read_env(self, flags):
+        for item in filter(None, (p.strip() for p in flags.split(","))):
+            if "=" not in item:
+                warnings.warn(f"CGRAPH_FLAGS entry {item!r} is not of the form name=value")
+                continue
+            name, value = (s.strip() for s in item.split("=", 1))
+            if name not in _FLAG_TYPES:
+                warnings.warn(f"cgraph does not recognise the flag {name!r} in CGRAPH_FLAGS")
+                continue
+            setattr(self, name, _parse(_FLAG_TYPES[name][0], value))
+
+    def __setattr__(self, name, value):
+        if name not in _FLAG_TYPES:
+            raise AttributeError(f"cgraph.config has no flag named {name!r}")
+        kind, _, allowed = _FLAG_TYPES[name]
+        if allowed is not None and value not in allowed:
+            raise ValueError(f"config.{name} must be one of {allowed}, got {value!r}")
+        object.__setattr__(self, name, kind(value))
+
+    def __repr__(self):
+        return "\n".join(f"{n} = {getattr(self, n)!r}" for n in _FLAG_TYPES)
+
+
+config = _Config()

@@ -1,0 +1,9 @@
+"""The tensor namespace, imported by users as ``import cgraph.tensor as T``."""
+from .type import TensorType  # noqa: F401
+from .var import TensorConstant, TensorVariable, as_tensor_variable, constant  # noqa: F401
+from .constructors import *  # noqa: F401,F403
+from .basic import *  # noqa: F401,F403
+from .basic import abs_, all, any, max, min, pow, round, sum  # noqa: F401  (shadow builtins)
+from .subtensor import *  # noqa: F401,F403
+from . import nnet  # noqa: F401,E402
+from .nnet import sigmoid, softplus  # noqa: F401

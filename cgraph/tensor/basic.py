@@ -1,0 +1,121 @@
+"""The elementwise part of the ``T`` namespace, plus the names variables' methods call.
+
+Each elementwise function is one line over the scalar-op table; the other op families live
+in their own modules (reduction, blas, shape_ops, subtensor, nnet) and are re-exported here
+so ``x.sum()`` and friends find them in one place.
+"""
+from .elemwise import DimShuffle, Elemwise
+from .scalar_ops import SCALAR_OPS, cast_op
+from .type import resolve_dtype
+from .var import as_tensor_variable
+
+_ELEMWISE = {name: Elemwise(op) for name, op in SCALAR_OPS.items()}
+
+
+def _elemwise(name):
+    op = _ELEMWISE[name]
+
+    def apply(*inputs):
+        return op(*inputs)
+    apply.__name__ = name
+    apply.__doc__ = f"Elementwise {name}, with numpy broadcasting."
+    return apply
+
+
+add = _elemwise("add")
+sub = _elemwise("sub")
+mul = _elemwise("mul")
+true_div = _elemwise("true_div")
+floor_div = int_div = _elemwise("floor_div")
+mod = _elemwise("mod")
+pow = _elemwise("pow")
+maximum = _elemwise("maximum")
+minimum = _elemwise("minimum")
+neg = _elemwise("neg")
+abs_ = abs = _elemwise("abs")
+sgn = sign = _elemwise("sign")
+sqr = _elemwise("sqr")
+exp = _elemwise("exp")
+exp2 = _elemwise("exp2")
+expm1 = _elemwise("expm1")
+log = _elemwise("log")
+log2 = _elemwise("log2")
+log10 = _elemwise("log10")
+log1p = _elemwise("log1p")
+sqrt = _elemwise("sqrt")
+tanh = _elemwise("tanh")
+sinh = _elemwise("sinh")
+cosh = _elemwise("cosh")
+sin = _elemwise("sin")
+cos = _elemwise("cos")
+tan = _elemwise("tan")
+arcsin = _elemwise("arcsin")
+arccos = _elemwise("arccos")
+arctan = _elemwise("arctan")
+arctan2 = _elemwise("arctan2")
+erf = _elemwise("erf")
+erfc = _elemwise("erfc")
+floor = _elemwise("floor")
+ceil = _elemwise("ceil")
+trunc = _elemwise("trunc")
+sigmoid = _elemwise("sigmoid")
+softplus = _elemwise("softplus")
+lt = less = _elemwise("lt")
+gt = greater = _elemwise("gt")
+le = less_equal = _elemwise("le")
+ge = greater_equal = _elemwise("ge")
+eq = equal = _elemwise("eq")
+neq = not_equal = _elemwise("neq")
+isnan = _elemwise("isnan")
+isinf = _elemwise("isinf")
+and_ = bitwise_and = _elemwise("and_")
+or_ = bitwise_or = _elemwise("or_")
+xor = bitwise_xor = _elemwise("xor")
+invert = bitwise_not = _elemwise("invert")
+switch = where = _elemwise("switch")
+identity = _elemwise("identity")
+
+
+def round(x, mode="half_to_even"):
+    """Round to the nearest integer, halves to even (numpy's rule)."""
+    if mode not in ("half_to_even", None):
+        raise NotImplementedError(f"round mode {mode!r} is not supported; use 'half_to_even'")
+    return _ELEMWISE["round_half_to_even"](x)
+
+
+round_half_to_even = round
+
+
+def cast(x, dtype):
+    """``x`` converted to ``dtype`` ('floatX' means config.floatX)."""
+    x = as_tensor_variable(x)
+    dtype = resolve_dtype(dtype)
+    if x.dtype == dtype:
+        return x
+    return Elemwise(cast_op(dtype))(x)
+
+
+def clip(x, a_min, a_max):
+    """``x`` limited to [a_min, a_max] elementwise."""
+    return minimum(maximum(x, a_min), a_max)
+
+
+def dimshuffle(x, pattern):
+    x = as_tensor_variable(x)
+    return DimShuffle(x.broadcastable, pattern)(x)
+
+
+def transpose(x, axes=None):
+    """Reverse the axes (or permute them as ``axes`` says); a view."""
+    x = as_tensor_variable(x)
+    if axes is None:
+        axes = tuple(reversed(range(x.ndim)))
+    return dimshuffle(x, tuple(axes))
+
+
+# The other families, re-exported so var.py and user code find everything here.
+from .reduction import (all, any, argmax, argmin, max, max_and_argmax, mean, min, prod,  # noqa: E402
+                        std, sum, var)
+from .blas import dot, outer  # noqa: E402
+from .shape_ops import (alloc, arange, concatenate, fill, flatten, ones, ones_like, reshape,  # noqa: E402
+                        second, shape, stack, zeros, zeros_like)

@@ -1,0 +1,56 @@
+"""Variable constructors: ``scalar``, ``matrix``, typed names such as ``dmatrix``, plurals."""
+from ..config import config
+from .type import TensorType
+
+__all__ = ["scalar", "vector", "matrix", "row", "col", "tensor3", "tensor4", "tensor5",
+           "tensor6", "tensor7", "tensor", "scalars", "vectors", "matrices", "tensor3s",
+           "tensor4s"]
+
+_RANKS = {"scalar": (), "vector": (False,), "matrix": (False, False), "row": (True, False),
+          "col": (False, True), "tensor3": (False,) * 3, "tensor4": (False,) * 4,
+          "tensor5": (False,) * 5, "tensor6": (False,) * 6, "tensor7": (False,) * 7}
+# Theano's prefixes: b int8, w int16, i int32, l int64, f float32, d float64; plus ub uint8
+# and "bool" spelled out as a prefix-free name would clash, so bool tensors use tensor().
+_PREFIXES = {"b": "int8", "w": "int16", "i": "int32", "l": "int64", "f": "float32",
+             "d": "float64", "ub": "uint8"}
+
+
+def _maker(bcast):
+    def make(name=None, dtype=None):
+        return TensorType(dtype or config.floatX, bcast)(name)
+    return make
+
+
+def _plural(single):
+    def make(*names, dtype=None):
+        if len(names) == 1 and isinstance(names[0], int):
+            return [single(dtype=dtype) for _ in range(names[0])]
+        return [single(n, dtype=dtype) for n in names]
+    return make
+
+
+for _kind, _bcast in _RANKS.items():
+    globals()[_kind] = _maker(_bcast)
+    for _prefix, _dtype in _PREFIXES.items():
+        globals()[_prefix + _kind] = TensorType(_dtype, _bcast)
+        __all__.append(_prefix + _kind)
+
+scalars = _plural(scalar)          # noqa: F821
+vectors = _plural(vector)          # noqa: F821
+matrices = _plural(matrix)         # noqa: F821
+tensor3s = _plural(tensor3)        # noqa: F821
+tensor4s = _plural(tensor4)        # noqa: F821
+for _prefix, _dtype in _PREFIXES.items():
+    for _kind, _single in (("scalars", "scalar"), ("vectors", "vector"), ("matrices", "matrix")):
+        _type = globals()[_prefix + _single]
+        globals()[_prefix + _kind] = _plural(lambda name=None, dtype=None, t=_type: t(name))
+        __all__.append(_prefix + _kind)
+
+
+def tensor(dtype=None, broadcastable=None, name=None, shape=None):
+    """A variable of any rank: ``tensor('float32', (False, True))`` or ``tensor(shape=(None, 1))``."""
+    if broadcastable is None:
+        if shape is None:
+            raise TypeError("tensor() needs broadcastable=... or shape=...")
+        broadcastable = tuple(s == 1 for s in shape)
+    return TensorType(dtype or config.floatX, broadcastable)(name)

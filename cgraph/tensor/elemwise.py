@@ -1,0 +1,132 @@
+"""Elementwise ops (a scalar op mapped over broadcast inputs) and DimShuffle (axis views)."""
+import numpy as np
+
+from ..graph.basic import Apply, Op
+from .type import TensorType, shape_str
+from .var import TensorVariable, as_tensor_variable
+
+
+class Elemwise(Op):
+    """Apply ``scalar_op`` elementwise, with numpy broadcasting.
+
+    Inputs of lower rank are padded on the left with broadcastable axes (a DimShuffle), so
+    every input of the node has the output's rank.
+    """
+
+    __props__ = ("scalar_op",)
+    c_template = "ops/elemwise.c.j2"
+
+    def __init__(self, scalar_op):
+        self.scalar_op = scalar_op
+
+    def __str__(self):
+        return f"Elemwise{{{self.scalar_op.name}}}"
+
+    def make_node(self, *inputs):
+        if len(inputs) != self.scalar_op.nin:
+            raise TypeError(f"{self.scalar_op.name} takes {self.scalar_op.nin} inputs, "
+                            f"got {len(inputs)}")
+        inputs = [as_tensor_variable(x) for x in inputs]
+        ndim = max(x.ndim for x in inputs)
+        inputs = [pad_left(x, ndim) for x in inputs]
+        in_dtypes = [x.dtype for x in inputs]
+        _check_dtypes(self.scalar_op, in_dtypes, inputs)
+        out_dtype = self.scalar_op.out_dtype(in_dtypes)
+        bcast = tuple(all(x.broadcastable[d] for x in inputs) for d in range(ndim))
+        return Apply(self, inputs, [TensorVariable(TensorType(out_dtype, bcast))])
+
+    def perform(self, node, inputs):
+        result = self.scalar_op.perform(inputs, node.outputs[0].dtype)
+        if result.shape != np.broadcast_shapes(*[a.shape for a in inputs]):
+            result = np.broadcast_to(result, np.broadcast_shapes(*[a.shape for a in inputs]))
+        return [result]
+
+    def c_params(self, node):
+        in_dtypes = [x.dtype for x in node.inputs]
+        compute = self.scalar_op.compute_dtypes(in_dtypes)
+        args = [f"a{i}" for i in range(len(node.inputs))]
+        return {
+            "compute_ctypes": [_ctype(d) for d in compute],
+            "expr": self.scalar_op.c_code(args, in_dtypes, node.outputs[0].dtype),
+            "may_fail": self.scalar_op.may_fail,
+        }
+
+
+def _ctype(dtype):
+    from .type import C_TYPES
+    return C_TYPES[dtype]
+
+
+def _check_dtypes(scalar_op, in_dtypes, inputs):
+    """Let numpy say whether the op is defined for these dtypes (e.g. no bool subtraction)."""
+    try:
+        with np.errstate(all="ignore"):
+            scalar_op.perform([np.ones(1, dtype=d) for d in in_dtypes],
+                              scalar_op.out_dtype(in_dtypes))
+    except TypeError as exc:
+        names = ", ".join(f"{x!r} ({x.dtype})" for x in inputs)
+        raise TypeError(f"{scalar_op.name} is not defined for inputs {names}: {exc}") from None
+
+
+def pad_left(x, ndim):
+    """``x`` with broadcastable axes added on the left up to ``ndim`` dimensions."""
+    if x.ndim == ndim:
+        return x
+    return DimShuffle(x.broadcastable, ["x"] * (ndim - x.ndim) + list(range(x.ndim)))(x)
+
+
+class DimShuffle(Op):
+    """Reorder axes, insert broadcastable axes ('x') and drop broadcastable ones; a view.
+
+    ``new_order`` lists, for each output axis, the input axis it comes from or 'x'.
+    """
+
+    __props__ = ("input_broadcastable", "new_order")
+    c_template = "ops/dimshuffle.c.j2"
+
+    def __init__(self, input_broadcastable, new_order):
+        self.input_broadcastable = tuple(input_broadcastable)
+        self.new_order = tuple(new_order)
+        ndim = len(self.input_broadcastable)
+        kept = [a for a in self.new_order if a != "x"]
+        for a in kept:
+            if not isinstance(a, (int, np.integer)) or not 0 <= a < ndim:
+                raise ValueError(f"dimshuffle pattern {self.new_order} refers to axis {a!r} "
+                                 f"of a {ndim}-dimensional input")
+        if len(set(kept)) != len(kept):
+            raise ValueError(f"dimshuffle pattern {self.new_order} repeats an axis")
+        for a in range(ndim):
+            if a not in kept and not self.input_broadcastable[a]:
+                raise ValueError(f"dimshuffle pattern {self.new_order} drops axis {a}, which is "
+                                 f"not broadcastable (only length-1 axes can be dropped)")
+        self.dropped = tuple(a for a in range(ndim) if a not in kept)
+
+    def __str__(self):
+        return "DimShuffle{" + ",".join(str(a) for a in self.new_order) + "}"
+
+    def make_node(self, x):
+        x = as_tensor_variable(x)
+        if x.broadcastable != self.input_broadcastable:
+            if len(x.broadcastable) != len(self.input_broadcastable):
+                raise TypeError(f"DimShuffle expected a {len(self.input_broadcastable)}-d "
+                                f"input, got {x!r} with {x.ndim} dimensions")
+        bcast = tuple(True if a == "x" else x.broadcastable[a] for a in self.new_order)
+        return Apply(self, [x], [TensorVariable(TensorType(x.dtype, bcast))])
+
+    def perform(self, node, inputs):
+        (x,) = inputs
+        for a in self.dropped:
+            if x.shape[a] != 1:
+                raise ValueError(f"DimShuffle drops axis {a} of {node.inputs[0]!r}, which has "
+                                 f"shape {shape_str(x.shape)}: that axis must have length 1")
+        kept = [a for a in self.new_order if a != "x"]
+        y = np.transpose(x, kept + list(self.dropped))
+        y = y.reshape(y.shape[:len(kept)]) if self.dropped else y
+        shape = []
+        it = iter(y.shape)
+        for a in self.new_order:
+            shape.append(1 if a == "x" else next(it))
+        return [y.reshape(shape)]
+
+    def c_params(self, node):
+        return {"new_order": self.new_order, "dropped": self.dropped}

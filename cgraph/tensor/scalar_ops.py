@@ -1,0 +1,222 @@
+"""The scalar operations behind elementwise ops, one table entry each.
+
+An entry gives the op's numpy reference, its C expression, and its dtype rule. The same
+entry serves the C backend, the numpy reference mode and (later) the gradient.
+
+C expressions are format strings: ``{0}``, ``{1}``... are the inputs (already converted to
+the op's compute type), ``{f}`` is ``f`` when computing in float32 (``expf``) else empty,
+``{ct}`` is the compute C type and ``{ot}`` the output C type.
+"""
+import numpy as np
+import scipy.special
+
+from .type import C_TYPES, FLOAT_DTYPES, INT_DTYPES
+
+# --- dtype rules -------------------------------------------------------------------------
+
+
+def upcast(*dtypes):
+    return np.result_type(*[np.dtype(d) for d in dtypes]).name
+
+
+def upcast_float(*dtypes):
+    """Upcast, then to the smallest float that holds the result (int8 -> float32)."""
+    dtype = upcast(*dtypes)
+    if dtype in FLOAT_DTYPES:
+        return dtype
+    return "float32" if dtype in ("bool", "int8", "int16", "uint8") else "float64"
+
+
+class ScalarOp:
+    """One scalar function: name, arity, numpy reference, C expression, dtype rules."""
+
+    def __init__(self, name, nin, numpy_fn, c_expr, out_rule="upcast", compute_rule=None,
+                 int_c_expr=None, bool_c_expr=None, may_fail=False, commutative=False,
+                 c_name=None):
+        self.name = name
+        self.nin = nin
+        self.numpy_fn = numpy_fn
+        self.c_expr = c_expr
+        self.int_c_expr = int_c_expr or c_expr
+        self.bool_c_expr = bool_c_expr or self.int_c_expr
+        self.out_rule = out_rule
+        self.compute_rule = compute_rule or out_rule
+        self.may_fail = may_fail      # the C expression may set the error flag (int div by 0)
+        self.commutative = commutative
+
+    def out_dtype(self, in_dtypes):
+        if callable(self.out_rule):
+            return self.out_rule(in_dtypes)
+        return _RULES[self.out_rule](in_dtypes)
+
+    def compute_dtypes(self, in_dtypes):
+        """The dtype each input is converted to before the op is applied."""
+        if self.compute_rule == "switch":
+            common = upcast(*in_dtypes[1:])
+            return [in_dtypes[0], common, common]
+        if self.compute_rule == "each":
+            return list(in_dtypes)
+        dtype = self.out_dtype(in_dtypes) if callable(self.compute_rule) \
+            else _RULES[self.compute_rule](in_dtypes)
+        return [dtype] * len(in_dtypes)
+
+    def c_code(self, args, in_dtypes, out_dtype):
+        """The C expression computing this op from the C expressions ``args``."""
+        compute = self.compute_dtypes(in_dtypes)
+        ref = compute[-1]
+        if ref in FLOAT_DTYPES:
+            template = self.c_expr
+        elif ref == "bool":
+            template = self.bool_c_expr
+        else:
+            template = self.int_c_expr
+        if template is None:
+            raise TypeError(f"{self.name} is not defined for dtype {ref}")
+        return template.format(*args, f="f" if ref == "float32" else "",
+                               ct=C_TYPES[ref], ot=C_TYPES[out_dtype])
+
+    def perform(self, inputs, out_dtype):
+        in_dtypes = [a.dtype.name for a in inputs]
+        args = [a.astype(d, copy=False) for a, d in zip(inputs, self.compute_dtypes(in_dtypes))]
+        with np.errstate(all="ignore"):
+            result = self.numpy_fn(*args)
+        return np.asarray(result).astype(out_dtype, copy=False)
+
+    def __repr__(self):
+        return self.name
+
+
+_RULES = {
+    "upcast": lambda d: upcast(*d),
+    "float": lambda d: upcast_float(*d),
+    "bool": lambda d: "bool",
+    "same": lambda d: d[0],
+    "switch": lambda d: upcast(*d[1:]),
+    "each": lambda d: upcast(*d),
+    "int_upcast": lambda d: _int_only(upcast(*d)),
+}
+
+
+def _int_only(dtype):
+    if dtype not in INT_DTYPES and dtype != "bool":
+        raise TypeError(f"this operation needs integer or boolean inputs, got {dtype}")
+    return dtype
+
+
+# --- numpy references that need care -----------------------------------------------------
+
+def _int_checked(fn):
+    """Integer division and modulo by zero raise, as the C code does."""
+    def wrapped(a, b):
+        if a.dtype.kind in "iub" and np.any(b == 0):
+            raise ZeroDivisionError("integer division or modulo by zero")
+        return fn(a, b)
+    return wrapped
+
+
+def _int_pow(a, b):
+    if a.dtype.kind in "iu" and np.any(b < 0):
+        raise ValueError("Integers to negative integer powers are not allowed.")
+    return np.power(a, b)
+
+
+def _softplus(x):
+    return np.logaddexp(np.zeros((), x.dtype), x)
+
+
+def _round_half_even(x):
+    return np.round(x) if x.dtype.kind == "f" else x
+
+
+def _invert(x):
+    return np.logical_not(x) if x.dtype == bool else np.invert(x)
+
+
+def _sign(x):
+    return np.sign(x)
+
+
+# --- the table ---------------------------------------------------------------------------
+
+def _op(*args, **kwargs):
+    op = ScalarOp(*args, **kwargs)
+    SCALAR_OPS[op.name] = op
+    return op
+
+
+SCALAR_OPS = {}
+
+_op("add", 2, np.add, "({0} + {1})", commutative=True, bool_c_expr="({0} || {1})")
+_op("sub", 2, np.subtract, "({0} - {1})")
+_op("mul", 2, np.multiply, "({0} * {1})", commutative=True, bool_c_expr="({0} && {1})")
+_op("true_div", 2, np.true_divide, "({0} / {1})", out_rule="float")
+_op("floor_div", 2, _int_checked(np.floor_divide), "floor{f}({0} / {1})",
+    int_c_expr="(({ct})cg_floordiv_i64((int64_t){0}, (int64_t){1}, &cg_bad))", may_fail=True)
+_op("mod", 2, _int_checked(np.mod), "cg_fmod{f}({0}, {1})",
+    int_c_expr="(({ct})cg_mod_i64((int64_t){0}, (int64_t){1}, &cg_bad))", may_fail=True)
+_op("pow", 2, _int_pow, "pow{f}({0}, {1})",
+    int_c_expr="(({ct})cg_ipow((int64_t){0}, (int64_t){1}, &cg_bad))", may_fail=True)
+_op("maximum", 2, np.maximum, "cg_max({0}, {1})", int_c_expr="({0} > {1} ? {0} : {1})",
+    commutative=True)
+_op("minimum", 2, np.minimum, "cg_min({0}, {1})", int_c_expr="({0} < {1} ? {0} : {1})",
+    commutative=True)
+_op("neg", 1, np.negative, "(-{0})", bool_c_expr=None)
+_op("abs", 1, np.abs, "fabs{f}({0})", int_c_expr="({0} < 0 ? -{0} : {0})", bool_c_expr="{0}")
+_op("sign", 1, _sign, "cg_sign{f}({0})", int_c_expr="(({0} > 0) - ({0} < 0))")
+_op("sqr", 1, np.square, "({0} * {0})", bool_c_expr="{0}")
+_op("exp", 1, np.exp, "exp{f}({0})", out_rule="float")
+_op("exp2", 1, np.exp2, "exp2{f}({0})", out_rule="float")
+_op("expm1", 1, np.expm1, "expm1{f}({0})", out_rule="float")
+_op("log", 1, np.log, "log{f}({0})", out_rule="float")
+_op("log2", 1, np.log2, "log2{f}({0})", out_rule="float")
+_op("log10", 1, np.log10, "log10{f}({0})", out_rule="float")
+_op("log1p", 1, np.log1p, "log1p{f}({0})", out_rule="float")
+_op("sqrt", 1, np.sqrt, "sqrt{f}({0})", out_rule="float")
+_op("tanh", 1, np.tanh, "tanh{f}({0})", out_rule="float")
+_op("sinh", 1, np.sinh, "sinh{f}({0})", out_rule="float")
+_op("cosh", 1, np.cosh, "cosh{f}({0})", out_rule="float")
+_op("sin", 1, np.sin, "sin{f}({0})", out_rule="float")
+_op("cos", 1, np.cos, "cos{f}({0})", out_rule="float")
+_op("tan", 1, np.tan, "tan{f}({0})", out_rule="float")
+_op("arcsin", 1, np.arcsin, "asin{f}({0})", out_rule="float")
+_op("arccos", 1, np.arccos, "acos{f}({0})", out_rule="float")
+_op("arctan", 1, np.arctan, "atan{f}({0})", out_rule="float")
+_op("arctan2", 2, np.arctan2, "atan2{f}({0}, {1})", out_rule="float")
+_op("erf", 1, scipy.special.erf, "erf{f}({0})", out_rule="float")
+_op("erfc", 1, scipy.special.erfc, "erfc{f}({0})", out_rule="float")
+_op("floor", 1, np.floor, "floor{f}({0})", out_rule="float")
+_op("ceil", 1, np.ceil, "ceil{f}({0})", out_rule="float")
+_op("trunc", 1, np.trunc, "trunc{f}({0})", out_rule="float")
+_op("round_half_to_even", 1, _round_half_even, "nearbyint{f}({0})", out_rule="float")
+_op("sigmoid", 1, scipy.special.expit, "cg_sigmoid{f}({0})", out_rule="float")
+_op("softplus", 1, _softplus, "cg_softplus{f}({0})", out_rule="float")
+_op("lt", 2, np.less, "({0} < {1})", out_rule="bool", compute_rule="upcast")
+_op("gt", 2, np.greater, "({0} > {1})", out_rule="bool", compute_rule="upcast")
+_op("le", 2, np.less_equal, "({0} <= {1})", out_rule="bool", compute_rule="upcast")
+_op("ge", 2, np.greater_equal, "({0} >= {1})", out_rule="bool", compute_rule="upcast")
+_op("eq", 2, np.equal, "({0} == {1})", out_rule="bool", compute_rule="upcast", commutative=True)
+_op("neq", 2, np.not_equal, "({0} != {1})", out_rule="bool", compute_rule="upcast",
+    commutative=True)
+_op("isnan", 1, np.isnan, "isnan({0})", int_c_expr="0", out_rule="bool", compute_rule="same")
+_op("isinf", 1, np.isinf, "isinf({0})", int_c_expr="0", out_rule="bool", compute_rule="same")
+_op("and_", 2, np.bitwise_and, None, int_c_expr="({0} & {1})", out_rule="int_upcast",
+    commutative=True)
+_op("or_", 2, np.bitwise_or, None, int_c_expr="({0} | {1})", out_rule="int_upcast",
+    commutative=True)
+_op("xor", 2, np.bitwise_xor, None, int_c_expr="({0} ^ {1})", out_rule="int_upcast",
+    commutative=True)
+_op("invert", 1, _invert, None, int_c_expr="(~{0})", bool_c_expr="(!{0})",
+    out_rule="int_upcast")
+_op("switch", 3, np.where, "({0} ? {1} : {2})", out_rule="switch", compute_rule="switch")
+_op("identity", 1, lambda x: x, "{0}", out_rule="same")
+
+
+_CASTS = {}
+
+
+def cast_op(dtype):
+    """The scalar op converting to ``dtype`` (C conversion; bool means "nonzero")."""
+    if dtype not in _CASTS:
+        _CASTS[dtype] = ScalarOp(f"cast_{dtype}", 1, lambda x: x, "(({ot}){0})",
+                                 out_rule=lambda d, dtype=dtype: dtype, compute_rule="each")
+    return _CASTS[dtype]

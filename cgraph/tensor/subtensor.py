@@ -1,0 +1,5 @@
+"""Indexing. (stub)"""
+
+
+def getitem(x, index):
+    raise NotImplementedError("indexing is not implemented yet")

@@ -1,0 +1,193 @@
+"""Tensor variables: operator overloading and methods, as on Theano's tensor variables."""
+import numbers
+
+import numpy as np
+
+from ..config import config
+from ..graph.basic import Constant, Variable
+from .type import MAX_NDIM, TensorType, resolve_dtype
+
+
+class _TensorOperators:
+    """Operators and methods shared by tensor variables, constants and shared variables."""
+
+    dtype = property(lambda self: self.type.dtype)
+    ndim = property(lambda self: self.type.ndim)
+    broadcastable = property(lambda self: self.type.broadcastable)
+
+    # arithmetic (numpy broadcasting and type promotion)
+    def __add__(self, other): return _b().add(self, other)
+    def __radd__(self, other): return _b().add(other, self)
+    def __sub__(self, other): return _b().sub(self, other)
+    def __rsub__(self, other): return _b().sub(other, self)
+    def __mul__(self, other): return _b().mul(self, other)
+    def __rmul__(self, other): return _b().mul(other, self)
+    def __truediv__(self, other): return _b().true_div(self, other)
+    def __rtruediv__(self, other): return _b().true_div(other, self)
+    def __floordiv__(self, other): return _b().floor_div(self, other)
+    def __rfloordiv__(self, other): return _b().floor_div(other, self)
+    def __mod__(self, other): return _b().mod(self, other)
+    def __rmod__(self, other): return _b().mod(other, self)
+    def __pow__(self, other): return _b().pow(self, other)
+    def __rpow__(self, other): return _b().pow(other, self)
+    def __matmul__(self, other): return _b().dot(self, other)
+    def __rmatmul__(self, other): return _b().dot(other, self)
+    def __neg__(self): return _b().neg(self)
+    def __pos__(self): return self
+    def __abs__(self): return _b().abs_(self)
+    def __invert__(self): return _b().invert(self)
+    def __and__(self, other): return _b().and_(self, other)
+    def __rand__(self, other): return _b().and_(other, self)
+    def __or__(self, other): return _b().or_(self, other)
+    def __ror__(self, other): return _b().or_(other, self)
+    def __xor__(self, other): return _b().xor(self, other)
+    def __rxor__(self, other): return _b().xor(other, self)
+    def __lt__(self, other): return _b().lt(self, other)
+    def __le__(self, other): return _b().le(self, other)
+    def __gt__(self, other): return _b().gt(self, other)
+    def __ge__(self, other): return _b().ge(self, other)
+    __hash__ = Variable.__hash__
+
+    def __iter__(self):
+        raise TypeError("TensorVariable is not iterable: its length is not known when the "
+                        "graph is built. Index it with x[i] instead.")
+
+    def __len__(self):
+        raise TypeError("len() of a symbolic tensor is not known when the graph is built; "
+                        "use x.shape[0].")
+
+    # attributes
+    T = property(lambda self: _b().transpose(self))
+    shape = property(lambda self: _b().shape(self))
+    size = property(lambda self: _b().prod(self.shape))
+
+    def transpose(self, *axes):
+        return _b().transpose(self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int)
+                              else (axes or None))
+
+    def dimshuffle(self, *pattern):
+        if len(pattern) == 1 and isinstance(pattern[0], (list, tuple)):
+            pattern = pattern[0]
+        return _b().dimshuffle(self, pattern)
+
+    def reshape(self, shape, ndim=None):
+        return _b().reshape(self, shape, ndim=ndim)
+
+    def flatten(self, ndim=1, outdim=None):
+        return _b().flatten(self, outdim if outdim is not None else ndim)
+
+    def astype(self, dtype):
+        return _b().cast(self, dtype)
+
+    def __getitem__(self, index):
+        from . import subtensor
+        return subtensor.getitem(self, index)
+
+    def dot(self, other): return _b().dot(self, other)
+    def sum(self, axis=None, dtype=None, keepdims=False): return _b().sum(self, axis, dtype, keepdims)
+    def mean(self, axis=None, dtype=None, keepdims=False): return _b().mean(self, axis, dtype, keepdims)
+    def prod(self, axis=None, dtype=None, keepdims=False): return _b().prod(self, axis, dtype, keepdims)
+    def max(self, axis=None, keepdims=False): return _b().max(self, axis, keepdims)
+    def min(self, axis=None, keepdims=False): return _b().min(self, axis, keepdims)
+    def argmax(self, axis=None, keepdims=False): return _b().argmax(self, axis, keepdims)
+    def argmin(self, axis=None, keepdims=False): return _b().argmin(self, axis, keepdims)
+    def var(self, axis=None, ddof=0, keepdims=False): return _b().var(self, axis, ddof, keepdims)
+    def std(self, axis=None, ddof=0, keepdims=False): return _b().std(self, axis, ddof, keepdims)
+    def all(self, axis=None, keepdims=False): return _b().all(self, axis, keepdims)
+    def any(self, axis=None, keepdims=False): return _b().any(self, axis, keepdims)
+    def clip(self, a_min, a_max): return _b().clip(self, a_min, a_max)
+    def exp(self): return _b().exp(self)
+    def log(self): return _b().log(self)
+    def sqrt(self): return _b().sqrt(self)
+    def nonzero_values(self): raise NotImplementedError("nonzero_values is not supported yet")
+
+    def eval(self, inputs_to_values=None):
+        """Compile (once per set of inputs) and evaluate this variable."""
+        from ..compile.function import function
+        inputs_to_values = inputs_to_values or {}
+        inputs = sorted(inputs_to_values, key=lambda v: v.id)
+        cache = self.__dict__.setdefault("_eval_cache", {})
+        key = tuple(inputs)
+        if key not in cache:
+            cache[key] = function(inputs, self)
+        return cache[key](*[inputs_to_values[v] for v in inputs])
+
+
+class TensorVariable(_TensorOperators, Variable):
+    """A symbolic tensor."""
+
+
+class TensorConstant(_TensorOperators, Constant):
+    """A tensor whose value is fixed in the graph."""
+
+    def __repr__(self):
+        if self.name:
+            return self.name
+        if self.data.size <= 4:
+            text = np.array2string(self.data, separator=",").replace("\n", "")
+            return f"{text}" if self.data.ndim == 0 else f"Constant{{{text}}}"
+        return f"Constant{{{self.data.dtype}, shape={self.data.shape}}}"
+
+
+def _b():
+    from . import basic
+    return basic
+
+
+def constant(value, name=None, ndim=None, dtype=None):
+    """A TensorConstant holding ``value``.
+
+    Python floats take dtype floatX and Python ints the smallest integer dtype that holds them
+    (as in Theano), so ``fvector * 2`` stays float32.
+    """
+    if dtype is not None:
+        data = np.asarray(value, dtype=resolve_dtype(dtype))
+    else:
+        data = _autocast(value)
+    if ndim is not None:
+        if data.ndim > ndim:
+            raise ValueError(f"constant {value!r} has more than {ndim} dimensions")
+        data = data.reshape((1,) * (ndim - data.ndim) + data.shape)
+    resolve_dtype(data.dtype)  # refuses unsupported dtypes
+    data = np.array(data, order="C", copy=True)
+    data.setflags(write=False)
+    ttype = TensorType(data.dtype, tuple(s == 1 for s in data.shape))
+    return TensorConstant(ttype, data, name=name)
+
+
+def _autocast(value):
+    if isinstance(value, bool) or isinstance(value, np.bool_):
+        return np.asarray(value, dtype=bool)
+    if isinstance(value, numbers.Integral) and not isinstance(value, np.integer):
+        for dtype in ("int8", "int16", "int32", "int64"):
+            if np.iinfo(dtype).min <= value <= np.iinfo(dtype).max:
+                return np.asarray(value, dtype=dtype)
+        raise OverflowError(f"integer constant {value} does not fit in int64")
+    if isinstance(value, float):
+        return np.asarray(value, dtype=config.floatX)
+    arr = np.asarray(value)
+    if arr.dtype == object:
+        raise TypeError(f"cannot make a tensor constant of {value!r}")
+    if arr.dtype.kind == "f" and not isinstance(value, np.ndarray) and not isinstance(value, np.generic):
+        arr = arr.astype(config.floatX)   # nested lists of Python floats
+    elif arr.dtype.kind in "iu" and not isinstance(value, (np.ndarray, np.generic)):
+        arr = arr.astype("int64")
+    return arr
+
+
+def as_tensor_variable(x, name=None, ndim=None, dtype=None):
+    """``x`` if it is already a tensor variable, else a constant of its value."""
+    if isinstance(x, Variable):
+        if not isinstance(x.type, TensorType):
+            raise TypeError(f"{x!r} is not a tensor variable (type {x.type})")
+        if ndim is not None and x.ndim != ndim:
+            raise TypeError(f"{x!r} has {x.ndim} dimensions, expected {ndim}")
+        return x
+    if isinstance(x, (list, tuple)) and any(isinstance(e, Variable) for e in x):
+        return _b().stack([as_tensor_variable(e) for e in x])
+    return constant(x, name=name, ndim=ndim, dtype=dtype)
+
+
+def tensor_constant_value(var):
+    """The numpy value of ``var`` if it is a constant, else None."""
+    return var.data if isinstance(var, Constant) else None

@@ -1,0 +1,260 @@
+/* cgraph runtime: the array descriptor, the buffer pool and the scalar helpers that every
+ * generated module shares. Included verbatim at the top of each module. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+
+#define CG_MAXDIM 8
+
+/* Status codes returned by cg_run; the Python side maps them to exception classes. */
+enum { CG_OK = 0, CG_VALUE_ERROR = 1, CG_INDEX_ERROR = 2, CG_ZERO_DIVISION = 3,
+       CG_MEMORY_ERROR = 4 };
+
+/* A tensor value: data points at element [0,...,0]; strides are in elements, not bytes,
+ * and may be 0 (broadcast) or negative (reversed views). */
+typedef struct {
+    void *data;
+    int64_t shape[CG_MAXDIM];
+    int64_t strides[CG_MAXDIM];
+} cg_array;
+
+/* Every buffer a call allocates is recorded here, so one cleanup frees them all on every
+ * path; buffers handed to Python as outputs are removed from the pool first. */
+typedef struct {
+    void **bufs;
+    int64_t *sizes;
+    int n, cap;
+} cg_pool;
+
+static inline void *cg_pool_alloc(cg_pool *pool, int64_t nbytes)
+{
+    if (pool->n == pool->cap) {
+        int cap = pool->cap ? 2 * pool->cap : 16;
+        void **bufs = realloc(pool->bufs, cap * sizeof(void *));
+        if (!bufs) return NULL;
+        pool->bufs = bufs;
+        int64_t *sizes = realloc(pool->sizes, cap * sizeof(int64_t));
+        if (!sizes) return NULL;
+        pool->sizes = sizes;
+        pool->cap = cap;
+    }
+    /* 64-byte alignment for vector loads; never a zero-size request (malloc(0) may be NULL) */
+    size_t rounded = (size_t)((nbytes + 63) / 64 * 64);
+    void *p = aligned_alloc(64, rounded ? rounded : 64);
+    if (!p) return NULL;
+    pool->bufs[pool->n] = p;
+    pool->sizes[pool->n] = nbytes;
+    pool->n++;
+    return p;
+}
+
+/* Take ``p`` out of the pool if it is a whole pool buffer of ``nbytes``; 1 on success. */
+static inline int cg_pool_take(cg_pool *pool, void *p, int64_t nbytes)
+{
+    for (int i = 0; i < pool->n; i++) {
+        if (pool->bufs[i] == p && pool->sizes[i] == nbytes) {
+            pool->bufs[i] = pool->bufs[pool->n - 1];
+            pool->sizes[i] = pool->sizes[pool->n - 1];
+            pool->n--;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static inline void cg_pool_release(cg_pool *pool)
+{
+    for (int i = 0; i < pool->n; i++) free(pool->bufs[i]);
+    free(pool->bufs);
+    free(pool->sizes);
+    pool->bufs = NULL;
+    pool->sizes = NULL;
+    pool->n = pool->cap = 0;
+}
+
+static inline int64_t cg_size(const cg_array *a, int ndim)
+{
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++) n *= a->shape[d];
+    return n;
+}
+
+static inline void cg_set_contiguous(cg_array *a, int ndim)
+{
+    int64_t s = 1;
+    for (int d = ndim - 1; d >= 0; d--) {
+        a->strides[d] = s;
+        s *= a->shape[d];
+    }
+}
+
+/* C-contiguous, ignoring the strides of length-1 axes (they are never stepped). */
+static inline int cg_is_contiguous(const cg_array *a, int ndim)
+{
+    int64_t s = 1;
+    for (int d = ndim - 1; d >= 0; d--) {
+        if (a->shape[d] != 1 && a->strides[d] != s) return 0;
+        s *= a->shape[d];
+    }
+    return 1;
+}
+
+/* "(3, 4)" into buf, for error messages. */
+static inline const char *cg_shape_str(char *buf, size_t len, const cg_array *a, int ndim)
+{
+    size_t pos = (size_t)snprintf(buf, len, "(");
+    for (int d = 0; d < ndim && pos < len; d++)
+        pos += (size_t)snprintf(buf + pos, len - pos, d ? ", %lld" : "%lld", (long long)a->shape[d]);
+    if (pos < len) snprintf(buf + pos, len - pos, ndim == 1 ? ",)" : ")");
+    return buf;
+}
+
+/* --- scalar helpers with numpy's semantics ------------------------------------------- */
+
+static inline int64_t cg_floordiv_i64(int64_t a, int64_t b, int *bad)
+{
+    if (b == 0) { *bad = CG_ZERO_DIVISION; return 0; }
+    if (b == -1) return (int64_t)(0 - (uint64_t)a);   /* INT64_MIN // -1 wraps, as numpy */
+    int64_t q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+static inline int64_t cg_mod_i64(int64_t a, int64_t b, int *bad)
+{
+    if (b == 0) { *bad = CG_ZERO_DIVISION; return 0; }
+    if (b == -1) return 0;
+    int64_t r = a % b;
+    return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+}
+
+static inline int64_t cg_ipow(int64_t a, int64_t b, int *bad)
+{
+    if (b < 0) { *bad = CG_VALUE_ERROR; return 0; }
+    uint64_t r = 1, base = (uint64_t)a;
+    while (b) {
+        if (b & 1) r *= base;
+        base *= base;
+        b >>= 1;
+    }
+    return (int64_t)r;
+}
+
+/* numpy's float remainder: the result has the sign of the divisor */
+static inline double cg_fmod(double a, double b)
+{
+    double r = fmod(a, b);
+    if (r != 0 && ((r < 0) != (b < 0))) r += b;
+    else if (r == 0) r = copysign(0.0, b);
+    return r;
+}
+static inline float cg_fmodf(float a, float b)
+{
+    float r = fmodf(a, b);
+    if (r != 0 && ((r < 0) != (b < 0))) r += b;
+    else if (r == 0) r = copysignf(0.0f, b);
+    return r;
+}
+
+/* maximum/minimum propagate NaN, as numpy does */
+#define cg_max(a, b) (((a) > (b) || (a) != (a)) ? (a) : (b))
+#define cg_min(a, b) (((a) < (b) || (a) != (a)) ? (a) : (b))
+
+static inline double cg_sign(double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : x); }
+static inline float cg_signf(float x) { return x > 0 ? 1.0f : (x < 0 ? -1.0f : x); }
+
+/* sigmoid and softplus in forms that never overflow */
+static inline double cg_sigmoid(double x)
+{
+    if (x >= 0) return 1.0 / (1.0 + exp(-x));
+    double e = exp(x);
+    return e / (1.0 + e);
+}
+static inline float cg_sigmoidf(float x)
+{
+    if (x >= 0) return 1.0f / (1.0f + expf(-x));
+    float e = expf(x);
+    return e / (1.0f + e);
+}
+static inline double cg_softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
+static inline float cg_softplusf(float x) { return x > 0 ? x + log1pf(expf(-x)) : log1pf(expf(x)); }
+
+/* --- error reporting ----------------------------------------------------------------- */
+
+#define CG_FAIL(code, node, ...)                       \
+    do {                                               \
+        status = (code);                               \
+        *fail_node = (node);                           \
+        snprintf(err, (size_t)errlen, __VA_ARGS__);    \
+        goto fail;                                     \
+    } while (0)
+
+/* Fail with a message already written into err. */
+#define CG_FAIL_WRITTEN(code, node)                    \
+    do {                                               \
+        status = (code);                               \
+        *fail_node = (node);                           \
+        goto fail;                                     \
+    } while (0)
+
+/* Allocate a contiguous buffer for ``a`` (its shape already set) from the pool. */
+#define CG_ALLOC(a, ndim, ctype, node)                                              \
+    do {                                                                            \
+        cg_set_contiguous(&(a), (ndim));                                            \
+        (a).data = cg_pool_alloc(&pool, cg_size(&(a), (ndim)) * (int64_t)sizeof(ctype)); \
+        if (!(a).data) CG_FAIL(CG_MEMORY_ERROR, (node), "out of memory");           \
+    } while (0)
+
+/* Copy any strided ``src`` into contiguous ``dst`` (same shape), element size ``isz``. */
+static inline void cg_copy_contiguous(char *dst, const cg_array *src, int ndim, size_t isz)
+{
+    int64_t n = cg_size(src, ndim);
+    if (n == 0) return;
+    if (cg_is_contiguous(src, ndim)) {
+        memcpy(dst, src->data, (size_t)n * isz);
+        return;
+    }
+    int64_t idx[CG_MAXDIM] = {0};
+    for (int64_t k = 0; k < n; k++) {
+        int64_t off = 0;
+        for (int d = 0; d < ndim; d++) off += idx[d] * src->strides[d];
+        memcpy(dst + k * isz, (const char *)src->data + off * (int64_t)isz, isz);
+        for (int d = ndim - 1; d >= 0; d--) {
+            if (++idx[d] < src->shape[d]) break;
+            idx[d] = 0;
+        }
+    }
+}
+
+/* numpy broadcasting of ``n`` operands of rank ``ndim`` into ``out->shape``; 0 if the shapes
+ * are incompatible. */
+static inline int cg_broadcast(cg_array *out, const cg_array *const *arrays, int n, int ndim)
+{
+    for (int d = 0; d < ndim; d++) {
+        int64_t len = 1;
+        for (int i = 0; i < n; i++) {
+            int64_t l = arrays[i]->shape[d];
+            if (l == 1) continue;
+            if (len != 1 && len != l) return 0;
+            len = l;
+        }
+        out->shape[d] = len;
+    }
+    return 1;
+}
+
+/* The message for operands whose shapes cannot be broadcast together. */
+static inline void cg_broadcast_message(char *err, int errlen, const char *op, int n,
+                                 const char *const *names, const cg_array *const *arrays,
+                                 int ndim)
+{
+    char shape[128];
+    int pos = snprintf(err, (size_t)errlen, "%s: shapes cannot be broadcast together:", op);
+    for (int i = 0; i < n && pos < errlen; i++) {
+        cg_shape_str(shape, sizeof shape, arrays[i], ndim);
+        pos += snprintf(err + pos, (size_t)(errlen - pos), "%s %s has shape %s",
+                        i ? "," : "", names[i], shape);
+    }
+}

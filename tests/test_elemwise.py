@@ -1,0 +1,133 @@
+"""Elementwise ops against the numpy reference: values, dtypes, broadcasting, edge shapes."""
+import numpy as np
+import pytest
+
+import cgraph
+import cgraph.tensor as T
+from util import check, check_error, strided_variants
+
+rng = np.random.default_rng(0)
+
+UNARY_FLOAT = ["exp", "expm1", "log", "log1p", "sqrt", "tanh", "sin", "cos", "abs", "sign",
+               "floor", "ceil", "sqr", "neg", "sigmoid", "softplus", "round", "log2", "log10",
+               "exp2", "erf"]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_unary_float_ops_in_one_module(dtype):
+    x = T.vector("x", dtype=dtype)
+    outs = [getattr(T, name)(x) for name in UNARY_FLOAT]
+    values = np.array([-2.5, -1.0, -0.5, 0.0, 0.5, 1.5, 2.5, 3.0, 40.0, -40.0, np.nan, np.inf],
+                      dtype=dtype)
+    with np.errstate(all="ignore"):
+        expected = [np.exp(values), np.expm1(values), np.log(values), np.log1p(values),
+                    np.sqrt(values), np.tanh(values), np.sin(values), np.cos(values),
+                    np.abs(values), np.sign(values), np.floor(values), np.ceil(values),
+                    np.square(values), -values, 1 / (1 + np.exp(-values.astype("float64"))),
+                    np.logaddexp(0, values), np.round(values), np.log2(values),
+                    np.log10(values), np.exp2(values), None]
+    got = check([x], outs, [values], rtol=1e-5 if dtype == "float32" else 1e-12)
+    for name, g, e in zip(UNARY_FLOAT, got, expected):
+        if e is not None:
+            np.testing.assert_allclose(g, np.asarray(e, dtype=dtype), rtol=2e-5,
+                                       equal_nan=True, err_msg=name)
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "true_div", "floor_div", "mod", "pow",
+                                "maximum", "minimum", "lt", "gt", "le", "ge", "eq", "neq"])
+def test_binary_ops_over_dtypes(op):
+    dtypes = ["float64", "float32", "int64", "int32", "int8", "uint8"]
+    inputs, outs, values = [], [], []
+    for i, da in enumerate(dtypes):
+        for db in dtypes[i:]:
+            a = T.vector(f"a_{da}", dtype=da)
+            b = T.vector(f"b_{db}", dtype=db)
+            inputs += [a, b]
+            outs.append(getattr(T, op)(a, b))
+            va = rng.integers(-5, 6, size=7).astype(da)
+            vb = rng.integers(1, 4, size=7).astype(db)  # nonzero: int division is defined
+            values += [va, vb]
+    check(inputs, outs, values)
+
+
+def test_numpy_type_promotion():
+    assert (T.fvector() * 2).dtype == "float32"
+    assert (T.ivector() + T.fvector()).dtype == "float64"
+    assert (T.bvector() + T.bvector()).dtype == "int8"
+    assert T.exp(T.bvector()).dtype == "float32"
+    assert T.exp(T.ivector()).dtype == "float64"
+    assert (T.ivector() / T.ivector()).dtype == "float64"
+    assert T.lt(T.dvector(), 1).dtype == "bool"
+    assert (T.ivector() // 2).dtype == "int32"
+
+
+@pytest.mark.parametrize("shapes", [((3, 1), (1, 4)), ((0, 4), (1, 4)), ((1,), (5, 1, 1)),
+                                    ((), (2, 3)), ((2, 1, 3), (4, 1)), ((1, 1), (1, 1))])
+def test_broadcasting(shapes):
+    sa, sb = shapes
+    a = T.tensor("float64", (False,) * len(sa), name="a")
+    b = T.tensor("float64", (False,) * len(sb), name="b")
+    va, vb = rng.normal(size=sa), rng.normal(size=sb)
+    check([a, b], [a * b + T.exp(a) - b], [va, vb], expected=[va * vb + np.exp(va) - vb])
+
+
+def test_noncontiguous_and_negative_stride_inputs():
+    x = T.dmatrix("x")
+    y = T.dvector("y")
+    base = rng.normal(size=(3, 4))
+    for vx in strided_variants(base):
+        for vy in strided_variants(rng.normal(size=4)):
+            check([x, y], [x * y + 1, T.exp(x.T)], [vx, vy],
+                  expected=[base * vy + 1, np.exp(base.T)])
+
+
+def test_broadcast_mismatch_names_the_operands():
+    x, y = T.dvector("x"), T.dvector("y")
+    check_error([x, y], x + y, [np.ones(3), np.ones(4)], ValueError, match="x.*y")
+
+
+def test_integer_division_by_zero_raises():
+    i, j = T.lvector("i"), T.lvector("j")
+    check_error([i, j], i // j, [np.array([1, 2]), np.array([1, 0])], ZeroDivisionError)
+    check_error([i, j], i % j, [np.array([1, 2]), np.array([1, 0])], ZeroDivisionError)
+
+
+def test_switch_cast_clip():
+    x = T.dvector("x")
+    c = T.bvector("c")
+    v = np.array([-3.0, -0.5, 0.0, 0.7, 5.0])
+    cv = np.array([1, 0, 1, 0, 1], dtype="int8")
+    check([x, c], [T.switch(T.gt(x, 0), x, 0 * x), T.switch(c, x, -x), T.cast(x, "int32"),
+                   T.clip(x, -1, 1), T.cast(x, "bool"), x.astype("float32")], [v, cv],
+          expected=[np.where(v > 0, v, 0), np.where(cv, v, -v), v.astype("int32"),
+                    np.clip(v, -1, 1), v.astype(bool), v.astype("float32")])
+
+
+def test_bool_and_bitwise_ops():
+    a, b = T.tensor("bool", (False,), name="a"), T.tensor("bool", (False,), name="b")
+    i = T.ivector("i")
+    va, vb = np.array([True, False, True]), np.array([True, True, False])
+    vi = np.array([5, -3, 12], dtype="int32")
+    check([a, b, i], [a & b, a | b, a ^ b, ~a, i & 6, ~i, i | 1], [va, vb, vi])
+
+
+def test_invalid_dtype_combination_is_a_type_error():
+    a = T.tensor("bool", (False,), name="a")
+    with pytest.raises(TypeError, match="sub"):
+        a - a
+    with pytest.raises(TypeError):
+        T.and_(T.dvector(), T.dvector())
+
+
+def test_zero_length_and_scalar_inputs():
+    x = T.dvector("x")
+    s = T.dscalar("s")
+    check([x, s], [x * s, T.exp(s)], [np.zeros(0), 2.0], expected=[np.zeros(0), np.exp(2.0)])
+
+
+def test_large_constant_is_passed_not_embedded():
+    x = T.dvector("x")
+    big = np.arange(1000.0)
+    f = cgraph.function([x], x + big)
+    assert "999.0" not in f.c_source
+    np.testing.assert_array_equal(f(np.ones(1000)), big + 1)

@@ -1,0 +1,72 @@
+"""Helpers for tests: run a graph in C and in the numpy reference mode and compare."""
+import json
+import os
+
+import numpy as np
+
+import cgraph
+
+TOLERANCE = {"float64": 1e-10, "float32": 2e-5}
+
+
+def assert_same(c_value, ref_value, dtype=None, rtol=None, what="output"):
+    """C result equals the reference: dtype, shape and values (NaN where NaN)."""
+    c_value, ref_value = np.asarray(c_value), np.asarray(ref_value)
+    assert c_value.dtype == ref_value.dtype, f"{what}: dtype {c_value.dtype} != {ref_value.dtype}"
+    assert c_value.shape == ref_value.shape, f"{what}: shape {c_value.shape} != {ref_value.shape}"
+    if c_value.dtype.kind == "f":
+        tol = rtol if rtol is not None else TOLERANCE[c_value.dtype.name]
+        np.testing.assert_allclose(c_value, ref_value, rtol=tol, atol=tol, equal_nan=True,
+                                   err_msg=what)
+    else:
+        np.testing.assert_array_equal(c_value, ref_value, err_msg=what)
+
+
+def assert_clean_build(f):
+    """The module of ``f`` compiled without any compiler warning."""
+    with open(os.path.join(os.path.dirname(f.module_path), "build.json")) as fh:
+        build = json.load(fh)
+    assert build["compiler_output"].strip() == "", build["compiler_output"]
+
+
+def check(inputs, outputs, values, rtol=None, expected=None, **kwargs):
+    """Compile ``outputs`` in C and in py mode, call both with ``values``, compare.
+
+    ``expected`` (optional) is compared with the reference too, e.g. a direct numpy
+    computation. Returns the C results (a list).
+    """
+    single = not isinstance(outputs, (list, tuple))
+    outs = [outputs] if single else list(outputs)
+    f_c = cgraph.function(inputs, outs, mode="c", **kwargs)
+    f_py = cgraph.function(inputs, outs, mode="py", **kwargs)
+    got = f_c(*values)
+    ref = f_py(*values)
+    assert_clean_build(f_c)
+    for k, (g, r) in enumerate(zip(got, ref)):
+        assert_same(g, r, rtol=rtol, what=f"output {k}")
+    if expected is not None:
+        expected = [expected] if single else expected
+        for k, (r, e) in enumerate(zip(ref, expected)):
+            assert_same(r, np.asarray(e), rtol=rtol, what=f"reference output {k} vs expected")
+    return got
+
+
+def check_error(inputs, outputs, values, exc_type, match=None, **kwargs):
+    """Both modes raise ``exc_type`` (message matching ``match``) for these values."""
+    import pytest
+    for mode in ("c", "py"):
+        f = cgraph.function(inputs, outputs, mode=mode, **kwargs)
+        with pytest.raises(exc_type, match=match):
+            f(*values)
+
+
+def strided_variants(array):
+    """The same values as a contiguous, a non-contiguous and a negative-stride array."""
+    array = np.asarray(array)
+    yield array
+    if array.ndim >= 1 and array.size > 0:
+        wide = np.zeros(array.shape[:-1] + (array.shape[-1] * 2,), dtype=array.dtype)
+        wide[..., ::2] = array
+        yield wide[..., ::2]
+        flipped = np.ascontiguousarray(array[..., ::-1])
+        yield flipped[..., ::-1]

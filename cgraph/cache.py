@@ -34,7 +34,8 @@ import warnings
 
 from . import __version__
 from .config import config
-from .toolchain import compile_command, toolchain
+from .toolchain import compile_command
+from .toolchain import toolchain as _probe_toolchain
 
 FORMAT_VERSION = "v1"
 MODULE_NAME = "_cgraph_mod"
@@ -79,8 +80,21 @@ def cache_root():
     return os.path.abspath(root)
 
 
+def toolchain():
+    """The compiler description, probed once per compiler and remembered in the cache."""
+    return _probe_toolchain(config.cc, os.path.join(cache_root(), "toolchain"))
+
+
 def _ensure_dir(path):
-    os.makedirs(path, mode=0o700, exist_ok=True)
+    """Create ``path`` and any missing parents, each readable by its owner only."""
+    if not os.path.isdir(path):
+        parent = os.path.dirname(path)
+        if parent and parent != path:
+            _ensure_dir(parent)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
     return path
 
 
@@ -89,11 +103,12 @@ def entries_dir(root=None):
 
 
 _loaded = {}   # key -> CacheEntry, for this process
+stats = {"builds": 0, "disk_hits": 0, "memory_hits": 0}   # this process's cache traffic
 
 
 def key_material(source):
     import cffi
-    tc = toolchain(probe_dir=os.path.join(cache_root(), "toolchain"))
+    tc = toolchain()
     return {
         "format": FORMAT_VERSION,
         "cgraph": __version__,
@@ -118,16 +133,20 @@ def get_module(source, name="anonymous"):
     key = compute_key(material)
     entry = _loaded.get(key)
     if entry is not None:
+        stats["memory_hits"] += 1
         return entry
     root = cache_root()
     _ensure_dir(root)
     final = os.path.join(entries_dir(root), key[:2], key)
     entry = _try_load(key, final)
-    if entry is None:
+    if entry is not None:
+        stats["disk_hits"] += 1
+    else:
         with _key_lock(root, key):
             entry = _try_load(key, final)          # someone may have built it meanwhile
             if entry is None:
                 _build_and_publish(source, material, key, final, name)
+                stats["builds"] += 1
                 entry = _try_load(key, final)
                 if entry is None:
                     raise RuntimeError(f"cgraph: the module just built at {final} does not load")
@@ -270,7 +289,7 @@ def _build_and_publish(source, material, key, final, name):
             json.dump({"key": key, "files": files}, f, indent=1)
             f.flush()
             os.fsync(f.fileno())
-        os.makedirs(os.path.dirname(final), mode=0o700, exist_ok=True)
+        _ensure_dir(os.path.dirname(final))
         try:
             os.rename(tmp, final)
         except OSError as exc:

@@ -364,7 +364,7 @@ class Function:
         for k, (i, value) in enumerate(zip(ins, values)):
             if value is _MISSING:
                 if id(i) not in self._state:
-                    raise TypeError(f"Missing required input: {i.name or i.variable!r}"
+                    raise TypeError(f"Missing required input: {i.name or repr(i.variable)}"
                                     f"{self._name_suffix()}")
                 checked.append(self._state[id(i)])
                 continue
@@ -374,7 +374,7 @@ class Function:
             try:
                 checked.append(i.variable.type.filter(value, strict=i.strict,
                                                       allow_downcast=i.allow_downcast,
-                                                      name=f"input {i.name or i.variable!r}"))
+                                                      name=f"input {i.name or repr(i.variable)}"))
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"Bad input argument to cgraph function{self._name_suffix()} "
                                 f"at index {k} (0-based): {exc}") from None

@@ -1,6 +1,22 @@
-"""Graph rewrites run by ``function`` before lowering."""
+"""Graph rewrites run by ``function`` before lowering.
+
+A rewrite is a function from an Apply node to replacement variables (or None when it does
+not apply); a phase is a list of rewrites applied over the whole graph until nothing changes.
+``optimize`` runs the phases in order. Every rewrite must keep results identical to the
+numpy reference (tests/test_rewrite.py checks each one).
+"""
+from .engine import Phase, apply_phase, merge
+from .basic_rewrites import constant_folding
+
+PHASES = [
+    Phase("constant folding", [constant_folding]),
+]
 
 
 def optimize(inputs, outputs):
-    """Return the outputs of a graph equivalent to ``outputs`` (currently unchanged)."""
-    return list(outputs)
+    """Outputs of a graph that computes the same values as ``outputs``, simplified."""
+    outputs = merge(inputs, outputs)
+    for phase in PHASES:
+        outputs = apply_phase(phase, inputs, outputs)
+        outputs = merge(inputs, outputs)
+    return outputs

@@ -3,6 +3,9 @@
 Both take the list of input values (user inputs, then shared values) and return the list of
 output values (user outputs, then new values of updated variables), each a fresh array.
 """
+import math
+import threading
+
 import numpy as np
 
 from ..tensor.type import shape_str
@@ -20,7 +23,11 @@ def node_context(node):
 
 
 class CRunner:
-    """Calls the module's ``cg_run`` once per call."""
+    """Calls the module's ``cg_run`` once per call.
+
+    The argument arrays handed to C are allocated once per thread and reused, since a
+    Function may be called from several threads at once (cffi releases the GIL in the call).
+    """
 
     def __init__(self, entry, lowered):
         self.lib = entry.lib
@@ -28,25 +35,41 @@ class CRunner:
         self.nodes = lowered.nodes
         self.hidden = [np.array(c, order="C") for c in lowered.hidden_constants]
         self.out_specs = [(np.dtype(v.dtype), v.ndim) for v in lowered.outputs]
+        self.n_in = len(lowered.inputs)
+        self.in_ndim_total = sum(v.ndim for v in lowered.inputs)
         self.out_ndim_total = sum(v.ndim for v in lowered.outputs)
         self.n_out = len(lowered.outputs)
         self.gc_free = self.lib.cg_free
+        self._local = threading.local()
+
+    def _scratch(self):
+        ffi = self.ffi
+        scratch = (ffi.new("void *[]", max(self.n_in, 1)),
+                   ffi.new("int64_t[]", max(self.in_ndim_total, 1)),
+                   ffi.new("void *[]", max(self.n_out, 1)),
+                   ffi.new("int64_t[]", max(self.out_ndim_total, 1)),
+                   ffi.new("int *"), ffi.new("char[]", _ERR_LEN))
+        self._local.scratch = scratch
+        return scratch
 
     def __call__(self, values):
         ffi = self.ffi
-        values = list(values) + self.hidden
-        buffers, shapes = [], []
-        for v in values:
+        try:
+            in_data, in_shape, out_data, out_shape, fail_node, err = self._local.scratch
+        except AttributeError:
+            in_data, in_shape, out_data, out_shape, fail_node, err = self._scratch()
+        keep_alive = []
+        pos = 0
+        for k, v in enumerate(values + self.hidden if self.hidden else values):
             if not v.flags.c_contiguous:
                 v = np.ascontiguousarray(v)
-            buffers.append(ffi.from_buffer(v))
-            shapes.extend(v.shape)
-        in_data = ffi.new("void *[]", buffers) if buffers else ffi.NULL
-        in_shape = ffi.new("int64_t[]", shapes) if shapes else ffi.NULL
-        out_data = ffi.new("void *[]", max(self.n_out, 1))
-        out_shape = ffi.new("int64_t[]", max(self.out_ndim_total, 1))
-        fail_node = ffi.new("int *", -1)
-        err = ffi.new("char[]", _ERR_LEN)
+            buf = ffi.from_buffer(v)
+            keep_alive.append(buf)
+            in_data[k] = buf
+            for length in v.shape:
+                in_shape[pos] = length
+                pos += 1
+        fail_node[0] = -1
         status = self.lib.cg_run(in_data, in_shape, out_data, out_shape, fail_node, err, _ERR_LEN)
         if status:
             message = ffi.string(err).decode("utf-8", "replace")
@@ -57,7 +80,7 @@ class CRunner:
         for k, (dtype, ndim) in enumerate(self.out_specs):
             shape = tuple(out_shape[pos:pos + ndim])
             pos += ndim
-            nbytes = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+            nbytes = dtype.itemsize * math.prod(shape)
             owner = ffi.gc(ffi.cast("char *", out_data[k]), self.gc_free)
             results.append(np.frombuffer(ffi.buffer(owner, nbytes), dtype=dtype).reshape(shape))
         return results

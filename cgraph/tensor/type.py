@@ -43,6 +43,7 @@ class TensorType:
 
     def __init__(self, dtype, broadcastable):
         self.dtype = resolve_dtype(dtype)
+        self.np_dtype = np.dtype(self.dtype)
         self.broadcastable = tuple(bool(b) for b in broadcastable)
         if len(self.broadcastable) > MAX_NDIM:
             raise ValueError(f"cgraph supports at most {MAX_NDIM} dimensions, "
@@ -81,7 +82,7 @@ class TensorType:
         ``allow_downcast`` is True, or (``allow_downcast`` None) if it is a Python float and
         this type's dtype is floatX.
         """
-        if type(value) is np.ndarray and value.dtype.name == self.dtype:
+        if type(value) is np.ndarray and value.dtype == self.np_dtype:
             arr = value
         elif strict:
             raise TypeError(f"{name}: expected a numpy.ndarray of dtype {self.dtype} "

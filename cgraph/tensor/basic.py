@@ -119,3 +119,6 @@ from .reduction import (all, any, argmax, argmin, max, max_and_argmax, mean, min
 from .blas import dot, outer  # noqa: E402
 from .shape_ops import (alloc, arange, concatenate, fill, flatten, ones, ones_like, reshape,  # noqa: E402
                         second, shape, stack, zeros, zeros_like)
+from .shape_ops import (Alloc, ARange, Join, MakeVector, Reshape, Shape, Shape_i, eye,  # noqa: E402
+                        get_vector_length, horizontal_stack, identity_like, join, shape_i,
+                        shape_of, shape_padaxis, shape_padleft, shape_padright, vertical_stack)

@@ -245,6 +245,7 @@ class Reshape(Op):
 
     __props__ = ("ndim",)
     c_template = "ops/reshape.c.j2"
+    view_map = {0: [0]}   # Theano's convention: output 0 may share input 0's buffer
 
     def __init__(self, ndim):
         self.ndim = int(ndim)

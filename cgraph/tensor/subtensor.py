@@ -1,5 +1,705 @@
-"""Indexing. (stub)"""
+"""Indexing: ``x[...]`` with numpy's semantics, and writing into indexed regions.
+
+``x[index]`` is split into at most three ops, each simple on its own:
+
+- ``Subtensor``: basic indexing (integers, slices with constant or symbolic bounds); a view.
+- ``AdvancedSubtensor``: integer-array indexing on some axes, full slices on the others;
+  numpy's rule places the broadcast index dimensions; a copy.
+- ``DimShuffle``: the new axes asked for with ``None``, and the reordering needed when a
+  ``None`` separates advanced indices.
+
+When the index has integer arrays, integers count as advanced indices (numpy's rule) and the
+slices are applied first by a ``Subtensor`` that keeps every axis.
+
+``set_subtensor``/``inc_subtensor`` walk that chain back to the indexed variable and build
+``IncSubtensor`` / ``AdvancedIncSubtensor`` nodes, which copy the base and write into it.
+"""
+import numbers
+import weakref
+
+import numpy as np
+
+from ..graph.basic import Apply, Constant, Op, Variable
+from .elemwise import DimShuffle
+from .type import INT_DTYPES, TensorType, shape_str
+from .var import TensorVariable, as_tensor_variable, constant
+
+__all__ = ["set_subtensor", "inc_subtensor", "take", "Subtensor", "AdvancedSubtensor",
+           "IncSubtensor", "AdvancedIncSubtensor"]
+
+INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
+
+_PYTHON_BOOL_MESSAGE = (
+    "TensorType does not support Python bools for indexing, such as tensor[[True, False]]. "
+    "To use a boolean mask, convert the mask to a NumPy array first, e.g., "
+    "tensor[numpy.array([True, False])].")
+_BOOL_MASK_MESSAGE = (
+    "boolean mask indexing (x[mask]) is not supported: the result's shape would depend on "
+    "the mask's values. Use integer indices, e.g. x[mask.nonzero()] computed in numpy, or "
+    "T.switch(mask, x, 0) to keep the shape.")
+
+# Variables made inside one ``x[...]`` on the way to its result (the view that applies the
+# slices before advanced indexing): writing into them means writing into their base.
+_CHAIN_LINKS = weakref.WeakSet()
+
+
+def _label(var):
+    from ..codegen.lower import label_of
+    return label_of(var)
+
+
+# --- reading the index ----------------------------------------------------------------
+
+
+class _Advanced:
+    """An integer-array index (or an integer, when arrays are present), as a variable."""
+
+    def __init__(self, var):
+        self.var = var
+
+
+def _python_bools_in(value):
+    if isinstance(value, (bool, np.bool_)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_python_bools_in(v) for v in value)
+    return False
+
+
+def _array_index(value, x):
+    """A list/tuple/ndarray used as an index, as an integer tensor constant."""
+    if isinstance(value, (list, tuple)):
+        if _python_bools_in(value):
+            raise TypeError(_PYTHON_BOOL_MESSAGE)
+        if any(isinstance(v, Variable) for v in value):
+            return as_tensor_variable(list(value))
+        arr = np.asarray(value)
+        if arr.size == 0:
+            arr = arr.astype("int64")
+    else:
+        arr = value
+    if arr.dtype.kind == "b":
+        raise NotImplementedError(_BOOL_MASK_MESSAGE)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"indexing {_label(x)}: index arrays must hold integers, got an array "
+                        f"of dtype {arr.dtype}")
+    if arr.dtype.name not in INT_DTYPES:
+        if arr.size and (arr.min() < INT64_MIN or arr.max() > INT64_MAX):
+            raise IndexError(f"indexing {_label(x)}: index values do not fit in int64")
+        arr = arr.astype("int64")
+    return constant(arr)
+
+
+def _integer_scalar(value, x, what):
+    """A Python int for a constant integer, else the 0-d integer variable itself."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(_PYTHON_BOOL_MESSAGE)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, Variable):
+        var = as_tensor_variable(value)
+        if var.dtype == "bool":
+            raise NotImplementedError(_BOOL_MASK_MESSAGE)
+        if var.dtype not in INT_DTYPES:
+            raise TypeError(f"indexing {_label(x)}: {what} must be an integer, got "
+                            f"{_label(var)} of dtype {var.dtype}")
+        if var.ndim != 0:
+            raise TypeError(f"indexing {_label(x)}: {what} must be a scalar, got "
+                            f"{_label(var)} with {var.ndim} dimensions")
+        if isinstance(var, Constant):
+            return int(var.data)
+        return var
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iu":
+        return int(value)
+    raise TypeError(f"indexing {_label(x)}: {what} must be an integer or a symbolic integer "
+                    f"scalar, got {type(value).__name__} {value!r}")
+
+
+def _read_entry(entry, x):
+    """One element of an index tuple: None, Ellipsis, slice, an int (or 0-d int variable),
+    or an ``_Advanced`` array."""
+    if entry is None or entry is Ellipsis:
+        return entry
+    if isinstance(entry, slice):
+        parts = [None if v is None else _integer_scalar(v, x, "a slice bound")
+                 for v in (entry.start, entry.stop, entry.step)]
+        if parts[2] == 0:
+            raise ValueError(f"indexing {_label(x)}: slice step cannot be zero")
+        return slice(*parts)
+    if isinstance(entry, (list, tuple)) or isinstance(entry, np.ndarray) and entry.ndim > 0:
+        return _Advanced(_array_index(entry, x))
+    if isinstance(entry, Variable) and as_tensor_variable(entry).ndim > 0:
+        var = as_tensor_variable(entry)
+        if var.dtype == "bool":
+            raise NotImplementedError(_BOOL_MASK_MESSAGE)
+        if var.dtype not in INT_DTYPES:
+            raise TypeError(f"indexing {_label(x)}: index arrays must hold integers, got "
+                            f"{_label(var)} of dtype {var.dtype}")
+        return _Advanced(var)
+    return _integer_scalar(entry, x, "an index")
+
+
+def _expand(x, index):
+    """The index as a list with one entry per axis of ``x`` (Ellipsis expanded, missing
+    trailing axes as full slices), plus the None entries where they were."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    entries = [_read_entry(e, x) for e in index]
+    if sum(e is Ellipsis for e in entries) > 1:
+        raise IndexError("an index can only have a single Ellipsis (`...`)")
+    consumed = sum(e is not None and e is not Ellipsis for e in entries)
+    if consumed > x.ndim:
+        raise IndexError("too many indices for array")
+    fill = [slice(None)] * (x.ndim - consumed)
+    if Ellipsis in entries:
+        at = entries.index(Ellipsis)
+        return entries[:at] + fill + entries[at + 1:]
+    return entries + fill
+
+
+# --- x[index] ---------------------------------------------------------------------------
 
 
 def getitem(x, index):
-    raise NotImplementedError("indexing is not implemented yet")
+    """``x[index]`` with numpy's semantics (called by ``TensorVariable.__getitem__``)."""
+    x = as_tensor_variable(x)
+    entries = _expand(x, index)
+    if any(isinstance(e, _Advanced) for e in entries):
+        return _advanced_getitem(x, entries)
+    axes = [e for e in entries if e is not None]
+    view = x
+    if _trim(axes) or None not in entries:
+        view = _subtensor(x, axes)
+    return _insert_new_axes(view, entries)
+
+
+def _trim(axes):
+    """``axes`` without the trailing full slices (they change nothing)."""
+    axes = list(axes)
+    while axes and isinstance(axes[-1], slice) and axes[-1] == slice(None):
+        axes.pop()
+    return axes
+
+
+def _subtensor(x, axes):
+    idx_list, scalars = [], []
+
+    def part(v, lowest=INT64_MIN):
+        if isinstance(v, Variable):
+            scalars.append(v)
+            return v.dtype
+        return v if v is None else min(max(v, lowest), INT64_MAX)
+
+    for e in _trim(axes):
+        if isinstance(e, slice):
+            # a step of -2**63 would have no negation in int64; -(2**63 - 1) selects the same
+            idx_list.append(("slice", part(e.start), part(e.stop), part(e.step, -INT64_MAX)))
+        elif isinstance(e, Variable):
+            idx_list.append(("index", part(e)))
+        else:
+            if not INT64_MIN <= e <= INT64_MAX:
+                raise IndexError(f"index {e} is out of bounds for {_label(x)}")
+            idx_list.append(("index", e))
+    return Subtensor(idx_list)(x, *scalars)
+
+
+def _insert_new_axes(view, entries):
+    """``view`` (the indexed result without Nones) with the None axes inserted."""
+    if None not in entries:
+        return view
+    order, axis = [], 0
+    for e in entries:
+        if e is None:
+            order.append("x")
+        elif isinstance(e, slice):
+            order.append(axis)
+            axis += 1
+    return DimShuffle(view.broadcastable, order)(view)
+
+
+def _advanced_getitem(x, entries):
+    # integers become 0-d index arrays, as numpy treats them next to arrays
+    entries = [_Advanced(e if isinstance(e, Variable) else constant(e, dtype="int64"))
+               if isinstance(e, (int, Variable)) else e for e in entries]
+    axes = [e for e in entries if e is not None]
+    slices = [slice(None) if isinstance(e, _Advanced) else e for e in axes]
+    view = x
+    if _trim(slices):
+        view = _subtensor(x, slices)
+        _CHAIN_LINKS.add(view)
+    pattern, arrays = [], []
+    for e in axes:
+        if isinstance(e, _Advanced):
+            pattern.append(len(arrays))
+            arrays.append(e.var)
+        else:
+            pattern.append(None)
+    result = AdvancedSubtensor(pattern)(view, *arrays)
+    if None not in entries:
+        return result
+    # numpy's layout with the None axes in place: the op's layout says where each axis is
+    n_broadcast = max(v.ndim for v in arrays)
+    op_layout = AdvancedSubtensor.layout(pattern, n_broadcast)
+    wanted = _numpy_layout(entries, n_broadcast)
+    order = ["x" if item == "new" else op_layout.index(item) for item in wanted]
+    return DimShuffle(result.broadcastable, order)(result)
+
+
+def _numpy_layout(entries, n_broadcast):
+    """numpy's output axes for an index mixing arrays, slices and Nones: ('b', j) broadcast
+    dims of the index arrays, ('axis', a) sliced input axes, 'new' for None axes."""
+    positions = [k for k, e in enumerate(entries) if isinstance(e, _Advanced)]
+    adjacent = positions[-1] - positions[0] + 1 == len(positions)
+    broadcast = [("b", j) for j in range(n_broadcast)]
+    layout = [] if adjacent else list(broadcast)
+    axis = 0
+    for k, e in enumerate(entries):
+        if e is None:
+            layout.append("new")
+            continue
+        if isinstance(e, _Advanced):
+            if adjacent and k == positions[0]:
+                layout.extend(broadcast)
+        else:
+            layout.append(("axis", axis))
+        axis += 1
+    return layout
+
+
+# --- the ops ----------------------------------------------------------------------------
+
+
+def _check_scalar_inputs(op, scalars):
+    expected = [v for e in op.idx_list for v in e[1:] if isinstance(v, str)]
+    if len(scalars) != len(expected):
+        raise TypeError(f"{op} takes {len(expected)} index scalars, got {len(scalars)}")
+    result = []
+    for s, dtype in zip(scalars, expected):
+        s = as_tensor_variable(s)
+        if s.ndim != 0 or s.dtype != dtype:
+            raise TypeError(f"{op}: index {_label(s)} must be a {dtype} scalar, got {s.type}")
+        result.append(s)
+    return result
+
+
+def _entry_values(idx_list, scalars):
+    """The idx_list with the symbolic values of this call filled in (Python ints)."""
+    it = iter(int(s) for s in scalars)
+    return [(e[0],) + tuple(next(it) if isinstance(v, str) else v for v in e[1:])
+            for e in idx_list]
+
+
+def _numpy_basic_index(x, idx_list, scalars, label):
+    """The numpy index tuple for ``x``; integers checked with a message naming ``label``."""
+    index = []
+    for axis, e in enumerate(_entry_values(idx_list, scalars)):
+        if e[0] == "index":
+            size = x.shape[axis]
+            if not -size <= e[1] < size:
+                raise IndexError(f"index {e[1]} is out of bounds for axis {axis} of {label} "
+                                 f"with size {size}")
+            index.append(e[1])
+        else:
+            if e[3] == 0:
+                raise ValueError(f"slice step cannot be zero (axis {axis} of {label})")
+            index.append(slice(e[1], e[2], e[3]))
+    return tuple(index)
+
+
+def _c_entries(idx_list, first_input):
+    """The idx_list for a template: each value None, ("const", v) or ("input", position)."""
+    position = first_input
+    entries = []
+    for e in idx_list:
+        values = []
+        for v in e[1:]:
+            if isinstance(v, str):
+                values.append(("input", position))
+                position += 1
+            else:
+                values.append(None if v is None else ("const", v))
+        entries.append({"kind": e[0], "values": values})
+    return entries
+
+
+def _format_idx_list(idx_list):
+    parts = []
+    for e in idx_list:
+        text = [("" if v is None else str(v)) for v in e[1:]]
+        parts.append(text[0] if e[0] == "index" else
+                     ":".join(text[:2]) + (f":{text[2]}" if e[3] is not None else ""))
+    return ", ".join(parts)
+
+
+def _basic_result_broadcastable(idx_list, x):
+    """Axes kept by a slice are broadcastable only if they were and the slice keeps the
+    whole (length-1) axis; integer-indexed axes are dropped."""
+    bcast = []
+    for axis, e in enumerate(idx_list):
+        if e[0] == "slice":
+            full = e[1] is None and e[2] is None and not isinstance(e[3], str)
+            bcast.append(x.broadcastable[axis] and full)
+    return tuple(bcast) + x.broadcastable[len(idx_list):]
+
+
+class Subtensor(Op):
+    """Basic indexing: a view of ``x``.
+
+    ``idx_list`` has one entry per leading indexed axis: ``("index", v)`` or
+    ``("slice", start, stop, step)``, each value None (slices only), a Python int, or the
+    dtype name of a symbolic scalar input (they follow ``x``, in order).
+    """
+
+    __props__ = ("idx_list",)
+    c_template = "ops/subtensor.c.j2"
+
+    def __init__(self, idx_list):
+        self.idx_list = tuple(tuple(e) for e in idx_list)
+
+    def __str__(self):
+        return f"Subtensor{{{_format_idx_list(self.idx_list)}}}"
+
+    def make_node(self, x, *scalars):
+        x = as_tensor_variable(x)
+        if len(self.idx_list) > x.ndim:
+            raise IndexError("too many indices for array")
+        scalars = _check_scalar_inputs(self, scalars)
+        out_type = TensorType(x.dtype, _basic_result_broadcastable(self.idx_list, x))
+        return Apply(self, [x] + scalars, [TensorVariable(out_type)])
+
+    def perform(self, node, inputs):
+        x, scalars = inputs[0], inputs[1:]
+        index = _numpy_basic_index(x, self.idx_list, scalars, _label(node.inputs[0]))
+        return [np.asarray(x[index])]
+
+    def c_params(self, node):
+        return {"entries": _c_entries(self.idx_list, 1)}
+
+
+class IncSubtensor(Op):
+    """``x`` with the basic-indexed region ``x[idx_list]`` incremented by (or set to) ``y``;
+    a new array. Inputs: x, y, then the symbolic index scalars (as for Subtensor)."""
+
+    __props__ = ("idx_list", "set_instead_of_inc")
+    c_template = "ops/inc_subtensor.c.j2"
+
+    def __init__(self, idx_list, set_instead_of_inc=False):
+        self.idx_list = tuple(tuple(e) for e in idx_list)
+        self.set_instead_of_inc = bool(set_instead_of_inc)
+
+    def __str__(self):
+        kind = "Set" if self.set_instead_of_inc else "Inc"
+        return f"{kind}Subtensor{{{_format_idx_list(self.idx_list)}}}"
+
+    def make_node(self, x, y, *scalars):
+        x, y = as_tensor_variable(x), as_tensor_variable(y)
+        scalars = _check_scalar_inputs(self, scalars)
+        region_ndim = len(_basic_result_broadcastable(self.idx_list, x))
+        _check_value(x, y, region_ndim)
+        return Apply(self, [x, y] + scalars, [TensorVariable(x.type)])
+
+    def perform(self, node, inputs):
+        x, y, scalars = inputs[0], inputs[1], inputs[2:]
+        out = x.copy()
+        index = _numpy_basic_index(out, self.idx_list, scalars, _label(node.inputs[0]))
+        region = out[index]
+        _check_broadcast_into(np.shape(region), y, node)
+        if self.set_instead_of_inc:
+            out[index] = y
+        else:
+            out[index] = region + y if out.dtype != bool else np.logical_or(region, y)
+        return [out]
+
+    def c_params(self, node):
+        return {"entries": _c_entries(self.idx_list, 2),
+                "region_ndim": node.inputs[0].ndim - sum(e[0] == "index" for e in self.idx_list),
+                "set_instead_of_inc": self.set_instead_of_inc}
+
+
+def _check_value(x, y, region_ndim):
+    if y.dtype != x.dtype:
+        raise TypeError(f"the value {_label(y)} ({y.dtype}) must have the dtype of "
+                        f"{_label(x)} ({x.dtype}); inc_subtensor casts it")
+    if y.ndim > region_ndim:
+        raise TypeError(f"Trying to increment a {region_ndim}-dimensional subtensor with a "
+                        f"{y.ndim}-dimensional value.")
+
+
+def _check_broadcast_into(region_shape, y, node):
+    """``y`` must broadcast to the region's shape without growing it."""
+    y_shape = np.shape(y)
+    offset = len(region_shape) - len(y_shape)
+    if offset < 0 or any(s != 1 and s != region_shape[offset + d] for d, s in enumerate(y_shape)):
+        raise ValueError(f"cannot write {_label(node.inputs[1])} of shape {shape_str(y_shape)} "
+                         f"into the region of {_label(node.inputs[0])} of shape "
+                         f"{shape_str(region_shape)}: the shapes do not broadcast")
+
+
+class AdvancedSubtensor(Op):
+    """Integer-array indexing: ``x[i0, :, i1]`` with numpy's semantics; a new array.
+
+    ``pattern`` has one entry per axis of ``x``: None (a full slice) or the number of the
+    index array (the inputs after ``x``) used on that axis. The index arrays broadcast
+    together; their dimensions replace the indexed axes when those are adjacent, else they
+    come first.
+    """
+
+    __props__ = ("pattern",)
+    c_template = "ops/advanced_subtensor.c.j2"
+
+    def __init__(self, pattern):
+        self.pattern = tuple(pattern)
+
+    def __str__(self):
+        return "AdvancedSubtensor{" + ", ".join(
+            ":" if p is None else f"idx{p}" for p in self.pattern) + "}"
+
+    @staticmethod
+    def layout(pattern, n_broadcast):
+        """The output axes: ('b', j) broadcast index dims and ('axis', a) full axes of x."""
+        positions = [a for a, p in enumerate(pattern) if p is not None]
+        adjacent = positions[-1] - positions[0] + 1 == len(positions)
+        broadcast = [("b", j) for j in range(n_broadcast)]
+        layout = [] if adjacent else list(broadcast)
+        for a, p in enumerate(pattern):
+            if p is None:
+                layout.append(("axis", a))
+            elif adjacent and a == positions[0]:
+                layout.extend(broadcast)
+        return layout
+
+    def make_node(self, x, *indices):
+        x = as_tensor_variable(x)
+        indices = _check_index_arrays(self.pattern, x, indices)
+        n_broadcast = max(i.ndim for i in indices)
+        index_bcast = _index_broadcastable(indices, n_broadcast)
+        bcast = tuple(index_bcast[item[1]] if item[0] == "b" else x.broadcastable[item[1]]
+                      for item in self.layout(self.pattern, n_broadcast))
+        return Apply(self, [x] + indices, [TensorVariable(TensorType(x.dtype, bcast))])
+
+    def perform(self, node, inputs):
+        x, indices = inputs[0], inputs[1:]
+        index = _numpy_advanced_index(self.pattern, x, indices, node)
+        return [np.asarray(x[index])]
+
+    def c_params(self, node):
+        return _advanced_c_params(self.pattern, node, first_index=1)
+
+
+class AdvancedIncSubtensor(Op):
+    """``x`` with the region ``x[pattern...]`` (as AdvancedSubtensor) incremented by or set
+    to ``y``; a new array. Repeated indices accumulate (like ``np.add.at``) when
+    incrementing; when setting, the last write wins. Inputs: x, y, index arrays."""
+
+    __props__ = ("pattern", "set_instead_of_inc")
+    c_template = "ops/advanced_subtensor.c.j2"
+
+    def __init__(self, pattern, set_instead_of_inc=False):
+        self.pattern = tuple(pattern)
+        self.set_instead_of_inc = bool(set_instead_of_inc)
+
+    def __str__(self):
+        kind = "Set" if self.set_instead_of_inc else "Inc"
+        return f"Advanced{kind}Subtensor{{" + ", ".join(
+            ":" if p is None else f"idx{p}" for p in self.pattern) + "}"
+
+    def make_node(self, x, y, *indices):
+        x, y = as_tensor_variable(x), as_tensor_variable(y)
+        indices = _check_index_arrays(self.pattern, x, indices)
+        n_broadcast = max(i.ndim for i in indices)
+        _check_value(x, y, len(AdvancedSubtensor.layout(self.pattern, n_broadcast)))
+        return Apply(self, [x, y] + indices, [TensorVariable(x.type)])
+
+    def perform(self, node, inputs):
+        x, y, indices = inputs[0], inputs[1], inputs[2:]
+        index = _numpy_advanced_index(self.pattern, x, indices, node)
+        out = x.copy()
+        _check_broadcast_into(np.shape(out[index]), y, node)
+        if self.set_instead_of_inc:
+            out[index] = y
+        elif out.dtype == bool:
+            np.logical_or.at(out, index, y)
+        else:
+            np.add.at(out, index, y)
+        return [out]
+
+    def c_params(self, node):
+        params = _advanced_c_params(self.pattern, node, first_index=2)
+        params["set_instead_of_inc"] = self.set_instead_of_inc
+        return params
+
+
+def _check_index_arrays(pattern, x, indices):
+    if len(pattern) != x.ndim:
+        raise TypeError(f"advanced indexing pattern {pattern} has {len(pattern)} entries for "
+                        f"{_label(x)} with {x.ndim} dimensions")
+    n_arrays = len([p for p in pattern if p is not None])
+    if n_arrays == 0 or sorted(p for p in pattern if p is not None) != list(range(n_arrays)):
+        raise ValueError(f"advanced indexing pattern {pattern} must number its index arrays "
+                         f"0, 1, ...")
+    if len(indices) != n_arrays:
+        raise TypeError(f"advanced indexing takes {n_arrays} index arrays, got {len(indices)}")
+    indices = [as_tensor_variable(i) for i in indices]
+    for i in indices:
+        if i.dtype not in INT_DTYPES:
+            raise TypeError(f"index arrays must hold integers, got {_label(i)} of dtype "
+                            f"{i.dtype}")
+    return indices
+
+
+def _index_broadcastable(indices, n_broadcast):
+    """Broadcastable flags of the index arrays' broadcast shape (right-aligned)."""
+    flags = []
+    for j in range(n_broadcast):
+        flags.append(all(i.broadcastable[j - (n_broadcast - i.ndim)]
+                         for i in indices if j >= n_broadcast - i.ndim))
+    return flags
+
+
+def _indexed_label(node, pattern):
+    """How messages name the array an advanced index reads: when it is the view that applied
+    the slices of the same ``x[...]``, that view's indexed axes are whole axes of its base,
+    so the message names the base (``x``, not ``Subtensor{:, 1:}(x)``)."""
+    var = node.inputs[0]
+    owner = var.owner
+    if owner is not None and isinstance(owner.op, Subtensor):
+        entries = owner.op.idx_list
+        if all(e[0] == "slice" for e in entries) and all(
+                a >= len(entries) or entries[a][1:] == (None, None, None)
+                for a, p in enumerate(pattern) if p is not None):
+            return _label(owner.inputs[0])
+    return _label(var)
+
+
+def _numpy_advanced_index(pattern, x, indices, node):
+    """The numpy index tuple; out-of-range entries and shape mismatches raise IndexError
+    naming the indexed variable."""
+    label = _indexed_label(node, pattern)
+    try:
+        np.broadcast_shapes(*[np.shape(i) for i in indices])
+    except ValueError:
+        shapes = " ".join(shape_str(np.shape(i)) for i in indices)
+        raise IndexError(f"shape mismatch: indexing arrays for {label} could not be broadcast "
+                         f"together with shapes {shapes}") from None
+    index = []
+    for axis, p in enumerate(pattern):
+        if p is None:
+            index.append(slice(None))
+            continue
+        values, size = np.asarray(indices[p]), x.shape[axis]
+        bad = (values < -size) | (values >= size)
+        if bad.any():
+            raise IndexError(f"index {values[bad].flat[0]} is out of bounds for axis {axis} "
+                             f"of {label} with size {size}")
+        index.append(values.astype("int64"))
+    return tuple(index)
+
+
+def _advanced_c_params(pattern, node, first_index):
+    from ..codegen.lower import c_string
+    n_broadcast = max(v.ndim for v in node.inputs[first_index:])
+    layout = AdvancedSubtensor.layout(pattern, n_broadcast)
+    return {
+        "indexed_label": c_string(_indexed_label(node, pattern)),
+        "pattern": pattern,
+        "n_broadcast": n_broadcast,
+        "first_index": first_index,
+        # for each output (region) axis: ("b", j) or ("axis", a), and where each comes from
+        "layout": layout,
+        "full_axes": [a for a, p in enumerate(pattern) if p is None],
+        "region_pos": {item: k for k, item in enumerate(layout)},
+        "writes": first_index == 2,
+    }
+
+
+# --- writing into an indexed region ----------------------------------------------------
+
+
+def set_subtensor(x, y, inplace=False, tolerate_inplace_aliasing=False):
+    """The whole tensor that ``x`` was indexed from, with the region ``x`` set to ``y``.
+
+    ``x`` must be the result of indexing (``x = a[...]``); ``y`` broadcasts into it and is
+    cast to its dtype. The result is a new array; ``a`` is unchanged.
+    """
+    return inc_subtensor(x, y, inplace, set_instead_of_inc=True,
+                         tolerate_inplace_aliasing=tolerate_inplace_aliasing)
+
+
+def inc_subtensor(x, y, inplace=False, set_instead_of_inc=False,
+                  tolerate_inplace_aliasing=False):
+    """The whole tensor that ``x`` was indexed from, with ``y`` added to the region ``x``
+    (or written there with ``set_instead_of_inc``). Repeated integer-array indices
+    accumulate, like ``np.add.at``."""
+    x = as_tensor_variable(x)
+    y = as_tensor_variable(y)
+    if not _is_indexing_result(x):
+        raise TypeError("x must be the result of a subtensor operation")
+    if y.ndim > x.ndim:
+        raise TypeError(f"Trying to increment a {x.ndim}-dimensional subtensor with a "
+                        f"{y.ndim}-dimensional value.")
+    if y.dtype != x.dtype:
+        from .basic import cast
+        y = cast(y, x.dtype)
+    return _write(x, y, bool(set_instead_of_inc))
+
+
+def _is_indexing_result(x):
+    if x.owner is None:
+        return False
+    op = x.owner.op
+    if isinstance(op, DimShuffle):
+        return not op.dropped and _is_indexing_result(x.owner.inputs[0])
+    return isinstance(op, (Subtensor, AdvancedSubtensor))
+
+
+def _write(region, y, set_instead_of_inc):
+    """The updated whole of what ``region`` was indexed from."""
+    node = region.owner
+    base = node.inputs[0]
+    if isinstance(node.op, DimShuffle):
+        return _write(base, _undo_dimshuffle(node.op, y, region.ndim), set_instead_of_inc)
+    if isinstance(node.op, Subtensor):
+        whole = IncSubtensor(node.op.idx_list, set_instead_of_inc)(base, y, *node.inputs[1:])
+    else:
+        whole = AdvancedIncSubtensor(node.op.pattern, set_instead_of_inc)(
+            base, y, *node.inputs[1:])
+    if base in _CHAIN_LINKS:
+        # the region was a step inside one x[...]: write the updated step into its own base
+        return _write(base, whole, True)
+    return whole
+
+
+def _undo_dimshuffle(op, y, ndim):
+    """``y`` (shaped like the DimShuffle's output) rearranged like its input: the inserted
+    axes are dropped (they must have length 1) and the others put back in order."""
+    from .elemwise import pad_left
+    y = pad_left(y, ndim)
+    kept = sorted((a, k) for k, a in enumerate(op.new_order) if a != "x")
+    bcast = tuple(True if a == "x" else b for a, b in zip(op.new_order, y.broadcastable))
+    # the claimed broadcastable flags let DimShuffle drop the axes; it checks their length
+    return DimShuffle(bcast, [k for _, k in kept])(y)
+
+
+# --- take -------------------------------------------------------------------------------
+
+
+def take(a, indices, axis=None, mode="raise"):
+    """``numpy.take``: the entries of ``a`` at ``indices`` along ``axis`` (of the flattened
+    ``a`` when axis is None). Out-of-range indices raise IndexError."""
+    a = as_tensor_variable(a)
+    if mode != "raise":
+        raise NotImplementedError(f"take(mode={mode!r}) is not supported; only mode='raise'")
+    if axis is None:
+        if a.ndim != 1:
+            from .shape_ops import flatten
+            try:
+                a = flatten(a, 1)
+            except NotImplementedError:
+                raise NotImplementedError(
+                    "take(a, indices, axis=None) on a tensor with more than one dimension "
+                    "needs flatten, which is not available yet; give an axis") from None
+        axis = 0
+    if not -a.ndim <= axis < a.ndim:
+        raise ValueError(f"take: axis {axis} is out of range for {_label(a)} with "
+                         f"{a.ndim} dimensions")
+    return getitem(a, (slice(None),) * (axis % a.ndim) + (indices,))

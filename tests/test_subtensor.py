@@ -411,13 +411,15 @@ def test_set_and_inc_dtypes_are_cast_to_the_target():
     xf = T.fmatrix("xf")
     xi = T.imatrix("xi")
     xb = T.bvector("xb")
+    xq = T.vector("xq", dtype="bool")
     iv = T.lvector("iv")
     outs = [T.set_subtensor(xf[0], T.dvector("dv")), T.inc_subtensor(xi[:, 0], 2.7),
             T.inc_subtensor(xi[iv], 1), T.set_subtensor(xb[iv], 300),
-            T.inc_subtensor(xb[1:], np.int8(127))]
+            T.inc_subtensor(xb[1:], np.int8(127)),
+            T.inc_subtensor(xq[iv], True), T.inc_subtensor(xq[1:], xq[:-1])]
     for o in outs:
         assert o.dtype == o.owner.inputs[0].dtype
-    inputs = [xf, xi, xb, iv] + [outs[0].owner.inputs[1].owner.inputs[0]]
+    inputs = [xf, xi, xb, xq, iv] + [outs[0].owner.inputs[1].owner.inputs[0]]
     vf = rng.normal(size=(2, 3)).astype("float32")
     vi = np.arange(6, dtype="int32").reshape(2, 3)
     vb = np.array([1, 2, 3], dtype="int8")
@@ -428,8 +430,11 @@ def test_set_and_inc_dtypes_are_cast_to_the_target():
     e2 = vi.copy(); np.add.at(e2, va, 1)
     e3 = vb.copy(); e3[va] = np.int8(44)   # 300 wraps to 44 in int8, as numpy's cast does
     e4 = vb.copy(); e4[1:] += np.int8(127)
+    vq = np.array([True, False, False, False])
+    e5 = vq.copy(); e5[va] = True   # bool increments are logical or
+    e6 = np.array([True, True, False, False])
     with np.errstate(over="ignore"):
-        check(inputs, outs, [vf, vi, vb, va, vd], expected=[e0, e1, e2, e3, e4])
+        check(inputs, outs, [vf, vi, vb, vq, va, vd], expected=[e0, e1, e2, e3, e4, e5, e6])
 
 
 def test_set_and_inc_errors():

@@ -240,28 +240,33 @@ def _advanced_getitem(x, entries):
     # numpy's layout with the None axes in place: the op's layout says where each axis is
     n_broadcast = max(v.ndim for v in arrays)
     op_layout = AdvancedSubtensor.layout(pattern, n_broadcast)
-    wanted = _numpy_layout(entries, n_broadcast)
+    wanted = advanced_layout(["new" if e is None else "array" if isinstance(e, _Advanced)
+                              else "slice" for e in entries], n_broadcast)
     order = ["x" if item == "new" else op_layout.index(item) for item in wanted]
     return DimShuffle(result.broadcastable, order)(result)
 
 
-def _numpy_layout(entries, n_broadcast):
-    """numpy's output axes for an index mixing arrays, slices and Nones: ('b', j) broadcast
-    dims of the index arrays, ('axis', a) sliced input axes, 'new' for None axes."""
-    positions = [k for k, e in enumerate(entries) if isinstance(e, _Advanced)]
+def advanced_layout(kinds, n_broadcast):
+    """numpy's result axes for an index with integer arrays.
+
+    ``kinds`` has one entry per index element: "array" (an index array or an integer),
+    "slice" (an axis kept whole) or "new" (None). The result lists ("b", j) for dim j of the
+    arrays' broadcast shape, ("axis", a) for input axis a, and "new": the broadcast dims
+    replace the arrays when those are adjacent, else they come first.
+    """
+    positions = [k for k, kind in enumerate(kinds) if kind == "array"]
     adjacent = positions[-1] - positions[0] + 1 == len(positions)
     broadcast = [("b", j) for j in range(n_broadcast)]
     layout = [] if adjacent else list(broadcast)
     axis = 0
-    for k, e in enumerate(entries):
-        if e is None:
+    for k, kind in enumerate(kinds):
+        if kind == "new":
             layout.append("new")
             continue
-        if isinstance(e, _Advanced):
-            if adjacent and k == positions[0]:
-                layout.extend(broadcast)
-        else:
+        if kind == "slice":
             layout.append(("axis", axis))
+        elif adjacent and k == positions[0]:
+            layout.extend(broadcast)
         axis += 1
     return layout
 
@@ -289,19 +294,19 @@ def _entry_values(idx_list, scalars):
             for e in idx_list]
 
 
-def _numpy_basic_index(x, idx_list, scalars, label):
-    """The numpy index tuple for ``x``; integers checked with a message naming ``label``."""
+def _numpy_basic_index(x, idx_list, scalars, var):
+    """The numpy index tuple for ``x``; integers checked with a message naming ``var``."""
     index = []
     for axis, e in enumerate(_entry_values(idx_list, scalars)):
         if e[0] == "index":
             size = x.shape[axis]
             if not -size <= e[1] < size:
-                raise IndexError(f"index {e[1]} is out of bounds for axis {axis} of {label} "
-                                 f"with size {size}")
+                raise IndexError(f"index {e[1]} is out of bounds for axis {axis} of "
+                                 f"{_label(var)} with size {size}")
             index.append(e[1])
         else:
             if e[3] == 0:
-                raise ValueError(f"slice step cannot be zero (axis {axis} of {label})")
+                raise ValueError(f"slice step cannot be zero (axis {axis} of {_label(var)})")
             index.append(slice(e[1], e[2], e[3]))
     return tuple(index)
 
@@ -369,7 +374,7 @@ class Subtensor(Op):
 
     def perform(self, node, inputs):
         x, scalars = inputs[0], inputs[1:]
-        index = _numpy_basic_index(x, self.idx_list, scalars, _label(node.inputs[0]))
+        index = _numpy_basic_index(x, self.idx_list, scalars, node.inputs[0])
         return [np.asarray(x[index])]
 
     def c_params(self, node):
@@ -401,13 +406,12 @@ class IncSubtensor(Op):
     def perform(self, node, inputs):
         x, y, scalars = inputs[0], inputs[1], inputs[2:]
         out = x.copy()
-        index = _numpy_basic_index(out, self.idx_list, scalars, _label(node.inputs[0]))
-        region = out[index]
-        _check_broadcast_into(np.shape(region), y, node)
+        index = _numpy_basic_index(out, self.idx_list, scalars, node.inputs[0])
+        _check_broadcast_into(np.shape(out[index]), y, node)
         if self.set_instead_of_inc:
             out[index] = y
         else:
-            out[index] = region + y if out.dtype != bool else np.logical_or(region, y)
+            out[index] += y
         return [out]
 
     def c_params(self, node):
@@ -457,16 +461,8 @@ class AdvancedSubtensor(Op):
     @staticmethod
     def layout(pattern, n_broadcast):
         """The output axes: ('b', j) broadcast index dims and ('axis', a) full axes of x."""
-        positions = [a for a, p in enumerate(pattern) if p is not None]
-        adjacent = positions[-1] - positions[0] + 1 == len(positions)
-        broadcast = [("b", j) for j in range(n_broadcast)]
-        layout = [] if adjacent else list(broadcast)
-        for a, p in enumerate(pattern):
-            if p is None:
-                layout.append(("axis", a))
-            elif adjacent and a == positions[0]:
-                layout.extend(broadcast)
-        return layout
+        return advanced_layout(["slice" if p is None else "array" for p in pattern],
+                               n_broadcast)
 
     def make_node(self, x, *indices):
         x = as_tensor_variable(x)
@@ -517,8 +513,6 @@ class AdvancedIncSubtensor(Op):
         _check_broadcast_into(np.shape(out[index]), y, node)
         if self.set_instead_of_inc:
             out[index] = y
-        elif out.dtype == bool:
-            np.logical_or.at(out, index, y)
         else:
             np.add.at(out, index, y)
         return [out]
@@ -574,13 +568,12 @@ def _indexed_label(node, pattern):
 def _numpy_advanced_index(pattern, x, indices, node):
     """The numpy index tuple; out-of-range entries and shape mismatches raise IndexError
     naming the indexed variable."""
-    label = _indexed_label(node, pattern)
     try:
         np.broadcast_shapes(*[np.shape(i) for i in indices])
     except ValueError:
         shapes = " ".join(shape_str(np.shape(i)) for i in indices)
-        raise IndexError(f"shape mismatch: indexing arrays for {label} could not be broadcast "
-                         f"together with shapes {shapes}") from None
+        raise IndexError(f"shape mismatch: indexing arrays for {_indexed_label(node, pattern)} "
+                         f"could not be broadcast together with shapes {shapes}") from None
     index = []
     for axis, p in enumerate(pattern):
         if p is None:
@@ -590,7 +583,7 @@ def _numpy_advanced_index(pattern, x, indices, node):
         bad = (values < -size) | (values >= size)
         if bad.any():
             raise IndexError(f"index {values[bad].flat[0]} is out of bounds for axis {axis} "
-                             f"of {label} with size {size}")
+                             f"of {_indexed_label(node, pattern)} with size {size}")
         index.append(values.astype("int64"))
     return tuple(index)
 

@@ -11,6 +11,9 @@ from .compile.function import Function, MissingInputError, UnusedInputError, fun
 from .compile.io import In, Out, Param  # noqa: E402
 from .compile.sharedvalue import SharedVariable, shared  # noqa: E402
 from .graph.basic import Apply, Constant, Op, Variable, clone_replace  # noqa: E402
+from .tensor.blas import dot  # noqa: E402
 from . import tensor  # noqa: E402
 
 clone = clone_replace
+from . import gradient  # noqa: E402
+from .gradient import grad  # noqa: E402

@@ -7,9 +7,11 @@ numpy reference (tests/test_rewrite.py checks each one).
 """
 from .engine import Phase, apply_phase, merge
 from .basic_rewrites import constant_folding
+from .stabilize import STABILIZE
 
 PHASES = [
     Phase("constant folding", [constant_folding]),
+    Phase("stabilize", STABILIZE),
 ]
 
 

@@ -41,6 +41,11 @@ class Elemwise(Op):
             result = np.broadcast_to(result, np.broadcast_shapes(*[a.shape for a in inputs]))
         return [result]
 
+    def L_op(self, inputs, outputs, output_grads):
+        from .scalar_ops import scalar_grad
+        grads = scalar_grad(self.scalar_op, inputs, outputs[0], output_grads[0])
+        return [None if g is None else sum_to_shape(g, x) for g, x in zip(grads, inputs)]
+
     def c_params(self, node):
         in_dtypes = [x.dtype for x in node.inputs]
         compute = self.scalar_op.compute_dtypes(in_dtypes)
@@ -128,5 +133,63 @@ class DimShuffle(Op):
             shape.append(1 if a == "x" else next(it))
         return [y.reshape(shape)]
 
+    def L_op(self, inputs, outputs, output_grads):
+        """Sum over the new axes, undo the permutation, restore the dropped axes."""
+        from .reduction import sum as reduce_sum
+        (gz,) = output_grads
+        new_axes = [k for k, a in enumerate(self.new_order) if a == "x"]
+        if new_axes:
+            gz = reduce_sum(gz, axis=new_axes)
+        kept = [a for a in self.new_order if a != "x"]
+        inverse = [kept.index(a) if a in kept else "x" for a in range(len(self.input_broadcastable))]
+        gz = DimShuffle(gz.broadcastable, inverse)(gz)
+        return [gz]
+
     def c_params(self, node):
         return {"new_order": self.new_order, "dropped": self.dropped}
+
+
+class SumToShape(Op):
+    """``g`` summed over the axes where ``x`` has length 1 and ``g`` does not: the adjoint of
+    broadcasting, which gives the gradient of a broadcast operand its own shape.
+
+    Both inputs have the same rank. The decision is made at run time, so operands that were
+    broadcast without being declared broadcastable get the right gradient too.
+    """
+
+    c_template = "ops/sum_to_shape.c.j2"
+
+    def make_node(self, g, x):
+        g, x = as_tensor_variable(g), as_tensor_variable(x)
+        if g.ndim != x.ndim:
+            raise TypeError(f"SumToShape needs inputs of one rank, got {g.ndim} and {x.ndim}")
+        return Apply(self, [g, x], [TensorVariable(TensorType(g.dtype, x.broadcastable))])
+
+    def perform(self, node, inputs):
+        g, x = inputs
+        axes = []
+        for d, (lg, lx) in enumerate(zip(g.shape, x.shape)):
+            if lg != lx:
+                if lx != 1:
+                    raise ValueError(f"the gradient of {node.inputs[1]!r} has length {lg} on "
+                                     f"axis {d} but the variable has length {lx}")
+                axes.append(d)
+        return [np.sum(g, axis=tuple(axes), keepdims=True, dtype=g.dtype) if axes else g]
+
+    def L_op(self, inputs, outputs, output_grads):
+        g, x = inputs
+        from .shape_ops import zeros_like
+        return [broadcast_like(output_grads[0], g), zeros_like(x)]
+
+
+def sum_to_shape(g, x):
+    """``g`` reduced to the shape of ``x`` (see SumToShape); ``g`` itself when it cannot differ."""
+    if g.type == x.type and g is x:
+        return g
+    return SumToShape()(g, x)
+
+
+def broadcast_like(value, like):
+    """``value`` broadcast to the shape of ``like`` (same rank), as an elementwise op does."""
+    from .basic import second
+    return second(like, value)

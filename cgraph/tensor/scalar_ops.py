@@ -220,3 +220,81 @@ def cast_op(dtype):
         _CASTS[dtype] = ScalarOp(f"cast_{dtype}", 1, lambda x: x, "(({ot}){0})",
                                  out_rule=lambda d, dtype=dtype: dtype, compute_rule="each")
     return _CASTS[dtype]
+
+
+# --- gradients -----------------------------------------------------------------------------
+# Each entry maps (inputs, output, output gradient) to one gradient per input, as symbolic
+# expressions over the same ops; None means the input does not influence the output through a
+# differentiable path (comparisons, integer results).
+
+def _T():
+    from . import basic
+    return basic
+
+
+def _c(value, like):
+    """A constant of ``like``'s float dtype, so gradients of float32 graphs stay float32."""
+    from .var import constant
+    return constant(value, dtype=like.dtype if like.dtype in FLOAT_DTYPES else None)
+
+
+def _zero(x, gz):
+    return gz * _c(0.0, gz)
+
+
+GRADS = {
+    "add": lambda x, y, z, gz: [gz, gz],
+    "sub": lambda x, y, z, gz: [gz, -gz],
+    "mul": lambda x, y, z, gz: [gz * y, gz * x],
+    "true_div": lambda x, y, z, gz: [gz / y, -gz * z / y],
+    "floor_div": lambda x, y, z, gz: [_zero(x, gz), _zero(y, gz)],
+    "mod": lambda x, y, z, gz: [gz, -gz * _T().floor_div(x, y)],
+    "pow": lambda x, y, z, gz: [gz * y * x ** (y - _c(1, y)),
+                                gz * z * _T().log(_T().switch(_T().gt(x, _c(0, x)), x, _c(1, x)))],
+    "maximum": lambda x, y, z, gz: [gz * _T().ge(x, y), gz * _T().lt(x, y)],
+    "minimum": lambda x, y, z, gz: [gz * _T().le(x, y), gz * _T().gt(x, y)],
+    "neg": lambda x, z, gz: [-gz],
+    "abs": lambda x, z, gz: [gz * _T().sign(x)],
+    "sign": lambda x, z, gz: [_zero(x, gz)],
+    "floor": lambda x, z, gz: [_zero(x, gz)],
+    "ceil": lambda x, z, gz: [_zero(x, gz)],
+    "trunc": lambda x, z, gz: [_zero(x, gz)],
+    "round_half_to_even": lambda x, z, gz: [_zero(x, gz)],
+    "sqr": lambda x, z, gz: [gz * _c(2, x) * x],
+    "exp": lambda x, z, gz: [gz * z],
+    "exp2": lambda x, z, gz: [gz * z * _c(np.log(2.0), z)],
+    "expm1": lambda x, z, gz: [gz * (z + _c(1, z))],
+    "log": lambda x, z, gz: [gz / x],
+    "log2": lambda x, z, gz: [gz / (x * _c(np.log(2.0), x))],
+    "log10": lambda x, z, gz: [gz / (x * _c(np.log(10.0), x))],
+    "log1p": lambda x, z, gz: [gz / (x + _c(1, x))],
+    "sqrt": lambda x, z, gz: [gz * _c(0.5, z) / z],
+    "tanh": lambda x, z, gz: [gz * (_c(1, z) - z * z)],
+    "sinh": lambda x, z, gz: [gz * _T().cosh(x)],
+    "cosh": lambda x, z, gz: [gz * _T().sinh(x)],
+    "sin": lambda x, z, gz: [gz * _T().cos(x)],
+    "cos": lambda x, z, gz: [-gz * _T().sin(x)],
+    "tan": lambda x, z, gz: [gz * (_c(1, z) + z * z)],
+    "arcsin": lambda x, z, gz: [gz / _T().sqrt(_c(1, x) - x * x)],
+    "arccos": lambda x, z, gz: [-gz / _T().sqrt(_c(1, x) - x * x)],
+    "arctan": lambda x, z, gz: [gz / (_c(1, x) + x * x)],
+    "arctan2": lambda y, x, z, gz: [gz * x / (x * x + y * y), -gz * y / (x * x + y * y)],
+    "erf": lambda x, z, gz: [gz * _c(2 / np.sqrt(np.pi), z) * _T().exp(-x * x)],
+    "erfc": lambda x, z, gz: [-gz * _c(2 / np.sqrt(np.pi), z) * _T().exp(-x * x)],
+    "sigmoid": lambda x, z, gz: [gz * z * (_c(1, z) - z)],
+    "softplus": lambda x, z, gz: [gz * _T().sigmoid(x)],
+    "switch": lambda c, a, b, z, gz: [None, _T().switch(c, gz, _zero(a, gz)),
+                                      _T().switch(c, _zero(b, gz), gz)],
+    "identity": lambda x, z, gz: [gz],
+    "second": lambda model, value, z, gz: [None, gz],
+}
+
+
+def scalar_grad(scalar_op, inputs, output, gz):
+    """Gradients of ``scalar_op`` applied elementwise, or None per non-differentiable input."""
+    if scalar_op.name.startswith("cast_"):
+        return [gz]
+    rule = GRADS.get(scalar_op.name)
+    if rule is None:
+        return [None] * len(inputs)   # comparisons, logic, isnan: no gradient flows
+    return rule(*inputs, output, gz)

@@ -49,8 +49,15 @@ class _TensorOperators:
     __hash__ = Variable.__hash__
 
     def __iter__(self):
-        raise TypeError("TensorVariable is not iterable: its length is not known when the "
-                        "graph is built. Index it with x[i] instead.")
+        """Iterate over a vector whose length is known when the graph is built, such as
+        ``x.shape`` (so ``n, m = x.shape`` works); anything else is not iterable."""
+        from .shape_ops import get_vector_length
+        try:
+            length = get_vector_length(self)
+        except (TypeError, ValueError):
+            raise TypeError("TensorVariable is not iterable: its length is not known when the "
+                            "graph is built. Index it with x[i] instead.") from None
+        return iter([self[i] for i in range(length)])
 
     def __len__(self):
         raise TypeError("len() of a symbolic tensor is not known when the graph is built; "

@@ -1,0 +1,89 @@
+"""Numerically stable forms, found in the graph so users can write the naive expression.
+
+Each rule is (pattern, replacement): when the pattern (see patterns.py) matches a node's
+output, the node is replaced by the replacement built from the bound variables. Rules that
+involve non-elementwise ops (softmax, sums) are written as functions.
+"""
+from ..graph.basic import Constant
+from ..tensor import basic as T
+from .patterns import match, strip_broadcast
+
+ELEMENTWISE_RULES = [
+    # log(sigmoid(x)) = -softplus(-x)
+    (("log", ("sigmoid", "x")), lambda x: -T.softplus(-x)),
+    # log(1 - sigmoid(x)) = -softplus(x)
+    (("log", ("sub", 1, ("sigmoid", "x"))), lambda x: -T.softplus(x)),
+    # log(1 + exp(x)) = softplus(x), in both orders and as log1p
+    (("log", ("add", 1, ("exp", "x"))), lambda x: T.softplus(x)),
+    (("log", ("add", ("exp", "x"), 1)), lambda x: T.softplus(x)),
+    (("log1p", ("exp", "x")), lambda x: T.softplus(x)),
+    # log(1 - exp(-softplus..)) forms are rare; log(exp(x)) = x is exact
+    (("log", ("exp", "x")), lambda x: x),
+]
+
+
+def stable_elementwise(node):
+    out = node.outputs[0]
+    for pattern, build in ELEMENTWISE_RULES:
+        bindings = match(pattern, out)
+        if bindings is not None:
+            result = build(**bindings)
+            if result.type != out.type:
+                result = _as_type(result, out)
+            return [result]
+    return None
+
+
+def stable_log_softmax(node):
+    """log(softmax(x)) -> log_softmax(x), also through integer-array indexing:
+    log(softmax(x)[i, y]) -> log_softmax(x)[i, y] (the classic NLL of a classifier)."""
+    from ..tensor.nnet import LogSoftmax, Softmax, log_softmax
+    from ..tensor.subtensor import AdvancedSubtensor
+    bindings = match(("log", "p"), node.outputs[0])
+    if bindings is None:
+        return None
+    p = strip_broadcast(bindings["p"])
+    if p.owner is None:
+        return None
+    if type(p.owner.op) is Softmax:
+        return [_as_type(log_softmax(p.owner.inputs[0]), node.outputs[0])]
+    if isinstance(p.owner.op, AdvancedSubtensor):
+        src = p.owner.inputs[0]
+        if src.owner is not None and type(src.owner.op) is Softmax:
+            stable = log_softmax(src.owner.inputs[0])
+            indexed = p.owner.op(stable, *p.owner.inputs[1:])
+            return [_as_type(indexed, node.outputs[0])]
+    del LogSoftmax
+    return None
+
+
+def stable_logsumexp(node):
+    """log(sum(exp(x), axis)) -> m + log(sum(exp(x - m), axis)) with m = max(x, axis)."""
+    from ..tensor.reduction import Reduce
+    bindings = match(("log", "s"), node.outputs[0])
+    if bindings is None:
+        return None
+    s = strip_broadcast(bindings["s"])
+    if s.owner is None or not isinstance(s.owner.op, Reduce) or s.owner.op.mode != "sum":
+        return None
+    e = s.owner.inputs[0]
+    inner = match(("exp", "x"), e)
+    if inner is None:
+        return None
+    x = inner["x"]
+    op = s.owner.op
+    m = T.max(x, axis=op.axis, keepdims=True)
+    m_out = m if op.keepdims else T.max(x, axis=op.axis, keepdims=False)
+    shifted = T.sum(T.exp(x - m), axis=op.axis, keepdims=op.keepdims)
+    # an all -inf slice would give nan from (-inf) - (-inf); keep exact -inf there
+    safe = T.switch(T.isinf(m_out), m_out, m_out + T.log(shifted))
+    return [_as_type(safe, node.outputs[0])]
+
+
+def _as_type(var, like):
+    if var.dtype != like.dtype:
+        var = T.cast(var, like.dtype)
+    return var
+
+
+STABILIZE = [stable_elementwise, stable_log_softmax, stable_logsumexp]

@@ -228,6 +228,30 @@ static inline void cg_copy_contiguous(char *dst, const cg_array *src, int ndim, 
     }
 }
 
+/* Copy ``src`` into ``dst`` (same shape, any strides, element size ``isz``). */
+static inline void cg_copy_strided(cg_array *dst, const cg_array *src, int ndim, size_t isz)
+{
+    int64_t n = cg_size(src, ndim);
+    if (n == 0) return;
+    if (cg_is_contiguous(src, ndim) && cg_is_contiguous(dst, ndim)) {
+        memmove(dst->data, src->data, (size_t)n * isz);
+        return;
+    }
+    int64_t idx[CG_MAXDIM] = {0};
+    for (int64_t k = 0; k < n; k++) {
+        int64_t so = 0, doff = 0;
+        for (int d = 0; d < ndim; d++) {
+            so += idx[d] * src->strides[d];
+            doff += idx[d] * dst->strides[d];
+        }
+        memcpy((char *)dst->data + doff * (int64_t)isz, (const char *)src->data + so * (int64_t)isz, isz);
+        for (int d = ndim - 1; d >= 0; d--) {
+            if (++idx[d] < src->shape[d]) break;
+            idx[d] = 0;
+        }
+    }
+}
+
 /* numpy broadcasting of ``n`` operands of rank ``ndim`` into ``out->shape``; 0 if the shapes
  * are incompatible. */
 static inline int cg_broadcast(cg_array *out, const cg_array *const *arrays, int n, int ndim)

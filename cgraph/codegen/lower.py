@@ -30,6 +30,7 @@ class VarInfo:
     shape_offset: int = 0
     shape: tuple = ()
     values: list = field(default_factory=list)
+    data_name: str = ""
 
 
 @dataclass
@@ -81,11 +82,34 @@ def c_string(text):
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ").replace("%", "%%")
 
 
-def lower(inputs, outputs, nodes, function_name):
+class ModuleParts:
+    """What one C module collects besides cg_run: module-level code that ops contribute (a
+    scan's step function, say) and the names of module-level symbols, unique across it."""
+
+    def __init__(self):
+        self.support = []
+        self.symbols = NameTable()
+
+    def add_support(self, code):
+        self.support.append(code)
+
+
+@dataclass
+class Body:
+    """The lowered statements of one graph, for cg_run or for an inner function."""
+    variables: list
+    inputs: list          # VarInfo of the graph inputs (then the large constants)
+    constants: list       # VarInfo of embedded constants (with .data_name)
+    blocks: list
+    outputs: list         # VarInfo per output, with shape offsets
+    hidden: list          # Constant variables passed in as inputs
+
+
+def lower_body(inputs, outputs, nodes, module, embed_all_constants=False):
+    """Lower ``nodes`` (computing ``outputs`` from ``inputs``) to blocks of C statements."""
     names = NameTable()
     info = {}
     variables, input_infos, constant_infos = [], [], []
-    shape_offset = 0
 
     def declare(var, fallback, comment=""):
         vi = VarInfo(name=names.make(var.name, fallback), label=c_string(label_of(var)),
@@ -95,14 +119,16 @@ def lower(inputs, outputs, nodes, function_name):
         variables.append(vi)
         return vi
 
-    used_constants = []
+    used_constants, seen = [], set()
     for var in [v for node in nodes for v in node.inputs] + list(outputs):
-        if isinstance(var, Constant) and var not in used_constants:
+        if isinstance(var, Constant) and var not in seen:
+            seen.add(var)
             used_constants.append(var)
-    hidden = [c for c in used_constants if c.data.size > EMBED_CONSTANT_LIMIT]
-    all_inputs = list(inputs) + hidden
+    hidden = [] if embed_all_constants else \
+        [c for c in used_constants if c.data.size > EMBED_CONSTANT_LIMIT]
 
-    for k, var in enumerate(all_inputs):
+    shape_offset = 0
+    for k, var in enumerate(list(inputs) + hidden):
         if var in info:
             continue
         vi = declare(var, f"in{k}", "input" if k < len(inputs) else "large constant")
@@ -115,18 +141,22 @@ def lower(inputs, outputs, nodes, function_name):
             vi = declare(var, f"c{len(constant_infos)}", f"constant {label_of(var)}")
             vi.shape = var.data.shape
             vi.values = [c_literal(v, var.dtype) for v in var.data.ravel()]
+            vi.data_name = module.symbols.make(f"{vi.name}_data", "constant_data")
             constant_infos.append(vi)
 
     blocks = []
     for node_id, node in enumerate(nodes):
-        for k, var in enumerate(node.outputs):
+        for var in node.outputs:
             if var not in info:
                 declare(var, f"{_op_short_name(node.op)}{node_id}")
         out_name = node.outputs[0].name
         op_label = c_string(f"{node.op}" + (f" computing {out_name}" if out_name else ""))
+        params = node.op.c_params(node)
+        if hasattr(node.op, "c_support_code"):
+            params.update(node.op.c_support_code(node, module))
         code = render(node.op.c_template,
                       ins=[info[v] for v in node.inputs], outs=[info[v] for v in node.outputs],
-                      node_id=node_id, op_label=op_label, **node.op.c_params(node))
+                      node_id=node_id, op_label=op_label, **params)
         where = f" [{node.trace}]" if node.trace else ""
         header = f"{node.op}: {', '.join(info[v].name for v in node.outputs)} <- " \
                  f"{', '.join(info[v].name for v in node.inputs)}{where}"
@@ -135,21 +165,41 @@ def lower(inputs, outputs, nodes, function_name):
     output_infos = []
     shape_offset = 0
     for var in outputs:
-        if var not in info:   # an output that is a constant or an unused input
+        if var not in info:
             raise AssertionError(f"output {var!r} was not lowered")
         vi = VarInfo(**{**info[var].__dict__})
         vi.shape_offset = shape_offset
         shape_offset += var.ndim
         output_infos.append(vi)
+    return Body(variables, input_infos, constant_infos, blocks, output_infos, hidden)
 
+
+def lower_inner_function(module, function_name, inputs, outputs, nodes, comment=""):
+    """A static C function computing ``outputs`` from ``inputs`` (a scan's step, say).
+
+    Its signature is ``int name(const cg_array *in, cg_array *out, int *fail_node, char *err,
+    int errlen)``: inputs may be strided views; each output array is allocated by the caller
+    (shape and strides set) and the function writes its result through it, converting the
+    dtype if needed. Every constant is embedded. Returns a CG_* status.
+    """
+    body = lower_body(inputs, outputs, nodes, module, embed_all_constants=True)
+    code = render("inner_function.c.j2", name=function_name, comment=comment, body=body)
+    module.add_support(code)
+    return body
+
+
+def lower(inputs, outputs, nodes, function_name):
+    """The whole module for a function: support code, then cg_run."""
+    module = ModuleParts()
+    body = lower_body(inputs, outputs, nodes, module)
     source = render(
         "module.c.j2", version=__version__, function_name=c_string(function_name or "anonymous"),
-        input_summary=", ".join(f"{v.name} ({v.dtype}, {v.ndim}-d)" for v in input_infos) or "none",
-        output_summary=", ".join(f"{v.name} ({v.dtype}, {v.ndim}-d)" for v in output_infos) or "none",
-        variables=variables, inputs=input_infos, constants=constant_infos, blocks=blocks,
-        outputs=output_infos)
-    return Lowered(source=source, inputs=all_inputs,
-                   hidden_constants=[v.data for v in hidden], outputs=list(outputs), nodes=nodes)
+        input_summary=", ".join(f"{v.name} ({v.dtype}, {v.ndim}-d)" for v in body.inputs) or "none",
+        output_summary=", ".join(f"{v.name} ({v.dtype}, {v.ndim}-d)" for v in body.outputs) or "none",
+        body=body, support=module.support)
+    return Lowered(source=source, inputs=list(inputs) + body.hidden,
+                   hidden_constants=[v.data for v in body.hidden], outputs=list(outputs),
+                   nodes=nodes)
 
 
 def _op_short_name(op):

@@ -17,3 +17,4 @@ from . import tensor  # noqa: E402
 clone = clone_replace
 from . import gradient  # noqa: E402
 from .gradient import grad  # noqa: E402
+from .scan_module import scan  # noqa: E402

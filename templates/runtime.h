@@ -7,6 +7,48 @@
 #include <string.h>
 #include <math.h>
 
+#ifdef CG_LIBMVEC
+/* glibc's vector math (libmvec) is used only where these prototypes say the functions may be
+ * called on SIMD lanes; math.h declares them so only under -ffast-math, which cgraph avoids
+ * (it breaks NaN/Inf semantics). libmvec results are within a few ulp of libm's. */
+#pragma omp declare simd notinbranch
+double exp(double);
+#pragma omp declare simd notinbranch
+double log(double);
+#pragma omp declare simd notinbranch
+double log1p(double);
+#pragma omp declare simd notinbranch
+double expm1(double);
+#pragma omp declare simd notinbranch
+double sin(double);
+#pragma omp declare simd notinbranch
+double cos(double);
+#pragma omp declare simd notinbranch
+double tan(double);
+#pragma omp declare simd notinbranch
+double tanh(double);
+#pragma omp declare simd notinbranch
+double pow(double, double);
+#pragma omp declare simd notinbranch
+float expf(float);
+#pragma omp declare simd notinbranch
+float logf(float);
+#pragma omp declare simd notinbranch
+float log1pf(float);
+#pragma omp declare simd notinbranch
+float expm1f(float);
+#pragma omp declare simd notinbranch
+float sinf(float);
+#pragma omp declare simd notinbranch
+float cosf(float);
+#pragma omp declare simd notinbranch
+float tanf(float);
+#pragma omp declare simd notinbranch
+float tanhf(float);
+#pragma omp declare simd notinbranch
+float powf(float, float);
+#endif
+
 #define CG_MAXDIM 8
 
 /* Status codes returned by cg_run; the Python side maps them to exception classes. */
@@ -165,21 +207,12 @@ static inline float cg_fmodf(float a, float b)
 static inline double cg_sign(double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : x); }
 static inline float cg_signf(float x) { return x > 0 ? 1.0f : (x < 0 ? -1.0f : x); }
 
-/* sigmoid and softplus in forms that never overflow */
-static inline double cg_sigmoid(double x)
-{
-    if (x >= 0) return 1.0 / (1.0 + exp(-x));
-    double e = exp(x);
-    return e / (1.0 + e);
-}
-static inline float cg_sigmoidf(float x)
-{
-    if (x >= 0) return 1.0f / (1.0f + expf(-x));
-    float e = expf(x);
-    return e / (1.0f + e);
-}
-static inline double cg_softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
-static inline float cg_softplusf(float x) { return x > 0 ? x + log1pf(expf(-x)) : log1pf(expf(x)); }
+/* sigmoid and softplus in forms that never overflow and have no branch, so loops calling
+ * them vectorise: exp(-x) = inf gives 1 / inf = 0, the right limit. */
+static inline double cg_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+static inline float cg_sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+static inline double cg_softplus(double x) { return fmax(x, 0.0) + log1p(exp(-fabs(x))); }
+static inline float cg_softplusf(float x) { return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x))); }
 
 /* --- error reporting ----------------------------------------------------------------- */
 

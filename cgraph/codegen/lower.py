@@ -205,5 +205,5 @@ def lower(inputs, outputs, nodes, function_name):
 def _op_short_name(op):
     from ..tensor.elemwise import Elemwise
     if isinstance(op, Elemwise):
-        return op.scalar_op.name.rstrip("_")
+        return "fused" if hasattr(op.scalar_op, "c_body") else op.scalar_op.name.rstrip("_")
     return type(op).__name__.lower()

@@ -8,6 +8,7 @@ numpy reference (tests/test_rewrite.py checks each one).
 from .engine import Phase, apply_phase, merge
 from .basic_rewrites import constant_folding
 from .stabilize import STABILIZE
+from .fusion import fuse_elementwise
 
 PHASES = [
     Phase("constant folding", [constant_folding]),
@@ -21,4 +22,4 @@ def optimize(inputs, outputs):
     for phase in PHASES:
         outputs = apply_phase(phase, inputs, outputs)
         outputs = merge(inputs, outputs)
-    return outputs
+    return fuse_elementwise(inputs, outputs)

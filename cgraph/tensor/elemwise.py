@@ -47,13 +47,25 @@ class Elemwise(Op):
         return [None if g is None else sum_to_shape(g, x) for g, x in zip(grads, inputs)]
 
     def c_params(self, node):
-        in_dtypes = [x.dtype for x in node.inputs]
-        compute = self.scalar_op.compute_dtypes(in_dtypes)
-        args = [f"a{i}" for i in range(len(node.inputs))]
+        nd = node.outputs[0].ndim
+        args = [f"a{k}" for k in range(len(node.inputs))]
+        if hasattr(self.scalar_op, "c_body"):
+            statements, expr = self.scalar_op.c_body(args)
+        else:
+            in_dtypes = [x.dtype for x in node.inputs]
+            compute = self.scalar_op.compute_dtypes(in_dtypes)
+            converted = [f"(({_ctype(c)}){a})" if c != d else a
+                         for a, c, d in zip(args, compute, in_dtypes)]
+            statements, expr = [], self.scalar_op.c_code(converted, in_dtypes,
+                                                         node.outputs[0].dtype)
+        # inputs whose every axis is broadcastable hold one element: read once, before the loop
+        scalar = [k for k, x in enumerate(node.inputs) if all(x.broadcastable) or nd == 0]
         return {
-            "compute_ctypes": [_ctype(d) for d in compute],
-            "expr": self.scalar_op.c_code(args, in_dtypes, node.outputs[0].dtype),
+            "statements": statements,
+            "expr": expr,
             "may_fail": self.scalar_op.may_fail,
+            "scalar_inputs": scalar,
+            "vector_inputs": [k for k in range(len(node.inputs)) if k not in scalar],
         }
 
 

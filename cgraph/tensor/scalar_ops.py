@@ -298,3 +298,64 @@ def scalar_grad(scalar_op, inputs, output, gz):
     if rule is None:
         return [None] * len(inputs)   # comparisons, logic, isnan: no gradient flows
     return rule(*inputs, output, gz)
+
+
+# --- composites: several scalar ops fused into one loop body ----------------------------------
+
+class Composite(ScalarOp):
+    """A small DAG of scalar ops evaluated as one, so a chain of elementwise ops becomes one
+    loop. ``steps`` lists (scalar op, argument references, output dtype); a reference k <
+    ``nin`` is input k, otherwise the result of step k - nin. The last step is the result.
+    Built for fixed input dtypes (``in_dtypes``) by the fusion rewrite.
+    """
+
+    def __init__(self, steps, in_dtypes):
+        self.steps = tuple(steps)
+        self.in_dtypes = tuple(in_dtypes)
+        self.nin = len(in_dtypes)
+        self.out_rule = lambda d: self.steps[-1][2]
+        self.compute_rule = "each"
+        self.may_fail = any(op.may_fail for op, _, _ in self.steps)
+        self.commutative = False
+        self.name = "Composite{" + self._describe(len(self.steps) - 1 + self.nin) + "}"
+
+    def _describe(self, ref):
+        if ref < self.nin:
+            return f"i{ref}"
+        op, args, _ = self.steps[ref - self.nin]
+        return f"{op.name}({', '.join(self._describe(a) for a in args)})"
+
+    def _key(self):
+        return (self.in_dtypes, tuple((op.name, args, dtype) for op, args, dtype in self.steps))
+
+    def __eq__(self, other):
+        return isinstance(other, Composite) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def _dtype_of(self, ref):
+        return self.in_dtypes[ref] if ref < self.nin else self.steps[ref - self.nin][2]
+
+    def c_body(self, args):
+        """(statements, result expression) computing the composite from C expressions."""
+        names = list(args)
+        lines = []
+        for j, (op, refs, dtype) in enumerate(self.steps):
+            in_dtypes = [self._dtype_of(r) for r in refs]
+            compute = op.compute_dtypes(in_dtypes)
+            converted = [names[r] if c == d else f"(({C_TYPES[c]}){names[r]})"
+                         for r, c, d in zip(refs, compute, in_dtypes)]
+            expr = op.c_code(converted, in_dtypes, dtype)
+            if j == len(self.steps) - 1:
+                return lines, expr
+            name = f"t{j}"
+            lines.append(f"const {C_TYPES[dtype]} {name} = {expr};")
+            names.append(name)
+        raise AssertionError("a composite has at least one step")
+
+    def perform(self, inputs, out_dtype):
+        values = list(inputs)
+        for op, refs, dtype in self.steps:
+            values.append(op.perform([values[r] for r in refs], dtype))
+        return values[-1].astype(out_dtype, copy=False)

@@ -7,3 +7,4 @@ from .basic import abs_, all, any, max, min, pow, round, sum  # noqa: F401  (sha
 from .subtensor import *  # noqa: F401,F403
 from . import nnet  # noqa: F401,E402
 from .nnet import sigmoid, softplus  # noqa: F401
+from ..gradient import grad, Lop, Rop, verify_grad  # noqa: F401,E402  (theano.tensor.grad)

@@ -1,4 +1,5 @@
-"""``dot`` and ``outer``: float32/float64 products go through BLAS, other dtypes through loops.
+"""``dot`` and ``outer``: float32/float64 products go through BLAS, other dtypes through loops;
+the gradient of a product is two more products with transposed operands.
 
 ``Dot`` multiplies an N-d tensor (N >= 1) by a vector or a matrix, following numpy's
 ``dot``: the last axis of the first operand is summed against the first axis of the second.
@@ -45,6 +46,28 @@ class Dot(Op):
             raise ValueError(inner_mismatch_message(node, a.shape, b.shape))
         return [np.asarray(np.dot(a, b), dtype=node.outputs[0].dtype)]
 
+    def L_op(self, inputs, outputs, output_grads):
+        """Products with the other operand transposed: for z = a . b, da = gz . b^T and
+        db = a^T . gz, where an N-d ``a`` (N > 2) is first seen as a matrix of its rows."""
+        a, b = inputs
+        (gz,) = output_grads
+        if gz is None:
+            return [None, None]
+        if b.ndim == 1:
+            # z has a's shape without its last axis: each z entry is a row of a times b
+            ga = b * (gz if a.ndim == 1 else gz.dimshuffle(*range(a.ndim - 1), "x"))
+            if a.ndim == 1:
+                gb = gz * a
+            else:
+                gb = dot(_as_rows(gz, a.ndim), _as_rows(a, a.ndim))
+            return [ga, gb]
+        ga = dot(gz, b.T)
+        if a.ndim == 1:
+            gb = outer(a, gz)
+        else:
+            gb = dot(_as_rows(a, a.ndim).T, _as_rows(gz, a.ndim))
+        return [ga, gb]
+
     def c_params(self, node):
         dtype = node.outputs[0].dtype
         return {"use_blas": dtype in BLAS_DTYPES, "blas_prefix": "s" if dtype == "float32" else "d"}
@@ -56,6 +79,21 @@ def inner_mismatch_message(node, a_shape, b_shape):
     a, b = (label_of(v) for v in node.inputs)
     return (f"dot: {a} has shape {shape_str(a_shape)} but {b} has shape {shape_str(b_shape)}: "
             f"inner dimensions {a_shape[-1]} and {b_shape[0]} differ")
+
+
+def _as_rows(x, a_ndim):
+    """``x`` (a gradient or an operand of a dot whose first operand had ``a_ndim``
+    dimensions) with all the axes coming from that operand's leading axes collapsed into one:
+    (p, q, k) -> (p*q, k) and (p, q) -> (p*q,). Matrices and vectors come back unchanged."""
+    from .shape_ops import reshape, shape_i
+    lead = a_ndim - 1
+    if lead <= 1:
+        return x
+    rows = shape_i(x, 0)
+    for d in range(1, lead):
+        rows = rows * shape_i(x, d)
+    rest = [shape_i(x, d) for d in range(lead, x.ndim)]
+    return reshape(x, [rows] + rest, ndim=1 + len(rest))
 
 
 def _cast(x, dtype):

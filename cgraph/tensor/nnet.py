@@ -1,14 +1,18 @@
 """``T.nnet``: neural-network functions, as Theano's ``theano.tensor.nnet``.
 
 ``softmax`` and ``log_softmax`` are ops of their own (numerically stable: the row maximum is
-subtracted before ``exp``); the activations are built from elementwise ops.
+subtracted before ``exp``); the activations are built from elementwise ops. The
+crossentropies are graphs of existing ops, except ``sigmoid_binary_crossentropy``, one
+elementwise op whose gradient is exactly ``sigmoid(x) - t``. Crossentropies of a softmax
+(sigmoid) output are built on its input, so that their gradients are stable too.
 """
 import numpy as np
 
 from ..graph.basic import Apply, Op
-from .basic import cast, clip, sigmoid, softplus, switch
-from .scalar_ops import upcast_float
-from .type import is_float
+from .basic import cast, clip, exp, log, sigmoid, softplus, switch
+from .elemwise import Elemwise, sum_to_shape
+from .scalar_ops import ScalarOp, upcast_float
+from .type import is_float, is_int
 from .var import TensorVariable, as_tensor_variable, constant
 
 ultra_fast_sigmoid = sigmoid   # Theano's piecewise approximation; the exact one is as fast here
@@ -39,6 +43,14 @@ class Softmax(Op):
                 result = np.exp(shifted) / total
         return [result.astype(x.dtype)]
 
+    def L_op(self, inputs, outputs, output_grads):
+        """dx = (gz - sum(gz * sm)) * sm, the sum over each row."""
+        from .reduction import sum as reduce_sum
+        (gz,), (sm,) = output_grads, outputs
+        if gz is None:
+            return [None]
+        return [(gz - reduce_sum(gz * sm, axis=-1, keepdims=True)) * sm]
+
     def c_params(self, node):
         return {"log": self.log}
 
@@ -47,6 +59,14 @@ class LogSoftmax(Softmax):
     """log(softmax(x)) of each row, computed as x - max - log(sum(exp(x - max)))."""
 
     log = True
+
+    def L_op(self, inputs, outputs, output_grads):
+        """dx = gz - softmax(x) * sum(gz), the sum over each row; exp(lsm) never overflows."""
+        from .reduction import sum as reduce_sum
+        (gz,), (lsm,) = output_grads, outputs
+        if gz is None:
+            return [None]
+        return [gz - exp(lsm) * reduce_sum(gz, axis=-1, keepdims=True)]
 
 
 _softmax, _log_softmax = Softmax(), LogSoftmax()
@@ -90,5 +110,106 @@ def hard_sigmoid(x):
     return clip(x * slope + shift, 0, 1)
 
 
+# --- crossentropies -------------------------------------------------------------------------
+
+def _softmax_input(p):
+    """``x`` when ``p`` is ``softmax(x)`` (the op itself, not log_softmax), else None."""
+    if p.owner is not None and type(p.owner.op) is Softmax:
+        return p.owner.inputs[0]
+    return None
+
+
+def _sigmoid_input(p):
+    """``x`` when ``p`` is ``sigmoid(x)``, else None."""
+    if p.owner is not None and type(p.owner.op) is Elemwise and \
+            p.owner.op.scalar_op.name == "sigmoid":
+        return p.owner.inputs[0]
+    return None
+
+
+def _numpy_sigmoid_xent(x, t):
+    return np.logaddexp(np.zeros((), x.dtype), -np.abs(x)) + x * ((x > 0) - t)
+
+
+# softplus(-|x|) + x * ([x > 0] - t): equal to t softplus(-x) + (1 - t) softplus(x), without
+# the rounding of softplus(x) - x t for large x and with softplus only of a non-positive value
+_SIGMOID_XENT = ScalarOp(
+    "sigmoid_binary_crossentropy", 2, _numpy_sigmoid_xent,
+    "(cg_softplus{f}(-fabs{f}({0})) + {0} * (({ct})({0} > 0) - {1}))", out_rule="float")
+
+
+class SigmoidBinaryCrossentropy(Elemwise):
+    """Elementwise crossentropy of sigmoid(x) against target t, computed from the logits x;
+    its gradient is gz * (sigmoid(x) - t) for x and -gz * x for t."""
+
+    def __init__(self):
+        super().__init__(_SIGMOID_XENT)
+
+    def L_op(self, inputs, outputs, output_grads):
+        (x, t), (gz,) = inputs, output_grads
+        if gz is None:
+            return [None, None]
+        gx = sum_to_shape(gz * (sigmoid(x) - t), x)
+        gt = sum_to_shape(-gz * x, t) if is_float(t.dtype) else None
+        return [gx, gt]
+
+
+_sigmoid_binary_crossentropy = SigmoidBinaryCrossentropy()
+
+
+def sigmoid_binary_crossentropy(output, target):
+    """binary_crossentropy(sigmoid(output), target) computed stably from the logits
+    ``output``, elementwise (no sum); the gradient for ``output`` is exactly
+    ``sigmoid(output) - target`` times the incoming gradient."""
+    return _sigmoid_binary_crossentropy(_as_float(output), target)
+
+
+def binary_crossentropy(output, target):
+    """-(target * log(output) + (1 - target) * log(1 - output)), elementwise (no sum).
+
+    When ``output`` is ``sigmoid(x)``, the stable form on ``x`` is used instead (same values,
+    and a gradient that stays finite when the sigmoid saturates).
+    """
+    output, target = as_tensor_variable(output), as_tensor_variable(target)
+    logits = _sigmoid_input(output)
+    if logits is not None:
+        return sigmoid_binary_crossentropy(logits, target)
+    return -(target * log(output) + (1 - target) * log(1 - output))
+
+
+def categorical_crossentropy(coding_dist, true_dist):
+    """The crossentropy of each row of ``coding_dist`` (probabilities on the last axis)
+    against ``true_dist``: a distribution of the same rank (one-hot or probabilities,
+    ``-sum(true * log(coding), axis=-1)``) or an integer vector of class indices for a
+    matrix ``coding_dist`` (``-log(coding[arange(n), true])``). One cost per row.
+
+    When ``coding_dist`` is ``softmax(x)``, ``log_softmax(x)`` is used instead of
+    ``log(coding_dist)`` (what the stable_log_softmax rewrite does to the forward graph),
+    so that the cost and its gradient stay finite for saturated rows.
+    """
+    from .reduction import sum as reduce_sum
+    from .shape_ops import arange, shape_i
+    coding_dist, true_dist = as_tensor_variable(coding_dist), as_tensor_variable(true_dist)
+    logits = _softmax_input(coding_dist)
+    if true_dist.ndim == coding_dist.ndim:
+        log_coding = log(coding_dist) if logits is None else log_softmax(logits)
+        return -reduce_sum(true_dist * log_coding, axis=coding_dist.ndim - 1)
+    if true_dist.ndim == coding_dist.ndim - 1:
+        if coding_dist.ndim != 2:
+            raise TypeError(f"matrix required for argument: coding_dist (got {coding_dist!r} "
+                            f"with {coding_dist.ndim} dimensions)")
+        if not is_int(true_dist.dtype):
+            raise TypeError(f"integer vector required for argument: true_one_of_n (got "
+                            f"{true_dist!r} of type {true_dist.type})")
+        rows = arange(shape_i(coding_dist, 0))
+        if logits is None:
+            return -log(coding_dist[rows, true_dist])
+        return -log_softmax(logits)[rows, true_dist]
+    raise TypeError("rank mismatch between coding and true distributions")
+
+
 __all__ = ["softmax", "log_softmax", "logsoftmax", "relu", "sigmoid", "softplus",
-           "ultra_fast_sigmoid", "hard_sigmoid", "Softmax", "LogSoftmax"]
+           "ultra_fast_sigmoid", "hard_sigmoid", "Softmax", "LogSoftmax",
+           "binary_crossentropy", "sigmoid_binary_crossentropy", "categorical_crossentropy",
+           "SigmoidBinaryCrossentropy"]
+from .conv import conv2d  # noqa: E402,F401

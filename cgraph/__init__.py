@@ -18,3 +18,5 @@ clone = clone_replace
 from . import gradient  # noqa: E402
 from .gradient import grad  # noqa: E402
 from .scan_module import scan  # noqa: E402
+from . import printing  # noqa: E402
+from .printing import debugprint, dprint, pp  # noqa: E402

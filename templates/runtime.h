@@ -211,8 +211,8 @@ static inline float cg_signf(float x) { return x > 0 ? 1.0f : (x < 0 ? -1.0f : x
  * them vectorise: exp(-x) = inf gives 1 / inf = 0, the right limit. */
 static inline double cg_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 static inline float cg_sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
-static inline double cg_softplus(double x) { return fmax(x, 0.0) + log1p(exp(-fabs(x))); }
-static inline float cg_softplusf(float x) { return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x))); }
+static inline double cg_softplus(double x) { return (x > 0 ? x : 0.0) + log1p(exp(-fabs(x))); }
+static inline float cg_softplusf(float x) { return (x > 0 ? x : 0.0f) + log1pf(expf(-fabsf(x))); }
 
 /* --- error reporting ----------------------------------------------------------------- */
 

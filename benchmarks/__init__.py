@@ -1,0 +1,1 @@
+"""Benchmarks: cgraph against numpy and, where installed, PyTensor, JAX and torch.compile."""

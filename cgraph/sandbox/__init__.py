@@ -1,0 +1,1 @@
+"""Experimental corners of the library, named as Theano's (``sandbox.rng_mrg``)."""

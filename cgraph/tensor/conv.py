@@ -1,0 +1,412 @@
+"""2-d convolution for neural networks: Theano's abstract ``T.nnet.conv2d`` and its gradients.
+
+Images are NCHW, ``(batch, channels, rows, columns)``; filters are ``(output channels,
+input channels / num_groups, rows, columns)``. Every op here computes one cross-correlation
+geometry, shared through ``_ConvBase``:
+
+    out[b, o, i, j] = sum over c, u, v of xpad[b, c, i*sh + u*dh, j*sw + v*dw] * w'[o, c, u, v]
+
+where ``xpad`` is the image padded with zeros (``border_mode``), (sh, sw) the ``subsample``
+strides, (dh, dw) the ``filter_dilation`` and ``w'`` the filters, flipped on both spatial
+axes when ``filter_flip`` is True (a true convolution, Theano's default).
+
+``Conv2d`` is the forward op; its gradients are ``Conv2dGradInputs`` (a transposed
+convolution: the filters spread each output gradient back over the window it came from) and
+``Conv2dGradWeights`` (the correlation of the image with the output gradient). The C code
+of all three is im2col + one BLAS gemm per image and group (templates/ops/conv2d*.c.j2);
+``perform`` loops over the filter taps with numpy instead, so the two implementations stay
+independent.
+"""
+import numbers
+
+import numpy as np
+
+from ..graph.basic import Apply, Op
+from .scalar_ops import upcast, upcast_float
+from .type import TensorType, is_float, shape_str
+from .var import TensorVariable, as_tensor_variable
+
+_BORDER_MODE_HELP = ('which must be either "valid", "full", "half", an integer or a tuple of '
+                     'two integers or of two pairs of integers')
+
+
+def _label(var):
+    from ..codegen.lower import label_of
+    return label_of(var)
+
+
+def _is_int(value):
+    return isinstance(value, (numbers.Integral, np.integer)) \
+        and not isinstance(value, (bool, np.bool_))
+
+
+def normalize_border_mode(border_mode):
+    """'valid', 'full', 'half', or explicit pads ((top, bottom), (left, right))."""
+    if isinstance(border_mode, str):
+        if border_mode not in ("valid", "full", "half"):
+            raise ValueError(f"invalid border_mode {border_mode!r}, {_BORDER_MODE_HELP}")
+        return border_mode
+    if _is_int(border_mode):
+        pads = ((int(border_mode),) * 2,) * 2
+    elif isinstance(border_mode, (tuple, list)) and len(border_mode) == 2:
+        pads = []
+        for p in border_mode:
+            if _is_int(p):
+                pads.append((int(p), int(p)))
+            elif isinstance(p, (tuple, list)) and len(p) == 2 and all(_is_int(q) for q in p):
+                pads.append((int(p[0]), int(p[1])))
+            else:
+                raise ValueError(f"invalid border_mode {border_mode!r}, {_BORDER_MODE_HELP}")
+        pads = tuple(pads)
+    else:
+        raise ValueError(f"invalid border_mode {border_mode!r}, {_BORDER_MODE_HELP}")
+    if any(q < 0 for p in pads for q in p):
+        raise ValueError(f"invalid border_mode {border_mode!r}: padding must not be negative")
+    return "valid" if pads == ((0, 0), (0, 0)) else pads
+
+
+def _positive_pair(value, what):
+    if not isinstance(value, (tuple, list)) or len(value) != 2 \
+            or not all(_is_int(v) and v >= 1 for v in value):
+        raise ValueError(f"{what} must be a tuple of two positive integers, got {value!r}")
+    return (int(value[0]), int(value[1]))
+
+
+def _shape_hint(hint, what):
+    if hint is None:
+        return None
+    if not isinstance(hint, (tuple, list)) or len(hint) != 4 or \
+            not all(h is None or (_is_int(h) and h >= 0) for h in hint):
+        raise ValueError(f"{what} must be a tuple of 4 non-negative integers or None, "
+                         f"got {hint!r}")
+    return tuple(None if h is None else int(h) for h in hint)
+
+
+def _hint_str(hint):
+    return "(" + ", ".join("None" if h is None else str(h) for h in hint) + ")"
+
+
+class _ConvBase(Op):
+    """The geometry shared by the forward op and its two gradients."""
+
+    __props__ = ("border_mode", "subsample", "filter_dilation", "filter_flip", "num_groups")
+
+    def __init__(self, border_mode="valid", subsample=(1, 1), filter_dilation=(1, 1),
+                 filter_flip=True, num_groups=1):
+        self.border_mode = normalize_border_mode(border_mode)
+        self.subsample = _positive_pair(subsample, "subsample")
+        self.filter_dilation = _positive_pair(filter_dilation, "filter_dilation")
+        self.filter_flip = bool(filter_flip)
+        if not _is_int(num_groups) or num_groups < 1:
+            raise ValueError(f"num_groups must be a positive integer, got {num_groups!r}")
+        self.num_groups = int(num_groups)
+
+    def __str__(self):
+        return (f"{type(self).__name__}{{{self.border_str()}, subsample={self.subsample}, "
+                f"dilation={self.filter_dilation}, flip={self.filter_flip}"
+                + (f", groups={self.num_groups}" if self.num_groups > 1 else "") + "}")
+
+    def geometry(self):
+        """The op computing the plain forward convolution of this geometry."""
+        return Conv2d(self.border_mode, self.subsample, self.filter_dilation,
+                      self.filter_flip, self.num_groups)
+
+    def _grad_ops(self):
+        args = (self.border_mode, self.subsample, self.filter_dilation, self.filter_flip,
+                self.num_groups)
+        return Conv2dGradInputs(*args), Conv2dGradWeights(*args)
+
+    def pads(self, kh, kw):
+        """(top, bottom, left, right) zero padding for filters of kh x kw."""
+        dh, dw = self.filter_dilation
+        ekh, ekw = (kh - 1) * dh + 1, (kw - 1) * dw + 1
+        if self.border_mode == "valid":
+            return 0, 0, 0, 0
+        if self.border_mode == "full":
+            return ekh - 1, ekh - 1, ekw - 1, ekw - 1
+        if self.border_mode == "half":
+            return ekh // 2, ekh // 2, ekw // 2, ekw // 2
+        (pt, pb), (pl, pr) = self.border_mode
+        return pt, pb, pl, pr
+
+    def border_str(self):
+        return repr(self.border_mode) if isinstance(self.border_mode, str) \
+            else str(self.border_mode)
+
+    def check_shapes(self, xshape, wshape, x_label, w_label):
+        """The output shape, or the ValueError the C code raises for these shapes."""
+        b, c, h, w = xshape
+        o, cg, kh, kw = wshape
+        groups = self.num_groups
+        if o % groups:
+            raise ValueError(f"conv2d: filters {w_label} has shape {shape_str(wshape)}: its "
+                             f"{o} output channels are not a multiple of num_groups={groups}")
+        if c != cg * groups:
+            raise ValueError(f"conv2d: input {x_label} has shape {shape_str(xshape)} and "
+                             f"filters {w_label} has shape {shape_str(wshape)}: the input has "
+                             f"{c} channels but the filters expect {cg} x num_groups "
+                             f"{groups} = {cg * groups}")
+        if kh == 0 or kw == 0:
+            raise ValueError(f"conv2d: filters {w_label} has shape {shape_str(wshape)}: a "
+                             f"filter needs at least one row and one column")
+        pt, pb, pl, pr = self.pads(kh, kw)
+        (sh, sw), (dh, dw) = self.subsample, self.filter_dilation
+        ekh, ekw = (kh - 1) * dh + 1, (kw - 1) * dw + 1
+        ph, pw = h + pt + pb, w + pl + pr
+        if ekh > ph or ekw > pw:
+            raise ValueError(f"conv2d: filters {w_label} of shape {shape_str(wshape)} "
+                             f"({ekh} x {ekw} once dilated) do not fit in input {x_label} of "
+                             f"shape {shape_str(xshape)} padded to {ph} x {pw} "
+                             f"(border_mode={self.border_str()})")
+        return (b, o, (ph - ekh) // sh + 1, (pw - ekw) // sw + 1)
+
+    def c_params(self, node):
+        explicit = not isinstance(self.border_mode, str)
+        return {
+            "border": "explicit" if explicit else self.border_mode,
+            "border_str": self.border_str(),
+            "explicit_pads": [q for p in self.border_mode for q in p] if explicit else [0] * 4,
+            "subsample": self.subsample, "dilation": self.filter_dilation,
+            "flip": self.filter_flip, "groups": self.num_groups,
+            "blas_prefix": "s" if node.outputs[0].dtype == "float32" else "d",
+        }
+
+    # --- numpy reference: one tensordot per filter tap (u, v) ---------------------------
+
+    def _taps(self, kh, kw, oh, ow):
+        """For each filter tap, the (row, column) slices of the padded image it meets."""
+        (sh, sw), (dh, dw) = self.subsample, self.filter_dilation
+        for u in range(kh):
+            for v in range(kw):
+                rows = slice(u * dh, u * dh + sh * (oh - 1) + 1, sh)
+                cols = slice(v * dw, v * dw + sw * (ow - 1) + 1, sw)
+                yield u, v, rows, cols
+
+    def _flipped(self, w):
+        return w[:, :, ::-1, ::-1] if self.filter_flip else w
+
+
+def _common_float(*variables):
+    dtype = upcast(*[v.dtype for v in variables])
+    return dtype if is_float(dtype) else upcast_float(dtype)
+
+
+def _as_4d(x, what, op_name):
+    x = as_tensor_variable(x)
+    if x.ndim != 4:
+        raise TypeError(f"{op_name}: {what} {x!r} must be a 4-d tensor, got {x.ndim} "
+                        f"dimensions ({x.type})")
+    return x
+
+
+def _cast(x, dtype):
+    from .basic import cast
+    return x if x.dtype == dtype else cast(x, dtype)
+
+
+class Conv2d(_ConvBase):
+    """``conv2d(input, filters)``; ``imshp``/``kshp`` are the user's shape hints (None where
+    unknown), checked against the runtime shapes."""
+
+    __props__ = _ConvBase.__props__ + ("imshp", "kshp")
+    c_template = "ops/conv2d.c.j2"
+
+    def __init__(self, border_mode="valid", subsample=(1, 1), filter_dilation=(1, 1),
+                 filter_flip=True, num_groups=1, imshp=None, kshp=None):
+        super().__init__(border_mode, subsample, filter_dilation, filter_flip, num_groups)
+        self.imshp = _shape_hint(imshp, "input_shape")
+        self.kshp = _shape_hint(kshp, "filter_shape")
+        if self.imshp and self.kshp and None not in (self.imshp[1], self.kshp[1]) \
+                and self.imshp[1] != self.kshp[1] * self.num_groups:
+            raise ValueError(f"conv2d: input_shape {_hint_str(self.imshp)} has "
+                             f"{self.imshp[1]} channels but filter_shape "
+                             f"{_hint_str(self.kshp)} expects {self.kshp[1]} x num_groups "
+                             f"{self.num_groups}")
+
+    def make_node(self, x, w):
+        x, w = _as_4d(x, "input", "conv2d"), _as_4d(w, "filters", "conv2d")
+        dtype = _common_float(x, w)
+        x, w = _cast(x, dtype), _cast(w, dtype)
+        bcast = (x.broadcastable[0], w.broadcastable[0], False, False)
+        return Apply(self, [x, w], [TensorVariable(TensorType(dtype, bcast))])
+
+    def perform(self, node, inputs):
+        x, w = inputs
+        x_label, w_label = _label(node.inputs[0]), _label(node.inputs[1])
+        for hint, value, kind, label in ((self.imshp, x, "image", x_label),
+                                         (self.kshp, w, "filters", w_label)):
+            if hint and any(h is not None and h != s for h, s in zip(hint, value.shape)):
+                what = "input" if kind == "image" else "filters"
+                raise ValueError(f"AbstractConv shape mismatch: shape of {kind} does not "
+                                 f"match given shape: {what} {label} has shape "
+                                 f"{shape_str(value.shape)} but "
+                                 f"{'input_shape' if kind == 'image' else 'filter_shape'} is "
+                                 f"{_hint_str(hint)}")
+        out_shape = self.check_shapes(x.shape, w.shape, x_label, w_label)
+        return [self.correlate(x, w, out_shape).astype(node.outputs[0].dtype)]
+
+    def correlate(self, x, w, out_shape):
+        b, o, oh, ow = out_shape
+        kh, kw = w.shape[2:]
+        pt, pb, pl, pr = self.pads(kh, kw)
+        xpad = np.pad(x.astype("float64"), ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+        wf = self._flipped(w).astype("float64")
+        out = np.zeros(out_shape, dtype="float64")
+        groups, cg, og = self.num_groups, w.shape[1], o // self.num_groups
+        for g in range(groups):
+            xg, wg = xpad[:, g * cg:(g + 1) * cg], wf[g * og:(g + 1) * og]
+            for u, v, rows, cols in self._taps(kh, kw, oh, ow):
+                # (b, c, oh, ow) . (o, c) over c -> (b, oh, ow, o)
+                part = np.tensordot(xg[:, :, rows, cols], wg[:, :, u, v], axes=([1], [1]))
+                out[:, g * og:(g + 1) * og] += part.transpose(0, 3, 1, 2)
+        return out
+
+    def L_op(self, inputs, outputs, output_grads):
+        x, w = inputs
+        (gy,) = output_grads
+        if gy is None:
+            return [None, None]
+        grad_inputs, grad_weights = self._grad_ops()
+        return [grad_inputs(w, gy, x), grad_weights(x, gy, w)]
+
+    def c_params(self, node):
+        params = super().c_params(node)
+        params["imshp"] = list(self.imshp) if self.imshp else [None] * 4
+        params["kshp"] = list(self.kshp) if self.kshp else [None] * 4
+        params["imshp_str"] = _hint_str(self.imshp) if self.imshp else ""
+        params["kshp_str"] = _hint_str(self.kshp) if self.kshp else ""
+        return params
+
+
+class _ConvGradBase(_ConvBase):
+    """A gradient op: (operand, output gradient, reference) where the reference variable
+    gives only the shape of the result (the input or the filters of the forward op)."""
+
+    def make_node(self, operand, gy, ref):
+        name = type(self).__name__
+        operand = _as_4d(operand, "operand", name)
+        gy, ref = _as_4d(gy, "output gradient", name), _as_4d(ref, "reference", name)
+        dtype = _common_float(operand, gy)
+        operand, gy = _cast(operand, dtype), _cast(gy, dtype)
+        return Apply(self, [operand, gy, ref],
+                     [TensorVariable(TensorType(dtype, ref.broadcastable))])
+
+    def _check_gradient(self, node, xshape, wshape, gy):
+        """The forward output shape, checked against the output gradient's shape."""
+        operand, ref = node.inputs[0], node.inputs[2]
+        x_var, w_var = (ref, operand) if self.ref == "x" else (operand, ref)
+        x_label, w_label = _label(x_var), _label(w_var)
+        expected = self.check_shapes(xshape, wshape, x_label, w_label)
+        if tuple(gy.shape) != tuple(expected):
+            raise ValueError(f"conv2d gradient: the output gradient {_label(node.inputs[1])} "
+                             f"has shape {shape_str(gy.shape)}, but the convolution of "
+                             f"{shape_str(xshape)} by {shape_str(wshape)} has shape "
+                             f"{shape_str(expected)}")
+        return expected
+
+
+class Conv2dGradInputs(_ConvGradBase):
+    """The gradient of conv2d with respect to its input: ``(filters, gy, input)``."""
+
+    c_template = "ops/conv2d_grad_inputs.c.j2"
+    ref = "x"
+
+    def perform(self, node, inputs):
+        w, gy, xref = inputs
+        b, c, h, wd = xref.shape
+        kh, kw = w.shape[2:]
+        _, o, oh, ow = self._check_gradient(node, xref.shape, w.shape, gy)
+        pt, pb, pl, pr = self.pads(kh, kw)
+        gxpad = np.zeros((b, c, h + pt + pb, wd + pl + pr), dtype="float64")
+        wf = self._flipped(w).astype("float64")
+        gy64 = gy.astype("float64")
+        groups, cg, og = self.num_groups, w.shape[1], o // self.num_groups
+        for g in range(groups):
+            gyg, wg = gy64[:, g * og:(g + 1) * og], wf[g * og:(g + 1) * og]
+            for u, v, rows, cols in self._taps(kh, kw, oh, ow):
+                # (b, o, oh, ow) . (o, c) over o -> (b, oh, ow, c)
+                part = np.tensordot(gyg, wg[:, :, u, v], axes=([1], [0]))
+                gxpad[:, g * cg:(g + 1) * cg, rows, cols] += part.transpose(0, 3, 1, 2)
+        gx = gxpad[:, :, pt:pt + h, pl:pl + wd]
+        return [gx.astype(node.outputs[0].dtype)]
+
+    def L_op(self, inputs, outputs, output_grads):
+        """gx = T(w, gy) is bilinear, with <T(w, gy), a> = <gy, conv(a, w)>."""
+        w, gy, xref = inputs
+        (ggx,) = output_grads
+        if ggx is None:
+            return [None, None, None]
+        _, grad_weights = self._grad_ops()
+        return [grad_weights(ggx, gy, w), self.geometry()(ggx, w), None]
+
+
+class Conv2dGradWeights(_ConvGradBase):
+    """The gradient of conv2d with respect to its filters: ``(input, gy, filters)``."""
+
+    c_template = "ops/conv2d_grad_weights.c.j2"
+    ref = "w"
+
+    def perform(self, node, inputs):
+        x, gy, wref = inputs
+        o, cg, kh, kw = wref.shape
+        _, _, oh, ow = self._check_gradient(node, x.shape, wref.shape, gy)
+        pt, pb, pl, pr = self.pads(kh, kw)
+        xpad = np.pad(x.astype("float64"), ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+        gy64 = gy.astype("float64")
+        gw = np.zeros(wref.shape, dtype="float64")
+        groups, og = self.num_groups, o // self.num_groups
+        for g in range(groups):
+            xg, gyg = xpad[:, g * cg:(g + 1) * cg], gy64[:, g * og:(g + 1) * og]
+            for u, v, rows, cols in self._taps(kh, kw, oh, ow):
+                # (b, o, oh, ow) . (b, c, oh, ow) over b, oh, ow -> (o, c)
+                gw[g * og:(g + 1) * og, :, u, v] = np.tensordot(
+                    gyg, xg[:, :, rows, cols], axes=([0, 2, 3], [0, 2, 3]))
+        return [self._flipped(gw).astype(node.outputs[0].dtype)]
+
+    def L_op(self, inputs, outputs, output_grads):
+        """gw = U(x, gy) is bilinear, with <U(x, gy), a> = <gy, conv(x, a)>."""
+        x, gy, wref = inputs
+        (ggw,) = output_grads
+        if ggw is None:
+            return [None, None, None]
+        grad_inputs, _ = self._grad_ops()
+        return [grad_inputs(ggw, gy, x), self.geometry()(x, ggw), None]
+
+
+def conv2d(input, filters, input_shape=None, filter_shape=None, border_mode="valid",
+           subsample=(1, 1), filter_flip=True, image_shape=None, filter_dilation=(1, 1),
+           num_groups=1, unshared=False, **kwargs):
+    """The 2-d convolution of a batch of images by a bank of filters, as Theano's
+    ``theano.tensor.nnet.conv2d``.
+
+    ``input`` is (batch, channels, rows, columns); ``filters`` is (output channels,
+    channels / num_groups, rows, columns). ``border_mode``: 'valid' (no padding), 'full'
+    (every partial overlap), 'half' (pad by half the filter: the output keeps the input's
+    size for odd filters and unit strides), an int or a pair (pad_h, pad_w) of zero padding
+    on both sides, or a pair of pairs ((top, bottom), (left, right)). ``subsample`` is the
+    stride, ``filter_dilation`` the spacing of the filter taps. ``filter_flip=True`` flips
+    the filters (a true convolution); False computes a cross-correlation. ``input_shape`` and
+    ``filter_shape`` (4-tuples, None where unknown) are checked against the values at run
+    time. Returns (batch, output channels, output rows, output columns).
+    """
+    if "imshp_logical" in kwargs or "kshp_logical" in kwargs:
+        raise ValueError("Keyword arguments 'imshp_logical' and 'kshp_logical' for conv2d "
+                         "are not supported anymore (and have not been a reliable way to "
+                         "perform upsampling).")
+    if kwargs:
+        raise TypeError(f"conv2d() got unexpected keyword arguments: {', '.join(kwargs)}")
+    if image_shape is not None:
+        import warnings
+        warnings.warn("The `image_shape` keyword argument to `tensor.nnet.conv2d` is "
+                      "deprecated, it has been renamed to `input_shape`.",
+                      DeprecationWarning, stacklevel=2)
+        if input_shape is not None:
+            raise ValueError("input_shape and image_shape should not be provided at the "
+                             "same time.")
+        input_shape = image_shape
+    if unshared:
+        raise NotImplementedError("conv2d: unshared=True (a separate filter for each output "
+                                  "position) is not supported by cgraph")
+    op = Conv2d(border_mode, subsample, filter_dilation, filter_flip, num_groups,
+                imshp=input_shape, kshp=filter_shape)
+    return op(input, filters)

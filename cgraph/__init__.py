@@ -13,6 +13,7 @@ from .compile.sharedvalue import SharedVariable, shared  # noqa: E402
 from .graph.basic import Apply, Constant, Op, Variable, clone_replace  # noqa: E402
 from .tensor.blas import dot  # noqa: E402
 from . import tensor  # noqa: E402
+from .tensor import shared_randomstreams  # noqa: E402,F401  (T.shared_randomstreams, as Theano)
 
 clone = clone_replace
 from . import gradient  # noqa: E402

@@ -79,6 +79,7 @@ def _many_draws(seed, x, nvec):
         srng.choice((3,), a=4, replace=False, p=[0.1, 0.2, 0.3, 0.4]),
         srng.multinomial(pvals=x / x.sum(axis=1, keepdims=True), n=4),
         srng.multinomial(size=(2, 2), n=3, pvals=[0.2, 0.5, 0.3], dtype="int32"),
+        srng.uniform(), srng.binomial(p=0.3, n=2), srng.random_integers(low=1, high=3),
     ]
 
 
@@ -105,6 +106,7 @@ def test_c_and_reference_draw_the_same_numbers():
     np.testing.assert_array_equal(first[20].sum(axis=1), 4)
     assert first[21].shape == (2, 2, 3) and first[21].dtype == np.int32
     np.testing.assert_array_equal(first[21].sum(axis=-1), 3)
+    assert [v.shape for v in first[22:]] == [(), (), ()]
 
 
 def test_scaled_draws_match_reference():
@@ -250,6 +252,15 @@ def test_random_ops_are_never_folded():
     f = cgraph.function([], u + 1.0)
     assert any(isinstance(nd.op, rnd.PhiloxRandom) for nd in f.nodes)
     assert not np.array_equal(f(), f())
+
+
+def test_import_cgraph_brings_shared_randomstreams():
+    """As ``import theano`` does: ``T.shared_randomstreams.RandomStreams`` works at once."""
+    import subprocess
+    code = "import cgraph.tensor as T; print(T.shared_randomstreams.RandomStreams.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=os.path.dirname(HERE))
+    assert out.stdout.strip() == "RandomStreams", out.stderr
 
 
 # --- sizes and dtypes ------------------------------------------------------------------

@@ -409,13 +409,21 @@ class Join(Op):
         return {"axis": self.axis}
 
     def L_op(self, inputs, outputs, output_grads):
-        """Each input's gradient is its slab of the output's gradient."""
+        """Each input's gradient is its slab of the output's gradient (the sizes along the
+        axis are read at run time). An input declared broadcastable along the axis (length 1,
+        as each input of ``stack``) gets its row by an integer index, so its gradient stays
+        broadcastable there too."""
         (gz,) = output_grads
+        lead = (slice(None),) * self.axis
         grads, start = [], 0
         for t in inputs:
-            stop = start + shape_i(t, self.axis)
-            grads.append(gz[(slice(None),) * self.axis + (slice(start, stop),)])
-            start = stop
+            if t.broadcastable[self.axis]:
+                grads.append(shape_padaxis(gz[lead + (start,)], self.axis))
+                start = start + 1
+            else:
+                stop = start + shape_i(t, self.axis)
+                grads.append(gz[lead + (slice(start, stop),)])
+                start = stop
         return grads
 
 
@@ -687,6 +695,14 @@ class ARange(Op):
 
     def c_params(self, node):
         return {"integral": all(v.dtype in ("bool",) or is_int(v.dtype) for v in node.inputs)}
+
+    def L_op(self, inputs, outputs, output_grads):
+        """Element i is ``start + i * step``: start gets the sum of the gradient, step its sum
+        weighted by i. ``stop`` only sets the length (a step function of it): no gradient."""
+        from .reduction import sum as reduce_sum
+        (gz,) = output_grads
+        positions = arange(shape_i(outputs[0], 0), dtype=gz.dtype)
+        return [reduce_sum(gz), None, reduce_sum(gz * positions)]
 
 
 def arange(start, stop=None, step=1, dtype=None):

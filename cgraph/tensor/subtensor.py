@@ -377,6 +377,13 @@ class Subtensor(Op):
         index = _numpy_basic_index(x, self.idx_list, scalars, node.inputs[0])
         return [np.asarray(x[index])]
 
+    def L_op(self, inputs, outputs, output_grads):
+        """Zeros shaped like ``x`` with ``gz`` written into the region this op read."""
+        x, scalars = inputs[0], inputs[1:]
+        gz = _as_dtype(output_grads[0], x.dtype)
+        gx = IncSubtensor(self.idx_list)(_zeros_like(x), gz, *scalars)
+        return [gx] + [None] * len(scalars)
+
     def c_params(self, node):
         return {"entries": _c_entries(self.idx_list, 1)}
 
@@ -414,6 +421,17 @@ class IncSubtensor(Op):
             out[index] += y
         return [out]
 
+    def L_op(self, inputs, outputs, output_grads):
+        """x gets ``gz`` (its region zeroed when setting: those values were overwritten); y
+        gets the region of ``gz``, summed over the positions y was broadcast to."""
+        x, y, scalars = inputs[0], inputs[1], inputs[2:]
+        gz = _as_dtype(output_grads[0], x.dtype)
+        gx = gz
+        if self.set_instead_of_inc:
+            gx = IncSubtensor(self.idx_list, True)(gz, _zero(gz), *scalars)
+        gy = _sum_into(Subtensor(self.idx_list)(gz, *scalars), y)
+        return [gx, gy] + [None] * len(scalars)
+
     def c_params(self, node):
         return {"entries": _c_entries(self.idx_list, 2),
                 "region_ndim": node.inputs[0].ndim - sum(e[0] == "index" for e in self.idx_list),
@@ -437,6 +455,65 @@ def _check_broadcast_into(region_shape, y, node):
         raise ValueError(f"cannot write {_label(node.inputs[1])} of shape {shape_str(y_shape)} "
                          f"into the region of {_label(node.inputs[0])} of shape "
                          f"{shape_str(region_shape)}: the shapes do not broadcast")
+
+
+# --- gradient helpers ------------------------------------------------------------------
+
+
+def _as_dtype(g, dtype):
+    from .basic import cast
+    return cast(g, dtype)
+
+
+def _zeros_like(x, dtype=None):
+    from .shape_ops import zeros_like
+    return zeros_like(x, dtype=dtype)
+
+
+def _zero(like):
+    return constant(0, dtype=like.dtype)
+
+
+def _sum_into(region_grad, y):
+    """The gradient of the region (which ``y`` was broadcast into, from the right) summed
+    back to ``y``'s shape."""
+    from .elemwise import sum_to_shape
+    from .reduction import sum as reduce_sum
+    lead = region_grad.ndim - y.ndim
+    if lead:
+        region_grad = reduce_sum(region_grad, axis=list(range(lead)))
+    return sum_to_shape(region_grad, y)
+
+
+def _may_repeat(indices):
+    """False when constant index arrays provably name each position once (all of one sign,
+    so -1 and n-1 cannot meet, and no repeated combination)."""
+    if not all(isinstance(i, Constant) for i in indices):
+        return True
+    try:
+        arrays = np.broadcast_arrays(*[i.data for i in indices])
+    except ValueError:
+        return True   # the forward op reports the mismatch when it runs
+    if any(arr.size and arr.min() < 0 <= arr.max() for arr in arrays):
+        return True
+    combos = np.stack([arr.reshape(-1) for arr in arrays], axis=1) if arrays[0].size else None
+    return combos is not None and len(np.unique(combos, axis=0)) != len(combos)
+
+
+def _last_write_mask(pattern, x, indices, dtype):
+    """1 at the region positions whose write survives a set with these indices, else 0:
+    every region position writes its own number, and reads back which number won."""
+    from .basic import eq, mul
+    from .shape_ops import arange, reshape, shape, shape_i
+    region = AdvancedSubtensor(pattern)(x, *indices)
+    if region.ndim == 0:
+        return constant(1, dtype=dtype)
+    size = shape_i(region, 0)
+    for d in range(1, region.ndim):
+        size = mul(size, shape_i(region, d))
+    numbers = reshape(arange(size), shape(region), ndim=region.ndim)
+    written = AdvancedIncSubtensor(pattern, True)(_zeros_like(x, "int64"), numbers, *indices)
+    return _as_dtype(eq(AdvancedSubtensor(pattern)(written, *indices), numbers), dtype)
 
 
 class AdvancedSubtensor(Op):
@@ -478,6 +555,14 @@ class AdvancedSubtensor(Op):
         index = _numpy_advanced_index(self.pattern, x, indices, node)
         return [np.asarray(x[index])]
 
+    def L_op(self, inputs, outputs, output_grads):
+        """Zeros shaped like ``x`` with ``gz`` added at the indexed positions: a position read
+        several times (repeated indices) accumulates every gradient, as ``np.add.at``."""
+        x, indices = inputs[0], inputs[1:]
+        gz = _as_dtype(output_grads[0], x.dtype)
+        gx = AdvancedIncSubtensor(self.pattern)(_zeros_like(x), gz, *indices)
+        return [gx] + [None] * len(indices)
+
     def c_params(self, node):
         return _advanced_c_params(self.pattern, node, first_index=1)
 
@@ -516,6 +601,20 @@ class AdvancedIncSubtensor(Op):
         else:
             np.add.at(out, index, y)
         return [out]
+
+    def L_op(self, inputs, outputs, output_grads):
+        """As IncSubtensor's. When setting with repeated indices only the last write of a
+        position reaches the output, so the earlier values written there get no gradient."""
+        x, y, indices = inputs[0], inputs[1], inputs[2:]
+        gz = _as_dtype(output_grads[0], x.dtype)
+        gx = gz
+        region_grad = AdvancedSubtensor(self.pattern)(gz, *indices)
+        if self.set_instead_of_inc:
+            gx = AdvancedIncSubtensor(self.pattern, True)(gz, _zero(gz), *indices)
+            if _may_repeat(indices):
+                region_grad = region_grad * _last_write_mask(self.pattern, x, indices,
+                                                             region_grad.dtype)
+        return [gx, _sum_into(region_grad, y)] + [None] * len(indices)
 
     def c_params(self, node):
         params = _advanced_c_params(self.pattern, node, first_index=2)

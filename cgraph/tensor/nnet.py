@@ -201,10 +201,11 @@ def categorical_crossentropy(coding_dist, true_dist):
         if not is_int(true_dist.dtype):
             raise TypeError(f"integer vector required for argument: true_one_of_n (got "
                             f"{true_dist!r} of type {true_dist.type})")
-        rows = arange(shape_i(coding_dist, 0))
+        # the rows are counted on the array that is indexed, so no other value is computed
         if logits is None:
-            return -log(coding_dist[rows, true_dist])
-        return -log_softmax(logits)[rows, true_dist]
+            return -log(coding_dist[arange(shape_i(coding_dist, 0)), true_dist])
+        log_coding = log_softmax(logits)
+        return -log_coding[arange(shape_i(log_coding, 0)), true_dist]
     raise TypeError("rank mismatch between coding and true distributions")
 
 

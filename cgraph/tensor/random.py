@@ -217,8 +217,8 @@ def read_size(size, ndim, node, what="size"):
                          f"(not {size.shape[0]})")
     shape = tuple(int(s) for s in size)
     if any(s < 0 for s in shape):
-        raise ValueError(f"{what} {_label(node.inputs[1])} is {shape_str(shape)}: negative "
-                         f"dimensions are not allowed")
+        raise ValueError(f"the requested {what} ({_label(node.inputs[1])}) is {shape_str(shape)}: "
+                         f"negative dimensions are not allowed")
     return shape
 
 

@@ -1,8 +1,404 @@
-"""Reductions: sum, mean, prod, max, min, argmax, argmin, var, std, all, any. (stub)"""
+"""Reductions: sum, prod, mean, max, min, all, any, argmax, argmin, max_and_argmax, var, std.
+
+Two ops do all the work:
+
+- ``Reduce`` (Theano's CAReduce family): folds the reduced axes of its input with one of
+  sum, prod, max, min, all, any, or ``mean``, ``var``, ``std``, which divide by the number
+  of reduced elements (minus ``ddof`` for var/std) counted at run time, so they work on
+  symbolic shapes. var/std are numpy's two-pass algorithm, in one node.
+- ``ArgReduce``: the index of the first maximum (minimum) over the reduced axes, flattened in
+  C order, optionally with the value itself (``max_and_argmax``).
+"""
+import builtins
+import math
+import numbers
+
+import numpy as np
+
+from ..graph.basic import Apply, Constant, Op
+from .scalar_ops import upcast
+from .type import C_TYPES, TensorType, is_float, resolve_dtype, shape_str
+from .var import TensorVariable, as_tensor_variable
+
+# --- axis and dtype rules ----------------------------------------------------------------
 
 
-def _todo(*args, **kwargs):
-    raise NotImplementedError("reductions are not implemented yet")
+def normalize_axis(x, axis):
+    """``axis`` (None, an int, a list/tuple of ints, or a constant) as a sorted tuple of
+    non-negative axes of ``x``; ValueError naming ``x`` for out-of-range or repeated axes."""
+    if axis is None:
+        return tuple(range(x.ndim))
+    if isinstance(axis, Constant):
+        axis = axis.data.tolist()
+    elif isinstance(axis, np.ndarray):
+        axis = axis.tolist()
+    items = list(axis) if isinstance(axis, (list, tuple)) else [axis]
+    result = []
+    for a in items:
+        if isinstance(a, (bool, np.bool_)) or not isinstance(a, numbers.Integral):
+            raise TypeError(f"axis must be None, an int or a list of ints, got {axis!r} "
+                            f"(reducing {x!r})")
+        a = int(a)
+        if not -x.ndim <= a < x.ndim:
+            raise ValueError(f"Invalid axis: {a} (the number of dimensions of the input "
+                             f"{x!r} is: {x.ndim})")
+        a = a % x.ndim
+        if a in result:
+            raise ValueError(f"repeated axis {a} in axis={axis!r} (reducing {x!r})")
+        result.append(a)
+    return tuple(sorted(result))
 
 
-all = any = argmax = argmin = max = max_and_argmax = mean = min = prod = std = sum = var = _todo
+def reduce_dtypes(mode, in_dtype, dtype=None, acc_dtype=None):
+    """(output dtype, accumulator dtype) of a reduction, by Theano's rules.
+
+    Integer and bool sums and products return int64 (uint8 too: cgraph has no uint64); float
+    sums keep their dtype but accumulate in float64; means of integers are float64.
+    """
+    if mode in ("max", "min"):
+        return in_dtype, in_dtype
+    if mode in ("all", "any"):
+        return "bool", "bool"
+    if mode in ("mean", "var", "std"):
+        if dtype is not None:
+            out = dtype if is_float(dtype) else "float64"   # an integer mean is a float
+        else:
+            out = in_dtype if is_float(in_dtype) else "float64"
+        acc = acc_dtype or "float64"
+        if not is_float(acc):
+            raise TypeError(f"{mode} accumulates in a float dtype; got acc_dtype={acc}")
+    else:   # sum, prod
+        out = dtype if dtype is not None else (in_dtype if is_float(in_dtype) else "int64")
+        if acc_dtype is None:
+            wanted = upcast(in_dtype, out) if dtype is not None else in_dtype
+            return out, ("float64" if is_float(wanted) else "int64")
+        acc = acc_dtype
+    if upcast(in_dtype, acc) != acc:
+        raise TypeError(f"Cannot build {mode} node with input dtype {in_dtype} and acc_dtype "
+                        f"{acc}, as precision would be lost. To correct this error, you can "
+                        f"either: - not specify acc_dtype, or - use an acc_dtype at least as "
+                        f"precise as the input dtype")
+    return out, acc
+
+
+def _reduced_count(shape, axes):
+    return math.prod(shape[a] for a in axes)
+
+
+def _out_broadcastable(x, axes, keepdims):
+    if keepdims:
+        return tuple(True if d in axes else b for d, b in enumerate(x.broadcastable))
+    return tuple(b for d, b in enumerate(x.broadcastable) if d not in axes)
+
+
+def _check_op_axes(op, x):
+    if builtins.any(a >= x.ndim for a in op.axis):
+        raise ValueError(f"{op} reduces axes {op.axis}, but its input {x!r} has "
+                         f"{x.ndim} dimensions")
+
+
+def _label(var):
+    from ..codegen.lower import label_of
+    return label_of(var)
+
+
+def _axes_text(axes):
+    return "(" + ", ".join(map(str, axes)) + ("," if len(axes) == 1 else "") + ")"
+
+
+_NUMPY_NAMES = {"max": "maximum", "min": "minimum"}
+
+
+# --- the reduction op --------------------------------------------------------------------
+
+
+class Reduce(Op):
+    """Fold the ``axis`` axes of the input with ``mode``.
+
+    ``mode``: 'sum', 'prod', 'max', 'min', 'all', 'any', 'mean', 'var' or 'std'; the last
+    three divide by the number of reduced elements minus ``ddof`` (at least 0, as numpy).
+    ``dtype`` and ``acc_dtype`` are the user's overrides (None: the defaults of
+    ``reduce_dtypes``). With ``keepdims`` the reduced axes stay as broadcastable length-1 axes.
+    """
+
+    __props__ = ("mode", "axis", "keepdims", "dtype", "acc_dtype", "ddof")
+    c_template = "ops/reduce.c.j2"
+    MODES = ("sum", "prod", "max", "min", "all", "any", "mean", "var", "std")
+
+    def __init__(self, mode, axis, keepdims=False, dtype=None, acc_dtype=None, ddof=0):
+        if mode not in self.MODES:
+            raise ValueError(f"unknown reduction {mode!r}; expected one of {self.MODES}")
+        self.mode = mode
+        self.axis = tuple(sorted(int(a) for a in axis))
+        self.keepdims = bool(keepdims)
+        self.dtype = None if dtype is None else resolve_dtype(dtype)
+        self.acc_dtype = None if acc_dtype is None else resolve_dtype(acc_dtype)
+        self.ddof = int(ddof)
+
+    def __str__(self):
+        extra = [f"axis={_axes_text(self.axis)}"]
+        if self.keepdims:
+            extra.append("keepdims")
+        if self.ddof:
+            extra.append(f"ddof={self.ddof}")
+        return f"{self.mode.capitalize()}{{{', '.join(extra)}}}"
+
+    def dtypes(self, in_dtype):
+        return reduce_dtypes(self.mode, in_dtype, self.dtype, self.acc_dtype)
+
+    def make_node(self, x):
+        x = as_tensor_variable(x)
+        _check_op_axes(self, x)
+        out_dtype, _ = self.dtypes(x.dtype)
+        bcast = _out_broadcastable(x, self.axis, self.keepdims)
+        return Apply(self, [x], [TensorVariable(TensorType(out_dtype, bcast))])
+
+    def perform(self, node, inputs):
+        (x,) = inputs
+        out_dtype, acc = self.dtypes(x.dtype.name)
+        axes, keep = self.axis, self.keepdims
+        count = _reduced_count(x.shape, axes)
+        if self.mode in ("max", "min") and count == 0:
+            raise ValueError(_empty_message(f"zero-size array to reduction operation "
+                                            f"{_NUMPY_NAMES[self.mode]} which has no identity",
+                                            node.inputs[0], x.shape, axes))
+        with np.errstate(all="ignore"):
+            if self.mode in ("sum", "mean"):
+                result = np.sum(x, axis=axes, dtype=acc, keepdims=keep)
+                if self.mode == "mean":
+                    result = np.true_divide(np.asarray(result, dtype="float64"),
+                                            builtins.max(count - self.ddof, 0))
+            elif self.mode in ("var", "std"):
+                # as the C code: the mean, then squared deviations, in float64
+                mean = np.sum(x, axis=axes, dtype="float64", keepdims=True) / count
+                dev = x.astype("float64") - mean
+                result = np.sum(dev * dev, axis=axes, keepdims=keep) \
+                    / builtins.max(count - self.ddof, 0)
+                if self.mode == "std":
+                    result = np.sqrt(result)
+            elif self.mode == "prod":
+                result = np.prod(x, axis=axes, dtype=acc, keepdims=keep)
+            else:
+                fn = {"max": np.max, "min": np.min, "all": np.all, "any": np.any}[self.mode]
+                result = fn(x, axis=axes, keepdims=keep)
+            return [np.asarray(result).astype(out_dtype, copy=False)]
+
+    def c_params(self, node):
+        x = node.inputs[0]
+        nd, axes = x.ndim, self.axis
+        out_dtype, acc = self.dtypes(x.dtype)
+        accumulates = self.mode in ("sum", "prod", "mean", "var", "std")
+        if accumulates and not is_float(acc):
+            # integers wrap around as numpy's do; unsigned arithmetic makes that defined C
+            acc_ctype, acc_final_ctype = "uint64_t", C_TYPES[acc]
+        elif accumulates:
+            acc_ctype, acc_final_ctype = C_TYPES[acc], None
+        else:
+            acc_ctype, acc_final_ctype = C_TYPES[x.dtype], None
+        r = len(axes)
+        return {
+            "mode": self.mode,
+            "axes": list(axes),
+            "kept": [d for d in range(nd) if d not in axes],
+            "axes_text": _axes_text(axes),
+            "in_kind": "float" if is_float(x.dtype) else ("bool" if x.dtype == "bool" else "int"),
+            "acc_ctype": acc_ctype,
+            "acc_final_ctype": acc_final_ctype,
+            "init": _init_literal(self.mode, x.dtype),
+            "ddof": self.ddof,
+            "out_dims": _out_dims(nd, axes, self.keepdims),
+            "numpy_name": _NUMPY_NAMES.get(self.mode, self.mode),
+            # static fast-path shapes: the reduced axes are the last r or the first r axes
+            "trailing": r > 0 and list(axes) == list(range(nd - r, nd)),
+            "leading": 0 < r < nd and list(axes) == list(range(r)),
+        }
+
+
+def _out_dims(ndim, axes, keepdims):
+    """For each output axis, the input axis whose length it has, or None for length 1."""
+    if keepdims:
+        return [None if d in axes else d for d in range(ndim)]
+    return [d for d in range(ndim) if d not in axes]
+
+
+def _empty_message(text, var, shape, axes):
+    return f"{text}: {_label(var)} has shape {shape_str(shape)} and axes {_axes_text(axes)} " \
+           f"are reduced"
+
+
+_INT_LIMITS = {"int8": ("INT8_MIN", "INT8_MAX"), "int16": ("INT16_MIN", "INT16_MAX"),
+               "int32": ("INT32_MIN", "INT32_MAX"), "int64": ("INT64_MIN", "INT64_MAX"),
+               "uint8": ("0", "UINT8_MAX"), "bool": ("0", "1")}
+
+
+def _init_literal(mode, in_dtype):
+    """The C value the accumulator starts from: the identity, or the lowest (highest) value
+    of the type for max (min), which an empty reduction never reaches (it fails first)."""
+    if mode in ("sum", "mean", "var", "std", "any"):
+        return "0"
+    if mode in ("prod", "all"):
+        return "1"
+    if is_float(in_dtype):
+        return "-INFINITY" if mode == "max" else "INFINITY"
+    low, high = _INT_LIMITS[in_dtype]
+    return low if mode == "max" else high
+
+
+# --- argmax / argmin ---------------------------------------------------------------------
+
+
+class ArgReduce(Op):
+    """Index (int64) of the first maximum (``kind='max'``) or minimum over ``axis``.
+
+    Several reduced axes are flattened in C order, so ``axis=None`` indexes the flattened
+    input, as numpy's argmax does. A NaN counts as the extreme: the first NaN's index is
+    returned. With ``with_value`` the node has two outputs, the extreme value and the index
+    (Theano's MaxAndArgmax).
+    """
+
+    __props__ = ("kind", "axis", "keepdims", "with_value")
+    c_template = "ops/argreduce.c.j2"
+
+    def __init__(self, kind, axis, keepdims=False, with_value=False):
+        if kind not in ("max", "min"):
+            raise ValueError(f"ArgReduce kind must be 'max' or 'min', got {kind!r}")
+        self.kind = kind
+        self.axis = tuple(sorted(int(a) for a in axis))
+        self.keepdims = bool(keepdims)
+        self.with_value = bool(with_value)
+
+    def __str__(self):
+        name = f"{self.kind.capitalize()}AndArg{self.kind}" if self.with_value \
+            else f"Arg{self.kind}"
+        extra = ", keepdims" if self.keepdims else ""
+        return f"{name}{{axis={_axes_text(self.axis)}{extra}}}"
+
+    def make_node(self, x):
+        x = as_tensor_variable(x)
+        _check_op_axes(self, x)
+        bcast = _out_broadcastable(x, self.axis, self.keepdims)
+        outputs = [TensorVariable(TensorType("int64", bcast))]
+        if self.with_value:
+            outputs.insert(0, TensorVariable(TensorType(x.dtype, bcast)))
+        return Apply(self, [x], outputs)
+
+    def perform(self, node, inputs):
+        (x,) = inputs
+        axes = list(self.axis)
+        kept = [d for d in range(x.ndim) if d not in axes]
+        count = _reduced_count(x.shape, axes)
+        if count == 0:
+            raise ValueError(_empty_message(f"attempt to get arg{self.kind} of an empty "
+                                            f"sequence", node.inputs[0], x.shape, axes))
+        kept_shape = tuple(x.shape[d] for d in kept)
+        # move the reduced axes last and flatten them, so one numpy call does any axis set
+        flat = np.transpose(x, kept + axes).reshape(kept_shape + (count,))
+        out_shape = tuple(1 if d in axes else x.shape[d] for d in range(x.ndim)) \
+            if self.keepdims else kept_shape
+        arg = np.argmax if self.kind == "max" else np.argmin
+        results = [np.asarray(arg(flat, axis=-1)).astype("int64").reshape(out_shape)]
+        if self.with_value:
+            extreme = np.max if self.kind == "max" else np.min
+            results.insert(0, np.asarray(extreme(flat, axis=-1)).reshape(out_shape))
+        return results
+
+    def c_params(self, node):
+        x = node.inputs[0]
+        nd, axes = x.ndim, self.axis
+        r = len(axes)
+        return {
+            "kind": self.kind,
+            "axes": list(axes),
+            "kept": [d for d in range(nd) if d not in axes],
+            "axes_text": _axes_text(axes),
+            "is_float": is_float(x.dtype),
+            "with_value": self.with_value,
+            "out_dims": _out_dims(nd, axes, self.keepdims),
+            "trailing": r > 0 and list(axes) == list(range(nd - r, nd)),
+        }
+
+
+# --- the user functions (Theano's signatures) --------------------------------------------
+
+
+def _reduce(mode, input, axis, keepdims, **kwargs):
+    x = as_tensor_variable(input)
+    return Reduce(mode, normalize_axis(x, axis), keepdims, **kwargs)(x)
+
+
+def sum(input, axis=None, dtype=None, keepdims=False, acc_dtype=None):
+    """Sum over ``axis`` (None: all axes). Integers and bools sum to int64; float32 sums
+    accumulate in float64 and return float32."""
+    return _reduce("sum", input, axis, keepdims, dtype=dtype, acc_dtype=acc_dtype)
+
+
+def prod(input, axis=None, dtype=None, keepdims=False, acc_dtype=None,
+         no_zeros_in_input=False):
+    """Product over ``axis``; dtypes as ``sum``. (``no_zeros_in_input`` only concerns the
+    gradient in Theano; the product is the same.)"""
+    return _reduce("prod", input, axis, keepdims, dtype=dtype, acc_dtype=acc_dtype)
+
+
+def mean(input, axis=None, dtype=None, keepdims=False, acc_dtype=None):
+    """Mean over ``axis``: float64 for integers, float32 stays float32. An empty reduction
+    gives nan, as numpy's does."""
+    return _reduce("mean", input, axis, keepdims, dtype=dtype, acc_dtype=acc_dtype)
+
+
+def max(x, axis=None, keepdims=False):
+    """Maximum over ``axis``; NaN propagates. Fails on an empty reduction."""
+    return _reduce("max", x, axis, keepdims)
+
+
+def min(x, axis=None, keepdims=False):
+    """Minimum over ``axis``; NaN propagates. Fails on an empty reduction."""
+    return _reduce("min", x, axis, keepdims)
+
+
+def all(x, axis=None, keepdims=False):
+    """True where every element over ``axis`` is nonzero."""
+    return _reduce("all", x, axis, keepdims)
+
+
+def any(x, axis=None, keepdims=False):
+    """True where some element over ``axis`` is nonzero."""
+    return _reduce("any", x, axis, keepdims)
+
+
+def _argreduce(kind, x, axis, keepdims, with_value):
+    x = as_tensor_variable(x)
+    return ArgReduce(kind, normalize_axis(x, axis), keepdims, with_value)(x)
+
+
+def argmax(x, axis=None, keepdims=False):
+    """Index (int64) of the first maximum over ``axis``; with several axes (or None) the
+    index is into those axes flattened in C order."""
+    return _argreduce("max", x, axis, keepdims, False)
+
+
+def argmin(x, axis=None, keepdims=False):
+    """Index (int64) of the first minimum over ``axis``."""
+    return _argreduce("min", x, axis, keepdims, False)
+
+
+def max_and_argmax(a, axis=None, keepdims=False):
+    """``[max(a, axis), argmax(a, axis)]`` computed by one node."""
+    return _argreduce("max", a, axis, keepdims, True)
+
+
+def var(input, axis=None, ddof=0, keepdims=False, corrected=False):
+    """Variance over ``axis``, divided by N - ddof (numpy's two-pass algorithm, which is
+    already the accurate one, so Theano's ``corrected`` flag changes nothing here).
+    Integers give float64, float32 stays float32."""
+    return _reduce("var", input, axis, keepdims, ddof=_check_ddof(ddof))
+
+
+def std(input, axis=None, ddof=0, keepdims=False, corrected=False):
+    """Standard deviation: the square root of ``var(...)``, in one node."""
+    return _reduce("std", input, axis, keepdims, ddof=_check_ddof(ddof))
+
+
+def _check_ddof(ddof):
+    if isinstance(ddof, (bool, np.bool_)) or not isinstance(ddof, numbers.Integral):
+        raise TypeError(f"ddof must be an int, got {ddof!r}")
+    return int(ddof)

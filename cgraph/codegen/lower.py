@@ -174,16 +174,20 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False):
     return Body(variables, input_infos, constant_infos, blocks, output_infos, hidden)
 
 
-def lower_inner_function(module, function_name, inputs, outputs, nodes, comment=""):
+def lower_inner_function(module, function_name, inputs, outputs, nodes, comment="",
+                         shape_messages=()):
     """A static C function computing ``outputs`` from ``inputs`` (a scan's step, say).
 
-    Its signature is ``int name(const cg_array *in, cg_array *out, int *fail_node, char *err,
-    int errlen)``: inputs may be strided views; each output array is allocated by the caller
-    (shape and strides set) and the function writes its result through it, converting the
-    dtype if needed. Every constant is embedded. Returns a CG_* status.
+    Its calling convention is documented at the top of templates/inner_function.c.j2 (inputs
+    may be strided views; results go to arrays the caller allocated, or, for a NULL one, to
+    an array allocated from the caller's pool). Every constant is embedded. Returns a CG_*
+    status. ``shape_messages[k]``: the error message (C string pieces, two ``%s`` for the
+    shapes) when output ``k`` has not the shape the caller expects.
     """
     body = lower_body(inputs, outputs, nodes, module, embed_all_constants=True)
-    code = render("inner_function.c.j2", name=function_name, comment=comment, body=body)
+    code = render("inner_function.c.j2", name=function_name,
+                  comment=comment.replace("*/", "* /"), body=body,
+                  shape_messages=list(shape_messages))
     module.add_support(code)
     return body
 

@@ -15,6 +15,10 @@ PHASES = [
     Phase("stabilize", STABILIZE),
 ]
 
+# Whole-graph passes ``(inputs, outputs) -> outputs`` registered by other modules (passes
+# that must see every use of a variable, which local rewrites do not); run before fusion.
+GRAPH_PASSES = []
+
 
 def optimize(inputs, outputs):
     """Outputs of a graph that computes the same values as ``outputs``, simplified."""
@@ -22,4 +26,6 @@ def optimize(inputs, outputs):
     for phase in PHASES:
         outputs = apply_phase(phase, inputs, outputs)
         outputs = merge(inputs, outputs)
+    for graph_pass in GRAPH_PASSES:
+        outputs = graph_pass(inputs, outputs)
     return fuse_elementwise(inputs, outputs)

@@ -1,0 +1,335 @@
+"""The Scan op: a loop over steps whose body is a graph, run in C inside the function's module.
+
+The op is built by ``scan()`` (scan.py); its layout:
+
+- outer inputs: ``n_steps`` (int64 scalar), the sequences (one per sequence tap, already
+  sliced and reversed as needed: step ``t`` reads row ``t``), the initial values of the
+  recurrent states (each with a leading time axis holding at least ``L`` rows, ``L`` being
+  the farthest tap back), then the non-sequences (values every step reads unchanged).
+- inner inputs (the body's): one slice per sequence, one value per state tap (state by
+  state, taps in the order given), one per non-sequence.
+- inner outputs: the new value of each state, the value of each nit-sot output (an output
+  that is not fed back), then the stop condition of a while loop.
+- outer outputs: per state, either the whole buffer (``L`` initial rows then one row per
+  step, mode "full") or only its final value (mode "last", kept in a ring of ``L + 1``
+  rows); per nit-sot output all the steps; for a while loop the number of steps run.
+"""
+import functools
+
+import numpy as np
+
+from ..graph.basic import Apply, Op, io_toposort
+from ..tensor.type import TensorType, is_int, shape_str
+from ..tensor.var import TensorVariable, as_tensor_variable
+
+FULL, LAST = "full", "last"
+
+# Placeholders for printf conversions in messages shared with C (see c_format).
+_LLD, _STR = "\x01", "\x02"
+
+
+def c_format(message, width=80):
+    """``message`` as a C printf format (escaped, placeholders turned into conversions), cut
+    at spaces into pieces of about ``width`` characters, for adjacent C string literals."""
+    from ..codegen.lower import c_string
+    words = c_string(message).replace(_LLD, "%lld").replace(_STR, "%s").split(" ")
+    pieces, current = [], words[0]
+    for word in words[1:]:
+        if len(current) + 1 + len(word) > width:
+            pieces.append(current + " ")
+            current = word
+        else:
+            current += " " + word
+    return pieces + [current]
+
+
+class Scan(Op):
+    """A loop: see the module docstring for the layout of inputs and outputs."""
+
+    c_template = "ops/scan.c.j2"
+    foldable = False          # never run a loop at compile time
+
+    def __init__(self, inner_inputs, inner_outputs, n_seqs, state_taps, n_nit_sot,
+                 as_while=False, truncate_gradient=-1, name=None, state_modes=None,
+                 seq_labels=None, state_labels=None, nit_labels=None):
+        self.inner_inputs = list(inner_inputs)
+        self.inner_outputs = list(inner_outputs)
+        self.n_seqs = n_seqs
+        self.state_taps = tuple(tuple(int(k) for k in taps) for taps in state_taps)
+        self.n_states = len(self.state_taps)
+        self.n_nit_sot = n_nit_sot
+        self.as_while = bool(as_while)
+        self.truncate_gradient = int(truncate_gradient)
+        self.name = name
+        self.state_modes = tuple(state_modes or [FULL] * self.n_states)
+        self.lags = tuple(max(-k for k in taps) for taps in self.state_taps)
+        n_taps = sum(len(t) for t in self.state_taps)
+        self.n_non_seqs = len(self.inner_inputs) - n_seqs - n_taps
+        self.seq_labels = list(seq_labels or [f"sequence {j}" for j in range(n_seqs)])
+        self.state_labels = list(state_labels or [f"state {r}" for r in range(self.n_states)])
+        self.nit_labels = list(nit_labels or [f"output {j} of fn" for j in range(n_nit_sot)])
+        expected_outs = self.n_states + n_nit_sot + (1 if self.as_while else 0)
+        if len(self.inner_outputs) != expected_outs or self.n_non_seqs < 0:
+            raise ValueError("Scan: the inner graph does not match the loop's layout")
+        for r, taps in enumerate(self.state_taps):
+            if not taps or any(k >= 0 for k in taps) or len(set(taps)) != len(taps):
+                raise ValueError(f"Scan: the taps of {self.state_labels[r]} must be distinct "
+                                 f"negative integers, got {list(taps)}")
+
+    # ops holding an inner graph are equal only to themselves
+    def __eq__(self, other):
+        return self is other
+
+    def __hash__(self):
+        return id(self)
+
+    def __str__(self):
+        return f"Scan{{{self.name}}}" if self.name else "Scan"
+
+    @property
+    def label(self):
+        return f"scan {self.name!r}" if self.name else "scan"
+
+    # --- the parts of the input and output lists -------------------------------------
+
+    def split_inner_inputs(self, inputs=None):
+        """(sequence slices, [tap values per state], non-sequences)."""
+        inputs = self.inner_inputs if inputs is None else inputs
+        seqs = inputs[:self.n_seqs]
+        pos, taps = self.n_seqs, []
+        for t in self.state_taps:
+            taps.append(inputs[pos:pos + len(t)])
+            pos += len(t)
+        return seqs, taps, inputs[pos:]
+
+    def split_outer_inputs(self, inputs):
+        """(n_steps, sequences, initial values, non-sequences)."""
+        s, r = self.n_seqs, self.n_states
+        return inputs[0], inputs[1:1 + s], inputs[1 + s:1 + s + r], inputs[1 + s + r:]
+
+    def split_outputs(self, outputs):
+        """(states, nit-sot outputs, steps run or None)."""
+        r, m = self.n_states, self.n_nit_sot
+        return outputs[:r], outputs[r:r + m], (outputs[r + m] if self.as_while else None)
+
+    def with_modes(self, modes):
+        """The same loop keeping other parts of the state buffers."""
+        other = Scan(self.inner_inputs, self.inner_outputs, self.n_seqs, self.state_taps,
+                     self.n_nit_sot, self.as_while, self.truncate_gradient, self.name, modes,
+                     self.seq_labels, self.state_labels, self.nit_labels)
+        if "optimized" in self.__dict__:          # the same body: optimized once
+            other.__dict__["optimized"] = self.__dict__["optimized"]
+        return other
+
+    # --- graph building ------------------------------------------------------------
+
+    def make_node(self, n_steps, *rest):
+        from ..tensor.basic import cast
+        n_steps = as_tensor_variable(n_steps)
+        if n_steps.ndim != 0 or not is_int(n_steps.dtype):
+            raise TypeError(f"{self.label}: n_steps must be an integer scalar, got {n_steps!r} "
+                            f"of type {n_steps.type}")
+        n_steps = cast(n_steps, "int64")
+        rest = [as_tensor_variable(v) for v in rest]
+        expected = self.n_seqs + self.n_states + self.n_non_seqs
+        if len(rest) != expected:
+            raise TypeError(f"{self.label} takes {expected + 1} inputs, got {len(rest) + 1}")
+        seqs, inits, non_seqs = self.split_outer_inputs([n_steps] + rest)[1:]
+        in_seqs, in_taps, in_non_seqs = self.split_inner_inputs()
+        for j, (outer, inner) in enumerate(zip(seqs, in_seqs)):
+            _check_outer(outer, inner, 1, f"{self.label}: {self.seq_labels[j]}")
+        for r, (outer, taps) in enumerate(zip(inits, in_taps)):
+            _check_outer(outer, taps[0], 1,
+                         f"{self.label}: the initial value of {self.state_labels[r]}")
+        for outer, inner in zip(non_seqs, in_non_seqs):
+            _check_outer(outer, inner, 0, f"{self.label}: the non-sequence {outer!r}")
+
+        outputs = []
+        inner_states = self.inner_outputs[:self.n_states]
+        for r, (init, new) in enumerate(zip(inits, inner_states)):
+            if new.dtype != init.dtype or new.ndim != init.ndim - 1:
+                raise TypeError(
+                    f"{self.label}: the output of fn for {self.state_labels[r]} has dtype "
+                    f"{new.dtype} and {new.ndim} dimension(s) but its initial value has dtype "
+                    f"{init.dtype} and {init.ndim - 1}")
+            step = tuple(a or b for a, b in zip(init.broadcastable[1:], new.broadcastable))
+            bcast = step if self.state_modes[r] == LAST else (False,) + step
+            outputs.append(TensorVariable(TensorType(init.dtype, bcast)))
+        for out in self.inner_outputs[self.n_states:self.n_states + self.n_nit_sot]:
+            outputs.append(TensorVariable(TensorType(out.dtype, (False,) + out.broadcastable)))
+        if self.as_while:
+            cond = self.inner_outputs[-1]
+            if cond.ndim != 0:
+                raise TypeError(f"{self.label}: the condition of until() must be a scalar, got "
+                                f"{cond!r} with {cond.ndim} dimensions")
+            outputs.append(TensorVariable(TensorType("int64", ())))
+        return Apply(self, [n_steps] + rest, outputs)
+
+    # --- the inner graph, optimized once for running --------------------------------
+
+    @functools.cached_property
+    def optimized(self):
+        """(outputs, nodes) of the inner graph after the rewrites."""
+        from ..rewrite import optimize
+        outputs = optimize(self.inner_inputs, self.inner_outputs)
+        return outputs, io_toposort(outputs, stop_at=self.inner_inputs)
+
+    # --- the numpy reference -------------------------------------------------------
+
+    def perform(self, node, inputs):
+        from ..compile.runners import PyRunner
+        n_steps, seqs, inits, non_seqs = self.split_outer_inputs(inputs)
+        n = int(n_steps)
+        self._check_run(n, seqs, inits)
+        outs, nodes = self.optimized
+        runner = PyRunner(self.inner_inputs, outs, nodes)
+        buffers = []
+        for r, (init, lag) in enumerate(zip(inits, self.lags)):
+            rows = lag + (n if self.state_modes[r] == FULL else 1)
+            buf = np.empty((rows,) + init.shape[1:], dtype=init.dtype)
+            buf[:lag] = init[:lag]
+            buffers.append(buf)
+        nits = [None] * self.n_nit_sot
+        done = 0
+        for t in range(n):
+            values = [np.asarray(s[t, ...]) for s in seqs]
+            for r, taps in enumerate(self.state_taps):
+                for k in taps:
+                    values.append(buffers[r][self._row(r, t + k)])
+            values += list(non_seqs)
+            try:
+                results = runner(values)
+            except (ValueError, IndexError, ZeroDivisionError, TypeError) as exc:
+                raise type(exc)(f"{exc} (at step {t} of {self.label})") from None
+            for r, buf in enumerate(buffers):
+                if results[r].shape != buf.shape[1:]:
+                    message = self.state_shape_message(r, results[r].shape, buf.shape[1:])
+                    raise ValueError(f"{message} (at step {t} of {self.label})")
+                buf[self._row(r, t)] = results[r]
+            for j in range(self.n_nit_sot):
+                value = results[self.n_states + j]
+                if t == 0:
+                    nits[j] = np.empty((n,) + value.shape, dtype=value.dtype)
+                elif value.shape != nits[j].shape[1:]:
+                    raise ValueError(self.nit_shape_message(j, value.shape, nits[j].shape[1:])
+                                     + f" (at step {t} of {self.label})")
+                nits[j][t] = value
+            done = t + 1
+            if self.as_while and results[-1]:
+                break
+        results = []
+        for r, buf in enumerate(buffers):
+            lag = self.lags[r]
+            if self.state_modes[r] == FULL:
+                results.append(buf[:lag + done])
+            else:
+                results.append(buf[(lag + done - 1) % (lag + 1)])
+        for j, out in enumerate(node.outputs[self.n_states:self.n_states + self.n_nit_sot]):
+            results.append(nits[j][:done] if nits[j] is not None
+                           else np.zeros((0,) * out.ndim, dtype=out.dtype))
+        if self.as_while:
+            results.append(np.asarray(done, dtype="int64"))
+        return results
+
+    def _row(self, r, step):
+        """The buffer row of state ``r`` holding its value at ``step`` (negative: initial)."""
+        lag = self.lags[r]
+        return lag + step if self.state_modes[r] == FULL else (lag + step) % (lag + 1)
+
+    def _check_run(self, n, seqs, inits):
+        if n < 0:
+            raise IndexError(f"{self.label} was asked to run for a negative number of steps: "
+                             f"n_steps = {n}")
+        for j, s in enumerate(seqs):
+            if s.shape[0] < n:
+                raise ValueError(self.seq_length_message(j, s.shape[0], n))
+        for r, init in enumerate(inits):
+            if init.shape[0] < self.lags[r]:
+                raise ValueError(self.init_length_message(r, init.shape[0]))
+
+    # --- error messages, shared by the numpy reference and the C template ----------
+
+    def seq_length_message(self, j, length, n, for_c=False):
+        length, n = (_LLD, _LLD) if for_c else (length, n)
+        return (f"{self.label}: {self.seq_labels[j]} has {length} steps along axis 0 but the "
+                f"loop needs {n} (n_steps): a sequence must hold at least n_steps steps "
+                f"beyond its taps")
+
+    def init_length_message(self, r, rows, for_c=False):
+        rows = _LLD if for_c else rows
+        taps = list(self.state_taps[r])
+        return (f"{self.label}: the initial value of {self.state_labels[r]} has {rows} rows "
+                f"along axis 0, but its taps {taps} reach {self.lags[r]} steps back: it must "
+                f"hold the {self.lags[r]} values before the first step (initial[0] is the "
+                f"value at tap -{self.lags[r]})")
+
+    def state_shape_message(self, r, got, expected, for_c=False):
+        got, expected = (_STR, _STR) if for_c else (shape_str(got), shape_str(expected))
+        return (f"{self.label}: the output of fn for {self.state_labels[r]} has shape {got} "
+                f"but its initial value has shape {expected} (per step): a recurrent output "
+                f"must keep the shape of its initial value")
+
+    def nit_shape_message(self, j, got, expected, for_c=False):
+        got, expected = (_STR, _STR) if for_c else (shape_str(got), shape_str(expected))
+        return (f"{self.label}: {self.nit_labels[j]} has shape {got} but it had shape "
+                f"{expected} at step 0: every step must return the same shape")
+
+    # --- C ------------------------------------------------------------------------
+
+    def c_params(self, node):
+        s = self.n_seqs
+        seqs = [{"index": 1 + j, "slot": j,
+                 "message": c_format(self.seq_length_message(j, 0, 0, True))}
+                for j in range(s)]
+        states, slot = [], s
+        for r, taps in enumerate(self.state_taps):
+            states.append({
+                "index": 1 + s + r, "out": r, "taps": list(taps), "lag": self.lags[r],
+                "slots": list(range(slot, slot + len(taps))), "out_slot": r,
+                "full": self.state_modes[r] == FULL,
+                "message": c_format(self.init_length_message(r, 0, True))})
+            slot += len(taps)
+        non_seqs = [{"index": 1 + s + self.n_states + q, "slot": slot + q}
+                    for q in range(self.n_non_seqs)]
+        nits = [{"out": self.n_states + j, "out_slot": self.n_states + j}
+                for j in range(self.n_nit_sot)]
+        cond = None
+        if self.as_while:
+            cond_var = self.optimized[0][-1]
+            cond = {"out_slot": len(self.inner_outputs) - 1, "ctype": cond_var.type.ctype,
+                    "done_out": self.n_states + self.n_nit_sot}
+        return {"seqs": seqs, "states": states, "non_seqs": non_seqs, "nits": nits,
+                "cond": cond, "n_inner_in": len(self.inner_inputs),
+                "n_inner_out": len(self.inner_outputs),
+                "step_suffix": c_format(f" (at step {_LLD} of {self.label})"),
+                "negative_message": c_format(
+                    f"{self.label} was asked to run for a negative number of steps: "
+                    f"n_steps = {_LLD}")}
+
+    def c_support_code(self, node, module):
+        """Lower the body into a static step function of the module."""
+        from ..codegen.lower import lower_inner_function
+        name = module.symbols.make(f"scan_step_{self.name}" if self.name else "scan_step",
+                                   "scan_step")
+        messages = [self.state_shape_message(r, 0, 0, True) for r in range(self.n_states)]
+        messages += [self.nit_shape_message(j, 0, 0, True) for j in range(self.n_nit_sot)]
+        if self.as_while:
+            messages.append(f"{self.label}: the condition of until() has shape {_STR}, "
+                            f"not {_STR} (a scalar)")
+        outs, nodes = self.optimized
+        lower_inner_function(module, name, self.inner_inputs, outs, nodes,
+                             comment=f"one step of {self.label}",
+                             shape_messages=[c_format(m) for m in messages])
+        return {"step_fn": name}
+
+    # --- gradient -----------------------------------------------------------------
+
+    def L_op(self, inputs, outputs, output_grads):
+        from .scan_grad import scan_L_op
+        return scan_L_op(self, inputs, outputs, output_grads)
+
+
+def _check_outer(outer, inner, extra_dims, what):
+    if outer.dtype != inner.dtype or outer.ndim != inner.ndim + extra_dims:
+        raise TypeError(f"{what} has type {outer.type}, but the loop was built for dtype "
+                        f"{inner.dtype} with {inner.ndim + extra_dims} dimension(s)")

@@ -1,0 +1,69 @@
+"""Memory saving: a loop state of which the graph reads only the last step keeps a ring of
+``lag + 1`` rows instead of one row per step.
+
+The pass looks at every use of a Scan's state buffer: when each one reads its last row
+(``buf[-1]``, as the updates of shared variables do, or ``buf[lag:][-1]``, as
+``outputs[-1]`` does), the state switches to the "last" mode, whose output is that row.
+"""
+from collections import defaultdict
+
+from ..graph.basic import clone_replace, io_toposort
+from ..tensor.subtensor import Subtensor
+from .scan_op import FULL, LAST, Scan
+
+
+def keep_last_steps(inputs, outputs):
+    """The graph of ``outputs`` with the states read only at their last step kept as rings."""
+    nodes = io_toposort(outputs, stop_at=inputs)
+    if not any(isinstance(node.op, Scan) for node in nodes):
+        return outputs
+    clients = defaultdict(list)
+    for node in nodes:
+        for var in node.inputs:
+            clients[var].append(node)
+    results = set(outputs)
+    replace = {}
+    for node in nodes:
+        op = node.op
+        if not isinstance(op, Scan):
+            continue
+        last = {}
+        for r in range(op.n_states):
+            if op.state_modes[r] == FULL:
+                reads = _last_row_reads(node.outputs[r], op.lags[r], clients, results)
+                if reads:
+                    last[r] = reads
+        if not last:
+            continue
+        modes = [LAST if r in last else mode for r, mode in enumerate(op.state_modes)]
+        new = op.with_modes(modes).make_node(*node.inputs)
+        for k, out in enumerate(node.outputs):
+            for read in last.get(k, [out]):
+                replace[read] = new.outputs[k]
+    return clone_replace(outputs, replace) if replace else outputs
+
+
+def _last_row_reads(buf, lag, clients, results):
+    """The variables that read ``buf``'s last row, if nothing else reads ``buf``."""
+    if buf in results or not clients[buf]:
+        return None
+    reads = []
+    for node in clients[buf]:
+        if _is_index(node, ("index", -1)):
+            reads.append(node.outputs[0])
+        elif _is_index(node, ("slice", lag, None, None)):
+            view = node.outputs[0]
+            if view in results or not clients[view]:
+                return None
+            for user in clients[view]:
+                if not _is_index(user, ("index", -1)):
+                    return None
+                reads.append(user.outputs[0])
+        else:
+            return None
+    return reads
+
+
+def _is_index(node, entry):
+    return isinstance(node.op, Subtensor) and len(node.inputs) == 1 and \
+        node.op.idx_list == (entry,)

@@ -183,6 +183,35 @@ class Reduce(Op):
                 result = fn(x, axis=axes, keepdims=keep)
             return [np.asarray(result).astype(out_dtype, copy=False)]
 
+    def L_op(self, inputs, outputs, output_grads):
+        """Gradients of every float reduction (all/any have none: their output is bool)."""
+        (x,), (out,), (gz,) = inputs, outputs, output_grads
+        if gz is None or not is_float(x.dtype) or self.mode in ("all", "any"):
+            return [None]
+        from . import basic as T
+        g = expand_reduced(gz, x, self.axis, self.keepdims)
+        if self.mode == "sum":
+            return [broadcast_to_input(g, x)]
+        if self.mode == "mean":
+            return [broadcast_to_input(g / reduced_count(x, self.axis, g.dtype, self.ddof), x)]
+        o = expand_reduced(out, x, self.axis, self.keepdims)
+        if self.mode in ("max", "min"):
+            return [g * T.eq(x, o)]   # every tied extreme gets the gradient, as in Theano
+        if self.mode in ("var", "std"):
+            n = reduced_count(x, self.axis, x.dtype, self.ddof)
+            mean = _reduce("mean", x, self.axis, True)
+            gx = g * T.cast(2, x.dtype) * (x - mean) / n
+            return [gx / (T.cast(2, x.dtype) * o) if self.mode == "std" else gx]
+        if self.mode == "prod":
+            # the product of the other elements, also where x holds zeros
+            zero = T.eq(x, 0)
+            nonzero_prod = _reduce("prod", T.switch(zero, T.ones_like(x), x), self.axis, True)
+            zeros = _reduce("sum", zero, self.axis, True)
+            others = T.switch(zero, T.switch(T.eq(zeros, 1), nonzero_prod, 0),
+                              T.switch(T.eq(zeros, 0), nonzero_prod / x, 0))
+            return [g * others]
+        raise NotImplementedError(f"no gradient for reduction {self.mode}")
+
     def c_params(self, node):
         x = node.inputs[0]
         nd, axes = x.ndim, self.axis
@@ -302,6 +331,16 @@ class ArgReduce(Op):
             results.insert(0, np.asarray(extreme(flat, axis=-1)).reshape(out_shape))
         return results
 
+    def L_op(self, inputs, outputs, output_grads):
+        """The index has no gradient; the value (max_and_argmax) routes to every tied extreme."""
+        (x,) = inputs
+        if not self.with_value or output_grads[0] is None or not is_float(x.dtype):
+            return [None]
+        from . import basic as T
+        g = expand_reduced(output_grads[0], x, self.axis, self.keepdims)
+        o = expand_reduced(outputs[0], x, self.axis, self.keepdims)
+        return [g * T.eq(x, o)]
+
     def c_params(self, node):
         x = node.inputs[0]
         nd, axes = x.ndim, self.axis
@@ -316,6 +355,43 @@ class ArgReduce(Op):
             "out_dims": _out_dims(nd, axes, self.keepdims),
             "trailing": r > 0 and list(axes) == list(range(nd - r, nd)),
         }
+
+
+# --- gradient helpers ----------------------------------------------------------------------
+
+
+def expand_reduced(value, x, axes, keepdims):
+    """``value`` (a reduction's result) with the reduced axes back as length-1 axes."""
+    if keepdims or not axes:
+        return value
+    from .elemwise import DimShuffle
+    pattern, k = [], 0
+    for d in range(x.ndim):
+        if d in axes:
+            pattern.append("x")
+        else:
+            pattern.append(k)
+            k += 1
+    return DimShuffle(value.broadcastable, pattern)(value)
+
+
+def broadcast_to_input(g, x):
+    """``g`` (length 1 on the reduced axes) broadcast to the shape of ``x``."""
+    from .elemwise import broadcast_like
+    return broadcast_like(g, x)
+
+
+def reduced_count(x, axes, dtype, ddof=0):
+    """The number of elements reduced, minus ``ddof``, as a scalar of ``dtype`` (run time)."""
+    from . import basic as T
+    from .shape_ops import shape_i
+    from .var import constant
+    count = constant(1, dtype="int64")
+    for d in axes:
+        count = count * shape_i(x, d)
+    if ddof:
+        count = T.maximum(count - ddof, 0)
+    return T.cast(count, dtype)
 
 
 # --- the user functions (Theano's signatures) --------------------------------------------

@@ -57,7 +57,7 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", add_nam
     gradient is then zero (``return_disconnected='zero'``) or None ('None').
     """
     from .tensor import basic as T
-    from .tensor.shape_ops import zeros_like
+    from .tensor.shape_ops import patternbroadcast, zeros_like
     from .tensor.var import as_tensor_variable
     if disconnected_inputs not in ("raise", "warn", "ignore"):
         raise ValueError(f"disconnected_inputs must be 'raise', 'warn' or 'ignore', got "
@@ -125,6 +125,9 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", add_nam
             if g.ndim != inp.ndim:
                 raise ValueError(f"{node.op} gave a gradient of {g.ndim} dimensions for its "
                                  f"input {inp!r} of {inp.ndim}")
+            if g.broadcastable != inp.broadcastable:
+                # a gradient has its variable's type, so `p - lr * g` can update p
+                g = patternbroadcast(g, inp.broadcastable)
             grads.setdefault(inp, []).append(g)
 
     results = []

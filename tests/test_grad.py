@@ -144,3 +144,26 @@ def test_verify_grad_catches_a_wrong_gradient():
             verify_grad(T.sin, [np.array([0.3, 1.2])], n_tests=1)
     finally:
         scalar_ops.GRADS["sin"] = saved
+
+
+def test_gradient_has_the_broadcastable_pattern_of_its_variable():
+    row = cgraph.shared(np.ones((1, 3)), broadcastable=(True, False), name="row")
+    x = T.dmatrix("x")
+    cost = T.sum(T.dot(x, row.T))          # dot's gradient does not know axis 0 has length 1
+    g = grad(cost, row)
+    assert g.broadcastable == (True, False)
+    f = cgraph.function([x], cost, updates=[(row, row - 0.1 * g)])
+    f(np.ones((2, 3)))
+    np.testing.assert_allclose(row.get_value(), np.full((1, 3), 0.8))
+
+
+def test_addbroadcast_checks_at_run_time():
+    x = T.dmatrix("x")
+    y = T.addbroadcast(x, 0)
+    assert y.broadcastable == (True, False)
+    assert T.unbroadcast(y, 0).broadcastable == (False, False)
+    for mode in ("c", "py"):
+        f = cgraph.function([x], y * 2, mode=mode)
+        assert f(np.ones((1, 2))).tolist() == [[2.0, 2.0]]
+        with pytest.raises(ValueError, match="broadcastable"):
+            f(np.ones((3, 2)))

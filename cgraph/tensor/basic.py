@@ -122,3 +122,4 @@ from .shape_ops import (alloc, arange, concatenate, fill, flatten, ones, ones_li
 from .shape_ops import (Alloc, ARange, Join, MakeVector, Reshape, Shape, Shape_i, eye,  # noqa: E402
                         get_vector_length, horizontal_stack, identity_like, join, shape_i,
                         shape_of, shape_padaxis, shape_padleft, shape_padright, vertical_stack)
+from .shape_ops import addbroadcast, patternbroadcast, unbroadcast  # noqa: E402

@@ -176,6 +176,62 @@ class Shape_i(Op):
         return {"axes": [self.i]}
 
 
+class Rebroadcast(Op):
+    """``x`` (a view) with the broadcastable pattern ``pattern``; axes made broadcastable
+    are checked to have length 1 at run time. Theano's addbroadcast/unbroadcast/patternbroadcast.
+    """
+
+    __props__ = ("pattern",)
+    c_template = "ops/rebroadcast.c.j2"
+
+    def __init__(self, pattern):
+        self.pattern = tuple(bool(b) for b in pattern)
+
+    def make_node(self, x):
+        x = as_tensor_variable(x)
+        if x.ndim != len(self.pattern):
+            raise ValueError(f"broadcastable pattern {self.pattern} has {len(self.pattern)} "
+                             f"entries but {x!r} has {x.ndim} dimensions")
+        return Apply(self, [x], [TensorVariable(TensorType(x.dtype, self.pattern))])
+
+    def perform(self, node, inputs):
+        (x,) = inputs
+        for d in self._checked(node):
+            if x.shape[d] != 1:
+                raise ValueError(f"axis {d} of {node.inputs[0]!r} is declared broadcastable, "
+                                 f"so it must have length 1, but it has length {x.shape[d]}")
+        return [x]
+
+    def _checked(self, node):
+        return [d for d, b in enumerate(self.pattern) if b and not node.inputs[0].broadcastable[d]]
+
+    def c_params(self, node):
+        return {"checked": self._checked(node)}
+
+    def L_op(self, inputs, outputs, output_grads):
+        return [patternbroadcast(output_grads[0], inputs[0].broadcastable)]
+
+
+def patternbroadcast(x, broadcastable):
+    """``x`` with exactly the broadcastable pattern given (checked at run time)."""
+    x = as_tensor_variable(x)
+    if tuple(broadcastable) == x.broadcastable:
+        return x
+    return Rebroadcast(broadcastable)(x)
+
+
+def addbroadcast(x, *axes):
+    """``x`` with ``axes`` declared broadcastable (they must have length 1 at run time)."""
+    x = as_tensor_variable(x)
+    return patternbroadcast(x, [b or d in axes for d, b in enumerate(x.broadcastable)])
+
+
+def unbroadcast(x, *axes):
+    """``x`` with ``axes`` no longer broadcastable (they may change length later)."""
+    x = as_tensor_variable(x)
+    return patternbroadcast(x, [b and d not in axes for d, b in enumerate(x.broadcastable)])
+
+
 def shape(x):
     """The symbolic shape of ``x``: an int64 vector of length ``x.ndim``."""
     return Shape()(x)
@@ -745,7 +801,7 @@ def identity_like(x):
     return eye(shape_i(x, 0), shape_i(x, 1), dtype=x.dtype)
 
 
-__all__ = ["Alloc", "ARange", "Join", "MakeVector", "Reshape", "Shape", "Shape_i", "alloc",
+__all__ = ["Rebroadcast", "addbroadcast", "unbroadcast", "patternbroadcast", "Alloc", "ARange", "Join", "MakeVector", "Reshape", "Shape", "Shape_i", "alloc",
            "arange", "as_shape_vector", "concatenate", "constant_int_or_none", "eye", "fill",
            "flatten", "get_vector_length", "horizontal_stack", "identity_like", "join", "ones",
            "ones_like", "reshape", "second", "shape", "shape_entries", "shape_i", "shape_of",

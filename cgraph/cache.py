@@ -1,21 +1,35 @@
-"""The on-disk cache of compiled modules: content-addressed, published atomically.
+"""The on-disk cache of compiled modules: content-addressed, published atomically, checked
+before loading, safe for many processes at once.
 
-Layout under the cache root (``$CGRAPH_CACHE_DIR``, else ``~/.cache/cgraph``)::
+Layout under the cache root (``$CGRAPH_CACHE_DIR``, else ``$XDG_CACHE_HOME/cgraph``, else
+``~/.cache/cgraph``)::
 
     v1/<python abi>/<key[:2]>/<key>/    one entry, never changed after publication
         module.c          the C source exactly as cgraph generated it
         module_cffi.c     the same, wrapped by cffi (what the compiler compiled)
         _cgraph_mod<ext>  the extension module
         build.json        key material, compile command, compiler output, timings
-        manifest.json     size and sha256 of every file above; written last
-    tmp/                  private build folders, renamed into v1/ when complete
-    quarantine/           entries found broken, moved aside and rebuilt
-    locks/                one lock file per key, so two processes do not build one thing twice
+        manifest.json     size and sha256 of the four files above; written last
+        last_used         empty; its modification time is touched at most once a day on load
+    tmp/<token>/          private build folders, renamed into v1/ when complete; each has a
+    tmp/<token>.lock      lock file held by its builder, so `prune` knows a dead one
+    failed/<token>/       builds the compiler rejected (source, command, compiler output)
+    quarantine/           entries found broken, moved aside (then rebuilt)
+    trash/                folders being deleted: renamed here first, then removed
+    locks/<key>.lock      one lock file per key, so two processes do not build one thing twice
     toolchain/            remembered compiler probes
 
 The key is the sha256 of everything that changes the binary: the source, the cffi
 declarations, the compiler's path and version, the full command line (CPU features written
 out), the Python ABI, cffi's version and this cache's format version.
+
+Correctness never depends on a lock. A reader finds an entry by its key, reads the manifest,
+checks the module's owner, permissions, size and sha256, then hands it to the dynamic loader;
+anything else is a miss. A builder compiles in a private folder and publishes it with one
+rename; whoever loses that race discards its build and uses the winner's. The per-key lock
+(flock: released by the kernel when its holder dies; waited for a bounded time) only saves
+compiling twice. Nothing happens at import or at exit, and nothing scans a folder except the
+housekeeping commands (`python -m cgraph cache ...`).
 """
 import contextlib
 import errno
@@ -25,21 +39,41 @@ import importlib.machinery
 import importlib.util
 import json
 import os
+import pwd
+import re
+import shlex
 import shutil
+import signal
+import socket
+import stat
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import uuid
 import warnings
 
 from . import __version__
 from .config import config
-from .toolchain import compile_command
+from .toolchain import CompilerMissing, compile_command, compiler_environment
 from .toolchain import toolchain as _probe_toolchain
+
+__all__ = ["get_module", "CacheEntry", "CompileError", "CompilerMissing", "CacheError",
+           "CacheTrustError", "stats", "events", "cache_root", "list_entries", "find_entry",
+           "verify", "prune", "clear"]
 
 FORMAT_VERSION = "v1"
 MODULE_NAME = "_cgraph_mod"
-LOCK_TIMEOUT = 600.0   # seconds to wait for another process building the same key
+SOURCE_FILES = ("build.json", "module.c", "module_cffi.c")   # an entry's files besides the module
+MANIFEST = "manifest.json"
+LAST_USED = "last_used"
+STAMP_INTERVAL = 86400.0      # touch an entry's last_used at most once a day
+LOCK_TIMEOUT = 120.0          # seconds to wait for another process building the same key
+ABANDONED_AFTER = 3600.0      # a tmp/ folder without its lock file this old is abandoned
+FILE_MODE = 0o644             # published files: never written again
+_KEY_RE = re.compile(r"^[0-9a-f]{64}$")
+_FORMAT_RE = re.compile(r"^v\d+$")
 
 CDEF = """
 int cg_run(void **in_data, const int64_t *in_shape, void **out_data, int64_t *out_shape,
@@ -57,20 +91,47 @@ class CompileError(RuntimeError):
         self.folder = folder
 
 
-class CacheEntry:
-    """A loaded entry: the module's ``lib`` and ``ffi``, its key and folder."""
+class CacheError(RuntimeError):
+    """The cache cannot give a usable module (e.g. the loader rejects a freshly built one)."""
 
-    def __init__(self, key, path, module):
+
+class CacheTrustError(CacheError):
+    """The cache folder could be changed by someone else; cgraph refuses to load from it."""
+
+
+class CacheEntry:
+    """A loaded module: its ``lib`` and ``ffi``, key, folder and module file.
+
+    ``private`` entries were built outside the cache (it was read-only or full); their
+    folder is removed once the module is loaded (the loaded copy stays mapped).
+    """
+
+    def __init__(self, key, path, module, module_path, private=False):
         self.key = key
         self.path = path
         self.module = module
+        self.module_path = module_path
         self.lib = module.lib
         self.ffi = module.ffi
+        self.private = private
 
-    @property
-    def module_path(self):
-        return os.path.join(self.path, MODULE_NAME + toolchain()["ext_suffix"])
+    def __repr__(self):
+        return f"<CacheEntry {self.key[:16]} {'private ' if self.private else ''}{self.path}>"
 
+
+stats = {"builds": 0, "disk_hits": 0, "memory_hits": 0}   # this process's cache traffic
+events = {"lost_races": 0, "quarantined": 0, "private_builds": 0, "lock_waits": 0,
+          "lock_wait_seconds": 0.0, "lock_timeouts": 0}   # the rarer things that happened
+
+_loaded = {}          # key -> CacheEntry, for this process
+_roots = {}           # cache root -> "writable" | "readonly" | ("unusable", why), checked once
+_warned = set()       # warnings already given by this process
+_checked_dirs = set() # cgraph-made folders found private, once per process
+_thread_locks = {}    # key -> threading.Lock: threads of one process build a key once
+_thread_locks_guard = threading.Lock()
+
+
+# --- where the cache is, and whether to trust it ------------------------------------------
 
 def cache_root():
     root = os.environ.get("CGRAPH_CACHE_DIR") or config.cache_dir
@@ -80,35 +141,126 @@ def cache_root():
     return os.path.abspath(root)
 
 
-def toolchain():
+def toolchain(root=None):
     """The compiler description, probed once per compiler and remembered in the cache."""
-    return _probe_toolchain(config.cc, os.path.join(cache_root(), "toolchain"))
+    root = root or cache_root()
+    usable = not isinstance(_roots.get(root), tuple)
+    return _probe_toolchain(config.cc, os.path.join(root, "toolchain") if usable else None)
+
+
+def entries_dir(root=None, abi=None):
+    root = root or cache_root()
+    return os.path.join(root, FORMAT_VERSION, abi or toolchain(root)["python_abi"])
+
+
+def entry_folder(root, key, abi=None):
+    return os.path.join(entries_dir(root, abi), key[:2], key)
+
+
+def _user_name(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _trust_problem(path, st, what):
+    """Why ``path`` (lstat result ``st``) cannot be trusted, with the fix; None if it can."""
+    q = shlex.quote(path)
+    if stat.S_ISLNK(st.st_mode):
+        target = os.path.realpath(path)
+        return (f"{what} {path} is a symbolic link (to {target}); cgraph does not follow links "
+                f"in its cache, since a link can be pointed at files someone else controls. "
+                f"Remove it (rm {q}) or set CGRAPH_CACHE_DIR={shlex.quote(target)} if that "
+                f"folder is yours.")
+    if not stat.S_ISDIR(st.st_mode):
+        return f"{what} {path} is not a folder. Remove it (rm {q}) or set CGRAPH_CACHE_DIR."
+    me = os.geteuid()
+    if st.st_uid != me:
+        return (f"{what} {path} belongs to user {_user_name(st.st_uid)}, not to you "
+                f"({_user_name(me)}); loading modules from it would run code that user can "
+                f"change. Fix: chown -R {_user_name(me)} {q} (as root), or set "
+                f"CGRAPH_CACHE_DIR to a folder of your own.")
+    if st.st_mode & 0o022:
+        who = " and ".join(w for bit, w in ((0o020, "its group"), (0o002, "everyone"))
+                           if st.st_mode & bit)
+        return (f"{what} {path} is writable by {who} (mode {stat.S_IMODE(st.st_mode):o}); "
+                f"anyone who can write there can make this process run their code. "
+                f"Fix: chmod 700 {q}")
+    return None
+
+
+def _make_dirs(path):
+    """Create ``path`` and its missing parents, each readable by its owner only."""
+    missing = []
+    while not os.path.isdir(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    for p in reversed(missing):
+        try:
+            os.mkdir(p, 0o700)
+        except FileExistsError:
+            pass
 
 
 def _ensure_dir(path):
-    """Create ``path`` and any missing parents, each readable by its owner only."""
-    if not os.path.isdir(path):
-        parent = os.path.dirname(path)
-        if parent and parent != path:
-            _ensure_dir(parent)
-        try:
-            os.mkdir(path, 0o700)
-        except FileExistsError:
-            pass
+    _make_dirs(path)
     return path
 
 
-def entries_dir(root=None):
-    return os.path.join(root or cache_root(), FORMAT_VERSION, toolchain()["python_abi"])
+def _open_root(root):
+    """Check the cache root once per process: "writable", "readonly", or ("unusable", why).
+
+    Raises CacheTrustError if it exists but is a link, another user's, or writable by others.
+    """
+    state = _roots.get(root)
+    if state is not None:
+        return state
+    try:
+        st = os.lstat(root)
+    except FileNotFoundError:
+        try:
+            _make_dirs(root)
+            st = os.lstat(root)
+        except OSError as exc:
+            st = None
+            state = ("unusable", f"it cannot be created: {exc.strerror or exc}")
+    except OSError as exc:      # e.g. a path under a file
+        st = None
+        state = ("unusable", f"it cannot be used: {exc.strerror or exc}")
+    if st is not None:
+        problem = _trust_problem(root, st, "The cgraph cache folder")
+        if problem:
+            raise CacheTrustError(problem)
+        state = "writable" if os.access(root, os.W_OK) else "readonly"
+        _check_cache_dir(os.path.join(root, FORMAT_VERSION))
+    _roots[root] = state
+    return state
 
 
-_loaded = {}   # key -> CacheEntry, for this process
-stats = {"builds": 0, "disk_hits": 0, "memory_hits": 0}   # this process's cache traffic
+def _check_cache_dir(path):
+    """A folder cgraph made inside the cache (v1/, v1/<abi>/, a shard) must still be a real
+    folder of ours that nobody else can write, if it exists. Checked once per process."""
+    if path in _checked_dirs:
+        return
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    problem = _trust_problem(path, st, "The cgraph cache folder")
+    if problem:
+        raise CacheTrustError(problem)
+    _checked_dirs.add(path)
 
 
-def key_material(source):
-    import cffi
-    tc = toolchain()
+# --- the key -------------------------------------------------------------------------------
+
+def key_material(source, root=None):
+    import cffi   # cheap: the module only; no FFI object is created on the warm path
+    tc = toolchain(root)
     return {
         "format": FORMAT_VERSION,
         "cgraph": __version__,
@@ -127,67 +279,166 @@ def compute_key(material):
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
+# --- the public entry point ----------------------------------------------------------------
+
 def get_module(source, name="anonymous"):
     """Load the module built from ``source``, building and publishing it on a miss."""
-    material = key_material(source)
+    root = cache_root()
+    state = _open_root(root)
+    material = key_material(source, root)
     key = compute_key(material)
     entry = _loaded.get(key)
     if entry is not None:
         stats["memory_hits"] += 1
         return entry
-    root = cache_root()
-    _ensure_dir(root)
-    final = os.path.join(entries_dir(root), key[:2], key)
-    entry = _try_load(key, final)
-    if entry is not None:
-        stats["disk_hits"] += 1
-    else:
-        with _key_lock(root, key):
-            entry = _try_load(key, final)          # someone may have built it meanwhile
-            if entry is None:
-                _build_and_publish(source, material, key, final, name)
-                stats["builds"] += 1
-                entry = _try_load(key, final)
-                if entry is None:
-                    raise RuntimeError(f"cgraph: the module just built at {final} does not load")
-    _loaded[key] = entry
+    with _thread_lock(key):
+        entry = _loaded.get(key)
+        if entry is not None:
+            stats["memory_hits"] += 1
+            return entry
+        entry = _load_or_build(root, state, key, material, source, name)
+        _loaded[key] = entry
     return entry
 
 
-def _file_sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _thread_lock(key):
+    with _thread_locks_guard:
+        return _thread_locks.setdefault(key, threading.Lock())
 
 
-def _try_load(key, folder):
-    """Load a published entry after checking its manifest; None if absent or broken."""
-    manifest_path = os.path.join(folder, "manifest.json")
+def _load_or_build(root, state, key, material, source, name):
+    if isinstance(state, tuple):
+        return _build_private(root, key, material, source, name,
+                              f"the cache folder {root} is unusable: {state[1]}")
+    writable = state == "writable"
+    module_name = MODULE_NAME + material["ext_suffix"]
+    final = entry_folder(root, key, material["python_abi"])
+    shard = os.path.dirname(final)
+    for folder in (os.path.dirname(os.path.dirname(shard)), os.path.dirname(shard), shard):
+        _check_cache_dir(folder)              # a link here would redirect the entry
+    entry = _try_load(root, key, final, writable, module_name)
+    if entry is not None:
+        stats["disk_hits"] += 1
+        return entry
+    if not writable:
+        return _build_private(root, key, material, source, name,
+                              f"the cache folder {root} is read-only")
     try:
-        with open(manifest_path) as f:
-            manifest = json.load(f)
+        with _key_lock(root, key, final):
+            entry = _try_load(root, key, final, writable, module_name)   # built meanwhile?
+            if entry is not None:
+                stats["disk_hits"] += 1
+                return entry
+            return _build_and_publish(root, key, material, source, name, final)
+    except _CacheUnwritable as exc:
+        return _build_private(root, key, material, source, name,
+                              f"writing to the cache folder {root} failed: {exc}")
+
+
+# --- loading -------------------------------------------------------------------------------
+
+class _Broken(Exception):
+    """An entry that must not be loaded; the message says why."""
+
+
+def _verified_module(key, folder, module_name):
+    """Path of the entry's module if the entry is complete, ours, and intact; None if there
+    is no entry; raises _Broken otherwise. Only reads: the manifest and the module."""
+    try:
+        st = os.lstat(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    problem = _trust_problem(folder, st, "the entry folder")
+    if problem:
+        raise _Broken(problem)
+    try:
+        with open(os.path.join(folder, MANIFEST), "rb") as f:
+            raw = f.read()
     except FileNotFoundError:
-        if os.path.isdir(folder):
-            _quarantine(folder, "it has no manifest")
-        return None
-    except (OSError, ValueError):
-        _quarantine(folder, "its manifest is unreadable")
-        return None
-    module_file = os.path.join(folder, MODULE_NAME + toolchain()["ext_suffix"])
+        raise _Broken("it has no manifest (an interrupted build?)") from None
+    except OSError as exc:
+        raise _Broken(f"its manifest cannot be read ({exc.strerror})") from None
     try:
-        expected = manifest["files"][os.path.basename(module_file)]
-        if os.path.getsize(module_file) != expected["size"] or \
-                _file_sha256(module_file) != expected["sha256"]:
-            _quarantine(folder, "its module does not match the manifest")
-            return None
-    except (OSError, KeyError, TypeError):
-        _quarantine(folder, "its module is missing")
+        manifest = json.loads(raw)
+    except ValueError:
+        raise _Broken("its manifest is not valid JSON") from None
+    if not isinstance(manifest, dict) or manifest.get("key") != key:
+        raise _Broken("its manifest belongs to another key")
+    files = manifest.get("files")
+    expected = set(SOURCE_FILES) | {module_name}
+    if not isinstance(files, dict) or set(files) != expected:
+        listed = sorted(files) if isinstance(files, dict) else files
+        raise _Broken(f"its manifest lists {listed!r}, not {sorted(expected)!r}")
+    record = files[module_name]
+    if not isinstance(record, dict) or not isinstance(record.get("size"), int) or \
+            not isinstance(record.get("sha256"), str):
+        raise _Broken("its manifest has no size and sha256 for the module")
+    module_path = os.path.join(folder, module_name)
+    _check_file(module_path, record)
+    return module_path
+
+
+def _check_file(path, record):
+    """The file at ``path`` is a regular file of ours, not writable by others, with the size
+    and sha256 of ``record``; raises _Broken otherwise. Hashing ~100 KB takes well under 1 ms."""
+    name = os.path.basename(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        raise _Broken(f"its file {name} is missing") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _Broken(f"its file {name} is a symbolic link") from None
+        raise _Broken(f"its file {name} cannot be read ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _Broken(f"its file {name} is not a regular file")
+        if st.st_uid != os.geteuid():
+            raise _Broken(f"its file {name} belongs to user {_user_name(st.st_uid)}")
+        if st.st_mode & 0o022:
+            raise _Broken(f"its file {name} is writable by others "
+                          f"(mode {stat.S_IMODE(st.st_mode):o})")
+        if st.st_size != record["size"]:
+            raise _Broken(f"its file {name} has {st.st_size} bytes where the manifest says "
+                          f"{record['size']} (truncated?)")
+        digest = hashlib.sha256()
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+        if digest.hexdigest() != record["sha256"]:
+            raise _Broken(f"its file {name} does not have the sha256 the manifest records "
+                          f"(altered or corrupted)")
+
+
+def _try_load(root, key, folder, writable, module_name):
+    """Load a published entry after checking it; None if absent or broken (set aside)."""
+    try:
+        module_path = _verified_module(key, folder, module_name)
+    except _Broken as exc:
+        _set_aside(root, folder, str(exc), writable)
         return None
-    module = _load_extension(f"cgraph_{key[:16]}.{MODULE_NAME}", module_file)
+    if module_path is None:
+        return None
+    try:
+        module = _load_extension(f"cgraph_{key[:16]}.{MODULE_NAME}", module_path)
+    except (ImportError, OSError) as exc:
+        if not os.path.exists(module_path):
+            return None     # pruned between the check and the load: a plain miss
+        _explain_noexec(exc, root)
+        _set_aside(root, folder, f"the dynamic loader rejected its module ({exc})", writable)
+        return None
     _set_blas(module)
-    return CacheEntry(key, folder, module)
+    if writable:
+        _touch_last_used(folder)
+    return CacheEntry(key, folder, module, module_path)
+
+
+def _explain_noexec(exc, root):
+    if "failed to map segment" in str(exc) or "operation not permitted" in str(exc).lower():
+        raise CacheError(
+            f"cgraph cannot load modules from its cache {root}: {exc}. The folder is probably "
+            f"on a file system mounted 'noexec'; set CGRAPH_CACHE_DIR to a folder on another "
+            f"file system (e.g. under your home directory).") from exc
 
 
 def _load_extension(dotted_name, path):
@@ -204,126 +455,397 @@ def _set_blas(module):
     module.lib.cg_set_blas(*[ffi.cast("void *", p) for p in blas_pointers()])
 
 
-_warned = set()
+def _touch_last_used(folder):
+    """Record the use for `prune`, at most once a day (a stat; rarely a write)."""
+    path = os.path.join(folder, LAST_USED)
+    try:
+        if time.time() - os.stat(path).st_mtime < STAMP_INTERVAL:
+            return
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644))
+        os.utime(path)
+    except OSError:
+        pass    # only a hint for prune
 
 
-def _quarantine(folder, why):
-    root = cache_root()
+def _warn_once(tag, message):
+    if tag in _warned:
+        return
+    _warned.add(tag)
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def _set_aside(root, folder, why, writable):
+    """Move a broken entry to quarantine/ (one rename: a process using it keeps its copy)."""
+    events["quarantined"] += 1
+    if not writable:
+        _warn_once(("broken", folder), f"cgraph: cache entry {folder} is broken ({why}); "
+                                       f"ignoring it (the cache is read-only)")
+        return
     target = os.path.join(root, "quarantine", f"{os.path.basename(folder)}-{uuid.uuid4().hex[:8]}")
     try:
         _ensure_dir(os.path.dirname(target))
         os.rename(folder, target)
     except OSError:
-        return   # another process moved it first, or the cache is read-only
-    if "quarantine" not in _warned:
-        _warned.add("quarantine")
-        warnings.warn(f"cgraph: cache entry {folder} was broken ({why}); moved it to {target} "
-                      f"and will rebuild it", RuntimeWarning, stacklevel=4)
+        return   # another process moved it first; nothing to say
+    _warn_once(("broken", folder), f"cgraph: cache entry {folder} was broken ({why}); moved "
+                                   f"it to {target} and will rebuild it")
+
+
+# --- locking -------------------------------------------------------------------------------
+
+def _lock_timeout():
+    value = os.environ.get("CGRAPH_CACHE_LOCK_TIMEOUT")
+    try:
+        return float(value) if value else LOCK_TIMEOUT
+    except ValueError:
+        return LOCK_TIMEOUT
 
 
 @contextlib.contextmanager
-def _key_lock(root, key):
-    """An advisory lock per key (released by the kernel if the holder dies), waited for a
-    bounded time; without it two processes may both build, which is still correct."""
-    path = os.path.join(_ensure_dir(os.path.join(root, "locks")), f"{key}.lock")
+def _key_lock(root, key, final):
+    """An advisory lock per key, waited for a bounded time. The kernel releases it when its
+    holder dies, so a killed builder never blocks anyone. Without it (no lock support, or
+    the wait ran out) two processes may both build, which is still correct."""
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        path = os.path.join(_ensure_dir(os.path.join(root, "locks")), f"{key}.lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
     except OSError:
         yield
         return
     try:
-        deadline = time.monotonic() + LOCK_TIMEOUT
+        timeout, start, waited = _lock_timeout(), time.monotonic(), False
+        manifest = os.path.join(final, MANIFEST)
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
-                    break    # give up waiting; building again is safe
-                time.sleep(0.02)
+                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    break           # ENOLCK, EOPNOTSUPP (some network file systems): go lockless
+            waited = True
+            if os.path.exists(manifest):
+                break               # the holder published it; the caller loads it
+            if time.monotonic() - start >= timeout:
+                events["lock_timeouts"] += 1
+                _warn_once("lock-timeout",
+                           f"cgraph: waited {timeout:.0f}s for another process building the "
+                           f"same module (lock {path}); building it here as well")
+                break
+            time.sleep(0.02)
+        if waited:
+            events["lock_waits"] += 1
+            events["lock_wait_seconds"] += time.monotonic() - start
         yield
     finally:
         os.close(fd)
 
 
-def _build_and_publish(source, material, key, final, name):
-    import cffi   # only a build needs the FFI builder
-    from cffi.recompiler import make_c_source
-    root = cache_root()
-    tmp = os.path.join(_ensure_dir(os.path.join(root, "tmp")), f"{key[:16]}-{uuid.uuid4().hex}")
-    os.mkdir(tmp, 0o700)
+# --- building ------------------------------------------------------------------------------
+
+class _CacheUnwritable(Exception):
+    """Writing into the cache failed (read-only, full, vanished); build privately instead."""
+
+
+class _CompileFailed(Exception):
+    def __init__(self, build):
+        super().__init__(build["returncode"])
+        self.build = build
+
+
+def _fault(step, path=""):
+    """Fault injection for the reliability tests (inert unless the variables are set):
+    CGRAPH_TEST_CRASH_AT=<step> kills the builder with SIGKILL at that step,
+    CGRAPH_TEST_FAIL_AT=<step> makes it fail there with ENOSPC (a full disk)."""
+    if os.environ.get("CGRAPH_TEST_CRASH_AT") == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get("CGRAPH_TEST_FAIL_AT") == step:
+        raise OSError(errno.ENOSPC, "No space left on device (injected by CGRAPH_TEST_FAIL_AT)",
+                      path)
+
+
+_NO_SPACE = ("No space left on device", "Disk quota exceeded", "Read-only file system")
+
+
+def _build(folder, key, material, source, name, tc, faults):
+    """Compile ``source`` in the empty private ``folder``: module.c, module_cffi.c, the
+    module, build.json and, last, manifest.json. Raises _CompileFailed if the compiler
+    rejects it, OSError if the folder cannot be written."""
+    fault = _fault if faults else (lambda step, path="": None)
+    import cffi                             # only a build needs the FFI builder
+    from cffi.recompiler import make_c_source   # writes C only: imports no setuptools
+    t0 = time.perf_counter()
+    with open(os.path.join(folder, "module.c"), "wb") as f:
+        f.write(source.encode())
+    fault("source", folder)
+    ffi = cffi.FFI()
+    ffi.cdef(CDEF)
+    make_c_source(ffi, MODULE_NAME, source, os.path.join(folder, "module_cffi.c"))
+    fault("wrapper", folder)
+    t1 = time.perf_counter()
+    module_file = MODULE_NAME + tc["ext_suffix"]
+    command = compile_command(tc, "module_cffi.c", module_file)
     try:
-        tc = toolchain()
-        t0 = time.perf_counter()
-        with open(os.path.join(tmp, "module.c"), "w") as f:
-            f.write(source)
-        ffi = cffi.FFI()
-        ffi.cdef(CDEF)
-        make_c_source(ffi, MODULE_NAME, source, os.path.join(tmp, "module_cffi.c"))
-        t1 = time.perf_counter()
-        module_file = MODULE_NAME + tc["ext_suffix"]
-        command = compile_command(tc, "module_cffi.c", module_file)
-        proc = subprocess.run(command, cwd=tmp, capture_output=True, text=True)
-        t2 = time.perf_counter()
-        build = {"key": key, "material": material, "function": name, "command": command,
-                 "returncode": proc.returncode, "compiler_output": proc.stdout + proc.stderr,
-                 "render_seconds": round(t1 - t0, 4), "compile_seconds": round(t2 - t1, 4),
-                 "built_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        with open(os.path.join(tmp, "build.json"), "w") as f:
-            json.dump(build, f, indent=1)
-        if proc.returncode != 0:
-            kept = os.path.join(_ensure_dir(os.path.join(root, "failed")), os.path.basename(tmp))
-            os.rename(tmp, kept)
-            raise CompileError(
-                f"cgraph: the C compiler failed on the module for function {name!r}.\n"
-                f"Source, command and compiler output are kept in {kept}\n"
-                f"{proc.stderr[-4000:]}", kept)
-        files = {}
-        for fname in sorted(os.listdir(tmp)):
-            p = os.path.join(tmp, fname)
-            files[fname] = {"size": os.path.getsize(p), "sha256": _file_sha256(p)}
-            with open(p, "rb") as f:
-                os.fsync(f.fileno())
-        manifest_tmp = os.path.join(tmp, "manifest.json")
-        with open(manifest_tmp, "w") as f:
-            json.dump({"key": key, "files": files}, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        _ensure_dir(os.path.dirname(final))
-        try:
-            os.rename(tmp, final)
-        except OSError as exc:
-            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)   # another process published it first
-        if config.compile_verbose:
-            print(f"cgraph: built {name!r} as {key[:16]} in {t2 - t0:.3f}s", file=sys.stderr)
-    except BaseException:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
+        proc = subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                env=compiler_environment())
+    except OSError as exc:
+        raise CompilerMissing(f"cgraph could not run the C compiler {command[0]} "
+                              f"({exc.strerror}). Install one or set CGRAPH_FLAGS=cc=..., or "
+                              f"use mode='py'.") from None
+    try:
+        fault("compile", folder)  # a kill here leaves the compiler running, orphaned
+    except OSError:
+        proc.kill()
+        proc.communicate()
         raise
+    out, err = proc.communicate()
+    out, err = out.decode(errors="replace"), err.decode(errors="replace")
+    t2 = time.perf_counter()
+    if proc.returncode != 0 and any(s in out + err for s in _NO_SPACE):
+        raise OSError(errno.ENOSPC, f"the compiler could not write its output: "
+                                    f"{(out + err).strip()[-300:]}", folder)
+    fault("module", folder)
+    build = {"key": key, "material": material, "function": name, "command": command,
+             "returncode": proc.returncode, "compiler_output": out + err,
+             "render_seconds": round(t1 - t0, 4), "compile_seconds": round(t2 - t1, 4),
+             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+             "built_by": f"{socket.gethostname()} pid {os.getpid()}"}
+    with open(os.path.join(folder, "build.json"), "w") as f:
+        json.dump(build, f, indent=1)
+    if proc.returncode != 0:
+        raise _CompileFailed(build)
+    files = {}
+    for fname in (*SOURCE_FILES, module_file):
+        p = os.path.join(folder, fname)
+        os.chmod(p, FILE_MODE)
+        with open(p, "rb") as f:
+            data = f.read()
+            os.fsync(f.fileno())
+        files[fname] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    text = json.dumps({"key": key, "format": FORMAT_VERSION, "files": files}, indent=1)
+    with open(os.path.join(folder, MANIFEST), "w") as f:
+        f.write(text[:len(text) // 2])
+        f.flush()
+        fault("manifest", folder)           # a kill here leaves half a manifest
+        f.write(text[len(text) // 2:])
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(os.path.join(folder, MANIFEST), FILE_MODE)
+    os.close(os.open(os.path.join(folder, LAST_USED), os.O_WRONLY | os.O_CREAT, FILE_MODE))
+    _fsync_dir(folder)
+    return build
+
+
+def _fsync_dir(folder):
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _compile_error(name, build, kept):
+    return CompileError(
+        f"cgraph: the C compiler failed (exit code {build['returncode']}) on the module for "
+        f"function {name!r}.\nSource (module.c), command and compiler output (build.json) "
+        f"are kept in {kept}\n{build['compiler_output'][-4000:]}", kept)
+
+
+def _build_and_publish(root, key, material, source, name, final):
+    """Build in tmp/, publish with one rename, load. Raises CompileError, or _CacheUnwritable
+    if the cache cannot be written."""
+    tc = toolchain(root)
+    token = f"{key[:16]}-{uuid.uuid4().hex}"          # unique across hosts, pids and forks
+    tmp_root = os.path.join(root, "tmp")
+    folder = os.path.join(tmp_root, token)
+    lock_path = folder + ".lock"
+    lock_fd = None
+    keep_folder = False
+    try:
+        try:
+            _ensure_dir(tmp_root)
+            lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            _flock_quietly(lock_fd)     # held while building: `prune` leaves this folder alone
+            os.mkdir(folder, 0o700)
+            try:
+                build = _build(folder, key, material, source, name, tc, faults=True)
+            except _CompileFailed as failure:
+                kept = os.path.join(root, "failed", token)
+                try:
+                    _ensure_dir(os.path.dirname(kept))
+                    os.rename(folder, kept)
+                except OSError:
+                    kept, keep_folder = folder, True
+                raise _compile_error(name, failure.build, kept) from None
+            _fault("publish", folder)
+            _ensure_dir(os.path.dirname(final))
+            try:
+                os.rename(folder, final)
+                published = True
+            except OSError as exc:
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+                published = False
+        except OSError as exc:
+            raise _CacheUnwritable(f"{exc.strerror or exc} ({exc.filename or root})") from exc
+        stats["builds"] += 1
+        if config.compile_verbose:
+            print(f"cgraph: built {name!r} as {key[:16]} in "
+                  f"{build['render_seconds'] + build['compile_seconds']:.3f}s", file=sys.stderr)
+        _fault("published", final)
+        module_name = MODULE_NAME + tc["ext_suffix"]
+        if not published:
+            return _after_lost_race(root, key, folder, final, name, module_name)
+        entry = _try_load(root, key, final, True, module_name)
+        if entry is None:
+            raise CacheError(f"cgraph: the module just built for {name!r} at {final} does "
+                             f"not load; see the warning above")
+        return entry
+    finally:
+        if not keep_folder and os.path.isdir(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+        if lock_fd is not None:
+            _unlink_quietly(lock_path)
+            os.close(lock_fd)
+
+
+def _flock_quietly(fd):
+    with contextlib.suppress(OSError):
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _after_lost_race(root, key, folder, final, name, module_name):
+    """Another process published the same key first: use its entry, drop ours. If its entry
+    is broken (now quarantined) publish ours; if it is not visible yet (a network file
+    system), load ours privately."""
+    events["lost_races"] += 1
+    entry = _try_load(root, key, final, True, module_name)
+    if entry is not None:
+        return entry
+    try:
+        os.rename(folder, final)
+        entry = _try_load(root, key, final, True, module_name)
+        if entry is not None:
+            return entry
+    except OSError:
+        pass
+    if os.path.isdir(folder):
+        return _load_private(key, folder, module_name)
+    raise CacheError(f"cgraph: the module for {name!r} was built but neither its copy nor "
+                     f"the one published at {final} loads")
+
+
+def _build_private(root, key, material, source, name, why):
+    """The cache cannot take the module: build it in a private temporary folder outside the
+    cache, load it from there, warn once. The program runs; later runs compile again."""
+    _warn_once("private", f"cgraph: {why}; building modules in private temporary folders "
+                          f"instead (they are compiled again by each run until the cache is "
+                          f"writable; `python -m cgraph cache path` shows where it is)")
+    tc = toolchain(root)
+    try:
+        folder = tempfile.mkdtemp(prefix=f"cgraph-private-{key[:12]}-")
+    except OSError as exc:
+        raise CacheError(f"cgraph: {why}, and no private temporary folder could be made "
+                         f"either ({exc}); free some space or set CGRAPH_CACHE_DIR") from exc
+    try:
+        _build(folder, key, material, source, name, tc, faults=False)
+    except _CompileFailed as failure:
+        raise _compile_error(name, failure.build, folder) from None
+    except OSError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise CacheError(f"cgraph: {why}, and building in the private folder {folder} failed "
+                         f"too ({exc}); free some space or set CGRAPH_CACHE_DIR") from exc
+    stats["builds"] += 1
+    return _load_private(key, folder, MODULE_NAME + tc["ext_suffix"])
+
+
+def _load_private(key, folder, module_name):
+    events["private_builds"] += 1
+    module_path = os.path.join(folder, module_name)
+    try:
+        module = _load_extension(f"cgraph_private_{key[:16]}_{uuid.uuid4().hex[:8]}."
+                                 f"{MODULE_NAME}", module_path)
+        _set_blas(module)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)   # the loaded copy stays mapped
+    return CacheEntry(key, folder, module, module_path, private=True)
 
 
 # --- housekeeping (python -m cgraph cache ...) -------------------------------------------
 
+class EntryInfo:
+    """A published entry as found on disk (no module loaded)."""
+
+    def __init__(self, key, folder, abi, fmt):
+        self.key, self.folder, self.abi, self.format = key, folder, abi, fmt
+
+    @property
+    def build(self):
+        try:
+            with open(os.path.join(self.folder, "build.json")) as f:
+                build = json.load(f)
+            return build if isinstance(build, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    @property
+    def size(self):
+        return _tree_size(self.folder)
+
+    @property
+    def last_used(self):
+        """When it was last loaded (to within a day), else when it was published."""
+        for name in (LAST_USED, MANIFEST, ""):
+            try:
+                return os.stat(os.path.join(self.folder, name)).st_mtime
+            except OSError:
+                continue
+        return 0.0
+
+
+def _tree_size(path):
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in filenames:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+    return total
+
+
+def _subdirs(path):
+    try:
+        return sorted(e.name for e in os.scandir(path) if e.is_dir(follow_symlinks=False))
+    except OSError:
+        return []
+
+
+def iter_entries(root=None, every_format=False):
+    """Every entry folder of this cache format (every Python ABI), as EntryInfo."""
+    root = root or cache_root()
+    formats = [f for f in _subdirs(root) if _FORMAT_RE.match(f)] if every_format \
+        else [FORMAT_VERSION]
+    for fmt in formats:
+        base = os.path.join(root, fmt)
+        for abi in _subdirs(base):
+            for shard in _subdirs(os.path.join(base, abi)):
+                for key in _subdirs(os.path.join(base, abi, shard)):
+                    if fmt != FORMAT_VERSION or (_KEY_RE.match(key) and key[:2] == shard):
+                        yield EntryInfo(key, os.path.join(base, abi, shard, key), abi, fmt)
+
+
 def list_entries(root=None):
     """(key, folder, build info) of every published entry."""
-    base = os.path.join(root or cache_root(), FORMAT_VERSION)
-    result = []
-    if not os.path.isdir(base):
-        return result
-    for abi in sorted(os.listdir(base)):
-        for shard in sorted(os.listdir(os.path.join(base, abi))):
-            shard_dir = os.path.join(base, abi, shard)
-            for key in sorted(os.listdir(shard_dir)):
-                folder = os.path.join(shard_dir, key)
-                try:
-                    with open(os.path.join(folder, "build.json")) as f:
-                        build = json.load(f)
-                except (OSError, ValueError):
-                    build = {}
-                result.append((key, folder, build))
-    return result
+    return [(e.key, e.folder, e.build) for e in iter_entries(root)]
 
 
 def find_entry(prefix, root=None):
@@ -335,15 +857,248 @@ def find_entry(prefix, root=None):
     return matches[0]
 
 
-def clear(root=None):
-    """Remove every entry (and temporary, failed and quarantined folders)."""
+def check_entry(entry):
+    """Every problem of an entry found on disk (empty list: it is sound). Reads every file."""
+    problems = []
+    try:
+        st = os.lstat(entry.folder)
+    except OSError as exc:
+        return [f"it cannot be read ({exc.strerror})"]
+    problem = _trust_problem(entry.folder, st, "the entry folder")
+    if problem:
+        return [problem]
+    try:
+        with open(os.path.join(entry.folder, MANIFEST)) as f:
+            manifest = json.load(f)
+    except FileNotFoundError:
+        return ["it has no manifest (an interrupted build?)"]
+    except (OSError, ValueError):
+        return ["its manifest is not valid JSON"]
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or manifest.get("key") != entry.key:
+        return ["its manifest belongs to another key or lists no files"]
+    modules = [f for f in files if f.startswith(MODULE_NAME)]
+    if set(files) - set(modules) != set(SOURCE_FILES) or len(modules) != 1:
+        problems.append(f"its manifest lists {sorted(files)!r}")
+    for fname, record in sorted(files.items()):
+        if not isinstance(record, dict) or "/" in fname or fname in (MANIFEST, LAST_USED):
+            problems.append(f"its manifest has a bad record for {fname!r}")
+            continue
+        try:
+            _check_file(os.path.join(entry.folder, fname), record)
+        except _Broken as exc:
+            problems.append(str(exc))
+    present = set(os.listdir(entry.folder)) - {MANIFEST, LAST_USED}
+    for stray in sorted(present - set(files)):
+        problems.append(f"it holds a file the manifest does not list: {stray}")
+    material = entry.build.get("material")
+    if isinstance(material, dict) and compute_key(material) != entry.key:
+        problems.append("its build.json describes another key")
+    return problems
+
+
+def verify(root=None, quarantine=True):
+    """Re-check every entry (all files, sizes, sha256, owners, permissions). Returns
+    (number checked, [(folder, problems, where it was moved or None)])."""
     root = root or cache_root()
-    removed = 0
-    for sub in (FORMAT_VERSION, "tmp", "failed", "quarantine", "locks"):
-        path = os.path.join(root, sub)
-        if os.path.isdir(path):
-            if sub == FORMAT_VERSION:
-                removed += len(list_entries(root))
-            shutil.rmtree(path, ignore_errors=True)
+    state = _open_root(root)
+    bad, checked = [], 0
+    for entry in list(iter_entries(root)):
+        checked += 1
+        problems = check_entry(entry)
+        if problems:
+            moved = None
+            if quarantine and state == "writable":
+                moved = os.path.join(root, "quarantine", f"{entry.key}-{uuid.uuid4().hex[:8]}")
+                try:
+                    _ensure_dir(os.path.dirname(moved))
+                    os.rename(entry.folder, moved)
+                except OSError:
+                    moved = None
+            bad.append((entry.folder, problems, moved))
+    return checked, bad
+
+
+def _discard(root, path):
+    """Delete ``path`` without ever showing a half-deleted folder: rename it into trash/ (one
+    atomic step; a process that has the module loaded keeps its mapping), then remove it.
+    Returns the bytes freed (0 if someone else removed it first)."""
+    size = _tree_size(path) if os.path.isdir(path) else _file_size(path)
+    target = os.path.join(_ensure_dir(os.path.join(root, "trash")),
+                          f"{os.path.basename(path)}-{uuid.uuid4().hex[:8]}")
+    try:
+        os.rename(path, target)
+    except FileNotFoundError:
+        return 0
+    if os.path.isdir(target) and not os.path.islink(target):
+        shutil.rmtree(target, ignore_errors=True)   # leftovers (NFS .nfs*) go next time
+    else:
+        with contextlib.suppress(OSError):
+            os.unlink(target)
+    return size
+
+
+def _file_size(path):
+    try:
+        return os.lstat(path).st_size
+    except OSError:
+        return 0
+
+
+def _lock_is_free(lock_path):
+    """True if nobody holds the flock on ``lock_path`` (its holder is gone)."""
+    try:
+        fd = os.open(lock_path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _stale_tmp(root, now):
+    """Build folders (and their lock files) in tmp/ whose builder is gone."""
+    tmp_root = os.path.join(root, "tmp")
+    try:
+        names = os.listdir(tmp_root)
+    except OSError:
+        return []
+    stale = []
+    for name in sorted(names):
+        path = os.path.join(tmp_root, name)
+        if name.endswith(".lock"):
+            if name[:-5] not in names and _lock_is_free(path):
+                stale.append(path)          # a builder killed before it made its folder
+            continue
+        lock = path + ".lock"
+        if os.path.exists(lock):
+            if _lock_is_free(lock):
+                stale += [path, lock]       # its builder died (the kernel dropped the lock)
+        elif now - _mtime(path) > ABANDONED_AFTER:
+            stale.append(path)              # no lock file: old leftovers only
+    return stale
+
+
+def _mtime(path):
+    try:
+        return os.lstat(path).st_mtime
+    except OSError:
+        return 0.0
+
+
+def prune(root=None, max_size=None, older_than=None, dry_run=False, now=None):
+    """Remove entries unused for ``older_than`` seconds, then the least recently used ones
+    until the entries take at most ``max_size`` bytes. Entries of other cache formats count
+    as one unit each. Also removes the leftovers (see _leftovers). Entries are renamed into
+    trash/ before being deleted, so a process using one is never disturbed. Returns a
+    report: removed folders, bytes freed, leftovers removed, entries and bytes kept."""
+    root = root or cache_root()
+    state = _open_root(root)
+    if isinstance(state, tuple):
+        return {"removed": [], "freed": 0, "leftovers": [], "kept": 0, "kept_size": 0}
+    dry_run = dry_run or state == "readonly"
+    now = time.time() if now is None else now
+    units = [(e.last_used, e.size, e.folder) for e in iter_entries(root)]
+    for fmt in _subdirs(root):
+        if _FORMAT_RE.match(fmt) and fmt != FORMAT_VERSION:   # another cache format: one unit
+            path = os.path.join(root, fmt)
+            units.append((_newest_mtime(path), _tree_size(path), path))
+    units.sort()                                    # least recently used first
+    doomed = []
+    if older_than is not None:
+        doomed = [u for u in units if now - u[0] > older_than]
+        units = [u for u in units if now - u[0] <= older_than]
+    if max_size is not None:
+        total = sum(u[1] for u in units)
+        while units and total > max_size:
+            unit = units.pop(0)
+            doomed.append(unit)
+            total -= unit[1]
+    leftovers = _leftovers(root, now, older_than if older_than is not None else 86400.0)
+    report = {"removed": [u[2] for u in doomed], "freed": sum(u[1] for u in doomed),
+              "leftovers": leftovers, "kept": len(units), "kept_size": sum(u[1] for u in units)}
+    if not dry_run:
+        for _, _, path in doomed:
+            _discard(root, path)
+        report["freed"] += _remove_leftovers(root, leftovers)
+    return report
+
+
+def _leftovers(root, now, age):
+    """What no process needs any more: tmp/ builds whose builder is gone, everything in
+    trash/, failed/ and quarantine/ folders older than ``age`` seconds, and lock files
+    nobody holds that are older than an hour."""
+    found = _stale_tmp(root, now)
+    for sub in ("failed", "quarantine"):
+        base = os.path.join(root, sub)
+        found += [os.path.join(base, n) for n in sorted(_listdir(base))
+                  if now - _mtime(os.path.join(base, n)) > age]
+    trash = os.path.join(root, "trash")
+    found += [os.path.join(trash, n) for n in sorted(_listdir(trash))]
+    locks = os.path.join(root, "locks")
+    found += [os.path.join(locks, n) for n in sorted(_listdir(locks))
+              if now - _mtime(os.path.join(locks, n)) > ABANDONED_AFTER
+              and _lock_is_free(os.path.join(locks, n))]
+    return found
+
+
+def _remove_leftovers(root, paths):
+    freed, trash = 0, os.path.join(root, "trash")
+    for path in paths:
+        if os.path.dirname(path) == trash:
+            freed += _tree_size(path) if os.path.isdir(path) else _file_size(path)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                _unlink_quietly(path)
+        elif path.endswith(".lock"):
+            _unlink_quietly(path)
+        else:
+            freed += _discard(root, path)
+    return freed
+
+
+def _newest_mtime(path):
+    """The newest file in a tree (its folder's own time if it holds no file)."""
+    newest = None
+    for dirpath, _, filenames in os.walk(path):
+        for name in filenames:
+            newest = max(newest or 0.0, _mtime(os.path.join(dirpath, name)))
+    return _mtime(path) if newest is None else newest
+
+
+def _listdir(path):
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def _unlink_quietly(path):
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def clear(root=None):
+    """Remove every entry (all formats and ABIs), failed and quarantined folders, the
+    remembered compiler probes, stale builds and free lock files. Builds in progress are
+    left alone; processes that have a module loaded keep working."""
+    root = root or cache_root()
+    if isinstance(_open_root(root), tuple):
+        return 0
+    removed = sum(1 for _ in iter_entries(root, every_format=True))
+    for name in _subdirs(root):
+        if _FORMAT_RE.match(name) or name in ("failed", "quarantine", "toolchain"):
+            _discard(root, os.path.join(root, name))
+    now = time.time()
+    leftovers = _leftovers(root, now, 0.0)
+    locks = os.path.join(root, "locks")
+    leftovers += [os.path.join(locks, n) for n in _listdir(locks)
+                  if _lock_is_free(os.path.join(locks, n))]
+    _remove_leftovers(root, sorted(set(leftovers)))
     _loaded.clear()
     return removed

@@ -1,49 +1,148 @@
-"""``python -m cgraph cache list | show KEY | clear | path``: look into the compile cache."""
+"""``python -m cgraph cache list | show KEY | verify | prune | clear | path``: look after the
+compile cache. Nothing here loads a module or unpickles anything: it reads JSON and files."""
 import argparse
 import json
 import os
+import re
 import sys
+import time
 
 from . import cache
+
+_SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+_AGE_UNITS = {"": 86400, "D": 86400, "H": 3600, "M": 60, "S": 1}
+
+
+def parse_size(text):
+    """'500M', '2G', '1.5g', '300k', '1024' (bytes) -> bytes."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([KMGT]?)(I?B)?\s*", text, re.IGNORECASE)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size like 500M, 2G or 100000")
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).upper()])
+
+
+def parse_age(text):
+    """'30' or '30d' (days), '12h', '0.5' -> seconds."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([dhms]?)\s*", text, re.IGNORECASE)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an age like 30 (days), 30d or 12h")
+    return float(match.group(1)) * _AGE_UNITS[match.group(2).upper()]
+
+
+def human(n):
+    for unit in ("B", "K", "M", "G"):
+        if abs(n) < 1024 or unit == "G":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1024
 
 
 def main(argv):
     parser = argparse.ArgumentParser(prog="python -m cgraph cache",
-                                     description="Inspect or empty cgraph's compile cache.")
+                                     description="Inspect, check or trim cgraph's compile cache.")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="one line per entry: key, function, size, compile time")
+    sub.add_parser("list", help="one line per entry: key, function, size, compile time, use")
     show = sub.add_parser("show", help="an entry's C source and build information")
     show.add_argument("key", help="the entry's key or a unique prefix of it")
     show.add_argument("--meta", action="store_true", help="only the build information")
+    verify = sub.add_parser("verify", help="re-check every entry's files against its manifest; "
+                                           "move broken ones to quarantine/")
+    verify.add_argument("--report-only", action="store_true", help="do not move anything")
+    prune = sub.add_parser("prune", help="remove old or least recently used entries, and "
+                                         "leftovers of killed builds")
+    prune.add_argument("--max-size", type=parse_size, metavar="S",
+                       help="keep at most S of entries (e.g. 500M, 2G), dropping the least "
+                            "recently used")
+    prune.add_argument("--older-than", type=parse_age, metavar="D",
+                       help="drop entries not used for D days (e.g. 30, or 12h)")
+    prune.add_argument("--dry-run", action="store_true", help="only say what would go")
     sub.add_parser("clear", help="remove every entry")
     sub.add_parser("path", help="print the cache folder")
     args = parser.parse_args(argv)
     root = cache.cache_root()
 
-    if args.command == "path":
-        print(root)
-    elif args.command == "list":
-        entries = cache.list_entries(root)
-        print(f"{len(entries)} entries in {root}")
-        if entries:
-            print(f"{'key':<18} {'function':<24} {'size':>9} {'compile s':>9}  built")
-        for key, folder, build in entries:
-            size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
-            print(f"{key[:16]:<18} {str(build.get('function', '?'))[:24]:<24} {size:>9} "
-                  f"{build.get('compile_seconds', float('nan')):>9.3f}  {build.get('built_at', '?')}")
-    elif args.command == "show":
+    try:
+        return _COMMANDS[args.command](args, root)
+    except cache.CacheTrustError as exc:
+        print(f"cgraph cache: {exc}", file=sys.stderr)
+        return 2
+
+
+def _path(args, root):
+    print(root)
+    return 0
+
+
+def _list(args, root):
+    entries = list(cache.iter_entries(root))
+    print(f"{len(entries)} entries in {root}")
+    if entries:
+        print(f"{'key':<18} {'function':<24} {'size':>8} {'compile s':>9}  {'built':<19}  "
+              f"last used")
+    total = 0
+    for entry in entries:
+        build, size = entry.build, entry.size
+        total += size
+        seconds = build.get("compile_seconds")
+        seconds = f"{seconds:9.3f}" if isinstance(seconds, (int, float)) else f"{'?':>9}"
+        used = time.strftime("%Y-%m-%d", time.localtime(entry.last_used))
+        abi = "" if entry.abi == sys.implementation.cache_tag else f"  ({entry.abi})"
+        print(f"{entry.key[:16]:<18} {str(build.get('function', '?'))[:24]:<24} "
+              f"{human(size):>8} {seconds}  {str(build.get('built_at', '?')):<19}  {used}{abi}")
+    if entries:
+        print(f"total {human(total)}")
+    return 0
+
+
+def _show(args, root):
+    try:
+        key, folder, build = cache.find_entry(args.key, root)
+    except KeyError as exc:
+        print(f"cgraph cache: {exc.args[0]}", file=sys.stderr)
+        return 1
+    print(f"# key      {key}\n# folder   {folder}\n# function {build.get('function')}")
+    print("# build    " + json.dumps({k: v for k, v in build.items() if k != "material"},
+                                     indent=1).replace("\n", "\n#          "))
+    if not args.meta:
         try:
-            key, folder, build = cache.find_entry(args.key, root)
-        except KeyError as exc:
-            print(f"cgraph cache: {exc.args[0]}", file=sys.stderr)
-            return 1
-        print(f"# key      {key}\n# folder   {folder}\n# function {build.get('function')}")
-        print("# build    " + json.dumps({k: v for k, v in build.items() if k != "material"},
-                                         indent=1).replace("\n", "\n#          "))
-        if not args.meta:
             with open(os.path.join(folder, "module.c")) as f:
                 print(f.read())
-    elif args.command == "clear":
-        removed = cache.clear(root)
-        print(f"removed {removed} entries from {root}")
+        except OSError as exc:
+            print(f"cgraph cache: cannot read module.c: {exc}", file=sys.stderr)
+            return 1
     return 0
+
+
+def _verify(args, root):
+    checked, bad = cache.verify(root, quarantine=not args.report_only)
+    for folder, problems, moved in bad:
+        print(f"BAD {folder}")
+        for problem in problems:
+            print(f"    {problem}")
+        if moved:
+            print(f"    moved to {moved}")
+    print(f"checked {checked} entries in {root}: {checked - len(bad)} sound, {len(bad)} broken")
+    return 1 if bad else 0
+
+
+def _prune(args, root):
+    report = cache.prune(root, max_size=args.max_size, older_than=args.older_than,
+                         dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for path in report["removed"]:
+        print(f"{verb} {path}")
+    for path in report["leftovers"]:
+        print(f"{verb} leftover {path}")
+    print(f"{verb} {len(report['removed'])} entries and {len(report['leftovers'])} leftovers, "
+          f"{human(report['freed'])}; kept {report['kept']} entries, "
+          f"{human(report['kept_size'])}")
+    return 0
+
+
+def _clear(args, root):
+    removed = cache.clear(root)
+    print(f"removed {removed} entries from {root}")
+    return 0
+
+
+_COMMANDS = {"path": _path, "list": _list, "show": _show, "verify": _verify, "prune": _prune,
+             "clear": _clear}

@@ -2,8 +2,9 @@
 
 The CPU target is written out feature by feature (what ``-march=native`` resolves to), so a
 cache shared between machines never hands one CPU's code to another. Probing runs the
-compiler, so its result is remembered per process and on disk, keyed by the compiler
-binary's path, size and modification time.
+compiler (~10 ms), so its result is remembered per process and on disk, in a file named
+after the compiler binary (path, size, modification time, inode), the CPU model and the
+Python installation: a different CPU or interpreter reading the same cache probes again.
 """
 import functools
 import hashlib
@@ -14,15 +15,30 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import uuid
 
 from .config import config
 
 BASE_FLAGS = ["-O3", "-fPIC", "-shared", "-Wall", "-fwrapv", "-fno-math-errno",
               "-fvisibility=hidden"]
 
+# Variables through which the environment silently changes what gcc compiles or links.
+# The compiler runs without them, so the command line in the key is the whole story.
+_COMPILER_ENV_DROPPED = ("CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH", "OBJC_INCLUDE_PATH",
+                         "LIBRARY_PATH", "GCC_EXEC_PREFIX", "COMPILER_PATH",
+                         "DEPENDENCIES_OUTPUT", "SUNPRO_DEPENDENCIES", "GCC_COMPARE_DEBUG")
+
+_PROBE_FIELDS = ("cc", "version", "target_flags", "vector_math", "python_include", "ext_suffix",
+                 "python_abi")
+
+_INSTALL_HINT = ("Install one (Debian/Ubuntu: apt-get install gcc; Fedora: dnf install gcc; "
+                 "macOS: xcode-select --install), or set CGRAPH_FLAGS=cc=/path/to/compiler, or "
+                 "compile with mode='py' (cgraph.function(..., mode='py')) to run the graph with "
+                 "numpy: slower, but no compiler needed.")
+
 
 class CompilerMissing(RuntimeError):
-    pass
+    """No usable C compiler: raised at the first compile, never replaced by a silent fallback."""
 
 
 @functools.lru_cache(maxsize=None)
@@ -32,35 +48,73 @@ def toolchain(cc=None, probe_dir=None):
     path = shutil.which(cc)
     if path is None:
         raise CompilerMissing(
-            f"cgraph needs a C compiler to build functions, and {cc!r} was not found on PATH. "
-            f"Install one (Debian/Ubuntu: apt-get install gcc; Fedora: dnf install gcc), or "
-            f"set CGRAPH_FLAGS=cc=/path/to/compiler, or compile with mode='py' to run the "
-            f"graph with numpy (slower, no compiler needed).")
+            f"cgraph needs a C compiler to build functions, and {cc!r} was not found"
+            f"{'' if os.sep in cc else ' on PATH'}. {_INSTALL_HINT}")
     path = os.path.realpath(path)
-    st = os.stat(path)
-    stamp = hashlib.sha256(f"{path}|{st.st_size}|{st.st_mtime_ns}|{sys.version}".encode()).hexdigest()[:24]
-    if probe_dir:
-        saved = os.path.join(probe_dir, f"{stamp}.json")
-        try:
-            with open(saved) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            pass
+    saved = os.path.join(probe_dir, f"{_probe_stamp(path)}.json") if probe_dir else None
+    if saved:
+        info = _read_probe(saved)
+        if info is not None and info["cc"] == path:
+            return info
     info = _probe(path)
-    if probe_dir:
+    if saved:
         _write_json_atomic(saved, info)
     return info
 
 
+def _probe_stamp(path):
+    """Names the remembered probe: changes with the compiler binary, the CPU, the Python."""
+    st = os.stat(path)
+    parts = [path, str(st.st_size), str(st.st_mtime_ns), str(st.st_ino), _cpu_identity(),
+             sys.version, sys.base_prefix, sys.implementation.cache_tag]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
+
+
+def _cpu_identity():
+    """Model and feature flags of the first CPU (cheap: one small read of /proc/cpuinfo)."""
+    wanted = ("vendor_id", "cpu family", "model", "model name", "flags", "Features",
+              "CPU implementer", "CPU architecture", "CPU variant", "CPU part")
+    try:
+        with open("/proc/cpuinfo") as f:
+            block = f.read(16384).split("\n\n", 1)[0]
+    except OSError:
+        import platform
+        return f"{platform.machine()}|{platform.processor()}"
+    lines = [line for line in block.splitlines() if line.split(":", 1)[0].strip() in wanted]
+    return "\n".join(lines)
+
+
+def _read_probe(saved):
+    try:
+        with open(saved) as f:
+            info = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or any(k not in info for k in _PROBE_FIELDS) or \
+            not isinstance(info["target_flags"], list):
+        return None   # damaged or from an older cgraph: probe again
+    return info
+
+
 def _probe(path):
-    version = subprocess.run([path, "--version"], capture_output=True, text=True,
-                             check=True).stdout.splitlines()[0]
+    try:
+        proc = subprocess.run([path, "--version"], capture_output=True, text=True,
+                              env=compiler_environment())
+    except OSError as exc:
+        raise CompilerMissing(f"cgraph could not run the C compiler {path} ({exc.strerror}). "
+                              f"{_INSTALL_HINT}") from None
+    if proc.returncode != 0 or not proc.stdout.strip():
+        raise CompilerMissing(f"the C compiler {path} does not work: '{path} --version' "
+                              f"exited with {proc.returncode}: {proc.stderr.strip()[:500]}. "
+                              f"{_INSTALL_HINT}")
+    version = proc.stdout.splitlines()[0]
     full = subprocess.run([path, "-dumpfullversion", "-dumpversion"], capture_output=True,
-                          text=True).stdout.strip()
+                          text=True, env=compiler_environment()).stdout.strip()
     return {
         "cc": path,
         "version": f"{version} ({full})",
         "target_flags": _native_flags(path),
+        "vector_math": _vector_math(path),
         "python_include": sysconfig.get_paths()["include"],
         "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX"),
         "python_abi": sys.implementation.cache_tag,
@@ -70,7 +124,7 @@ def _probe(path):
 def _native_flags(path):
     """The explicit -m flags that -march=native stands for on this CPU."""
     proc = subprocess.run([path, "-march=native", "-E", "-v", "-"], input="",
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=compiler_environment())
     for line in proc.stderr.splitlines():
         if "cc1" in line and "-march=" in line:
             words = shlex.split(line)
@@ -90,17 +144,56 @@ def _native_flags(path):
     return []   # a compiler that cannot tell: build for its default target
 
 
+_VECTOR_MATH_TEST = """
+#pragma omp declare simd notinbranch
+double exp(double);
+void cg_probe(int n, const double *restrict x, double *restrict y)
+{
+    for (int i = 0; i < n; i++) y[i] = exp(x[i]);
+}
+"""
+
+
+def _vector_math(path):
+    """Whether glibc's SIMD math library (libmvec) links: then fused loops calling exp, log,
+    tanh... are vectorised (see templates/runtime.h); elsewhere they call scalar libm."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        source = os.path.join(tmp, "probe.c")
+        with open(source, "w") as f:
+            f.write(_VECTOR_MATH_TEST)
+        proc = subprocess.run([path, "-O3", "-fPIC", "-shared", "-fopenmp-simd", "-fno-math-errno",
+                               source, "-o", os.path.join(tmp, "probe.so"), "-lmvec", "-lm"],
+                              capture_output=True, text=True, env=compiler_environment())
+    return proc.returncode == 0
+
+
 def compile_command(info, source_path, output_path):
-    return ([info["cc"], *BASE_FLAGS, *info["target_flags"], f"-I{info['python_include']}",
-             source_path, "-o", output_path, "-lm"])
+    vector = ["-fopenmp-simd", "-DCG_LIBMVEC"] if info["vector_math"] else []
+    libs = ["-lmvec", "-lm"] if info["vector_math"] else ["-lm"]
+    return ([info["cc"], *BASE_FLAGS, *info["target_flags"], *vector,
+             f"-I{info['python_include']}", source_path, "-o", output_path, *libs])
+
+
+def compiler_environment():
+    """The environment the compiler runs in: ours minus the variables that change its output,
+    with messages in plain English (cgraph recognises 'No space left on device')."""
+    env = {k: v for k, v in os.environ.items() if k not in _COMPILER_ENV_DROPPED}
+    env["LC_ALL"] = "C"
+    return env
 
 
 def _write_json_atomic(path, data):
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=1)
-        os.replace(tmp, path)
+        tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                json.dump(data, f, indent=1)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     except OSError:
-        pass   # the probe is only remembered to save time
+        pass   # the probe is only remembered to save time (the cache may be read-only)

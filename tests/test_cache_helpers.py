@@ -1,0 +1,198 @@
+"""Shared pieces of the cache tests (this file holds no test of its own).
+
+Most reliability tests run programs in subprocesses, because what they guard against
+(loading a truncated module, a builder killed mid-way) can kill a process outright; they
+assert on exit codes and signals. ``graph_program`` builds one tiny graph with the real
+compiler path; ``TINY_SOURCE`` is a hand-written module for tests that talk to
+``cache.get_module`` directly (no lowering, ~0.15 s to compile).
+"""
+import json
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from cgraph import cache
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+TINY_SOURCE = textwrap.dedent("""\
+    #include <stdint.h>
+    #include <stdlib.h>
+    int cg_run(void **in_data, const int64_t *in_shape, void **out_data, int64_t *out_shape,
+               int *fail_node, char *err, int errlen)
+    {
+        (void)in_data; (void)in_shape; (void)out_data; (void)out_shape;
+        (void)fail_node; (void)err; (void)errlen;
+        return VALUE;
+    }
+    void cg_free(void *p) { free(p); }
+    void cg_set_blas(void *a, void *b, void *c, void *d, void *e, void *f)
+    {
+        (void)a; (void)b; (void)c; (void)d; (void)e; (void)f;
+    }
+    """)
+
+
+def tiny_source(value):
+    return TINY_SOURCE.replace("VALUE", str(int(value)))
+
+
+def call_tiny(entry):
+    ffi = entry.ffi
+    return entry.lib.cg_run(ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL, 0)
+
+
+# A program compiling x * SCALE + 1 over a vector for each SCALE; prints one JSON line
+# describing the run. SETUP runs before cgraph is imported and may fill ``extra``.
+GRAPH_PROGRAM = textwrap.dedent("""\
+    import json, os, sys, time, warnings
+    extra = {}
+    SETUP
+    import numpy as np
+    caught = []
+    warnings.simplefilter("always")
+    warnings.showwarning = lambda m, c, f, l, file=None, line=None: caught.append(str(m))
+    import cgraph, cgraph.tensor as T
+    from cgraph import cache
+    x = T.dvector("x")
+    results = []
+    for scale in SCALES:
+        t0 = time.perf_counter()
+        f = cgraph.function([x], x * float(scale) + 1.0, name="tiny")
+        seconds = time.perf_counter() - t0
+        value = f(np.arange(4.0))
+        assert np.array_equal(value, np.arange(4.0) * scale + 1.0), value
+        results.append({"key": f.cache_key, "module": f.module_path, "seconds": seconds})
+    modules = sorted(m for m in sys.modules
+                     if m.split(".")[0] in ("setuptools", "distutils", "pycparser", "cffi"))
+    print(json.dumps({"results": results, "stats": cache.stats, "events": cache.events,
+                      "warnings": caught, "pid": os.getpid(), "modules": modules,
+                      "extra": extra}))
+    """)
+
+
+def graph_program(scales=(2,), setup=""):
+    return GRAPH_PROGRAM.replace("SCALES", repr(tuple(scales))).replace(
+        "SETUP", textwrap.dedent(setup).strip().replace("\n", "\n") or "pass")
+
+
+# The same for hand-written tiny modules through cache.get_module: no templates involved.
+TINY_PROGRAM = textwrap.dedent("""\
+    import json, os, sys, time, warnings
+    extra = {}
+    caught = []
+    warnings.simplefilter("always")
+    warnings.showwarning = lambda m, c, f, l, file=None, line=None: caught.append(str(m))
+    LIGHT_IMPORT
+    SETUP
+    results = []
+    for value in VALUES:
+        t0 = time.perf_counter()
+        entry = cache.get_module(SOURCE.replace("VALUE", str(value)), "tiny")
+        seconds = time.perf_counter() - t0
+        assert entry.lib.cg_run(*[entry.ffi.NULL] * 6, 0) == value
+        results.append({"key": entry.key, "module": entry.module_path, "seconds": seconds,
+                        "private": entry.private})
+    print(json.dumps({"results": results, "stats": cache.stats, "events": cache.events,
+                      "warnings": caught, "pid": os.getpid(), "extra": extra}))
+    """)
+
+
+# Imports cgraph.cache without the rest of the package (numpy, scipy.special, jinja2...):
+# the cache needs none of it, and the reliability tests start ~100 such processes.
+LIGHT_IMPORT = textwrap.dedent("""\
+    import re, types
+    if "cgraph" not in sys.modules:
+        _package = types.ModuleType("cgraph")
+        _package.__path__ = [os.path.join(REPO, "cgraph")]
+        with open(os.path.join(REPO, "cgraph", "__init__.py")) as _f:
+            _package.__version__ = re.search(r'__version__ = "([^"]+)"', _f.read()).group(1)
+        sys.modules["cgraph"] = _package
+    from cgraph import cache
+    """).replace("REPO", repr(REPO))
+
+
+def tiny_program(values=(1,), setup=""):
+    return TINY_PROGRAM.replace("VALUES", repr(tuple(values))).replace(
+        "SOURCE", repr(TINY_SOURCE)).replace(
+        "SETUP", textwrap.dedent(setup).strip() or "pass").replace(
+        "LIGHT_IMPORT", LIGHT_IMPORT.strip().replace("\n", "\n"))
+
+
+def run(program, env, timeout=120, cwd=None, argv_prefix=()):
+    """Run ``program`` with python in a subprocess; returns the CompletedProcess."""
+    full_env = dict(os.environ, **env)
+    full_env["PYTHONPATH"] = REPO + os.pathsep + full_env.get("PYTHONPATH", "")
+    return subprocess.run([*argv_prefix, sys.executable, "-c", program], capture_output=True,
+                          text=True, env=full_env, timeout=timeout, cwd=cwd or REPO)
+
+
+def run_ok(program, env, **kwargs):
+    proc = run(program, env, **kwargs)
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def cli(env, *args):
+    full_env = dict(os.environ, **env)
+    proc = subprocess.run([sys.executable, "-m", "cgraph", "cache", *args], env=full_env,
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def make_logging_compiler(folder):
+    """A compiler wrapper that appends each command line to a log, then runs gcc."""
+    log = os.path.join(folder, "compiler.log")
+    wrapper = os.path.join(folder, "logging-gcc")
+    with open(wrapper, "w") as f:
+        f.write(f"#!/bin/sh\necho \"$@\" >> {log}\nexec gcc \"$@\"\n")
+    os.chmod(wrapper, os.stat(wrapper).st_mode | stat.S_IEXEC)
+    return wrapper, log
+
+
+def compiler_calls(log, compiles_only=False):
+    """Compiler invocations logged: all of them (probes too), or only module compiles."""
+    try:
+        with open(log) as f:
+            return sum(1 for line in f if line.strip() and
+                       (not compiles_only or "module_cffi.c" in line))
+    except FileNotFoundError:
+        return 0
+
+
+def entry_folders(root):
+    return [folder for _, folder, _ in cache.list_entries(root)]
+
+
+def listing(path):
+    """Every path under ``path`` (relative), for before/after comparisons."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            found.append(os.path.relpath(os.path.join(dirpath, name), path))
+    return sorted(found)
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    """In-process: an empty cache folder and a forgetful cache module (nothing loaded yet)."""
+    root = str(tmp_path / "cache")
+    monkeypatch.setenv("CGRAPH_CACHE_DIR", root)
+    monkeypatch.setattr(cache, "_loaded", {})
+    monkeypatch.setattr(cache, "_warned", set())
+    monkeypatch.setattr(cache, "_checked_dirs", set())
+    monkeypatch.setattr(cache, "stats", dict.fromkeys(cache.stats, 0))
+    monkeypatch.setattr(cache, "events", {k: type(v)() for k, v in cache.events.items()})
+    return root
+
+
+@pytest.fixture
+def graph_env(tmp_path):
+    """Subprocess settings: a private cache and a compiler that logs its calls."""
+    wrapper, log = make_logging_compiler(str(tmp_path))
+    env = {"CGRAPH_CACHE_DIR": str(tmp_path / "cache"), "CGRAPH_FLAGS": f"cc={wrapper}"}
+    return env, log

@@ -157,9 +157,10 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False):
         code = render(node.op.c_template,
                       ins=[info[v] for v in node.inputs], outs=[info[v] for v in node.outputs],
                       node_id=node_id, op_label=op_label, **params)
-        where = f" [{node.trace}]" if node.trace else ""
+        # The user's source line is not written into the C (it would change the cache key
+        # whenever code above moves); errors report it from the Python side.
         header = f"{node.op}: {', '.join(info[v].name for v in node.outputs)} <- " \
-                 f"{', '.join(info[v].name for v in node.inputs)}{where}"
+                 f"{', '.join(info[v].name for v in node.inputs)}"
         blocks.append({"header": header.replace("*/", "* /"), "code": code.rstrip()})
 
     output_infos = []

@@ -8,14 +8,17 @@ geometry, shared through ``_ConvBase``:
 
 where ``xpad`` is the image padded with zeros (``border_mode``), (sh, sw) the ``subsample``
 strides, (dh, dw) the ``filter_dilation`` and ``w'`` the filters, flipped on both spatial
-axes when ``filter_flip`` is True (a true convolution, Theano's default).
+axes when ``filter_flip`` is True (a true convolution, Theano's default). With
+``num_groups`` > 1, c runs over the channels of the group of o. ``unshared=True`` gives each
+output position its own filters, of shape ``(output channels, output rows, output columns,
+input channels / num_groups, rows, columns)``: ``w'[o, i, j, c, u, v]``.
 
 ``Conv2d`` is the forward op; its gradients are ``Conv2dGradInputs`` (a transposed
 convolution: the filters spread each output gradient back over the window it came from) and
 ``Conv2dGradWeights`` (the correlation of the image with the output gradient). The C code
-of all three is im2col + one BLAS gemm per image and group (templates/ops/conv2d*.c.j2);
-``perform`` loops over the filter taps with numpy instead, so the two implementations stay
-independent.
+of all three is im2col + one BLAS gemm per image and group (templates/ops/conv2d*.c.j2;
+unshared filters use plain loops over the im2col matrix instead); ``perform`` loops over the
+filter taps with numpy, so the two implementations stay independent.
 """
 import numbers
 
@@ -72,12 +75,12 @@ def _positive_pair(value, what):
     return (int(value[0]), int(value[1]))
 
 
-def _shape_hint(hint, what):
+def _shape_hint(hint, what, ndim):
     if hint is None:
         return None
-    if not isinstance(hint, (tuple, list)) or len(hint) != 4 or \
+    if not isinstance(hint, (tuple, list)) or len(hint) != ndim or \
             not all(h is None or (_is_int(h) and h >= 0) for h in hint):
-        raise ValueError(f"{what} must be a tuple of 4 non-negative integers or None, "
+        raise ValueError(f"{what} must be a tuple of {ndim} non-negative integers or None, "
                          f"got {hint!r}")
     return tuple(None if h is None else int(h) for h in hint)
 
@@ -89,10 +92,11 @@ def _hint_str(hint):
 class _ConvBase(Op):
     """The geometry shared by the forward op and its two gradients."""
 
-    __props__ = ("border_mode", "subsample", "filter_dilation", "filter_flip", "num_groups")
+    __props__ = ("border_mode", "subsample", "filter_dilation", "filter_flip", "num_groups",
+                 "unshared")
 
     def __init__(self, border_mode="valid", subsample=(1, 1), filter_dilation=(1, 1),
-                 filter_flip=True, num_groups=1):
+                 filter_flip=True, num_groups=1, unshared=False):
         self.border_mode = normalize_border_mode(border_mode)
         self.subsample = _positive_pair(subsample, "subsample")
         self.filter_dilation = _positive_pair(filter_dilation, "filter_dilation")
@@ -100,21 +104,27 @@ class _ConvBase(Op):
         if not _is_int(num_groups) or num_groups < 1:
             raise ValueError(f"num_groups must be a positive integer, got {num_groups!r}")
         self.num_groups = int(num_groups)
+        self.unshared = bool(unshared)
+
+    # filters: (out channels, [out rows, out columns,] channels per group, rows, columns)
+    filter_ndim = property(lambda self: 6 if self.unshared else 4)
 
     def __str__(self):
         return (f"{type(self).__name__}{{{self.border_str()}, subsample={self.subsample}, "
                 f"dilation={self.filter_dilation}, flip={self.filter_flip}"
-                + (f", groups={self.num_groups}" if self.num_groups > 1 else "") + "}")
+                + (f", groups={self.num_groups}" if self.num_groups > 1 else "")
+                + (", unshared" if self.unshared else "") + "}")
+
+    def _args(self):
+        return (self.border_mode, self.subsample, self.filter_dilation, self.filter_flip,
+                self.num_groups, self.unshared)
 
     def geometry(self):
         """The op computing the plain forward convolution of this geometry."""
-        return Conv2d(self.border_mode, self.subsample, self.filter_dilation,
-                      self.filter_flip, self.num_groups)
+        return Conv2d(*self._args())
 
     def _grad_ops(self):
-        args = (self.border_mode, self.subsample, self.filter_dilation, self.filter_flip,
-                self.num_groups)
-        return Conv2dGradInputs(*args), Conv2dGradWeights(*args)
+        return Conv2dGradInputs(*self._args()), Conv2dGradWeights(*self._args())
 
     def pads(self, kh, kw):
         """(top, bottom, left, right) zero padding for filters of kh x kw."""
@@ -136,7 +146,7 @@ class _ConvBase(Op):
     def check_shapes(self, xshape, wshape, x_label, w_label):
         """The output shape, or the ValueError the C code raises for these shapes."""
         b, c, h, w = xshape
-        o, cg, kh, kw = wshape
+        o, cg, kh, kw = wshape[0], wshape[-3], wshape[-2], wshape[-1]
         groups = self.num_groups
         if o % groups:
             raise ValueError(f"conv2d: filters {w_label} has shape {shape_str(wshape)}: its "
@@ -144,8 +154,8 @@ class _ConvBase(Op):
         if c != cg * groups:
             raise ValueError(f"conv2d: input {x_label} has shape {shape_str(xshape)} and "
                              f"filters {w_label} has shape {shape_str(wshape)}: the input has "
-                             f"{c} channels but the filters expect {cg} x num_groups "
-                             f"{groups} = {cg * groups}")
+                             f"{c} channels but the filters expect {cg}"
+                             + (f" x num_groups {groups} = {cg * groups}" if groups > 1 else ""))
         if kh == 0 or kw == 0:
             raise ValueError(f"conv2d: filters {w_label} has shape {shape_str(wshape)}: a "
                              f"filter needs at least one row and one column")
@@ -158,7 +168,12 @@ class _ConvBase(Op):
                              f"({ekh} x {ekw} once dilated) do not fit in input {x_label} of "
                              f"shape {shape_str(xshape)} padded to {ph} x {pw} "
                              f"(border_mode={self.border_str()})")
-        return (b, o, (ph - ekh) // sh + 1, (pw - ekw) // sw + 1)
+        oh, ow = (ph - ekh) // sh + 1, (pw - ekw) // sw + 1
+        if self.unshared and tuple(wshape[1:3]) != (oh, ow):
+            raise ValueError(f"conv2d: unshared filters {w_label} has shape "
+                             f"{shape_str(wshape)}: it needs one filter per output position, "
+                             f"but the output has {oh} x {ow} positions")
+        return (b, o, oh, ow)
 
     def c_params(self, node):
         explicit = not isinstance(self.border_mode, str)
@@ -167,7 +182,7 @@ class _ConvBase(Op):
             "border_str": self.border_str(),
             "explicit_pads": [q for p in self.border_mode for q in p] if explicit else [0] * 4,
             "subsample": self.subsample, "dilation": self.filter_dilation,
-            "flip": self.filter_flip, "groups": self.num_groups,
+            "flip": self.filter_flip, "groups": self.num_groups, "unshared": self.unshared,
             "blas_prefix": "s" if node.outputs[0].dtype == "float32" else "d",
         }
 
@@ -183,7 +198,14 @@ class _ConvBase(Op):
                 yield u, v, rows, cols
 
     def _flipped(self, w):
-        return w[:, :, ::-1, ::-1] if self.filter_flip else w
+        return w[..., ::-1, ::-1] if self.filter_flip else w
+
+    def _tap_product(self, a, w, u, v, spec):
+        """Contract ``a`` with the filters' tap (u, v) (w already flipped and of one group):
+        ``spec`` names the axes, the filters being 'oc' (shared) or 'oijc' (unshared)."""
+        if self.unshared:
+            return np.einsum(spec.replace("oc", "oijc"), a, w[..., u, v], optimize=True)
+        return np.einsum(spec, a, w[:, :, u, v], optimize=True)
 
 
 def _common_float(*variables):
@@ -191,10 +213,10 @@ def _common_float(*variables):
     return dtype if is_float(dtype) else upcast_float(dtype)
 
 
-def _as_4d(x, what, op_name):
+def _as_nd(x, ndim, what, op_name):
     x = as_tensor_variable(x)
-    if x.ndim != 4:
-        raise TypeError(f"{op_name}: {what} {x!r} must be a 4-d tensor, got {x.ndim} "
+    if x.ndim != ndim:
+        raise TypeError(f"{op_name}: {what} {x!r} must be a {ndim}-d tensor, got {x.ndim} "
                         f"dimensions ({x.type})")
     return x
 
@@ -212,19 +234,21 @@ class Conv2d(_ConvBase):
     c_template = "ops/conv2d.c.j2"
 
     def __init__(self, border_mode="valid", subsample=(1, 1), filter_dilation=(1, 1),
-                 filter_flip=True, num_groups=1, imshp=None, kshp=None):
-        super().__init__(border_mode, subsample, filter_dilation, filter_flip, num_groups)
-        self.imshp = _shape_hint(imshp, "input_shape")
-        self.kshp = _shape_hint(kshp, "filter_shape")
-        if self.imshp and self.kshp and None not in (self.imshp[1], self.kshp[1]) \
-                and self.imshp[1] != self.kshp[1] * self.num_groups:
+                 filter_flip=True, num_groups=1, unshared=False, imshp=None, kshp=None):
+        super().__init__(border_mode, subsample, filter_dilation, filter_flip, num_groups,
+                         unshared)
+        self.imshp = _shape_hint(imshp, "input_shape", 4)
+        self.kshp = _shape_hint(kshp, "filter_shape", self.filter_ndim)
+        if self.imshp and self.kshp and None not in (self.imshp[1], self.kshp[-3]) \
+                and self.imshp[1] != self.kshp[-3] * self.num_groups:
             raise ValueError(f"conv2d: input_shape {_hint_str(self.imshp)} has "
                              f"{self.imshp[1]} channels but filter_shape "
-                             f"{_hint_str(self.kshp)} expects {self.kshp[1]} x num_groups "
+                             f"{_hint_str(self.kshp)} expects {self.kshp[-3]} x num_groups "
                              f"{self.num_groups}")
 
     def make_node(self, x, w):
-        x, w = _as_4d(x, "input", "conv2d"), _as_4d(w, "filters", "conv2d")
+        x = _as_nd(x, 4, "input", "conv2d")
+        w = _as_nd(w, self.filter_ndim, "filters", "conv2d")
         dtype = _common_float(x, w)
         x, w = _cast(x, dtype), _cast(w, dtype)
         bcast = (x.broadcastable[0], w.broadcastable[0], False, False)
@@ -247,18 +271,17 @@ class Conv2d(_ConvBase):
 
     def correlate(self, x, w, out_shape):
         b, o, oh, ow = out_shape
-        kh, kw = w.shape[2:]
+        kh, kw = w.shape[-2:]
         pt, pb, pl, pr = self.pads(kh, kw)
         xpad = np.pad(x.astype("float64"), ((0, 0), (0, 0), (pt, pb), (pl, pr)))
         wf = self._flipped(w).astype("float64")
         out = np.zeros(out_shape, dtype="float64")
-        groups, cg, og = self.num_groups, w.shape[1], o // self.num_groups
+        groups, cg, og = self.num_groups, w.shape[-3], o // self.num_groups
         for g in range(groups):
             xg, wg = xpad[:, g * cg:(g + 1) * cg], wf[g * og:(g + 1) * og]
             for u, v, rows, cols in self._taps(kh, kw, oh, ow):
-                # (b, c, oh, ow) . (o, c) over c -> (b, oh, ow, o)
-                part = np.tensordot(xg[:, :, rows, cols], wg[:, :, u, v], axes=([1], [1]))
-                out[:, g * og:(g + 1) * og] += part.transpose(0, 3, 1, 2)
+                out[:, g * og:(g + 1) * og] += self._tap_product(
+                    xg[:, :, rows, cols], wg, u, v, "bcij,oc->boij")
         return out
 
     def L_op(self, inputs, outputs, output_grads):
@@ -272,7 +295,7 @@ class Conv2d(_ConvBase):
     def c_params(self, node):
         params = super().c_params(node)
         params["imshp"] = list(self.imshp) if self.imshp else [None] * 4
-        params["kshp"] = list(self.kshp) if self.kshp else [None] * 4
+        params["kshp"] = list(self.kshp) if self.kshp else [None] * self.filter_ndim
         params["imshp_str"] = _hint_str(self.imshp) if self.imshp else ""
         params["kshp_str"] = _hint_str(self.kshp) if self.kshp else ""
         return params
@@ -284,8 +307,10 @@ class _ConvGradBase(_ConvBase):
 
     def make_node(self, operand, gy, ref):
         name = type(self).__name__
-        operand = _as_4d(operand, "operand", name)
-        gy, ref = _as_4d(gy, "output gradient", name), _as_4d(ref, "reference", name)
+        w_ndim = self.filter_ndim
+        operand = _as_nd(operand, w_ndim if self.ref == "x" else 4, "operand", name)
+        gy = _as_nd(gy, 4, "output gradient", name)
+        ref = _as_nd(ref, w_ndim if self.ref == "w" else 4, "reference", name)
         dtype = _common_float(operand, gy)
         operand, gy = _cast(operand, dtype), _cast(gy, dtype)
         return Apply(self, [operand, gy, ref],
@@ -314,19 +339,18 @@ class Conv2dGradInputs(_ConvGradBase):
     def perform(self, node, inputs):
         w, gy, xref = inputs
         b, c, h, wd = xref.shape
-        kh, kw = w.shape[2:]
+        kh, kw = w.shape[-2:]
         _, o, oh, ow = self._check_gradient(node, xref.shape, w.shape, gy)
         pt, pb, pl, pr = self.pads(kh, kw)
         gxpad = np.zeros((b, c, h + pt + pb, wd + pl + pr), dtype="float64")
         wf = self._flipped(w).astype("float64")
         gy64 = gy.astype("float64")
-        groups, cg, og = self.num_groups, w.shape[1], o // self.num_groups
+        groups, cg, og = self.num_groups, w.shape[-3], o // self.num_groups
         for g in range(groups):
             gyg, wg = gy64[:, g * og:(g + 1) * og], wf[g * og:(g + 1) * og]
             for u, v, rows, cols in self._taps(kh, kw, oh, ow):
-                # (b, o, oh, ow) . (o, c) over o -> (b, oh, ow, c)
-                part = np.tensordot(gyg, wg[:, :, u, v], axes=([1], [0]))
-                gxpad[:, g * cg:(g + 1) * cg, rows, cols] += part.transpose(0, 3, 1, 2)
+                gxpad[:, g * cg:(g + 1) * cg, rows, cols] += self._tap_product(
+                    gyg, wg, u, v, "boij,oc->bcij")
         gx = gxpad[:, :, pt:pt + h, pl:pl + wd]
         return [gx.astype(node.outputs[0].dtype)]
 
@@ -348,7 +372,7 @@ class Conv2dGradWeights(_ConvGradBase):
 
     def perform(self, node, inputs):
         x, gy, wref = inputs
-        o, cg, kh, kw = wref.shape
+        o, cg, kh, kw = wref.shape[0], wref.shape[-3], wref.shape[-2], wref.shape[-1]
         _, _, oh, ow = self._check_gradient(node, x.shape, wref.shape, gy)
         pt, pb, pl, pr = self.pads(kh, kw)
         xpad = np.pad(x.astype("float64"), ((0, 0), (0, 0), (pt, pb), (pl, pr)))
@@ -358,9 +382,13 @@ class Conv2dGradWeights(_ConvGradBase):
         for g in range(groups):
             xg, gyg = xpad[:, g * cg:(g + 1) * cg], gy64[:, g * og:(g + 1) * og]
             for u, v, rows, cols in self._taps(kh, kw, oh, ow):
-                # (b, o, oh, ow) . (b, c, oh, ow) over b, oh, ow -> (o, c)
-                gw[g * og:(g + 1) * og, :, u, v] = np.tensordot(
-                    gyg, xg[:, :, rows, cols], axes=([0, 2, 3], [0, 2, 3]))
+                patch = xg[:, :, rows, cols]
+                if self.unshared:
+                    gw[g * og:(g + 1) * og, ..., u, v] = np.einsum("boij,bcij->oijc", gyg, patch,
+                                                                   optimize=True)
+                else:
+                    gw[g * og:(g + 1) * og, :, u, v] = np.einsum("boij,bcij->oc", gyg, patch,
+                                                                 optimize=True)
         return [self._flipped(gw).astype(node.outputs[0].dtype)]
 
     def L_op(self, inputs, outputs, output_grads):
@@ -385,9 +413,10 @@ def conv2d(input, filters, input_shape=None, filter_shape=None, border_mode="val
     size for odd filters and unit strides), an int or a pair (pad_h, pad_w) of zero padding
     on both sides, or a pair of pairs ((top, bottom), (left, right)). ``subsample`` is the
     stride, ``filter_dilation`` the spacing of the filter taps. ``filter_flip=True`` flips
-    the filters (a true convolution); False computes a cross-correlation. ``input_shape`` and
-    ``filter_shape`` (4-tuples, None where unknown) are checked against the values at run
-    time. Returns (batch, output channels, output rows, output columns).
+    the filters (a true convolution); False computes a cross-correlation. ``unshared=True``
+    takes 6-d filters, one per output position (output channels, output rows, output
+    columns, channels / num_groups, rows, columns). ``input_shape`` and ``filter_shape``
+    (tuples, None where unknown) are checked against the values at run time. Returns (batch, output channels, output rows, output columns).
     """
     if "imshp_logical" in kwargs or "kshp_logical" in kwargs:
         raise ValueError("Keyword arguments 'imshp_logical' and 'kshp_logical' for conv2d "
@@ -404,9 +433,6 @@ def conv2d(input, filters, input_shape=None, filter_shape=None, border_mode="val
             raise ValueError("input_shape and image_shape should not be provided at the "
                              "same time.")
         input_shape = image_shape
-    if unshared:
-        raise NotImplementedError("conv2d: unshared=True (a separate filter for each output "
-                                  "position) is not supported by cgraph")
-    op = Conv2d(border_mode, subsample, filter_dilation, filter_flip, num_groups,
+    op = Conv2d(border_mode, subsample, filter_dilation, filter_flip, num_groups, unshared,
                 imshp=input_shape, kshp=filter_shape)
     return op(input, filters)

@@ -294,37 +294,57 @@ def _normalise_givens(givens, input_variables):
 
 
 class Function:
-    """A compiled function. Call it with values for its inputs (positional or by name)."""
+    """A compiled function. Call it with values for its inputs (positional or by name).
+
+    It pickles (with its shared variables and their values; the module is found in the cache
+    by its key, or rebuilt) and copies (``f.copy(swap=..., delete_updates=...)``).
+    """
 
     def __init__(self, spec, mode):
         from ..rewrite import optimize
-        self.name = spec.name
-        self.mode = mode
-        self.output_keys = spec.output_keys
-        self._unpack_single = spec.unpack_single
-        self._ins = spec.ins
-        self._n_outputs = len(spec.output_variables)
-        self._updated_shared = [s for s, _ in spec.update_pairs]
-        self._stateful = [i for i in spec.ins if i.update is not None]
-        self.trust_input = False
-        # state of In(update=...) inputs and defaults of In(value=...)
-        self._state = {id(i): i.variable.type.filter(i.value, name=f"In({i.variable!r}).value")
-                       for i in spec.ins if i.value is not None}
-
         roots = spec.output_variables + [u for _, u in spec.update_pairs] + spec.state_updates
         shared_inputs = [v for v in graph_inputs(roots, stop_at=spec.input_variables)
                          if isinstance(v, SharedVariable)]
-        self._shared = shared_inputs
         graph_in = spec.input_variables + shared_inputs
-        graph_out = optimize(graph_in, roots)
+        self._setup(
+            name=spec.name, mode=mode, output_keys=spec.output_keys,
+            unpack_single=spec.unpack_single, ins=spec.ins,
+            n_outputs=len(spec.output_variables), shared=shared_inputs,
+            updated_shared=[s for s, _ in spec.update_pairs],
+            state={k: i.variable.type.filter(i.value, name=f"In({i.variable!r}).value")
+                   for k, i in enumerate(spec.ins) if i.value is not None},
+            graph_in=graph_in, graph_out=optimize(graph_in, roots))
+
+    def _setup(self, name, mode, output_keys, unpack_single, ins, n_outputs, shared,
+               updated_shared, state, graph_in, graph_out, trust_input=False):
+        """Everything but the user-facing checks: shared by __init__, copy() and unpickling.
+
+        ``state`` maps input positions to stored values (defaults of In(value=...) and the
+        current state of In(update=...)).
+        """
+        self.name = name
+        self.mode = mode
+        self.output_keys = output_keys
+        self._unpack_single = unpack_single
+        self._ins = ins
+        self._n_outputs = n_outputs
+        self._shared = shared
+        self._updated_shared = updated_shared
+        self._stateful = [k for k, i in enumerate(ins) if i.update is not None]
+        self._state = state
+        self.trust_input = trust_input
         self.graph_inputs, self.graph_outputs = graph_in, graph_out
-        nodes = io_toposort(graph_out, stop_at=graph_in)
-        self.nodes = nodes
+        self.nodes = io_toposort(graph_out, stop_at=graph_in)
         self._names = {}
-        for k, i in enumerate(spec.ins):
+        for k, i in enumerate(ins):
             if i.name is not None:
                 self._names.setdefault(i.name, []).append(k)
-        if mode == "py":
+        self._link()
+
+    def _link(self):
+        """Make the runner: the C module from the cache, or the numpy reference."""
+        graph_in, graph_out, nodes = self.graph_inputs, self.graph_outputs, self.nodes
+        if self.mode == "py":
             from .runners import PyRunner
             self._runner = PyRunner(graph_in, graph_out, nodes)
             self.c_source = None
@@ -340,6 +360,60 @@ class Function:
             self.c_source = lowered.source
             self.module_path = entry.module_path
             self.cache_key = entry.key
+
+    # --- pickling and copying ----------------------------------------------------------
+
+    def _parts(self):
+        return dict(name=self.name, mode=self.mode, output_keys=self.output_keys,
+                    unpack_single=self._unpack_single, ins=self._ins,
+                    n_outputs=self._n_outputs, shared=self._shared,
+                    updated_shared=self._updated_shared, state=dict(self._state),
+                    graph_in=self.graph_inputs, graph_out=self.graph_outputs,
+                    trust_input=self.trust_input)
+
+    def __reduce__(self):
+        # The graph after rewrites travels with the shared variables it reads (their values
+        # included); unpickling lowers it again, which gives the same source and so finds
+        # the same module in the cache.
+        return (_rebuild_function, (self._parts(),))
+
+    def copy(self, share_memory=False, swap=None, delete_updates=False, name=None,
+             profile=None):
+        """A new function computing the same graph (no rewriting again).
+
+        ``swap`` ({shared variable: another of the same type}) makes the copy use other shared
+        variables; ``delete_updates`` drops the updates. Shared variables not swapped are the
+        same as the original's. ``share_memory`` is accepted for Theano's signature (calls
+        never share intermediate buffers).
+        """
+        parts = self._parts()
+        parts["name"] = name if name is not None else \
+            (f"{self.name} copy" if self.name else None)
+        graph_in, graph_out = list(self.graph_inputs), list(self.graph_outputs)
+        shared, updated = list(self._shared), list(self._updated_shared)
+        if delete_updates:
+            keep = self._n_outputs
+            graph_out = graph_out[:keep] + graph_out[keep + len(updated):]
+            updated = []
+        if swap:
+            replace = {}
+            for old, new in swap.items():
+                if old not in shared:
+                    raise ValueError(f"SharedVariable: {old!r} not found")
+                if not isinstance(new, SharedVariable) or new.type != old.type:
+                    raise TypeError(f"swap: {new!r} must be a shared variable of type "
+                                    f"{old.type} to replace {old!r}")
+                replace[old] = new
+            graph_out = clone_replace(graph_out, replace)
+            graph_in = [replace.get(v, v) for v in graph_in]
+            shared = [replace.get(v, v) for v in shared]
+            updated = [replace.get(v, v) for v in updated]
+        parts.update(graph_in=graph_in, graph_out=graph_out, shared=shared,
+                     updated_shared=updated)
+        return _rebuild_function(parts)
+
+    def __copy__(self):
+        return self.copy()
 
     # --- calling ----------------------------------------------------------------------
 
@@ -363,10 +437,10 @@ class Function:
         checked = []
         for k, (i, value) in enumerate(zip(ins, values)):
             if value is _MISSING:
-                if id(i) not in self._state:
+                if k not in self._state:
                     raise TypeError(f"Missing required input: {i.name or repr(i.variable)}"
                                     f"{self._name_suffix()}")
-                checked.append(self._state[id(i)])
+                checked.append(self._state[k])
                 continue
             if self.trust_input:
                 checked.append(value)
@@ -385,8 +459,8 @@ class Function:
         new_values = results[n:]
         for s, value in zip(self._updated_shared, new_values):
             s.container.value = value
-        for i, value in zip(self._stateful, new_values[len(self._updated_shared):]):
-            self._state[id(i)] = value
+        for k, value in zip(self._stateful, new_values[len(self._updated_shared):]):
+            self._state[k] = value
         if self.output_keys is not None:
             return dict(zip(self.output_keys, outputs))
         if self._unpack_single:
@@ -415,3 +489,9 @@ class Function:
 
 
 _MISSING = object()
+
+
+def _rebuild_function(parts):
+    function = Function.__new__(Function)
+    function._setup(**parts)
+    return function

@@ -12,6 +12,16 @@ import scipy.special
 
 from .type import C_TYPES, FLOAT_DTYPES, INT_DTYPES
 
+_REGISTRY = {}   # every scalar op by name, so graphs holding them can be pickled
+
+
+def scalar_op_named(name):
+    """The scalar op called ``name`` (casts are made on demand)."""
+    if name not in _REGISTRY and name.startswith("cast_"):
+        return cast_op(name[len("cast_"):])
+    return _REGISTRY[name]
+
+
 # --- dtype rules -------------------------------------------------------------------------
 
 
@@ -43,6 +53,11 @@ class ScalarOp:
         self.compute_rule = compute_rule or out_rule
         self.may_fail = may_fail      # the C expression may set the error flag (int div by 0)
         self.commutative = commutative
+        _REGISTRY.setdefault(name, self)
+
+    def __reduce__(self):
+        # pickled by name: the table entry holds functions that do not pickle
+        return (scalar_op_named, (self.name,))
 
     def out_dtype(self, in_dtypes):
         if callable(self.out_rule):
@@ -324,6 +339,9 @@ class Composite(ScalarOp):
             return f"i{ref}"
         op, args, _ = self.steps[ref - self.nin]
         return f"{op.name}({', '.join(self._describe(a) for a in args)})"
+
+    def __reduce__(self):
+        return (Composite, (self.steps, self.in_dtypes))
 
     def _key(self):
         return (self.in_dtypes, tuple((op.name, args, dtype) for op, args, dtype in self.steps))

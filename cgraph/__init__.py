@@ -21,3 +21,4 @@ from .gradient import grad  # noqa: E402
 from .scan_module import scan  # noqa: E402
 from . import printing  # noqa: E402
 from .printing import debugprint, dprint, pp  # noqa: E402
+from . import profiling  # noqa: E402

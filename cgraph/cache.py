@@ -80,6 +80,7 @@ int cg_run(void **in_data, const int64_t *in_shape, void **out_data, int64_t *ou
            int *fail_node, char *err, int errlen);
 void cg_free(void *p);
 void cg_set_blas(void *sgemm, void *dgemm, void *sgemv, void *dgemv, void *sdot, void *ddot);
+int cg_profile_read(int64_t *ns, int64_t *calls, int n);
 """
 
 
@@ -699,6 +700,7 @@ def _build_and_publish(root, key, material, source, name, final):
         except OSError as exc:
             raise _CacheUnwritable(f"{exc.strerror or exc} ({exc.filename or root})") from exc
         stats["builds"] += 1
+        stats["compile_seconds"] = stats.get("compile_seconds", 0.0) + build["compile_seconds"]
         if config.compile_verbose:
             print(f"cgraph: built {name!r} as {key[:16]} in "
                   f"{build['render_seconds'] + build['compile_seconds']:.3f}s", file=sys.stderr)

@@ -14,6 +14,8 @@ _FLAG_TYPES = {
     "cc": (str, "gcc", None),
     "optimize_level": (int, 3, (0, 1, 2, 3)),
     "compile_verbose": (bool, False, None),
+    "nan_guard": (bool, False, None),   # default of function(nan_guard=...)
+    "profile": (bool, False, None),
 }
 
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <math.h>
 
 #ifdef CG_LIBMVEC
@@ -53,7 +54,7 @@ float powf(float, float);
 
 /* Status codes returned by cg_run; the Python side maps them to exception classes. */
 enum { CG_OK = 0, CG_VALUE_ERROR = 1, CG_INDEX_ERROR = 2, CG_ZERO_DIVISION = 3,
-       CG_MEMORY_ERROR = 4 };
+       CG_MEMORY_ERROR = 4, CG_NONFINITE = 5 /* nan_guard found a NaN or an Inf */ };
 
 /* A tensor value: data points at element [0,...,0]; strides are in elements, not bytes,
  * and may be 0 (broadcast) or negative (reversed views). */
@@ -150,6 +151,78 @@ static inline const char *cg_shape_str(char *buf, size_t len, const cg_array *a,
     size_t pos = (size_t)snprintf(buf, len, "(");
     for (int d = 0; d < ndim && pos < len; d++)
         pos += (size_t)snprintf(buf + pos, len - pos, d ? ", %lld" : "%lld", (long long)a->shape[d]);
+    if (pos < len) snprintf(buf + pos, len - pos, ndim == 1 ? ",)" : ")");
+    return buf;
+}
+
+/* A monotonic clock, for instrumented (profiling) builds. */
+static inline int64_t cg_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* --- nan_guard ------------------------------------------------------------------------ */
+
+/* What cg_first_nonfinite found. */
+enum { CG_ALL_FINITE = 0, CG_FOUND_NAN = 1, CG_FOUND_POS_INF = 2, CG_FOUND_NEG_INF = 3 };
+
+static inline int cg_nonfinite_kind(double v)
+{
+    return isnan(v) ? CG_FOUND_NAN : isinf(v) ? (v > 0 ? CG_FOUND_POS_INF : CG_FOUND_NEG_INF)
+                                              : CG_ALL_FINITE;
+}
+
+/* The first element of a float array (``is_double``: double, else float), in C order, that
+ * is NaN or infinite: its kind (a CG_FOUND_* value, CG_ALL_FINITE if none) and its index in
+ * ``idx``. Any strides; a flat loop when the array is contiguous. */
+static inline int cg_first_nonfinite(const cg_array *a, int ndim, int is_double, int64_t *idx)
+{
+    const int64_t n = cg_size(a, ndim);
+    for (int d = 0; d < ndim; d++) idx[d] = 0;
+    if (n == 0) return CG_ALL_FINITE;
+    if (cg_is_contiguous(a, ndim)) {
+        for (int64_t k = 0; k < n; k++) {
+            const double v = is_double ? ((const double *)a->data)[k]
+                                       : (double)((const float *)a->data)[k];
+            if (!isfinite(v)) {
+                int64_t flat = k;
+                for (int d = ndim - 1; d >= 0; d--) {   /* flat position -> index */
+                    idx[d] = flat % a->shape[d];
+                    flat /= a->shape[d];
+                }
+                return cg_nonfinite_kind(v);
+            }
+        }
+        return CG_ALL_FINITE;
+    }
+    for (int64_t k = 0; k < n; k++) {
+        int64_t off = 0;
+        for (int d = 0; d < ndim; d++) off += idx[d] * a->strides[d];
+        const double v = is_double ? ((const double *)a->data)[off]
+                                   : (double)((const float *)a->data)[off];
+        if (!isfinite(v)) return cg_nonfinite_kind(v);
+        for (int d = ndim - 1; d >= 0; d--) {
+            if (++idx[d] < a->shape[d]) break;
+            idx[d] = 0;
+        }
+    }
+    return CG_ALL_FINITE;
+}
+
+/* How nan_guard messages name what it found: "NaN", "Inf" or "-Inf". */
+static inline const char *cg_nonfinite_name(int kind)
+{
+    return kind == CG_FOUND_NAN ? "NaN" : kind == CG_FOUND_POS_INF ? "Inf" : "-Inf";
+}
+
+/* "(1, 2)" into buf: an element's index, for error messages. */
+static inline const char *cg_index_str(char *buf, size_t len, const int64_t *idx, int ndim)
+{
+    size_t pos = (size_t)snprintf(buf, len, "(");
+    for (int d = 0; d < ndim && pos < len; d++)
+        pos += (size_t)snprintf(buf + pos, len - pos, d ? ", %lld" : "%lld", (long long)idx[d]);
     if (pos < len) snprintf(buf + pos, len - pos, ndim == 1 ? ",)" : ")");
     return buf;
 }

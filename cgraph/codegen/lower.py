@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import __version__
 from ..graph.basic import Constant
+from ..tensor.type import FLOAT_DTYPES
 from .names import NameTable
 from .render import render
 
@@ -105,8 +106,43 @@ class Body:
     hidden: list          # Constant variables passed in as inputs
 
 
-def lower_body(inputs, outputs, nodes, module, embed_all_constants=False):
-    """Lower ``nodes`` (computing ``outputs`` from ``inputs``) to blocks of C statements."""
+def nan_guard_message(var, node_id=None, node=None):
+    """What nan_guard says when ``var`` (an input, or the output of ``node``) holds a NaN or
+    an Inf; ``{kind}`` and ``{index}`` stand for what was found and where. One text for both
+    modes, so the C and the numpy reference raise the same message."""
+    where = (f"the output {label_of(var)} of node {node_id} ({node.op})" if node is not None
+             else f"the input {label_of(var)}")
+    return f"NanGuard: {where} contains {{kind}}" + (" at index {index}" if var.ndim else "")
+
+
+def _nan_guard_check(vi, message, node_id):
+    """C statements failing with CG_NONFINITE when the float array ``vi`` holds a NaN/Inf."""
+    fmt = c_string(message).replace("{kind}", "%s").replace("{index}", "%s")
+    index_arg = (", cg_index_str(cg_where, sizeof cg_where, cg_at, "
+                 f"{vi.ndim})" if vi.ndim else "")
+    return "\n".join([
+        f"/* nan_guard: {vi.name} must hold no NaN and no Inf */",
+        "{",
+        "    int64_t cg_at[CG_MAXDIM];",
+        f"    const int cg_kind = cg_first_nonfinite(&{vi.name}, {vi.ndim}, "
+        f"{int(vi.dtype == 'float64')}, cg_at);",
+        "    if (cg_kind) {",
+        "        char cg_where[200];" if vi.ndim else "        (void)cg_at;",
+        f"        CG_FAIL(CG_NONFINITE, {node_id}, \"{fmt}\",",
+        f"                cg_nonfinite_name(cg_kind){index_arg});",
+        "    }",
+        "}",
+    ])
+
+
+def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profile=False,
+               nan_guard=False):
+    """Lower ``nodes`` (computing ``outputs`` from ``inputs``) to blocks of C statements.
+
+    With ``nan_guard``, the float inputs and every float output of every node are checked
+    for NaN and Inf as soon as they are available; the first one found fails the call with
+    CG_NONFINITE (FloatingPointError on the Python side).
+    """
     names = NameTable()
     info = {}
     variables, input_infos, constant_infos = [], [], []
@@ -145,6 +181,11 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False):
             constant_infos.append(vi)
 
     blocks = []
+    if nan_guard:
+        checks = [_nan_guard_check(vi, nan_guard_message(var), -1)
+                  for var, vi in zip(inputs, input_infos) if vi.dtype in FLOAT_DTYPES]
+        if checks:
+            blocks.append({"header": "nan_guard: the float inputs", "code": "\n".join(checks)})
     for node_id, node in enumerate(nodes):
         for var in node.outputs:
             if var not in info:
@@ -161,7 +202,17 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False):
         # whenever code above moves); errors report it from the Python side.
         header = f"{node.op}: {', '.join(info[v].name for v in node.outputs)} <- " \
                  f"{', '.join(info[v].name for v in node.inputs)}"
-        blocks.append({"header": header.replace("*/", "* /"), "code": code.rstrip()})
+        code = code.rstrip()
+        if profile:
+            # instrumented build: time spent in each node, read back by cg_profile_read
+            code = (f"{{\n    const int64_t cg_t0 = cg_now_ns();\n{_indent(code)}\n"
+                    f"    cg_profile_ns[{node_id}] += cg_now_ns() - cg_t0;\n"
+                    f"    cg_profile_calls[{node_id}]++;\n}}")
+        if nan_guard:
+            code = "\n".join([code] + [
+                _nan_guard_check(info[var], nan_guard_message(var, node_id, node), node_id)
+                for var in node.outputs if var.dtype in FLOAT_DTYPES])
+        blocks.append({"header": header.replace("*/", "* /"), "code": code})
 
     output_infos = []
     shape_offset = 0
@@ -193,15 +244,23 @@ def lower_inner_function(module, function_name, inputs, outputs, nodes, comment=
     return body
 
 
-def lower(inputs, outputs, nodes, function_name):
-    """The whole module for a function: support code, then cg_run."""
+def _indent(code):
+    return "\n".join(("    " + line) if line else line for line in code.splitlines())
+
+
+def lower(inputs, outputs, nodes, function_name, profile=False, nan_guard=False):
+    """The whole module for a function: support code, then cg_run.
+
+    With ``profile`` every node's block is timed (a separate module, with its own key).
+    With ``nan_guard`` every float value is checked for NaN/Inf (see ``lower_body``).
+    """
     module = ModuleParts()
-    body = lower_body(inputs, outputs, nodes, module)
+    body = lower_body(inputs, outputs, nodes, module, profile=profile, nan_guard=nan_guard)
     source = render(
         "module.c.j2", version=__version__, function_name=c_string(function_name or "anonymous"),
         input_summary=", ".join(f"{v.name} ({v.dtype}, {v.ndim}-d)" for v in body.inputs) or "none",
         output_summary=", ".join(f"{v.name} ({v.dtype}, {v.ndim}-d)" for v in body.outputs) or "none",
-        body=body, support=module.support)
+        body=body, support=module.support, profile_nodes=len(nodes) if profile else 0)
     return Lowered(source=source, inputs=list(inputs) + body.hidden,
                    hidden_constants=[v.data for v in body.hidden], outputs=list(outputs),
                    nodes=nodes)

@@ -5,6 +5,8 @@ The work happens in three steps: ``_FunctionSpec`` checks and normalises what th
 module from the cache, or the numpy reference) computes it. ``Function`` is the thin object
 that checks arguments, calls the runner once and writes the updates back.
 """
+import logging
+import time
 import warnings
 from collections import OrderedDict
 
@@ -43,7 +45,13 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None,
         raise ValueError(f"Unknown mode {mode!r}: use 'c' (compiled, default) or 'py' "
                          f"(numpy reference)")
     mode = "py" if mode in ("py", "fast_compile") else "c"
-    return Function(spec, mode)
+    if profile is None:
+        profile = config.profile
+    if profile:
+        from ..profiling import ProfileStats
+        profile = profile if isinstance(profile, ProfileStats) else \
+            ProfileStats(profile if isinstance(profile, str) else name)
+    return Function(spec, mode, profile or None)
 
 
 def _as_list(x):
@@ -300,7 +308,7 @@ class Function:
     by its key, or rebuilt) and copies (``f.copy(swap=..., delete_updates=...)``).
     """
 
-    def __init__(self, spec, mode):
+    def __init__(self, spec, mode, profile=None):
         from ..rewrite import optimize
         roots = spec.output_variables + [u for _, u in spec.update_pairs] + spec.state_updates
         shared_inputs = [v for v in graph_inputs(roots, stop_at=spec.input_variables)
@@ -313,10 +321,10 @@ class Function:
             updated_shared=[s for s, _ in spec.update_pairs],
             state={k: i.variable.type.filter(i.value, name=f"In({i.variable!r}).value")
                    for k, i in enumerate(spec.ins) if i.value is not None},
-            graph_in=graph_in, graph_out=optimize(graph_in, roots))
+            graph_in=graph_in, graph_out=optimize(graph_in, roots), profile=profile)
 
     def _setup(self, name, mode, output_keys, unpack_single, ins, n_outputs, shared,
-               updated_shared, state, graph_in, graph_out, trust_input=False):
+               updated_shared, state, graph_in, graph_out, trust_input=False, profile=None):
         """Everything but the user-facing checks: shared by __init__, copy() and unpickling.
 
         ``state`` maps input positions to stored values (defaults of In(value=...) and the
@@ -333,6 +341,9 @@ class Function:
         self._stateful = [k for k, i in enumerate(ins) if i.update is not None]
         self._state = state
         self.trust_input = trust_input
+        self.profile = profile
+        if profile is not None:
+            profile.function = self
         self.graph_inputs, self.graph_outputs = graph_in, graph_out
         self.nodes = io_toposort(graph_out, stop_at=graph_in)
         self._names = {}
@@ -354,8 +365,17 @@ class Function:
             from .. import cache
             from ..codegen.lower import lower
             from .runners import CRunner
-            lowered = lower(graph_in, graph_out, nodes, self.name)
+            started = time.perf_counter()
+            compiler_before = cache.stats.get("compile_seconds", 0.0)
+            lowered = lower(graph_in, graph_out, nodes, self.name,
+                            profile=self.profile is not None)
             entry = cache.get_module(lowered.source, self.name or "anonymous")
+            elapsed = time.perf_counter() - started
+            compiler = cache.stats.get("compile_seconds", 0.0) - compiler_before
+            if elapsed > SLOW_COMPILE_SECONDS or (config.compile_verbose and compiler > 0):
+                _announce(f"compiled function {self.name or 'anonymous'!r}: {len(nodes)} "
+                          f"kernels, {elapsed:.2f} s ({compiler:.2f} s in the C compiler), "
+                          f"cache key {entry.key[:16]}")
             self._runner = CRunner(entry, lowered)
             self.c_source = lowered.source
             self.module_path = entry.module_path
@@ -418,6 +438,12 @@ class Function:
     # --- calling ----------------------------------------------------------------------
 
     def __call__(self, *args, **kwargs):
+        if self.profile is not None:
+            return self._profiled_call(args, kwargs)
+        return self._finish(self._runner(self._check_inputs(args, kwargs)))
+
+    def _check_inputs(self, args, kwargs):
+        """The argument values, checked and converted, followed by the shared values."""
         ins = self._ins
         if len(args) > len(ins):
             raise TypeError(f"Too many parameter passed to cgraph function"
@@ -453,7 +479,10 @@ class Function:
                 raise type(exc)(f"Bad input argument to cgraph function{self._name_suffix()} "
                                 f"at index {k} (0-based): {exc}") from None
         checked += [s.container.value for s in self._shared]
-        results = self._runner(checked)
+        return checked
+
+    def _finish(self, results):
+        """Write the new values of updated variables back; return the user's outputs."""
         n = self._n_outputs
         outputs = results[:n]
         new_values = results[n:]
@@ -465,6 +494,17 @@ class Function:
             return dict(zip(self.output_keys, outputs))
         if self._unpack_single:
             return outputs[0]
+        return outputs
+
+    def _profiled_call(self, args, kwargs):
+        clock = time.perf_counter
+        t0 = clock()
+        checked = self._check_inputs(args, kwargs)
+        t1 = clock()
+        results = self._runner(checked)
+        t2 = clock()
+        outputs = self._finish(results)
+        self.profile.record_call(t1 - t0, t2 - t1, clock() - t2)
         return outputs
 
     def _name_suffix(self):
@@ -489,6 +529,19 @@ class Function:
 
 
 _MISSING = object()
+SLOW_COMPILE_SECONDS = 1.0
+_log = logging.getLogger("cgraph")
+
+
+def _announce(message):
+    """One line on stderr (through the 'cgraph' logger, which the user may configure)."""
+    if not _log.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("cgraph: %(message)s"))
+        _log.addHandler(handler)
+        _log.setLevel(logging.INFO)
+        _log.propagate = False
+    _log.info(message)
 
 
 def _rebuild_function(parts):

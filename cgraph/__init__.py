@@ -22,3 +22,8 @@ from .scan_module import scan  # noqa: E402
 from . import printing  # noqa: E402
 from .printing import debugprint, dprint, pp  # noqa: E402
 from . import profiling  # noqa: E402
+
+
+def __getattr__(name):
+    from .unsupported import lookup
+    lookup("cgraph", name)

@@ -252,3 +252,43 @@ def verify_grad(fun, pt, n_tests=2, rng=None, eps=None, out_type=None, abs_tol=N
                     f"at index {i}: symbolic {a[i]!r}, numeric {n[i]!r} (abs error "
                     f"{abs_err.max():.3g} > {abs_tol}, rel error {rel_err.max():.3g} > "
                     f"{rel_tol})", abs_err.max(), rel_err.max(), abs_tol, rel_tol)
+
+
+def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise"):
+    """The Jacobian of ``expression`` (flattened to a vector) with respect to ``wrt``.
+
+    For each wrt variable the result has shape ``(expression.size,) + wrt.shape``. As in
+    Theano it is computed by a scan over the elements of the expression, one gradient each
+    (the loop runs in C).
+    """
+    from .scan_module import scan
+    from .tensor import basic as T
+    single = not isinstance(wrt, (list, tuple))
+    wrt_list = [wrt] if single else list(wrt)
+    expression = T.as_tensor_variable(expression)
+    if expression.ndim == 0:
+        result = grad(expression, wrt_list, consider_constant=consider_constant,
+                      disconnected_inputs=disconnected_inputs)
+        return result[0] if single else result
+    flat = expression.flatten()
+
+    def row(i, y, *variables):
+        return grad(y[i], list(variables), consider_constant=consider_constant,
+                    disconnected_inputs=disconnected_inputs)
+
+    rows, _ = scan(row, sequences=T.arange(flat.shape[0]), non_sequences=[flat] + wrt_list,
+                   return_list=True)
+    return rows[0] if single else rows
+
+
+def hessian(cost, wrt, consider_constant=None, disconnected_inputs="raise"):
+    """The Hessian of the scalar ``cost`` with respect to each variable in ``wrt``."""
+    single = not isinstance(wrt, (list, tuple))
+    wrt_list = [wrt] if single else list(wrt)
+    result = []
+    for w in wrt_list:
+        g = grad(cost, w, consider_constant=consider_constant,
+                 disconnected_inputs=disconnected_inputs)
+        result.append(jacobian(g, w, consider_constant=consider_constant,
+                               disconnected_inputs=disconnected_inputs))
+    return result[0] if single else result

@@ -8,3 +8,8 @@ from .subtensor import *  # noqa: F401,F403
 from . import nnet  # noqa: F401,E402
 from .nnet import sigmoid, softplus  # noqa: F401
 from ..gradient import grad, Lop, Rop, verify_grad  # noqa: F401,E402  (theano.tensor.grad)
+
+
+def __getattr__(name):
+    from ..unsupported import lookup
+    lookup("cgraph.tensor", name)

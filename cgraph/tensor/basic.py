@@ -53,6 +53,11 @@ arcsin = _elemwise("arcsin")
 arccos = _elemwise("arccos")
 arctan = _elemwise("arctan")
 arctan2 = _elemwise("arctan2")
+arcsinh = _elemwise("arcsinh")
+arccosh = _elemwise("arccosh")
+arctanh = _elemwise("arctanh")
+gamma = _elemwise("gamma")
+gammaln = _elemwise("gammaln")
 erf = _elemwise("erf")
 erfc = _elemwise("erfc")
 floor = _elemwise("floor")
@@ -98,6 +103,72 @@ def cast(x, dtype):
 def clip(x, a_min, a_max):
     """``x`` limited to [a_min, a_max] elementwise."""
     return minimum(maximum(x, a_min), a_max)
+
+
+def iround(x, mode="half_to_even"):
+    """Round to the nearest integer and return int64."""
+    return cast(round(x, mode), "int64")
+
+
+def largest(*args):
+    """The elementwise maximum of any number of tensors."""
+    result = args[0]
+    for a in args[1:]:
+        result = maximum(result, a)
+    return result
+
+
+def smallest(*args):
+    """The elementwise minimum of any number of tensors."""
+    result = args[0]
+    for a in args[1:]:
+        result = minimum(result, a)
+    return result
+
+
+def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """numpy's isclose: |a - b| <= atol + rtol * |b| (infinities equal only to themselves)."""
+    a, b = as_tensor_variable(a), as_tensor_variable(b)
+    close = le(abs_(a - b), atol + rtol * abs_(b))
+    close = or_(close, and_(eq(a, b), and_(isinf(a), isinf(b))))
+    if equal_nan:
+        close = or_(close, and_(isnan(a), isnan(b)))
+    return close
+
+
+def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Whether every element of a and b is close (a bool scalar)."""
+    return all(isclose(a, b, rtol, atol, equal_nan))
+
+
+def deg2rad(x):
+    return x * (3.141592653589793 / 180.0)
+
+
+def rad2deg(x):
+    return x * (180.0 / 3.141592653589793)
+
+
+def swapaxes(y, axis1, axis2):
+    """``y`` with two axes exchanged (a view)."""
+    y = as_tensor_variable(y)
+    order = list(range(y.ndim))
+    order[axis1], order[axis2] = order[axis2], order[axis1]
+    return dimshuffle(y, order)
+
+
+def squeeze(x, axis=None):
+    """``x`` without its broadcastable (length-1) axes, or only ``axis`` among them."""
+    x = as_tensor_variable(x)
+    axes = [d for d, b in enumerate(x.broadcastable) if b] if axis is None else \
+        [a % x.ndim for a in (axis if isinstance(axis, (list, tuple)) else [axis])]
+    for a in axes:
+        if not x.broadcastable[a]:
+            raise ValueError(f"squeeze: axis {a} of {x!r} is not broadcastable (length 1)")
+    return dimshuffle(x, [d for d in range(x.ndim) if d not in axes])
+
+
+as_tensor = as_tensor_variable
 
 
 def dimshuffle(x, pattern):

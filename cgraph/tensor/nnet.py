@@ -214,3 +214,8 @@ __all__ = ["softmax", "log_softmax", "logsoftmax", "relu", "sigmoid", "softplus"
            "binary_crossentropy", "sigmoid_binary_crossentropy", "categorical_crossentropy",
            "SigmoidBinaryCrossentropy"]
 from .conv import conv2d  # noqa: E402,F401
+
+
+def __getattr__(name):
+    from ..unsupported import lookup
+    lookup("cgraph.tensor.nnet", name)

@@ -197,6 +197,11 @@ _op("arcsin", 1, np.arcsin, "asin{f}({0})", out_rule="float")
 _op("arccos", 1, np.arccos, "acos{f}({0})", out_rule="float")
 _op("arctan", 1, np.arctan, "atan{f}({0})", out_rule="float")
 _op("arctan2", 2, np.arctan2, "atan2{f}({0}, {1})", out_rule="float")
+_op("arcsinh", 1, np.arcsinh, "asinh{f}({0})", out_rule="float")
+_op("arccosh", 1, np.arccosh, "acosh{f}({0})", out_rule="float")
+_op("arctanh", 1, np.arctanh, "atanh{f}({0})", out_rule="float")
+_op("gamma", 1, scipy.special.gamma, "tgamma{f}({0})", out_rule="float")
+_op("gammaln", 1, scipy.special.gammaln, "lgamma{f}({0})", out_rule="float")
 _op("erf", 1, scipy.special.erf, "erf{f}({0})", out_rule="float")
 _op("erfc", 1, scipy.special.erfc, "erfc{f}({0})", out_rule="float")
 _op("floor", 1, np.floor, "floor{f}({0})", out_rule="float")
@@ -294,6 +299,9 @@ GRADS = {
     "arccos": lambda x, z, gz: [-gz / _T().sqrt(_c(1, x) - x * x)],
     "arctan": lambda x, z, gz: [gz / (_c(1, x) + x * x)],
     "arctan2": lambda y, x, z, gz: [gz * x / (x * x + y * y), -gz * y / (x * x + y * y)],
+    "arcsinh": lambda x, z, gz: [gz / _T().sqrt(x * x + _c(1, x))],
+    "arccosh": lambda x, z, gz: [gz / _T().sqrt(x * x - _c(1, x))],
+    "arctanh": lambda x, z, gz: [gz / (_c(1, x) - x * x)],
     "erf": lambda x, z, gz: [gz * _c(2 / np.sqrt(np.pi), z) * _T().exp(-x * x)],
     "erfc": lambda x, z, gz: [-gz * _c(2 / np.sqrt(np.pi), z) * _T().exp(-x * x)],
     "sigmoid": lambda x, z, gz: [gz * z * (_c(1, z) - z)],
@@ -306,12 +314,17 @@ GRADS = {
 
 
 def scalar_grad(scalar_op, inputs, output, gz):
-    """Gradients of ``scalar_op`` applied elementwise, or None per non-differentiable input."""
+    """Gradients of ``scalar_op`` applied elementwise (None for non-differentiable inputs).
+
+    Ops with integer or boolean results (comparisons, logic) never get here: gradients do
+    not flow through such values. A float op without a rule raises rather than pretending
+    its gradient is zero.
+    """
     if scalar_op.name.startswith("cast_"):
         return [gz]
     rule = GRADS.get(scalar_op.name)
     if rule is None:
-        return [None] * len(inputs)   # comparisons, logic, isnan: no gradient flows
+        raise NotImplementedError(f"the gradient of {scalar_op.name} is not implemented")
     return rule(*inputs, output, gz)
 
 

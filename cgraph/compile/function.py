@@ -29,7 +29,7 @@ class MissingInputError(Exception):
 
 def function(inputs, outputs=None, mode=None, updates=None, givens=None,
              no_default_updates=False, accept_inplace=False, name=None, rebuild_strict=True,
-             allow_input_downcast=None, profile=None, on_unused_input=None):
+             allow_input_downcast=None, profile=None, on_unused_input=None, nan_guard=None):
     """Compile a graph into a callable.
 
     ``inputs``: list of variables or ``In``; ``outputs``: a variable (the call returns one
@@ -37,6 +37,13 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None,
     ``updates``: (shared variable, new expression) pairs as a list, tuple or ordered dict,
     applied after every call from values computed before any is written; ``givens``:
     {variable: replacement} substituted into the graph before compiling.
+
+    ``nan_guard`` (default ``config.nan_guard``, False unless ``CGRAPH_FLAGS=nan_guard=True``):
+    as Theano's NanGuardMode, check every float input and the float output of every node
+    (in both modes; the C module is a separate one, with its own cache key) and raise
+    ``FloatingPointError`` at the first NaN or Inf, naming the variable, the node and its op,
+    the element's index and the line of user code that built the node. Without it NaN and
+    Inf propagate silently, as in numpy.
     """
     spec = _FunctionSpec(inputs, outputs, updates, givens, no_default_updates,
                          allow_input_downcast, on_unused_input, name)
@@ -45,6 +52,7 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None,
         raise ValueError(f"Unknown mode {mode!r}: use 'c' (compiled, default) or 'py' "
                          f"(numpy reference)")
     mode = "py" if mode in ("py", "fast_compile") else "c"
+    spec.nan_guard = bool(config.nan_guard if nan_guard is None else nan_guard)
     if profile is None:
         profile = config.profile
     if profile:
@@ -314,6 +322,7 @@ class Function:
         shared_inputs = [v for v in graph_inputs(roots, stop_at=spec.input_variables)
                          if isinstance(v, SharedVariable)]
         graph_in = spec.input_variables + shared_inputs
+        self.nan_guard = getattr(spec, "nan_guard", False)
         self._setup(
             name=spec.name, mode=mode, output_keys=spec.output_keys,
             unpack_single=spec.unpack_single, ins=spec.ins,
@@ -357,7 +366,8 @@ class Function:
         graph_in, graph_out, nodes = self.graph_inputs, self.graph_outputs, self.nodes
         if self.mode == "py":
             from .runners import PyRunner
-            self._runner = PyRunner(graph_in, graph_out, nodes)
+            self._runner = PyRunner(graph_in, graph_out, nodes,
+                                    nan_guard=getattr(self, "nan_guard", False))
             self.c_source = None
             self.module_path = None
             self.cache_key = None
@@ -368,7 +378,8 @@ class Function:
             started = time.perf_counter()
             compiler_before = cache.stats.get("compile_seconds", 0.0)
             lowered = lower(graph_in, graph_out, nodes, self.name,
-                            profile=self.profile is not None)
+                            profile=self.profile is not None,
+                            nan_guard=getattr(self, "nan_guard", False))
             entry = cache.get_module(lowered.source, self.name or "anonymous")
             elapsed = time.perf_counter() - started
             compiler = cache.stats.get("compile_seconds", 0.0) - compiler_before

@@ -10,7 +10,8 @@ import numpy as np
 
 from ..tensor.type import shape_str
 
-_ERRORS = {1: ValueError, 2: IndexError, 3: ZeroDivisionError, 4: MemoryError}
+_ERRORS = {1: ValueError, 2: IndexError, 3: ZeroDivisionError, 4: MemoryError,
+           5: FloatingPointError}   # 5: CG_NONFINITE, found by nan_guard
 _ERR_LEN = 2048
 
 
@@ -87,17 +88,25 @@ class CRunner:
 
 
 class PyRunner:
-    """The numpy reference: every node's ``perform``, one after the other."""
+    """The numpy reference: every node's ``perform``, one after the other.
 
-    def __init__(self, inputs, outputs, nodes):
+    With ``nan_guard``, float inputs and node outputs are checked for NaN/Inf as the C
+    module checks them (same order, same message).
+    """
+
+    def __init__(self, inputs, outputs, nodes, nan_guard=False):
         self.inputs = inputs
         self.outputs = outputs
         self.nodes = nodes
+        self.nan_guard = nan_guard
 
     def __call__(self, values):
         from ..graph.basic import Constant
         env = dict(zip(self.inputs, values))
-        for node in self.nodes:
+        if self.nan_guard:
+            for var, value in zip(self.inputs, values):
+                _nan_guard_check(var, value)
+        for node_id, node in enumerate(self.nodes):
             args = []
             for v in node.inputs:
                 args.append(v.data if isinstance(v, Constant) else env[v])
@@ -114,8 +123,26 @@ class PyRunner:
                         f"{node.op}.perform returned dtype {value.dtype} and {value.ndim} "
                         f"dimensions for a variable of type {var.type}")
                 env[var] = value
+                if self.nan_guard:
+                    _nan_guard_check(var, value, node_id, node)
         results = []
         for var in self.outputs:
             value = var.data if isinstance(var, Constant) else env[var]
             results.append(np.array(value, copy=True, order="C"))
         return results
+
+
+def _nan_guard_check(var, value, node_id=None, node=None):
+    """Raise FloatingPointError if the float array ``value`` (of ``var``) has a NaN or Inf."""
+    from ..codegen.lower import nan_guard_message
+    if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+        return
+    bad = ~np.isfinite(value)
+    if not bad.any():
+        return
+    index = tuple(int(i) for i in np.argwhere(bad)[0])
+    v = value[index]
+    kind = "NaN" if np.isnan(v) else "Inf" if v > 0 else "-Inf"
+    message = nan_guard_message(var, node_id, node).replace("{kind}", kind) \
+        .replace("{index}", shape_str(index))
+    raise FloatingPointError(message + (node_context(node) if node is not None else ""))

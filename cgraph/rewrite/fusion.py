@@ -80,4 +80,5 @@ def _composite(group, root):
     composite = Composite(steps, [v.dtype for v in external])
     fused = Elemwise(composite)(*external)
     fused.name = root.outputs[0].name
+    fused.owner.trace = root.trace   # errors name the user's line, not the function() call
     return fused

@@ -44,9 +44,10 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     updates and an ``until(condition)`` (outputs first, then updates, then the condition;
     updates before outputs are accepted too).
 
-    Each returned output holds every step along axis 0 (not the initial values).
-    ``updates`` maps each shared variable the loop updates to its value after the last
-    step; pass it to ``function(..., updates=updates)``. ``mode``, ``profile`` and
+    Each returned output holds every step along axis 0 (not the initial values); when no
+    step runs, an output that is not fed back has shape ``(0, 0, ...)`` (its step shape is
+    not known). ``updates`` maps each shared variable the loop updates to its value after
+    the last step; pass it to ``function(..., updates=updates)``. ``mode``, ``profile`` and
     ``allow_gc`` are accepted for compatibility and ignored: the body is compiled into the
     same module as the function that uses the loop.
     """

@@ -4,6 +4,8 @@
 The pass looks at every use of a Scan's state buffer: when each one reads its last row
 (``buf[-1]``, as the updates of shared variables do, or ``buf[lag:][-1]``, as
 ``outputs[-1]`` does), the state switches to the "last" mode, whose output is that row.
+(One difference: after zero steps ``outputs[-1]`` is then the last initial value, where
+the whole buffer would have raised an IndexError.)
 """
 from collections import defaultdict
 

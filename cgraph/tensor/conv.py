@@ -205,7 +205,11 @@ class _ConvBase(Op):
         ``spec`` names the axes, the filters being 'oc' (shared) or 'oijc' (unshared)."""
         if self.unshared:
             return np.einsum(spec.replace("oc", "oijc"), a, w[..., u, v], optimize=True)
-        return np.einsum(spec, a, w[:, :, u, v], optimize=True)
+        # shared filters: one tensordot over the channel axis of ``a`` (axis 1), whose
+        # letter says which axis of the filters it meets; the result comes out (b, i, j, .)
+        summed = spec[1]
+        part = np.tensordot(a, w[:, :, u, v], axes=([1], ["oc".index(summed)]))
+        return part.transpose(0, 3, 1, 2)
 
 
 def _common_float(*variables):
@@ -387,8 +391,8 @@ class Conv2dGradWeights(_ConvGradBase):
                     gw[g * og:(g + 1) * og, ..., u, v] = np.einsum("boij,bcij->oijc", gyg, patch,
                                                                    optimize=True)
                 else:
-                    gw[g * og:(g + 1) * og, :, u, v] = np.einsum("boij,bcij->oc", gyg, patch,
-                                                                 optimize=True)
+                    gw[g * og:(g + 1) * og, :, u, v] = np.tensordot(
+                        gyg, patch, axes=([0, 2, 3], [0, 2, 3]))
         return [self._flipped(gw).astype(node.outputs[0].dtype)]
 
     def L_op(self, inputs, outputs, output_grads):

@@ -224,9 +224,10 @@ class MaxPoolGrad(_PoolBase):
 
     def make_node(self, x, maxout, gz):
         x, maxout, gz = (as_tensor_variable(v) for v in (x, maxout, gz))
-        if not (x.ndim == maxout.ndim == gz.ndim >= 2) or x.dtype != maxout.dtype:
+        if not (x.ndim == maxout.ndim == gz.ndim >= 2) or x.dtype != maxout.dtype \
+                or not is_float(x.dtype):
             raise TypeError(f"MaxPoolGrad: x {x.type}, maxout {maxout.type} and gz {gz.type} "
-                            f"must have one rank >= 2, x and maxout one dtype")
+                            f"must have one rank >= 2, x and maxout one float dtype")
         if gz.dtype != x.dtype:
             from ..basic import cast
             gz = cast(gz, x.dtype)

@@ -302,6 +302,68 @@ def get_module(source, name="anonymous"):
     return entry
 
 
+def load_by_key(key):
+    """The published entry with ``key``, loaded and checked as usual, or None (never builds).
+
+    This is the warm path of ``function()``: a pre-key record (see ``read_prekey``) names the
+    key, so the source need not be rendered again.
+    """
+    entry = _loaded.get(key)
+    if entry is not None:
+        stats["memory_hits"] += 1
+        return entry
+    root = cache_root()
+    state = _open_root(root)
+    if isinstance(state, tuple):
+        return None
+    tc = toolchain(root)
+    final = entry_folder(root, key, tc["python_abi"])
+    shard = os.path.dirname(final)
+    try:
+        for folder in (os.path.dirname(os.path.dirname(shard)), os.path.dirname(shard), shard):
+            _check_cache_dir(folder)
+    except (CacheTrustError, OSError):
+        return None
+    with _thread_lock(key):
+        entry = _loaded.get(key) or _try_load(root, key, final, state == "writable",
+                                              MODULE_NAME + tc["ext_suffix"])
+        if entry is not None:
+            stats["disk_hits"] += 1
+            _loaded[key] = entry
+    return entry
+
+
+def _prekey_path(root, prekey):
+    return os.path.join(root, "prekeys", prekey[:2], f"{prekey}.json")
+
+
+def read_prekey(prekey):
+    """The cache key recorded for a graph's pre-key, or None."""
+    try:
+        with open(_prekey_path(cache_root(), prekey)) as f:
+            record = json.load(f)
+        key = record["key"]
+        return key if isinstance(key, str) and len(key) == 64 else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write_prekey(prekey, key):
+    """Remember that the graph with ``prekey`` lowers to the entry ``key`` (best effort)."""
+    root = cache_root()
+    if _open_root(root) != "writable":
+        return
+    path = _prekey_path(root, prekey)
+    try:
+        _make_dirs(os.path.dirname(path))
+        tmp = f"{path}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+        with open(tmp, "w") as f:
+            json.dump({"key": key}, f)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
 def _thread_lock(key):
     with _thread_locks_guard:
         return _thread_locks.setdefault(key, threading.Lock())
@@ -1094,7 +1156,7 @@ def clear(root=None):
         return 0
     removed = sum(1 for _ in iter_entries(root, every_format=True))
     for name in _subdirs(root):
-        if _FORMAT_RE.match(name) or name in ("failed", "quarantine", "toolchain"):
+        if _FORMAT_RE.match(name) or name in ("failed", "quarantine", "toolchain", "prekeys"):
             _discard(root, os.path.join(root, name))
     now = time.time()
     leftovers = _leftovers(root, now, 0.0)

@@ -138,3 +138,27 @@ def test_cli_list_show_clear(tmp_path):
     code, out, _ = cli("clear")
     assert code == 0 and "removed 1" in out
     assert "0 entries" in cli("list")[1]
+
+
+PREKEY_PROGRAM = textwrap.dedent("""
+    import json
+    import numpy as np
+    import cgraph, cgraph.tensor as T
+    from cgraph import cache
+    x = T.dmatrix("x")
+    w = cgraph.shared(np.ones((3, 2)), name="w")
+    f = cgraph.function([x], T.tanh(T.dot(x, w)) + np.arange(400.0).reshape(200, 2)[:3], name="pk")
+    value = f(np.ones((3, 3))).tolist()
+    print(json.dumps({"value": value, "stats": cache.stats, "src": f.c_source is not None and "cg_run" in f.c_source}))
+""")
+
+
+def test_warm_function_finds_its_module_by_prekey_without_rendering(private_cache, monkeypatch):
+    env, _ = private_cache
+    first, _ = run_program(env, PREKEY_PROGRAM)
+    assert first["stats"]["builds"] == 1
+    # the second process must not render: make rendering fail there
+    guard = "import cgraph.codegen.lower as L\nL.lower = None\n"
+    second, _ = run_program(env, guard + PREKEY_PROGRAM)
+    assert second["stats"]["builds"] == 0 and second["stats"]["disk_hits"] == 1
+    assert second["value"] == first["value"] and second["src"]

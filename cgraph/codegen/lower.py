@@ -135,6 +135,21 @@ def _nan_guard_check(vi, message, node_id):
     ])
 
 
+def constants_used(nodes, outputs):
+    """The constants a graph reads, in order of first use."""
+    used, seen = [], set()
+    for var in [v for node in nodes for v in node.inputs] + list(outputs):
+        if isinstance(var, Constant) and var not in seen:
+            seen.add(var)
+            used.append(var)
+    return used
+
+
+def passed_constants(nodes, outputs):
+    """The constants too large to embed: cg_run receives them after the inputs."""
+    return [c for c in constants_used(nodes, outputs) if c.data.size > EMBED_CONSTANT_LIMIT]
+
+
 def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profile=False,
                nan_guard=False):
     """Lower ``nodes`` (computing ``outputs`` from ``inputs``) to blocks of C statements.
@@ -155,11 +170,7 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
         variables.append(vi)
         return vi
 
-    used_constants, seen = [], set()
-    for var in [v for node in nodes for v in node.inputs] + list(outputs):
-        if isinstance(var, Constant) and var not in seen:
-            seen.add(var)
-            used_constants.append(var)
+    used_constants = constants_used(nodes, outputs)
     hidden = [] if embed_all_constants else \
         [c for c in used_constants if c.data.size > EMBED_CONSTANT_LIMIT]
 

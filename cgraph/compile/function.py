@@ -368,29 +368,63 @@ class Function:
             from .runners import PyRunner
             self._runner = PyRunner(graph_in, graph_out, nodes,
                                     nan_guard=getattr(self, "nan_guard", False))
-            self.c_source = None
+            self._c_source = None
             self.module_path = None
             self.cache_key = None
         else:
-            from .. import cache
-            from ..codegen.lower import lower
-            from .runners import CRunner
-            started = time.perf_counter()
+            self._link_c()
+
+    def _link_c(self):
+        """Find the module: by the graph's pre-key (no rendering), else lower and look up."""
+        from .. import cache
+        from ..codegen.lower import EMBED_CONSTANT_LIMIT, Lowered, lower, passed_constants
+        from ..codegen.prekey import prekey
+        from .runners import CRunner
+        graph_in, graph_out, nodes = self.graph_inputs, self.graph_outputs, self.nodes
+        profile = self.profile is not None
+        nan_guard = getattr(self, "nan_guard", False)
+        started = time.perf_counter()
+        pre = prekey(graph_in, graph_out, nodes, self.name, (profile, nan_guard),
+                     EMBED_CONSTANT_LIMIT)
+        entry = None
+        if pre is not None:
+            key = cache.read_prekey(pre)
+            entry = cache.load_by_key(key) if key else None
+        if entry is not None:
+            hidden = passed_constants(nodes, graph_out)
+            lowered = Lowered(source=None, inputs=list(graph_in) + hidden,
+                              hidden_constants=[c.data for c in hidden],
+                              outputs=list(graph_out), nodes=nodes)
+            self._c_source = None
+        else:
             compiler_before = cache.stats.get("compile_seconds", 0.0)
-            lowered = lower(graph_in, graph_out, nodes, self.name,
-                            profile=self.profile is not None,
-                            nan_guard=getattr(self, "nan_guard", False))
+            lowered = lower(graph_in, graph_out, nodes, self.name, profile=profile,
+                            nan_guard=nan_guard)
             entry = cache.get_module(lowered.source, self.name or "anonymous")
+            if pre is not None:
+                cache.write_prekey(pre, entry.key)
+            self._c_source = lowered.source
             elapsed = time.perf_counter() - started
             compiler = cache.stats.get("compile_seconds", 0.0) - compiler_before
             if elapsed > SLOW_COMPILE_SECONDS or (config.compile_verbose and compiler > 0):
                 _announce(f"compiled function {self.name or 'anonymous'!r}: {len(nodes)} "
                           f"kernels, {elapsed:.2f} s ({compiler:.2f} s in the C compiler), "
                           f"cache key {entry.key[:16]}")
-            self._runner = CRunner(entry, lowered)
-            self.c_source = lowered.source
-            self.module_path = entry.module_path
-            self.cache_key = entry.key
+        self._runner = CRunner(entry, lowered)
+        self.module_path = entry.module_path
+        self.cache_key = entry.key
+
+    @property
+    def c_source(self):
+        """The C source of the function's module (read from the cache entry when the module
+        was found by its pre-key); None in py mode."""
+        if self.mode == "py":
+            return None
+        if self._c_source is None:
+            import os
+            with open(os.path.join(os.path.dirname(self.module_path), "module.c")) as f:
+                self._c_source = f.read()
+        return self._c_source
 
     # --- pickling and copying ----------------------------------------------------------
 

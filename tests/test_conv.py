@@ -390,3 +390,17 @@ def test_op_identity_and_border_mode_normalisation():
     assert hash(Conv2d(subsample=(2, 2))) == hash(Conv2d(subsample=[2, 2]))
     out = T.nnet.conv2d(T.tensor("float64", (True, False, False, False), "x"), T.tensor4())
     assert out.broadcastable == (True, False, False, False)
+
+
+def test_rop_through_conv_and_max_pool():
+    """T.Rop (a double Lop) needs the gradients of the gradient ops: conv's and
+    MaxPoolGradGrad."""
+    from cgraph.tensor.signal.pool import pool_2d
+    x, w, v = T.tensor4("x"), T.tensor4("w"), T.tensor4("v")
+    y = pool_2d(T.tanh(T.nnet.conv2d(x, w, border_mode="half")), (2, 2), ignore_border=True)
+    X, W, V = random((2, 2, 6, 6)), random((3, 2, 3, 3)), random((3, 2, 3, 3))
+    rop = cgraph.function([x, w, v], T.Rop(y, w, v))(X, W, V)
+    f = cgraph.function([x, w], y, mode="py")
+    eps = 1e-6
+    np.testing.assert_allclose(rop, (f(X, W + eps * V) - f(X, W - eps * V)) / (2 * eps),
+                               atol=1e-6)

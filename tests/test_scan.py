@@ -514,3 +514,11 @@ def test_only_the_last_step_is_kept_when_only_it_is_read():
     # when every step is read too, the buffer stays whole
     f = cgraph.function([n, h0], [h, h[-1]])
     assert modes(f) == [("full",)]
+
+
+def test_loops_differing_only_in_their_body_get_their_own_modules():
+    x = T.fvector("x")
+    xv = np.array([0.5, -1.0], dtype="float32")
+    for fn, reference in [(T.tanh, np.tanh), (T.nnet.sigmoid, lambda v: 1 / (1 + np.exp(-v)))]:
+        out, _ = cgraph.scan(fn, sequences=x)
+        assert_same(cgraph.function([x], out)(xv), reference(xv).astype("float32"))

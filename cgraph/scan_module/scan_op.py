@@ -48,6 +48,11 @@ class Scan(Op):
 
     c_template = "ops/scan.c.j2"
     foldable = False          # never run a loop at compile time
+    # What defines the loop. Equality stays identity (below); listing the inner graph here
+    # tells tools that describe ops by their properties (the cache's pre-key) that a Scan
+    # cannot be written down by them.
+    __props__ = ("inner_inputs", "inner_outputs", "n_seqs", "state_taps", "n_nit_sot",
+                 "as_while", "truncate_gradient", "name", "state_modes")
 
     def __init__(self, inner_inputs, inner_outputs, n_seqs, state_taps, n_nit_sot,
                  as_while=False, truncate_gradient=-1, name=None, state_modes=None,

@@ -29,6 +29,16 @@ class GradientError(AssertionError):
         self.abs_tol, self.rel_tol = abs_tol, rel_tol
 
 
+def _stabilized(cost, keep):
+    """``cost`` with the stabilising rewrites applied, the variables in ``keep`` untouched."""
+    from .rewrite.engine import Phase, apply_phase
+    from .rewrite.stabilize import STABILIZE
+    (result,) = apply_phase(Phase("stabilize", STABILIZE), list(keep), [cost])
+    if result is not cost and result.name is None:
+        result.name = cost.name
+    return result
+
+
 def _op_grads(node, output_grads):
     op = node.op
     if hasattr(op, "L_op"):
@@ -96,6 +106,14 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", add_nam
         if not isinstance(v, Variable):
             raise TypeError(f"consider_constant must list variables, got {v!r}")
     wrt_set = set(wrt_list)
+    if cost is not None:
+        # Differentiate the numerically stable form (log(softmax(x)) -> log_softmax(x)...):
+        # rewrites of the compiled graph never see inside the gradient's formulas.
+        stable = _stabilized(cost, stop | wrt_set | set(known_grads))
+        if stable is not cost:
+            grads[stable] = grads.pop(cost)
+            roots[roots.index(cost)] = stable
+            cost = stable
     nodes = io_toposort(roots, stop_at=stop | wrt_set)
     # variables through which a wrt variable can influence the cost
     depends = set(wrt_set)

@@ -167,3 +167,19 @@ def test_addbroadcast_checks_at_run_time():
         assert f(np.ones((1, 2))).tolist() == [[2.0, 2.0]]
         with pytest.raises(ValueError, match="broadcastable"):
             f(np.ones((3, 2)))
+
+
+def test_gradient_of_a_naive_log_softmax_is_finite_when_saturated():
+    x = T.dmatrix("x")
+    y = T.lvector("y")
+    cost = -T.mean(T.log(T.nnet.softmax(x))[T.arange(y.shape[0]), y])
+    g = grad(cost, x)
+    f = cgraph.function([x, y], [cost, g])
+    v = np.array([[1000.0, 0.0, -1000.0], [0.0, 1.0, 2.0]])
+    c, gv = f(v, np.array([2, 0]))
+    assert np.isfinite(c) and np.all(np.isfinite(gv))
+    m = v.max(axis=1, keepdims=True)
+    p = np.exp(v - m) / np.exp(v - m).sum(axis=1, keepdims=True)
+    onehot = np.eye(3)[[2, 0]]
+    np.testing.assert_allclose(gv, (p - onehot) / 2, atol=1e-12)
+    verify_grad(lambda a: T.log(T.nnet.sigmoid(a)), [np.array([-800.0, 0.5, 700.0])], n_tests=1)

@@ -8,7 +8,6 @@ import warnings
 import numpy as np
 import pytest
 
-import cgraph
 import cgraph.tensor as T
 from cgraph.tensor.signal import pool
 from cgraph.tensor.signal.pool import (AveragePoolGrad, MaxPoolGrad, Pool, out_size,

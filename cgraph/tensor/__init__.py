@@ -13,3 +13,4 @@ from ..gradient import grad, Lop, Rop, verify_grad  # noqa: F401,E402  (theano.t
 def __getattr__(name):
     from ..unsupported import lookup
     lookup("cgraph.tensor", name)
+from . import signal  # noqa: F401,E402  (T.signal.pool, as after import theano.tensor)

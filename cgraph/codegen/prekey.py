@@ -59,6 +59,9 @@ def _canon(value):
 
 def _op_signature(op):
     cls = type(op)
+    if not op.__props__ and vars(op):
+        # state that is not declared as properties: the properties do not describe the op
+        raise _Unsafe(cls.__name__)
     return (f"{cls.__module__}.{cls.__qualname__}", _canon(op._props()))
 
 

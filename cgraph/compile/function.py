@@ -85,7 +85,8 @@ class _FunctionSpec:
         self.output_variables = exprs[:n_out]
         update_pairs = [(s, u) for (s, _), u in zip(update_pairs, exprs[n_out:])]
         self.state_updates = exprs[n_out + len(update_pairs):]
-        update_pairs = self._add_default_updates(update_pairs, no_default_updates)
+        update_pairs = self._add_default_updates(update_pairs, no_default_updates,
+                                                 dict(given_pairs))
         self.update_pairs = update_pairs
         self._check_inputs_reachable(on_unused_input)
 
@@ -154,7 +155,7 @@ class _FunctionSpec:
             variables.append(v)
         self.output_variables = variables
 
-    def _add_default_updates(self, pairs, no_default_updates):
+    def _add_default_updates(self, pairs, no_default_updates, givens):
         if not isinstance(no_default_updates, (bool, list, tuple)):
             raise TypeError("no_default_updates should be either a boolean or a list")
         if no_default_updates is True:
@@ -171,6 +172,8 @@ class _FunctionSpec:
                 if isinstance(var, SharedVariable) and var.default_update is not None \
                         and var not in updated and var not in excluded:
                     upd = _check_update(var, var.default_update)
+                    if givens:   # a default update (random state) may read a replaced variable
+                        upd = clone_replace([upd], givens)[0]
                     pairs.append((var, upd))
                     updated.add(var)
                     frontier.append(upd)

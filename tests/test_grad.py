@@ -183,3 +183,21 @@ def test_gradient_of_a_naive_log_softmax_is_finite_when_saturated():
     onehot = np.eye(3)[[2, 0]]
     np.testing.assert_allclose(gv, (p - onehot) / 2, atol=1e-12)
     verify_grad(lambda a: T.log(T.nnet.sigmoid(a)), [np.array([-800.0, 0.5, 700.0])], n_tests=1)
+
+
+def test_jacobian_and_hessian():
+    x = T.dvector("x")
+    y = T.exp(x) * x[::-1]
+    J = cgraph.gradient.jacobian(y, x)
+    H = cgraph.gradient.hessian(T.sum(x ** 3) + x[0] * x[1], x)
+    f = cgraph.function([x], [J, H])
+    v = np.array([0.5, -1.0, 2.0])
+    jv, hv = f(v)
+    n = len(v)
+    expected_j = np.diag(np.exp(v) * v[::-1]) + np.exp(v)[:, None] * np.eye(n)[::-1]
+    np.testing.assert_allclose(jv, expected_j, rtol=1e-12)
+    expected_h = np.diag(6 * v)
+    expected_h[0, 1] = expected_h[1, 0] = 1.0
+    np.testing.assert_allclose(hv, expected_h, rtol=1e-12)
+    Jw = cgraph.gradient.jacobian(T.dot(x, x) * x, [x])
+    assert isinstance(Jw, list) and cgraph.function([x], Jw[0])(v).shape == (3, 3)

@@ -25,6 +25,9 @@ client built and compile nothing. Two ways to ship the function:
 
 The script runs both and prints, for each, where each worker got its module and how many
 times it looked it up, the time and throughput, and the measured cost of one unpickling.
+On a 2-core machine the 1.5 GB take about 4 s either way (0.35-0.4 GB/s; the same
+statistics with dask's numpy functions: 6 s), a worker peaks at about 150 MB, and one
+unpickling costs 0.2-1 ms next to about 40 ms of work per 16 MB block.
 
 Run: PYTHONPATH=. python examples/dask_map.py [--rows N] [--chunk-rows R] [--compare-numpy]
 (needs the ``dask`` extra: pip install '.[dask]').

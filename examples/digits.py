@@ -19,3 +19,14 @@ def load_digits(dtype="float64", seed=1234):
     x = (table[:, :64] / 16.0).astype(dtype)
     y = table[:, 64].astype("int64")
     return (x[:1197], y[:1197]), (x[1197:1497], y[1197:1497]), (x[1497:], y[1497:])
+
+
+def shared_dataset(data_xy, name):
+    """The pair (x, y) as shared variables ``name_x`` (floatX) and ``name_y`` (int64), so that
+    a compiled function reads its minibatches in place through ``givens`` instead of
+    receiving them as arguments at every call (the Theano tutorial's ``shared_dataset``)."""
+    import cgraph
+    x, y = data_xy
+    return (cgraph.shared(np.asarray(x, dtype=cgraph.config.floatX), name=f"{name}_x",
+                          borrow=True),
+            cgraph.shared(np.asarray(y, dtype="int64"), name=f"{name}_y", borrow=True))

@@ -48,10 +48,11 @@ def time_case(case, min_time=0.3, repeats=7):
 
 
 def configurations():
-    from .workloads import w1_elementwise, w3_mlp_step, w5_call_overhead
+    from .workloads import w1_elementwise, w2_logreg_step, w3_mlp_step, w5_call_overhead
     for dtype in ("float64", "float32"):
         for size in (10**6, 10**7):
             yield f"W1 {dtype} n={size:.0e}", w1_elementwise, dict(size=size, dtype=dtype), 1e-5
+    yield "W2 logreg step 784-10 b=600", w2_logreg_step, dict(), 1e-6
     yield "W3 MLP step 784-500-10 b=20", w3_mlp_step, dict(), 1e-6
     yield "W5 call x+1, 1 element", w5_call_overhead, dict(size=1), 0
 

@@ -112,6 +112,63 @@ def _mlp_numpy(sizes, batch, dtype, seed=0, l2=1e-4, lr=0.01):
     return data_x, data_y, params, l2, lr
 
 
+def w2_logreg_step(backend, size=(784, 10), batch=600, dtype="float64", n_batches=10, lr=0.13):
+    """One SGD step of multinomial logistic regression (Theano's logistic_sgd tutorial):
+    softmax(x W + b), mean NLL, gradient step on W and b; the batch is a slice of shared data
+    chosen by the step's index (givens)."""
+    rng = np.random.default_rng(0)
+    data_x = rng.random((batch * n_batches, size[0])).astype(dtype)
+    data_y = rng.integers(0, size[1], size=batch * n_batches)
+    if backend == "numpy":
+        W = np.zeros(size, dtype=dtype)
+        b = np.zeros(size[1], dtype=dtype)
+        rows = np.arange(batch)
+        state = {"i": 0}
+
+        def run():
+            i = state["i"] % n_batches
+            state["i"] += 1
+            x = data_x[i * batch:(i + 1) * batch]
+            y = data_y[i * batch:(i + 1) * batch]
+            logits = x @ W + b
+            logits -= logits.max(axis=1, keepdims=True)
+            p = np.exp(logits)
+            p /= p.sum(axis=1, keepdims=True)
+            cost = -np.log(p[rows, y]).mean()
+            delta = p
+            delta[rows, y] -= 1
+            delta /= batch
+            W[...] -= lr * (x.T @ delta)
+            b[...] -= lr * delta.sum(axis=0)
+            return np.asarray(cost)
+        return Case(run)
+    if backend == "cgraph":
+        import cgraph
+        import cgraph.tensor as T
+        sx = cgraph.shared(data_x, name="data_x")
+        sy = cgraph.shared(data_y, name="data_y")
+        W = cgraph.shared(np.zeros(size, dtype=dtype), name="W")
+        b = cgraph.shared(np.zeros(size[1], dtype=dtype), name="b")
+        index = T.lscalar("index")
+        x = T.matrix("x", dtype=dtype)
+        y = T.lvector("y")
+        p_y = T.nnet.softmax(T.dot(x, W) + b)
+        cost = -T.mean(T.log(p_y)[T.arange(y.shape[0]), y])
+        g_W, g_b = T.grad(cost, [W, b])
+        rate = T.cast(lr, dtype)
+        f = cgraph.function([index], cost, updates=[(W, W - rate * g_W), (b, b - rate * g_b)],
+                            givens={x: sx[index * batch:(index + 1) * batch],
+                                    y: sy[index * batch:(index + 1) * batch]}, name="logreg_step")
+        state = {"i": 0}
+
+        def run():
+            i = state["i"] % n_batches
+            state["i"] += 1
+            return f(i)
+        return Case(run)
+    return None
+
+
 def w3_mlp_step(backend, size=(784, 500, 10), batch=20, dtype="float64"):
     """One SGD step of a tanh MLP with softmax output, NLL + L2 (batch rows from shared data)."""
     data_x, data_y, init, l2, lr = _mlp_numpy(size, batch, dtype)
@@ -177,6 +234,7 @@ def w3_mlp_step(backend, size=(784, 500, 10), batch=20, dtype="float64"):
 
 WORKLOADS = {
     "W1": w1_elementwise,
+    "W2": w2_logreg_step,
     "W3": w3_mlp_step,
     "W5": w5_call_overhead,
 }

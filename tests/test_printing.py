@@ -24,11 +24,12 @@ def _affine():
 
 
 def _model():
-    """A function's graph: y = dot(x, W) + b with shared W, b and the update W <- dot(W, W)."""
+    """A function's graph: y = dot(x, W) * b with shared W, b and the update W <- dot(W, W).
+    (A product, not a sum: dot(x, W) + b would become one Gemm node.)"""
     x = T.dmatrix("x")
     W = cgraph.shared(np.eye(3), name="W")
     b = cgraph.shared(np.array([1.0, 2.0, 3.0]), name="b")
-    return x, W, b, T.dot(x, W) + b
+    return x, W, b, T.dot(x, W) * b
 
 
 # --- debugprint ----------------------------------------------------------------------------
@@ -79,7 +80,7 @@ def test_debugprint_compiled_function_with_update():
     x, W, b, y = _model()
     f = cgraph.function([x], y, updates=[(W, T.dot(W, W))], mode="py")
     assert printing.debugprint(f, file="str") == (
-        "Elemwise{add} [id A] ''   2\n"
+        "Elemwise{mul} [id A] ''   2\n"
         " |Dot [id B] ''   0\n"
         " | |x [id C]\n"
         " | |W [id D] (shared)\n"
@@ -89,7 +90,7 @@ def test_debugprint_compiled_function_with_update():
         " |W [id D] (shared)\n"
         " |W [id D] (shared)\n")
     # the toposort indices are the function's execution order
-    assert [str(n.op) for n in f.nodes] == ["Dot", "DimShuffle{x,0}", "Elemwise{add}", "Dot"]
+    assert [str(n.op) for n in f.nodes] == ["Dot", "DimShuffle{x,0}", "Elemwise{mul}", "Dot"]
 
 
 def test_debugprint_compiled_c_function_and_state_input():
@@ -154,7 +155,7 @@ def test_debugprint_clients_and_storage():
     eye = "[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]"
     # y (id A) is read by the Sum (id J, printed later) and is an output: both are listed
     assert printing.debugprint(f, file="str", print_clients=True, print_storage=True) == (
-        "Elemwise{add} [id A] ''   2 clients:[id J],output\n"
+        "Elemwise{mul} [id A] ''   2 clients:[id J],output\n"
         " |Dot [id B] ''   0\n"
         " | |x [id C]\n"
         f" | |W [id D] (shared) storage={eye}\n"
@@ -165,7 +166,7 @@ def test_debugprint_clients_and_storage():
         f" | |W [id D] (shared) storage={eye}\n"
         " |DimShuffle{x,0} [id I] ''   5\n"
         "   |Sum{axis=(0,)} [id J] ''   4\n"
-        "     |Elemwise{add} [id A] ''   2 clients:[id J],output\n")
+        "     |Elemwise{mul} [id A] ''   2 clients:[id J],output\n")
     big = cgraph.shared(np.arange(100.0), name="big")
     text = printing.debugprint(big * 2.0, file="str", print_storage=True)
     assert " |big [id B] (shared) storage=[ 0.,  1., ..., 98., 99.]\n" in text
@@ -268,7 +269,7 @@ def test_pydotprint_writes_svg_and_png(tmp_path, capsys):
     assert capsys.readouterr().out.strip() == f"The output file is available at {svg}"
     text = svg.read_text()
     assert text.lstrip().startswith(("<?xml", "<svg")) and "</svg>" in text
-    for label in ("Dot", "Elemwise{add}", "DimShuffle{x,0}", "update of W"):
+    for label in ("Dot", "Elemwise{mul}", "DimShuffle{x,0}", "update of W"):
         assert label in text.replace("&#123;", "{").replace("&#125;", "}"), label
     assert 'fill="green"' in text           # the input x
     assert 'fill="gold"' in text            # the shared W and b

@@ -7,11 +7,15 @@ numpy reference (tests/test_rewrite.py checks each one).
 """
 from .engine import Phase, apply_phase, merge
 from .basic_rewrites import constant_folding
+from .canonicalize import CANONICALIZE
 from .stabilize import STABILIZE
 from .fusion import fuse_elementwise
+from .gemm import fuse_gemm
 
 PHASES = [
     Phase("constant folding", [constant_folding]),
+    # constants appear as rules fire (x**(2-1) -> x**1 -> x), so folding runs along
+    Phase("canonicalize", [constant_folding] + CANONICALIZE),
     Phase("stabilize", STABILIZE),
 ]
 
@@ -28,4 +32,5 @@ def optimize(inputs, outputs):
         outputs = merge(inputs, outputs)
     for graph_pass in GRAPH_PASSES:
         outputs = graph_pass(inputs, outputs)
+    outputs = fuse_gemm(inputs, outputs)
     return fuse_elementwise(inputs, outputs)

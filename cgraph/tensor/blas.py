@@ -1,5 +1,6 @@
 """``dot`` and ``outer``: float32/float64 products go through BLAS, other dtypes through loops;
-the gradient of a product is two more products with transposed operands.
+the gradient of a product is two more products with transposed operands. ``Gemm`` is
+``beta * z + alpha * dot(a, b)`` in one BLAS call, built by the gemm fusion rewrite.
 
 ``Dot`` multiplies an N-d tensor (N >= 1) by a vector or a matrix, following numpy's
 ``dot``: the last axis of the first operand is summed against the first axis of the second.
@@ -73,10 +74,11 @@ class Dot(Op):
         return {"use_blas": dtype in BLAS_DTYPES, "blas_prefix": "s" if dtype == "float32" else "d"}
 
 
-def inner_mismatch_message(node, a_shape, b_shape):
-    """The error for operands whose inner dimensions differ, naming both."""
+def inner_mismatch_message(node, a_shape, b_shape, operands=(0, 1)):
+    """The error for operands whose inner dimensions differ, naming both (the node's
+    inputs at the positions ``operands``)."""
     from ..codegen.lower import label_of
-    a, b = (label_of(v) for v in node.inputs)
+    a, b = (label_of(node.inputs[k]) for k in operands)
     return (f"dot: {a} has shape {shape_str(a_shape)} but {b} has shape {shape_str(b_shape)}: "
             f"inner dimensions {a_shape[-1]} and {b_shape[0]} differ")
 
@@ -125,3 +127,114 @@ def outer(x, y):
     if y.ndim != 1:
         y = y.flatten()
     return dot(x.dimshuffle(0, "x"), y.dimshuffle("x", 0))
+
+
+class Gemm(Op):
+    """``beta * z + alpha * dot(a, b)`` in one BLAS call (gemm, or gemv when an operand is a
+    vector), as the gemm fusion rewrite builds it from the elementwise expression.
+
+    Inputs: ``alpha, a, b, beta, *z_inputs``. ``a`` and ``b``: vectors or matrices, not both
+    vectors; ``alpha``, ``beta``: 0-d; all of one float dtype. ``z`` is the one z input, or,
+    with ``scalar_op`` (a Composite, set by the fusion rewrite), that op applied elementwise
+    to the z inputs; it has the product's rank and broadcasts as in an elementwise op (a bias
+    row is copied into every row of the result).
+
+    The result is a new array: beta * z is first written into it, then BLAS adds alpha times
+    the product in place, so no input's buffer is ever written. Where the product itself
+    would be broadcast (an axis where it has length 1 and z does not) or alpha is 0 (BLAS
+    would skip the product, so a NaN in it would not propagate), the product goes through a
+    temporary instead. Rounding: BLAS adds the scaled product into z as it accumulates, so
+    results may differ from ``z + alpha * dot(a, b)`` computed in two steps by an ulp or so.
+    """
+
+    __props__ = ("scalar_op",)
+    c_template = "ops/gemm.c.j2"
+
+    def __init__(self, scalar_op=None):
+        self.scalar_op = scalar_op
+
+    def __str__(self):
+        return "Gemm" if self.scalar_op is None else f"Gemm{{{self.scalar_op.name}}}"
+
+    def make_node(self, alpha, a, b, beta, *z_inputs):
+        from .elemwise import pad_left
+        alpha, a, b, beta = (as_tensor_variable(v) for v in (alpha, a, b, beta))
+        z_inputs = [as_tensor_variable(v) for v in z_inputs]
+        if a.ndim not in (1, 2) or b.ndim not in (1, 2) or a.ndim + b.ndim == 2:
+            raise TypeError(f"Gemm multiplies a matrix by a matrix or a vector, got {a!r} "
+                            f"({a.ndim}-d) and {b!r} ({b.ndim}-d)")
+        nin = 1 if self.scalar_op is None else self.scalar_op.nin
+        if len(z_inputs) != nin:
+            raise TypeError(f"{self} takes {nin} z input(s), got {len(z_inputs)}")
+        product = a.broadcastable[:-1] + b.broadcastable[1:]
+        if any(z.ndim > len(product) for z in z_inputs):
+            raise TypeError(f"Gemm: the z inputs {z_inputs} have more dimensions than the "
+                            f"product ({len(product)})")
+        z_inputs = [pad_left(z, len(product)) for z in z_inputs]
+        if alpha.ndim != 0 or beta.ndim != 0:
+            raise TypeError(f"Gemm: alpha {alpha!r} and beta {beta!r} must be 0-d")
+        z_dtype = self._z_dtype([z.dtype for z in z_inputs])
+        dtypes = [v.dtype for v in (alpha, a, b, beta)] + [z_dtype]
+        if len(set(dtypes)) != 1 or dtypes[0] not in BLAS_DTYPES:
+            raise TypeError(f"Gemm needs alpha, a, b, beta and z of one float dtype, got "
+                            f"{dtypes}")
+        z_bcast = [all(z.broadcastable[d] for z in z_inputs) for d in range(len(product))]
+        bcast = tuple(zb and pb for zb, pb in zip(z_bcast, product))
+        return Apply(self, [alpha, a, b, beta] + z_inputs,
+                     [TensorVariable(TensorType(z_dtype, bcast))])
+
+    def _z_dtype(self, in_dtypes):
+        if self.scalar_op is None:
+            return in_dtypes[0]
+        if tuple(in_dtypes) != tuple(self.scalar_op.in_dtypes):
+            raise TypeError(f"{self} was built for z inputs of dtypes "
+                            f"{self.scalar_op.in_dtypes}, got {tuple(in_dtypes)}")
+        return self.scalar_op.out_dtype(in_dtypes)
+
+    def perform(self, node, inputs):
+        alpha, a, b, beta, *z_inputs = inputs
+        dtype = node.outputs[0].dtype
+        if a.shape[-1] != b.shape[0]:
+            raise ValueError(inner_mismatch_message(node, a.shape, b.shape, operands=(1, 2)))
+        if self.scalar_op is None:
+            z = z_inputs[0]
+        else:
+            z = self.scalar_op.perform(z_inputs, dtype)
+            z = np.broadcast_to(z, np.broadcast_shapes(*[v.shape for v in z_inputs]))
+        product = np.dot(a, b)
+        try:
+            shape = np.broadcast_shapes(z.shape, product.shape)
+        except ValueError:
+            raise ValueError(f"{self}: shapes cannot be broadcast together: "
+                             f"{self._z_label(node)} has shape {shape_str(z.shape)}, the "
+                             f"product has shape {shape_str(product.shape)}") from None
+        with np.errstate(all="ignore"):
+            result = beta * z + alpha * product
+        return [np.array(np.broadcast_to(result, shape), dtype=dtype)]
+
+    def _z_label(self, node):
+        from ..codegen.lower import label_of
+        if self.scalar_op is None:
+            return label_of(node.inputs[4])
+        return self.scalar_op.name
+
+    def c_params(self, node):
+        from ..codegen.lower import c_string
+        from ..graph.basic import Constant
+        beta = node.inputs[3]
+        dtype = node.outputs[0].dtype
+        z_inputs = node.inputs[4:]
+        args = [f"a{k}" for k in range(len(z_inputs))]
+        if self.scalar_op is None:
+            statements, expr = [], "a0"
+        else:
+            statements, expr = self.scalar_op.c_body(args)
+        return {"blas_prefix": "s" if dtype == "float32" else "d",
+                # a constant beta of 1 (z + alpha * a.b) copies z without multiplying
+                "beta_is_one": isinstance(beta, Constant) and bool(np.all(beta.data == 1)),
+                "statements": statements, "expr": expr, "z_label": c_string(self._z_label(node))}
+
+
+def gemm(z, alpha, a, b, beta):
+    """``beta * z + alpha * dot(a, b)`` as one Gemm node."""
+    return Gemm()(alpha, a, b, beta, z)

@@ -119,15 +119,26 @@ class Reduce(Op):
     three divide by the number of reduced elements minus ``ddof`` (at least 0, as numpy).
     ``dtype`` and ``acc_dtype`` are the user's overrides (None: the defaults of
     ``reduce_dtypes``). With ``keepdims`` the reduced axes stay as broadcastable length-1 axes.
+
+    ``scalar_op`` (a Composite, set by the fusion rewrite): the node has that op's inputs,
+    and folds ``scalar_op`` applied elementwise to them (broadcast together, as Elemwise
+    does) without writing that value anywhere: ``sum(exp(x))`` in one pass. Only the one-pass
+    modes (``FUSABLE_MODES``) take one.
     """
 
-    __props__ = ("mode", "axis", "keepdims", "dtype", "acc_dtype", "ddof")
+    __props__ = ("mode", "axis", "keepdims", "dtype", "acc_dtype", "ddof", "scalar_op")
     c_template = "ops/reduce.c.j2"
     MODES = ("sum", "prod", "max", "min", "all", "any", "mean", "var", "std")
+    FUSABLE_MODES = ("sum", "prod", "max", "min", "all", "any", "mean")
 
-    def __init__(self, mode, axis, keepdims=False, dtype=None, acc_dtype=None, ddof=0):
+    def __init__(self, mode, axis, keepdims=False, dtype=None, acc_dtype=None, ddof=0,
+                 scalar_op=None):
         if mode not in self.MODES:
             raise ValueError(f"unknown reduction {mode!r}; expected one of {self.MODES}")
+        if scalar_op is not None and mode not in self.FUSABLE_MODES:
+            raise ValueError(f"a {mode} reduction reads its input twice, so it cannot fold "
+                             f"an elementwise op into its loop")
+        self.scalar_op = scalar_op
         self.mode = mode
         self.axis = tuple(sorted(int(a) for a in axis))
         self.keepdims = bool(keepdims)
@@ -141,27 +152,72 @@ class Reduce(Op):
             extra.append("keepdims")
         if self.ddof:
             extra.append(f"ddof={self.ddof}")
+        if self.scalar_op is not None:
+            extra.append(self.scalar_op.name)
         return f"{self.mode.capitalize()}{{{', '.join(extra)}}}"
 
     def dtypes(self, in_dtype):
         return reduce_dtypes(self.mode, in_dtype, self.dtype, self.acc_dtype)
 
-    def make_node(self, x):
-        x = as_tensor_variable(x)
-        _check_op_axes(self, x)
-        out_dtype, _ = self.dtypes(x.dtype)
-        bcast = _out_broadcastable(x, self.axis, self.keepdims)
-        return Apply(self, [x], [TensorVariable(TensorType(out_dtype, bcast))])
+    def make_node(self, *inputs):
+        if self.scalar_op is None:
+            if len(inputs) != 1:
+                raise TypeError(f"{self} takes one input, got {len(inputs)}")
+            x = as_tensor_variable(inputs[0])
+            _check_op_axes(self, x)
+            out_dtype, _ = self.dtypes(x.dtype)
+            bcast = _out_broadcastable(x, self.axis, self.keepdims)
+            return Apply(self, [x], [TensorVariable(TensorType(out_dtype, bcast))])
+        return self._make_fused_node(inputs)
+
+    def _make_fused_node(self, inputs):
+        from .elemwise import pad_left
+        op = self.scalar_op
+        if len(inputs) != op.nin:
+            raise TypeError(f"{self} takes {op.nin} inputs, got {len(inputs)}")
+        inputs = [as_tensor_variable(x) for x in inputs]
+        ndim = builtins.max(x.ndim for x in inputs)
+        inputs = [pad_left(x, ndim) for x in inputs]
+        in_dtypes = [x.dtype for x in inputs]
+        if tuple(in_dtypes) != tuple(getattr(op, "in_dtypes", in_dtypes)):
+            raise TypeError(f"{self} was built for inputs of dtypes {op.in_dtypes}, got "
+                            f"{tuple(in_dtypes)}")
+        # the value folded: the inputs broadcast together, as Elemwise computes them
+        value = TensorType(op.out_dtype(in_dtypes),
+                           tuple(builtins.all(x.broadcastable[d] for x in inputs)
+                                 for d in range(ndim)))
+        if builtins.any(a >= ndim for a in self.axis):
+            raise ValueError(f"{self} reduces axes {self.axis}, but its inputs have {ndim} "
+                             f"dimensions")
+        out_dtype, _ = self.dtypes(value.dtype)
+        bcast = _out_broadcastable(value, self.axis, self.keepdims)
+        return Apply(self, inputs, [TensorVariable(TensorType(out_dtype, bcast))])
+
+    def value_dtype(self, node):
+        """The dtype of the value folded (the input's, or the scalar op's result)."""
+        if self.scalar_op is None:
+            return node.inputs[0].dtype
+        return self.scalar_op.out_dtype([x.dtype for x in node.inputs])
+
+    def _value(self, node, inputs):
+        """The array folded, and how messages name it."""
+        if self.scalar_op is None:
+            return inputs[0], _label(node.inputs[0])
+        value = self.scalar_op.perform(inputs, self.value_dtype(node))
+        shape = np.broadcast_shapes(*[a.shape for a in inputs])
+        if value.shape != shape:
+            value = np.broadcast_to(value, shape)
+        return value, value_label(node)
 
     def perform(self, node, inputs):
-        (x,) = inputs
+        x, label = self._value(node, inputs)
         out_dtype, acc = self.dtypes(x.dtype.name)
         axes, keep = self.axis, self.keepdims
         count = _reduced_count(x.shape, axes)
         if self.mode in ("max", "min") and count == 0:
             raise ValueError(_empty_message(f"zero-size array to reduction operation "
                                             f"{_NUMPY_NAMES[self.mode]} which has no identity",
-                                            node.inputs[0], x.shape, axes))
+                                            label, x.shape, axes))
         with np.errstate(all="ignore"):
             if self.mode in ("sum", "mean"):
                 result = np.sum(x, axis=axes, dtype=acc, keepdims=keep)
@@ -185,6 +241,9 @@ class Reduce(Op):
 
     def L_op(self, inputs, outputs, output_grads):
         """Gradients of every float reduction (all/any have none: their output is bool)."""
+        if self.scalar_op is not None:
+            raise NotImplementedError("a reduction with a fused elementwise op has no "
+                                      "gradient: take gradients before the graph is optimized")
         (x,), (out,), (gz,) = inputs, outputs, output_grads
         if gz is None or not is_float(x.dtype) or self.mode in ("all", "any"):
             return [None]
@@ -215,7 +274,8 @@ class Reduce(Op):
     def c_params(self, node):
         x = node.inputs[0]
         nd, axes = x.ndim, self.axis
-        out_dtype, acc = self.dtypes(x.dtype)
+        x_dtype = self.value_dtype(node)
+        out_dtype, acc = self.dtypes(x_dtype)
         accumulates = self.mode in ("sum", "prod", "mean", "var", "std")
         if accumulates and not is_float(acc):
             # integers wrap around as numpy's do; unsigned arithmetic makes that defined C
@@ -223,17 +283,19 @@ class Reduce(Op):
         elif accumulates:
             acc_ctype, acc_final_ctype = C_TYPES[acc], None
         else:
-            acc_ctype, acc_final_ctype = C_TYPES[x.dtype], None
+            acc_ctype, acc_final_ctype = C_TYPES[x_dtype], None
         r = len(axes)
         return {
+            **self._fused_c_params(node),
+            "x_ctype": C_TYPES[x_dtype],
             "mode": self.mode,
             "axes": list(axes),
             "kept": [d for d in range(nd) if d not in axes],
             "axes_text": _axes_text(axes),
-            "in_kind": "float" if is_float(x.dtype) else ("bool" if x.dtype == "bool" else "int"),
+            "in_kind": "float" if is_float(x_dtype) else ("bool" if x_dtype == "bool" else "int"),
             "acc_ctype": acc_ctype,
             "acc_final_ctype": acc_final_ctype,
-            "init": _init_literal(self.mode, x.dtype),
+            "init": _init_literal(self.mode, x_dtype),
             "ddof": self.ddof,
             "out_dims": _out_dims(nd, axes, self.keepdims),
             "numpy_name": _NUMPY_NAMES.get(self.mode, self.mode),
@@ -241,6 +303,38 @@ class Reduce(Op):
             "trailing": r > 0 and list(axes) == list(range(nd - r, nd)),
             "leading": 0 < r < nd and list(axes) == list(range(r)),
         }
+
+
+    def _fused_c_params(self, node):
+        """The loop body reading the inputs: each a{k} is input k's element; the statements
+        and expression compute the value folded (the input itself when nothing is fused)."""
+        if self.scalar_op is None:
+            return {"fused": False, "statements": [], "expr": "a0", "may_fail": False,
+                    "scalar_inputs": [], "vector_inputs": [0], "value_label": ""}
+        from ..codegen.lower import c_string
+        statements, expr = self.scalar_op.c_body([f"a{k}" for k in range(len(node.inputs))])
+        scalar = [k for k, x in enumerate(node.inputs) if builtins.all(x.broadcastable)]
+        vector = [k for k in range(len(node.inputs)) if k not in scalar]
+        # only integer division and powers set the error flag (a float pow never does)
+        may_fail = builtins.any("cg_bad" in line for line in statements + [expr])
+        return {"fused": True, "statements": statements, "expr": expr,
+                "may_fail": may_fail, "scalar_inputs": scalar,
+                "vector_inputs": vector, "value_label": c_string(value_label(node))}
+
+
+def value_label(node):
+    """How messages name the value a fused reduction folds: its expression over the labels
+    of the node's inputs, as the unfused graph would name the reduction's input."""
+    op = node.op.scalar_op
+    labels = [_label(x) for x in node.inputs]
+
+    def describe(ref):
+        if ref < op.nin:
+            return labels[ref]
+        scalar, args, _ = op.steps[ref - op.nin]
+        return f"{scalar.name}({', '.join(describe(a) for a in args)})"
+    text = describe(op.nin + len(op.steps) - 1)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _out_dims(ndim, axes, keepdims):
@@ -251,7 +345,8 @@ def _out_dims(ndim, axes, keepdims):
 
 
 def _empty_message(text, var, shape, axes):
-    return f"{text}: {_label(var)} has shape {shape_str(shape)} and axes {_axes_text(axes)} " \
+    label = var if isinstance(var, str) else _label(var)
+    return f"{text}: {label} has shape {shape_str(shape)} and axes {_axes_text(axes)} " \
            f"are reduced"
 
 

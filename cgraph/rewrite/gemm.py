@@ -1,0 +1,172 @@
+"""Gemm fusion: a linear combination that contains a matrix product becomes one BLAS call.
+
+``p - lr * dot(x, g)``, ``dot(h, W) + b``, ``alpha * dot(x, y) + beta * z`` and the like are
+read as a sum of terms ``sign * (scalar factors) * term``, through add, sub, neg and
+multiplication by a scalar (a variable or constant with length 1 on every axis). When one
+term is a float ``dot`` of matrices and vectors (not two vectors) that nothing else reads,
+the sum becomes ``Gemm(alpha, a, b, beta, z)``: alpha is the product's coefficient, z the
+other terms (their sum, with beta 1, or the single other term with its coefficient as beta,
+or zero), so the product is added into z's copy by BLAS instead of being written out and
+read back. Elementwise fusion later computes z inside the Gemm's copy loop.
+
+Exactness: only nodes computing in the result's dtype are read through; scalar factors are
+multiplied together and distributed over the sum (p - lr*(g + d) -> (p - lr*g) - lr*d), and
+BLAS adds the product as it accumulates: results may differ from the unfused graph in the
+last bits (as two BLAS libraries do), never more.
+"""
+from collections import Counter
+
+import numpy as np
+
+from ..graph.basic import Constant, io_toposort
+from ..tensor import basic as T
+from ..tensor.blas import BLAS_DTYPES, Dot, Gemm
+from ..tensor.elemwise import DimShuffle, Elemwise
+from ..tensor.shape_ops import patternbroadcast
+from ..tensor.var import constant
+from .engine import _rebuild
+from .patterns import constant_value, strip_broadcast
+
+LINEAR = ("add", "sub", "neg", "mul")
+
+
+def fuse_gemm(inputs, outputs):
+    nodes = io_toposort(outputs, stop_at=inputs)
+    clients = Counter(v for node in nodes for v in node.inputs)
+    clients.update(outputs)
+    stop = set(inputs)
+    plans, inside = {}, set()
+    for node in reversed(nodes):   # the largest expression first
+        if node in inside or not _linear(node, node.outputs[0].dtype):
+            continue
+        terms, visited = [], []
+        _expand(node.outputs[0], 1, (), terms, visited, clients, stop, root=True)
+        plan = _plan(terms, node.outputs[0], clients)
+        if plan is not None:
+            plans[node] = plan
+            inside.update(visited)
+    if not plans:
+        return list(outputs)
+    memo = {}
+    for node in nodes:
+        if node in plans:
+            memo[node.outputs[0]] = _build(plans[node], node.outputs[0], memo)
+        elif node not in inside:
+            current = _rebuild(node, memo)
+            for old, new in zip(node.outputs, current.outputs):
+                memo[old] = new
+    return [memo.get(v, v) for v in outputs]
+
+
+def _linear(node, dtype):
+    return isinstance(node.op, Elemwise) and node.op.scalar_op.name in LINEAR and \
+        node.outputs[0].dtype == dtype and dtype in BLAS_DTYPES
+
+
+def _scalar_like(var):
+    return all(var.broadcastable)
+
+
+def _expand(var, sign, factors, terms, visited, clients, stop, root=False):
+    """Append (sign, factors, term) to ``terms`` for ``var`` times sign and the factors."""
+    node = var.owner
+    if node is None or var in stop or (not root and clients[var] != 1) or \
+            not _linear(node, var.dtype):
+        terms.append((sign, factors, var))
+        return
+    name = node.op.scalar_op.name
+    ins = node.inputs
+    if name == "mul":
+        scalar = [_scalar_like(x) for x in ins]
+        if scalar[0] == scalar[1]:
+            terms.append((sign, factors, var))   # both scalars, or neither: not linear in one
+            return
+        factor, rest = (ins[0], ins[1]) if scalar[0] else (ins[1], ins[0])
+        visited.append(node)
+        _expand(rest, sign, factors + (factor,), terms, visited, clients, stop)
+        return
+    visited.append(node)
+    if name == "neg":
+        _expand(ins[0], -sign, factors, terms, visited, clients, stop)
+    else:
+        _expand(ins[0], sign, factors, terms, visited, clients, stop)
+        _expand(ins[1], -sign if name == "sub" else sign, factors, terms, visited, clients, stop)
+
+
+def _is_product(var, out, clients):
+    node = var.owner
+    if node is None or not isinstance(node.op, Dot) or clients[var] != 1:
+        return False
+    a, b = node.inputs
+    return a.ndim in (1, 2) and b.ndim in (1, 2) and a.ndim + b.ndim > 2 and \
+        var.ndim == out.ndim and var.dtype == out.dtype
+
+
+def _plan(terms, out, clients):
+    """(product term, other terms) when one term is a fusable matrix product, else None."""
+    for k, (sign, factors, var) in enumerate(terms):
+        if _is_product(var, out, clients):
+            return terms[k], terms[:k] + terms[k + 1:]
+    return None
+
+
+def _build(plan, out, memo):
+    (sign, factors, product), others = plan
+    dtype = out.dtype
+    a, b = (memo.get(v, v) for v in product.owner.inputs)
+    alpha = _coefficient(sign, factors, dtype, memo)
+    if not others:
+        z, beta = constant(0, dtype=dtype, ndim=out.ndim), constant(0, dtype=dtype)
+    elif len(others) == 1:
+        s, f, term = others[0]
+        z, beta = _cast(memo.get(term, term), dtype), _coefficient(s, f, dtype, memo)
+    else:
+        z = None
+        for s, f, term in others:
+            value = _cast(memo.get(term, term), dtype)
+            if f:
+                value = T.mul(_coefficient(1, f, dtype, memo), value)
+            if z is None:
+                z = value if s > 0 else T.neg(value)
+            else:
+                z = T.add(z, value) if s > 0 else T.sub(z, value)
+        beta = constant(1, dtype=dtype)
+    result = Gemm()(alpha, a, b, beta, z)
+    result = patternbroadcast(result, out.broadcastable)
+    result.name = out.name
+    result.owner.trace = out.owner.trace
+    return result
+
+
+def _cast(var, dtype):
+    return T.cast(var, dtype)
+
+
+def _as_scalar(var):
+    """A scalar-like variable as a 0-d one (its axes all have length 1)."""
+    var = strip_broadcast(var)
+    if var.ndim == 0:
+        return var
+    return DimShuffle(var.broadcastable, ())(var)
+
+
+def _coefficient(sign, factors, dtype, memo):
+    """sign times the product of the factors, as a 0-d variable of ``dtype``; constant
+    factors are multiplied now (in ``dtype``, as the graph would at run time)."""
+    known = np.asarray(sign, dtype=dtype)
+    value = None
+    for f in factors:
+        c = constant_value(f)
+        if c is not None and isinstance(strip_broadcast(f), Constant):
+            with np.errstate(all="ignore"):
+                known = known * np.asarray(c, dtype=dtype)
+            continue
+        f = _cast(_as_scalar(memo.get(f, f)), dtype)
+        value = f if value is None else T.mul(value, f)
+    if value is None:
+        return constant(known, dtype=dtype)
+    if known == 1:
+        return value
+    if known == -1:
+        return T.neg(value)
+    return T.mul(constant(known, dtype=dtype), value)

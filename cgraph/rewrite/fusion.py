@@ -44,13 +44,13 @@ def fuse_elementwise(inputs, outputs):
             continue
         absorbed.update(group)
         groups[node] = sorted(group, key=order.get)
-    into_reduce = {}  # Reduce node -> the elementwise group it computes in its own loop
+    into_consumer = {}  # Reduce or Gemm node -> the elementwise group it computes in its loop
     for node in nodes:
-        group = _reducible_producer(node, clients, groups, inputs)
+        group = _absorbable_group(node, clients, groups, inputs)
         if group is not None:
-            into_reduce[node] = group
-    inner_roots = {group[-1] for group in into_reduce.values()}
-    if not groups and not into_reduce:
+            into_consumer[node] = group
+    inner_roots = {group[-1] for group in into_consumer.values()}
+    if not groups and not into_consumer:
         return list(outputs)
 
     # Rebuild in execution order, so a group whose inputs come from another fused group (or
@@ -59,8 +59,8 @@ def fuse_elementwise(inputs, outputs):
     for node in nodes:
         if node in inner_roots or (node in absorbed and node not in groups):
             continue   # computed inside a fused node
-        if node in into_reduce:
-            new_out = _fused_reduce(node, into_reduce[node], memo)
+        if node in into_consumer:
+            new_out = _fused_consumer(node, into_consumer[node], memo)
         elif node in groups:
             new_out = _composite(groups[node], node, memo)
         else:
@@ -105,7 +105,7 @@ def _absorbed_input(node):
     return None
 
 
-def _reducible_producer(node, clients, groups, graph_inputs):
+def _absorbable_group(node, clients, groups, graph_inputs):
     """The elementwise group (execution order) that ``node`` (a Reduce or a Gemm) can
     compute in its own loop, or None."""
     var = _absorbed_input(node)
@@ -166,7 +166,7 @@ def _composite(group, root, memo):
     return fused
 
 
-def _fused_reduce(node, group, memo):
+def _fused_consumer(node, group, memo):
     """``node`` (a Reduce or a Gemm) applying the group's Composite to its inputs as it
     reads them."""
     composite, external = _scalar_program(group, memo)

@@ -15,7 +15,7 @@ import cgraph.tensor as T
 from cgraph.graph.basic import Constant, io_toposort
 from cgraph.rewrite import optimize
 from cgraph.tensor.blas import Dot, Gemm
-from cgraph.tensor.elemwise import DimShuffle, Elemwise
+from cgraph.tensor.elemwise import Elemwise, SumToShape
 from cgraph.tensor.reduction import Reduce
 from cgraph.tensor.scalar_ops import Composite
 from cgraph.tensor.shape_ops import Reshape
@@ -97,6 +97,10 @@ def test_neutral_elements_and_powers_fire():
     assert [op.name for op, _, _ in fused.op.scalar_op.steps] == ["mul", "mul"]
     # x * ones((2, 3)) would change x's shape when x is (1, 3): not rewritten
     assert ops_of(ins, x * T.constant(np.ones((2, 3)))) == ["mul"]
+    # the gradient of sum(3 x**2) sums over no axis: no SumToShape, no x**2 for its shape
+    grad = nodes_of(ins, [T.grad(T.sum(3.0 * x ** 2), x)])
+    assert not [n for n in grad if isinstance(n.op, SumToShape)]
+    assert not [n for n in grad if isinstance(n.op, Reduce)]
     # shape ops
     merged = nodes_of(ins, [x.dimshuffle(1, 0).dimshuffle(1, "x", 0)])
     assert len(merged) == 1 and merged[0].op.new_order == (0, "x", 1)
@@ -113,7 +117,8 @@ def test_canonical_forms_equal_numpy():
             T.exp(T.log(x)), -(-x), (-x) * (-v), f * 1, f ** 2, f ** 0.5, f ** -1, f / 8,
             f * 1.0, i * 0, i - i, 3 * (i * 5), (i + 7) + 2, j * 1, j ** 2, i ** 1,
             x[::-1] ** 2, x.T[:, ::-1] / 4, v * T.constant(np.ones((1, 1))),
-            x - x, x * 0]   # floats: not zeros (inf - inf and NaN * 0 are NaN)
+            x - x, x * 0,   # floats: not zeros (inf - inf and NaN * 0 are NaN)
+            T.grad(T.sum(3.0 * v ** 2), v)]
     special = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0, -2.0, 0.25, 3.0, 1e-310, 1e300,
                         -1e-300, 7.5])
     xv = special.reshape(3, 4)
@@ -130,7 +135,7 @@ def test_canonical_forms_equal_numpy():
                     fv.astype("float64") ** 0.5, fv ** np.float32(-1), fv / np.float32(8),
                     fv.astype("float64"), iv * 0, iv - iv, 3 * (iv * 5), (iv + 7) + 2, jv,
                     jv ** 2, iv, xv[::-1] ** 2, xv.T[:, ::-1] / 4, vv[None] * 1.0,
-                    xv - xv, xv * 0]
+                    xv - xv, xv * 0, 6.0 * vv]
     values = [xv, vv, fv, iv, jv]
     values2 = [rng.uniform(0.1, 5, size=(3, 4)), vv, rng.normal(size=(3, 4)).astype("float32"),
                iv // 3, jv // 2]

@@ -25,7 +25,10 @@ What "the same values" means here, rule by rule:
 - neg(neg(x)) -> x, neg(x)*neg(y) -> x*y: exact (also for integers, which wrap).
 - second(f(x, c), v) -> second(x, v) (second reads only its first input's shape, which f
   with scalar-like c does not change): the gradient of sum(x ** 2) no longer computes x ** 2
-  for its shape, so the sum can fold x ** 2 in its own loop.
+  for its shape, so the sum can fold x ** 2 in its own loop. second(m, v) -> v when both
+  have length 1 on every axis (the seed of a gradient no longer needs the cost computed).
+- SumToShape(g, x) -> g when g is provably of x's shape (x itself, or elementwise in x and
+  scalars): the sum it would do is over no axis.
 - DimShuffle of DimShuffle -> one DimShuffle; an identity DimShuffle -> its input; Reshape of
   Reshape -> one Reshape (of the original input: an inner reshape that would have failed
   no longer raises).
@@ -36,7 +39,7 @@ import numpy as np
 
 from ..graph.basic import Constant
 from ..tensor import basic as T
-from ..tensor.elemwise import DimShuffle, Elemwise
+from ..tensor.elemwise import DimShuffle, Elemwise, SumToShape
 from ..tensor.scalar_ops import Composite, upcast
 from ..tensor.shape_ops import Reshape, patternbroadcast
 from ..tensor.type import FLOAT_DTYPES, INT_DTYPES
@@ -213,6 +216,8 @@ def second_of_elementwise(node):
     if getattr(node.op, "scalar_op", None) is None or node.op.scalar_op.name != "second":
         return None
     model, value = node.inputs
+    if all(model.broadcastable) and all(value.broadcastable):
+        return [_with_type(value, node.outputs[0])]   # every axis has length 1: just value
     owner = model.owner
     if owner is None or not isinstance(owner.op, Elemwise) or \
             isinstance(owner.op.scalar_op, Composite) or owner.op.scalar_op.may_fail:
@@ -222,6 +227,30 @@ def second_of_elementwise(node):
         return None
     result = _with_type(T.second(shaped[0], value), node.outputs[0])
     return None if result is None else [result]
+
+
+def sum_to_shape_of_same_shape(node):
+    """SumToShape(g, x) -> g when g provably has x's shape: g is x, or an elementwise result
+    of inputs that have x's shape or length 1 on every axis (the gradient of ``x ** 2`` or of
+    ``c * x`` is such a g). Then nothing is summed, and g's elementwise producer can fuse
+    with what reads the gradient (a Gemm's update, say)."""
+    if not isinstance(node.op, SumToShape):
+        return None
+    g, x = node.inputs
+    if not _has_shape_of(g, x, depth=8):
+        return None
+    result = _with_type(g, node.outputs[0])
+    return None if result is None else [result]
+
+
+def _has_shape_of(var, x, depth):
+    if var is x:
+        return True
+    owner = var.owner
+    if depth == 0 or owner is None or not isinstance(owner.op, Elemwise) or var.ndim != x.ndim:
+        return False
+    shaped = [v for v in owner.inputs if not all(v.broadcastable)]
+    return bool(shaped) and all(_has_shape_of(v, x, depth - 1) for v in shaped)
 
 
 # --- shape ops ------------------------------------------------------------------------------
@@ -254,5 +283,5 @@ def merge_reshapes(node):
     return [result] if result.type == node.outputs[0].type else None
 
 
-CANONICALIZE = [canonical_elementwise, second_of_elementwise, merge_dimshuffles,
-                merge_reshapes]
+CANONICALIZE = [canonical_elementwise, second_of_elementwise, sum_to_shape_of_same_shape,
+                merge_dimshuffles, merge_reshapes]

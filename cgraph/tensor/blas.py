@@ -232,7 +232,10 @@ class Gemm(Op):
         return {"blas_prefix": "s" if dtype == "float32" else "d",
                 # a constant beta of 1 (z + alpha * a.b) copies z without multiplying
                 "beta_is_one": isinstance(beta, Constant) and bool(np.all(beta.data == 1)),
-                "statements": statements, "expr": expr, "z_label": c_string(self._z_label(node))}
+                "statements": statements, "expr": expr, "z_label": c_string(self._z_label(node)),
+                # z inputs of one element are read once, before the loop
+                "scalar_z": [k for k, z in enumerate(z_inputs) if all(z.broadcastable)],
+                "vector_z": [k for k, z in enumerate(z_inputs) if not all(z.broadcastable)]}
 
 
 def gemm(z, alpha, a, b, beta):

@@ -47,7 +47,7 @@ class _GraphView:
         if isinstance(obj, Function):
             # outputs after the user's are the update values, shared variables' first
             targets = [repr(s) for s in obj._updated_shared]
-            targets += [repr(i.variable) for i in getattr(obj, "_stateful", ())]
+            targets += [repr(obj._ins[k].variable) for k in getattr(obj, "_stateful", ())]
             notes = {obj._n_outputs + k: f"-> update of {t}" for k, t in enumerate(targets)}
             return cls(list(obj.graph_outputs), {n: k for k, n in enumerate(obj.nodes)}, notes)
         items = obj if isinstance(obj, (list, tuple)) else [obj]
@@ -553,7 +553,7 @@ class _DotGraph:
         self.update_targets = {}
         if isinstance(obj, Function):
             targets = list(obj._updated_shared) + \
-                [i.variable for i in getattr(obj, "_stateful", ())]
+                [obj._ins[k].variable for k in getattr(obj, "_stateful", ())]
             for k, target in enumerate(targets):
                 self.update_targets.setdefault(view.roots[obj._n_outputs + k], []).append(target)
 

@@ -31,8 +31,10 @@ def test_rbm_cd_and_pcd_train_and_draw(tmp_path):
 def test_second_run_compiles_nothing(tmp_path):
     command = [sys.executable, os.path.join(EXAMPLES, "rbm.py"), "--epochs", "1", "--hidden",
                "20", "--samples", "1", "--output", str(tmp_path)]
-    first = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    root = os.path.dirname(EXAMPLES)   # cgraph importable even when not installed
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    first = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert first.returncode == 0, first.stderr
-    second = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    second = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert second.returncode == 0, second.stderr
     assert "compiled 0 modules this run" in second.stdout

@@ -11,7 +11,7 @@ import cgraph
 import cgraph.tensor as T
 from cgraph.gradient import verify_grad
 from cgraph.scan_module import Scan, until
-from tests.util import assert_clean_build, assert_same, check, check_error
+from util import assert_clean_build, assert_same, check, check_error
 
 RNG = np.random.default_rng(1234)
 

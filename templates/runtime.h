@@ -273,6 +273,30 @@ static inline float cg_fmodf(float a, float b)
     return r;
 }
 
+/* numpy's float floor division (Python's float //): (a - fmod(a, b)) / b is (nearly) an
+ * exact multiple of b, rounded to the nearest integer. floor(a / b) differs when a / b rounds
+ * up to an integer (1 // 0.1 is 9) and for an infinite a (NaN). */
+static inline double cg_floordiv(double a, double b)
+{
+    if (b == 0) return a / b;
+    const double r = fmod(a, b);
+    double q = (a - r) / b;
+    if (r != 0 && ((b < 0) != (r < 0))) q -= 1.0;
+    if (q == 0) return copysign(0.0, a / b);
+    const double f = floor(q);
+    return (q - f > 0.5) ? f + 1.0 : f;
+}
+static inline float cg_floordivf(float a, float b)
+{
+    if (b == 0) return a / b;
+    const float r = fmodf(a, b);
+    float q = (a - r) / b;
+    if (r != 0 && ((b < 0) != (r < 0))) q -= 1.0f;
+    if (q == 0) return copysignf(0.0f, a / b);
+    const float f = floorf(q);
+    return (q - f > 0.5f) ? f + 1.0f : f;
+}
+
 /* maximum/minimum propagate NaN, as numpy does */
 #define cg_max(a, b) (((a) > (b) || (a) != (a)) ? (a) : (b))
 #define cg_min(a, b) (((a) < (b) || (a) != (a)) ? (a) : (b))
@@ -305,11 +329,34 @@ static inline float cg_softplusf(float x) { return (x > 0 ? x : 0.0f) + log1pf(e
         goto fail;                                     \
     } while (0)
 
+/* The size in bytes of an array of ``a``'s shape with elements of ``isz`` bytes, or -1 when
+ * it does not fit in int64 (or a length is negative): shapes computed from user values
+ * (alloc, arange) may be absurd, and a wrapped-around size would allocate too little. As
+ * numpy, the nonzero lengths must fit even when another length is 0. */
+static inline int64_t cg_checked_nbytes(const cg_array *a, int ndim, int64_t isz)
+{
+    int64_t n = isz;
+    int empty = 0;
+    for (int d = 0; d < ndim; d++) {
+        if (a->shape[d] < 0) return -1;
+        if (a->shape[d] == 0) empty = 1;
+        else if (__builtin_mul_overflow(n, a->shape[d], &n)) return -1;
+    }
+    return empty ? 0 : n;
+}
+
 /* Allocate a contiguous buffer for ``a`` (its shape already set) from the pool. */
 #define CG_ALLOC(a, ndim, ctype, node)                                              \
     do {                                                                            \
         cg_set_contiguous(&(a), (ndim));                                            \
-        (a).data = cg_pool_alloc(&pool, cg_size(&(a), (ndim)) * (int64_t)sizeof(ctype)); \
+        const int64_t cg_nbytes = cg_checked_nbytes(&(a), (ndim), (int64_t)sizeof(ctype)); \
+        if (cg_nbytes < 0) {                                                        \
+            char cg_shape_text[200];                                                \
+            CG_FAIL(CG_VALUE_ERROR, (node), "array is too big: shape %s has more "   \
+                    "bytes than the largest possible size",                          \
+                    cg_shape_str(cg_shape_text, sizeof cg_shape_text, &(a), (ndim))); \
+        }                                                                           \
+        (a).data = cg_pool_alloc(&pool, cg_nbytes);                                 \
         if (!(a).data) CG_FAIL(CG_MEMORY_ERROR, (node), "out of memory");           \
     } while (0)
 
@@ -317,7 +364,7 @@ static inline float cg_softplusf(float x) { return (x > 0 ? x : 0.0f) + log1pf(e
 static inline void cg_copy_contiguous(char *dst, const cg_array *src, int ndim, size_t isz)
 {
     int64_t n = cg_size(src, ndim);
-    if (n == 0) return;
+    if (n <= 0) return;   /* never negative; saying so keeps gcc from warning on memcpy */
     if (cg_is_contiguous(src, ndim)) {
         memcpy(dst, src->data, (size_t)n * isz);
         return;

@@ -268,7 +268,14 @@ def merge_dimshuffles(node):
         return None
     source = inner.inputs[0]
     composed = tuple("x" if a == "x" else inner.op.new_order[a] for a in order)
-    result = DimShuffle(source.broadcastable, composed)(source)
+    # An op may drop an axis its input does not declare broadcastable but claims to (its
+    # length, 1, is checked at run time; set_subtensor through x[None] builds such ops): the
+    # merged op claims what either claimed about the axes it drops.
+    claimed = list(inner.op.input_broadcastable)
+    for k, a in enumerate(inner.op.new_order):
+        if a != "x" and node.op.input_broadcastable[k]:
+            claimed[a] = True
+    result = DimShuffle(tuple(claimed), composed)(source)
     return [result] if result.type == node.outputs[0].type else None
 
 

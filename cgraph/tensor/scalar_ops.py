@@ -119,17 +119,23 @@ def _int_only(dtype):
 
 # --- numpy references that need care -----------------------------------------------------
 
+def _computes(a, b):
+    """Whether ``fn(a, b)`` computes any element (an empty broadcast computes none, so it
+    divides by no zero, as in the C loop)."""
+    return np.broadcast(a, b).size > 0
+
+
 def _int_checked(fn):
     """Integer division and modulo by zero raise, as the C code does."""
     def wrapped(a, b):
-        if a.dtype.kind in "iub" and np.any(b == 0):
+        if a.dtype.kind in "iub" and np.any(b == 0) and _computes(a, b):
             raise ZeroDivisionError("integer division or modulo by zero")
         return fn(a, b)
     return wrapped
 
 
 def _int_pow(a, b):
-    if a.dtype.kind in "iu" and np.any(b < 0):
+    if a.dtype.kind in "iu" and np.any(b < 0) and _computes(a, b):
         raise ValueError("Integers to negative integer powers are not allowed.")
     return np.power(a, b)
 
@@ -178,7 +184,7 @@ _op("add", 2, np.add, "({0} + {1})", commutative=True, bool_c_expr="({0} || {1})
 _op("sub", 2, np.subtract, "({0} - {1})")
 _op("mul", 2, np.multiply, "({0} * {1})", commutative=True, bool_c_expr="({0} && {1})")
 _op("true_div", 2, np.true_divide, "({0} / {1})", out_rule="float")
-_op("floor_div", 2, _int_checked(np.floor_divide), "floor{f}({0} / {1})",
+_op("floor_div", 2, _int_checked(np.floor_divide), "cg_floordiv{f}({0}, {1})",
     int_c_expr="(({ct})cg_floordiv_i64((int64_t){0}, (int64_t){1}, &cg_bad))", may_fail=True)
 _op("mod", 2, _int_checked(np.mod), "cg_fmod{f}({0}, {1})",
     int_c_expr="(({ct})cg_mod_i64((int64_t){0}, (int64_t){1}, &cg_bad))", may_fail=True)
@@ -230,8 +236,10 @@ _op("ge", 2, np.greater_equal, "({0} >= {1})", out_rule="bool", compute_rule="up
 _op("eq", 2, np.equal, "({0} == {1})", out_rule="bool", compute_rule="upcast", commutative=True)
 _op("neq", 2, np.not_equal, "({0} != {1})", out_rule="bool", compute_rule="upcast",
     commutative=True)
-_op("isnan", 1, np.isnan, "isnan({0})", int_c_expr="0", out_rule="bool", compute_rule="same")
-_op("isinf", 1, np.isinf, "isinf({0})", int_c_expr="0", out_rule="bool", compute_rule="same")
+_op("isnan", 1, np.isnan, "isnan({0})", int_c_expr="((void){0}, 0)", out_rule="bool",
+    compute_rule="same")
+_op("isinf", 1, np.isinf, "isinf({0})", int_c_expr="((void){0}, 0)", out_rule="bool",
+    compute_rule="same")
 _op("and_", 2, np.bitwise_and, None, int_c_expr="({0} & {1})", out_rule="int_upcast",
     commutative=True)
 _op("or_", 2, np.bitwise_or, None, int_c_expr="({0} | {1})", out_rule="int_upcast",

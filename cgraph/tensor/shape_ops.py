@@ -746,7 +746,18 @@ class ARange(Op):
         if not integral and not np.isfinite((stop - start) / step):
             raise ValueError(f"cannot compute the length of a range from {start} to "
                              f"{stop} by {step}")
-        values = np.arange(start, stop, step, dtype="int64" if integral else "float64")
+        if integral:
+            # exact length, as Python's range (numpy's is computed through a float division
+            # and comes out one short near the int64 limits); values wrap as the C code's
+            length = max(0, (stop - start + step - (1 if step > 0 else -1)) // step)
+            if length > np.iinfo(np.int64).max:
+                raise ValueError("Maximum allowed size exceeded")
+            values = np.empty(length, dtype="int64")    # refuses impossible sizes, as C
+            values[:] = np.arange(length, dtype="int64")
+            with np.errstate(over="ignore"):
+                values = values * np.int64(step) + np.int64(start)
+        else:
+            values = np.arange(start, stop, step, dtype="float64")
         return [values.astype(self.dtype)]
 
     def c_params(self, node):

@@ -595,11 +595,15 @@ class AdvancedIncSubtensor(Op):
         x, y, indices = inputs[0], inputs[1], inputs[2:]
         index = _numpy_advanced_index(self.pattern, x, indices, node)
         out = x.copy()
-        _check_broadcast_into(np.shape(out[index]), y, node)
+        region_shape = np.shape(out[index])
+        _check_broadcast_into(region_shape, y, node)
         if self.set_instead_of_inc:
             out[index] = y
         else:
-            np.add.at(out, index, y)
+            # y broadcast first: numpy 2.4's add.at adds a y that must be broadcast over a
+            # 2-d index once per row only (np.add.at(zeros(2), [[1, 1], [1, 1]], [4, 1])
+            # gives 5 at 1, not 10)
+            np.add.at(out, index, np.broadcast_to(y, region_shape))
         return [out]
 
     def L_op(self, inputs, outputs, output_grads):
@@ -666,9 +670,10 @@ def _indexed_label(node, pattern):
 
 def _numpy_advanced_index(pattern, x, indices, node):
     """The numpy index tuple; out-of-range entries and shape mismatches raise IndexError
-    naming the indexed variable."""
+    naming the indexed variable. As numpy, index arrays broadcast to an empty shape are not
+    checked (nothing is read), except integers (0-d arrays)."""
     try:
-        np.broadcast_shapes(*[np.shape(i) for i in indices])
+        empty = 0 in np.broadcast_shapes(*[np.shape(i) for i in indices])
     except ValueError:
         shapes = " ".join(shape_str(np.shape(i)) for i in indices)
         raise IndexError(f"shape mismatch: indexing arrays for {_indexed_label(node, pattern)} "
@@ -680,7 +685,7 @@ def _numpy_advanced_index(pattern, x, indices, node):
             continue
         values, size = np.asarray(indices[p]), x.shape[axis]
         bad = (values < -size) | (values >= size)
-        if bad.any():
+        if bad.any() and (values.ndim == 0 or not empty):
             raise IndexError(f"index {values[bad].flat[0]} is out of bounds for axis {axis} "
                              f"of {_indexed_label(node, pattern)} with size {size}")
         index.append(values.astype("int64"))

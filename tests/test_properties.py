@@ -800,3 +800,10 @@ def test_merged_dimshuffles_keep_a_dropped_axis_checked_at_run_time():
     np.testing.assert_array_equal(got, [0.0, 7.0, 7.0])
     np.testing.assert_array_equal(ref, [0.0, 7.0, 7.0])
     assert _both_modes([x, y], out, [np.zeros(3), np.ones((2, 2))]) == (ValueError, ValueError)
+
+
+def test_reduction_fused_with_one_element_inputs_builds_clean():
+    x = T.tensor("float64", (True, True), name="x")
+    for axis in (1, 0, None):      # one function each: a reduction folds exp(x) if alone
+        got, ref = _both_modes([x], T.exp(x).sum(axis=axis), [np.full((1, 1), 0.5)])
+        _assert_same_values(got, ref, TOLERANCE["float64"], f"sum(exp(x), axis={axis})")

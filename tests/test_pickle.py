@@ -107,3 +107,11 @@ def test_pickled_function_loads_in_a_fresh_process_without_compiling(tmp_path):
     assert out.returncode == 0, out.stderr
     value, builds = out.stdout.split()
     assert float(value) == pytest.approx(expected) and int(builds) == 0
+
+
+def test_nan_guard_survives_pickling_and_copy():
+    x = T.dvector("x")
+    f = cgraph.function([x], T.log(x), nan_guard=True)
+    for g in (pickle.loads(pickle.dumps(f)), f.copy()):
+        with pytest.raises(FloatingPointError):
+            g(np.array([-1.0]))

@@ -325,7 +325,6 @@ class Function:
         shared_inputs = [v for v in graph_inputs(roots, stop_at=spec.input_variables)
                          if isinstance(v, SharedVariable)]
         graph_in = spec.input_variables + shared_inputs
-        self.nan_guard = getattr(spec, "nan_guard", False)
         self._setup(
             name=spec.name, mode=mode, output_keys=spec.output_keys,
             unpack_single=spec.unpack_single, ins=spec.ins,
@@ -333,16 +332,19 @@ class Function:
             updated_shared=[s for s, _ in spec.update_pairs],
             state={k: i.variable.type.filter(i.value, name=f"In({i.variable!r}).value")
                    for k, i in enumerate(spec.ins) if i.value is not None},
-            graph_in=graph_in, graph_out=optimize(graph_in, roots), profile=profile)
+            graph_in=graph_in, graph_out=optimize(graph_in, roots), profile=profile,
+            nan_guard=getattr(spec, "nan_guard", False))
 
     def _setup(self, name, mode, output_keys, unpack_single, ins, n_outputs, shared,
-               updated_shared, state, graph_in, graph_out, trust_input=False, profile=None):
+               updated_shared, state, graph_in, graph_out, trust_input=False, profile=None,
+               nan_guard=False):
         """Everything but the user-facing checks: shared by __init__, copy() and unpickling.
 
         ``state`` maps input positions to stored values (defaults of In(value=...) and the
         current state of In(update=...)).
         """
         self.name = name
+        self.nan_guard = nan_guard
         self.mode = mode
         self.output_keys = output_keys
         self._unpack_single = unpack_single
@@ -437,7 +439,7 @@ class Function:
                     n_outputs=self._n_outputs, shared=self._shared,
                     updated_shared=self._updated_shared, state=dict(self._state),
                     graph_in=self.graph_inputs, graph_out=self.graph_outputs,
-                    trust_input=self.trust_input)
+                    trust_input=self.trust_input, nan_guard=self.nan_guard)
 
     def __reduce__(self):
         # The graph after rewrites travels with the shared variables it reads (their values

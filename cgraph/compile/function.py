@@ -52,14 +52,14 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None,
         raise ValueError(f"Unknown mode {mode!r}: use 'c' (compiled, default) or 'py' "
                          f"(numpy reference)")
     mode = "py" if mode in ("py", "fast_compile") else "c"
-    spec.nan_guard = bool(config.nan_guard if nan_guard is None else nan_guard)
+    nan_guard = bool(config.nan_guard if nan_guard is None else nan_guard)
     if profile is None:
         profile = config.profile
     if profile:
         from ..profiling import ProfileStats
         profile = profile if isinstance(profile, ProfileStats) else \
             ProfileStats(profile if isinstance(profile, str) else name)
-    return Function(spec, mode, profile or None)
+    return Function(spec, mode, profile or None, nan_guard)
 
 
 def _as_list(x):
@@ -319,7 +319,7 @@ class Function:
     by its key, or rebuilt) and copies (``f.copy(swap=..., delete_updates=...)``).
     """
 
-    def __init__(self, spec, mode, profile=None):
+    def __init__(self, spec, mode, profile=None, nan_guard=False):
         from ..rewrite import optimize
         roots = spec.output_variables + [u for _, u in spec.update_pairs] + spec.state_updates
         shared_inputs = [v for v in graph_inputs(roots, stop_at=spec.input_variables)
@@ -333,7 +333,7 @@ class Function:
             state={k: i.variable.type.filter(i.value, name=f"In({i.variable!r}).value")
                    for k, i in enumerate(spec.ins) if i.value is not None},
             graph_in=graph_in, graph_out=optimize(graph_in, roots), profile=profile,
-            nan_guard=getattr(spec, "nan_guard", False))
+            nan_guard=nan_guard)
 
     def _setup(self, name, mode, output_keys, unpack_single, ins, n_outputs, shared,
                updated_shared, state, graph_in, graph_out, trust_input=False, profile=None,
@@ -372,7 +372,7 @@ class Function:
         if self.mode == "py":
             from .runners import PyRunner
             self._runner = PyRunner(graph_in, graph_out, nodes,
-                                    nan_guard=getattr(self, "nan_guard", False))
+                                    nan_guard=self.nan_guard)
             self._c_source = None
             self.module_path = None
             self.cache_key = None
@@ -387,7 +387,7 @@ class Function:
         from .runners import CRunner
         graph_in, graph_out, nodes = self.graph_inputs, self.graph_outputs, self.nodes
         profile = self.profile is not None
-        nan_guard = getattr(self, "nan_guard", False)
+        nan_guard = self.nan_guard
         started = time.perf_counter()
         pre = prekey(graph_in, graph_out, nodes, self.name, (profile, nan_guard),
                      EMBED_CONSTANT_LIMIT)

@@ -309,14 +309,8 @@ class Reshape(Op):
     def make_node(self, x, shape):
         x = as_tensor_variable(x)
         shape = as_shape_vector(shape, "reshape: the new shape")
-        entries = shape_entries(shape)
-        if entries is not None:
-            if len(entries) != self.ndim:
-                raise ValueError(f"reshape: the new shape has {len(entries)} entries but "
-                                 f"ndim={self.ndim}")
-            _check_static_shape(entries, f"reshape of {x!r}", allow_minus_one=True)
-        else:
-            entries = [None] * self.ndim
+        entries = _checked_entries(shape, self.ndim, "reshape: the new shape",
+                                   f"reshape of {x!r}", allow_minus_one=True)
         out = TensorVariable(TensorType(x.dtype, _static_broadcastable(entries)))
         return Apply(self, [x, shape], [out])
 
@@ -353,6 +347,18 @@ def _read_shape(vector, ndim, what):
     if vector.shape[0] != ndim:
         raise ValueError(f"{what} has {vector.shape[0]} entries, but {ndim} were declared")
     return [int(v) for v in vector]
+
+
+def _checked_entries(shape, ndim, name, what, allow_minus_one):
+    """The entries of the shape vector (None where only known at run time), checked against
+    ``ndim`` and, where constant, for negative (or repeated -1) lengths."""
+    entries = shape_entries(shape)
+    if entries is None:
+        return [None] * ndim
+    if len(entries) != ndim:
+        raise ValueError(f"{name} has {len(entries)} entries but ndim={ndim}")
+    _check_static_shape(entries, what, allow_minus_one=allow_minus_one)
+    return entries
 
 
 def _check_static_shape(entries, what, allow_minus_one):
@@ -609,14 +615,8 @@ class Alloc(Op):
     def make_node(self, value, shape):
         value = as_tensor_variable(value)
         shape = as_shape_vector(shape, "alloc: the shape")
-        entries = shape_entries(shape)
-        if entries is not None:
-            if len(entries) != self.ndim:
-                raise ValueError(f"alloc: the shape has {len(entries)} entries but "
-                                 f"ndim={self.ndim}")
-            _check_static_shape(entries, f"alloc of {value!r}", allow_minus_one=False)
-        else:
-            entries = [None] * self.ndim
+        entries = _checked_entries(shape, self.ndim, "alloc: the shape", f"alloc of {value!r}",
+                                   allow_minus_one=False)
         if value.ndim > self.ndim:
             raise TypeError(f"The Alloc value to use ({value!r}) has more dimensions "
                             f"({value.ndim}) than the specified shape ({self.ndim})")

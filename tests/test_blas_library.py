@@ -28,8 +28,8 @@ def products(dtype):
                       T.matrix("d", dtype=dtype), T.vector("v", dtype=dtype))
     lr = np.asarray(0.13, dtype=dtype)
     outputs = [T.dot(tx, tw), T.dot(tx.T, td), T.dot(td, tw.T), T.dot(tx, tv), T.dot(tv, tw),
-               tw - T.cast(0.13, dtype) * T.dot(tx.T, td)]
-    expected = [x @ w, x.T @ d, d @ w.T, x @ v, v @ w, w - lr * (x.T @ d)]
+               tw - T.cast(0.13, dtype) * T.dot(tx.T, td + 1)]
+    expected = [x @ w, x.T @ d, d @ w.T, x @ v, v @ w, w - lr * (x.T @ (d + 1))]
     return [tx, tw, td, tv], outputs, [x, w, d, v], expected
 
 

@@ -79,7 +79,8 @@ CDEF = """
 int cg_run(void **in_data, const int64_t *in_shape, void **out_data, int64_t *out_shape,
            int *fail_node, char *err, int errlen);
 void cg_free(void *p);
-void cg_set_blas(void *sgemm, void *dgemm, void *sgemv, void *dgemv, void *sdot, void *ddot);
+void cg_set_blas(void *sgemm, void *dgemm, void *sgemv, void *dgemv, void *sdot, void *ddot,
+                 int ilp64);
 int cg_profile_read(int64_t *ns, int64_t *calls, int n);
 """
 
@@ -515,7 +516,8 @@ def _load_extension(dotted_name, path):
 def _set_blas(module):
     from .blas_pointers import blas_pointers
     ffi = module.ffi
-    module.lib.cg_set_blas(*[ffi.cast("void *", p) for p in blas_pointers()])
+    pointers, ilp64 = blas_pointers()
+    module.lib.cg_set_blas(*[ffi.cast("void *", p) for p in pointers], int(ilp64))
 
 
 def _touch_last_used(folder):

@@ -1,5 +1,9 @@
-/* BLAS through function pointers: the caller hands in the addresses of scipy's BLAS routines
- * (scipy.linalg.cython_blas) once at load time, so the module links against no library. */
+/* BLAS through function pointers: the caller hands in the addresses of the BLAS routines once
+ * at load time, so the module links against no library. gemm and gemv come from numpy's own
+ * OpenBLAS when it can be found (the library numpy's matmul uses: the same kernels, and much
+ * faster than scipy's bundled one on skinny products), else from scipy.linalg.cython_blas;
+ * dot always from scipy. numpy's OpenBLAS has 64-bit integer arguments (ILP64): the ilp64
+ * flag routes gemm and gemv through small wrappers that widen the sizes. */
 typedef void (*cg_sgemm_t)(const char *, const char *, const int *, const int *, const int *,
                            const float *, const float *, const int *, const float *, const int *,
                            const float *, float *, const int *);
@@ -22,12 +26,57 @@ static cg_dgemv_t cg_dgemv;
 static cg_sdot_t cg_sdot;
 static cg_ddot_t cg_ddot;
 
-void cg_set_blas(void *sgemm, void *dgemm, void *sgemv, void *dgemv, void *sdot, void *ddot)
+/* the ILP64 routines behind the wrappers (same arguments with int64_t sizes) */
+#define CG_BLAS64_GEMM(ct) \
+    void (*)(const char *, const char *, const int64_t *, const int64_t *, const int64_t *, \
+             const ct *, const ct *, const int64_t *, const ct *, const int64_t *, const ct *, \
+             ct *, const int64_t *)
+#define CG_BLAS64_GEMV(ct) \
+    void (*)(const char *, const int64_t *, const int64_t *, const ct *, const ct *, \
+             const int64_t *, const ct *, const int64_t *, const ct *, ct *, const int64_t *)
+static void *cg_blas64_sgemm, *cg_blas64_dgemm, *cg_blas64_sgemv, *cg_blas64_dgemv;
+
+#define CG_DEFINE_GEMM64(p, ct) \
+static void cg_##p##gemm64(const char *ta, const char *tb, const int *m, const int *n, \
+                           const int *k, const ct *alpha, const ct *a, const int *lda, \
+                           const ct *b, const int *ldb, const ct *beta, ct *c, const int *ldc) \
+{ \
+    const int64_t m64 = *m, n64 = *n, k64 = *k, lda64 = *lda, ldb64 = *ldb, ldc64 = *ldc; \
+    ((CG_BLAS64_GEMM(ct))cg_blas64_##p##gemm)(ta, tb, &m64, &n64, &k64, alpha, a, &lda64, b, \
+                                              &ldb64, beta, c, &ldc64); \
+}
+#define CG_DEFINE_GEMV64(p, ct) \
+static void cg_##p##gemv64(const char *t, const int *m, const int *n, const ct *alpha, \
+                           const ct *a, const int *lda, const ct *x, const int *incx, \
+                           const ct *beta, ct *y, const int *incy) \
+{ \
+    const int64_t m64 = *m, n64 = *n, lda64 = *lda, incx64 = *incx, incy64 = *incy; \
+    ((CG_BLAS64_GEMV(ct))cg_blas64_##p##gemv)(t, &m64, &n64, alpha, a, &lda64, x, &incx64, \
+                                              beta, y, &incy64); \
+}
+CG_DEFINE_GEMM64(s, float)
+CG_DEFINE_GEMM64(d, double)
+CG_DEFINE_GEMV64(s, float)
+CG_DEFINE_GEMV64(d, double)
+
+void cg_set_blas(void *sgemm, void *dgemm, void *sgemv, void *dgemv, void *sdot, void *ddot,
+                 int ilp64)
 {
-    cg_sgemm = (cg_sgemm_t)sgemm;
-    cg_dgemm = (cg_dgemm_t)dgemm;
-    cg_sgemv = (cg_sgemv_t)sgemv;
-    cg_dgemv = (cg_dgemv_t)dgemv;
+    if (ilp64) {
+        cg_blas64_sgemm = sgemm;
+        cg_blas64_dgemm = dgemm;
+        cg_blas64_sgemv = sgemv;
+        cg_blas64_dgemv = dgemv;
+        cg_sgemm = cg_sgemm64;
+        cg_dgemm = cg_dgemm64;
+        cg_sgemv = cg_sgemv64;
+        cg_dgemv = cg_dgemv64;
+    } else {
+        cg_sgemm = (cg_sgemm_t)sgemm;
+        cg_dgemm = (cg_dgemm_t)dgemm;
+        cg_sgemv = (cg_sgemv_t)sgemv;
+        cg_dgemv = (cg_dgemv_t)dgemv;
+    }
     cg_sdot = (cg_sdot_t)sdot;
     cg_ddot = (cg_ddot_t)ddot;
 }

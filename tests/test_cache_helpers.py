@@ -30,9 +30,9 @@ TINY_SOURCE = textwrap.dedent("""\
         return VALUE;
     }
     void cg_free(void *p) { free(p); }
-    void cg_set_blas(void *a, void *b, void *c, void *d, void *e, void *f)
+    void cg_set_blas(void *a, void *b, void *c, void *d, void *e, void *f, int g)
     {
-        (void)a; (void)b; (void)c; (void)d; (void)e; (void)f;
+        (void)a; (void)b; (void)c; (void)d; (void)e; (void)f; (void)g;
     }
     int cg_profile_read(int64_t *ns, int64_t *calls, int n)
     {

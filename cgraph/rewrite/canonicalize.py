@@ -29,6 +29,18 @@ What "the same values" means here, rule by rule:
   have length 1 on every axis (the seed of a gradient no longer needs the cost computed).
 - SumToShape(g, x) -> g when g is provably of x's shape (x itself, or elementwise in x and
   scalars): the sum it would do is over no axis.
+- second(x, v) and SumToShape(g, x) read only x's shape: an x computed by a reduction (or
+  elementwise from one, through inputs of x's broadcastable pattern) is replaced by zeros of
+  its shape, whose lengths Shape_i reads from the reduction's input (next rule). The RBM's
+  free energy is needed only through its gradient, whose broadcasts read the free energy's
+  shape: its softplus sums are no longer computed. SumToShape(g, x) -> g when both have
+  length 1 on every axis.
+- Shape_i{i}(y) -> the length of the input axis y's axis i comes from, when y is computed by
+  an Elemwise (an input not broadcastable there), a DimShuffle, a Dot or a Reduce, and 1 on
+  an axis y has as broadcastable.
+  These two skip computing y, as Theano's shape inference does: an error y would have raised
+  (shapes that do not match somewhere inside it) is not raised. Elemwise ops that may fail on
+  values (integer division by zero) are kept.
 - DimShuffle of DimShuffle -> one DimShuffle; an identity DimShuffle -> its input; Reshape of
   Reshape -> one Reshape (of the original input: an inner reshape that would have failed
   no longer raises).
@@ -41,7 +53,9 @@ from ..graph.basic import Constant
 from ..tensor import basic as T
 from ..tensor.elemwise import DimShuffle, Elemwise, SumToShape
 from ..tensor.scalar_ops import Composite, upcast
-from ..tensor.shape_ops import Reshape, patternbroadcast
+from ..tensor.blas import Dot
+from ..tensor.reduction import Reduce
+from ..tensor.shape_ops import Reshape, Shape_i, alloc, patternbroadcast
 from ..tensor.type import FLOAT_DTYPES, INT_DTYPES
 from ..tensor.var import constant
 from .patterns import constant_value, match, strip_broadcast
@@ -237,7 +251,7 @@ def sum_to_shape_of_same_shape(node):
     if not isinstance(node.op, SumToShape):
         return None
     g, x = node.inputs
-    if not _has_shape_of(g, x, depth=8):
+    if not (_has_shape_of(g, x, depth=8) or all(g.broadcastable) and all(x.broadcastable)):
         return None
     result = _with_type(g, node.outputs[0])
     return None if result is None else [result]
@@ -251,6 +265,86 @@ def _has_shape_of(var, x, depth):
         return False
     shaped = [v for v in owner.inputs if not all(v.broadcastable)]
     return bool(shaped) and all(_has_shape_of(v, x, depth - 1) for v in shaped)
+
+
+def shape_read_of_reduction(node):
+    """second(x, v) -> second(zeros shaped as x, v), SumToShape(g, x) -> SumToShape(g, zeros
+    shaped as x), when x comes from a reduction: they read only x's shape, which the zeros
+    take from the reduction's input (Shape_i), so the reduction need not run for them."""
+    if isinstance(node.op, SumToShape):
+        position = 1
+    elif getattr(node.op, "scalar_op", None) is not None and node.op.scalar_op.name == "second":
+        position = 0
+    else:
+        return None
+    standin = _zeros_shaped_as(node.inputs[position], depth=8)
+    if standin is None:
+        return None
+    inputs = list(node.inputs)
+    inputs[position] = standin
+    result = _with_type(node.op(*inputs), node.outputs[0])
+    return None if result is None else [result]
+
+
+def _zeros_shaped_as(x, depth):
+    owner = x.owner
+    if owner is None or depth == 0 or x.ndim == 0:
+        return None
+    if isinstance(owner.op, Reduce):
+        zeros = alloc(np.array(0, dtype=x.dtype), *[Shape_i(d)(x) for d in range(x.ndim)])
+        return patternbroadcast(zeros, x.broadcastable) if zeros.ndim == x.ndim else None
+    if isinstance(owner.op, Elemwise) and not owner.op.scalar_op.may_fail and \
+            len(owner.outputs) == 1:
+        for v in owner.inputs:
+            if v.broadcastable == x.broadcastable:
+                zeros = _zeros_shaped_as(v, depth - 1)
+                if zeros is not None:
+                    return zeros if zeros.dtype == x.dtype else T.cast(zeros, x.dtype)
+    return None
+
+
+def shape_i_of_computed(node):
+    """Shape_i{i}(y) -> Shape_i{j}(x) for the input x whose axis j gives y's axis i (or the
+    constant 1 for an axis y has as broadcastable), so y need not be computed for its length."""
+    if not isinstance(node.op, Shape_i):
+        return None
+    (y,) = node.inputs
+    source = _axis_source(y, node.op.i)
+    if source is None:
+        return None
+    if source == 1:
+        return [constant(1, dtype="int64")]
+    x, j = source
+    return [Shape_i(j)(x)]
+
+
+def _axis_source(y, i):
+    """(x, j) with x an input of y's owner whose axis j has y's axis i's length, 1 when
+    that length is statically 1, or None."""
+    owner = y.owner
+    if owner is None:
+        return None
+    op = owner.op
+    if isinstance(op, Elemwise) and (op.scalar_op.may_fail or len(owner.outputs) != 1):
+        return None
+    if not isinstance(op, (Elemwise, DimShuffle, Dot, Reduce)):
+        return None
+    if y.broadcastable[i]:
+        return 1   # a broadcastable axis has length 1
+    if isinstance(op, Elemwise):
+        for x in owner.inputs:
+            if x.ndim == y.ndim and not x.broadcastable[i]:
+                return x, i
+        return None
+    if isinstance(op, DimShuffle):
+        return owner.inputs[0], op.new_order[i]
+    if isinstance(op, Dot):
+        a, b = owner.inputs
+        return (a, i) if i < a.ndim - 1 else (b, 1)
+    x = owner.inputs[0]   # a Reduce
+    if op.keepdims:
+        return x, i
+    return x, [d for d in range(x.ndim) if d not in op.axis][i]
 
 
 # --- shape ops ------------------------------------------------------------------------------
@@ -291,4 +385,4 @@ def merge_reshapes(node):
 
 
 CANONICALIZE = [canonical_elementwise, second_of_elementwise, sum_to_shape_of_same_shape,
-                merge_dimshuffles, merge_reshapes]
+                shape_read_of_reduction, shape_i_of_computed, merge_dimshuffles, merge_reshapes]

@@ -117,12 +117,13 @@ def _length_sources(var, axis, depth=32):
 
 def sum_to_shape_of_sources(node):
     """SumToShape(g, x) -> SumToBroadcastShape(g, ...) reading x's shape from the variables
-    it is made of, when x is computed by an op that passes shapes through."""
+    it is made of, when x is computed by an op that passes shapes through (or has length 1
+    on every axis)."""
     if not isinstance(node.op, SumToShape):
         return None
     g, x = node.inputs
-    if x.owner is None or not isinstance(
-            x.owner.op, (Elemwise, DimShuffle, Dot, SumToShape, SumToBroadcastShape)):
+    if x.owner is None or not (all(x.broadcastable) or isinstance(
+            x.owner.op, (Elemwise, DimShuffle, Dot, SumToShape, SumToBroadcastShape))):
         return None
     from ..codegen.lower import label_of
     sources, dims = [], []

@@ -11,7 +11,10 @@
 
 Both keep every check the loop ran on its inputs: a pushed-out product reads ``X[:n_steps]``,
 so a sequence shorter than the loop still fails the loop's length check, with the same
-message; a sequence the user gave is never dropped (its length check stays).
+message; a sequence is dropped only when such a product takes its place, never because
+the body does not read it (its length check stays). Both run before the body is optimized
+and see shapes read from cheap sources (rewrite/shape_only.py), so a product a backward
+loop needed only for its shape is not pushed out but dropped.
 """
 from collections import defaultdict
 

@@ -11,6 +11,7 @@ from .canonicalize import CANONICALIZE
 from .stabilize import STABILIZE
 from .fusion import fuse_elementwise
 from .gemm import fuse_gemm
+from .shape_only import read_shapes_from_sources
 
 PHASES = [
     Phase("constant folding", [constant_folding]),
@@ -21,7 +22,7 @@ PHASES = [
 
 # Whole-graph passes ``(inputs, outputs) -> outputs`` registered by other modules (passes
 # that must see every use of a variable, which local rewrites do not); run before fusion.
-GRAPH_PASSES = []
+GRAPH_PASSES = [read_shapes_from_sources]
 
 
 def optimize(inputs, outputs):

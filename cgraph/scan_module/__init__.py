@@ -3,14 +3,19 @@
 ``scan`` builds the loop (scan.py) as one ``Scan`` node (scan_op.py), whose body becomes a
 static step function of the module and whose loop runs in C; its gradient is a backward
 ``Scan`` (scan_grad.py). States of which a function reads only the last step are kept in a
-ring of rows (scan_rewrite.py, registered here as a whole-graph rewrite).
+ring of rows (scan_rewrite.py); products of a sequence and a non-sequence run before the
+loop, and outputs no one reads are dropped (scan_pushout.py); all registered here as
+whole-graph rewrites.
 """
 from .scan import scan, until  # noqa: F401
 from .scan_op import Scan  # noqa: F401
+from .scan_pushout import drop_unused_scan_outputs, push_out_sequence_dots
 from .scan_rewrite import keep_last_steps
 from ..rewrite import GRAPH_PASSES
 
-if keep_last_steps not in GRAPH_PASSES:
-    GRAPH_PASSES.append(keep_last_steps)
+# products moved out of the body first, then what no one reads dropped, then rings
+for _graph_pass in (push_out_sequence_dots, drop_unused_scan_outputs, keep_last_steps):
+    if _graph_pass not in GRAPH_PASSES:
+        GRAPH_PASSES.append(_graph_pass)
 
 __all__ = ["scan", "until", "Scan"]

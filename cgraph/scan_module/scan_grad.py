@@ -74,13 +74,21 @@ def scan_L_op(op, inputs, outputs, output_grads):
 
     float_states = [r for r in range(op.n_states) if is_float(inits[r].dtype)]
     acc_in, acc_init = {}, {}
+    # the usual cost reads only the steps (outputs[lag:]): its gradient of the buffer is
+    # zeros with those rows written in; the backward loop reads the rows themselves, so the
+    # zeros (a buffer-sized fill and copy) are never made
+    g_steps = {r: _steps_gradient(g_bufs[r], bufs[r], op.lags[r]) for r in float_states}
     for r in float_states:
         step = f_taps[r][0]
         acc_in[r] = [_step_var(step, f"grad_{r}_tm{m}") for m in range(1, op.lags[r] + 1)]
         zero = T.zeros_like(inits[r][0])
         acc_init[r] = [_time_axis(zero)] * op.lags[r]
         total = acc_in[r][0]
-        if g_bufs[r] is not None:
+        if g_steps[r] is not None:
+            g_now = _step_var(step, f"grad_out_{r}")
+            add_sequence(g_now, backwards(g_steps[r], 0))
+            total = total + g_now
+        elif g_bufs[r] is not None:
             g_now = _step_var(step, f"grad_out_{r}")
             add_sequence(g_now, backwards(g_bufs[r], op.lags[r]))
             total = total + g_now
@@ -158,7 +166,7 @@ def scan_L_op(op, inputs, outputs, output_grads):
         if op.truncate_gradient != -1:
             # truncated: no gradient reaches the initial values unless every step was visited
             g = g * T.cast(T.eq(steps, n), g.dtype)
-        if g_bufs[r] is not None:
+        if g_bufs[r] is not None and g_steps[r] is None:
             g = g + g_bufs[r][:lag]
         input_grads.append(set_subtensor(T.zeros_like(init)[:lag], g))
     for q, p in enumerate(non_seqs):
@@ -178,6 +186,58 @@ def _through_full_buffers(op, inputs, output_grads):
             buf = full.outputs[r]
             grads[r] = set_subtensor(T.zeros_like(buf)[-1], grads[r])
     return scan_L_op(full.op, full.inputs, full.outputs, grads)
+
+
+def _steps_gradient(g_buf, buf, lag):
+    """``y`` when ``g_buf`` is zeros shaped like ``buf`` with ``y`` written into
+    ``buf[lag:]`` (the gradient of a cost of ``buf[lag:]``) and ``y`` provably has the shape
+    of ``buf[lag:]`` (an elementwise result of it); else None."""
+    from ..graph.basic import Constant
+    from ..tensor.elemwise import DimShuffle, Elemwise
+    from ..tensor.subtensor import IncSubtensor, Subtensor
+    steps_index = (("slice", lag, None, None),)
+    owner = None if g_buf is None else g_buf.owner
+    if owner is None or not isinstance(owner.op, IncSubtensor) or \
+            owner.op.idx_list != steps_index or len(owner.inputs) != 2:
+        return None
+    base, y = owner.inputs
+    zeros = base.owner
+    if zeros is None or not isinstance(zeros.op, Elemwise) or \
+            getattr(zeros.op.scalar_op, "name", None) != "second" or zeros.inputs[0] is not buf:
+        return None
+    fill = zeros.inputs[1]
+    while fill.owner is not None and isinstance(fill.owner.op, DimShuffle):
+        fill = fill.owner.inputs[0]
+    if not isinstance(fill, Constant) or fill.data.any():
+        return None
+    if y.type != buf.type:
+        return None
+
+    def is_steps(var):
+        return var.owner is not None and isinstance(var.owner.op, Subtensor) and \
+            var.owner.op.idx_list == steps_index and var.owner.inputs == [buf]
+    return y if _shaped_like(y, is_steps, depth=8) else None
+
+
+def _shaped_like(var, is_model, depth):
+    """Whether ``var`` provably has the shape of a variable ``is_model`` accepts: it is one,
+    an elementwise result of such values (and of one-element ones), a sum to such a
+    value's shape, or such a value with a region incremented or set."""
+    from ..tensor.elemwise import Elemwise, SumToShape
+    from ..tensor.subtensor import IncSubtensor
+    if is_model(var):
+        return True
+    owner = var.owner
+    if depth == 0 or owner is None:
+        return False
+    if isinstance(owner.op, Elemwise):
+        shaped = [v for v in owner.inputs if not all(v.broadcastable)]
+        return bool(shaped) and all(_shaped_like(v, is_model, depth - 1) for v in shaped)
+    if isinstance(owner.op, SumToShape):
+        return _shaped_like(owner.inputs[1], is_model, depth - 1)
+    if isinstance(owner.op, IncSubtensor):
+        return _shaped_like(owner.inputs[0], is_model, depth - 1)
+    return False
 
 
 def _step_var(like, name):

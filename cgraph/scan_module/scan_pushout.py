@@ -1,0 +1,174 @@
+"""Speed rewrites of loops: work moved out of the body, outputs nobody reads dropped.
+
+- ``push_out_sequence_dots``: a body's ``dot(x_t, W)`` of a sequence slice ``x_t`` and a
+  non-sequence ``W`` is the row ``t`` of ``dot(X[:n_steps], W)``: that one big product runs
+  before the loop (one BLAS call instead of one per step) and the body reads its rows as a
+  new sequence (Theano's "scan pushout" of sequence-only work).
+- ``drop_unused_scan_outputs``: outputs that no one reads are not computed: an output that
+  is not fed back (the gradient of a sequence in a backward loop the cost does not need,
+  say), and a state whose final value is unused and whose past values no other output
+  reads. A sequence that fed only the pushed-out products is dropped with them.
+
+Both keep every check the loop ran on its inputs: a pushed-out product reads ``X[:n_steps]``,
+so a sequence shorter than the loop still fails the loop's length check, with the same
+message; a sequence is dropped only when such a product takes its place, never because
+the body does not read it (its length check stays). Both run before the body is optimized
+and see shapes read from cheap sources (rewrite/shape_only.py), so a product a backward
+loop needed only for its shape is not pushed out but dropped.
+"""
+from collections import defaultdict
+
+from ..graph.basic import ancestors, clone_replace, io_toposort
+from ..rewrite.shape_only import read_shapes_from_sources
+from ..tensor.blas import Dot
+from .scan_op import Scan
+
+
+def _clients(nodes):
+    clients = defaultdict(list)
+    for node in nodes:
+        for var in node.inputs:
+            clients[var].append(node)
+    return clients
+
+
+def _rebuild(node, keep_seqs, keep_states, keep_nits, extra_seqs=(), replace=None,
+             inner_outputs=None):
+    """A copy of Scan ``node`` with only the kept sequences, states and nit-sot outputs (by
+    index), plus ``extra_seqs`` ((inner, outer, label) triples) after the kept sequences, the
+    inner graph (``inner_outputs``, by default the op's) rewritten by ``replace``. Returns
+    (new node, {old output: new output})."""
+    op = node.op
+    n_steps, seqs, inits, non_seqs = op.split_outer_inputs(node.inputs)
+    in_seqs, in_taps, in_non_seqs = op.split_inner_inputs()
+    state_outs, nit_outs, cond = op.split_outputs(inner_outputs or op.inner_outputs)
+    inner_outs = [state_outs[r] for r in keep_states] + [nit_outs[j] for j in keep_nits]
+    if op.as_while:
+        inner_outs.append(cond)
+    if replace:
+        inner_outs = clone_replace(inner_outs, replace)
+    inner_in = [in_seqs[j] for j in keep_seqs] + [inner for inner, _, _ in extra_seqs]
+    for r in keep_states:
+        inner_in += in_taps[r]
+    inner_in += list(in_non_seqs)
+    new_op = Scan(inner_in, inner_outs, n_seqs=len(keep_seqs) + len(extra_seqs),
+                  state_taps=[op.state_taps[r] for r in keep_states],
+                  n_nit_sot=len(keep_nits), as_while=op.as_while,
+                  truncate_gradient=op.truncate_gradient, name=op.name,
+                  state_modes=[op.state_modes[r] for r in keep_states],
+                  seq_labels=[op.seq_labels[j] for j in keep_seqs] +
+                  [label for _, _, label in extra_seqs],
+                  state_labels=[op.state_labels[r] for r in keep_states],
+                  nit_labels=[op.nit_labels[j] for j in keep_nits])
+    new = new_op.make_node(n_steps, *[seqs[j] for j in keep_seqs],
+                           *[outer for _, outer, _ in extra_seqs],
+                           *[inits[r] for r in keep_states], *non_seqs)
+    old_states, old_nits, old_done = op.split_outputs(node.outputs)
+    new_states, new_nits, new_done = new_op.split_outputs(new.outputs)
+    mapping = {old_states[r]: v for r, v in zip(keep_states, new_states)}
+    mapping.update({old_nits[j]: v for j, v in zip(keep_nits, new_nits)})
+    if op.as_while:
+        mapping[old_done] = new_done
+    return new, mapping
+
+
+def _used_parts(node, clients, results):
+    """(kept states, kept nit-sot outputs) of Scan ``node``: those read outside, and the
+    states whose past values a kept output reads."""
+    op = node.op
+    _, in_taps, _ = op.split_inner_inputs()
+    state_outs, nit_outs, cond = op.split_outputs(op.inner_outputs)
+    outer_states, outer_nits, _ = op.split_outputs(node.outputs)
+
+    def read(var):
+        return var in results or bool(clients[var])
+
+    keep_nits = [j for j, v in enumerate(outer_nits) if read(v)]
+    keep_states = {r for r, v in enumerate(outer_states) if read(v)}
+    while True:
+        roots = [state_outs[r] for r in keep_states] + [nit_outs[j] for j in keep_nits]
+        roots += [cond] if op.as_while else []
+        needed = set(ancestors(roots, stop_at=op.inner_inputs)) if roots else set()
+        more = {r for r in range(op.n_states)
+                if r not in keep_states and any(v in needed for v in in_taps[r])}
+        if not more:
+            return sorted(keep_states), keep_nits
+        keep_states |= more
+
+
+def drop_unused_scan_outputs(inputs, outputs):
+    """The graph of ``outputs`` with every Scan computing only what is read."""
+    nodes = io_toposort(outputs, stop_at=inputs)
+    if not any(isinstance(node.op, Scan) for node in nodes):
+        return outputs
+    clients = _clients(nodes)
+    results = set(outputs)
+    replace = {}
+    for node in nodes:
+        if not isinstance(node.op, Scan):
+            continue
+        op = node.op
+        keep_states, keep_nits = _used_parts(node, clients, results)
+        if len(keep_states) == op.n_states and len(keep_nits) == op.n_nit_sot:
+            continue
+        if not keep_states and not keep_nits and not op.as_while:
+            continue          # nothing read at all: the node is not in the graph anyway
+        _, mapping = _rebuild(node, range(op.n_seqs), keep_states, keep_nits)
+        replace.update(mapping)
+    return clone_replace(outputs, replace) if replace else outputs
+
+
+def push_out_sequence_dots(inputs, outputs):
+    """The graph of ``outputs`` with each loop's ``dot(sequence slice, non-sequence)``
+    computed for all steps before the loop."""
+    nodes = io_toposort(outputs, stop_at=inputs)
+    if not any(isinstance(node.op, Scan) for node in nodes):
+        return outputs
+    replace = {}
+    for node in nodes:
+        if isinstance(node.op, Scan):
+            mapping = _push_out_dots(node)
+            if mapping:
+                replace.update(mapping)
+    return clone_replace(outputs, replace) if replace else outputs
+
+
+def _push_out_dots(node):
+    from ..tensor.blas import dot
+    op = node.op
+    n_steps, seqs, _, non_seqs = op.split_outer_inputs(node.inputs)
+    in_seqs, _, in_non_seqs = op.split_inner_inputs()
+    seq_index = {v: j for j, v in enumerate(in_seqs)}
+    non_seq_index = {v: q for q, v in enumerate(in_non_seqs)}
+    # a product the body reads only for its shape (a backward loop's) is not computed at
+    # all once shapes are read from its operands: push out only what is still read
+    body = read_shapes_from_sources(op.inner_inputs, op.inner_outputs)
+    inner_nodes = io_toposort(body, stop_at=op.inner_inputs)
+    extra, replace = [], {}
+    for inner in inner_nodes:
+        if not isinstance(inner.op, Dot):
+            continue
+        a, b = inner.inputs
+        if a not in seq_index or b not in non_seq_index or a.dtype != b.dtype:
+            continue
+        j, q = seq_index[a], non_seq_index[b]
+        whole = dot(seqs[j][:n_steps], non_seqs[q])
+        out = inner.outputs[0]
+        if whole.ndim != out.ndim + 1 or whole.dtype != out.dtype:
+            continue
+        row = out.type(name=f"{out.name or 'dot'}[t]")
+        if row.broadcastable != whole.broadcastable[1:]:
+            continue
+        extra.append((row, whole, op.seq_labels[j]))
+        replace[out] = row
+    if not replace:
+        return None
+    # sequences that only the pushed-out products read are no longer passed
+    rewritten = clone_replace(body, replace)
+    needed = set(ancestors(rewritten, stop_at=op.inner_inputs + [r for r, _, _ in extra]))
+    pushed = {seq_index[inner.inputs[0]] for inner in inner_nodes
+              if inner.outputs[0] in replace}
+    keep_seqs = [j for j in range(op.n_seqs) if j not in pushed or in_seqs[j] in needed]
+    _, mapping = _rebuild(node, keep_seqs, range(op.n_states), range(op.n_nit_sot),
+                          extra, replace, body)
+    return mapping

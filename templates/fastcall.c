@@ -471,7 +471,6 @@ static PyObject *caller_call(PyObject *self, PyObject *args, PyObject *kwargs)
 static PyMemberDef caller_members[] = {
     {"gil_threshold", T_PYSSIZET, offsetof(Caller, gil_threshold), 0,
      "release the GIL around cg_run when the inputs hold at least this many elements"},
-    {"__vectorcalloffset__", T_PYSSIZET, offsetof(Caller, vectorcall), READONLY, NULL},
     {NULL, 0, 0, 0, NULL}
 };
 

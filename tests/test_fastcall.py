@@ -323,6 +323,32 @@ def test_no_leak_over_10000_calls():
     assert s.get_value()[0] == 10_051.0
 
 
+def test_no_leak_on_errors_and_declined_calls():
+    x, i = T.dvector("x"), T.lscalar("i")
+    s = shared(np.zeros(3), name="s")
+    f = function([x, i], x[i] * 2, updates=[(s, s + x)])
+    value, index, strided = np.ones(3), np.array(7), np.ones(6)[::2]
+    refs = lambda: [sys.getrefcount(v) for v in (value, index, strided, s.get_value(borrow=True))]
+    before = refs()
+    for _ in range(2000):
+        with pytest.raises(IndexError):
+            f(value, index)                       # fails in cg_run
+        assert f._fast_call(strided, index) is FALLBACK
+        assert f._fast_call(value) is FALLBACK    # missing argument
+    gc.collect()
+    assert refs() == before and s.get_value().tolist() == [0.0, 0.0, 0.0]
+
+
+def test_functions_with_many_inputs_and_outputs():
+    xs = [T.dvector(f"x{k}") for k in range(40)]
+    outs = [x * k for k, x in enumerate(xs)] + [sum(xs[1:], xs[0])]
+    f = function(xs, outs)
+    values = [np.full(2, float(k)) for k in range(40)]
+    got = fast_only(f, *values)
+    assert len(got) == 41 and got[5].tolist() == [25.0, 25.0]
+    assert got[-1].tolist() == [780.0, 780.0]
+
+
 # --- without the extension, everything still works --------------------------------------------
 
 def test_unbuildable_extension_falls_back_quietly(monkeypatch, caplog):

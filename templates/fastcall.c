@@ -31,6 +31,7 @@ typedef struct {
     int type_nums[FC_TYPE_ALIASES];
     int ndim;
     unsigned int broadcast_mask;   /* bit d: axis d is broadcastable, so its length must be 1 */
+    int written;                   /* cg_run may write its update into it: must be writeable */
 } fc_spec;
 
 typedef struct {
@@ -111,6 +112,7 @@ static inline int acceptable(PyObject *obj, const fc_spec *spec, int exact)
         return 0;
     if (PyArray_NDIM(a) != spec->ndim) return 0;
     if (!PyArray_ISCARRAY_RO(a) || PyArray_ISBYTESWAPPED(a)) return 0;
+    if (spec->written && !PyArray_ISWRITEABLE(a)) return 0;
     if (spec->broadcast_mask) {
         const npy_intp *shape = PyArray_DIMS(a);
         for (int d = 0; d < spec->ndim; d++)
@@ -286,8 +288,8 @@ decline_early:
 static int read_spec(PyObject *item, fc_spec *spec)
 {
     PyObject *type_nums;
-    if (!PyArg_ParseTuple(item, "O!iI", &PyTuple_Type, &type_nums, &spec->ndim,
-                          &spec->broadcast_mask))
+    if (!PyArg_ParseTuple(item, "O!iIp", &PyTuple_Type, &type_nums, &spec->ndim,
+                          &spec->broadcast_mask, &spec->written))
         return -1;
     Py_ssize_t n = PyTuple_GET_SIZE(type_nums);
     if (n < 1 || n > FC_TYPE_ALIASES || spec->ndim < 0 || spec->ndim > FC_MAXDIM) {
@@ -343,8 +345,9 @@ static void caller_dealloc(Caller *self)
 /* Caller(run_address, free_address, keepalive, in_specs, defaults, containers, hidden,
  *        out_specs, update_containers, update_inputs, result_kind, keys, on_error, fallback,
  *        gil_threshold)
- * in_specs: ((type numbers...), ndim, broadcast mask) per user input then per shared value;
- * out_specs: (dtype, ndim) per output, the updates last. */
+ * in_specs: ((type numbers...), ndim, broadcast mask, written) per user input then per shared
+ * value; out_specs: (dtype, ndim) per output, the updates last; update_inputs: per update, the
+ * input cg_run may have written it into (its output pointer is then that input's data), or -1. */
 static int caller_init(Caller *self, PyObject *args, PyObject *kwds)
 {
     unsigned long long run_address, free_address;

@@ -78,52 +78,41 @@ def _type_nums(dtype):
     return tuple(nums[:3])
 
 
-def _spec(type_):
+def _spec(type_, written):
     mask = sum(1 << d for d, b in enumerate(type_.broadcastable) if b)
-    return (_type_nums(type_.dtype), type_.ndim, mask)
-
-
-def _shared_position(shared, variable):
-    """Index among ``shared`` of the variable whose container ``variable`` writes, or -1."""
-    for k, s in enumerate(shared):
-        if s.container is variable.container:
-            return k
-    return -1
+    return (_type_nums(type_.dtype), type_.ndim, mask, written)
 
 
 def link_call_path(function, runner):
     """The Caller for ``function`` (a C-mode Function whose runner is ``runner``), or None
-    when its calls must take the Python path. Also tells the runner which input each update
-    may have been written into (see CRunner.in_place_sources)."""
+    when its calls must take the Python path."""
     from .runners import CRunner
-    if not isinstance(runner, CRunner):
-        return None
-    n_args = len(function._ins)
-    sources = [n_args + k if k >= 0 else -1 for k in
-               (_shared_position(function._shared, s) for s in function._updated_shared)]
-    runner.in_place_sources = {function._n_outputs + j: src
-                               for j, src in enumerate(sources) if src >= 0}
-    if function.profile is not None or function._stateful:
+    if not isinstance(runner, CRunner) or function.profile is not None or \
+            function._stateful:
         return None
     module = extension()
     if module is None:
         return None
     try:
-        return _make_caller(module, function, runner, sources)
+        return _make_caller(module, function, runner)
     except Exception as exc:   # noqa: BLE001 - an unexpected function shape: Python path
         _log.debug("no C call path for %r (%s: %s)", function, type(exc).__name__, exc)
         return None
 
 
-def _make_caller(module, function, runner, sources):
+def _make_caller(module, function, runner):
     ffi, lib = runner.ffi, runner.lib
     n_args, n_updates = len(function._ins), len(function._updated_shared)
     if runner.n_out != function._n_outputs + n_updates or \
             runner.n_in != n_args + len(function._shared) + len(runner.hidden):
         return None
+    # Updates cg_run may write into the shared value's own buffer ({output: input}, from
+    # the memory plan): then it returns that buffer, and the new value is the input array.
+    inplace = getattr(runner, "inplace", None) or {}
+    sources = tuple(inplace.get(function._n_outputs + j, -1) for j in range(n_updates))
     address = lambda name: int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
-    in_specs = [_spec(i.variable.type) for i in function._ins] + \
-        [_spec(s.type) for s in function._shared]
+    graph_types = [i.variable.type for i in function._ins] + [s.type for s in function._shared]
+    in_specs = [_spec(t, k in sources) for k, t in enumerate(graph_types)]
     defaults = []
     for k in range(n_args):
         value = function._state.get(k)
@@ -136,5 +125,5 @@ def _make_caller(module, function, runner, sources):
         address("cg_run"), address("cg_free"), lib, tuple(in_specs), tuple(defaults),
         tuple(s.container for s in function._shared), tuple(runner.hidden),
         tuple((dtype, ndim) for dtype, ndim in runner.out_specs),
-        tuple(s.container for s in function._updated_shared), tuple(sources),
+        tuple(s.container for s in function._updated_shared), sources,
         kind, keys, runner.raise_error, FALLBACK, GIL_THRESHOLD)

@@ -28,11 +28,6 @@ class CRunner:
 
     The argument arrays handed to C are allocated once per thread and reused, since a
     Function may be called from several threads at once (cffi releases the GIL in the call).
-
-    ``in_place_sources`` ({output index: input index}, set by the Function's link step) names
-    the input each update output may have been computed in: when cg_run returns that input's
-    own buffer, the result is the input array itself, not a new array over its memory.
-    The C call path (cgraph/compile/fastcall.py) follows the same protocol.
     """
 
     def __init__(self, entry, lowered):
@@ -46,7 +41,6 @@ class CRunner:
         self.out_ndim_total = sum(v.ndim for v in lowered.outputs)
         self.n_out = len(lowered.outputs)
         self.gc_free = self.lib.cg_free
-        self.in_place_sources = {}
         self._local = threading.local()
 
     def _scratch(self):
@@ -65,14 +59,13 @@ class CRunner:
             in_data, in_shape, out_data, out_shape, fail_node, err = self._local.scratch
         except AttributeError:
             in_data, in_shape, out_data, out_shape, fail_node, err = self._scratch()
-        keep_alive, arrays = [], []
+        keep_alive = []
         pos = 0
         for k, v in enumerate(values + self.hidden if self.hidden else values):
             if not v.flags.c_contiguous:
                 v = np.ascontiguousarray(v)
             buf = ffi.from_buffer(v)
             keep_alive.append(buf)
-            arrays.append(v)
             in_data[k] = buf
             for length in v.shape:
                 in_shape[pos] = length
@@ -82,14 +75,9 @@ class CRunner:
         if status:
             self.raise_error(status, fail_node[0], ffi.string(err))
         results, pos = [], 0
-        in_place = self.in_place_sources
         for k, (dtype, ndim) in enumerate(self.out_specs):
             shape = tuple(out_shape[pos:pos + ndim])
             pos += ndim
-            source = in_place.get(k)
-            if source is not None and out_data[k] == in_data[source]:
-                results.append(arrays[source])   # the update was written into its input
-                continue
             nbytes = dtype.itemsize * math.prod(shape)
             owner = ffi.gc(ffi.cast("char *", out_data[k]), self.gc_free)
             results.append(np.frombuffer(ffi.buffer(owner, nbytes), dtype=dtype).reshape(shape))
@@ -97,7 +85,8 @@ class CRunner:
 
     def raise_error(self, status, fail_node, message):
         """Raise what a failed cg_run means: ``status`` picks the class; ``message`` (bytes,
-        from the module) gets the context of the node ``fail_node``."""
+        from the module) gets the context of the node ``fail_node``. The C call path calls
+        it too (cgraph/compile/fastcall.py), so both raise the same errors."""
         message = message.decode("utf-8", "replace")
         if 0 <= fail_node < len(self.nodes):
             message += node_context(self.nodes[fail_node])

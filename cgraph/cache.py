@@ -699,22 +699,20 @@ def _build(folder, key, material, source, name, tc, faults):
     module, build.json and, last, manifest.json. Raises _CompileFailed if the compiler
     rejects it, OSError if the folder cannot be written."""
     fault = _fault if faults else (lambda step, path="": None)
+    import cffi                             # only a build needs the FFI builder
+    from cffi.recompiler import make_c_source   # writes C only: imports no setuptools
     t0 = time.perf_counter()
     with open(os.path.join(folder, "module.c"), "wb") as f:
         f.write(source.encode())
     fault("source", folder)
-    module_file = _module_file(material)
-    if _is_extension(material):
-        command = material["command"]       # a plain extension: compiled as it is
-    else:
-        import cffi                             # only a build needs the FFI builder
-        from cffi.recompiler import make_c_source   # writes C only: imports no setuptools
+    if not _is_extension(material):         # a plain extension is compiled as it is
         ffi = cffi.FFI()
         ffi.cdef(CDEF)
         make_c_source(ffi, MODULE_NAME, source, os.path.join(folder, "module_cffi.c"))
         fault("wrapper", folder)
-        command = compile_command(tc, "module_cffi.c", module_file)
     t1 = time.perf_counter()
+    module_file = _module_file(material)
+    command = material["command"]           # the command the key was computed from
     try:
         proc = subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,

@@ -16,7 +16,6 @@ import types
 import numpy as np
 import pytest
 
-import cgraph
 import cgraph.tensor as T
 from cgraph import In, function, shared
 from cgraph.compile import fastcall

@@ -55,6 +55,7 @@ typedef struct {
     PyObject *on_error;            /* callable(status, node, message bytes): raises */
     PyObject *fallback;            /* returned when the call is declined */
     Py_ssize_t gil_threshold;      /* release the GIL when inputs hold at least this many elements */
+    int64_t hidden_elements;       /* elements of the hidden constants (counted in every call) */
 } Caller;
 
 static PyObject *value_str;        /* interned "value"; set once at import, then read only */
@@ -167,7 +168,7 @@ static PyObject *caller_vectorcall(PyObject *callable, PyObject *const *args, si
     }
 
     Py_ssize_t pos = 0, got_shared = 0, k;
-    int64_t elements = 0;
+    int64_t elements = self->hidden_elements;
     PyObject *result = NULL;
     /* user arguments (borrowed: the caller holds them), then defaults */
     for (k = 0; k < n_args; k++) {
@@ -409,6 +410,7 @@ static int caller_init(Caller *self, PyObject *args, PyObject *kwds)
             return -1;
         }
         in_shape_total += PyArray_NDIM((PyArrayObject *)v);
+        self->hidden_elements += PyArray_SIZE((PyArrayObject *)v);
     }
     PyObject *descrs = PyTuple_New(n_out);
     if (!descrs) return -1;

@@ -382,5 +382,6 @@ def test_extension_is_a_checked_cache_entry():
     entry = next(e for e in cache.iter_entries() if e.folder == folder)
     assert cache.check_entry(entry) == []
     assert entry.build["material"]["extra"] == {"numpy": np.__version__}
+    assert entry.build["compiler_output"].strip() == ""     # no warning under -Wall
     assert sorted(os.listdir(folder)) == sorted(
         ["build.json", "module.c", os.path.basename(path), "manifest.json", "last_used"])

@@ -18,6 +18,7 @@ keeps a wrong array from crashing the process.
 If the extension cannot be built or loaded, functions use the Python path (one debug line
 in the 'cgraph' log), never an error.
 """
+import functools
 import logging
 import os
 import threading
@@ -65,6 +66,7 @@ def _build_extension():
     return entry.module
 
 
+@functools.lru_cache(maxsize=None)
 def _type_nums(dtype):
     """The numpy type numbers of ``dtype`` and of its aliases (int64 is both 'long' and
     'longlong' on Linux): arrays of any of them have the same bytes."""

@@ -20,6 +20,7 @@ import cgraph.tensor as T
 from cgraph import In, function, shared
 from cgraph.compile import fastcall
 from cgraph.compile.fastcall import FALLBACK
+from test_cache_helpers import fresh_cache  # noqa: F401 - a fixture
 from util import assert_same
 
 
@@ -373,15 +374,21 @@ def test_unbuildable_extension_falls_back_quietly(monkeypatch, caplog):
     assert g._fast_call is None and g(np.ones(1)).tolist() == [5.0]
 
 
-def test_extension_is_a_checked_cache_entry():
+def test_extension_is_a_checked_cache_entry(fresh_cache, monkeypatch):
     from cgraph import cache
-    module = fastcall.extension()
-    path = module.__file__
-    folder = os.path.dirname(path)
-    assert os.path.basename(path).startswith(cache.EXTENSION_NAME)
-    entry = next(e for e in cache.iter_entries() if e.folder == folder)
-    assert cache.check_entry(entry) == []
-    assert entry.build["material"]["extra"] == {"numpy": np.__version__}
-    assert entry.build["compiler_output"].strip() == ""     # no warning under -Wall
-    assert sorted(os.listdir(folder)) == sorted(
-        ["build.json", "module.c", os.path.basename(path), "manifest.json", "last_used"])
+    monkeypatch.setattr(cache, "extension_stats", dict.fromkeys(cache.extension_stats, 0))
+    entry = fastcall.extension_entry()          # built in the empty cache
+    assert cache.extension_stats["builds"] == 1 and cache.stats["builds"] == 0
+    assert os.path.basename(entry.module_path).startswith(cache.EXTENSION_NAME)
+    assert hasattr(entry.module, "Caller") and entry.lib is None
+    found = next(e for e in cache.iter_entries(fresh_cache) if e.folder == entry.path)
+    assert cache.check_entry(found) == []
+    assert found.build["material"]["extra"] == {"numpy": np.__version__}
+    assert found.build["compiler_output"].strip() == ""     # no warning under -Wall
+    assert sorted(os.listdir(entry.path)) == sorted(
+        ["build.json", "module.c", os.path.basename(entry.module_path), "manifest.json",
+         "last_used"])
+    cache._loaded.clear()
+    again = fastcall.extension_entry()           # a second process: found on disk
+    assert again.path == entry.path
+    assert cache.extension_stats["builds"] == 1 and cache.extension_stats["disk_hits"] == 1

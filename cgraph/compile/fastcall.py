@@ -57,13 +57,17 @@ def _load():
 
 
 def _build_extension():
+    return extension_entry().module
+
+
+def extension_entry():
+    """The extension's cache entry, loaded (or built) through the cache; raises on failure."""
     from .. import cache
     from ..codegen.render import templates_dir
     with open(os.path.join(templates_dir(), "fastcall.c")) as f:
         source = f.read()
-    entry = cache.get_extension(source, "fastcall", include_dirs=[np.get_include()],
-                                extra={"numpy": np.__version__})
-    return entry.module
+    return cache.get_extension(source, "fastcall", include_dirs=[np.get_include()],
+                               extra={"numpy": np.__version__})
 
 
 @functools.lru_cache(maxsize=None)

@@ -7,6 +7,7 @@ Layout under the cache root (``$CGRAPH_CACHE_DIR``, else ``$XDG_CACHE_HOME/cgrap
     v1/<python abi>/<key[:2]>/<key>/    one entry, never changed after publication
         module.c          the C source exactly as cgraph generated it
         module_cffi.c     the same, wrapped by cffi (what the compiler compiled)
+                          (absent from a plain extension's entry: see get_extension)
         _cgraph_mod<ext>  the extension module
         build.json        key material, compile command, compiler output, timings
         manifest.json     size and sha256 of the four files above; written last
@@ -66,6 +67,8 @@ __all__ = ["get_module", "CacheEntry", "CompileError", "CompilerMissing", "Cache
 FORMAT_VERSION = "v1"
 MODULE_NAME = "_cgraph_mod"
 SOURCE_FILES = ("build.json", "module.c", "module_cffi.c")   # an entry's files besides the module
+EXTENSION_NAME = "_cgraph_ext"                 # a plain CPython extension (get_extension)
+EXTENSION_FILES = ("build.json", "module.c")   # compiled as it is: no cffi wrapper
 MANIFEST = "manifest.json"
 LAST_USED = "last_used"
 STAMP_INTERVAL = 86400.0      # touch an entry's last_used at most once a day
@@ -113,8 +116,8 @@ class CacheEntry:
         self.path = path
         self.module = module
         self.module_path = module_path
-        self.lib = module.lib
-        self.ffi = module.ffi
+        self.lib = getattr(module, "lib", None)      # None for a plain extension
+        self.ffi = getattr(module, "ffi", None)
         self.private = private
 
     def __repr__(self):
@@ -122,6 +125,7 @@ class CacheEntry:
 
 
 stats = {"builds": 0, "disk_hits": 0, "memory_hits": 0}   # this process's cache traffic
+extension_stats = {"builds": 0, "disk_hits": 0, "memory_hits": 0}   # the same, get_extension
 events = {"lost_races": 0, "quarantined": 0, "private_builds": 0, "lock_waits": 0,
           "lock_wait_seconds": 0.0, "lock_timeouts": 0}   # the rarer things that happened
 
@@ -277,6 +281,44 @@ def key_material(source, root=None):
     }
 
 
+def extension_material(source, root=None, include_dirs=(), extra=None):
+    """The key material of a plain extension: its source, compiled as it is (no cffi),
+    with ``include_dirs``; ``extra`` names what else changes the binary (numpy's version)."""
+    tc = toolchain(root)
+    module_file = EXTENSION_NAME + tc["ext_suffix"]
+    return {
+        "format": FORMAT_VERSION,
+        "cgraph": __version__,
+        "kind": "extension",
+        "source_sha256": hashlib.sha256(source.encode()).hexdigest(),
+        "compiler": tc["cc"],
+        "compiler_version": tc["version"],
+        "command": compile_command(tc, "module.c", module_file) +
+        [f"-I{d}" for d in include_dirs],
+        "python_abi": tc["python_abi"],
+        "ext_suffix": tc["ext_suffix"],
+        "extra": extra or {},
+    }
+
+
+def _is_extension(material):
+    return material.get("kind") == "extension"
+
+
+def _module_file(material):
+    name = EXTENSION_NAME if _is_extension(material) else MODULE_NAME
+    return name + material["ext_suffix"]
+
+
+def _entry_files(module_name):
+    """An entry's files besides its module (a plain extension has no cffi wrapper)."""
+    return EXTENSION_FILES if module_name.startswith(EXTENSION_NAME) else SOURCE_FILES
+
+
+def _counters(material):
+    return extension_stats if _is_extension(material) else stats
+
+
 def compute_key(material):
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
@@ -287,16 +329,32 @@ def get_module(source, name="anonymous"):
     """Load the module built from ``source``, building and publishing it on a miss."""
     root = cache_root()
     state = _open_root(root)
-    material = key_material(source, root)
+    return _get(root, state, key_material(source, root), source, name)
+
+
+def get_extension(source, name, include_dirs=(), extra=None):
+    """Load the plain CPython extension built from ``source`` (no cffi: its init function is
+    ``PyInit__cgraph_ext``), building it on a miss, with every guarantee of get_module: key,
+    checks before loading, per-key lock, atomic publication, quarantine, private builds when
+    the cache is read-only. Its traffic is counted in ``extension_stats``; ``entry.module``
+    is the module (``entry.lib`` and ``entry.ffi`` are None)."""
+    root = cache_root()
+    state = _open_root(root)
+    return _get(root, state, extension_material(source, root, include_dirs, extra), source,
+                name)
+
+
+def _get(root, state, material, source, name):
     key = compute_key(material)
+    counters = _counters(material)
     entry = _loaded.get(key)
     if entry is not None:
-        stats["memory_hits"] += 1
+        counters["memory_hits"] += 1
         return entry
     with _thread_lock(key):
         entry = _loaded.get(key)
         if entry is not None:
-            stats["memory_hits"] += 1
+            counters["memory_hits"] += 1
             return entry
         entry = _load_or_build(root, state, key, material, source, name)
         _loaded[key] = entry
@@ -375,14 +433,14 @@ def _load_or_build(root, state, key, material, source, name):
         return _build_private(root, key, material, source, name,
                               f"the cache folder {root} is unusable: {state[1]}")
     writable = state == "writable"
-    module_name = MODULE_NAME + material["ext_suffix"]
+    module_name = _module_file(material)
     final = entry_folder(root, key, material["python_abi"])
     shard = os.path.dirname(final)
     for folder in (os.path.dirname(os.path.dirname(shard)), os.path.dirname(shard), shard):
         _check_cache_dir(folder)              # a link here would redirect the entry
     entry = _try_load(root, key, final, writable, module_name)
     if entry is not None:
-        stats["disk_hits"] += 1
+        _counters(material)["disk_hits"] += 1
         return entry
     if not writable:
         return _build_private(root, key, material, source, name,
@@ -391,7 +449,7 @@ def _load_or_build(root, state, key, material, source, name):
         with _key_lock(root, key, final):
             entry = _try_load(root, key, final, writable, module_name)   # built meanwhile?
             if entry is not None:
-                stats["disk_hits"] += 1
+                _counters(material)["disk_hits"] += 1
                 return entry
             return _build_and_publish(root, key, material, source, name, final)
     except _CacheUnwritable as exc:
@@ -429,7 +487,7 @@ def _verified_module(key, folder, module_name):
     if not isinstance(manifest, dict) or manifest.get("key") != key:
         raise _Broken("its manifest belongs to another key")
     files = manifest.get("files")
-    expected = set(SOURCE_FILES) | {module_name}
+    expected = set(_entry_files(module_name)) | {module_name}
     if not isinstance(files, dict) or set(files) != expected:
         listed = sorted(files) if isinstance(files, dict) else files
         raise _Broken(f"its manifest lists {listed!r}, not {sorted(expected)!r}")
@@ -484,14 +542,16 @@ def _try_load(root, key, folder, writable, module_name):
     if module_path is None:
         return None
     try:
-        module = _load_extension(f"cgraph_{key[:16]}.{MODULE_NAME}", module_path)
+        module = _load_extension(f"cgraph_{key[:16]}.{module_name.split('.')[0]}",
+                                 module_path)
     except (ImportError, OSError) as exc:
         if not os.path.exists(module_path):
             return None     # pruned between the check and the load: a plain miss
         _explain_noexec(exc, root)
         _set_aside(root, folder, f"the dynamic loader rejected its module ({exc})", writable)
         return None
-    _set_blas(module)
+    if not module_name.startswith(EXTENSION_NAME):
+        _set_blas(module)
     if writable:
         _touch_last_used(folder)
     return CacheEntry(key, folder, module, module_path)
@@ -647,13 +707,14 @@ def _build(folder, key, material, source, name, tc, faults):
     with open(os.path.join(folder, "module.c"), "wb") as f:
         f.write(source.encode())
     fault("source", folder)
-    ffi = cffi.FFI()
-    ffi.cdef(CDEF)
-    make_c_source(ffi, MODULE_NAME, source, os.path.join(folder, "module_cffi.c"))
-    fault("wrapper", folder)
+    if not _is_extension(material):         # a plain extension is compiled as it is
+        ffi = cffi.FFI()
+        ffi.cdef(CDEF)
+        make_c_source(ffi, MODULE_NAME, source, os.path.join(folder, "module_cffi.c"))
+        fault("wrapper", folder)
     t1 = time.perf_counter()
-    module_file = MODULE_NAME + tc["ext_suffix"]
-    command = compile_command(tc, "module_cffi.c", module_file)
+    module_file = _module_file(material)
+    command = material["command"]           # the command the key was computed from
     try:
         proc = subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
@@ -685,7 +746,7 @@ def _build(folder, key, material, source, name, tc, faults):
     if proc.returncode != 0:
         raise _CompileFailed(build)
     files = {}
-    for fname in (*SOURCE_FILES, module_file):
+    for fname in (*_entry_files(module_file), module_file):
         p = os.path.join(folder, fname)
         os.chmod(p, FILE_MODE)
         with open(p, "rb") as f:
@@ -763,13 +824,15 @@ def _build_and_publish(root, key, material, source, name, final):
                 published = False
         except OSError as exc:
             raise _CacheUnwritable(f"{exc.strerror or exc} ({exc.filename or root})") from exc
-        stats["builds"] += 1
-        stats["compile_seconds"] = stats.get("compile_seconds", 0.0) + build["compile_seconds"]
+        counters = _counters(material)
+        counters["builds"] += 1
+        counters["compile_seconds"] = counters.get("compile_seconds", 0.0) + \
+            build["compile_seconds"]
         if config.compile_verbose:
             print(f"cgraph: built {name!r} as {key[:16]} in "
                   f"{build['render_seconds'] + build['compile_seconds']:.3f}s", file=sys.stderr)
         _fault("published", final)
-        module_name = MODULE_NAME + tc["ext_suffix"]
+        module_name = _module_file(material)
         if not published:
             return _after_lost_race(root, key, folder, final, name, module_name)
         entry = _try_load(root, key, final, True, module_name)
@@ -831,8 +894,8 @@ def _build_private(root, key, material, source, name, why):
         shutil.rmtree(folder, ignore_errors=True)
         raise CacheError(f"cgraph: {why}, and building in the private folder {folder} failed "
                          f"too ({exc}); free some space or set CGRAPH_CACHE_DIR") from exc
-    stats["builds"] += 1
-    return _load_private(key, folder, MODULE_NAME + tc["ext_suffix"])
+    _counters(material)["builds"] += 1
+    return _load_private(key, folder, _module_file(material))
 
 
 def _load_private(key, folder, module_name):
@@ -840,8 +903,9 @@ def _load_private(key, folder, module_name):
     module_path = os.path.join(folder, module_name)
     try:
         module = _load_extension(f"cgraph_private_{key[:16]}_{uuid.uuid4().hex[:8]}."
-                                 f"{MODULE_NAME}", module_path)
-        _set_blas(module)
+                                 f"{module_name.split('.')[0]}", module_path)
+        if not module_name.startswith(EXTENSION_NAME):
+            _set_blas(module)
     finally:
         shutil.rmtree(folder, ignore_errors=True)   # the loaded copy stays mapped
     return CacheEntry(key, folder, module, module_path, private=True)
@@ -943,8 +1007,8 @@ def check_entry(entry):
     files = manifest.get("files") if isinstance(manifest, dict) else None
     if not isinstance(files, dict) or manifest.get("key") != entry.key:
         return ["its manifest belongs to another key or lists no files"]
-    modules = [f for f in files if f.startswith(MODULE_NAME)]
-    if set(files) - set(modules) != set(SOURCE_FILES) or len(modules) != 1:
+    modules = [f for f in files if f.startswith((MODULE_NAME, EXTENSION_NAME))]
+    if len(modules) != 1 or set(files) - set(modules) != set(_entry_files(modules[0])):
         problems.append(f"its manifest lists {sorted(files)!r}")
     for fname, record in sorted(files.items()):
         if not isinstance(record, dict) or "/" in fname or fname in (MANIFEST, LAST_USED):

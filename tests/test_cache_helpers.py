@@ -170,7 +170,9 @@ def compiler_calls(log, compiles_only=False):
 
 
 def entry_folders(root):
-    return [folder for _, folder, _ in cache.list_entries(root)]
+    """The entries of functions (not cgraph's own call-path extension, built once per cache)."""
+    return [folder for _, folder, build in cache.list_entries(root)
+            if build.get("material", {}).get("kind") != "extension"]
 
 
 def listing(path):

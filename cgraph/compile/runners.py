@@ -73,10 +73,7 @@ class CRunner:
         fail_node[0] = -1
         status = self.lib.cg_run(in_data, in_shape, out_data, out_shape, fail_node, err, _ERR_LEN)
         if status:
-            message = ffi.string(err).decode("utf-8", "replace")
-            if 0 <= fail_node[0] < len(self.nodes):
-                message += node_context(self.nodes[fail_node[0]])
-            raise _ERRORS.get(status, RuntimeError)(message)
+            self.raise_error(status, fail_node[0], ffi.string(err))
         results, pos = [], 0
         for k, (dtype, ndim) in enumerate(self.out_specs):
             shape = tuple(out_shape[pos:pos + ndim])
@@ -85,6 +82,15 @@ class CRunner:
             owner = ffi.gc(ffi.cast("char *", out_data[k]), self.gc_free)
             results.append(np.frombuffer(ffi.buffer(owner, nbytes), dtype=dtype).reshape(shape))
         return results
+
+    def raise_error(self, status, fail_node, message):
+        """Raise what a failed cg_run means: ``status`` picks the class; ``message`` (bytes,
+        from the module) gets the context of the node ``fail_node``. The C call path calls
+        it too (cgraph/compile/fastcall.py), so both raise the same errors."""
+        message = message.decode("utf-8", "replace")
+        if 0 <= fail_node < len(self.nodes):
+            message += node_context(self.nodes[fail_node])
+        raise _ERRORS.get(status, RuntimeError)(message)
 
 
 class PyRunner:

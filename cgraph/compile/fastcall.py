@@ -1,0 +1,135 @@
+"""The call path in C: a ``Caller`` per compiled Function (source: templates/fastcall.c).
+
+The extension is one generic CPython module, built once per (compiler, Python ABI, numpy
+version) into the cgraph cache by ``cache.get_extension`` (same key, checks, locking and
+publication as the functions' modules) and loaded once per process. A Caller takes the
+common call, ``f(array, ...)`` with positional C-contiguous arrays of the exact dtype, ndim
+and broadcastable pattern, and does all of ``Function.__call__`` in C. Any other call it
+declines (returns ``FALLBACK``) before doing anything, and the Python path runs: argument
+conversion, the usual error messages, keyword arguments, profiling.
+
+Not covered (Python path): keyword arguments, values that need converting (Python scalars,
+lists, other dtypes, non-contiguous or byte-swapped arrays, ndarray subclasses), missing
+arguments without a default, functions with In(update=...) state, profiled functions.
+
+``trust_input`` changes nothing here: the Caller's checks cost nanoseconds, and they are what
+keeps a wrong array from crashing the process.
+
+If the extension cannot be built or loaded, functions use the Python path (one debug line
+in the 'cgraph' log), never an error.
+"""
+import functools
+import logging
+import os
+import threading
+
+import numpy as np
+
+FALLBACK = object()   # what a Caller returns when it declines a call
+
+# Release the GIL around cg_run only when the inputs hold at least this many elements:
+# releasing and taking it back costs ~0.1 us, which only matters for tiny calls, while
+# other threads can run during any call long enough to be worth it (~16k elements: >5 us).
+GIL_THRESHOLD = 1 << 14
+
+_log = logging.getLogger("cgraph")
+_lock = threading.Lock()
+_extension = None     # the loaded module, or False once it failed (for this process)
+
+
+def extension():
+    """The loaded extension module, or None if it cannot be had (said once, at debug level)."""
+    global _extension
+    if _extension is None:
+        with _lock:
+            if _extension is None:
+                _extension = _load() or False
+    return _extension or None
+
+
+def _load():
+    try:
+        return _build_extension()
+    except Exception as exc:   # noqa: BLE001 - any failure means: use the Python path
+        _log.debug("the C call path is unavailable (%s: %s); functions are called through "
+                   "the Python path", type(exc).__name__, exc)
+        return None
+
+
+def _build_extension():
+    return extension_entry().module
+
+
+def extension_entry():
+    """The extension's cache entry, loaded (or built) through the cache; raises on failure."""
+    from .. import cache
+    from ..codegen.render import templates_dir
+    with open(os.path.join(templates_dir(), "fastcall.c")) as f:
+        source = f.read()
+    return cache.get_extension(source, "fastcall", include_dirs=[np.get_include()],
+                               extra={"numpy": np.__version__})
+
+
+@functools.lru_cache(maxsize=None)
+def _type_nums(dtype):
+    """The numpy type numbers of ``dtype`` and of its aliases (int64 is both 'long' and
+    'longlong' on Linux): arrays of any of them have the same bytes."""
+    dtype = np.dtype(dtype)
+    nums = [dtype.num]
+    for code in np.typecodes["All"]:
+        other = np.dtype(code)
+        if other.kind == dtype.kind and other.itemsize == dtype.itemsize and \
+                other.num not in nums:
+            nums.append(other.num)
+    return tuple(nums[:3])
+
+
+def _spec(type_, written):
+    mask = sum(1 << d for d, b in enumerate(type_.broadcastable) if b)
+    return (_type_nums(type_.dtype), type_.ndim, mask, written)
+
+
+def link_call_path(function, runner):
+    """The Caller for ``function`` (a C-mode Function whose runner is ``runner``), or None
+    when its calls must take the Python path."""
+    from .runners import CRunner
+    if not isinstance(runner, CRunner) or function.profile is not None or \
+            function._stateful:
+        return None
+    module = extension()
+    if module is None:
+        return None
+    try:
+        return _make_caller(module, function, runner)
+    except Exception as exc:   # noqa: BLE001 - an unexpected function shape: Python path
+        _log.debug("no C call path for %r (%s: %s)", function, type(exc).__name__, exc)
+        return None
+
+
+def _make_caller(module, function, runner):
+    ffi, lib = runner.ffi, runner.lib
+    n_args, n_updates = len(function._ins), len(function._updated_shared)
+    if runner.n_out != function._n_outputs + n_updates or \
+            runner.n_in != n_args + len(function._shared) + len(runner.hidden):
+        return None
+    # Updates cg_run may write into the shared value's own buffer ({output: input}, from
+    # the memory plan): then it returns that buffer, and the new value is the input array.
+    inplace = getattr(runner, "inplace", None) or {}
+    sources = tuple(inplace.get(function._n_outputs + j, -1) for j in range(n_updates))
+    address = lambda name: int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
+    graph_types = [i.variable.type for i in function._ins] + [s.type for s in function._shared]
+    in_specs = [_spec(t, k in sources) for k, t in enumerate(graph_types)]
+    defaults = []
+    for k in range(n_args):
+        value = function._state.get(k)
+        defaults.append(None if value is None else np.ascontiguousarray(value))
+    if function.output_keys is not None:
+        kind, keys = 2, tuple(function.output_keys)
+    else:
+        kind, keys = (1 if function._unpack_single else 0), None
+    return module.Caller(
+        address("cg_run"), address("cg_free"), lib, tuple(in_specs), tuple(defaults),
+        tuple(s.container for s in function._shared), tuple(runner.hidden),
+        tuple((dtype, ndim) for dtype, ndim in runner.out_specs),
+        tuple(s.container for s in function._updated_shared), sources,
+        kind, keys, runner.raise_error, FALLBACK, GIL_THRESHOLD)

@@ -81,6 +81,8 @@ int cg_run(void **in_data, const int64_t *in_shape, void **out_data, int64_t *ou
 void cg_free(void *p);
 void cg_set_blas(void *sgemm, void *dgemm, void *sgemv, void *dgemv, void *sdot, void *ddot);
 int cg_profile_read(int64_t *ns, int64_t *calls, int n);
+int64_t cg_allocation_count(void);
+void cg_release_workspace(void);
 """
 
 

@@ -62,8 +62,7 @@ def _writes_safely(node):
     if isinstance(op, Gemm):
         return True
     if type(op) is Elemwise:
-        return not getattr(op.scalar_op, "may_fail", True) and \
-            all(v.dtype in FLOAT_DTYPES or v.dtype == "bool" for v in node.inputs)
+        return not getattr(op.scalar_op, "may_fail", True)
     return False
 
 

@@ -78,6 +78,7 @@ typedef struct {
  * Spares that no call of the thread has reused for two calls in a row are freed; a thread's
  * spares are freed when it exits, or by cg_release_workspace. Outputs never come from a
  * spare that anything else can reach: a spare has no owner until it is taken. */
+#include <malloc.h>
 #include <pthread.h>
 #include <sys/mman.h>
 
@@ -131,11 +132,9 @@ static void cg_ws_make_key(void)
     (void)pthread_key_create(&cg_ws_key, cg_ws_destroy);
 }
 
-/* Free the calling thread's spare buffers (they are rebuilt by the next calls). */
-void cg_release_workspace(void)
-{
-    cg_ws_free(&cg_ws);
-}
+/* Free the calling thread's spare buffers and the stash of big freed outputs (they are
+ * rebuilt by the next calls). Defined after the stash. */
+void cg_release_workspace(void);
 
 /* How many buffers this module obtained from the system allocator (tests count them). */
 int64_t cg_allocation_count(void)
@@ -154,6 +153,84 @@ static inline void *cg_system_alloc(int64_t cap)
     if (p) (void)madvise(p, rounded, MADV_HUGEPAGE);   /* a hint: failure is harmless */
 #endif
     return p;
+}
+
+/* Big buffers the caller freed (cg_free: outputs it no longer holds), kept for the next
+ * call of any thread: a new output of that size then lands in pages already mapped, which
+ * saves the kernel zeroing them (the rest of an elementwise op over a large array). At most
+ * CG_STASH of them, each freed after two calls that did not take it. */
+#define CG_STASH 4
+static struct { void *p; int64_t cap, stamp; } cg_stash[CG_STASH];
+static int cg_stash_n;
+static int64_t cg_stash_calls;       /* cg_run calls of all threads */
+static pthread_mutex_t cg_stash_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static inline int cg_stash_put(void *p, int64_t cap)
+{
+    int kept = 0;
+    pthread_mutex_lock(&cg_stash_lock);
+    if (cg_stash_n < CG_STASH) {
+        cg_stash[cg_stash_n].p = p;
+        cg_stash[cg_stash_n].cap = cap;
+        cg_stash[cg_stash_n].stamp = __atomic_load_n(&cg_stash_calls, __ATOMIC_RELAXED);
+        __atomic_store_n(&cg_stash_n, cg_stash_n + 1, __ATOMIC_RELEASE);
+        kept = 1;
+    }
+    pthread_mutex_unlock(&cg_stash_lock);
+    return kept;
+}
+
+static inline void *cg_stash_take(int64_t need, int64_t *cap)
+{
+    void *p = NULL;
+    if (!__atomic_load_n(&cg_stash_n, __ATOMIC_ACQUIRE)) return NULL;
+    pthread_mutex_lock(&cg_stash_lock);
+    for (int i = 0; i < cg_stash_n; i++) {
+        if (cg_stash[i].cap >= need && cg_stash[i].cap <= 2 * need) {
+            p = cg_stash[i].p;
+            *cap = cg_stash[i].cap;
+            cg_stash[i] = cg_stash[cg_stash_n - 1];
+            __atomic_store_n(&cg_stash_n, cg_stash_n - 1, __ATOMIC_RELEASE);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&cg_stash_lock);
+    return p;
+}
+
+/* At the end of a call: free the stashed buffers (all of them if ``all``) that two calls
+ * did not take. */
+static inline void cg_stash_trim(int all)
+{
+    pthread_mutex_lock(&cg_stash_lock);
+    const int64_t calls = __atomic_add_fetch(&cg_stash_calls, 1, __ATOMIC_RELAXED);
+    for (int i = 0; i < cg_stash_n;) {
+        if (all || cg_stash[i].stamp < calls - 2) {
+            free(cg_stash[i].p);
+            cg_stash[i] = cg_stash[cg_stash_n - 1];
+            __atomic_store_n(&cg_stash_n, cg_stash_n - 1, __ATOMIC_RELEASE);
+        } else {
+            i++;
+        }
+    }
+    pthread_mutex_unlock(&cg_stash_lock);
+}
+
+void cg_release_workspace(void)
+{
+    cg_ws_free(&cg_ws);
+    cg_stash_trim(1);
+}
+
+/* What the caller frees its outputs with: a big buffer goes to the stash (reused by the
+ * next call of any thread), the others to the system. */
+void cg_free(void *p)
+{
+    if (p) {
+        const int64_t cap = (int64_t)malloc_usable_size(p);
+        if (cap >= CG_HUGE_BYTES && cg_stash_put(p, cap)) return;
+    }
+    free(p);
 }
 
 /* Keep ``p`` (``cap`` bytes) as a spare of this thread; freed if it cannot be recorded. */
@@ -210,6 +287,8 @@ static inline void cg_ws_end_call(void)
         }
     }
     ws->calls++;
+    if (__atomic_load_n(&cg_stash_n, __ATOMIC_ACQUIRE)) cg_stash_trim(0);
+    else __atomic_fetch_add(&cg_stash_calls, 1, __ATOMIC_RELAXED);
 }
 
 static inline void *cg_pool_alloc(cg_pool *pool, int64_t nbytes)
@@ -232,6 +311,7 @@ static inline void *cg_pool_alloc(cg_pool *pool, int64_t nbytes)
     if (need == 0) need = 64;
     int64_t got = need;
     void *p = cg_spare_take(need, &got);
+    if (!p && need >= CG_HUGE_BYTES) p = cg_stash_take(need, &got);
     if (!p) p = cg_system_alloc(need);
     if (!p) return NULL;
     pool->bufs[pool->n] = p;

@@ -246,3 +246,22 @@ def test_four_threads_call_one_function():
         for got, ref in zip(results[t], expected[t]):
             for k, (p, q) in enumerate(zip(got, ref)):
                 assert_same(p, q, what=f"thread {t}, output {k}")
+
+
+def test_big_outputs_freed_by_the_caller_are_reused_not_shared():
+    x = T.vector("x")
+    f = cgraph.function([x], [T.exp(x) * 2])
+    g = cgraph.function([x], [T.exp(x) * 2], mode="py")
+    runner = f._runner
+    v = np.linspace(-1, 1, 1 << 20)             # 8 MiB outputs
+    f(v)
+    before = runner.allocation_count()
+    for _ in range(10):
+        f(v)                                    # each result freed before the next call
+    assert runner.allocation_count() - before <= 1
+    kept = [f(v * k)[0] for k in range(4)]      # kept results: four buffers of their own
+    for k, a in enumerate(kept):
+        assert_same(a, g(v * k)[0], what=f"result {k}")
+    assert not any(np.shares_memory(a, b) for k, a in enumerate(kept) for b in kept[k + 1:])
+    runner.release_workspace()
+    assert_same(f(v)[0], g(v)[0], what="after release_workspace")

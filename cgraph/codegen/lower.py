@@ -245,11 +245,14 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
             k, j = late_nodes[node]
             out_name, target = info[node.outputs[0]].name, info[inputs[j]].name
             header += f" (into {target}'s buffer when cg_inplace)"
+            # the output may be an input's buffer here: no `restrict` promise in this block
             code = "\n".join([
                 "#undef CG_DEST_FOR",
                 f"#define CG_DEST_FOR(a) (cg_inplace && (void *)&(a) == (void *)&{out_name} "
                 f"? {target}.data : NULL)",
+                "#define restrict",
                 code,
+                "#undef restrict",
                 "#undef CG_DEST_FOR",
                 "#define CG_DEST_FOR(a) NULL"])
         dead = [info[v].name for v in recycle_after.get(node_id, ())]

@@ -160,6 +160,7 @@ static inline void *cg_system_alloc(int64_t cap)
  * saves the kernel zeroing them (the rest of an elementwise op over a large array). At most
  * CG_STASH of them, each freed after two calls that did not take it. */
 #define CG_STASH 4
+#define CG_STASH_BYTES ((int64_t)1 << 20)   /* smaller buffers: malloc reuses them well */
 static struct { void *p; int64_t cap, stamp; } cg_stash[CG_STASH];
 static int cg_stash_n;
 static int64_t cg_stash_calls;       /* cg_run calls of all threads */
@@ -228,7 +229,7 @@ void cg_free(void *p)
 {
     if (p) {
         const int64_t cap = (int64_t)malloc_usable_size(p);
-        if (cap >= CG_HUGE_BYTES && cg_stash_put(p, cap)) return;
+        if (cap >= CG_STASH_BYTES && cg_stash_put(p, cap)) return;
     }
     free(p);
 }
@@ -311,7 +312,7 @@ static inline void *cg_pool_alloc(cg_pool *pool, int64_t nbytes)
     if (need == 0) need = 64;
     int64_t got = need;
     void *p = cg_spare_take(need, &got);
-    if (!p && need >= CG_HUGE_BYTES) p = cg_stash_take(need, &got);
+    if (!p && need >= CG_STASH_BYTES) p = cg_stash_take(need, &got);
     if (!p) p = cg_system_alloc(need);
     if (!p) return NULL;
     pool->bufs[pool->n] = p;

@@ -33,7 +33,6 @@ class VarInfo:
     values: list = field(default_factory=list)
     data_name: str = ""
     inplace_input: int = -1     # an output that may be written into this input's buffer
-    inplace_target: str = ""    # ... whose C name is this
 
 
 @dataclass
@@ -273,19 +272,19 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
         output_infos.append(vi)
     for k, j in inplace.items():
         output_infos[k].inplace_input = j
-        output_infos[k].inplace_target = input_infos[j].name
     check = _inplace_check(inputs, input_infos, info, outputs, inplace) if inplace else ""
     return Body(variables, input_infos, constant_infos, blocks, output_infos, hidden,
                 inplace_check=check, late_blocks=late_blocks)
 
 
-# Ops whose outputs are always new buffers, never views of an input (their templates always
+# Templates whose outputs are always new buffers, never views of an input (they always
 # CG_ALLOC the output). Any other op's outputs may share a buffer with its inputs.
+FRESH_OUTPUT_TEMPLATES = frozenset({"ops/elemwise.c.j2", "ops/dot.c.j2", "ops/gemm.c.j2",
+                                    "ops/reduce.c.j2"})
+
+
 def _allocates_fresh(op):
-    from ..tensor.blas import Dot, Gemm
-    from ..tensor.elemwise import Elemwise
-    from ..tensor.reduction import Reduce
-    return isinstance(op, (Elemwise, Dot, Gemm, Reduce))
+    return getattr(op, "c_template", None) in FRESH_OUTPUT_TEMPLATES
 
 
 def _recycling_plan(inputs, outputs, nodes):

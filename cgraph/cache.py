@@ -85,6 +85,8 @@ void cg_free(void *p);
 void cg_set_blas(void *sgemm, void *dgemm, void *sgemv, void *dgemv, void *sdot, void *ddot,
                  int ilp64);
 int cg_profile_read(int64_t *ns, int64_t *calls, int n);
+int64_t cg_allocation_count(void);
+void cg_release_workspace(void);
 """
 
 

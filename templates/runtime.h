@@ -64,13 +64,233 @@ typedef struct {
     int64_t strides[CG_MAXDIM];
 } cg_array;
 
-/* Every buffer a call allocates is recorded here, so one cleanup frees them all on every
- * path; buffers handed to Python as outputs are removed from the pool first. */
+/* --- buffers ---------------------------------------------------------------------------
+ *
+ * Every buffer a call allocates is recorded in its cg_pool, so one cleanup gives them all
+ * back on every path; buffers handed to Python as outputs are taken out of the pool first.
+ *
+ * Given back means kept for reuse, not freed: each thread keeps the buffers its calls gave
+ * back (its "spares", one list per module and thread), and the next allocation of a similar
+ * size takes one of them. While shapes repeat, a call thus allocates only the buffers it
+ * hands to the caller. A buffer may also be given back in the middle of a call, once no
+ * variable that can point into it is needed any more (cg_pool_recycle, emitted by the
+ * lowering after a value's last reader), so later nodes of the same call reuse it.
+ * Spares that no call of the thread has reused for two calls in a row are freed; a thread's
+ * spares are freed when it exits, or by cg_release_workspace. Outputs never come from a
+ * spare that anything else can reach: a spare has no owner until it is taken. */
+#include <malloc.h>
+#include <pthread.h>
+#include <sys/mman.h>
+
 typedef struct {
     void **bufs;
-    int64_t *sizes;
+    int64_t *sizes;   /* bytes asked for (what cg_pool_take compares) */
+    int64_t *caps;    /* bytes the buffer holds (at least the size, rounded up) */
     int n, cap;
 } cg_pool;
+
+typedef struct {
+    void *p;
+    int64_t cap;
+    int64_t stamp;    /* the thread's call count when it was given back */
+} cg_spare;
+
+typedef struct {
+    cg_spare *items;
+    int n, cap;
+    int64_t calls;    /* top-level calls (cg_run) this thread made */
+    int registered;   /* the thread-exit destructor knows this workspace */
+} cg_workspace;
+
+static _Thread_local cg_workspace cg_ws;
+static pthread_key_t cg_ws_key;
+static pthread_once_t cg_ws_once = PTHREAD_ONCE_INIT;
+/* buffers obtained from the system allocator since the module was loaded (all threads) */
+static int64_t cg_fresh_allocations;
+
+/* Buffers of at least this size are backed by transparent huge pages where the kernel
+ * offers them (as numpy does): a fresh buffer then costs one page fault per 2 MiB, not per
+ * 4 KiB, which is most of the time of a simple elementwise op over a new large array. */
+#define CG_HUGE_BYTES ((int64_t)4 << 20)
+#define CG_HUGE_ALIGN ((size_t)2 << 20)
+
+static void cg_ws_free(cg_workspace *ws)
+{
+    for (int i = 0; i < ws->n; i++) free(ws->items[i].p);
+    free(ws->items);
+    ws->items = NULL;
+    ws->n = ws->cap = 0;
+}
+
+static void cg_ws_destroy(void *ws)
+{
+    cg_ws_free((cg_workspace *)ws);
+}
+
+static void cg_ws_make_key(void)
+{
+    (void)pthread_key_create(&cg_ws_key, cg_ws_destroy);
+}
+
+/* Free the calling thread's spare buffers and the stash of big freed outputs (they are
+ * rebuilt by the next calls). Defined after the stash. */
+void cg_release_workspace(void);
+
+/* How many buffers this module obtained from the system allocator (tests count them). */
+int64_t cg_allocation_count(void)
+{
+    return __atomic_load_n(&cg_fresh_allocations, __ATOMIC_RELAXED);
+}
+
+/* A new buffer from the system, ``cap`` bytes (a multiple of 64), 64-byte aligned. */
+static inline void *cg_system_alloc(int64_t cap)
+{
+    __atomic_fetch_add(&cg_fresh_allocations, 1, __ATOMIC_RELAXED);
+    if (cap < CG_HUGE_BYTES) return aligned_alloc(64, (size_t)cap);
+    size_t rounded = ((size_t)cap + CG_HUGE_ALIGN - 1) / CG_HUGE_ALIGN * CG_HUGE_ALIGN;
+    void *p = aligned_alloc(CG_HUGE_ALIGN, rounded);
+#ifdef MADV_HUGEPAGE
+    if (p) (void)madvise(p, rounded, MADV_HUGEPAGE);   /* a hint: failure is harmless */
+#endif
+    return p;
+}
+
+/* Big buffers the caller freed (cg_free: outputs it no longer holds), kept for the next
+ * call of any thread: a new output of that size then lands in pages already mapped, which
+ * saves the kernel zeroing them (the rest of an elementwise op over a large array). At most
+ * CG_STASH of them, each freed after two calls that did not take it. */
+#define CG_STASH 4
+#define CG_STASH_BYTES ((int64_t)1 << 20)   /* smaller buffers: malloc reuses them well */
+static struct { void *p; int64_t cap, stamp; } cg_stash[CG_STASH];
+static int cg_stash_n;
+static int64_t cg_stash_calls;       /* cg_run calls of all threads */
+static pthread_mutex_t cg_stash_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static inline int cg_stash_put(void *p, int64_t cap)
+{
+    int kept = 0;
+    pthread_mutex_lock(&cg_stash_lock);
+    if (cg_stash_n < CG_STASH) {
+        cg_stash[cg_stash_n].p = p;
+        cg_stash[cg_stash_n].cap = cap;
+        cg_stash[cg_stash_n].stamp = __atomic_load_n(&cg_stash_calls, __ATOMIC_RELAXED);
+        __atomic_store_n(&cg_stash_n, cg_stash_n + 1, __ATOMIC_RELEASE);
+        kept = 1;
+    }
+    pthread_mutex_unlock(&cg_stash_lock);
+    return kept;
+}
+
+static inline void *cg_stash_take(int64_t need, int64_t *cap)
+{
+    void *p = NULL;
+    if (!__atomic_load_n(&cg_stash_n, __ATOMIC_ACQUIRE)) return NULL;
+    pthread_mutex_lock(&cg_stash_lock);
+    for (int i = 0; i < cg_stash_n; i++) {
+        if (cg_stash[i].cap >= need && cg_stash[i].cap <= 2 * need) {
+            p = cg_stash[i].p;
+            *cap = cg_stash[i].cap;
+            cg_stash[i] = cg_stash[cg_stash_n - 1];
+            __atomic_store_n(&cg_stash_n, cg_stash_n - 1, __ATOMIC_RELEASE);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&cg_stash_lock);
+    return p;
+}
+
+/* At the end of a call: free the stashed buffers (all of them if ``all``) that two calls
+ * did not take. */
+static inline void cg_stash_trim(int all)
+{
+    pthread_mutex_lock(&cg_stash_lock);
+    const int64_t calls = __atomic_add_fetch(&cg_stash_calls, 1, __ATOMIC_RELAXED);
+    for (int i = 0; i < cg_stash_n;) {
+        if (all || cg_stash[i].stamp < calls - 2) {
+            free(cg_stash[i].p);
+            cg_stash[i] = cg_stash[cg_stash_n - 1];
+            __atomic_store_n(&cg_stash_n, cg_stash_n - 1, __ATOMIC_RELEASE);
+        } else {
+            i++;
+        }
+    }
+    pthread_mutex_unlock(&cg_stash_lock);
+}
+
+void cg_release_workspace(void)
+{
+    cg_ws_free(&cg_ws);
+    cg_stash_trim(1);
+}
+
+/* What the caller frees its outputs with: a big buffer goes to the stash (reused by the
+ * next call of any thread), the others to the system. */
+void cg_free(void *p)
+{
+    if (p) {
+        const int64_t cap = (int64_t)malloc_usable_size(p);
+        if (cap >= CG_STASH_BYTES && cg_stash_put(p, cap)) return;
+    }
+    free(p);
+}
+
+/* Keep ``p`` (``cap`` bytes) as a spare of this thread; freed if it cannot be recorded. */
+static inline void cg_spare_add(void *p, int64_t cap)
+{
+    cg_workspace *ws = &cg_ws;
+    if (!ws->registered) {
+        (void)pthread_once(&cg_ws_once, cg_ws_make_key);
+        (void)pthread_setspecific(cg_ws_key, ws);
+        ws->registered = 1;
+    }
+    if (ws->n == ws->cap) {
+        int cap2 = ws->cap ? 2 * ws->cap : 16;
+        cg_spare *items = realloc(ws->items, (size_t)cap2 * sizeof(cg_spare));
+        if (!items) { free(p); return; }
+        ws->items = items;
+        ws->cap = cap2;
+    }
+    ws->items[ws->n].p = p;
+    ws->items[ws->n].cap = cap;
+    ws->items[ws->n].stamp = ws->calls;
+    ws->n++;
+}
+
+/* The smallest spare holding ``need`` bytes and not more than twice that (NULL if none). */
+static inline void *cg_spare_take(int64_t need, int64_t *cap)
+{
+    cg_workspace *ws = &cg_ws;
+    int best = -1;
+    for (int i = 0; i < ws->n; i++) {
+        const int64_t c = ws->items[i].cap;
+        if (c >= need && c <= 2 * need && (best < 0 || c < ws->items[best].cap)) {
+            best = i;
+            if (c == need) break;
+        }
+    }
+    if (best < 0) return NULL;
+    void *p = ws->items[best].p;
+    *cap = ws->items[best].cap;
+    ws->items[best] = ws->items[--ws->n];
+    return p;
+}
+
+/* At the end of a top-level call: free the spares the last two calls did not reuse. */
+static inline void cg_ws_end_call(void)
+{
+    cg_workspace *ws = &cg_ws;
+    for (int i = 0; i < ws->n;) {
+        if (ws->items[i].stamp < ws->calls - 1) {
+            free(ws->items[i].p);
+            ws->items[i] = ws->items[--ws->n];
+        } else {
+            i++;
+        }
+    }
+    ws->calls++;
+    if (__atomic_load_n(&cg_stash_n, __ATOMIC_ACQUIRE)) cg_stash_trim(0);
+    else __atomic_fetch_add(&cg_stash_calls, 1, __ATOMIC_RELAXED);
+}
 
 static inline void *cg_pool_alloc(cg_pool *pool, int64_t nbytes)
 {
@@ -82,14 +302,22 @@ static inline void *cg_pool_alloc(cg_pool *pool, int64_t nbytes)
         int64_t *sizes = realloc(pool->sizes, cap * sizeof(int64_t));
         if (!sizes) return NULL;
         pool->sizes = sizes;
+        int64_t *caps = realloc(pool->caps, cap * sizeof(int64_t));
+        if (!caps) return NULL;
+        pool->caps = caps;
         pool->cap = cap;
     }
     /* 64-byte alignment for vector loads; never a zero-size request (malloc(0) may be NULL) */
-    size_t rounded = (size_t)((nbytes + 63) / 64 * 64);
-    void *p = aligned_alloc(64, rounded ? rounded : 64);
+    int64_t need = (nbytes + 63) / 64 * 64;
+    if (need == 0) need = 64;
+    int64_t got = need;
+    void *p = cg_spare_take(need, &got);
+    if (!p && need >= CG_STASH_BYTES) p = cg_stash_take(need, &got);
+    if (!p) p = cg_system_alloc(need);
     if (!p) return NULL;
     pool->bufs[pool->n] = p;
     pool->sizes[pool->n] = nbytes;
+    pool->caps[pool->n] = got;
     pool->n++;
     return p;
 }
@@ -101,6 +329,7 @@ static inline int cg_pool_take(cg_pool *pool, void *p, int64_t nbytes)
         if (pool->bufs[i] == p && pool->sizes[i] == nbytes) {
             pool->bufs[i] = pool->bufs[pool->n - 1];
             pool->sizes[i] = pool->sizes[pool->n - 1];
+            pool->caps[i] = pool->caps[pool->n - 1];
             pool->n--;
             return 1;
         }
@@ -108,14 +337,61 @@ static inline int cg_pool_take(cg_pool *pool, void *p, int64_t nbytes)
     return 0;
 }
 
+/* Give back, in the middle of a call, the pool buffer that ``p`` points into (nothing if
+ * none does: an input's or a constant's data, or a buffer given back already). The caller
+ * guarantees that no variable still needed can point into it. */
+static inline void cg_pool_recycle(cg_pool *pool, const void *p)
+{
+    for (int i = 0; i < pool->n; i++) {
+        const char *b = (const char *)pool->bufs[i];
+        if ((const char *)p >= b && (const char *)p < b + pool->caps[i]) {
+            cg_spare_add(pool->bufs[i], pool->caps[i]);
+            pool->bufs[i] = pool->bufs[pool->n - 1];
+            pool->sizes[i] = pool->sizes[pool->n - 1];
+            pool->caps[i] = pool->caps[pool->n - 1];
+            pool->n--;
+            return;
+        }
+    }
+}
+
 static inline void cg_pool_release(cg_pool *pool)
 {
-    for (int i = 0; i < pool->n; i++) free(pool->bufs[i]);
+    for (int i = 0; i < pool->n; i++) cg_spare_add(pool->bufs[i], pool->caps[i]);
     free(pool->bufs);
     free(pool->sizes);
+    free(pool->caps);
     pool->bufs = NULL;
     pool->sizes = NULL;
+    pool->caps = NULL;
     pool->n = pool->cap = 0;
+}
+
+/* A buffer handed to the caller that is not a pool buffer (a copied output). */
+static inline void *cg_output_alloc(int64_t nbytes)
+{
+    __atomic_fetch_add(&cg_fresh_allocations, 1, __ATOMIC_RELAXED);
+    return malloc(nbytes > 0 ? (size_t)nbytes : 1);
+}
+
+/* Whether the bytes [p, p + n) and [q, q + m) overlap. */
+static inline int cg_bytes_overlap(const void *p, int64_t n, const void *q, int64_t m)
+{
+    return (const char *)p < (const char *)q + m && (const char *)q < (const char *)p + n;
+}
+
+/* The bytes an array can touch: [*lo, *hi), from its shape and strides (any sign). */
+static inline void cg_byte_range(const cg_array *a, int ndim, int64_t isz, const char **lo,
+                                 const char **hi)
+{
+    int64_t first = 0, last = 0;
+    for (int d = 0; d < ndim; d++) {
+        if (a->shape[d] == 0) { *lo = *hi = (const char *)a->data; return; }
+        const int64_t span = (a->shape[d] - 1) * a->strides[d];
+        if (span < 0) first += span; else last += span;
+    }
+    *lo = (const char *)a->data + first * isz;
+    *hi = (const char *)a->data + (last + 1) * isz;
 }
 
 static inline int64_t cg_size(const cg_array *a, int ndim)
@@ -356,9 +632,38 @@ static inline int64_t cg_checked_nbytes(const cg_array *a, int ndim, int64_t isz
                     "bytes than the largest possible size",                          \
                     cg_shape_str(cg_shape_text, sizeof cg_shape_text, &(a), (ndim))); \
         }                                                                           \
-        (a).data = cg_pool_alloc(&pool, cg_nbytes);                                 \
+        void *cg_dest = CG_DEST_FOR(a);                                             \
+        (a).data = cg_dest ? cg_dest : cg_pool_alloc(&pool, cg_nbytes);             \
         if (!(a).data) CG_FAIL(CG_MEMORY_ERROR, (node), "out of memory");           \
     } while (0)
+
+/* Where CG_ALLOC puts the array ``a`` instead of a new buffer: nowhere (NULL), except in
+ * the block of an in-place update, where the lowering redefines it to give the updated
+ * input's buffer for the node's output (see cgraph/rewrite/inplace.py). */
+#define CG_DEST_FOR(a) NULL
+
+/* Whether two arrays can touch a common byte (their extents, from shapes and strides). */
+static inline int cg_arrays_overlap(const cg_array *a, int andim, size_t aisz,
+                                    const cg_array *b, int bndim, size_t bisz)
+{
+    const char *alo, *ahi, *blo, *bhi;
+    cg_byte_range(a, andim, (int64_t)aisz, &alo, &ahi);
+    cg_byte_range(b, bndim, (int64_t)bisz, &blo, &bhi);
+    return alo < bhi && blo < ahi;
+}
+
+/* Whether BLAS reads ``x`` (a vector, or a matrix) without a copy into a temporary: the
+ * layouts blas_operands.c.j2 hands over directly. */
+static inline int cg_blas_direct(const cg_array *x, int xnd)
+{
+    const int64_t int_max = 2147483647;
+    if (xnd == 1)
+        return x->shape[0] <= 1 || (x->strides[0] >= 1 && x->strides[0] <= int_max);
+    const int64_t rows = x->shape[0], cols = x->shape[1];
+    const int64_t sr = x->strides[0], sc = x->strides[1];
+    if ((cols == 1 || sc == 1) && (rows == 1 || (sr >= cols && sr <= int_max))) return 1;
+    return (rows == 1 || sr == 1) && sc >= rows && sc <= int_max;
+}
 
 /* Copy any strided ``src`` into contiguous ``dst`` (same shape), element size ``isz``. */
 static inline void cg_copy_contiguous(char *dst, const cg_array *src, int ndim, size_t isz)

@@ -39,6 +39,8 @@ TINY_SOURCE = textwrap.dedent("""\
         (void)ns; (void)calls; (void)n;
         return 0;
     }
+    int64_t cg_allocation_count(void) { return 0; }
+    void cg_release_workspace(void) { }
     """)
 
 

@@ -32,6 +32,7 @@ class VarInfo:
     shape: tuple = ()
     values: list = field(default_factory=list)
     data_name: str = ""
+    inplace_input: int = -1     # an output that may be written into this input's buffer
 
 
 @dataclass
@@ -41,6 +42,8 @@ class Lowered:
     hidden_constants: list    # values of large constants, passed after the inputs
     outputs: list             # graph variables returned, in order
     nodes: list               # Apply nodes in execution order; an error names one by index
+    inplace: dict = field(default_factory=dict)   # output position -> input position it
+    #                                               may be written into (see rewrite.inplace)
 
 
 def c_literal(value, dtype):
@@ -104,6 +107,9 @@ class Body:
     blocks: list
     outputs: list         # VarInfo per output, with shape offsets
     hidden: list          # Constant variables passed in as inputs
+    inplace_check: str = ""    # C deciding cg_inplace (run after `blocks`)
+    late_blocks: list = field(default_factory=list)   # in-place candidates, after the
+    #                                                   other outputs are taken
 
 
 def nan_guard_message(var, node_id=None, node=None):
@@ -151,13 +157,21 @@ def passed_constants(nodes, outputs):
 
 
 def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profile=False,
-               nan_guard=False):
+               nan_guard=False, inplace=None):
     """Lower ``nodes`` (computing ``outputs`` from ``inputs``) to blocks of C statements.
 
     With ``nan_guard``, the float inputs and every float output of every node are checked
     for NaN and Inf as soon as they are available; the first one found fails the call with
     CG_NONFINITE (FloatingPointError on the Python side).
+
+    ``inplace`` ({output position: input position}, from rewrite.inplace.plan_inplace, whose
+    nodes ``schedule_inplace`` put last): those nodes become ``late_blocks`` that write into
+    the input's buffer when ``inplace_check`` sets cg_inplace.
+
+    After the last reader of a group of variables that may share buffers, their pool
+    buffers are given back (cg_pool_recycle), so later nodes of the call reuse them.
     """
+    inplace = {} if nan_guard else dict(inplace or {})   # a guard may fail after a write
     names = NameTable()
     info = {}
     variables, input_infos, constant_infos = [], [], []
@@ -197,6 +211,9 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
                   for var, vi in zip(inputs, input_infos) if vi.dtype in FLOAT_DTYPES]
         if checks:
             blocks.append({"header": "nan_guard: the float inputs", "code": "\n".join(checks)})
+    late_nodes = {outputs[k].owner: (k, j) for k, j in inplace.items()}
+    recycle_after = _recycling_plan(inputs, outputs, nodes)
+    late_blocks = []
     for node_id, node in enumerate(nodes):
         for var in node.outputs:
             if var not in info:
@@ -223,7 +240,26 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
             code = "\n".join([code] + [
                 _nan_guard_check(info[var], nan_guard_message(var, node_id, node), node_id)
                 for var in node.outputs if var.dtype in FLOAT_DTYPES])
-        blocks.append({"header": header.replace("*/", "* /"), "code": code})
+        if node in late_nodes:
+            k, j = late_nodes[node]
+            out_name, target = info[node.outputs[0]].name, info[inputs[j]].name
+            header += f" (into {target}'s buffer when cg_inplace)"
+            # the output may be an input's buffer here: no `restrict` promise in this block
+            code = "\n".join([
+                "#undef CG_DEST_FOR",
+                f"#define CG_DEST_FOR(a) (cg_inplace && (void *)&(a) == (void *)&{out_name} "
+                f"? {target}.data : NULL)",
+                "#define restrict",
+                code,
+                "#undef restrict",
+                "#undef CG_DEST_FOR",
+                "#define CG_DEST_FOR(a) NULL"])
+        dead = [info[v].name for v in recycle_after.get(node_id, ())]
+        if dead:
+            code += "\n/* no longer needed: their buffers serve the next nodes */\n" + \
+                "\n".join(f"cg_pool_recycle(&pool, {name}.data);" for name in dead)
+        block = {"header": header.replace("*/", "* /"), "code": code}
+        (late_blocks if node in late_nodes else blocks).append(block)
 
     output_infos = []
     shape_offset = 0
@@ -234,7 +270,139 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
         vi.shape_offset = shape_offset
         shape_offset += var.ndim
         output_infos.append(vi)
-    return Body(variables, input_infos, constant_infos, blocks, output_infos, hidden)
+    for k, j in inplace.items():
+        output_infos[k].inplace_input = j
+    check = _inplace_check(inputs, input_infos, info, outputs, inplace) if inplace else ""
+    return Body(variables, input_infos, constant_infos, blocks, output_infos, hidden,
+                inplace_check=check, late_blocks=late_blocks)
+
+
+# Templates whose outputs are always new buffers, never views of an input (they always
+# CG_ALLOC the output). Any other op's outputs may share a buffer with its inputs.
+FRESH_OUTPUT_TEMPLATES = frozenset({"ops/elemwise.c.j2", "ops/dot.c.j2", "ops/gemm.c.j2",
+                                    "ops/reduce.c.j2"})
+
+
+def _allocates_fresh(op):
+    return getattr(op, "c_template", None) in FRESH_OUTPUT_TEMPLATES
+
+
+def _recycling_plan(inputs, outputs, nodes):
+    """{node index: variables whose buffers may be given back after that node}.
+
+    Variables that may share a buffer (a view and what it views, through any op not known to
+    allocate fresh outputs) form one group; a group's buffers are given back after the last
+    node reading any of its members, unless one is an output (outputs live to the end).
+    Inputs and constants are never pool buffers (cg_pool_recycle ignores them)."""
+    parent = {}
+
+    def find(v):
+        while parent.get(v, v) is not v:
+            parent[v] = parent.get(parent[v], parent[v])
+            v = parent[v]
+        return v
+
+    def union(a, b):
+        ra, rb = find(a), find(b)
+        if ra is not rb:
+            parent[ra] = rb
+
+    last = {}
+    defined = []
+    for node_id, node in enumerate(nodes):
+        for v in node.inputs:
+            last[v] = node_id
+        for v in node.outputs:
+            last.setdefault(v, node_id)
+            defined.append(v)
+            if not _allocates_fresh(node.op):
+                for x in node.inputs:
+                    if not isinstance(x, Constant):
+                        union(v, x)
+    end = {}
+    for v, node_id in last.items():   # inputs in a group count: views of them are readers
+        r = find(v)
+        end[r] = max(end.get(r, -1), node_id)
+    keep = {find(v) for v in outputs}
+    plan = {}
+    for v in defined:
+        r = find(v)
+        if r in keep:
+            continue
+        plan.setdefault(end[r], []).append(v)
+    return plan
+
+
+def _inplace_check(inputs, input_infos, info, outputs, inplace):
+    """C that sets cg_inplace to 1 only when every planned in-place write is safe: see
+    cgraph/rewrite/inplace.py. Runs after every other node, before the candidates."""
+    from ..tensor.blas import Gemm
+    targets = [inputs[j] for j in inplace.values()]
+    lines = ["/* in-place updates: only if no candidate can fail and nothing overlaps */",
+             "cg_inplace = 1;"]
+
+    def no_overlap(vi, ti):
+        return (f"if (cg_arrays_overlap(&{vi.name}, {vi.ndim}, sizeof({vi.ctype}), "
+                f"&{ti.name}, {ti.ndim}, sizeof({ti.ctype}))) cg_inplace = 0;")
+
+    for j in inplace.values():
+        ti = input_infos[j]
+        for other in input_infos:
+            if other is not ti:
+                lines.append(no_overlap(other, ti))
+    for k, j in inplace.items():
+        node = outputs[k].owner
+        target = inputs[j]
+        ti = input_infos[j]
+        lines.append(f"/* {node.op} -> {ti.name} */")
+        lines.append("{")
+        body = []
+        if isinstance(node.op, Gemm):
+            alpha, a, b, beta, *zs = [info[v] for v in node.inputs]
+            z_vars = node.inputs[4:]
+            body += [
+                f"if ({a.name}.shape[{a.ndim - 1}] != {b.name}.shape[0]) cg_inplace = 0;",
+                f"if (!cg_blas_direct(&{a.name}, {a.ndim}) || !cg_blas_direct(&{b.name}, "
+                f"{b.ndim})) cg_inplace = 0;",
+                f"if (*(const {alpha.ctype} *){alpha.name}.data == 0) cg_inplace = 0;",
+                f"if ({b.name}.shape[0] > 2147483647) cg_inplace = 0;"]
+            dims = ([f"{a.name}.shape[0]"] if a.ndim == 2 else []) +                 ([f"{b.name}.shape[1]"] if b.ndim == 2 else [])
+            for d, expr in enumerate(dims):
+                body.append(f"if ({expr} != {ti.name}.shape[{d}] || {expr} > 2147483647) "
+                            f"cg_inplace = 0;")
+            operands = [(v, info[v]) for v in node.inputs[:4]]
+            shaped = list(zip(z_vars, zs))
+        else:
+            operands = []
+            shaped = [(v, info[v]) for v in node.inputs]
+        # every elementwise operand: length 1 or W's length on each axis, and, if it is not
+        # W itself, no byte in common with a buffer being overwritten
+        for v, vi in shaped:
+            if v is target:
+                continue
+            if vi.ndim != ti.ndim:
+                body.append("cg_inplace = 0;")
+                continue
+            for d in range(ti.ndim):
+                body.append(f"if ({vi.name}.shape[{d}] != 1 && {vi.name}.shape[{d}] != "
+                            f"{ti.name}.shape[{d}]) cg_inplace = 0;")
+            if v is not target:
+                operands.append((v, vi))
+        if not isinstance(node.op, Gemm) and ti.ndim:
+            # the broadcast result must have W's shape: some operand has W's length
+            for d in range(ti.ndim):
+                if any(v is target for v, _ in shaped):
+                    break
+                has = " || ".join(f"{vi.name}.shape[{d}] == {ti.name}.shape[{d}]"
+                                  for _, vi in shaped) or "0"
+                body.append(f"if (!({has})) cg_inplace = 0;")
+        for v, vi in operands:
+            if isinstance(v, Constant):
+                continue
+            for t in targets:
+                body.append(no_overlap(vi, info[t]))
+        lines += ["    " + line for line in body] + ["}"]
+    return "\n".join(lines)
 
 
 def lower_inner_function(module, function_name, inputs, outputs, nodes, comment="",
@@ -259,14 +427,15 @@ def _indent(code):
     return "\n".join(("    " + line) if line else line for line in code.splitlines())
 
 
-def lower(inputs, outputs, nodes, function_name, profile=False, nan_guard=False):
+def lower(inputs, outputs, nodes, function_name, profile=False, nan_guard=False, inplace=None):
     """The whole module for a function: support code, then cg_run.
 
     With ``profile`` every node's block is timed (a separate module, with its own key).
     With ``nan_guard`` every float value is checked for NaN/Inf (see ``lower_body``).
     """
     module = ModuleParts()
-    body = lower_body(inputs, outputs, nodes, module, profile=profile, nan_guard=nan_guard)
+    body = lower_body(inputs, outputs, nodes, module, profile=profile, nan_guard=nan_guard,
+                      inplace=inplace)
     source = render(
         "module.c.j2", version=__version__, function_name=c_string(function_name or "anonymous"),
         input_summary=", ".join(f"{v.name} ({v.dtype}, {v.ndim}-d)" for v in body.inputs) or "none",
@@ -274,7 +443,7 @@ def lower(inputs, outputs, nodes, function_name, profile=False, nan_guard=False)
         body=body, support=module.support, profile_nodes=len(nodes) if profile else 0)
     return Lowered(source=source, inputs=list(inputs) + body.hidden,
                    hidden_constants=[v.data for v in body.hidden], outputs=list(outputs),
-                   nodes=nodes)
+                   nodes=nodes, inplace={} if nan_guard else dict(inplace or {}))
 
 
 def _op_short_name(op):

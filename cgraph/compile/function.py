@@ -393,12 +393,19 @@ class Function:
         from ..codegen.prekey import prekey
         from .fastcall import link_call_path
         from .runners import CRunner
-        graph_in, graph_out, nodes = self.graph_inputs, self.graph_outputs, self.nodes
+        from ..rewrite.inplace import plan_inplace, schedule_inplace
+        graph_in, graph_out = self.graph_inputs, self.graph_outputs
         profile = self.profile is not None
         nan_guard = self.nan_guard
+        # updates that may be written into the shared value's own buffer; their nodes last
+        position = {id(v): j for j, v in enumerate(graph_in)}
+        inplace = {} if nan_guard else plan_inplace(graph_in, graph_out, self.nodes, [
+            (self._n_outputs + k, position[id(s)])
+            for k, s in enumerate(self._updated_shared) if id(s) in position])
+        self.nodes = nodes = schedule_inplace(self.nodes, graph_out, inplace)
         started = time.perf_counter()
-        pre = prekey(graph_in, graph_out, nodes, self.name, (profile, nan_guard),
-                     EMBED_CONSTANT_LIMIT)
+        pre = prekey(graph_in, graph_out, nodes, self.name,
+                     (profile, nan_guard, sorted(inplace.items())), EMBED_CONSTANT_LIMIT)
         entry = None
         if pre is not None:
             key = cache.read_prekey(pre)
@@ -407,12 +414,12 @@ class Function:
             hidden = passed_constants(nodes, graph_out)
             lowered = Lowered(source=None, inputs=list(graph_in) + hidden,
                               hidden_constants=[c.data for c in hidden],
-                              outputs=list(graph_out), nodes=nodes)
+                              outputs=list(graph_out), nodes=nodes, inplace=inplace)
             self._c_source = None
         else:
             compiler_before = cache.stats.get("compile_seconds", 0.0)
             lowered = lower(graph_in, graph_out, nodes, self.name, profile=profile,
-                            nan_guard=nan_guard)
+                            nan_guard=nan_guard, inplace=inplace)
             entry = cache.get_module(lowered.source, self.name or "anonymous")
             if pre is not None:
                 cache.write_prekey(pre, entry.key)

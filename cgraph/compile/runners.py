@@ -1,7 +1,9 @@
 """Runners: compute a function's outputs from its input values, in C or with numpy.
 
 Both take the list of input values (user inputs, then shared values) and return the list of
-output values (user outputs, then new values of updated variables), each a fresh array.
+output values (user outputs, then new values of updated variables), each a fresh array, except
+the new value of an update the C module wrote into the shared value's own buffer (see
+cgraph/rewrite/inplace.py): that is the input array itself.
 """
 import math
 import threading
@@ -42,6 +44,18 @@ class CRunner:
         self.n_out = len(lowered.outputs)
         self.gc_free = self.lib.cg_free
         self._local = threading.local()
+        # output position -> input position of the updates cg_run may write in place
+        self.inplace = dict(getattr(lowered, "inplace", None) or {})
+        self._destroyed = set(self.inplace.values())
+
+    def allocation_count(self):
+        """Buffers the module obtained from the system allocator since it was loaded (all
+        threads): while shapes repeat, a call adds only the outputs it returns."""
+        return self.lib.cg_allocation_count()
+
+    def release_workspace(self):
+        """Free the calling thread's spare buffers (kept for reuse by its next calls)."""
+        self.lib.cg_release_workspace()
 
     def _scratch(self):
         ffi = self.ffi
@@ -60,12 +74,17 @@ class CRunner:
         except AttributeError:
             in_data, in_shape, out_data, out_shape, fail_node, err = self._scratch()
         keep_alive = []
+        passed = []      # the arrays handed to C (an in-place update returns one of them)
         pos = 0
+        destroyed = self._destroyed
         for k, v in enumerate(values + self.hidden if self.hidden else values):
             if not v.flags.c_contiguous:
                 v = np.ascontiguousarray(v)
+            elif k in destroyed and not v.flags.writeable:
+                v = v.copy()     # a read-only value is never written: its copy may be
             buf = ffi.from_buffer(v)
             keep_alive.append(buf)
+            passed.append(v)
             in_data[k] = buf
             for length in v.shape:
                 in_shape[pos] = length
@@ -78,6 +97,11 @@ class CRunner:
         for k, (dtype, ndim) in enumerate(self.out_specs):
             shape = tuple(out_shape[pos:pos + ndim])
             pos += ndim
+            j = self.inplace.get(k)
+            if j is not None and out_data[k] == in_data[j]:
+                # written into the input's own buffer: the new value is that very array
+                results.append(passed[j])
+                continue
             nbytes = dtype.itemsize * math.prod(shape)
             owner = ffi.gc(ffi.cast("char *", out_data[k]), self.gc_free)
             results.append(np.frombuffer(ffi.buffer(owner, nbytes), dtype=dtype).reshape(shape))

@@ -31,7 +31,12 @@ class SharedVariable(TensorVariable):
         self.default_update = None
 
     def get_value(self, borrow=False, return_internal_type=False):
-        """The current value; a copy unless ``borrow`` (then later calls may change it)."""
+        """The current value; a copy unless ``borrow``.
+
+        As in Theano, an array obtained with ``borrow=True`` (or given to ``shared`` or
+        ``set_value`` with ``borrow=True``) may be overwritten by later calls: a compiled
+        function writes an update into the shared value's own buffer when it can (see
+        cgraph/rewrite/inplace.py). ``get_value()`` returns a copy, never changed."""
         value = self.container.value
         return value if borrow else value.copy()
 

@@ -1,0 +1,74 @@
+"""In-place updates: which shared values a compiled call may overwrite with their new value.
+
+An update ``W <- f(W, ...)`` normally gets a new buffer each call and the old one is freed.
+When the node computing the new value is an elementwise op (on floats: it cannot fail half
+way) or a Gemm (``W - lr * dot(x.T, d)``: beta * W then BLAS adds the product), it can write
+straight into W's buffer instead, provided
+
+- at compile time (this module): the new value is read by nothing but the update itself, so
+  its node can run after every other node; each such node is then scheduled last, after
+  everything that reads the old values;
+- at run time (the check lowered by cgraph.codegen.lower before those nodes): every shape
+  works out (nothing can fail once the first write happened), W's buffer is no other input's
+  (the same array given twice, or two shared variables holding one array), and no operand of
+  these nodes but W itself, read element for element, overlaps a buffer being overwritten.
+  When any of it fails, every candidate computes into a new buffer as usual.
+
+When cg_run writes in place it returns in out_data[k] the very pointer it got in in_data[j];
+the runner then returns the input array itself as the new value. As in Theano, an array
+obtained with ``get_value(borrow=True)`` (or given to ``shared(..., borrow=True)``) may thus
+change with later calls; ``get_value()`` returns a copy.
+"""
+from ..tensor.blas import Gemm
+from ..tensor.elemwise import Elemwise
+from ..tensor.type import FLOAT_DTYPES
+
+
+def plan_inplace(inputs, outputs, nodes, update_pairs):
+    """{output position: input position} of the updates that may be written in place.
+
+    ``update_pairs``: (output position, input position) of every update of a shared variable
+    the graph reads. Only plans: lowering checks the run-time conditions.
+    """
+    readers = {}
+    for node in nodes:
+        for var in node.inputs:
+            readers[var] = readers.get(var, 0) + 1
+    output_uses = {}
+    for var in outputs:
+        output_uses[var] = output_uses.get(var, 0) + 1
+    plan, owners = {}, set()
+    for k, j in update_pairs:
+        value, target = outputs[k], inputs[j]
+        node = value.owner
+        if node is None or node in owners or readers.get(value) or output_uses[value] != 1:
+            continue
+        if value.dtype != target.dtype or value.ndim != target.ndim:
+            continue
+        if not _writes_safely(node):
+            continue
+        plan[k] = j
+        owners.add(node)
+    return plan
+
+
+def _writes_safely(node):
+    """Ops whose template computes the output element by element after its last possible
+    failure (checked beforehand by lowering), or, for Gemm, writes beta * z first then adds
+    the product."""
+    op = node.op
+    if node.outputs[0].dtype not in FLOAT_DTYPES:
+        return False
+    if isinstance(op, Gemm):
+        return True
+    if type(op) is Elemwise:
+        return not getattr(op.scalar_op, "may_fail", True)
+    return False
+
+
+def schedule_inplace(nodes, outputs, plan):
+    """``nodes`` with the nodes of planned in-place updates moved to the end (in update
+    order): nothing reads their results, so they may run last."""
+    late = [outputs[k].owner for k in sorted(plan)]
+    late_set = set(late)
+    return [n for n in nodes if n not in late_set] + late

@@ -61,8 +61,9 @@ def test_inplace_training_matches_py_across_shapes_and_allocates_only_outputs():
     f(xv, yv)
     before = runner.allocation_count()
     outs = [f(xv, yv) for _ in range(100)]
-    # steady state: two outputs per call (cost, h.T: a view, copied), nothing else
-    assert runner.allocation_count() - before == 2 * 100
+    # steady state: at most the two outputs per call (cost, h.T: a view, copied), nothing
+    # else (a buffer the previous call gave back may serve as an output: one fewer)
+    assert runner.allocation_count() - before <= 2 * 100
     # returned outputs are the caller's own: not overwritten by later calls
     assert len({id(o[1].base) for o in outs}) == 100
     assert not any(np.shares_memory(outs[0][1], o[1]) for o in outs[1:])

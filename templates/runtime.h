@@ -50,6 +50,29 @@ float tanhf(float);
 float powf(float, float);
 #endif
 
+#ifdef _OPENMP
+#include <omp.h>
+#include <unistd.h>
+#ifndef CG_OMP_MIN_ELEMENTS
+#define CG_OMP_MIN_ELEMENTS 65536
+#endif
+/* The threads for a loop over n elements (built with -fopenmp, see cgraph/parallel.py): one
+ * below CG_OMP_MIN_ELEMENTS, and one in a process forked from Python (GNU libgomp's thread
+ * pool does not survive fork: a parallel region in the child would hang; cgraph marks such
+ * children). */
+static inline int cg_omp_threads(int64_t n)
+{
+    if (n < CG_OMP_MIN_ELEMENTS || omp_in_parallel()) return 1;
+    const char *forked = getenv("CGRAPH_FORKED_PID");
+    if (forked && atoll(forked) == (long long)getpid()) return 1;
+#ifdef CG_OMP_THREADS
+    return CG_OMP_THREADS;
+#else
+    return omp_get_max_threads();
+#endif
+}
+#endif
+
 #define CG_MAXDIM 8
 
 /* Status codes returned by cg_run; the Python side maps them to exception classes. */

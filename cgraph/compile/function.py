@@ -384,12 +384,14 @@ class Function:
         from .. import cache
         from ..codegen.lower import EMBED_CONSTANT_LIMIT, Lowered, lower, passed_constants
         from ..codegen.prekey import prekey
+        from .. import parallel
         from .runners import CRunner
         graph_in, graph_out, nodes = self.graph_inputs, self.graph_outputs, self.nodes
         profile = self.profile is not None
         nan_guard = self.nan_guard
         started = time.perf_counter()
-        pre = prekey(graph_in, graph_out, nodes, self.name, (profile, nan_guard),
+        pre = prekey(graph_in, graph_out, nodes, self.name,
+                     (profile, nan_guard, parallel.build_options()),
                      EMBED_CONSTANT_LIMIT)
         entry = None
         if pre is not None:

@@ -1,0 +1,43 @@
+"""OpenMP threads for large elementwise loops: the build flags, and fork safety.
+
+``config.openmp`` (default on) builds modules with ``-fopenmp``; contiguous elementwise loops
+of at least ``config.openmp_elemwise_minsize`` elements then share their blocks among
+``config.omp_threads`` threads (0: OpenMP's default, ``OMP_NUM_THREADS`` or every core).
+Blocks are handed out dynamically, so a thread the OS leaves waiting (a busy machine) does
+not hold the others up with a fixed share.
+Each block is computed by the same code whatever thread runs it, so results do not depend on
+the thread count. Reductions stay serial (their summation order would change).
+
+GNU libgomp's thread pool does not survive ``fork``: a child that starts a parallel region
+after its parent ran one hangs for ever. Every ``os.fork`` child is therefore marked (its
+pid in ``CGRAPH_FORKED_PID``, read by ``cg_omp_threads`` in templates/runtime.h) and runs
+its loops on one thread; processes started with exec (subprocess, multiprocessing's spawn)
+are not marked and use threads.
+"""
+import os
+
+from .config import config
+
+FORKED_ENV = "CGRAPH_FORKED_PID"
+
+
+def _mark_forked_child():
+    os.environ[FORKED_ENV] = str(os.getpid())
+
+
+os.register_at_fork(after_in_child=_mark_forked_child)
+
+
+def compile_flags(toolchain_info):
+    """The compiler flags for the current settings (part of every module's cache key)."""
+    if config.openmp and toolchain_info.get("openmp"):
+        flags = ["-fopenmp", f"-DCG_OMP_MIN_ELEMENTS={config.openmp_elemwise_minsize}"]
+        if config.omp_threads > 0:
+            flags.append(f"-DCG_OMP_THREADS={config.omp_threads}")
+        return flags
+    return ["-fopenmp-simd"] if toolchain_info.get("vector_math") else []
+
+
+def build_options():
+    """What of the settings changes a built module, for the pre-key of a graph."""
+    return ("openmp", config.openmp, config.omp_threads, config.openmp_elemwise_minsize)

@@ -17,7 +17,7 @@ _FLAG_TYPES = {
     "nan_guard": (bool, False, None),   # default of function(nan_guard=...)
     "profile": (bool, False, None),
     # OpenMP threads for large contiguous elementwise loops (see cgraph/parallel.py):
-    # openmp=False builds without them; omp_threads=0 takes OMP_NUM_THREADS or all cores;
+    # openmp=False builds without them; omp_threads=0 takes OMP_NUM_THREADS, else one thread;
     # loops of fewer than openmp_elemwise_minsize elements stay on one thread.
     "openmp": (bool, True, None),
     "omp_threads": (int, 0, None),

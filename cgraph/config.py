@@ -16,6 +16,12 @@ _FLAG_TYPES = {
     "compile_verbose": (bool, False, None),
     "nan_guard": (bool, False, None),   # default of function(nan_guard=...)
     "profile": (bool, False, None),
+    # OpenMP threads for large contiguous elementwise loops (see cgraph/parallel.py):
+    # openmp=False builds without them; omp_threads=0 takes OMP_NUM_THREADS, else one thread;
+    # loops of fewer than openmp_elemwise_minsize elements stay on one thread.
+    "openmp": (bool, True, None),
+    "omp_threads": (int, 0, None),
+    "openmp_elemwise_minsize": (int, 65536, None),
 }
 
 
@@ -48,6 +54,8 @@ class _Config:
         kind, _, allowed = _FLAG_TYPES[name]
         if allowed is not None and value not in allowed:
             raise ValueError(f"config.{name} must be one of {allowed}, got {value!r}")
+        if name in ("omp_threads", "openmp_elemwise_minsize") and int(value) < 0:
+            raise ValueError(f"config.{name} must be 0 or more, got {value!r}")
         object.__setattr__(self, name, kind(value))
 
     def __repr__(self):

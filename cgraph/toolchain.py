@@ -17,6 +17,7 @@ import sys
 import sysconfig
 import uuid
 
+from . import parallel   # OpenMP flags (config.openmp, config.omp_threads)
 from .config import config
 
 BASE_FLAGS = ["-O3", "-fPIC", "-shared", "-Wall", "-fwrapv", "-fno-math-errno",
@@ -28,8 +29,8 @@ _COMPILER_ENV_DROPPED = ("CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH", "OBJC_
                          "LIBRARY_PATH", "GCC_EXEC_PREFIX", "COMPILER_PATH",
                          "DEPENDENCIES_OUTPUT", "SUNPRO_DEPENDENCIES", "GCC_COMPARE_DEBUG")
 
-_PROBE_FIELDS = ("cc", "version", "target_flags", "vector_math", "python_include", "ext_suffix",
-                 "python_abi")
+_PROBE_FIELDS = ("cc", "version", "target_flags", "vector_math", "openmp", "python_include",
+                 "ext_suffix", "python_abi")
 
 _INSTALL_HINT = ("Install one (Debian/Ubuntu: apt-get install gcc; Fedora: dnf install gcc; "
                  "macOS: xcode-select --install), or set CGRAPH_FLAGS=cc=/path/to/compiler, or "
@@ -115,6 +116,7 @@ def _probe(path):
         "version": f"{version} ({full})",
         "target_flags": _native_flags(path),
         "vector_math": _vector_math(path),
+        "openmp": _links(path, _OPENMP_TEST, ["-fopenmp"]),
         "python_include": sysconfig.get_paths()["include"],
         "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX"),
         "python_abi": sys.implementation.cache_tag,
@@ -154,22 +156,33 @@ void cg_probe(int n, const double *restrict x, double *restrict y)
 """
 
 
+_OPENMP_TEST = """
+#include <omp.h>
+int cg_probe(void) { return omp_get_max_threads(); }
+"""
+
+
 def _vector_math(path):
     """Whether glibc's SIMD math library (libmvec) links: then fused loops calling exp, log,
     tanh... are vectorised (see templates/runtime.h); elsewhere they call scalar libm."""
+    return _links(path, _VECTOR_MATH_TEST, ["-fopenmp-simd", "-fno-math-errno", "-lmvec", "-lm"])
+
+
+def _links(path, code, flags):
+    """Whether ``code`` builds into a shared library with ``flags``."""
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
         source = os.path.join(tmp, "probe.c")
         with open(source, "w") as f:
-            f.write(_VECTOR_MATH_TEST)
-        proc = subprocess.run([path, "-O3", "-fPIC", "-shared", "-fopenmp-simd", "-fno-math-errno",
-                               source, "-o", os.path.join(tmp, "probe.so"), "-lmvec", "-lm"],
+            f.write(code)
+        proc = subprocess.run([path, "-O3", "-fPIC", "-shared", source, "-o",
+                               os.path.join(tmp, "probe.so"), *flags],
                               capture_output=True, text=True, env=compiler_environment())
     return proc.returncode == 0
 
 
 def compile_command(info, source_path, output_path):
-    vector = ["-fopenmp-simd", "-DCG_LIBMVEC"] if info["vector_math"] else []
+    vector = parallel.compile_flags(info) + (["-DCG_LIBMVEC"] if info["vector_math"] else [])
     libs = ["-lmvec", "-lm"] if info["vector_math"] else ["-lm"]
     return ([info["cc"], *BASE_FLAGS, *info["target_flags"], *vector,
              f"-I{info['python_include']}", source_path, "-o", output_path, *libs])

@@ -50,6 +50,33 @@ float tanhf(float);
 float powf(float, float);
 #endif
 
+#ifdef _OPENMP
+#include <omp.h>
+#include <unistd.h>
+#ifndef CG_OMP_MIN_ELEMENTS
+#define CG_OMP_MIN_ELEMENTS 65536
+#endif
+/* The threads for a loop over n elements (built with -fopenmp, see cgraph/parallel.py): as
+ * many as config.omp_threads or OMP_NUM_THREADS ask, one if neither does, one below
+ * CG_OMP_MIN_ELEMENTS, and one in a process forked from Python (GNU libgomp's thread
+ * pool does not survive fork: a parallel region in the child would hang; cgraph marks such
+ * children). */
+static inline int cg_omp_threads(int64_t n)
+{
+    if (n < CG_OMP_MIN_ELEMENTS || omp_in_parallel()) return 1;
+    const char *forked = getenv("CGRAPH_FORKED_PID");
+    if (forked && atoll(forked) == (long long)getpid()) return 1;
+#ifdef CG_OMP_THREADS
+    return CG_OMP_THREADS;
+#else
+    /* threads only when asked for: on a busy machine a woken worker can wait ~25 ms for a
+     * core while the loop waits for it (measured on 2 shared cores) */
+    const char *asked = getenv("OMP_NUM_THREADS");
+    return asked && *asked ? omp_get_max_threads() : 1;
+#endif
+}
+#endif
+
 #define CG_MAXDIM 8
 
 /* Status codes returned by cg_run; the Python side maps them to exception classes. */
@@ -585,7 +612,21 @@ static inline float cg_signf(float x) { return x > 0 ? 1.0f : (x < 0 ? -1.0f : x
 static inline double cg_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 static inline float cg_sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 static inline double cg_softplus(double x) { return (x > 0 ? x : 0.0) + log1p(exp(-fabs(x))); }
-static inline float cg_softplusf(float x) { return (x > 0 ? x : 0.0f) + log1pf(expf(-fabsf(x))); }
+/* log1p(e) for e in [0, 1] (or NaN), as float softplus needs it: 2 atanh(s), s = e / (2 + e)
+ * <= 1/3, by its series, with the rounding of 2 + e and of the division put back through
+ * fma; within 1 ulp like log1pf. Inline, so softplus loops vectorise without a call: W1's
+ * float32 loop spent more in libmvec's log1pf than in its two expf. */
+static inline float cg_log1p_unitf(float e)
+{
+    const float d = 2.0f + e, d_err = e - (d - 2.0f);   /* d - 2 is exact: e <= 1 */
+    const float s = e / d, s2 = s * s;
+    const float q = s2 * (1.0f / 3 + s2 * (1.0f / 5 + s2 * (1.0f / 7 + s2 * (1.0f / 9
+                    + s2 * (1.0f / 11 + s2 * (1.0f / 13))))));
+    const float s_err = (fmaf(-s, d, e) - s * d_err) / d;
+    const float r = 2.0f * s + 2.0f * (s_err + s * q);
+    return e < 0x1p-24f ? e : r;   /* log1p(e) rounds to e; keeps subnormal results */
+}
+static inline float cg_softplusf(float x) { return (x > 0 ? x : 0.0f) + cg_log1p_unitf(expf(-fabsf(x))); }
 
 /* --- error reporting ----------------------------------------------------------------- */
 

@@ -391,6 +391,7 @@ class Function:
         from .. import cache
         from ..codegen.lower import EMBED_CONSTANT_LIMIT, Lowered, lower, passed_constants
         from ..codegen.prekey import prekey
+        from .. import parallel
         from .fastcall import link_call_path
         from .runners import CRunner
         from ..rewrite.inplace import plan_inplace, schedule_inplace
@@ -405,7 +406,8 @@ class Function:
         self.nodes = nodes = schedule_inplace(self.nodes, graph_out, inplace)
         started = time.perf_counter()
         pre = prekey(graph_in, graph_out, nodes, self.name,
-                     (profile, nan_guard, sorted(inplace.items())), EMBED_CONSTANT_LIMIT)
+                     (profile, nan_guard, sorted(inplace.items()), parallel.build_options()),
+                     EMBED_CONSTANT_LIMIT)
         entry = None
         if pre is not None:
             key = cache.read_prekey(pre)

@@ -1,12 +1,19 @@
 """Addresses of scipy's BLAS routines, handed to every compiled module at load time.
 
-They come from ``scipy.linalg.cython_blas``, whose capsules hold plain function pointers.
-Importing ``scipy.linalg`` costs ~100 ms (it builds docstrings for the whole package), so the
-``cython_blas`` extension is loaded on its own (~10 ms) unless ``scipy.linalg`` is already
-imported; Cython hands the same module to a later ``import scipy.linalg``.
+The fast way (~2 ms) loads the OpenBLAS library that scipy's wheels bundle
+(``site-packages/scipy.libs/libscipy_openblas-*.so``) with ctypes and reads the addresses of
+its Fortran routines (``scipy_dgemm_``...), without importing scipy (``import scipy`` alone
+costs ~25 ms, ``scipy.linalg`` ~100 ms). It is the very library ``scipy.linalg.cython_blas``
+calls, with the same calling convention (every argument by pointer).
+
+Any other layout (a scipy built against a system BLAS, MKL, a future renaming) takes the
+ordinary way: the capsules of ``scipy.linalg.cython_blas``, which hold plain function
+pointers. When ``cython_blas`` is already imported its pointers are used, so one process
+never mixes two BLAS libraries.
 """
 import ctypes
 import functools
+import glob
 import importlib.machinery
 import importlib.util
 import os
@@ -14,12 +21,43 @@ import sys
 
 ROUTINES = ("sgemm", "dgemm", "sgemv", "dgemv", "sdot", "ddot")
 
+# Symbol prefixes of the OpenBLAS builds scipy bundles (scipy-openblas32 names its symbols
+# ``scipy_<routine>_``; older wheels used plain ``<routine>_``).
+_SYMBOL_PREFIXES = ("scipy_", "")
+
+
+def _bundled_openblas():
+    """The pointers read from scipy's bundled OpenBLAS, or None (imports nothing of scipy)."""
+    try:
+        spec = importlib.util.find_spec("scipy")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin:
+        return None
+    package = os.path.dirname(spec.origin)
+    libs = sorted(glob.glob(os.path.join(package + ".libs", "libscipy_openblas*.so*")))
+    if len(libs) != 1:
+        return None     # none, or several we cannot tell apart: ask cython_blas
+    try:
+        lib = ctypes.CDLL(libs[0])
+    except OSError:
+        return None
+    for prefix in _SYMBOL_PREFIXES:
+        try:
+            return tuple(ctypes.cast(getattr(lib, f"{prefix}{r}_"), ctypes.c_void_p).value
+                         for r in ROUTINES)
+        except AttributeError:
+            continue
+    return None
+
 
 def _cython_blas():
     module = sys.modules.get("scipy.linalg.cython_blas")
     if module is not None:
         return module
     if "scipy.linalg" not in sys.modules:
+        # the extension alone (~10 ms) rather than all of scipy.linalg (~100 ms); Cython
+        # hands the same module to a later ``import scipy.linalg``
         try:
             import scipy
             folder = os.path.join(os.path.dirname(scipy.__file__), "linalg")
@@ -42,8 +80,7 @@ def _cython_blas():
     return cython_blas
 
 
-@functools.lru_cache(maxsize=None)
-def blas_pointers():
+def _capsule_pointers():
     capi = _cython_blas().__pyx_capi__
     get_name = ctypes.pythonapi.PyCapsule_GetName
     get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
@@ -54,3 +91,14 @@ def blas_pointers():
         capsule = capi[routine]
         pointers.append(get_pointer(capsule, get_name(capsule)))
     return tuple(pointers)
+
+
+@functools.lru_cache(maxsize=None)
+def blas_pointers():
+    """The addresses of ROUTINES, in that order."""
+    if "scipy.linalg.cython_blas" not in sys.modules and \
+            os.environ.get("CGRAPH_BLAS_SOURCE") != "cython_blas":
+        pointers = _bundled_openblas()
+        if pointers is not None and all(pointers):
+            return pointers
+    return _capsule_pointers()

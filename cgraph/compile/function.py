@@ -319,12 +319,25 @@ class Function:
     by its key, or rebuilt) and copies (``f.copy(swap=..., delete_updates=...)``).
     """
 
+    _module_key = None    # the module recorded for the user's graph (see __init__)
+
     def __init__(self, spec, mode, profile=None, nan_guard=False):
-        from ..rewrite import optimize
         roots = spec.output_variables + [u for _, u in spec.update_pairs] + spec.state_updates
         shared_inputs = [v for v in graph_inputs(roots, stop_at=spec.input_variables)
                          if isinstance(v, SharedVariable)]
         graph_in = spec.input_variables + shared_inputs
+        # Warm path: a record under the pre-key of the user's graph holds the rewritten graph
+        # and its module's key, so neither the rewrites nor the lowering run again.
+        graph_key = found = None
+        if mode == "c":
+            from ..codegen.prekey import graph_prekey, load_graph_record
+            graph_key = graph_prekey(graph_in, roots, spec.name, (profile is not None, nan_guard))
+            found = load_graph_record(graph_key, graph_in, roots) if graph_key else None
+        if found is not None:
+            self._module_key, graph_out = found
+        else:
+            from ..rewrite import optimize
+            graph_out = optimize(graph_in, roots)
         self._setup(
             name=spec.name, mode=mode, output_keys=spec.output_keys,
             unpack_single=spec.unpack_single, ins=spec.ins,
@@ -332,8 +345,11 @@ class Function:
             updated_shared=[s for s, _ in spec.update_pairs],
             state={k: i.variable.type.filter(i.value, name=f"In({i.variable!r}).value")
                    for k, i in enumerate(spec.ins) if i.value is not None},
-            graph_in=graph_in, graph_out=optimize(graph_in, roots), profile=profile,
+            graph_in=graph_in, graph_out=graph_out, profile=profile,
             nan_guard=nan_guard)
+        if graph_key is not None and self.cache_key != self._module_key:
+            from ..codegen.prekey import save_graph_record
+            save_graph_record(graph_key, self.cache_key, graph_in, graph_out)
 
     def _setup(self, name, mode, output_keys, unpack_single, ins, n_outputs, shared,
                updated_shared, state, graph_in, graph_out, trust_input=False, profile=None,
@@ -389,9 +405,12 @@ class Function:
         profile = self.profile is not None
         nan_guard = self.nan_guard
         started = time.perf_counter()
-        pre = prekey(graph_in, graph_out, nodes, self.name, (profile, nan_guard),
-                     EMBED_CONSTANT_LIMIT)
-        entry = None
+        entry = pre = None
+        if self._module_key is not None:     # recorded with the user's graph (see __init__)
+            entry = cache.load_by_key(self._module_key)
+        if entry is None:
+            pre = prekey(graph_in, graph_out, nodes, self.name, (profile, nan_guard),
+                         EMBED_CONSTANT_LIMIT)
         if pre is not None:
             key = cache.read_prekey(pre)
             entry = cache.load_by_key(key) if key else None

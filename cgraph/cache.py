@@ -269,7 +269,8 @@ def key_material(source, root=None):
         "cdef": CDEF,
         "compiler": tc["cc"],
         "compiler_version": tc["version"],
-        "command": compile_command(tc, "module_cffi.c", MODULE_NAME + tc["ext_suffix"]),
+        "command": compile_command(tc, "module_cffi.c", MODULE_NAME + tc["ext_suffix"],
+                                   len(source)),
         "python_abi": tc["python_abi"],
         "ext_suffix": tc["ext_suffix"],
         "cffi": cffi.__version__,
@@ -651,7 +652,7 @@ def _build(folder, key, material, source, name, tc, faults):
     fault("wrapper", folder)
     t1 = time.perf_counter()
     module_file = MODULE_NAME + tc["ext_suffix"]
-    command = compile_command(tc, "module_cffi.c", module_file)
+    command = compile_command(tc, "module_cffi.c", module_file, len(source))
     try:
         proc = subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,

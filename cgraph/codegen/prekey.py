@@ -86,7 +86,7 @@ def prekey(inputs, outputs, nodes, function_name, build_options, embed_limit):
     ``build_options`` is anything else that changes the source (profiling, NaN guards).
     """
     ids = {}
-    parts = [("cgraph", code_digest(), function_name, _canon(build_options))]
+    parts = [("cgraph", code_digest(), function_name, _canon(build_options), _environment())]
 
     def ref(var):
         if var not in ids:
@@ -147,8 +147,12 @@ def _environment():
     flags = tuple((n, getattr(config, n)) for n in _FLAG_TYPES
                   if n not in ("cache_dir", "compile_verbose", "mode"))
     passes = tuple(f"{p.__module__}.{p.__qualname__}" for p in GRAPH_PASSES)
+    from ..toolchain import FULL_OPTIMIZATION_BELOW, compile_command
     tc = cache.toolchain()
-    return flags, passes, tuple(sorted((k, repr(v)) for k, v in tc.items()))
+    commands = tuple(tuple(compile_command(tc, "module_cffi.c", "module", size))
+                     for size in (0, FULL_OPTIMIZATION_BELOW))
+    return (flags, passes, tuple(sorted((k, repr(v)) for k, v in tc.items())),
+            FULL_OPTIMIZATION_BELOW, commands)
 
 
 def graph_prekey(inputs, outputs, function_name, build_options):

@@ -43,12 +43,8 @@ import pwd
 import re
 import shlex
 import shutil
-import signal
-import socket
 import stat
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -626,6 +622,7 @@ def _fault(step, path=""):
     CGRAPH_TEST_CRASH_AT=<step> kills the builder with SIGKILL at that step,
     CGRAPH_TEST_FAIL_AT=<step> makes it fail there with ENOSPC (a full disk)."""
     if os.environ.get("CGRAPH_TEST_CRASH_AT") == step:
+        import signal
         os.kill(os.getpid(), signal.SIGKILL)
     if os.environ.get("CGRAPH_TEST_FAIL_AT") == step:
         raise OSError(errno.ENOSPC, "No space left on device (injected by CGRAPH_TEST_FAIL_AT)",
@@ -640,6 +637,8 @@ def _build(folder, key, material, source, name, tc, faults):
     module, build.json and, last, manifest.json. Raises _CompileFailed if the compiler
     rejects it, OSError if the folder cannot be written."""
     fault = _fault if faults else (lambda step, path="": None)
+    import socket
+    import subprocess                       # imported by builds only: a warm start runs none
     import cffi                             # only a build needs the FFI builder
     from cffi.recompiler import make_c_source   # writes C only: imports no setuptools
     t0 = time.perf_counter()
@@ -816,6 +815,7 @@ def _build_private(root, key, material, source, name, why):
     _warn_once("private", f"cgraph: {why}; building modules in private temporary folders "
                           f"instead (they are compiled again by each run until the cache is "
                           f"writable; `python -m cgraph cache path` shows where it is)")
+    import tempfile
     tc = toolchain(root)
     try:
         folder = tempfile.mkdtemp(prefix=f"cgraph-private-{key[:12]}-")

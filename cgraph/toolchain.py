@@ -10,11 +10,8 @@ import functools
 import hashlib
 import json
 import os
-import shlex
 import shutil
-import subprocess
 import sys
-import sysconfig
 import uuid
 
 from .config import config
@@ -107,6 +104,8 @@ def _read_probe(saved):
 
 
 def _probe(path):
+    import subprocess    # here and below: probing runs once per compiler, not at each start
+    import sysconfig
     try:
         proc = subprocess.run([path, "--version"], capture_output=True, text=True,
                               env=compiler_environment())
@@ -133,6 +132,8 @@ def _probe(path):
 
 def _native_flags(path):
     """The explicit -m flags that -march=native stands for on this CPU."""
+    import shlex
+    import subprocess
     proc = subprocess.run([path, "-march=native", "-E", "-v", "-"], input="",
                           capture_output=True, text=True, env=compiler_environment())
     for line in proc.stderr.splitlines():
@@ -167,6 +168,7 @@ void cg_probe(int n, const double *restrict x, double *restrict y)
 def _vector_math(path):
     """Whether glibc's SIMD math library (libmvec) links: then fused loops calling exp, log,
     tanh... are vectorised (see templates/runtime.h); elsewhere they call scalar libm."""
+    import subprocess
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
         source = os.path.join(tmp, "probe.c")

@@ -141,9 +141,13 @@ def _constant_content(data):
 
 def _environment():
     """What besides the graph changes the function: config flags, the compiler, the passes."""
+    import sys
     from ..config import _FLAG_TYPES, config
-    from ..rewrite import GRAPH_PASSES
     from .. import cache
+    # the whole-graph passes other modules registered (scan's); read without importing the
+    # rewrites, which a warm start does not need: not imported yet means none registered
+    rewrite = sys.modules.get(f"{__package__.rsplit('.', 1)[0]}.rewrite")
+    GRAPH_PASSES = rewrite.GRAPH_PASSES if rewrite is not None else ()
     flags = tuple((n, getattr(config, n)) for n in _FLAG_TYPES
                   if n not in ("cache_dir", "compile_verbose", "mode"))
     passes = tuple(f"{p.__module__}.{p.__qualname__}" for p in GRAPH_PASSES)

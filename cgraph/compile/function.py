@@ -5,7 +5,6 @@ The work happens in three steps: ``_FunctionSpec`` checks and normalises what th
 module from the cache, or the numpy reference) computes it. ``Function`` is the thin object
 that checks arguments, calls the runner once and writes the updates back.
 """
-import logging
 import time
 import warnings
 from collections import OrderedDict
@@ -599,11 +598,12 @@ class Function:
 
 _MISSING = object()
 SLOW_COMPILE_SECONDS = 1.0
-_log = logging.getLogger("cgraph")
 
 
 def _announce(message):
     """One line on stderr (through the 'cgraph' logger, which the user may configure)."""
+    import logging     # here, not at import: most processes never announce anything
+    _log = logging.getLogger("cgraph")
     if not _log.handlers and not logging.getLogger().handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("cgraph: %(message)s"))

@@ -1157,7 +1157,8 @@ def clear(root=None):
         return 0
     removed = sum(1 for _ in iter_entries(root, every_format=True))
     for name in _subdirs(root):
-        if _FORMAT_RE.match(name) or name in ("failed", "quarantine", "toolchain", "prekeys"):
+        if _FORMAT_RE.match(name) or name in ("failed", "quarantine", "toolchain", "prekeys",
+                                              "templates"):
             _discard(root, os.path.join(root, name))
     now = time.time()
     leftovers = _leftovers(root, now, 0.0)

@@ -192,7 +192,7 @@ def graph_prekey(inputs, outputs, function_name, build_options):
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
-_RECORD_FORMAT = 1
+_RECORD_FORMAT = 2
 _RECORD_MAX_BYTES = 8 << 20    # a graph holding large constants is not worth keeping
 
 
@@ -234,10 +234,11 @@ class _Pickler:
         return U(io.BytesIO(data)).load()
 
 
-def save_graph_record(graph_key, module_key, inputs, rewritten_outputs):
+def save_graph_record(graph_key, module_key, inputs, rewritten_outputs, hidden_constants):
     """Remember that the user graph ``graph_key`` rewrites to ``rewritten_outputs`` and
-    compiles to the module ``module_key`` (best effort: a graph that does not pickle, or a
-    cache that cannot be written, simply keeps taking the full path)."""
+    compiles to the module ``module_key``, which takes ``hidden_constants`` (constants of
+    that graph) after the inputs (best effort: a graph that does not pickle, or a cache that
+    cannot be written, simply keeps taking the full path)."""
     from .. import cache
     root = cache.cache_root()
     if cache._open_root(root) != "writable":
@@ -245,7 +246,8 @@ def save_graph_record(graph_key, module_key, inputs, rewritten_outputs):
     try:
         data = _Pickler.dumps({"format": _RECORD_FORMAT, "graph_key": graph_key,
                                "module_key": module_key, "n_inputs": len(inputs),
-                               "outputs": list(rewritten_outputs)}, inputs)
+                               "outputs": list(rewritten_outputs),
+                               "hidden": list(hidden_constants)}, inputs)
     except Exception:      # an op that does not pickle, a graph too deep for pickle...
         return False
     if len(data) > _RECORD_MAX_BYTES:
@@ -269,7 +271,7 @@ def save_graph_record(graph_key, module_key, inputs, rewritten_outputs):
 
 
 def load_graph_record(graph_key, inputs, outputs):
-    """(module key, rewritten outputs) recorded for ``graph_key``, or None.
+    """(module key, rewritten outputs, hidden constants) recorded for ``graph_key``, or None.
 
     A record is code (pickle), so it is read only from folders and files that pass the same
     ownership and permission checks as the modules. The rewritten outputs must have the types
@@ -302,6 +304,9 @@ def load_graph_record(graph_key, inputs, outputs):
         if len(rewritten) != len(outputs) or \
                 any(r.type != o.type for r, o in zip(rewritten, outputs)):
             return None
-        return record["module_key"], rewritten
+        hidden = record["hidden"]
+        if not all(isinstance(c, Constant) for c in hidden):
+            return None
+        return record["module_key"], rewritten, hidden
     except Exception:      # damaged, or written by an older cgraph: take the full path
         return None

@@ -319,6 +319,7 @@ class Function:
     """
 
     _module_key = None    # the module recorded for the user's graph (see __init__)
+    _module_hidden = ()   # and the constants it takes after the inputs
 
     def __init__(self, spec, mode, profile=None, nan_guard=False):
         roots = spec.output_variables + [u for _, u in spec.update_pairs] + spec.state_updates
@@ -333,7 +334,7 @@ class Function:
             graph_key = graph_prekey(graph_in, roots, spec.name, (profile is not None, nan_guard))
             found = load_graph_record(graph_key, graph_in, roots) if graph_key else None
         if found is not None:
-            self._module_key, graph_out = found
+            self._module_key, graph_out, self._module_hidden = found
         else:
             from ..rewrite import optimize
             graph_out = optimize(graph_in, roots)
@@ -347,8 +348,10 @@ class Function:
             graph_in=graph_in, graph_out=graph_out, profile=profile,
             nan_guard=nan_guard)
         if graph_key is not None and self.cache_key != self._module_key:
+            from ..codegen.lower import passed_constants
             from ..codegen.prekey import save_graph_record
-            save_graph_record(graph_key, self.cache_key, graph_in, graph_out)
+            save_graph_record(graph_key, self.cache_key, graph_in, graph_out,
+                              passed_constants(self.nodes, graph_out))
 
     def _setup(self, name, mode, output_keys, unpack_single, ins, n_outputs, shared,
                updated_shared, state, graph_in, graph_out, trust_input=False, profile=None,
@@ -395,21 +398,39 @@ class Function:
             self._link_c()
 
     def _link_c(self):
-        """Find the module: by the graph's pre-key (no rendering), else lower and look up."""
+        """Find the module: by the record of the user's graph or by the pre-key of the
+        rewritten one (no rendering either way), else lower and look up."""
         from .. import cache
-        from ..codegen.lower import EMBED_CONSTANT_LIMIT, Lowered, lower, passed_constants
-        from ..codegen.prekey import prekey
         from .runners import CRunner
         graph_in, graph_out, nodes = self.graph_inputs, self.graph_outputs, self.nodes
         profile = self.profile is not None
         nan_guard = self.nan_guard
         started = time.perf_counter()
-        entry = pre = None
+        entry = None
         if self._module_key is not None:     # recorded with the user's graph (see __init__)
             entry = cache.load_by_key(self._module_key)
-        if entry is None:
-            pre = prekey(graph_in, graph_out, nodes, self.name, (profile, nan_guard),
-                         EMBED_CONSTANT_LIMIT)
+        if entry is not None:
+            hidden = list(self._module_hidden)
+            lowered = _Linked(source=None, inputs=list(graph_in) + hidden,
+                              hidden_constants=[c.data for c in hidden],
+                              outputs=list(graph_out), nodes=nodes)
+            self._c_source = None
+        else:
+            entry, lowered = self._lower_and_load(graph_in, graph_out, nodes, profile,
+                                                  nan_guard, started)
+        self._runner = CRunner(entry, lowered)
+        self.module_path = entry.module_path
+        self.cache_key = entry.key
+
+    def _lower_and_load(self, graph_in, graph_out, nodes, profile, nan_guard, started):
+        """The module by the pre-key of the rewritten graph, else lowered, built or loaded:
+        (cache entry, lowering)."""
+        from .. import cache
+        from ..codegen.lower import EMBED_CONSTANT_LIMIT, Lowered, lower, passed_constants
+        from ..codegen.prekey import prekey
+        pre = prekey(graph_in, graph_out, nodes, self.name, (profile, nan_guard),
+                     EMBED_CONSTANT_LIMIT)
+        entry = None
         if pre is not None:
             key = cache.read_prekey(pre)
             entry = cache.load_by_key(key) if key else None
@@ -433,9 +454,7 @@ class Function:
                 _announce(f"compiled function {self.name or 'anonymous'!r}: {len(nodes)} "
                           f"kernels, {elapsed:.2f} s ({compiler:.2f} s in the C compiler), "
                           f"cache key {entry.key[:16]}")
-        self._runner = CRunner(entry, lowered)
-        self.module_path = entry.module_path
-        self.cache_key = entry.key
+        return entry, lowered
 
     @property
     def c_source(self):
@@ -597,6 +616,15 @@ class Function:
 
 
 _MISSING = object()
+
+
+class _Linked:
+    """What CRunner reads of a lowering (the fields of codegen.lower.Lowered), for a module
+    found by the record of the user's graph: a warm start does not import the lowering."""
+
+    def __init__(self, source, inputs, hidden_constants, outputs, nodes):
+        self.source, self.inputs, self.hidden_constants = source, inputs, hidden_constants
+        self.outputs, self.nodes = outputs, nodes
 SLOW_COMPILE_SECONDS = 1.0
 
 

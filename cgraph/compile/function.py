@@ -625,6 +625,8 @@ class _Linked:
     def __init__(self, source, inputs, hidden_constants, outputs, nodes):
         self.source, self.inputs, self.hidden_constants = source, inputs, hidden_constants
         self.outputs, self.nodes = outputs, nodes
+
+
 SLOW_COMPILE_SECONDS = 1.0
 
 

@@ -20,14 +20,17 @@ BASE_FLAGS = ["-fPIC", "-shared", "-Wall", "-fwrapv", "-fno-math-errno", "-fvisi
 
 # How hard gcc optimises, by the size of the module's C source. gcc's time grows with the
 # code it optimises: -O3 on the MLP training step (~60 kernels, 127 KB) takes ~1.4 s, of
-# which -O1 plus the loop vectoriser needs ~40%, and the step runs as fast (its time is in
+# which -O1 plus the loop vectoriser needs ~45%, and the step runs as fast (its time is in
 # BLAS and in loops the vectoriser handles; a LeNet-style conv step was within 3%). Small
 # modules (one fused loop, ~24 KB: mostly the runtime header) keep -O3, which costs them
-# little. -fstrict-aliasing is -O2's and keeps the aliasing rules the templates rely on.
+# little. -fstrict-aliasing is -O2's and keeps the aliasing rules the templates rely on;
+# -O2's early-inlining budget inlines the runtime helpers before gcc looks for uninitialised
+# values (at -O1's, ``CG_ALLOC`` of a 0-d array warns that its unset shape is read). Other
+# compilers (clang) keep -O3 everywhere: these flags are gcc's.
 FULL_OPTIMIZATION_BELOW = 48_000     # characters of generated C
 FULL_OPTIMIZATION = ["-O3"]
 LARGE_MODULE_OPTIMIZATION = ["-O1", "-ftree-vectorize", "-fvect-cost-model=dynamic",
-                             "-fstrict-aliasing"]
+                             "-fstrict-aliasing", "--param=early-inlining-insns=14"]
 
 # Variables through which the environment silently changes what gcc compiles or links.
 # The compiler runs without them, so the command line in the key is the whole story.
@@ -180,16 +183,19 @@ def _vector_math(path):
     return proc.returncode == 0
 
 
-def optimization_flags(source_size):
-    """gcc's optimisation flags for a module of ``source_size`` characters (see above)."""
-    return FULL_OPTIMIZATION if source_size < FULL_OPTIMIZATION_BELOW else \
-        LARGE_MODULE_OPTIMIZATION
+def optimization_flags(info, source_size):
+    """The optimisation flags for a module of ``source_size`` characters (see above)."""
+    version = info.get("version", "")
+    is_gcc = ("gcc" in version or "GCC" in version) and "clang" not in version
+    return LARGE_MODULE_OPTIMIZATION if is_gcc and source_size >= FULL_OPTIMIZATION_BELOW \
+        else FULL_OPTIMIZATION
 
 
 def compile_command(info, source_path, output_path, source_size=0):
     vector = ["-fopenmp-simd", "-DCG_LIBMVEC"] if info["vector_math"] else []
     libs = ["-lmvec", "-lm"] if info["vector_math"] else ["-lm"]
-    return ([info["cc"], *optimization_flags(source_size), *BASE_FLAGS, *info["target_flags"],
+    return ([info["cc"], *optimization_flags(info, source_size), *BASE_FLAGS,
+             *info["target_flags"],
              *vector, f"-I{info['python_include']}", source_path, "-o", output_path, *libs])
 
 

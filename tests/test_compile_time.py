@@ -187,31 +187,35 @@ def test_blas_from_either_source_computes_dot_products(tmp_path, source):
 
 def test_gcc_effort_follows_module_size():
     from cgraph import toolchain
-    tc = {"cc": "gcc", "vector_math": False, "target_flags": [], "python_include": "/inc"}
+    tc = {"cc": "gcc", "vector_math": False, "target_flags": [], "python_include": "/inc",
+          "version": "gcc (Debian 12.2.0-14) 12.2.0 (12.2.0)"}
     small = toolchain.compile_command(tc, "m.c", "m.so", 1000)
     large = toolchain.compile_command(tc, "m.c", "m.so", toolchain.FULL_OPTIMIZATION_BELOW)
     assert "-O3" in small and "-O1" not in small
     assert "-O1" in large and "-ftree-vectorize" in large and "-O3" not in large
     assert "-Wall" in small and "-Wall" in large
+    clang = dict(tc, version="Debian clang version 14.0.6 (14.0.6)")
+    assert "-O3" in toolchain.compile_command(clang, "m.c", "m.so", 10**6)   # gcc's flags only
 
 
 def test_a_large_module_compiles_without_warnings_at_its_level():
-    # many distinct kernels: a module past the size limit (built at -O1 + vectoriser)
+    # a module past the size limit: built at -O1 + vectoriser, warning-free, right values
+    # (test_dot's every-rank modules are the regression test for -O1's uninitialised-value
+    # warning that -O2's early-inlining budget removes)
     x = T.dmatrix("x")
+    v = T.lvector("v_large")
     w = cgraph.shared(np.ones((3, 3)) * 0.1, name="w_large")
-    h = x
-    for k in range(6):
-        h = T.tanh(T.dot(h, w) + k) * (h ** 2).sum(axis=1, keepdims=True)
-    cost = T.nnet.softmax(h)[T.arange(x.shape[0]), 0].mean() + (w ** 2).sum()
-    f = cgraph.function([x], cost, updates=[(w, w - 0.1 * T.grad(cost, w))])
+    h = T.tanh(T.dot(x, w)) * (x ** 2).sum(axis=1, keepdims=True)
+    cost = T.nnet.softmax(h)[T.arange(x.shape[0]), 0].mean() + (w ** 2).sum() + T.dot(v, v)
+    f = cgraph.function([x, v], cost, updates=[(w, w - 0.1 * T.grad(cost, w))])
     assert len(f.c_source) >= cgraph.toolchain.FULL_OPTIMIZATION_BELOW
     with open(os.path.join(os.path.dirname(f.module_path), "build.json")) as fh:
         build = json.load(fh)
     assert "-O1" in build["command"] and build["compiler_output"].strip() == ""
-    fp = cgraph.function([x], cost, mode="py")      # no update: evaluated before f's
-    value = np.arange(6.0).reshape(2, 3) / 10
-    expected = fp(value)
-    assert np.allclose(f(value), expected)
+    fp = cgraph.function([x, v], cost, mode="py")   # no update: evaluated before f's
+    value, vector = np.arange(6.0).reshape(2, 3) / 10, np.array([1, 2])
+    expected = fp(value, vector)
+    assert np.allclose(f(value, vector), expected)
 
 
 def test_import_cgraph_leaves_heavy_modules_for_later():

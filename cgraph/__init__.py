@@ -18,12 +18,31 @@ from .tensor import shared_randomstreams  # noqa: E402,F401  (T.shared_randomstr
 clone = clone_replace
 from . import gradient  # noqa: E402
 from .gradient import grad  # noqa: E402
-from .scan_module import scan  # noqa: E402
-from . import printing  # noqa: E402
-from .printing import debugprint, dprint, pp  # noqa: E402
-from . import profiling  # noqa: E402
+
+# Imported on first use (PEP 562), so ``import cgraph`` does not pay for them: scan (its
+# module pulls in the lowering code), the printers and the profiler.
+_LAZY = {
+    "scan": ("scan_module", "scan"),
+    "scan_module": ("scan_module", None),
+    "printing": ("printing", None),
+    "debugprint": ("printing", "debugprint"),
+    "dprint": ("printing", "dprint"),
+    "pp": ("printing", "pp"),
+    "profiling": ("profiling", None),
+}
 
 
 def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        module_name, attr = _LAZY[name]
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        value = module if attr is None else getattr(module, attr)
+        globals()[name] = value
+        return value
     from .unsupported import lookup
     lookup("cgraph", name)
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,13 +1,22 @@
-"""Addresses of the BLAS routines handed to every compiled module at load time: gemm and gemv
-from numpy's own OpenBLAS when it can be found (ILP64), else from scipy; dot from scipy.
+"""Addresses of the BLAS routines handed to every compiled module at load time.
 
-scipy's come from ``scipy.linalg.cython_blas``, whose capsules hold plain function pointers.
-Importing ``scipy.linalg`` costs ~100 ms (it builds docstrings for the whole package), so the
-``cython_blas`` extension is loaded on its own (~10 ms) unless ``scipy.linalg`` is already
-imported; Cython hands the same module to a later ``import scipy.linalg``.
+gemm and gemv come from numpy's own OpenBLAS when it can be found (the ILP64
+``scipy_openblas64_`` build of the numpy wheels, already loaded by numpy): scipy bundles
+another build, up to 2.5x slower on skinny products. sdot and ddot, and gemm/gemv when
+numpy's library is not found or ``CGRAPH_BLAS=scipy``, come from scipy's BLAS.
+
+scipy's BLAS is read the fast way (~2 ms): the OpenBLAS library that scipy's wheels bundle
+(``site-packages/scipy.libs/libscipy_openblas-*.so``) loaded with ctypes, its Fortran
+routines (``scipy_dgemm_``...) read by name, without importing scipy (``import scipy`` alone
+costs ~25 ms, ``scipy.linalg`` ~100 ms). It is the very library ``scipy.linalg.cython_blas``
+calls, with the same calling convention (every argument by pointer). Any other layout (a
+scipy built against a system BLAS, MKL, a future renaming), or ``CGRAPH_BLAS_SOURCE=
+cython_blas``, takes the ordinary way: the capsules of ``scipy.linalg.cython_blas``, which
+hold plain function pointers; they are also used when ``cython_blas`` is already imported.
 """
 import ctypes
 import functools
+import glob
 import importlib.machinery
 import importlib.util
 import os
@@ -15,12 +24,43 @@ import sys
 
 ROUTINES = ("sgemm", "dgemm", "sgemv", "dgemv", "sdot", "ddot")
 
+# Symbol prefixes of the OpenBLAS builds scipy bundles (scipy-openblas32 names its symbols
+# ``scipy_<routine>_``; older wheels used plain ``<routine>_``).
+_SYMBOL_PREFIXES = ("scipy_", "")
+
+
+def _bundled_openblas():
+    """The pointers read from scipy's bundled OpenBLAS, or None (imports nothing of scipy)."""
+    try:
+        spec = importlib.util.find_spec("scipy")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin:
+        return None
+    package = os.path.dirname(spec.origin)
+    libs = sorted(glob.glob(os.path.join(package + ".libs", "libscipy_openblas*.so*")))
+    if len(libs) != 1:
+        return None     # none, or several we cannot tell apart: ask cython_blas
+    try:
+        lib = ctypes.CDLL(libs[0])
+    except OSError:
+        return None
+    for prefix in _SYMBOL_PREFIXES:
+        try:
+            return tuple(ctypes.cast(getattr(lib, f"{prefix}{r}_"), ctypes.c_void_p).value
+                         for r in ROUTINES)
+        except AttributeError:
+            continue
+    return None
+
 
 def _cython_blas():
     module = sys.modules.get("scipy.linalg.cython_blas")
     if module is not None:
         return module
     if "scipy.linalg" not in sys.modules:
+        # the extension alone (~10 ms) rather than all of scipy.linalg (~100 ms); Cython
+        # hands the same module to a later ``import scipy.linalg``
         try:
             import scipy
             folder = os.path.join(os.path.dirname(scipy.__file__), "linalg")
@@ -43,7 +83,7 @@ def _cython_blas():
     return cython_blas
 
 
-def _scipy_pointers():
+def _capsule_pointers():
     capi = _cython_blas().__pyx_capi__
     get_name = ctypes.pythonapi.PyCapsule_GetName
     get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
@@ -53,7 +93,7 @@ def _scipy_pointers():
     for routine in ROUTINES:
         capsule = capi[routine]
         pointers.append(get_pointer(capsule, get_name(capsule)))
-    return pointers
+    return tuple(pointers)
 
 
 def _numpy_openblas():
@@ -89,15 +129,21 @@ def _numpy_openblas():
     return None
 
 
+def _scipy_pointers():
+    if "scipy.linalg.cython_blas" not in sys.modules and \
+            os.environ.get("CGRAPH_BLAS_SOURCE") != "cython_blas":
+        pointers = _bundled_openblas()
+        if pointers is not None and all(pointers):
+            return pointers
+    return _capsule_pointers()
+
+
 @functools.lru_cache(maxsize=None)
 def blas_pointers():
-    """(the addresses of ROUTINES, whether gemm and gemv take 64-bit integers).
-
-    gemm and gemv come from numpy's OpenBLAS when it is found, unless CGRAPH_BLAS=scipy;
-    sdot and ddot always from scipy (their float return convention differs between builds)."""
+    """(the addresses of ROUTINES, whether gemm and gemv take 64-bit integers)."""
     pointers = _scipy_pointers()
     if os.environ.get("CGRAPH_BLAS", "numpy") != "scipy":
         fast = _numpy_openblas()
         if fast is not None and all(fast):
-            return tuple(fast + pointers[4:]), True
+            return tuple(fast) + tuple(pointers[4:]), True
     return tuple(pointers), False

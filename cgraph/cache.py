@@ -19,6 +19,8 @@ Layout under the cache root (``$CGRAPH_CACHE_DIR``, else ``$XDG_CACHE_HOME/cgrap
     trash/                folders being deleted: renamed here first, then removed
     locks/<key>.lock      one lock file per key, so two processes do not build one thing twice
     toolchain/            remembered compiler probes
+    prekeys/              records from a graph's pre-key to its module (codegen/prekey.py)
+    templates/            the templates compiled by Jinja (codegen/render.py)
 
 The key is the sha256 of everything that changes the binary: the source, the cffi
 declarations, the compiler's path and version, the full command line (CPU features written
@@ -44,12 +46,8 @@ import pwd
 import re
 import shlex
 import shutil
-import signal
-import socket
 import stat
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -276,7 +274,8 @@ def key_material(source, root=None):
         "cdef": CDEF,
         "compiler": tc["cc"],
         "compiler_version": tc["version"],
-        "command": compile_command(tc, "module_cffi.c", MODULE_NAME + tc["ext_suffix"]),
+        "command": compile_command(tc, "module_cffi.c", MODULE_NAME + tc["ext_suffix"],
+                                   len(source)),
         "python_abi": tc["python_abi"],
         "ext_suffix": tc["ext_suffix"],
         "cffi": cffi.__version__,
@@ -689,6 +688,7 @@ def _fault(step, path=""):
     CGRAPH_TEST_CRASH_AT=<step> kills the builder with SIGKILL at that step,
     CGRAPH_TEST_FAIL_AT=<step> makes it fail there with ENOSPC (a full disk)."""
     if os.environ.get("CGRAPH_TEST_CRASH_AT") == step:
+        import signal
         os.kill(os.getpid(), signal.SIGKILL)
     if os.environ.get("CGRAPH_TEST_FAIL_AT") == step:
         raise OSError(errno.ENOSPC, "No space left on device (injected by CGRAPH_TEST_FAIL_AT)",
@@ -703,6 +703,8 @@ def _build(folder, key, material, source, name, tc, faults):
     module, build.json and, last, manifest.json. Raises _CompileFailed if the compiler
     rejects it, OSError if the folder cannot be written."""
     fault = _fault if faults else (lambda step, path="": None)
+    import socket
+    import subprocess                       # imported by builds only: a warm start runs none
     import cffi                             # only a build needs the FFI builder
     from cffi.recompiler import make_c_source   # writes C only: imports no setuptools
     t0 = time.perf_counter()
@@ -882,6 +884,7 @@ def _build_private(root, key, material, source, name, why):
     _warn_once("private", f"cgraph: {why}; building modules in private temporary folders "
                           f"instead (they are compiled again by each run until the cache is "
                           f"writable; `python -m cgraph cache path` shows where it is)")
+    import tempfile
     tc = toolchain(root)
     try:
         folder = tempfile.mkdtemp(prefix=f"cgraph-private-{key[:12]}-")
@@ -1224,7 +1227,8 @@ def clear(root=None):
         return 0
     removed = sum(1 for _ in iter_entries(root, every_format=True))
     for name in _subdirs(root):
-        if _FORMAT_RE.match(name) or name in ("failed", "quarantine", "toolchain", "prekeys"):
+        if _FORMAT_RE.match(name) or name in ("failed", "quarantine", "toolchain", "prekeys",
+                                              "templates"):
             _discard(root, os.path.join(root, name))
     now = time.time()
     leftovers = _leftovers(root, now, 0.0)

@@ -10,18 +10,28 @@ import functools
 import hashlib
 import json
 import os
-import shlex
 import shutil
-import subprocess
 import sys
-import sysconfig
 import uuid
 
 from . import parallel   # OpenMP flags (config.openmp, config.omp_threads)
 from .config import config
 
-BASE_FLAGS = ["-O3", "-fPIC", "-shared", "-Wall", "-fwrapv", "-fno-math-errno",
-              "-fvisibility=hidden"]
+BASE_FLAGS = ["-fPIC", "-shared", "-Wall", "-fwrapv", "-fno-math-errno", "-fvisibility=hidden"]
+
+# How hard gcc optimises, by the size of the module's C source. gcc's time grows with the
+# code it optimises: -O3 on the MLP training step (~60 kernels, 127 KB) takes ~1.4 s, of
+# which -O1 plus the loop vectoriser needs ~45%, and the step runs as fast (its time is in
+# BLAS and in loops the vectoriser handles; a LeNet-style conv step was within 3%). Small
+# modules (one fused loop, ~24 KB: mostly the runtime header) keep -O3, which costs them
+# little. -fstrict-aliasing is -O2's and keeps the aliasing rules the templates rely on;
+# -O2's early-inlining budget inlines the runtime helpers before gcc looks for uninitialised
+# values (at -O1's, ``CG_ALLOC`` of a 0-d array warns that its unset shape is read). Other
+# compilers (clang) keep -O3 everywhere: these flags are gcc's.
+FULL_OPTIMIZATION_BELOW = 48_000     # characters of generated C
+FULL_OPTIMIZATION = ["-O3"]
+LARGE_MODULE_OPTIMIZATION = ["-O1", "-ftree-vectorize", "-fvect-cost-model=dynamic",
+                             "-fstrict-aliasing", "--param=early-inlining-insns=14"]
 
 # Variables through which the environment silently changes what gcc compiles or links.
 # The compiler runs without them, so the command line in the key is the whole story.
@@ -98,6 +108,8 @@ def _read_probe(saved):
 
 
 def _probe(path):
+    import subprocess    # here and below: probing runs once per compiler, not at each start
+    import sysconfig
     try:
         proc = subprocess.run([path, "--version"], capture_output=True, text=True,
                               env=compiler_environment())
@@ -125,6 +137,8 @@ def _probe(path):
 
 def _native_flags(path):
     """The explicit -m flags that -march=native stands for on this CPU."""
+    import shlex
+    import subprocess
     proc = subprocess.run([path, "-march=native", "-E", "-v", "-"], input="",
                           capture_output=True, text=True, env=compiler_environment())
     for line in proc.stderr.splitlines():
@@ -170,6 +184,7 @@ def _vector_math(path):
 
 def _links(path, code, flags):
     """Whether ``code`` builds into a shared library with ``flags``."""
+    import subprocess
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
         source = os.path.join(tmp, "probe.c")
@@ -181,11 +196,20 @@ def _links(path, code, flags):
     return proc.returncode == 0
 
 
-def compile_command(info, source_path, output_path):
+def optimization_flags(info, source_size):
+    """The optimisation flags for a module of ``source_size`` characters (see above)."""
+    version = info.get("version", "")
+    is_gcc = ("gcc" in version or "GCC" in version) and "clang" not in version
+    return LARGE_MODULE_OPTIMIZATION if is_gcc and source_size >= FULL_OPTIMIZATION_BELOW \
+        else FULL_OPTIMIZATION
+
+
+def compile_command(info, source_path, output_path, source_size=0):
     vector = parallel.compile_flags(info) + (["-DCG_LIBMVEC"] if info["vector_math"] else [])
     libs = ["-lmvec", "-lm"] if info["vector_math"] else ["-lm"]
-    return ([info["cc"], *BASE_FLAGS, *info["target_flags"], *vector,
-             f"-I{info['python_include']}", source_path, "-o", output_path, *libs])
+    return ([info["cc"], *optimization_flags(info, source_size), *BASE_FLAGS,
+             *info["target_flags"],
+             *vector, f"-I{info['python_include']}", source_path, "-o", output_path, *libs])
 
 
 def compiler_environment():

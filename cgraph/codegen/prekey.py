@@ -1,11 +1,21 @@
-"""The pre-key: a hash of a graph (after rewrites) that names its C module without rendering.
+"""Pre-keys: hashes of a graph that find its compiled module without doing the work again.
 
-Rendering the templates and hashing the source is most of a warm ``function()`` call. The
-generated source is a function of the graph's structure (ops and their properties, types,
+Two levels, both kept as small records in the cache's ``prekeys/`` folder:
+
+* the graph pre-key (``graph_prekey``), over the USER's graph before any rewrite. Its record
+  holds the rewritten graph (pickled, the function's inputs stood in by their positions) and
+  the key of the module built from it, so a warm ``function()`` neither rewrites, nor
+  renders, nor hashes C: it unpickles ~60 nodes and loads the module.
+* the lowering pre-key (``prekey``), over the rewritten graph: it names the module without
+  rendering when the graph pre-key is not available (a copied or unpickled function).
+
+The generated source is a function of the graph's structure (ops and their properties, types,
 names, constants) and of cgraph's own code and templates, so a hash of those identifies it;
-the cache keeps a small record from this pre-key to the entry's key. Graphs holding an op
-whose properties cannot be written down exactly (an inner graph, an arbitrary object) get no
-pre-key and take the full path.
+the graph pre-key adds what else changes what ``function()`` produces: every constant's full
+value (rewrites fold them), where each node was built (error messages name that line), the
+config flags, the compiler description and the whole-graph passes registered. Graphs holding
+an op whose state cannot be written down exactly (an inner graph, an arbitrary object) get
+no pre-key and take the full path.
 """
 import functools
 import hashlib
@@ -22,7 +32,12 @@ class _Unsafe(Exception):
 
 @functools.lru_cache(maxsize=1)
 def code_digest():
-    """sha256 of cgraph's Python sources and templates: any change of code changes pre-keys."""
+    """A digest of cgraph's Python sources and templates: any change of code changes pre-keys.
+
+    It hashes each file's path, size and modification time rather than its bytes (a stat
+    costs far less than reading ~700 KB on every warm start); an edit changes the time, and
+    a copy of cgraph elsewhere only gets records of its own.
+    """
     from .render import templates_dir
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     h = hashlib.sha256()
@@ -32,9 +47,9 @@ def code_digest():
             for name in sorted(files):
                 if name.endswith((".py", ".j2", ".h")):
                     path = os.path.join(folder, name)
-                    h.update(os.path.relpath(path, base).encode())
-                    with open(path, "rb") as f:
-                        h.update(f.read())
+                    st = os.stat(path)
+                    h.update(f"{os.path.relpath(path, base)}\0{st.st_size}\0{st.st_mtime_ns}\0"
+                             .encode())
     return h.hexdigest()
 
 
@@ -71,7 +86,7 @@ def prekey(inputs, outputs, nodes, function_name, build_options, embed_limit):
     ``build_options`` is anything else that changes the source (profiling, NaN guards).
     """
     ids = {}
-    parts = [("cgraph", code_digest(), function_name, _canon(build_options))]
+    parts = [("cgraph", code_digest(), function_name, _canon(build_options), _environment())]
 
     def ref(var):
         if var not in ids:
@@ -99,3 +114,199 @@ def prekey(inputs, outputs, nodes, function_name, build_options, embed_limit):
     except _Unsafe:
         return None
     return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+# --- the graph pre-key: the user's graph, before rewriting ---------------------------------
+
+def _strict_op_signature(op):
+    """Like _op_signature, plus every other attribute the op holds (DimShuffle's ``dropped``,
+    say): the rewrites may read any of them, so all are in the key, or the op is refused."""
+    cls = type(op)
+    extra = tuple(sorted((k, v) for k, v in vars(op).items() if k not in op.__props__))
+    return (f"{cls.__module__}.{cls.__qualname__}", _canon(op._props()), _canon(extra))
+
+
+def _type_signature(var):
+    t = var.type
+    return (type(var).__name__, type(t).__name__, str(t), getattr(t, "dtype", None),
+            getattr(t, "broadcastable", None))
+
+
+def _constant_content(data):
+    if isinstance(data, np.ndarray):
+        return ("array", data.dtype.str, data.shape,
+                hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest())
+    return _canon(data)
+
+
+def _environment():
+    """What besides the graph changes the function: config flags, the compiler, the passes."""
+    import sys
+    from ..config import _FLAG_TYPES, config
+    from .. import cache
+    # the whole-graph passes other modules registered (scan's); read without importing the
+    # rewrites, which a warm start does not need: not imported yet means none registered
+    rewrite = sys.modules.get(f"{__package__.rsplit('.', 1)[0]}.rewrite")
+    GRAPH_PASSES = rewrite.GRAPH_PASSES if rewrite is not None else ()
+    flags = tuple((n, getattr(config, n)) for n in _FLAG_TYPES
+                  if n not in ("cache_dir", "compile_verbose", "mode"))
+    passes = tuple(f"{p.__module__}.{p.__qualname__}" for p in GRAPH_PASSES)
+    from ..toolchain import FULL_OPTIMIZATION_BELOW, compile_command
+    tc = cache.toolchain()
+    commands = tuple(tuple(compile_command(tc, "module_cffi.c", "module", size))
+                     for size in (0, FULL_OPTIMIZATION_BELOW))
+    return (flags, passes, tuple(sorted((k, repr(v)) for k, v in tc.items())),
+            FULL_OPTIMIZATION_BELOW, commands)
+
+
+def graph_prekey(inputs, outputs, function_name, build_options):
+    """The pre-key of the user's graph (``inputs`` -> ``outputs``, before rewriting), or None
+    when an op cannot be described exactly."""
+    from ..graph.basic import io_toposort
+    ids = {}
+    parts = [("cgraph-graph", code_digest(), function_name, _canon(build_options))]
+
+    def ref(var):
+        if var not in ids:
+            if not isinstance(var, Constant):
+                raise _Unsafe("an input that is not declared")
+            parts.append(("const", var.name, _type_signature(var), _constant_content(var.data)))
+            ids[var] = len(ids)
+        return ids[var]
+
+    try:
+        parts.append(_environment())
+        for var in inputs:
+            ids[var] = len(ids)
+            parts.append(("in", var.name, _type_signature(var)))
+        for node in io_toposort(outputs, stop_at=inputs):
+            args = [ref(v) for v in node.inputs]
+            outs = []
+            for var in node.outputs:
+                ids[var] = len(ids)
+                outs.append((var.name, _type_signature(var)))
+            parts.append((_strict_op_signature(node.op), args, outs, node.trace))
+        parts.append(("out", [ref(v) for v in outputs]))
+    except _Unsafe:
+        return None
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+_RECORD_FORMAT = 2
+_RECORD_MAX_BYTES = 8 << 20    # a graph holding large constants is not worth keeping
+
+
+def _record_path(root, key):
+    return os.path.join(root, "prekeys", key[:2], f"{key}.graph")
+
+
+class _Pickler:
+    """Pickles a rewritten graph with the function's inputs replaced by their positions (they
+    are the caller's variables, shared values included, and are supplied again on loading)."""
+
+    @staticmethod
+    def dumps(obj, inputs):
+        import io
+        import pickle
+        positions = {id(v): k for k, v in enumerate(inputs)}
+
+        class P(pickle.Pickler):
+            def persistent_id(self, o):
+                k = positions.get(id(o))
+                return None if k is None else ("input", k)
+
+        buf = io.BytesIO()
+        P(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+        return buf.getvalue()
+
+    @staticmethod
+    def loads(data, inputs):
+        import io
+        import pickle
+
+        class U(pickle.Unpickler):
+            def persistent_load(self, pid):
+                kind, k = pid
+                if kind != "input" or not 0 <= k < len(inputs):
+                    raise pickle.UnpicklingError(f"bad reference {pid!r}")
+                return inputs[k]
+
+        return U(io.BytesIO(data)).load()
+
+
+def save_graph_record(graph_key, module_key, inputs, rewritten_outputs, hidden_constants):
+    """Remember that the user graph ``graph_key`` rewrites to ``rewritten_outputs`` and
+    compiles to the module ``module_key``, which takes ``hidden_constants`` (constants of
+    that graph) after the inputs (best effort: a graph that does not pickle, or a cache that
+    cannot be written, simply keeps taking the full path)."""
+    from .. import cache
+    root = cache.cache_root()
+    if cache._open_root(root) != "writable":
+        return False
+    try:
+        data = _Pickler.dumps({"format": _RECORD_FORMAT, "graph_key": graph_key,
+                               "module_key": module_key, "n_inputs": len(inputs),
+                               "outputs": list(rewritten_outputs),
+                               "hidden": list(hidden_constants)}, inputs)
+    except Exception:      # an op that does not pickle, a graph too deep for pickle...
+        return False
+    if len(data) > _RECORD_MAX_BYTES:
+        return False
+    path = _record_path(root, graph_key)
+    tmp = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    try:
+        cache._make_dirs(os.path.dirname(path))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                     0o644)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+        return True
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        return False
+
+
+def load_graph_record(graph_key, inputs, outputs):
+    """(module key, rewritten outputs, hidden constants) recorded for ``graph_key``, or None.
+
+    A record is code (pickle), so it is read only from folders and files that pass the same
+    ownership and permission checks as the modules. The rewritten outputs must have the types
+    of the user's ``outputs``; anything unexpected is a miss.
+    """
+    import stat
+    from .. import cache
+    root = cache.cache_root()
+    if isinstance(cache._open_root(root), tuple):
+        return None
+    path = _record_path(root, graph_key)
+    try:
+        for folder in (os.path.dirname(os.path.dirname(path)), os.path.dirname(path)):
+            if cache._trust_problem(folder, os.lstat(folder), "folder"):
+                return None
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:        # no record (or a link where a record should be)
+        return None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            return None
+        data = f.read()
+    try:
+        record = _Pickler.loads(data, inputs)
+        if record["format"] != _RECORD_FORMAT or record["graph_key"] != graph_key or \
+                record["n_inputs"] != len(inputs):
+            return None
+        rewritten = record["outputs"]
+        if len(rewritten) != len(outputs) or \
+                any(r.type != o.type for r, o in zip(rewritten, outputs)):
+            return None
+        hidden = record["hidden"]
+        if not all(isinstance(c, Constant) for c in hidden):
+            return None
+        return record["module_key"], rewritten, hidden
+    except Exception:      # damaged, or written by an older cgraph: take the full path
+        return None

@@ -5,7 +5,6 @@ The work happens in three steps: ``_FunctionSpec`` checks and normalises what th
 module from the cache, or the numpy reference) computes it. ``Function`` is the thin object
 that checks arguments, calls the runner once and writes the updates back.
 """
-import logging
 import time
 import warnings
 from collections import OrderedDict
@@ -325,12 +324,26 @@ class Function:
     takes most calls, checks in either case: its checks cost nanoseconds.)
     """
 
+    _module_key = None    # the module recorded for the user's graph (see __init__)
+    _module_hidden = ()   # and the constants it takes after the inputs
+
     def __init__(self, spec, mode, profile=None, nan_guard=False):
-        from ..rewrite import optimize
         roots = spec.output_variables + [u for _, u in spec.update_pairs] + spec.state_updates
         shared_inputs = [v for v in graph_inputs(roots, stop_at=spec.input_variables)
                          if isinstance(v, SharedVariable)]
         graph_in = spec.input_variables + shared_inputs
+        # Warm path: a record under the pre-key of the user's graph holds the rewritten graph
+        # and its module's key, so neither the rewrites nor the lowering run again.
+        graph_key = found = None
+        if mode == "c":
+            from ..codegen.prekey import graph_prekey, load_graph_record
+            graph_key = graph_prekey(graph_in, roots, spec.name, (profile is not None, nan_guard))
+            found = load_graph_record(graph_key, graph_in, roots) if graph_key else None
+        if found is not None:
+            self._module_key, graph_out, self._module_hidden = found
+        else:
+            from ..rewrite import optimize
+            graph_out = optimize(graph_in, roots)
         self._setup(
             name=spec.name, mode=mode, output_keys=spec.output_keys,
             unpack_single=spec.unpack_single, ins=spec.ins,
@@ -338,8 +351,13 @@ class Function:
             updated_shared=[s for s, _ in spec.update_pairs],
             state={k: i.variable.type.filter(i.value, name=f"In({i.variable!r}).value")
                    for k, i in enumerate(spec.ins) if i.value is not None},
-            graph_in=graph_in, graph_out=optimize(graph_in, roots), profile=profile,
+            graph_in=graph_in, graph_out=graph_out, profile=profile,
             nan_guard=nan_guard)
+        if graph_key is not None and self.cache_key != self._module_key:
+            from ..codegen.lower import passed_constants
+            from ..codegen.prekey import save_graph_record
+            save_graph_record(graph_key, self.cache_key, graph_in, graph_out,
+                              passed_constants(self.nodes, graph_out))
 
     def _setup(self, name, mode, output_keys, unpack_single, ins, n_outputs, shared,
                updated_shared, state, graph_in, graph_out, trust_input=False, profile=None,
@@ -387,11 +405,9 @@ class Function:
             self._link_c()
 
     def _link_c(self):
-        """Find the module: by the graph's pre-key (no rendering), else lower and look up."""
+        """Find the module: by the record of the user's graph or by the pre-key of the
+        rewritten one (no rendering either way), else lower and look up."""
         from .. import cache
-        from ..codegen.lower import EMBED_CONSTANT_LIMIT, Lowered, lower, passed_constants
-        from ..codegen.prekey import prekey
-        from .. import parallel
         from .fastcall import link_call_path
         from .runners import CRunner
         from ..rewrite.inplace import plan_inplace, schedule_inplace
@@ -405,6 +421,30 @@ class Function:
             for k, s in enumerate(self._updated_shared) if id(s) in position])
         self.nodes = nodes = schedule_inplace(self.nodes, graph_out, inplace)
         started = time.perf_counter()
+        entry = None
+        if self._module_key is not None:     # recorded with the user's graph (see __init__)
+            entry = cache.load_by_key(self._module_key)
+        if entry is not None:
+            hidden = list(self._module_hidden)
+            lowered = _Linked(source=None, inputs=list(graph_in) + hidden,
+                              hidden_constants=[c.data for c in hidden],
+                              outputs=list(graph_out), nodes=nodes, inplace=inplace)
+            self._c_source = None
+        else:
+            entry, lowered = self._lower_and_load(graph_in, graph_out, nodes, profile,
+                                                  nan_guard, inplace, started)
+        self._runner = CRunner(entry, lowered)
+        self._fast_call = link_call_path(self, self._runner)
+        self.module_path = entry.module_path
+        self.cache_key = entry.key
+
+    def _lower_and_load(self, graph_in, graph_out, nodes, profile, nan_guard, inplace,
+                        started):
+        """The module by the pre-key of the rewritten graph, else lowered, built or loaded:
+        (cache entry, lowering)."""
+        from .. import cache, parallel
+        from ..codegen.lower import EMBED_CONSTANT_LIMIT, Lowered, lower, passed_constants
+        from ..codegen.prekey import prekey
         pre = prekey(graph_in, graph_out, nodes, self.name,
                      (profile, nan_guard, sorted(inplace.items()), parallel.build_options()),
                      EMBED_CONSTANT_LIMIT)
@@ -432,10 +472,7 @@ class Function:
                 _announce(f"compiled function {self.name or 'anonymous'!r}: {len(nodes)} "
                           f"kernels, {elapsed:.2f} s ({compiler:.2f} s in the C compiler), "
                           f"cache key {entry.key[:16]}")
-        self._runner = CRunner(entry, lowered)
-        self._fast_call = link_call_path(self, self._runner)
-        self.module_path = entry.module_path
-        self.cache_key = entry.key
+        return entry, lowered
 
     @property
     def c_source(self):
@@ -613,12 +650,22 @@ def _fits_exactly(type_, value):
         all(length == 1 for length, b in zip(value.shape, type_.broadcastable) if b)
 
 
+class _Linked:
+    """What CRunner reads of a lowering (the fields of codegen.lower.Lowered), for a module
+    found by the record of the user's graph: a warm start does not import the lowering."""
+
+    def __init__(self, source, inputs, hidden_constants, outputs, nodes, inplace):
+        self.source, self.inputs, self.hidden_constants = source, inputs, hidden_constants
+        self.outputs, self.nodes, self.inplace = outputs, nodes, inplace
+
+
 SLOW_COMPILE_SECONDS = 1.0
-_log = logging.getLogger("cgraph")
 
 
 def _announce(message):
     """One line on stderr (through the 'cgraph' logger, which the user may configure)."""
+    import logging     # here, not at import: most processes never announce anything
+    _log = logging.getLogger("cgraph")
     if not _log.handlers and not logging.getLogger().handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("cgraph: %(message)s"))

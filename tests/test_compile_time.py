@@ -1,0 +1,231 @@
+"""What makes function() fast: the pre-key of the user's graph (a warm start neither rewrites
+nor renders), BLAS without importing scipy, gcc's effort by module size, lazy imports."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import cgraph
+import cgraph.tensor as T
+from cgraph import config
+from cgraph.codegen import prekey as P
+from cgraph.compile.sharedvalue import SharedVariable
+from cgraph.graph.basic import graph_inputs
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_program(program, env_extra):
+    env = dict(os.environ, **env_extra)
+    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          env=env, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# Two outputs, an update, a given, a large constant and a dot (BLAS); then a call with a
+# bad shape, whose message (node context and user line included) must not depend on
+# whether the function was found warm.
+PROGRAM = textwrap.dedent("""\
+    import json, sys
+    import numpy as np
+    GUARD
+    import cgraph, cgraph.tensor as T
+    from cgraph import cache
+    x = T.dmatrix("x")
+    i = T.lscalar("i")
+    data = cgraph.shared(np.arange(12.0).reshape(6, 2), name="data")
+    w = cgraph.shared(np.ones((2, 3)) * 0.5, name="w")
+    big = np.linspace(0.0, 1.0, 600).reshape(200, 3)
+    h = T.tanh(T.dot(x, w)) + big[:2]
+    f = cgraph.function([i], [h.sum(), T.exp(h)], updates=[(w, w * 0.9)],
+                        givens={x: data[i * 2:(i + 1) * 2]}, name="warm_test")
+    values = [np.asarray(v).tolist() for v in f(1)]
+    g = cgraph.function([x], T.dot(x, w) * 2.0, name="warm_error")
+    try:
+        g(np.ones((3, 5)))
+        message = None
+    except ValueError as exc:
+        message = str(exc)
+    print(json.dumps({"values": values, "w": w.get_value().tolist(), "stats": cache.stats,
+                      "message": message, "keys": [f.cache_key, g.cache_key]}))
+""")
+
+# one line, so that both programs build their nodes on the same lines (traces are in the key)
+NO_REWRITES_NO_RENDERING = (
+    "import cgraph.rewrite as R, cgraph.codegen.lower as L; R.optimize = L.lower = "
+    "lambda *a, **k: (_ for _ in ()).throw(AssertionError('a warm start rewrote or rendered'))")
+
+
+def test_second_process_neither_rewrites_nor_renders_and_behaves_the_same(tmp_path):
+    env = {"CGRAPH_CACHE_DIR": str(tmp_path / "cache")}
+    cold = run_program(PROGRAM.replace("GUARD", "pass"), env)
+    assert cold["stats"]["builds"] == 2
+    assert len(os.listdir(tmp_path / "cache" / "prekeys")) >= 1
+    warm = run_program(PROGRAM.replace("GUARD", NO_REWRITES_NO_RENDERING), env)
+    assert warm["stats"]["builds"] == 0 and warm["stats"]["disk_hits"] == 2
+    assert warm["values"] == cold["values"] and warm["w"] == cold["w"]
+    assert warm["keys"] == cold["keys"]
+    assert cold["message"] and warm["message"] == cold["message"]
+    assert "Apply node that caused the error" in warm["message"]
+    assert "built at" in warm["message"] and "<string>" in warm["message"]
+    # reference values, computed with numpy
+    x = np.arange(12.0).reshape(6, 2)[2:4]
+    h = np.tanh(x @ (np.ones((2, 3)) * 0.5)) + np.linspace(0.0, 1.0, 600).reshape(200, 3)[:2]
+    assert np.allclose(cold["values"][0], h.sum()) and np.allclose(cold["values"][1], np.exp(h))
+
+
+def _key(build, floatX=None, name="f", options=(False, False)):
+    """The graph pre-key of what ``build()`` returns (inputs, outputs), as function() sees it."""
+    saved = config.floatX
+    try:
+        if floatX:
+            config.floatX = floatX
+        inputs, outputs = build()
+        shared = [v for v in graph_inputs(outputs, stop_at=inputs)
+                  if isinstance(v, SharedVariable)]
+        return P.graph_prekey(inputs + shared, outputs, name, options)
+    finally:
+        config.floatX = saved
+
+
+def test_graph_prekey_covers_everything_that_changes_the_function():
+    def graph(const=2.0, dtype="float64", axis=0, name="x", big_value=1.0):
+        x = T.matrix(name, dtype=dtype)
+        big = np.full((30, 30), big_value)          # a large constant: its value counts too
+        return [x], [(x * const).sum(axis=axis) + T.constant(big).sum(), T.exp(x) + 1.5]
+
+    base = _key(graph)
+    assert base is not None and _key(graph) == base     # equal graphs, equal keys
+    changed = [_key(lambda: graph(const=3.0)), _key(lambda: graph(dtype="float32")),
+               _key(lambda: graph(axis=1)), _key(lambda: graph(name="y")),
+               _key(lambda: graph(big_value=2.0)), _key(graph, floatX="float32"),
+               _key(graph, name="g"), _key(graph, options=(False, True)),
+               _key(graph, options=(True, False))]
+    assert None not in changed
+    assert len({base, *changed}) == len(changed) + 1
+
+
+def test_graph_prekey_includes_where_nodes_were_built():
+    # error messages name the user's line, so a graph built elsewhere is another record
+    keys = []
+    for _ in range(2):
+        x = T.dvector("x")
+        keys.append(_key(lambda: ([x], [T.exp(x)])))
+    x = T.dvector("x")
+    y = T.exp(x)
+    keys.append(_key(lambda: ([x], [y])))
+    assert keys[0] == keys[1] != keys[2]
+
+
+def test_graph_prekey_refuses_an_op_with_state_it_cannot_describe():
+    x = T.dvector("x")
+    y = T.exp(x)
+    y.owner.op = type(y.owner.op)(y.owner.op.scalar_op)
+    y.owner.op.callback = lambda: None               # state outside __props__, not canonical
+    assert P.graph_prekey([x], [y], "f", ()) is None
+    # the function still compiles (by the full path) and computes
+    f = cgraph.function([x], y)
+    assert np.allclose(f(np.array([0.0, 1.0])), np.exp([0.0, 1.0]))
+
+
+def test_a_damaged_or_foreign_record_is_ignored(tmp_path, monkeypatch):
+    monkeypatch.setenv("CGRAPH_CACHE_DIR", str(tmp_path / "cache"))
+    x = T.dvector("record_x")
+    f = cgraph.function([x], T.exp(x) * 3.0)
+    key = _key(lambda: ([x], [T.exp(x) * 3.0]))
+    records = [os.path.join(d, n) for d, _, names in os.walk(tmp_path / "cache" / "prekeys")
+               for n in names if n.endswith(".graph")]
+    assert len(records) == 1
+    path = records[0]
+    assert P.load_graph_record(os.path.basename(path)[:-6], [x], f.graph_outputs) is not None
+    os.chmod(path, 0o666)                            # writable by others: never unpickled
+    assert P.load_graph_record(os.path.basename(path)[:-6], [x], f.graph_outputs) is None
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as fh:                    # damaged: a miss, not an error
+        fh.truncate(10)
+    assert P.load_graph_record(os.path.basename(path)[:-6], [x], f.graph_outputs) is None
+    assert key is not None
+    g = cgraph.function([x], T.exp(x) * 3.0)        # another line: another record; still works
+    assert np.allclose(g(np.array([1.0])), 3 * np.e)
+
+
+BLAS_PROGRAM = textwrap.dedent("""\
+    import json, sys
+    import numpy as np
+    import cgraph, cgraph.tensor as T
+    from cgraph.blas_pointers import blas_pointers
+    out = {"scipy_imported": None}
+    for dtype in ("float64", "float32"):
+        a = T.matrix("a", dtype=dtype); b = T.matrix("b", dtype=dtype); v = T.vector("v", dtype=dtype)
+        f = cgraph.function([a, b, v], [T.dot(a, b), T.dot(a, v), T.dot(v, v)])
+        rng = np.random.default_rng(0)
+        A = rng.standard_normal((5, 4)).astype(dtype); B = rng.standard_normal((4, 3)).astype(dtype)
+        V = rng.standard_normal(4).astype(dtype)
+        got = f(A, B, V)
+        out[dtype] = [bool(np.allclose(g, e, rtol=1e-4)) for g, e in zip(got, [A @ B, A @ V, V @ V])]
+    out["scipy_imported"] = "scipy" in sys.modules
+    print(json.dumps(out))
+""")
+
+
+@pytest.mark.parametrize("source", ["bundled", "cython_blas"])
+def test_blas_from_either_source_computes_dot_products(tmp_path, source):
+    env = {"CGRAPH_CACHE_DIR": str(tmp_path / "cache")}
+    if source == "cython_blas":
+        env["CGRAPH_BLAS_SOURCE"] = "cython_blas"
+    out = run_program(BLAS_PROGRAM, env)
+    assert out["float64"] == [True] * 3 and out["float32"] == [True] * 3
+    if source == "cython_blas":
+        assert out["scipy_imported"]
+
+
+def test_gcc_effort_follows_module_size():
+    from cgraph import toolchain
+    tc = {"cc": "gcc", "vector_math": False, "target_flags": [], "python_include": "/inc",
+          "version": "gcc (Debian 12.2.0-14) 12.2.0 (12.2.0)"}
+    small = toolchain.compile_command(tc, "m.c", "m.so", 1000)
+    large = toolchain.compile_command(tc, "m.c", "m.so", toolchain.FULL_OPTIMIZATION_BELOW)
+    assert "-O3" in small and "-O1" not in small
+    assert "-O1" in large and "-ftree-vectorize" in large and "-O3" not in large
+    assert "-Wall" in small and "-Wall" in large
+    clang = dict(tc, version="Debian clang version 14.0.6 (14.0.6)")
+    assert "-O3" in toolchain.compile_command(clang, "m.c", "m.so", 10**6)   # gcc's flags only
+
+
+def test_a_large_module_compiles_without_warnings_at_its_level():
+    # a module past the size limit: built at -O1 + vectoriser, warning-free, right values
+    # (test_dot's every-rank modules are the regression test for -O1's uninitialised-value
+    # warning that -O2's early-inlining budget removes)
+    x = T.dmatrix("x")
+    v = T.lvector("v_large")
+    w = cgraph.shared(np.ones((3, 3)) * 0.1, name="w_large")
+    h = T.tanh(T.dot(x, w)) * (x ** 2).sum(axis=1, keepdims=True)
+    cost = T.nnet.softmax(h)[T.arange(x.shape[0]), 0].mean() + (w ** 2).sum() + T.dot(v, v)
+    f = cgraph.function([x, v], cost, updates=[(w, w - 0.1 * T.grad(cost, w))])
+    assert len(f.c_source) >= cgraph.toolchain.FULL_OPTIMIZATION_BELOW
+    with open(os.path.join(os.path.dirname(f.module_path), "build.json")) as fh:
+        build = json.load(fh)
+    assert "-O1" in build["command"] and build["compiler_output"].strip() == ""
+    fp = cgraph.function([x, v], cost, mode="py")   # no update: evaluated before f's
+    value, vector = np.arange(6.0).reshape(2, 3) / 10, np.array([1, 2])
+    expected = fp(value, vector)
+    assert np.allclose(f(value, vector), expected)
+
+
+def test_import_cgraph_leaves_heavy_modules_for_later():
+    program = ("import sys, json, cgraph\n"
+               "before = [m for m in ('jinja2', 'cffi', 'scipy', 'cgraph.scan_module', "
+               "'cgraph.rewrite', 'cgraph.codegen.lower', 'cgraph.printing', 'subprocess') "
+               "if m in sys.modules]\n"
+               "from cgraph import scan, debugprint\n"
+               "ok = [callable(scan), callable(debugprint), callable(cgraph.pp), "
+               "hasattr(cgraph.profiling, 'ProfileStats'), 'scan' in dir(cgraph)]\n"
+               "print(json.dumps({'before': before, 'ok': ok}))\n")
+    out = run_program(program, {})
+    assert out["before"] == [] and all(out["ok"])

@@ -13,7 +13,7 @@ The generated source is a function of the graph's structure (ops and their prope
 names, constants) and of cgraph's own code and templates, so a hash of those identifies it;
 the graph pre-key adds what else changes what ``function()`` produces: every constant's full
 value (rewrites fold them), where each node was built (error messages name that line), the
-config flags, the compiler description and the whole-graph passes registered. Graphs holding
+config flags and the compiler description. Graphs holding
 an op whose state cannot be written down exactly (an inner graph, an arbitrary object) get
 no pre-key and take the full path.
 """
@@ -140,22 +140,19 @@ def _constant_content(data):
 
 
 def _environment():
-    """What besides the graph changes the function: config flags, the compiler, the passes."""
-    import sys
+    """What besides the graph changes the function: config flags, the compiler."""
     from ..config import _FLAG_TYPES, config
     from .. import cache
-    # the whole-graph passes other modules registered (scan's); read without importing the
-    # rewrites, which a warm start does not need: not imported yet means none registered
-    rewrite = sys.modules.get(f"{__package__.rsplit('.', 1)[0]}.rewrite")
-    GRAPH_PASSES = rewrite.GRAPH_PASSES if rewrite is not None else ()
+    # The whole-graph passes are not listed: their code is in the code digest, and which of
+    # them are registered depends on what the process imported (scan's register when scan is
+    # imported) while they act only on Scan nodes, and a graph holding a Scan takes no key.
     flags = tuple((n, getattr(config, n)) for n in _FLAG_TYPES
                   if n not in ("cache_dir", "compile_verbose", "mode"))
-    passes = tuple(f"{p.__module__}.{p.__qualname__}" for p in GRAPH_PASSES)
     from ..toolchain import FULL_OPTIMIZATION_BELOW, compile_command
     tc = cache.toolchain()
     commands = tuple(tuple(compile_command(tc, "module_cffi.c", "module", size))
                      for size in (0, FULL_OPTIMIZATION_BELOW))
-    return (flags, passes, tuple(sorted((k, repr(v)) for k, v in tc.items())),
+    return (flags, tuple(sorted((k, repr(v)) for k, v in tc.items())),
             FULL_OPTIMIZATION_BELOW, commands)
 
 

@@ -1,113 +1,381 @@
-"""Run the workloads and print medians and ratios to numpy, all measured in one run.
+"""Run the workloads W1..W7 for cgraph, numpy and the installed peers; print medians and ratios.
 
-    python -m benchmarks [--threads 1] [--only W1,W5] [--json results.json]
+    python -m benchmarks [--threads 1,all] [--only W1,W7] [--backends cgraph,jax] [--json out.json]
 
-Every backend's result is checked against numpy's before it is timed. Thread counts are set
-through the environment before numpy is imported, so each setting runs in a fresh process.
+Every backend's result is checked against numpy's before it is timed (W4, whose steps draw
+random numbers, is checked statistically: see workloads.py). Each thread setting runs in
+fresh processes, one per backend, with the thread count set through the environment before
+numpy is imported; a backend's time and numpy's are measured in that same process, batch
+after batch, and its ratio is the quotient of the two medians (the load of other processes
+then weighs on both alike). A peer that cannot build or run a workload shows
+"failed: <reason>" in its cell. Peak memory (W3, W4) is measured in one more process per
+backend and workload; compile times (W6) in new processes with an empty and a filled cache.
 """
 import argparse
+import ctypes.util
+import importlib.util
 import json
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass, field
 
-import numpy as np
-
-PEERS = ("pytensor", "jax", "torch")
-
-
-def _available(name):
-    try:
-        __import__(name)
-        return True
-    except Exception:
-        return False
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PEERS = ("pytensor", "jax", "torch", "numba")
+MEMORY_WORKLOADS = ("W3", "W4")
 
 
-def time_case(case, min_time=0.3, repeats=7):
-    """Median seconds per call over ``repeats`` batches of calls lasting ``min_time`` total."""
-    case.run()
-    number, elapsed = 1, 0.0
+@dataclass
+class Config:
+    key: str                 # what --only matches and what the goal is looked up by
+    label: str               # the table's workload column
+    size: str                # the table's size column
+    workload: str            # name of a function in benchmarks.workloads
+    kwargs: dict = field(default_factory=dict)
+    tol: float = 1e-6        # relative and absolute tolerance of the check against numpy
+    statistical: bool = False
+
+
+def configurations(tiny=False):
+    """The workloads at their benchmark sizes, or at tiny sizes for the smoke test."""
+    w1_sizes = (1000,) if tiny else (10**6, 10**7)
+    configs = []
+    for dtype in ("float64", "float32"):
+        for n in w1_sizes:
+            configs.append(Config("W1", "W1 fused elementwise", f"{dtype} n={n:.0e}",
+                                  "w1_elementwise", dict(size=n, dtype=dtype),
+                                  tol=1e-5 if dtype == "float32" else 1e-10))
+    configs += [
+        Config("W2", "W2 logreg SGD step", "784x10 b=600" if not tiny else "13x3 b=7",
+               "w2_logreg_step", dict(size=(13, 3), batch=7) if tiny else {}),
+        Config("W3", "W3 MLP SGD step", "784-500-10 b=20" if not tiny else "13-6-3 b=5",
+               "w3_mlp_step", dict(size=(13, 6, 3), batch=5) if tiny else {}),
+        Config("W4", "W4 RBM CD-1 step", "784x500 b=20" if not tiny else "16x10 b=8",
+               "w4_rbm_cd1", dict(size=(16, 10), batch=8) if tiny else {}, statistical=True),
+        Config("W5", "W5 call x+1", "1 element", "w5_call_overhead", dict(size=1)),
+        Config("W5 trusted", "W5 call, trust_input", "1 element", "w5_trusted_call",
+               dict(size=1)),
+        Config("W7 forward", "W7 RNN forward", "T=100 b=16 h=64" if not tiny else "T=4 b=3 h=5",
+               "w7_rnn_forward", dict(steps=4, batch=3, n_in=2, hidden=5) if tiny else {}),
+        Config("W7 BPTT", "W7 RNN BPTT step", "T=100 b=16 h=64" if not tiny else "T=4 b=3 h=5",
+               "w7_rnn_bptt", dict(steps=4, batch=3, n_in=2, hidden=5) if tiny else {}),
+    ]
+    return configs
+
+
+# Goals from the issue: (text, kind, limit). "ratio": cgraph time / numpy time; "seconds":
+# cgraph's absolute time.
+GOALS = {
+    "W1": ("<= 0.4x", "ratio", 0.4),
+    "W2": ("<= 0.75x", "ratio", 0.75),
+    "W3": ("<= 0.65x", "ratio", 0.65),
+    "W4": ("<= 0.7x", "ratio", 0.7),
+    "W5": ("<= 1.0 us", "seconds", 1.0e-6),
+    "W5 trusted": ("<= 0.6 us", "seconds", 0.6e-6),
+    "W7 forward": ("<= 0.5x", "ratio", 0.5),
+    "W7 BPTT": ("<= 0.8x", "ratio", 0.8),
+    "W6 cold": ("<= 0.4 s", "seconds", 0.4),
+    "W6 warm": ("<= 10 ms", "seconds", 0.010),
+    "W6 import": ("<= 0.15 s", "seconds", 0.15),
+}
+
+
+def goal_met(key, seconds, ratio):
+    kind, limit = GOALS[key][1:]
+    value = ratio if kind == "ratio" else seconds
+    if not isinstance(value, float):
+        return None
+    return value <= limit
+
+
+# --- measuring, inside a child process -----------------------------------------------------------
+
+def _calibrate(run, batch_seconds):
+    """How many calls make one timed batch last about ``batch_seconds``."""
+    number = 1
     while True:
         t0 = time.perf_counter()
         for _ in range(number):
-            case.run()
-        elapsed = time.perf_counter() - t0
-        if elapsed * repeats >= min_time or number > 1 << 20:
-            break
+            run()
+        if time.perf_counter() - t0 >= batch_seconds or number >= 1 << 20:
+            return number
         number *= 2
-    samples = []
+
+
+def time_interleaved(runs, min_time=0.25, repeats=5):
+    """Median seconds per call of each function, their batches taking turns so that a change
+    in the machine's load falls on all of them alike."""
+    numbers = [_calibrate(run, min_time / repeats) for run in runs]
+    if all(n == 1 for n in numbers):   # calls of a tenth of a second or more: fewer batches
+        repeats = min(repeats, 3)
+    samples = [[] for _ in runs]
     for _ in range(repeats):
+        for run, number, out in zip(runs, numbers, samples):
+            t0 = time.perf_counter()
+            for _ in range(number):
+                run()
+            out.append((time.perf_counter() - t0) / number)
+    return [statistics.median(s) for s in samples]
+
+
+def compare(reference, values, tol):
+    """None when every value matches numpy's, else what differs."""
+    import numpy as np
+    if len(reference) != len(values):
+        return f"{len(values)} values, numpy gives {len(reference)}"
+    for k, (want, got) in enumerate(zip(reference, values)):
+        if want.shape != got.shape:
+            return f"value {k}: shape {got.shape}, numpy's {want.shape}"
+        if not np.allclose(got, want, rtol=tol, atol=tol):
+            err = np.max(np.abs(got.astype(np.float64) - want))
+            return f"value {k}: max abs difference {err:.3g} (tolerance {tol:g})"
+    return None
+
+
+def _cd_draws(case, repeats):
+    """Monitoring cost and parameter changes of ``repeats`` steps, each from the start state."""
+    import numpy as np
+    draws = []
+    for _ in range(repeats):
+        case.reset()
+        before = [np.array(p, copy=True) for p in case.state()]
+        cost = np.asarray(case.run()).ravel()
+        after = case.state()
+        draws.append(np.concatenate([cost] + [(np.asarray(a) - b).ravel()
+                                              for a, b in zip(after, before)]))
+    case.reset()
+    return np.array(draws)
+
+
+def z_score_limit(draws):
+    """How large the mean squared z-score may get by chance. Under the null each z**2 averages
+    (R-1)/(R-3) (a t statistic), but the elements are correlated (one sampled unit moves a
+    whole row of W), so their mean varies by sqrt(2 ||C||_F^2) / K for correlation matrix C
+    of the K elements; ||C||_F^2 equals that of the R x R Gram matrix of the standardized
+    draws, cheap even for K = 392,000. The limit is six such deviations above the mean."""
+    import numpy as np
+    repeats, k = draws.shape
+    std = draws.std(axis=0, ddof=1)
+    standardized = (draws - draws.mean(axis=0)) / np.where(std > 0, std, 1)
+    gram = standardized @ standardized.T / (repeats - 1)
+    spread = np.sqrt(2 * np.sum(gram ** 2)) / k
+    return (repeats - 1) / (repeats - 3) + 6 * spread
+
+
+def check_statistically(reference_case, case, repeats):
+    """W4: means over independent steps agree within their standard errors (see workloads)."""
+    import numpy as np
+    want, got = _cd_draws(reference_case, repeats), _cd_draws(case, repeats)
+    if want.shape != got.shape:
+        return f"{got.shape[1]} values per step, numpy gives {want.shape[1]}"
+    diff = got.mean(axis=0) - want.mean(axis=0)
+    stderr = np.sqrt((got.var(axis=0, ddof=1) + want.var(axis=0, ddof=1)) / repeats)
+    constant = stderr <= 1e-12 * (1 + np.abs(want.mean(axis=0)))
+    if np.any(np.abs(diff[constant]) > 1e-8):
+        return "a value that numpy never varies differs"
+    z = diff[~constant] / stderr[~constant]
+    if not z.size:
+        return None
+    mean_z2, limit = float(np.mean(z ** 2)), z_score_limit(want[:, ~constant])
+    cost_z = abs(diff[0] / stderr[0]) if not constant[0] else 0.0
+    if mean_z2 > limit or cost_z > 5:
+        return (f"means over {repeats} steps differ from numpy's: mean squared z-score "
+                f"{mean_z2:.2f} (limit {limit:.2f}), cost z-score {cost_z:.1f} (limit 5)")
+    return None
+
+
+def measure(config, backend, min_time=0.25, repeats=5, stat_repeats=60):
+    """One table cell: check ``backend`` against numpy, then time both. Returns a dict."""
+    from benchmarks import workloads
+    build = getattr(workloads, config.workload)
+    reference = build("numpy", **config.kwargs)
+    try:
         t0 = time.perf_counter()
-        for _ in range(number):
-            case.run()
-        samples.append((time.perf_counter() - t0) / number)
-    return statistics.median(samples)
+        case = build(backend, **config.kwargs)
+        if case is None:
+            return None
+        if config.statistical:
+            problem = check_statistically(reference, case, stat_repeats)
+        else:
+            problem = compare(reference.check_values(), case.check_values(), config.tol)
+        setup = time.perf_counter() - t0
+    except Exception as exc:    # a backend that cannot build or run this workload
+        return {"failed": f"{type(exc).__name__}: {exc}".splitlines()[0][:300]}
+    if problem:
+        return {"failed": f"wrong result: {problem}"}
+    if backend == "numpy":
+        seconds = time_interleaved([case.run], min_time, repeats)[0]
+        return {"seconds": seconds, "numpy_seconds": seconds, "ratio": 1.0,
+                "setup_seconds": setup}
+    try:
+        numpy_seconds, seconds = time_interleaved([reference.run, case.run], min_time, repeats)
+    except Exception as exc:
+        return {"failed": f"{type(exc).__name__} while timing: {exc}".splitlines()[0][:300]}
+    cell = {"seconds": seconds, "numpy_seconds": numpy_seconds, "ratio": seconds / numpy_seconds,
+            "setup_seconds": setup}
+    if case.note:
+        cell["note"] = case.note
+    return cell
 
 
-def configurations():
-    from .workloads import w1_elementwise, w2_logreg_step, w3_mlp_step, w5_call_overhead
-    for dtype in ("float64", "float32"):
-        for size in (10**6, 10**7):
-            yield f"W1 {dtype} n={size:.0e}", w1_elementwise, dict(size=size, dtype=dtype), 1e-5
-    yield "W2 logreg step 784-10 b=600", w2_logreg_step, dict(), 1e-6
-    yield "W3 MLP step 784-500-10 b=20", w3_mlp_step, dict(), 1e-6
-    yield "W5 call x+1, 1 element", w5_call_overhead, dict(size=1), 0
+def _rss_kib(field_name):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    raise OSError(f"{field_name} not in /proc/self/status")
 
 
-def run_all(only=None):
-    backends = ["numpy", "cgraph"] + [p for p in PEERS if _available(p)]
-    rows = []
-    for label, workload, kwargs, tol in configurations():
-        if only and not any(label.startswith(o) for o in only):
+def peak_memory(config, backend, steps):
+    """Peak resident memory during ``steps`` training steps, in this fresh process: the
+    high-water mark is reset (Linux clear_refs 5) after the build and two warm-up steps, so
+    it covers the loop alone; ``loop_mib`` is how far the loop rose above the RSS it started
+    from (the framework's working memory), ``peak_mib`` the whole process's peak in it."""
+    import resource
+    from benchmarks import workloads
+    case = getattr(workloads, config.workload)(backend, **config.kwargs)
+    if case is None:
+        return None
+    case.run()
+    case.run()
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        start, how = _rss_kib("VmRSS"), "VmHWM after clear_refs"
+    except OSError:
+        start, how = None, "ru_maxrss over the whole process"
+    for _ in range(steps):
+        case.run()
+    if start is not None:
+        peak = _rss_kib("VmHWM")
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"peak_mib": peak / 1024, "loop_mib": (peak - start) / 1024 if start else None,
+            "steps": steps, "how": how}
+
+
+# --- the parent: one child process per thread setting and backend -----------------------------
+
+def available_backends(requested=None):
+    names = ["numpy", "cgraph"] + [p for p in PEERS if importlib.util.find_spec(p) is not None]
+    if requested:
+        names = [n for n in names if n in requested]
+    return names
+
+
+def thread_env(threads):
+    env = dict(os.environ)
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                 "NUMBA_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
+        env[name] = str(threads)
+    env["XLA_FLAGS"] = (f"--xla_cpu_multi_thread_eigen={'false' if threads == 1 else 'true'} "
+                        f"intra_op_parallelism_threads={threads}")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
+    # pip's PyTensor finds no BLAS by itself; point it at OpenBLAS when the system has one
+    if "PYTENSOR_FLAGS" not in env and ctypes.util.find_library("openblas"):
+        env["PYTENSOR_FLAGS"] = "blas__ldflags=-lopenblas"
+    env.setdefault("JAX_PLATFORMS", "cpu")
+    return env
+
+
+def run_child(args, env, timeout):
+    """Run ``python -m benchmarks <args>`` and return the JSON lines it printed (also those
+    printed before a crash or a timeout) and what went wrong, if anything."""
+    try:
+        proc = subprocess.run([sys.executable, "-m", "benchmarks"] + args, env=env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=timeout)
+        out, problem = proc.stdout, None
+        if proc.returncode != 0:
+            tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
+            problem = f"process exited with {proc.returncode}: {tail}"[:300]
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        problem = f"timed out after {timeout} s"
+    records = []
+    for line in out.splitlines():
+        if line.startswith("{"):
+            records.append(json.loads(line))
+    return records, problem
+
+
+def run_threads(configs, backends, threads, timeout, tiny):
+    """Every cell of one thread setting: {config.label + size: {backend: cell}}."""
+    env = thread_env(threads)
+    rows = {f"{c.label}|{c.size}": {} for c in configs}
+    only = ",".join(sorted({c.key for c in configs}))
+    for backend in backends:
+        if backend == "numpy":    # timed in every other backend's process, beside it
             continue
-        row = {"workload": label, "seconds": {}, "ratio_to_numpy": {}}
-        reference = None
-        names = backends + (["cgraph_trusted"] if label.startswith("W5") else [])
-        for backend in names:
-            try:
-                case = workload(backend, **kwargs)
-            except Exception as exc:   # a peer that cannot express the workload
-                row["seconds"][backend] = f"error: {type(exc).__name__}: {exc}"[:120]
-                continue
-            if case is None:
-                continue
-            value = np.asarray(case.run())
-            if backend == "numpy":
-                reference = value
-            elif tol and reference is not None and not np.allclose(value, reference, rtol=tol, atol=tol):
-                row["seconds"][backend] = "WRONG RESULT"
-                continue
-            row["seconds"][backend] = time_case(case)
-        base = row["seconds"].get("numpy")
-        for backend, sec in row["seconds"].items():
-            if isinstance(sec, float) and isinstance(base, float):
-                row["ratio_to_numpy"][backend] = sec / base
-        rows.append(row)
+        started = time.perf_counter()
+        records, problem = run_child(["--child", backend, "--only", only] +
+                                     (["--tiny"] if tiny else []), env, timeout)
+        done = set()
+        for rec in records:
+            rows[rec["row"]][backend] = rec["cell"]
+            done.add(rec["row"])
+        if problem:      # the cell it was working on, and those after it, record why
+            for c in configs:
+                row = f"{c.label}|{c.size}"
+                if row not in done and backend not in rows[row]:
+                    rows[row][backend] = {"failed": problem}
+        print(f"  threads={threads} {backend}: {time.perf_counter() - started:.0f} s",
+              file=sys.stderr, flush=True)
+    for cells in rows.values():   # numpy's column: its time in cgraph's process (else a peer's)
+        timed = [cells[b] for b in backends if "numpy_seconds" in cells.get(b, {})]
+        if timed:
+            cells["numpy"] = {"seconds": timed[0]["numpy_seconds"]}
     return rows
 
 
-def print_table(rows, threads):
-    backends = []
-    for row in rows:
-        for b in row["seconds"]:
-            if b not in backends:
-                backends.append(b)
-    print(f"\nthreads={threads}  (median time per step; ratio = time / numpy's time)")
-    print(f"{'workload':<30}" + "".join(f"{b:>22}" for b in backends))
-    for row in rows:
-        cells = []
-        for b in backends:
-            sec = row["seconds"].get(b)
-            if isinstance(sec, float):
-                ratio = row["ratio_to_numpy"].get(b)
-                cells.append(f"{_fmt(sec)} ({ratio:.2f}x)" if ratio is not None else _fmt(sec))
-            else:
-                cells.append(str(sec or "-")[:20])
-        print(f"{row['workload']:<30}" + "".join(f"{c:>22}" for c in cells))
+def memory_table(configs, backends, timeout, tiny):
+    env = thread_env(1)
+    table = {}
+    for c in configs:
+        if c.key not in MEMORY_WORKLOADS:
+            continue
+        table[f"{c.label}|{c.size}"] = cells = {}
+        for backend in backends:
+            if backend == "numba":
+                continue
+            records, problem = run_child(["--memory", c.key, "--backend", backend] +
+                                         (["--tiny"] if tiny else []), env, timeout)
+            if records and records[-1] is not None:
+                cells[backend] = records[-1]
+            elif problem:
+                cells[backend] = {"failed": problem}
+    return table
 
+
+def compile_times(timeout=300):
+    """W6: import cgraph; cold function() of the MLP training step with an empty cache; warm
+    function() of the same in a new process once the cache holds it."""
+    program = ("import time; t0 = time.perf_counter(); import cgraph; t_import = time.perf_counter() - t0\n"
+               "from benchmarks.workloads import w3_mlp_step\n"
+               "t0 = time.perf_counter(); w3_mlp_step('cgraph'); t = time.perf_counter() - t0\n"
+               "print(t_import, t)")
+    env = thread_env(1)
+    with tempfile.TemporaryDirectory() as cache:
+        env["CGRAPH_CACHE_DIR"] = cache
+        results = []
+        for _ in range(2):
+            out = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True,
+                                 text=True, check=True, cwd=ROOT, timeout=timeout).stdout.split()
+            results.append((float(out[0]), float(out[1])))
+    imports = []
+    for _ in range(3):   # the median of three: one import is a few file-system reads
+        out = subprocess.run([sys.executable, "-c", "import time; t0 = time.perf_counter(); "
+                              "import cgraph; print(time.perf_counter() - t0)"],
+                             capture_output=True, text=True, cwd=ROOT, env=env, check=True,
+                             timeout=timeout).stdout
+        imports.append(float(out))
+    return {"W6 import": statistics.median(imports), "W6 cold": results[0][1],
+            "W6 warm": results[1][1]}
+
+
+# --- printing ----------------------------------------------------------------------------------
 
 def _fmt(seconds):
     if seconds < 1e-3:
@@ -117,62 +385,160 @@ def _fmt(seconds):
     return f"{seconds:.2f} s"
 
 
-def compile_times():
-    """W6: cold and warm function() of the MLP training function, each in a new process."""
-    import tempfile
-    program = ("import time; t0 = time.perf_counter(); import cgraph; t_import = time.perf_counter() - t0\n"
-               "from benchmarks.workloads import w3_mlp_step\n"
-               "t0 = time.perf_counter(); w3_mlp_step('cgraph'); t = time.perf_counter() - t0\n"
-               "print(t_import, t)")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, CGRAPH_CACHE_DIR=cache, PYTHONPATH=root)
-        results = []
-        for _ in range(2):
-            out = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True,
-                                 text=True, check=True, cwd=root).stdout.split()
-            results.append((float(out[0]), float(out[1])))
-    bare = subprocess.run([sys.executable, "-c", "import time; t0=time.perf_counter(); import cgraph;"
-                           "print(time.perf_counter()-t0)"], capture_output=True, text=True,
-                          cwd=root, env=dict(os.environ, PYTHONPATH=root)).stdout.strip()
-    return {"import_seconds": float(bare), "cold_function_seconds": results[0][1],
-            "warm_function_seconds": results[1][1]}
+def _cell_text(cell, footnotes, width=24):
+    if cell is None:
+        return "-"
+    if "failed" in cell:
+        reason = f"failed: {cell['failed']}"
+        if len(reason) > width - 5:
+            footnotes.append(reason)
+            return reason[:width - 9] + f".. [{len(footnotes)}]"
+        return reason
+    text = _fmt(cell["seconds"])
+    if cell.get("ratio") is not None and cell.get("ratio") != 1.0:
+        text += f" ({cell['ratio']:.2f}x)"
+    if cell.get("note"):
+        if cell["note"] not in footnotes:
+            footnotes.append(cell["note"])
+        text += f" [{footnotes.index(cell['note']) + 1}]"
+    return text
+
+
+def print_table(configs, rows, backends, threads, w6=None):
+    footnotes = []
+    print(f"\nthreads={threads}: median time per call; (ratio) = time / numpy's time measured "
+          f"in the same process, interleaved; numpy's column: its time beside cgraph")
+    head = f"{'workload':<22}{'size':<18}" + "".join(f"{b:>25}" for b in backends)
+    print(head + f"  {'goal (cgraph)':<14}met")
+    for c in configs:
+        key = f"{c.label}|{c.size}"
+        cells = rows.get(key, {})
+        mine = cells.get("cgraph") or {}
+        met = goal_met(c.key, mine.get("seconds"), mine.get("ratio"))
+        mark = "-" if met is None else ("met" if met else "NOT met")
+        line = f"{c.label:<22}{c.size:<18}" + "".join(
+            f"{_cell_text(cells.get(b), footnotes):>25}" for b in backends)
+        print(line + f"  {GOALS[c.key][0]:<14}{mark}")
+    for key, seconds in (w6 or {}).items():
+        mark = "met" if goal_met(key, seconds, None) else "NOT met"
+        label = {"W6 cold": "cold function()", "W6 warm": "warm function()",
+                 "W6 import": "import cgraph"}[key]
+        cgraph_col = backends.index("cgraph")
+        cells = ["-"] * len(backends)
+        cells[cgraph_col] = _fmt(seconds)
+        print(f"{'W6 ' + label:<22}{'MLP step' if key != 'W6 import' else '':<18}" +
+              "".join(f"{x:>25}" for x in cells) + f"  {GOALS[key][0]:<14}{mark}")
+    for k, note in enumerate(footnotes, 1):
+        print(f"  [{k}] {note}")
+
+
+def print_memory(configs, table, backends):
+    print("\npeak memory of a training loop (1 thread, one process per backend): "
+          "loop = rise above the RSS the loop started from; peak = whole process")
+    print(f"{'workload':<22}{'size':<18}" + "".join(f"{b:>25}" for b in backends if b != "numba"))
+    for c in configs:
+        key = f"{c.label}|{c.size}"
+        if key not in table:
+            continue
+        cells = []
+        for b in backends:
+            if b == "numba":
+                continue
+            cell = table[key].get(b)
+            if cell is None:
+                cells.append("-")
+            elif "failed" in cell:
+                cells.append(("failed: " + cell["failed"])[:24])
+            else:
+                loop = cell["loop_mib"]
+                cells.append(f"{loop:.1f} / {cell['peak_mib']:.0f} MiB" if loop is not None
+                             else f"peak {cell['peak_mib']:.0f} MiB")
+        print(f"{c.label:<22}{c.size:<18}" + "".join(f"{x:>25}" for x in cells))
+
+
+# --- entry point -------------------------------------------------------------------------------
+
+def _select(configs, only):
+    if not only:
+        return configs
+    return [c for c in configs if any(c.key == o or c.key.startswith(o + " ") or
+                                      c.label.startswith(o) for o in only)]
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", default="1", help="comma-separated thread counts")
-    parser.add_argument("--only", default="", help="comma-separated workload prefixes")
-    parser.add_argument("--json", default="", help="write the results to this file")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--threads", default="1,all",
+                        help="comma-separated thread counts; 'all' = every core (default 1,all)")
+    parser.add_argument("--only", default="", help="comma-separated workloads, e.g. W1,W7")
+    parser.add_argument("--backends", default="", help="comma-separated backends (default: all installed)")
+    parser.add_argument("--json", default="", help="write every number to this file")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds per backend process")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
+    parser.add_argument("--tiny", action="store_true", help="tiny sizes (the smoke test's)")
+    parser.add_argument("--child", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--memory", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--backend", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    only = [o for o in args.only.split(",") if o]
-    if args.child:
-        print(json.dumps(run_all(only)))
+    only = [o.strip() for o in args.only.split(",") if o.strip()]
+    configs = _select(configurations(args.tiny), only)
+    timing = dict(min_time=0.02, repeats=3, stat_repeats=300) if args.tiny else {}
+
+    if args.child:               # one backend, every selected workload, one JSON line each
+        for c in configs:
+            cell = measure(c, args.child, **timing)
+            if cell is not None:
+                print(json.dumps({"row": f"{c.label}|{c.size}", "cell": cell}), flush=True)
         return
-    results = {}
-    for threads in args.threads.split(","):
-        env = dict(os.environ, OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads,
-                   MKL_NUM_THREADS=threads, XLA_FLAGS=f"--xla_cpu_multi_thread_eigen={'false' if threads == '1' else 'true'} intra_op_parallelism_threads={threads}")
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        proc = subprocess.run([sys.executable, "-m", "benchmarks", "--child", "--only", args.only],
-                              env=env, capture_output=True, text=True, cwd=root)
-        if proc.returncode != 0:
-            print(proc.stderr, file=sys.stderr)
-            sys.exit(1)
-        rows = json.loads(proc.stdout.strip().splitlines()[-1])
-        results[threads] = rows
-        print_table(rows, threads)
-    if not only or any(o.startswith("W6") for o in only):
-        w6 = compile_times()
+    if args.memory:
+        config = next(c for c in configurations(args.tiny) if c.key == args.memory)
+        print(json.dumps(peak_memory(config, args.backend, 20 if args.tiny else 300)), flush=True)
+        return
+
+    started = time.perf_counter()
+    backends = available_backends([b for b in args.backends.split(",") if b])
+    results = {"backends": backends, "python": sys.version.split()[0], "cpus": os.cpu_count(),
+               "tiny": args.tiny, "threads": {}}
+    w6 = None
+    if not only or "W6" in only:
+        try:
+            w6 = compile_times()
+        except Exception as exc:
+            w6, results["W6_failed"] = None, f"{type(exc).__name__}: {exc}"
         results["W6"] = w6
-        print(f"\nW6 MLP training function: cold function() {w6['cold_function_seconds']:.3f} s, "
-              f"warm (new process, cache filled) {w6['warm_function_seconds'] * 1e3:.1f} ms; "
-              f"import cgraph {w6['import_seconds'] * 1e3:.0f} ms")
+    tables = []
+    for threads in args.threads.split(","):
+        n = os.cpu_count() if threads.strip() == "all" else int(threads)
+        rows = run_threads(configs, backends, n, args.timeout, args.tiny)
+        results["threads"][str(n)] = rows
+        tables.append((n, rows))
+    memory = None
+    if not args.no_memory and any(c.key in MEMORY_WORKLOADS for c in configs):
+        memory = memory_table(configs, backends, args.timeout, args.tiny)
+        results["peak_memory"] = memory
+    for n, rows in tables:
+        print_table(configs, rows, backends, n, w6)
+    if memory:
+        print_memory(configs, memory, backends)
+    goals = {}     # cgraph against the issue's goals: the goal, cgraph's number, met or not
+    for n, rows in tables:
+        for c in configs:
+            mine = rows.get(f"{c.label}|{c.size}", {}).get("cgraph") or {}
+            value = mine.get("ratio") if GOALS[c.key][1] == "ratio" else mine.get("seconds")
+            goals[f"{c.label}|{c.size}|threads={n}"] = {
+                "goal": GOALS[c.key][0], "value": value,
+                "met": goal_met(c.key, mine.get("seconds"), mine.get("ratio"))}
+    for key, seconds in (w6 or {}).items():
+        goals[key] = {"goal": GOALS[key][0], "value": seconds, "met": goal_met(key, seconds, None)}
+    results["goals"] = goals
+    results["wall_seconds"] = time.perf_counter() - started
+    print(f"\nwhole run: {results['wall_seconds']:.0f} s")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
+    return results
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":      # python benchmarks/run.py
+    sys.path.insert(0, ROOT)
+    from benchmarks.run import main as package_main
+    package_main()

@@ -47,6 +47,14 @@ def extension():
     return _extension or None
 
 
+def prepare():
+    """Start loading (or building) the extension in a thread: called before a function's
+    module is lowered and compiled, so that with an empty cache the extension's compiler runs
+    beside the module's (~0.35 s saved on a cold start) instead of after it."""
+    if _extension is None and not _lock.locked():
+        threading.Thread(target=extension, name="cgraph-call-path-build", daemon=True).start()
+
+
 def _load():
     try:
         return _build_extension()

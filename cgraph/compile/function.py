@@ -408,7 +408,7 @@ class Function:
         """Find the module: by the record of the user's graph or by the pre-key of the
         rewritten one (no rendering either way), else lower and look up."""
         from .. import cache
-        from .fastcall import link_call_path
+        from .fastcall import link_call_path, prepare
         from .runners import CRunner
         from ..rewrite.inplace import plan_inplace, schedule_inplace
         graph_in, graph_out = self.graph_inputs, self.graph_outputs
@@ -431,6 +431,7 @@ class Function:
                               outputs=list(graph_out), nodes=nodes, inplace=inplace)
             self._c_source = None
         else:
+            prepare()
             entry, lowered = self._lower_and_load(graph_in, graph_out, nodes, profile,
                                                   nan_guard, inplace, started)
         self._runner = CRunner(entry, lowered)

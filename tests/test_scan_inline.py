@@ -63,7 +63,8 @@ def test_sequences_states_non_sequences_and_outputs():
                 step, sequences=[dict(input=x, taps=[-1, 0, 2]), y],
                 outputs_info=[dict(initial=hh, taps=[-2, -1]), h0.sum(), None],
                 non_sequences=[w], n_steps=n_steps, go_backwards=backwards)
-            outs += [h, h[-1], h[0], g, g[-1], nit, nit[0], nit[-1][1:], h[-1:]]
+            outs += [h, h[-1], h[0], g, g[-1], nit, nit[0], nit[-1][1:], h[-1:], g[::-1],
+                     nit[-5:], h[:, 1]]
         return outs
 
     X, Y, H0 = rng.normal(size=(6, 3)), rng.normal(size=4), rng.normal(size=3)
@@ -76,7 +77,7 @@ def test_sequences_states_non_sequences_and_outputs():
     assert_same(got[3], np.array([H0.sum() + Y[0] * h.sum()]))
     # backwards: the last rows of the sliced sequences
     hb = np.tanh(X[2] + 2 * X[3] - X[5] + HH[0] * HH[1] * W)
-    assert_same(got[9], hb[None])
+    assert_same(got[12], hb[None])
 
 
 def test_random_streams_in_the_body():

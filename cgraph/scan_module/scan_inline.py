@@ -69,6 +69,8 @@ def _last_row_read(client, length):
     first, rest = client.op.idx_list[0], client.op.idx_list[1:]
     if first[0] == "index":
         return ("index", rest) if first[1] in (length - 1, -1) else None
+    if first[3] == 0:
+        return None          # the Subtensor raises its own error on a zero step
     kept = range(length)[slice(*first[1:])]
     return ("slice", rest) if list(kept) == [length - 1] else None
 

@@ -4,15 +4,21 @@
 static step function of the module and whose loop runs in C; its gradient is a backward
 ``Scan`` (scan_grad.py). States of which a function reads only the last step are kept in a
 ring of rows (scan_rewrite.py); products of a sequence and a non-sequence run before the
-loop, and outputs no one reads are dropped (scan_pushout.py); all registered here as
+loop, and outputs no one reads are dropped (scan_pushout.py); a loop of one constant step
+is replaced by its body (scan_inline.py); all registered here as
 whole-graph rewrites.
 """
 from .scan import scan, until  # noqa: F401
 from .scan_op import Scan  # noqa: F401
+from .scan_inline import inline_one_step_scans
 from .scan_pushout import drop_unused_scan_outputs, push_out_sequence_dots
 from .scan_rewrite import keep_last_steps
 from ..rewrite import GRAPH_PASSES
 
+# a loop of one constant step becomes its body before anything else (the passes after it,
+# read_shapes_from_sources among them, then see the body as part of the outer graph)
+if inline_one_step_scans not in GRAPH_PASSES:
+    GRAPH_PASSES.insert(0, inline_one_step_scans)
 # products moved out of the body first, then what no one reads dropped, then rings
 for _graph_pass in (push_out_sequence_dots, drop_unused_scan_outputs, keep_last_steps):
     if _graph_pass not in GRAPH_PASSES:

@@ -11,7 +11,7 @@ import cgraph
 import cgraph.tensor as T
 from cgraph.gradient import verify_grad
 from cgraph.scan_module import Scan, until
-from util import assert_clean_build, assert_same, check, check_error
+from util import assert_clean_build, assert_same, check, check_error, numpy_bptt, numpy_rnn
 
 RNG = np.random.default_rng(1234)
 
@@ -230,12 +230,6 @@ def test_until_while_loop():
         assert_same(got[1], np.array([30.0, 10.0]))
 
 
-def _numpy_rnn(xv, h0v, Wv, Uv, bv):
-    hs, h = [], h0v
-    for t in range(len(xv)):
-        h = np.tanh(xv[t] @ Wv + h @ Uv + bv)
-        hs.append(h)
-    return np.array(hs)
 
 
 def _rnn(x, h0, W, U, b, **kwargs):
@@ -258,14 +252,14 @@ def test_rnn_forward_against_numpy():
     values = _rnn_values(100, 16, 32, 64)
     h = _rnn(x, h0, W, U, b)
     both([x, h0, W, U, b], [h, h[-1]], values,
-         expected=[_numpy_rnn(*values), _numpy_rnn(*values)[-1]])
+         expected=[numpy_rnn(*values), numpy_rnn(*values)[-1]])
     # float32 too
     xf, h0f, Wf, Uf = T.ftensor3("x"), T.fmatrix("h0"), T.fmatrix("W"), T.fmatrix("U")
     bf = T.fvector("b")
     values32 = [v.astype("float32") for v in values]
     hf = _rnn(xf, h0f, Wf, Uf, bf)
     (got,) = both([xf, h0f, Wf, Uf, bf], [hf], values32, rtol=1e-4)
-    np.testing.assert_allclose(got, _numpy_rnn(*values), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got, numpy_rnn(*values), rtol=1e-4, atol=1e-4)
 
 
 def test_the_loop_runs_in_c():
@@ -414,24 +408,6 @@ def test_runtime_errors():
 
 # --- gradients -------------------------------------------------------------------------
 
-def _numpy_bptt(xv, h0v, Wv, Uv, bv, G, truncate=-1):
-    """Gradients of sum(G * h) for the tanh RNN, the last ``truncate`` steps only."""
-    hs = [h0v] + list(_numpy_rnn(xv, h0v, Wv, Uv, bv))
-    grads = [np.zeros_like(v) for v in (xv, h0v, Wv, Uv, bv)]
-    gx, gh0, gW, gU, gb = grads
-    n = len(xv)
-    first = 0 if truncate == -1 else max(n - truncate, 0)
-    carry = np.zeros_like(h0v)
-    for t in reversed(range(first, n)):
-        gpre = (G[t] + carry) * (1 - hs[t + 1] ** 2)
-        gW += xv[t].T @ gpre
-        gU += hs[t].T @ gpre
-        gb += gpre.sum(axis=0)
-        gx[t] = gpre @ Wv.T
-        carry = gpre @ Uv.T
-    if first == 0:
-        gh0 += carry
-    return grads
 
 
 def test_rnn_gradient_against_numpy_bptt_and_truncation():
@@ -444,7 +420,7 @@ def test_rnn_gradient_against_numpy_bptt_and_truncation():
     for truncate in (-1, 4):
         h = _rnn(x, h0, W, U, b, truncate_gradient=truncate)
         outputs += cgraph.grad(None, [x, h0, W, U, b], known_grads={h: G})
-    expected = _numpy_bptt(*values, Gv) + _numpy_bptt(*values, Gv, truncate=4)
+    expected = numpy_bptt(*values, Gv) + numpy_bptt(*values, Gv, truncate=4)
     both([x, h0, W, U, b, G], outputs, values + [Gv], expected=expected)
 
 

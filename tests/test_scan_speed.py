@@ -14,7 +14,7 @@ from cgraph.scan_module import Scan, until
 from cgraph.tensor.blas import Dot
 from cgraph.tensor.elemwise import Elemwise, SumToShape
 from cgraph.tensor.subtensor import IncSubtensor
-from util import check, check_error
+from util import check, check_error, numpy_bptt, numpy_rnn
 
 RNG = np.random.default_rng(77)
 
@@ -29,29 +29,6 @@ def _rnn_values(n, batch, n_in, hidden):
     return [RNG.normal(size=(n, batch, n_in)), RNG.normal(size=(batch, hidden)),
             RNG.normal(size=(n_in, hidden)) / np.sqrt(n_in),
             RNG.normal(size=(hidden, hidden)) / np.sqrt(hidden), RNG.normal(size=hidden) * 0.1]
-
-
-def _numpy_rnn(xv, h0v, Wv, Uv, bv):
-    h, hs = h0v, []
-    for xt in xv:
-        h = np.tanh(xt @ Wv + h @ Uv + bv)
-        hs.append(h)
-    return np.array(hs)
-
-
-def _numpy_bptt(xv, h0v, Wv, Uv, bv, G):
-    """Gradients (x, h0, W, U, b) of sum(G * h) for the tanh RNN."""
-    hs = [h0v] + list(_numpy_rnn(xv, h0v, Wv, Uv, bv))
-    gx, gW, gU, gb = np.zeros_like(xv), np.zeros_like(Wv), np.zeros_like(Uv), np.zeros_like(bv)
-    carry = np.zeros_like(h0v)
-    for t in reversed(range(len(xv))):
-        gpre = (G[t] + carry) * (1 - hs[t + 1] ** 2)
-        gW += xv[t].T @ gpre
-        gU += hs[t].T @ gpre
-        gb += gpre.sum(axis=0)
-        gx[t] = gpre @ Wv.T
-        carry = gpre @ Uv.T
-    return [gx, carry, gW, gU, gb]
 
 
 def _scans(f):
@@ -124,8 +101,8 @@ def test_backward_loop_computes_only_what_the_gradient_needs():
     cost = (h ** 2).sum()
     grads = cgraph.grad(cost, [W, U, b])
     values = _rnn_values(6, 3, 4, 5)
-    hs = _numpy_rnn(*values)
-    expected = _numpy_bptt(*values, 2 * hs)[2:]
+    hs = numpy_rnn(*values)
+    expected = numpy_bptt(*values, 2 * hs)[2:]
     f = cgraph.function([x, h0, W, U, b], grads)
     forward, backward = sorted(_scans(f), key=lambda node: node.op.name or "")
     # forward: dot(x_t, W) is one product before the loop, the body reads its rows
@@ -147,7 +124,7 @@ def test_rnn_gradients_against_numpy(dtype):
     h = _rnn(x, h0, W, U, b)
     values = [v.astype(dtype) for v in _rnn_values(7, 3, 4, 5)]
     Gv = RNG.normal(size=(7, 3, 5)).astype(dtype)
-    hs = _numpy_rnn(*values)
+    hs = numpy_rnn(*values)
     # every step (the cost's gradient read directly), the last step only, and both
     costs = [(h * G).sum(), (h[-1] * G[-1]).sum(), (h * G).sum() + (h[-1] * G[-1]).sum()]
     last = np.zeros_like(Gv)
@@ -158,7 +135,7 @@ def test_rnn_gradients_against_numpy(dtype):
     outputs, expected = [], []
     for cost, seed in zip(costs, seeds):
         outputs += cgraph.grad(cost, [x, h0, W, U, b])
-        expected += _numpy_bptt(*values, seed)
+        expected += numpy_bptt(*values, seed)
     outputs.append(h[-1])
     expected.append(hs[-1])
     rtol = 1e-4 if dtype == "float32" else None
@@ -209,7 +186,7 @@ def test_truncated_gradient_against_numpy():
     gW, gU = cgraph.grad((h ** 2).sum(), [W, U])
     values = _rnn_values(6, 2, 3, 4)
     xv, h0v, Wv, Uv, bv = values
-    hs = [h0v] + list(_numpy_rnn(*values))
+    hs = [h0v] + list(numpy_rnn(*values))
     eW, eU, carry = np.zeros_like(Wv), np.zeros_like(Uv), np.zeros_like(h0v)
     for t in reversed(range(3, 6)):
         gpre = (2 * hs[t + 1] + carry) * (1 - hs[t + 1] ** 2)
@@ -231,8 +208,8 @@ def test_pushed_out_products_keep_results_and_errors():
     backwards = _rnn(x, h0, W, U, b, go_backwards=True)
     short = _rnn(x, h0, W, U, b, n_steps=n)
     outputs = [forward, backwards, short, short[-1]]
-    expected_short = _numpy_rnn(xv[:3], *values[1:])
-    expected = [_numpy_rnn(*values), _numpy_rnn(xv[::-1], *values[1:]), expected_short,
+    expected_short = numpy_rnn(xv[:3], *values[1:])
+    expected = [numpy_rnn(*values), numpy_rnn(xv[::-1], *values[1:]), expected_short,
                 expected_short[-1]]
     f = cgraph.function([x, h0, W, U, b, n], outputs)
     for node in _scans(f):

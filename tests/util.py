@@ -70,3 +70,34 @@ def strided_variants(array):
         yield wide[..., ::2]
         flipped = np.ascontiguousarray(array[..., ::-1])
         yield flipped[..., ::-1]
+
+
+# --- the tanh RNN in numpy: the reference of the scan tests ---------------------------------
+
+def numpy_rnn(xv, h0v, Wv, Uv, bv):
+    """The hidden states of the tanh RNN h_t = tanh(x_t W + h_{t-1} U + b), in numpy."""
+    hs, h = [], h0v
+    for t in range(len(xv)):
+        h = np.tanh(xv[t] @ Wv + h @ Uv + bv)
+        hs.append(h)
+    return np.array(hs)
+
+
+def numpy_bptt(xv, h0v, Wv, Uv, bv, G, truncate=-1):
+    """Gradients of sum(G * h) for the tanh RNN, the last ``truncate`` steps only."""
+    hs = [h0v] + list(numpy_rnn(xv, h0v, Wv, Uv, bv))
+    grads = [np.zeros_like(v) for v in (xv, h0v, Wv, Uv, bv)]
+    gx, gh0, gW, gU, gb = grads
+    n = len(xv)
+    first = 0 if truncate == -1 else max(n - truncate, 0)
+    carry = np.zeros_like(h0v)
+    for t in reversed(range(first, n)):
+        gpre = (G[t] + carry) * (1 - hs[t + 1] ** 2)
+        gW += xv[t].T @ gpre
+        gU += hs[t].T @ gpre
+        gb += gpre.sum(axis=0)
+        gx[t] = gpre @ Wv.T
+        carry = gpre @ Uv.T
+    if first == 0:
+        gh0 += carry
+    return grads

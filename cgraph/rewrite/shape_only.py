@@ -14,11 +14,10 @@ Dropping ``x`` also drops its checks (an elementwise op raising on shapes that c
 broadcast); a gradient's ``x`` was computed by the forward graph (or the forward loop), which
 ran those checks on the same values.
 """
-import numpy as np
 
 from ..graph.basic import Apply, Op
 from ..tensor.blas import Dot
-from ..tensor.elemwise import DimShuffle, Elemwise, SumToShape
+from ..tensor.elemwise import DimShuffle, Elemwise, SumToShape, sum_array_to_shape
 from ..tensor.type import TensorType
 from ..tensor.var import TensorVariable, as_tensor_variable
 
@@ -67,15 +66,7 @@ class SumToBroadcastShape(Op):
 
     def perform(self, node, inputs):
         g, sources = inputs[0], inputs[1:]
-        target = self.target_shape(sources)
-        axes = []
-        for d, (lg, lx) in enumerate(zip(g.shape, target)):
-            if lg != lx:
-                if lx != 1:
-                    raise ValueError(f"the gradient of {self.label} has length {lg} on axis "
-                                     f"{d} but the variable has length {lx}")
-                axes.append(d)
-        return [np.sum(g, axis=tuple(axes), keepdims=True, dtype=g.dtype) if axes else g]
+        return [sum_array_to_shape(g, self.target_shape(sources), self.label)]
 
     def c_params(self, node):
         from ..codegen.lower import c_string

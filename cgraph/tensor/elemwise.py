@@ -163,6 +163,20 @@ class DimShuffle(Op):
         return {"new_order": self.new_order, "dropped": self.dropped}
 
 
+def sum_array_to_shape(g, shape, label):
+    """``g`` summed over the axes where ``shape`` has length 1 and ``g`` does not (keeping
+    them): the gradient of a broadcast variable. Any other length mismatch is an error naming
+    the variable (``label``)."""
+    axes = []
+    for d, (lg, lx) in enumerate(zip(g.shape, shape)):
+        if lg != lx:
+            if lx != 1:
+                raise ValueError(f"the gradient of {label} has length {lg} on axis {d} but "
+                                 f"the variable has length {lx}")
+            axes.append(d)
+    return np.sum(g, axis=tuple(axes), keepdims=True, dtype=g.dtype) if axes else g
+
+
 class SumToShape(Op):
     """``g`` summed over the axes where ``x`` has length 1 and ``g`` does not: the adjoint of
     broadcasting, which gives the gradient of a broadcast operand its own shape.
@@ -181,14 +195,7 @@ class SumToShape(Op):
 
     def perform(self, node, inputs):
         g, x = inputs
-        axes = []
-        for d, (lg, lx) in enumerate(zip(g.shape, x.shape)):
-            if lg != lx:
-                if lx != 1:
-                    raise ValueError(f"the gradient of {node.inputs[1]!r} has length {lg} on "
-                                     f"axis {d} but the variable has length {lx}")
-                axes.append(d)
-        return [np.sum(g, axis=tuple(axes), keepdims=True, dtype=g.dtype) if axes else g]
+        return [sum_array_to_shape(g, x.shape, repr(node.inputs[1]))]
 
     def L_op(self, inputs, outputs, output_grads):
         g, x = inputs

@@ -162,12 +162,28 @@ def graph_prekey(inputs, outputs, function_name, build_options):
     from ..graph.basic import io_toposort
     ids = {}
     parts = [("cgraph-graph", code_digest(), function_name, _canon(build_options))]
+    # ops and types are shared by many nodes: describe each once (by identity: all of them
+    # stay alive during the call)
+    op_signatures, type_signatures = {}, {}
+
+    def op_signature(op):
+        found = op_signatures.get(id(op))
+        if found is None:
+            found = op_signatures[id(op)] = _strict_op_signature(op)
+        return found
+
+    def type_signature(var):
+        key = (type(var), id(var.type))
+        found = type_signatures.get(key)
+        if found is None:
+            found = type_signatures[key] = _type_signature(var)
+        return found
 
     def ref(var):
         if var not in ids:
             if not isinstance(var, Constant):
                 raise _Unsafe("an input that is not declared")
-            parts.append(("const", var.name, _type_signature(var), _constant_content(var.data)))
+            parts.append(("const", var.name, type_signature(var), _constant_content(var.data)))
             ids[var] = len(ids)
         return ids[var]
 
@@ -175,14 +191,14 @@ def graph_prekey(inputs, outputs, function_name, build_options):
         parts.append(_environment())
         for var in inputs:
             ids[var] = len(ids)
-            parts.append(("in", var.name, _type_signature(var)))
+            parts.append(("in", var.name, type_signature(var)))
         for node in io_toposort(outputs, stop_at=inputs):
             args = [ref(v) for v in node.inputs]
             outs = []
             for var in node.outputs:
                 ids[var] = len(ids)
-                outs.append((var.name, _type_signature(var)))
-            parts.append((_strict_op_signature(node.op), args, outs, node.trace))
+                outs.append((var.name, type_signature(var)))
+            parts.append((op_signature(node.op), args, outs, node.trace))
         parts.append(("out", [ref(v) for v in outputs]))
     except _Unsafe:
         return None

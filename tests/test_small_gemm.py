@@ -1,5 +1,5 @@
-"""The inline small-product kernel of dot and gemm (cg_<p>gemm_small, templates/blas.h) against
-numpy: every transpose combination, negative and odd strides, float32/float64, alpha/beta
+"""The inline small-product kernel of dot and gemm (cg_<p>gemm_small, ops/small_gemm.c.j2)
+against numpy: every transpose combination, negative and odd strides, float32/float64, alpha/beta
 (0, NaN in z), tails of rows and columns, empty and length-1 axes, and sizes on both sides of
 its thresholds (so the kernel and BLAS both run), built at -O3 and at -O1 -ftree-vectorize."""
 import json

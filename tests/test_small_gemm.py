@@ -1,0 +1,132 @@
+"""The inline small-product kernel of dot and gemm (cg_<p>gemm_small, ops/small_gemm.c.j2)
+against numpy: every transpose combination, negative and odd strides, float32/float64, alpha/beta
+(0, NaN in z), tails of rows and columns, empty and length-1 axes, and sizes on both sides of
+its thresholds (so the kernel and BLAS both run), built at -O3 and at -O1 -ftree-vectorize."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import cgraph
+import cgraph.tensor as T
+from cgraph.tensor.blas import gemm
+import cgraph.toolchain
+from util import TOLERANCE, assert_clean_build, assert_same
+
+rng = np.random.default_rng(0)
+
+# (m, k, n). The kernel takes whole blocks of 2 x 64 bytes of columns (16 doubles, 32 floats),
+# 8 rows at a time, up to m*n*k = 128^3 (64^3 when n leaves a column tail); transposed or
+# reversed-column B is packed when k*n <= 4096. Sizes straddle each limit.
+SHAPES = [
+    (16, 64, 64),     # W7's product: the kernel, 8-row blocks only
+    (13, 5, 37),      # row tail (13 % 8) and column tail (37 % 16, 37 % 32)
+    (1, 1, 32),       # one row, k = 1
+    (9, 70, 64),      # k*n = 4480: packed B declined (BLAS), direct B in the kernel
+    (64, 64, 96),     # 64^3 * 1.5 with no double column tail: the kernel; float32 tail: BLAS
+    (130, 130, 130),  # above 128^3: BLAS
+    (3, 7, 8),        # narrower than a block: BLAS
+    (0, 4, 32), (4, 0, 32), (4, 32, 0), (1, 0, 1),   # empty products
+]
+
+
+def operands(dtype):
+    """Symbolic inputs and the dot operands built from them: a and b as contiguous,
+    transposed, reversed (negative stride) and every-other-column (stride 2) views."""
+    A, At, Ar, A2 = (T.matrix(n, dtype=dtype) for n in ("A", "At", "Ar", "A2"))
+    B, Bt, Brr, Brc = (T.matrix(n, dtype=dtype) for n in ("B", "Bt", "Brr", "Brc"))
+    a_views = {"a": A, "a.T": At.T, "a[::-1]": Ar[::-1], "a[:, ::2]": A2[:, ::2]}
+    b_views = {"b": B, "b.T": Bt.T, "b[::-1]": Brr[::-1], "b[:, ::-1]": Brc[:, ::-1]}
+    return [A, At, Ar, A2, B, Bt, Brr, Brc], a_views, b_views
+
+
+def values_for(a, b):
+    """The input values that make every view above equal a and b."""
+    a2 = np.repeat(a, 2, axis=1)
+    a2[:, 1::2] = np.nan   # never read: the view takes the even columns
+    return [a, np.ascontiguousarray(a.T), a[::-1].copy(), a2,
+            b, np.ascontiguousarray(b.T), b[::-1].copy(), b[:, ::-1].copy()]
+
+
+def build_command(f):
+    with open(os.path.join(os.path.dirname(f.module_path), "build.json")) as fh:
+        return json.load(fh)["command"]
+
+
+@pytest.mark.parametrize("level", ["-O3", "-O1"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_dot_every_layout(dtype, level, monkeypatch):
+    """dot(a, b) for the 16 layout combinations, plus a 3-d a, over every shape, in a module
+    built at -O3 and at -O1 -ftree-vectorize (gcc's levels for small and large modules)."""
+    monkeypatch.setattr(cgraph.toolchain, "FULL_OPTIMIZATION_BELOW", 10**9 if level == "-O3" else 0)
+    inputs, a_views, b_views = operands(dtype)
+    Bt = inputs[5]
+    names, outputs = [], []
+    for an, av in a_views.items():
+        for bn, bv in b_views.items():
+            names.append(f"dot({an}, {bn})")
+            outputs.append(T.dot(av, bv))
+    A3 = T.tensor3("A3", dtype=dtype)
+    names.append("dot(a3, b.T)")
+    outputs.append(T.dot(A3, Bt.T))
+    f = cgraph.function(inputs + [A3], outputs)
+    assert_clean_build(f)
+    assert level in build_command(f)
+    for m, k, n in SHAPES:
+        a = rng.normal(size=(m, k)).astype(dtype)
+        b = rng.normal(size=(k, n)).astype(dtype)
+        a3 = np.stack([a, -a])
+        got = f(*values_for(a, b), a3)
+        for name, g in zip(names[:-1], got[:-1]):
+            assert_same(g, a @ b, rtol=TOLERANCE[dtype] * 10, what=f"{name} at {(m, k, n)}")
+        assert_same(got[-1], a3 @ b, rtol=TOLERANCE[dtype] * 10, what=f"dot(a3, b) at {(m, k, n)}")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_gemm_alpha_beta(dtype):
+    """beta * z + alpha * dot(a, b) over layouts, alpha/beta values (0 and NaN included),
+    a full z and a broadcast bias row."""
+    inputs, _, _ = operands(dtype)
+    A, At, Ar, A2, B, Bt, Brr, Brc = inputs
+    alpha, beta = T.scalar("alpha", dtype=dtype), T.scalar("beta", dtype=dtype)
+    Z, zrow = T.matrix("Z", dtype=dtype), T.vector("zrow", dtype=dtype)
+    cases = {"gemm(z, a, b)": gemm(Z, alpha, A, B, beta),
+             "gemm(z, a.T, b.T)": gemm(Z, alpha, At.T, Bt.T, beta),
+             "gemm(z, a[::-1], b[:, ::-1])": gemm(Z, alpha, Ar[::-1], Brc[:, ::-1], beta),
+             "gemm(zrow, a[:, ::2], b[::-1])": gemm(zrow, alpha, A2[:, ::2], Brr[::-1], beta)}
+    f = cgraph.function([A, At, Ar, A2, B, Bt, Brr, Brc, Z, zrow, alpha, beta],
+                        list(cases.values()))
+    assert_clean_build(f)
+    tol = TOLERANCE[dtype] * 10
+    for m, k, n in SHAPES:
+        a = rng.normal(size=(m, k)).astype(dtype)
+        b = rng.normal(size=(k, n)).astype(dtype)
+        z = rng.normal(size=(m, n)).astype(dtype)
+        zr = rng.normal(size=n).astype(dtype)
+        for al, be, poison in [(1.5, -0.5, None), (0.0, 1.0, None), (1.0, 0.0, "z"),
+                               (0.0, 0.0, "a"), (-2.0, 1.0, None)]:
+            za, zra, aa = z.copy(), zr.copy(), a.copy()
+            if poison == "z" and z.size:
+                za[0, 0] = np.nan   # beta = 0 still multiplies z: NaN as in numpy
+                zra[-1] = np.nan
+            if poison == "a" and a.size:
+                aa[-1, -1] = np.nan   # alpha = 0 still multiplies the product
+            with np.errstate(all="ignore"):
+                expected = [be * za + al * (aa @ b)] * 3 + [be * zra + al * (aa @ b)]
+            got = f(*values_for(aa, b), za, zra, np.asarray(al, dtype), np.asarray(be, dtype))
+            for (name, _), g, e in zip(cases.items(), got, expected):
+                assert_same(g, e.astype(dtype), rtol=tol,
+                            what=f"{name} at {(m, k, n)}, alpha={al}, beta={be}, {poison}")
+
+
+def test_nan_and_inf_reach_the_result():
+    """NaN and inf in the operands of a small product reach the result as in numpy."""
+    a, b = T.matrix("a"), T.matrix("b")
+    f = cgraph.function([a, b], T.dot(a, b.T))
+    assert_clean_build(f)
+    av = rng.normal(size=(16, 64))
+    bv = rng.normal(size=(64, 64))
+    av[3, 5] = np.nan
+    bv[7, 2] = np.inf
+    assert_same(f(av, bv), av @ bv.T, what="dot(a, b.T) with NaN and inf")

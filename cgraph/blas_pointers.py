@@ -1,9 +1,9 @@
 """Addresses of the BLAS routines handed to every compiled module at load time.
 
-gemm and gemv come from numpy's own OpenBLAS when it can be found (the ILP64
-``scipy_openblas64_`` build of the numpy wheels, already loaded by numpy): scipy bundles
-another build, up to 2.5x slower on skinny products. sdot and ddot, and gemm/gemv when
-numpy's library is not found or ``CGRAPH_BLAS=scipy``, come from scipy's BLAS.
+Every routine comes from numpy's own OpenBLAS when it can be found (the ILP64
+``scipy_openblas64_`` build of the numpy wheels, already loaded by numpy: nothing more to
+load): scipy bundles another build, up to 2.5x slower on skinny products. When numpy's
+library is not found, or with ``CGRAPH_BLAS=scipy``, they come from scipy's BLAS.
 
 scipy's BLAS is read the fast way (~2 ms): the OpenBLAS library that scipy's wheels bundle
 (``site-packages/scipy.libs/libscipy_openblas-*.so``) loaded with ctypes, its Fortran
@@ -122,8 +122,10 @@ def _numpy_openblas():
             continue
         for prefix, suffix in (("scipy_", "_64_"), ("", "_64_"), ("", "64_")):
             try:
-                return [ctypes.cast(getattr(lib, f"{prefix}{name}{suffix}"), ctypes.c_void_p).value
-                        for name in ROUTINES[:4]]
+                # gemm and gemv by their Fortran names, sdot and ddot by their CBLAS ones
+                names = [f"{prefix}{name}{suffix}" for name in ROUTINES[:4]] + \
+                    [f"{prefix}cblas_{name}64_" for name in ROUTINES[4:]]
+                return [ctypes.cast(getattr(lib, n), ctypes.c_void_p).value for n in names]
             except AttributeError:
                 continue
     return None
@@ -140,10 +142,10 @@ def _scipy_pointers():
 
 @functools.lru_cache(maxsize=None)
 def blas_pointers():
-    """(the addresses of ROUTINES, whether gemm and gemv take 64-bit integers)."""
-    pointers = _scipy_pointers()
+    """(the addresses of ROUTINES, whether they are numpy's ILP64 ones: 64-bit integers, and
+    sdot/ddot through CBLAS)."""
     if os.environ.get("CGRAPH_BLAS", "numpy") != "scipy":
         fast = _numpy_openblas()
         if fast is not None and all(fast):
-            return tuple(fast) + tuple(pointers[4:]), True
-    return tuple(pointers), False
+            return tuple(fast), True
+    return tuple(_scipy_pointers()), False

@@ -1,9 +1,9 @@
 /* BLAS through function pointers: the caller hands in the addresses of the BLAS routines once
  * at load time, so the module links against no library. gemm and gemv come from numpy's own
  * OpenBLAS when it can be found (the library numpy's matmul uses: the same kernels, and much
- * faster than scipy's bundled one on skinny products), else from scipy.linalg.cython_blas;
- * dot always from scipy. numpy's OpenBLAS has 64-bit integer arguments (ILP64): the ilp64
- * flag routes gemm and gemv through small wrappers that widen the sizes. */
+ * faster than scipy's bundled one on skinny products), else from scipy's BLAS; dot from the
+ * same library. numpy's OpenBLAS has 64-bit integer arguments (ILP64): the ilp64 flag routes
+ * every call through small wrappers that widen the sizes. */
 typedef void (*cg_sgemm_t)(const char *, const char *, const int *, const int *, const int *,
                            const float *, const float *, const int *, const float *, const int *,
                            const float *, float *, const int *);
@@ -54,6 +54,21 @@ static void cg_##p##gemv64(const char *t, const int *m, const int *n, const ct *
     ((CG_BLAS64_GEMV(ct))cg_blas64_##p##gemv)(t, &m64, &n64, alpha, a, &lda64, x, &incx64, \
                                               beta, y, &incy64); \
 }
+/* dot products from the ILP64 library through its CBLAS entry points, which return the
+ * result as a C float/double (the Fortran sdot's return convention varies between builds) */
+static void *cg_blas64_sdot, *cg_blas64_ddot;
+static float cg_sdot64(const int *n, const float *x, const int *incx, const float *y,
+                       const int *incy)
+{
+    return ((float (*)(int64_t, const float *, int64_t, const float *, int64_t))cg_blas64_sdot)(
+        *n, x, *incx, y, *incy);
+}
+static double cg_ddot64(const int *n, const double *x, const int *incx, const double *y,
+                        const int *incy)
+{
+    return ((double (*)(int64_t, const double *, int64_t, const double *, int64_t))
+            cg_blas64_ddot)(*n, x, *incx, y, *incy);
+}
 CG_DEFINE_GEMM64(s, float)
 CG_DEFINE_GEMM64(d, double)
 CG_DEFINE_GEMV64(s, float)
@@ -71,12 +86,16 @@ void cg_set_blas(void *sgemm, void *dgemm, void *sgemv, void *dgemv, void *sdot,
         cg_dgemm = cg_dgemm64;
         cg_sgemv = cg_sgemv64;
         cg_dgemv = cg_dgemv64;
+        cg_blas64_sdot = sdot;
+        cg_blas64_ddot = ddot;
+        cg_sdot = cg_sdot64;
+        cg_ddot = cg_ddot64;
     } else {
         cg_sgemm = (cg_sgemm_t)sgemm;
         cg_dgemm = (cg_dgemm_t)dgemm;
         cg_sgemv = (cg_sgemv_t)sgemv;
         cg_dgemv = (cg_dgemv_t)dgemv;
+        cg_sdot = (cg_sdot_t)sdot;
+        cg_ddot = (cg_ddot_t)ddot;
     }
-    cg_sdot = (cg_sdot_t)sdot;
-    cg_ddot = (cg_ddot_t)ddot;
 }

@@ -1,5 +1,6 @@
-"""The BLAS library behind compiled products: gemm and gemv from numpy's own OpenBLAS (ILP64,
-reached through size-widening wrappers) when it is found, scipy's with CGRAPH_BLAS=scipy.
+"""The BLAS library behind compiled products: gemm, gemv and dot from numpy's own OpenBLAS
+(ILP64, reached through size-widening wrappers; dot through CBLAS) when it is found, scipy's
+with CGRAPH_BLAS=scipy.
 Both give numpy's results on the training-step shapes (skinny and transposed operands)."""
 import os
 import subprocess
@@ -28,8 +29,10 @@ def products(dtype):
                       T.matrix("d", dtype=dtype), T.vector("v", dtype=dtype))
     lr = np.asarray(0.13, dtype=dtype)
     outputs = [T.dot(tx, tw), T.dot(tx.T, td), T.dot(td, tw.T), T.dot(tx, tv), T.dot(tv, tw),
-               tw - T.cast(0.13, dtype) * T.dot(tx.T, td + 1)]
-    expected = [x @ w, x.T @ d, d @ w.T, x @ v, v @ w, w - lr * (x.T @ (d + 1))]
+               tw - T.cast(0.13, dtype) * T.dot(tx.T, td + 1),
+               T.dot(tv, tv), T.dot(tv[::-2], tv[1::2])]       # sdot/ddot, strided too
+    expected = [x @ w, x.T @ d, d @ w.T, x @ v, v @ w, w - lr * (x.T @ (d + 1)),
+                v @ v, v[::-2] @ v[1::2]]
     return [tx, tw, td, tv], outputs, [x, w, d, v], expected
 
 

@@ -526,3 +526,14 @@ def test_take_of_the_flattened_tensor():
     va = np.array([11, 0, -1, 5])
     check([x, iv], [out, T.take(x[:, 0], iv[1:3])], [value, va],
           expected=[np.take(value, va), np.take(value[:, 0], va[1:3])])
+
+
+def test_an_op_with_a_constant_zero_step_is_refused_when_built():
+    # the C templates take a constant step as valid; the op itself refuses 0 (indexing with
+    # x[::0] says so earlier, and a symbolic step of 0 fails at run time in both modes)
+    from cgraph.tensor.subtensor import IncSubtensor
+    with pytest.raises(ValueError, match="slice step cannot be zero"):
+        Subtensor([("slice", None, None, 0)])
+    with pytest.raises(ValueError, match=r"slice step cannot be zero \(axis 1\)"):
+        IncSubtensor([("slice", None, None, None), ("slice", 1, 4, 0)])
+    assert Subtensor([("slice", None, None, -1)]).idx_list == (("slice", None, None, -1),)

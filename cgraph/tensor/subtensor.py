@@ -347,6 +347,17 @@ def _basic_result_broadcastable(idx_list, x):
     return tuple(bcast) + x.broadcastable[len(idx_list):]
 
 
+def _checked_idx_list(idx_list):
+    """``idx_list`` as nested tuples; a constant step of 0 is refused here, once, since the C
+    templates take constant steps as valid (symbolic steps are checked at run time)."""
+    idx_list = tuple(tuple(e) for e in idx_list)
+    for axis, e in enumerate(idx_list):
+        if e[0] == "slice" and isinstance(e[3], int) and not isinstance(e[3], bool) \
+                and e[3] == 0:
+            raise ValueError(f"slice step cannot be zero (axis {axis})")
+    return idx_list
+
+
 class Subtensor(Op):
     """Basic indexing: a view of ``x``.
 
@@ -359,7 +370,7 @@ class Subtensor(Op):
     c_template = "ops/subtensor.c.j2"
 
     def __init__(self, idx_list):
-        self.idx_list = tuple(tuple(e) for e in idx_list)
+        self.idx_list = _checked_idx_list(idx_list)
 
     def __str__(self):
         return f"Subtensor{{{_format_idx_list(self.idx_list)}}}"
@@ -396,7 +407,7 @@ class IncSubtensor(Op):
     c_template = "ops/inc_subtensor.c.j2"
 
     def __init__(self, idx_list, set_instead_of_inc=False):
-        self.idx_list = tuple(tuple(e) for e in idx_list)
+        self.idx_list = _checked_idx_list(idx_list)
         self.set_instead_of_inc = bool(set_instead_of_inc)
 
     def __str__(self):

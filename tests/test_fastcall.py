@@ -9,7 +9,6 @@ import os
 import pickle
 import re
 import sys
-import threading
 import tracemalloc
 import types
 
@@ -21,7 +20,7 @@ from cgraph import In, function, shared
 from cgraph.compile import fastcall
 from cgraph.compile.fastcall import FALLBACK
 from test_cache_helpers import fresh_cache  # noqa: F401 - a fixture
-from util import assert_same
+from util import assert_same, run_in_threads
 
 
 def slow_twin(f):
@@ -270,25 +269,16 @@ def test_concurrent_calls_from_four_threads():
     x, y = T.dvector("x"), T.dvector("y")
     w = shared(np.full(3, 2.0), name="w")
     f = function([x, y], [T.exp(x) * y + w.sum(), x.sum()])
-    errors = []
 
     def work(seed):
         rng = np.random.default_rng(seed)
-        try:
-            for n in [1, 3, 100, 50_000, 200_000] * 6:   # small: GIL held; large: released
-                a, b = rng.standard_normal(n), rng.standard_normal(n)
-                out, total = fast_only(f, a, b)
-                np.testing.assert_allclose(out, np.exp(a) * b + 6.0, rtol=1e-10, atol=1e-10)
-                np.testing.assert_allclose(total, a.sum(), rtol=1e-9)
-        except Exception as exc:   # noqa: BLE001 - reported below
-            errors.append(exc)
+        for n in [1, 3, 100, 50_000, 200_000] * 6:   # small: GIL held; large: released
+            a, b = rng.standard_normal(n), rng.standard_normal(n)
+            out, total = fast_only(f, a, b)
+            np.testing.assert_allclose(out, np.exp(a) * b + 6.0, rtol=1e-10, atol=1e-10)
+            np.testing.assert_allclose(total, a.sum(), rtol=1e-9)
 
-    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors[0]
+    run_in_threads(work, 4)
 
 
 def test_no_leak_over_10000_calls():

@@ -3,14 +3,13 @@
 Allocations are counted by the module itself (``CRunner.allocation_count``: buffers obtained
 from the system allocator since the module was loaded).
 """
-import threading
 
 import numpy as np
 import pytest
 
 import cgraph
 import cgraph.tensor as T
-from tests.util import assert_clean_build, assert_same
+from util import assert_clean_build, assert_same, run_in_threads
 
 
 def _mlp(mode, dtype="float64", seed=0):
@@ -228,21 +227,12 @@ def test_four_threads_call_one_function():
     inputs = [[rng.random((n, 4)) for n in rng.integers(1, 60, size=40)] for _ in range(4)]
     expected = [[g(v) for v in vs] for vs in inputs]
     results = [None] * 4
-    errors = []
 
     def work(t):
-        try:
-            results[t] = [f(v) for v in inputs[t]]
-            f._runner.release_workspace()
-        except Exception as exc:   # reported below
-            errors.append(exc)
+        results[t] = [f(v) for v in inputs[t]]
+        f._runner.release_workspace()
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    run_in_threads(work, 4)
     for t in range(4):
         for got, ref in zip(results[t], expected[t]):
             for k, (p, q) in enumerate(zip(got, ref)):

@@ -9,8 +9,8 @@ import cgraph.tensor as T
 from cgraph.gradient import verify_grad
 from cgraph.scan_module import Scan, until
 from cgraph.tensor.shared_randomstreams import RandomStreams
-from tests.test_rbm_example import load_example
-from tests.util import assert_clean_build, assert_same
+from test_rbm_example import load_example
+from util import assert_clean_build, assert_same
 
 rng = np.random.default_rng(7)
 

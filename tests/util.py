@@ -101,3 +101,23 @@ def numpy_bptt(xv, h0v, Wv, Uv, bv, G, truncate=-1):
     if first == 0:
         gh0 += carry
     return grads
+
+
+def run_in_threads(work, n):
+    """Run ``work(k)`` for k in range(n) on n threads at once; raise the first error."""
+    import threading
+    errors = []
+
+    def guarded(k):
+        try:
+            work(k)
+        except Exception as exc:   # noqa: BLE001 - raised below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]

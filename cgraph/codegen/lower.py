@@ -13,6 +13,7 @@ from .. import __version__
 from ..graph.basic import Constant
 from ..tensor.type import FLOAT_DTYPES
 from .names import NameTable
+from .lowered import Lowered   # noqa: F401 - what lower() returns
 from .render import render
 
 EMBED_CONSTANT_LIMIT = 256   # elements; larger constants are passed in at call time
@@ -33,17 +34,6 @@ class VarInfo:
     values: list = field(default_factory=list)
     data_name: str = ""
     inplace_input: int = -1     # an output that may be written into this input's buffer
-
-
-@dataclass
-class Lowered:
-    source: str
-    inputs: list              # graph variables passed in, in order (function inputs first)
-    hidden_constants: list    # values of large constants, passed after the inputs
-    outputs: list             # graph variables returned, in order
-    nodes: list               # Apply nodes in execution order; an error names one by index
-    inplace: dict = field(default_factory=dict)   # output position -> input position it
-    #                                               may be written into (see rewrite.inplace)
 
 
 def c_literal(value, dtype):

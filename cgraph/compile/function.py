@@ -7,7 +7,6 @@ that checks arguments, calls the runner once and writes the updates back.
 """
 import time
 import warnings
-from collections import OrderedDict
 
 import numpy as np
 
@@ -408,6 +407,7 @@ class Function:
         """Find the module: by the record of the user's graph or by the pre-key of the
         rewritten one (no rendering either way), else lower and look up."""
         from .. import cache
+        from ..codegen.lowered import Lowered
         from .fastcall import link_call_path, prepare
         from .runners import CRunner
         from ..rewrite.inplace import plan_inplace, schedule_inplace
@@ -426,7 +426,7 @@ class Function:
             entry = cache.load_by_key(self._module_key)
         if entry is not None:
             hidden = list(self._module_hidden)
-            lowered = _Linked(source=None, inputs=list(graph_in) + hidden,
+            lowered = Lowered(source=None, inputs=list(graph_in) + hidden,
                               hidden_constants=[c.data for c in hidden],
                               outputs=list(graph_out), nodes=nodes, inplace=inplace)
             self._c_source = None
@@ -444,7 +444,8 @@ class Function:
         """The module by the pre-key of the rewritten graph, else lowered, built or loaded:
         (cache entry, lowering)."""
         from .. import cache, parallel
-        from ..codegen.lower import EMBED_CONSTANT_LIMIT, Lowered, lower, passed_constants
+        from ..codegen.lower import EMBED_CONSTANT_LIMIT, lower, passed_constants
+        from ..codegen.lowered import Lowered
         from ..codegen.prekey import prekey
         pre = prekey(graph_in, graph_out, nodes, self.name,
                      (profile, nan_guard, sorted(inplace.items()), parallel.build_options()),
@@ -649,15 +650,6 @@ def _fits_exactly(type_, value):
     return isinstance(value, np.ndarray) and value.dtype == type_.dtype and \
         value.ndim == type_.ndim and \
         all(length == 1 for length, b in zip(value.shape, type_.broadcastable) if b)
-
-
-class _Linked:
-    """What CRunner reads of a lowering (the fields of codegen.lower.Lowered), for a module
-    found by the record of the user's graph: a warm start does not import the lowering."""
-
-    def __init__(self, source, inputs, hidden_constants, outputs, nodes, inplace):
-        self.source, self.inputs, self.hidden_constants = source, inputs, hidden_constants
-        self.outputs, self.nodes, self.inplace = outputs, nodes, inplace
 
 
 SLOW_COMPILE_SECONDS = 1.0

@@ -1,14 +1,15 @@
-"""The workloads W1..W7: each builds the same computation for every backend it supports.
+"""The workloads W1..W8: each builds the same computation for every backend it supports.
 
 A workload is a function ``(backend, **sizes) -> Case or None`` (None: the backend has no
 version of it). ``Case.run()`` performs one step and returns a numpy array; ``Case.check()``
 returns the values compared against numpy's before anything is timed (by default the first
 step's result; for training steps also the parameters after it). Backends: "numpy",
 "cgraph" (and "cgraph_trusted" for W5), and the peers "pytensor", "jax", "torch", "numba"
-when importable. Everything is float64 unless the workload says otherwise.
+when importable. Every workload takes a ``dtype`` (float64 or float32).
 
 Only public cgraph API is used (cgraph.function, shared, scan, cgraph.tensor, RandomStreams).
 """
+from collections import OrderedDict
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Callable, Optional
@@ -86,7 +87,18 @@ def w1_elementwise(backend, size, dtype="float64"):
     """sigmoid(x*w + b)*y + log1p(exp(z)) over vectors of ``size`` elements."""
     x, w, b, y, z = _data(size, dtype)
     if backend == "numpy":
-        return Case(lambda: 1 / (1 + np.exp(-(x * w + b))) * y + np.log1p(np.exp(z)))
+        def run():     # as a careful numpy user writes it: two arrays allocated, not eight
+            out = np.multiply(x, w)
+            out += b
+            np.negative(out, out=out)
+            np.exp(out, out=out)
+            out += 1
+            np.divide(y, out, out=out)
+            softplus = np.exp(z)
+            np.log1p(softplus, out=softplus)
+            out += softplus
+            return out
+        return Case(run)
     ns = _theano_like(backend)
     if ns is not None:
         T = ns.T
@@ -208,7 +220,9 @@ def classifier_step(backend, sizes, batch, dtype="float64", n_batches=10, lr=0.0
             y = data_y[i * batch:(i + 1) * batch]
             acts = [x]
             for k in range(0, len(params) - 2, 2):
-                acts.append(np.tanh(acts[-1] @ params[k] + params[k + 1]))
+                a = acts[-1] @ params[k]
+                a += params[k + 1]
+                acts.append(np.tanh(a, out=a))
             logits = acts[-1] @ params[-2] + params[-1]
             logits -= logits.max(axis=1, keepdims=True)
             p = np.exp(logits)
@@ -225,9 +239,12 @@ def classifier_step(backend, sizes, batch, dtype="float64", n_batches=10, lr=0.0
                     gw += 2 * l2 * params[k]
                 gb = delta.sum(axis=0)
                 if k > 0:
-                    delta = (delta @ params[k].T) * (1 - acts[k // 2] ** 2)
-                params[k] -= lr * gw
-                params[k + 1] -= lr * gb
+                    delta = delta @ params[k].T
+                    delta *= 1 - acts[k // 2] ** 2
+                gw *= lr
+                params[k] -= gw
+                gb *= lr
+                params[k + 1] -= gb
             return np.asarray(cost)
         return Case(run, state=lambda: params)
     ns = _theano_like(backend)
@@ -337,10 +354,13 @@ def _rbm_setup(n_visible, n_hidden, batch, n_batches, dtype, seed=0):
     return data, [W, np.zeros(n_hidden, dtype=dtype), np.zeros(n_visible, dtype=dtype)]
 
 
-def w4_rbm_cd1(backend, size=(784, 500), batch=20, dtype="float64", n_batches=10, lr=0.1, seed=1):
+def w4_rbm_cd1(backend, size=(784, 500), batch=20, dtype="float64", n_batches=10, lr=0.1, seed=1,
+               scan=True):
     """One CD-1 step of the tutorial RBM (examples/rbm.py): sample h from the data, one Gibbs
     step h -> v -> h (binomial samples), gradient of the free-energy difference with the chain
-    end held constant, SGD on W, hbias, vbias; returns the reconstruction cross-entropy."""
+    end held constant, SGD on W, hbias, vbias; returns the reconstruction cross-entropy.
+    ``scan=False``: cgraph and PyTensor write the Gibbs step out instead of scanning it (the
+    other backends always write it out)."""
     n_visible, n_hidden = size
     data, init = _rbm_setup(n_visible, n_hidden, batch, n_batches, dtype)
     counter = {"i": 0}
@@ -365,10 +385,10 @@ def w4_rbm_cd1(backend, size=(784, 500), batch=20, dtype="float64", n_batches=10
             i = next_index()
             x = data[i * batch:(i + 1) * batch]
             ph_mean = sigmoid(x @ W + hbias)
-            h0 = (rng.random(ph_mean.shape) < ph_mean).astype(dtype)
+            h0 = (rng.random(ph_mean.shape, dtype=dtype) < ph_mean).astype(dtype)
             pre_v1 = h0 @ W.T + vbias
             v1_mean = sigmoid(pre_v1)
-            v1 = (rng.random(v1_mean.shape) < v1_mean).astype(dtype)
+            v1 = (rng.random(v1_mean.shape, dtype=dtype) < v1_mean).astype(dtype)
             h1_mean = sigmoid(v1 @ W + hbias)
             # d/dparam of mean(F(x)) - mean(F(v1)), F(v) = -v.vbias - sum(softplus(v W + hbias))
             g_W = (v1.T @ h1_mean - x.T @ ph_mean) / batch
@@ -415,9 +435,13 @@ def w4_rbm_cd1(backend, size=(784, 500), batch=20, dtype="float64", n_batches=10
             return [pre_v, v_mean, v_sample] + sample_h_given_v(v_sample)
 
         _, _, h0_sample = sample_h_given_v(x)
-        outputs, updates = ns.scan(gibbs_hvh_once, outputs_info=[None] * 5 + [h0_sample],
-                                   n_steps=1, name="gibbs_hvh")
-        pre_v, chain_end = outputs[0][-1], outputs[2][-1]
+        if scan:
+            outputs, updates = ns.scan(gibbs_hvh_once, outputs_info=[None] * 5 + [h0_sample],
+                                       n_steps=1, name="gibbs_hvh")
+            pre_v, chain_end = outputs[0][-1], outputs[2][-1]
+        else:
+            pre_v, _, chain_end = gibbs_hvh_once(h0_sample)[:3]
+            updates = OrderedDict()
         cost = T.mean(free_energy(x)) - T.mean(free_energy(chain_end))
         grads = ns.grad(cost, params, consider_constant=[chain_end])
         for p, g in zip(params, grads):
@@ -433,7 +457,7 @@ def w4_rbm_cd1(backend, size=(784, 500), batch=20, dtype="float64", n_batches=10
             restart_batches()
         return Case(lambda: f(next_index()), reset=reset,
                     state=lambda: [p.get_value() for p in params],
-                    note="Gibbs step by scan, as the tutorial")
+                    note="Gibbs step by scan, as the tutorial" if scan else "")
 
     if backend == "jax":
         jax, jnp = _jax()
@@ -665,6 +689,122 @@ def w7_rnn_forward(backend, **kwargs):
 def w7_rnn_bptt(backend, **kwargs):
     return w7_rnn(backend, bptt=True, **kwargs)
 
+# --- W8: a contractive autoencoder step (a reduction over a broadcast product) ----------------
+
+def _cae_setup(n_visible, n_hidden, batch, n_batches, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    data = rng.random((batch * n_batches, n_visible)).astype(dtype)
+    bound = 4 * np.sqrt(6.0 / (n_hidden + n_visible))
+    W = rng.uniform(-bound, bound, (n_visible, n_hidden)).astype(dtype)
+    return data, [W, np.zeros(n_hidden, dtype=dtype), np.zeros(n_visible, dtype=dtype)]
+
+
+def w8_cae_step(backend, size=(784, 500), batch=10, dtype="float64", n_batches=10, lr=0.1,
+                contraction=0.1):
+    """One SGD step of the deep-learning tutorial's contractive autoencoder (tied weights):
+    h = sigmoid(x W + b_h), z = sigmoid(h W.T + b_v), cost = mean cross-entropy of z against x
+    + contraction * sum(J**2) / batch with the Jacobian
+    J = (h * (1 - h)).reshape((batch, 1, n_h)) * W.reshape((1, n_v, n_h)).
+    Every backend writes J as that broadcast product, as the tutorial does; numpy's version
+    is the naive one (it materialises J and its gradient: batch x n_v x n_h each)."""
+    n_visible, n_hidden = size
+    data, init = _cae_setup(n_visible, n_hidden, batch, n_batches, dtype)
+    next_index = _batch_counter(n_batches)
+    if backend == "numpy":
+        params = [p.copy() for p in init]
+
+        def sigmoid(a):
+            return 1 / (1 + np.exp(-a))
+
+        def run():
+            W, b_h, b_v = params
+            i = next_index()
+            x = data[i * batch:(i + 1) * batch]
+            h = sigmoid(x @ W + b_h)
+            z = sigmoid(h @ W.T + b_v)
+            s = h * (1 - h)
+            J = s.reshape((batch, 1, n_hidden)) * W.reshape((1, n_visible, n_hidden))
+            cost = (-np.mean(np.sum(x * np.log(z) + (1 - x) * np.log(1 - z), axis=1))
+                    + contraction * np.sum(J ** 2) / batch)
+            d_J = (2 * contraction / batch) * J               # d cost / d J
+            d_pre_z = (z - x) / batch
+            g_W = d_pre_z.T @ h + np.sum(d_J * s.reshape((batch, 1, n_hidden)), axis=0)
+            d_s = np.sum(d_J * W.reshape((1, n_visible, n_hidden)), axis=1)
+            d_pre_h = (d_pre_z @ W + d_s * (1 - 2 * h)) * s
+            g_W += x.T @ d_pre_h
+            W -= lr * g_W
+            b_h -= lr * d_pre_h.sum(axis=0)
+            b_v -= lr * d_pre_z.sum(axis=0)
+            return np.asarray(cost)
+        return Case(run, state=lambda: params)
+
+    ns = _theano_like(backend)
+    if ns is not None:
+        T = ns.T
+        params = W, b_h, b_v = [ns.shared(p.copy(), name=n) for p, n in
+                                zip(init, ("W", "b_h", "b_v"))]
+        train_x = ns.shared(data, name="train_x")
+        index = T.lscalar("index")
+        x = T.matrix("x", dtype=dtype)
+        h = ns.sigmoid(T.dot(x, W) + b_h)
+        z = ns.sigmoid(T.dot(h, W.T) + b_v)
+        J = (h * (1 - h)).reshape((batch, 1, n_hidden)) * W.reshape((1, n_visible, n_hidden))
+        cost = (T.mean(-T.sum(x * T.log(z) + (1 - x) * T.log(1 - z), axis=1))
+                + T.cast(contraction, dtype) * T.sum(J ** 2) / batch)
+        grads = ns.grad(cost, params)
+        f = ns.function([index], cost,
+                        updates=[(p, p - T.cast(lr, dtype) * g) for p, g in zip(params, grads)],
+                        givens={x: train_x[index * batch:(index + 1) * batch]}, **ns.kwargs)
+        return Case(lambda: f(next_index()), state=lambda: [p.get_value() for p in params])
+
+    def cost_of(lib, params, x):
+        W, b_h, b_v = params
+        h = lib.sigmoid(x @ W + b_h)
+        z = lib.sigmoid(h @ W.T + b_v)
+        J = (h * (1 - h)).reshape((batch, 1, n_hidden)) * W.reshape((1, n_visible, n_hidden))
+        rec = -lib.mean(lib.sum(x * lib.log(z) + (1 - x) * lib.log(1 - z), axis=1))
+        return rec + contraction * lib.sum(J ** 2) / batch
+
+    if backend == "jax":
+        jax, jnp = _jax()
+        lib = SimpleNamespace(sigmoid=jax.nn.sigmoid, mean=jnp.mean, sum=jnp.sum, log=jnp.log)
+
+        @jax.jit
+        def step(params, data, i):
+            x = jax.lax.dynamic_slice_in_dim(data, i * batch, batch)
+            cost, grads = jax.value_and_grad(lambda p: cost_of(lib, p, x))(params)
+            return [p - lr * g for p, g in zip(params, grads)], cost
+
+        holder = {"params": [jnp.asarray(p) for p in init]}
+        jdata = jnp.asarray(data)
+
+        def run():
+            holder["params"], cost = step(holder["params"], jdata, next_index())
+            return np.asarray(cost.block_until_ready())
+        return Case(run, state=lambda: [np.asarray(p) for p in holder["params"]])
+
+    if backend == "torch":
+        import torch
+        params = [torch.from_numpy(p.copy()).requires_grad_() for p in init]
+        tdata = torch.from_numpy(data)
+
+        def torch_sum(a, axis=None):
+            return a.sum() if axis is None else a.sum(dim=axis)
+        lib = SimpleNamespace(sigmoid=torch.sigmoid, mean=torch.mean, sum=torch_sum,
+                              log=torch.log)
+        compiled = _torch_compile(lambda p, x: cost_of(lib, p, x))
+
+        def run():
+            i = next_index()
+            cost = compiled(params, tdata[i * batch:(i + 1) * batch])
+            grads = torch.autograd.grad(cost, params)
+            with torch.no_grad():
+                for p, g in zip(params, grads):
+                    p.sub_(lr * g)
+            return cost.detach().numpy()
+        return Case(run, state=lambda: [p.detach().numpy().copy() for p in params])
+    return None
+
 
 WORKLOADS = {
     "W1": w1_elementwise,
@@ -674,4 +814,5 @@ WORKLOADS = {
     "W5": w5_call_overhead,
     "W7 forward": w7_rnn_forward,
     "W7 BPTT": w7_rnn_bptt,
+    "W8": w8_cae_step,
 }

@@ -15,9 +15,44 @@ CONFIGS = run.configurations(tiny=True)
 
 
 def test_every_workload_has_a_goal_and_a_tiny_size():
-    assert {c.key for c in CONFIGS} >= {"W1", "W2", "W3", "W4", "W5", "W5 trusted",
-                                        "W7 forward", "W7 BPTT"}
+    assert {c.key for c in CONFIGS} >= {"W1", "W2", "W3", "W4", "W4 no scan", "W5",
+                                        "W5 trusted", "W7 forward", "W7 BPTT", "W8"}
     assert all(c.key in run.GOALS for c in CONFIGS)
+
+
+def test_every_workload_but_the_call_cost_runs_in_both_float_types():
+    by_key = {}
+    for c in CONFIGS:
+        by_key.setdefault(c.key, set()).add(c.kwargs.get("dtype"))
+    for key, dtypes in by_key.items():
+        assert dtypes == ({None} if key.startswith("W5") else {"float32", "float64"}), key
+    only32 = run.configurations(tiny=True, dtypes=("float32",))
+    assert all(c.kwargs["dtype"] == "float32" for c in only32 if not c.key.startswith("W5"))
+
+
+def test_the_sweep_covers_the_sizes_the_issue_asks_for():
+    sweep = run.configurations(dtypes=("float64",), sweep=True)
+    assert sorted(c.kwargs["size"] for c in sweep if c.key == "W1") == [10 ** k for k in range(3, 9)]
+    assert sorted(c.kwargs["batch"] for c in sweep if c.key == "W3") == [1, 20, 128, 1024]
+    assert [c.kwargs["batch"] for c in run.configurations(dtypes=("float64",))
+            if c.key == "W3"] == [20]
+
+
+def test_ahead_of_peers_compares_with_every_peer_that_ran():
+    cells = {"numpy": {"seconds": 3.0}, "cgraph": {"seconds": 1.0}, "jax": {"seconds": 2.0},
+             "torch": {"failed": "x"}}
+    assert run.ahead_of_peers(cells, ["numpy", "cgraph", "jax", "torch"]) is True
+    cells["jax"] = {"seconds": 0.5}
+    assert run.ahead_of_peers(cells, ["numpy", "cgraph", "jax", "torch"]) is False
+    assert run.ahead_of_peers({"cgraph": {"seconds": 1.0}}, ["numpy", "cgraph"]) is None
+
+
+def test_the_blas_header_names_the_library_cgraph_calls(capsys):
+    info = run.blas_info()
+    assert info["cgraph_library"] and os.path.exists(info["cgraph_library"])
+    run.print_blas(dict(info, env_removed=[]))
+    out = capsys.readouterr().out
+    assert "BLAS used by" in out and ("cgraph" in out or "threadpoolctl" in out)
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c.label} {c.size}")

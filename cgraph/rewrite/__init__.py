@@ -9,6 +9,7 @@ from .engine import Phase, apply_phase, merge
 from .basic_rewrites import constant_folding
 from .canonicalize import CANONICALIZE
 from .stabilize import STABILIZE
+from .sum_product import FACTOR_SUMS
 from .fusion import fuse_elementwise
 from .gemm import fuse_gemm
 from .shape_only import read_shapes_from_sources
@@ -18,6 +19,8 @@ PHASES = [
     # constants appear as rules fire (x**(2-1) -> x**1 -> x), so folding runs along
     Phase("canonicalize", [constant_folding] + CANONICALIZE),
     Phase("stabilize", STABILIZE),
+    # after stabilize, where x**2 is sqr(x) and gradients' second(x**2, v) read x
+    Phase("factor sums of broadcast products", [constant_folding] + FACTOR_SUMS),
 ]
 
 # Whole-graph passes ``(inputs, outputs) -> outputs`` registered by other modules (passes

@@ -22,9 +22,16 @@ def _maker(bcast):
 
 
 def _plural(single):
+    """Theano's plural constructors: ``matrices(3)`` makes three unnamed variables,
+    ``matrices('x', 'y')`` two named ones; a single string is split into one-letter names
+    (``p, t = matrices('pt')``), and a single one-letter string gives one variable."""
     def make(*names, dtype=None):
         if len(names) == 1 and isinstance(names[0], int):
             return [single(dtype=dtype) for _ in range(names[0])]
+        if len(names) == 1 and isinstance(names[0], str):
+            names = names[0]
+            if len(names) == 1:
+                return single(names, dtype=dtype)
         return [single(n, dtype=dtype) for n in names]
     return make
 

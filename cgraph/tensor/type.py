@@ -41,7 +41,8 @@ class TensorType:
     A broadcastable dimension always has length 1, so it broadcasts against any length.
     """
 
-    def __init__(self, dtype, broadcastable):
+    def __init__(self, dtype, broadcastable, name=None):
+        self.name = name   # shown by repr, as Theano's; not part of the type's identity
         self.dtype = resolve_dtype(dtype)
         self.np_dtype = np.dtype(self.dtype)
         self.broadcastable = tuple(bool(b) for b in broadcastable)
@@ -60,6 +61,8 @@ class TensorType:
         return hash((self.dtype, self.broadcastable))
 
     def __repr__(self):
+        if self.name:
+            return self.name
         kinds = {0: "scalar", 1: "vector", 2: "matrix"}
         shape = kinds.get(self.ndim, f"{self.ndim}d")
         if any(self.broadcastable):

@@ -42,11 +42,24 @@ class _TensorOperators:
     def __ror__(self, other): return _b().or_(other, self)
     def __xor__(self, other): return _b().xor(self, other)
     def __rxor__(self, other): return _b().xor(other, self)
-    def __lt__(self, other): return _b().lt(self, other)
-    def __le__(self, other): return _b().le(self, other)
-    def __gt__(self, other): return _b().gt(self, other)
-    def __ge__(self, other): return _b().ge(self, other)
+    def __lt__(self, other): return _comparison(_b().lt(self, other))
+    def __le__(self, other): return _comparison(_b().le(self, other))
+    def __gt__(self, other): return _comparison(_b().gt(self, other))
+    def __ge__(self, other): return _comparison(_b().ge(self, other))
     __hash__ = Variable.__hash__
+
+    # numpy defers to these operators (ndarray + W is a TensorVariable, not an object array)
+    __array_ufunc__ = None
+    __array_priority__ = 1000
+
+    # As in Theano, ``if W:`` is true for any variable; only a comparison result refuses to
+    # be a bool, so that ``a < b < c`` (Python's ``(a < b) and (b < c)``) fails loudly.
+    _is_nonzero = True
+
+    def __bool__(self):
+        if self._is_nonzero:
+            return True
+        raise TypeError("Variables do not support boolean operations.")
 
     def __iter__(self):
         """Iterate over a vector whose length is known when the graph is built, such as
@@ -134,6 +147,11 @@ class TensorConstant(_TensorOperators, Constant):
             text = np.array2string(self.data, separator=",").replace("\n", "")
             return f"{text}" if self.data.ndim == 0 else f"Constant{{{text}}}"
         return f"Constant{{{self.data.dtype}, shape={self.data.shape}}}"
+
+
+def _comparison(result):
+    result._is_nonzero = False
+    return result
 
 
 def _b():

@@ -1,0 +1,125 @@
+"""Idioms Theano users type from memory behave as in Theano 1.0.5 (theano/tensor/var.py,
+basic.py, gradient.py, nnet/bn.py, compile/mode.py); each test states the Theano behaviour."""
+import operator
+import warnings
+
+import numpy as np
+import pytest
+
+import cgraph
+import cgraph.tensor as T
+from util import check
+
+
+# --- variables in Python expressions ---------------------------------------------------------
+
+def test_variables_are_truthy_but_comparisons_refuse_bool():
+    # Theano: every variable is true (``if not W:`` checks for None), except the result of
+    # <, <=, >, >= which raises, so that ``a < b < c`` cannot silently mean ``b < c``
+    W = cgraph.shared(np.zeros(3), name="W")
+    x = T.dmatrix("x")
+    for var in (W, x, x + 1, T.constant(0.0), x.sum(), T.eq(x, 0)):
+        assert bool(var) is True
+        assert not (not var)
+    for comparison in (x < 0, x <= 0, x > 0, x >= 0, 0 < x, np.float64(0) > x):
+        with pytest.raises(TypeError, match="^Variables do not support boolean operations.$"):
+            bool(comparison)
+    with pytest.raises(TypeError, match="boolean operations"):
+        0 < x < 1
+
+
+ARITHMETIC = [operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv,
+              operator.mod, operator.pow, operator.lt, operator.le, operator.gt, operator.ge]
+
+
+@pytest.mark.parametrize("op", ARITHMETIC, ids=lambda op: op.__name__)
+def test_ndarray_on_the_left_gives_a_tensor_variable(op):
+    # Theano: ``ndarray + shared`` is a TensorVariable (numpy defers to the variable), with
+    # the value numpy would give
+    a = np.array([[1.5, -2.0, 3.0]])
+    w_value = np.array([[0.5, 4.0, -1.25]])
+    W = cgraph.shared(w_value, name="W")
+    result = op(a, W)
+    assert isinstance(result, cgraph.tensor.TensorVariable), type(result)
+    assert result.ndim == 2
+    np.testing.assert_allclose(result.eval(), op(a, w_value))
+    assert isinstance(op(np.float32(2), T.fvector()), cgraph.tensor.TensorVariable)
+
+
+def test_ndarray_on_the_left_of_bitwise_and_matmul():
+    a = np.array([1, 0, 3], dtype="int32")
+    v = T.ivector("v")
+    for op in (operator.and_, operator.or_, operator.xor):
+        result = op(a, v)
+        assert isinstance(result, cgraph.tensor.TensorVariable)
+        np.testing.assert_array_equal(result.eval({v: np.array([3, 5, 1], "int32")}),
+                                      op(a, np.array([3, 5, 1], "int32")))
+    m = np.arange(6.0).reshape(2, 3)
+    x = T.dvector("x")
+    product = m @ x
+    assert isinstance(product, cgraph.tensor.TensorVariable)
+    np.testing.assert_allclose(product.eval({x: np.ones(3)}), m @ np.ones(3))
+    # == stays identity, as on Theano's variables (T.eq is the elementwise comparison)
+    assert (m == x) is False and (x == x) is True
+
+
+# --- constructors and types ------------------------------------------------------------------
+
+def test_plural_constructors_split_a_single_string():
+    # Theano's _multi: one string is a sequence of one-letter names; one letter, one variable
+    p, t = T.matrices("pt")
+    assert (p.name, t.name) == ("p", "t") and p.type == T.matrix().type
+    single = T.dvectors("x")
+    assert isinstance(single, cgraph.tensor.TensorVariable) and single.name == "x"
+    a, b = T.fmatrices("ab")
+    assert (a.dtype, a.name, b.name) == ("float32", "a", "b")
+    xy, z = T.scalars("xy", "z")
+    assert (xy.name, z.name) == ("xy", "z")
+    assert len(T.tensor3s(2)) == 2 and len(T.lvectors(1)) == 1
+    assert [v.ndim for v in T.tensor4s("uv")] == [4, 4]
+
+
+def test_tensor_type_takes_a_name():
+    # Theano: TensorType(dtype, broadcastable, name=None); the name is what str/repr show,
+    # equality looks only at dtype and broadcastable
+    image = T.TensorType("float32", (False, True, False), name="image")
+    assert repr(image) == "image" and str(image) == "image"
+    assert image == T.TensorType("float32", (False, True, False))
+    v = image("v")
+    assert v.type == image and v.broadcastable == (False, True, False)
+    assert repr(T.TensorType("float64", (False,))) == "TensorType(float64, vector)"
+
+
+def test_inv_is_the_reciprocal():
+    x = T.dmatrix("x")
+    value = np.array([[0.5, -4.0], [3.0, 1e-3]])
+    check([x], T.inv(x), [value], expected=1 / value)
+    assert T.inv(T.fvector()).dtype == "float32"
+    cgraph.gradient.verify_grad(T.inv, [value], rng=np.random.RandomState(0))
+
+
+# --- indexing ---------------------------------------------------------------------------------
+
+def test_iterating_a_slice_of_a_shape():
+    # Theano's get_vector_length knows the length of a constant slice of x.shape
+    x = T.tensor4("x")
+    value = np.zeros((2, 3, 4, 5))
+    for part, expected in [(x.shape[2:], (4, 5)), (x.shape[-3:-1], (3, 4)),
+                           (x.shape[::2], (2, 4)), (x.shape[1:1], ()), (x.shape[3:10], (5,))]:
+        sizes = [s for s in part]
+        assert len(sizes) == len(expected)
+        if sizes:
+            f = cgraph.function([x], sizes)
+            assert [int(v) for v in f(value)] == list(expected)
+    h, w = x.shape[2:]
+    assert int(cgraph.function([x], h * w)(value)) == 20
+    with pytest.raises(TypeError, match="not iterable"):
+        iter(x.shape[T.lscalar("k"):])
+
+
+def test_indexing_with_a_list_of_slices_is_a_tuple():
+    # Theano (and numpy before 1.23): x[[slice(0, 2), 1]] is x[0:2, 1]
+    x = T.dmatrix("x")
+    value = np.arange(12.0).reshape(3, 4)
+    check([x], [x[[slice(0, 2), 1]], x[[slice(1, None), slice(None, None, 2)]], x[[1, 2]]],
+          [value], expected=[value[0:2, 1], value[1:, ::2], value[[1, 2]]])

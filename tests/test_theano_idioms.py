@@ -123,3 +123,59 @@ def test_indexing_with_a_list_of_slices_is_a_tuple():
     value = np.arange(12.0).reshape(3, 4)
     check([x], [x[[slice(0, 2), 1]], x[[slice(1, None), slice(None, None, 2)]], x[[1, 2]]],
           [value], expected=[value[0:2, 1], value[1:, ::2], value[[1, 2]]])
+
+
+# --- gradient views (theano.gradient) ---------------------------------------------------------
+
+def test_grad_clip_clips_only_the_gradient():
+    # Theano's grad_clip docstring: grad(grad_clip(x, -1, 1) ** 2, x) at 2.0 is 1.0 (not 4.0)
+    from cgraph.gradient import grad_clip
+    x = T.dscalar("x")
+    z = T.grad(grad_clip(x, -1, 1) ** 2, x)
+    z2 = T.grad(x ** 2, x)
+    f = cgraph.function([x], [z, z2, grad_clip(x, -1, 1) ** 2])
+    assert [float(v) for v in f(2.0)] == [1.0, 4.0, 4.0]
+    assert "GradClip" not in cgraph.function([x], grad_clip(x, -1, 1) ** 2).c_source
+    v = T.fvector("v")
+    g = T.grad((grad_clip(v, -0.5, 0.25) * np.float32(3)).sum(), v)
+    assert g.dtype == "float32"
+    check([v], g, [np.array([1, -2, 0], "float32")], expected=np.full(3, 0.25, "float32"))
+    with pytest.raises(ValueError, match="upper bound"):
+        grad_clip(x, 1, -1)
+
+
+def test_zero_grad_is_connected_disconnected_grad_is_not():
+    # Theano: zero_grad(x) gives a zero gradient; disconnected_grad(x) cuts the graph, so a
+    # gradient asked only through it raises DisconnectedInputError
+    from cgraph.gradient import DisconnectedInputError, disconnected_grad, zero_grad
+    x, y = T.dscalars("x", "y")
+    f = cgraph.function([x, y], T.grad(zero_grad(x) * y, [x, y]))
+    assert [float(v) for v in f(2.0, 3.0)] == [0.0, 2.0]
+    cost = disconnected_grad(x) * y + x
+    f = cgraph.function([x, y], T.grad(cost, [x, y]) + [cost])
+    assert [float(v) for v in f(2.0, 3.0)] == [1.0, 2.0, 8.0]
+    with pytest.raises(DisconnectedInputError):
+        T.grad(disconnected_grad(x) * y, x)
+    g = T.grad(disconnected_grad(x) * y, x, disconnected_inputs="ignore")
+    assert float(g.eval({x: 2.0})) == 0.0
+    with pytest.warns(DeprecationWarning, match="consider_constant"):
+        c = T.consider_constant(x)
+    assert float(T.grad(c * y, x).eval({x: 2.0, y: 3.0})) == 0.0
+
+
+def test_gradient_views_in_a_matrix_gradient_match_numeric_ones():
+    from cgraph.gradient import disconnected_grad, grad_clip, grad_scale, zero_grad
+    rng = np.random.RandomState(1)
+    b_value = rng.randn(3, 4)
+
+    def model(a):
+        b = cgraph.shared(b_value)
+        # the views change nothing where the gradient stays inside the clip bounds
+        return (T.tanh(grad_clip(a, -1e3, 1e3)) * grad_scale(b, 1.0)).sum(axis=1) \
+            + zero_grad(a).sum() * 0 + disconnected_grad(b).mean()
+
+    cgraph.gradient.verify_grad(model, [rng.randn(3, 4)], rng=rng)
+    x = T.dmatrix("x")
+    g = T.grad((grad_scale(x, -2.0) ** 2).sum(), x)
+    value = rng.randn(2, 3)
+    check([x], g, [value], expected=-4 * value)

@@ -8,6 +8,7 @@ from .subtensor import *  # noqa: F401,F403
 from . import nnet  # noqa: F401,E402
 from .nnet import sigmoid, softplus  # noqa: F401
 from ..gradient import grad, Lop, Rop, verify_grad  # noqa: F401,E402  (theano.tensor.grad)
+from ..gradient import consider_constant, hessian, jacobian  # noqa: F401,E402  (as Theano's T)
 
 
 def __getattr__(name):

@@ -24,7 +24,6 @@ THEANO_NAMES = {
     },
     "cgraph.tensor": {
         name: hint for names, hint in [
-            (("tensordot", "batched_dot", "batched_tensordot"), "use T.dot with reshape/dimshuffle"),
             (("cumsum", "cumprod", "sort", "argsort", "tile", "repeat", "roll", "diag",
               "split", "nonzero", "nonzero_values", "choose", "mgrid", "ogrid", "stacklists",
               "psi", "erfinv", "erfcinv", "xlogx", "specify_shape", "inverse_permutation",

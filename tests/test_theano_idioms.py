@@ -179,3 +179,125 @@ def test_gradient_views_in_a_matrix_gradient_match_numeric_ones():
     g = T.grad((grad_scale(x, -2.0) ** 2).sum(), x)
     value = rng.randn(2, 3)
     check([x], g, [value], expected=-4 * value)
+
+
+# --- tensordot, batched_dot, batched_tensordot, dot of N-d tensors ----------------------------
+
+TENSORDOT_CASES = [
+    # (a shape, b shape, axes): numpy.tensordot is the reference
+    ((3, 4), (4, 5), 1),
+    ((2, 3, 4), (3, 4, 5), 2),
+    ((2, 3, 4), (4, 3, 5), [[1, 2], [1, 0]]),
+    ((2, 3), (3, 2), [[0, 1], [1, 0]]),          # every axis summed: a scalar
+    ((4, 2), (3,), 0),                           # no axis summed: the outer product
+    ((2, 0, 3), (3, 4), [[2], [0]]),             # an empty free axis
+    ((2, 0), (0, 3), 1),                         # an empty summed axis: zeros
+    ((5, 1, 3), (3, 2, 1), [[-1], [0]]),         # length-1 axes, a negative axis
+]
+
+
+@pytest.mark.parametrize("a_shape, b_shape, axes", TENSORDOT_CASES)
+def test_tensordot_matches_numpy(a_shape, b_shape, axes):
+    rng = np.random.RandomState(0)
+    a = T.tensor("float64", (False,) * len(a_shape), name="a")
+    b = T.tensor("float64", (False,) * len(b_shape), name="b")
+    av, bv = rng.randn(*a_shape), rng.randn(*b_shape)
+    check([a, b], T.tensordot(a, b, axes), [av, bv], expected=np.tensordot(av, bv, axes))
+
+
+def test_tensordot_dtypes_broadcastable_and_gradient():
+    rng = np.random.RandomState(1)
+    a, b = T.ftensor3("a"), T.fmatrix("b")
+    out = T.tensordot(a, b, [[2], [1]])
+    assert out.dtype == "float32" and out.ndim == 3
+    av, bv = rng.randn(2, 3, 4).astype("float32"), rng.randn(5, 4).astype("float32")
+    check([a, b], out, [av, bv], expected=np.tensordot(av, bv, [[2], [1]]), rtol=1e-4)
+    i, j = T.imatrix("i"), T.lmatrix("j")
+    iv, jv = rng.randint(-5, 5, (3, 4)).astype("int32"), rng.randint(-5, 5, (4, 2))
+    check([i, j], T.tensordot(i, j, 1), [iv, jv], expected=np.tensordot(iv, jv, 1))
+    r = T.tensordot(T.row("r"), T.col("c"), [[0], [1]])      # (1, n) x (m, 1) -> (n, m)
+    assert r.broadcastable == (False, False)
+    assert T.tensordot(T.row(), T.matrix(), 1).broadcastable == (True, False)
+    for axes, b_shape in [(1, (4, 3)), ([[1, 2], [0, 1]], (3, 4, 2)), ([[0], [1]], (3, 2))]:
+        cgraph.gradient.verify_grad(lambda x, y: T.tensordot(x, y, axes),
+                                    [rng.randn(2, 3, 4), rng.randn(*b_shape)], rng=rng)
+    with pytest.raises(ValueError, match="cannot sum over 3 axes"):
+        T.tensordot(T.matrix(), T.tensor3(), 3)
+    with pytest.raises(ValueError, match="name 2 axes of a and 1 of b"):
+        T.tensordot(T.matrix(), T.tensor3(), [[0, 1], [0]])
+    with pytest.raises(ValueError, match="not distinct axes of b"):
+        T.tensordot(T.matrix(), T.tensor3(), [[0, 1], [2, 3]])
+
+
+def test_dot_with_a_tensor_of_more_than_two_dimensions():
+    # Theano's dot (as numpy's): a's last axis against b's second-to-last
+    rng = np.random.RandomState(2)
+    for a_shape, b_shape in [((3, 4), (2, 5, 4, 6)), ((4,), (2, 4, 3)), ((2, 3, 4), (5, 4, 2)),
+                             ((3, 0), (2, 0, 4))]:
+        a = T.tensor("float64", (False,) * len(a_shape), name="a")
+        b = T.tensor("float64", (False,) * len(b_shape), name="b")
+        av, bv = rng.randn(*a_shape), rng.randn(*b_shape)
+        check([a, b], T.dot(a, b), [av, bv], expected=np.dot(av, bv))
+    cgraph.gradient.verify_grad(T.dot, [rng.randn(3, 4), rng.randn(2, 4, 3)], rng=rng)
+    m, t = T.dmatrix("m"), T.dtensor3("t")
+    with pytest.raises(ValueError, match="cannot reshape|inner|shape"):
+        cgraph.function([m, t], T.dot(m, t))(np.ones((2, 3)), np.ones((2, 4, 5)))
+
+
+BATCHED_CASES = [
+    ((3, 2, 4), (3, 4, 5)),     # a batch of matrix products
+    ((3, 4), (3, 4, 5)),        # vector . matrix per batch
+    ((3, 2, 4), (3, 4)),        # matrix . vector per batch
+    ((3, 4), (3, 4)),           # inner products per batch
+    ((3,), (3, 2, 2)),          # a vector scales each batch
+    ((2, 3, 2, 4), (2, 4, 5)),  # a 3-d operand per batch
+    ((0, 2, 4), (0, 4, 5)),     # an empty batch
+]
+
+
+def _numpy_batched_dot(a, b):
+    if a.ndim == 1:
+        return a.reshape((-1,) + (1,) * (b.ndim - 1)) * b
+    # a loop over the batch, with the result shape of an empty batch too
+    out_shape = a.shape[:1] + np.dot(np.zeros(a.shape[1:]), np.zeros(b.shape[1:])).shape
+    out = np.zeros(out_shape)
+    for k in range(len(a)):
+        out[k] = np.dot(a[k], b[k])
+    return out
+
+
+@pytest.mark.parametrize("a_shape, b_shape", BATCHED_CASES)
+def test_batched_dot_matches_a_loop_of_dots(a_shape, b_shape):
+    rng = np.random.RandomState(3)
+    a = T.tensor("float64", (False,) * len(a_shape), name="a")
+    b = T.tensor("float64", (False,) * len(b_shape), name="b")
+    av, bv = rng.randn(*a_shape), rng.randn(*b_shape)
+    check([a, b], T.batched_dot(a, b), [av, bv], expected=_numpy_batched_dot(av, bv))
+    if av.size:
+        cgraph.gradient.verify_grad(T.batched_dot, [av, bv], rng=rng)
+
+
+def test_batched_dot_refuses_mismatched_operands():
+    a, b = T.dtensor3("a"), T.dtensor3("b")
+    f = cgraph.function([a, b], T.batched_dot(a, b))
+    with pytest.raises(ValueError, match="cannot reshape b"):
+        f(np.ones((2, 3, 4)), np.ones((2, 5, 6)))     # inner lengths 4 and 5
+    with pytest.raises(ValueError, match="cannot reshape b"):
+        f(np.ones((2, 3, 4)), np.ones((3, 4, 6)))     # batches of 2 and 3
+    with pytest.raises(TypeError, match="batch"):
+        T.batched_dot(T.dscalar(), b)
+
+
+def test_batched_tensordot_matches_numpy():
+    # Theano: an int n sums the last n axes of x against y's n axes after the batch axis
+    rng = np.random.RandomState(4)
+    x, y = T.dtensor4("x"), T.dtensor3("y")
+    xv, yv = rng.randn(2, 3, 4, 5), rng.randn(2, 5, 3)
+    expected = np.stack([np.tensordot(p, q, [[2], [0]]) for p, q in zip(xv, yv)])
+    check([x, y], T.batched_tensordot(x, y, 1), [xv, yv], expected=expected)
+    expected = np.stack([np.tensordot(p, q, [[0, 2], [1, 0]]) for p, q in zip(xv, yv)])
+    check([x, y], T.batched_tensordot(x, y, [[1, 3], [2, 1]]), [xv, yv], expected=expected)
+    cgraph.gradient.verify_grad(lambda p, q: T.batched_tensordot(p, q, [[1, 3], [2, 1]]),
+                                [xv, yv], rng=rng)
+    with pytest.raises(ValueError, match="batch axis"):
+        T.batched_tensordot(x, y, [[0], [1]])

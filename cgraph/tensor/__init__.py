@@ -5,6 +5,7 @@ from .constructors import *  # noqa: F401,F403
 from .basic import *  # noqa: F401,F403
 from .basic import abs_, all, any, max, min, pow, round, sum  # noqa: F401  (shadow builtins)
 from .subtensor import *  # noqa: F401,F403
+from .tensordot import batched_dot, batched_tensordot, tensordot  # noqa: F401
 from . import nnet  # noqa: F401,E402
 from .nnet import sigmoid, softplus  # noqa: F401
 from ..gradient import grad, Lop, Rop, verify_grad  # noqa: F401,E402  (theano.tensor.grad)

@@ -301,3 +301,67 @@ def test_batched_tensordot_matches_numpy():
                                 [xv, yv], rng=rng)
     with pytest.raises(ValueError, match="batch axis"):
         T.batched_tensordot(x, y, [[0], [1]])
+
+
+# --- config and theano.scalar -----------------------------------------------------------------
+
+def test_config_warn_section_and_device():
+    # Theano's config has a warn section whose flags programs switch off; device is "cpu"
+    config = cgraph.config
+    saved = config.warn.subtensor_merge_bug
+    try:
+        config.warn.subtensor_merge_bug = False
+        config.warn.sum_div_dimshuffle_bug = False
+        config.warn.round = "false"
+        assert config.warn.subtensor_merge_bug is False and config.warn.round is False
+        config.warn.subtensor_merge_bug = True
+        assert config.warn.subtensor_merge_bug is True
+    finally:
+        config.warn.subtensor_merge_bug = saved
+    assert config.warn.ignore_bug_before == "0.9" and config.warn.inc_subtensor1_opt is True
+    with pytest.raises(AttributeError, match="no flag named 'not_a_flag'"):
+        config.warn.not_a_flag = False
+    with pytest.raises(ValueError, match="ignore_bug_before"):
+        config.warn.ignore_bug_before = "2.0"
+    assert config.device == "cpu" and config.device.startswith("cpu")
+    config.device = "cpu"
+    with pytest.raises(ValueError, match="CPU only"):
+        config.device = "cuda0"
+    assert "warn.subtensor_merge_bug" in repr(config)
+
+
+def test_config_warn_flags_from_the_environment():
+    import subprocess
+    import sys
+    import os
+    env = dict(os.environ, CGRAPH_FLAGS="warn.round=True,warn.ignore_bug_before=all")
+    out = subprocess.run([sys.executable, "-c", "import cgraph; c = cgraph.config; "
+                          "print(c.warn.round, c.warn.ignore_bug_before)"],
+                         env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "all"]
+
+
+def test_scalar_upcast_keeps_floatx():
+    # theano.scalar.upcast: numpy's promotion, but float32 is kept when floatX is float32
+    # unless float64 is asked for explicitly
+    from cgraph import scalar
+    config = cgraph.config
+    saved = config.floatX
+    try:
+        config.floatX = "float64"
+        assert scalar.upcast("int32", "float32") == "float64"
+        assert scalar.upcast("float32") == "float32"
+        config.floatX = "float32"
+        assert scalar.upcast("int32", "float32") == "float32"
+        assert scalar.upcast("int64", "float32", "int8") == "float32"
+        assert scalar.upcast("float32", "float64") == "float64"
+        assert scalar.upcast("int8", "uint8") == "int16"
+        assert scalar.upcast("int32", "int64") == "int64"
+        assert scalar.upcast("bool", "int8") == "int8"
+    finally:
+        config.floatX = saved
+    x = scalar.float32("x")
+    assert x.ndim == 0 and x.dtype == "float32" and x.name == "x"
+    assert scalar.float64.dtype == "float64" and scalar.int64 in scalar.int_types
+    assert scalar.get_scalar_type("int16") is scalar.int16
+    assert cgraph.scalar is scalar

@@ -365,3 +365,31 @@ def test_scalar_upcast_keeps_floatx():
     assert scalar.float64.dtype == "float64" and scalar.int64 in scalar.int_types
     assert scalar.get_scalar_type("int16") is scalar.int16
     assert cgraph.scalar is scalar
+
+
+# --- softmax of a vector ----------------------------------------------------------------------
+
+def test_softmax_of_a_vector_is_a_row_with_theanos_warning():
+    # Theano 1.0.5's SoftmaxOp pads a vector to a 1 x n row, warning that this is deprecated
+    v = T.dvector("v")
+    with pytest.warns(UserWarning, match="DEPRECATION: If x is a vector, Softmax will not "
+                                         "automatically pad x anymore"):
+        s = T.nnet.softmax(v)
+    with pytest.warns(UserWarning, match="LogSoftmax will not automatically pad"):
+        ls = T.nnet.log_softmax(v)
+    assert s.broadcastable == (True, False) and ls.broadcastable == (True, False)
+    value = np.array([1.0, 2.0, -1.0])
+    e = np.exp(value - value.max())
+    expected = (e / e.sum())[None]
+    check([v], [s, s[:, 0], ls], [value], expected=[expected, expected[:, 0], np.log(expected)])
+    with pytest.warns(UserWarning, match="dimension of shape 1"):
+        T.nnet.softmax(T.col("c"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        T.nnet.softmax(T.dmatrix("m"))     # a matrix: no warning
+    g = T.grad(s[0, 1], v)
+    assert g.ndim == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cgraph.gradient.verify_grad(lambda x: T.nnet.softmax(x) * np.arange(3.0), [value],
+                                    rng=np.random.RandomState(5))

@@ -37,7 +37,7 @@ THEANO_NAMES = {
         name: hint for names, hint in [
             (("conv3d", "conv2d_transpose", "separable_conv2d", "abstract_conv", "neighbours",
               "images2neibs"), None),
-            (("batch_normalization", "bn", "h_softmax", "crossentropy_softmax_1hot",
+            (("h_softmax", "crossentropy_softmax_1hot",
               "crossentropy_softmax_argmax_1hot_with_bias", "confusion_matrix", "elu", "selu",
               "softsign", "ctc"), None),
         ] for name in names

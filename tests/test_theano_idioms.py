@@ -393,3 +393,104 @@ def test_softmax_of_a_vector_is_a_row_with_theanos_warning():
         warnings.simplefilter("ignore")
         cgraph.gradient.verify_grad(lambda x: T.nnet.softmax(x) * np.arange(3.0), [value],
                                     rng=np.random.RandomState(5))
+
+
+# --- batch normalization (theano.tensor.nnet.bn) ----------------------------------------------
+
+def _numpy_bn_train(x, gamma, beta, axes, eps, factor, running_mean, running_var):
+    """The formulas of Theano's batch_normalization_train docstring, in numpy."""
+    mean = x.mean(axes, keepdims=True)
+    var = x.var(axes, keepdims=True)
+    invstd = 1 / np.sqrt(var + eps)
+    out = (x - mean) * gamma * invstd + beta
+    m = x.size / mean.size
+    new_mean = running_mean * (1 - factor) + mean * factor
+    new_var = running_var * (1 - factor) + (m / (m - 1)) * var * factor
+    return out, mean, invstd, new_mean, new_var
+
+
+@pytest.mark.parametrize("axes, shape", [("per-activation", (5, 3)), ("spatial", (4, 3, 2, 5)),
+                                         ((0, 2), (3, 4, 2)), ((1,), (3, 4))])
+def test_batch_normalization_train_matches_theanos_formulas(axes, shape):
+    rng = np.random.RandomState(6)
+    ndim = len(shape)
+    named = {"per-activation": (0,), "spatial": (0,) + tuple(range(2, ndim))}
+    ax = named.get(axes, axes)
+    kept = [d for d in range(ndim) if d not in ax]
+    param_shape = tuple(shape[d] for d in kept)
+    full_shape = tuple(1 if d in ax else shape[d] for d in range(ndim))
+    xv = rng.randn(*shape) * 3 + 1
+    gv, bv, rm, rv = (rng.rand(*param_shape) + 0.5 for _ in range(4))
+    x = T.tensor("float64", (False,) * ndim, name="x")
+    g, b, m, v = (T.tensor("float64", (False,) * len(param_shape), name=n) for n in "gbmv")
+    outs = T.nnet.bn.batch_normalization_train(x, g, b, axes, epsilon=1e-3,
+                                               running_average_factor=0.2, running_mean=m,
+                                               running_var=v)
+    assert len(outs) == 5 and [o.ndim for o in outs] == [ndim] + [len(param_shape)] * 4
+    expected = _numpy_bn_train(xv, gv.reshape(full_shape), bv.reshape(full_shape), ax, 1e-3,
+                               0.2, rm.reshape(full_shape), rv.reshape(full_shape))
+    expected = [expected[0]] + [e.reshape(param_shape) for e in expected[1:]]
+    check([x, g, b, m, v], list(outs), [xv, gv, bv, rm, rv], expected=expected)
+    # parameters given with the input's rank (length 1 on the normalized axes)
+    bcast = tuple(d in ax for d in range(ndim))
+    g4, b4 = T.TensorType("float64", bcast)("g4"), T.TensorType("float64", bcast)("b4")
+    out, mean, invstd = T.nnet.bn.batch_normalization_train(x, g4, b4, axes)
+    assert mean.broadcastable == bcast
+    expected = _numpy_bn_train(xv, gv.reshape(full_shape), bv.reshape(full_shape), ax, 1e-4,
+                               0.1, 0, 0)
+    check([x, g4, b4], [out, mean, invstd],
+          [xv, gv.reshape(full_shape), bv.reshape(full_shape)], expected=list(expected[:3]))
+
+
+def test_batch_normalization_gradients_and_dtypes():
+    rng = np.random.RandomState(7)
+    xv, gv, bv = rng.randn(6, 3, 2), rng.rand(3) + 0.5, rng.randn(3)
+
+    def train_out(x, g, b):
+        return T.nnet.bn.batch_normalization_train(x, g, b, (0, 2))[0] * np.arange(36.0).reshape(6, 3, 2)
+
+    cgraph.gradient.verify_grad(train_out, [xv, gv, bv], rng=rng)
+    mv, vv = rng.randn(3), rng.rand(3) + 0.5
+
+    def test_out(x, g, b, m, v):
+        return T.nnet.bn.batch_normalization_test(x, g, b, m, v, (0, 2), epsilon=1e-3)
+
+    cgraph.gradient.verify_grad(test_out, [xv, gv, bv, mv, vv], rng=rng)
+    f32 = T.ftensor3("f")
+    outs = T.nnet.bn.batch_normalization_train(f32, T.fvector(), T.fvector(), (0, 2),
+                                               running_mean=T.fvector(), running_var=T.fvector())
+    assert all(o.dtype == "float32" for o in outs)
+    assert T.nnet.bn.batch_normalization_test(f32, T.fvector(), T.fvector(), T.fvector(),
+                                              T.fvector(), (0, 2)).dtype == "float32"
+
+
+def test_batch_normalization_test_and_the_elementwise_form():
+    rng = np.random.RandomState(8)
+    x = T.dmatrix("x")
+    g, b, m, v = T.dvectors("gbmv")
+    xv = rng.randn(4, 3)
+    gv, bv, mv, vv = rng.randn(3), rng.randn(3), rng.randn(3), rng.rand(3) + 0.5
+    expected = (xv - mv) * gv / np.sqrt(vv + 1e-4) + bv
+    check([x, g, b, m, v], T.nnet.bn.batch_normalization_test(x, g, b, m, v),
+          [xv, gv, bv, mv, vv], expected=expected)
+    std = T.sqrt(v)
+    for mode in ("low_mem", "high_mem"):
+        check([x, g, b, m, v], T.nnet.batch_normalization(x, g, b, m, std, mode=mode),
+              [xv, gv, bv, mv, vv], expected=(xv - mv) * (gv / np.sqrt(vv)) + bv)
+    with pytest.raises(ValueError, match='mode must be either "low_mem", "high_mem"'):
+        T.nnet.batch_normalization(x, g, b, m, std, mode="fast")
+    with pytest.raises(ValueError, match="epsilon must be at least 1e-5"):
+        T.nnet.bn.batch_normalization_train(x, g, b, epsilon=1e-6)
+    with pytest.raises(ValueError, match="both be given or both be None"):
+        T.nnet.bn.batch_normalization_train(x, g, b, running_mean=m)
+    with pytest.raises(ValueError, match="gamma and beta dimensionality"):
+        T.nnet.bn.batch_normalization_train(x, T.dscalar(), b)
+    with pytest.raises(ValueError, match="axes should be less than ndim"):
+        T.nnet.bn.batch_normalization_train(x, g, b, axes=(2,))
+    with pytest.raises(ValueError, match="invalid axes"):
+        T.nnet.bn.batch_normalization_test(x, g, b, m, v, axes="channels")
+    # a zero-length batch: the mean of nothing is nan, as numpy's
+    empty = cgraph.function([x], T.nnet.bn.batch_normalization_train(x, g, b)[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert np.isnan(empty(np.zeros((0, 3)))).all()

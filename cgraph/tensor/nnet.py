@@ -233,6 +233,8 @@ __all__ = ["softmax", "log_softmax", "logsoftmax", "relu", "sigmoid", "softplus"
            "binary_crossentropy", "sigmoid_binary_crossentropy", "categorical_crossentropy",
            "SigmoidBinaryCrossentropy"]
 from .conv import conv2d  # noqa: E402,F401
+from . import bn  # noqa: E402,F401  (T.nnet.bn, as Theano's theano.tensor.nnet.bn)
+from .bn import batch_normalization  # noqa: E402,F401
 
 
 def __getattr__(name):

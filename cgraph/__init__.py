@@ -30,6 +30,7 @@ _LAZY = {
     "pp": ("printing", "pp"),
     "profiling": ("profiling", None),
     "scalar": ("scalar", None),
+    "Mode": ("compile.mode", "Mode"),
 }
 
 

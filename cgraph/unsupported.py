@@ -18,7 +18,6 @@ THEANO_NAMES = {
         "sparse": "sparse tensors are not supported",
         "gpuarray": "cgraph runs on the CPU",
         "d3viz": "use cgraph.printing.pydotprint",
-        "Mode": "pass mode='c' or mode='py' to function()",
         "ProfileStats": "use function(..., profile=True) and cgraph.profiling.summary()",
         "change_flags": "set cgraph.config attributes directly",
     },

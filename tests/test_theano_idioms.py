@@ -494,3 +494,56 @@ def test_batch_normalization_test_and_the_elementwise_form():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert np.isnan(empty(np.zeros((0, 3)))).all()
+
+
+# --- Mode and f.maker.fgraph (theano.compile.mode, FunctionGraph) -----------------------------
+
+def test_modes_map_onto_cgraph_modes():
+    from cgraph.compile.mode import FAST_COMPILE, FAST_RUN, Mode, get_default_mode, get_mode
+    x = T.dvector("x")
+    value = np.array([1.0, -2.0])
+    for mode, expected in [(Mode(linker="cvm", optimizer="fast_run"), "c"),
+                           (Mode(linker="py", optimizer="fast_compile"), "py"),
+                           (Mode(linker="c|py", optimizer=None), "c"), (Mode(), "c"),
+                           ("FAST_RUN", "c"), ("FAST_COMPILE", "py"), ("Mode", "c"),
+                           ("fast_run", "c"), ("c", "c"), ("py", "py"), (FAST_RUN, "c"),
+                           (get_default_mode().excluding("inplace").including("fast_run"), "c")]:
+        f = cgraph.function([x], T.exp(x) * 2, mode=mode)
+        assert f.mode == expected, mode
+        np.testing.assert_allclose(f(value), np.exp(value) * 2)
+        assert f.maker.mode == get_mode(mode)
+    assert get_mode("FAST_COMPILE") is FAST_COMPILE and FAST_COMPILE.linker == "py"
+    assert cgraph.Mode is Mode and repr(FAST_RUN) == "Mode(linker=cvm, optimizer=fast_run)"
+    assert get_default_mode().excluding("inplace").excluded == ("inplace",)
+    with pytest.raises(ValueError, match="no predefined mode exists"):
+        cgraph.function([x], x, mode="FAST")
+    with pytest.raises(ValueError, match="unknown linker"):
+        Mode(linker="cuda")
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        Mode(optimizer="fastest")
+
+
+def test_maker_fgraph_exposes_the_rewritten_graph():
+    # Theano: f.maker.fgraph.inputs are the inputs then the shared variables, outputs the
+    # outputs then the updates' new values; toposort() orders the Apply nodes
+    x = T.dvector("x")
+    W = cgraph.shared(np.ones(3), name="W")
+    out = T.tanh(x * W).sum()
+    f = cgraph.function([x], out, updates=[(W, W - 0.1 * x)])
+    fgraph = f.maker.fgraph
+    assert fgraph.inputs == [x, W] and len(fgraph.outputs) == 2
+    order = fgraph.toposort()
+    assert set(order) == fgraph.apply_nodes and len(order) == len(fgraph.apply_nodes)
+    seen = set(fgraph.inputs)
+    for node in order:       # each node after the nodes computing its inputs
+        assert all(i in seen or i.owner is None for i in node.inputs)
+        seen.update(node.outputs)
+    assert set(fgraph.inputs) | set(fgraph.outputs) <= fgraph.variables
+    assert all(o in fgraph.variables for node in order for o in node.outputs)
+    assert [i.variable for i in f.maker.inputs] == [x]
+    assert len(f.maker.outputs) == 1
+    assert f.maker.mode.linker == "cvm" and f.maker.linker == "cvm"
+    assert any(node.op is not None for node, _ in fgraph.clients(x))
+    # rewrites show: x * 1 is gone from the compiled graph
+    g = cgraph.function([x], x * 1 + 0)
+    assert g.maker.fgraph.toposort() == [] and g.maker.fgraph.outputs == [x]

@@ -25,7 +25,7 @@ THEANO_NAMES = {
         name: hint for names, hint in [
             (("cumsum", "cumprod", "sort", "argsort", "tile", "repeat", "roll", "diag",
               "split", "nonzero", "nonzero_values", "choose", "mgrid", "ogrid", "stacklists",
-              "psi", "erfinv", "erfcinv", "xlogx", "specify_shape", "inverse_permutation",
+              "psi", "erfinv", "erfcinv", "specify_shape", "inverse_permutation",
               "bincount", "unique", "searchsorted", "fill_diagonal", "histogram"), None),
             (("nlinalg", "slinalg", "matrix_inverse", "det", "eig", "eigh", "cholesky",
               "solve", "qr", "svd"), "linear algebra beyond dot is not supported"),

@@ -547,3 +547,37 @@ def test_maker_fgraph_exposes_the_rewritten_graph():
     # rewrites show: x * 1 is gone from the compiled graph
     g = cgraph.function([x], x * 1 + 0)
     assert g.maker.fgraph.toposort() == [] and g.maker.fgraph.outputs == [x]
+
+
+# --- T.xlogx ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_xlogx_and_xlogy0_are_zero_where_x_is_zero(dtype):
+    # Theano's XlogX: 0 if x == 0 else x * log(x); XlogY0: 0 if x == 0 else x * log(y)
+    x, y = T.vector("x", dtype=dtype), T.matrix("y", dtype=dtype)
+    xv = np.array([0.0, 1.0, 2.5, 0.25, -1.0, np.inf], dtype=dtype)
+    yv = np.array([[0.0, 3.0, 0.5, np.inf, 2.0, 1.0], [1.0, 0.0, -2.0, 4.0, np.nan, 0.0]],
+                  dtype=dtype)
+    with np.errstate(all="ignore"):
+        e_xlogx = np.where(xv == 0, 0, xv * np.log(xv)).astype(dtype)
+        e_xlogy0 = np.where(xv == 0, 0, xv * np.log(yv)).astype(dtype)
+    got = check([x, y], [T.xlogx.xlogx(x), T.xlogx.xlogy0(x, y), T.xlogx.xlogy0(y, x)],
+                [xv, yv])
+    np.testing.assert_allclose(got[0], e_xlogx, rtol=1e-6)
+    np.testing.assert_allclose(got[1], e_xlogy0, rtol=1e-6)
+    assert got[0][0] == 0 and (got[1][:, 0] == 0).all() and got[0].dtype == dtype
+    empty = check([x], T.xlogx.xlogx(x), [np.zeros(0, dtype)])
+    assert empty[0].shape == (0,)
+
+
+def test_xlogx_of_integers_and_gradients():
+    i = T.ivector("i")
+    iv = np.array([0, 1, 3], dtype="int32")
+    check([i], T.xlogx.xlogx(i), [iv], expected=np.array([0, 0, 3 * np.log(3)]))
+    rng = np.random.RandomState(9)
+    cgraph.gradient.verify_grad(T.xlogx.xlogx, [rng.rand(3, 2) + 0.1], rng=rng)
+    cgraph.gradient.verify_grad(T.xlogx.xlogy0, [rng.rand(3, 2) + 0.1, rng.rand(2) + 0.1],
+                                rng=rng)
+    x = T.dvector("x")
+    g = T.grad(T.xlogx.xlogx(x).sum(), x)
+    check([x], g, [np.array([1.0, np.e])], expected=np.array([1.0, 2.0]))

@@ -581,3 +581,36 @@ def test_xlogx_of_integers_and_gradients():
     x = T.dvector("x")
     g = T.grad(T.xlogx.xlogx(x).sum(), x)
     check([x], g, [np.array([1.0, np.e])], expected=np.array([1.0, 2.0]))
+
+
+# --- float16 ----------------------------------------------------------------------------------
+
+def test_float16_is_stored_and_computed_by_the_reference_only():
+    # Theano stores float16 shared variables and keeps float16 through graphs (Lasagne's
+    # dropout test checks the output dtype); cgraph does the same when building graphs and
+    # in mode="py", and its C backend refuses float16 with a message saying what to do
+    from cgraph.tensor.shared_randomstreams import RandomStreams
+    value = np.linspace(-1, 1, 12).astype("float16").reshape(3, 4)
+    W = cgraph.shared(value, name="W")
+    assert W.dtype == "float16" and W.get_value().dtype == np.float16
+    retain = T.constant(1, dtype="int8") - np.float16(0.5)
+    assert retain.dtype == "float16"
+    mask = RandomStreams(3).binomial((3, 4), p=retain, dtype="float16")
+    dropped = W / retain * mask
+    assert dropped.dtype == "float16" and T.exp(W).dtype == "float16"
+    x = T.vector("x", dtype="float16")
+    assert (x * np.float32(2)).dtype == "float32" and T.grad(T.exp(x).sum(), x).dtype == "float16"
+    f = cgraph.function([x], [T.exp(x) * 2, x.sum()], mode="py")
+    xv = np.array([0.5, -1.0, 2.0], dtype="float16")
+    out = f(xv)
+    assert out[0].dtype == np.float16 and out[1].dtype == np.float16
+    np.testing.assert_allclose(out[0], np.exp(xv) * 2, rtol=1e-3)
+    result = cgraph.function([], dropped, mode="py")()
+    assert result.dtype == np.float16 and set(np.unique(result / (value * 2))) <= {0, 1}
+    with pytest.raises(TypeError, match="cannot store a value of dtype float64"):
+        W.set_value(np.ones((3, 4)))      # the same conversion rules as other dtypes
+    with pytest.raises(TypeError, match=r"W \(created at .*\) has dtype float16, which cgraph "
+                                        r"stores and computes in the numpy reference"):
+        cgraph.function([], T.cast(W, "float32").sum())
+    with pytest.raises(TypeError, match="has dtype float16"):
+        cgraph.function([x], x * 2)

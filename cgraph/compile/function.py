@@ -333,6 +333,8 @@ class Function:
         shared_inputs = [v for v in graph_inputs(roots, stop_at=spec.input_variables)
                          if isinstance(v, SharedVariable)]
         graph_in = spec.input_variables + shared_inputs
+        if mode == "c":
+            _refuse_dtypes_without_c(graph_in, roots)
         # Warm path: a record under the pre-key of the user's graph holds the rewritten graph
         # and its module's key, so neither the rewrites nor the lowering run again.
         graph_key = found = None
@@ -648,6 +650,19 @@ class Function:
 
     def __repr__(self):
         return f"<cgraph.Function {self.name or 'anonymous'} ({self.mode})>"
+
+
+def _refuse_dtypes_without_c(graph_in, roots):
+    """A TypeError naming the first variable whose dtype the C backend does not compute
+    (float16: stored, and computed by the numpy reference only), before any lowering."""
+    from ..tensor.type import C_DTYPES
+    for var in sorted(ancestors(roots, stop_at=graph_in), key=lambda v: v.id):
+        dtype = getattr(var.type, "dtype", None)
+        if dtype is not None and dtype not in C_DTYPES:
+            where = f" (created at {var.trace})" if var.trace else ""
+            raise TypeError(f"{var!r}{where} has dtype {dtype}, which cgraph stores and "
+                            f"computes in the numpy reference (mode='py') but not in C: keep "
+                            f"the values in float32 (value.astype('float32')) to compile")
 
 
 class FunctionMaker:

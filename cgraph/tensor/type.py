@@ -3,9 +3,13 @@ import numpy as np
 
 from ..config import config
 
-DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "float32", "float64")
+DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "float16", "float32", "float64")
 INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8")
-FLOAT_DTYPES = ("float32", "float64")
+FLOAT_DTYPES = ("float16", "float32", "float64")
+# float16 is a storage dtype, as Theano's on the CPU: variables, shared values and the numpy
+# reference (mode="py") take it; the C backend refuses a graph holding it (no C type for it
+# in the generated code), with a message saying to cast to float32 (see compile/function.py).
+C_DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "float32", "float64")
 C_TYPES = {
     "bool": "bool", "int8": "int8_t", "int16": "int16_t", "int32": "int32_t",
     "int64": "int64_t", "uint8": "uint8_t", "float32": "float", "float64": "double",

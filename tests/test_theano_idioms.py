@@ -279,11 +279,18 @@ def test_batched_dot_matches_a_loop_of_dots(a_shape, b_shape):
 
 def test_batched_dot_refuses_mismatched_operands():
     a, b = T.dtensor3("a"), T.dtensor3("b")
-    f = cgraph.function([a, b], T.batched_dot(a, b))
-    with pytest.raises(ValueError, match="cannot reshape b"):
-        f(np.ones((2, 3, 4)), np.ones((2, 5, 6)))     # inner lengths 4 and 5
-    with pytest.raises(ValueError, match="cannot reshape b"):
-        f(np.ones((2, 3, 4)), np.ones((3, 4, 6)))     # batches of 2 and 3
+    message = (r"batched_dot: a has shape \(2, 3, 4\) but b has shape \({}\): the batch sizes "
+               r"and the inner dimensions must be equal")
+    for mode in ("c", "py"):
+        f = cgraph.function([a, b], T.batched_dot(a, b), mode=mode)
+        with pytest.raises(ValueError, match=message.format("2, 5, 6")):
+            f(np.ones((2, 3, 4)), np.ones((2, 5, 6)))     # inner lengths 4 and 5
+        with pytest.raises(ValueError, match=message.format("3, 4, 6")):
+            f(np.ones((2, 3, 4)), np.ones((3, 4, 6)))     # batches of 2 and 3
+    i, j = T.itensor3("i"), T.itensor3("j")               # integers: a multiply-and-sum
+    g = cgraph.function([i, j], T.batched_dot(i, j))
+    with pytest.raises(ValueError, match="cannot reshape j"):
+        g(np.ones((2, 3, 4), "int32"), np.ones((2, 5, 6), "int32"))
     with pytest.raises(TypeError, match="batch"):
         T.batched_dot(T.dscalar(), b)
 
@@ -614,3 +621,37 @@ def test_float16_is_stored_and_computed_by_the_reference_only():
         cgraph.function([], T.cast(W, "float32").sum())
     with pytest.raises(TypeError, match="has dtype float16"):
         cgraph.function([x], x * 2)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("m, k, n", [(2, 3, 4), (8, 24, 32), (40, 50, 70), (1, 70, 90),
+                                     (70, 80, 1)])
+def test_batched_dot_of_strided_operands_at_every_size(dtype, m, k, n):
+    # the C op takes three paths by size (a loop, the inline kernel, BLAS) and copies an
+    # operand BLAS cannot read in place; numpy.matmul is the reference
+    rng = np.random.RandomState(10)
+    a, b = T.tensor3("a", dtype=dtype), T.tensor3("b", dtype=dtype)
+    av, bv = rng.randn(3, m, k).astype(dtype), rng.randn(3, k, n).astype(dtype)
+    rtol = 1e-4 if dtype == "float32" else None
+    f = cgraph.function([a, b], T.batched_dot(a, b))
+    wide = np.zeros((3, m, 2 * k), dtype)
+    wide[:, :, ::2] = av
+    variants = [(av, bv), (np.ascontiguousarray(av.transpose(0, 2, 1)).transpose(0, 2, 1), bv),
+                (wide[:, :, ::2], np.ascontiguousarray(bv[::-1])[::-1]),
+                (av, np.ascontiguousarray(bv.transpose(0, 2, 1)).transpose(0, 2, 1))]
+    for x, y in variants:
+        np.testing.assert_allclose(f(x, y), np.matmul(x, y), rtol=rtol or 1e-10,
+                                   atol=rtol or 1e-10)
+    check([a, b], T.batched_dot(a, b), [av, bv], rtol=rtol)
+
+
+def test_batched_dot_of_integers_and_mixed_dtypes():
+    rng = np.random.RandomState(11)
+    i, j = T.itensor3("i"), T.btensor3("j")
+    iv, jv = rng.randint(-9, 9, (2, 3, 4)).astype("int32"), rng.randint(-9, 9, (2, 4, 5)).astype("int8")
+    check([i, j], T.batched_dot(i, j), [iv, jv], expected=np.matmul(iv, jv.astype("int32")))
+    f, d = T.ftensor3("f"), T.dtensor3("d")
+    out = T.batched_dot(f, d)
+    assert out.dtype == "float64"
+    fv, dv = rng.randn(2, 3, 4).astype("float32"), rng.randn(2, 4, 5)
+    check([f, d], out, [fv, dv], expected=np.matmul(fv.astype("float64"), dv))

@@ -3,17 +3,22 @@
 
 All are lowered to ops that exist: the operands are transposed so that the summed axes are
 last in ``a`` and first in ``b``, reshaped to matrices, multiplied by one ``Dot`` (BLAS) and
-reshaped back; gradients follow through those ops. A batched product has no BLAS call of
-its own here: each batch is an elementwise product summed over the inner axis, which the
-fusion rewrite computes as one reduction loop.
+reshaped back; gradients follow through those ops. A batched product of floats is one
+``BatchedDot`` (a matrix product per batch entry, in C); of other dtypes, an elementwise
+product summed over the inner axis, which the fusion rewrite computes as one loop.
 """
 import numbers
 
-from .basic import dimshuffle
-from .blas import _dot as plain_dot
+import numpy as np
+
+from ..graph.basic import Apply, Op
+from .basic import cast, dimshuffle
+from .blas import BLAS_DTYPES, add_small_gemm, _dot as plain_dot
 from .reduction import sum as reduce_sum
 from .shape_ops import patternbroadcast, reshape, shape_i
-from .var import as_tensor_variable
+from .scalar_ops import upcast
+from .type import TensorType, shape_str
+from .var import TensorVariable, as_tensor_variable
 
 
 def _size(x, axes):
@@ -72,6 +77,8 @@ def _product(a, b, axes, batched):
     b_free_axes = list(range(n_batch + n_sum, b.ndim))
     if not batched and n_sum == 1 and len(b_free) <= 1:
         return plain_dot(a, b)    # already what Dot computes: no reshape needed
+    if batched and n_a_free == 1 and n_sum == 1 and len(b_free) == 1:
+        return _batched_matrix_product(a, b)   # already (batch, m, k) and (batch, k, n)
     lead = [shape_i(a, 0)] if batched else []
     a_mat = reshape(a, lead + [_size(a, a_free_axes), _size(a, range(a.ndim - n_sum, a.ndim))])
     b_mat = reshape(b, lead + [_size(b, range(n_batch, n_batch + n_sum)), _size(b, b_free_axes)])
@@ -80,12 +87,63 @@ def _product(a, b, axes, batched):
     return patternbroadcast(reshape(product, out_shape), out_bcast)
 
 
+class BatchedDot(Op):
+    """out[i] = a[i] . b[i] for 3-d float32/float64 ``a`` (batch, m, k) and ``b``
+    (batch, k, n) of one dtype: one matrix product per batch entry, by BLAS (or the inline
+    kernel of small products) in C."""
+
+    c_template = "ops/batched_dot.c.j2"
+
+    def make_node(self, a, b):
+        a, b = as_tensor_variable(a), as_tensor_variable(b)
+        if a.ndim != 3 or b.ndim != 3 or a.dtype != b.dtype or a.dtype not in BLAS_DTYPES:
+            raise TypeError(f"BatchedDot takes two 3-d tensors of one float dtype, got {a!r} "
+                            f"({a.type}) and {b!r} ({b.type})")
+        bcast = (a.broadcastable[0] and b.broadcastable[0], a.broadcastable[1],
+                 b.broadcastable[2])
+        return Apply(self, [a, b], [TensorVariable(TensorType(a.dtype, bcast))])
+
+    def perform(self, node, inputs):
+        a, b = inputs
+        if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+            from ..codegen.lower import label_of
+            raise ValueError(f"batched_dot: {label_of(node.inputs[0])} has shape "
+                             f"{shape_str(a.shape)} but {label_of(node.inputs[1])} has shape "
+                             f"{shape_str(b.shape)}: the batch sizes and the inner dimensions "
+                             f"must be equal")
+        return [np.matmul(a, b)]
+
+    def L_op(self, inputs, outputs, output_grads):
+        """da[i] = gz[i] . b[i]^T and db[i] = a[i]^T . gz[i]."""
+        a, b = inputs
+        (gz,) = output_grads
+        if gz is None:
+            return [None, None]
+        return [self(gz, dimshuffle(b, [0, 2, 1])), self(dimshuffle(a, [0, 2, 1]), gz)]
+
+    def c_params(self, node):
+        return {"blas_prefix": "s" if node.outputs[0].dtype == "float32" else "d"}
+
+    def c_support_code(self, node, module):
+        add_small_gemm(module, node.outputs[0].dtype)
+        return {}
+
+
+_batched_dot_op = BatchedDot()
+
+
 def _batched_matrix_product(a, b):
-    """out[i] = a[i] . b[i] for 3-d ``a`` (B, n, k) and ``b`` (B, k, m), as one fused
-    multiply-and-sum. ``b`` is first reshaped to a's batch and inner lengths: a reshape
-    refuses a different size, so mismatched operands raise instead of broadcasting."""
+    """out[i] = a[i] . b[i] for 3-d ``a`` (B, n, k) and ``b`` (B, k, m): the BatchedDot op
+    for floats; other dtypes as one fused multiply-and-sum, ``b`` first reshaped to a's batch
+    and inner lengths (a reshape refuses another size, so mismatched operands raise instead
+    of broadcasting)."""
+    dtype = upcast(a.dtype, b.dtype)
+    if dtype in BLAS_DTYPES:
+        return _batched_dot_op(cast(a, dtype), cast(b, dtype))
     b = reshape(b, [shape_i(a, 0), shape_i(a, 2), shape_i(b, 2)])
-    return reduce_sum(dimshuffle(a, [0, 1, 2, "x"]) * dimshuffle(b, [0, "x", 1, 2]), axis=2)
+    # the sum in the operands' upcast dtype (wrapping as dot's integer products do)
+    return reduce_sum(dimshuffle(a, [0, 1, 2, "x"]) * dimshuffle(b, [0, "x", 1, 2]), axis=2,
+                      dtype=dtype)
 
 
 def tensordot(a, b, axes=2):

@@ -471,6 +471,14 @@ def test_batch_normalization_gradients_and_dtypes():
                                               T.fvector(), (0, 2)).dtype == "float32"
 
 
+def test_bn_imports_by_theanos_module_path():
+    from cgraph.tensor.nnet.bn import batch_normalization_test, batch_normalization_train
+    import cgraph.tensor.nnet.bn as bn
+    assert T.nnet.bn is bn and bn.batch_normalization_train is batch_normalization_train
+    assert bn.batch_normalization_test is batch_normalization_test
+    assert T.nnet.batch_normalization is bn.batch_normalization
+
+
 def test_batch_normalization_test_and_the_elementwise_form():
     rng = np.random.RandomState(8)
     x = T.dmatrix("x")

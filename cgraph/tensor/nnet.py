@@ -234,6 +234,8 @@ __all__ = ["softmax", "log_softmax", "logsoftmax", "relu", "sigmoid", "softplus"
            "SigmoidBinaryCrossentropy"]
 from .conv import conv2d  # noqa: E402,F401
 from . import bn  # noqa: E402,F401  (T.nnet.bn, as Theano's theano.tensor.nnet.bn)
+import sys as _sys  # noqa: E402
+_sys.modules[__name__ + ".bn"] = bn   # importable by Theano's path, though nnet is a module
 from .bn import batch_normalization  # noqa: E402,F401
 
 

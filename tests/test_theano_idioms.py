@@ -77,6 +77,13 @@ def test_plural_constructors_split_a_single_string():
     assert (xy.name, z.name) == ("xy", "z")
     assert len(T.tensor3s(2)) == 2 and len(T.lvectors(1)) == 1
     assert [v.ndim for v in T.tensor4s("uv")] == [4, 4]
+    # every rank has its plural, plain and with each dtype prefix, as in Theano
+    r, c = T.frows("rc")
+    assert (r.dtype, r.broadcastable, r.name) == ("float32", (True, False), "r")
+    assert T.cols("c").broadcastable == (False, True)
+    assert [v.type for v in T.ltensor3s(2)] == [T.TensorType("int64", (False,) * 3)] * 2
+    assert [v.ndim for v in T.tensor5s("ab") + T.tensor6s(1) + T.tensor7s(1)] == [5, 5, 6, 7]
+    assert T.itensor4s("q").dtype == "int32" and T.dcols(1)[0].dtype == "float64"
 
 
 def test_tensor_type_takes_a_name():

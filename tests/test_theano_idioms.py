@@ -59,8 +59,32 @@ def test_ndarray_on_the_left_of_bitwise_and_matmul():
     product = m @ x
     assert isinstance(product, cgraph.tensor.TensorVariable)
     np.testing.assert_allclose(product.eval({x: np.ones(3)}), m @ np.ones(3))
-    # == stays identity, as on Theano's variables (T.eq is the elementwise comparison)
-    assert (m == x) is False and (x == x) is True
+    # == compares by identity, as numpy did with Theano's variables (T.eq is the
+    # elementwise comparison): an ndarray gives all False, elementwise
+    np.testing.assert_array_equal(m == x, np.zeros((2, 3), bool))
+    np.testing.assert_array_equal(m != x, np.ones((2, 3), bool))
+    assert (x == x) is True and (x != T.dvector()) is True
+
+
+def test_numpy_ufuncs_on_variables_build_graphs():
+    # numpy hands np.exp(W), np.maximum(W, 2), ... to the graph, as it did with Theano's
+    # variables (through their methods); what has no graph counterpart is a TypeError
+    value = np.array([0.5, 2.0, 3.0])
+    W = cgraph.shared(value, name="W")
+    for fn, expected in [(np.exp, np.exp(value)), (np.sqrt, np.sqrt(value)),
+                         (np.log1p, np.log1p(value)), (np.negative, -value),
+                         (np.square, value ** 2), (np.abs, value),
+                         (lambda v: np.maximum(v, 2.0), np.maximum(value, 2.0)),
+                         (lambda v: np.arctan2(v, 1.0), np.arctan2(value, 1.0))]:
+        result = fn(W)
+        assert isinstance(result, cgraph.tensor.TensorVariable)
+        np.testing.assert_allclose(result.eval(), expected)
+    with pytest.raises(TypeError, match="boolean operations"):
+        bool(np.less(np.ones(3), W))
+    for refused in (lambda: np.cbrt(W), lambda: np.add.reduce(W),
+                    lambda: np.add(np.ones(3), W, out=np.ones(3))):
+        with pytest.raises(TypeError):
+            refused()
 
 
 # --- constructors and types ------------------------------------------------------------------

@@ -694,3 +694,36 @@ def test_batched_dot_of_integers_and_mixed_dtypes():
     assert out.dtype == "float64"
     fv, dv = rng.randn(2, 3, 4).astype("float32"), rng.randn(2, 4, 5)
     check([f, d], out, [fv, dv], expected=np.matmul(fv.astype("float64"), dv))
+
+
+def test_tensordot_property_against_numpy():
+    # any ranks, lengths (0 and 1 included) and summed axes, in the numpy reference mode
+    # (the C build of the same lowering is compared with it in the tests above)
+    from hypothesis import given, settings, strategies as st
+
+    @st.composite
+    def operands(draw):
+        n_sum = draw(st.integers(0, 2))
+        summed = draw(st.lists(st.integers(0, 3), min_size=n_sum, max_size=n_sum))
+        a_free = draw(st.lists(st.integers(0, 3), max_size=2))
+        b_free = draw(st.lists(st.integers(0, 3), max_size=2))
+        a_order = draw(st.permutations(range(len(a_free) + n_sum)))
+        b_order = draw(st.permutations(range(len(b_free) + n_sum)))
+        a_shape = [(a_free + summed)[i] for i in a_order]
+        b_shape = [(summed + b_free)[i] for i in b_order]
+        a_axes = [a_order.index(len(a_free) + j) for j in range(n_sum)]
+        b_axes = [b_order.index(j) for j in range(n_sum)]
+        return a_shape, b_shape, [a_axes, b_axes]
+
+    @settings(max_examples=60, deadline=None)
+    @given(operands())
+    def run(case):
+        a_shape, b_shape, axes = case
+        rng = np.random.RandomState(len(a_shape) * 7 + len(b_shape))
+        av, bv = rng.randn(*a_shape), rng.randn(*b_shape)
+        a = T.tensor("float64", (False,) * len(a_shape), name="a")
+        b = T.tensor("float64", (False,) * len(b_shape), name="b")
+        got = cgraph.function([a, b], T.tensordot(a, b, axes), mode="py")(av, bv)
+        np.testing.assert_allclose(got, np.tensordot(av, bv, axes), rtol=1e-12, atol=1e-12)
+
+    run()

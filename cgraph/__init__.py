@@ -29,6 +29,8 @@ _LAZY = {
     "dprint": ("printing", "dprint"),
     "pp": ("printing", "pp"),
     "profiling": ("profiling", None),
+    "scalar": ("scalar", None),
+    "Mode": ("compile.mode", "Mode"),
 }
 
 

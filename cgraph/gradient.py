@@ -105,6 +105,9 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", add_nam
     for v in stop:
         if not isinstance(v, Variable):
             raise TypeError(f"consider_constant must list variables, got {v!r}")
+    # outputs of disconnected_grad(x) are constants for the gradient, as consider_constant
+    stop.update(v for v in ancestors(roots, stop_at=stop)
+                if v.owner is not None and getattr(v.owner.op, "disconnects_gradient", False))
     wrt_set = set(wrt_list)
     if cost is not None:
         # Differentiate the numerically stable form (log(softmax(x)) -> log_softmax(x)...):
@@ -310,3 +313,8 @@ def hessian(cost, wrt, consider_constant=None, disconnected_inputs="raise"):
         result.append(jacobian(g, w, consider_constant=consider_constant,
                                disconnected_inputs=disconnected_inputs))
     return result[0] if single else result
+
+
+# Theano's gradient view ops live with the tensor ops (they are elementwise identities).
+from .tensor.gradient_views import (consider_constant, disconnected_grad, grad_clip,  # noqa: E402,F401
+                                    grad_scale, zero_grad)

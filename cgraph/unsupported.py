@@ -18,16 +18,14 @@ THEANO_NAMES = {
         "sparse": "sparse tensors are not supported",
         "gpuarray": "cgraph runs on the CPU",
         "d3viz": "use cgraph.printing.pydotprint",
-        "Mode": "pass mode='c' or mode='py' to function()",
         "ProfileStats": "use function(..., profile=True) and cgraph.profiling.summary()",
         "change_flags": "set cgraph.config attributes directly",
     },
     "cgraph.tensor": {
         name: hint for names, hint in [
-            (("tensordot", "batched_dot", "batched_tensordot"), "use T.dot with reshape/dimshuffle"),
             (("cumsum", "cumprod", "sort", "argsort", "tile", "repeat", "roll", "diag",
               "split", "nonzero", "nonzero_values", "choose", "mgrid", "ogrid", "stacklists",
-              "psi", "erfinv", "erfcinv", "xlogx", "specify_shape", "inverse_permutation",
+              "psi", "erfinv", "erfcinv", "specify_shape", "inverse_permutation",
               "bincount", "unique", "searchsorted", "fill_diagonal", "histogram"), None),
             (("nlinalg", "slinalg", "matrix_inverse", "det", "eig", "eigh", "cholesky",
               "solve", "qr", "svd"), "linear algebra beyond dot is not supported"),
@@ -38,7 +36,7 @@ THEANO_NAMES = {
         name: hint for names, hint in [
             (("conv3d", "conv2d_transpose", "separable_conv2d", "abstract_conv", "neighbours",
               "images2neibs"), None),
-            (("batch_normalization", "bn", "h_softmax", "crossentropy_softmax_1hot",
+            (("h_softmax", "crossentropy_softmax_1hot",
               "crossentropy_softmax_argmax_1hot_with_bias", "confusion_matrix", "elu", "selu",
               "softsign", "ctc"), None),
         ] for name in names

@@ -33,16 +33,18 @@ def test_both_import_paths_name_the_same_functions():
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_softmax_and_log_softmax_against_numpy(dtype):
     x, v = T.matrix("x", dtype=dtype), T.vector("v", dtype=dtype)
-    outs = [softmax(x), log_softmax(x), softmax(v), log_softmax(v),
+    with pytest.warns(UserWarning, match="DEPRECATION: If x is a vector"):
+        of_vector = [softmax(v), log_softmax(v)]   # a 1 x n row, as in Theano
+    outs = [softmax(x), log_softmax(x)] + of_vector + [
             softmax(x.T), log_softmax(x.T),          # strided views: columns of x
             softmax(x * 2)]
     assert all(o.dtype == dtype for o in outs)
-    assert outs[2].ndim == 1 and outs[0].ndim == 2
+    assert outs[2].broadcastable == (True, False) and outs[0].ndim == 2
     rtol = 1e-5 if dtype == "float32" else 1e-12
     for shape in [(3, 5), (1, 1), (4, 1), (1, 6), (0, 3), (3, 0), (2, 200)]:
         X = rng.normal(scale=3, size=shape).astype(dtype)
         V = rng.normal(size=shape[1]).astype(dtype)
-        expected = [np_softmax(X), np_log_softmax(X), np_softmax(V), np_log_softmax(V),
+        expected = [np_softmax(X), np_log_softmax(X), np_softmax(V)[None], np_log_softmax(V)[None],
                     np_softmax(X.T), np_log_softmax(X.T), np_softmax(2 * X)]
         got = check([x, v], outs, [X, V], rtol=rtol,
                     expected=[e.astype(dtype) for e in expected])

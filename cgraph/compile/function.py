@@ -46,11 +46,9 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None,
     """
     spec = _FunctionSpec(inputs, outputs, updates, givens, no_default_updates,
                          allow_input_downcast, on_unused_input, name)
-    mode = (mode or config.mode).lower() if isinstance(mode or config.mode, str) else mode
-    if mode not in ("c", "py", "fast_run", "fast_compile"):
-        raise ValueError(f"Unknown mode {mode!r}: use 'c' (compiled, default) or 'py' "
-                         f"(numpy reference)")
-    mode = "py" if mode in ("py", "fast_compile") else "c"
+    from .mode import cgraph_mode_of, get_mode
+    requested_mode = None if mode is None else get_mode(mode)   # for f.maker.mode
+    mode = cgraph_mode_of(config.mode if mode is None else mode)
     nan_guard = bool(config.nan_guard if nan_guard is None else nan_guard)
     if profile is None:
         profile = config.profile
@@ -58,7 +56,10 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None,
         from ..profiling import ProfileStats
         profile = profile if isinstance(profile, ProfileStats) else \
             ProfileStats(profile if isinstance(profile, str) else name)
-    return Function(spec, mode, profile or None, nan_guard)
+    f = Function(spec, mode, profile or None, nan_guard)
+    if requested_mode is not None:
+        f._requested_mode = requested_mode
+    return f
 
 
 def _as_list(x):
@@ -324,6 +325,7 @@ class Function:
     """
 
     _module_key = None    # the module recorded for the user's graph (see __init__)
+    _requested_mode = None  # the Mode instance given to function(), for f.maker.mode
     _module_hidden = ()   # and the constants it takes after the inputs
 
     def __init__(self, spec, mode, profile=None, nan_guard=False):
@@ -331,6 +333,8 @@ class Function:
         shared_inputs = [v for v in graph_inputs(roots, stop_at=spec.input_variables)
                          if isinstance(v, SharedVariable)]
         graph_in = spec.input_variables + shared_inputs
+        if mode == "c":
+            _refuse_dtypes_without_c(graph_in, roots)
         # Warm path: a record under the pre-key of the user's graph holds the rewritten graph
         # and its module's key, so neither the rewrites nor the lowering run again.
         graph_key = found = None
@@ -638,8 +642,43 @@ class Function:
     def get_shared(self):
         return list(self._shared)
 
+    @property
+    def maker(self):
+        """Theano's ``f.maker``: ``fgraph`` (the rewritten graph, see graph/fgraph.py),
+        ``inputs`` (the In of each input), ``outputs`` and ``mode``."""
+        return FunctionMaker(self)
+
     def __repr__(self):
         return f"<cgraph.Function {self.name or 'anonymous'} ({self.mode})>"
+
+
+def _refuse_dtypes_without_c(graph_in, roots):
+    """A TypeError naming the first variable whose dtype the C backend does not compute
+    (float16: stored, and computed by the numpy reference only), before any lowering."""
+    from ..tensor.type import C_DTYPES
+    for var in sorted(ancestors(roots, stop_at=graph_in), key=lambda v: v.id):
+        dtype = getattr(var.type, "dtype", None)
+        if dtype is not None and dtype not in C_DTYPES:
+            where = f" (created at {var.trace})" if var.trace else ""
+            raise TypeError(f"{var!r}{where} has dtype {dtype}, which cgraph stores and "
+                            f"computes in the numpy reference (mode='py') but not in C: keep "
+                            f"the values in float32 (value.astype('float32')) to compile")
+
+
+class FunctionMaker:
+    """What made a Function, as Theano programs read it from ``f.maker``."""
+
+    def __init__(self, function):
+        from ..graph.fgraph import FunctionGraph
+        from .mode import Mode
+        self.fgraph = FunctionGraph(function.graph_inputs, function.graph_outputs,
+                                    function.nodes)
+        self.inputs = list(function._ins)
+        self.outputs = list(function.graph_outputs[:function._n_outputs])
+        self.mode = function._requested_mode or \
+            Mode("py" if function.mode == "py" else "cvm", "fast_run")
+        self.linker = self.mode.linker
+        self.function = function
 
 
 _MISSING = object()

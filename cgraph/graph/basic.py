@@ -36,9 +36,6 @@ class Variable:
             return out
         return f"<{self.type}>"
 
-    def __bool__(self):
-        raise TypeError("Variables do not support boolean operations.")
-
     # Python identity semantics for == and hash, as in Theano (use T.eq for elementwise).
     __hash__ = object.__hash__
 

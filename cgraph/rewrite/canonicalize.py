@@ -161,6 +161,7 @@ def _keep_x(out, x, c):
     return _as(x, out)
 
 
+_rule(("identity", "x"), lambda out, x: x)   # also zero_grad(x) and the other gradient views
 _rule(_both_orders("mul", "x", Const("c", 1)), _keep_x)
 _rule(_both_orders("add", "x", Const("c", 0)), _keep_x)
 _rule(("sub", "x", Const("c", 0)), _keep_x)

@@ -37,7 +37,8 @@ def stable_elementwise(node):
 def stable_log_softmax(node):
     """log(softmax(x)) -> log_softmax(x), also through integer-array indexing:
     log(softmax(x)[i, y]) -> log_softmax(x)[i, y] (the classic NLL of a classifier)."""
-    from ..tensor.nnet import LogSoftmax, Softmax, log_softmax
+    from ..tensor.nnet import LogSoftmax, Softmax
+    from ..tensor.nnet import _log_softmax as log_softmax   # the op: keeps a vector a vector
     from ..tensor.subtensor import AdvancedSubtensor
     bindings = match(("log", "p"), node.outputs[0])
     if bindings is None:

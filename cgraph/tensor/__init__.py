@@ -5,9 +5,12 @@ from .constructors import *  # noqa: F401,F403
 from .basic import *  # noqa: F401,F403
 from .basic import abs_, all, any, max, min, pow, round, sum  # noqa: F401  (shadow builtins)
 from .subtensor import *  # noqa: F401,F403
+from .tensordot import batched_dot, batched_tensordot, tensordot  # noqa: F401
 from . import nnet  # noqa: F401,E402
+from . import xlogx  # noqa: F401,E402  (T.xlogx.xlogx, T.xlogx.xlogy0, as Theano)
 from .nnet import sigmoid, softplus  # noqa: F401
 from ..gradient import grad, Lop, Rop, verify_grad  # noqa: F401,E402  (theano.tensor.grad)
+from ..gradient import consider_constant, hessian, jacobian  # noqa: F401,E402  (as Theano's T)
 
 
 def __getattr__(name):

@@ -100,6 +100,11 @@ def cast(x, dtype):
     return Elemwise(cast_op(dtype))(x)
 
 
+def inv(x):
+    """1 / x elementwise (Theano's ``T.inv``; integers give floats, as ``1 / x`` does)."""
+    return true_div(1, x)
+
+
 def clip(x, a_min, a_max):
     """``x`` limited to [a_min, a_max] elementwise."""
     return minimum(maximum(x, a_min), a_max)

@@ -4,8 +4,8 @@ the gradient of a product is two more products with transposed operands. ``Gemm`
 
 ``Dot`` multiplies an N-d tensor (N >= 1) by a vector or a matrix, following numpy's
 ``dot``: the last axis of the first operand is summed against the first axis of the second.
-A 0-d operand makes the product elementwise; a second operand of more than 2 dimensions is
-not supported yet.
+A 0-d operand makes the product elementwise; ``dot`` with a second operand of more than 2
+dimensions is lowered to a transpose, reshapes and one Dot (tensordot.py).
 """
 import numpy as np
 
@@ -34,8 +34,7 @@ class Dot(Op):
         if b.ndim > 2:
             raise NotImplementedError(
                 f"dot of {a!r} ({a.ndim}-d) and {b!r} ({b.ndim}-d): a second operand of "
-                f"more than 2 dimensions is not supported yet (nor are tensordot and "
-                f"batched_dot)")
+                f"more than 2 dimensions is not a Dot: use dot() or tensordot()")
         dtype = upcast(a.dtype, b.dtype)
         a, b = _cast(a, dtype), _cast(b, dtype)
         bcast = a.broadcastable[:-1] + b.broadcastable[1:]
@@ -125,7 +124,8 @@ _dot = Dot()
 
 def dot(a, b):
     """numpy's ``dot``: vector.vector -> scalar, matrix.vector -> vector, vector.matrix ->
-    vector, matrix.matrix -> matrix, and an N-d tensor times a vector or a matrix.
+    vector, matrix.matrix -> matrix, an N-d tensor times a vector or a matrix, and any
+    operand times an N-d tensor (a's last axis against b's second-to-last).
 
     A 0-d operand means elementwise multiplication. The result has the numpy upcast of the
     two dtypes (the operands are cast to it first).
@@ -133,6 +133,9 @@ def dot(a, b):
     a, b = as_tensor_variable(a), as_tensor_variable(b)
     if a.ndim == 0 or b.ndim == 0:
         return a * b
+    if b.ndim > 2:
+        from .tensordot import dot_nd   # built on this module's Dot
+        return dot_nd(a, b)
     return _dot(a, b)
 
 

@@ -22,9 +22,16 @@ def _maker(bcast):
 
 
 def _plural(single):
+    """Theano's plural constructors: ``matrices(3)`` makes three unnamed variables,
+    ``matrices('x', 'y')`` two named ones; a single string is split into one-letter names
+    (``p, t = matrices('pt')``), and a single one-letter string gives one variable."""
     def make(*names, dtype=None):
         if len(names) == 1 and isinstance(names[0], int):
             return [single(dtype=dtype) for _ in range(names[0])]
+        if len(names) == 1 and isinstance(names[0], str):
+            names = names[0]
+            if len(names) == 1:
+                return single(names, dtype=dtype)
         return [single(n, dtype=dtype) for n in names]
     return make
 
@@ -35,13 +42,15 @@ for _kind, _bcast in _RANKS.items():
         globals()[_prefix + _kind] = TensorType(_dtype, _bcast)
         __all__.append(_prefix + _kind)
 
-scalars = _plural(scalar)          # noqa: F821
-vectors = _plural(vector)          # noqa: F821
-matrices = _plural(matrix)         # noqa: F821
-tensor3s = _plural(tensor3)        # noqa: F821
-tensor4s = _plural(tensor4)        # noqa: F821
-for _prefix, _dtype in _PREFIXES.items():
-    for _kind, _single in (("scalars", "scalar"), ("vectors", "vector"), ("matrices", "matrix")):
+# Theano's plurals: one per rank, plain (floatX) and with each dtype prefix (fmatrices, ...)
+_PLURALS = {"scalar": "scalars", "vector": "vectors", "matrix": "matrices", "row": "rows",
+            "col": "cols", "tensor3": "tensor3s", "tensor4": "tensor4s", "tensor5": "tensor5s",
+            "tensor6": "tensor6s", "tensor7": "tensor7s"}
+for _single, _kind in _PLURALS.items():
+    globals()[_kind] = _plural(globals()[_single])
+    if _kind not in __all__:
+        __all__.append(_kind)
+    for _prefix, _dtype in _PREFIXES.items():
         _type = globals()[_prefix + _single]
         globals()[_prefix + _kind] = _plural(lambda name=None, dtype=None, t=_type: t(name))
         __all__.append(_prefix + _kind)

@@ -6,6 +6,8 @@ crossentropies are graphs of existing ops, except ``sigmoid_binary_crossentropy`
 elementwise op whose gradient is exactly ``sigmoid(x) - t``. Crossentropies of a softmax
 (sigmoid) output are built on its input, so that their gradients are stable too.
 """
+import warnings
+
 import numpy as np
 
 from ..graph.basic import Apply, Op
@@ -78,14 +80,31 @@ def _as_float(x):
     return x if is_float(x.dtype) else cast(x, upcast_float(x.dtype))
 
 
+def _as_rows(c, op_name):
+    """``c`` as a float matrix, as Theano's softmax ops take it: a vector becomes a 1 x n row
+    (with Theano's deprecation warning), so ``softmax(v)[:, 0]`` works as it did there."""
+    c = _as_float(c)
+    if c.ndim >= 1 and c.broadcastable[-1]:
+        warnings.warn("The softmax is applied on a dimension of shape 1, which does not have a "
+                      "semantic meaning.", stacklevel=3)
+    if c.ndim == 1:
+        warnings.warn(f"DEPRECATION: If x is a vector, {op_name} will not automatically pad x "
+                      f"anymore in next releases. If you need it, please do it manually. The "
+                      f"vector case is gonna be supported soon and the output will be a "
+                      f"vector.", stacklevel=3)
+        c = c.dimshuffle("x", 0)
+    return c
+
+
 def softmax(c):
-    """exp(c) / sum(exp(c)) over the last axis of a vector or of each row of a matrix."""
-    return _softmax(_as_float(c))
+    """exp(c) / sum(exp(c)) over each row of a matrix; a vector is taken as a 1 x n row, as
+    in Theano (the result is that row)."""
+    return _softmax(_as_rows(c, "Softmax"))
 
 
 def log_softmax(c):
-    """log(softmax(c)), computed stably."""
-    return _log_softmax(_as_float(c))
+    """log(softmax(c)), computed stably; a vector is taken as a 1 x n row, as in Theano."""
+    return _log_softmax(_as_rows(c, "LogSoftmax"))
 
 
 logsoftmax = log_softmax
@@ -192,7 +211,7 @@ def categorical_crossentropy(coding_dist, true_dist):
     coding_dist, true_dist = as_tensor_variable(coding_dist), as_tensor_variable(true_dist)
     logits = _softmax_input(coding_dist)
     if true_dist.ndim == coding_dist.ndim:
-        log_coding = log(coding_dist) if logits is None else log_softmax(logits)
+        log_coding = log(coding_dist) if logits is None else _log_softmax(logits)
         return -reduce_sum(true_dist * log_coding, axis=coding_dist.ndim - 1)
     if true_dist.ndim == coding_dist.ndim - 1:
         if coding_dist.ndim != 2:
@@ -204,7 +223,7 @@ def categorical_crossentropy(coding_dist, true_dist):
         # the rows are counted on the array that is indexed, so no other value is computed
         if logits is None:
             return -log(coding_dist[arange(shape_i(coding_dist, 0)), true_dist])
-        log_coding = log_softmax(logits)
+        log_coding = _log_softmax(logits)
         return -log_coding[arange(shape_i(log_coding, 0)), true_dist]
     raise TypeError("rank mismatch between coding and true distributions")
 
@@ -214,6 +233,10 @@ __all__ = ["softmax", "log_softmax", "logsoftmax", "relu", "sigmoid", "softplus"
            "binary_crossentropy", "sigmoid_binary_crossentropy", "categorical_crossentropy",
            "SigmoidBinaryCrossentropy"]
 from .conv import conv2d  # noqa: E402,F401
+from . import bn  # noqa: E402,F401  (T.nnet.bn, as Theano's theano.tensor.nnet.bn)
+import sys as _sys  # noqa: E402
+_sys.modules[__name__ + ".bn"] = bn   # importable by Theano's path, though nnet is a module
+from .bn import batch_normalization  # noqa: E402,F401
 
 
 def __getattr__(name):

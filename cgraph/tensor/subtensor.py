@@ -142,6 +142,8 @@ def _read_entry(entry, x):
 def _expand(x, index):
     """The index as a list with one entry per axis of ``x`` (Ellipsis expanded, missing
     trailing axes as full slices), plus the None entries where they were."""
+    if isinstance(index, list) and any(isinstance(e, slice) for e in index):
+        index = tuple(index)   # Theano (and numpy before 1.23) read such a list as a tuple
     if not isinstance(index, tuple):
         index = (index,)
     entries = [_read_entry(e, x) for e in index]

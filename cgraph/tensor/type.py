@@ -3,9 +3,13 @@ import numpy as np
 
 from ..config import config
 
-DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "float32", "float64")
+DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "float16", "float32", "float64")
 INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8")
-FLOAT_DTYPES = ("float32", "float64")
+FLOAT_DTYPES = ("float16", "float32", "float64")
+# float16 is a storage dtype, as Theano's on the CPU: variables, shared values and the numpy
+# reference (mode="py") take it; the C backend refuses a graph holding it (no C type for it
+# in the generated code), with a message saying to cast to float32 (see compile/function.py).
+C_DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "float32", "float64")
 C_TYPES = {
     "bool": "bool", "int8": "int8_t", "int16": "int16_t", "int32": "int32_t",
     "int64": "int64_t", "uint8": "uint8_t", "float32": "float", "float64": "double",
@@ -41,7 +45,8 @@ class TensorType:
     A broadcastable dimension always has length 1, so it broadcasts against any length.
     """
 
-    def __init__(self, dtype, broadcastable):
+    def __init__(self, dtype, broadcastable, name=None):
+        self.name = name   # shown by repr, as Theano's; not part of the type's identity
         self.dtype = resolve_dtype(dtype)
         self.np_dtype = np.dtype(self.dtype)
         self.broadcastable = tuple(bool(b) for b in broadcastable)
@@ -60,6 +65,8 @@ class TensorType:
         return hash((self.dtype, self.broadcastable))
 
     def __repr__(self):
+        if self.name:
+            return self.name
         kinds = {0: "scalar", 1: "vector", 2: "matrix"}
         shape = kinds.get(self.ndim, f"{self.ndim}d")
         if any(self.broadcastable):

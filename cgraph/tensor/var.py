@@ -42,11 +42,37 @@ class _TensorOperators:
     def __ror__(self, other): return _b().or_(other, self)
     def __xor__(self, other): return _b().xor(self, other)
     def __rxor__(self, other): return _b().xor(other, self)
-    def __lt__(self, other): return _b().lt(self, other)
-    def __le__(self, other): return _b().le(self, other)
-    def __gt__(self, other): return _b().gt(self, other)
-    def __ge__(self, other): return _b().ge(self, other)
+    def __lt__(self, other): return _comparison(_b().lt(self, other))
+    def __le__(self, other): return _comparison(_b().le(self, other))
+    def __gt__(self, other): return _comparison(_b().gt(self, other))
+    def __ge__(self, other): return _comparison(_b().ge(self, other))
     __hash__ = Variable.__hash__
+
+    __array_priority__ = 1000
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """numpy hands its ufuncs on variables to the graph: ``ndarray + W`` and
+        ``np.exp(W)`` are TensorVariables (not object arrays), as with Theano's variables.
+        Ufuncs without a graph counterpart, reductions (``np.add.reduce``) and ``out=``
+        are refused by numpy with a TypeError; ``ndarray == W`` compares W with each element
+        by identity (all False), as numpy did with Theano's variables (use T.eq)."""
+        if method == "__call__" and not kwargs and ufunc.__name__ in ("equal", "not_equal"):
+            # numpy's answer for a Python object: compared with == (identity) elementwise
+            return ufunc(*[_as_object_array(x) for x in inputs])
+        name = _NUMPY_UFUNCS.get(ufunc.__name__, ufunc.__name__)
+        if method != "__call__" or kwargs or name not in _UFUNC_NAMES:
+            return NotImplemented
+        result = getattr(_b(), name)(*inputs)
+        return _comparison(result) if name in ("lt", "le", "gt", "ge") else result
+
+    # As in Theano, ``if W:`` is true for any variable; only a comparison result refuses to
+    # be a bool, so that ``a < b < c`` (Python's ``(a < b) and (b < c)``) fails loudly.
+    _is_nonzero = True
+
+    def __bool__(self):
+        if self._is_nonzero:
+            return True
+        raise TypeError("Variables do not support boolean operations.")
 
     def __iter__(self):
         """Iterate over a vector whose length is known when the graph is built, such as
@@ -134,6 +160,34 @@ class TensorConstant(_TensorOperators, Constant):
             text = np.array2string(self.data, separator=",").replace("\n", "")
             return f"{text}" if self.data.ndim == 0 else f"Constant{{{text}}}"
         return f"Constant{{{self.data.dtype}, shape={self.data.shape}}}"
+
+
+# numpy's ufunc names where the T namespace says it otherwise
+_NUMPY_UFUNCS = {"subtract": "sub", "multiply": "mul", "true_divide": "true_div",
+                 "divide": "true_div", "floor_divide": "floor_div", "remainder": "mod",
+                 "power": "pow", "negative": "neg", "absolute": "abs_", "matmul": "dot",
+                 "less": "lt", "less_equal": "le", "greater": "gt", "greater_equal": "ge",
+                 "bitwise_and": "and_", "bitwise_or": "or_", "bitwise_xor": "xor",
+                 "square": "sqr", "positive": "identity"}
+_UFUNC_NAMES = frozenset([
+    "add", "sub", "mul", "true_div", "floor_div", "mod", "pow", "neg", "abs_", "dot", "lt",
+    "le", "gt", "ge", "and_", "or_", "xor", "invert", "sqr", "identity", "maximum", "minimum",
+    "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt", "tanh", "sinh", "cosh",
+    "sin", "cos", "tan", "arcsin", "arccos", "arctan", "arctan2", "arcsinh", "arccosh",
+    "arctanh", "floor", "ceil", "trunc", "sign", "isnan", "isinf"])
+
+
+def _as_object_array(x):
+    if isinstance(x, Variable):
+        holder = np.empty((), dtype=object)
+        holder[()] = x
+        return holder
+    return np.asarray(x, dtype=object)
+
+
+def _comparison(result):
+    result._is_nonzero = False
+    return result
 
 
 def _b():

@@ -219,3 +219,4 @@ from .conv import conv2d  # noqa: E402,F401
 def __getattr__(name):
     from ..unsupported import lookup
     lookup("cgraph.tensor.nnet", name)
+from . import abstract_conv  # noqa: E402,F401  (T.nnet.abstract_conv, as in Theano)

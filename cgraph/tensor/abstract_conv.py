@@ -19,10 +19,12 @@ import numpy as np
 
 from ..graph.basic import Constant, Variable
 from .conv import Conv2d, Conv2dGradInputs, Conv2dGradWeights, conv2d
+from .conv3d import Conv3d, Conv3dGradInputs, Conv3dGradWeights, conv3d
 
 __all__ = ["AbstractConv2d", "AbstractConv2d_gradInputs", "AbstractConv2d_gradWeights",
-           "conv2d", "conv2d_grad_wrt_inputs", "conv2d_grad_wrt_weights",
-           "get_conv_output_shape",
+           "AbstractConv3d", "AbstractConv3d_gradInputs", "AbstractConv3d_gradWeights",
+           "conv2d", "conv3d", "conv2d_grad_wrt_inputs", "conv2d_grad_wrt_weights",
+           "conv3d_grad_wrt_inputs", "conv3d_grad_wrt_weights", "get_conv_output_shape",
            "get_conv_shape_1axis", "get_conv_gradweights_shape",
            "get_conv_gradweights_shape_1axis", "get_conv_gradinputs_shape",
            "get_conv_gradinputs_shape_1axis", "border_mode_to_pad", "bilinear_kernel_1D",
@@ -88,6 +90,41 @@ class AbstractConv2d_gradWeights(Conv2dGradWeights):
         return super().make_node(img, topgrad, _spatial_shape(shape, 2, type(self).__name__))
 
 
+class AbstractConv3d(Conv3d):
+    """The 3-d convolution op, with Theano's constructor."""
+
+    def __init__(self, imshp=None, kshp=None, border_mode="valid", subsample=(1, 1, 1),
+                 filter_flip=True, filter_dilation=(1, 1, 1), num_groups=1):
+        super().__init__(border_mode, subsample, filter_dilation, filter_flip, num_groups,
+                         imshp=_hint(imshp), kshp=_hint(kshp))
+
+
+class AbstractConv3d_gradInputs(Conv3dGradInputs):
+    """The gradient of a 3-d convolution with respect to its images: ``op(filters,
+    output_grad, shape)``, ``shape`` the images' depth, rows and columns."""
+
+    def __init__(self, imshp=None, kshp=None, border_mode="valid", subsample=(1, 1, 1),
+                 filter_flip=True, filter_dilation=(1, 1, 1), num_groups=1):
+        super().__init__(border_mode, subsample, filter_dilation, filter_flip, num_groups,
+                         imshp=_hint(imshp), kshp=_hint(kshp))
+
+    def make_node(self, kern, topgrad, shape, add_assert_shape=True):
+        return super().make_node(kern, topgrad, _spatial_shape(shape, 3, type(self).__name__))
+
+
+class AbstractConv3d_gradWeights(Conv3dGradWeights):
+    """The gradient of a 3-d convolution with respect to its filters: ``op(images,
+    output_grad, shape)``, ``shape`` the filters' depth, rows and columns."""
+
+    def __init__(self, imshp=None, kshp=None, border_mode="valid", subsample=(1, 1, 1),
+                 filter_flip=True, filter_dilation=(1, 1, 1), num_groups=1):
+        super().__init__(border_mode, subsample, filter_dilation, filter_flip, num_groups,
+                         imshp=_hint(imshp), kshp=_hint(kshp))
+
+    def make_node(self, img, topgrad, shape, add_assert_shape=True):
+        return super().make_node(img, topgrad, _spatial_shape(shape, 3, type(self).__name__))
+
+
 def _spatial_shape(shape, ndim, op_name):
     """The spatial shape argument as an int64 vector of ``ndim`` entries."""
     from .basic import cast
@@ -149,6 +186,34 @@ def conv2d_grad_wrt_weights(input, output_grad, filter_shape: Sequence[Any],
                                     filter_flip=filter_flip, filter_dilation=filter_dilation,
                                     num_groups=num_groups, unshared=unshared)
     return op(input, output_grad, tuple(filter_shape[-2:]))
+
+
+def conv3d_grad_wrt_inputs(output_grad, filters, input_shape: Sequence[Any],
+                           filter_shape: Optional[Sequence[Any]] = None,
+                           border_mode="valid", subsample=(1, 1, 1), filter_flip=True,
+                           filter_dilation=(1, 1, 1), num_groups=1):
+    """The gradient of a 3-d convolution with respect to its input, as Theano's."""
+    _check_symbolic_or_int(input_shape, [0, 1], "input_shape", True, False)
+    _check_symbolic_or_int(input_shape, [2, 3, 4], "input_shape", False, True)
+    op = AbstractConv3d_gradInputs(imshp=input_shape, kshp=filter_shape,
+                                   border_mode=border_mode, subsample=subsample,
+                                   filter_flip=filter_flip, filter_dilation=filter_dilation,
+                                   num_groups=num_groups)
+    return op(filters, output_grad, tuple(input_shape[-3:]))
+
+
+def conv3d_grad_wrt_weights(input, output_grad, filter_shape: Sequence[Any],
+                            input_shape: Optional[Sequence[Any]] = None,
+                            border_mode="valid", subsample=(1, 1, 1), filter_flip=True,
+                            filter_dilation=(1, 1, 1), num_groups=1):
+    """The gradient of a 3-d convolution with respect to its filters, as Theano's."""
+    _check_symbolic_or_int(filter_shape, [0, 1], "filter_shape", True, False)
+    _check_symbolic_or_int(filter_shape, [2, 3, 4], "filter_shape", False, True)
+    op = AbstractConv3d_gradWeights(imshp=input_shape, kshp=filter_shape,
+                                    border_mode=border_mode, subsample=subsample,
+                                    filter_flip=filter_flip, filter_dilation=filter_dilation,
+                                    num_groups=num_groups)
+    return op(input, output_grad, tuple(filter_shape[-3:]))
 
 
 # --- shape arithmetic (ints, None where unknown, or symbolic scalars) --------------------

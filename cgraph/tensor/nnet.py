@@ -220,3 +220,4 @@ def __getattr__(name):
     from ..unsupported import lookup
     lookup("cgraph.tensor.nnet", name)
 from . import abstract_conv  # noqa: E402,F401  (T.nnet.abstract_conv, as in Theano)
+from .conv3d import conv3d  # noqa: E402,F401

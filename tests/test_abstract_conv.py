@@ -313,3 +313,13 @@ def test_bilinear_upsampling_interpolates_linearly():
         np.testing.assert_allclose(np.diff(inner, 2, axis=3), 0, atol=1e-9)
     np.testing.assert_allclose(
         cgraph.function([], ac.bilinear_kernel_1D(3, normalize=False))(), [1, 2, 3, 2, 1])
+
+
+def test_module_is_reachable_by_attribute_and_by_import():
+    import importlib
+    assert T.nnet.abstract_conv is ac
+    assert importlib.import_module("cgraph.tensor.nnet.abstract_conv") is ac
+    assert hasattr(T.nnet.abstract_conv, "AbstractConv3d_gradInputs")
+    assert T.nnet.conv3d is ac.conv3d
+    from cgraph.tensor.signal import pool
+    assert hasattr(pool, "pool_3d") and hasattr(pool, "max_pool_2d_same_size")

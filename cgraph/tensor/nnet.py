@@ -214,10 +214,14 @@ __all__ = ["softmax", "log_softmax", "logsoftmax", "relu", "sigmoid", "softplus"
            "binary_crossentropy", "sigmoid_binary_crossentropy", "categorical_crossentropy",
            "SigmoidBinaryCrossentropy"]
 from .conv import conv2d  # noqa: E402,F401
+from . import abstract_conv  # noqa: E402,F401  (T.nnet.abstract_conv, as in Theano)
+# importable by Theano's path too (import theano.tensor.nnet.abstract_conv): the import
+# system finds an entry of sys.modules even though this module is not a package
+import sys as _sys  # noqa: E402
+_sys.modules[__name__ + ".abstract_conv"] = abstract_conv
+from .conv3d import conv3d  # noqa: E402,F401
 
 
 def __getattr__(name):
     from ..unsupported import lookup
     lookup("cgraph.tensor.nnet", name)
-from . import abstract_conv  # noqa: E402,F401  (T.nnet.abstract_conv, as in Theano)
-from .conv3d import conv3d  # noqa: E402,F401

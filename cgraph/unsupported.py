@@ -36,7 +36,7 @@ THEANO_NAMES = {
     },
     "cgraph.tensor.nnet": {
         name: hint for names, hint in [
-            (("conv2d_transpose", "separable_conv2d", "neighbours",
+            (("neighbours",
               "images2neibs"), None),
             (("batch_normalization", "bn", "h_softmax", "crossentropy_softmax_1hot",
               "crossentropy_softmax_argmax_1hot_with_bias", "confusion_matrix", "elu", "selu",

@@ -10,6 +10,7 @@ import cgraph
 import cgraph.tensor as T
 from cgraph.gradient import verify_grad
 from cgraph.tensor import abstract_conv as ac
+from test_conv import reference_conv
 from util import assert_clean_build, check, check_error
 
 rng = np.random.default_rng(7)
@@ -323,3 +324,28 @@ def test_module_is_reachable_by_attribute_and_by_import():
     assert T.nnet.conv3d is ac.conv3d
     from cgraph.tensor.signal import pool
     assert hasattr(pool, "pool_3d") and hasattr(pool, "max_pool_2d_same_size")
+
+
+def test_conv2d_transpose_and_separable_convolutions():
+    """conv2d_transpose is the input gradient of the forward convolution it transposes;
+    separable_conv2d/3d are a grouped (depthwise) then a 1x1 (pointwise) convolution."""
+    x, w, gy = T.tensor4("x"), T.tensor4("w"), T.tensor4("gy")
+    kwargs = dict(border_mode=(1, 0), filter_flip=False)
+    y = T.nnet.conv2d(x, w, subsample=(2, 1), **kwargs)
+    X, W, GY = random((2, 3, 7, 5)), random((4, 3, 3, 2)), random((2, 4, 4, 4))
+    expected = cgraph.function([x, w, gy], T.grad(None, x, known_grads={y: gy}),
+                               mode="py")(X, W, GY)
+    up = T.nnet.conv2d_transpose(gy, w, (2, 3, 7, 5), input_dilation=(2, 1), **kwargs)
+    check([w, gy], up, [W, GY], expected=expected)
+
+    dw, pw = T.tensor4("dw"), T.tensor4("pw")
+    out = T.nnet.separable_conv2d(x, dw, pw, num_channels=3, border_mode="half")
+    DW, PW = random((6, 1, 3, 3)), random((2, 6, 1, 1))
+    ref = reference_conv(reference_conv(X, DW, border_mode="half", num_groups=3), PW)
+    check([x, dw, pw], out, [X, DW, PW], expected=ref)
+    x5, dw5, pw5 = (T.TensorType("float64", (False,) * 5)(n) for n in ("x5", "dw5", "pw5"))
+    out3 = ac.separable_conv3d(x5, dw5, pw5, num_channels=2)
+    X5, DW5, PW5 = random((1, 2, 3, 4, 3)), random((2, 1, 2, 2, 2)), random((3, 2, 1, 1, 1))
+    ref3 = cgraph.function([x5, dw5, pw5], T.nnet.conv3d(T.nnet.conv3d(x5, dw5, num_groups=2),
+                                                         pw5), mode="py")(X5, DW5, PW5)
+    check([x5, dw5, pw5], out3, [X5, DW5, PW5], expected=ref3)

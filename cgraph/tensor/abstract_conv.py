@@ -28,7 +28,8 @@ __all__ = ["AbstractConv2d", "AbstractConv2d_gradInputs", "AbstractConv2d_gradWe
            "get_conv_shape_1axis", "get_conv_gradweights_shape",
            "get_conv_gradweights_shape_1axis", "get_conv_gradinputs_shape",
            "get_conv_gradinputs_shape_1axis", "border_mode_to_pad", "bilinear_kernel_1D",
-           "bilinear_kernel_2D", "bilinear_upsampling", "causal_conv1d"]
+           "bilinear_kernel_2D", "bilinear_upsampling", "causal_conv1d", "conv2d_transpose",
+           "separable_conv2d", "separable_conv3d"]
 
 
 def _hint(shape):
@@ -344,6 +345,56 @@ def border_mode_to_pad(mode, convdim: int, kshp):
 
 
 # --- built from the ops above ------------------------------------------------------------
+
+def conv2d_transpose(input, filters, output_shape: Sequence[Any],
+                     filter_shape: Optional[Sequence[Any]] = None, border_mode="valid",
+                     input_dilation=(1, 1), filter_flip=True, filter_dilation=(1, 1),
+                     num_groups=1, unshared=False):
+    """The transposed convolution of ``input`` by ``filters`` (input channels, output
+    channels, rows, columns) to an output of ``output_shape``, as Theano's
+    ``T.nnet.conv2d_transpose``: the gradient of conv2d with respect to its input, with
+    ``input_dilation`` the forward convolution's stride and ``border_mode`` its padding
+    (here a cropping)."""
+    return conv2d_grad_wrt_inputs(input, filters, output_shape, filter_shape,
+                                  border_mode=border_mode, subsample=input_dilation,
+                                  filter_flip=filter_flip, filter_dilation=filter_dilation,
+                                  num_groups=num_groups, unshared=unshared)
+
+
+def _separable(conv, nd, input, depthwise_filters, pointwise_filters, num_channels,
+               input_shape, depthwise_filter_shape, pointwise_filter_shape, border_mode,
+               subsample, filter_flip, filter_dilation):
+    depthwise = conv(input, depthwise_filters, input_shape=input_shape,
+                     filter_shape=depthwise_filter_shape, border_mode=border_mode,
+                     subsample=subsample, filter_flip=filter_flip,
+                     filter_dilation=filter_dilation, num_groups=num_channels)
+    return conv(depthwise, pointwise_filters, filter_shape=pointwise_filter_shape,
+                border_mode="valid", subsample=(1,) * nd, filter_flip=filter_flip,
+                filter_dilation=(1,) * nd, num_groups=1)
+
+
+def separable_conv2d(input, depthwise_filters, pointwise_filters, num_channels: int,
+                     input_shape=None, depthwise_filter_shape=None,
+                     pointwise_filter_shape=None, border_mode="valid", subsample=(1, 1),
+                     filter_flip=True, filter_dilation=(1, 1)):
+    """A depthwise convolution (each input channel by its own filters: ``depthwise_filters``
+    of shape (depthwise output channels, 1, rows, columns)) followed by a pointwise one
+    mixing the channels (``pointwise_filters``: (output channels, depthwise output
+    channels, 1, 1)), as Theano's."""
+    return _separable(conv2d, 2, input, depthwise_filters, pointwise_filters, num_channels,
+                      input_shape, depthwise_filter_shape, pointwise_filter_shape,
+                      border_mode, subsample, filter_flip, filter_dilation)
+
+
+def separable_conv3d(input, depthwise_filters, pointwise_filters, num_channels: int,
+                     input_shape=None, depthwise_filter_shape=None,
+                     pointwise_filter_shape=None, border_mode="valid", subsample=(1, 1, 1),
+                     filter_flip=True, filter_dilation=(1, 1, 1)):
+    """separable_conv2d with a third spatial axis, as Theano's."""
+    return _separable(conv3d, 3, input, depthwise_filters, pointwise_filters, num_channels,
+                      input_shape, depthwise_filter_shape, pointwise_filter_shape,
+                      border_mode, subsample, filter_flip, filter_dilation)
+
 
 def causal_conv1d(input, filters, filter_shape, input_shape=None, subsample=1,
                   filter_flip=True, filter_dilation=1, num_groups=1, unshared=False):

@@ -220,6 +220,7 @@ from . import abstract_conv  # noqa: E402,F401  (T.nnet.abstract_conv, as in The
 import sys as _sys  # noqa: E402
 _sys.modules[__name__ + ".abstract_conv"] = abstract_conv
 from .conv3d import conv3d  # noqa: E402,F401
+from .abstract_conv import conv2d_transpose, separable_conv2d  # noqa: E402,F401
 
 
 def __getattr__(name):

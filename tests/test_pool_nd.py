@@ -6,6 +6,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import cgraph
 import cgraph.tensor as T
@@ -51,14 +53,14 @@ def naive_pool(x, ws, ignore_border=True, stride=None, pad=None, mode="max"):
                                     min(end, spatial[a] + pad[a]) - pad[a]))
             for position in itertools.product(*ranges):
                 values.append(x[image + position])
-            if mode == "max":
-                out[image + window] = max(values)
+            if mode == "max":        # a window of padding alone: -inf, NaN (see pool.py)
+                out[image + window] = max(values, default=-np.inf)
             elif mode == "sum":
                 out[image + window] = sum(values)
             elif mode == "average_inc_pad":
                 out[image + window] = sum(values) / size_inc
             else:
-                out[image + window] = sum(values) / len(values)
+                out[image + window] = sum(values) / len(values) if values else np.nan
     return out
 
 
@@ -211,3 +213,62 @@ def test_theano_op_signatures():
     np.testing.assert_allclose(f(X), naive_pool(X, (2, 2), True, (1, 1), mode="sum"))
     with pytest.raises(ValueError, match="ndim must be 2 or 3"):
         Pool(True, ndim=1)
+
+
+_SYMBOLIC = {}
+
+
+def symbolic_pool_functions(nd):
+    """One C and one py function per (nd, ignore_border), pooling x in every mode with
+    window sizes, strides and padding given at call time."""
+    if nd not in _SYMBOLIC:
+        x = T.TensorType("float64", (False,) * (nd + 1))("x")
+        ws, stride, pad = T.lvector("ws"), T.lvector("stride"), T.lvector("pad")
+        _SYMBOLIC[nd] = {}
+        for ib in (True, False):
+            outs = [pool_2d(x, ws, ib, stride, pad, m) if nd == 2 else
+                    pool_3d(x, ws, ib, stride, pad, m) for m in MODES]
+            _SYMBOLIC[nd][ib] = [cgraph.function([x, ws, stride, pad], outs, mode=mode)
+                                 for mode in ("c", "py")]
+    return _SYMBOLIC[nd]
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_any_geometry_matches_the_loops(data):
+    """Random sizes, windows, strides and padding (the edge cases included: windows larger
+    than the image, strides larger than windows, empty axes) through one compiled function
+    per rank: C, the numpy reference and the loops agree."""
+    nd = data.draw(st.sampled_from([2, 3]), "nd")
+    ib = data.draw(st.booleans(), "ignore_border")
+    shape = tuple(data.draw(st.lists(st.integers(0, 5), min_size=nd + 1,
+                                     max_size=nd + 1), "shape"))
+    ws = data.draw(st.lists(st.integers(1, 4), min_size=nd, max_size=nd), "ws")
+    stride = data.draw(st.lists(st.integers(1, 4), min_size=nd, max_size=nd), "stride")
+    pad = [data.draw(st.integers(0, w - 1), "pad") if ib else 0 for w in ws]
+    X = rng.normal(size=shape)
+    f_c, f_py = symbolic_pool_functions(nd)[ib]
+    args = [X, np.array(ws), np.array(stride), np.array(pad)]
+    got, ref = f_c(*args), f_py(*args)
+    for mode, g, r in zip(MODES, got, ref):
+        expected = naive_pool(X, tuple(ws), ib, tuple(stride), tuple(pad), mode)
+        assert g.shape == r.shape == expected.shape, (mode, g.shape, expected.shape)
+        np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12, err_msg=mode)
+        np.testing.assert_allclose(r, expected, rtol=1e-12, atol=1e-12, err_msg=mode)
+
+
+def test_windows_of_padding_alone():
+    """An empty pooled axis with padding: every window holds padding only. Max gives the
+    dtype's lowest value, sum 0, average_inc_pad 0, average_exc_pad NaN (0 for integers);
+    the gradient is all zeros (of the empty input's shape)."""
+    x, xi = T.tensor3("x"), T.tensor3("xi", dtype="int64")
+    outs = [pool_2d(v, (2, 2), True, (1, 1), (1, 1), m) for v in (x, xi) for m in MODES]
+    X, XI = np.zeros((2, 0, 3)), np.zeros((2, 0, 3), "int64")
+    got = check([x, xi], outs, [X, XI])
+    lowest = np.iinfo("int64").min
+    for k, value in enumerate([-np.inf, 0, 0, np.nan, lowest, 0, 0, 0]):
+        assert got[k].shape == (2, 1, 4)
+        np.testing.assert_array_equal(got[k], np.full((2, 1, 4), value))
+    gx = T.grad(T.sum(pool_2d(x, (2, 2), True, (1, 1), (1, 1), "average_exc_pad")), x)
+    assert check([x], [gx], [X])[0].shape == (2, 0, 3)

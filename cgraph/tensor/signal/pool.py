@@ -5,7 +5,9 @@
 ``ignore_border=True``). With ``ignore_border=False`` a last, partial window covers what
 the full windows leave at the far borders. 'max' and 'sum' never see the padding;
 'average_inc_pad' divides by the window's size including padding, 'average_exc_pad' by the
-number of image values in it. ``ndim`` (2 or 3) is the number of pooled axes.
+number of image values in it. ``ndim`` (2 or 3) is the number of pooled axes. A window
+can hold no image value only when a pooled axis is empty and padded; its max is then the
+dtype's lowest value (-inf), its sum 0, its average_exc_pad NaN (0 for integers).
 
 As in Theano 1.0, the window sizes, strides and padding are inputs of the ops (int64
 vectors of ``ndim`` entries), so they may be symbolic (Lasagne's spatial pyramid pooling
@@ -162,8 +164,11 @@ class _PoolBase(Op):
 
     def c_params(self, node):
         geometry = node.inputs[-3:]
+        dtype = np.dtype(node.inputs[0].dtype)
+        lowest = {"f": "-INFINITY", "i": f"INT{dtype.itemsize * 8}_MIN"}.get(dtype.kind, "0")
         return {"nd": self.ndim, "ignore_border": self.ignore_border, "mode": self.mode,
-                "acc_ctype": "double" if is_float(node.inputs[0].dtype) else "int64_t",
+                "acc_ctype": "double" if is_float(dtype.name) else "int64_t",
+                "lowest": lowest,
                 "static_geometry": [_static_values(v) for v in geometry]}
 
     # --- numpy reference: the windows as shifted strided slices of a padded copy ----------
@@ -258,7 +263,11 @@ class Pool(_PoolBase):
         for window in self._offsets(out_shape, ws, stride):
             total += canvas[window]
         if self.mode != "sum":
-            total = total / self._counts(x.shape, out_shape, ws, stride, pad)
+            counts = self._counts(x.shape, out_shape, ws, stride, pad)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                total = total / counts
+            if not is_float(x.dtype):    # an empty window's average: 0 (NaN for floats)
+                total = np.where(counts == 0, 0, total)
         with np.errstate(invalid="ignore", over="ignore"):
             return [total.astype(x.dtype)]
 
@@ -417,7 +426,8 @@ class AveragePoolGrad(_PoolBase):
         ws, stride, pad = geometry
         value = gz.astype("float64")
         if self.mode != "sum":
-            value = value / self._counts(x.shape, out_shape, ws, stride, pad)
+            counts = self._counts(x.shape, out_shape, ws, stride, pad)
+            value = value / np.maximum(counts, 1)   # an empty window spreads nothing
         canvas, inside = self._padded(np.zeros(x.shape, dtype="float64"), out_shape, 0,
                                       ws, stride, pad)
         for window in self._offsets(out_shape, ws, stride):

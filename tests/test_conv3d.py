@@ -5,6 +5,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import cgraph
 import cgraph.tensor as T
@@ -161,3 +163,65 @@ def test_errors_in_both_modes():
         T.nnet.conv3d(x, w, subsample=(1, 1))
     with pytest.raises(TypeError, match="input m must be a 5-d tensor"):
         T.nnet.conv3d(T.matrix("m"), w)
+
+
+_FUNCTIONS = {}
+
+
+def conv3d_functions(geometry_index):
+    """C and py functions of conv3d and of both gradients (shape form) for one geometry;
+    every size is a runtime value, so one compile serves every drawn shape."""
+    if geometry_index not in _FUNCTIONS:
+        g = HYPOTHESIS_GEOMETRIES[geometry_index]
+        x, w, gy, s = tensor5("x"), tensor5("w"), tensor5("gy"), T.lvector("s")
+        outs = [T.nnet.conv3d(x, w, **g),
+                ac.AbstractConv3d_gradInputs(**g)(w, gy, x.shape[2:]),
+                ac.AbstractConv3d_gradWeights(**g)(x, gy, s)]
+        _FUNCTIONS[geometry_index] = [cgraph.function([x, w, gy, s], outs, mode=m)
+                                      for m in ("c", "py")]
+    return _FUNCTIONS[geometry_index]
+
+
+HYPOTHESIS_GEOMETRIES = [dict(), dict(border_mode="half", subsample=(2, 1, 2)),
+                         dict(border_mode=(1, 0, 2), filter_dilation=(1, 2, 1),
+                              filter_flip=False)]
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_shapes_against_the_loops(data):
+    """Random batch, channels, volume and filter sizes (1 included) for three geometries:
+    the forward op and both gradients in C, the numpy reference and the loops agree (the
+    gradients through <grad, a> = <gy, conv(a)>, checked with random a)."""
+    k = data.draw(st.integers(0, len(HYPOTHESIS_GEOMETRIES) - 1), "geometry")
+    g = HYPOTHESIS_GEOMETRIES[k]
+    b, c, o = (data.draw(st.integers(1, 3), n) for n in ("batch", "channels", "filters"))
+    kernel = [data.draw(st.integers(1, 3), "tap") for _ in range(3)]
+    ext = [(n - 1) * d + 1 for n, d in zip(kernel, g.get("filter_dilation", (1, 1, 1)))]
+    volume = [data.draw(st.integers(max(1, e - 2), 6), "size") for e in ext]
+    X, W = random((b, c) + tuple(volume)), random((o, c) + tuple(kernel))
+    try:
+        expected = naive_conv3d(X, W, **g)
+    except ValueError:
+        return
+    if 0 in expected.shape:
+        return
+    GY = random(expected.shape)
+    f_c, f_py = conv3d_functions(k)
+    args = [X, W, GY, np.array(kernel)]
+    try:
+        ref = f_py(*args)
+    except ValueError as error:          # a filter larger than the padded volume
+        assert "do not fit" in str(error)
+        return
+    got = f_c(*args)
+    for a, r in zip(got, ref):
+        np.testing.assert_allclose(a, r, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(ref[0], expected, rtol=1e-10, atol=1e-10)
+    # adjoints: <gx, A> = <GY, conv(A, W)> and <gw, B> = <GY, conv(X, B)>
+    A, B = random(X.shape), random(W.shape)
+    np.testing.assert_allclose(np.sum(ref[1] * A), np.sum(GY * naive_conv3d(A, W, **g)),
+                               rtol=1e-9)
+    np.testing.assert_allclose(np.sum(ref[2] * B), np.sum(GY * naive_conv3d(X, B, **g)),
+                               rtol=1e-9)

@@ -213,6 +213,9 @@ def test_theano_op_signatures():
     np.testing.assert_allclose(f(X), naive_pool(X, (2, 2), True, (1, 1), mode="sum"))
     with pytest.raises(ValueError, match="ndim must be 2 or 3"):
         Pool(True, ndim=1)
+    from cgraph.tensor.signal.pool import DownsampleFactorMaxGradGrad, MaxPoolGradGrad
+    assert DownsampleFactorMaxGradGrad(True, "max", 3) == MaxPoolGradGrad(True, ndim=3)
+    assert Pool(True, "max", 2, openmp=False) == Pool(True)
 
 
 _SYMBOLIC = {}

@@ -15,7 +15,10 @@ input channels / num_groups, rows, columns)``: ``w'[o, i, j, c, u, v]``.
 
 ``Conv2d`` is the forward op; its gradients are ``Conv2dGradInputs`` (a transposed
 convolution: the filters spread each output gradient back over the window it came from) and
-``Conv2dGradWeights`` (the correlation of the image with the output gradient). The C code
+``Conv2dGradWeights`` (the correlation of the image with the output gradient). Their third
+input gives the shape of their result: a tensor of that shape, or the vector of its two
+spatial sizes (Theano's AbstractConv2d_gradInputs / _gradWeights, cgraph/tensor/
+abstract_conv.py, take the latter; the other sizes follow from the operands). The C code
 of all three is im2col + one BLAS gemm per image and group (templates/ops/conv2d*.c.j2;
 unshared filters use plain loops over the im2col matrix instead); ``perform`` loops over the
 filter taps with numpy, so the two implementations stay independent.

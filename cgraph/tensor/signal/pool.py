@@ -112,7 +112,8 @@ class _PoolBase(Op):
     __props__ = ("ignore_border", "mode", "ndim")
     n_tensor_inputs = 1
 
-    def __init__(self, ignore_border=False, mode="max", ndim=2):
+    def __init__(self, ignore_border=False, mode="max", ndim=2, openmp=None):
+        # openmp: Theano's switch, accepted and ignored (the pooling loops run on one thread)
         if mode == "max_deterministic":
             mode = "max"
         if mode not in MODES:
@@ -277,7 +278,7 @@ class Pool(_PoolBase):
         if gz is None or not is_float(x.dtype):
             return [None] + self._geometry_grads()
         if self.mode == "max":
-            grad = MaxPoolGrad(self.ignore_border, self.ndim)(x, out, gz, *geometry)
+            grad = MaxPoolGrad(self.ignore_border, ndim=self.ndim)(x, out, gz, *geometry)
         else:
             grad = AveragePoolGrad(self.ignore_border, self.mode, self.ndim)(x, gz, *geometry)
         return [grad] + self._geometry_grads()
@@ -300,7 +301,7 @@ class MaxPoolGrad(_PoolBase):
 
     c_template = "ops/pool_max_grad.c.j2"
 
-    def __init__(self, ignore_border=False, ndim=2):
+    def __init__(self, ignore_border=False, ndim=2, openmp=None):
         super().__init__(ignore_border, "max", ndim)
 
     def make_node(self, x, maxout, gz, ws, stride=None, pad=None):
@@ -336,7 +337,7 @@ class MaxPoolGrad(_PoolBase):
         if ggx is None:
             return [None] * 6
         from ..shape_ops import zeros_like
-        grad_grad = MaxPoolGradGrad(self.ignore_border, self.ndim)
+        grad_grad = MaxPoolGradGrad(self.ignore_border, ndim=self.ndim)
         return [zeros_like(x), zeros_like(maxout), grad_grad(x, maxout, ggx, *inputs[3:])] \
             + self._geometry_grads()
 
@@ -348,7 +349,9 @@ class MaxPoolGradGrad(_PoolBase):
 
     c_template = "ops/pool_max_grad_grad.c.j2"
 
-    def __init__(self, ignore_border=False, ndim=2):
+    def __init__(self, ignore_border=False, mode="max", ndim=2, openmp=None):
+        if mode != "max":
+            raise ValueError(f"MaxPoolGradGrad is for mode 'max', got {mode!r}")
         super().__init__(ignore_border, "max", ndim)
 
     def make_node(self, x, maxout, ggx, ws, stride=None, pad=None):
@@ -385,7 +388,7 @@ class MaxPoolGradGrad(_PoolBase):
         if g is None:
             return [None] * 6
         from ..shape_ops import zeros_like
-        grad = MaxPoolGrad(self.ignore_border, self.ndim)
+        grad = MaxPoolGrad(self.ignore_border, ndim=self.ndim)
         return [zeros_like(x), zeros_like(maxout), grad(x, maxout, g, *inputs[3:])] \
             + self._geometry_grads()
 

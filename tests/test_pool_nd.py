@@ -275,3 +275,22 @@ def test_windows_of_padding_alone():
         np.testing.assert_array_equal(got[k], np.full((2, 1, 4), value))
     gx = T.grad(T.sum(pool_2d(x, (2, 2), True, (1, 1), (1, 1), "average_exc_pad")), x)
     assert check([x], [gx], [X])[0].shape == (2, 0, 3)
+
+
+def test_out_shape_as_theano_computes_it():
+    """Pool.out_shape(imgshape, ws, ignore_border, stride, pad, ndim), Theano's static
+    method, for int and for symbolic image sizes (including empty axes)."""
+    n = T.lvector("n")
+    grid = list(itertools.product(range(0, 7), range(1, 4), range(1, 4), (False, True)))
+    symbolic = [Pool.out_shape((n[k], 5), (ws, 2), ib, (st, 2), ndim=2)[0]
+                for k, (_, ws, st, ib) in enumerate(grid)]
+    sizes = cgraph.function([n], symbolic)(np.array([length for length, _, _, _ in grid]))
+    for (length, ws, st, ib), got in zip(grid, sizes):
+        expected = n_windows(length, ws, st, 0, ib)
+        assert Pool.out_shape((3, length, 5), (ws, 2), ib, (st, 2))[1] == expected
+        assert got == expected, (length, ws, st, ib)
+    assert Pool.out_shape((2, 3, 7, 8, 9), (2, 2, 3), True, None, (1, 1, 1), ndim=3) == \
+        [2, 3, 4, 5, 3]
+    x = T.tensor4("x")
+    shape = cgraph.function([x], T.stack(Pool.out_shape(x.shape, (3, 2), False, (1, 2))))
+    assert list(shape(np.zeros((2, 3, 7, 8)))) == [2, 3, 5, 4]

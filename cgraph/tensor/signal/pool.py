@@ -57,6 +57,19 @@ def out_size(length, ws, stride, pad, ignore_border):
     return max(0, (padded - 1 - ws + stride) // stride) + 1
 
 
+def _symbolic_out_size(length, ws, stride, pad, ignore_border):
+    """out_size for a symbolic ``length`` (ints for the rest)."""
+    from ..basic import maximum, switch
+    padded = length + 2 * pad
+    if ignore_border:
+        return maximum((padded - ws) // stride + 1, 0)
+    if stride >= ws:
+        count = (padded - 1) // stride + 1
+    else:
+        count = maximum((padded - 1 - ws + stride) // stride, 0) + 1
+    return switch(padded > 0, count, 0)
+
+
 def _is_int(v):
     return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, (bool, np.bool_))
 
@@ -157,7 +170,8 @@ class _PoolBase(Op):
                         f" of {_label(node.inputs[0])}")
         return values
 
-    def out_shape(self, shape, ws, stride, pad):
+    def pooled_shape(self, shape, ws, stride, pad):
+        """The output shape of this op for an input of ``shape`` (ints)."""
         nd = self.ndim
         return tuple(shape[:-nd]) + tuple(
             out_size(shape[-nd + a], ws[a], stride[a], pad[a], self.ignore_border)
@@ -234,6 +248,28 @@ class Pool(_PoolBase):
 
     c_template = "ops/pool.c.j2"
 
+    @staticmethod
+    def out_shape(imgshape, ws=None, ignore_border=False, stride=None, pad=None, ndim=2):
+        """The shape pooling gives for an input of ``imgshape`` (ints or symbolic scalars;
+        ``ws``, ``stride`` and ``pad`` ints), as Theano's ``Pool.out_shape``."""
+        if ws is None:
+            raise ValueError("You must provide a tuple value for the window size.")
+        if isinstance(imgshape, Variable):      # x.shape: its length is the rank of x
+            imgshape = list(imgshape)
+        if len(imgshape) < ndim:
+            raise TypeError(f"imgshape must have at least {ndim} dimensions")
+        stride = ws if stride is None else stride
+        pad = (0,) * ndim if pad is None else pad
+        lead = list(imgshape[:-ndim])
+        for a in range(ndim):
+            length = imgshape[-ndim + a]
+            if isinstance(length, Variable):
+                lead.append(_symbolic_out_size(length, ws[a], stride[a], pad[a],
+                                               ignore_border))
+            else:
+                lead.append(out_size(int(length), ws[a], stride[a], pad[a], ignore_border))
+        return lead
+
     def make_node(self, x, ws, stride=None, pad=None):
         x = as_tensor_variable(x)
         self._check_rank(x)
@@ -248,7 +284,7 @@ class Pool(_PoolBase):
     def perform(self, node, inputs):
         x = inputs[0]
         ws, stride, pad = self.geometry(node, inputs)
-        out_shape = self.out_shape(x.shape, ws, stride, pad)
+        out_shape = self.pooled_shape(x.shape, ws, stride, pad)
         if 0 in out_shape:
             return [np.empty(out_shape, dtype=x.dtype)]
         if self.mode == "max":
@@ -287,7 +323,7 @@ class Pool(_PoolBase):
 def _check_pooled(op, node, x, pooled, index, what, geometry):
     """``pooled`` (input ``index`` of the node: the forward output or its gradient) has the
     shape that pooling x gives."""
-    expected = op.out_shape(x.shape, *geometry)
+    expected = op.pooled_shape(x.shape, *geometry)
     if tuple(pooled.shape) != tuple(expected):
         raise ValueError(f"pool gradient: the {what} {_label(node.inputs[index])} has shape "
                          f"{shape_str(pooled.shape)}, but pooling {_label(node.inputs[0])} of "

@@ -139,9 +139,11 @@ def test_runtime_geometry_errors_in_both_modes():
                 r"padding must be smaller than the window: pad \(2, 0\), ws \(2, 2\)")
     check_error([x, v], pool_2d(x, v, True), [X, np.array([2, 2, 2])], ValueError,
                 r"pool of x: ws must hold 2 values, got 3")
-    # the same rules at build time for constants
+    # the same rules at build time for constants, whatever their integer dtype
     with pytest.raises(NotImplementedError, match="padding must be smaller"):
         pool_2d(x, (2, 2), True, pad=T.constant(np.array([2, 0])))
+    with pytest.raises(NotImplementedError, match="padding must be smaller"):
+        pool_2d(x, (2, 2), True, pad=T.constant(np.array([2, 0], "int8")))
 
 
 PYRAMID_3D = [  # (ws, ignore_border, stride, pad)

@@ -115,7 +115,12 @@ def _geometry_variable(value, what, nd):
     var = as_tensor_variable(value)
     if var.ndim != 1 or not var.dtype.startswith(("int", "uint")):
         raise TypeError(f"pool: {what} must be a vector of ints, got {var!r} ({var.type})")
-    return var if var.dtype == "int64" else cast(var, "int64")
+    if var.dtype == "int64":
+        return var
+    if isinstance(var, Constant):       # stays a constant: checked now, a literal in C
+        from ..var import constant
+        return constant(np.asarray(var.data, dtype="int64"))
+    return cast(var, "int64")
 
 
 class _PoolBase(Op):

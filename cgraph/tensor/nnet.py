@@ -14,6 +14,13 @@ from .elemwise import Elemwise, sum_to_shape
 from .scalar_ops import ScalarOp, upcast_float
 from .type import is_float, is_int
 from .var import TensorVariable, as_tensor_variable, constant
+from . import abstract_conv  # noqa: F401  (T.nnet.abstract_conv, as in Theano)
+from .abstract_conv import conv2d_transpose, separable_conv2d  # noqa: F401
+from .conv3d import conv3d  # noqa: F401
+import sys as _sys  # noqa: E402
+# importable by Theano's path too (import theano.tensor.nnet.abstract_conv): the import
+# system finds an entry of sys.modules even though this module is not a package
+_sys.modules[__name__ + ".abstract_conv"] = abstract_conv
 
 ultra_fast_sigmoid = sigmoid   # Theano's piecewise approximation; the exact one is as fast here
 
@@ -214,13 +221,6 @@ __all__ = ["softmax", "log_softmax", "logsoftmax", "relu", "sigmoid", "softplus"
            "binary_crossentropy", "sigmoid_binary_crossentropy", "categorical_crossentropy",
            "SigmoidBinaryCrossentropy"]
 from .conv import conv2d  # noqa: E402,F401
-from . import abstract_conv  # noqa: E402,F401  (T.nnet.abstract_conv, as in Theano)
-# importable by Theano's path too (import theano.tensor.nnet.abstract_conv): the import
-# system finds an entry of sys.modules even though this module is not a package
-import sys as _sys  # noqa: E402
-_sys.modules[__name__ + ".abstract_conv"] = abstract_conv
-from .conv3d import conv3d  # noqa: E402,F401
-from .abstract_conv import conv2d_transpose, separable_conv2d  # noqa: E402,F401
 
 
 def __getattr__(name):

@@ -34,7 +34,7 @@ THEANO_NAMES = {
     },
     "cgraph.tensor.nnet": {
         name: hint for names, hint in [
-            (("conv3d", "conv2d_transpose", "separable_conv2d", "abstract_conv", "neighbours",
+            (("neighbours",
               "images2neibs"), None),
             (("h_softmax", "crossentropy_softmax_1hot",
               "crossentropy_softmax_argmax_1hot_with_bias", "confusion_matrix", "elu", "selu",

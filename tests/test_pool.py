@@ -164,16 +164,18 @@ def test_second_order_gradients():
     X = rng.permutation(60).reshape(3, 4, 5) / 9.0
     x_ref = T.constant(X)
     for mode in ("sum", "average_inc_pad", "average_exc_pad"):
-        op = AveragePoolGrad((2, 2), False, (1, 2), mode=mode)
+        op = AveragePoolGrad(False, mode)
         GZ = rng.normal(size=(3, 3, 3))
-        verify_vjp(lambda gz: op(x_ref, gz), [GZ])
-    pooled = Pool((2, 3), True, (1, 1), (1, 1))
-    max_grad = MaxPoolGrad((2, 3), True, (1, 1), (1, 1))
+        verify_vjp(lambda gz: op(x_ref, gz, (2, 2), (1, 2)), [GZ])
+    geometry = ((2, 3), (1, 1), (1, 1))
+    pooled = Pool(True)(x_ref, *geometry)
+    max_grad = MaxPoolGrad(True)
     GZ = rng.normal(size=(3, 5, 5))
-    verify_vjp(lambda gz: max_grad(x_ref, pooled(x_ref), gz), [GZ])
+    verify_vjp(lambda gz: max_grad(x_ref, pooled, gz, *geometry), [GZ])
     # and the gradient of MaxPoolGradGrad, which is MaxPoolGrad again
-    ggx_op = max_grad.L_op([x_ref, pooled(x_ref), T.matrix()], None, [T.tensor3()])[2].owner.op
-    verify_vjp(lambda ggx: ggx_op(x_ref, pooled(x_ref), ggx), [rng.normal(size=X.shape)])
+    node = max_grad(x_ref, pooled, T.tensor3(), *geometry).owner
+    ggx_op = max_grad.L_op(node.inputs, node.outputs, [T.tensor3()])[2].owner.op
+    verify_vjp(lambda ggx: ggx_op(x_ref, pooled, ggx, *geometry), [rng.normal(size=X.shape)])
 
 
 def test_verify_grad_through_pool():
@@ -207,7 +209,8 @@ def test_ignore_border_default_and_deprecated_names():
     with pytest.warns(DeprecationWarning) as record:
         old = pool_2d(x, ds=(2, 3), st=(1, 1), padding=(1, 1), ignore_border=True)
     assert {str(w.message).split("'")[1] for w in record} == {"ds", "st", "padding"}
-    assert old.owner.op == Pool((2, 3), True, (1, 1), (1, 1))
+    assert old.owner.op == Pool(True)
+    assert [tuple(v.data) for v in old.owner.inputs[1:]] == [(2, 3), (1, 1), (1, 1)]
     with pytest.raises(ValueError, match="both 'ws' and 'ds'"):
         pool_2d(x, (2, 2), True, ds=(2, 2))
     with pytest.raises(ValueError, match="both 'pad' and 'padding'"):
@@ -230,20 +233,22 @@ def test_build_time_errors():
         pool_2d(x, (0, 2), True)
     with pytest.raises(TypeError, match="must be ints"):
         pool_2d(x, (2.0, 2), True)
-    with pytest.raises(NotImplementedError, match="known when the graph is built"):
-        pool_2d(x, T.lvector("ws"), True)
-    assert pool_2d(x, T.constant(np.array([2, 3])), True).owner.op.ws == (2, 3)
-    assert pool.Pool((2, 2), True) != pool.Pool((2, 2), False)
+    with pytest.raises(TypeError, match="must be ints"):
+        pool_2d(x, (T.scalar("f"), 2), True)
+    with pytest.raises(ValueError, match="ws must hold 2 values"):
+        pool_2d(x, (2, 2, 2), True)
+    assert pool.Pool(True) != pool.Pool(False)
+    assert pool.Pool(True) != pool.Pool(True, ndim=3)
 
 
 def test_gradient_shape_errors_in_both_modes():
     x, gz = T.matrix("x"), T.matrix("gz")
-    out = AveragePoolGrad((2, 2), True, mode="sum")(x, gz)
+    out = AveragePoolGrad(True, mode="sum")(x, gz, (2, 2))
     check_error([x, gz], out, [np.zeros((4, 5)), np.zeros((2, 3))], ValueError,
                 r"the output gradient gz has shape \(2, 3\), but pooling x of shape \(4, 5\) "
                 r"gives \(2, 2\)")
     m = T.matrix("m")
-    out = MaxPoolGrad((2, 2), False)(x, m, gz)
+    out = MaxPoolGrad(False)(x, m, gz, (2, 2))
     check_error([x, m, gz], out, [np.zeros((4, 5)), np.zeros((2, 3)), np.zeros((2, 2))],
                 ValueError, r"the output gradient gz has shape \(2, 2\), but pooling x of "
                 r"shape \(4, 5\) gives \(2, 3\)")

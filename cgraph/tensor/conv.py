@@ -15,7 +15,10 @@ input channels / num_groups, rows, columns)``: ``w'[o, i, j, c, u, v]``.
 
 ``Conv2d`` is the forward op; its gradients are ``Conv2dGradInputs`` (a transposed
 convolution: the filters spread each output gradient back over the window it came from) and
-``Conv2dGradWeights`` (the correlation of the image with the output gradient). The C code
+``Conv2dGradWeights`` (the correlation of the image with the output gradient). Their third
+input gives the shape of their result: a tensor of that shape, or the vector of its two
+spatial sizes (Theano's AbstractConv2d_gradInputs / _gradWeights, cgraph/tensor/
+abstract_conv.py, take the latter; the other sizes follow from the operands). The C code
 of all three is im2col + one BLAS gemm per image and group (templates/ops/conv2d*.c.j2;
 unshared filters use plain loops over the im2col matrix instead); ``perform`` loops over the
 filter taps with numpy, so the two implementations stay independent.
@@ -306,24 +309,77 @@ class Conv2d(_ConvBase):
 
 
 class _ConvGradBase(_ConvBase):
-    """A gradient op: (operand, output gradient, reference) where the reference variable
-    gives only the shape of the result (the input or the filters of the forward op)."""
+    """A gradient op: (operand, output gradient, reference). The reference gives only the
+    shape of the result: either a tensor of that shape (the input or the filters of the
+    forward op, as the gradient graph passes them) or, as Theano's AbstractConv2d_gradInputs
+    and _gradWeights take it, the vector of the result's two spatial sizes (the other sizes
+    then follow from the operand and the output gradient)."""
+
+    __props__ = _ConvBase.__props__ + ("imshp", "kshp")
+
+    def __init__(self, border_mode="valid", subsample=(1, 1), filter_dilation=(1, 1),
+                 filter_flip=True, num_groups=1, unshared=False, imshp=None, kshp=None):
+        super().__init__(border_mode, subsample, filter_dilation, filter_flip, num_groups,
+                         unshared)
+        self.imshp = _shape_hint(imshp, "imshp", 4)
+        self.kshp = _shape_hint(kshp, "kshp", self.filter_ndim)
 
     def make_node(self, operand, gy, ref):
         name = type(self).__name__
         w_ndim = self.filter_ndim
         operand = _as_nd(operand, w_ndim if self.ref == "x" else 4, "operand", name)
         gy = _as_nd(gy, 4, "output gradient", name)
-        ref = _as_nd(ref, w_ndim if self.ref == "w" else 4, "reference", name)
+        ref = as_tensor_variable(ref)
         dtype = _common_float(operand, gy)
         operand, gy = _cast(operand, dtype), _cast(gy, dtype)
-        return Apply(self, [operand, gy, ref],
-                     [TensorVariable(TensorType(dtype, ref.broadcastable))])
+        if ref.ndim == 1:
+            if not ref.dtype.startswith(("int", "uint")):
+                raise TypeError(f"{name}: the shape {ref!r} must hold integers, got {ref.type}")
+            ref = _cast(ref, "int64")
+            bcast = self._shape_form_broadcastable(operand, gy)
+        else:
+            ref = _as_nd(ref, w_ndim if self.ref == "w" else 4, "reference", name)
+            bcast = ref.broadcastable
+        return Apply(self, [operand, gy, ref], [TensorVariable(TensorType(dtype, bcast))])
+
+    @staticmethod
+    def shape_form(node):
+        """True when the node's third input is the result's spatial shape."""
+        return node.inputs[2].ndim == 1
+
+    def ref_shape(self, node, operand, gy, ref):
+        """The full shape of the result, from the reference tensor or the spatial shape."""
+        if not self.shape_form(node):
+            return tuple(ref.shape)
+        if ref.shape != (2,):
+            raise ValueError(f"{self.theano_name}: the shape {_label(node.inputs[2])} "
+                             f"must hold 2 sizes (rows, columns), got {ref.shape[0]}")
+        rows, cols = (int(v) for v in ref)
+        if rows < 0 or cols < 0:
+            raise ValueError(f"{self.theano_name}: the shape {_label(node.inputs[2])} "
+                             f"is ({rows}, {cols}): sizes must not be negative")
+        if self.ref == "x":     # (batch, channels, rows, columns) of the image
+            return (gy.shape[0], operand.shape[-3] * self.num_groups, rows, cols)
+        lead = (gy.shape[1],) + (tuple(gy.shape[2:]) if self.unshared else ())
+        return lead + (operand.shape[1] // self.num_groups, rows, cols)
+
+    def _check_hints(self, node, xshape, wshape):
+        """The user's imshp and kshp (None where unknown) against the image's and the
+        filters' shapes, one of which is the result's."""
+        result, operand = node.outputs[0], node.inputs[0]
+        x_var, w_var = (result, operand) if self.ref == "x" else (operand, result)
+        for hint, shape, kind, var, hint_name in ((self.imshp, xshape, "image", x_var, "imshp"),
+                                                  (self.kshp, wshape, "filters", w_var, "kshp")):
+            if hint and any(h is not None and h != s for h, s in zip(hint, shape)):
+                raise ValueError(f"{self.theano_name} shape mismatch: shape of {kind} "
+                                 f"does not match given shape: {_label(var)} has shape "
+                                 f"{shape_str(shape)} but {hint_name} is {_hint_str(hint)}")
 
     def _check_gradient(self, node, xshape, wshape, gy):
         """The forward output shape, checked against the output gradient's shape."""
         operand, ref = node.inputs[0], node.inputs[2]
-        x_var, w_var = (ref, operand) if self.ref == "x" else (operand, ref)
+        result = node.outputs[0] if self.shape_form(node) else ref
+        x_var, w_var = (result, operand) if self.ref == "x" else (operand, result)
         x_label, w_label = _label(x_var), _label(w_var)
         expected = self.check_shapes(xshape, wshape, x_label, w_label)
         if tuple(gy.shape) != tuple(expected):
@@ -333,18 +389,34 @@ class _ConvGradBase(_ConvBase):
                              f"{shape_str(expected)}")
         return expected
 
+    def c_params(self, node):
+        params = super().c_params(node)
+        params["shape_form"] = self.shape_form(node)
+        params["imshp"] = list(self.imshp) if self.imshp else [None] * 4
+        params["kshp"] = list(self.kshp) if self.kshp else [None] * self.filter_ndim
+        params["imshp_str"] = _hint_str(self.imshp) if self.imshp else ""
+        params["kshp_str"] = _hint_str(self.kshp) if self.kshp else ""
+        return params
+
 
 class Conv2dGradInputs(_ConvGradBase):
     """The gradient of conv2d with respect to its input: ``(filters, gy, input)``."""
 
     c_template = "ops/conv2d_grad_inputs.c.j2"
     ref = "x"
+    theano_name = "AbstractConv2d_gradInputs"
+
+    def _shape_form_broadcastable(self, w, gy):
+        channels = w.broadcastable[-3] and self.num_groups == 1
+        return (gy.broadcastable[0], channels, False, False)
 
     def perform(self, node, inputs):
         w, gy, xref = inputs
-        b, c, h, wd = xref.shape
+        xshape = self.ref_shape(node, w, gy, xref)
+        b, c, h, wd = xshape
         kh, kw = w.shape[-2:]
-        _, o, oh, ow = self._check_gradient(node, xref.shape, w.shape, gy)
+        self._check_hints(node, xshape, w.shape)
+        _, o, oh, ow = self._check_gradient(node, xshape, w.shape, gy)
         pt, pb, pl, pr = self.pads(kh, kw)
         gxpad = np.zeros((b, c, h + pt + pb, wd + pl + pr), dtype="float64")
         wf = self._flipped(w).astype("float64")
@@ -373,15 +445,23 @@ class Conv2dGradWeights(_ConvGradBase):
 
     c_template = "ops/conv2d_grad_weights.c.j2"
     ref = "w"
+    theano_name = "AbstractConv2d_gradWeights"
+
+    def _shape_form_broadcastable(self, x, gy):
+        spatial = (False, False)
+        return (gy.broadcastable[1],) + (spatial if self.unshared else ()) + \
+            (x.broadcastable[1],) + spatial
 
     def perform(self, node, inputs):
         x, gy, wref = inputs
-        o, cg, kh, kw = wref.shape[0], wref.shape[-3], wref.shape[-2], wref.shape[-1]
-        _, _, oh, ow = self._check_gradient(node, x.shape, wref.shape, gy)
+        wshape = self.ref_shape(node, x, gy, wref)
+        o, cg, kh, kw = wshape[0], wshape[-3], wshape[-2], wshape[-1]
+        self._check_hints(node, x.shape, wshape)
+        _, _, oh, ow = self._check_gradient(node, x.shape, wshape, gy)
         pt, pb, pl, pr = self.pads(kh, kw)
         xpad = np.pad(x.astype("float64"), ((0, 0), (0, 0), (pt, pb), (pl, pr)))
         gy64 = gy.astype("float64")
-        gw = np.zeros(wref.shape, dtype="float64")
+        gw = np.zeros(wshape, dtype="float64")
         groups, og = self.num_groups, o // self.num_groups
         for g in range(groups):
             xg, gyg = xpad[:, g * cg:(g + 1) * cg], gy64[:, g * og:(g + 1) * og]

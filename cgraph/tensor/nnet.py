@@ -16,6 +16,13 @@ from .elemwise import Elemwise, sum_to_shape
 from .scalar_ops import ScalarOp, upcast_float
 from .type import is_float, is_int
 from .var import TensorVariable, as_tensor_variable, constant
+from . import abstract_conv  # noqa: F401  (T.nnet.abstract_conv, as in Theano)
+from .abstract_conv import conv2d_transpose, separable_conv2d  # noqa: F401
+from .conv3d import conv3d  # noqa: F401
+import sys as _sys  # noqa: E402
+# importable by Theano's path too (import theano.tensor.nnet.abstract_conv): the import
+# system finds an entry of sys.modules even though this module is not a package
+_sys.modules[__name__ + ".abstract_conv"] = abstract_conv
 
 ultra_fast_sigmoid = sigmoid   # Theano's piecewise approximation; the exact one is as fast here
 

@@ -8,6 +8,12 @@
  * dtype, a non-contiguous array, a missing argument...) it declines by returning the
  * `fallback` object, BEFORE doing anything: the Python path then runs and raises the usual
  * errors. Nothing here is static and mutable: one Caller may run in several threads at once.
+ *
+ * A call is atomic with respect to the shared variables it touches: it holds their locks
+ * (reentrant locks of the containers, given in one global order by the Python side, the
+ * order the Python path takes them in too) from reading their values until the updates are
+ * written. Taking them calls the lock's own acquire, which waits without the GIL, so a
+ * thread running cg_run without the GIL can always finish and give its locks back.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -56,9 +62,12 @@ typedef struct {
     PyObject *fallback;            /* returned when the call is declined */
     Py_ssize_t gil_threshold;      /* release the GIL when inputs hold at least this many elements */
     int64_t hidden_elements;       /* elements of the hidden constants (counted in every call) */
+    PyObject *lock_acquire;        /* tuple: bound acquire of each lock, in the global order */
+    PyObject *lock_release;        /* tuple: bound release of the same locks */
 } Caller;
 
 static PyObject *value_str;        /* interned "value"; set once at import, then read only */
+static PyObject *empty_tuple;      /* (); set once at import, then read only */
 
 /* ---- owned output buffers ------------------------------------------------------------- */
 
@@ -124,6 +133,32 @@ static inline int acceptable(PyObject *obj, const fc_spec *spec, int exact)
 
 /* ---- the call --------------------------------------------------------------------------- */
 
+/* Take the first n locks in order; 0, or -1 with an exception (those taken are given back). */
+static int take_locks(Caller *self, Py_ssize_t *held)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(self->lock_acquire);
+    for (; *held < n; (*held)++) {
+        PyObject *r = PyObject_CallNoArgs(PyTuple_GET_ITEM(self->lock_acquire, *held));
+        if (!r) return -1;
+        Py_DECREF(r);
+    }
+    return 0;
+}
+
+/* Give back the `held` first locks, last taken first, keeping any exception being raised. */
+static void give_back_locks(Caller *self, Py_ssize_t held)
+{
+    if (!held) return;
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    while (held > 0) {
+        PyObject *r = PyObject_CallNoArgs(PyTuple_GET_ITEM(self->lock_release, --held));
+        if (r) Py_DECREF(r);
+        else PyErr_WriteUnraisable(PyTuple_GET_ITEM(self->lock_release, held));
+    }
+    PyErr_Restore(type, value, traceback);
+}
+
 static PyObject *raise_from_module(Caller *self, int status, int fail_node, const char *err)
 {
     PyObject *r = PyObject_CallFunction(self->on_error, "iiy", status, fail_node, err);
@@ -167,7 +202,7 @@ static PyObject *caller_vectorcall(PyObject *callable, PyObject *const *args, si
         out_shape = in_shape + self->in_shape_total + 1;
     }
 
-    Py_ssize_t pos = 0, got_shared = 0, k;
+    Py_ssize_t pos = 0, got_shared = 0, held = 0, k;
     int64_t elements = self->hidden_elements;
     PyObject *result = NULL;
     /* user arguments (borrowed: the caller holds them), then defaults */
@@ -180,8 +215,8 @@ static PyObject *caller_vectorcall(PyObject *callable, PyObject *const *args, si
         for (int d = 0; d < self->specs[k].ndim; d++) in_shape[pos++] = dims[d];
         elements += PyArray_SIZE(a);
     }
-    /* shared values: new references, held until the end (set_value may replace them
-       while cg_run runs without the GIL) */
+    /* the shared variables' locks, then their values: new references, held until the end */
+    if (take_locks(self, &held) < 0) goto fail;
     for (k = 0; k < n_shared; k++) {
         PyObject *v = PyObject_GetAttr(PyTuple_GET_ITEM(self->containers, k), value_str);
         if (!v) goto fail;
@@ -273,11 +308,13 @@ fail_results:
     for (k = 0; k < wrapped; k++) Py_DECREF(results[k]);
 fail:
     for (k = 0; k < got_shared; k++) Py_DECREF(shared[k]);
+    give_back_locks(self, held);
     PyMem_Free(heap);
     return result;
 
 decline:
     for (k = 0; k < got_shared; k++) Py_DECREF(shared[k]);
+    give_back_locks(self, held);
     PyMem_Free(heap);
 decline_early:
     Py_INCREF(self->fallback);
@@ -316,6 +353,8 @@ static int caller_clear(Caller *self)
     Py_CLEAR(self->keys);
     Py_CLEAR(self->on_error);
     Py_CLEAR(self->fallback);
+    Py_CLEAR(self->lock_acquire);
+    Py_CLEAR(self->lock_release);
     return 0;
 }
 
@@ -330,6 +369,8 @@ static int caller_traverse(Caller *self, visitproc visit, void *arg)
     Py_VISIT(self->keys);
     Py_VISIT(self->on_error);
     Py_VISIT(self->fallback);
+    Py_VISIT(self->lock_acquire);
+    Py_VISIT(self->lock_release);
     return 0;
 }
 
@@ -345,15 +386,17 @@ static void caller_dealloc(Caller *self)
 
 /* Caller(run_address, free_address, keepalive, in_specs, defaults, containers, hidden,
  *        out_specs, update_containers, update_inputs, result_kind, keys, on_error, fallback,
- *        gil_threshold)
+ *        gil_threshold, lock_acquire, lock_release)
  * in_specs: ((type numbers...), ndim, broadcast mask, written) per user input then per shared
  * value; out_specs: (dtype, ndim) per output, the updates last; update_inputs: per update, the
- * input cg_run may have written it into (its output pointer is then that input's data), or -1. */
+ * input cg_run may have written it into (its output pointer is then that input's data), or -1;
+ * lock_acquire, lock_release: the bound methods of the locks a call holds (see the top). */
 static int caller_init(Caller *self, PyObject *args, PyObject *kwds)
 {
     unsigned long long run_address, free_address;
     PyObject *keepalive, *in_specs, *defaults, *containers, *hidden, *out_specs;
     PyObject *update_containers, *update_inputs, *keys, *on_error, *fallback;
+    PyObject *lock_acquire = empty_tuple, *lock_release = empty_tuple;   /* optional */
     int result_kind;
     Py_ssize_t gil_threshold;
     if (self->specs) {
@@ -364,12 +407,13 @@ static int caller_init(Caller *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_TypeError, "Caller takes positional arguments only");
         return -1;
     }
-    if (!PyArg_ParseTuple(args, "KKOO!O!O!O!O!O!O!iOOOn", &run_address, &free_address,
+    if (!PyArg_ParseTuple(args, "KKOO!O!O!O!O!O!O!iOOOn|O!O!", &run_address, &free_address,
                           &keepalive, &PyTuple_Type, &in_specs, &PyTuple_Type, &defaults,
                           &PyTuple_Type, &containers, &PyTuple_Type, &hidden,
                           &PyTuple_Type, &out_specs, &PyTuple_Type, &update_containers,
                           &PyTuple_Type, &update_inputs, &result_kind, &keys, &on_error,
-                          &fallback, &gil_threshold))
+                          &fallback, &gil_threshold, &PyTuple_Type, &lock_acquire,
+                          &PyTuple_Type, &lock_release))
         return -1;
     Py_ssize_t n_args = PyTuple_GET_SIZE(defaults), n_shared = PyTuple_GET_SIZE(containers);
     Py_ssize_t n_hidden = PyTuple_GET_SIZE(hidden), n_out = PyTuple_GET_SIZE(out_specs);
@@ -379,7 +423,8 @@ static int caller_init(Caller *self, PyObject *args, PyObject *kwds)
         result_kind < 0 || result_kind > 2 || (result_kind == 1 && n_out - n_updates != 1) ||
         (result_kind == 2 && (!PyTuple_Check(keys) ||
                               PyTuple_GET_SIZE(keys) != n_out - n_updates)) ||
-        !PyCallable_Check(on_error)) {
+        !PyCallable_Check(on_error) ||
+        PyTuple_GET_SIZE(lock_acquire) != PyTuple_GET_SIZE(lock_release)) {
         PyErr_SetString(PyExc_ValueError, "inconsistent Caller description");
         return -1;
     }
@@ -459,6 +504,8 @@ static int caller_init(Caller *self, PyObject *args, PyObject *kwds)
     FC_KEEP(keys, keys);
     FC_KEEP(on_error, on_error);
     FC_KEEP(fallback, fallback);
+    FC_KEEP(lock_acquire, lock_acquire);
+    FC_KEEP(lock_release, lock_release);
 #undef FC_KEEP
     self->vectorcall = caller_vectorcall;
     return 0;
@@ -505,7 +552,8 @@ PyMODINIT_FUNC PyInit__cgraph_ext(void)
     import_array();
     if (PyType_Ready(&CallerType) < 0) return NULL;
     value_str = PyUnicode_InternFromString("value");
-    if (!value_str) return NULL;
+    empty_tuple = PyTuple_New(0);
+    if (!value_str || !empty_tuple) return NULL;
     PyObject *m = PyModule_Create(&fastcall_module);
     if (!m) return NULL;
     Py_INCREF(&CallerType);

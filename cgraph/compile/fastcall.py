@@ -140,4 +140,6 @@ def _make_caller(module, function, runner):
         tuple(s.container for s in function._shared), tuple(runner.hidden),
         tuple((dtype, ndim) for dtype, ndim in runner.out_specs),
         tuple(s.container for s in function._updated_shared), sources,
-        kind, keys, runner.raise_error, FALLBACK, GIL_THRESHOLD)
+        kind, keys, runner.raise_error, FALLBACK, GIL_THRESHOLD,
+        tuple(lock.acquire for lock in function._locks),
+        tuple(lock.release for lock in function._locks))

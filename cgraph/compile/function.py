@@ -15,7 +15,7 @@ from ..graph.basic import Constant, Variable, ancestors, clone_replace, graph_in
 from ..tensor.var import as_tensor_variable
 from .io import In, Out
 from .fastcall import FALLBACK as _FALLBACK
-from .sharedvalue import SharedVariable, shared
+from .sharedvalue import Container, SharedVariable, acquire_all, call_locks, release_all, shared
 
 
 class UnusedInputError(Exception):
@@ -377,6 +377,10 @@ class Function:
         self._updated_shared = updated_shared
         self._stateful = [k for k, i in enumerate(ins) if i.update is not None]
         self._state = state
+        # Held by a call from reading the shared values (and In(update=...) state) until
+        # their updates are written: calls are atomic with respect to what they touch.
+        own_state = [Container(None)] if self._stateful else []
+        self._locks = call_locks([s.container for s in shared + updated_shared] + own_state)
         self.trust_input = trust_input
         self.profile = profile
         if profile is not None:
@@ -552,9 +556,14 @@ class Function:
             result = fast(*args)
             if result is not _FALLBACK:
                 return result
-        if self.profile is not None:
-            return self._profiled_call(args, kwargs)
-        return self._finish(self._runner(self._check_inputs(args, kwargs)))
+        locks = self._locks
+        acquire_all(locks)
+        try:
+            if self.profile is not None:
+                return self._profiled_call(args, kwargs)
+            return self._finish(self._runner(self._check_inputs(args, kwargs)))
+        finally:
+            release_all(locks)
 
     def _check_inputs(self, args, kwargs):
         """The argument values, checked and converted, followed by the shared values."""

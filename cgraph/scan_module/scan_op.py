@@ -245,6 +245,8 @@ class Scan(Op):
         if n < 0:
             raise IndexError(f"{self.label} was asked to run for a negative number of steps: "
                              f"n_steps = {n}")
+        if n == 0:
+            raise NotImplementedError(self.zero_steps_message())
         for j, s in enumerate(seqs):
             if s.shape[0] < n:
                 raise ValueError(self.seq_length_message(j, s.shape[0], n))
@@ -253,6 +255,12 @@ class Scan(Op):
                 raise ValueError(self.init_length_message(r, init.shape[0]))
 
     # --- error messages, shared by the numpy reference and the C template ----------
+
+    def zero_steps_message(self):
+        # Theano's scan refuses zero steps (NotImplementedError, in Python and in C); so
+        # does cgraph, so that o[-1] never depends on whether o itself is an output
+        return (f"{self.label} was asked to run for 0 steps (n_steps = 0): as in Theano, a "
+                f"scan runs at least one step (there is no last value to return)")
 
     def seq_length_message(self, j, length, n, for_c=False):
         length, n = (_LLD, _LLD) if for_c else (length, n)
@@ -307,6 +315,7 @@ class Scan(Op):
                 "cond": cond, "n_inner_in": len(self.inner_inputs),
                 "n_inner_out": len(self.inner_outputs),
                 "step_suffix": c_format(f" (at step {_LLD} of {self.label})"),
+                "zero_message": c_format(self.zero_steps_message()),
                 "negative_message": c_format(
                     f"{self.label} was asked to run for a negative number of steps: "
                     f"n_steps = {_LLD}")}

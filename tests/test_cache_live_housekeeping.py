@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROCESSES, ROUNDS = 3, 4

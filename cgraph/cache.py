@@ -156,7 +156,7 @@ def toolchain(root=None, build=False):
     The root is checked first (CacheTrustError: nothing is written in a folder cgraph does
     not trust). Unless ``build``, a description remembered for this machine stands in for a
     compiler that is absent or not probed yet, so that finding a built module never starts
-    a compiler (its ``"assumed"`` is then True; see toolchain.lookup)."""
+    a compiler (an AssumedToolchain then; see toolchain.lookup)."""
     root = root or cache_root()
     usable = not isinstance(_open_root(root), tuple)
     probe_dir = os.path.join(root, "toolchain") if usable else None

@@ -76,7 +76,7 @@ def toolchain(cc=None, probe_dir=None):
             f"cgraph needs a C compiler to build functions, and {cc!r} was not found"
             f"{'' if os.sep in cc else ' on PATH'}. {_INSTALL_HINT}")
     path = os.path.realpath(path)
-    saved = os.path.join(probe_dir, f"{_probe_stamp(path)}.json") if probe_dir else None
+    saved = _binary_record(probe_dir, path) if probe_dir else None
     info = _read_probe(saved) if saved else None
     if info is None or info["cc"] != path:
         info = _probe(path)
@@ -99,7 +99,7 @@ def lookup(cc=None, probe_dir=None):
         if path is not None:
             path = os.path.realpath(path)
             try:
-                info = _read_probe(os.path.join(probe_dir, f"{_probe_stamp(path)}.json"))
+                info = _read_probe(_binary_record(probe_dir, path))
             except OSError:
                 info = None
             if info is not None and info["cc"] == path:
@@ -108,6 +108,12 @@ def lookup(cc=None, probe_dir=None):
         if info is not None and info["python_abi"] == sys.implementation.cache_tag:
             return AssumedToolchain(info)
     return toolchain(cc, probe_dir)
+
+
+def _binary_record(probe_dir, path):
+    """The record of the compiler binary at ``path`` ("-sealed": older cgraphs, which may
+    share the cache, read and write unsealed records under the bare stamp)."""
+    return os.path.join(probe_dir, f"{_probe_stamp(path)}-sealed.json")
 
 
 def _machine_record(probe_dir, cc):

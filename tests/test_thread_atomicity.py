@@ -111,3 +111,17 @@ def test_shared_variables_still_pickle_and_copy():
     W2 = copy.deepcopy(W)
     W2.set_value(np.zeros(3))
     np.testing.assert_array_equal(W.get_value(), [0.0, 1.0, 2.0])
+
+
+def test_in_update_state_loses_nothing():
+    """A function's own In(update=...) state is updated atomically too."""
+    s = T.dvector("s")
+    f = cgraph.function([cgraph.In(s, value=np.zeros(LARGE), update=s + 1)], s.sum())
+    calls = 100
+
+    def work(k):
+        for _ in range(calls):
+            f()
+
+    run_in_threads(work, THREADS)
+    assert f() == LARGE * THREADS * calls * 1.0

@@ -125,3 +125,35 @@ def test_in_update_state_loses_nothing():
 
     run_in_threads(work, THREADS)
     assert f() == LARGE * THREADS * calls * 1.0
+
+
+def test_a_child_forked_during_a_call_can_call():
+    """A process forked while another thread holds a shared variable's lock (inside a call)
+    finds the lock free: its own calls do not hang."""
+    import multiprocessing
+    W = cgraph.shared(np.zeros(4), name="W")
+    f = cgraph.function([], W + 1, updates=[(W, W + 1)])
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with W.container.lock:          # as a call in progress would
+            held.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(60)
+    try:
+        ctx = multiprocessing.get_context("fork")
+        queue = ctx.Queue()
+        child = ctx.Process(target=lambda: queue.put(f().tolist()))
+        child.start()
+        child.join(60)
+        alive = child.is_alive()
+        if alive:
+            child.kill()
+        assert not alive, "the child hung on a lock held by a thread it does not have"
+        assert queue.get(timeout=10) == [1.0] * 4
+    finally:
+        release.set()
+        holder.join()

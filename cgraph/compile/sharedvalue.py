@@ -1,7 +1,9 @@
 """Shared variables: graph inputs whose value lives outside any function call."""
 import itertools
 import numbers
+import os
 import threading
+import weakref
 
 import numpy as np
 
@@ -10,6 +12,7 @@ from ..tensor.var import TensorVariable
 
 
 _lock_order = itertools.count()   # the global order in which calls take containers' locks
+_containers = weakref.WeakSet()   # every live Container, to free their locks after a fork
 
 
 class Container:
@@ -21,15 +24,28 @@ class Container:
     sharing variables never deadlock). It is reentrant, and waiting on it releases the GIL.
     """
 
-    __slots__ = ("value", "lock", "order")
+    __slots__ = ("value", "lock", "order", "__weakref__")
 
     def __init__(self, value):
         self.value = value
         self.lock = threading.RLock()
         self.order = next(_lock_order)
+        _containers.add(self)
 
     def __reduce__(self):      # a lock does not pickle: a copy gets a lock of its own
         return (Container, (self.value,))
+
+
+def _free_locks_after_fork():
+    """In a child forked while another thread was inside a call, that thread does not exist:
+    its locks would never be released. The child starts with every lock free (the same
+    objects, which compiled functions hold)."""
+    for container in list(_containers):
+        container.lock._at_fork_reinit()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_free_locks_after_fork)
 
 
 def call_locks(containers):

@@ -446,9 +446,9 @@ class Function:
             entry, lowered = self._lower_and_load(graph_in, graph_out, nodes, profile,
                                                   nan_guard, inplace, started)
         self._runner = CRunner(entry, lowered)
-        self._fast_call = link_call_path(self, self._runner)
         self.module_path = entry.module_path
         self.cache_key = entry.key
+        self._fast_call = link_call_path(self, self._runner)
 
     def _lower_and_load(self, graph_in, graph_out, nodes, profile, nan_guard, inplace,
                         started):

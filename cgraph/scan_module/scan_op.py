@@ -28,6 +28,13 @@ FULL, LAST = "full", "last"
 _LLD, _STR = "\x01", "\x02"
 
 
+# Where the module finds the count of SIGINTs received (set by cgraph/compile/fastcall.py,
+# which looks the symbol up by name): a scan's loop ends when it changes.
+_INTERRUPT_COUNTER = """\
+/* the count of SIGINTs (Ctrl-C) received, kept by cgraph's call path; NULL: not counted */
+__attribute__((visibility("default"))) volatile const int *cg_interrupt_counter;"""
+
+
 def c_format(message, width=80):
     """``message`` as a C printf format (escaped, placeholders turned into conversions), cut
     at spaces into pieces of about ``width`` characters, for adjacent C string literals."""
@@ -330,6 +337,8 @@ class Scan(Op):
         if self.as_while:
             messages.append(f"{self.label}: the condition of until() has shape {_STR}, "
                             f"not {_STR} (a scalar)")
+        if _INTERRUPT_COUNTER not in module.support:
+            module.add_support(_INTERRUPT_COUNTER)
         outs, nodes = self.optimized
         lower_inner_function(module, name, self.inner_inputs, outs, nodes,
                              comment=f"one step of {self.label}",

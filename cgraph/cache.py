@@ -1191,6 +1191,57 @@ def verify(root=None, quarantine=True):
     return checked, bad
 
 
+RECORD_FOLDERS = ("prekeys", "templates", "toolchain")   # sealed records (see cache_files)
+
+
+def verify_records(root=None, quarantine=True):
+    """Re-check every sealed record (pre-key records, compiled templates, compiler probes):
+    a regular file of ours, not writable by others, matching its checksum. Returns (number
+    checked, [(path, problem, where it was moved or None)]); files still being written
+    (``*.tmp``), records removed meanwhile and the unsealed files of older cgraphs sharing
+    the cache (never read by this one) are skipped."""
+    root = root or cache_root()
+    state = _open_root(root)
+    bad, checked = [], 0
+    for sub in RECORD_FOLDERS:
+        for folder, dirs, files in os.walk(os.path.join(root, sub)):
+            dirs.sort()
+            for name in sorted(files):
+                path = os.path.join(folder, name)
+                if name.endswith(".tmp") or not _sealed_name(sub, name):
+                    continue
+                try:
+                    read_sealed(path)
+                    checked += 1
+                    continue
+                except BadFile as exc:
+                    problem = exc.why
+                    if sub == "prekeys" and problem.startswith("is not a sealed"):
+                        continue      # an older cgraph's record (under another pre-key)
+                except OSError:
+                    continue          # removed while it was checked
+                checked += 1
+                moved = None
+                if quarantine and state == "writable":
+                    moved = os.path.join(root, "quarantine", f"{name}-{uuid.uuid4().hex[:8]}")
+                    try:
+                        _ensure_dir(os.path.dirname(moved))
+                        os.rename(path, moved)
+                    except OSError:
+                        moved = None
+                bad.append((path, problem, moved))
+    return checked, bad
+
+
+def _sealed_name(folder, name):
+    """Whether ``name`` in ``folder`` is one of this cgraph's sealed records."""
+    if folder == "templates":
+        return name.endswith(".sealed")
+    if folder == "toolchain":
+        return name.endswith("-sealed.json") or name.startswith("machine-")
+    return name.endswith((".json", ".graph"))
+
+
 def _discard(root, path):
     """Delete ``path`` without ever showing a half-deleted folder: rename it into trash/ (one
     atomic step; a process that has the module loaded keeps its mapping), then remove it.

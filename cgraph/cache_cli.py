@@ -46,8 +46,9 @@ def main(argv):
     show = sub.add_parser("show", help="an entry's C source and build information")
     show.add_argument("key", help="the entry's key or a unique prefix of it")
     show.add_argument("--meta", action="store_true", help="only the build information")
-    verify = sub.add_parser("verify", help="re-check every entry's files against its manifest; "
-                                           "move broken ones to quarantine/")
+    verify = sub.add_parser("verify", help="re-check every entry's files against its manifest "
+                                           "and every record against its checksum; move "
+                                           "broken ones to quarantine/")
     verify.add_argument("--report-only", action="store_true", help="do not move anything")
     prune = sub.add_parser("prune", help="remove old or least recently used entries, and "
                                          "leftovers of killed builds")
@@ -127,7 +128,14 @@ def _verify(args, root):
         if moved:
             print(f"    moved to {moved}")
     print(f"checked {checked} entries in {root}: {checked - len(bad)} sound, {len(bad)} broken")
-    return 1 if bad else 0
+    records, bad_records = cache.verify_records(root, quarantine=not args.report_only)
+    for path, problem, moved in bad_records:
+        print(f"BAD {path}\n    it {problem}")
+        if moved:
+            print(f"    moved to {moved}")
+    print(f"checked {records} records (pre-keys, templates, compiler probes): "
+          f"{records - len(bad_records)} sound, {len(bad_records)} broken")
+    return 1 if bad or bad_records else 0
 
 
 def _prune(args, root):

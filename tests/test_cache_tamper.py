@@ -232,3 +232,21 @@ def test_a_fifo_in_place_of_any_cache_file_hangs_nothing(root):
         run = _run(root, f"import sys; from cgraph.__main__ import main; "
                          f"sys.exit(main(['cache', '{command}']))", timeout=60)
         assert run.returncode in (0, 1), run.stderr
+
+
+def test_cache_verify_checks_the_records_too(root):
+    """`cache verify` re-checks every sealed record and sets the broken ones aside (so a
+    damaged record is found before a process trips on it)."""
+    from cgraph.cache_cli import main
+    _affine(9.5, 1.0)
+    records = _records(root, "graph") + _records(root, "json") + \
+        glob.glob(os.path.join(root, "templates", "*.sealed")) + \
+        glob.glob(os.path.join(root, "toolchain", "*"))
+    with open(records[0], "r+b") as f:
+        f.seek(100)
+        f.write(b"X")
+    assert main(["verify"]) == 1
+    assert not os.path.exists(records[0]) and len(_quarantined(root)) == 1
+    checked, bad = cache.verify_records(root)
+    assert checked == len(records) - 1 and bad == []
+    assert main(["verify"]) == 0

@@ -54,8 +54,10 @@ import uuid
 import warnings
 
 from . import __version__
+from .cache_files import BadFile, make_private_dirs, read_regular, read_sealed, write_sealed
 from .config import config
-from .toolchain import CompilerMissing, compile_command, compiler_environment
+from .toolchain import AssumedToolchain, CompilerMissing, compile_command, compiler_environment
+from .toolchain import lookup as _lookup_toolchain
 from .toolchain import toolchain as _probe_toolchain
 
 __all__ = ["get_module", "CacheEntry", "CompileError", "CompilerMissing", "CacheError",
@@ -72,7 +74,7 @@ LAST_USED = "last_used"
 STAMP_INTERVAL = 86400.0      # touch an entry's last_used at most once a day
 LOCK_TIMEOUT = 120.0          # seconds to wait for another process building the same key
 ABANDONED_AFTER = 3600.0      # a tmp/ folder without its lock file this old is abandoned
-FILE_MODE = 0o644             # published files: never written again
+FILE_MODE = 0o600             # published files: owner-only (never written again)
 _KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 _FORMAT_RE = re.compile(r"^v\d+$")
 
@@ -111,8 +113,9 @@ class CacheEntry:
     folder is removed once the module is loaded (the loaded copy stays mapped).
     """
 
-    def __init__(self, key, path, module, module_path, private=False):
+    def __init__(self, key, path, module, module_path, private=False, signature=None):
         self.key = key
+        self.signature = signature       # the layout its manifest records (None: unrecorded)
         self.path = path
         self.module = module
         self.module_path = module_path
@@ -147,11 +150,19 @@ def cache_root():
     return os.path.abspath(root)
 
 
-def toolchain(root=None):
-    """The compiler description, probed once per compiler and remembered in the cache."""
+def toolchain(root=None, build=False):
+    """The compiler description, probed once per compiler and remembered in the cache.
+
+    The root is checked first (CacheTrustError: nothing is written in a folder cgraph does
+    not trust). Unless ``build``, a description remembered for this machine stands in for a
+    compiler that is absent or not probed yet, so that finding a built module never starts
+    a compiler (an AssumedToolchain then; see toolchain.lookup)."""
     root = root or cache_root()
-    usable = not isinstance(_roots.get(root), tuple)
-    return _probe_toolchain(config.cc, os.path.join(root, "toolchain") if usable else None)
+    usable = not isinstance(_open_root(root), tuple)
+    probe_dir = os.path.join(root, "toolchain") if usable else None
+    if build:
+        return _probe_toolchain(config.cc, probe_dir)
+    return _lookup_toolchain(config.cc, probe_dir)
 
 
 def entries_dir(root=None, abi=None):
@@ -198,18 +209,7 @@ def _trust_problem(path, st, what):
 
 def _make_dirs(path):
     """Create ``path`` and its missing parents, each readable by its owner only."""
-    missing = []
-    while not os.path.isdir(path):
-        missing.append(path)
-        parent = os.path.dirname(path)
-        if parent == path:
-            break
-        path = parent
-    for p in reversed(missing):
-        try:
-            os.mkdir(p, 0o700)
-        except FileExistsError:
-            pass
+    make_private_dirs(path)
 
 
 def _ensure_dir(path):
@@ -264,9 +264,9 @@ def _check_cache_dir(path):
 
 # --- the key -------------------------------------------------------------------------------
 
-def key_material(source, root=None):
+def key_material(source, root=None, build=False):
     import cffi   # cheap: the module only; no FFI object is created on the warm path
-    tc = toolchain(root)
+    tc = toolchain(root, build)
     return {
         "format": FORMAT_VERSION,
         "cgraph": __version__,
@@ -282,10 +282,10 @@ def key_material(source, root=None):
     }
 
 
-def extension_material(source, root=None, include_dirs=(), extra=None):
+def extension_material(source, root=None, include_dirs=(), extra=None, build=False):
     """The key material of a plain extension: its source, compiled as it is (no cffi),
     with ``include_dirs``; ``extra`` names what else changes the binary (numpy's version)."""
-    tc = toolchain(root)
+    tc = toolchain(root, build)
     module_file = EXTENSION_NAME + tc["ext_suffix"]
     return {
         "format": FORMAT_VERSION,
@@ -326,11 +326,26 @@ def compute_key(material):
 
 # --- the public entry point ----------------------------------------------------------------
 
-def get_module(source, name="anonymous"):
-    """Load the module built from ``source``, building and publishing it on a miss."""
+def get_module(source, name="anonymous", signature=None):
+    """Load the module built from ``source``, building and publishing it on a miss.
+
+    ``signature`` (see codegen.lowered.layout_signature) is recorded in the entry's manifest,
+    so that a module found by its key alone (load_by_key) is checked against its caller."""
     root = cache_root()
     state = _open_root(root)
-    return _get(root, state, key_material(source, root), source, name)
+    return _get_or_probe(root, state, lambda build: key_material(source, root, build),
+                         source, name, signature)
+
+
+def _get_or_probe(root, state, make_material, source, name, signature=None):
+    """_get with the key made from the toolchain that runs nothing (see toolchain()); if that
+    description was assumed and the module is missing, the compiler is probed and the key
+    made again from what it says."""
+    assumed = isinstance(toolchain(root), AssumedToolchain)
+    try:
+        return _get(root, state, make_material(False), source, name, signature, assumed)
+    except _NeedCompiler:
+        return _get(root, state, make_material(True), source, name, signature)
 
 
 def get_extension(source, name, include_dirs=(), extra=None):
@@ -341,11 +356,16 @@ def get_extension(source, name, include_dirs=(), extra=None):
     is the module (``entry.lib`` and ``entry.ffi`` are None)."""
     root = cache_root()
     state = _open_root(root)
-    return _get(root, state, extension_material(source, root, include_dirs, extra), source,
-                name)
+    return _get_or_probe(
+        root, state, lambda build: extension_material(source, root, include_dirs, extra, build),
+        source, name)
 
 
-def _get(root, state, material, source, name):
+class _NeedCompiler(Exception):
+    """The module is not built, and the toolchain its key was made from was assumed."""
+
+
+def _get(root, state, material, source, name, signature=None, assumed=False):
     key = compute_key(material)
     counters = _counters(material)
     entry = _loaded.get(key)
@@ -357,19 +377,28 @@ def _get(root, state, material, source, name):
         if entry is not None:
             counters["memory_hits"] += 1
             return entry
-        entry = _load_or_build(root, state, key, material, source, name)
+        entry = _load_or_build(root, state, key, material, source, name, signature, assumed)
         _loaded[key] = entry
     return entry
 
 
-def load_by_key(key):
+class LayoutMismatch(CacheError):
+    """A module found by its key alone takes other arguments than its caller passes: the
+    record that named the key is wrong."""
+
+
+def load_by_key(key, signature=None):
     """The published entry with ``key``, loaded and checked as usual, or None (never builds).
 
     This is the warm path of ``function()``: a pre-key record (see ``read_prekey``) names the
-    key, so the source need not be rendered again.
+    key, so the source need not be rendered again. With ``signature`` (the caller's layout,
+    see codegen.lowered.layout_signature), the manifest must record the same, or
+    LayoutMismatch is raised before anything is called.
     """
     entry = _loaded.get(key)
     if entry is not None:
+        if not _fits(entry, signature):
+            return None
         stats["memory_hits"] += 1
         return entry
     root = cache_root()
@@ -388,9 +417,26 @@ def load_by_key(key):
         entry = _loaded.get(key) or _try_load(root, key, final, state == "writable",
                                               MODULE_NAME + tc["ext_suffix"])
         if entry is not None:
-            stats["disk_hits"] += 1
             _loaded[key] = entry
+    if entry is not None:
+        if not _fits(entry, signature):
+            return None
+        stats["disk_hits"] += 1
     return entry
+
+
+def _fits(entry, signature):
+    """Whether the module of ``entry`` takes the layout ``signature``: True or False (an
+    entry that records none, built by an older cgraph, cannot tell: the caller looks it up
+    by its source); LayoutMismatch if it records another one."""
+    if signature is None:
+        return True
+    if entry.signature is None:
+        return False
+    if entry.signature != signature:
+        raise LayoutMismatch(f"the module {entry.key[:16]} it names takes "
+                             f"({entry.signature}), not ({signature})")
+    return True
 
 
 def _prekey_path(root, prekey):
@@ -398,14 +444,36 @@ def _prekey_path(root, prekey):
 
 
 def read_prekey(prekey):
-    """The cache key recorded for a graph's pre-key, or None."""
-    try:
-        with open(_prekey_path(cache_root(), prekey)) as f:
-            record = json.load(f)
-        key = record["key"]
-        return key if isinstance(key, str) and len(key) == 64 else None
-    except (OSError, ValueError, KeyError, TypeError):
+    """The cache key recorded for a graph's pre-key, or None. The record is sealed and names
+    its pre-key: a damaged, edited or swapped one is set aside (with a warning) and None
+    returned, so the graph takes the full path and the record is written again."""
+    root = cache_root()
+    if isinstance(_open_root(root), tuple):
         return None
+    path = _prekey_path(root, prekey)
+    try:
+        if _untrusted_folders(root, path):
+            return None
+        payload = read_sealed(path, 4096)
+        if payload is None:
+            return None
+        record = json.loads(payload)
+        key = record.get("key") if isinstance(record, dict) else None
+        if record.get("prekey") != prekey or not isinstance(key, str) or \
+                not _KEY_RE.match(key):
+            raise BadFile(path, "does not belong to its pre-key")
+        return key
+    except OSError:
+        return None
+    except (BadFile, ValueError, AttributeError) as exc:
+        quarantine_file(root, path, exc.why if isinstance(exc, BadFile) else "is not valid JSON")
+        return None
+
+
+def drop_prekey(prekey, why):
+    """Set aside the record of ``prekey`` (it named a module that does not fit its graph)."""
+    root = cache_root()
+    quarantine_file(root, _prekey_path(root, prekey), why)
 
 
 def write_prekey(prekey, key):
@@ -413,15 +481,38 @@ def write_prekey(prekey, key):
     root = cache_root()
     if _open_root(root) != "writable":
         return
-    path = _prekey_path(root, prekey)
+    write_sealed(_prekey_path(root, prekey),
+                 json.dumps({"prekey": prekey, "key": key}).encode())
+
+
+def _untrusted_folders(root, path):
+    """Whether a folder between ``root`` (checked already) and ``path`` is not cgraph's:
+    a link, another user's, or writable by others. Absent folders are fine."""
+    folder = os.path.dirname(path)
+    while folder != root and len(folder) > len(root):
+        try:
+            if _trust_problem(folder, os.lstat(folder), "folder"):
+                return True
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        folder = os.path.dirname(folder)
+    return False
+
+
+def quarantine_file(root, path, why):
+    """Move the broken cache file ``path`` to quarantine/ and say so once (as for a broken
+    entry); the caller then does without it, and it is written again."""
+    events["quarantined"] += 1
+    target = os.path.join(root, "quarantine",
+                          f"{os.path.basename(path)}-{uuid.uuid4().hex[:8]}")
     try:
-        _make_dirs(os.path.dirname(path))
-        tmp = f"{path}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-        with open(tmp, "w") as f:
-            json.dump({"key": key}, f)
-        os.replace(tmp, path)
+        _ensure_dir(os.path.dirname(target))
+        os.rename(path, target)
     except OSError:
-        pass
+        _warn_once(("broken", path), f"cgraph: cache file {path} {why}; ignoring it")
+        return
+    _warn_once(("broken", path), f"cgraph: cache file {path} {why}; moved it to {target} "
+                                 f"and will rebuild it")
 
 
 def _thread_lock(key):
@@ -429,10 +520,12 @@ def _thread_lock(key):
         return _thread_locks.setdefault(key, threading.Lock())
 
 
-def _load_or_build(root, state, key, material, source, name):
+def _load_or_build(root, state, key, material, source, name, signature=None, assumed=False):
+    if assumed and isinstance(state, tuple):
+        raise _NeedCompiler()
     if isinstance(state, tuple):
         return _build_private(root, key, material, source, name,
-                              f"the cache folder {root} is unusable: {state[1]}")
+                              f"the cache folder {root} is unusable: {state[1]}", signature)
     writable = state == "writable"
     module_name = _module_file(material)
     final = entry_folder(root, key, material["python_abi"])
@@ -443,19 +536,35 @@ def _load_or_build(root, state, key, material, source, name):
     if entry is not None:
         _counters(material)["disk_hits"] += 1
         return entry
+    if assumed:     # a build needs the real compiler's description (and so its key)
+        raise _NeedCompiler()
     if not writable:
         return _build_private(root, key, material, source, name,
-                              f"the cache folder {root} is read-only")
+                              f"the cache folder {root} is read-only", signature)
     try:
-        with _key_lock(root, key, final):
-            entry = _try_load(root, key, final, writable, module_name)   # built meanwhile?
-            if entry is not None:
-                _counters(material)["disk_hits"] += 1
-                return entry
-            return _build_and_publish(root, key, material, source, name, final)
+        for attempt in range(_PUBLISH_ATTEMPTS):
+            with _key_lock(root, key, final):
+                entry = _try_load(root, key, final, writable, module_name)   # built meanwhile?
+                if entry is not None:
+                    _counters(material)["disk_hits"] += 1
+                    return entry
+                try:
+                    return _build_and_publish(root, key, material, source, name, final,
+                                              signature)
+                except _Vanished:
+                    continue      # removed by `cache clear` or `prune` as it was published
+        raise _CacheUnwritable(f"the published module vanished {_PUBLISH_ATTEMPTS} times "
+                               f"(housekeeping running beside this process?)")
     except _CacheUnwritable as exc:
         return _build_private(root, key, material, source, name,
-                              f"writing to the cache folder {root} failed: {exc}")
+                              f"writing to the cache folder {root} failed: {exc}", signature)
+
+
+_PUBLISH_ATTEMPTS = 3
+
+
+class _Vanished(Exception):
+    """A module this process just published was removed before it could load it."""
 
 
 # --- loading -------------------------------------------------------------------------------
@@ -465,8 +574,9 @@ class _Broken(Exception):
 
 
 def _verified_module(key, folder, module_name):
-    """Path of the entry's module if the entry is complete, ours, and intact; None if there
-    is no entry; raises _Broken otherwise. Only reads: the manifest and the module."""
+    """(path of the entry's module, the layout signature its manifest records) if the entry
+    is complete, ours, and intact; None if there is no entry; raises _Broken otherwise.
+    Only reads: the manifest and the module."""
     try:
         st = os.lstat(folder)
     except (FileNotFoundError, NotADirectoryError):
@@ -475,10 +585,11 @@ def _verified_module(key, folder, module_name):
     if problem:
         raise _Broken(problem)
     try:
-        with open(os.path.join(folder, MANIFEST), "rb") as f:
-            raw = f.read()
+        raw = read_regular(os.path.join(folder, MANIFEST), 1 << 20)
     except FileNotFoundError:
         raise _Broken("it has no manifest (an interrupted build?)") from None
+    except BadFile as exc:
+        raise _Broken(f"its manifest {exc.why}") from None
     except OSError as exc:
         raise _Broken(f"its manifest cannot be read ({exc.strerror})") from None
     try:
@@ -498,7 +609,8 @@ def _verified_module(key, folder, module_name):
         raise _Broken("its manifest has no size and sha256 for the module")
     module_path = os.path.join(folder, module_name)
     _check_file(module_path, record)
-    return module_path
+    signature = manifest.get("signature")
+    return module_path, signature if isinstance(signature, str) else None
 
 
 def _check_file(path, record):
@@ -506,7 +618,7 @@ def _check_file(path, record):
     and sha256 of ``record``; raises _Broken otherwise. Hashing ~100 KB takes well under 1 ms."""
     name = os.path.basename(path)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
     except FileNotFoundError:
         raise _Broken(f"its file {name} is missing") from None
     except OSError as exc:
@@ -536,12 +648,13 @@ def _check_file(path, record):
 def _try_load(root, key, folder, writable, module_name):
     """Load a published entry after checking it; None if absent or broken (set aside)."""
     try:
-        module_path = _verified_module(key, folder, module_name)
+        found = _verified_module(key, folder, module_name)
     except _Broken as exc:
         _set_aside(root, folder, str(exc), writable)
         return None
-    if module_path is None:
+    if found is None:
         return None
+    module_path, signature = found
     try:
         module = _load_extension(f"cgraph_{key[:16]}.{module_name.split('.')[0]}",
                                  module_path)
@@ -555,7 +668,7 @@ def _try_load(root, key, folder, writable, module_name):
         _set_blas(module)
     if writable:
         _touch_last_used(folder)
-    return CacheEntry(key, folder, module, module_path)
+    return CacheEntry(key, folder, module, module_path, signature=signature)
 
 
 def _explain_noexec(exc, root):
@@ -592,7 +705,8 @@ def _touch_last_used(folder):
     except OSError:
         return
     try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644))
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK |
+                         getattr(os, "O_NOFOLLOW", 0), FILE_MODE))
         os.utime(path)
     except OSError:
         pass    # only a hint for prune
@@ -698,7 +812,7 @@ def _fault(step, path=""):
 _NO_SPACE = ("No space left on device", "Disk quota exceeded", "Read-only file system")
 
 
-def _build(folder, key, material, source, name, tc, faults):
+def _build(folder, key, material, source, name, tc, faults, signature=None):
     """Compile ``source`` in the empty private ``folder``: module.c, module_cffi.c, the
     module, build.json and, last, manifest.json. Raises _CompileFailed if the compiler
     rejects it, OSError if the folder cannot be written."""
@@ -752,12 +866,15 @@ def _build(folder, key, material, source, name, tc, faults):
     files = {}
     for fname in (*_entry_files(module_file), module_file):
         p = os.path.join(folder, fname)
-        os.chmod(p, FILE_MODE)
+        _make_owner_only(p)
         with open(p, "rb") as f:
             data = f.read()
             os.fsync(f.fileno())
         files[fname] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-    text = json.dumps({"key": key, "format": FORMAT_VERSION, "files": files}, indent=1)
+    manifest = {"key": key, "format": FORMAT_VERSION, "files": files}
+    if signature is not None:
+        manifest["signature"] = signature
+    text = json.dumps(manifest, indent=1)
     with open(os.path.join(folder, MANIFEST), "w") as f:
         f.write(text[:len(text) // 2])
         f.flush()
@@ -765,10 +882,15 @@ def _build(folder, key, material, source, name, tc, faults):
         f.write(text[len(text) // 2:])
         f.flush()
         os.fsync(f.fileno())
-    os.chmod(os.path.join(folder, MANIFEST), FILE_MODE)
+    _make_owner_only(os.path.join(folder, MANIFEST))
     os.close(os.open(os.path.join(folder, LAST_USED), os.O_WRONLY | os.O_CREAT, FILE_MODE))
     _fsync_dir(folder)
     return build
+
+
+def _make_owner_only(path):
+    """Drop every permission but the owner's read and write (the umask's narrower stays)."""
+    os.chmod(path, stat.S_IMODE(os.stat(path).st_mode) & FILE_MODE)
 
 
 def _fsync_dir(folder):
@@ -791,7 +913,7 @@ def _compile_error(name, build, kept):
         f"are kept in {kept}\n{build['compiler_output'][-4000:]}", kept)
 
 
-def _build_and_publish(root, key, material, source, name, final):
+def _build_and_publish(root, key, material, source, name, final, signature=None):
     """Build in tmp/, publish with one rename, load. Raises CompileError, or _CacheUnwritable
     if the cache cannot be written."""
     tc = toolchain(root)
@@ -808,7 +930,8 @@ def _build_and_publish(root, key, material, source, name, final):
             _flock_quietly(lock_fd)     # held while building: `prune` leaves this folder alone
             os.mkdir(folder, 0o700)
             try:
-                build = _build(folder, key, material, source, name, tc, faults=True)
+                build = _build(folder, key, material, source, name, tc, faults=True,
+                               signature=signature)
             except _CompileFailed as failure:
                 kept = os.path.join(root, "failed", token)
                 try:
@@ -818,14 +941,21 @@ def _build_and_publish(root, key, material, source, name, final):
                     kept, keep_folder = folder, True
                 raise _compile_error(name, failure.build, kept) from None
             _fault("publish", folder)
-            _ensure_dir(os.path.dirname(final))
-            try:
-                os.rename(folder, final)
-                published = True
-            except OSError as exc:
-                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                    raise
-                published = False
+            for attempt in range(_PUBLISH_ATTEMPTS):
+                try:
+                    _ensure_dir(os.path.dirname(final))
+                    os.rename(folder, final)
+                    published = True
+                    break
+                except FileNotFoundError:
+                    # its shard went (`cache clear` beside us): make it again
+                    if attempt == _PUBLISH_ATTEMPTS - 1 or not os.path.isdir(folder):
+                        raise
+                except OSError as exc:
+                    if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                        raise
+                    published = False
+                    break
         except OSError as exc:
             raise _CacheUnwritable(f"{exc.strerror or exc} ({exc.filename or root})") from exc
         counters = _counters(material)
@@ -841,6 +971,8 @@ def _build_and_publish(root, key, material, source, name, final):
             return _after_lost_race(root, key, folder, final, name, module_name)
         entry = _try_load(root, key, final, True, module_name)
         if entry is None:
+            if not os.path.isdir(final):
+                raise _Vanished()
             raise CacheError(f"cgraph: the module just built for {name!r} at {final} does "
                              f"not load; see the warning above")
         return entry
@@ -878,7 +1010,7 @@ def _after_lost_race(root, key, folder, final, name, module_name):
                      f"the one published at {final} loads")
 
 
-def _build_private(root, key, material, source, name, why):
+def _build_private(root, key, material, source, name, why, signature=None):
     """The cache cannot take the module: build it in a private temporary folder outside the
     cache, load it from there, warn once. The program runs; later runs compile again."""
     _warn_once("private", f"cgraph: {why}; building modules in private temporary folders "
@@ -892,7 +1024,7 @@ def _build_private(root, key, material, source, name, why):
         raise CacheError(f"cgraph: {why}, and no private temporary folder could be made "
                          f"either ({exc}); free some space or set CGRAPH_CACHE_DIR") from exc
     try:
-        _build(folder, key, material, source, name, tc, faults=False)
+        _build(folder, key, material, source, name, tc, faults=False, signature=signature)
     except _CompileFailed as failure:
         raise _compile_error(name, failure.build, folder) from None
     except OSError as exc:
@@ -900,10 +1032,10 @@ def _build_private(root, key, material, source, name, why):
         raise CacheError(f"cgraph: {why}, and building in the private folder {folder} failed "
                          f"too ({exc}); free some space or set CGRAPH_CACHE_DIR") from exc
     _counters(material)["builds"] += 1
-    return _load_private(key, folder, _module_file(material))
+    return _load_private(key, folder, _module_file(material), signature)
 
 
-def _load_private(key, folder, module_name):
+def _load_private(key, folder, module_name, signature=None):
     events["private_builds"] += 1
     module_path = os.path.join(folder, module_name)
     try:
@@ -913,7 +1045,7 @@ def _load_private(key, folder, module_name):
             _set_blas(module)
     finally:
         shutil.rmtree(folder, ignore_errors=True)   # the loaded copy stays mapped
-    return CacheEntry(key, folder, module, module_path, private=True)
+    return CacheEntry(key, folder, module, module_path, private=True, signature=signature)
 
 
 # --- housekeeping (python -m cgraph cache ...) -------------------------------------------
@@ -927,10 +1059,9 @@ class EntryInfo:
     @property
     def build(self):
         try:
-            with open(os.path.join(self.folder, "build.json")) as f:
-                build = json.load(f)
+            build = json.loads(read_regular(os.path.join(self.folder, "build.json")))
             return build if isinstance(build, dict) else {}
-        except (OSError, ValueError):
+        except (OSError, ValueError, BadFile):
             return {}
 
     @property
@@ -1003,10 +1134,11 @@ def check_entry(entry):
     if problem:
         return [problem]
     try:
-        with open(os.path.join(entry.folder, MANIFEST)) as f:
-            manifest = json.load(f)
+        manifest = json.loads(read_regular(os.path.join(entry.folder, MANIFEST), 1 << 20))
     except FileNotFoundError:
         return ["it has no manifest (an interrupted build?)"]
+    except BadFile as exc:
+        return [f"its manifest {exc.why}"]
     except (OSError, ValueError):
         return ["its manifest is not valid JSON"]
     files = manifest.get("files") if isinstance(manifest, dict) else None
@@ -1023,7 +1155,10 @@ def check_entry(entry):
             _check_file(os.path.join(entry.folder, fname), record)
         except _Broken as exc:
             problems.append(str(exc))
-    present = set(os.listdir(entry.folder)) - {MANIFEST, LAST_USED}
+    try:
+        present = set(os.listdir(entry.folder)) - {MANIFEST, LAST_USED}
+    except OSError as exc:
+        return [f"it cannot be read ({exc.strerror})"]
     for stray in sorted(present - set(files)):
         problems.append(f"it holds a file the manifest does not list: {stray}")
     material = entry.build.get("material")
@@ -1039,8 +1174,10 @@ def verify(root=None, quarantine=True):
     state = _open_root(root)
     bad, checked = [], 0
     for entry in list(iter_entries(root)):
-        checked += 1
         problems = check_entry(entry)
+        if problems and not os.path.isdir(entry.folder):
+            continue          # removed while it was checked (`clear` or `prune` beside us)
+        checked += 1
         if problems:
             moved = None
             if quarantine and state == "writable":
@@ -1052,6 +1189,57 @@ def verify(root=None, quarantine=True):
                     moved = None
             bad.append((entry.folder, problems, moved))
     return checked, bad
+
+
+RECORD_FOLDERS = ("prekeys", "templates", "toolchain")   # sealed records (see cache_files)
+
+
+def verify_records(root=None, quarantine=True):
+    """Re-check every sealed record (pre-key records, compiled templates, compiler probes):
+    a regular file of ours, not writable by others, matching its checksum. Returns (number
+    checked, [(path, problem, where it was moved or None)]); files still being written
+    (``*.tmp``), records removed meanwhile and the unsealed files of older cgraphs sharing
+    the cache (never read by this one) are skipped."""
+    root = root or cache_root()
+    state = _open_root(root)
+    bad, checked = [], 0
+    for sub in RECORD_FOLDERS:
+        for folder, dirs, files in os.walk(os.path.join(root, sub)):
+            dirs.sort()
+            for name in sorted(files):
+                path = os.path.join(folder, name)
+                if name.endswith(".tmp") or not _sealed_name(sub, name):
+                    continue
+                try:
+                    read_sealed(path)
+                    checked += 1
+                    continue
+                except BadFile as exc:
+                    problem = exc.why
+                    if sub == "prekeys" and problem.startswith("is not a sealed"):
+                        continue      # an older cgraph's record (under another pre-key)
+                except OSError:
+                    continue          # removed while it was checked
+                checked += 1
+                moved = None
+                if quarantine and state == "writable":
+                    moved = os.path.join(root, "quarantine", f"{name}-{uuid.uuid4().hex[:8]}")
+                    try:
+                        _ensure_dir(os.path.dirname(moved))
+                        os.rename(path, moved)
+                    except OSError:
+                        moved = None
+                bad.append((path, problem, moved))
+    return checked, bad
+
+
+def _sealed_name(folder, name):
+    """Whether ``name`` in ``folder`` is one of this cgraph's sealed records."""
+    if folder == "templates":
+        return name.endswith(".sealed")
+    if folder == "toolchain":
+        return name.endswith("-sealed.json") or name.startswith("machine-")
+    return name.endswith((".json", ".graph"))
 
 
 def _discard(root, path):

@@ -1,5 +1,6 @@
-"""``python -m cgraph cache list | show KEY | verify | prune | clear | path``: look after the
-compile cache. Nothing here loads a module or unpickles anything: it reads JSON and files."""
+"""``python -m cgraph cache list | show KEY | verify | prune | clear | path | warm SCRIPT``:
+look after the compile cache. Nothing here but ``warm`` (which runs the script it is given)
+loads a module or unpickles anything: it reads JSON and files."""
 import argparse
 import json
 import os
@@ -8,6 +9,7 @@ import sys
 import time
 
 from . import cache
+from .cache_files import BadFile, read_regular
 
 _SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _AGE_UNITS = {"": 86400, "D": 86400, "H": 3600, "M": 60, "S": 1}
@@ -44,8 +46,9 @@ def main(argv):
     show = sub.add_parser("show", help="an entry's C source and build information")
     show.add_argument("key", help="the entry's key or a unique prefix of it")
     show.add_argument("--meta", action="store_true", help="only the build information")
-    verify = sub.add_parser("verify", help="re-check every entry's files against its manifest; "
-                                           "move broken ones to quarantine/")
+    verify = sub.add_parser("verify", help="re-check every entry's files against its manifest "
+                                           "and every record against its checksum; move "
+                                           "broken ones to quarantine/")
     verify.add_argument("--report-only", action="store_true", help="do not move anything")
     prune = sub.add_parser("prune", help="remove old or least recently used entries, and "
                                          "leftovers of killed builds")
@@ -57,6 +60,11 @@ def main(argv):
     prune.add_argument("--dry-run", action="store_true", help="only say what would go")
     sub.add_parser("clear", help="remove every entry")
     sub.add_parser("path", help="print the cache folder")
+    warm = sub.add_parser(
+        "warm", help="run a Python script so that every function it compiles is in the cache "
+                     "(then copy the cache folder where no compiler is installed)")
+    warm.add_argument("script", help="the script to run (as `python SCRIPT ARGS...` would)")
+    warm.add_argument("script_args", nargs=argparse.REMAINDER, help="its arguments")
     args = parser.parse_args(argv)
     root = cache.cache_root()
 
@@ -104,9 +112,8 @@ def _show(args, root):
                                      indent=1).replace("\n", "\n#          "))
     if not args.meta:
         try:
-            with open(os.path.join(folder, "module.c")) as f:
-                print(f.read())
-        except OSError as exc:
+            print(read_regular(os.path.join(folder, "module.c")).decode(errors="replace"))
+        except (OSError, BadFile) as exc:
             print(f"cgraph cache: cannot read module.c: {exc}", file=sys.stderr)
             return 1
     return 0
@@ -121,7 +128,14 @@ def _verify(args, root):
         if moved:
             print(f"    moved to {moved}")
     print(f"checked {checked} entries in {root}: {checked - len(bad)} sound, {len(bad)} broken")
-    return 1 if bad else 0
+    records, bad_records = cache.verify_records(root, quarantine=not args.report_only)
+    for path, problem, moved in bad_records:
+        print(f"BAD {path}\n    it {problem}")
+        if moved:
+            print(f"    moved to {moved}")
+    print(f"checked {records} records (pre-keys, templates, compiler probes): "
+          f"{records - len(bad_records)} sound, {len(bad_records)} broken")
+    return 1 if bad or bad_records else 0
 
 
 def _prune(args, root):
@@ -138,6 +152,34 @@ def _prune(args, root):
     return 0
 
 
+def _warm(args, root):
+    """Run the script here, so its functions are compiled into (or found in) the cache, and
+    make sure the cache holds the compiler description a process without a compiler needs
+    to find them (see cgraph/toolchain.py)."""
+    import runpy
+    before = dict(cache.stats)
+    saved_argv = sys.argv
+    sys.argv = [args.script, *args.script_args]
+    try:
+        runpy.run_path(args.script, run_name="__main__")
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            print(f"cgraph cache: {args.script} exited with {exc.code}", file=sys.stderr)
+            return exc.code if isinstance(exc.code, int) else 1
+    finally:
+        sys.argv = saved_argv
+    try:
+        cache.toolchain(root, build=True)
+    except cache.CompilerMissing:
+        pass        # everything was in the cache already, with its description
+    built = cache.stats["builds"] - before["builds"]
+    found = cache.stats["disk_hits"] - before["disk_hits"]
+    print(f"warmed {root}: {built} modules built, {found} found already; copy this folder "
+          f"(owned by the user who will run the program) and point CGRAPH_CACHE_DIR at it",
+          file=sys.stderr)
+    return 0
+
+
 def _clear(args, root):
     removed = cache.clear(root)
     print(f"removed {removed} entries from {root}")
@@ -145,4 +187,4 @@ def _clear(args, root):
 
 
 _COMMANDS = {"path": _path, "list": _list, "show": _show, "verify": _verify, "prune": _prune,
-             "clear": _clear}
+             "clear": _clear, "warm": _warm}

@@ -3,8 +3,8 @@
 ``CGRAPH_FLAGS="floatX=float32,mode=py"`` sets flags at import; attributes may also be set
 at run time (``cgraph.config.floatX = "float32"``), which affects variables created after.
 """
+import difflib
 import os
-import warnings
 
 _FLAG_TYPES = {
     "floatX": (str, "float64", ("float64", "float32")),
@@ -81,18 +81,24 @@ class _Config:
         self._read_env(os.environ.get("CGRAPH_FLAGS", ""))
 
     def _read_env(self, flags):
+        # A flag cgraph does not know is an error, not a warning: a misspelt floatX would
+        # otherwise run the whole program in float64.
         for item in filter(None, (p.strip() for p in flags.split(","))):
             if "=" not in item:
-                warnings.warn(f"CGRAPH_FLAGS entry {item!r} is not of the form name=value")
-                continue
+                raise ValueError(f"CGRAPH_FLAGS entry {item!r} is not of the form name=value "
+                                 f"(CGRAPH_FLAGS={flags!r})")
             name, value = (s.strip() for s in item.split("=", 1))
             if name.startswith("warn.") and (name[5:] in _WARN_FLAGS
                                              or name == "warn.ignore_bug_before"):
                 setattr(self.warn, name[5:], value)
                 continue
             if name not in _FLAG_TYPES:
-                warnings.warn(f"cgraph does not recognise the flag {name!r} in CGRAPH_FLAGS")
-                continue
+                close = difflib.get_close_matches(name, _FLAG_TYPES, n=1, cutoff=0.6) or \
+                    [n for n in _FLAG_TYPES if n.lower() == name.lower()]
+                hint = f"; did you mean {close[0]!r}?" if close else \
+                    f"; the flags are {', '.join(_FLAG_TYPES)}"
+                raise ValueError(f"CGRAPH_FLAGS names a flag cgraph does not have: "
+                                 f"{name!r}{hint}")
             setattr(self, name, _parse(_FLAG_TYPES[name][0], value))
 
     def __setattr__(self, name, value):

@@ -5,6 +5,13 @@ cache shared between machines never hands one CPU's code to another. Probing run
 compiler (~10 ms), so its result is remembered per process and on disk, in a file named
 after the compiler binary (path, size, modification time, inode), the CPU model and the
 Python installation: a different CPU or interpreter reading the same cache probes again.
+
+Finding a module already built needs the description but not the compiler: ``lookup`` takes
+the record of the compiler binary found on PATH, else (no compiler, a broken one, or one not
+probed on this machine yet: a cache shipped into an image) the description last probed by
+a cgraph of this version on this CPU with this Python, kept in a record named after those;
+a compiler runs only when a module must be built (see cache.get_module). Both records are
+sealed (cgraph/cache_files.py): a damaged one is set aside and probed again.
 """
 import functools
 import hashlib
@@ -12,9 +19,10 @@ import json
 import os
 import shutil
 import sys
-import uuid
 
+from . import __version__
 from . import parallel   # OpenMP flags (config.openmp, config.omp_threads)
+from .cache_files import BadFile, read_sealed, write_sealed
 from .config import config
 
 BASE_FLAGS = ["-fPIC", "-shared", "-Wall", "-fwrapv", "-fno-math-errno", "-fvisibility=hidden"]
@@ -52,9 +60,15 @@ class CompilerMissing(RuntimeError):
     """No usable C compiler: raised at the first compile, never replaced by a silent fallback."""
 
 
+class AssumedToolchain(dict):
+    """A description read from the machine's record, not from the compiler found (if any):
+    good for finding built modules; before building, cgraph probes the real compiler."""
+
+
 @functools.lru_cache(maxsize=None)
 def toolchain(cc=None, probe_dir=None):
-    """A dict describing the compiler: path, version, target flags, Python ABI."""
+    """A dict describing the compiler: path, version, target flags, Python ABI (runs the
+    compiler unless this binary's probe is remembered in ``probe_dir``)."""
     cc = cc or config.cc
     path = shutil.which(cc)
     if path is None:
@@ -62,15 +76,53 @@ def toolchain(cc=None, probe_dir=None):
             f"cgraph needs a C compiler to build functions, and {cc!r} was not found"
             f"{'' if os.sep in cc else ' on PATH'}. {_INSTALL_HINT}")
     path = os.path.realpath(path)
-    saved = os.path.join(probe_dir, f"{_probe_stamp(path)}.json") if probe_dir else None
-    if saved:
-        info = _read_probe(saved)
-        if info is not None and info["cc"] == path:
-            return info
-    info = _probe(path)
-    if saved:
-        _write_json_atomic(saved, info)
+    saved = _binary_record(probe_dir, path) if probe_dir else None
+    info = _read_probe(saved) if saved else None
+    if info is None or info["cc"] != path:
+        info = _probe(path)
+        if saved:
+            _write_probe(saved, info)
+    if probe_dir:
+        machine = _machine_record(probe_dir, cc)
+        if _read_probe(machine) != info:
+            _write_probe(machine, info)
     return info
+
+
+@functools.lru_cache(maxsize=None)
+def lookup(cc=None, probe_dir=None):
+    """The compiler description to find built modules with, running nothing when a record
+    has it: this compiler binary's, else the machine's (an AssumedToolchain), else a probe."""
+    cc = cc or config.cc
+    if probe_dir:
+        path = shutil.which(cc)
+        if path is not None:
+            path = os.path.realpath(path)
+            try:
+                info = _read_probe(_binary_record(probe_dir, path))
+            except OSError:
+                info = None
+            if info is not None and info["cc"] == path:
+                return info
+        info = _read_probe(_machine_record(probe_dir, cc))
+        if info is not None and info["python_abi"] == sys.implementation.cache_tag:
+            return AssumedToolchain(info)
+    return toolchain(cc, probe_dir)
+
+
+def _binary_record(probe_dir, path):
+    """The record of the compiler binary at ``path`` ("-sealed": older cgraphs, which may
+    share the cache, read and write unsealed records under the bare stamp)."""
+    return os.path.join(probe_dir, f"{_probe_stamp(path)}-sealed.json")
+
+
+def _machine_record(probe_dir, cc):
+    """The record of the description last probed for the compiler named ``cc`` on this
+    machine type (CPU, Python installation, cgraph version), whichever binary it was."""
+    parts = [cc, _cpu_identity(), sys.version, sys.base_prefix, sys.implementation.cache_tag,
+             __version__]
+    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
+    return os.path.join(probe_dir, f"machine-{digest}.json")
 
 
 def _probe_stamp(path):
@@ -96,14 +148,21 @@ def _cpu_identity():
 
 
 def _read_probe(saved):
+    """The description recorded at ``saved``, or None (absent, or damaged: then set aside
+    with a warning, and probed again)."""
     try:
-        with open(saved) as f:
-            info = json.load(f)
-    except (OSError, ValueError):
+        payload = read_sealed(saved, 1 << 20)
+        if payload is None:
+            return None
+        info = json.loads(payload)
+        if not isinstance(info, dict) or any(k not in info for k in _PROBE_FIELDS) or \
+                not isinstance(info["target_flags"], list):
+            raise BadFile(saved, "is not a compiler description")
+    except (BadFile, ValueError) as exc:
+        from .cache import quarantine_file
+        quarantine_file(os.path.dirname(os.path.dirname(saved)), saved,
+                        exc.why if isinstance(exc, BadFile) else "is not valid JSON")
         return None
-    if not isinstance(info, dict) or any(k not in info for k in _PROBE_FIELDS) or \
-            not isinstance(info["target_flags"], list):
-        return None   # damaged or from an older cgraph: probe again
     return info
 
 
@@ -220,17 +279,6 @@ def compiler_environment():
     return env
 
 
-def _write_json_atomic(path, data):
-    try:
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        tmp = f"{path}.{uuid.uuid4().hex}.tmp"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                json.dump(data, f, indent=1)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    except OSError:
-        pass   # the probe is only remembered to save time (the cache may be read-only)
+def _write_probe(path, info):
+    """Remember a probe (best effort: it only saves time; the cache may be read-only)."""
+    write_sealed(path, json.dumps(info, indent=1, sort_keys=True).encode())

@@ -8,12 +8,19 @@
  * dtype, a non-contiguous array, a missing argument...) it declines by returning the
  * `fallback` object, BEFORE doing anything: the Python path then runs and raises the usual
  * errors. Nothing here is static and mutable: one Caller may run in several threads at once.
+ *
+ * A call is atomic with respect to the shared variables it touches: it holds their locks
+ * (reentrant locks of the containers, given in one global order by the Python side, the
+ * order the Python path takes them in too) from reading their values until the updates are
+ * written. Taking them calls the lock's own acquire, which waits without the GIL, so a
+ * thread running cg_run without the GIL can always finish and give its locks back.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
 #include <numpy/arrayobject.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -25,6 +32,7 @@ typedef void (*cg_free_fn)(void *p);
 #define FC_MAXDIM 8
 #define FC_STACK_SLOTS 32          /* arrays up to this many live on the C stack */
 #define FC_TYPE_ALIASES 3          /* type numbers naming the same dtype (int64: long, longlong) */
+#define FC_INTERRUPTED 7           /* cg_run's status when a loop saw Ctrl-C (runtime.h) */
 
 /* What an input (user argument or shared value) must be to go through unconverted. */
 typedef struct {
@@ -56,9 +64,51 @@ typedef struct {
     PyObject *fallback;            /* returned when the call is declined */
     Py_ssize_t gil_threshold;      /* release the GIL when inputs hold at least this many elements */
     int64_t hidden_elements;       /* elements of the hidden constants (counted in every call) */
+    PyObject *lock_acquire;        /* tuple: bound acquire of each lock, in the global order */
+    PyObject *lock_release;        /* tuple: bound release of the same locks */
+    int interruptible;             /* its module counts SIGINTs (it has loops that may run long) */
 } Caller;
 
 static PyObject *value_str;        /* interned "value"; set once at import, then read only */
+static PyObject *empty_tuple;      /* (); set once at import, then read only */
+
+/* ---- Ctrl-C during a long loop ---------------------------------------------------------
+ * Python's SIGINT handler only notes the signal; the KeyboardInterrupt comes when the main
+ * thread runs Python again, i.e. after cg_run returns. So a handler of ours, chained before
+ * Python's, also counts each SIGINT in fc_interrupts, which modules with long loops read
+ * between steps (their cg_interrupt_counter points here): they then fail with
+ * FC_INTERRUPTED before any update is written, and the call raises KeyboardInterrupt. It is
+ * (re)installed before each call of such a module, since signal.signal() replaces it. */
+static volatile sig_atomic_t fc_interrupts;
+static struct sigaction fc_previous;   /* the handler ours chains to (Python's) */
+
+static void fc_on_sigint(int sig)
+{
+    /* Python's handler first: when a loop sees the count change (maybe from another thread,
+       if the signal was delivered to one), Python knows of the signal already, and raises
+       exactly one KeyboardInterrupt for it */
+    if (fc_previous.sa_handler != SIG_DFL && fc_previous.sa_handler != SIG_IGN)
+        fc_previous.sa_handler(sig);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    fc_interrupts++;
+}
+
+/* Chain our handler before the current one; 0 if SIGINT is ignored, default, or taken by a
+ * handler we cannot chain to (then loops are not interrupted, as before). Called with the
+ * GIL held, so never by two threads at once. */
+static int fc_watch_sigint(void)
+{
+    struct sigaction current;
+    if (sigaction(SIGINT, NULL, &current) != 0) return 0;
+    if (!(current.sa_flags & SA_SIGINFO) && current.sa_handler == fc_on_sigint) return 1;
+    if ((current.sa_flags & SA_SIGINFO) || current.sa_handler == SIG_DFL ||
+        current.sa_handler == SIG_IGN)
+        return 0;
+    struct sigaction ours = current;
+    ours.sa_handler = fc_on_sigint;
+    fc_previous = current;             /* before ours can run */
+    return sigaction(SIGINT, &ours, NULL) == 0;
+}
 
 /* ---- owned output buffers ------------------------------------------------------------- */
 
@@ -124,6 +174,32 @@ static inline int acceptable(PyObject *obj, const fc_spec *spec, int exact)
 
 /* ---- the call --------------------------------------------------------------------------- */
 
+/* Take the first n locks in order; 0, or -1 with an exception (those taken are given back). */
+static int take_locks(Caller *self, Py_ssize_t *held)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(self->lock_acquire);
+    for (; *held < n; (*held)++) {
+        PyObject *r = PyObject_CallNoArgs(PyTuple_GET_ITEM(self->lock_acquire, *held));
+        if (!r) return -1;
+        Py_DECREF(r);
+    }
+    return 0;
+}
+
+/* Give back the `held` first locks, last taken first, keeping any exception being raised. */
+static void give_back_locks(Caller *self, Py_ssize_t held)
+{
+    if (!held) return;
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    while (held > 0) {
+        PyObject *r = PyObject_CallNoArgs(PyTuple_GET_ITEM(self->lock_release, --held));
+        if (r) Py_DECREF(r);
+        else PyErr_WriteUnraisable(PyTuple_GET_ITEM(self->lock_release, held));
+    }
+    PyErr_Restore(type, value, traceback);
+}
+
 static PyObject *raise_from_module(Caller *self, int status, int fail_node, const char *err)
 {
     PyObject *r = PyObject_CallFunction(self->on_error, "iiy", status, fail_node, err);
@@ -167,7 +243,7 @@ static PyObject *caller_vectorcall(PyObject *callable, PyObject *const *args, si
         out_shape = in_shape + self->in_shape_total + 1;
     }
 
-    Py_ssize_t pos = 0, got_shared = 0, k;
+    Py_ssize_t pos = 0, got_shared = 0, held = 0, k;
     int64_t elements = self->hidden_elements;
     PyObject *result = NULL;
     /* user arguments (borrowed: the caller holds them), then defaults */
@@ -180,8 +256,8 @@ static PyObject *caller_vectorcall(PyObject *callable, PyObject *const *args, si
         for (int d = 0; d < self->specs[k].ndim; d++) in_shape[pos++] = dims[d];
         elements += PyArray_SIZE(a);
     }
-    /* shared values: new references, held until the end (set_value may replace them
-       while cg_run runs without the GIL) */
+    /* the shared variables' locks, then their values: new references, held until the end */
+    if (take_locks(self, &held) < 0) goto fail;
     for (k = 0; k < n_shared; k++) {
         PyObject *v = PyObject_GetAttr(PyTuple_GET_ITEM(self->containers, k), value_str);
         if (!v) goto fail;
@@ -203,12 +279,19 @@ static PyObject *caller_vectorcall(PyObject *callable, PyObject *const *args, si
     char err[FC_ERR_LEN];
     int fail_node = -1, status;
     err[0] = '\0';
+    if (self->interruptible) fc_watch_sigint();
     if (elements >= self->gil_threshold) {
         Py_BEGIN_ALLOW_THREADS
         status = self->run(in_data, in_shape, out_data, out_shape, &fail_node, err, FC_ERR_LEN);
         Py_END_ALLOW_THREADS
     } else {
         status = self->run(in_data, in_shape, out_data, out_shape, &fail_node, err, FC_ERR_LEN);
+    }
+    if (status == FC_INTERRUPTED) {
+        /* Python's handler runs now (KeyboardInterrupt, or the user's); in another thread
+           than the main one, or if that handler does not raise, the call still failed */
+        if (PyErr_CheckSignals() == 0) PyErr_SetNone(PyExc_KeyboardInterrupt);
+        goto fail;
     }
     if (status) {
         err[FC_ERR_LEN - 1] = '\0';
@@ -273,11 +356,13 @@ fail_results:
     for (k = 0; k < wrapped; k++) Py_DECREF(results[k]);
 fail:
     for (k = 0; k < got_shared; k++) Py_DECREF(shared[k]);
+    give_back_locks(self, held);
     PyMem_Free(heap);
     return result;
 
 decline:
     for (k = 0; k < got_shared; k++) Py_DECREF(shared[k]);
+    give_back_locks(self, held);
     PyMem_Free(heap);
 decline_early:
     Py_INCREF(self->fallback);
@@ -316,6 +401,8 @@ static int caller_clear(Caller *self)
     Py_CLEAR(self->keys);
     Py_CLEAR(self->on_error);
     Py_CLEAR(self->fallback);
+    Py_CLEAR(self->lock_acquire);
+    Py_CLEAR(self->lock_release);
     return 0;
 }
 
@@ -330,6 +417,8 @@ static int caller_traverse(Caller *self, visitproc visit, void *arg)
     Py_VISIT(self->keys);
     Py_VISIT(self->on_error);
     Py_VISIT(self->fallback);
+    Py_VISIT(self->lock_acquire);
+    Py_VISIT(self->lock_release);
     return 0;
 }
 
@@ -345,15 +434,19 @@ static void caller_dealloc(Caller *self)
 
 /* Caller(run_address, free_address, keepalive, in_specs, defaults, containers, hidden,
  *        out_specs, update_containers, update_inputs, result_kind, keys, on_error, fallback,
- *        gil_threshold)
+ *        gil_threshold, lock_acquire, lock_release, interruptible)
  * in_specs: ((type numbers...), ndim, broadcast mask, written) per user input then per shared
  * value; out_specs: (dtype, ndim) per output, the updates last; update_inputs: per update, the
- * input cg_run may have written it into (its output pointer is then that input's data), or -1. */
+ * input cg_run may have written it into (its output pointer is then that input's data), or -1;
+ * lock_acquire, lock_release: the bound methods of the locks a call holds (see the top);
+ * interruptible: the module counts SIGINTs (see fc_watch_sigint). */
 static int caller_init(Caller *self, PyObject *args, PyObject *kwds)
 {
     unsigned long long run_address, free_address;
     PyObject *keepalive, *in_specs, *defaults, *containers, *hidden, *out_specs;
     PyObject *update_containers, *update_inputs, *keys, *on_error, *fallback;
+    PyObject *lock_acquire = empty_tuple, *lock_release = empty_tuple;   /* optional */
+    int interruptible = 0;                                                /* optional */
     int result_kind;
     Py_ssize_t gil_threshold;
     if (self->specs) {
@@ -364,12 +457,13 @@ static int caller_init(Caller *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_TypeError, "Caller takes positional arguments only");
         return -1;
     }
-    if (!PyArg_ParseTuple(args, "KKOO!O!O!O!O!O!O!iOOOn", &run_address, &free_address,
+    if (!PyArg_ParseTuple(args, "KKOO!O!O!O!O!O!O!iOOOn|O!O!p", &run_address, &free_address,
                           &keepalive, &PyTuple_Type, &in_specs, &PyTuple_Type, &defaults,
                           &PyTuple_Type, &containers, &PyTuple_Type, &hidden,
                           &PyTuple_Type, &out_specs, &PyTuple_Type, &update_containers,
                           &PyTuple_Type, &update_inputs, &result_kind, &keys, &on_error,
-                          &fallback, &gil_threshold))
+                          &fallback, &gil_threshold, &PyTuple_Type, &lock_acquire,
+                          &PyTuple_Type, &lock_release, &interruptible))
         return -1;
     Py_ssize_t n_args = PyTuple_GET_SIZE(defaults), n_shared = PyTuple_GET_SIZE(containers);
     Py_ssize_t n_hidden = PyTuple_GET_SIZE(hidden), n_out = PyTuple_GET_SIZE(out_specs);
@@ -379,7 +473,8 @@ static int caller_init(Caller *self, PyObject *args, PyObject *kwds)
         result_kind < 0 || result_kind > 2 || (result_kind == 1 && n_out - n_updates != 1) ||
         (result_kind == 2 && (!PyTuple_Check(keys) ||
                               PyTuple_GET_SIZE(keys) != n_out - n_updates)) ||
-        !PyCallable_Check(on_error)) {
+        !PyCallable_Check(on_error) ||
+        PyTuple_GET_SIZE(lock_acquire) != PyTuple_GET_SIZE(lock_release)) {
         PyErr_SetString(PyExc_ValueError, "inconsistent Caller description");
         return -1;
     }
@@ -450,6 +545,7 @@ static int caller_init(Caller *self, PyObject *args, PyObject *kwds)
     self->out_shape_total = out_shape_total;
     self->result_kind = result_kind;
     self->gil_threshold = gil_threshold;
+    self->interruptible = interruptible;
 #define FC_KEEP(field, value) do { Py_INCREF(value); self->field = (value); } while (0)
     FC_KEEP(keepalive, keepalive);
     FC_KEEP(defaults, defaults);
@@ -459,6 +555,8 @@ static int caller_init(Caller *self, PyObject *args, PyObject *kwds)
     FC_KEEP(keys, keys);
     FC_KEEP(on_error, on_error);
     FC_KEEP(fallback, fallback);
+    FC_KEEP(lock_acquire, lock_acquire);
+    FC_KEEP(lock_release, lock_release);
 #undef FC_KEEP
     self->vectorcall = caller_vectorcall;
     return 0;
@@ -472,6 +570,21 @@ static PyObject *caller_call(PyObject *self, PyObject *args, PyObject *kwargs)
     }
     return PyVectorcall_Call(self, args, kwargs);
 }
+
+/* watch_sigint() -> the address of the SIGINT count (for a module's cg_interrupt_counter),
+ * with our handler chained before the current one; 0 if SIGINT cannot be watched. */
+static PyObject *watch_sigint(PyObject *module, PyObject *unused)
+{
+    (void)module; (void)unused;
+    if (!fc_watch_sigint()) return PyLong_FromLong(0);
+    return PyLong_FromVoidPtr((void *)&fc_interrupts);
+}
+
+static PyMethodDef fastcall_functions[] = {
+    {"watch_sigint", watch_sigint, METH_NOARGS,
+     "chain cgraph's SIGINT counter before the current handler; the counter's address"},
+    {NULL, NULL, 0, NULL}
+};
 
 static PyMemberDef caller_members[] = {
     {"gil_threshold", T_PYSSIZET, offsetof(Caller, gil_threshold), 0,
@@ -497,7 +610,8 @@ static PyTypeObject CallerType = {
 
 static struct PyModuleDef fastcall_module = {
     PyModuleDef_HEAD_INIT, "_cgraph_ext",
-    "cgraph's call path in C: the Caller type.", -1, NULL, NULL, NULL, NULL, NULL
+    "cgraph's call path in C: the Caller type.", -1, fastcall_functions, NULL, NULL, NULL,
+    NULL
 };
 
 PyMODINIT_FUNC PyInit__cgraph_ext(void)
@@ -505,7 +619,8 @@ PyMODINIT_FUNC PyInit__cgraph_ext(void)
     import_array();
     if (PyType_Ready(&CallerType) < 0) return NULL;
     value_str = PyUnicode_InternFromString("value");
-    if (!value_str) return NULL;
+    empty_tuple = PyTuple_New(0);
+    if (!value_str || !empty_tuple) return NULL;
     PyObject *m = PyModule_Create(&fastcall_module);
     if (!m) return NULL;
     Py_INCREF(&CallerType);

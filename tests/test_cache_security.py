@@ -151,7 +151,7 @@ def test_T12_untrusted_entry_is_not_loaded(fresh_cache, damage):
     assert call_tiny(again) == 1210 and cache.stats["builds"] == 2
     st = os.lstat(again.path)
     assert stat.S_ISDIR(st.st_mode) and st.st_mode & 0o077 == 0
-    assert stat.S_IMODE(os.lstat(_module(again.path)).st_mode) == 0o644
+    assert stat.S_IMODE(os.lstat(_module(again.path)).st_mode) == 0o600
     assert cache.verify(fresh_cache, quarantine=False) == (1, [])
 
 

@@ -144,12 +144,19 @@ def test_a_damaged_or_foreign_record_is_ignored(tmp_path, monkeypatch):
     assert len(records) == 1
     path = records[0]
     assert P.load_graph_record(os.path.basename(path)[:-6], [x], f.graph_outputs) is not None
+    with open(path, "rb") as fh:
+        data = fh.read()
+    from cgraph import cache
+    monkeypatch.setattr(cache, "_warned", set())
     os.chmod(path, 0o666)                            # writable by others: never unpickled
-    assert P.load_graph_record(os.path.basename(path)[:-6], [x], f.graph_outputs) is None
-    os.chmod(path, 0o644)
-    with open(path, "r+b") as fh:                    # damaged: a miss, not an error
-        fh.truncate(10)
-    assert P.load_graph_record(os.path.basename(path)[:-6], [x], f.graph_outputs) is None
+    with pytest.warns(RuntimeWarning, match="writable by others"):
+        assert P.load_graph_record(os.path.basename(path)[:-6], [x], f.graph_outputs) is None
+    assert not os.path.exists(path)                  # set aside in quarantine/
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as fh:
+        fh.write(data[:10])                          # damaged: a miss and a warning
+    monkeypatch.setattr(cache, "_warned", set())
+    with pytest.warns(RuntimeWarning, match="not a sealed cgraph record"):
+        assert P.load_graph_record(os.path.basename(path)[:-6], [x], f.graph_outputs) is None
     assert key is not None
     g = cgraph.function([x], T.exp(x) * 3.0)        # another line: another record; still works
     assert np.allclose(g(np.array([1.0])), 3 * np.e)

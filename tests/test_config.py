@@ -18,11 +18,16 @@ def test_floatx_from_environment():
     assert out == ["float32", "py", "float32", "float32"]
 
 
-def test_unknown_flag_warns():
-    env = dict(os.environ, CGRAPH_FLAGS="flaotX=float32")
-    proc = subprocess.run([sys.executable, "-c", "import cgraph"], env=env, capture_output=True,
-                          text=True, check=True)
-    assert "does not recognise the flag 'flaotX'" in proc.stderr
+def test_unknown_flag_is_an_error():
+    for flags, says in (("flaotX=float32", "'flaotX'; did you mean 'floatX'?"),
+                        ("floatx=float32", "'floatx'; did you mean 'floatX'?"),
+                        ("mode=py,zzz=1", "'zzz'; the flags are floatX, mode"),
+                        ("floatX", "'floatX' is not of the form name=value")):
+        env = dict(os.environ, CGRAPH_FLAGS=flags)
+        proc = subprocess.run([sys.executable, "-c", "import cgraph"], env=env,
+                              capture_output=True, text=True)
+        assert proc.returncode != 0 and "ValueError" in proc.stderr and says in proc.stderr, \
+            proc.stderr
 
 
 def test_setting_flags():

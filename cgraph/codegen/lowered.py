@@ -14,3 +14,13 @@ class Lowered:
     nodes: list               # Apply nodes in execution order; an error names one by index
     inplace: dict = field(default_factory=dict)   # output position -> input position it
     #                                               may be written into (see rewrite.inplace)
+
+
+def layout_signature(inputs, outputs, inplace) -> str:
+    """What a module's cg_run takes and returns: dtype and broadcastable pattern (so the
+    number of dimensions) of every input and output, and the in-place updates. Recorded in
+    the module's manifest, and checked before a module found by its key alone is called."""
+    def describe(var):
+        return f"{var.dtype}[{''.join('1' if b else '0' for b in var.broadcastable)}]"
+    return (f"in {','.join(map(describe, inputs))}; out {','.join(map(describe, outputs))}; "
+            f"inplace {','.join(f'{o}>{i}' for o, i in sorted(inplace.items()))}")

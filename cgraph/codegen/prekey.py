@@ -205,7 +205,7 @@ def graph_prekey(inputs, outputs, function_name, build_options):
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
-_RECORD_FORMAT = 2
+_RECORD_FORMAT = 3      # 3: sealed (a checksum before the pickle, see cache_files)
 _RECORD_MAX_BYTES = 8 << 20    # a graph holding large constants is not worth keeping
 
 
@@ -265,61 +265,54 @@ def save_graph_record(graph_key, module_key, inputs, rewritten_outputs, hidden_c
         return False
     if len(data) > _RECORD_MAX_BYTES:
         return False
-    path = _record_path(root, graph_key)
-    tmp = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-    try:
-        cache._make_dirs(os.path.dirname(path))
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
-                     0o644)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-        return True
-    except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        return False
+    from ..cache_files import write_sealed
+    return write_sealed(_record_path(root, graph_key), data)
+
+
+def drop_graph_record(graph_key, why):
+    """Set aside the record of ``graph_key`` (found wrong after it was read), with a warning."""
+    from .. import cache
+    root = cache.cache_root()
+    cache.quarantine_file(root, _record_path(root, graph_key), why)
 
 
 def load_graph_record(graph_key, inputs, outputs):
     """(module key, rewritten outputs, hidden constants) recorded for ``graph_key``, or None.
 
     A record is code (pickle), so it is read only from folders and files that pass the same
-    ownership and permission checks as the modules. The rewritten outputs must have the types
-    of the user's ``outputs``; anything unexpected is a miss.
+    ownership and permission checks as the modules, and only after its checksum matches.
+    The rewritten outputs must have the types of the user's ``outputs``. A record that fails
+    any check is set aside with a warning (as a broken module is) and the graph takes the
+    full path, which writes it again.
     """
-    import stat
     from .. import cache
+    from ..cache_files import BadFile, read_sealed
     root = cache.cache_root()
     if isinstance(cache._open_root(root), tuple):
         return None
     path = _record_path(root, graph_key)
     try:
-        for folder in (os.path.dirname(os.path.dirname(path)), os.path.dirname(path)):
-            if cache._trust_problem(folder, os.lstat(folder), "folder"):
-                return None
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:        # no record (or a link where a record should be)
-        return None
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        if cache._untrusted_folders(root, path):
             return None
-        data = f.read()
+        data = read_sealed(path, _RECORD_MAX_BYTES)
+    except BadFile as exc:
+        cache.quarantine_file(root, path, exc.why)
+        return None
+    except OSError:
+        return None
+    if data is None:
+        return None
     try:
         record = _Pickler.loads(data, inputs)
-        if record["format"] != _RECORD_FORMAT or record["graph_key"] != graph_key or \
-                record["n_inputs"] != len(inputs):
-            return None
-        rewritten = record["outputs"]
-        if len(rewritten) != len(outputs) or \
-                any(r.type != o.type for r, o in zip(rewritten, outputs)):
-            return None
-        hidden = record["hidden"]
-        if not all(isinstance(c, Constant) for c in hidden):
-            return None
+        if record["format"] != _RECORD_FORMAT or record["graph_key"] != graph_key:
+            raise ValueError("it belongs to another graph")
+        rewritten, hidden = record["outputs"], record["hidden"]
+        if record["n_inputs"] != len(inputs) or len(rewritten) != len(outputs) or \
+                any(r.type != o.type for r, o in zip(rewritten, outputs)) or \
+                not all(isinstance(c, Constant) for c in hidden) or \
+                not isinstance(record["module_key"], str):
+            raise ValueError("its graph does not have the function's inputs and outputs")
         return record["module_key"], rewritten, hidden
-    except Exception:      # damaged, or written by an older cgraph: take the full path
+    except Exception as exc:   # noqa: BLE001 - whatever is wrong with it, it is not used
+        cache.quarantine_file(root, path, f"does not describe its graph ({exc})")
         return None

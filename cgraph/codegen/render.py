@@ -30,8 +30,9 @@ def environment():
 def _bytecode_cache(jinja2):
     """Templates compiled to Python code, kept in the cache's ``templates/`` folder: compiling
     the ~20 templates a module uses costs ~140 ms in each process that renders, loading them
-    ~3 ms. Jinja checks each file against its template's source and its own version. The
-    code is loaded only from a folder that passes the cache's trust checks."""
+    ~3 ms. Jinja checks each file against its template's source and its own version; each
+    file is sealed (cgraph/cache_files.py) and read only from a folder that passes the
+    cache's trust checks, so a damaged one is set aside (with a warning) and compiled again."""
     from .. import cache
     try:
         root = cache.cache_root()
@@ -45,7 +46,37 @@ def _bytecode_cache(jinja2):
             return None
     except (OSError, cache.CacheError):
         return None     # compile the templates in memory, as without a cache
-    return jinja2.FileSystemBytecodeCache(folder)
+    return _sealed_bytecode_cache(jinja2)(root, folder)
+
+
+def _sealed_bytecode_cache(jinja2):
+    from .. import cache
+    from ..cache_files import BadFile, read_sealed, write_sealed
+
+    class SealedBytecodeCache(jinja2.BytecodeCache):
+        def __init__(self, root, folder):
+            self.root, self.folder = root, folder
+
+        def _path(self, bucket):
+            return os.path.join(self.folder, f"{bucket.key}.sealed")
+
+        def load_bytecode(self, bucket):
+            path = self._path(bucket)
+            try:
+                payload = read_sealed(path)
+            except BadFile as exc:
+                cache.quarantine_file(self.root, path, exc.why)
+                return
+            except OSError:
+                return
+            if payload is not None:
+                bucket.bytecode_from_string(payload)   # Jinja checks version and source
+
+        def dump_bytecode(self, bucket):
+            # best effort, and safe beside a `cache clear` (write_sealed remakes the folder)
+            write_sealed(self._path(bucket), bucket.bytecode_to_string())
+
+    return SealedBytecodeCache
 
 
 def render(template_name, **context):

@@ -140,4 +140,28 @@ def _make_caller(module, function, runner):
         tuple(s.container for s in function._shared), tuple(runner.hidden),
         tuple((dtype, ndim) for dtype, ndim in runner.out_specs),
         tuple(s.container for s in function._updated_shared), sources,
-        kind, keys, runner.raise_error, FALLBACK, GIL_THRESHOLD)
+        kind, keys, runner.raise_error, FALLBACK, GIL_THRESHOLD,
+        tuple(lock.acquire for lock in function._locks),
+        tuple(lock.release for lock in function._locks),
+        _count_interrupts(module, function))
+
+
+def _count_interrupts(module, function):
+    """Point the module's SIGINT counter (modules with a scan have one: their loops may run
+    for ever) at the extension's, so Ctrl-C ends such a loop; whether it did."""
+    path = getattr(function, "module_path", None)
+    if not path or not hasattr(module, "watch_sigint") or \
+            not any(type(node.op).__name__ == "Scan" for node in function.nodes):
+        return False
+    import ctypes
+    try:
+        # the module is loaded already: this finds it (RTLD_NOLOAD), it does not load a copy
+        lib = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
+        counter = ctypes.c_void_p.in_dll(lib, "cg_interrupt_counter")
+    except (OSError, ValueError):
+        return False          # no loop to interrupt, or a private module already deleted
+    address = module.watch_sigint()
+    if not address:
+        return False          # SIGINT ignored or not Python's: nothing to count
+    counter.value = address
+    return True

@@ -15,7 +15,7 @@ from ..graph.basic import Constant, Variable, ancestors, clone_replace, graph_in
 from ..tensor.var import as_tensor_variable
 from .io import In, Out
 from .fastcall import FALLBACK as _FALLBACK
-from .sharedvalue import SharedVariable, shared
+from .sharedvalue import Container, SharedVariable, acquire_all, call_locks, release_all, shared
 
 
 class UnusedInputError(Exception):
@@ -326,6 +326,7 @@ class Function:
 
     _module_key = None    # the module recorded for the user's graph (see __init__)
     _requested_mode = None  # the Mode instance given to function(), for f.maker.mode
+    _graph_key = None     # the pre-key of the user's graph, if it has one
     _module_hidden = ()   # and the constants it takes after the inputs
 
     def __init__(self, spec, mode, profile=None, nan_guard=False):
@@ -342,6 +343,7 @@ class Function:
             from ..codegen.prekey import graph_prekey, load_graph_record
             graph_key = graph_prekey(graph_in, roots, spec.name, (profile is not None, nan_guard))
             found = load_graph_record(graph_key, graph_in, roots) if graph_key else None
+        self._graph_key = graph_key
         if found is not None:
             self._module_key, graph_out, self._module_hidden = found
         else:
@@ -381,6 +383,10 @@ class Function:
         self._updated_shared = updated_shared
         self._stateful = [k for k, i in enumerate(ins) if i.update is not None]
         self._state = state
+        # Held by a call from reading the shared values (and In(update=...) state) until
+        # their updates are written: calls are atomic with respect to what they touch.
+        own_state = [Container(None)] if self._stateful else []
+        self._locks = call_locks([s.container for s in shared + updated_shared] + own_state)
         self.trust_input = trust_input
         self.profile = profile
         if profile is not None:
@@ -411,7 +417,7 @@ class Function:
         """Find the module: by the record of the user's graph or by the pre-key of the
         rewritten one (no rendering either way), else lower and look up."""
         from .. import cache
-        from ..codegen.lowered import Lowered
+        from ..codegen.lowered import Lowered, layout_signature
         from .fastcall import link_call_path, prepare
         from .runners import CRunner
         from ..rewrite.inplace import plan_inplace, schedule_inplace
@@ -427,9 +433,14 @@ class Function:
         started = time.perf_counter()
         entry = None
         if self._module_key is not None:     # recorded with the user's graph (see __init__)
-            entry = cache.load_by_key(self._module_key)
-        if entry is not None:
             hidden = list(self._module_hidden)
+            try:
+                entry = cache.load_by_key(self._module_key, layout_signature(
+                    list(graph_in) + hidden, graph_out, inplace))
+            except cache.LayoutMismatch as exc:
+                from ..codegen.prekey import drop_graph_record
+                drop_graph_record(self._graph_key, f"does not fit its graph: {exc}")
+        if entry is not None:
             lowered = Lowered(source=None, inputs=list(graph_in) + hidden,
                               hidden_constants=[c.data for c in hidden],
                               outputs=list(graph_out), nodes=nodes, inplace=inplace)
@@ -439,9 +450,9 @@ class Function:
             entry, lowered = self._lower_and_load(graph_in, graph_out, nodes, profile,
                                                   nan_guard, inplace, started)
         self._runner = CRunner(entry, lowered)
-        self._fast_call = link_call_path(self, self._runner)
         self.module_path = entry.module_path
         self.cache_key = entry.key
+        self._fast_call = link_call_path(self, self._runner)
 
     def _lower_and_load(self, graph_in, graph_out, nodes, profile, nan_guard, inplace,
                         started):
@@ -449,17 +460,21 @@ class Function:
         (cache entry, lowering)."""
         from .. import cache, parallel
         from ..codegen.lower import EMBED_CONSTANT_LIMIT, lower, passed_constants
-        from ..codegen.lowered import Lowered
+        from ..codegen.lowered import Lowered, layout_signature
         from ..codegen.prekey import prekey
         pre = prekey(graph_in, graph_out, nodes, self.name,
                      (profile, nan_guard, sorted(inplace.items()), parallel.build_options()),
                      EMBED_CONSTANT_LIMIT)
         entry = None
-        if pre is not None:
-            key = cache.read_prekey(pre)
-            entry = cache.load_by_key(key) if key else None
-        if entry is not None:
+        key = cache.read_prekey(pre) if pre is not None else None
+        if key is not None:
             hidden = passed_constants(nodes, graph_out)
+            try:
+                entry = cache.load_by_key(key, layout_signature(list(graph_in) + hidden,
+                                                                graph_out, inplace))
+            except cache.LayoutMismatch as exc:
+                cache.drop_prekey(pre, f"does not fit its graph: {exc}")
+        if entry is not None:
             lowered = Lowered(source=None, inputs=list(graph_in) + hidden,
                               hidden_constants=[c.data for c in hidden],
                               outputs=list(graph_out), nodes=nodes, inplace=inplace)
@@ -468,7 +483,8 @@ class Function:
             compiler_before = cache.stats.get("compile_seconds", 0.0)
             lowered = lower(graph_in, graph_out, nodes, self.name, profile=profile,
                             nan_guard=nan_guard, inplace=inplace)
-            entry = cache.get_module(lowered.source, self.name or "anonymous")
+            entry = cache.get_module(lowered.source, self.name or "anonymous", layout_signature(
+                lowered.inputs, lowered.outputs, lowered.inplace))
             if pre is not None:
                 cache.write_prekey(pre, entry.key)
             self._c_source = lowered.source
@@ -488,8 +504,9 @@ class Function:
             return None
         if self._c_source is None:
             import os
-            with open(os.path.join(os.path.dirname(self.module_path), "module.c")) as f:
-                self._c_source = f.read()
+            from ..cache_files import read_regular
+            self._c_source = read_regular(
+                os.path.join(os.path.dirname(self.module_path), "module.c")).decode()
         return self._c_source
 
     # --- pickling and copying ----------------------------------------------------------
@@ -556,9 +573,14 @@ class Function:
             result = fast(*args)
             if result is not _FALLBACK:
                 return result
-        if self.profile is not None:
-            return self._profiled_call(args, kwargs)
-        return self._finish(self._runner(self._check_inputs(args, kwargs)))
+        locks = self._locks
+        acquire_all(locks)
+        try:
+            if self.profile is not None:
+                return self._profiled_call(args, kwargs)
+            return self._finish(self._runner(self._check_inputs(args, kwargs)))
+        finally:
+            release_all(locks)
 
     def _check_inputs(self, args, kwargs):
         """The argument values, checked and converted, followed by the shared values."""

@@ -1,5 +1,9 @@
 """Shared variables: graph inputs whose value lives outside any function call."""
+import itertools
 import numbers
+import os
+import threading
+import weakref
 
 import numpy as np
 
@@ -7,13 +11,62 @@ from ..tensor.type import TensorType, resolve_dtype, shape_str
 from ..tensor.var import TensorVariable
 
 
-class Container:
-    """The one storage cell of a shared variable; every function reads it at call time."""
+_lock_order = itertools.count()   # the global order in which calls take containers' locks
+_containers = weakref.WeakSet()   # every live Container, to free their locks after a fork
 
-    __slots__ = ("value",)
+
+class Container:
+    """The one storage cell of a shared variable; every function reads it at call time.
+
+    ``lock`` makes calls atomic with respect to the variable: a call holds the locks of every
+    container it reads or updates, from reading the values until the updates are written,
+    taking them in the order of ``order`` (the same for every caller, so two functions
+    sharing variables never deadlock). It is reentrant, and waiting on it releases the GIL.
+    """
+
+    __slots__ = ("value", "lock", "order", "__weakref__")
 
     def __init__(self, value):
         self.value = value
+        self.lock = threading.RLock()
+        self.order = next(_lock_order)
+        _containers.add(self)
+
+    def __reduce__(self):      # a lock does not pickle: a copy gets a lock of its own
+        return (Container, (self.value,))
+
+
+def _free_locks_after_fork():
+    """In a child forked while another thread was inside a call, that thread does not exist:
+    its locks would never be released. The child starts with every lock free (the same
+    objects, which compiled functions hold)."""
+    for container in list(_containers):
+        container.lock._at_fork_reinit()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_free_locks_after_fork)
+
+
+def call_locks(containers):
+    """The locks a call on ``containers`` takes, without repeats, in the global order."""
+    unique = {id(c): c for c in containers}
+    return [c.lock for c in sorted(unique.values(), key=lambda c: c.order)]
+
+
+def acquire_all(locks):
+    """Take ``locks`` in order; on an interruption while waiting, give back those taken."""
+    for k, lock in enumerate(locks):
+        try:
+            lock.acquire()
+        except BaseException:
+            release_all(locks[:k])
+            raise
+
+
+def release_all(locks):
+    for lock in reversed(locks):
+        lock.release()
 
 
 class SharedVariable(TensorVariable):
@@ -37,8 +90,9 @@ class SharedVariable(TensorVariable):
         ``set_value`` with ``borrow=True``) may be overwritten by later calls: a compiled
         function writes an update into the shared value's own buffer when it can (see
         cgraph/rewrite/inplace.py). ``get_value()`` returns a copy, never changed."""
-        value = self.container.value
-        return value if borrow else value.copy()
+        with self.container.lock:      # never a copy of a half-written update
+            value = self.container.value
+            return value if borrow else value.copy()
 
     def set_value(self, new_value, borrow=False):
         """Replace the value (converted by the variable's dtype rules; copied unless borrow)."""
@@ -47,7 +101,8 @@ class SharedVariable(TensorVariable):
                                  name=f"shared variable {self!r}")
         if not borrow or not value.flags.c_contiguous:
             value = np.array(value, copy=True, order="C")
-        self.container.value = value
+        with self.container.lock:      # not in the middle of a call that updates it
+            self.container.value = value
 
     def zero(self, borrow=False):
         self.set_value(np.zeros_like(self.container.value), borrow=True)

@@ -28,6 +28,13 @@ FULL, LAST = "full", "last"
 _LLD, _STR = "\x01", "\x02"
 
 
+# Where the module finds the count of SIGINTs received (set by cgraph/compile/fastcall.py,
+# which looks the symbol up by name): a scan's loop ends when it changes.
+_INTERRUPT_COUNTER = """\
+/* the count of SIGINTs (Ctrl-C) received, kept by cgraph's call path; NULL: not counted */
+__attribute__((visibility("default"))) volatile const int *cg_interrupt_counter;"""
+
+
 def c_format(message, width=80):
     """``message`` as a C printf format (escaped, placeholders turned into conversions), cut
     at spaces into pieces of about ``width`` characters, for adjacent C string literals."""
@@ -245,6 +252,8 @@ class Scan(Op):
         if n < 0:
             raise IndexError(f"{self.label} was asked to run for a negative number of steps: "
                              f"n_steps = {n}")
+        if n == 0:
+            raise NotImplementedError(self.zero_steps_message())
         for j, s in enumerate(seqs):
             if s.shape[0] < n:
                 raise ValueError(self.seq_length_message(j, s.shape[0], n))
@@ -253,6 +262,12 @@ class Scan(Op):
                 raise ValueError(self.init_length_message(r, init.shape[0]))
 
     # --- error messages, shared by the numpy reference and the C template ----------
+
+    def zero_steps_message(self):
+        # Theano's scan refuses zero steps (NotImplementedError, in Python and in C); so
+        # does cgraph, so that o[-1] never depends on whether o itself is an output
+        return (f"{self.label} was asked to run for 0 steps (n_steps = 0): as in Theano, a "
+                f"scan runs at least one step (there is no last value to return)")
 
     def seq_length_message(self, j, length, n, for_c=False):
         length, n = (_LLD, _LLD) if for_c else (length, n)
@@ -307,6 +322,7 @@ class Scan(Op):
                 "cond": cond, "n_inner_in": len(self.inner_inputs),
                 "n_inner_out": len(self.inner_outputs),
                 "step_suffix": c_format(f" (at step {_LLD} of {self.label})"),
+                "zero_message": c_format(self.zero_steps_message()),
                 "negative_message": c_format(
                     f"{self.label} was asked to run for a negative number of steps: "
                     f"n_steps = {_LLD}")}
@@ -321,6 +337,8 @@ class Scan(Op):
         if self.as_while:
             messages.append(f"{self.label}: the condition of until() has shape {_STR}, "
                             f"not {_STR} (a scalar)")
+        if _INTERRUPT_COUNTER not in module.support:
+            module.add_support(_INTERRUPT_COUNTER)
         outs, nodes = self.optimized
         lower_inner_function(module, name, self.inner_inputs, outs, nodes,
                              comment=f"one step of {self.label}",

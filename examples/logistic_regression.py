@@ -21,7 +21,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cgraph  # noqa: E402
 import cgraph.tensor as T  # noqa: E402
 import training  # noqa: E402
-from digits import load_digits, shared_dataset  # noqa: E402
+from digits import load_data, shared_dataset  # noqa: E402
+from reporting import compile_summary, say  # noqa: E402
 from layers import LogisticRegression  # noqa: E402
 
 
@@ -56,20 +57,23 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=20)
     parser.add_argument("--learning-rate", type=float, default=0.5)
+    training.add_common_arguments(parser)
     args = parser.parse_args(argv)
 
-    train, valid, test = load_digits(dtype=cgraph.config.floatX)
+    train, valid, test = load_data(args.data, dtype=cgraph.config.floatX)
     t0 = time.perf_counter()
     _, train_model, error_rate = build(
-        shared_dataset(train, "train"), args.batch_size, args.learning_rate)
-    print(f"compiled 2 functions in {time.perf_counter() - t0:.2f}s "
-          f"(module of train_model: {train_model.module_path})")
+        shared_dataset(train, "train"), args.batch_size, args.learning_rate,
+        n_in=train[0].shape[1])
+    say(compile_summary([train_model, error_rate], time.perf_counter() - t0))
+    say(f"module of train_model: {train_model.module_path}")
     result = training.train(train_model,
                             validate_model=lambda: error_rate(*valid),
                             test_model=lambda: error_rate(*test),
                             n_train_batches=len(train[0]) // args.batch_size,
                             n_epochs=args.epochs)
     training.report(result, args.batch_size)
+    training.save_learning_curve(result, args.output, "logistic_regression", "logistic regression")
     return result
 
 

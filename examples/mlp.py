@@ -35,7 +35,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cgraph  # noqa: E402
 import cgraph.tensor as T  # noqa: E402
 import training  # noqa: E402
-from digits import load_digits, shared_dataset  # noqa: E402
+from digits import load_data, shared_dataset  # noqa: E402
+from reporting import compile_summary, say  # noqa: E402
 from layers import HiddenLayer, LogisticRegression  # noqa: E402
 
 
@@ -101,20 +102,22 @@ def main(argv=None):
     parser.add_argument("--hidden", type=int, default=500)
     parser.add_argument("--patience", type=int, default=10000,
                         help="minibatches to train at least (grows on each improvement)")
+    training.add_common_arguments(parser)
     args = parser.parse_args(argv)
 
-    train, valid, test = load_digits(dtype=cgraph.config.floatX)
+    train, valid, test = load_data(args.data, dtype=cgraph.config.floatX)
     t0 = time.perf_counter()
     _, train_model, error_rate = build(
         shared_dataset(train, "train"), args.batch_size, args.learning_rate, args.L1_reg,
-        args.L2_reg, args.hidden)
-    print(f"compiled 2 functions in {time.perf_counter() - t0:.2f}s")
+        args.L2_reg, args.hidden, n_in=train[0].shape[1])
+    say(compile_summary([train_model, error_rate], time.perf_counter() - t0))
     result = training.train(train_model,
                             validate_model=lambda: error_rate(*valid),
                             test_model=lambda: error_rate(*test),
                             n_train_batches=len(train[0]) // args.batch_size,
                             n_epochs=args.epochs, patience=args.patience)
     training.report(result, args.batch_size)
+    training.save_learning_curve(result, args.output, "mlp", "MLP")
     return result
 
 

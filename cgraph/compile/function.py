@@ -324,6 +324,17 @@ class Function:
     """
 
     _module_key = None    # the module recorded for the user's graph (see __init__)
+    #: How making this function found its C module: "built" (the C compiler ran), "disk"
+    #: (loaded from the on-disk cache), "memory" (already loaded by this process), or None
+    #: in py mode. ``compiled`` is True for "built" only.
+    module_origin = None
+
+    @property
+    def compiled(self) -> bool:
+        """True when making this function ran the C compiler; False when its module came
+        from the cache (on disk or already loaded) or the function runs in py mode."""
+        return self.module_origin == "built"
+
     _module_hidden = ()   # and the constants it takes after the inputs
 
     def __init__(self, spec, mode, profile=None, nan_guard=False):
@@ -400,6 +411,7 @@ class Function:
             self._c_source = None
             self.module_path = None
             self.cache_key = None
+            self.module_origin = None
         else:
             self._link_c()
 
@@ -434,6 +446,7 @@ class Function:
             prepare()
             entry, lowered = self._lower_and_load(graph_in, graph_out, nodes, profile,
                                                   nan_guard, inplace, started)
+        self.module_origin = cache.last_origin()    # before link_call_path looks up more
         self._runner = CRunner(entry, lowered)
         self._fast_call = link_call_path(self, self._runner)
         self.module_path = entry.module_path

@@ -654,6 +654,11 @@ class Function:
     def __repr__(self):
         return f"<cgraph.Function {self.name or 'anonymous'} ({self.mode})>"
 
+    def _repr_html_(self):
+        """A summary in Jupyter: inputs, outputs, updates, the graph, the C (cgraph.notebook)."""
+        from ..notebook import function_html
+        return function_html(self)
+
 
 _MISSING = object()
 

@@ -39,6 +39,11 @@ class Variable:
     def __bool__(self):
         raise TypeError("Variables do not support boolean operations.")
 
+    def _repr_html_(self):
+        """A summary in Jupyter: name, type, the op that made it, its graph."""
+        from ..notebook import variable_html
+        return variable_html(self)
+
     # Python identity semantics for == and hash, as in Theano (use T.eq for elementwise).
     __hash__ = object.__hash__
 

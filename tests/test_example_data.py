@@ -1,6 +1,7 @@
 """--data on the MNIST-shaped examples: the tutorials' mnist.pkl.gz and the idx files, each
 written here in a tiny version (random 28x28 images), read back exactly and trained on."""
 import gzip
+import importlib.util
 import pickle
 import struct
 
@@ -130,3 +131,16 @@ def test_rbm_runs_the_784_visible_model_on_a_pickle(tmp_path, capsys):
          "--output", str(tmp_path / "out")])
     assert len(costs) == 2 and np.isfinite(costs).all()
     assert "RBM 784 visible x 12 hidden" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("example, extra", [("mlp", ["--hidden", "16"]),
+                                            ("lenet", ["--nkerns", "2", "3", "--hidden", "8",
+                                                       "--border-mode", "valid"])])
+def test_classifiers_train_on_a_pickle(tmp_path, example, extra):
+    path = write_pickle(tmp_path / "mnist.pkl.gz")
+    result = load_example(example).main(
+        ["--data", str(path), "--epochs", "2", "--batch-size", "10",
+         "--output", str(tmp_path / "out")] + extra)
+    assert result.epochs == 2 and np.isfinite(result.costs).all()
+    if importlib.util.find_spec("matplotlib") is not None:     # the 'test' extra has it
+        assert (tmp_path / "out" / f"{example}_curve.png").exists()

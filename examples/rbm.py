@@ -169,6 +169,7 @@ def main(argv=None):
     init = args.init or ("tutorial" if mnist else "small")
 
     (train_x, _), (valid_x, _), (test_x, _) = load_data(args.data, dtype=floatX)
+    n_chains = min(n_chains, len(test_x))     # each chain starts from a test image
     shape = image_shape(train_x)
     n_visible = train_x.shape[1]
     train_set_x = cgraph.shared(train_x, name="train_set_x")

@@ -127,14 +127,14 @@ def test_rbm_runs_the_784_visible_model_on_a_pickle(tmp_path, capsys):
     path = write_pickle(tmp_path / "mnist.pkl.gz")
     costs = load_example("rbm").main(
         ["--data", str(path), "--epochs", "2", "--hidden", "12", "--batch-size", "10",
-         "--samples", "1", "--plot-every", "5", "--output", str(tmp_path / "out")])
+         "--samples", "2", "--plot-every", "5", "--output", str(tmp_path / "out")])
     assert len(costs) == 2 and np.isfinite(costs).all()
     assert "RBM 784 visible x 12 hidden" in capsys.readouterr().out
     # 20 chains by default on MNIST; this file has 12 test images, so 12 chains
     if importlib.util.find_spec("matplotlib") is not None:
         from matplotlib.image import imread
         samples = imread(str(tmp_path / "out" / "rbm_samples.png"))
-        assert samples.shape[1] > samples.shape[0]      # 12 columns, 2 rows
+        assert samples.shape[1] > samples.shape[0]      # 12 columns, 3 rows
 
 
 @pytest.mark.parametrize("example, extra", [("mlp", ["--hidden", "16"]),

@@ -8,6 +8,7 @@
   cgraph does not support, by module, with the alternative it suggests.
 - ``.. cgraph-modules::`` lists the Theano modules programs import and the cgraph module
   that replaces each, checked by importing it while the docs build.
+- ``.. cgraph-flags::`` lists the flags of ``cgraph.config`` with their defaults.
 
 Docstrings are written for ``help()`` first; one that is not valid reStructuredText (a stray
 ``*``, an underlined word that looks like a section title) is shown as a literal block instead
@@ -195,9 +196,27 @@ class ModulesDirective(Directive):
         return container.children
 
 
+class FlagsDirective(Directive):
+    """The flags ``CGRAPH_FLAGS`` and ``cgraph.config`` take, from cgraph/config.py."""
+    has_content = False
+
+    def run(self):
+        from cgraph.config import _FLAG_TYPES
+        rows = []
+        for name, (kind, default, choices) in _FLAG_TYPES.items():
+            allowed = ", ".join(f"``{c}``" for c in choices) if choices else kind.__name__
+            rows.append([f"``{name}``", f"``{default!r}``", allowed])
+        lines = _table(["flag", "default", "values"], rows, "35 25 40")
+        container = nodes.container()
+        nested_parse_with_titles(self.state, StringList(lines, source="cgraph.config"),
+                                 container)
+        return container.children
+
+
 def setup(app):
     app.add_directive("cgraph-api", ApiDirective)
     app.add_directive("cgraph-unsupported", UnsupportedDirective)
     app.add_directive("cgraph-modules", ModulesDirective)
+    app.add_directive("cgraph-flags", FlagsDirective)
     app.connect("autodoc-process-docstring", literal_if_invalid)
     return {"version": "1", "parallel_read_safe": False}

@@ -1,6 +1,7 @@
 """Pages generated from the code, so that they cannot drift from it.
 
-- ``.. cgraph-api:: MODULE`` documents every public name of MODULE: functions and classes
+- ``.. cgraph-api::`` documents every public name of each module of API_MODULES that
+  imports (``.. cgraph-api:: MODULE``: of MODULE): functions and classes
   through autodoc (their docstrings), type constructors such as ``T.dmatrix`` and other
   objects as data with their type. Public: ``__all__`` when the module has one, else every
   name not starting with ``_`` that is not a module (implementation modules stay out).
@@ -52,7 +53,7 @@ def _importable(name):
     try:
         importlib.import_module(name)
         return True
-    except ImportError:
+    except Exception:      # missing, or broken in a way the API pages cannot show
         return False
 
 
@@ -118,14 +119,44 @@ def _documented(env):
     return env.cgraph_documented
 
 
+# The modules of the API reference, in its order; those not importable are left out (other
+# modules, such as a Theano compatibility layer or linear algebra, may come and go).
+API_MODULES = [
+    "cgraph", "cgraph.tensor", "cgraph.tensor.nnet", "cgraph.tensor.signal.pool",
+    "cgraph.tensor.shared_randomstreams", "cgraph.sandbox.rng_mrg", "cgraph.gradient",
+    "cgraph.scan_module", "cgraph.ifelse", "cgraph.tensor.slinalg", "cgraph.tensor.nlinalg",
+    "cgraph.tensor.extra_ops", "cgraph.tensor.sort", "cgraph.printing", "cgraph.profiling",
+    "cgraph.compile.io", "cgraph.cache", "cgraph.notebook", "cgraph.unsupported",
+    "cgraph.theano_compat",
+]
+
+
 class ApiDirective(Directive):
-    required_arguments = 1
+    """``.. cgraph-api::`` alone: a section for each importable module of API_MODULES;
+    ``.. cgraph-api:: MODULE``: that module's names (without a title)."""
+    optional_arguments = 1
     has_content = False
 
     def run(self):
-        module_name = self.arguments[0]
+        if self.arguments:
+            lines = self.module_lines(self.arguments[0])
+        else:
+            lines = []
+            for module_name in API_MODULES:
+                if _importable(module_name):
+                    lines += [module_name, "-" * len(module_name), ""]
+                    lines += self.module_lines(module_name)
+        container = nodes.container()
+        nested_parse_with_titles(self.state, StringList(lines, source="cgraph-api"), container)
+        return container.children
+
+    def module_lines(self, module_name):
         module = importlib.import_module(module_name)
+        doc = inspect.getdoc(module) or ""
+        first = doc.split("\n\n")[0].replace("\n", " ") if doc else ""
         lines = [f".. py:module:: {module_name}", ""]
+        if first and _rst_ok(first, self.state.document.settings.env):
+            lines += [first, ""]
         for name in public_names(module):
             obj = getattr(module, name)
             qualified = f"{module_name}.{name}"
@@ -142,9 +173,7 @@ class ApiDirective(Directive):
                 lines += [f".. autofunction:: {qualified}", ""]
             else:
                 lines += _data_lines(name, obj, self.state.document.settings.env)
-        container = nodes.container()
-        nested_parse_with_titles(self.state, StringList(lines, source=module_name), container)
-        return container.children
+        return lines
 
 
 def _table(header, rows, widths):

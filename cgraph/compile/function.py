@@ -324,6 +324,8 @@ class Function:
     """
 
     _module_key = None    # the module recorded for the user's graph (see __init__)
+    _module_hidden = ()   # and the constants it takes after the inputs
+
     #: How making this function found its C module: "built" (the C compiler ran), "disk"
     #: (loaded from the on-disk cache), "memory" (already loaded by this process), or None
     #: in py mode. ``compiled`` is True for "built" only.
@@ -334,8 +336,6 @@ class Function:
         """True when making this function ran the C compiler; False when its module came
         from the cache (on disk or already loaded) or the function runs in py mode."""
         return self.module_origin == "built"
-
-    _module_hidden = ()   # and the constants it takes after the inputs
 
     def __init__(self, spec, mode, profile=None, nan_guard=False):
         roots = spec.output_variables + [u for _, u in spec.update_pairs] + spec.state_updates

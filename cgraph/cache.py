@@ -62,7 +62,7 @@ from .toolchain import toolchain as _probe_toolchain
 
 __all__ = ["get_module", "CacheEntry", "CompileError", "CompilerMissing", "CacheError",
            "CacheTrustError", "stats", "events", "cache_root", "list_entries", "find_entry",
-           "verify", "prune", "clear"]
+           "verify", "prune", "clear", "last_origin"]
 
 FORMAT_VERSION = "v1"
 MODULE_NAME = "_cgraph_mod"
@@ -138,6 +138,16 @@ _warned = set()       # warnings already given by this process
 _checked_dirs = set() # cgraph-made folders found private, once per process
 _thread_locks = {}    # key -> threading.Lock: threads of one process build a key once
 _thread_locks_guard = threading.Lock()
+# How this thread's last lookup found its module ("memory", "disk" or "built"), so that a
+# function() can say whether it ran the compiler (stats are process-wide, shared by threads).
+_origin = threading.local()
+
+
+def last_origin():
+    """How this thread's last ``get_module``/``load_by_key`` found its module: "memory"
+    (already loaded in this process), "disk" (loaded from the cache folder), "built" (the
+    C compiler ran), or None before any lookup."""
+    return getattr(_origin, "value", None)
 
 
 # --- where the cache is, and whether to trust it ------------------------------------------
@@ -369,6 +379,7 @@ def _get(root, state, material, source, name, signature=None, assumed=False):
     key = compute_key(material)
     counters = _counters(material)
     entry = _loaded.get(key)
+    _origin.value = "memory"
     if entry is not None:
         counters["memory_hits"] += 1
         return entry
@@ -377,6 +388,7 @@ def _get(root, state, material, source, name, signature=None, assumed=False):
         if entry is not None:
             counters["memory_hits"] += 1
             return entry
+        _origin.value = "disk"       # _build_and_publish and _build_private say "built"
         entry = _load_or_build(root, state, key, material, source, name, signature, assumed)
         _loaded[key] = entry
     return entry
@@ -396,11 +408,13 @@ def load_by_key(key, signature=None):
     LayoutMismatch is raised before anything is called.
     """
     entry = _loaded.get(key)
+    _origin.value = "memory"
     if entry is not None:
         if not _fits(entry, signature):
             return None
         stats["memory_hits"] += 1
         return entry
+    _origin.value = "disk"
     root = cache_root()
     state = _open_root(root)
     if isinstance(state, tuple):
@@ -960,6 +974,7 @@ def _build_and_publish(root, key, material, source, name, final, signature=None)
             raise _CacheUnwritable(f"{exc.strerror or exc} ({exc.filename or root})") from exc
         counters = _counters(material)
         counters["builds"] += 1
+        _origin.value = "built"
         counters["compile_seconds"] = counters.get("compile_seconds", 0.0) + \
             build["compile_seconds"]
         if config.compile_verbose:
@@ -1032,6 +1047,7 @@ def _build_private(root, key, material, source, name, why, signature=None):
         raise CacheError(f"cgraph: {why}, and building in the private folder {folder} failed "
                          f"too ({exc}); free some space or set CGRAPH_CACHE_DIR") from exc
     _counters(material)["builds"] += 1
+    _origin.value = "built"
     return _load_private(key, folder, _module_file(material), signature)
 
 

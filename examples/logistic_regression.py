@@ -11,6 +11,11 @@ model 3.33% (96.67% accuracy; the model of epoch 30 scores 2.67%), in about 0.1 
 (30-55 us per minibatch).
 
 Run: python examples/logistic_regression.py [--epochs N] [--batch-size B] [--learning-rate R]
+     [--data mnist.pkl.gz | --data FOLDER_OF_IDX_FILES] [--output FOLDER]
+
+A progress bar counts the epochs; a summary line is printed every tenth of the run, and
+the learning curve (cost and validation error per epoch) goes to
+examples/output/logistic_regression_curve.png.
 """
 import argparse
 import os
@@ -21,7 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cgraph  # noqa: E402
 import cgraph.tensor as T  # noqa: E402
 import training  # noqa: E402
-from digits import load_digits, shared_dataset  # noqa: E402
+from digits import load_data, shared_dataset  # noqa: E402
+from reporting import compile_summary, say  # noqa: E402
 from layers import LogisticRegression  # noqa: E402
 
 
@@ -56,20 +62,23 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=20)
     parser.add_argument("--learning-rate", type=float, default=0.5)
+    training.add_common_arguments(parser)
     args = parser.parse_args(argv)
 
-    train, valid, test = load_digits(dtype=cgraph.config.floatX)
+    train, valid, test = load_data(args.data, dtype=cgraph.config.floatX)
     t0 = time.perf_counter()
     _, train_model, error_rate = build(
-        shared_dataset(train, "train"), args.batch_size, args.learning_rate)
-    print(f"compiled 2 functions in {time.perf_counter() - t0:.2f}s "
-          f"(module of train_model: {train_model.module_path})")
+        shared_dataset(train, "train"), args.batch_size, args.learning_rate,
+        n_in=train[0].shape[1])
+    say(compile_summary([train_model, error_rate], time.perf_counter() - t0))
+    say(f"module of train_model: {train_model.module_path}")
     result = training.train(train_model,
                             validate_model=lambda: error_rate(*valid),
                             test_model=lambda: error_rate(*test),
                             n_train_batches=len(train[0]) // args.batch_size,
                             n_epochs=args.epochs)
     training.report(result, args.batch_size)
+    training.save_learning_curve(result, args.output, "logistic_regression", "logistic regression")
     return result
 
 

@@ -105,7 +105,8 @@ def lenet_step(params, x, y, learning_rate, border_mode):
     padding = [W.shape[2] // 2 if border_mode == "half" else 0 for W in (W0, W1)]
     layer0 = _ConvPool(W0, b0, padding[0])
     layer1 = _ConvPool(W1, b1, padding[1])
-    features = layer1.forward(layer0.forward(x.reshape(len(x), 1, 8, 8)))
+    side = int(round(np.sqrt(x.shape[1])))     # square images: 8x8 digits or 28x28 MNIST
+    features = layer1.forward(layer0.forward(x.reshape(len(x), 1, side, side)))
     flat = features.reshape(len(x), -1)
     hidden = np.tanh(flat @ W2 + b2)
     cost, delta = _softmax_nll_backward(hidden @ W3 + b3, y)

@@ -329,6 +329,17 @@ class Function:
     _graph_key = None     # the pre-key of the user's graph, if it has one
     _module_hidden = ()   # and the constants it takes after the inputs
 
+    #: How making this function found its C module: "built" (the C compiler ran), "disk"
+    #: (loaded from the on-disk cache), "memory" (already loaded by this process), or None
+    #: in py mode. ``compiled`` is True for "built" only.
+    module_origin = None
+
+    @property
+    def compiled(self) -> bool:
+        """True when making this function ran the C compiler; False when its module came
+        from the cache (on disk or already loaded) or the function runs in py mode."""
+        return self.module_origin == "built"
+
     def __init__(self, spec, mode, profile=None, nan_guard=False):
         roots = spec.output_variables + [u for _, u in spec.update_pairs] + spec.state_updates
         shared_inputs = [v for v in graph_inputs(roots, stop_at=spec.input_variables)
@@ -410,6 +421,7 @@ class Function:
             self._c_source = None
             self.module_path = None
             self.cache_key = None
+            self.module_origin = None
         else:
             self._link_c()
 
@@ -449,6 +461,7 @@ class Function:
             prepare()
             entry, lowered = self._lower_and_load(graph_in, graph_out, nodes, profile,
                                                   nan_guard, inplace, started)
+        self.module_origin = cache.last_origin()    # before link_call_path looks up more
         self._runner = CRunner(entry, lowered)
         self.module_path = entry.module_path
         self.cache_key = entry.key
@@ -672,6 +685,11 @@ class Function:
 
     def __repr__(self):
         return f"<cgraph.Function {self.name or 'anonymous'} ({self.mode})>"
+
+    def _repr_html_(self):
+        """A summary in Jupyter: inputs, outputs, updates, the graph, the C (cgraph.notebook)."""
+        from ..notebook import function_html
+        return function_html(self)
 
 
 def _refuse_dtypes_without_c(graph_in, roots):

@@ -36,6 +36,11 @@ class Variable:
             return out
         return f"<{self.type}>"
 
+    def _repr_html_(self):
+        """A summary in Jupyter: name, type, the op that made it, its graph."""
+        from ..notebook import variable_html
+        return variable_html(self)
+
     # Python identity semantics for == and hash, as in Theano (use T.eq for elementwise).
     __hash__ = object.__hash__
 

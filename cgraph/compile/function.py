@@ -411,6 +411,7 @@ class Function:
         from .fastcall import link_call_path, prepare
         from .runners import CRunner
         from ..rewrite.inplace import plan_inplace, schedule_inplace
+        from ..runtime_library import prepare as prepare_runtime, runtime
         graph_in, graph_out = self.graph_inputs, self.graph_outputs
         profile = self.profile is not None
         nan_guard = self.nan_guard
@@ -423,6 +424,7 @@ class Function:
         started = time.perf_counter()
         entry = None
         if self._module_key is not None:     # recorded with the user's graph (see __init__)
+            runtime()                        # a module is loaded after its runtime library
             entry = cache.load_by_key(self._module_key)
         if entry is not None:
             hidden = list(self._module_hidden)
@@ -432,9 +434,10 @@ class Function:
             self._c_source = None
         else:
             prepare()
+            prepare_runtime()
             entry, lowered = self._lower_and_load(graph_in, graph_out, nodes, profile,
                                                   nan_guard, inplace, started)
-        self._runner = CRunner(entry, lowered)
+        self._runner = CRunner(entry, lowered, runtime())
         self._fast_call = link_call_path(self, self._runner)
         self.module_path = entry.module_path
         self.cache_key = entry.key
@@ -450,10 +453,11 @@ class Function:
         pre = prekey(graph_in, graph_out, nodes, self.name,
                      (profile, nan_guard, sorted(inplace.items()), parallel.build_options()),
                      EMBED_CONSTANT_LIMIT)
+        from ..runtime_library import runtime
         entry = None
         if pre is not None:
             key = cache.read_prekey(pre)
-            entry = cache.load_by_key(key) if key else None
+            entry = cache.load_by_key(key) if key and runtime() else None
         if entry is not None:
             hidden = passed_constants(nodes, graph_out)
             lowered = Lowered(source=None, inputs=list(graph_in) + hidden,
@@ -464,7 +468,8 @@ class Function:
             compiler_before = cache.stats.get("compile_seconds", 0.0)
             lowered = lower(graph_in, graph_out, nodes, self.name, profile=profile,
                             nan_guard=nan_guard, inplace=inplace)
-            entry = cache.get_module(lowered.source, self.name or "anonymous")
+            entry = cache.get_module(lowered.source, self.name or "anonymous",
+                                     runtime=runtime())
             if pre is not None:
                 cache.write_prekey(pre, entry.key)
             self._c_source = lowered.source

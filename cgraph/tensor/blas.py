@@ -73,23 +73,6 @@ class Dot(Op):
         dtype = node.outputs[0].dtype
         return {"use_blas": dtype in BLAS_DTYPES, "blas_prefix": "s" if dtype == "float32" else "d"}
 
-    def c_support_code(self, node, module):
-        a, b = node.inputs
-        if node.outputs[0].dtype in BLAS_DTYPES and a.ndim >= 2 and b.ndim == 2:
-            add_small_gemm(module, node.outputs[0].dtype)
-        return {}
-
-
-def add_small_gemm(module, dtype):
-    """The inline kernel for small matrix products of ``dtype`` (templates/ops/small_gemm.c.j2),
-    once per module: only modules with a float matrix product carry it, since the size of the
-    source decides how hard gcc optimises the whole module."""
-    from ..codegen.render import render
-    prefix, ctype = ("s", "float") if dtype == "float32" else ("d", "double")
-    code = render("ops/small_gemm.c.j2", p=prefix, ct=ctype)
-    if code not in module.support:
-        module.add_support(code)
-
 
 def inner_mismatch_message(node, a_shape, b_shape, operands=(0, 1)):
     """The error for operands whose inner dimensions differ, naming both (the node's
@@ -253,11 +236,6 @@ class Gemm(Op):
                 # z inputs of one element are read once, before the loop
                 "scalar_z": [k for k, z in enumerate(z_inputs) if all(z.broadcastable)],
                 "vector_z": [k for k, z in enumerate(z_inputs) if not all(z.broadcastable)]}
-
-    def c_support_code(self, node, module):
-        if node.inputs[1].ndim == 2 and node.inputs[2].ndim == 2:
-            add_small_gemm(module, node.outputs[0].dtype)
-        return {}
 
 
 def gemm(z, alpha, a, b, beta):

@@ -230,9 +230,12 @@ def module_command(info, source_path, output_path, source_size=0, runtime=True):
 
 def runtime_command(info, source_path, output_path):
     """The command building the runtime library (templates/runtime.c.j2): always -O3 (it is
-    built once per cache), no OpenMP (its loops are not parallel), named RUNTIME_SONAME so
-    that a module's dependency on it resolves to the copy cgraph loaded first."""
+    built once per cache), with OpenMP where the compiler has it (its elementwise driver runs
+    blocks on the threads a module asks for; the settings only change what modules ask),
+    named RUNTIME_SONAME so that a module's dependency on it resolves to the copy cgraph
+    loaded first."""
     return [info["cc"], *FULL_OPTIMIZATION, *BASE_FLAGS, *info["target_flags"],
+            *(["-fopenmp"] if info.get("openmp") else []),
             f"-Wl,-soname,{RUNTIME_SONAME}", source_path, "-o", output_path, "-lm"]
 
 

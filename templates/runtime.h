@@ -397,6 +397,27 @@ CG_API void cg_broadcast_message(char *err, int errlen, const char *op, int n,
                                  const char *const *names, const cg_array *const *arrays,
                                  int ndim);
 
+/* --- elementwise loops ------------------------------------------------------------
+ *
+ * A node's loop over one row of n elements (templates/ops/elemwise_kernel.c.j2): ptrs[0]
+ * the output, ptrs[k + 1] input k, steps in elements; returns an error status or 0. */
+typedef int (*cg_loop_fn)(int64_t n, char *const *ptrs, const int64_t *steps);
+
+/* Run ``loop`` over every element of ``out`` (allocated contiguous, rank nd >= 1), the n_in
+ * inputs broadcast to its shape (bit k of scalar_mask: input k holds one element): flat when
+ * the others are contiguous of out's size (on ``nthreads`` threads in blocks of
+ * CG_LOOP_BLOCK elements, the last n % tail padded to ``tail``), else row by row through
+ * their strides. Returns the last error status a loop returned, 0 if none. */
+#define CG_LOOP_BLOCK 4096
+CG_API int cg_elemwise(cg_loop_fn loop, cg_array *out, int nd, int64_t out_isz,
+                       const cg_array *const *ins, const int64_t *in_isz, int n_in,
+                       unsigned long long scalar_mask, int64_t tail, int nthreads);
+#ifdef _OPENMP
+#define CG_LOOP_THREADS(n) cg_omp_threads(n)
+#else
+#define CG_LOOP_THREADS(n) 1
+#endif
+
 /* --- BLAS ----------------------------------------------------------------------------
  *
  * Through function pointers set once per process (cg_set_blas, called by cgraph when it
@@ -437,3 +458,20 @@ CG_API int cg_sgemm_small(int64_t m, int64_t n, int64_t k, float alpha, const fl
 CG_API int cg_dgemm_small(int64_t m, int64_t n, int64_t k, double alpha, const double *a,
                           int64_t sa0, int64_t sa1, const double *b, int64_t sb0, int64_t sb1,
                           double beta, double *c);
+
+/* dst (m x n, row-major, contiguous) = alpha * A B + beta * dst (beta == 0: dst is not
+ * read), A (m x k) through strides (sa0, sa1) (a vector when !a_is_matrix: m == 1), B
+ * (k x n) through (sb0, sb1) (a vector: n == 1); small matrix products skip BLAS, operands
+ * BLAS cannot read as they are are copied into buffers of ``pool``. Returns CG_OK, or an
+ * error status with its message in err (sizes beyond BLAS's int name a_label and b_label).
+ * templates/ops/blas_product.c.j2. */
+CG_API int cg_sgemm_product(int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                            int64_t sa0, int64_t sa1, int a_is_matrix, const float *b,
+                            int64_t sb0, int64_t sb1, int b_is_matrix, float beta, float *dst,
+                            cg_pool *pool, const char *a_label, const char *b_label,
+                            char *err, int errlen);
+CG_API int cg_dgemm_product(int64_t m, int64_t n, int64_t k, double alpha, const double *a,
+                            int64_t sa0, int64_t sa1, int a_is_matrix, const double *b,
+                            int64_t sb0, int64_t sb1, int b_is_matrix, double beta,
+                            double *dst, cg_pool *pool, const char *a_label,
+                            const char *b_label, char *err, int errlen);

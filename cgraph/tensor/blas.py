@@ -229,13 +229,35 @@ class Gemm(Op):
             statements, expr = [], "a0"
         else:
             statements, expr = self.scalar_op.c_body(args)
+        from .elemwise import loop_tail
+        beta_is_one = isinstance(beta, Constant) and bool(np.all(beta.data == 1))
+        scalar = [k for k, z in enumerate(z_inputs) if all(z.broadcastable)]
+        if not beta_is_one:
+            scalar.append(len(z_inputs))   # beta: the loop's last operand
         return {"blas_prefix": "s" if dtype == "float32" else "d",
                 # a constant beta of 1 (z + alpha * a.b) copies z without multiplying
-                "beta_is_one": isinstance(beta, Constant) and bool(np.all(beta.data == 1)),
+                "beta_is_one": beta_is_one,
+                "z_scalar_mask": f"{sum(1 << k for k in scalar):#x}ULL",
+                "tail": loop_tail([v.type.ctype for v in node.inputs[3:] + node.outputs],
+                                  statements),
                 "statements": statements, "expr": expr, "z_label": c_string(self._z_label(node)),
                 # z inputs of one element are read once, before the loop
                 "scalar_z": [k for k, z in enumerate(z_inputs) if all(z.broadcastable)],
                 "vector_z": [k for k, z in enumerate(z_inputs) if not all(z.broadcastable)]}
+
+    # out = beta * z is an elementwise loop over the z inputs (and beta), run by the runtime
+    c_kernel_template = "ops/elemwise_kernel.c.j2"
+
+    def c_kernel_context(self, node, context):
+        """The loop's operands: the z inputs, then beta unless it is the constant 1."""
+        ins = context["ins"]
+        zs, scalar, expr = ins[4:], list(context["scalar_z"]), context["expr"]
+        if not context["beta_is_one"]:
+            zs = zs + [ins[3]]
+            expr = f"a{len(zs) - 1} * ({context['outs'][0].ctype})({expr})"
+            scalar.append(len(zs) - 1)
+        return {**context, "ins": zs, "vector_inputs": context["vector_z"],
+                "scalar_inputs": scalar, "expr": expr, "may_fail": False}
 
 
 def gemm(z, alpha, a, b, beta):

@@ -124,6 +124,7 @@ class CacheEntry:
 stats = {"builds": 0, "disk_hits": 0, "memory_hits": 0}   # this process's cache traffic
 extension_stats = {"builds": 0, "disk_hits": 0, "memory_hits": 0}   # the same, get_extension
 runtime_stats = {"builds": 0, "disk_hits": 0, "memory_hits": 0}     # the same, get_runtime
+timings = {"load_seconds": 0.0}   # time in the dynamic loader (benchmarks report it)
 events = {"lost_races": 0, "quarantined": 0, "private_builds": 0, "lock_waits": 0,
           "lock_wait_seconds": 0.0, "lock_timeouts": 0}   # the rarer things that happened
 
@@ -573,6 +574,7 @@ def _try_load(root, key, folder, writable, module_name):
         return None
     if module_path is None:
         return None
+    started = time.perf_counter()
     try:
         module = _load(key, module_name, module_path)
     except (ImportError, OSError) as exc:
@@ -581,6 +583,7 @@ def _try_load(root, key, folder, writable, module_name):
         _explain_noexec(exc, root)
         _set_aside(root, folder, f"the dynamic loader rejected its module ({exc})", writable)
         return None
+    timings["load_seconds"] += time.perf_counter() - started
     if writable:
         _touch_last_used(folder)
     return CacheEntry(key, folder, module, module_path)

@@ -13,6 +13,8 @@ import cgraph
 import cgraph.tensor as T
 from cgraph import cache
 
+pytestmark = pytest.mark.slow   # programs in fresh caches
+
 PROGRAM = textwrap.dedent("""
     import json, sys
     import numpy as np

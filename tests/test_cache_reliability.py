@@ -17,6 +17,8 @@ from test_cache_helpers import (REPO, call_tiny, cli, compiler_calls, entry_fold
                                 fresh_cache, graph_env, graph_program, listing, run, run_ok,
                                 tiny_program, tiny_source)
 
+pytestmark = pytest.mark.slow   # every test runs programs in fresh caches
+
 
 # --- T1: a warm start compiles nothing and touches nothing heavy ----------------------------
 

@@ -16,6 +16,8 @@ from cgraph import cache
 from test_cache_helpers import (REPO, call_tiny, cli, entry_folders, fresh_cache,  # noqa: F401
                                 listing, run, run_ok, tiny_program, tiny_source)
 
+pytestmark = pytest.mark.slow   # programs in fresh caches
+
 IS_ROOT = os.geteuid() == 0
 OTHER_UID = 65534      # "nobody"
 

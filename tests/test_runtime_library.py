@@ -7,10 +7,13 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 import cgraph
 import cgraph.tensor as T
 from cgraph import cache, runtime_library
+
+pytestmark = pytest.mark.slow   # programs in fresh caches build the runtime
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -479,15 +479,17 @@ def compile_times(timeout=300):
                "cgraph.function = timed\n"
                "from benchmarks.workloads import w3_mlp_step\n"
                "t0 = time.perf_counter(); w3_mlp_step('cgraph'); t = time.perf_counter() - t0\n"
-               "print(t_import, t, spent[0])")
+               "print(t_import, t, spent[0])\n" + _SPLIT_PROGRAM)
     env = thread_env(1)
     with tempfile.TemporaryDirectory() as cache:
         env["CGRAPH_CACHE_DIR"] = cache
-        results = []
+        results, splits = [], []
         for _ in range(2):
-            out = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True,
-                                 text=True, check=True, cwd=ROOT, timeout=timeout).stdout.split()
-            results.append([float(v) for v in out])
+            lines = subprocess.run([sys.executable, "-c", program], env=env,
+                                   capture_output=True, text=True, check=True, cwd=ROOT,
+                                   timeout=timeout).stdout.splitlines()
+            results.append([float(v) for v in lines[0].split()])
+            splits.append(json.loads(lines[1]))
     imports = []
     for _ in range(3):   # the median of three: one import is a few file-system reads
         out = subprocess.run([sys.executable, "-c", "import time; t0 = time.perf_counter(); "
@@ -497,7 +499,29 @@ def compile_times(timeout=300):
         imports.append(float(out))
     return {"W6 import": statistics.median(imports), "W6 cold": results[0][2],
             "W6 warm": results[1][2], "W6 cold setup": results[0][1],
-            "W6 warm setup": results[1][1]}
+            "W6 warm setup": results[1][1], "W6 cold split": splits[0],
+            "W6 warm split": splits[1]}
+
+
+# Printed by the W6 child after its timings: where a cold function() went. Each unit the
+# process compiled (the runtime library, the call-path extension and the step's module) with
+# its compiler time (the first two compile in threads while the graph is lowered), the time
+# in the dynamic loader, and the rest of function(): Python (rewrites, lowering, rendering,
+# cache checks) and waiting for the units built beside it.
+_SPLIT_PROGRAM = """
+import json, os
+from cgraph import cache
+units = []
+for key, folder, build in cache.list_entries():
+    if build.get("built_by", "").endswith(f"pid {os.getpid()}"):
+        kind = build.get("material", {}).get("kind", "module")
+        units.append({"unit": build.get("function") if kind == "module" else kind,
+                      "gcc_seconds": build.get("compile_seconds", 0.0)})
+module_gcc = sum(u["gcc_seconds"] for u in units if u["unit"] not in ("runtime", "extension"))
+load = cache.timings["load_seconds"]
+print(json.dumps({"units": units, "load_seconds": load,
+                  "python_seconds": max(spent[0] - module_gcc - load, 0.0)}))
+"""
 
 
 # --- printing ----------------------------------------------------------------------------------
@@ -547,7 +571,7 @@ def print_table(configs, rows, backends, threads, w6=None):
             f"{_cell_text(cells.get(b), footnotes):>25}" for b in backends)
         print(line + f"  {GOALS[c.key][0]:<14}{mark:<9}{ahead}")
     for key, seconds in (w6 or {}).items():
-        if key not in GOALS:        # the setup times: printed in the note below
+        if key not in GOALS:        # the setup times and splits: printed in the notes below
             continue
         mark = "met" if goal_met(key, seconds, None) else "NOT met"
         label = {"W6 cold": "cold function()", "W6 warm": "warm function()",
@@ -560,6 +584,13 @@ def print_table(configs, rows, backends, threads, w6=None):
     if w6 and "W6 cold setup" in w6:
         print(f"  W6: the MLP step's data, graph, T.grad and function() together took "
               f"{_fmt(w6['W6 cold setup'])} cold, {_fmt(w6['W6 warm setup'])} warm")
+    for which in ("cold", "warm"):
+        split = (w6 or {}).get(f"W6 {which} split")
+        if split:
+            units = ", ".join(f"{u['unit']} {_fmt(u['gcc_seconds'])}" for u in split["units"])
+            print(f"  W6 {which} function(): gcc per unit: {units or 'none'}; loading "
+                  f"{_fmt(split['load_seconds'])}; Python and waiting for units built in "
+                  f"threads {_fmt(split['python_seconds'])}")
     for k, note in enumerate(footnotes, 1):
         print(f"  [{k}] {note}")
 

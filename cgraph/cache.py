@@ -5,12 +5,12 @@ Layout under the cache root (``$CGRAPH_CACHE_DIR``, else ``$XDG_CACHE_HOME/cgrap
 ``~/.cache/cgraph``)::
 
     v1/<python abi>/<key[:2]>/<key>/    one entry, never changed after publication
-        module.c          the C source exactly as cgraph generated it
-        module_cffi.c     the same, wrapped by cffi (what the compiler compiled)
-                          (absent from a plain extension's entry: see get_extension)
-        _cgraph_mod<ext>  the extension module
+        module.c          the C source exactly as cgraph generated it (and compiled)
+        _cgraph_mod.so    a graph module: plain C, loaded with ctypes; or
+        libcgraph_rt.so   the runtime library every graph module links (get_runtime); or
+        _cgraph_ext<ext>  a CPython extension (get_extension: the call path)
         build.json        key material, compile command, compiler output, timings
-        manifest.json     size and sha256 of the four files above; written last
+        manifest.json     size and sha256 of the three files above; written last
         last_used         empty; its modification time is touched at most once a day on load
     tmp/<token>/          private build folders, renamed into v1/ when complete; each has a
     tmp/<token>.lock      lock file held by its builder, so `prune` knows a dead one
@@ -22,9 +22,9 @@ Layout under the cache root (``$CGRAPH_CACHE_DIR``, else ``$XDG_CACHE_HOME/cgrap
     prekeys/              records from a graph's pre-key to its module (codegen/prekey.py)
     templates/            the templates compiled by Jinja (codegen/render.py)
 
-The key is the sha256 of everything that changes the binary: the source, the cffi
-declarations, the compiler's path and version, the full command line (CPU features written
-out), the Python ABI, cffi's version and this cache's format version.
+The key is the sha256 of everything that changes the binary: the source, the compiler's
+path and version, the full command line (CPU features written out), the key of the runtime
+library a module links, the Python ABI and this cache's format version.
 
 Correctness never depends on a lock. A reader finds an entry by its key, reads the manifest,
 checks the module's owner, permissions, size and sha256, then hands it to the dynamic loader;
@@ -38,6 +38,7 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import ctypes
 import importlib.machinery
 import importlib.util
 import json
@@ -56,7 +57,8 @@ import warnings
 from . import __version__
 from .cache_files import BadFile, make_private_dirs, read_regular, read_sealed, write_sealed
 from .config import config
-from .toolchain import AssumedToolchain, CompilerMissing, compile_command, compiler_environment
+from .toolchain import RUNTIME_PATH, RUNTIME_SONAME, AssumedToolchain, CompilerMissing
+from .toolchain import compile_command, compiler_environment, module_command, runtime_command
 from .toolchain import lookup as _lookup_toolchain
 from .toolchain import toolchain as _probe_toolchain
 
@@ -66,9 +68,11 @@ __all__ = ["get_module", "CacheEntry", "CompileError", "CompilerMissing", "Cache
 
 FORMAT_VERSION = "v1"
 MODULE_NAME = "_cgraph_mod"
-SOURCE_FILES = ("build.json", "module.c", "module_cffi.c")   # an entry's files besides the module
+MODULE_FILE = MODULE_NAME + ".so"              # a graph module (get_module)
+RUNTIME_FILE = "libcgraph_rt.so"               # the runtime library (get_runtime)
+SOURCE_FILES = ("build.json", "module.c")      # an entry's files besides the module
 EXTENSION_NAME = "_cgraph_ext"                 # a plain CPython extension (get_extension)
-EXTENSION_FILES = ("build.json", "module.c")   # compiled as it is: no cffi wrapper
+EXTENSION_FILES = SOURCE_FILES
 MANIFEST = "manifest.json"
 LAST_USED = "last_used"
 STAMP_INTERVAL = 86400.0      # touch an entry's last_used at most once a day
@@ -78,16 +82,8 @@ FILE_MODE = 0o600             # published files: owner-only (never written again
 _KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 _FORMAT_RE = re.compile(r"^v\d+$")
 
-CDEF = """
-int cg_run(void **in_data, const int64_t *in_shape, void **out_data, int64_t *out_shape,
-           int *fail_node, char *err, int errlen);
-void cg_free(void *p);
-void cg_set_blas(void *sgemm, void *dgemm, void *sgemv, void *dgemv, void *sdot, void *ddot,
-                 int ilp64);
-int cg_profile_read(int64_t *ns, int64_t *calls, int n);
-int64_t cg_allocation_count(void);
-void cg_release_workspace(void);
-"""
+# What a graph module exports (int cg_run(...), int cg_profile_read(...): see module.c.j2) and
+# the runtime library (cg_free, cg_set_blas, ...: runtime.h) are called through ctypes.
 
 
 class CompileError(RuntimeError):
@@ -107,10 +103,12 @@ class CacheTrustError(CacheError):
 
 
 class CacheEntry:
-    """A loaded module: its ``lib`` and ``ffi``, key, folder and module file.
+    """A loaded module: ``lib`` (a ctypes.CDLL of a graph module or of the runtime library;
+    None for an extension, whose Python module is ``module``), key, folder and module file.
 
     ``private`` entries were built outside the cache (it was read-only or full); their
-    folder is removed once the module is loaded (the loaded copy stays mapped).
+    folder is removed once the module is loaded (the loaded copy stays mapped), except the
+    runtime library's, which later modules link against (removed at exit).
     """
 
     def __init__(self, key, path, module, module_path, private=False, signature=None):
@@ -119,8 +117,7 @@ class CacheEntry:
         self.path = path
         self.module = module
         self.module_path = module_path
-        self.lib = getattr(module, "lib", None)      # None for a plain extension
-        self.ffi = getattr(module, "ffi", None)
+        self.lib = module if isinstance(module, ctypes.CDLL) else None
         self.private = private
 
     def __repr__(self):
@@ -129,6 +126,8 @@ class CacheEntry:
 
 stats = {"builds": 0, "disk_hits": 0, "memory_hits": 0}   # this process's cache traffic
 extension_stats = {"builds": 0, "disk_hits": 0, "memory_hits": 0}   # the same, get_extension
+runtime_stats = {"builds": 0, "disk_hits": 0, "memory_hits": 0}     # the same, get_runtime
+timings = {"load_seconds": 0.0}   # time in the dynamic loader (benchmarks report it)
 events = {"lost_races": 0, "quarantined": 0, "private_builds": 0, "lock_waits": 0,
           "lock_wait_seconds": 0.0, "lock_timeouts": 0}   # the rarer things that happened
 
@@ -274,21 +273,41 @@ def _check_cache_dir(path):
 
 # --- the key -------------------------------------------------------------------------------
 
-def key_material(source, root=None, build=False):
-    import cffi   # cheap: the module only; no FFI object is created on the warm path
+def key_material(source, root=None, runtime=None, build=False):
+    """The key material of a graph module built from ``source``, linked to the runtime
+    library whose entry is ``runtime`` (None: a module that needs no runtime); ``build``:
+    from the probed compiler, not a remembered description (see toolchain())."""
     tc = toolchain(root, build)
     return {
         "format": FORMAT_VERSION,
         "cgraph": __version__,
+        "kind": "module",
         "source_sha256": hashlib.sha256(source.encode()).hexdigest(),
-        "cdef": CDEF,
         "compiler": tc["cc"],
         "compiler_version": tc["version"],
-        "command": compile_command(tc, "module_cffi.c", MODULE_NAME + tc["ext_suffix"],
-                                   len(source)),
+        "command": module_command(tc, "module.c", MODULE_FILE, len(source),
+                                  runtime=runtime is not None),
+        "runtime": runtime.key if runtime is not None else None,
         "python_abi": tc["python_abi"],
         "ext_suffix": tc["ext_suffix"],
-        "cffi": cffi.__version__,
+    }
+
+
+def runtime_material(source_digest, root=None, build=False):
+    """The key material of the runtime library whose templates have ``source_digest``: what
+    it depends on is the compiler, the CPU features and cgraph (not the Python ABI, which
+    only places it in the cache's layout)."""
+    tc = toolchain(root, build)
+    return {
+        "format": FORMAT_VERSION,
+        "cgraph": __version__,
+        "kind": "runtime",
+        "source_sha256": source_digest,
+        "compiler": tc["cc"],
+        "compiler_version": tc["version"],
+        "command": runtime_command(tc, "module.c", RUNTIME_FILE),
+        "python_abi": tc["python_abi"],
+        "ext_suffix": tc["ext_suffix"],
     }
 
 
@@ -317,17 +336,20 @@ def _is_extension(material):
 
 
 def _module_file(material):
-    name = EXTENSION_NAME if _is_extension(material) else MODULE_NAME
-    return name + material["ext_suffix"]
+    if _is_extension(material):
+        return EXTENSION_NAME + material["ext_suffix"]
+    return RUNTIME_FILE if material.get("kind") == "runtime" else MODULE_FILE
 
 
 def _entry_files(module_name):
-    """An entry's files besides its module (a plain extension has no cffi wrapper)."""
+    """An entry's files besides its module (the same for every kind)."""
     return EXTENSION_FILES if module_name.startswith(EXTENSION_NAME) else SOURCE_FILES
 
 
 def _counters(material):
-    return extension_stats if _is_extension(material) else stats
+    if _is_extension(material):
+        return extension_stats
+    return runtime_stats if material.get("kind") == "runtime" else stats
 
 
 def compute_key(material):
@@ -336,15 +358,27 @@ def compute_key(material):
 
 # --- the public entry point ----------------------------------------------------------------
 
-def get_module(source, name="anonymous", signature=None):
-    """Load the module built from ``source``, building and publishing it on a miss.
+def get_module(source, name="anonymous", signature=None, runtime=None):
+    """Load the module built from ``source``, building and publishing it on a miss. A module
+    calling the runtime library is linked to ``runtime`` (its loaded entry: get_runtime).
 
     ``signature`` (see codegen.lowered.layout_signature) is recorded in the entry's manifest,
     so that a module found by its key alone (load_by_key) is checked against its caller."""
     root = cache_root()
     state = _open_root(root)
-    return _get_or_probe(root, state, lambda build: key_material(source, root, build),
+    return _get_or_probe(root, state, lambda build: key_material(source, root, runtime, build),
                          source, name, signature)
+
+
+def get_runtime(source_digest, render_source, name="runtime"):
+    """Load the runtime library whose templates have ``source_digest``, building it on a
+    miss from ``render_source()`` (rendered only then), with every guarantee of get_module.
+    Its traffic is counted in ``runtime_stats``. Modules linked to it can be loaded (and
+    built) once it is loaded: see cgraph/runtime_library.py."""
+    root = cache_root()
+    state = _open_root(root)
+    return _get_or_probe(root, state, lambda build: runtime_material(source_digest, root, build),
+                         render_source, name)
 
 
 def _get_or_probe(root, state, make_material, source, name, signature=None):
@@ -363,7 +397,7 @@ def get_extension(source, name, include_dirs=(), extra=None):
     ``PyInit__cgraph_ext``), building it on a miss, with every guarantee of get_module: key,
     checks before loading, per-key lock, atomic publication, quarantine, private builds when
     the cache is read-only. Its traffic is counted in ``extension_stats``; ``entry.module``
-    is the module (``entry.lib`` and ``entry.ffi`` are None)."""
+    is the module (``entry.lib`` is None)."""
     root = cache_root()
     state = _open_root(root)
     return _get_or_probe(
@@ -429,7 +463,7 @@ def load_by_key(key, signature=None):
         return None
     with _thread_lock(key):
         entry = _loaded.get(key) or _try_load(root, key, final, state == "writable",
-                                              MODULE_NAME + tc["ext_suffix"])
+                                              MODULE_FILE)
         if entry is not None:
             _loaded[key] = entry
     if entry is not None:
@@ -669,17 +703,16 @@ def _try_load(root, key, folder, writable, module_name):
     if found is None:
         return None
     module_path, signature = found
+    started = time.perf_counter()
     try:
-        module = _load_extension(f"cgraph_{key[:16]}.{module_name.split('.')[0]}",
-                                 module_path)
+        module = _load(key, module_name, module_path)
     except (ImportError, OSError) as exc:
         if not os.path.exists(module_path):
             return None     # pruned between the check and the load: a plain miss
         _explain_noexec(exc, root)
         _set_aside(root, folder, f"the dynamic loader rejected its module ({exc})", writable)
         return None
-    if not module_name.startswith(EXTENSION_NAME):
-        _set_blas(module)
+    timings["load_seconds"] += time.perf_counter() - started
     if writable:
         _touch_last_used(folder)
     return CacheEntry(key, folder, module, module_path, signature=signature)
@@ -693,19 +726,24 @@ def _explain_noexec(exc, root):
             f"file system (e.g. under your home directory).") from exc
 
 
+def _load(key, module_name, path):
+    """A CPython extension is imported; a graph module or the runtime library is opened with
+    ctypes (a module needs its runtime library loaded first: its dependency on it names the
+    runtime's shared-object name, which the loader finds among the loaded libraries)."""
+    if module_name.startswith(EXTENSION_NAME):
+        return _load_extension(f"cgraph_{key[:16]}.{module_name.split('.')[0]}", path)
+    if module_name == RUNTIME_FILE and key not in _runtime_images:
+        with open(path, "rb") as f:     # checked a moment ago by _verified_module
+            _runtime_images[key] = f.read()
+    return ctypes.CDLL(path)
+
+
 def _load_extension(dotted_name, path):
     loader = importlib.machinery.ExtensionFileLoader(dotted_name, path)
     spec = importlib.util.spec_from_file_location(dotted_name, path, loader=loader)
     module = importlib.util.module_from_spec(spec)
     loader.exec_module(module)
     return module
-
-
-def _set_blas(module):
-    from .blas_pointers import blas_pointers
-    ffi = module.ffi
-    pointers, ilp64 = blas_pointers()
-    module.lib.cg_set_blas(*[ffi.cast("void *", p) for p in pointers], int(ilp64))
 
 
 def _touch_last_used(folder):
@@ -827,26 +865,22 @@ _NO_SPACE = ("No space left on device", "Disk quota exceeded", "Read-only file s
 
 
 def _build(folder, key, material, source, name, tc, faults, signature=None):
-    """Compile ``source`` in the empty private ``folder``: module.c, module_cffi.c, the
-    module, build.json and, last, manifest.json. Raises _CompileFailed if the compiler
+    """Compile ``source`` (a string, or a function returning it) in the empty private
+    ``folder``: module.c, the module, build.json and, last, manifest.json (which records
+    ``signature``, the layout the module takes). Raises _CompileFailed if the compiler
     rejects it, OSError if the folder cannot be written."""
     fault = _fault if faults else (lambda step, path="": None)
     import socket
     import subprocess                       # imported by builds only: a warm start runs none
-    import cffi                             # only a build needs the FFI builder
-    from cffi.recompiler import make_c_source   # writes C only: imports no setuptools
     t0 = time.perf_counter()
+    if callable(source):                    # the runtime's source is rendered on a miss only
+        source = source()
     with open(os.path.join(folder, "module.c"), "wb") as f:
         f.write(source.encode())
     fault("source", folder)
-    if not _is_extension(material):         # a plain extension is compiled as it is
-        ffi = cffi.FFI()
-        ffi.cdef(CDEF)
-        make_c_source(ffi, MODULE_NAME, source, os.path.join(folder, "module_cffi.c"))
-        fault("wrapper", folder)
     t1 = time.perf_counter()
     module_file = _module_file(material)
-    command = material["command"]           # the command the key was computed from
+    command = _runnable(material["command"], key, material, folder)   # the key's, filled in
     try:
         proc = subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
@@ -864,6 +898,8 @@ def _build(folder, key, material, source, name, tc, faults, signature=None):
     out, err = proc.communicate()
     out, err = out.decode(errors="replace"), err.decode(errors="replace")
     t2 = time.perf_counter()
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(folder, RUNTIME_LINK_FILE))   # only the linker needed it
     if proc.returncode != 0 and any(s in out + err for s in _NO_SPACE):
         raise OSError(errno.ENOSPC, f"the compiler could not write its output: "
                                     f"{(out + err).strip()[-300:]}", folder)
@@ -905,6 +941,35 @@ def _build(folder, key, material, source, name, tc, faults, signature=None):
 def _make_owner_only(path):
     """Drop every permission but the owner's read and write (the umask's narrower stays)."""
     os.chmod(path, stat.S_IMODE(os.stat(path).st_mode) & FILE_MODE)
+
+
+def _runnable(command, key, material, folder):
+    """The command with its placeholders filled in: the runtime library a module links (a
+    copy of the one this process loaded, written into the build folder: its key is in the
+    module's key, and the linker records only its shared-object name), the runtime's own
+    shared-object name."""
+    filled = []
+    for word in command:
+        if word == RUNTIME_PATH:
+            image = _runtime_images.get(material.get("runtime"))
+            if image is None:
+                raise CacheError("cgraph: a module linking the runtime library is built "
+                                 "before that library is loaded")
+            with open(os.path.join(folder, RUNTIME_LINK_FILE), "wb") as f:
+                f.write(image)
+            word = RUNTIME_LINK_FILE
+        filled.append(word.replace(RUNTIME_SONAME, runtime_soname(key)))
+    return filled
+
+
+def runtime_soname(key):
+    """The shared-object name of the runtime library with ``key``: modules depend on it by
+    this name, so two runtimes (two compilers, say) can be loaded side by side."""
+    return f"libcgraph-rt-{key[:16]}.so"
+
+
+_runtime_images = {}   # runtime key -> the bytes of the library this process loaded
+RUNTIME_LINK_FILE = "runtime-for-linking.so"
 
 
 def _fsync_dir(folder):
@@ -1055,10 +1120,11 @@ def _load_private(key, folder, module_name, signature=None):
     events["private_builds"] += 1
     module_path = os.path.join(folder, module_name)
     try:
-        module = _load_extension(f"cgraph_private_{key[:16]}_{uuid.uuid4().hex[:8]}."
-                                 f"{module_name.split('.')[0]}", module_path)
-        if not module_name.startswith(EXTENSION_NAME):
-            _set_blas(module)
+        if module_name.startswith(EXTENSION_NAME):
+            module = _load_extension(f"cgraph_private_{key[:16]}_{uuid.uuid4().hex[:8]}."
+                                     f"{module_name.split('.')[0]}", module_path)
+        else:
+            module = _load(key, module_name, module_path)
     finally:
         shutil.rmtree(folder, ignore_errors=True)   # the loaded copy stays mapped
     return CacheEntry(key, folder, module, module_path, private=True, signature=signature)
@@ -1160,7 +1226,7 @@ def check_entry(entry):
     files = manifest.get("files") if isinstance(manifest, dict) else None
     if not isinstance(files, dict) or manifest.get("key") != entry.key:
         return ["its manifest belongs to another key or lists no files"]
-    modules = [f for f in files if f.startswith((MODULE_NAME, EXTENSION_NAME))]
+    modules = [f for f in files if f.startswith((MODULE_NAME, EXTENSION_NAME, RUNTIME_FILE))]
     if len(modules) != 1 or set(files) - set(modules) != set(_entry_files(modules[0])):
         problems.append(f"its manifest lists {sorted(files)!r}")
     for fname, record in sorted(files.items()):

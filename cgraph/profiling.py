@@ -36,8 +36,9 @@ class ProfileStats:
         if runner is None or not hasattr(runner, "lib"):
             return []
         n = len(f.nodes)
-        ns = runner.ffi.new("int64_t[]", max(n, 1))
-        calls = runner.ffi.new("int64_t[]", max(n, 1))
+        import ctypes
+        ns = (ctypes.c_int64 * max(n, 1))()
+        calls = (ctypes.c_int64 * max(n, 1))()
         if runner.lib.cg_profile_read(ns, calls, n) == 0:
             return []
         return [(ns[k] * 1e-9, calls[k], node) for k, node in enumerate(f.nodes)]

@@ -264,11 +264,46 @@ def optimization_flags(info, source_size):
 
 
 def compile_command(info, source_path, output_path, source_size=0):
-    vector = parallel.compile_flags(info) + (["-DCG_LIBMVEC"] if info["vector_math"] else [])
-    libs = ["-lmvec", "-lm"] if info["vector_math"] else ["-lm"]
+    """The command building a CPython extension (the call path, templates/fastcall.c)."""
     return ([info["cc"], *optimization_flags(info, source_size), *BASE_FLAGS,
-             *info["target_flags"],
-             *vector, f"-I{info['python_include']}", source_path, "-o", output_path, *libs])
+             *info["target_flags"], *_vector_flags(info), f"-I{info['python_include']}",
+             source_path, "-o", output_path, *_math_libs(info)])
+
+
+# Placeholders in a command kept in a cache key, replaced when the command runs: the
+# runtime library's file (its folder differs between caches, its key is in the module's
+# key) and the runtime's shared-object name (made from its own key).
+RUNTIME_PATH = "@runtime"
+RUNTIME_SONAME = "@soname"
+
+
+def module_command(info, source_path, output_path, source_size=0, runtime=True):
+    """The command building a graph module: plain C (no Python.h), linked to the runtime
+    library when ``runtime`` (its file name is the RUNTIME_PATH placeholder). Not built with
+    -fvisibility=hidden: a module's only non-static symbols are its entry points."""
+    flags = [f for f in BASE_FLAGS if f != "-fvisibility=hidden"]
+    return ([info["cc"], *optimization_flags(info, source_size), *flags,
+             *info["target_flags"], *_vector_flags(info), source_path, "-o", output_path,
+             *([RUNTIME_PATH] if runtime else []), *_math_libs(info)])
+
+
+def runtime_command(info, source_path, output_path):
+    """The command building the runtime library (templates/runtime.c.j2): always -O3 (it is
+    built once per cache), with OpenMP where the compiler has it (its elementwise driver runs
+    blocks on the threads a module asks for; the settings only change what modules ask),
+    named RUNTIME_SONAME so that a module's dependency on it resolves to the copy cgraph
+    loaded first."""
+    return [info["cc"], *FULL_OPTIMIZATION, *BASE_FLAGS, *info["target_flags"],
+            *(["-fopenmp"] if info.get("openmp") else []),
+            f"-Wl,-soname,{RUNTIME_SONAME}", source_path, "-o", output_path, "-lm"]
+
+
+def _vector_flags(info):
+    return parallel.compile_flags(info) + (["-DCG_LIBMVEC"] if info["vector_math"] else [])
+
+
+def _math_libs(info):
+    return ["-lmvec", "-lm"] if info["vector_math"] else ["-lm"]
 
 
 def compiler_environment():

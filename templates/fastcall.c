@@ -47,7 +47,7 @@ typedef struct {
     vectorcallfunc vectorcall;
     cg_run_fn run;
     cg_free_fn free_fn;
-    PyObject *keepalive;           /* the module's cffi lib: keeps run/free mapped */
+    PyObject *keepalive;           /* the module and its runtime library: keep run/free mapped */
     Py_ssize_t n_args, n_shared, n_hidden, n_out, n_updates;
     Py_ssize_t in_shape_total, out_shape_total;
     fc_spec *specs;                /* n_args + n_shared */

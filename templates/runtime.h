@@ -1,5 +1,7 @@
 /* cgraph runtime: the array descriptor, the buffer pool and the scalar helpers that every
- * generated module shares. Included verbatim at the top of each module. */
+ * generated module shares. Included at the top of each module and of the runtime library
+ * (templates/runtime.c.j2), which is built once per cache and defines the CG_API functions
+ * declared here: a module holds only its graph's own code and the small inline helpers. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -7,6 +9,9 @@
 #include <string.h>
 #include <time.h>
 #include <math.h>
+
+/* what the runtime library exports (it is built with -fvisibility=hidden) */
+#define CG_API __attribute__((visibility("default")))
 
 #ifdef CG_LIBMVEC
 /* glibc's vector math (libmvec) is used only where these prototypes say the functions may be
@@ -98,7 +103,7 @@ typedef struct {
  * back on every path; buffers handed to Python as outputs are taken out of the pool first.
  *
  * Given back means kept for reuse, not freed: each thread keeps the buffers its calls gave
- * back (its "spares", one list per module and thread), and the next allocation of a similar
+ * back (its "spares", one list per thread), and the next allocation of a similar
  * size takes one of them. While shapes repeat, a call thus allocates only the buffers it
  * hands to the caller. A buffer may also be given back in the middle of a call, once no
  * variable that can point into it is needed any more (cg_pool_recycle, emitted by the
@@ -106,10 +111,6 @@ typedef struct {
  * Spares that no call of the thread has reused for two calls in a row are freed; a thread's
  * spares are freed when it exits, or by cg_release_workspace. Outputs never come from a
  * spare that anything else can reach: a spare has no owner until it is taken. */
-#include <malloc.h>
-#include <pthread.h>
-#include <sys/mman.h>
-
 typedef struct {
     void **bufs;
     int64_t *sizes;   /* bytes asked for (what cg_pool_take compares) */
@@ -117,290 +118,36 @@ typedef struct {
     int n, cap;
 } cg_pool;
 
-typedef struct {
-    void *p;
-    int64_t cap;
-    int64_t stamp;    /* the thread's call count when it was given back */
-} cg_spare;
-
-typedef struct {
-    cg_spare *items;
-    int n, cap;
-    int64_t calls;    /* top-level calls (cg_run) this thread made */
-    int registered;   /* the thread-exit destructor knows this workspace */
-} cg_workspace;
-
-static _Thread_local cg_workspace cg_ws;
-static pthread_key_t cg_ws_key;
-static pthread_once_t cg_ws_once = PTHREAD_ONCE_INIT;
-/* buffers obtained from the system allocator since the module was loaded (all threads) */
-static int64_t cg_fresh_allocations;
-
-/* Buffers of at least this size are backed by transparent huge pages where the kernel
- * offers them (as numpy does): a fresh buffer then costs one page fault per 2 MiB, not per
- * 4 KiB, which is most of the time of a simple elementwise op over a new large array. */
-#define CG_HUGE_BYTES ((int64_t)4 << 20)
-#define CG_HUGE_ALIGN ((size_t)2 << 20)
-
-static void cg_ws_free(cg_workspace *ws)
-{
-    for (int i = 0; i < ws->n; i++) free(ws->items[i].p);
-    free(ws->items);
-    ws->items = NULL;
-    ws->n = ws->cap = 0;
-}
-
-static void cg_ws_destroy(void *ws)
-{
-    cg_ws_free((cg_workspace *)ws);
-}
-
-static void cg_ws_make_key(void)
-{
-    (void)pthread_key_create(&cg_ws_key, cg_ws_destroy);
-}
+/* How many buffers this module obtained from the system allocator (all modules of the process: tests count them). */
+CG_API int64_t cg_allocation_count(void);
 
 /* Free the calling thread's spare buffers and the stash of big freed outputs (they are
- * rebuilt by the next calls). Defined after the stash. */
-void cg_release_workspace(void);
-
-/* How many buffers this module obtained from the system allocator (tests count them). */
-int64_t cg_allocation_count(void)
-{
-    return __atomic_load_n(&cg_fresh_allocations, __ATOMIC_RELAXED);
-}
-
-/* A new buffer from the system, ``cap`` bytes (a multiple of 64), 64-byte aligned. */
-static inline void *cg_system_alloc(int64_t cap)
-{
-    __atomic_fetch_add(&cg_fresh_allocations, 1, __ATOMIC_RELAXED);
-    if (cap < CG_HUGE_BYTES) return aligned_alloc(64, (size_t)cap);
-    size_t rounded = ((size_t)cap + CG_HUGE_ALIGN - 1) / CG_HUGE_ALIGN * CG_HUGE_ALIGN;
-    void *p = aligned_alloc(CG_HUGE_ALIGN, rounded);
-#ifdef MADV_HUGEPAGE
-    if (p) (void)madvise(p, rounded, MADV_HUGEPAGE);   /* a hint: failure is harmless */
-#endif
-    return p;
-}
-
-/* Big buffers the caller freed (cg_free: outputs it no longer holds), kept for the next
- * call of any thread: a new output of that size then lands in pages already mapped, which
- * saves the kernel zeroing them (the rest of an elementwise op over a large array). At most
- * CG_STASH of them, each freed after two calls that did not take it. */
-#define CG_STASH 4
-#define CG_STASH_BYTES ((int64_t)1 << 20)   /* smaller buffers: malloc reuses them well */
-static struct { void *p; int64_t cap, stamp; } cg_stash[CG_STASH];
-static int cg_stash_n;
-static int64_t cg_stash_calls;       /* cg_run calls of all threads */
-static pthread_mutex_t cg_stash_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static inline int cg_stash_put(void *p, int64_t cap)
-{
-    int kept = 0;
-    pthread_mutex_lock(&cg_stash_lock);
-    if (cg_stash_n < CG_STASH) {
-        cg_stash[cg_stash_n].p = p;
-        cg_stash[cg_stash_n].cap = cap;
-        cg_stash[cg_stash_n].stamp = __atomic_load_n(&cg_stash_calls, __ATOMIC_RELAXED);
-        __atomic_store_n(&cg_stash_n, cg_stash_n + 1, __ATOMIC_RELEASE);
-        kept = 1;
-    }
-    pthread_mutex_unlock(&cg_stash_lock);
-    return kept;
-}
-
-static inline void *cg_stash_take(int64_t need, int64_t *cap)
-{
-    void *p = NULL;
-    if (!__atomic_load_n(&cg_stash_n, __ATOMIC_ACQUIRE)) return NULL;
-    pthread_mutex_lock(&cg_stash_lock);
-    for (int i = 0; i < cg_stash_n; i++) {
-        if (cg_stash[i].cap >= need && cg_stash[i].cap <= 2 * need) {
-            p = cg_stash[i].p;
-            *cap = cg_stash[i].cap;
-            cg_stash[i] = cg_stash[cg_stash_n - 1];
-            __atomic_store_n(&cg_stash_n, cg_stash_n - 1, __ATOMIC_RELEASE);
-            break;
-        }
-    }
-    pthread_mutex_unlock(&cg_stash_lock);
-    return p;
-}
-
-/* At the end of a call: free the stashed buffers (all of them if ``all``) that two calls
- * did not take. */
-static inline void cg_stash_trim(int all)
-{
-    pthread_mutex_lock(&cg_stash_lock);
-    const int64_t calls = __atomic_add_fetch(&cg_stash_calls, 1, __ATOMIC_RELAXED);
-    for (int i = 0; i < cg_stash_n;) {
-        if (all || cg_stash[i].stamp < calls - 2) {
-            free(cg_stash[i].p);
-            cg_stash[i] = cg_stash[cg_stash_n - 1];
-            __atomic_store_n(&cg_stash_n, cg_stash_n - 1, __ATOMIC_RELEASE);
-        } else {
-            i++;
-        }
-    }
-    pthread_mutex_unlock(&cg_stash_lock);
-}
-
-void cg_release_workspace(void)
-{
-    cg_ws_free(&cg_ws);
-    cg_stash_trim(1);
-}
+ * rebuilt by the next calls). */
+CG_API void cg_release_workspace(void);
 
 /* What the caller frees its outputs with: a big buffer goes to the stash (reused by the
  * next call of any thread), the others to the system. */
-void cg_free(void *p)
-{
-    if (p) {
-        const int64_t cap = (int64_t)malloc_usable_size(p);
-        if (cap >= CG_STASH_BYTES && cg_stash_put(p, cap)) return;
-    }
-    free(p);
-}
-
-/* Keep ``p`` (``cap`` bytes) as a spare of this thread; freed if it cannot be recorded. */
-static inline void cg_spare_add(void *p, int64_t cap)
-{
-    cg_workspace *ws = &cg_ws;
-    if (!ws->registered) {
-        (void)pthread_once(&cg_ws_once, cg_ws_make_key);
-        (void)pthread_setspecific(cg_ws_key, ws);
-        ws->registered = 1;
-    }
-    if (ws->n == ws->cap) {
-        int cap2 = ws->cap ? 2 * ws->cap : 16;
-        cg_spare *items = realloc(ws->items, (size_t)cap2 * sizeof(cg_spare));
-        if (!items) { free(p); return; }
-        ws->items = items;
-        ws->cap = cap2;
-    }
-    ws->items[ws->n].p = p;
-    ws->items[ws->n].cap = cap;
-    ws->items[ws->n].stamp = ws->calls;
-    ws->n++;
-}
-
-/* The smallest spare holding ``need`` bytes and not more than twice that (NULL if none). */
-static inline void *cg_spare_take(int64_t need, int64_t *cap)
-{
-    cg_workspace *ws = &cg_ws;
-    int best = -1;
-    for (int i = 0; i < ws->n; i++) {
-        const int64_t c = ws->items[i].cap;
-        if (c >= need && c <= 2 * need && (best < 0 || c < ws->items[best].cap)) {
-            best = i;
-            if (c == need) break;
-        }
-    }
-    if (best < 0) return NULL;
-    void *p = ws->items[best].p;
-    *cap = ws->items[best].cap;
-    ws->items[best] = ws->items[--ws->n];
-    return p;
-}
+CG_API void cg_free(void *p);
 
 /* At the end of a top-level call: free the spares the last two calls did not reuse. */
-static inline void cg_ws_end_call(void)
-{
-    cg_workspace *ws = &cg_ws;
-    for (int i = 0; i < ws->n;) {
-        if (ws->items[i].stamp < ws->calls - 1) {
-            free(ws->items[i].p);
-            ws->items[i] = ws->items[--ws->n];
-        } else {
-            i++;
-        }
-    }
-    ws->calls++;
-    if (__atomic_load_n(&cg_stash_n, __ATOMIC_ACQUIRE)) cg_stash_trim(0);
-    else __atomic_fetch_add(&cg_stash_calls, 1, __ATOMIC_RELAXED);
-}
+CG_API void cg_ws_end_call(void);
 
-static inline void *cg_pool_alloc(cg_pool *pool, int64_t nbytes)
-{
-    if (pool->n == pool->cap) {
-        int cap = pool->cap ? 2 * pool->cap : 16;
-        void **bufs = realloc(pool->bufs, cap * sizeof(void *));
-        if (!bufs) return NULL;
-        pool->bufs = bufs;
-        int64_t *sizes = realloc(pool->sizes, cap * sizeof(int64_t));
-        if (!sizes) return NULL;
-        pool->sizes = sizes;
-        int64_t *caps = realloc(pool->caps, cap * sizeof(int64_t));
-        if (!caps) return NULL;
-        pool->caps = caps;
-        pool->cap = cap;
-    }
-    /* 64-byte alignment for vector loads; never a zero-size request (malloc(0) may be NULL) */
-    int64_t need = (nbytes + 63) / 64 * 64;
-    if (need == 0) need = 64;
-    int64_t got = need;
-    void *p = cg_spare_take(need, &got);
-    if (!p && need >= CG_STASH_BYTES) p = cg_stash_take(need, &got);
-    if (!p) p = cg_system_alloc(need);
-    if (!p) return NULL;
-    pool->bufs[pool->n] = p;
-    pool->sizes[pool->n] = nbytes;
-    pool->caps[pool->n] = got;
-    pool->n++;
-    return p;
-}
+/* A buffer of ``nbytes`` (64-byte aligned) recorded in ``pool``; NULL when out of memory. */
+CG_API void *cg_pool_alloc(cg_pool *pool, int64_t nbytes);
 
 /* Take ``p`` out of the pool if it is a whole pool buffer of ``nbytes``; 1 on success. */
-static inline int cg_pool_take(cg_pool *pool, void *p, int64_t nbytes)
-{
-    for (int i = 0; i < pool->n; i++) {
-        if (pool->bufs[i] == p && pool->sizes[i] == nbytes) {
-            pool->bufs[i] = pool->bufs[pool->n - 1];
-            pool->sizes[i] = pool->sizes[pool->n - 1];
-            pool->caps[i] = pool->caps[pool->n - 1];
-            pool->n--;
-            return 1;
-        }
-    }
-    return 0;
-}
+CG_API int cg_pool_take(cg_pool *pool, void *p, int64_t nbytes);
 
 /* Give back, in the middle of a call, the pool buffer that ``p`` points into (nothing if
  * none does: an input's or a constant's data, or a buffer given back already). The caller
  * guarantees that no variable still needed can point into it. */
-static inline void cg_pool_recycle(cg_pool *pool, const void *p)
-{
-    for (int i = 0; i < pool->n; i++) {
-        const char *b = (const char *)pool->bufs[i];
-        if ((const char *)p >= b && (const char *)p < b + pool->caps[i]) {
-            cg_spare_add(pool->bufs[i], pool->caps[i]);
-            pool->bufs[i] = pool->bufs[pool->n - 1];
-            pool->sizes[i] = pool->sizes[pool->n - 1];
-            pool->caps[i] = pool->caps[pool->n - 1];
-            pool->n--;
-            return;
-        }
-    }
-}
+CG_API void cg_pool_recycle(cg_pool *pool, const void *p);
 
-static inline void cg_pool_release(cg_pool *pool)
-{
-    for (int i = 0; i < pool->n; i++) cg_spare_add(pool->bufs[i], pool->caps[i]);
-    free(pool->bufs);
-    free(pool->sizes);
-    free(pool->caps);
-    pool->bufs = NULL;
-    pool->sizes = NULL;
-    pool->caps = NULL;
-    pool->n = pool->cap = 0;
-}
+/* Give back every buffer still in the pool (at the end of a call, and when it fails). */
+CG_API void cg_pool_release(cg_pool *pool);
 
 /* A buffer handed to the caller that is not a pool buffer (a copied output). */
-static inline void *cg_output_alloc(int64_t nbytes)
-{
-    __atomic_fetch_add(&cg_fresh_allocations, 1, __ATOMIC_RELAXED);
-    return malloc(nbytes > 0 ? (size_t)nbytes : 1);
-}
+CG_API void *cg_output_alloc(int64_t nbytes);
 
 /* Whether the bytes [p, p + n) and [q, q + m) overlap. */
 static inline int cg_bytes_overlap(const void *p, int64_t n, const void *q, int64_t m)
@@ -409,18 +156,8 @@ static inline int cg_bytes_overlap(const void *p, int64_t n, const void *q, int6
 }
 
 /* The bytes an array can touch: [*lo, *hi), from its shape and strides (any sign). */
-static inline void cg_byte_range(const cg_array *a, int ndim, int64_t isz, const char **lo,
-                                 const char **hi)
-{
-    int64_t first = 0, last = 0;
-    for (int d = 0; d < ndim; d++) {
-        if (a->shape[d] == 0) { *lo = *hi = (const char *)a->data; return; }
-        const int64_t span = (a->shape[d] - 1) * a->strides[d];
-        if (span < 0) first += span; else last += span;
-    }
-    *lo = (const char *)a->data + first * isz;
-    *hi = (const char *)a->data + (last + 1) * isz;
-}
+CG_API void cg_byte_range(const cg_array *a, int ndim, int64_t isz, const char **lo,
+                          const char **hi);
 
 static inline int64_t cg_size(const cg_array *a, int ndim)
 {
@@ -450,14 +187,7 @@ static inline int cg_is_contiguous(const cg_array *a, int ndim)
 }
 
 /* "(3, 4)" into buf, for error messages. */
-static inline const char *cg_shape_str(char *buf, size_t len, const cg_array *a, int ndim)
-{
-    size_t pos = (size_t)snprintf(buf, len, "(");
-    for (int d = 0; d < ndim && pos < len; d++)
-        pos += (size_t)snprintf(buf + pos, len - pos, d ? ", %lld" : "%lld", (long long)a->shape[d]);
-    if (pos < len) snprintf(buf + pos, len - pos, ndim == 1 ? ",)" : ")");
-    return buf;
-}
+CG_API const char *cg_shape_str(char *buf, size_t len, const cg_array *a, int ndim);
 
 /* A monotonic clock, for instrumented (profiling) builds. */
 static inline int64_t cg_now_ns(void)
@@ -481,39 +211,7 @@ static inline int cg_nonfinite_kind(double v)
 /* The first element of a float array (``is_double``: double, else float), in C order, that
  * is NaN or infinite: its kind (a CG_FOUND_* value, CG_ALL_FINITE if none) and its index in
  * ``idx``. Any strides; a flat loop when the array is contiguous. */
-static inline int cg_first_nonfinite(const cg_array *a, int ndim, int is_double, int64_t *idx)
-{
-    const int64_t n = cg_size(a, ndim);
-    for (int d = 0; d < ndim; d++) idx[d] = 0;
-    if (n == 0) return CG_ALL_FINITE;
-    if (cg_is_contiguous(a, ndim)) {
-        for (int64_t k = 0; k < n; k++) {
-            const double v = is_double ? ((const double *)a->data)[k]
-                                       : (double)((const float *)a->data)[k];
-            if (!isfinite(v)) {
-                int64_t flat = k;
-                for (int d = ndim - 1; d >= 0; d--) {   /* flat position -> index */
-                    idx[d] = flat % a->shape[d];
-                    flat /= a->shape[d];
-                }
-                return cg_nonfinite_kind(v);
-            }
-        }
-        return CG_ALL_FINITE;
-    }
-    for (int64_t k = 0; k < n; k++) {
-        int64_t off = 0;
-        for (int d = 0; d < ndim; d++) off += idx[d] * a->strides[d];
-        const double v = is_double ? ((const double *)a->data)[off]
-                                   : (double)((const float *)a->data)[off];
-        if (!isfinite(v)) return cg_nonfinite_kind(v);
-        for (int d = ndim - 1; d >= 0; d--) {
-            if (++idx[d] < a->shape[d]) break;
-            idx[d] = 0;
-        }
-    }
-    return CG_ALL_FINITE;
-}
+CG_API int cg_first_nonfinite(const cg_array *a, int ndim, int is_double, int64_t *idx);
 
 /* How nan_guard messages name what it found: "NaN", "Inf" or "-Inf". */
 static inline const char *cg_nonfinite_name(int kind)
@@ -522,14 +220,7 @@ static inline const char *cg_nonfinite_name(int kind)
 }
 
 /* "(1, 2)" into buf: an element's index, for error messages. */
-static inline const char *cg_index_str(char *buf, size_t len, const int64_t *idx, int ndim)
-{
-    size_t pos = (size_t)snprintf(buf, len, "(");
-    for (int d = 0; d < ndim && pos < len; d++)
-        pos += (size_t)snprintf(buf + pos, len - pos, d ? ", %lld" : "%lld", (long long)idx[d]);
-    if (pos < len) snprintf(buf + pos, len - pos, ndim == 1 ? ",)" : ")");
-    return buf;
-}
+CG_API const char *cg_index_str(char *buf, size_t len, const int64_t *idx, int ndim);
 
 /* --- scalar helpers with numpy's semantics ------------------------------------------- */
 
@@ -685,100 +376,103 @@ static inline int64_t cg_checked_nbytes(const cg_array *a, int ndim, int64_t isz
 #define CG_DEST_FOR(a) NULL
 
 /* Whether two arrays can touch a common byte (their extents, from shapes and strides). */
-static inline int cg_arrays_overlap(const cg_array *a, int andim, size_t aisz,
-                                    const cg_array *b, int bndim, size_t bisz)
-{
-    const char *alo, *ahi, *blo, *bhi;
-    cg_byte_range(a, andim, (int64_t)aisz, &alo, &ahi);
-    cg_byte_range(b, bndim, (int64_t)bisz, &blo, &bhi);
-    return alo < bhi && blo < ahi;
-}
+CG_API int cg_arrays_overlap(const cg_array *a, int andim, size_t aisz,
+                             const cg_array *b, int bndim, size_t bisz);
 
 /* Whether BLAS reads ``x`` (a vector, or a matrix) without a copy into a temporary: the
  * layouts blas_operands.c.j2 hands over directly. */
-static inline int cg_blas_direct(const cg_array *x, int xnd)
-{
-    const int64_t int_max = 2147483647;
-    if (xnd == 1)
-        return x->shape[0] <= 1 || (x->strides[0] >= 1 && x->strides[0] <= int_max);
-    const int64_t rows = x->shape[0], cols = x->shape[1];
-    const int64_t sr = x->strides[0], sc = x->strides[1];
-    if ((cols == 1 || sc == 1) && (rows == 1 || (sr >= cols && sr <= int_max))) return 1;
-    return (rows == 1 || sr == 1) && sc >= rows && sc <= int_max;
-}
+CG_API int cg_blas_direct(const cg_array *x, int xnd);
 
 /* Copy any strided ``src`` into contiguous ``dst`` (same shape), element size ``isz``. */
-static inline void cg_copy_contiguous(char *dst, const cg_array *src, int ndim, size_t isz)
-{
-    int64_t n = cg_size(src, ndim);
-    if (n <= 0) return;   /* never negative; saying so keeps gcc from warning on memcpy */
-    if (cg_is_contiguous(src, ndim)) {
-        memcpy(dst, src->data, (size_t)n * isz);
-        return;
-    }
-    int64_t idx[CG_MAXDIM] = {0};
-    for (int64_t k = 0; k < n; k++) {
-        int64_t off = 0;
-        for (int d = 0; d < ndim; d++) off += idx[d] * src->strides[d];
-        memcpy(dst + k * isz, (const char *)src->data + off * (int64_t)isz, isz);
-        for (int d = ndim - 1; d >= 0; d--) {
-            if (++idx[d] < src->shape[d]) break;
-            idx[d] = 0;
-        }
-    }
-}
+CG_API void cg_copy_contiguous(char *dst, const cg_array *src, int ndim, size_t isz);
 
 /* Copy ``src`` into ``dst`` (same shape, any strides, element size ``isz``). */
-static inline void cg_copy_strided(cg_array *dst, const cg_array *src, int ndim, size_t isz)
-{
-    int64_t n = cg_size(src, ndim);
-    if (n == 0) return;
-    if (cg_is_contiguous(src, ndim) && cg_is_contiguous(dst, ndim)) {
-        memmove(dst->data, src->data, (size_t)n * isz);
-        return;
-    }
-    int64_t idx[CG_MAXDIM] = {0};
-    for (int64_t k = 0; k < n; k++) {
-        int64_t so = 0, doff = 0;
-        for (int d = 0; d < ndim; d++) {
-            so += idx[d] * src->strides[d];
-            doff += idx[d] * dst->strides[d];
-        }
-        memcpy((char *)dst->data + doff * (int64_t)isz, (const char *)src->data + so * (int64_t)isz, isz);
-        for (int d = ndim - 1; d >= 0; d--) {
-            if (++idx[d] < src->shape[d]) break;
-            idx[d] = 0;
-        }
-    }
-}
+CG_API void cg_copy_strided(cg_array *dst, const cg_array *src, int ndim, size_t isz);
 
 /* numpy broadcasting of ``n`` operands of rank ``ndim`` into ``out->shape``; 0 if the shapes
  * are incompatible. */
-static inline int cg_broadcast(cg_array *out, const cg_array *const *arrays, int n, int ndim)
-{
-    for (int d = 0; d < ndim; d++) {
-        int64_t len = 1;
-        for (int i = 0; i < n; i++) {
-            int64_t l = arrays[i]->shape[d];
-            if (l == 1) continue;
-            if (len != 1 && len != l) return 0;
-            len = l;
-        }
-        out->shape[d] = len;
-    }
-    return 1;
-}
+CG_API int cg_broadcast(cg_array *out, const cg_array *const *arrays, int n, int ndim);
 
 /* The message for operands whose shapes cannot be broadcast together. */
-static inline void cg_broadcast_message(char *err, int errlen, const char *op, int n,
+CG_API void cg_broadcast_message(char *err, int errlen, const char *op, int n,
                                  const char *const *names, const cg_array *const *arrays,
-                                 int ndim)
-{
-    char shape[128];
-    int pos = snprintf(err, (size_t)errlen, "%s: shapes cannot be broadcast together:", op);
-    for (int i = 0; i < n && pos < errlen; i++) {
-        cg_shape_str(shape, sizeof shape, arrays[i], ndim);
-        pos += snprintf(err + pos, (size_t)(errlen - pos), "%s %s has shape %s",
-                        i ? "," : "", names[i], shape);
-    }
-}
+                                 int ndim);
+
+/* --- elementwise loops ------------------------------------------------------------
+ *
+ * A node's loop over one row of n elements (templates/ops/elemwise_kernel.c.j2): ptrs[0]
+ * the output, ptrs[k + 1] input k, steps in elements; returns an error status or 0. */
+typedef int (*cg_loop_fn)(int64_t n, char *const *ptrs, const int64_t *steps);
+
+/* Run ``loop`` over every element of ``out`` (allocated contiguous, rank nd >= 1), the n_in
+ * inputs broadcast to its shape (bit k of scalar_mask: input k holds one element): flat when
+ * the others are contiguous of out's size (on ``nthreads`` threads in blocks of
+ * CG_LOOP_BLOCK elements, the last n % tail padded to ``tail``), else row by row through
+ * their strides. Returns the last error status a loop returned, 0 if none. */
+#define CG_LOOP_BLOCK 4096
+CG_API int cg_elemwise(cg_loop_fn loop, cg_array *out, int nd, int64_t out_isz,
+                       const cg_array *const *ins, const int64_t *in_isz, int n_in,
+                       unsigned long long scalar_mask, int64_t tail, int nthreads);
+#ifdef _OPENMP
+#define CG_LOOP_THREADS(n) cg_omp_threads(n)
+#else
+#define CG_LOOP_THREADS(n) 1
+#endif
+
+/* --- BLAS ----------------------------------------------------------------------------
+ *
+ * Through function pointers set once per process (cg_set_blas, called by cgraph when it
+ * loads the runtime library), so nothing links against a BLAS library. gemm and gemv come
+ * from numpy's own OpenBLAS when it can be found (the library numpy's matmul uses), else
+ * from scipy's BLAS; dot from the same library. With an ILP64 library (64-bit integer
+ * arguments) the pointers are small wrappers in the runtime library that widen the sizes. */
+typedef void (*cg_sgemm_t)(const char *, const char *, const int *, const int *, const int *,
+                           const float *, const float *, const int *, const float *, const int *,
+                           const float *, float *, const int *);
+typedef void (*cg_dgemm_t)(const char *, const char *, const int *, const int *, const int *,
+                           const double *, const double *, const int *, const double *,
+                           const int *, const double *, double *, const int *);
+typedef void (*cg_sgemv_t)(const char *, const int *, const int *, const float *, const float *,
+                           const int *, const float *, const int *, const float *, float *,
+                           const int *);
+typedef void (*cg_dgemv_t)(const char *, const int *, const int *, const double *,
+                           const double *, const int *, const double *, const int *,
+                           const double *, double *, const int *);
+typedef float (*cg_sdot_t)(const int *, const float *, const int *, const float *, const int *);
+typedef double (*cg_ddot_t)(const int *, const double *, const int *, const double *, const int *);
+
+CG_API extern cg_sgemm_t cg_sgemm;
+CG_API extern cg_dgemm_t cg_dgemm;
+CG_API extern cg_sgemv_t cg_sgemv;
+CG_API extern cg_dgemv_t cg_dgemv;
+CG_API extern cg_sdot_t cg_sdot;
+CG_API extern cg_ddot_t cg_ddot;
+CG_API void cg_set_blas(void *sgemm, void *dgemm, void *sgemv, void *dgemv, void *sdot,
+                        void *ddot, int ilp64);
+
+/* Small matrix products without BLAS's per-call overhead (templates/ops/small_gemm.c.j2):
+ * C (m x n, contiguous) = alpha * A B + beta * C (beta == 0: C is not read), A and B through
+ * their strides; 0 when the product is too large for them (then the caller calls BLAS). */
+CG_API int cg_sgemm_small(int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                          int64_t sa0, int64_t sa1, const float *b, int64_t sb0, int64_t sb1,
+                          float beta, float *c);
+CG_API int cg_dgemm_small(int64_t m, int64_t n, int64_t k, double alpha, const double *a,
+                          int64_t sa0, int64_t sa1, const double *b, int64_t sb0, int64_t sb1,
+                          double beta, double *c);
+
+/* dst (m x n, row-major, contiguous) = alpha * A B + beta * dst (beta == 0: dst is not
+ * read), A (m x k) through strides (sa0, sa1) (a vector when !a_is_matrix: m == 1), B
+ * (k x n) through (sb0, sb1) (a vector: n == 1); small matrix products skip BLAS, operands
+ * BLAS cannot read as they are are copied into buffers of ``pool``. Returns CG_OK, or an
+ * error status with its message in err (sizes beyond BLAS's int name a_label and b_label).
+ * templates/ops/blas_product.c.j2. */
+CG_API int cg_sgemm_product(int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                            int64_t sa0, int64_t sa1, int a_is_matrix, const float *b,
+                            int64_t sb0, int64_t sb1, int b_is_matrix, float beta, float *dst,
+                            cg_pool *pool, const char *a_label, const char *b_label,
+                            char *err, int errlen);
+CG_API int cg_dgemm_product(int64_t m, int64_t n, int64_t k, double alpha, const double *a,
+                            int64_t sa0, int64_t sa1, int a_is_matrix, const double *b,
+                            int64_t sb0, int64_t sb1, int b_is_matrix, double beta,
+                            double *dst, cg_pool *pool, const char *a_label,
+                            const char *b_label, char *err, int errlen);

@@ -11,6 +11,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import run, workloads  # noqa: E402
 
+pytestmark = pytest.mark.slow   # benchmark processes
+
 CONFIGS = run.configurations(tiny=True)
 
 

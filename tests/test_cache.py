@@ -13,6 +13,8 @@ import cgraph
 import cgraph.tensor as T
 from cgraph import cache
 
+pytestmark = pytest.mark.slow   # programs in fresh caches
+
 PROGRAM = textwrap.dedent("""
     import json, sys
     import numpy as np
@@ -102,13 +104,13 @@ def test_entry_layout_and_key(tmp_path, monkeypatch):
     f = cgraph.function([x], x + 41.0, name="layout")
     folder = os.path.dirname(f.module_path)
     names = set(os.listdir(folder))
-    assert {"module.c", "module_cffi.c", "build.json", "manifest.json"} <= names
+    assert {"module.c", "build.json", "manifest.json"} <= names
     manifest = json.load(open(os.path.join(folder, "manifest.json")))
     assert set(manifest["files"]) == names - {"manifest.json", "last_used"}   # the stamp is not content
     build = json.load(open(os.path.join(folder, "build.json")))
     material = build["material"]
     for field in ("source_sha256", "compiler", "compiler_version", "command", "python_abi",
-                  "cffi", "cgraph", "format"):
+                  "runtime", "cgraph", "format"):
         assert field in material
     assert any(flag.startswith("-march=") and flag != "-march=native" for flag in material["command"])
     assert open(os.path.join(folder, "module.c")).read() == f.c_source
@@ -127,8 +129,10 @@ def test_cli_list_show_clear(tmp_path):
         return proc.returncode, proc.stdout, proc.stderr
 
     code, out, _ = cli("list")
-    # the function's module and cgraph's call-path extension (one per cache: see fastcall.py)
-    assert code == 0 and "2 entries" in out and "two_process" in out and "fastcall" in out
+    # the function's module, cgraph's call-path extension and its runtime library (one of
+    # each per cache: see fastcall.py, runtime_library.py)
+    assert code == 0 and "3 entries" in out and "two_process" in out and "fastcall" in out
+    assert "runtime" in out
     key = next(line for line in out.splitlines() if "two_process" in line).split()[0]
     code, out, _ = cli("show", key)
     assert code == 0 and "cg_run" in out and "two_process" in out
@@ -137,7 +141,7 @@ def test_cli_list_show_clear(tmp_path):
     code, out, _ = cli("path")
     assert out.strip() == str(tmp_path)
     code, out, _ = cli("clear")
-    assert code == 0 and "removed 2" in out
+    assert code == 0 and "removed 3" in out
     assert "0 entries" in cli("list")[1]
 
 

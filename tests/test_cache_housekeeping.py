@@ -9,6 +9,8 @@ import pytest
 from cgraph import cache, cache_cli
 from test_cache_helpers import call_tiny, entry_folders, fresh_cache, listing, tiny_source  # noqa: F401,E501
 
+pytestmark = pytest.mark.slow   # programs in fresh caches
+
 DAY = 86400.0
 
 

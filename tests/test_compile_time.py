@@ -16,6 +16,8 @@ from cgraph.codegen import prekey as P
 from cgraph.compile.sharedvalue import SharedVariable
 from cgraph.graph.basic import graph_inputs
 
+pytestmark = pytest.mark.slow   # cold compiles in fresh caches
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

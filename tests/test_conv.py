@@ -13,6 +13,8 @@ from cgraph.gradient import numeric_grad
 from cgraph.tensor.conv import Conv2d, Conv2dGradInputs, Conv2dGradWeights
 from util import assert_clean_build, assert_same, check, check_error
 
+pytestmark = pytest.mark.slow   # many conv modules and numeric gradients
+
 rng = np.random.default_rng(0)
 RTOL = {"float64": 1e-10, "float32": 1e-4}
 

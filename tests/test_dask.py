@@ -19,6 +19,8 @@ from dask.distributed import Client  # noqa: E402
 
 import dask_map  # noqa: E402
 
+pytestmark = pytest.mark.slow   # a local cluster
+
 ROWS, COLS, CHUNK_ROWS = 40_000, 8, 5_000     # 8 blocks
 
 

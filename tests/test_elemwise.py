@@ -33,6 +33,7 @@ def test_unary_float_ops_in_one_module(dtype):
                                        equal_nan=True, err_msg=name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("op", ["add", "sub", "mul", "true_div", "floor_div", "mod", "pow",
                                 "maximum", "minimum", "lt", "gt", "le", "ge", "eq", "neq"])
 def test_binary_ops_over_dtypes(op):

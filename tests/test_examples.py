@@ -12,6 +12,8 @@ import sys
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow   # whole example programs
+
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
 

@@ -15,6 +15,8 @@ from cgraph.tensor.signal.pool import (AveragePoolGrad, MaxPoolGrad, Pool, out_s
 from test_conv import verify_vjp
 from util import check, check_error
 
+pytestmark = pytest.mark.slow   # many pool modules and numeric gradients
+
 rng = np.random.default_rng(1)
 MODES = ["max", "sum", "average_inc_pad", "average_exc_pad"]
 

@@ -40,6 +40,8 @@ from cgraph.tensor.basic import _ELEMWISE
 from cgraph.tensor.scalar_ops import SCALAR_OPS
 from util import assert_clean_build
 
+pytestmark = pytest.mark.slow   # hypothesis draws a module per graph
+
 EXAMPLES = int(os.environ.get("CGRAPH_PROPERTY_EXAMPLES", "0"))
 SETTINGS = dict(deadline=None, derandomize=True, database=None, print_blob=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,

@@ -189,6 +189,7 @@ def check_reductions(dtype, cases):
 
 # The whole product (reduction x axis spec x keepdims x rank) in float64, split into modules
 # of a few dozen outputs (gcc's time grows faster than the function's length).
+@pytest.mark.slow
 @pytest.mark.parametrize("ndim,keepdims_set", [(3, (False,)), (3, (True,)), (2, (False,)),
                                                (2, (True,)), (1, (False, True)),
                                                (0, (False, True))])

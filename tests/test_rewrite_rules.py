@@ -24,6 +24,8 @@ from cgraph.rewrite.canonicalize import Const, canonical_elementwise
 from cgraph.rewrite.stabilize import stable_elementwise
 from util import assert_clean_build
 
+pytestmark = pytest.mark.slow   # hypothesis draws a module per expression
+
 DTYPES = ("float64", "float32", "int64", "int8")
 FREE_CONSTANTS = (4, 3, 0.5, -2)     # for a Const without a value: a power of two and others
 SHAPE = (3, 4)

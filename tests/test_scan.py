@@ -13,6 +13,8 @@ from cgraph.gradient import verify_grad
 from cgraph.scan_module import Scan, until
 from util import assert_clean_build, assert_same, check, check_error, numpy_bptt, numpy_rnn
 
+pytestmark = pytest.mark.slow   # scan modules and numeric gradients
+
 RNG = np.random.default_rng(1234)
 
 

@@ -3,6 +3,7 @@ values as the loop (the same scan given n_steps as a symbolic scalar fed 1, neve
 and the py reference, which runs the loop), the same random draws and random states, the
 same gradients; loops of other step counts stay loops."""
 import numpy as np
+import pytest
 
 import cgraph
 import cgraph.tensor as T
@@ -11,6 +12,8 @@ from cgraph.scan_module import Scan, until
 from cgraph.tensor.shared_randomstreams import RandomStreams
 from test_rbm_example import load_example
 from util import assert_clean_build, assert_same
+
+pytestmark = pytest.mark.slow   # scan modules
 
 rng = np.random.default_rng(7)
 

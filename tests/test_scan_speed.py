@@ -16,6 +16,8 @@ from cgraph.tensor.elemwise import Elemwise, SumToShape
 from cgraph.tensor.subtensor import IncSubtensor
 from util import check, check_error, numpy_bptt, numpy_rnn
 
+pytestmark = pytest.mark.slow   # scan modules and numeric gradients
+
 RNG = np.random.default_rng(77)
 
 

@@ -83,9 +83,26 @@ class ModuleParts:
     def __init__(self):
         self.support = []
         self.symbols = NameTable()
+        self._kernels = {}    # a kernel's code (its name left out) -> its name
 
     def add_support(self, code):
         self.support.append(code)
+
+    def add_kernel(self, template, name, **context):
+        """A module-level function rendered from ``template`` (given ``kernel``, its name):
+        one per distinct code, whatever node asks for it. Returns its name, ``name`` made
+        unique (names starting with cg_ never clash with cg_run's locals: see NameTable)."""
+        code = render(template, kernel="@KERNEL@", **context)
+        known = self._kernels.get(code)
+        if known is not None:
+            return known
+        unique, k = name, 2
+        while unique in self.symbols.used:
+            unique, k = f"{name}_{k}", k + 1
+        self.symbols.used.add(unique)
+        self._kernels[code] = unique
+        self.add_support(code.replace("@KERNEL@", unique))
+        return unique
 
 
 @dataclass
@@ -213,6 +230,16 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
         params = node.op.c_params(node)
         if hasattr(node.op, "c_support_code"):
             params.update(node.op.c_support_code(node, module))
+        kernel_template = getattr(node.op, "c_kernel_template", None)
+        if kernel_template and node.outputs[0].ndim > 0:
+            # the node's loop as a module-level function, shared by nodes with the same code
+            context = dict(params, ins=[info[v] for v in node.inputs],
+                           outs=[info[v] for v in node.outputs], may_alias=node in late_nodes,
+                           op_text=f"{node.op}".replace("*/", "* /"))
+            if hasattr(node.op, "c_kernel_context"):   # the loop's operands, if not the node's
+                context = node.op.c_kernel_context(node, context)
+            params["kernel"] = module.add_kernel(
+                kernel_template, f"cg_loop_{info[node.outputs[0]].name}", **context)
         code = render(node.op.c_template,
                       ins=[info[v] for v in node.inputs], outs=[info[v] for v in node.outputs],
                       node_id=node_id, op_label=op_label, **params)

@@ -45,7 +45,7 @@ def code_digest():
         for folder, dirs, files in sorted(os.walk(base)):
             dirs.sort()
             for name in sorted(files):
-                if name.endswith((".py", ".j2", ".h")):
+                if name.endswith((".py", ".j2", ".h", ".c")):
                     path = os.path.join(folder, name)
                     st = os.stat(path)
                     h.update(f"{os.path.relpath(path, base)}\0{st.st_size}\0{st.st_mtime_ns}\0"
@@ -148,9 +148,9 @@ def _environment():
     # imported) while they act only on Scan nodes, and a graph holding a Scan takes no key.
     flags = tuple((n, getattr(config, n)) for n in _FLAG_TYPES
                   if n not in ("cache_dir", "compile_verbose", "mode"))
-    from ..toolchain import FULL_OPTIMIZATION_BELOW, compile_command
+    from ..toolchain import FULL_OPTIMIZATION_BELOW, module_command
     tc = cache.toolchain()
-    commands = tuple(tuple(compile_command(tc, "module_cffi.c", "module", size))
+    commands = tuple(tuple(module_command(tc, "module.c", "module", size))
                      for size in (0, FULL_OPTIMIZATION_BELOW))
     return (flags, tuple(sorted((k, repr(v)) for k, v in tc.items())),
             FULL_OPTIMIZATION_BELOW, commands)

@@ -115,7 +115,6 @@ def link_call_path(function, runner):
 
 
 def _make_caller(module, function, runner):
-    ffi, lib = runner.ffi, runner.lib
     n_args, n_updates = len(function._ins), len(function._updated_shared)
     if runner.n_out != function._n_outputs + n_updates or \
             runner.n_in != n_args + len(function._shared) + len(runner.hidden):
@@ -124,7 +123,6 @@ def _make_caller(module, function, runner):
     # the memory plan): then it returns that buffer, and the new value is the input array.
     inplace = getattr(runner, "inplace", None) or {}
     sources = tuple(inplace.get(function._n_outputs + j, -1) for j in range(n_updates))
-    address = lambda name: int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
     graph_types = [i.variable.type for i in function._ins] + [s.type for s in function._shared]
     in_specs = [_spec(t, k in sources) for k, t in enumerate(graph_types)]
     defaults = []
@@ -136,7 +134,8 @@ def _make_caller(module, function, runner):
     else:
         kind, keys = (1 if function._unpack_single else 0), None
     return module.Caller(
-        address("cg_run"), address("cg_free"), lib, tuple(in_specs), tuple(defaults),
+        runner.address("cg_run"), runner.address("cg_free"), (runner.lib, runner.runtime),
+        tuple(in_specs), tuple(defaults),
         tuple(s.container for s in function._shared), tuple(runner.hidden),
         tuple((dtype, ndim) for dtype, ndim in runner.out_specs),
         tuple(s.container for s in function._updated_shared), sources,

@@ -433,6 +433,7 @@ class Function:
         from .fastcall import link_call_path, prepare
         from .runners import CRunner
         from ..rewrite.inplace import plan_inplace, schedule_inplace
+        from ..runtime_library import prepare as prepare_runtime, runtime
         graph_in, graph_out = self.graph_inputs, self.graph_outputs
         profile = self.profile is not None
         nan_guard = self.nan_guard
@@ -445,6 +446,7 @@ class Function:
         started = time.perf_counter()
         entry = None
         if self._module_key is not None:     # recorded with the user's graph (see __init__)
+            runtime()                        # a module is loaded after its runtime library
             hidden = list(self._module_hidden)
             try:
                 entry = cache.load_by_key(self._module_key, layout_signature(
@@ -459,10 +461,11 @@ class Function:
             self._c_source = None
         else:
             prepare()
+            prepare_runtime()
             entry, lowered = self._lower_and_load(graph_in, graph_out, nodes, profile,
                                                   nan_guard, inplace, started)
         self.module_origin = cache.last_origin()    # before link_call_path looks up more
-        self._runner = CRunner(entry, lowered)
+        self._runner = CRunner(entry, lowered, runtime())
         self.module_path = entry.module_path
         self.cache_key = entry.key
         self._fast_call = link_call_path(self, self._runner)
@@ -478,9 +481,10 @@ class Function:
         pre = prekey(graph_in, graph_out, nodes, self.name,
                      (profile, nan_guard, sorted(inplace.items()), parallel.build_options()),
                      EMBED_CONSTANT_LIMIT)
+        from ..runtime_library import runtime
         entry = None
         key = cache.read_prekey(pre) if pre is not None else None
-        if key is not None:
+        if key is not None and runtime():
             hidden = passed_constants(nodes, graph_out)
             try:
                 entry = cache.load_by_key(key, layout_signature(list(graph_in) + hidden,
@@ -497,7 +501,7 @@ class Function:
             lowered = lower(graph_in, graph_out, nodes, self.name, profile=profile,
                             nan_guard=nan_guard, inplace=inplace)
             entry = cache.get_module(lowered.source, self.name or "anonymous", layout_signature(
-                lowered.inputs, lowered.outputs, lowered.inplace))
+                lowered.inputs, lowered.outputs, lowered.inplace), runtime=runtime())
             if pre is not None:
                 cache.write_prekey(pre, entry.key)
             self._c_source = lowered.source

@@ -5,7 +5,7 @@ output values (user outputs, then new values of updated variables), each a fresh
 the new value of an update the C module wrote into the shared value's own buffer (see
 cgraph/rewrite/inplace.py): that is the input array itself.
 """
-import math
+import ctypes
 import threading
 
 import numpy as np
@@ -18,6 +18,42 @@ _ERRORS = {1: ValueError, 2: IndexError, 3: ZeroDivisionError, 4: MemoryError,
 _ERR_LEN = 2048
 
 
+def _entry_point(lib):
+    run = lib.cg_run
+    run.restype = ctypes.c_int
+    run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                    ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    return run
+
+
+def _free_function(runtime):
+    free = runtime.cg_free
+    free.restype = None
+    free.argtypes = [ctypes.c_void_p]
+    return free
+
+
+def _allocation_count(runtime):
+    count = runtime.cg_allocation_count
+    count.restype = ctypes.c_int64
+    return count()
+
+
+class _Output:
+    """A buffer cg_run handed over, seen by numpy through ``__array_interface__`` (the array
+    keeps this object as its base) and freed with the runtime's cg_free with the last view."""
+
+    __slots__ = ("__array_interface__", "_free")
+
+    def __init__(self, address, dtype, shape, free):
+        self.__array_interface__ = {"data": (address, False), "shape": shape,
+                                    "typestr": dtype.str, "version": 3}
+        self._free = free
+
+    def __del__(self):
+        self._free(self.__array_interface__["data"][0])
+
+
 def node_context(node):
     """What an error message adds about the node that failed."""
     from ..codegen.lower import label_of
@@ -27,15 +63,16 @@ def node_context(node):
 
 
 class CRunner:
-    """Calls the module's ``cg_run`` once per call.
+    """Calls the module's ``cg_run`` once per call, through ctypes (the C call path,
+    cgraph/compile/fastcall.py, takes the common calls without it).
 
     The argument arrays handed to C are allocated once per thread and reused, since a
-    Function may be called from several threads at once (cffi releases the GIL in the call).
+    Function may be called from several threads at once (ctypes releases the GIL in the call).
     """
 
-    def __init__(self, entry, lowered):
+    def __init__(self, entry, lowered, runtime):
         self.lib = entry.lib
-        self.ffi = entry.ffi
+        self.runtime = runtime.lib
         self.nodes = lowered.nodes
         self.hidden = [np.array(c, order="C") for c in lowered.hidden_constants]
         self.out_specs = [(np.dtype(v.dtype), v.ndim) for v in lowered.outputs]
@@ -43,38 +80,42 @@ class CRunner:
         self.in_ndim_total = sum(v.ndim for v in lowered.inputs)
         self.out_ndim_total = sum(v.ndim for v in lowered.outputs)
         self.n_out = len(lowered.outputs)
-        self.gc_free = self.lib.cg_free
+        self.cg_run = _entry_point(self.lib)
+        self.cg_free = _free_function(self.runtime)
         self._local = threading.local()
         # output position -> input position of the updates cg_run may write in place
         self.inplace = dict(getattr(lowered, "inplace", None) or {})
         self._destroyed = set(self.inplace.values())
 
+    def address(self, name):
+        """The address of a C function: ``cg_run`` of the module, ``cg_free`` of the runtime."""
+        lib = self.runtime if name == "cg_free" else self.lib
+        return ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+
     def allocation_count(self):
-        """Buffers the module obtained from the system allocator since it was loaded (all
-        threads): while shapes repeat, a call adds only the outputs it returns."""
-        return self.lib.cg_allocation_count()
+        """Buffers the runtime library obtained from the system allocator since it was loaded
+        (all threads and modules): while shapes repeat, a call adds only the outputs it
+        returns."""
+        return _allocation_count(self.runtime)
 
     def release_workspace(self):
         """Free the calling thread's spare buffers (kept for reuse by its next calls)."""
-        self.lib.cg_release_workspace()
+        self.runtime.cg_release_workspace()
 
     def _scratch(self):
-        ffi = self.ffi
-        scratch = (ffi.new("void *[]", max(self.n_in, 1)),
-                   ffi.new("int64_t[]", max(self.in_ndim_total, 1)),
-                   ffi.new("void *[]", max(self.n_out, 1)),
-                   ffi.new("int64_t[]", max(self.out_ndim_total, 1)),
-                   ffi.new("int *"), ffi.new("char[]", _ERR_LEN))
+        scratch = ((ctypes.c_void_p * max(self.n_in, 1))(),
+                   (ctypes.c_int64 * max(self.in_ndim_total, 1))(),
+                   (ctypes.c_void_p * max(self.n_out, 1))(),
+                   (ctypes.c_int64 * max(self.out_ndim_total, 1))(),
+                   ctypes.c_int(-1), ctypes.create_string_buffer(_ERR_LEN))
         self._local.scratch = scratch
         return scratch
 
     def __call__(self, values):
-        ffi = self.ffi
         try:
             in_data, in_shape, out_data, out_shape, fail_node, err = self._local.scratch
         except AttributeError:
             in_data, in_shape, out_data, out_shape, fail_node, err = self._scratch()
-        keep_alive = []
         passed = []      # the arrays handed to C (an in-place update returns one of them)
         pos = 0
         destroyed = self._destroyed
@@ -83,17 +124,16 @@ class CRunner:
                 v = np.ascontiguousarray(v)
             elif k in destroyed and not v.flags.writeable:
                 v = v.copy()     # a read-only value is never written: its copy may be
-            buf = ffi.from_buffer(v)
-            keep_alive.append(buf)
-            passed.append(v)
-            in_data[k] = buf
+            passed.append(v)     # keeps the buffer alive through the call
+            in_data[k] = v.__array_interface__["data"][0]
             for length in v.shape:
                 in_shape[pos] = length
                 pos += 1
-        fail_node[0] = -1
-        status = self.lib.cg_run(in_data, in_shape, out_data, out_shape, fail_node, err, _ERR_LEN)
+        fail_node.value = -1
+        status = self.cg_run(in_data, in_shape, out_data, out_shape, ctypes.byref(fail_node),
+                             err, _ERR_LEN)
         if status:
-            self.raise_error(status, fail_node[0], ffi.string(err))
+            self.raise_error(status, fail_node.value, err.value)
         results, pos = [], 0
         for k, (dtype, ndim) in enumerate(self.out_specs):
             shape = tuple(out_shape[pos:pos + ndim])
@@ -103,9 +143,7 @@ class CRunner:
                 # written into the input's own buffer: the new value is that very array
                 results.append(passed[j])
                 continue
-            nbytes = dtype.itemsize * math.prod(shape)
-            owner = ffi.gc(ffi.cast("char *", out_data[k]), self.gc_free)
-            results.append(np.frombuffer(ffi.buffer(owner, nbytes), dtype=dtype).reshape(shape))
+            results.append(np.asarray(_Output(out_data[k], dtype, shape, self.cg_free)))
         return results
 
     def raise_error(self, status, fail_node, message):

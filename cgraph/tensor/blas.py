@@ -72,23 +72,6 @@ class Dot(Op):
         dtype = node.outputs[0].dtype
         return {"use_blas": dtype in BLAS_DTYPES, "blas_prefix": "s" if dtype == "float32" else "d"}
 
-    def c_support_code(self, node, module):
-        a, b = node.inputs
-        if node.outputs[0].dtype in BLAS_DTYPES and a.ndim >= 2 and b.ndim == 2:
-            add_small_gemm(module, node.outputs[0].dtype)
-        return {}
-
-
-def add_small_gemm(module, dtype):
-    """The inline kernel for small matrix products of ``dtype`` (templates/ops/small_gemm.c.j2),
-    once per module: only modules with a float matrix product carry it, since the size of the
-    source decides how hard gcc optimises the whole module."""
-    from ..codegen.render import render
-    prefix, ctype = ("s", "float") if dtype == "float32" else ("d", "double")
-    code = render("ops/small_gemm.c.j2", p=prefix, ct=ctype)
-    if code not in module.support:
-        module.add_support(code)
-
 
 def inner_mismatch_message(node, a_shape, b_shape, operands=(0, 1)):
     """The error for operands whose inner dimensions differ, naming both (the node's
@@ -249,18 +232,35 @@ class Gemm(Op):
             statements, expr = [], "a0"
         else:
             statements, expr = self.scalar_op.c_body(args)
+        from .elemwise import loop_tail
+        beta_is_one = isinstance(beta, Constant) and bool(np.all(beta.data == 1))
+        scalar = [k for k, z in enumerate(z_inputs) if all(z.broadcastable)]
+        if not beta_is_one:
+            scalar.append(len(z_inputs))   # beta: the loop's last operand
         return {"blas_prefix": "s" if dtype == "float32" else "d",
                 # a constant beta of 1 (z + alpha * a.b) copies z without multiplying
-                "beta_is_one": isinstance(beta, Constant) and bool(np.all(beta.data == 1)),
+                "beta_is_one": beta_is_one,
+                "z_scalar_mask": f"{sum(1 << k for k in scalar):#x}ULL",
+                "tail": loop_tail([v.type.ctype for v in node.inputs[3:] + node.outputs],
+                                  statements),
                 "statements": statements, "expr": expr, "z_label": c_string(self._z_label(node)),
                 # z inputs of one element are read once, before the loop
                 "scalar_z": [k for k, z in enumerate(z_inputs) if all(z.broadcastable)],
                 "vector_z": [k for k, z in enumerate(z_inputs) if not all(z.broadcastable)]}
 
-    def c_support_code(self, node, module):
-        if node.inputs[1].ndim == 2 and node.inputs[2].ndim == 2:
-            add_small_gemm(module, node.outputs[0].dtype)
-        return {}
+    # out = beta * z is an elementwise loop over the z inputs (and beta), run by the runtime
+    c_kernel_template = "ops/elemwise_kernel.c.j2"
+
+    def c_kernel_context(self, node, context):
+        """The loop's operands: the z inputs, then beta unless it is the constant 1."""
+        ins = context["ins"]
+        zs, scalar, expr = ins[4:], list(context["scalar_z"]), context["expr"]
+        if not context["beta_is_one"]:
+            zs = zs + [ins[3]]
+            expr = f"a{len(zs) - 1} * ({context['outs'][0].ctype})({expr})"
+            scalar.append(len(zs) - 1)
+        return {**context, "ins": zs, "vector_inputs": context["vector_z"],
+                "scalar_inputs": scalar, "expr": expr, "may_fail": False}
 
 
 def gemm(z, alpha, a, b, beta):

@@ -15,6 +15,7 @@ class Elemwise(Op):
 
     __props__ = ("scalar_op",)
     c_template = "ops/elemwise.c.j2"
+    c_kernel_template = "ops/elemwise_kernel.c.j2"    # its loop over a row, at module level
 
     def __init__(self, scalar_op):
         self.scalar_op = scalar_op
@@ -66,7 +67,21 @@ class Elemwise(Op):
             "may_fail": self.scalar_op.may_fail,
             "scalar_inputs": scalar,
             "vector_inputs": [k for k in range(len(node.inputs)) if k not in scalar],
+            "scalar_mask": f"{sum(1 << k for k in scalar):#x}ULL",
+            "tail": loop_tail([_ctype(v.dtype) for v in node.inputs + node.outputs], statements),
         }
+
+
+_C_SIZES = {"bool": 1, "int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "int64_t": 8,
+            "float": 4, "double": 8}
+
+
+def loop_tail(ctypes, statements):
+    """The elements of the smallest C type a loop uses (its operands' ``ctypes`` and the
+    temporaries ``statements`` declare) in 64 bytes: a multiple of any vector width the loop
+    can have. The runtime pads a flat loop's last elements to this many (elemwise_driver)."""
+    words = list(ctypes) + [s.replace("const ", "", 1).split(" ")[0] for s in statements]
+    return 64 // min([_C_SIZES.get(w, 8) for w in words] + [8])
 
 
 def _ctype(dtype):

@@ -1,0 +1,108 @@
+"""The runtime library: the code every graph module shares, compiled once per cache.
+
+``templates/runtime.c.j2`` (buffers and their reuse, copies, broadcasting, error text, the
+BLAS pointers, the small-GEMM kernels) is built like a module, through the cache (same key
+discipline, checks before loading, lock, publication and quarantine), into a shared object
+named after its key. Graph modules include ``templates/runtime.h``, which declares it, and
+are linked against it: a module holds only its graph's own code, so gcc compiles ~40 KB less
+per function. Its key depends on the compiler, the CPU features and cgraph's templates (a
+digest of the files, so a warm start finds it without rendering anything).
+
+The library is loaded before any module (``runtime()``), and its BLAS pointers are set once
+per process.
+"""
+import hashlib
+import os
+import threading
+
+from . import __version__
+
+# The templates the library is rendered from (runtime.c.j2 includes the others).
+SOURCES = ("runtime.c.j2", "runtime.h", "ops/small_gemm.c.j2", "ops/blas_product.c.j2",
+           "ops/elemwise_driver.c.j2")
+
+_lock = threading.Lock()          # held while loading or building
+_prepare_lock = threading.Lock()
+_loaded = {}     # runtime key -> entry (BLAS set): one copy per process, whatever the cache
+
+
+def source_digest() -> str:
+    """A digest of the library's templates and cgraph's version: reading three small files
+    costs far less than rendering them."""
+    from .codegen.render import templates_dir
+    h = hashlib.sha256(__version__.encode())
+    for name in SOURCES:
+        with open(os.path.join(templates_dir(), name), "rb") as f:
+            h.update(b"\0" + name.encode() + b"\0" + f.read())
+    return h.hexdigest()
+
+
+def render_source() -> str:
+    from .codegen.render import render
+    return render("runtime.c.j2", version=__version__)
+
+
+def runtime():
+    """The runtime library's cache entry, loaded (built on a miss), BLAS set; modules built
+    or loaded after this call link to it. Waits for a build ``prepare`` started.
+
+    A process loads one copy per key: modules find it by its shared-object name, so the
+    copy loaded first serves them all, even after the cache folder changed."""
+    from . import cache
+    thread = _building
+    if thread is not None and thread is not threading.current_thread():
+        thread.join()
+    key = cache.compute_key(cache.runtime_material(_digest()))
+    entry = _loaded.get(key)
+    if entry is None:
+        with _lock:
+            entry = _loaded.get(key)
+            if entry is None:
+                entry = cache.get_runtime(_digest(), render_source)
+                _set_blas(entry.lib)
+                _loaded[key] = entry
+    return entry
+
+
+_building = None   # the thread prepare() started, if any
+
+
+def prepare():
+    """Load (or build) the library in a background thread: with an empty cache its compiler
+    then runs while the first function is rewritten and lowered. Errors are raised by the
+    next ``runtime()``, which tries again."""
+    global _building
+    with _prepare_lock:
+        if _loaded or _building is not None:
+            return
+        _building = threading.Thread(target=_prefetch, name="cgraph-runtime-build",
+                                     daemon=True)
+        _building.start()
+
+
+def _prefetch():
+    global _building
+    try:
+        runtime()
+    except Exception:   # noqa: BLE001 - runtime() in the caller's thread raises it
+        pass
+    finally:
+        _building = None
+
+
+_digests = {}
+
+
+def _digest():
+    # per process: the templates do not change under a running program (the code digest of
+    # the pre-keys makes the same assumption)
+    if not _digests:
+        _digests["digest"] = source_digest()
+    return _digests["digest"]
+
+
+def _set_blas(lib):
+    import ctypes
+    from .blas_pointers import blas_pointers
+    pointers, ilp64 = blas_pointers()
+    lib.cg_set_blas(*[ctypes.c_void_p(p) for p in pointers], ctypes.c_int(int(ilp64)))

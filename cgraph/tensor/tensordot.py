@@ -13,7 +13,7 @@ import numpy as np
 
 from ..graph.basic import Apply, Op
 from .basic import cast, dimshuffle
-from .blas import BLAS_DTYPES, add_small_gemm, _dot as plain_dot
+from .blas import BLAS_DTYPES, _dot as plain_dot
 from .reduction import sum as reduce_sum
 from .shape_ops import patternbroadcast, reshape, shape_i
 from .scalar_ops import upcast
@@ -122,11 +122,8 @@ class BatchedDot(Op):
         return [self(gz, dimshuffle(b, [0, 2, 1])), self(dimshuffle(a, [0, 2, 1]), gz)]
 
     def c_params(self, node):
+        # cg_<p>gemm_small and cg_<p>gemm come from the runtime library
         return {"blas_prefix": "s" if node.outputs[0].dtype == "float32" else "d"}
-
-    def c_support_code(self, node, module):
-        add_small_gemm(module, node.outputs[0].dtype)
-        return {}
 
 
 _batched_dot_op = BatchedDot()

@@ -29,6 +29,7 @@ _LAZY = {
     "dprint": ("printing", "dprint"),
     "pp": ("printing", "pp"),
     "profiling": ("profiling", None),
+    "ifelse": ("ifelse", None),
 }
 
 

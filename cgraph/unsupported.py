@@ -12,7 +12,6 @@ class NotSupportedError(AttributeError, NotImplementedError):
 
 THEANO_NAMES = {
     "cgraph": {
-        "ifelse": "use T.switch (both branches are computed)",
         "OpFromGraph": "build the graph inline",
         "function_dump": "pickle the compiled function instead (pickle.dumps(f))",
         "sparse": "sparse tensors are not supported",

@@ -51,8 +51,6 @@ def test_unsupported_theano_names_say_so():
     from cgraph.unsupported import NotSupportedError
     with pytest.raises(NotSupportedError, match="tensordot exists in Theano but is not supported"):
         T.tensordot
-    with pytest.raises(NotSupportedError, match="ifelse"):
-        cgraph.ifelse.ifelse(T.dscalar() > 0, 1, 2)
     with pytest.raises(NotSupportedError, match="batch_normalization"):
         T.nnet.batch_normalization
     with pytest.raises(AttributeError, match="no attribute 'not_a_theano_name'"):

@@ -24,10 +24,10 @@ THEANO_NAMES = {
     "cgraph.tensor": {
         name: hint for names, hint in [
             (("tensordot", "batched_dot", "batched_tensordot"), "use T.dot with reshape/dimshuffle"),
-            (("cumsum", "cumprod", "sort", "argsort", "tile", "repeat", "roll", "diag",
+            (("tile", "roll", "diag",
               "split", "nonzero", "nonzero_values", "choose", "mgrid", "ogrid", "stacklists",
               "psi", "erfinv", "erfcinv", "xlogx", "specify_shape", "inverse_permutation",
-              "bincount", "unique", "searchsorted", "fill_diagonal", "histogram"), None),
+              "unique", "searchsorted", "histogram"), None),
             (("nlinalg", "slinalg", "matrix_inverse", "det", "eig", "eigh", "cholesky",
               "solve", "qr", "svd"), "linear algebra beyond dot is not supported"),
             (("fft", "raw_random", "opt", "blas_c"), None),

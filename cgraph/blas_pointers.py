@@ -149,3 +149,85 @@ def blas_pointers():
         if fast is not None and all(fast):
             return tuple(fast), True
     return tuple(_scipy_pointers()), False
+
+
+# --- LAPACK, for the linear algebra ops (cgraph/tensor/nlinalg.py, slinalg.py) -------------
+
+LAPACK_ROUTINES = ("sgesv", "dgesv", "sgetrf", "dgetrf", "spotrf", "dpotrf", "strtrs",
+                   "dtrtrs")
+
+
+def _numpy_openblas_lapack():
+    """The LAPACK routines of numpy's own OpenBLAS (ILP64), found as its BLAS is, or None."""
+    import numpy
+    folder = os.path.join(os.path.dirname(os.path.dirname(numpy.__file__)), "numpy.libs")
+    candidates = []
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                path = line.split()[-1]
+                if "openblas64" in os.path.basename(path) and path not in candidates:
+                    candidates.append(path)
+    except OSError:
+        pass
+    if os.path.isdir(folder):
+        candidates += sorted(os.path.join(folder, f) for f in os.listdir(folder)
+                             if "openblas64" in f and ".so" in f)
+    for path in candidates:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix, suffix in (("scipy_", "_64_"), ("", "_64_"), ("", "64_")):
+            try:
+                return [ctypes.cast(getattr(lib, f"{prefix}{r}{suffix}"), ctypes.c_void_p).value
+                        for r in LAPACK_ROUTINES]
+            except AttributeError:
+                continue
+    return None
+
+
+def _scipy_lapack():
+    """scipy's LAPACK (32-bit integers): its bundled OpenBLAS read by name, else the
+    capsules of ``scipy.linalg.cython_lapack``."""
+    try:
+        spec = importlib.util.find_spec("scipy")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None and spec.origin and \
+            os.environ.get("CGRAPH_BLAS_SOURCE") != "cython_blas":
+        libs = sorted(glob.glob(os.path.join(os.path.dirname(spec.origin) + ".libs",
+                                             "libscipy_openblas*.so*")))
+        if len(libs) == 1:
+            try:
+                lib = ctypes.CDLL(libs[0])
+                for prefix in _SYMBOL_PREFIXES:
+                    try:
+                        return [ctypes.cast(getattr(lib, f"{prefix}{r}_"), ctypes.c_void_p).value
+                                for r in LAPACK_ROUTINES]
+                    except AttributeError:
+                        continue
+            except OSError:
+                pass
+    try:
+        from scipy.linalg import cython_lapack
+    except ImportError as exc:
+        raise ImportError("cgraph's linear algebra calls LAPACK from numpy's OpenBLAS or "
+                          "scipy; install scipy (pip install scipy), or use mode='py'") from exc
+    capi = cython_lapack.__pyx_capi__
+    get_name = ctypes.pythonapi.PyCapsule_GetName
+    get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+    get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+    get_pointer.restype, get_pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    return [get_pointer(capi[r], get_name(capi[r])) for r in LAPACK_ROUTINES]
+
+
+@functools.lru_cache(maxsize=None)
+def lapack_pointers():
+    """(the addresses of LAPACK_ROUTINES, whether they take 64-bit integers), from the
+    library BLAS comes from (CGRAPH_BLAS=scipy: scipy's)."""
+    if os.environ.get("CGRAPH_BLAS", "numpy") != "scipy":
+        fast = _numpy_openblas_lapack()
+        if fast is not None and all(fast):
+            return tuple(fast), True
+    return tuple(_scipy_lapack()), False

@@ -82,6 +82,7 @@ int cg_run(void **in_data, const int64_t *in_shape, void **out_data, int64_t *ou
 void cg_free(void *p);
 void cg_set_blas(void *sgemm, void *dgemm, void *sgemv, void *dgemv, void *sdot, void *ddot,
                  int ilp64);
+int cg_set_lapack(void **routines, int n, int ilp64);
 int cg_profile_read(int64_t *ns, int64_t *calls, int n);
 int64_t cg_allocation_count(void);
 void cg_release_workspace(void);
@@ -579,6 +580,11 @@ def _set_blas(module):
     ffi = module.ffi
     pointers, ilp64 = blas_pointers()
     module.lib.cg_set_blas(*[ffi.cast("void *", p) for p in pointers], int(ilp64))
+    if module.lib.cg_set_lapack(ffi.NULL, 0, 0):      # 1: the module calls LAPACK
+        from .blas_pointers import lapack_pointers
+        routines, ilp64 = lapack_pointers()
+        array = ffi.new("void *[]", [ffi.cast("void *", p) for p in routines])
+        module.lib.cg_set_lapack(array, len(routines), int(ilp64))
 
 
 def _touch_last_used(folder):

@@ -28,8 +28,8 @@ THEANO_NAMES = {
               "split", "nonzero", "nonzero_values", "choose", "mgrid", "ogrid", "stacklists",
               "psi", "erfinv", "erfcinv", "xlogx", "specify_shape", "inverse_permutation",
               "unique", "searchsorted", "histogram"), None),
-            (("nlinalg", "slinalg", "matrix_inverse", "det", "eig", "eigh", "cholesky",
-              "solve", "qr", "svd"), "linear algebra beyond dot is not supported"),
+            (("eig", "eigh", "qr", "svd"), "use T.nlinalg.matrix_inverse, T.nlinalg.det, "
+             "T.slinalg.cholesky or T.slinalg.solve"),
             (("fft", "raw_random", "opt", "blas_c"), None),
         ] for name in names
     },

@@ -489,7 +489,8 @@ def lower(inputs, outputs, nodes, function_name, profile=False, nan_guard=False,
         "module.c.j2", version=__version__, function_name=c_string(function_name or "anonymous"),
         input_summary=", ".join(f"{v.name} ({v.dtype}, {v.ndim}-d)" for v in body.inputs) or "none",
         output_summary=", ".join(f"{v.name} ({v.dtype}, {v.ndim}-d)" for v in body.outputs) or "none",
-        body=body, support=module.support, profile_nodes=len(nodes) if profile else 0)
+        body=body, support=module.support, profile_nodes=len(nodes) if profile else 0,
+        uses_lapack=getattr(module, "uses_lapack", False))
     return Lowered(source=source, inputs=list(inputs) + body.hidden,
                    hidden_constants=[v.data for v in body.hidden], outputs=list(outputs),
                    nodes=nodes, inplace={} if nan_guard else dict(inplace or {}))

@@ -13,7 +13,8 @@ import numpy as np
 from ..tensor.type import shape_str
 
 _ERRORS = {1: ValueError, 2: IndexError, 3: ZeroDivisionError, 4: MemoryError,
-           5: FloatingPointError}   # 5: CG_NONFINITE, found by nan_guard
+           5: FloatingPointError,   # 5: CG_NONFINITE, found by nan_guard
+           6: np.linalg.LinAlgError}   # 6: CG_LINALG_ERROR (templates/lapack.h)
 _ERR_LEN = 2048
 
 

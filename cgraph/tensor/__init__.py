@@ -18,3 +18,4 @@ from . import extra_ops  # noqa: F401,E402
 from .sort import argsort, sort  # noqa: F401,E402
 from .extra_ops import (CumOp, DiffOp, RepeatOp, bincount, cumprod, cumsum,  # noqa: F401,E402
                         fill_diagonal, repeat)
+from . import nlinalg, slinalg  # noqa: F401,E402

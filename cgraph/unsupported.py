@@ -27,7 +27,7 @@ THEANO_NAMES = {
             (("tile", "roll", "diag",
               "split", "nonzero", "nonzero_values", "choose", "mgrid", "ogrid", "stacklists",
               "psi", "erfinv", "erfcinv", "xlogx", "specify_shape", "inverse_permutation",
-              "unique", "searchsorted", "histogram"), None),
+              "searchsorted", "histogram"), None),
             (("eig", "eigh", "qr", "svd"), "use T.nlinalg.matrix_inverse, T.nlinalg.det, "
              "T.slinalg.cholesky or T.slinalg.solve"),
             (("fft", "raw_random", "opt", "blas_c"), None),

@@ -281,3 +281,37 @@ def test_squeeze_and_names():
     for name in ["sort", "argsort", "cumsum", "cumprod", "repeat", "bincount",
                  "fill_diagonal", "DiffOp", "extra_ops"]:
         assert hasattr(T, name)
+
+
+@functools.lru_cache(maxsize=None)
+def compiled_unique(dtype):
+    x = T.TensorType(dtype, (False, False))("x")
+    outs = ([extra_ops.unique(x)] + extra_ops.Unique(True, True, True)(x)
+            + extra_ops.Unique(False, False, True)(x[:, ::-1]))
+    f_c = cgraph.function([x], outs)
+    assert_clean_build(f_c)
+    return f_c, cgraph.function([x], outs, mode="py")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int32", "uint8", "bool"])
+@settings(**SETTINGS)
+@given(data=st.data())
+def test_unique_matches_numpy(dtype, data):
+    value = data.draw(arrays(dtype, 2), label="x")
+    f_c, f_py = compiled_unique(dtype)
+    flat = value.ravel()
+    values, first, inverse, counts = np.unique(flat, return_index=True, return_inverse=True,
+                                               return_counts=True)
+    rev_values, rev_counts = np.unique(value[:, ::-1].ravel(), return_counts=True)
+    expected = [values, values, first, inverse.ravel(), counts, rev_values, rev_counts]
+    for got_c, got_py, e in zip(f_c(value), f_py(value), expected):
+        assert_same(got_c, got_py, what="unique C vs reference")
+        assert_same(got_py, np.asarray(e).astype(got_py.dtype), what="unique vs numpy")
+
+
+def test_unique_types_and_errors():
+    outs = extra_ops.Unique(return_inverse=True)(T.fmatrix())
+    assert [o.type for o in outs] == [T.fvector().type, T.lvector().type]
+    assert extra_ops.unique(T.imatrix()).type == T.ivector().type
+    with pytest.raises(NotImplementedError, match="axis=None"):
+        extra_ops.Unique(axis=0)

@@ -256,6 +256,69 @@ def fill_diagonal(a, val):
     return _T.switch(on_diagonal, _T.cast(val, a.dtype), a)
 
 
+class Unique(Op):
+    """``numpy.unique`` of the flattened input: the sorted distinct values (NaNs as one),
+    then, as asked, the position of each one's first occurrence, the inverse (which
+    distinct value each element is) and the counts, all int64 vectors. Only ``axis=None``
+    (Theano also allowed an axis: unique rows, say)."""
+
+    __props__ = ("return_index", "return_inverse", "return_counts", "axis")
+    c_template = "ops/unique.c.j2"
+
+    def __init__(self, return_index=False, return_inverse=False, return_counts=False,
+                 axis=None):
+        if axis is not None:
+            raise NotImplementedError("Unique(axis=...) is not supported; only axis=None "
+                                      "(the flattened input)")
+        self.return_index = bool(return_index)
+        self.return_inverse = bool(return_inverse)
+        self.return_counts = bool(return_counts)
+        self.axis = axis
+
+    def make_node(self, x):
+        x = as_tensor_variable(x)
+        outputs = [TensorVariable(TensorType(x.dtype, (False,)))]
+        for wanted in (self.return_index, self.return_inverse, self.return_counts):
+            if wanted:
+                outputs.append(TensorVariable(TensorType("int64", (False,))))
+        return Apply(self, [x], outputs)
+
+    def perform(self, node, inputs):
+        (x,) = inputs
+        outs = np.unique(x.ravel(), return_index=self.return_index,
+                         return_inverse=self.return_inverse,
+                         return_counts=self.return_counts)
+        outs = list(outs) if isinstance(outs, tuple) else [outs]
+        return [outs[0]] + [np.asarray(o, dtype="int64").ravel() for o in outs[1:]]
+
+    def L_op(self, inputs, outputs, output_grads):
+        raise NotImplementedError("unique has no gradient")
+
+    def _positions(self):
+        at, positions = 1, {}
+        for name, wanted in (("index_at", self.return_index),
+                             ("inverse_at", self.return_inverse),
+                             ("counts_at", self.return_counts)):
+            positions[name] = at if wanted else 0
+            at += wanted
+        return positions
+
+    def c_params(self, node):
+        return {"is_float": node.inputs[0].dtype.startswith("float"), **self._positions()}
+
+    def c_support_code(self, node, module):
+        from .sort import add_sort_support
+        add_sort_support(module, node.inputs[0].dtype)
+        return {}
+
+
+def unique(ar, return_index=False, return_inverse=False, return_counts=False, axis=None):
+    """The sorted distinct values of ``ar`` (flattened), with the optional outputs of
+    numpy.unique; a list when any is asked for."""
+    outs = Unique(return_index, return_inverse, return_counts, axis)(ar)
+    return outs
+
+
 class DiffOp:
     """Theano's ``DiffOp(n, axis)(x)``, built from slices (``diff``)."""
 
@@ -267,4 +330,4 @@ class DiffOp:
 
 
 __all__ = ["CumOp", "cumsum", "cumprod", "RepeatOp", "repeat", "diff", "DiffOp", "bincount",
-           "to_one_hot", "fill_diagonal", "squeeze", "sort", "argsort"]
+           "to_one_hot", "fill_diagonal", "squeeze", "sort", "argsort", "Unique", "unique"]

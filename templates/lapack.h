@@ -1,25 +1,30 @@
+/* LAPACK: the loader asks every module, with NULL, whether it calls LAPACK (1: it has a
+ * linear algebra node), and only then hands the routines in. */
+{% if not uses_lapack %}
+int cg_set_lapack(void **routines, int n, int ilp64)
+{
+    (void)routines; (void)n; (void)ilp64;
+    return 0;
+}
+{% else %}
 /* LAPACK through function pointers, handed in at load time as BLAS's are (blas.h), from the
  * same library: numpy's own OpenBLAS (64-bit integers, ILP64) when it is found, else
- * scipy's (32-bit integers). Only modules with a linear algebra node ask for them
- * (CG_LAPACK_USED). Arrays are column-major; the templates copy into scratch first, since
- * LAPACK overwrites its operands. Character arguments are followed by their hidden Fortran
- * lengths (1), which gfortran-built LAPACK may read. */
+ * scipy's (32-bit integers). Arrays are column-major; the templates copy into scratch
+ * first, since LAPACK overwrites its operands. Character arguments are followed by their
+ * hidden Fortran lengths (1), which gfortran-built LAPACK may read. */
 enum { CG_LINALG_ERROR = 6 };   /* numpy.linalg.LinAlgError on the Python side */
 enum { CG_SGESV, CG_DGESV, CG_SGETRF, CG_DGETRF, CG_SPOTRF, CG_DPOTRF, CG_STRTRS, CG_DTRTRS,
        CG_LAPACK_N };
 static void *cg_lapack[CG_LAPACK_N];
 static int cg_lapack_ilp64;
 
-/* Called with NULL first: the answer says whether to hand the routines in. */
 int cg_set_lapack(void **routines, int n, int ilp64)
 {
-    if (!routines) return CG_LAPACK_USED;
+    if (!routines) return 1;
     for (int k = 0; k < n && k < CG_LAPACK_N; k++) cg_lapack[k] = routines[k];
     cg_lapack_ilp64 = ilp64;
-    return CG_LAPACK_USED;
+    return 1;
 }
-
-#if CG_LAPACK_USED
 
 /* Solve A X = B: A (n x n) is overwritten by its LU factors, B (n x nrhs) by X; ipiv holds n
  * int64_t of scratch. Returns LAPACK's info (> 0: A is singular). */
@@ -105,4 +110,4 @@ static int64_t cg_lapack_trtrs(int is_double, char uplo, int64_t n, int64_t nrhs
                                            &info, (size_t)1, (size_t)1, (size_t)1);
     return info;
 }
-#endif
+{% endif %}

@@ -31,6 +31,7 @@ _LAZY = {
     "profiling": ("profiling", None),
     "scalar": ("scalar", None),
     "Mode": ("compile.mode", "Mode"),
+    "ifelse": ("ifelse", None),
 }
 
 

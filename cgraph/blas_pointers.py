@@ -29,8 +29,9 @@ ROUTINES = ("sgemm", "dgemm", "sgemv", "dgemv", "sdot", "ddot")
 _SYMBOL_PREFIXES = ("scipy_", "")
 
 
-def _bundled_openblas():
-    """The pointers read from scipy's bundled OpenBLAS, or None (imports nothing of scipy)."""
+def _bundled_openblas(routines=ROUTINES):
+    """The pointers of ``routines`` read from scipy's bundled OpenBLAS, or None (imports
+    nothing of scipy)."""
     try:
         spec = importlib.util.find_spec("scipy")
     except (ImportError, ValueError):
@@ -48,7 +49,7 @@ def _bundled_openblas():
     for prefix in _SYMBOL_PREFIXES:
         try:
             return tuple(ctypes.cast(getattr(lib, f"{prefix}{r}_"), ctypes.c_void_p).value
-                         for r in ROUTINES)
+                         for r in routines)
         except AttributeError:
             continue
     return None
@@ -84,26 +85,29 @@ def _cython_blas():
 
 
 def _capsule_pointers():
-    capi = _cython_blas().__pyx_capi__
+    return _capsule_pointers_of(_cython_blas(), ROUTINES)
+
+
+def _capsule_pointers_of(module, routines):
+    """The function pointers a Cython module (cython_blas, cython_lapack) exports."""
+    capi = module.__pyx_capi__
     get_name = ctypes.pythonapi.PyCapsule_GetName
     get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
     get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
     get_pointer.restype, get_pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
     pointers = []
-    for routine in ROUTINES:
+    for routine in routines:
         capsule = capi[routine]
         pointers.append(get_pointer(capsule, get_name(capsule)))
     return tuple(pointers)
 
 
-def _numpy_openblas():
-    """numpy's own OpenBLAS (ILP64, the ``scipy_openblas64_`` build of the numpy wheels) as a
-    ctypes library, or None. It is the library numpy's matmul runs on; scipy bundles another
-    build, up to 2.5x slower on skinny products (a (600, 784) matrix transposed times a
-    (600, 10) one: the gradient of a 10-class logistic regression)."""
+def _numpy_openblas_libraries():
+    """ctypes handles of the ILP64 OpenBLAS builds numpy may use: the copy numpy has
+    loaded in this process first, then those in its wheel's numpy.libs folder."""
     import numpy
     candidates = []
-    try:   # the copy numpy has loaded in this process
+    try:
         with open("/proc/self/maps") as maps:
             for line in maps:
                 path = line.split()[-1]
@@ -117,9 +121,17 @@ def _numpy_openblas():
                              if "openblas64" in f and ".so" in f)
     for path in candidates:
         try:
-            lib = ctypes.CDLL(path)
+            yield ctypes.CDLL(path)
         except OSError:
             continue
+
+
+def _numpy_openblas():
+    """numpy's own OpenBLAS (ILP64, the ``scipy_openblas64_`` build of the numpy wheels) as a
+    ctypes library, or None. It is the library numpy's matmul runs on; scipy bundles another
+    build, up to 2.5x slower on skinny products (a (600, 784) matrix transposed times a
+    (600, 10) one: the gradient of a 10-class logistic regression)."""
+    for lib in _numpy_openblas_libraries():
         for prefix, suffix in (("scipy_", "_64_"), ("", "_64_"), ("", "64_")):
             try:
                 # gemm and gemv by their Fortran names, sdot and ddot by their CBLAS ones
@@ -149,3 +161,47 @@ def blas_pointers():
         if fast is not None and all(fast):
             return tuple(fast), True
     return tuple(_scipy_pointers()), False
+
+
+# --- LAPACK, for the linear algebra ops (cgraph/tensor/nlinalg.py, slinalg.py) -------------
+
+LAPACK_ROUTINES = ("sgesv", "dgesv", "sgetrf", "dgetrf", "spotrf", "dpotrf", "strtrs",
+                   "dtrtrs")
+
+
+def _numpy_openblas_lapack():
+    """The LAPACK routines of numpy's own OpenBLAS (ILP64), found as its BLAS is, or None."""
+    for lib in _numpy_openblas_libraries():
+        for prefix, suffix in (("scipy_", "_64_"), ("", "_64_"), ("", "64_")):
+            try:
+                return [ctypes.cast(getattr(lib, f"{prefix}{r}{suffix}"), ctypes.c_void_p).value
+                        for r in LAPACK_ROUTINES]
+            except AttributeError:
+                continue
+    return None
+
+
+def _scipy_lapack():
+    """scipy's LAPACK (32-bit integers): its bundled OpenBLAS read by name, else the
+    capsules of ``scipy.linalg.cython_lapack``."""
+    if os.environ.get("CGRAPH_BLAS_SOURCE") != "cython_blas":
+        pointers = _bundled_openblas(LAPACK_ROUTINES)
+        if pointers is not None and all(pointers):
+            return pointers
+    try:
+        from scipy.linalg import cython_lapack
+    except ImportError as exc:
+        raise ImportError("cgraph's linear algebra calls LAPACK from numpy's OpenBLAS or "
+                          "scipy; install scipy (pip install scipy), or use mode='py'") from exc
+    return _capsule_pointers_of(cython_lapack, LAPACK_ROUTINES)
+
+
+@functools.lru_cache(maxsize=None)
+def lapack_pointers():
+    """(the addresses of LAPACK_ROUTINES, whether they take 64-bit integers), from the
+    library BLAS comes from (CGRAPH_BLAS=scipy: scipy's)."""
+    if os.environ.get("CGRAPH_BLAS", "numpy") != "scipy":
+        fast = _numpy_openblas_lapack()
+        if fast is not None and all(fast):
+            return tuple(fast), True
+    return tuple(_scipy_lapack()), False

@@ -735,7 +735,23 @@ def _load(key, module_name, path):
     if module_name == RUNTIME_FILE and key not in _runtime_images:
         with open(path, "rb") as f:     # checked a moment ago by _verified_module
             _runtime_images[key] = f.read()
-    return ctypes.CDLL(path)
+    lib = ctypes.CDLL(path)
+    if module_name == MODULE_FILE:
+        _set_lapack(lib)
+    return lib
+
+
+def _set_lapack(lib):
+    """Hand LAPACK's routines to a graph module that calls them: every module answers a
+    NULL query of cg_set_lapack (templates/lapack.h), with 1 when it has a linear algebra
+    node; only then are the routines found (blas_pointers.lapack_pointers)."""
+    setter = lib.cg_set_lapack
+    setter.restype = ctypes.c_int
+    setter.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+    if setter(None, 0, 0):
+        from .blas_pointers import lapack_pointers
+        routines, ilp64 = lapack_pointers()
+        setter((ctypes.c_void_p * len(routines))(*routines), len(routines), int(ilp64))
 
 
 def _load_extension(dotted_name, path):

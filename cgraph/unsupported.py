@@ -12,7 +12,6 @@ class NotSupportedError(AttributeError, NotImplementedError):
 
 THEANO_NAMES = {
     "cgraph": {
-        "ifelse": "use T.switch (both branches are computed)",
         "OpFromGraph": "build the graph inline",
         "function_dump": "pickle the compiled function instead (pickle.dumps(f))",
         "sparse": "sparse tensors are not supported",
@@ -23,12 +22,12 @@ THEANO_NAMES = {
     },
     "cgraph.tensor": {
         name: hint for names, hint in [
-            (("cumsum", "cumprod", "sort", "argsort", "tile", "repeat", "roll", "diag",
+            (("tile", "roll", "diag",
               "split", "nonzero", "nonzero_values", "choose", "mgrid", "ogrid", "stacklists",
               "psi", "erfinv", "erfcinv", "specify_shape", "inverse_permutation",
-              "bincount", "unique", "searchsorted", "fill_diagonal", "histogram"), None),
-            (("nlinalg", "slinalg", "matrix_inverse", "det", "eig", "eigh", "cholesky",
-              "solve", "qr", "svd"), "linear algebra beyond dot is not supported"),
+              "searchsorted", "histogram"), None),
+            (("eig", "eigh", "qr", "svd"), "use T.nlinalg.matrix_inverse, T.nlinalg.det, "
+             "T.slinalg.cholesky or T.slinalg.solve"),
             (("fft", "raw_random", "opt", "blas_c"), None),
         ] for name in names
     },

@@ -87,7 +87,8 @@ static inline int cg_omp_threads(int64_t n)
 /* Status codes returned by cg_run; the Python side maps them to exception classes. */
 enum { CG_OK = 0, CG_VALUE_ERROR = 1, CG_INDEX_ERROR = 2, CG_ZERO_DIVISION = 3,
        CG_MEMORY_ERROR = 4, CG_NONFINITE = 5 /* nan_guard found a NaN or an Inf */,
-       CG_NOT_IMPLEMENTED = 6, CG_INTERRUPTED = 7 /* Ctrl-C, seen between loop steps */ };
+       CG_NOT_IMPLEMENTED = 6, CG_INTERRUPTED = 7 /* Ctrl-C, seen between loop steps */,
+       CG_LINALG_ERROR = 8 /* numpy.linalg.LinAlgError: a singular matrix, ... */ };
 
 /* A tensor value: data points at element [0,...,0]; strides are in elements, not bytes,
  * and may be 0 (broadcast) or negative (reversed views). */

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import __version__
 from ..graph.basic import Constant
+from ..ifelse import IfElse, branch_layout
 from ..tensor.type import FLOAT_DTYPES
 from .names import NameTable
 from .lowered import Lowered   # noqa: F401 - what lower() returns
@@ -219,15 +220,31 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
         if checks:
             blocks.append({"header": "nan_guard: the float inputs", "code": "\n".join(checks)})
     late_nodes = {outputs[k].owner: (k, j) for k, j in inplace.items()}
-    recycle_after = _recycling_plan(inputs, outputs, nodes)
+    # lazy ifelse: nodes only one branch needs run under its condition (see cgraph/ifelse.py);
+    # node ids stay the positions in `nodes`, the order of the blocks is `order`'s
+    order, guards = branch_layout(nodes, outputs)
+    node_ids = {node: k for k, node in enumerate(nodes)}
+    flags = {}     # IfElse node -> the C flag holding its condition
+    recycle_after = _recycling_plan(inputs, outputs, order)
+    guarded = []   # (guard, block) in order, nested into if blocks at the end
     late_blocks = []
-    for node_id, node in enumerate(nodes):
+    for position, node in enumerate(order):
+        node_id = node_ids[node]
+        guard = guards.get(node, ())
+        for outer in guard:
+            if outer[0] not in flags:
+                guarded.append((guards.get(outer[0], ()),
+                                _condition_flag(outer[0], node_ids[outer[0]], info, flags)))
+        if isinstance(node.op, IfElse) and node not in flags:
+            guarded.append((guard, _condition_flag(node, node_id, info, flags)))
         for var in node.outputs:
             if var not in info:
                 declare(var, f"{_op_short_name(node.op)}{node_id}")
         out_name = node.outputs[0].name
         op_label = c_string(f"{node.op}" + (f" computing {out_name}" if out_name else ""))
         params = node.op.c_params(node)
+        if isinstance(node.op, IfElse):
+            params["flag"] = flags[node]
         if hasattr(node.op, "c_support_code"):
             params.update(node.op.c_support_code(node, module))
         kernel_template = getattr(node.op, "c_kernel_template", None)
@@ -271,12 +288,19 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
                 "#undef restrict",
                 "#undef CG_DEST_FOR",
                 "#define CG_DEST_FOR(a) NULL"])
-        dead = [info[v].name for v in recycle_after.get(node_id, ())]
+        # a buffer is given back only where its variable was surely computed (not after
+        # the branch that computes it: the pool frees it at the end of the call anyway)
+        dead = [info[v].name for v in recycle_after.get(position, ())
+                if guard[:len(guards.get(v.owner, ()))] == guards.get(v.owner, ())]
         if dead:
             code += "\n/* no longer needed: their buffers serve the next nodes */\n" + \
                 "\n".join(f"cg_pool_recycle(&pool, {name}.data);" for name in dead)
         block = {"header": header.replace("*/", "* /"), "code": code}
-        (late_blocks if node in late_nodes else blocks).append(block)
+        if node in late_nodes:
+            late_blocks.append(block)
+        else:
+            guarded.append((guard, block))
+    blocks += _nest_branches(guarded, flags)
 
     output_infos = []
     shape_offset = 0
@@ -292,6 +316,41 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
     check = _inplace_check(inputs, input_infos, info, outputs, inplace) if inplace else ""
     return Body(variables, input_infos, constant_infos, blocks, output_infos, hidden,
                 inplace_check=check, late_blocks=late_blocks)
+
+
+def _condition_flag(node, node_id, info, flags):
+    """The block reading an IfElse's condition once into a flag: the branches' blocks and
+    the IfElse's own block test the same flag."""
+    cond = info[node.inputs[0]]
+    flag = flags[node] = f"cg_then{node_id}"
+    return {"header": f"{node.op}: condition {cond.name} selects the branch of node {node_id}",
+            "code": f"const int {flag} = *(const {cond.ctype} *){cond.name}.data != 0;"}
+
+
+def _nest_branches(guarded, flags, depth=0):
+    """The blocks of ``guarded`` ((guard, block) pairs, branch members consecutive), those
+    whose guard is deeper than ``depth`` wrapped in one ``if`` block per branch."""
+    blocks, k = [], 0
+    while k < len(guarded):
+        guard, block = guarded[k]
+        if len(guard) <= depth:
+            blocks.append(block)
+            k += 1
+            continue
+        head = guard[depth]
+        end = k
+        while end < len(guarded) and guarded[end][0][depth:depth + 1] == (head,):
+            end += 1
+        inner = _nest_branches(guarded[k:end], flags, depth + 1)
+        ifelse_node, branch = head
+        which = "then" if branch else "else"
+        body = "\n\n".join(f"/* {b['header']} */\n{b['code']}" for b in inner)
+        blocks.append({
+            "header": f"the nodes only the `{which}` branch of {ifelse_node.op} needs: run "
+                      f"only when it is taken",
+            "code": f"if ({'' if branch else '!'}{flags[ifelse_node]}) {{\n{_indent(body)}\n}}"})
+        k = end
+    return blocks
 
 
 # Templates whose outputs are always new buffers, never views of an input (they always
@@ -457,7 +516,8 @@ def lower(inputs, outputs, nodes, function_name, profile=False, nan_guard=False,
         "module.c.j2", version=__version__, function_name=c_string(function_name or "anonymous"),
         input_summary=", ".join(f"{v.name} ({v.dtype}, {v.ndim}-d)" for v in body.inputs) or "none",
         output_summary=", ".join(f"{v.name} ({v.dtype}, {v.ndim}-d)" for v in body.outputs) or "none",
-        body=body, support=module.support, profile_nodes=len(nodes) if profile else 0)
+        body=body, support=module.support, profile_nodes=len(nodes) if profile else 0,
+        uses_lapack=getattr(module, "uses_lapack", False))
     return Lowered(source=source, inputs=list(inputs) + body.hidden,
                    hidden_constants=[v.data for v in body.hidden], outputs=list(outputs),
                    nodes=nodes, inplace={} if nan_guard else dict(inplace or {}))

@@ -14,7 +14,8 @@ from ..tensor.type import shape_str
 
 _ERRORS = {1: ValueError, 2: IndexError, 3: ZeroDivisionError, 4: MemoryError,
            5: FloatingPointError,   # 5: CG_NONFINITE, found by nan_guard
-           6: NotImplementedError, 7: KeyboardInterrupt}   # 7: SIGINT during a loop
+           6: NotImplementedError, 7: KeyboardInterrupt,   # 7: SIGINT during a loop
+           8: np.linalg.LinAlgError}   # 8: CG_LINALG_ERROR (a singular matrix, ...)
 _ERR_LEN = 2048
 
 
@@ -168,17 +169,32 @@ class PyRunner:
         self.outputs = outputs
         self.nodes = nodes
         self.nan_guard = nan_guard
+        self._layout = None    # (order, branch guards, node ids), made at the first call
 
     def __call__(self, values):
         from ..graph.basic import Constant
+        from ..ifelse import branch_layout, guard_holds
         env = dict(zip(self.inputs, values))
         if self.nan_guard:
             for var, value in zip(self.inputs, values):
                 _nan_guard_check(var, value)
-        for node_id, node in enumerate(self.nodes):
+        if self._layout is None:
+            self._layout = branch_layout(self.nodes, self.outputs) + (
+                {node: k for k, node in enumerate(self.nodes)},)
+        order, guards, node_ids = self._layout
+
+        def value_of(var):
+            return var.data if isinstance(var, Constant) else env[var]
+        for node in order:
+            # lazy ifelse: a node that only the untaken branch needs does not run
+            if guards and not all(guard_holds(g, value_of) for g in guards.get(node, ())):
+                continue
+            node_id = node_ids[node]
             args = []
             for v in node.inputs:
-                args.append(v.data if isinstance(v, Constant) else env[v])
+                # (an IfElse's untaken branch has no value: None stands for it)
+                args.append(v.data if isinstance(v, Constant) else
+                            env[v] if v in env or not guards else None)
             try:
                 results = node.op.perform(node, args)
             except (ValueError, IndexError, ZeroDivisionError, TypeError) as exc:

@@ -17,3 +17,8 @@ def __getattr__(name):
     from ..unsupported import lookup
     lookup("cgraph.tensor", name)
 from . import signal  # noqa: F401,E402  (T.signal.pool, as after import theano.tensor)
+from . import extra_ops  # noqa: F401,E402
+from .sort import argsort, sort  # noqa: F401,E402
+from .extra_ops import (CumOp, DiffOp, RepeatOp, bincount, cumprod, cumsum,  # noqa: F401,E402
+                        fill_diagonal, repeat)
+from . import nlinalg, slinalg  # noqa: F401,E402

@@ -132,6 +132,14 @@ class _TensorOperators:
     def exp(self): return _b().exp(self)
     def log(self): return _b().log(self)
     def sqrt(self): return _b().sqrt(self)
+
+    # extra_ops and sorting, as methods (Theano's names)
+    def sort(self, axis=-1, kind="quicksort", order=None): return _x().sort(self, axis, kind, order)
+    def argsort(self, axis=-1, kind="quicksort", order=None): return _x().argsort(self, axis, kind, order)
+    def cumsum(self, axis=None): return _x().cumsum(self, axis)
+    def cumprod(self, axis=None): return _x().cumprod(self, axis)
+    def repeat(self, repeats, axis=None): return _x().repeat(self, repeats, axis)
+    def squeeze(self): return _x().squeeze(self)
     def nonzero_values(self): raise NotImplementedError("nonzero_values is not supported yet")
 
     def eval(self, inputs_to_values=None):
@@ -193,6 +201,11 @@ def _comparison(result):
 def _b():
     from . import basic
     return basic
+
+
+def _x():
+    from . import extra_ops
+    return extra_ops
 
 
 def constant(value, name=None, ndim=None, dtype=None):

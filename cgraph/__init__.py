@@ -17,6 +17,7 @@ from .tensor import shared_randomstreams  # noqa: E402,F401  (T.shared_randomstr
 
 clone = clone_replace
 from . import gradient  # noqa: E402
+from . import unsupported  # noqa: E402,F401  (its finder: import cgraph.sparse says unsupported)
 from .gradient import grad  # noqa: E402
 
 # Imported on first use (PEP 562), so ``import cgraph`` does not pay for them: scan (its
@@ -41,7 +42,7 @@ def __getattr__(name):
         globals()[name] = value
         return value
     from .unsupported import lookup
-    lookup("cgraph", name)
+    return lookup("cgraph", name)
 
 
 def __dir__():

@@ -12,5 +12,7 @@ from ..gradient import grad, Lop, Rop, verify_grad  # noqa: F401,E402  (theano.t
 
 def __getattr__(name):
     from ..unsupported import lookup
-    lookup("cgraph.tensor", name)
+    return lookup("cgraph.tensor", name)
 from . import signal  # noqa: F401,E402  (T.signal.pool, as after import theano.tensor)
+from ..graph.basic import Variable  # noqa: F401,E402  (theano.tensor.Variable, the base class)
+square = sqr  # noqa: F405  (Theano's other name for it)

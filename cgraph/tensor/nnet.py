@@ -218,4 +218,4 @@ from .conv import conv2d  # noqa: E402,F401
 
 def __getattr__(name):
     from ..unsupported import lookup
-    lookup("cgraph.tensor.nnet", name)
+    return lookup("cgraph.tensor.nnet", name)

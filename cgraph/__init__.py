@@ -30,6 +30,9 @@ _LAZY = {
     "dprint": ("printing", "dprint"),
     "pp": ("printing", "pp"),
     "profiling": ("profiling", None),
+    "gof": ("gof", None),            # Theano's names for graph classes (theano.gof.Variable)
+    "sandbox": ("sandbox", None),
+    "gpuarray": ("gpuarray", None),  # reports no GPU, as Theano without one
 }
 
 

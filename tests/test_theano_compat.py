@@ -276,3 +276,16 @@ def test_compile_and_tensor_names_are_cgraphs():
     for mode in ("py", "c"):
         f = cgraph.function([x], T.square(x) + s, mode=mode)
         np.testing.assert_array_equal(f(np.array([1.0, -2.0, 3.0])), [1.0, 5.0, 11.0])
+
+
+def test_theano_sub_modules_are_attributes_after_import_cgraph():
+    # Theano programs write theano.gof.Variable after a bare 'import theano'
+    result = run_python("""
+        import cgraph
+        print(cgraph.gof.graph.inputs.__module__, cgraph.gof.Variable.__name__,
+              cgraph.compile.SharedVariable.__name__, cgraph.gpuarray.pygpu_activated,
+              cgraph.sandbox.__name__)
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["cgraph.gof.graph", "Variable", "SharedVariable", "False",
+                                     "cgraph.sandbox"]

@@ -23,6 +23,9 @@ from .gradient import grad  # noqa: E402
 # Imported on first use (PEP 562), so ``import cgraph`` does not pay for them: scan (its
 # module pulls in the lowering code), the printers and the profiler.
 _LAZY = {
+    "gof": ("gof", None),            # Theano's names for graph classes (theano.gof.Variable)
+    "sandbox": ("sandbox", None),
+    "gpuarray": ("gpuarray", None),  # reports no GPU, as Theano without one
     "scan": ("scan_module", "scan"),
     "scan_module": ("scan_module", None),
     "printing": ("printing", None),
@@ -30,9 +33,6 @@ _LAZY = {
     "dprint": ("printing", "dprint"),
     "pp": ("printing", "pp"),
     "profiling": ("profiling", None),
-    "gof": ("gof", None),            # Theano's names for graph classes (theano.gof.Variable)
-    "sandbox": ("sandbox", None),
-    "gpuarray": ("gpuarray", None),  # reports no GPU, as Theano without one
 }
 
 

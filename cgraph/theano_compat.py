@@ -66,8 +66,16 @@ class TheanoAliasFinder(importlib.abc.MetaPathFinder):
             if error.name != target_name and not (error.name and target_name.startswith(error.name + ".")):
                 raise   # a module that cgraph's module itself imports is missing: a real error
             raise unsupported_module_error(target_name, alias=fullname) from None
+        is_package = hasattr(module, "__path__")
+        if not is_package and any(name.startswith(target_name + ".") for name in list(sys.modules)):
+            # a module that registers sub-modules in sys.modules without being a package
+            # (cgraph.tensor.nnet.abstract_conv): the import system looks for the alias's
+            # sub-modules (theano.tensor.nnet.abstract_conv) only below a package, so this
+            # module gets an empty search path, which makes it one
+            module.__path__ = []
+            is_package = True
         return importlib.util.spec_from_loader(
-            fullname, _ExistingModuleLoader(module), is_package=hasattr(module, "__path__"))
+            fullname, _ExistingModuleLoader(module), is_package=is_package)
 
 
 def _installed_finder():

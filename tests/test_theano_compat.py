@@ -69,6 +69,28 @@ def test_run_a_script_or_a_module_through_the_alias(tmp_path):
     assert result.stdout.split()[:3] == ["__main__", "['c']", "cgraph"]
 
 
+def test_alias_reaches_sub_modules_registered_by_a_plain_module():
+    # cgraph.tensor.nnet is a module; Theano's sub-modules of it (abstract_conv, bn) are put
+    # in sys.modules under their Theano paths: the alias must import them by those paths too
+    result = run_python("""
+        import sys, types
+        import cgraph.printing
+        fake = types.ModuleType("cgraph.printing.registered_sub")
+        fake.VALUE = 3
+        sys.modules["cgraph.printing.registered_sub"] = fake
+        import cgraph.theano_compat
+        import theano.printing.registered_sub
+        from theano.printing.registered_sub import VALUE
+        assert theano.printing.registered_sub is fake and VALUE == 3
+        try:
+            import theano.printing.not_registered
+        except ModuleNotFoundError as error:
+            print(error.name)
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "theano.printing.not_registered"
+
+
 def test_plain_import_cgraph_does_not_install_the_alias():
     result = run_python("""
         import sys, importlib.util

@@ -73,9 +73,9 @@ class UnsupportedNamespace:
         return f"<unsupported Theano module {self._name}>"
 
 
-# Sub-modules Theano programs reach as attributes and probe with hasattr (see the class above).
-NAMESPACES = {"cgraph.tensor.nnet.abstract_conv", "cgraph.tensor.nlinalg",
-              "cgraph.tensor.slinalg", "cgraph.tensor.fft"}
+# Sub-modules Theano programs reach as attributes and probe with hasattr at import (Lasagne:
+# hasattr(T.nnet.abstract_conv, 'AbstractConv3d_gradInputs')), while cgraph lacks them.
+NAMESPACES = {"cgraph.tensor.nnet.abstract_conv"}
 
 
 def lookup(module, name):

@@ -18,6 +18,7 @@ import importlib.util
 import os
 import runpy
 import sys
+import types
 
 from .unsupported import UnsupportedModuleError, unsupported_module_error
 
@@ -53,6 +54,29 @@ class _ExistingModuleLoader(importlib.abc.Loader):
         module.__spec__ = self.own_spec
 
 
+def _submodule_attributes(module) -> list[str]:
+    """Names of the attributes of ``module`` that are cgraph modules defined elsewhere
+    (``cgraph.tensor.nnet.abstract_conv`` is the module ``cgraph.tensor.abstract_conv``)."""
+    return [name for name, value in vars(module).items()
+            if isinstance(value, types.ModuleType) and value.__name__.startswith(TARGET + ".")
+            and value.__name__ != f"{module.__name__}.{name}"]
+
+
+def _cgraph_module(target_name: str, alias: str) -> types.ModuleType:
+    """cgraph's module ``target_name``: imported, or an attribute of its parent module that
+    is a cgraph module (Theano's sub-module paths that cgraph keeps in another file)."""
+    try:
+        return importlib.import_module(target_name)
+    except (ModuleNotFoundError, UnsupportedModuleError) as error:
+        if error.name != target_name and not (error.name and target_name.startswith(error.name + ".")):
+            raise   # a module that cgraph's module itself imports is missing: a real error
+    parent_name, _, leaf = target_name.rpartition(".")
+    parent = sys.modules.get(parent_name)
+    if parent is not None and leaf in _submodule_attributes(parent):
+        return vars(parent)[leaf]
+    raise unsupported_module_error(target_name, alias=alias) from None
+
+
 class TheanoAliasFinder(importlib.abc.MetaPathFinder):
     """Resolves ``theano`` and ``theano.*`` to cgraph's module of the same path."""
 
@@ -60,16 +84,12 @@ class TheanoAliasFinder(importlib.abc.MetaPathFinder):
         if not _is_alias_name(fullname):
             return None
         target_name = _target_name(fullname)
-        try:
-            module = importlib.import_module(target_name)
-        except (ModuleNotFoundError, UnsupportedModuleError) as error:
-            if error.name != target_name and not (error.name and target_name.startswith(error.name + ".")):
-                raise   # a module that cgraph's module itself imports is missing: a real error
-            raise unsupported_module_error(target_name, alias=fullname) from None
+        module = _cgraph_module(target_name, fullname)
         is_package = hasattr(module, "__path__")
-        if not is_package and any(name.startswith(target_name + ".") for name in list(sys.modules)):
-            # a module that registers sub-modules in sys.modules without being a package
-            # (cgraph.tensor.nnet.abstract_conv): the import system looks for the alias's
+        if not is_package and (_submodule_attributes(module) or any(
+                name.startswith(target_name + ".") for name in list(sys.modules))):
+            # a module whose Theano sub-modules live elsewhere (an attribute, or an entry of
+            # sys.modules: T.nnet.abstract_conv): the import system looks for the alias's
             # sub-modules (theano.tensor.nnet.abstract_conv) only below a package, so this
             # module gets an empty search path, which makes it one
             module.__path__ = []

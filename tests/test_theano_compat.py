@@ -91,6 +91,30 @@ def test_alias_reaches_sub_modules_registered_by_a_plain_module():
     assert result.stdout.strip() == "theano.printing.not_registered"
 
 
+def test_alias_reaches_sub_modules_kept_as_attributes():
+    # a Theano sub-module that cgraph keeps in another file and binds as an attribute
+    # (T.nnet.abstract_conv as cgraph.tensor.abstract_conv) is importable by Theano's path;
+    # an attribute that is a module of another library is not a sub-module
+    result = run_python("""
+        import types
+        import cgraph.gradient
+        elsewhere = types.ModuleType("cgraph.somewhere_else")
+        elsewhere.VALUE = 4
+        cgraph.gradient.kept_here = elsewhere
+        import cgraph.theano_compat
+        from theano.gradient.kept_here import VALUE
+        import theano.gradient.kept_here as kept
+        assert kept is elsewhere and VALUE == 4
+        assert hasattr(cgraph.gradient, "np")   # numpy, imported by cgraph.gradient
+        try:
+            import theano.gradient.np
+        except ModuleNotFoundError as error:
+            print(error.name)
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "theano.gradient.np"
+
+
 def test_plain_import_cgraph_does_not_install_the_alias():
     result = run_python("""
         import sys, importlib.util

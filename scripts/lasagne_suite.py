@@ -166,9 +166,12 @@ def main() -> None:
     python = prepare_venv(os.path.join(scratch, "venv"), not args.no_install)
     cache = os.path.abspath(args.cache_dir or os.path.join(scratch, "cache"))
     junit = os.path.join(scratch, "junit.xml")
-    env = dict(os.environ, CGRAPH_CACHE_DIR=cache, PYTHONDONTWRITEBYTECODE="1")
+    # only the plugins named here: the system's own (pytest-benchmark wants pytest 8) stay out
+    env = dict(os.environ, CGRAPH_CACHE_DIR=cache, PYTHONDONTWRITEBYTECODE="1",
+               PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
     env.pop("PYTHONPATH", None)   # the installed cgraph, not a checkout on the path
-    command = [python, "-m", "pytest", "-p", "cgraph.theano_compat", "-o", "addopts=",
+    command = [python, "-m", "pytest", "-p", "cgraph.theano_compat", "-p", "pytest_timeout",
+               "-o", "addopts=",
                "-o", "junit_family=xunit1", "-p", "no:cacheprovider",
                f"--timeout={args.timeout}", f"--junitxml={junit}", "-q", "-rN",
                *(["--doctest-modules"] if args.doctests else []), *args.pytest_args.split(),

@@ -15,7 +15,7 @@ from .tensor.blas import dot  # noqa: E402
 from . import tensor  # noqa: E402
 from .tensor import shared_randomstreams  # noqa: E402,F401  (T.shared_randomstreams, as Theano)
 
-clone = clone_replace
+from .compile.clone import clone  # noqa: E402  (theano.clone: copies the whole graph)
 from . import gradient  # noqa: E402
 from . import unsupported  # noqa: E402,F401  (its finder: import cgraph.sparse says unsupported)
 from .gradient import grad  # noqa: E402

@@ -266,6 +266,9 @@ def test_variables_orphans_ops_and_io_toposort():
     order = graph.io_toposort([x, y], [e])
     assert order == [xy.owner, e.owner.inputs[0].owner, e.owner]
     assert graph.io_toposort([xy], [e]) == [e.owner.inputs[0].owner, e.owner]
+    assert graph.io_toposort([x, y], [e], orderings={}, clients={}) == order
+    with pytest.raises(NotImplementedError, match="no extra orderings"):
+        graph.io_toposort([x, y], [e], orderings={e.owner: [xy.owner]})
 
 
 def test_is_same_graph_as_theanos_documented_table():

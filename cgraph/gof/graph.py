@@ -75,8 +75,15 @@ def ops(i: Iterable[Variable], o: Iterable[Variable]) -> set[Apply]:
             if v.owner is not None and not any(v is x for x in inputs_)}
 
 
-def io_toposort(inputs: Iterable[Variable], outputs: Iterable[Variable]) -> list[Apply]:
-    """The Apply nodes from ``inputs`` to ``outputs``, each after the nodes it reads."""
+def io_toposort(inputs: Iterable[Variable], outputs: Iterable[Variable], orderings=None,
+                clients=None) -> list[Apply]:
+    """The Apply nodes from ``inputs`` to ``outputs``, each after the nodes it reads.
+
+    Theano's extra ``orderings`` (constraints from its destroy handler) do not exist in
+    cgraph's graphs; ``clients`` was only a cache there."""
+    if orderings:
+        raise NotImplementedError("io_toposort: cgraph has no extra orderings between nodes "
+                                  "(Theano's came from in-place ops); call it without them")
     return _toposort(list(outputs), stop_at=list(inputs))
 
 

@@ -1,6 +1,7 @@
 """The tensor namespace, imported by users as ``import cgraph.tensor as T``."""
 from .type import TensorType  # noqa: F401
 from ..graph.basic import Variable  # noqa: F401  (theano.tensor.Variable, the base class)
+from .nonzero_ops import flatnonzero, nonzero, nonzero_values  # noqa: F401
 from .var import TensorConstant, TensorVariable, as_tensor_variable, constant  # noqa: F401
 from .constructors import *  # noqa: F401,F403
 from .basic import *  # noqa: F401,F403

@@ -106,7 +106,8 @@ class _TensorOperators:
     def exp(self): return _b().exp(self)
     def log(self): return _b().log(self)
     def sqrt(self): return _b().sqrt(self)
-    def nonzero_values(self): raise NotImplementedError("nonzero_values is not supported yet")
+    def nonzero(self, return_matrix=False): return _nz().nonzero(self, return_matrix)
+    def nonzero_values(self): return _nz().nonzero_values(self)
 
     def eval(self, inputs_to_values=None):
         """Compile (once per set of inputs) and evaluate this variable."""
@@ -134,6 +135,11 @@ class TensorConstant(_TensorOperators, Constant):
             text = np.array2string(self.data, separator=",").replace("\n", "")
             return f"{text}" if self.data.ndim == 0 else f"Constant{{{text}}}"
         return f"Constant{{{self.data.dtype}, shape={self.data.shape}}}"
+
+
+def _nz():
+    from . import nonzero_ops
+    return nonzero_ops
 
 
 def _b():

@@ -15,13 +15,17 @@ from .tensor.blas import dot  # noqa: E402
 from . import tensor  # noqa: E402
 from .tensor import shared_randomstreams  # noqa: E402,F401  (T.shared_randomstreams, as Theano)
 
-clone = clone_replace
+from .compile.clone import clone  # noqa: E402  (theano.clone: copies the whole graph)
 from . import gradient  # noqa: E402
+from . import unsupported  # noqa: E402,F401  (its finder: import cgraph.sparse says unsupported)
 from .gradient import grad  # noqa: E402
 
 # Imported on first use (PEP 562), so ``import cgraph`` does not pay for them: scan (its
 # module pulls in the lowering code), the printers and the profiler.
 _LAZY = {
+    "gof": ("gof", None),            # Theano's names for graph classes (theano.gof.Variable)
+    "sandbox": ("sandbox", None),
+    "gpuarray": ("gpuarray", None),  # reports no GPU, as Theano without one
     "scan": ("scan_module", "scan"),
     "scan_module": ("scan_module", None),
     "printing": ("printing", None),
@@ -44,7 +48,7 @@ def __getattr__(name):
         globals()[name] = value
         return value
     from .unsupported import lookup
-    lookup("cgraph", name)
+    return lookup("cgraph", name)
 
 
 def __dir__():

@@ -1,9 +1,12 @@
 """The tensor namespace, imported by users as ``import cgraph.tensor as T``."""
 from .type import TensorType  # noqa: F401
+from ..graph.basic import Variable  # noqa: F401  (theano.tensor.Variable, the base class)
+from .nonzero_ops import flatnonzero, nonzero, nonzero_values  # noqa: F401
 from .var import TensorConstant, TensorVariable, as_tensor_variable, constant  # noqa: F401
 from .constructors import *  # noqa: F401,F403
 from .basic import *  # noqa: F401,F403
 from .basic import abs_, all, any, max, min, pow, round, sum  # noqa: F401  (shadow builtins)
+from .basic import sqr as square  # noqa: F401  (Theano's other name for sqr)
 from .subtensor import *  # noqa: F401,F403
 from .tensordot import batched_dot, batched_tensordot, tensordot  # noqa: F401
 from . import nnet  # noqa: F401,E402
@@ -15,7 +18,7 @@ from ..gradient import consider_constant, hessian, jacobian  # noqa: F401,E402  
 
 def __getattr__(name):
     from ..unsupported import lookup
-    lookup("cgraph.tensor", name)
+    return lookup("cgraph.tensor", name)
 from . import signal  # noqa: F401,E402  (T.signal.pool, as after import theano.tensor)
 from . import extra_ops  # noqa: F401,E402
 from .sort import argsort, sort  # noqa: F401,E402

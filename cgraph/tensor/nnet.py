@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from ..graph.basic import Apply, Op
+from ..graph.basic import Apply, Op, Variable
 from .basic import cast, clip, exp, log, sigmoid, softplus, switch
 from .elemwise import Elemwise, sum_to_shape
 from .scalar_ops import ScalarOp, upcast_float
@@ -122,7 +122,12 @@ def relu(x, alpha=0):
 
     Written as switch(x < 0, alpha * x, x), so NaN passes through; with alpha 0 the negative
     branch is a zero of x's dtype, so relu(-inf) is 0 and integer inputs keep their dtype.
+    A numpy array (or number) with alpha 0 gives a numpy array, as Theano's relu did (its
+    0.5 * (x + abs(x)) stayed numpy); programs rely on it (Lasagne's rectify in its tests).
     """
+    if not isinstance(x, Variable) and isinstance(alpha, (int, float)) and alpha == 0:
+        value = np.asarray(x)
+        return np.where(value < 0, np.zeros((), dtype=value.dtype), value)
     x = as_tensor_variable(x)
     if isinstance(alpha, (int, float)) and alpha == 0:
         return switch(x < 0, constant(0, dtype=x.dtype), x)
@@ -248,4 +253,4 @@ from .bn import batch_normalization  # noqa: E402,F401
 
 def __getattr__(name):
     from ..unsupported import lookup
-    lookup("cgraph.tensor.nnet", name)
+    return lookup("cgraph.tensor.nnet", name)

@@ -140,7 +140,8 @@ class _TensorOperators:
     def cumprod(self, axis=None): return _x().cumprod(self, axis)
     def repeat(self, repeats, axis=None): return _x().repeat(self, repeats, axis)
     def squeeze(self): return _x().squeeze(self)
-    def nonzero_values(self): raise NotImplementedError("nonzero_values is not supported yet")
+    def nonzero(self, return_matrix=False): return _nz().nonzero(self, return_matrix)
+    def nonzero_values(self): return _nz().nonzero_values(self)
 
     def eval(self, inputs_to_values=None):
         """Compile (once per set of inputs) and evaluate this variable."""
@@ -196,6 +197,11 @@ def _as_object_array(x):
 def _comparison(result):
     result._is_nonzero = False
     return result
+
+
+def _nz():
+    from . import nonzero_ops
+    return nonzero_ops
 
 
 def _b():

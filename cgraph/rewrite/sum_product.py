@@ -16,7 +16,8 @@ Two rewrites, run after stabilization (where ``x**2`` is ``sqr(x)`` and the grad
   ``sqr`` of a product (``sqr(a * b)`` is ``a * b * a * b``); a ``second(m, v)`` factor whose
   ``m`` is itself part of the product is ``v`` (the product keeps ``m``'s shape). Then, axis by
   axis, the factors that depend on the axis are summed over it (keeping it as a length-1
-  axis) before the others multiply them.
+  axis) before the others multiply them, when those factors span fewer elements than the
+  whole product (else factoring would save nothing and only change rounding).
 - ``SumToShape(g, x)`` with ``g`` a product: the axes where ``x`` is declared broadcastable and
   ``g`` is not are summed first by a ``Sum`` (which the first rewrite then factors).
 
@@ -86,6 +87,28 @@ def _is_plain_sum(op):
             and op.dtype is None)
 
 
+def _smaller(part, factors):
+    """Whether the product of ``part`` has length 1 (is broadcast) on an axis where the
+    product of all ``factors`` does not: summing it is then cheaper than summing them all."""
+    return any(all(f.broadcastable[d] for f in part) and
+               not all(f.broadcastable[d] for f in factors) for d in range(factors[0].ndim))
+
+
+def _factored(factors, axes, acc_dtype=None):
+    """The factors with each of ``axes`` summed on the factors that depend on it alone (kept
+    as a length-1 axis), or None when no axis can be, or summing one would read as much as
+    the whole product (factoring it would save nothing and only change rounding)."""
+    changed = False
+    for axis in axes:
+        dependent = [f for f in factors if not f.broadcastable[axis]]
+        if not dependent or len(dependent) == len(factors) or not _smaller(dependent, factors):
+            continue
+        partial = Reduce("sum", (axis,), keepdims=True, acc_dtype=acc_dtype)(_product(dependent))
+        factors = [f for f in factors if f.broadcastable[axis]] + [partial]
+        changed = True
+    return factors if changed else None
+
+
 def factor_sum_of_product(node):
     """Sum{axes}(f * g * ...) -> Sum{axes}(f * Sum{a, keepdims}(g * ...)) for each axis a
     that only some factors depend on."""
@@ -95,16 +118,8 @@ def factor_sum_of_product(node):
     factors = product_factors(x)
     if factors is None:
         return None
-    changed = False
-    for axis in node.op.axis:
-        dependent = [f for f in factors if not f.broadcastable[axis]]
-        if not dependent or len(dependent) == len(factors):
-            continue
-        partial = Reduce("sum", (axis,), keepdims=True,
-                         acc_dtype=node.op.acc_dtype)(_product(dependent))
-        factors = [f for f in factors if f.broadcastable[axis]] + [partial]
-        changed = True
-    if not changed:
+    factors = _factored(factors, node.op.axis, node.op.acc_dtype)
+    if factors is None:
         return None
     result = node.op(_product(factors))
     if result.type != node.outputs[0].type:
@@ -119,7 +134,8 @@ def sum_broadcast_axes_first(node):
         return None
     g, x = node.inputs
     axes = tuple(a for a in range(x.ndim) if x.broadcastable[a] and not g.broadcastable[a])
-    if not axes or product_factors(g) is None:
+    factors = product_factors(g) if axes else None
+    if factors is None or _factored(factors, axes) is None:
         return None
     summed = Reduce("sum", axes, keepdims=True)(g)
     if summed.dtype != g.dtype:

@@ -120,12 +120,14 @@ def _documented(env):
 
 
 # The modules of the API reference, in its order; those not importable are left out (other
-# modules, such as a Theano compatibility layer or linear algebra, may come and go).
+# modules, such as a Theano compatibility layer or linear algebra, may come and go). Not
+# cgraph.tensor.sort: its functions are documented as cgraph.tensor's (T.sort, T.argsort),
+# whose attribute ``sort`` is the function, as in Theano.
 API_MODULES = [
     "cgraph", "cgraph.tensor", "cgraph.tensor.nnet", "cgraph.tensor.signal.pool",
     "cgraph.tensor.shared_randomstreams", "cgraph.sandbox.rng_mrg", "cgraph.gradient",
     "cgraph.scan_module", "cgraph.ifelse", "cgraph.tensor.slinalg", "cgraph.tensor.nlinalg",
-    "cgraph.tensor.extra_ops", "cgraph.tensor.sort", "cgraph.printing", "cgraph.profiling",
+    "cgraph.tensor.extra_ops", "cgraph.printing", "cgraph.profiling",
     "cgraph.compile.io", "cgraph.cache", "cgraph.notebook", "cgraph.unsupported",
     "cgraph.theano_compat",
 ]

@@ -362,9 +362,8 @@ def print_blas(report):
         print(f"BLAS used by {' and '.join(users)}: {lib['internal_api']} {lib['version']}, "
               f"{lib['architecture']} kernels, {lib['num_threads']} threads "
               f"({os.path.basename(lib['filepath'] or '?')})")
-    if libraries is not None and not any(
-            lib["filepath"] and os.path.realpath(lib["filepath"]) == report["cgraph_library"]
-            for lib in libraries):
+    if not any(lib["filepath"] and os.path.realpath(lib["filepath"]) == report["cgraph_library"]
+               for lib in libraries or []):
         print(f"BLAS used by cgraph: {report['cgraph_library']}")
 
 

@@ -41,15 +41,15 @@ def code_digest():
     from .render import templates_dir
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     h = hashlib.sha256()
-    for base in (package, templates_dir()):
+    for base in (package, os.path.normpath(templates_dir())):
         for folder, dirs, files in sorted(os.walk(base)):
             dirs.sort()
             for name in sorted(files):
                 if name.endswith((".py", ".j2", ".h", ".c")):
                     path = os.path.join(folder, name)
                     st = os.stat(path)
-                    h.update(f"{os.path.relpath(path, base)}\0{st.st_size}\0{st.st_mtime_ns}\0"
-                             .encode())
+                    relative = path[len(base) + 1:]    # os.walk's paths extend base
+                    h.update(f"{relative}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
     return h.hexdigest()
 
 

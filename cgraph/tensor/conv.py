@@ -308,6 +308,29 @@ class Conv2d(_ConvBase):
         return params
 
 
+def check_gradient_shapes(op, node, xshape, wshape, gy, what):
+    """What a convolution gradient op (2-d or 3-d; ``what`` names it in messages) checks
+    before computing: the user's imshp and kshp (None where unknown) against the image's and
+    the filters' shapes, one of which is the result's; then the forward output shape against
+    the output gradient's. Returns the forward output shape."""
+    operand = node.inputs[0]
+    result = node.outputs[0] if op.shape_form(node) else node.inputs[2]
+    x_var, w_var = (result, operand) if op.ref == "x" else (operand, result)
+    for hint, shape, kind, var, hint_name in ((op.imshp, xshape, "image", x_var, "imshp"),
+                                              (op.kshp, wshape, "filters", w_var, "kshp")):
+        if hint and any(h is not None and h != s for h, s in zip(hint, shape)):
+            raise ValueError(f"{op.theano_name} shape mismatch: shape of {kind} "
+                             f"does not match given shape: {_label(var)} has shape "
+                             f"{shape_str(shape)} but {hint_name} is {_hint_str(hint)}")
+    expected = op.check_shapes(xshape, wshape, _label(x_var), _label(w_var))
+    if tuple(gy.shape) != tuple(expected):
+        raise ValueError(f"{what} gradient: the output gradient {_label(node.inputs[1])} "
+                         f"has shape {shape_str(gy.shape)}, but the convolution of "
+                         f"{shape_str(xshape)} by {shape_str(wshape)} has shape "
+                         f"{shape_str(expected)}")
+    return expected
+
+
 class _ConvGradBase(_ConvBase):
     """A gradient op: (operand, output gradient, reference). The reference gives only the
     shape of the result: either a tensor of that shape (the input or the filters of the
@@ -363,32 +386,6 @@ class _ConvGradBase(_ConvBase):
         lead = (gy.shape[1],) + (tuple(gy.shape[2:]) if self.unshared else ())
         return lead + (operand.shape[1] // self.num_groups, rows, cols)
 
-    def _check_hints(self, node, xshape, wshape):
-        """The user's imshp and kshp (None where unknown) against the image's and the
-        filters' shapes, one of which is the result's."""
-        result, operand = node.outputs[0], node.inputs[0]
-        x_var, w_var = (result, operand) if self.ref == "x" else (operand, result)
-        for hint, shape, kind, var, hint_name in ((self.imshp, xshape, "image", x_var, "imshp"),
-                                                  (self.kshp, wshape, "filters", w_var, "kshp")):
-            if hint and any(h is not None and h != s for h, s in zip(hint, shape)):
-                raise ValueError(f"{self.theano_name} shape mismatch: shape of {kind} "
-                                 f"does not match given shape: {_label(var)} has shape "
-                                 f"{shape_str(shape)} but {hint_name} is {_hint_str(hint)}")
-
-    def _check_gradient(self, node, xshape, wshape, gy):
-        """The forward output shape, checked against the output gradient's shape."""
-        operand, ref = node.inputs[0], node.inputs[2]
-        result = node.outputs[0] if self.shape_form(node) else ref
-        x_var, w_var = (result, operand) if self.ref == "x" else (operand, result)
-        x_label, w_label = _label(x_var), _label(w_var)
-        expected = self.check_shapes(xshape, wshape, x_label, w_label)
-        if tuple(gy.shape) != tuple(expected):
-            raise ValueError(f"conv2d gradient: the output gradient {_label(node.inputs[1])} "
-                             f"has shape {shape_str(gy.shape)}, but the convolution of "
-                             f"{shape_str(xshape)} by {shape_str(wshape)} has shape "
-                             f"{shape_str(expected)}")
-        return expected
-
     def c_params(self, node):
         params = super().c_params(node)
         params["shape_form"] = self.shape_form(node)
@@ -415,8 +412,7 @@ class Conv2dGradInputs(_ConvGradBase):
         xshape = self.ref_shape(node, w, gy, xref)
         b, c, h, wd = xshape
         kh, kw = w.shape[-2:]
-        self._check_hints(node, xshape, w.shape)
-        _, o, oh, ow = self._check_gradient(node, xshape, w.shape, gy)
+        _, o, oh, ow = check_gradient_shapes(self, node, xshape, w.shape, gy, "conv2d")
         pt, pb, pl, pr = self.pads(kh, kw)
         gxpad = np.zeros((b, c, h + pt + pb, wd + pl + pr), dtype="float64")
         wf = self._flipped(w).astype("float64")
@@ -456,8 +452,7 @@ class Conv2dGradWeights(_ConvGradBase):
         x, gy, wref = inputs
         wshape = self.ref_shape(node, x, gy, wref)
         o, cg, kh, kw = wshape[0], wshape[-3], wshape[-2], wshape[-1]
-        self._check_hints(node, x.shape, wshape)
-        _, _, oh, ow = self._check_gradient(node, x.shape, wshape, gy)
+        _, _, oh, ow = check_gradient_shapes(self, node, x.shape, wshape, gy, "conv2d")
         pt, pb, pl, pr = self.pads(kh, kw)
         xpad = np.pad(x.astype("float64"), ((0, 0), (0, 0), (pt, pb), (pl, pr)))
         gy64 = gy.astype("float64")

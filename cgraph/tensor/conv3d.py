@@ -25,7 +25,8 @@ import itertools
 import numpy as np
 
 from ..graph.basic import Apply, Op
-from .conv import _as_nd, _cast, _common_float, _hint_str, _is_int, _label, _shape_hint
+from .conv import (_as_nd, _cast, _common_float, _hint_str, _is_int, _label, _shape_hint,
+                   check_gradient_shapes)
 from .type import TensorType, shape_str
 from .var import TensorVariable, as_tensor_variable
 
@@ -258,25 +259,6 @@ class _Conv3dGradBase(_Conv3dBase):
             return (gy.shape[0], operand.shape[1] * self.num_groups) + spatial
         return (gy.shape[1], operand.shape[1] // self.num_groups) + spatial
 
-    def _check(self, node, xshape, wshape, gy):
-        result, operand = node.outputs[0], node.inputs[0]
-        if not self.shape_form(node):
-            result = node.inputs[2]
-        x_var, w_var = (result, operand) if self.ref == "x" else (operand, result)
-        for hint, shape, kind, var, hint_name in ((self.imshp, xshape, "image", x_var, "imshp"),
-                                                  (self.kshp, wshape, "filters", w_var, "kshp")):
-            if hint and any(h is not None and h != s for h, s in zip(hint, shape)):
-                raise ValueError(f"{self.theano_name} shape mismatch: shape of {kind} "
-                                 f"does not match given shape: {_label(var)} has shape "
-                                 f"{shape_str(shape)} but {hint_name} is {_hint_str(hint)}")
-        expected = self.check_shapes(xshape, wshape, _label(x_var), _label(w_var))
-        if tuple(gy.shape) != tuple(expected):
-            raise ValueError(f"conv3d gradient: the output gradient {_label(node.inputs[1])} "
-                             f"has shape {shape_str(gy.shape)}, but the convolution of "
-                             f"{shape_str(xshape)} by {shape_str(wshape)} has shape "
-                             f"{shape_str(expected)}")
-        return expected
-
     def c_params(self, node):
         params = super().c_params(node)
         params["shape_form"] = self.shape_form(node)
@@ -295,7 +277,7 @@ class Conv3dGradInputs(_Conv3dGradBase):
     def perform(self, node, inputs):
         w, gy, xref = inputs
         xshape = self.ref_shape(node, w, gy, xref)
-        out_shape = self._check(node, xshape, w.shape, gy)
+        out_shape = check_gradient_shapes(self, node, xshape, w.shape, gy, "conv3d")
         kernel = w.shape[2:]
         pads = self.pads(kernel)
         gxpad = np.zeros(xshape[:2] + tuple(n + 2 * p for n, p in zip(xshape[2:], pads)))
@@ -331,7 +313,7 @@ class Conv3dGradWeights(_Conv3dGradBase):
     def perform(self, node, inputs):
         x, gy, wref = inputs
         wshape = self.ref_shape(node, x, gy, wref)
-        out_shape = self._check(node, x.shape, wshape, gy)
+        out_shape = check_gradient_shapes(self, node, x.shape, wshape, gy, "conv3d")
         kernel = wshape[2:]
         xpad, gy64 = self._padded(x, kernel), gy.astype("float64")
         gw = np.zeros(wshape)

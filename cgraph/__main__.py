@@ -16,7 +16,7 @@ def main(argv=None):
 def cache_command(argv=None):
     """``cgraph-cache list | show KEY | ...``; output cut short by a closed pipe (``| head``)
     ends quietly, as for other command line tools."""
-    from .cache_cli import main as cache_main
+    from .cache.cli import main as cache_main
     try:
         code = cache_main(sys.argv[1:] if argv is None else argv)
         sys.stdout.flush()

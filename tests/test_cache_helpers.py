@@ -196,12 +196,8 @@ def fresh_cache(tmp_path, monkeypatch):
     """In-process: an empty cache folder and a forgetful cache module (nothing loaded yet)."""
     root = str(tmp_path / "cache")
     monkeypatch.setenv("CGRAPH_CACHE_DIR", root)
-    monkeypatch.setattr(cache, "_loaded", {})
-    monkeypatch.setattr(cache, "_warned", set())
-    monkeypatch.setattr(cache, "_checked_dirs", set())
-    monkeypatch.setattr(cache, "stats", dict.fromkeys(cache.stats, 0))
-    monkeypatch.setattr(cache, "events", {k: type(v)() for k, v in cache.events.items()})
-    return root
+    with cache.fresh_state():
+        yield root
 
 
 @pytest.fixture

@@ -6,7 +6,9 @@ import time
 
 import pytest
 
-from cgraph import cache, cache_cli
+from cgraph import cache
+from cgraph.cache import cli as cache_cli
+from cgraph.cache.build import build_and_publish
 from test_cache_helpers import call_tiny, entry_folders, fresh_cache, listing, tiny_source  # noqa: F401,E501
 
 pytestmark = pytest.mark.slow   # programs in fresh caches
@@ -125,7 +127,7 @@ def test_last_used_is_touched_at_most_once_a_day(fresh_cache):
     for days, touched in ((0.5, False), (2, True)):
         _age(entry.path, days)
         before = os.stat(stamp).st_mtime
-        cache._loaded.clear()
+        cache.forget_loaded()
         cache.get_module(tiny_source(61), "stamped")
         after = os.stat(stamp).st_mtime
         assert (after > before + DAY / 4) == touched, days
@@ -140,7 +142,7 @@ def test_lost_publication_race_uses_the_winners_entry(fresh_cache):
     material = cache.key_material(source, root)
     key = cache.compute_key(material)
     manifest_before = open(os.path.join(winner.path, "manifest.json")).read()
-    loser = cache._build_and_publish(root, key, material, source, "race", winner.path)
+    loser = build_and_publish(root, key, material, source, "race", winner.path)
     assert cache.events["lost_races"] == 1 and loser.path == winner.path
     assert call_tiny(loser) == 71
     assert open(os.path.join(winner.path, "manifest.json")).read() == manifest_before
@@ -148,7 +150,7 @@ def test_lost_publication_race_uses_the_winners_entry(fresh_cache):
     # A winner whose entry turns out broken is replaced by the loser's build.
     os.unlink(os.path.join(winner.path, "manifest.json"))
     with pytest.warns(RuntimeWarning, match="broken"):
-        replaced = cache._build_and_publish(root, key, material, source, "race", winner.path)
+        replaced = build_and_publish(root, key, material, source, "race", winner.path)
     assert cache.events["lost_races"] == 2 and call_tiny(replaced) == 71
     assert cache.verify(root, quarantine=False) == (1, [])
 

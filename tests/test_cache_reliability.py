@@ -13,6 +13,7 @@ import time
 import pytest
 
 from cgraph import cache
+from cgraph.config import config
 from test_cache_helpers import (REPO, call_tiny, cli, compiler_calls, entry_folders,  # noqa: F401
                                 fresh_cache, graph_env, graph_program, listing, run, run_ok,
                                 tiny_program, tiny_source)
@@ -181,7 +182,7 @@ def test_dead_lock_holder_releases_the_waiter(graph_env):
         import fcntl, os, sys, time
         from cgraph import cache
         root = cache.cache_root()
-        cache._open_root(root)
+        cache.open_root(root)
         key = cache.compute_key(cache.key_material(sys.argv[1], root))
         folder = os.path.join(root, "locks")
         os.makedirs(folder, exist_ok=True)
@@ -233,7 +234,7 @@ def test_T15_lock_held_forever_costs_a_bounded_wait(tmp_path):
         import json, sys, time, warnings
         from cgraph import cache
         root = cache.cache_root()
-        cache._open_root(root)
+        cache.open_root(root)
         print(cache.compute_key(cache.key_material(sys.argv[1], root)))
         """)
     key = subprocess.run([sys.executable, "-c", program, source], env=env, capture_output=True,
@@ -360,7 +361,7 @@ def test_T7_garbage_states_are_misses(fresh_cache):
         entry = cache.get_module(source, case)
         assert call_tiny(entry) == 700 + n
         damage(entry.path)
-        cache._loaded.clear()
+        cache.forget_loaded()
         with pytest.warns(RuntimeWarning, match="broken") as caught:
             again = cache.get_module(source, case)
         assert len(caught) == 1, case
@@ -387,7 +388,7 @@ def test_T7_leftovers_around_entries_are_ignored_then_pruned(fresh_cache):
     old_lock = os.path.join(root, "locks", "f" * 64 + ".lock")
     open(old_lock, "w").close()
     os.utime(old_lock, (0, 0))
-    cache._loaded.clear()
+    cache.forget_loaded()
     again = cache.get_module(tiny_source(771), "first")
     assert call_tiny(again) == 771 and cache.stats["builds"] == 1
     other = cache.get_module(tiny_source(772), "second")      # builds alongside leftovers
@@ -439,8 +440,8 @@ def test_T8_entry_replaced_while_loaded(graph_env, tmp_path):
         assert rebuild() == 1 and os.path.exists(module)            # republished, same key
         quarantine = textwrap.dedent(f"""\
             from cgraph import cache
-            cache._open_root(cache.cache_root())
-            cache._set_aside(cache.cache_root(), {folder!r}, "test", True)
+            cache.open_root(cache.cache_root())
+            cache.set_aside(cache.cache_root(), {folder!r}, "test", True)
             """)
         assert run(quarantine, env).returncode == 0                 # quarantined
         assert not os.path.exists(folder)
@@ -482,7 +483,7 @@ def test_T10_key_is_stable(graph_env, tmp_path):
 def test_T21_compile_error_keeps_evidence_and_retries(fresh_cache, tmp_path, monkeypatch):
     from test_cache_helpers import make_logging_compiler
     wrapper, log = make_logging_compiler(str(tmp_path))
-    monkeypatch.setattr(cache.config, "cc", wrapper)
+    monkeypatch.setattr(config, "cc", wrapper)
     bad = tiny_source(1).replace("return 1;", "return this is not C;")
     for attempt in (1, 2):
         with pytest.raises(cache.CompileError) as info:

@@ -68,7 +68,7 @@ def test_T12_untrusted_root_is_refused(fresh_cache, problem):
     message = str(info.value)
     for phrase in phrases:
         assert phrase in message, message
-    assert cache._loaded == {} and cache.stats["builds"] == 0
+    assert cache.loaded_keys() == [] and cache.stats["builds"] == 0
     if problem == "world-writable":     # the command line refuses it too
         code, _, err = cli({"CGRAPH_CACHE_DIR": root}, "prune")
         assert code == 2 and "chmod 700" in err
@@ -84,7 +84,7 @@ def test_T12_root_owned_by_another_user_is_refused(fresh_cache, monkeypatch):
     with pytest.raises(cache.CacheTrustError) as info:
         cache.get_module(tiny_source(1202), "refused")
     assert "belongs to user" in str(info.value) and "chown -R" in str(info.value)
-    assert cache._loaded == {}
+    assert cache.loaded_keys() == []
 
 
 @pytest.mark.parametrize("level", ["abi", "shard"])
@@ -94,8 +94,8 @@ def test_T12_linked_folder_inside_the_cache_is_refused(fresh_cache, monkeypatch,
     folder = shard if level == "shard" else os.path.dirname(shard)
     os.rename(folder, folder + "-moved")
     os.symlink(folder + "-moved", folder)
-    monkeypatch.setattr(cache, "_checked_dirs", set())     # as in a new process
-    cache._loaded.clear()
+    cache.forget_checks()                                  # as in a new process
+    cache.forget_loaded()
     with pytest.raises(cache.CacheTrustError, match="symbolic link"):
         cache.get_module(tiny_source(1203), "linked")
 
@@ -146,7 +146,7 @@ def test_T12_untrusted_entry_is_not_loaded(fresh_cache, damage):
     entry = cache.get_module(tiny_source(1210), "entry")
     folder = entry.path
     reason = damage(folder)
-    cache._loaded.clear()
+    cache.forget_loaded()
     with pytest.warns(RuntimeWarning, match="broken") as caught:
         again = cache.get_module(tiny_source(1210), "entry")
     assert reason in str(caught[0].message), str(caught[0].message)

@@ -28,7 +28,7 @@ def root(tmp_path, monkeypatch):
     """A cache of this test's own, and warnings given again."""
     path = str(tmp_path / "cache")
     monkeypatch.setenv("CGRAPH_CACHE_DIR", path)
-    monkeypatch.setattr(cache, "_warned", set())
+    cache.forget_checks()
     return path
 
 
@@ -244,7 +244,7 @@ def test_a_fifo_in_place_of_any_cache_file_hangs_nothing(root):
 def test_cache_verify_checks_the_records_too(root):
     """`cache verify` re-checks every sealed record and sets the broken ones aside (so a
     damaged record is found before a process trips on it)."""
-    from cgraph.cache_cli import main
+    from cgraph.cache.cli import main
     _affine(9.5, 1.0)
     records = _records(root, "graph") + _records(root, "json") + \
         glob.glob(os.path.join(root, "templates", "*.sealed")) + \

@@ -13,11 +13,10 @@ from cgraph import cache
 
 
 @pytest.fixture
-def fresh(monkeypatch):
+def fresh():
     """Every root is checked again and every module loaded again in this test."""
-    monkeypatch.setattr(cache, "_roots", {})
-    monkeypatch.setattr(cache, "_loaded", {})
-    monkeypatch.setattr(cache, "_checked_dirs", set())
+    with cache.fresh_state():
+        yield
 
 
 def _compile_and_run(root, monkeypatch):

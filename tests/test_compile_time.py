@@ -149,14 +149,14 @@ def test_a_damaged_or_foreign_record_is_ignored(tmp_path, monkeypatch):
     with open(path, "rb") as fh:
         data = fh.read()
     from cgraph import cache
-    monkeypatch.setattr(cache, "_warned", set())
+    cache.forget_checks()
     os.chmod(path, 0o666)                            # writable by others: never unpickled
     with pytest.warns(RuntimeWarning, match="writable by others"):
         assert P.load_graph_record(os.path.basename(path)[:-6], [x], f.graph_outputs) is None
     assert not os.path.exists(path)                  # set aside in quarantine/
     with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as fh:
         fh.write(data[:10])                          # damaged: a miss and a warning
-    monkeypatch.setattr(cache, "_warned", set())
+    cache.forget_checks()
     with pytest.warns(RuntimeWarning, match="not a sealed cgraph record"):
         assert P.load_graph_record(os.path.basename(path)[:-6], [x], f.graph_outputs) is None
     assert key is not None

@@ -356,7 +356,6 @@ def test_unbuildable_extension_falls_back_quietly(monkeypatch, caplog):
 
 def test_extension_is_a_checked_cache_entry(fresh_cache, monkeypatch):
     from cgraph import cache
-    monkeypatch.setattr(cache, "extension_stats", dict.fromkeys(cache.extension_stats, 0))
     entry = fastcall.extension_entry()          # built in the empty cache
     assert cache.extension_stats["builds"] == 1 and cache.stats["builds"] == 0
     assert os.path.basename(entry.module_path).startswith(cache.EXTENSION_NAME)
@@ -368,7 +367,7 @@ def test_extension_is_a_checked_cache_entry(fresh_cache, monkeypatch):
     assert sorted(os.listdir(entry.path)) == sorted(
         ["build.json", "module.c", os.path.basename(entry.module_path), "manifest.json",
          "last_used"])
-    cache._loaded.clear()
+    cache.forget_loaded()
     again = fastcall.extension_entry()           # a second process: found on disk
     assert again.path == entry.path
     assert cache.extension_stats["builds"] == 1 and cache.extension_stats["disk_hits"] == 1

@@ -254,7 +254,7 @@ def save_graph_record(graph_key, module_key, inputs, rewritten_outputs, hidden_c
     cannot be written, simply keeps taking the full path)."""
     from .. import cache
     root = cache.cache_root()
-    if cache._open_root(root) != "writable":
+    if cache.open_root(root) != "writable":
         return False
     try:
         data = _Pickler.dumps({"format": _RECORD_FORMAT, "graph_key": graph_key,
@@ -288,11 +288,11 @@ def load_graph_record(graph_key, inputs, outputs):
     from .. import cache
     from ..cache_files import BadFile, read_sealed
     root = cache.cache_root()
-    if isinstance(cache._open_root(root), tuple):
+    if isinstance(cache.open_root(root), tuple):
         return None
     path = _record_path(root, graph_key)
     try:
-        if cache._untrusted_folders(root, path):
+        if cache.untrusted_folders(root, path):
             return None
         data = read_sealed(path, _RECORD_MAX_BYTES)
     except BadFile as exc:

@@ -36,13 +36,13 @@ def _bytecode_cache(jinja2):
     from .. import cache
     try:
         root = cache.cache_root()
-        state = cache._open_root(root)
+        state = cache.open_root(root)
         if isinstance(state, tuple):
             return None
         folder = os.path.join(root, "templates")
         if state == "writable":
-            cache._make_dirs(folder)
-        if cache._trust_problem(folder, os.lstat(folder), "The template cache folder"):
+            cache.make_private_dirs(folder)
+        if cache.trust_problem(folder, os.lstat(folder), "The template cache folder"):
             return None
     except (OSError, cache.CacheError):
         return None     # compile the templates in memory, as without a cache

@@ -8,8 +8,8 @@ import re
 import sys
 import time
 
-from . import cache
-from .cache_files import BadFile, read_regular
+from .. import cache
+from ..cache_files import BadFile, read_regular
 
 _SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _AGE_UNITS = {"": 86400, "D": 86400, "H": 3600, "M": 60, "S": 1}

@@ -1,0 +1,146 @@
+"""A published entry on disk: checking its manifest and files before anything is
+loaded, stamping its use, and setting broken entries and files aside in quarantine/."""
+import errno
+import hashlib
+import json
+import os
+import stat
+import time
+import uuid
+
+from ..cache_files import BadFile, read_regular
+
+from .keys import _entry_files
+from .layout import FILE_MODE, LAST_USED, MANIFEST
+from .root import _ensure_dir, _user_name, trust_problem
+from .state import _warn_once, events
+
+
+STAMP_INTERVAL = 86400.0      # touch an entry's last_used at most once a day
+
+
+def quarantine_file(root, path, why):
+    """Move the broken cache file ``path`` to quarantine/ and say so once (as for a broken
+    entry); the caller then does without it, and it is written again."""
+    events["quarantined"] += 1
+    target = os.path.join(root, "quarantine",
+                          f"{os.path.basename(path)}-{uuid.uuid4().hex[:8]}")
+    try:
+        _ensure_dir(os.path.dirname(target))
+        os.rename(path, target)
+    except OSError:
+        _warn_once(("broken", path), f"cgraph: cache file {path} {why}; ignoring it")
+        return
+    _warn_once(("broken", path), f"cgraph: cache file {path} {why}; moved it to {target} "
+                                 f"and will rebuild it")
+
+
+class _Broken(Exception):
+    """An entry that must not be loaded; the message says why."""
+
+
+def _verified_module(key, folder, module_name):
+    """(path of the entry's module, the layout signature its manifest records) if the entry
+    is complete, ours, and intact; None if there is no entry; raises _Broken otherwise.
+    Only reads: the manifest and the module."""
+    try:
+        st = os.lstat(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    problem = trust_problem(folder, st, "the entry folder")
+    if problem:
+        raise _Broken(problem)
+    try:
+        raw = read_regular(os.path.join(folder, MANIFEST), 1 << 20)
+    except FileNotFoundError:
+        raise _Broken("it has no manifest (an interrupted build?)") from None
+    except BadFile as exc:
+        raise _Broken(f"its manifest {exc.why}") from None
+    except OSError as exc:
+        raise _Broken(f"its manifest cannot be read ({exc.strerror})") from None
+    try:
+        manifest = json.loads(raw)
+    except ValueError:
+        raise _Broken("its manifest is not valid JSON") from None
+    if not isinstance(manifest, dict) or manifest.get("key") != key:
+        raise _Broken("its manifest belongs to another key")
+    files = manifest.get("files")
+    expected = set(_entry_files(module_name)) | {module_name}
+    if not isinstance(files, dict) or set(files) != expected:
+        listed = sorted(files) if isinstance(files, dict) else files
+        raise _Broken(f"its manifest lists {listed!r}, not {sorted(expected)!r}")
+    record = files[module_name]
+    if not isinstance(record, dict) or not isinstance(record.get("size"), int) or \
+            not isinstance(record.get("sha256"), str):
+        raise _Broken("its manifest has no size and sha256 for the module")
+    module_path = os.path.join(folder, module_name)
+    _check_file(module_path, record)
+    signature = manifest.get("signature")
+    return module_path, signature if isinstance(signature, str) else None
+
+
+def _check_file(path, record):
+    """The file at ``path`` is a regular file of ours, not writable by others, with the size
+    and sha256 of ``record``; raises _Broken otherwise. Hashing ~100 KB takes well under 1 ms."""
+    name = os.path.basename(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise _Broken(f"its file {name} is missing") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _Broken(f"its file {name} is a symbolic link") from None
+        raise _Broken(f"its file {name} cannot be read ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _Broken(f"its file {name} is not a regular file")
+        if st.st_uid != os.geteuid():
+            raise _Broken(f"its file {name} belongs to user {_user_name(st.st_uid)}")
+        if st.st_mode & 0o022:
+            raise _Broken(f"its file {name} is writable by others "
+                          f"(mode {stat.S_IMODE(st.st_mode):o})")
+        if st.st_size != record["size"]:
+            raise _Broken(f"its file {name} has {st.st_size} bytes where the manifest says "
+                          f"{record['size']} (truncated?)")
+        digest = hashlib.sha256()
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+        if digest.hexdigest() != record["sha256"]:
+            raise _Broken(f"its file {name} does not have the sha256 the manifest records "
+                          f"(altered or corrupted)")
+
+
+def _touch_last_used(folder):
+    """Record the use for `prune`, at most once a day (a stat; rarely a write)."""
+    path = os.path.join(folder, LAST_USED)
+    try:
+        if time.time() - os.stat(path).st_mtime < STAMP_INTERVAL:
+            return
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK |
+                         getattr(os, "O_NOFOLLOW", 0), FILE_MODE))
+        os.utime(path)
+    except OSError:
+        pass    # only a hint for prune
+
+
+def set_aside(root, folder, why, writable):
+    """Move a broken entry to quarantine/ (one rename: a process using it keeps its copy)."""
+    events["quarantined"] += 1
+    if not writable:
+        _warn_once(("broken", folder), f"cgraph: cache entry {folder} is broken ({why}); "
+                                       f"ignoring it (the cache is read-only)")
+        return
+    target = os.path.join(root, "quarantine", f"{os.path.basename(folder)}-{uuid.uuid4().hex[:8]}")
+    try:
+        _ensure_dir(os.path.dirname(target))
+        os.rename(folder, target)
+    except OSError:
+        return   # another process moved it first; nothing to say
+    _warn_once(("broken", folder), f"cgraph: cache entry {folder} was broken ({why}); moved "
+                                   f"it to {target} and will rebuild it")

@@ -1,0 +1,122 @@
+"""The key of an entry: the material that changes a binary (source, compiler, command
+line, runtime library, Python ABI, format version), its sha256, and the folder it names."""
+import hashlib
+import json
+import os
+
+from .. import __version__
+from ..config import config
+from ..toolchain import compile_command, lookup as _lookup_toolchain, module_command
+from ..toolchain import runtime_command, toolchain as _probe_toolchain
+
+from .layout import EXTENSION_FILES, EXTENSION_NAME, FORMAT_VERSION, MODULE_FILE, RUNTIME_FILE
+from .layout import SOURCE_FILES
+from .root import cache_root, open_root
+from .state import extension_stats, runtime_stats, stats
+
+
+def toolchain(root=None, build=False):
+    """The compiler description, probed once per compiler and remembered in the cache.
+
+    The root is checked first (CacheTrustError: nothing is written in a folder cgraph does
+    not trust). Unless ``build``, a description remembered for this machine stands in for a
+    compiler that is absent or not probed yet, so that finding a built module never starts
+    a compiler (an AssumedToolchain then; see toolchain.lookup)."""
+    root = root or cache_root()
+    usable = not isinstance(open_root(root), tuple)
+    probe_dir = os.path.join(root, "toolchain") if usable else None
+    if build:
+        return _probe_toolchain(config.cc, probe_dir)
+    return _lookup_toolchain(config.cc, probe_dir)
+
+
+def entries_dir(root=None, abi=None):
+    root = root or cache_root()
+    return os.path.join(root, FORMAT_VERSION, abi or toolchain(root)["python_abi"])
+
+
+def entry_folder(root, key, abi=None):
+    return os.path.join(entries_dir(root, abi), key[:2], key)
+
+
+def key_material(source, root=None, runtime=None, build=False):
+    """The key material of a graph module built from ``source``, linked to the runtime
+    library whose entry is ``runtime`` (None: a module that needs no runtime); ``build``:
+    from the probed compiler, not a remembered description (see toolchain())."""
+    tc = toolchain(root, build)
+    return {
+        "format": FORMAT_VERSION,
+        "cgraph": __version__,
+        "kind": "module",
+        "source_sha256": hashlib.sha256(source.encode()).hexdigest(),
+        "compiler": tc["cc"],
+        "compiler_version": tc["version"],
+        "command": module_command(tc, "module.c", MODULE_FILE, len(source),
+                                  runtime=runtime is not None),
+        "runtime": runtime.key if runtime is not None else None,
+        "python_abi": tc["python_abi"],
+        "ext_suffix": tc["ext_suffix"],
+    }
+
+
+def runtime_material(source_digest, root=None, build=False):
+    """The key material of the runtime library whose templates have ``source_digest``: what
+    it depends on is the compiler, the CPU features and cgraph (not the Python ABI, which
+    only places it in the cache's layout)."""
+    tc = toolchain(root, build)
+    return {
+        "format": FORMAT_VERSION,
+        "cgraph": __version__,
+        "kind": "runtime",
+        "source_sha256": source_digest,
+        "compiler": tc["cc"],
+        "compiler_version": tc["version"],
+        "command": runtime_command(tc, "module.c", RUNTIME_FILE),
+        "python_abi": tc["python_abi"],
+        "ext_suffix": tc["ext_suffix"],
+    }
+
+
+def extension_material(source, root=None, include_dirs=(), extra=None, build=False):
+    """The key material of a plain extension: its source, compiled as it is (no cffi),
+    with ``include_dirs``; ``extra`` names what else changes the binary (numpy's version)."""
+    tc = toolchain(root, build)
+    module_file = EXTENSION_NAME + tc["ext_suffix"]
+    return {
+        "format": FORMAT_VERSION,
+        "cgraph": __version__,
+        "kind": "extension",
+        "source_sha256": hashlib.sha256(source.encode()).hexdigest(),
+        "compiler": tc["cc"],
+        "compiler_version": tc["version"],
+        "command": compile_command(tc, "module.c", module_file) +
+        [f"-I{d}" for d in include_dirs],
+        "python_abi": tc["python_abi"],
+        "ext_suffix": tc["ext_suffix"],
+        "extra": extra or {},
+    }
+
+
+def _is_extension(material):
+    return material.get("kind") == "extension"
+
+
+def _module_file(material):
+    if _is_extension(material):
+        return EXTENSION_NAME + material["ext_suffix"]
+    return RUNTIME_FILE if material.get("kind") == "runtime" else MODULE_FILE
+
+
+def _entry_files(module_name):
+    """An entry's files besides its module (the same for every kind)."""
+    return EXTENSION_FILES if module_name.startswith(EXTENSION_NAME) else SOURCE_FILES
+
+
+def _counters(material):
+    if _is_extension(material):
+        return extension_stats
+    return runtime_stats if material.get("kind") == "runtime" else stats
+
+
+def compute_key(material):
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()

@@ -1,0 +1,18 @@
+"""The cache's on-disk format: the names of an entry's files, the format version, the
+modes of published files. Changing any of these changes where an existing cache's entries are
+looked for (see the layout in cgraph/cache/__init__.py)."""
+import re
+
+
+FORMAT_VERSION = "v1"
+MODULE_NAME = "_cgraph_mod"
+MODULE_FILE = MODULE_NAME + ".so"              # a graph module (get_module)
+RUNTIME_FILE = "libcgraph_rt.so"               # the runtime library (get_runtime)
+SOURCE_FILES = ("build.json", "module.c")      # an entry's files besides the module
+EXTENSION_NAME = "_cgraph_ext"                 # a plain CPython extension (get_extension)
+EXTENSION_FILES = SOURCE_FILES
+MANIFEST = "manifest.json"
+LAST_USED = "last_used"
+FILE_MODE = 0o600             # published files: owner-only (never written again)
+_KEY_RE = re.compile(r"^[0-9a-f]{64}$")
+_FORMAT_RE = re.compile(r"^v\d+$")

@@ -11,14 +11,14 @@ import stat
 import sys
 import time
 import uuid
+from typing import Callable, Optional, Union
 
 from ..config import config
 from ..toolchain import CompilerMissing, RUNTIME_PATH, RUNTIME_SONAME, compiler_environment
-
 from .errors import CacheError, CompileError
 from .keys import _counters, _entry_files, _module_file, toolchain
 from .layout import FILE_MODE, FORMAT_VERSION, LAST_USED, MANIFEST
-from .load import _load_private, _try_load
+from .load import CacheEntry, _load_private, _try_load
 from .lock import _flock_quietly
 from .root import _ensure_dir, _unlink_quietly
 from .state import _origin, _runtime_images, _warn_once, events
@@ -29,6 +29,10 @@ _PUBLISH_ATTEMPTS = 3
 
 class _Vanished(Exception):
     """A module this process just published was removed before it could load it."""
+
+
+# A module's C source, or a function rendering it (the runtime's: rendered on a miss only).
+Source = Union[str, Callable[[], str]]
 
 
 class _CacheUnwritable(Exception):
@@ -154,7 +158,7 @@ def _runnable(command, key, material, folder):
     return filled
 
 
-def runtime_soname(key):
+def runtime_soname(key: str) -> str:
     """The shared-object name of the runtime library with ``key``: modules depend on it by
     this name, so two runtimes (two compilers, say) can be loaded side by side."""
     return f"libcgraph-rt-{key[:16]}.so"
@@ -183,7 +187,8 @@ def _compile_error(name, build, kept):
         f"are kept in {kept}\n{build['compiler_output'][-4000:]}", kept)
 
 
-def build_and_publish(root, key, material, source, name, final, signature=None):
+def build_and_publish(root: str, key: str, material: dict, source: Source, name: str,
+                      final: str, signature: Optional[str] = None) -> CacheEntry:
     """Build in tmp/, publish with one rename, load. Raises CompileError, or _CacheUnwritable
     if the cache cannot be written."""
     tc = toolchain(root)

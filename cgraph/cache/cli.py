@@ -32,13 +32,15 @@ def parse_age(text):
 
 
 def human(n):
+    """A byte count for people: 512B, 1.5K, 3.2M, 1.0G."""
     for unit in ("B", "K", "M", "G"):
         if abs(n) < 1024 or unit == "G":
             return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
         n /= 1024
 
 
-def main(argv):
+def main(argv: list[str]) -> int:
+    """Run ``python -m cgraph cache`` with the arguments ``argv``; returns the exit code."""
     parser = argparse.ArgumentParser(prog="python -m cgraph cache",
                                      description="Inspect, check or trim cgraph's compile cache.")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -9,7 +9,6 @@ import time
 import uuid
 
 from ..cache_files import BadFile, read_regular
-
 from .keys import _entry_files
 from .layout import FILE_MODE, LAST_USED, MANIFEST
 from .root import _ensure_dir, _user_name, trust_problem
@@ -19,7 +18,7 @@ from .state import _warn_once, events
 STAMP_INTERVAL = 86400.0      # touch an entry's last_used at most once a day
 
 
-def quarantine_file(root, path, why):
+def quarantine_file(root: str, path: str, why: str) -> None:
     """Move the broken cache file ``path`` to quarantine/ and say so once (as for a broken
     entry); the caller then does without it, and it is written again."""
     events["quarantined"] += 1
@@ -129,7 +128,7 @@ def _touch_last_used(folder):
         pass    # only a hint for prune
 
 
-def set_aside(root, folder, why, writable):
+def set_aside(root: str, folder: str, why: str, writable: bool) -> None:
     """Move a broken entry to quarantine/ (one rename: a process using it keeps its copy)."""
     events["quarantined"] += 1
     if not writable:

@@ -4,7 +4,7 @@
 class CompileError(RuntimeError):
     """The C compiler rejected a generated module; ``folder`` keeps source, command, output."""
 
-    def __init__(self, message, folder):
+    def __init__(self, message: str, folder: str):
         super().__init__(message)
         self.folder = folder
 

@@ -6,9 +6,9 @@ import os
 import shutil
 import time
 import uuid
+from typing import Iterator, Optional
 
 from ..cache_files import BadFile, read_regular, read_sealed
-
 from .entries import _Broken, _check_file
 from .keys import _entry_files, compute_key
 from .layout import EXTENSION_NAME, FORMAT_VERSION, LAST_USED, MANIFEST, MODULE_NAME, RUNTIME_FILE
@@ -24,7 +24,7 @@ ABANDONED_AFTER = 3600.0      # a tmp/ folder without its lock file this old is 
 class EntryInfo:
     """A published entry as found on disk (no module loaded)."""
 
-    def __init__(self, key, folder, abi, fmt):
+    def __init__(self, key: str, folder: str, abi: str, fmt: str):
         self.key, self.folder, self.abi, self.format = key, folder, abi, fmt
 
     @property
@@ -66,7 +66,7 @@ def _subdirs(path):
         return []
 
 
-def iter_entries(root=None, every_format=False):
+def iter_entries(root: Optional[str] = None, every_format: bool = False) -> Iterator[EntryInfo]:
     """Every entry folder of this cache format (every Python ABI), as EntryInfo."""
     root = root or cache_root()
     formats = [f for f in _subdirs(root) if _FORMAT_RE.match(f)] if every_format \
@@ -80,12 +80,14 @@ def iter_entries(root=None, every_format=False):
                         yield EntryInfo(key, os.path.join(base, abi, shard, key), abi, fmt)
 
 
-def list_entries(root=None):
+def list_entries(root: Optional[str] = None) -> list[tuple[str, str, dict]]:
     """(key, folder, build info) of every published entry."""
     return [(e.key, e.folder, e.build) for e in iter_entries(root)]
 
 
-def find_entry(prefix, root=None):
+def find_entry(prefix: str, root: Optional[str] = None) -> tuple[str, str, dict]:
+    """(key, folder, build info) of the one entry whose key starts with ``prefix``; KeyError
+    if none or several do."""
     matches = [e for e in list_entries(root) if e[0].startswith(prefix)]
     if not matches:
         raise KeyError(f"no cache entry has a key starting with {prefix!r}")
@@ -94,7 +96,7 @@ def find_entry(prefix, root=None):
     return matches[0]
 
 
-def check_entry(entry):
+def check_entry(entry: EntryInfo) -> list[str]:
     """Every problem of an entry found on disk (empty list: it is sound). Reads every file."""
     problems = []
     try:
@@ -138,7 +140,8 @@ def check_entry(entry):
     return problems
 
 
-def verify(root=None, quarantine=True):
+def verify(root: Optional[str] = None, quarantine: bool = True
+           ) -> tuple[int, list[tuple[str, list[str], Optional[str]]]]:
     """Re-check every entry (all files, sizes, sha256, owners, permissions). Returns
     (number checked, [(folder, problems, where it was moved or None)])."""
     root = root or cache_root()
@@ -165,7 +168,8 @@ def verify(root=None, quarantine=True):
 RECORD_FOLDERS = ("prekeys", "templates", "toolchain")   # sealed records (see cache_files)
 
 
-def verify_records(root=None, quarantine=True):
+def verify_records(root: Optional[str] = None, quarantine: bool = True
+                   ) -> tuple[int, list[tuple[str, str, Optional[str]]]]:
     """Re-check every sealed record (pre-key records, compiled templates, compiler probes):
     a regular file of ours, not writable by others, matching its checksum. Returns (number
     checked, [(path, problem, where it was moved or None)]); files still being written
@@ -269,7 +273,9 @@ def _mtime(path):
         return 0.0
 
 
-def prune(root=None, max_size=None, older_than=None, dry_run=False, now=None):
+def prune(root: Optional[str] = None, max_size: Optional[int] = None,
+          older_than: Optional[float] = None, dry_run: bool = False,
+          now: Optional[float] = None) -> dict:
     """Remove entries unused for ``older_than`` seconds, then the least recently used ones
     until the entries take at most ``max_size`` bytes. Entries of other cache formats count
     as one unit each. Also removes the leftovers (see _leftovers). Entries are renamed into
@@ -357,7 +363,7 @@ def _listdir(path):
         return []
 
 
-def clear(root=None):
+def clear(root: Optional[str] = None) -> int:
     """Remove every entry (all formats and ABIs), failed and quarantined folders, the
     remembered compiler probes, stale builds and free lock files. Builds in progress are
     left alone; processes that have a module loaded keep working."""

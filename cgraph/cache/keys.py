@@ -3,19 +3,22 @@ line, runtime library, Python ABI, format version), its sha256, and the folder i
 import hashlib
 import json
 import os
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from .. import __version__
 from ..config import config
 from ..toolchain import compile_command, lookup as _lookup_toolchain, module_command
 from ..toolchain import runtime_command, toolchain as _probe_toolchain
-
 from .layout import EXTENSION_FILES, EXTENSION_NAME, FORMAT_VERSION, MODULE_FILE, RUNTIME_FILE
 from .layout import SOURCE_FILES
 from .root import cache_root, open_root
 from .state import extension_stats, runtime_stats, stats
 
+if TYPE_CHECKING:      # load.py comes after this module
+    from .load import CacheEntry
 
-def toolchain(root=None, build=False):
+
+def toolchain(root: Optional[str] = None, build: bool = False) -> dict:
     """The compiler description, probed once per compiler and remembered in the cache.
 
     The root is checked first (CacheTrustError: nothing is written in a folder cgraph does
@@ -30,16 +33,19 @@ def toolchain(root=None, build=False):
     return _lookup_toolchain(config.cc, probe_dir)
 
 
-def entries_dir(root=None, abi=None):
+def entries_dir(root: Optional[str] = None, abi: Optional[str] = None) -> str:
+    """The folder of this format's entries for a Python ABI (this one's by default)."""
     root = root or cache_root()
     return os.path.join(root, FORMAT_VERSION, abi or toolchain(root)["python_abi"])
 
 
-def entry_folder(root, key, abi=None):
+def entry_folder(root: str, key: str, abi: Optional[str] = None) -> str:
+    """The folder the entry with ``key`` is published as (whether or not it exists)."""
     return os.path.join(entries_dir(root, abi), key[:2], key)
 
 
-def key_material(source, root=None, runtime=None, build=False):
+def key_material(source: str, root: Optional[str] = None, runtime: Optional["CacheEntry"] = None,
+                 build: bool = False) -> dict:
     """The key material of a graph module built from ``source``, linked to the runtime
     library whose entry is ``runtime`` (None: a module that needs no runtime); ``build``:
     from the probed compiler, not a remembered description (see toolchain())."""
@@ -59,7 +65,7 @@ def key_material(source, root=None, runtime=None, build=False):
     }
 
 
-def runtime_material(source_digest, root=None, build=False):
+def runtime_material(source_digest: str, root: Optional[str] = None, build: bool = False) -> dict:
     """The key material of the runtime library whose templates have ``source_digest``: what
     it depends on is the compiler, the CPU features and cgraph (not the Python ABI, which
     only places it in the cache's layout)."""
@@ -77,7 +83,8 @@ def runtime_material(source_digest, root=None, build=False):
     }
 
 
-def extension_material(source, root=None, include_dirs=(), extra=None, build=False):
+def extension_material(source: str, root: Optional[str] = None, include_dirs: Sequence[str] = (),
+                       extra: Optional[dict] = None, build: bool = False) -> dict:
     """The key material of a plain extension: its source, compiled as it is (no cffi),
     with ``include_dirs``; ``extra`` names what else changes the binary (numpy's version)."""
     tc = toolchain(root, build)
@@ -118,5 +125,6 @@ def _counters(material):
     return runtime_stats if material.get("kind") == "runtime" else stats
 
 
-def compute_key(material):
+def compute_key(material: dict) -> str:
+    """The key: the sha256 of the key material as canonical JSON."""
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()

@@ -11,6 +11,7 @@ import os
 import shutil
 import time
 import uuid
+from typing import Any, Optional
 
 from .entries import _Broken, _touch_last_used, _verified_module, set_aside
 from .errors import CacheError
@@ -27,7 +28,8 @@ class CacheEntry:
     runtime library's, which later modules link against (removed at exit).
     """
 
-    def __init__(self, key, path, module, module_path, private=False, signature=None):
+    def __init__(self, key: str, path: str, module: Any, module_path: str, private: bool = False,
+                 signature: Optional[str] = None):
         self.key = key
         self.signature = signature       # the layout its manifest records (None: unrecorded)
         self.path = path

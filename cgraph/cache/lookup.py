@@ -1,22 +1,23 @@
 """The entry points: find a module by its source (get_module, get_runtime,
 get_extension) or by its key alone (load_by_key), load it, and build it on a miss."""
 import os
+from typing import Callable, Optional, Sequence
 
 from ..toolchain import AssumedToolchain
-
 from .build import _CacheUnwritable, _PUBLISH_ATTEMPTS, _Vanished, _build_private
 from .build import build_and_publish
 from .errors import CacheTrustError, LayoutMismatch
 from .keys import _counters, _module_file, compute_key, entry_folder, extension_material
 from .keys import key_material, runtime_material, toolchain
 from .layout import MODULE_FILE
-from .load import _try_load
+from .load import CacheEntry, _try_load
 from .lock import _key_lock, _thread_lock
 from .root import _check_cache_dir, cache_root, open_root
 from .state import _loaded, _origin, stats
 
 
-def get_module(source, name="anonymous", signature=None, runtime=None):
+def get_module(source: str, name: str = "anonymous", signature: Optional[str] = None,
+               runtime: Optional[CacheEntry] = None) -> CacheEntry:
     """Load the module built from ``source``, building and publishing it on a miss. A module
     calling the runtime library is linked to ``runtime`` (its loaded entry: get_runtime).
 
@@ -28,7 +29,8 @@ def get_module(source, name="anonymous", signature=None, runtime=None):
                          source, name, signature)
 
 
-def get_runtime(source_digest, render_source, name="runtime"):
+def get_runtime(source_digest: str, render_source: Callable[[], str], name: str = "runtime"
+                ) -> CacheEntry:
     """Load the runtime library whose templates have ``source_digest``, building it on a
     miss from ``render_source()`` (rendered only then), with every guarantee of get_module.
     Its traffic is counted in ``runtime_stats``. Modules linked to it can be loaded (and
@@ -50,7 +52,8 @@ def _get_or_probe(root, state, make_material, source, name, signature=None):
         return _get(root, state, make_material(True), source, name, signature)
 
 
-def get_extension(source, name, include_dirs=(), extra=None):
+def get_extension(source: str, name: str, include_dirs: Sequence[str] = (),
+                  extra: Optional[dict] = None) -> CacheEntry:
     """Load the plain CPython extension built from ``source`` (no cffi: its init function is
     ``PyInit__cgraph_ext``), building it on a miss, with every guarantee of get_module: key,
     checks before loading, per-key lock, atomic publication, quarantine, private builds when
@@ -86,7 +89,7 @@ def _get(root, state, material, source, name, signature=None, assumed=False):
     return entry
 
 
-def load_by_key(key, signature=None):
+def load_by_key(key: str, signature: Optional[str] = None) -> Optional[CacheEntry]:
     """The published entry with ``key``, loaded and checked as usual, or None (never builds).
 
     This is the warm path of ``function()``: a pre-key record (see ``read_prekey``) names the

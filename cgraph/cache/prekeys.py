@@ -2,9 +2,9 @@
 a warm ``function()`` finds its module without rendering the source (see codegen/prekey.py)."""
 import json
 import os
+from typing import Optional
 
 from ..cache_files import BadFile, read_sealed, write_sealed
-
 from .entries import quarantine_file
 from .layout import _KEY_RE
 from .root import cache_root, open_root, untrusted_folders
@@ -14,7 +14,7 @@ def _prekey_path(root, prekey):
     return os.path.join(root, "prekeys", prekey[:2], f"{prekey}.json")
 
 
-def read_prekey(prekey):
+def read_prekey(prekey: str) -> Optional[str]:
     """The cache key recorded for a graph's pre-key, or None. The record is sealed and names
     its pre-key: a damaged, edited or swapped one is set aside (with a warning) and None
     returned, so the graph takes the full path and the record is written again."""
@@ -41,13 +41,13 @@ def read_prekey(prekey):
         return None
 
 
-def drop_prekey(prekey, why):
+def drop_prekey(prekey: str, why: str) -> None:
     """Set aside the record of ``prekey`` (it named a module that does not fit its graph)."""
     root = cache_root()
     quarantine_file(root, _prekey_path(root, prekey), why)
 
 
-def write_prekey(prekey, key):
+def write_prekey(prekey: str, key: str) -> None:
     """Remember that the graph with ``prekey`` lowers to the entry ``key`` (best effort)."""
     root = cache_root()
     if open_root(root) != "writable":

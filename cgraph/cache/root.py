@@ -5,16 +5,21 @@ import os
 import pwd
 import shlex
 import stat
+from typing import Optional, Union
 
 from ..cache_files import make_private_dirs
 from ..config import config
-
 from .errors import CacheTrustError
 from .layout import FORMAT_VERSION
 from .state import _checked_dirs, _roots
 
+# What open_root finds: "writable", "readonly", or ("unusable", why).
+RootState = Union[str, tuple[str, str]]
 
-def cache_root():
+
+def cache_root() -> str:
+    """The cache folder: $CGRAPH_CACHE_DIR, else the cache_dir flag, else
+    $XDG_CACHE_HOME/cgraph, else ~/.cache/cgraph (absolute; not created here)."""
     root = os.environ.get("CGRAPH_CACHE_DIR") or config.cache_dir
     if not root:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -29,7 +34,7 @@ def _user_name(uid):
         return str(uid)
 
 
-def trust_problem(path, st, what):
+def trust_problem(path: str, st: os.stat_result, what: str) -> Optional[str]:
     """Why ``path`` (lstat result ``st``) cannot be trusted, with the fix; None if it can."""
     q = shlex.quote(path)
     if stat.S_ISLNK(st.st_mode):
@@ -65,7 +70,7 @@ def _ensure_dir(path):
     return path
 
 
-def open_root(root):
+def open_root(root: str) -> RootState:
     """Check the cache root once per process: "writable", "readonly", or ("unusable", why).
 
     Raises CacheTrustError if it exists but is a link, another user's, or writable by others.
@@ -110,7 +115,7 @@ def _check_cache_dir(path):
     _checked_dirs.add(path)
 
 
-def untrusted_folders(root, path):
+def untrusted_folders(root: str, path: str) -> bool:
     """Whether a folder between ``root`` (checked already) and ``path`` is not cgraph's:
     a link, another user's, or writable by others. Absent folders are fine."""
     folder = os.path.dirname(path)

@@ -49,7 +49,7 @@ _runtime_images = {}   # runtime key -> the bytes of the library this process lo
 _COUNTERS = (stats, extension_stats, runtime_stats, timings, events)
 
 
-def loaded_keys() -> list:
+def loaded_keys() -> list[str]:
     """The keys of the modules this process has loaded (and will not look up again)."""
     return sorted(_loaded)
 

@@ -3,19 +3,17 @@ line, runtime library, Python ABI, format version), its sha256, and the folder i
 import hashlib
 import json
 import os
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from .. import __version__
 from ..config import config
-from ..toolchain import compile_command, lookup as _lookup_toolchain, module_command
-from ..toolchain import runtime_command, toolchain as _probe_toolchain
+from ..toolchain import compile_command, module_command, runtime_command
+from ..toolchain import lookup as _lookup_toolchain
+from ..toolchain import toolchain as _probe_toolchain
 from .layout import EXTENSION_FILES, EXTENSION_NAME, FORMAT_VERSION, MODULE_FILE, RUNTIME_FILE
 from .layout import SOURCE_FILES
 from .root import cache_root, open_root
 from .state import extension_stats, runtime_stats, stats
-
-if TYPE_CHECKING:      # load.py comes after this module
-    from .load import CacheEntry
 
 
 def toolchain(root: Optional[str] = None, build: bool = False) -> dict:
@@ -44,7 +42,7 @@ def entry_folder(root: str, key: str, abi: Optional[str] = None) -> str:
     return os.path.join(entries_dir(root, abi), key[:2], key)
 
 
-def key_material(source: str, root: Optional[str] = None, runtime: Optional["CacheEntry"] = None,
+def key_material(source: str, root: Optional[str] = None, runtime: Optional[Any] = None,
                  build: bool = False) -> dict:
     """The key material of a graph module built from ``source``, linked to the runtime
     library whose entry is ``runtime`` (None: a module that needs no runtime); ``build``:

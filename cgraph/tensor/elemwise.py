@@ -43,8 +43,10 @@ class Elemwise(Op):
         return [result]
 
     def L_op(self, inputs, outputs, output_grads):
-        from .scalar_ops import scalar_grad
-        grads = scalar_grad(self.scalar_op, inputs, outputs[0], output_grads[0])
+        rule = self.scalar_op.grad   # a float op without a rule raises: no silent zero
+        if rule is None:
+            raise NotImplementedError(f"the gradient of {self.scalar_op.name} is not implemented")
+        grads = rule(*inputs, outputs[0], output_grads[0])
         return [None if g is None else sum_to_shape(g, x) for g, x in zip(grads, inputs)]
 
     def c_params(self, node):

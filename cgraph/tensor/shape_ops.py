@@ -14,7 +14,7 @@ import numpy as np
 
 from ..graph.basic import Apply, Constant, Op, Variable
 from .elemwise import DimShuffle, Elemwise
-from .scalar_ops import ScalarOp, upcast
+from .scalar_ops import SCALAR_OPS, upcast
 from .type import TensorType, is_int, resolve_dtype, shape_str
 from .var import TensorVariable, as_tensor_variable, constant
 
@@ -694,20 +694,10 @@ def ones(shape, dtype=None):
     return alloc(np.array(1, dtype=resolve_dtype(dtype)), _shape_argument(shape))
 
 
-def _second(model, value):
-    return np.broadcast_to(value, np.broadcast_shapes(model.shape, value.shape))
-
-
-# The value's elements broadcast against the model's shape; "(void)" reads the model's
-# element so the C compiler sees it used.
-_SECOND = ScalarOp("second", 2, _second, "((void){0}, {1})",
-                   out_rule=lambda dtypes: dtypes[1], compute_rule="each")
-
-
 def second(model, value):
     """An array shaped like ``model`` (broadcast with ``value``) holding ``value``; value's
     dtype."""
-    return Elemwise(_SECOND)(model, value)
+    return Elemwise(SCALAR_OPS["second"])(model, value)
 
 
 fill = second

@@ -89,9 +89,10 @@ def test_gradient_rule_matches_finite_differences(name, dtype):
     rng = np.random.default_rng(3)
     point = _sample(op, dtype, 5, rng)
     if name == "switch":
-        condition = point[0]
-        fun = lambda a, b: cgraph.tensor.elemwise.Elemwise(op)(T.constant(condition), a, b)  # noqa: E731
-        point = point[1:]
+        condition, point = T.constant(point[0]), point[1:]
+
+        def fun(a, b):   # the condition is not differentiable: a constant
+            return cgraph.tensor.elemwise.Elemwise(op)(condition, a, b)
     else:
         fun = cgraph.tensor.elemwise.Elemwise(op)
     verify_grad(fun, point, mode="py", rng=np.random.default_rng(4))

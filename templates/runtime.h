@@ -321,6 +321,22 @@ static inline float cg_log1p_unitf(float e)
 }
 static inline float cg_softplusf(float x) { return (x > 0 ? x : 0.0f) + cg_log1p_unitf(expf(-fabsf(x))); }
 
+/* erfcx(x) = exp(x^2) erfc(x), which libm lacks. Below 12, from erfc with x^2 split into
+ * its rounded value and rounding error (fma), so exp(x^2) keeps full precision; above, by
+ * the continued fraction of erfc (Laplace), which needs no exp and cannot underflow. */
+static inline double cg_erfcx(double x)
+{
+    if (x < -27.0) return HUGE_VAL;   /* exp(x^2) overflows */
+    if (x < 12.0) {
+        const double x2 = x * x, x2_err = fma(x, x, -x2);
+        return exp(x2) * erfc(x) * (1.0 + x2_err);
+    }
+    double t = x;   /* NaN stays NaN, inf gives 0 */
+    for (int k = 40; k >= 1; k--)
+        t = x + 0.5 * k / t;
+    return 0.56418958354775628695 / t;   /* 1 / sqrt(pi) */
+}
+
 /* digamma and trigamma, which libm lacks: the recurrence moves x to >= 10, where the
  * asymptotic series is exact to double precision; negative x by the reflection formula. */
 static inline double cg_psi(double x)

@@ -124,6 +124,9 @@ def test_gammaln_gradient_is_psi():
 # The ops computed by a function of templates/runtime.h (libm lacks them): values across
 # the whole range (poles, huge arguments, infinities, NaN) against scipy.
 RUNTIME_FUNCTIONS = {
+    "erfcx": (scipy.special.erfcx,
+              [-np.inf, -30.0, -26.5, -5.0, -0.5, -0.0, 0.0, 1e-300, 0.3, 2.0, 11.99, 12.0,
+               12.01, 30.0, 1e5, 1e150, 1e300, np.inf, np.nan]),
     "psi": (scipy.special.psi,
             [-1e6 - 0.5, -7.25, -2.5, -1.0, -0.0, 0.0, 1e-300, 1e-8, 0.1, 1.4616321449683622,
              2.0, 5.99, 6.0, 30.5, 1e6, 1e300, np.inf, -np.inf, np.nan]),

@@ -308,6 +308,9 @@ _op("erf", 1, _special("erf"), "erf{f}({0})", out_rule="float",
     grad=lambda x, z, gz: [gz * _c(_SQRT_PI_2, z) * _exp(-x * x)])
 _op("erfc", 1, _special("erfc"), "erfc{f}({0})", out_rule="float",
     grad=lambda x, z, gz: [-gz * _c(_SQRT_PI_2, z) * _exp(-x * x)])
+_op("erfcx", 1, _special("erfcx"), "(({ct})cg_erfcx({0}))", out_rule="float",
+    grad=lambda x, z, gz: [gz * (_c(2, z) * x * z - _c(_SQRT_PI_2, z))],
+    domain=(-1, 3))   # below, it grows as 2 exp(x^2): float32 finite differences lose it
 _op("floor", 1, np.floor, "floor{f}({0})", out_rule="float",
     grad=lambda x, z, gz: [_zero(x, gz)], domain=(0.1, 0.9))
 _op("ceil", 1, np.ceil, "ceil{f}({0})", out_rule="float",

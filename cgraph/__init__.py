@@ -19,6 +19,7 @@ from .compile.clone import clone  # noqa: E402  (theano.clone: copies the whole 
 from . import gradient  # noqa: E402
 from . import unsupported  # noqa: E402,F401  (its finder: import cgraph.sparse says unsupported)
 from .gradient import grad  # noqa: E402
+from . import notebook  # noqa: E402,F401  (gives variables and functions their Jupyter view)
 
 # Imported on first use (PEP 562), so ``import cgraph`` does not pay for them: scan (its
 # module pulls in the lowering code), the printers and the profiler.

@@ -8,11 +8,12 @@ several paths are added. Gradients do not flow through integer or boolean values
 The result is an ordinary graph, compiled like any other.
 """
 import warnings
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from .config import config
-from .graph.basic import Variable, ancestors, io_toposort
+from .graph.basic import GradientNotImplemented, Variable, ancestors, io_toposort
 from .tensor.type import is_float
 
 
@@ -41,13 +42,13 @@ def _stabilized(cost, keep):
 
 def _op_grads(node, output_grads):
     op = node.op
-    if hasattr(op, "L_op"):
+    try:
         return op.L_op(node.inputs, node.outputs, output_grads)
-    if hasattr(op, "grad"):
-        return op.grad(node.inputs, output_grads)
-    raise NotImplementedError(
-        f"{op} has no gradient implemented (needed to differentiate through "
-        f"{node.outputs[0]!r}" + (f", built at {node.trace}" if node.trace else "") + ")")
+    except GradientNotImplemented:   # the Op default: the op defines no gradient at all
+        raise NotImplementedError(
+            f"{op} has no gradient implemented (needed to differentiate through "
+            f"{node.outputs[0]!r}" + (f", built at {node.trace}" if node.trace else "") + ")"
+        ) from None
 
 
 def _add_all(terms):
@@ -57,8 +58,12 @@ def _add_all(terms):
     return total
 
 
-def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", add_names=True,
-         known_grads=None, return_disconnected="zero", null_gradients="raise"):
+def grad(cost: Variable, wrt: "Variable | Sequence[Variable]",
+         consider_constant: "Sequence[Variable] | None" = None,
+         disconnected_inputs: str = "raise", add_names: bool = True,
+         known_grads: "Mapping[Variable, Variable] | None" = None,
+         return_disconnected: str = "zero",
+         null_gradients: str = "raise") -> "Variable | list[Variable]":
     """Symbolic gradient of ``cost`` with respect to ``wrt`` (a variable or a list of them).
 
     ``cost`` must be a scalar unless ``known_grads`` ({variable: its gradient}) starts the
@@ -107,7 +112,7 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", add_nam
             raise TypeError(f"consider_constant must list variables, got {v!r}")
     # outputs of disconnected_grad(x) are constants for the gradient, as consider_constant
     stop.update(v for v in ancestors(roots, stop_at=stop)
-                if v.owner is not None and getattr(v.owner.op, "disconnects_gradient", False))
+                if v.owner is not None and v.owner.op.disconnects_gradient)
     wrt_set = set(wrt_list)
     if cost is not None:
         # Differentiate the numerically stable form (log(softmax(x)) -> log_softmax(x)...):

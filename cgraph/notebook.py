@@ -9,6 +9,13 @@ that computes it. Everything in the page is escaped text; nothing runs in the br
 import html
 import io
 
+from .compile.function import Function
+from .compile.sharedvalue import SharedVariable
+from .graph.basic import Constant, Variable
+
+# cgraph.printing is imported where it is used: ``import cgraph`` does not load the printers
+# (cgraph/__init__.py, _LAZY), and this module is imported with cgraph.
+
 C_SOURCE_LINES = 400     # beyond this the C is cut in the page (f.c_source has it all)
 
 
@@ -99,8 +106,6 @@ def variable_html(v) -> str:
         rows.append(_row("made by", _code(str(v.owner.op))))
         rows.append(_row("inputs", _variables(v.owner.inputs)))
     else:
-        from .compile.sharedvalue import SharedVariable
-        from .graph.basic import Constant
         if isinstance(v, SharedVariable):
             value = v.get_value(borrow=True)
             rows.append(_row("kind", f"shared variable, value of shape "
@@ -113,3 +118,9 @@ def variable_html(v) -> str:
     if v.owner is not None:
         parts.append(_details("graph (debugprint)", _pre(_debugprint(v))))
     return "<div class='cgraph-variable'>" + "".join(parts) + "</div>"
+
+
+# Jupyter shows an object by its _repr_html_ method: given to variables and functions from
+# here, a layer above both, when cgraph is imported (the printers stay imported on first use).
+Variable._repr_html_ = variable_html
+Function._repr_html_ = function_html

@@ -8,6 +8,8 @@ ProfileStats did; ``f.profile.summary()`` prints one.
 """
 import sys
 
+from .graph.labels import label_of
+
 _ALL = []
 
 
@@ -44,7 +46,6 @@ class ProfileStats:
         return [(ns[k] * 1e-9, calls[k], node) for k, node in enumerate(f.nodes)]
 
     def summary(self, file=sys.stderr, n_apply_to_print=20):
-        from .codegen.lower import label_of
         total = self.check_seconds + self.run_seconds + self.write_seconds
         name = self.message or (self.function.name if self.function else None) or "anonymous"
         out = [f"Function profiling: {name}",

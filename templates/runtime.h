@@ -321,6 +321,51 @@ static inline float cg_log1p_unitf(float e)
 }
 static inline float cg_softplusf(float x) { return (x > 0 ? x : 0.0f) + cg_log1p_unitf(expf(-fabsf(x))); }
 
+/* erfcx(x) = exp(x^2) erfc(x), which libm lacks. Below 12, from erfc with x^2 split into
+ * its rounded value and rounding error (fma), so exp(x^2) keeps full precision; above, by
+ * the continued fraction of erfc (Laplace), which needs no exp and cannot underflow. */
+static inline double cg_erfcx(double x)
+{
+    if (x < -27.0) return HUGE_VAL;   /* exp(x^2) overflows */
+    if (x < 12.0) {
+        const double x2 = x * x, x2_err = fma(x, x, -x2);
+        return exp(x2) * erfc(x) * (1.0 + x2_err);
+    }
+    double t = x;   /* NaN stays NaN, inf gives 0 */
+    for (int k = 40; k >= 1; k--)
+        t = x + 0.5 * k / t;
+    return 0.56418958354775628695 / t;   /* 1 / sqrt(pi) */
+}
+
+/* digamma and trigamma, which libm lacks: the recurrence moves x to >= 10, where the
+ * asymptotic series is exact to double precision; negative x by the reflection formula. */
+static inline double cg_psi(double x)
+{
+    if (x <= 0.0 && x == floor(x)) return x == 0.0 ? -copysign(HUGE_VAL, x) : NAN;  /* poles */
+    if (x < 0.0) return cg_psi(1.0 - x) - 3.14159265358979323846 / tan(3.14159265358979323846 * x);
+    double shift = 0.0;
+    for (; x < 10.0; x += 1.0)
+        shift -= 1.0 / x;
+    const double r = 1.0 / (x * x);
+    return shift + log(x) - 0.5 / x
+        - r * (1.0 / 12 - r * (1.0 / 120 - r * (1.0 / 252 - r * (1.0 / 240 - r * (1.0 / 132
+        - r * (691.0 / 32760 - r / 12))))));
+}
+static inline double cg_trigamma(double x)
+{
+    if (x <= 0.0 && x == floor(x)) return HUGE_VAL;   /* poles */
+    if (x < 0.0) {
+        const double s = sin(3.14159265358979323846 * x);
+        return 9.86960440108935861883 / (s * s) - cg_trigamma(1.0 - x);   /* pi^2 */
+    }
+    double shift = 0.0;
+    for (; x < 10.0; x += 1.0)
+        shift += 1.0 / (x * x);
+    const double r = 1.0 / (x * x);
+    return shift + 1.0 / x + 0.5 * r + r / x * (1.0 / 6 - r * (1.0 / 30 - r * (1.0 / 42
+        - r * (1.0 / 30 - r * (5.0 / 66 - r * (691.0 / 2730 - r * 7.0 / 6))))));
+}
+
 /* --- error reporting ----------------------------------------------------------------- */
 
 #define CG_FAIL(code, node, ...)                       \

@@ -3,6 +3,7 @@ views), relu, hard_sigmoid and the re-exported sigmoids."""
 import numpy as np
 import pytest
 
+import cgraph
 import cgraph.tensor as T
 from cgraph.tensor.nnet import log_softmax, logsoftmax, softmax
 from util import check, strided_variants
@@ -27,7 +28,12 @@ def test_both_import_paths_name_the_same_functions():
     assert T.nnet.softmax is softmax
     assert T.nnet.log_softmax is log_softmax and logsoftmax is log_softmax
     assert T.nnet.sigmoid is T.sigmoid and T.nnet.softplus is T.softplus
-    assert T.nnet.ultra_fast_sigmoid is not None and T.nnet.hard_sigmoid is not None
+    # Theano's piecewise ultra_fast_sigmoid is the exact sigmoid here (as fast, no error)
+    assert T.nnet.ultra_fast_sigmoid is T.sigmoid
+    x = T.dvector("x")   # hard_sigmoid is Theano's clip(0.2 x + 0.5, 0, 1)
+    hard = cgraph.function([x], T.nnet.hard_sigmoid(x), mode="py")
+    np.testing.assert_allclose(hard(np.array([-3.0, -2.5, 0.0, 1.0, 2.5, 3.0])),
+                               [0.0, 0.0, 0.5, 0.7, 1.0, 1.0], rtol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

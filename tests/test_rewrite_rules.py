@@ -66,8 +66,8 @@ def _makes_sense(pattern, dtype, values):
 def instances(dtype):
     """(rule table, rule index, expression, x, y) for every rule and free constant."""
     x, y = T.matrix("x", dtype=dtype), T.matrix("y", dtype=dtype)
-    tables = [("canonicalize", [(p, g) for p, _, g in canonicalize.RULES]),
-              ("stabilize", [(p, None) for p, _ in stabilize.ELEMENTWISE_RULES])]
+    tables = [("canonicalize", [(rule.pattern, rule.guard) for rule in canonicalize.RULES]),
+              ("stabilize", [(rule.pattern, rule.guard) for rule in stabilize.ELEMENTWISE_RULES])]
     found = []
     for table, rules in tables:
         for index, (pattern, guard) in enumerate(rules):

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import __version__
 from ..graph.basic import Constant
+from ..graph.labels import c_string, label_of, nan_guard_message  # noqa: F401 (also used from here)
 from ..ifelse import IfElse, branch_layout
 from ..tensor.type import FLOAT_DTYPES
 from .names import NameTable
@@ -53,30 +54,6 @@ def c_literal(value, dtype):
     return f"{int(value)}LL" if dtype == "int64" else str(int(value))
 
 
-def label_of(var, depth=2):
-    """A short human name for ``var`` in messages: its name, or the expression computing it."""
-    from ..tensor.elemwise import DimShuffle, Elemwise
-    if var.name:
-        return var.name
-    if isinstance(var, Constant):
-        return str(var.data.reshape(())[()]) if var.data.size == 1 else repr(var)
-    owner = var.owner
-    if owner is None:
-        return repr(var)
-    if isinstance(owner.op, DimShuffle) and "x" in owner.op.new_order and \
-            [a for a in owner.op.new_order if a != "x"] == list(range(owner.inputs[0].ndim)):
-        return label_of(owner.inputs[0], depth)      # only adds broadcast axes
-    name = owner.op.scalar_op.name if isinstance(owner.op, Elemwise) else str(owner.op)
-    if depth == 0:
-        return f"{name}(...)"
-    text = f"{name}({', '.join(label_of(v, depth - 1) for v in owner.inputs)})"
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def c_string(text):
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ").replace("%", "%%")
-
-
 class ModuleParts:
     """What one C module collects besides cg_run: module-level code that ops contribute (a
     scan's step function, say) and the names of module-level symbols, unique across it."""
@@ -88,6 +65,20 @@ class ModuleParts:
 
     def add_support(self, code):
         self.support.append(code)
+
+    def add_support_template(self, template, **context):
+        """Module-level code rendered from ``template``, once per module whatever number of
+        nodes asks for it."""
+        code = render(template, **context)
+        if code not in self.support:
+            self.add_support(code)
+
+    def lower_inner_function(self, function_name, inputs, outputs, nodes, comment="",
+                             shape_messages=()):
+        """A static C function of this module computing ``outputs`` from ``inputs`` (see
+        lower_inner_function): how an op with a graph inside (scan) gets its body lowered."""
+        return lower_inner_function(self, function_name, inputs, outputs, nodes, comment,
+                                    shape_messages)
 
     def add_kernel(self, template, name, **context):
         """A module-level function rendered from ``template`` (given ``kernel``, its name):
@@ -118,15 +109,6 @@ class Body:
     inplace_check: str = ""    # C deciding cg_inplace (run after `blocks`)
     late_blocks: list = field(default_factory=list)   # in-place candidates, after the
     #                                                   other outputs are taken
-
-
-def nan_guard_message(var, node_id=None, node=None):
-    """What nan_guard says when ``var`` (an input, or the output of ``node``) holds a NaN or
-    an Inf; ``{kind}`` and ``{index}`` stand for what was found and where. One text for both
-    modes, so the C and the numpy reference raise the same message."""
-    where = (f"the output {label_of(var)} of node {node_id} ({node.op})" if node is not None
-             else f"the input {label_of(var)}")
-    return f"NanGuard: {where} contains {{kind}}" + (" at index {index}" if var.ndim else "")
 
 
 def _nan_guard_check(vi, message, node_id):
@@ -239,22 +221,20 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
             guarded.append((guard, _condition_flag(node, node_id, info, flags)))
         for var in node.outputs:
             if var not in info:
-                declare(var, f"{_op_short_name(node.op)}{node_id}")
+                declare(var, f"{node.op.short_name()}{node_id}")
         out_name = node.outputs[0].name
         op_label = c_string(f"{node.op}" + (f" computing {out_name}" if out_name else ""))
         params = node.op.c_params(node)
         if isinstance(node.op, IfElse):
             params["flag"] = flags[node]
-        if hasattr(node.op, "c_support_code"):
-            params.update(node.op.c_support_code(node, module))
-        kernel_template = getattr(node.op, "c_kernel_template", None)
+        params.update(node.op.c_support_code(node, module))
+        kernel_template = node.op.c_kernel_template
         if kernel_template and node.outputs[0].ndim > 0:
             # the node's loop as a module-level function, shared by nodes with the same code
             context = dict(params, ins=[info[v] for v in node.inputs],
                            outs=[info[v] for v in node.outputs], may_alias=node in late_nodes,
                            op_text=f"{node.op}".replace("*/", "* /"))
-            if hasattr(node.op, "c_kernel_context"):   # the loop's operands, if not the node's
-                context = node.op.c_kernel_context(node, context)
+            context = node.op.c_kernel_context(node, context)   # the loop's operands
             params["kernel"] = module.add_kernel(
                 kernel_template, f"cg_loop_{info[node.outputs[0]].name}", **context)
         code = render(node.op.c_template,
@@ -353,16 +333,6 @@ def _nest_branches(guarded, flags, depth=0):
     return blocks
 
 
-# Templates whose outputs are always new buffers, never views of an input (they always
-# CG_ALLOC the output). Any other op's outputs may share a buffer with its inputs.
-FRESH_OUTPUT_TEMPLATES = frozenset({"ops/elemwise.c.j2", "ops/dot.c.j2", "ops/gemm.c.j2",
-                                    "ops/reduce.c.j2"})
-
-
-def _allocates_fresh(op):
-    return getattr(op, "c_template", None) in FRESH_OUTPUT_TEMPLATES
-
-
 def _recycling_plan(inputs, outputs, nodes):
     """{node index: variables whose buffers may be given back after that node}.
 
@@ -391,7 +361,7 @@ def _recycling_plan(inputs, outputs, nodes):
         for v in node.outputs:
             last.setdefault(v, node_id)
             defined.append(v)
-            if not _allocates_fresh(node.op):
+            if not node.op.allocates_fresh_output:   # else the output may view an input
                 for x in node.inputs:
                     if not isinstance(x, Constant):
                         union(v, x)
@@ -412,7 +382,6 @@ def _recycling_plan(inputs, outputs, nodes):
 def _inplace_check(inputs, input_infos, info, outputs, inplace):
     """C that sets cg_inplace to 1 only when every planned in-place write is safe: see
     cgraph/rewrite/inplace.py. Runs after every other node, before the candidates."""
-    from ..tensor.blas import Gemm
     targets = [inputs[j] for j in inplace.values()]
     lines = ["/* in-place updates: only if no candidate can fail and nothing overlaps */",
              "cg_inplace = 1;"]
@@ -432,25 +401,10 @@ def _inplace_check(inputs, input_infos, info, outputs, inplace):
         ti = input_infos[j]
         lines.append(f"/* {node.op} -> {ti.name} */")
         lines.append("{")
-        body = []
-        if isinstance(node.op, Gemm):
-            alpha, a, b, beta, *zs = [info[v] for v in node.inputs]
-            z_vars = node.inputs[4:]
-            body += [
-                f"if ({a.name}.shape[{a.ndim - 1}] != {b.name}.shape[0]) cg_inplace = 0;",
-                f"if (!cg_blas_direct(&{a.name}, {a.ndim}) || !cg_blas_direct(&{b.name}, "
-                f"{b.ndim})) cg_inplace = 0;",
-                f"if (*(const {alpha.ctype} *){alpha.name}.data == 0) cg_inplace = 0;",
-                f"if ({b.name}.shape[0] > 2147483647) cg_inplace = 0;"]
-            dims = ([f"{a.name}.shape[0]"] if a.ndim == 2 else []) +                 ([f"{b.name}.shape[1]"] if b.ndim == 2 else [])
-            for d, expr in enumerate(dims):
-                body.append(f"if ({expr} != {ti.name}.shape[{d}] || {expr} > 2147483647) "
-                            f"cg_inplace = 0;")
-            operands = [(v, info[v]) for v in node.inputs[:4]]
-            shaped = list(zip(z_vars, zs))
-        else:
-            operands = []
-            shaped = [(v, info[v]) for v in node.inputs]
+        conditions = node.op.inplace_conditions(node, info, ti)
+        body = list(conditions.checks)
+        operands = [(v, info[v]) for v in conditions.whole]
+        shaped = [(v, info[v]) for v in conditions.elementwise]
         # every elementwise operand: length 1 or W's length on each axis, and, if it is not
         # W itself, no byte in common with a buffer being overwritten
         for v, vi in shaped:
@@ -464,7 +418,7 @@ def _inplace_check(inputs, input_infos, info, outputs, inplace):
                             f"{ti.name}.shape[{d}]) cg_inplace = 0;")
             if v is not target:
                 operands.append((v, vi))
-        if not isinstance(node.op, Gemm) and ti.ndim:
+        if not conditions.shape_checked and ti.ndim:
             # the broadcast result must have W's shape: some operand has W's length
             for d in range(ti.ndim):
                 if any(v is target for v, _ in shaped):
@@ -521,10 +475,3 @@ def lower(inputs, outputs, nodes, function_name, profile=False, nan_guard=False,
     return Lowered(source=source, inputs=list(inputs) + body.hidden,
                    hidden_constants=[v.data for v in body.hidden], outputs=list(outputs),
                    nodes=nodes, inplace={} if nan_guard else dict(inplace or {}))
-
-
-def _op_short_name(op):
-    from ..tensor.elemwise import Elemwise
-    if isinstance(op, Elemwise):
-        return "fused" if hasattr(op.scalar_op, "c_body") else op.scalar_op.name.rstrip("_")
-    return type(op).__name__.lower()

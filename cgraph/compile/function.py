@@ -7,15 +7,26 @@ that checks arguments, calls the runner once and writes the updates back.
 """
 import time
 import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Union
 
 import numpy as np
 
 from ..config import config
 from ..graph.basic import Constant, Variable, ancestors, clone_replace, graph_inputs, io_toposort
+from ..graph.basic import set_eval_compiler
 from ..tensor.var import as_tensor_variable
 from .io import In, Out
 from .fastcall import FALLBACK as _FALLBACK
 from .sharedvalue import Container, SharedVariable, acquire_all, call_locks, release_all, shared
+
+from .mode import Mode
+
+# what function() accepts as its outputs, its updates and its givens
+Outputs = Union[Variable, Out, Sequence[Union[Variable, Out]], Mapping[str, Variable], None]
+Updates = Union[Iterable[tuple[SharedVariable, Variable]], Mapping[SharedVariable, Variable],
+                None]
+Givens = Union[Mapping[Variable, Variable], Iterable[tuple[Variable, Variable]], None]
 
 
 class UnusedInputError(Exception):
@@ -26,9 +37,13 @@ class MissingInputError(Exception):
     """The outputs depend on a variable that is neither an input nor shared."""
 
 
-def function(inputs, outputs=None, mode=None, updates=None, givens=None,
-             no_default_updates=False, accept_inplace=False, name=None, rebuild_strict=True,
-             allow_input_downcast=None, profile=None, on_unused_input=None, nan_guard=None):
+def function(inputs: Sequence[Union[Variable, In]], outputs: Outputs = None,
+             mode: Union[str, Mode, None] = None, updates: Updates = None, givens: Givens = None,
+             no_default_updates: "bool | Sequence[SharedVariable]" = False,
+             accept_inplace: bool = False, name: "str | None" = None,
+             rebuild_strict: bool = True, allow_input_downcast: "bool | None" = None,
+             profile: "bool | None" = None, on_unused_input: "str | None" = None,
+             nan_guard: "bool | None" = None) -> "Function":
     """Compile a graph into a callable.
 
     ``inputs``: list of variables or ``In``; ``outputs``: a variable (the call returns one
@@ -690,11 +705,6 @@ class Function:
     def __repr__(self):
         return f"<cgraph.Function {self.name or 'anonymous'} ({self.mode})>"
 
-    def _repr_html_(self):
-        """A summary in Jupyter: inputs, outputs, updates, the graph, the C (cgraph.notebook)."""
-        from ..notebook import function_html
-        return function_html(self)
-
 
 def _refuse_dtypes_without_c(graph_in, roots):
     """A TypeError naming the first variable whose dtype the C backend does not compute
@@ -755,3 +765,6 @@ def _rebuild_function(parts):
     function = Function.__new__(Function)
     function._setup(**parts)
     return function
+
+
+set_eval_compiler(function)   # Variable.eval compiles with function()

@@ -10,6 +10,7 @@ import threading
 
 import numpy as np
 
+from ..graph.labels import label_of, nan_guard_message
 from ..tensor.type import shape_str
 
 _ERRORS = {1: ValueError, 2: IndexError, 3: ZeroDivisionError, 4: MemoryError,
@@ -57,7 +58,6 @@ class _Output:
 
 def node_context(node):
     """What an error message adds about the node that failed."""
-    from ..codegen.lower import label_of
     where = f"\nThe node was built at {node.trace}" if node.trace else ""
     return f"\nApply node that caused the error: {node.op}({', '.join(map(label_of, node.inputs))})" \
            f" -> {label_of(node.outputs[0])}{where}"
@@ -219,7 +219,6 @@ class PyRunner:
 
 def _nan_guard_check(var, value, node_id=None, node=None):
     """Raise FloatingPointError if the float array ``value`` (of ``var``) has a NaN or Inf."""
-    from ..codegen.lower import nan_guard_message
     if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
         return
     bad = ~np.isfinite(value)

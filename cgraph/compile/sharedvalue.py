@@ -122,8 +122,9 @@ class SharedVariable(TensorVariable):
         return self.name if self.name else f"<shared {self.type}>"
 
 
-def shared(value, name=None, strict=False, allow_downcast=None, borrow=False,
-           broadcastable=None):
+def shared(value: "np.ndarray | numbers.Number | bool", name: "str | None" = None,
+           strict: bool = False, allow_downcast: "bool | None" = None, borrow: bool = False,
+           broadcastable: "tuple[bool, ...] | None" = None) -> "SharedVariable":
     """A shared variable holding ``value``.
 
     The dtype is the value's own (Python floats are float64 and ints int64, as in Theano;

@@ -5,11 +5,25 @@ a ``Constant``, or the output of an ``Apply`` node, which records one applicatio
 ``Op`` to input variables.
 """
 from collections import deque
+from dataclasses import dataclass, field
 import itertools
 
 from .trace import user_line
 
 _next_id = itertools.count()
+_eval_compiler = []   # how Variable.eval compiles: set by cgraph.compile, a layer above
+
+
+def set_eval_compiler(compile_function) -> None:
+    """Install ``compile_function(inputs, output)`` (cgraph.function) for ``eval``."""
+    _eval_compiler[:] = [compile_function]
+
+
+def eval_compiler():
+    """The function ``eval`` compiles with (cgraph.function, once cgraph is imported)."""
+    if not _eval_compiler:
+        raise RuntimeError("eval() needs cgraph.compile: import cgraph first")
+    return _eval_compiler[0]
 
 
 class Variable:
@@ -35,11 +49,6 @@ class Variable:
             out = f"{self.owner.op}.{self.index}" if len(self.owner.outputs) > 1 else str(self.owner.op)
             return out
         return f"<{self.type}>"
-
-    def _repr_html_(self):
-        """A summary in Jupyter: name, type, the op that made it, its graph."""
-        from ..notebook import variable_html
-        return variable_html(self)
 
     # Python identity semantics for == and hash, as in Theano (use T.eq for elementwise).
     __hash__ = object.__hash__
@@ -79,26 +88,104 @@ class Apply:
         return f"{self.op}({', '.join(map(repr, self.inputs))})"
 
 
-class Op:
-    """An operation. Subclasses define ``make_node`` and ``perform`` (numpy) and name the C
-    template that implements them (``c_template``) with ``c_params`` supplying its values.
+class GradientNotImplemented(NotImplementedError):
+    """Raised by ``Op.L_op`` of an op that defines no gradient (grad() names the node)."""
 
-    ``__props__`` names the attributes that make two ops equal (used to merge equal nodes).
+
+class Op:
+    """An operation. This class lists every hook an op may define, with its default; the
+    rest of cgraph calls these and never asks ``hasattr``.
+
+    Building and running (every op):
+
+    - ``make_node(*inputs) -> Apply``: checks and converts the inputs, makes the outputs.
+    - ``perform(node, inputs: list[ndarray]) -> list[ndarray]``: the numpy reference (py mode
+      and constant folding).
+    - ``__props__``: the attribute names that make two ops equal (equal nodes merge).
+
+    C code (cgraph.codegen.lower):
+
+    - ``c_template``: the Jinja2 template of the op's block (under templates/), None when the
+      op has no C; ``c_params(node) -> dict``: the values the template needs besides the
+      inputs' and outputs' names.
+    - ``c_support_code(node, module) -> dict``: adds module-level code through ``module``
+      (``add_support``, ``add_kernel``, ``add_support_template``, ``lower_inner_function``)
+      and returns more template values.
+    - ``c_kernel_template``: a template for the op's loop as a module-level function shared by
+      equal nodes; ``c_kernel_context(node, context) -> dict`` adjusts its values.
+    - ``short_name() -> str``: names the C variables of the op's outputs (``add3``).
+    - ``allocates_fresh_output``: the C always writes the output into a new buffer, never a
+      view of an input (the buffer-recycling plan relies on it).
+    - ``writes_inplace_safely(node) -> bool``: the op may write an update's new value into the
+      shared variable's buffer (cgraph.rewrite.inplace); ``inplace_conditions(node, info,
+      target) -> InplaceConditions``: the run-time C checks that make that write safe.
+
+    Gradients (cgraph.gradient):
+
+    - ``L_op(inputs, outputs, output_grads) -> list[Variable | None]``: one gradient per
+      input, None where no gradient flows; ``output_grads[k]`` is None for an output the cost
+      does not depend on.
+    - ``disconnects_gradient``: grad() treats the output as a constant.
+
+    Rewrites and messages:
+
+    - ``foldable``: constant folding may run ``perform`` at compile time (False for random
+      draws and loops).
+    - ``message_name() -> str`` and ``label_through(node) -> Variable | None``: how messages
+      name the op's outputs (cgraph.graph.labels).
     """
 
     __props__ = ()
     c_template = None
+    c_kernel_template = None
+    allocates_fresh_output = False
+    disconnects_gradient = False
+    foldable = True
 
-    def make_node(self, *inputs):
+    def make_node(self, *inputs) -> "Apply":
         raise NotImplementedError
 
-    def perform(self, node, inputs):
+    def perform(self, node: "Apply", inputs: list) -> list:
         """Compute the outputs from numpy input values; returns a list of arrays."""
         raise NotImplementedError
 
-    def c_params(self, node):
+    def c_params(self, node: "Apply") -> dict:
         """Extra values for this op's C template."""
         return {}
+
+    def c_support_code(self, node: "Apply", module) -> dict:
+        """Module-level code this node needs (added to ``module``); more template values."""
+        return {}
+
+    def c_kernel_context(self, node: "Apply", context: dict) -> dict:
+        """The values of the kernel template (default: the node's operands, as given)."""
+        return context
+
+    def short_name(self) -> str:
+        """The stem of the C names of this op's outputs."""
+        return type(self).__name__.lower()
+
+    def writes_inplace_safely(self, node: "Apply") -> bool:
+        """Whether this node may compute an update straight into the updated buffer."""
+        return False
+
+    def inplace_conditions(self, node: "Apply", info, target) -> "InplaceConditions":
+        """The run-time conditions of an in-place write (see InplaceConditions); by default
+        the node reads every input element for element, broadcast to the output's shape."""
+        return InplaceConditions(elementwise=list(node.inputs))
+
+    def L_op(self, inputs: list, outputs: list, output_grads: list) -> list:
+        """The gradient of the cost with respect to each input."""
+        raise GradientNotImplemented(f"{self} has no gradient implemented")
+
+    def message_name(self) -> str:
+        """The op's name in a variable's label: ``name(inputs)``."""
+        return str(self)
+
+    def label_through(self, node: "Apply") -> "Variable | None":
+        """The input whose label also names this node's output (an op that only adds
+        broadcast axes), or None."""
+        return None
 
     def __call__(self, *inputs, **kwargs):
         node = self.make_node(*inputs, **kwargs)
@@ -118,6 +205,24 @@ class Op:
             return type(self).__name__
         props = ", ".join(str(p) for p in self._props())
         return f"{type(self).__name__}{{{props}}}"
+
+
+@dataclass
+class InplaceConditions:
+    """What must hold at run time for a node to write an update in place (Op hook
+    ``inplace_conditions``; checked by the C that cgraph.codegen.lower emits).
+
+    ``checks``: C statements setting ``cg_inplace = 0`` when the write is unsafe.
+    ``whole``: inputs read as a whole (a product's operands): must not overlap the buffer.
+    ``elementwise``: inputs read element for element: each axis of length 1 or the
+    target's, and no overlap with the buffer unless the input is the target itself.
+    ``shape_checked``: ``checks`` already ensure the output has the target's shape (else the
+    broadcast of the elementwise inputs must have it).
+    """
+    checks: list = field(default_factory=list)
+    whole: list = field(default_factory=list)
+    elementwise: list = field(default_factory=list)
+    shape_checked: bool = False
 
 
 def io_toposort(outputs, stop_at=()):

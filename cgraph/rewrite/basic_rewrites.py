@@ -15,7 +15,7 @@ def constant_folding(node):
     """
     if not node.inputs or not all(isinstance(v, Constant) for v in node.inputs):
         return None
-    if not getattr(node.op, "foldable", True):
+    if not node.op.foldable:
         return None
     try:
         with np.errstate(all="ignore"):

@@ -1,8 +1,8 @@
 """Algebraic simplification: expressions rewritten to cheaper ones with the same values.
 
-Elementwise rules are data, as in stabilize.py: (pattern, build, guard), where the pattern
-(see patterns.py) matches the node's output, ``guard(bindings, out)`` says whether the rule
-applies to this node's types, and ``build(out, **bindings)`` returns the replacement. Every
+Elementwise rules are data, as in stabilize.py: ``Rule(pattern, build, guard)`` (patterns.py),
+where the pattern matches the node's output, ``guard(out)`` says whether the rule applies to
+this node's types, and ``build(out, **bindings)`` returns the replacement. Every
 replacement is given the replaced variable's exact type (dtype by a cast, which converts as
 the replaced op did; broadcastable pattern checked), or the rule is not applied.
 
@@ -49,7 +49,6 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..graph.basic import Constant
 from ..tensor import basic as T
 from ..tensor.elemwise import DimShuffle, Elemwise, SumToShape
 from ..tensor.scalar_ops import Composite, upcast
@@ -58,44 +57,7 @@ from ..tensor.reduction import Reduce
 from ..tensor.shape_ops import Reshape, Shape_i, alloc, patternbroadcast
 from ..tensor.type import FLOAT_DTYPES, INT_DTYPES
 from ..tensor.var import constant
-from .patterns import constant_value, match, strip_broadcast
-
-
-class Const:
-    """In a rule's pattern: a constant with one element (length 1 on every axis once
-    broadcast to the node's rank), equal to ``value`` (any value when None), bound as
-    ``name``."""
-
-    def __init__(self, name, value=None):
-        self.name, self.value = name, value
-
-
-def _plain(pattern, consts):
-    """The pattern for patterns.match, with each Const replaced by its name (noted in
-    ``consts``)."""
-    if isinstance(pattern, Const):
-        consts.append(pattern)
-        return pattern.name
-    if isinstance(pattern, tuple):
-        return (pattern[0],) + tuple(_plain(p, consts) for p in pattern[1:])
-    return pattern
-
-
-def match_rule(pattern, var):
-    """Bindings if ``var`` matches ``pattern`` (which may hold Const entries), else None."""
-    consts = []
-    bindings = match(_plain(pattern, consts), var)
-    if bindings is None:
-        return None
-    for c in consts:
-        bound = bindings[c.name]
-        value = constant_value(bound)
-        if value is None or not isinstance(strip_broadcast(bound), Constant) \
-                or not all(bound.broadcastable):
-            return None
-        if c.value is not None and value != c.value:
-            return None
-    return bindings
+from .patterns import Const, Rule, constant_value
 
 
 # --- guards and builders --------------------------------------------------------------------
@@ -143,14 +105,14 @@ def _exp_of_log(out, x):
     return T.switch(T.ge(x, constant(0, dtype=x.dtype)), _as(x, out), nan)
 
 
-# --- the rules: (pattern, build(out, **bindings), guard(out)) -----------------------------------
+# --- the rules ---------------------------------------------------------------------------------
 
 RULES = []
 
 
 def _rule(patterns, build, guard=None):
     for pattern in patterns if isinstance(patterns, list) else [patterns]:
-        RULES.append((pattern, build, guard or (lambda out: True)))
+        RULES.append(Rule(pattern, build, guard) if guard else Rule(pattern, build))
 
 
 def _both_orders(name, a, b):
@@ -191,13 +153,11 @@ for _op in ("add", "mul"):
 
 def canonical_elementwise(node):
     out = node.outputs[0]
-    for pattern, build, guard in RULES:
-        if not guard(out):
+    for rule in RULES:
+        bindings = rule.bindings(out)
+        if bindings is None or not _one_dtype(rule.pattern, bindings, out):
             continue
-        bindings = match_rule(pattern, out)
-        if bindings is None or not _one_dtype(pattern, bindings, out):
-            continue
-        result = build(out, **bindings)
+        result = rule.build(out, **bindings)
         if result is None:
             continue
         result = _with_type(result, out)

@@ -19,8 +19,6 @@ the runner then returns the input array itself as the new value. As in Theano, a
 obtained with ``get_value(borrow=True)`` (or given to ``shared(..., borrow=True)``) may thus
 change with later calls; ``get_value()`` returns a copy.
 """
-from ..tensor.blas import Gemm
-from ..tensor.elemwise import Elemwise
 from ..tensor.type import FLOAT_DTYPES
 
 
@@ -45,25 +43,11 @@ def plan_inplace(inputs, outputs, nodes, update_pairs):
             continue
         if value.dtype != target.dtype or value.ndim != target.ndim:
             continue
-        if not _writes_safely(node):
+        if node.outputs[0].dtype not in FLOAT_DTYPES or not node.op.writes_inplace_safely(node):
             continue
         plan[k] = j
         owners.add(node)
     return plan
-
-
-def _writes_safely(node):
-    """Ops whose template computes the output element by element after its last possible
-    failure (checked beforehand by lowering), or, for Gemm, writes beta * z first then adds
-    the product."""
-    op = node.op
-    if node.outputs[0].dtype not in FLOAT_DTYPES:
-        return False
-    if isinstance(op, Gemm):
-        return True
-    if type(op) is Elemwise:
-        return not getattr(op.scalar_op, "may_fail", True)
-    return False
 
 
 def schedule_inplace(nodes, outputs, plan):

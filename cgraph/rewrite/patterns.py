@@ -6,6 +6,7 @@ patterns)`` matching an Elemwise node. Broadcasting DimShuffles that only add ax
 through, so ``1 - sigmoid(x)`` matches ``("sub", 1, ("sigmoid", "x"))`` for any rank of x.
 """
 import numbers
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -55,3 +56,61 @@ def match(pattern, var, bindings=None):
         if match(arg, inp, bindings) is None:
             return None
     return bindings
+
+
+class Const:
+    """In a rule's pattern: a constant with one element (length 1 on every axis once
+    broadcast to the node's rank), equal to ``value`` (any value when None), bound as
+    ``name``."""
+
+    def __init__(self, name, value=None):
+        self.name, self.value = name, value
+
+
+def _plain(pattern, consts):
+    """The pattern for patterns.match, with each Const replaced by its name (noted in
+    ``consts``)."""
+    if isinstance(pattern, Const):
+        consts.append(pattern)
+        return pattern.name
+    if isinstance(pattern, tuple):
+        return (pattern[0],) + tuple(_plain(p, consts) for p in pattern[1:])
+    return pattern
+
+
+def match_rule(pattern, var):
+    """Bindings if ``var`` matches ``pattern`` (which may hold Const entries), else None."""
+    consts = []
+    bindings = match(_plain(pattern, consts), var)
+    if bindings is None:
+        return None
+    for c in consts:
+        bound = bindings[c.name]
+        value = constant_value(bound)
+        if value is None or not isinstance(strip_broadcast(bound), Constant) \
+                or not all(bound.broadcastable):
+            return None
+        if c.value is not None and value != c.value:
+            return None
+    return bindings
+
+
+def _always(out):
+    return True
+
+
+class Rule(NamedTuple):
+    """One elementwise rewrite of a table (canonicalize.RULES, stabilize.ELEMENTWISE_RULES).
+
+    ``pattern``: what the node's output must look like (strings, numbers, Const, nested
+    tuples: see this module); ``build(out, **bindings)``: the replacement of ``out`` from
+    the bound variables, or None when the rule turns out not to apply; ``guard(out)``: whether
+    the rule applies to ``out``'s types at all (checked before matching).
+    """
+    pattern: tuple
+    build: Callable
+    guard: Callable = _always
+
+    def bindings(self, out):
+        """The bound variables when this rule applies to ``out``, else None."""
+        return match_rule(self.pattern, out) if self.guard(out) else None

@@ -16,6 +16,7 @@ ran those checks on the same values.
 """
 
 from ..graph.basic import Apply, Op
+from ..graph.labels import c_string, label_of
 from ..tensor.blas import Dot
 from ..tensor.elemwise import DimShuffle, Elemwise, SumToShape, sum_array_to_shape
 from ..tensor.type import TensorType
@@ -69,7 +70,6 @@ class SumToBroadcastShape(Op):
         return [sum_array_to_shape(g, self.target_shape(sources), self.label)]
 
     def c_params(self, node):
-        from ..codegen.lower import c_string
         return {"dims": self.dims, "target_label": c_string(self.label)}
 
 
@@ -116,7 +116,6 @@ def sum_to_shape_of_sources(node):
     if x.owner is None or not (all(x.broadcastable) or isinstance(
             x.owner.op, (Elemwise, DimShuffle, Dot, SumToShape, SumToBroadcastShape))):
         return None
-    from ..codegen.lower import label_of
     sources, dims = [], []
     for axis in range(x.ndim):
         pairs = []

@@ -1,33 +1,33 @@
 """Numerically stable forms, found in the graph so users can write the naive expression.
 
-Each rule is (pattern, replacement): when the pattern (see patterns.py) matches a node's
-output, the node is replaced by the replacement built from the bound variables. Rules that
+Each rule is a ``Rule(pattern, build)`` (patterns.py, as in canonicalize.py): when the pattern
+matches a node's output, the node is replaced by ``build(out, **bindings)``. Rules that
 involve non-elementwise ops (softmax, sums) are written as functions.
 """
 from ..graph.basic import Constant
 from ..tensor import basic as T
-from .patterns import match, strip_broadcast
+from .patterns import Rule, match, strip_broadcast
 
 ELEMENTWISE_RULES = [
     # log(sigmoid(x)) = -softplus(-x)
-    (("log", ("sigmoid", "x")), lambda x: -T.softplus(-x)),
+    Rule(("log", ("sigmoid", "x")), lambda out, x: -T.softplus(-x)),
     # log(1 - sigmoid(x)) = -softplus(x)
-    (("log", ("sub", 1, ("sigmoid", "x"))), lambda x: -T.softplus(x)),
+    Rule(("log", ("sub", 1, ("sigmoid", "x"))), lambda out, x: -T.softplus(x)),
     # log(1 + exp(x)) = softplus(x), in both orders and as log1p
-    (("log", ("add", 1, ("exp", "x"))), lambda x: T.softplus(x)),
-    (("log", ("add", ("exp", "x"), 1)), lambda x: T.softplus(x)),
-    (("log1p", ("exp", "x")), lambda x: T.softplus(x)),
+    Rule(("log", ("add", 1, ("exp", "x"))), lambda out, x: T.softplus(x)),
+    Rule(("log", ("add", ("exp", "x"), 1)), lambda out, x: T.softplus(x)),
+    Rule(("log1p", ("exp", "x")), lambda out, x: T.softplus(x)),
     # log(1 - exp(-softplus..)) forms are rare; log(exp(x)) = x is exact
-    (("log", ("exp", "x")), lambda x: x),
+    Rule(("log", ("exp", "x")), lambda out, x: x),
 ]
 
 
 def stable_elementwise(node):
     out = node.outputs[0]
-    for pattern, build in ELEMENTWISE_RULES:
-        bindings = match(pattern, out)
+    for rule in ELEMENTWISE_RULES:
+        bindings = rule.bindings(out)
         if bindings is not None:
-            result = build(**bindings)
+            result = rule.build(out, **bindings)
             if result.type != out.type:
                 result = _as_type(result, out)
             return [result]

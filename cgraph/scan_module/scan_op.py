@@ -19,6 +19,7 @@ import functools
 import numpy as np
 
 from ..graph.basic import Apply, Op, io_toposort
+from ..graph.labels import c_string
 from ..tensor.type import TensorType, is_int, shape_str
 from ..tensor.var import TensorVariable, as_tensor_variable
 
@@ -38,7 +39,6 @@ __attribute__((visibility("default"))) volatile const int *cg_interrupt_counter;
 def c_format(message, width=80):
     """``message`` as a C printf format (escaped, placeholders turned into conversions), cut
     at spaces into pieces of about ``width`` characters, for adjacent C string literals."""
-    from ..codegen.lower import c_string
     words = c_string(message).replace(_LLD, "%lld").replace(_STR, "%s").split(" ")
     pieces, current = [], words[0]
     for word in words[1:]:
@@ -329,7 +329,6 @@ class Scan(Op):
 
     def c_support_code(self, node, module):
         """Lower the body into a static step function of the module."""
-        from ..codegen.lower import lower_inner_function
         name = module.symbols.make(f"scan_step_{self.name}" if self.name else "scan_step",
                                    "scan_step")
         messages = [self.state_shape_message(r, 0, 0, True) for r in range(self.n_states)]
@@ -340,7 +339,7 @@ class Scan(Op):
         if _INTERRUPT_COUNTER not in module.support:
             module.add_support(_INTERRUPT_COUNTER)
         outs, nodes = self.optimized
-        lower_inner_function(module, name, self.inner_inputs, outs, nodes,
+        module.lower_inner_function(name, self.inner_inputs, outs, nodes,
                              comment=f"one step of {self.label}",
                              shape_messages=[c_format(m) for m in messages])
         return {"step_fn": name}

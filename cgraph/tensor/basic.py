@@ -79,6 +79,9 @@ xor = bitwise_xor = _elemwise("xor")
 invert = bitwise_not = _elemwise("invert")
 switch = where = _elemwise("switch")
 identity = _elemwise("identity")
+# every other row of the scalar-op table is the T function of its name (psi, tri_gamma...)
+globals().update({name: _elemwise(name) for name in SCALAR_OPS
+                  if name not in globals() and name not in ("round_half_to_even", "second")})
 
 
 def round(x, mode="half_to_even"):

@@ -9,7 +9,8 @@ dimensions is lowered to a transpose, reshapes and one Dot (tensordot.py).
 """
 import numpy as np
 
-from ..graph.basic import Apply, Op
+from ..graph.basic import Apply, InplaceConditions, Op
+from ..graph.labels import c_string, label_of
 from .scalar_ops import upcast
 from .type import TensorType, shape_str
 from .var import TensorVariable, as_tensor_variable
@@ -21,6 +22,7 @@ class Dot(Op):
     """numpy's ``dot`` of ``a`` (N-d, N >= 1) and ``b`` (vector or matrix), of one dtype."""
 
     c_template = "ops/dot.c.j2"
+    allocates_fresh_output = True
 
     def __str__(self):
         return "Dot"
@@ -76,7 +78,6 @@ class Dot(Op):
 def inner_mismatch_message(node, a_shape, b_shape, operands=(0, 1)):
     """The error for operands whose inner dimensions differ, naming both (the node's
     inputs at the positions ``operands``)."""
-    from ..codegen.lower import label_of
     a, b = (label_of(node.inputs[k]) for k in operands)
     return (f"dot: {a} has shape {shape_str(a_shape)} but {b} has shape {shape_str(b_shape)}: "
             f"inner dimensions {a_shape[-1]} and {b_shape[0]} differ")
@@ -152,9 +153,31 @@ class Gemm(Op):
 
     __props__ = ("scalar_op",)
     c_template = "ops/gemm.c.j2"
+    allocates_fresh_output = True
 
     def __init__(self, scalar_op=None):
         self.scalar_op = scalar_op
+
+    def writes_inplace_safely(self, node):
+        return True   # beta * z is written first, then BLAS adds the product into it
+
+    def inplace_conditions(self, node, info, target):
+        """BLAS must take the operands directly, the product must have the target's shape
+        and nothing may fail once z is written (alpha = 0 would go through a temporary)."""
+        alpha, a, b = (info[v] for v in node.inputs[:3])
+        checks = [
+            f"if ({a.name}.shape[{a.ndim - 1}] != {b.name}.shape[0]) cg_inplace = 0;",
+            f"if (!cg_blas_direct(&{a.name}, {a.ndim}) || !cg_blas_direct(&{b.name}, "
+            f"{b.ndim})) cg_inplace = 0;",
+            f"if (*(const {alpha.ctype} *){alpha.name}.data == 0) cg_inplace = 0;",
+            f"if ({b.name}.shape[0] > 2147483647) cg_inplace = 0;"]
+        dims = ([f"{a.name}.shape[0]"] if a.ndim == 2 else []) + \
+            ([f"{b.name}.shape[1]"] if b.ndim == 2 else [])
+        for d, expr in enumerate(dims):
+            checks.append(f"if ({expr} != {target.name}.shape[{d}] || {expr} > 2147483647) "
+                          f"cg_inplace = 0;")
+        return InplaceConditions(checks=checks, whole=list(node.inputs[:4]),
+                                 elementwise=list(node.inputs[4:]), shape_checked=True)
 
     def __str__(self):
         return "Gemm" if self.scalar_op is None else f"Gemm{{{self.scalar_op.name}}}"
@@ -216,13 +239,11 @@ class Gemm(Op):
         return [np.array(np.broadcast_to(result, shape), dtype=dtype)]
 
     def _z_label(self, node):
-        from ..codegen.lower import label_of
         if self.scalar_op is None:
             return label_of(node.inputs[4])
         return self.scalar_op.name
 
     def c_params(self, node):
-        from ..codegen.lower import c_string
         from ..graph.basic import Constant
         beta = node.inputs[3]
         dtype = node.outputs[0].dtype

@@ -28,17 +28,13 @@ import numbers
 import numpy as np
 
 from ..graph.basic import Apply, Op
+from ..graph.labels import label_of
 from .scalar_ops import upcast, upcast_float
 from .type import TensorType, is_float, shape_str
 from .var import TensorVariable, as_tensor_variable
 
 _BORDER_MODE_HELP = ('which must be either "valid", "full", "half", an integer or a tuple of '
                      'two integers or of two pairs of integers')
-
-
-def _label(var):
-    from ..codegen.lower import label_of
-    return label_of(var)
 
 
 def _is_int(value):
@@ -263,7 +259,7 @@ class Conv2d(_ConvBase):
 
     def perform(self, node, inputs):
         x, w = inputs
-        x_label, w_label = _label(node.inputs[0]), _label(node.inputs[1])
+        x_label, w_label = label_of(node.inputs[0]), label_of(node.inputs[1])
         for hint, value, kind, label in ((self.imshp, x, "image", x_label),
                                          (self.kshp, w, "filters", w_label)):
             if hint and any(h is not None and h != s for h, s in zip(hint, value.shape)):
@@ -320,11 +316,11 @@ def check_gradient_shapes(op, node, xshape, wshape, gy, what):
                                               (op.kshp, wshape, "filters", w_var, "kshp")):
         if hint and any(h is not None and h != s for h, s in zip(hint, shape)):
             raise ValueError(f"{op.theano_name} shape mismatch: shape of {kind} "
-                             f"does not match given shape: {_label(var)} has shape "
+                             f"does not match given shape: {label_of(var)} has shape "
                              f"{shape_str(shape)} but {hint_name} is {_hint_str(hint)}")
-    expected = op.check_shapes(xshape, wshape, _label(x_var), _label(w_var))
+    expected = op.check_shapes(xshape, wshape, label_of(x_var), label_of(w_var))
     if tuple(gy.shape) != tuple(expected):
-        raise ValueError(f"{what} gradient: the output gradient {_label(node.inputs[1])} "
+        raise ValueError(f"{what} gradient: the output gradient {label_of(node.inputs[1])} "
                          f"has shape {shape_str(gy.shape)}, but the convolution of "
                          f"{shape_str(xshape)} by {shape_str(wshape)} has shape "
                          f"{shape_str(expected)}")
@@ -375,11 +371,11 @@ class _ConvGradBase(_ConvBase):
         if not self.shape_form(node):
             return tuple(ref.shape)
         if ref.shape != (2,):
-            raise ValueError(f"{self.theano_name}: the shape {_label(node.inputs[2])} "
+            raise ValueError(f"{self.theano_name}: the shape {label_of(node.inputs[2])} "
                              f"must hold 2 sizes (rows, columns), got {ref.shape[0]}")
         rows, cols = (int(v) for v in ref)
         if rows < 0 or cols < 0:
-            raise ValueError(f"{self.theano_name}: the shape {_label(node.inputs[2])} "
+            raise ValueError(f"{self.theano_name}: the shape {label_of(node.inputs[2])} "
                              f"is ({rows}, {cols}): sizes must not be negative")
         if self.ref == "x":     # (batch, channels, rows, columns) of the image
             return (gy.shape[0], operand.shape[-3] * self.num_groups, rows, cols)

@@ -25,7 +25,8 @@ import itertools
 import numpy as np
 
 from ..graph.basic import Apply, Op
-from .conv import (_as_nd, _cast, _common_float, _hint_str, _is_int, _label, _shape_hint,
+from ..graph.labels import label_of
+from .conv import (_as_nd, _cast, _common_float, _hint_str, _is_int, _shape_hint,
                    check_gradient_shapes)
 from .type import TensorType, shape_str
 from .var import TensorVariable, as_tensor_variable
@@ -186,7 +187,7 @@ class Conv3d(_Conv3dBase):
 
     def perform(self, node, inputs):
         x, w = inputs
-        x_label, w_label = _label(node.inputs[0]), _label(node.inputs[1])
+        x_label, w_label = label_of(node.inputs[0]), label_of(node.inputs[1])
         for hint, value, kind, label, name in ((self.imshp, x, "image", x_label, "input_shape"),
                                                (self.kshp, w, "filters", w_label,
                                                 "filter_shape")):
@@ -249,11 +250,11 @@ class _Conv3dGradBase(_Conv3dBase):
         if not self.shape_form(node):
             return tuple(ref.shape)
         if ref.shape != (ND,):
-            raise ValueError(f"{self.theano_name}: the shape {_label(node.inputs[2])} must "
+            raise ValueError(f"{self.theano_name}: the shape {label_of(node.inputs[2])} must "
                              f"hold 3 sizes (depth, rows, columns), got {ref.shape[0]}")
         spatial = tuple(int(v) for v in ref)
         if min(spatial) < 0:
-            raise ValueError(f"{self.theano_name}: the shape {_label(node.inputs[2])} is "
+            raise ValueError(f"{self.theano_name}: the shape {label_of(node.inputs[2])} is "
                              f"{spatial}: sizes must not be negative")
         if self.ref == "x":
             return (gy.shape[0], operand.shape[1] * self.num_groups) + spatial

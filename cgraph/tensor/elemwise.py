@@ -16,12 +16,24 @@ class Elemwise(Op):
     __props__ = ("scalar_op",)
     c_template = "ops/elemwise.c.j2"
     c_kernel_template = "ops/elemwise_kernel.c.j2"    # its loop over a row, at module level
+    allocates_fresh_output = True
 
     def __init__(self, scalar_op):
         self.scalar_op = scalar_op
 
     def __str__(self):
         return f"Elemwise{{{self.scalar_op.name}}}"
+
+    def message_name(self):
+        return self.scalar_op.name
+
+    def short_name(self):
+        return "fused" if hasattr(self.scalar_op, "c_body") else self.scalar_op.name.rstrip("_")
+
+    def writes_inplace_safely(self, node):
+        # element by element after its last possible failure; subclasses (XlogX...) are
+        # not taken: their loops have not been checked for it
+        return type(self) is Elemwise and not self.scalar_op.may_fail
 
     def make_node(self, *inputs):
         if len(inputs) != self.scalar_op.nin:
@@ -43,8 +55,10 @@ class Elemwise(Op):
         return [result]
 
     def L_op(self, inputs, outputs, output_grads):
-        from .scalar_ops import scalar_grad
-        grads = scalar_grad(self.scalar_op, inputs, outputs[0], output_grads[0])
+        rule = self.scalar_op.grad   # a float op without a rule raises: no silent zero
+        if rule is None:
+            raise NotImplementedError(f"the gradient of {self.scalar_op.name} is not implemented")
+        grads = rule(*inputs, outputs[0], output_grads[0])
         return [None if g is None else sum_to_shape(g, x) for g, x in zip(grads, inputs)]
 
     def c_params(self, node):
@@ -117,6 +131,13 @@ class DimShuffle(Op):
 
     __props__ = ("input_broadcastable", "new_order")
     c_template = "ops/dimshuffle.c.j2"
+
+    def label_through(self, node):
+        """The input, when this only adds broadcast axes (messages name x, not x.dimshuffle)."""
+        kept = [a for a in self.new_order if a != "x"]
+        if "x" in self.new_order and kept == list(range(node.inputs[0].ndim)):
+            return node.inputs[0]
+        return None
 
     def __init__(self, input_broadcastable, new_order):
         self.input_broadcastable = tuple(input_broadcastable)

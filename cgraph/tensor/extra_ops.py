@@ -12,6 +12,7 @@ import numbers
 import numpy as np
 
 from ..graph.basic import Apply, Op
+from ..graph.labels import label_of
 from . import basic as _T
 from .shape_ops import alloc, arange, flatten, reshape, shape_i, zeros
 from .subtensor import inc_subtensor, set_subtensor
@@ -137,12 +138,12 @@ class RepeatOp(Op):
         x, repeats = inputs
         axis = self._axis(x.ndim)
         if repeats.shape[0] not in (1, x.shape[axis]):
-            raise ValueError(f"{label(node.inputs[1])} gives {repeats.shape[0]} repeats for "
-                             f"the {x.shape[axis]} elements of {label(node.inputs[0])} along "
+            raise ValueError(f"{label_of(node.inputs[1])} gives {repeats.shape[0]} repeats for "
+                             f"the {x.shape[axis]} elements of {label_of(node.inputs[0])} along "
                              f"axis {axis}")
         if (repeats < 0).any():
             raise ValueError(f"negative repeat count {repeats[repeats < 0][0]} in "
-                             f"{label(node.inputs[1])}")
+                             f"{label_of(node.inputs[1])}")
         return [np.repeat(x, repeats.astype("int64"), axis=axis)]
 
     def L_op(self, inputs, outputs, output_grads):
@@ -152,11 +153,6 @@ class RepeatOp(Op):
     def c_params(self, node):
         x = node.inputs[0]
         return _lanes(self._axis(x.ndim), x.ndim)
-
-
-def label(var):
-    from ..codegen.lower import label_of
-    return label_of(var)
 
 
 def repeat(x, repeats, axis=None):

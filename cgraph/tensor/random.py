@@ -27,6 +27,7 @@ import math
 import numpy as np
 
 from ..graph.basic import Apply, Op
+from ..graph.labels import label_of
 from .type import FLOAT_DTYPES, TensorType, is_int, resolve_dtype, shape_str
 from .var import TensorVariable, as_tensor_variable
 
@@ -182,11 +183,6 @@ def mrg_sample(rstate, n, dtype):
 
 # --- shared helpers ----------------------------------------------------------------------
 
-def _label(var):
-    from ..codegen.lower import label_of
-    return label_of(var)
-
-
 def _no_grads(inputs):
     return [None for _ in inputs]
 
@@ -213,12 +209,12 @@ def _as_size_vector(size, ndim, what):
 def read_size(size, ndim, node, what="size"):
     """The sample shape from a size vector's value, checked as the C templates check it."""
     if size.shape != (ndim,):
-        raise ValueError(f"{what} {_label(node.inputs[1])} must have length {ndim} "
+        raise ValueError(f"{what} {label_of(node.inputs[1])} must have length {ndim} "
                          f"(not {size.shape[0]})")
     shape = tuple(int(s) for s in size)
     if any(s < 0 for s in shape):
-        raise ValueError(f"the requested {what} ({_label(node.inputs[1])}) is {shape_str(shape)}: "
-                         f"negative dimensions are not allowed")
+        raise ValueError(f"the requested {what} ({label_of(node.inputs[1])}) is "
+                         f"{shape_str(shape)}: negative dimensions are not allowed")
     return shape
 
 
@@ -227,7 +223,7 @@ def broadcast_param(value, shape, var):
     equal to the sample's (size decides the shape; parameters never enlarge it)."""
     for have, want in zip(value.shape, shape):
         if have != want and have != 1:
-            raise ValueError(f"cannot broadcast {_label(var)} of shape {shape_str(value.shape)} "
+            raise ValueError(f"cannot broadcast {label_of(var)} of shape {shape_str(value.shape)} "
                              f"to the sample shape {shape_str(shape)}")
     return np.broadcast_to(value, shape)
 
@@ -282,7 +278,7 @@ class PhiloxRandom(Op):
     def perform(self, node, inputs):
         state, size = inputs
         if state.shape != (2,):
-            raise ValueError(f"the Philox state {_label(node.inputs[0])} must have 2 entries "
+            raise ValueError(f"the Philox state {label_of(node.inputs[0])} must have 2 entries "
                              f"[key, counter], got shape {shape_str(state.shape)}")
         shape = read_size(size, self.ndim, node)
         key, counter = (int(v) & _MASK64 for v in state)
@@ -331,10 +327,10 @@ class MRGUniform(Op):
     def perform(self, node, inputs):
         rstate, size = inputs
         if rstate.shape[1] != 6:
-            raise ValueError(f"rstate {_label(node.inputs[0])} must have 6 columns, got shape "
+            raise ValueError(f"rstate {label_of(node.inputs[0])} must have 6 columns, got shape "
                              f"{shape_str(rstate.shape)}")
         if rstate.shape[0] == 0:
-            raise ValueError(f"rstate {_label(node.inputs[0])} has no stream (shape "
+            raise ValueError(f"rstate {label_of(node.inputs[0])} has no stream (shape "
                              f"{shape_str(rstate.shape)})")
         shape = read_size(size, self.ndim, node)
         n = int(np.prod(shape, dtype=np.int64))
@@ -380,9 +376,9 @@ class BinomialFromUniform(Op):
         n = broadcast_param(n, shape, node.inputs[1])
         p = broadcast_param(p, shape, node.inputs[2])
         if (n < 0).any():
-            raise ValueError(f"n < 0 (in {_label(node.inputs[1])})")
+            raise ValueError(f"n < 0 (in {label_of(node.inputs[1])})")
         if not ((p >= 0) & (p <= 1)).all():
-            raise ValueError(f"p < 0, p > 1 or p is NaN (in {_label(node.inputs[2])})")
+            raise ValueError(f"p < 0, p > 1 or p is NaN (in {label_of(node.inputs[2])})")
         if n.size and n.max() > u.shape[-1]:
             raise ValueError(f"binomial: n = {n.max()} needs more than the {u.shape[-1]} "
                              f"uniforms drawn per sample")
@@ -419,8 +415,8 @@ class IntegersFromUniform(Op):
         low = broadcast_param(low, u.shape, node.inputs[1])
         high = broadcast_param(high, u.shape, node.inputs[2])
         if (low > high).any():
-            raise ValueError(f"low > high: random_integers needs {_label(node.inputs[1])} <= "
-                             f"{_label(node.inputs[2])}")
+            raise ValueError(f"low > high: random_integers needs {label_of(node.inputs[1])} <= "
+                             f"{label_of(node.inputs[2])}")
         span = (high - low + 1).astype(np.float64)
         return [(low + np.floor(u * span).astype(np.int64)).astype(self.dtype)]
 
@@ -457,7 +453,7 @@ class PermutationFromUniform(Op):
         n = int(n)
         k = u.shape[-1]
         if n < 0:
-            raise ValueError(f"the population size {_label(node.inputs[1])} is negative ({n})")
+            raise ValueError(f"the population size {label_of(node.inputs[1])} is negative ({n})")
         if k > n:
             raise ValueError(f"Cannot take a larger sample ({k}) than population ({n}) when "
                              f"'replace=False'")

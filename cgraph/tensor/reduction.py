@@ -16,6 +16,7 @@ import numbers
 import numpy as np
 
 from ..graph.basic import Apply, Constant, Op
+from ..graph.labels import c_string, label_of
 from .scalar_ops import upcast
 from .type import C_TYPES, TensorType, is_float, resolve_dtype, shape_str
 from .var import TensorVariable, as_tensor_variable
@@ -97,11 +98,6 @@ def _check_op_axes(op, x):
                          f"{x.ndim} dimensions")
 
 
-def _label(var):
-    from ..codegen.lower import label_of
-    return label_of(var)
-
-
 def _axes_text(axes):
     return "(" + ", ".join(map(str, axes)) + ("," if len(axes) == 1 else "") + ")"
 
@@ -128,6 +124,7 @@ class Reduce(Op):
 
     __props__ = ("mode", "axis", "keepdims", "dtype", "acc_dtype", "ddof", "scalar_op")
     c_template = "ops/reduce.c.j2"
+    allocates_fresh_output = True
     MODES = ("sum", "prod", "max", "min", "all", "any", "mean", "var", "std")
     FUSABLE_MODES = ("sum", "prod", "max", "min", "all", "any", "mean")
 
@@ -202,7 +199,7 @@ class Reduce(Op):
     def _value(self, node, inputs):
         """The array folded, and how messages name it."""
         if self.scalar_op is None:
-            return inputs[0], _label(node.inputs[0])
+            return inputs[0], label_of(node.inputs[0])
         value = self.scalar_op.perform(inputs, self.value_dtype(node))
         shape = np.broadcast_shapes(*[a.shape for a in inputs])
         if value.shape != shape:
@@ -311,7 +308,6 @@ class Reduce(Op):
         if self.scalar_op is None:
             return {"fused": False, "statements": [], "expr": "a0", "may_fail": False,
                     "scalar_inputs": [], "vector_inputs": [0], "value_label": ""}
-        from ..codegen.lower import c_string
         statements, expr = self.scalar_op.c_body([f"a{k}" for k in range(len(node.inputs))])
         scalar = [k for k, x in enumerate(node.inputs) if builtins.all(x.broadcastable)]
         vector = [k for k in range(len(node.inputs)) if k not in scalar]
@@ -326,7 +322,7 @@ def value_label(node):
     """How messages name the value a fused reduction folds: its expression over the labels
     of the node's inputs, as the unfused graph would name the reduction's input."""
     op = node.op.scalar_op
-    labels = [_label(x) for x in node.inputs]
+    labels = [label_of(x) for x in node.inputs]
 
     def describe(ref):
         if ref < op.nin:
@@ -345,7 +341,7 @@ def _out_dims(ndim, axes, keepdims):
 
 
 def _empty_message(text, var, shape, axes):
-    label = var if isinstance(var, str) else _label(var)
+    label = var if isinstance(var, str) else label_of(var)
     return f"{text}: {label} has shape {shape_str(shape)} and axes {_axes_text(axes)} " \
            f"are reduced"
 

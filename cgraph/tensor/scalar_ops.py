@@ -9,7 +9,9 @@ the op's compute type), ``{f}`` is ``f`` when computing in float32 (``expf``) el
 """
 import numpy as np
 
+from .elemwise import Elemwise
 from .type import C_TYPES, FLOAT_DTYPES, INT_DTYPES
+from .var import constant
 
 _REGISTRY = {}   # every scalar op by name, so graphs holding them can be pickled
 
@@ -37,11 +39,15 @@ def upcast_float(*dtypes):
 
 
 class ScalarOp:
-    """One scalar function: name, arity, numpy reference, C expression, dtype rules."""
+    """One scalar function: name, arity, numpy reference, C expression, dtype rules, gradient
+    rule and the domain the tests sample (see the table below)."""
+
+    grad = None      # a Composite (built after gradients are taken) has none
+    domain = None
 
     def __init__(self, name, nin, numpy_fn, c_expr, out_rule="upcast", compute_rule=None,
                  int_c_expr=None, bool_c_expr=None, may_fail=False, commutative=False,
-                 c_name=None):
+                 c_name=None, grad=None, domain=None):
         self.name = name
         self.nin = nin
         self.numpy_fn = numpy_fn
@@ -52,6 +58,8 @@ class ScalarOp:
         self.compute_rule = compute_rule or out_rule
         self.may_fail = may_fail      # the C expression may set the error flag (int div by 0)
         self.commutative = commutative
+        self.grad = grad
+        self.domain = domain
         _REGISTRY.setdefault(name, self)
 
     def __reduce__(self):
@@ -171,6 +179,43 @@ def _sign(x):
 
 
 # --- the table ---------------------------------------------------------------------------
+# One row per op: name, arity, numpy reference, C expression (float; int_c_expr/bool_c_expr
+# where integers or booleans differ), dtype rules, and
+# - grad: (inputs..., output, output gradient) -> one gradient per input, as symbolic
+#   expressions over the same ops; None in the list for an input with no differentiable
+#   path (a switch's condition). Ops with integer or boolean results need none: gradients
+#   do not flow through such values.
+# - domain: (low, high) where the op is smooth, per input or one for all; the tests sample
+#   values and check gradients there.
+# Adding an op: one row here, a C function in templates/runtime.h if libm lacks it, and its
+# name in the value tests' list (tests/test_scalar_ops.py); ``T.<name>`` follows from the row.
+
+def _elemwise_of(name):
+    """The symbolic elementwise function of table op ``name``, for gradient expressions."""
+    def apply(*inputs):
+        return Elemwise(SCALAR_OPS[name])(*inputs)
+    return apply
+
+
+_switch, _gt, _ge, _lt, _le = (_elemwise_of(n) for n in ("switch", "gt", "ge", "lt", "le"))
+_log, _exp, _sqrt, _sgn = (_elemwise_of(n) for n in ("log", "exp", "sqrt", "sign"))
+_floor_div, _sigmoid_of, _psi, _tri_gamma = (
+    _elemwise_of(n) for n in ("floor_div", "sigmoid", "psi", "tri_gamma"))
+_sin, _cos, _sinh, _cosh = (_elemwise_of(n) for n in ("sin", "cos", "sinh", "cosh"))
+
+
+def _c(value, like):
+    """A constant of ``like``'s float dtype, so gradients of float32 graphs stay float32."""
+    return constant(value, dtype=like.dtype if like.dtype in FLOAT_DTYPES else None)
+
+
+def _zero(x, gz):
+    return gz * _c(0.0, gz)
+
+
+def _second(model, value):
+    return np.broadcast_to(value, np.broadcast_shapes(model.shape, value.shape))
+
 
 def _op(*args, **kwargs):
     op = ScalarOp(*args, **kwargs)
@@ -179,56 +224,105 @@ def _op(*args, **kwargs):
 
 
 SCALAR_OPS = {}
+_SQRT_PI_2 = 2 / np.sqrt(np.pi)
 
-_op("add", 2, np.add, "({0} + {1})", commutative=True, bool_c_expr="({0} || {1})")
-_op("sub", 2, np.subtract, "({0} - {1})")
-_op("mul", 2, np.multiply, "({0} * {1})", commutative=True, bool_c_expr="({0} && {1})")
-_op("true_div", 2, np.true_divide, "({0} / {1})", out_rule="float")
+_op("add", 2, np.add, "({0} + {1})", commutative=True, bool_c_expr="({0} || {1})",
+    grad=lambda x, y, z, gz: [gz, gz])
+_op("sub", 2, np.subtract, "({0} - {1})", grad=lambda x, y, z, gz: [gz, -gz])
+_op("mul", 2, np.multiply, "({0} * {1})", commutative=True, bool_c_expr="({0} && {1})",
+    grad=lambda x, y, z, gz: [gz * y, gz * x])
+_op("true_div", 2, np.true_divide, "({0} / {1})", out_rule="float",
+    grad=lambda x, y, z, gz: [gz / y, -gz * z / y], domain=((-3, 3), (0.5, 3)))
 _op("floor_div", 2, _int_checked(np.floor_divide), "cg_floordiv{f}({0}, {1})",
-    int_c_expr="(({ct})cg_floordiv_i64((int64_t){0}, (int64_t){1}, &cg_bad))", may_fail=True)
+    int_c_expr="(({ct})cg_floordiv_i64((int64_t){0}, (int64_t){1}, &cg_bad))", may_fail=True,
+    grad=lambda x, y, z, gz: [_zero(x, gz), _zero(y, gz)], domain=((0.1, 0.9), (1.1, 1.9)))
 _op("mod", 2, _int_checked(np.mod), "cg_fmod{f}({0}, {1})",
-    int_c_expr="(({ct})cg_mod_i64((int64_t){0}, (int64_t){1}, &cg_bad))", may_fail=True)
+    int_c_expr="(({ct})cg_mod_i64((int64_t){0}, (int64_t){1}, &cg_bad))", may_fail=True,
+    grad=lambda x, y, z, gz: [gz, -gz * _floor_div(x, y)], domain=((2.1, 2.9), (1.1, 1.3)))
 _op("pow", 2, _int_pow, "pow{f}({0}, {1})",
-    int_c_expr="(({ct})cg_ipow((int64_t){0}, (int64_t){1}, &cg_bad))", may_fail=True)
+    int_c_expr="(({ct})cg_ipow((int64_t){0}, (int64_t){1}, &cg_bad))", may_fail=True,
+    grad=lambda x, y, z, gz: [gz * y * x ** (y - _c(1, y)),
+                              gz * z * _log(_switch(_gt(x, _c(0, x)), x, _c(1, x)))],
+    domain=((0.5, 2), (-2, 2)))
 _op("maximum", 2, np.maximum, "cg_max({0}, {1})", int_c_expr="({0} > {1} ? {0} : {1})",
-    commutative=True)
+    commutative=True, grad=lambda x, y, z, gz: [gz * _ge(x, y), gz * _lt(x, y)])
 _op("minimum", 2, np.minimum, "cg_min({0}, {1})", int_c_expr="({0} < {1} ? {0} : {1})",
-    commutative=True)
-_op("neg", 1, np.negative, "(-{0})", bool_c_expr=None)
-_op("abs", 1, np.abs, "fabs{f}({0})", int_c_expr="({0} < 0 ? -{0} : {0})", bool_c_expr="{0}")
-_op("sign", 1, _sign, "cg_sign{f}({0})", int_c_expr="(({0} > 0) - ({0} < 0))")
-_op("sqr", 1, np.square, "({0} * {0})", bool_c_expr="{0}")
-_op("exp", 1, np.exp, "exp{f}({0})", out_rule="float")
-_op("exp2", 1, np.exp2, "exp2{f}({0})", out_rule="float")
-_op("expm1", 1, np.expm1, "expm1{f}({0})", out_rule="float")
-_op("log", 1, np.log, "log{f}({0})", out_rule="float")
-_op("log2", 1, np.log2, "log2{f}({0})", out_rule="float")
-_op("log10", 1, np.log10, "log10{f}({0})", out_rule="float")
-_op("log1p", 1, np.log1p, "log1p{f}({0})", out_rule="float")
-_op("sqrt", 1, np.sqrt, "sqrt{f}({0})", out_rule="float")
-_op("tanh", 1, np.tanh, "tanh{f}({0})", out_rule="float")
-_op("sinh", 1, np.sinh, "sinh{f}({0})", out_rule="float")
-_op("cosh", 1, np.cosh, "cosh{f}({0})", out_rule="float")
-_op("sin", 1, np.sin, "sin{f}({0})", out_rule="float")
-_op("cos", 1, np.cos, "cos{f}({0})", out_rule="float")
-_op("tan", 1, np.tan, "tan{f}({0})", out_rule="float")
-_op("arcsin", 1, np.arcsin, "asin{f}({0})", out_rule="float")
-_op("arccos", 1, np.arccos, "acos{f}({0})", out_rule="float")
-_op("arctan", 1, np.arctan, "atan{f}({0})", out_rule="float")
-_op("arctan2", 2, np.arctan2, "atan2{f}({0}, {1})", out_rule="float")
-_op("arcsinh", 1, np.arcsinh, "asinh{f}({0})", out_rule="float")
-_op("arccosh", 1, np.arccosh, "acosh{f}({0})", out_rule="float")
-_op("arctanh", 1, np.arctanh, "atanh{f}({0})", out_rule="float")
-_op("gamma", 1, _special("gamma"), "tgamma{f}({0})", out_rule="float")
-_op("gammaln", 1, _special("gammaln"), "lgamma{f}({0})", out_rule="float")
-_op("erf", 1, _special("erf"), "erf{f}({0})", out_rule="float")
-_op("erfc", 1, _special("erfc"), "erfc{f}({0})", out_rule="float")
-_op("floor", 1, np.floor, "floor{f}({0})", out_rule="float")
-_op("ceil", 1, np.ceil, "ceil{f}({0})", out_rule="float")
-_op("trunc", 1, np.trunc, "trunc{f}({0})", out_rule="float")
-_op("round_half_to_even", 1, _round_half_even, "nearbyint{f}({0})", out_rule="float")
-_op("sigmoid", 1, _sigmoid, "cg_sigmoid{f}({0})", out_rule="float")
-_op("softplus", 1, _softplus, "cg_softplus{f}({0})", out_rule="float")
+    commutative=True, grad=lambda x, y, z, gz: [gz * _le(x, y), gz * _gt(x, y)])
+_op("neg", 1, np.negative, "(-{0})", bool_c_expr=None, grad=lambda x, z, gz: [-gz])
+_op("abs", 1, np.abs, "fabs{f}({0})", int_c_expr="({0} < 0 ? -{0} : {0})", bool_c_expr="{0}",
+    grad=lambda x, z, gz: [gz * _sgn(x)])
+_op("sign", 1, _sign, "cg_sign{f}({0})", int_c_expr="(({0} > 0) - ({0} < 0))",
+    grad=lambda x, z, gz: [_zero(x, gz)])
+_op("sqr", 1, np.square, "({0} * {0})", bool_c_expr="{0}",
+    grad=lambda x, z, gz: [gz * _c(2, x) * x])
+_op("exp", 1, np.exp, "exp{f}({0})", out_rule="float", grad=lambda x, z, gz: [gz * z])
+_op("exp2", 1, np.exp2, "exp2{f}({0})", out_rule="float",
+    grad=lambda x, z, gz: [gz * z * _c(np.log(2.0), z)])
+_op("expm1", 1, np.expm1, "expm1{f}({0})", out_rule="float",
+    grad=lambda x, z, gz: [gz * (z + _c(1, z))])
+_op("log", 1, np.log, "log{f}({0})", out_rule="float", grad=lambda x, z, gz: [gz / x],
+    domain=(0.1, 5))
+_op("log2", 1, np.log2, "log2{f}({0})", out_rule="float",
+    grad=lambda x, z, gz: [gz / (x * _c(np.log(2.0), x))], domain=(0.1, 5))
+_op("log10", 1, np.log10, "log10{f}({0})", out_rule="float",
+    grad=lambda x, z, gz: [gz / (x * _c(np.log(10.0), x))], domain=(0.1, 5))
+_op("log1p", 1, np.log1p, "log1p{f}({0})", out_rule="float",
+    grad=lambda x, z, gz: [gz / (x + _c(1, x))], domain=(-0.9, 5))
+_op("sqrt", 1, np.sqrt, "sqrt{f}({0})", out_rule="float",
+    grad=lambda x, z, gz: [gz * _c(0.5, z) / z], domain=(0.1, 5))
+_op("tanh", 1, np.tanh, "tanh{f}({0})", out_rule="float",
+    grad=lambda x, z, gz: [gz * (_c(1, z) - z * z)])
+_op("sinh", 1, np.sinh, "sinh{f}({0})", out_rule="float",
+    grad=lambda x, z, gz: [gz * _cosh(x)])
+_op("cosh", 1, np.cosh, "cosh{f}({0})", out_rule="float",
+    grad=lambda x, z, gz: [gz * _sinh(x)])
+_op("sin", 1, np.sin, "sin{f}({0})", out_rule="float", grad=lambda x, z, gz: [gz * _cos(x)])
+_op("cos", 1, np.cos, "cos{f}({0})", out_rule="float", grad=lambda x, z, gz: [-gz * _sin(x)])
+_op("tan", 1, np.tan, "tan{f}({0})", out_rule="float",
+    grad=lambda x, z, gz: [gz * (_c(1, z) + z * z)], domain=(-1.2, 1.2))
+_op("arcsin", 1, np.arcsin, "asin{f}({0})", out_rule="float",
+    grad=lambda x, z, gz: [gz / _sqrt(_c(1, x) - x * x)], domain=(-0.9, 0.9))
+_op("arccos", 1, np.arccos, "acos{f}({0})", out_rule="float",
+    grad=lambda x, z, gz: [-gz / _sqrt(_c(1, x) - x * x)], domain=(-0.9, 0.9))
+_op("arctan", 1, np.arctan, "atan{f}({0})", out_rule="float",
+    grad=lambda x, z, gz: [gz / (_c(1, x) + x * x)])
+_op("arctan2", 2, np.arctan2, "atan2{f}({0}, {1})", out_rule="float",
+    grad=lambda y, x, z, gz: [gz * x / (x * x + y * y), -gz * y / (x * x + y * y)],
+    domain=((-3, 3), (0.5, 3)))
+_op("arcsinh", 1, np.arcsinh, "asinh{f}({0})", out_rule="float",
+    grad=lambda x, z, gz: [gz / _sqrt(x * x + _c(1, x))])
+_op("arccosh", 1, np.arccosh, "acosh{f}({0})", out_rule="float",
+    grad=lambda x, z, gz: [gz / _sqrt(x * x - _c(1, x))], domain=(1.1, 5))
+_op("arctanh", 1, np.arctanh, "atanh{f}({0})", out_rule="float",
+    grad=lambda x, z, gz: [gz / (_c(1, x) - x * x)], domain=(-0.9, 0.9))
+_op("gamma", 1, _special("gamma"), "tgamma{f}({0})", out_rule="float",
+    grad=lambda x, z, gz: [gz * z * _psi(x)], domain=(0.2, 4))
+_op("gammaln", 1, _special("gammaln"), "lgamma{f}({0})", out_rule="float",
+    grad=lambda x, z, gz: [gz * _psi(x)], domain=(0.2, 6))
+# digamma and trigamma: libm has neither, the runtime computes them in double
+_op("psi", 1, _special("psi"), "(({ct})cg_psi({0}))", out_rule="float",
+    grad=lambda x, z, gz: [gz * _tri_gamma(x)], domain=(0.2, 6))
+_op("tri_gamma", 1, lambda x: _special("polygamma")(1, x), "(({ct})cg_trigamma({0}))",
+    out_rule="float", domain=(0.2, 6))   # no gradient (Theano has none either)
+_op("erf", 1, _special("erf"), "erf{f}({0})", out_rule="float",
+    grad=lambda x, z, gz: [gz * _c(_SQRT_PI_2, z) * _exp(-x * x)])
+_op("erfc", 1, _special("erfc"), "erfc{f}({0})", out_rule="float",
+    grad=lambda x, z, gz: [-gz * _c(_SQRT_PI_2, z) * _exp(-x * x)])
+_op("erfcx", 1, _special("erfcx"), "(({ct})cg_erfcx({0}))", out_rule="float",
+    grad=lambda x, z, gz: [gz * (_c(2, z) * x * z - _c(_SQRT_PI_2, z))],
+    domain=(-1, 3))   # below, it grows as 2 exp(x^2): float32 finite differences lose it
+_op("floor", 1, np.floor, "floor{f}({0})", out_rule="float",
+    grad=lambda x, z, gz: [_zero(x, gz)], domain=(0.1, 0.9))
+_op("ceil", 1, np.ceil, "ceil{f}({0})", out_rule="float",
+    grad=lambda x, z, gz: [_zero(x, gz)], domain=(0.1, 0.9))
+_op("trunc", 1, np.trunc, "trunc{f}({0})", out_rule="float",
+    grad=lambda x, z, gz: [_zero(x, gz)], domain=(0.1, 0.9))
+_op("round_half_to_even", 1, _round_half_even, "nearbyint{f}({0})", out_rule="float",
+    grad=lambda x, z, gz: [_zero(x, gz)], domain=(0.1, 0.4))
+_op("sigmoid", 1, _sigmoid, "cg_sigmoid{f}({0})", out_rule="float",
+    grad=lambda x, z, gz: [gz * z * (_c(1, z) - z)])
+_op("softplus", 1, _softplus, "cg_softplus{f}({0})", out_rule="float",
+    grad=lambda x, z, gz: [gz * _sigmoid_of(x)])
 _op("lt", 2, np.less, "({0} < {1})", out_rule="bool", compute_rule="upcast")
 _op("gt", 2, np.greater, "({0} > {1})", out_rule="bool", compute_rule="upcast")
 _op("le", 2, np.less_equal, "({0} <= {1})", out_rule="bool", compute_rule="upcast")
@@ -248,8 +342,13 @@ _op("xor", 2, np.bitwise_xor, None, int_c_expr="({0} ^ {1})", out_rule="int_upca
     commutative=True)
 _op("invert", 1, _invert, None, int_c_expr="(~{0})", bool_c_expr="(!{0})",
     out_rule="int_upcast")
-_op("switch", 3, np.where, "({0} ? {1} : {2})", out_rule="switch", compute_rule="switch")
-_op("identity", 1, lambda x: x, "{0}", out_rule="same")
+_op("switch", 3, np.where, "({0} ? {1} : {2})", out_rule="switch", compute_rule="switch",
+    grad=lambda c, a, b, z, gz: [None, _switch(c, gz, _zero(a, gz)), _switch(c, _zero(b, gz), gz)])
+_op("identity", 1, lambda x: x, "{0}", out_rule="same", grad=lambda x, z, gz: [gz])
+# The value's elements broadcast against the model's shape; "(void)" reads the model's
+# element so the C compiler sees it used. T.second / T.fill (shape_ops) apply it.
+_op("second", 2, _second, "((void){0}, {1})", out_rule=lambda dtypes: dtypes[1],
+    compute_rule="each", grad=lambda model, value, z, gz: [None, gz])
 
 
 _CASTS = {}
@@ -259,94 +358,9 @@ def cast_op(dtype):
     """The scalar op converting to ``dtype`` (C conversion; bool means "nonzero")."""
     if dtype not in _CASTS:
         _CASTS[dtype] = ScalarOp(f"cast_{dtype}", 1, lambda x: x, "(({ot}){0})",
-                                 out_rule=lambda d, dtype=dtype: dtype, compute_rule="each")
+                                 out_rule=lambda d, dtype=dtype: dtype, compute_rule="each",
+                                 grad=lambda x, z, gz: [gz])
     return _CASTS[dtype]
-
-
-# --- gradients -----------------------------------------------------------------------------
-# Each entry maps (inputs, output, output gradient) to one gradient per input, as symbolic
-# expressions over the same ops; None means the input does not influence the output through a
-# differentiable path (comparisons, integer results).
-
-def _T():
-    from . import basic
-    return basic
-
-
-def _c(value, like):
-    """A constant of ``like``'s float dtype, so gradients of float32 graphs stay float32."""
-    from .var import constant
-    return constant(value, dtype=like.dtype if like.dtype in FLOAT_DTYPES else None)
-
-
-def _zero(x, gz):
-    return gz * _c(0.0, gz)
-
-
-GRADS = {
-    "add": lambda x, y, z, gz: [gz, gz],
-    "sub": lambda x, y, z, gz: [gz, -gz],
-    "mul": lambda x, y, z, gz: [gz * y, gz * x],
-    "true_div": lambda x, y, z, gz: [gz / y, -gz * z / y],
-    "floor_div": lambda x, y, z, gz: [_zero(x, gz), _zero(y, gz)],
-    "mod": lambda x, y, z, gz: [gz, -gz * _T().floor_div(x, y)],
-    "pow": lambda x, y, z, gz: [gz * y * x ** (y - _c(1, y)),
-                                gz * z * _T().log(_T().switch(_T().gt(x, _c(0, x)), x, _c(1, x)))],
-    "maximum": lambda x, y, z, gz: [gz * _T().ge(x, y), gz * _T().lt(x, y)],
-    "minimum": lambda x, y, z, gz: [gz * _T().le(x, y), gz * _T().gt(x, y)],
-    "neg": lambda x, z, gz: [-gz],
-    "abs": lambda x, z, gz: [gz * _T().sign(x)],
-    "sign": lambda x, z, gz: [_zero(x, gz)],
-    "floor": lambda x, z, gz: [_zero(x, gz)],
-    "ceil": lambda x, z, gz: [_zero(x, gz)],
-    "trunc": lambda x, z, gz: [_zero(x, gz)],
-    "round_half_to_even": lambda x, z, gz: [_zero(x, gz)],
-    "sqr": lambda x, z, gz: [gz * _c(2, x) * x],
-    "exp": lambda x, z, gz: [gz * z],
-    "exp2": lambda x, z, gz: [gz * z * _c(np.log(2.0), z)],
-    "expm1": lambda x, z, gz: [gz * (z + _c(1, z))],
-    "log": lambda x, z, gz: [gz / x],
-    "log2": lambda x, z, gz: [gz / (x * _c(np.log(2.0), x))],
-    "log10": lambda x, z, gz: [gz / (x * _c(np.log(10.0), x))],
-    "log1p": lambda x, z, gz: [gz / (x + _c(1, x))],
-    "sqrt": lambda x, z, gz: [gz * _c(0.5, z) / z],
-    "tanh": lambda x, z, gz: [gz * (_c(1, z) - z * z)],
-    "sinh": lambda x, z, gz: [gz * _T().cosh(x)],
-    "cosh": lambda x, z, gz: [gz * _T().sinh(x)],
-    "sin": lambda x, z, gz: [gz * _T().cos(x)],
-    "cos": lambda x, z, gz: [-gz * _T().sin(x)],
-    "tan": lambda x, z, gz: [gz * (_c(1, z) + z * z)],
-    "arcsin": lambda x, z, gz: [gz / _T().sqrt(_c(1, x) - x * x)],
-    "arccos": lambda x, z, gz: [-gz / _T().sqrt(_c(1, x) - x * x)],
-    "arctan": lambda x, z, gz: [gz / (_c(1, x) + x * x)],
-    "arctan2": lambda y, x, z, gz: [gz * x / (x * x + y * y), -gz * y / (x * x + y * y)],
-    "arcsinh": lambda x, z, gz: [gz / _T().sqrt(x * x + _c(1, x))],
-    "arccosh": lambda x, z, gz: [gz / _T().sqrt(x * x - _c(1, x))],
-    "arctanh": lambda x, z, gz: [gz / (_c(1, x) - x * x)],
-    "erf": lambda x, z, gz: [gz * _c(2 / np.sqrt(np.pi), z) * _T().exp(-x * x)],
-    "erfc": lambda x, z, gz: [-gz * _c(2 / np.sqrt(np.pi), z) * _T().exp(-x * x)],
-    "sigmoid": lambda x, z, gz: [gz * z * (_c(1, z) - z)],
-    "softplus": lambda x, z, gz: [gz * _T().sigmoid(x)],
-    "switch": lambda c, a, b, z, gz: [None, _T().switch(c, gz, _zero(a, gz)),
-                                      _T().switch(c, _zero(b, gz), gz)],
-    "identity": lambda x, z, gz: [gz],
-    "second": lambda model, value, z, gz: [None, gz],
-}
-
-
-def scalar_grad(scalar_op, inputs, output, gz):
-    """Gradients of ``scalar_op`` applied elementwise (None for non-differentiable inputs).
-
-    Ops with integer or boolean results (comparisons, logic) never get here: gradients do
-    not flow through such values. A float op without a rule raises rather than pretending
-    its gradient is zero.
-    """
-    if scalar_op.name.startswith("cast_"):
-        return [gz]
-    rule = GRADS.get(scalar_op.name)
-    if rule is None:
-        raise NotImplementedError(f"the gradient of {scalar_op.name} is not implemented")
-    return rule(*inputs, output, gz)
 
 
 # --- composites: several scalar ops fused into one loop body ----------------------------------

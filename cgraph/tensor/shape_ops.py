@@ -13,16 +13,11 @@ import warnings
 import numpy as np
 
 from ..graph.basic import Apply, Constant, Op, Variable
+from ..graph.labels import label_of
 from .elemwise import DimShuffle, Elemwise
-from .scalar_ops import ScalarOp, upcast
+from .scalar_ops import SCALAR_OPS, upcast
 from .type import TensorType, is_int, resolve_dtype, shape_str
 from .var import TensorVariable, as_tensor_variable, constant
-
-
-def _label(var):
-    """How runtime error messages name a variable (the same text the C code uses)."""
-    from ..codegen.lower import label_of
-    return label_of(var)
 
 
 def _is_python_int(value):
@@ -326,7 +321,7 @@ class Reshape(Op):
 
     def perform(self, node, inputs):
         x, requested = inputs
-        label = _label(node.inputs[0])
+        label = label_of(node.inputs[0])
         requested = _read_shape(requested, self.ndim, f"the new shape of {label}")
         req_text = shape_str(requested)
         if requested.count(-1) > 1:
@@ -470,8 +465,8 @@ class Join(Op):
                                 for d in range(first.ndim) if d != self.axis)
             if others_differ:
                 raise ValueError(
-                    f"cannot join {_label(node.inputs[0])} of shape {shape_str(first.shape)} "
-                    f"and {_label(var)} of shape {shape_str(value.shape)} along axis "
+                    f"cannot join {label_of(node.inputs[0])} of shape {shape_str(first.shape)} "
+                    f"and {label_of(var)} of shape {shape_str(value.shape)} along axis "
                     f"{self.axis}: all inputs must have the same shape except along the join "
                     f"axis")
         out_dtype = node.outputs[0].dtype
@@ -635,7 +630,7 @@ class Alloc(Op):
 
     def perform(self, node, inputs):
         value, requested = inputs
-        label = _label(node.inputs[0])
+        label = label_of(node.inputs[0])
         target = _read_shape(requested, self.ndim, f"the shape of alloc of {label}")
         if any(s < 0 for s in target):
             raise ValueError(f"cannot allocate an array of shape {shape_str(target)} filled "
@@ -694,20 +689,10 @@ def ones(shape, dtype=None):
     return alloc(np.array(1, dtype=resolve_dtype(dtype)), _shape_argument(shape))
 
 
-def _second(model, value):
-    return np.broadcast_to(value, np.broadcast_shapes(model.shape, value.shape))
-
-
-# The value's elements broadcast against the model's shape; "(void)" reads the model's
-# element so the C compiler sees it used.
-_SECOND = ScalarOp("second", 2, _second, "((void){0}, {1})",
-                   out_rule=lambda dtypes: dtypes[1], compute_rule="each")
-
-
 def second(model, value):
     """An array shaped like ``model`` (broadcast with ``value``) holding ``value``; value's
     dtype."""
-    return Elemwise(_SECOND)(model, value)
+    return Elemwise(SCALAR_OPS["second"])(model, value)
 
 
 fill = second

@@ -68,11 +68,8 @@ class _SortBase(Op):
 
 def add_sort_support(module, dtype):
     """The merge sort of ``dtype`` values, once per module."""
-    from ..codegen.render import render
-    code = render("ops/sort_support.c.j2", dtype=dtype, ctype=TensorType(dtype, ()).ctype,
-                  is_float=is_float(dtype))
-    if code not in module.support:
-        module.add_support(code)
+    module.add_support_template("ops/sort_support.c.j2", dtype=dtype,
+                                ctype=TensorType(dtype, ()).ctype, is_float=is_float(dtype))
 
 
 class SortOp(_SortBase):

@@ -20,6 +20,7 @@ import weakref
 import numpy as np
 
 from ..graph.basic import Apply, Constant, Op, Variable
+from ..graph.labels import c_string, label_of
 from .elemwise import DimShuffle
 from .type import INT_DTYPES, TensorType, shape_str
 from .var import TensorVariable, as_tensor_variable, constant
@@ -41,11 +42,6 @@ _BOOL_MASK_MESSAGE = (
 # Variables made inside one ``x[...]`` on the way to its result (the view that applies the
 # slices before advanced indexing): writing into them means writing into their base.
 _CHAIN_LINKS = weakref.WeakSet()
-
-
-def _label(var):
-    from ..codegen.lower import label_of
-    return label_of(var)
 
 
 # --- reading the index ----------------------------------------------------------------
@@ -81,11 +77,11 @@ def _array_index(value, x):
     if arr.dtype.kind == "b":
         raise NotImplementedError(_BOOL_MASK_MESSAGE)
     if arr.dtype.kind not in "iu":
-        raise TypeError(f"indexing {_label(x)}: index arrays must hold integers, got an array "
+        raise TypeError(f"indexing {label_of(x)}: index arrays must hold integers, got an array "
                         f"of dtype {arr.dtype}")
     if arr.dtype.name not in INT_DTYPES:
         if arr.size and (arr.min() < INT64_MIN or arr.max() > INT64_MAX):
-            raise IndexError(f"indexing {_label(x)}: index values do not fit in int64")
+            raise IndexError(f"indexing {label_of(x)}: index values do not fit in int64")
         arr = arr.astype("int64")
     return constant(arr)
 
@@ -101,17 +97,17 @@ def _integer_scalar(value, x, what):
         if var.dtype == "bool":
             raise NotImplementedError(_BOOL_MASK_MESSAGE)
         if var.dtype not in INT_DTYPES:
-            raise TypeError(f"indexing {_label(x)}: {what} must be an integer, got "
-                            f"{_label(var)} of dtype {var.dtype}")
+            raise TypeError(f"indexing {label_of(x)}: {what} must be an integer, got "
+                            f"{label_of(var)} of dtype {var.dtype}")
         if var.ndim != 0:
-            raise TypeError(f"indexing {_label(x)}: {what} must be a scalar, got "
-                            f"{_label(var)} with {var.ndim} dimensions")
+            raise TypeError(f"indexing {label_of(x)}: {what} must be a scalar, got "
+                            f"{label_of(var)} with {var.ndim} dimensions")
         if isinstance(var, Constant):
             return int(var.data)
         return var
     if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iu":
         return int(value)
-    raise TypeError(f"indexing {_label(x)}: {what} must be an integer or a symbolic integer "
+    raise TypeError(f"indexing {label_of(x)}: {what} must be an integer or a symbolic integer "
                     f"scalar, got {type(value).__name__} {value!r}")
 
 
@@ -124,7 +120,7 @@ def _read_entry(entry, x):
         parts = [None if v is None else _integer_scalar(v, x, "a slice bound")
                  for v in (entry.start, entry.stop, entry.step)]
         if parts[2] == 0:
-            raise ValueError(f"indexing {_label(x)}: slice step cannot be zero")
+            raise ValueError(f"indexing {label_of(x)}: slice step cannot be zero")
         return slice(*parts)
     if isinstance(entry, (list, tuple)) or isinstance(entry, np.ndarray) and entry.ndim > 0:
         return _Advanced(_array_index(entry, x))
@@ -133,8 +129,8 @@ def _read_entry(entry, x):
         if var.dtype == "bool":
             raise NotImplementedError(_BOOL_MASK_MESSAGE)
         if var.dtype not in INT_DTYPES:
-            raise TypeError(f"indexing {_label(x)}: index arrays must hold integers, got "
-                            f"{_label(var)} of dtype {var.dtype}")
+            raise TypeError(f"indexing {label_of(x)}: index arrays must hold integers, got "
+                            f"{label_of(var)} of dtype {var.dtype}")
         return _Advanced(var)
     return _integer_scalar(entry, x, "an index")
 
@@ -200,7 +196,7 @@ def _subtensor(x, axes):
             idx_list.append(("index", part(e)))
         else:
             if not INT64_MIN <= e <= INT64_MAX:
-                raise IndexError(f"index {e} is out of bounds for {_label(x)}")
+                raise IndexError(f"index {e} is out of bounds for {label_of(x)}")
             idx_list.append(("index", e))
     return Subtensor(idx_list)(x, *scalars)
 
@@ -284,7 +280,7 @@ def _check_scalar_inputs(op, scalars):
     for s, dtype in zip(scalars, expected):
         s = as_tensor_variable(s)
         if s.ndim != 0 or s.dtype != dtype:
-            raise TypeError(f"{op}: index {_label(s)} must be a {dtype} scalar, got {s.type}")
+            raise TypeError(f"{op}: index {label_of(s)} must be a {dtype} scalar, got {s.type}")
         result.append(s)
     return result
 
@@ -304,11 +300,11 @@ def _numpy_basic_index(x, idx_list, scalars, var):
             size = x.shape[axis]
             if not -size <= e[1] < size:
                 raise IndexError(f"index {e[1]} is out of bounds for axis {axis} of "
-                                 f"{_label(var)} with size {size}")
+                                 f"{label_of(var)} with size {size}")
             index.append(e[1])
         else:
             if e[3] == 0:
-                raise ValueError(f"slice step cannot be zero (axis {axis} of {_label(var)})")
+                raise ValueError(f"slice step cannot be zero (axis {axis} of {label_of(var)})")
             index.append(slice(e[1], e[2], e[3]))
     return tuple(index)
 
@@ -453,8 +449,8 @@ class IncSubtensor(Op):
 
 def _check_value(x, y, region_ndim):
     if y.dtype != x.dtype:
-        raise TypeError(f"the value {_label(y)} ({y.dtype}) must have the dtype of "
-                        f"{_label(x)} ({x.dtype}); inc_subtensor casts it")
+        raise TypeError(f"the value {label_of(y)} ({y.dtype}) must have the dtype of "
+                        f"{label_of(x)} ({x.dtype}); inc_subtensor casts it")
     if y.ndim > region_ndim:
         raise TypeError(f"Trying to increment a {region_ndim}-dimensional subtensor with a "
                         f"{y.ndim}-dimensional value.")
@@ -465,8 +461,8 @@ def _check_broadcast_into(region_shape, y, node):
     y_shape = np.shape(y)
     offset = len(region_shape) - len(y_shape)
     if offset < 0 or any(s != 1 and s != region_shape[offset + d] for d, s in enumerate(y_shape)):
-        raise ValueError(f"cannot write {_label(node.inputs[1])} of shape {shape_str(y_shape)} "
-                         f"into the region of {_label(node.inputs[0])} of shape "
+        raise ValueError(f"cannot write {label_of(node.inputs[1])} of shape {shape_str(y_shape)} "
+                         f"into the region of {label_of(node.inputs[0])} of shape "
                          f"{shape_str(region_shape)}: the shapes do not broadcast")
 
 
@@ -642,7 +638,7 @@ class AdvancedIncSubtensor(Op):
 def _check_index_arrays(pattern, x, indices):
     if len(pattern) != x.ndim:
         raise TypeError(f"advanced indexing pattern {pattern} has {len(pattern)} entries for "
-                        f"{_label(x)} with {x.ndim} dimensions")
+                        f"{label_of(x)} with {x.ndim} dimensions")
     n_arrays = len([p for p in pattern if p is not None])
     if n_arrays == 0 or sorted(p for p in pattern if p is not None) != list(range(n_arrays)):
         raise ValueError(f"advanced indexing pattern {pattern} must number its index arrays "
@@ -652,7 +648,7 @@ def _check_index_arrays(pattern, x, indices):
     indices = [as_tensor_variable(i) for i in indices]
     for i in indices:
         if i.dtype not in INT_DTYPES:
-            raise TypeError(f"index arrays must hold integers, got {_label(i)} of dtype "
+            raise TypeError(f"index arrays must hold integers, got {label_of(i)} of dtype "
                             f"{i.dtype}")
     return indices
 
@@ -677,8 +673,8 @@ def _indexed_label(node, pattern):
         if all(e[0] == "slice" for e in entries) and all(
                 a >= len(entries) or entries[a][1:] == (None, None, None)
                 for a, p in enumerate(pattern) if p is not None):
-            return _label(owner.inputs[0])
-    return _label(var)
+            return label_of(owner.inputs[0])
+    return label_of(var)
 
 
 def _numpy_advanced_index(pattern, x, indices, node):
@@ -706,7 +702,6 @@ def _numpy_advanced_index(pattern, x, indices, node):
 
 
 def _advanced_c_params(pattern, node, first_index):
-    from ..codegen.lower import c_string
     n_broadcast = max(v.ndim for v in node.inputs[first_index:])
     layout = AdvancedSubtensor.layout(pattern, n_broadcast)
     return {
@@ -810,6 +805,6 @@ def take(a, indices, axis=None, mode="raise"):
                     "needs flatten, which is not available yet; give an axis") from None
         axis = 0
     if not -a.ndim <= axis < a.ndim:
-        raise ValueError(f"take: axis {axis} is out of range for {_label(a)} with "
+        raise ValueError(f"take: axis {axis} is out of range for {label_of(a)} with "
                          f"{a.ndim} dimensions")
     return getitem(a, (slice(None),) * (axis % a.ndim) + (indices,))

@@ -12,6 +12,7 @@ import numbers
 import numpy as np
 
 from ..graph.basic import Apply, Op
+from ..graph.labels import label_of
 from .basic import cast, dimshuffle
 from .blas import BLAS_DTYPES, _dot as plain_dot
 from .reduction import sum as reduce_sum
@@ -106,7 +107,6 @@ class BatchedDot(Op):
     def perform(self, node, inputs):
         a, b = inputs
         if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
-            from ..codegen.lower import label_of
             raise ValueError(f"batched_dot: {label_of(node.inputs[0])} has shape "
                              f"{shape_str(a.shape)} but {label_of(node.inputs[1])} has shape "
                              f"{shape_str(b.shape)}: the batch sizes and the inner dimensions "

@@ -4,7 +4,7 @@ import numbers
 import numpy as np
 
 from ..config import config
-from ..graph.basic import Constant, Variable
+from ..graph.basic import Constant, Variable, eval_compiler
 from .type import MAX_NDIM, TensorType, resolve_dtype
 
 
@@ -145,7 +145,7 @@ class _TensorOperators:
 
     def eval(self, inputs_to_values=None):
         """Compile (once per set of inputs) and evaluate this variable."""
-        from ..compile.function import function
+        function = eval_compiler()
         inputs_to_values = inputs_to_values or {}
         inputs = sorted(inputs_to_values, key=lambda v: v.id)
         cache = self.__dict__.setdefault("_eval_cache", {})

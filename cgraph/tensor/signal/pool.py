@@ -33,16 +33,12 @@ import warnings
 import numpy as np
 
 from ...graph.basic import Apply, Constant, Op, Variable
+from ...graph.labels import label_of
 from ..type import TensorType, is_float, shape_str
 from ..var import TensorVariable, as_tensor_variable
 
 MODES = ("max", "sum", "average_inc_pad", "average_exc_pad")
 _GEOMETRY = ("ws", "stride", "pad")
-
-
-def _label(var):
-    from ...codegen.lower import label_of
-    return label_of(var)
 
 
 def out_size(length, ws, stride, pad, ignore_border):
@@ -172,7 +168,7 @@ class _PoolBase(Op):
         """(ws, stride, pad) of this call as tuples of ints, checked."""
         values = [tuple(int(v) for v in a) for a in inputs[-3:]]
         _check_geometry(*values, self.ignore_border, self.ndim, ValueError,
-                        f" of {_label(node.inputs[0])}")
+                        f" of {label_of(node.inputs[0])}")
         return values
 
     def pooled_shape(self, shape, ws, stride, pad):
@@ -330,8 +326,8 @@ def _check_pooled(op, node, x, pooled, index, what, geometry):
     shape that pooling x gives."""
     expected = op.pooled_shape(x.shape, *geometry)
     if tuple(pooled.shape) != tuple(expected):
-        raise ValueError(f"pool gradient: the {what} {_label(node.inputs[index])} has shape "
-                         f"{shape_str(pooled.shape)}, but pooling {_label(node.inputs[0])} of "
+        raise ValueError(f"pool gradient: the {what} {label_of(node.inputs[index])} has shape "
+                         f"{shape_str(pooled.shape)}, but pooling {label_of(node.inputs[0])} of "
                          f"shape {shape_str(x.shape)} gives {shape_str(expected)}")
     return expected
 
@@ -410,8 +406,8 @@ class MaxPoolGradGrad(_PoolBase):
         geometry = self.geometry(node, inputs)
         out_shape = _check_pooled(self, node, x, maxout, 1, "pooled output", geometry)
         if tuple(ggx.shape) != tuple(x.shape):
-            raise ValueError(f"pool gradient: {_label(node.inputs[2])} has shape "
-                             f"{shape_str(ggx.shape)}, but {_label(node.inputs[0])} has "
+            raise ValueError(f"pool gradient: {label_of(node.inputs[2])} has shape "
+                             f"{shape_str(ggx.shape)}, but {label_of(node.inputs[0])} has "
                              f"shape {shape_str(x.shape)}")
         if 0 in out_shape:
             return [np.zeros(out_shape, dtype=x.dtype)]

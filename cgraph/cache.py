@@ -1292,7 +1292,8 @@ def verify(root=None, quarantine=True):
     return checked, bad
 
 
-RECORD_FOLDERS = ("prekeys", "templates", "toolchain")   # sealed records (see cache_files)
+RECORD_FOLDERS = ("prekeys", "templates", "toolchain",  # sealed records (see cache_files)
+                  "tuning")
 
 
 def verify_records(root=None, quarantine=True):

@@ -84,26 +84,22 @@ def cpu_identity() -> str:
     return f"{platform.machine()} ({platform.processor() or 'unknown'})"
 
 
-def c_timer(lib) -> Timer:
-    """Times a variant in C (cg_<p>gemm_time_variant), the product repeated to take about
-    SECONDS_PER_TIMING at 50 GFLOP/s (all the timings: ~0.2 s)."""
-    functions, blas = {}, {}
+def c_timer(lib, cold: bool = False) -> Timer:
+    """Times a variant (-1: BLAS) in C (cg_<p>gemm_time): warm, the product repeated to take
+    about SECONDS_PER_TIMING at 50 GFLOP/s; ``cold``, once, its operands evicted from the
+    caches first (a layer's weights, met once per training step)."""
+    functions = {}
     for dtype, p in _PREFIX.items():
-        f = getattr(lib, f"cg_{p}gemm_time_variant")
+        f = getattr(lib, f"cg_{p}gemm_time")
         f.restype = ctypes.c_double
-        f.argtypes = [ctypes.c_int] + [ctypes.c_int64] * 4
+        f.argtypes = [ctypes.c_int] + [ctypes.c_int64] * 4 + [ctypes.c_int]
         functions[dtype] = f
-        f = getattr(lib, f"cg_{p}gemm_time_blas")
-        f.restype = ctypes.c_double
-        f.argtypes = [ctypes.c_int64] * 4
-        blas[dtype] = f
 
     def timer(dtype: str, variant: int, shape: Tuple[int, int, int]) -> float:
         """Seconds per product of variant (-1: BLAS) on shape."""
         m, n, k = shape
-        reps = max(1, int(SECONDS_PER_TIMING * 5e10 / (2 * m * n * k)))
-        seconds = functions[dtype](variant, m, n, k, reps) if variant >= 0 else \
-            blas[dtype](m, n, k, reps)
+        reps = 1 if cold else max(1, int(SECONDS_PER_TIMING * 5e10 / (2 * m * n * k)))
+        seconds = functions[dtype](variant, m, n, k, reps, int(cold))
         if seconds < 0:
             raise MemoryError(f"cgraph: cannot time the small-GEMM variant {variant}")
         return seconds / reps
@@ -137,13 +133,16 @@ def _geometric_means(times, reference):
 
 def measure(names: Sequence[str], timer: Timer, dtypes: Sequence[str] = DTYPES,
             shapes: Sequence[Tuple[int, int, int]] = SHAPES, rounds: int = ROUNDS,
-            skinny: Optional[Dict[str, Sequence[Tuple[int, int, int]]]] = None) -> dict:
+            skinny: Optional[Dict[str, Sequence[Tuple[int, int, int]]]] = None,
+            skinny_timer: Optional[Timer] = None) -> dict:
     """For each dtype: the variant for small products, the one with the lowest geometric
     mean over ``shapes`` of its time relative to the fastest variant's, with every variant's
-    score; and for each kind of skinny product (SKINNY_SHAPES), the fastest variant if it
-    beats BLAS (timed as variant -1) by SKINNY_MARGIN, else None (BLAS runs them), with every
-    candidate's time relative to BLAS's."""
+    score; and for each kind of skinny product (SKINNY_SHAPES, timed with ``skinny_timer``,
+    by default ``timer``), the variant with the lowest geometric mean of its time relative to
+    BLAS's (timed as variant -1) if it beats BLAS by SKINNY_MARGIN on every shape of the kind,
+    else None (BLAS runs them), with every candidate's geometric mean."""
     skinny = SKINNY_SHAPES if skinny is None else skinny
+    skinny_timer = skinny_timer or timer
     result = {}
     for dtype in dtypes:
         variants = list(range(len(names)))
@@ -152,11 +151,12 @@ def measure(names: Sequence[str], timer: Timer, dtypes: Sequence[str] = DTYPES,
         choice = {"variant": min(names, key=lambda n: (scores[n], names.index(n))),
                   "scores": scores, "skinny": {}}
         for kind, kind_shapes in skinny.items():
-            times = _best_times(timer, dtype, [-1] + variants, kind_shapes, rounds)
+            times = _best_times(skinny_timer, dtype, [-1] + variants, kind_shapes, rounds)
             ratios = dict(zip(["BLAS"] + list(names), _geometric_means(times, lambda b: b[0])))
             best = min(names, key=lambda n: (ratios[n], names.index(n)))
-            choice["skinny"][kind] = {"variant": best if ratios[best] < SKINNY_MARGIN else None,
-                                      "vs_blas": ratios}
+            v = names.index(best) + 1
+            wins = all(t[v] < SKINNY_MARGIN * t[0] for t in times.values())
+            choice["skinny"][kind] = {"variant": best if wins else None, "vs_blas": ratios}
         result[dtype] = choice
     return result
 
@@ -213,7 +213,7 @@ def choose(lib, runtime_key: str, root: Optional[str] = None,
         except OSError:
             pass
     started = time.perf_counter()
-    choice = measure(names, timer or c_timer(lib))
+    choice = measure(names, timer or c_timer(lib), skinny_timer=timer or c_timer(lib, cold=True))
     record = {"runtime": runtime_key, "cpu": cpu, "blas_threads": threads,
               "variants": list(names), "choice": choice,
               "shapes": [list(s) for s in SHAPES],

@@ -352,3 +352,17 @@ def test_a_choice_made_against_other_blas_threads_is_not_used(lib, tmp_path, mon
     assert one["choice"]["float32"]["skinny"]["m"]["variant"] is not None
     assert two["choice"]["float32"]["skinny"]["m"]["variant"] is None      # BLAS
     assert len(os.listdir(tmp_path / "tuning")) == 2
+
+
+def test_the_c_timer_times_every_candidate_warm_and_cold(lib):
+    """Every variant and BLAS (-1) give a positive time, warm and with evicted operands; an
+    unknown variant is an error, not a time."""
+    names = gemm_tuning.variant_names(lib)
+    for cold in (False, True):
+        timer = gemm_tuning.c_timer(lib, cold=cold)
+        for dtype in ("float32", "float64"):
+            for variant in [-1] + list(range(len(names))):
+                seconds = timer(dtype, variant, (5, 40, 7))
+                assert 0 < seconds < 1
+            with pytest.raises(MemoryError, match="cannot time"):
+                timer(dtype, len(names), (5, 40, 7))

@@ -10,8 +10,9 @@ family, model, name) and the number of threads BLAS runs (it is timed against BL
 set aside with a warning and the variants are timed again.
 
 The same timings decide who runs skinny products too large for the small kernel (one side
-at most 32, e.g. a minibatch of 20 times a 784 x 500 layer): a variant where it beats BLAS on
-this CPU by 5%, else BLAS.
+at most 32, e.g. a minibatch of 20 times a 784 x 500 layer): a variant where it beats a
+one-thread BLAS on this CPU by 5% (operands evicted from the caches first, as a layer's
+weights are), else BLAS; always BLAS when BLAS runs on several threads.
 
 ``CGRAPH_GEMM_VARIANT=<name>`` forces one variant for both dtypes (to compare them);
 ``CGRAPH_GEMM_SKINNY=blas`` leaves every skinny product to BLAS.
@@ -43,6 +44,7 @@ SKINNY_SHAPES: Dict[str, Tuple[Tuple[int, int, int], ...]] = {
     "k": ((784, 500, 20), (300, 256, 32))}
 SKINNY_KINDS = ("m", "n", "k")
 SKINNY_MARGIN = 0.95        # a variant takes a kind from BLAS only when 5% faster: noise
+SKINNY_ROUNDS = 3           # each timing of a skinny product evicts the caches: fewer rounds
 ROUNDS = 5                  # each variant timed this many times per shape, interleaved
 SECONDS_PER_TIMING = 3e-4   # about this long per timing (the product repeated)
 FOLDER = "tuning"
@@ -151,7 +153,8 @@ def measure(names: Sequence[str], timer: Timer, dtypes: Sequence[str] = DTYPES,
         choice = {"variant": min(names, key=lambda n: (scores[n], names.index(n))),
                   "scores": scores, "skinny": {}}
         for kind, kind_shapes in skinny.items():
-            times = _best_times(skinny_timer, dtype, [-1] + variants, kind_shapes, rounds)
+            times = _best_times(skinny_timer, dtype, [-1] + variants, kind_shapes,
+                                min(rounds, SKINNY_ROUNDS))
             ratios = dict(zip(["BLAS"] + list(names), _geometric_means(times, lambda b: b[0])))
             best = min(names, key=lambda n: (ratios[n], names.index(n)))
             v = names.index(best) + 1
@@ -213,7 +216,15 @@ def choose(lib, runtime_key: str, root: Optional[str] = None,
         except OSError:
             pass
     started = time.perf_counter()
-    choice = measure(names, timer or c_timer(lib), skinny_timer=timer or c_timer(lib, cold=True))
+    if threads is None or threads == 1:
+        choice = measure(names, timer or c_timer(lib),
+                         skinny_timer=timer or c_timer(lib, cold=True))
+    else:
+        # the kernel runs on one thread: products past the small limit stay with a BLAS that
+        # runs on several (and timing it on a busy machine takes seconds)
+        choice = measure(names, timer or c_timer(lib), skinny={})
+        for c in choice.values():
+            c["skinny"] = {kind: {"variant": None, "vs_blas": {}} for kind in SKINNY_KINDS}
     record = {"runtime": runtime_key, "cpu": cpu, "blas_threads": threads,
               "variants": list(names), "choice": choice,
               "shapes": [list(s) for s in SHAPES],

@@ -16,7 +16,6 @@ import pytest
 import cgraph
 import cgraph.tensor as T
 from cgraph import cache, cache_cli, gemm_tuning, runtime_library
-from cgraph.blas_pointers import blas_threads
 from cgraph.cache_files import read_sealed, seal
 
 rng = np.random.default_rng(7)
@@ -38,6 +37,13 @@ def restore_variants(lib, monkeypatch):
     yield
     monkeypatch.delenv("CGRAPH_GEMM_VARIANT", raising=False)
     gemm_tuning.apply(lib, gemm_tuning.choose(lib, runtime_library.runtime().key))
+
+
+@pytest.fixture
+def one_blas_thread(monkeypatch):
+    """BLAS as on one thread, where skinny products are timed against it."""
+    import cgraph.blas_pointers as blas_pointers
+    monkeypatch.setattr(blas_pointers, "blas_threads", lambda: 1)
 
 
 def run_variant(lib, variant, a, b, alpha=1.0, beta=0.0, c=None):
@@ -220,7 +226,7 @@ def fake_timer(winner, blas=1.2):
     return timer
 
 
-def test_each_cpu_gets_its_fastest_variant(lib, tmp_path, monkeypatch):
+def test_each_cpu_gets_its_fastest_variant(lib, tmp_path, monkeypatch, one_blas_thread):
     """Each CPU's record names the variant its timer found fastest, in its own file; a second
     look reads the record without timing anything."""
     names = gemm_tuning.variant_names(lib)
@@ -236,7 +242,7 @@ def test_each_cpu_gets_its_fastest_variant(lib, tmp_path, monkeypatch):
         for choice in record["choice"].values():
             assert {kind: s["variant"] for kind, s in choice["skinny"].items()} == \
                 dict.fromkeys("mnk", names[winner])
-        path = gemm_tuning.record_path(str(tmp_path), key, cpu, blas_threads())
+        path = gemm_tuning.record_path(str(tmp_path), key, cpu, 1)
         assert json.loads(read_sealed(path)) == record
         paths.add(path)
 
@@ -276,13 +282,12 @@ def _tampered_variants():
 
 
 @pytest.mark.parametrize("tamper", _tampered_variants(), ids=lambda f: f.__name__)
-def test_tampered_record_is_rebuilt_with_a_warning(lib, tmp_path, monkeypatch, tamper):
+def test_tampered_record_is_rebuilt_with_a_warning(lib, tmp_path, monkeypatch, tamper, one_blas_thread):
     names = gemm_tuning.variant_names(lib)
     key = runtime_library.runtime().key
     monkeypatch.setattr(gemm_tuning, "cpu_identity", lambda: "FakeVendor family 1 model 2")
     first = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=fake_timer(0))
-    path = gemm_tuning.record_path(str(tmp_path), key, "FakeVendor family 1 model 2",
-                                   blas_threads())
+    path = gemm_tuning.record_path(str(tmp_path), key, "FakeVendor family 1 model 2", 1)
     with open(path, "rb") as f:
         data = f.read()
     with open(path, "wb") as f:
@@ -299,7 +304,7 @@ def test_tampered_record_is_rebuilt_with_a_warning(lib, tmp_path, monkeypatch, t
         assert gemm_tuning.choose(lib, key, root=str(tmp_path), timer=fake_timer(0)) == again
 
 
-def test_cache_show_and_verify_see_the_choice(lib, tmp_path, monkeypatch):
+def test_cache_show_and_verify_see_the_choice(lib, tmp_path, monkeypatch, one_blas_thread):
     """`cache show` without a key lists the choices with every variant's score; `cache
     verify` checks the records like every other sealed record."""
     key = runtime_library.runtime().key
@@ -319,8 +324,7 @@ def test_cache_show_and_verify_see_the_choice(lib, tmp_path, monkeypatch):
         assert variant in text
     checked, bad = cache.verify_records(str(tmp_path))
     assert checked >= 1 and not bad
-    path = gemm_tuning.record_path(str(tmp_path), key, "FakeVendor family 3 model 4",
-                                   blas_threads())
+    path = gemm_tuning.record_path(str(tmp_path), key, "FakeVendor family 3 model 4", 1)
     with open(path, "ab") as f:
         f.write(b" ")
     checked, bad = cache.verify_records(str(tmp_path), quarantine=False)
@@ -366,3 +370,22 @@ def test_the_c_timer_times_every_candidate_warm_and_cold(lib):
                 assert 0 < seconds < 1
             with pytest.raises(MemoryError, match="cannot time"):
                 timer(dtype, len(names), (5, 40, 7))
+
+
+def test_skinny_products_stay_with_a_multithreaded_blas(lib, tmp_path, monkeypatch):
+    """The kernel runs on one thread: with BLAS on two, no skinny product is timed or taken."""
+    import cgraph.blas_pointers as blas_pointers
+    monkeypatch.setattr(blas_pointers, "blas_threads", lambda: 2)
+    monkeypatch.setattr(gemm_tuning, "cpu_identity", lambda: "FakeVendor family 7 model 8")
+    shapes = []
+
+    def timer(dtype, variant, shape):
+        shapes.append(shape)
+        return fake_timer(0, blas=5.0)(dtype, variant, shape)
+    record = gemm_tuning.choose(lib, runtime_library.runtime().key, root=str(tmp_path),
+                                timer=timer)
+    skinny = {s for kind in gemm_tuning.SKINNY_SHAPES.values() for s in kind}
+    assert not skinny & set(shapes)
+    for choice in record["choice"].values():
+        assert {kind: s["variant"] for kind, s in choice["skinny"].items()} == \
+            dict.fromkeys("mnk", None)

@@ -389,3 +389,30 @@ def test_skinny_products_stay_with_a_multithreaded_blas(lib, tmp_path, monkeypat
     for choice in record["choice"].values():
         assert {kind: s["variant"] for kind, s in choice["skinny"].items()} == \
             dict.fromkeys("mnk", None)
+
+
+def test_an_avx2_only_build_has_the_32_byte_variants(tmp_path):
+    """The runtime compiled for a CPU without AVX-512 (gcc -mavx2 -mfma) holds the variants of
+    32-byte vectors only, each agreeing with numpy; timing them picks one (skinny products,
+    which need BLAS's pointers, are left out)."""
+    import shutil
+    import subprocess
+    if not shutil.which("gcc"):
+        pytest.skip("no gcc")
+    src, lib_path = tmp_path / "rt.c", tmp_path / "rt_avx2.so"
+    src.write_text(runtime_library.render_source())
+    subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-fPIC", "-shared", "-mavx2", "-mfma",
+                    "-mno-avx512f", str(src), "-o", str(lib_path), "-lm"], check=True)
+    avx2 = ctypes.CDLL(str(lib_path))
+    names = gemm_tuning.variant_names(avx2)
+    assert names and all(name.endswith("v32") for name in names)
+    for dtype in ("float32", "float64"):
+        for variant, name in enumerate(names):
+            for m, n, k in SHAPES:
+                a = rng.standard_normal((m, k)).astype(dtype)
+                b = rng.standard_normal((k, n)).astype(dtype)
+                np.testing.assert_allclose(run_variant(avx2, variant, a, np.asfortranarray(b)),
+                                           a.astype(np.float64) @ b, *tol(dtype, k),
+                                           err_msg=f"{name} {m}x{n}x{k}")
+    result = gemm_tuning.measure(names, gemm_tuning.c_timer(avx2), skinny={}, rounds=1)
+    assert result["float32"]["variant"] in names and result["float64"]["variant"] in names

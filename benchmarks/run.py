@@ -325,6 +325,12 @@ def blas_info():
     info = {"cgraph_library": _library_of(pointers[ROUTINES.index("dgemm")]),
             "cgraph_ilp64": ilp64,
             "env_removed": [n for n in OPENBLAS_OVERRIDES if n in os.environ]}
+    try:        # the small-GEMM tiles chosen for this CPU (cgraph/gemm_tuning.py)
+        from cgraph import gemm_tuning, runtime_library
+        runtime_library.runtime()
+        info["small_gemm"] = gemm_tuning.describe()
+    except Exception as exc:   # noqa: BLE001 - the header says so rather than failing
+        info["small_gemm"] = f"small-GEMM tiles: unknown ({type(exc).__name__}: {exc})"
     try:
         import threadpoolctl
     except ImportError:
@@ -365,6 +371,8 @@ def print_blas(report):
     if not any(lib["filepath"] and os.path.realpath(lib["filepath"]) == report["cgraph_library"]
                for lib in libraries or []):
         print(f"BLAS used by cgraph: {report['cgraph_library']}")
+    if report.get("small_gemm"):
+        print(f"cgraph's {report['small_gemm']}")
 
 
 # --- the parent: one child process per thread setting and backend -----------------------------

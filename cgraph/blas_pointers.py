@@ -205,3 +205,29 @@ def lapack_pointers():
         if fast is not None and all(fast):
             return tuple(fast), True
     return tuple(_scipy_lapack()), False
+
+
+def blas_threads():
+    """How many threads the BLAS in use runs per call (OpenBLAS's get_num_threads), or None
+    when it cannot be told: the small-GEMM tuning (cgraph/gemm_tuning.py) times BLAS as it
+    runs, so a choice made against one thread is not used with two."""
+    names = ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
+             "scipy_openblas_get_num_threads", "openblas_get_num_threads")
+    if blas_pointers()[1]:
+        libraries = _numpy_openblas_libraries()
+    else:
+        try:
+            import scipy
+            folder = os.path.dirname(scipy.__file__) + ".libs"
+            libraries = [ctypes.CDLL(p) for p in
+                         sorted(glob.glob(os.path.join(folder, "libscipy_openblas*.so*")))[:1]]
+        except (ImportError, OSError):
+            return None
+    for lib in libraries:
+        for name in names:
+            get = getattr(lib, name, None)
+            if get is not None:
+                get.restype, get.argtypes = ctypes.c_int, []
+                return int(get())
+        return None
+    return None

@@ -60,6 +60,8 @@ def runtime():
             if entry is None:
                 entry = cache.get_runtime(_digest(), render_source)
                 _set_blas(entry.lib)
+                from . import gemm_tuning
+                gemm_tuning.select(entry.lib, key)    # the small-GEMM tiles for this CPU
                 _loaded[key] = entry
     return entry
 

@@ -505,6 +505,25 @@ CG_API int cg_sgemm_small(int64_t m, int64_t n, int64_t k, float alpha, const fl
 CG_API int cg_dgemm_small(int64_t m, int64_t n, int64_t k, double alpha, const double *a,
                           int64_t sa0, int64_t sa1, const double *b, int64_t sb0, int64_t sb1,
                           double beta, double *c);
+/* Its tile variants (cgraph/gemm_tuning.py times them and picks one per CPU): the name of
+ * variant i (NULL past the last), the variant cg_<p>gemm_small runs (0: no such variant), and
+ * one variant run on any sizes (0: unknown variant or out of memory). */
+CG_API const char *cg_gemm_variant_name(int variant);
+CG_API int cg_set_sgemm_variant(int variant);
+CG_API int cg_set_dgemm_variant(int variant);
+CG_API int cg_sgemm_variant(int variant, int64_t m, int64_t n, int64_t k, float alpha,
+                            const float *a, int64_t sa0, int64_t sa1, const float *b,
+                            int64_t sb0, int64_t sb1, float beta, float *c);
+CG_API int cg_dgemm_variant(int variant, int64_t m, int64_t n, int64_t k, double alpha,
+                            const double *a, int64_t sa0, int64_t sa1, const double *b,
+                            int64_t sb0, int64_t sb1, double beta, double *c);
+CG_API double cg_sgemm_time(int variant, int64_t m, int64_t n, int64_t k, int64_t reps, int cold);
+CG_API double cg_dgemm_time(int variant, int64_t m, int64_t n, int64_t k, int64_t reps, int cold);
+/* Skinny products past the small limit (one side at most 32): BLAS (-1, the default) or a
+ * variant, per kind (0: m, 1: n, 2: k small), chosen by timing both (cg_<p>gemm_time, variant
+ * -1: BLAS; cold: the operands evicted from the caches before each run). */
+CG_API int cg_set_sgemm_skinny_variant(int kind, int variant);
+CG_API int cg_set_dgemm_skinny_variant(int kind, int variant);
 
 /* dst (m x n, row-major, contiguous) = alpha * A B + beta * dst (beta == 0: dst is not
  * read), A (m x k) through strides (sa0, sa1) (a vector when !a_is_matrix: m == 1), B

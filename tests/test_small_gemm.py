@@ -16,17 +16,18 @@ from util import TOLERANCE, assert_clean_build, assert_same
 
 rng = np.random.default_rng(0)
 
-# (m, k, n). The kernel takes whole blocks of 2 x 64 bytes of columns (16 doubles, 32 floats),
-# 8 rows at a time, up to m*n*k = 128^3 (64^3 when n leaves a column tail); transposed or
-# reversed-column B is packed when k*n <= 4096. Sizes straddle each limit.
+# (m, k, n). The kernel (its tile variant chosen for this CPU: test_gemm_variants.py tries
+# each) takes products up to m*n*k = 128^3 at least one 64-byte vector wide (8 doubles, 16
+# floats); transposed or reversed-column B is packed, and B's last columns copied zero-padded,
+# when that takes at most 4096 elements. Sizes straddle each limit.
 SHAPES = [
     (16, 64, 64),     # W7's product: the kernel, 8-row blocks only
     (13, 5, 37),      # row tail (13 % 8) and column tail (37 % 16, 37 % 32)
     (1, 1, 32),       # one row, k = 1
     (9, 70, 64),      # k*n = 4480: packed B declined (BLAS), direct B in the kernel
-    (64, 64, 96),     # 64^3 * 1.5 with no double column tail: the kernel; float32 tail: BLAS
+    (64, 64, 96),     # 64^3 * 1.5: the kernel
     (130, 130, 130),  # above 128^3: BLAS
-    (3, 7, 8),        # narrower than a block: BLAS
+    (3, 7, 8),        # float32: narrower than a vector, BLAS; float64: the kernel
     (0, 4, 32), (4, 0, 32), (4, 32, 0), (1, 0, 1),   # empty products
 ]
 

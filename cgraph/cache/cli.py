@@ -46,7 +46,8 @@ def main(argv: list[str]) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="one line per entry: key, function, size, compile time, use")
     show = sub.add_parser("show", help="an entry's C source and build information")
-    show.add_argument("key", help="the entry's key or a unique prefix of it")
+    show.add_argument("key", nargs="?", help="the entry's key or a unique prefix of it; "
+                                             "without one, the kernel variants chosen per CPU")
     show.add_argument("--meta", action="store_true", help="only the build information")
     verify = sub.add_parser("verify", help="re-check every entry's files against its manifest "
                                            "and every record against its checksum; move "
@@ -104,6 +105,8 @@ def _list(args, root):
 
 
 def _show(args, root):
+    if args.key is None:
+        return _show_tuning(root)
     try:
         key, folder, build = cache.find_entry(args.key, root)
     except KeyError as exc:
@@ -118,6 +121,31 @@ def _show(args, root):
         except (OSError, BadFile) as exc:
             print(f"cgraph cache: cannot read module.c: {exc}", file=sys.stderr)
             return 1
+    return 0
+
+
+def _show_tuning(root):
+    """The small-GEMM variants measured for each CPU and runtime library (cgraph/gemm_tuning.py)."""
+    from .. import gemm_tuning
+    found = gemm_tuning.records(root)
+    print(f"{len(found)} kernel choices in {root} (small-GEMM tiles, timed per CPU on first use)")
+    for path, record in found:
+        if not isinstance(record, BadFile) and not isinstance(record, dict):
+            record = BadFile(path, "is not a record")
+        if isinstance(record, BadFile):
+            print(f"{os.path.basename(path)}: broken ({record.why}); measured again on next use")
+            continue
+        print(f"{os.path.basename(path)}: runtime {str(record.get('runtime'))[:16]}, "
+              f"{gemm_tuning.describe(record)}")
+        for dtype, choice in sorted(record.get("choice", {}).items()):
+            scores = ", ".join(f"{n} {s:.2f}" for n, s in sorted(choice["scores"].items(),
+                                                                  key=lambda item: item[1]))
+            print(f"  {dtype}: time relative to the fastest (geometric mean): {scores}")
+            for kind, skinny in sorted(choice.get("skinny", {}).items()):
+                ratios = ", ".join(f"{n} {s:.2f}" for n, s in sorted(skinny["vs_blas"].items(),
+                                                                      key=lambda item: item[1]))
+                print(f"    skinny ({kind} <= 32): {skinny['variant'] or 'BLAS'}; time relative "
+                      f"to BLAS: {ratios}")
     return 0
 
 

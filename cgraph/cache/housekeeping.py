@@ -165,7 +165,8 @@ def verify(root: Optional[str] = None, quarantine: bool = True
     return checked, bad
 
 
-RECORD_FOLDERS = ("prekeys", "templates", "toolchain")   # sealed records (see cache_files)
+RECORD_FOLDERS = ("prekeys", "templates", "toolchain",  # sealed records (see cache_files)
+                  "tuning")
 
 
 def verify_records(root: Optional[str] = None, quarantine: bool = True

@@ -1,0 +1,324 @@
+"""Which tile variant of the small-GEMM kernel runs on this CPU: measured once, kept in the cache.
+
+The runtime library compiles every tile variant of ``templates/ops/small_gemm.c.j2`` for the
+CPU's features. Which one is fastest depends on the CPU (its vector registers, the width and
+number of its FMA units, their latency), so rather than a table of CPUs, cgraph times the
+variants on first use, on product shapes the kernel takes (a recurrent layer's, a small
+batch's), and keeps the choice in the cache: a sealed record under ``tuning/`` named after the
+runtime library's key (compiler, CPU features, templates), the CPU's identity (vendor,
+family, model, name) and the number of threads BLAS runs (it is timed against BLAS). A record that is damaged, edited or made for another library or CPU is
+set aside with a warning and the variants are timed again.
+
+The same timings decide who runs skinny products too large for the small kernel (one side
+at most 32, e.g. a minibatch of 20 times a 784 x 500 layer): a variant where it beats a
+one-thread BLAS on this CPU by 5% (operands evicted from the caches first, as a layer's
+weights are), else BLAS; always BLAS when BLAS runs on several threads.
+
+``CGRAPH_GEMM_VARIANT=<name>`` forces one variant for both dtypes (to compare them);
+``CGRAPH_GEMM_SKINNY=blas`` leaves every skinny product to BLAS.
+"""
+import ctypes
+import hashlib
+import json
+import math
+import os
+import time
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from .cache_files import BadFile, read_sealed, write_sealed
+
+DTYPES = ("float32", "float64")
+_PREFIX = {"float32": "s", "float64": "d"}
+
+# (m, n, k) of the products timed: a recurrent layer's (batch 16, 32 inputs, 64 units, and its
+# gradients), a square one and shapes whose sizes are not multiples of any tile.
+SHAPES: Tuple[Tuple[int, int, int], ...] = (
+    (16, 64, 32), (16, 64, 64), (64, 64, 16), (32, 64, 16), (64, 64, 64), (20, 100, 50),
+    (7, 40, 120))
+# Skinny products past the small limit, by the side that is at most 32 (the kinds of
+# cg_set_<p>gemm_skinny_variant): a minibatch times a layer, a layer times a few classes, a
+# weight gradient summed over a minibatch.
+SKINNY_SHAPES: Dict[str, Tuple[Tuple[int, int, int], ...]] = {
+    "m": ((20, 500, 784), (32, 256, 300)),
+    "n": ((600, 10, 784), (500, 20, 300)),
+    "k": ((784, 500, 20), (300, 256, 32))}
+SKINNY_KINDS = ("m", "n", "k")
+SKINNY_MARGIN = 0.95        # a variant takes a kind from BLAS only when 5% faster: noise
+SKINNY_ROUNDS = 3           # each timing of a skinny product evicts the caches: fewer rounds
+ROUNDS = 5                  # each variant timed this many times per shape, interleaved
+SECONDS_PER_TIMING = 3e-4   # about this long per timing (the product repeated)
+FOLDER = "tuning"
+
+# A timer: (dtype, variant id or -1 for BLAS, (m, n, k)) -> seconds per product.
+Timer = Callable[[str, int, Tuple[int, int, int]], float]
+
+_applied: Dict[str, object] = {}     # the choice in force in this process (see chosen())
+
+
+def variant_names(lib) -> List[str]:
+    """The names of the runtime library's tile variants, by id."""
+    get = lib.cg_gemm_variant_name
+    get.restype, get.argtypes = ctypes.c_char_p, [ctypes.c_int]
+    names = []
+    while True:
+        name = get(len(names))
+        if name is None:
+            return names
+        names.append(name.decode())
+
+
+def cpu_identity() -> str:
+    """The CPU's vendor, family, model and name (/proc/cpuinfo), or what platform knows."""
+    fields = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if not line.strip():
+                    break           # the first processor is enough
+                name, _, value = line.partition(":")
+                fields[name.strip()] = value.strip()
+    except OSError:
+        pass
+    if "vendor_id" in fields:
+        return (f"{fields.get('vendor_id')} family {fields.get('cpu family', '?')} model "
+                f"{fields.get('model', '?')} ({fields.get('model name', '?')})")
+    import platform
+    return f"{platform.machine()} ({platform.processor() or 'unknown'})"
+
+
+def c_timer(lib, cold: bool = False) -> Timer:
+    """Times a variant (-1: BLAS) in C (cg_<p>gemm_time): warm, the product repeated to take
+    about SECONDS_PER_TIMING at 50 GFLOP/s; ``cold``, once, its operands evicted from the
+    caches first (a layer's weights, met once per training step)."""
+    functions = {}
+    for dtype, p in _PREFIX.items():
+        f = getattr(lib, f"cg_{p}gemm_time")
+        f.restype = ctypes.c_double
+        f.argtypes = [ctypes.c_int] + [ctypes.c_int64] * 4 + [ctypes.c_int]
+        functions[dtype] = f
+
+    def timer(dtype: str, variant: int, shape: Tuple[int, int, int]) -> float:
+        """Seconds per product of variant (-1: BLAS) on shape."""
+        m, n, k = shape
+        reps = 1 if cold else max(1, int(SECONDS_PER_TIMING * 5e10 / (2 * m * n * k)))
+        seconds = functions[dtype](variant, m, n, k, reps, int(cold))
+        if seconds < 0:
+            raise MemoryError(f"cgraph: cannot time the small-GEMM variant {variant}")
+        return seconds / reps
+    return timer
+
+
+def _best_times(timer, dtype, candidates, shapes, rounds):
+    """{shape: [best seconds of each candidate]}: the candidates timed in turn, ``rounds``
+    times, so a burst of load on a shared machine hits them all alike."""
+    times = {}
+    for shape in shapes:
+        best = [math.inf] * len(candidates)
+        for _ in range(rounds):
+            for i, candidate in enumerate(candidates):
+                best[i] = min(best[i], timer(dtype, candidate, tuple(shape)))
+        times[tuple(shape)] = best
+    return times
+
+
+def _geometric_means(times, reference):
+    """Each candidate's geometric mean over the shapes of its time relative to
+    ``reference(times of the shape)``: each shape counts alike, whatever its size."""
+    count = len(next(iter(times.values())))
+    logs = [0.0] * count
+    for best in times.values():
+        ref = reference(best)
+        for i in range(count):
+            logs[i] += math.log(best[i] / ref) / len(times)
+    return [round(math.exp(x), 4) for x in logs]
+
+
+def measure(names: Sequence[str], timer: Timer, dtypes: Sequence[str] = DTYPES,
+            shapes: Sequence[Tuple[int, int, int]] = SHAPES, rounds: int = ROUNDS,
+            skinny: Optional[Dict[str, Sequence[Tuple[int, int, int]]]] = None,
+            skinny_timer: Optional[Timer] = None) -> dict:
+    """For each dtype: the variant for small products, the one with the lowest geometric
+    mean over ``shapes`` of its time relative to the fastest variant's, with every variant's
+    score; and for each kind of skinny product (SKINNY_SHAPES, timed with ``skinny_timer``,
+    by default ``timer``), the variant with the lowest geometric mean of its time relative to
+    BLAS's (timed as variant -1) if it beats BLAS by SKINNY_MARGIN on every shape of the kind,
+    else None (BLAS runs them), with every candidate's geometric mean."""
+    skinny = SKINNY_SHAPES if skinny is None else skinny
+    skinny_timer = skinny_timer or timer
+    result = {}
+    for dtype in dtypes:
+        variants = list(range(len(names)))
+        times = _best_times(timer, dtype, variants, shapes, rounds)
+        scores = dict(zip(names, _geometric_means(times, min)))
+        choice = {"variant": min(names, key=lambda n: (scores[n], names.index(n))),
+                  "scores": scores, "skinny": {}}
+        for kind, kind_shapes in skinny.items():
+            times = _best_times(skinny_timer, dtype, [-1] + variants, kind_shapes,
+                                min(rounds, SKINNY_ROUNDS))
+            ratios = dict(zip(["BLAS"] + list(names), _geometric_means(times, lambda b: b[0])))
+            best = min(names, key=lambda n: (ratios[n], names.index(n)))
+            v = names.index(best) + 1
+            wins = all(t[v] < SKINNY_MARGIN * t[0] for t in times.values())
+            choice["skinny"][kind] = {"variant": best if wins else None, "vs_blas": ratios}
+        result[dtype] = choice
+    return result
+
+
+def record_path(root: str, runtime_key: str, cpu: str, blas_threads=None) -> str:
+    """Where the record for this runtime library, CPU and BLAS thread count lives."""
+    digest = hashlib.sha256(f"{runtime_key}\0{cpu}\0{blas_threads}".encode()).hexdigest()[:32]
+    return os.path.join(root, FOLDER, f"gemm-{digest}.json")
+
+
+def _check(record, path, runtime_key, cpu, threads, names):
+    """The record's choice, if it was made for this library, CPU, BLAS thread count and
+    variants (BadFile if not)."""
+    if not isinstance(record, dict) or record.get("runtime") != runtime_key or \
+            record.get("cpu") != cpu or record.get("blas_threads") != threads or \
+            record.get("variants") != list(names):
+        raise BadFile(path, "was made for another runtime library or CPU")
+    choice = record.get("choice")
+    if not isinstance(choice, dict) or set(choice) != set(DTYPES) or \
+            not all(isinstance(c, dict) and c.get("variant") in names and
+                    isinstance(c.get("skinny"), dict) and set(c["skinny"]) == set(SKINNY_KINDS)
+                    and all(isinstance(k, dict) and (k.get("variant") is None or
+                                                     k.get("variant") in names)
+                            for k in c["skinny"].values())
+                    for c in choice.values()):
+        raise BadFile(path, "names no known variant")
+    return record
+
+
+def choose(lib, runtime_key: str, root: Optional[str] = None,
+           timer: Optional[Timer] = None) -> dict:
+    """The record of the variants for this CPU: read from the cache, else measured (with
+    ``timer``, by default the C one) and written there. A record that does not check is set
+    aside (with a warning) and measured again."""
+    from . import cache
+    root = root or cache.cache_root()
+    from .blas_pointers import blas_threads
+    names = variant_names(lib)
+    cpu = cpu_identity()
+    threads = blas_threads()      # BLAS is timed as it runs: on 1 thread or on several
+    path = record_path(root, runtime_key, cpu, threads)
+    state = cache.open_root(root)
+    if not isinstance(state, tuple):
+        try:
+            payload = read_sealed(path, 1 << 16)
+            if payload is not None:
+                try:
+                    record = json.loads(payload)
+                except ValueError:
+                    raise BadFile(path, "is not valid JSON") from None
+                return _check(record, path, runtime_key, cpu, threads, names)
+        except BadFile as exc:
+            cache.quarantine_file(root, path, exc.why)
+        except OSError:
+            pass
+    started = time.perf_counter()
+    if threads is None or threads == 1:
+        choice = measure(names, timer or c_timer(lib),
+                         skinny_timer=timer or c_timer(lib, cold=True))
+    else:
+        # the kernel runs on one thread: products past the small limit stay with a BLAS that
+        # runs on several (and timing it on a busy machine takes seconds)
+        choice = measure(names, timer or c_timer(lib), skinny={})
+        for c in choice.values():
+            c["skinny"] = {kind: {"variant": None, "vs_blas": {}} for kind in SKINNY_KINDS}
+    record = {"runtime": runtime_key, "cpu": cpu, "blas_threads": threads,
+              "variants": list(names), "choice": choice,
+              "shapes": [list(s) for s in SHAPES],
+              "measured_seconds": round(time.perf_counter() - started, 3),
+              "measured_at": time.strftime("%Y-%m-%d %H:%M:%S")}
+    if state == "writable":
+        write_sealed(path, json.dumps(record, indent=1).encode())
+    return record
+
+
+def apply(lib, record: dict) -> Dict[str, str]:
+    """Make the variants of ``record`` (or CGRAPH_GEMM_VARIANT's) the ones the library runs;
+    returns {dtype: variant name}."""
+    names = variant_names(lib)
+    forced = os.environ.get("CGRAPH_GEMM_VARIANT")
+    if forced:
+        if forced not in names:
+            raise ValueError(f"CGRAPH_GEMM_VARIANT={forced!r} names no small-GEMM variant; "
+                             f"known: {', '.join(names)}")
+        picked = dict.fromkeys(DTYPES, forced)
+    else:
+        picked = {dtype: record["choice"][dtype]["variant"] for dtype in DTYPES}
+    skinny_off = os.environ.get("CGRAPH_GEMM_SKINNY", "").lower() == "blas"
+    skinny = {dtype: {kind: None if skinny_off else record["choice"][dtype]["skinny"][kind]["variant"]
+                      for kind in SKINNY_KINDS} for dtype in DTYPES}
+    for dtype, name in picked.items():
+        p = _PREFIX[dtype]
+        setter = getattr(lib, f"cg_set_{p}gemm_variant")
+        setter.argtypes, setter.restype = [ctypes.c_int], ctypes.c_int
+        if not setter(names.index(name)):
+            raise RuntimeError(f"cgraph: the runtime library refused the variant {name}")
+        setter = getattr(lib, f"cg_set_{p}gemm_skinny_variant")
+        setter.argtypes, setter.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+        for kind, variant in skinny[dtype].items():
+            if not setter(SKINNY_KINDS.index(kind), -1 if variant is None else names.index(variant)):
+                raise RuntimeError(f"cgraph: the runtime library refused the variant {variant}")
+    _applied.clear()
+    _applied.update(variants=picked, skinny=skinny, forced=bool(forced), cpu=record.get("cpu"))
+    return picked
+
+
+def select(lib, runtime_key: str) -> Dict[str, str]:
+    """Choose (from the cache or by timing) and apply the variants; runtime_library calls it
+    once per loaded library."""
+    return apply(lib, choose(lib, runtime_key))
+
+
+def chosen() -> Optional[dict]:
+    """The variants in force in this process ({"variants": {dtype: name}, "skinny": {dtype:
+    {kind: name or None}}, "forced", "cpu"}), or None before the runtime library is loaded."""
+    return dict(_applied) if _applied else None
+
+
+def describe(record_or_choice: Optional[dict] = None) -> str:
+    """One line naming the small-GEMM variants: of a record, else those in force."""
+    if record_or_choice is None:
+        record_or_choice = chosen()
+        if record_or_choice is None:
+            return "small-GEMM tiles: not chosen yet (the runtime library is not loaded)"
+    if "choice" in record_or_choice:
+        choice = record_or_choice["choice"]
+        variants = {d: c["variant"] for d, c in choice.items()}
+        skinny = {d: {kind: c.get("skinny", {}).get(kind, {}).get("variant")
+                      for kind in SKINNY_KINDS} for d, c in choice.items()}
+        how = "measured"
+    else:
+        variants, skinny = record_or_choice["variants"], record_or_choice["skinny"]
+        how = "forced by CGRAPH_GEMM_VARIANT" if record_or_choice.get("forced") else "measured"
+
+    def skinny_text(d):
+        return " ".join(f"{kind}<=32:{skinny[d][kind] or 'BLAS'}" for kind in SKINNY_KINDS)
+    text = "; ".join(f"{d} {variants[d]}, skinny {skinny_text(d)}" for d in DTYPES
+                     if d in variants)
+    return f"small-GEMM tiles: {text} ({how} on {record_or_choice.get('cpu')})"
+
+
+def records(root: str) -> List[Tuple[str, object]]:
+    """Every tuning record in the cache: (path, record, or the BadFile saying why not)."""
+    folder = os.path.join(root, FOLDER)
+    found = []
+    try:
+        files = sorted(os.listdir(folder))
+    except OSError:
+        return found
+    for name in files:
+        if not (name.startswith("gemm-") and name.endswith(".json")):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            payload = read_sealed(path, 1 << 16)
+            if payload is not None:
+                found.append((path, json.loads(payload)))
+        except BadFile as exc:
+            found.append((path, exc))
+        except (OSError, ValueError):
+            continue
+    return found

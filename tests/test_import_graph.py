@@ -28,7 +28,8 @@ SAME_LAYER = {
     # the cache builds with the probed compiler
     "cgraph.toolchain": "cgraph.cache",
     "cgraph.cache_files": "cgraph.cache",
-    "cgraph.cache_cli": "cgraph.cache",
+    # the kernel choices measured per CPU are sealed cache records that `cache show` lists
+    "cgraph.gemm_tuning": "cgraph.cache",
     "cgraph.blas_pointers": "cgraph.cache",
     # a scan's gradient is a scan of grad() of its step; jacobian() is a scan of grad()
     "cgraph.scan_module": "cgraph.gradient",

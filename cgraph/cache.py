@@ -55,6 +55,7 @@ import uuid
 import warnings
 
 from . import __version__
+from . import prebuilt as _prebuilt
 from .cache_files import BadFile, make_private_dirs, read_regular, read_sealed, write_sealed
 from .config import config
 from .toolchain import RUNTIME_PATH, RUNTIME_SONAME, AssumedToolchain, CompilerMissing
@@ -592,7 +593,8 @@ def _load_or_build(root, state, key, material, source, name, signature=None, ass
     try:
         for attempt in range(_PUBLISH_ATTEMPTS):
             with _key_lock(root, key, final):
-                entry = _try_load(root, key, final, writable, module_name)   # built meanwhile?
+                entry = _try_load(root, key, final, writable, module_name) or \
+                    _prebuilt.adopt(root, key, material, final)   # built meanwhile? shipped?
                 if entry is not None:
                     _counters(material)["disk_hits"] += 1
                     return entry

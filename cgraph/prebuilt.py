@@ -1,0 +1,269 @@
+"""Units built ahead of time: the runtime library and the call-path extension.
+
+Every process with an empty cache needs these two shared units (cgraph/runtime_library.py,
+cgraph/compile/fastcall.py), and they take gcc ~1.2 s together. So ``pip install`` builds
+them (setup.py calls ``build`` in its build step) and ships them inside the package, in
+``cgraph/_prebuilt/<key>/``: the files a cache entry has (module.c, build.json, the shared
+object, manifest.json), under the key the cache computes at run time. The key covers the
+compiler, its flags, the CPU features, the Python ABI, numpy's version and the sources, so
+a package copied to another CPU, used with another compiler or with edited templates simply
+finds no unit with its key and builds in the cache as before.
+
+On a cache miss for one of these keys, the cache calls ``adopt``: the unit's files are
+checked against its manifest (size, sha256), copied into a private folder of the cache and
+published there like a build of its own (one rename), then loaded through the cache's usual
+checks. A unit that fails its checks is refused with one warning and built in the cache.
+Only a writable cache adopts units (a read-only one builds privately, as before).
+
+``python -m cgraph cache prebuild`` fills the cache with both units ahead of time (for a
+source tree, where no package folder exists), or writes them into a folder (``--into``).
+"""
+import hashlib
+import json
+import os
+import re
+import stat
+import sys
+import threading
+import time
+import uuid
+
+PREBUILT_DIR_VARIABLE = "CGRAPH_PREBUILT_DIR"   # another folder of units (tests, images)
+KINDS = ("runtime", "extension")                # the kinds of unit that may be shipped
+
+stats = {"adopted": 0, "refused": 0}    # this process's adoptions, and units refused
+
+
+def prebuilt_dir() -> str:
+    """Where shipped units are looked for: ``$CGRAPH_PREBUILT_DIR``, else the package's
+    ``_prebuilt`` folder (absent in a source tree: then nothing is found)."""
+    return os.environ.get(PREBUILT_DIR_VARIABLE) or \
+        os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prebuilt")
+
+
+# --- what the two units are built from (the run-time loaders use the same) -----------------
+
+def extension_spec():
+    """(source, include folders, extra key material) of the call-path extension."""
+    import numpy as np
+    from .codegen.render import templates_dir
+    with open(os.path.join(templates_dir(), "fastcall.c")) as f:
+        source = f.read()
+    return source, [np.get_include()], {"numpy": np.__version__}
+
+
+def installed_numpy_include() -> str:
+    """The numpy header folder of the environment being installed into: its own numpy's
+    (in pip's isolated build environment, numpy sits in a temporary folder, and the folder
+    names are part of the extension's key). The headers are the same for one numpy version,
+    and the version is in the key too."""
+    import sysconfig
+    import numpy as np
+    relative = os.path.relpath(np.get_include(), os.path.dirname(np.__file__))
+    return os.path.join(sysconfig.get_paths()["platlib"], "numpy", relative)
+
+
+# --- building (install time, or `cache prebuild --into`) ----------------------------------
+
+def build(dest: str, for_install: bool = False) -> dict:
+    """Build the runtime library and the call-path extension into ``dest/<key>/``, both
+    compilers running at once; returns {kind: key}. ``for_install``: the extension's key
+    names the numpy headers of the environment being installed into (installed_numpy_include)
+    rather than those this process compiles with. Raises what the compiler step raises
+    (cache.CompilerMissing, cache.CompileError)."""
+    from . import cache
+    from . import runtime_library
+    os.makedirs(dest, exist_ok=True)
+    root = cache.cache_root()
+    tc = cache.toolchain(root, build=True)
+    source, include_dirs, extra = extension_spec()
+    units = [("runtime", cache.runtime_material(runtime_library.source_digest(), root, True),
+              None, runtime_library.render_source)]
+    built_with = cache.extension_material(source, root, include_dirs, extra, True)
+    keyed_by = cache.extension_material(
+        source, root, [installed_numpy_include()] if for_install else include_dirs, extra, True)
+    units.append(("extension", keyed_by, built_with, source))
+    done, errors = {}, []
+
+    def one(kind, material, built_with, source):
+        key = cache.compute_key(material)
+        folder = os.path.join(dest, key)
+        tmp = f"{folder}.tmp-{uuid.uuid4().hex[:8]}"
+        os.makedirs(tmp, mode=0o755)
+        try:
+            build = cache._build(tmp, key, built_with or material, source, kind, tc,
+                                 faults=False)
+            if build["returncode"] != 0:
+                raise cache.CompileError(f"cgraph: building the {kind} unit failed:\n"
+                                         f"{build['compiler_output'][-2000:]}", tmp)
+            os.unlink(os.path.join(tmp, cache.LAST_USED))    # a cache entry's, not shipped
+            for name in os.listdir(tmp):    # shipped files: readable by every user
+                os.chmod(os.path.join(tmp, name), 0o644)
+            if os.path.isdir(folder):
+                import shutil
+                shutil.rmtree(folder)
+            os.rename(tmp, folder)
+            done[kind] = key
+        except BaseException as exc:   # noqa: BLE001 - raised again by build()
+            errors.append(exc)
+        finally:
+            if os.path.isdir(tmp):
+                import shutil
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    threads = [threading.Thread(target=one, args=unit) for unit in units]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return done
+
+
+def fill_cache() -> dict:
+    """Load (building on a miss) both units into the cache, at once; {kind: key}."""
+    from . import runtime_library
+    from .compile import fastcall
+    found, errors = {}, []
+
+    def one(kind, get):
+        try:
+            found[kind] = get().key
+        except Exception as exc:   # noqa: BLE001 - raised again below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=("runtime", runtime_library.runtime)),
+               threading.Thread(target=one, args=("extension", fastcall.extension_entry))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return found
+
+
+# --- adopting a shipped unit into the cache (run time) ------------------------------------
+
+class _Refused(Exception):
+    """A shipped unit that must not be used; the message says why."""
+
+
+_KEY_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def adopt(root: str, key: str, material: dict, final: str):
+    """On a cache miss for ``key`` (with ``material``): the shipped unit with that key,
+    checked, published at ``final`` in the cache and loaded (a cache.CacheEntry); None if
+    there is none, it is refused (one warning) or cannot be published. Called with the
+    key's lock held."""
+    if material.get("kind") not in KINDS or not _KEY_RE.match(key):
+        return None
+    folder = os.path.join(prebuilt_dir(), key)
+    if not os.path.isdir(folder):
+        return None
+    from . import cache
+    module_name = cache._module_file(material)
+    try:
+        manifest, contents = _checked_unit(folder, key, module_name,
+                                           cache._entry_files(module_name))
+    except _Refused as exc:
+        stats["refused"] += 1
+        cache._warn_once(("broken", folder), f"cgraph: prebuilt unit {folder} {exc}; "
+                                             f"ignoring it and building it in the cache")
+        return None
+    try:
+        _publish(root, key, final, manifest, contents)
+    except OSError:
+        return None     # the cache cannot take it: the caller builds (or builds privately)
+    entry = cache._try_load(root, key, final, True, module_name)
+    if entry is not None:
+        stats["adopted"] += 1
+    return entry
+
+
+def _checked_unit(folder, key, module_name, other_files):
+    """(manifest text, {file name: bytes}) of the unit in ``folder``, every file checked
+    against the manifest; raises _Refused. A shipped unit is trusted like the package's own
+    code (its owner may be root), not if others can write to it."""
+    def read(name):
+        path = os.path.join(folder, name)
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
+        except OSError as exc:
+            raise _Refused(f"has no readable {name} ({exc.strerror})") from None
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise _Refused(f"has a {name} that is not a regular file")
+            if st.st_uid not in (os.geteuid(), 0) or st.st_mode & 0o022:
+                raise _Refused(f"has a {name} that others can change "
+                               f"(owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):o})")
+            return f.read(64 << 20)
+
+    raw = read("manifest.json")
+    try:
+        manifest = json.loads(raw)
+    except ValueError:
+        raise _Refused("has a manifest that is not valid JSON") from None
+    if not isinstance(manifest, dict) or manifest.get("key") != key:
+        raise _Refused("has a manifest of another key")
+    files = manifest.get("files")
+    expected = {*other_files, module_name}
+    if not isinstance(files, dict) or set(files) != expected:
+        raise _Refused(f"has a manifest listing {sorted(files) if isinstance(files, dict) else files!r}, "
+                       f"not {sorted(expected)!r}")
+    contents = {}
+    for name in sorted(expected):
+        record, data = files[name], read(name)
+        if not isinstance(record, dict) or record.get("size") != len(data) or \
+                record.get("sha256") != hashlib.sha256(data).hexdigest():
+            raise _Refused(f"has a {name} that does not match its manifest "
+                           f"(altered or corrupted)")
+        contents[name] = data
+    return raw, contents
+
+
+def _publish(root, key, final, manifest, contents):
+    """Write the unit as a cache entry in tmp/ and rename it into place; if another process
+    published the key meanwhile, its entry stands."""
+    from . import cache
+    tmp_root = os.path.join(root, "tmp")
+    cache._make_dirs(tmp_root)
+    folder = os.path.join(tmp_root, f"{key[:16]}-{uuid.uuid4().hex}")
+    os.mkdir(folder, 0o700)
+    try:
+        for name, data in [*contents.items(), (cache.MANIFEST, manifest)]:
+            fd = os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                         cache.FILE_MODE)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                os.fsync(f.fileno())
+        os.close(os.open(os.path.join(folder, cache.LAST_USED), os.O_WRONLY | os.O_CREAT,
+                         cache.FILE_MODE))
+        cache._make_dirs(os.path.dirname(final))
+        try:
+            os.rename(folder, final)
+        except OSError as exc:
+            if not os.path.isdir(final):
+                raise
+            del exc     # published by another process: its entry is loaded instead
+    finally:
+        if os.path.isdir(folder):
+            import shutil
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+# --- install time (setup.py) --------------------------------------------------------------
+
+def main(argv=None) -> int:
+    """``python -m cgraph.prebuilt DEST``: build both units into DEST for the environment
+    being installed into (setup.py runs this in a child process). Exit status 0 on success."""
+    argv = sys.argv[1:] if argv is None else argv
+    started = time.perf_counter()
+    keys = build(argv[0], for_install=True)
+    print(f"cgraph: prebuilt {', '.join(f'{k} {v[:16]}' for k, v in sorted(keys.items()))} "
+          f"in {time.perf_counter() - started:.1f} s")
+    return 0
+

@@ -96,6 +96,8 @@ def build(dest: str, for_install: bool = False) -> dict:
             if build["returncode"] != 0:
                 raise cache.CompileError(f"cgraph: building the {kind} unit failed:\n"
                                          f"{build['compiler_output'][-2000:]}", tmp)
+            if built_with is not None:
+                _record_key_material(tmp, material)
             os.unlink(os.path.join(tmp, cache.LAST_USED))    # a cache entry's, not shipped
             for name in os.listdir(tmp):    # shipped files: readable by every user
                 os.chmod(os.path.join(tmp, name), 0o644)
@@ -119,6 +121,27 @@ def build(dest: str, for_install: bool = False) -> dict:
     if errors:
         raise errors[0]
     return done
+
+
+def _record_key_material(folder, material):
+    """build.json records the material of the unit's key (``cache verify`` checks that the
+    two agree); its "command" stays the one that ran, with the numpy headers it compiled
+    with. The manifest is updated to match."""
+    from . import cache
+    path = os.path.join(folder, "build.json")
+    with open(path) as f:
+        build = json.load(f)
+    build["material"] = material
+    data = json.dumps(build, indent=1).encode()
+    with open(path, "wb") as f:
+        f.write(data)
+    manifest_path = os.path.join(folder, cache.MANIFEST)
+    with open(manifest_path) as f:
+        manifest = json.load(f)
+    manifest["files"]["build.json"] = {"size": len(data),
+                                       "sha256": hashlib.sha256(data).hexdigest()}
+    with open(manifest_path, "w") as f:
+        json.dump(manifest, f, indent=1)
 
 
 def fill_cache() -> dict:

@@ -124,6 +124,25 @@ def test_units_of_another_key_are_ignored(units, tmp_path):
     assert result["warnings"] == []
 
 
+@pytest.mark.slow
+def test_prebuild_command_fills_the_cache(tmp_path):
+    env = dict(os.environ, CGRAPH_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=REPO)
+    command = [sys.executable, "-m", "cgraph", "cache", "prebuild"]
+    first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert first.returncode == 0, first.stderr
+    kinds = sorted(b["material"]["kind"] for _, _, b in cache.list_entries(str(tmp_path / "cache")))
+    assert kinds == ["extension", "runtime"]
+    result = _run(tmp_path / "cache", tmp_path / "no-units")    # a function builds neither
+    assert result["runtime"]["builds"] == 0 and result["extension"]["builds"] == 0
+    assert result["runtime"]["disk_hits"] == 1 and result["extension"]["disk_hits"] == 1
+    into = subprocess.run(command + ["--into", str(tmp_path / "units")], capture_output=True,
+                          text=True, env=env, timeout=600)
+    assert into.returncode == 0, into.stderr
+    assert sorted(os.listdir(tmp_path / "units")) == sorted(
+        key for key, _, b in cache.list_entries(str(tmp_path / "cache"))
+        if b["material"]["kind"] != "module")
+
+
 # --- the checks, on a hand-made unit (no compiler) --------------------------------------
 
 def _fake_unit(folder, key, module_name, manifest_key=None):

@@ -55,6 +55,7 @@ import uuid
 import warnings
 
 from . import __version__
+from . import deferred_link as _deferred_link
 from . import prebuilt as _prebuilt
 from .cache_files import BadFile, make_private_dirs, read_regular, read_sealed, write_sealed
 from .config import config
@@ -737,6 +738,8 @@ def _load(key, module_name, path):
     if module_name == RUNTIME_FILE and key not in _runtime_images:
         with open(path, "rb") as f:     # checked a moment ago by _verified_module
             _runtime_images[key] = f.read()
+    if module_name == MODULE_FILE:
+        _deferred_link.wait_for_runtime()     # its runtime library is loaded first
     lib = ctypes.CDLL(path)
     if module_name == MODULE_FILE:
         _set_lapack(lib)
@@ -903,9 +906,9 @@ def _build(folder, key, material, source, name, tc, faults, signature=None):
     module_file = _module_file(material)
     command = _runnable(material["command"], key, material, folder)   # the key's, filled in
     try:
-        proc = subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                env=compiler_environment())
+        proc = _deferred_link.popen(command, material, RUNTIME_LINK_FILE, cwd=folder,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    stdin=subprocess.DEVNULL, env=compiler_environment())
     except OSError as exc:
         raise CompilerMissing(f"cgraph could not run the C compiler {command[0]} "
                               f"({exc.strerror}). Install one or set CGRAPH_FLAGS=cc=..., or "
@@ -973,11 +976,12 @@ def _runnable(command, key, material, folder):
     for word in command:
         if word == RUNTIME_PATH:
             image = _runtime_images.get(material.get("runtime"))
-            if image is None:
+            if image is None and not _deferred_link.runtime_pending(material.get("runtime")):
                 raise CacheError("cgraph: a module linking the runtime library is built "
                                  "before that library is loaded")
-            with open(os.path.join(folder, RUNTIME_LINK_FILE), "wb") as f:
-                f.write(image)
+            if image is not None:     # else compiled first, linked once it is loaded
+                with open(os.path.join(folder, RUNTIME_LINK_FILE), "wb") as f:
+                    f.write(image)
             word = RUNTIME_LINK_FILE
         filled.append(word.replace(RUNTIME_SONAME, runtime_soname(key)))
     return filled

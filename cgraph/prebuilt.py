@@ -235,8 +235,8 @@ def _checked_unit(folder, key, module_name, other_files):
     files = manifest.get("files")
     expected = {*other_files, module_name}
     if not isinstance(files, dict) or set(files) != expected:
-        raise _Refused(f"has a manifest listing {sorted(files) if isinstance(files, dict) else files!r}, "
-                       f"not {sorted(expected)!r}")
+        listed = sorted(files) if isinstance(files, dict) else files
+        raise _Refused(f"has a manifest listing {listed!r}, not {sorted(expected)!r}")
     contents = {}
     for name in sorted(expected):
         record, data = files[name], read(name)

@@ -143,6 +143,66 @@ def test_prebuild_command_fills_the_cache(tmp_path):
         if b["material"]["kind"] != "module")
 
 
+# --- a module compiled while its runtime library is being built (cgraph/deferred_link.py) --
+
+DEFERRED = textwrap.dedent("""
+    import glob, hashlib, json, os, sys
+    import numpy as np
+    import cgraph, cgraph.tensor as T
+    from cgraph import cache, deferred_link, runtime_library
+    if sys.argv[1] == "broken-runtime":
+        runtime_library.render_source = lambda: "this is not C;"
+    x = T.dvector("x")
+    try:
+        f = cgraph.function([x], T.tanh(x) * 3.0, name="deferred")
+    except Exception as exc:
+        print(json.dumps({"error": type(exc).__name__, "message": str(exc)[:300],
+                          "deferred": deferred_link.stats["deferred_links"]}))
+        sys.exit(0)
+    [module] = [e for e in cache.list_entries() if e[2]["material"]["kind"] == "module"]
+    with open(os.path.join(module[1], cache.MODULE_FILE), "rb") as fh:
+        digest = hashlib.sha256(fh.read()).hexdigest()
+    print(json.dumps({"value": f(np.array([0.0, 1.0])).tolist(), "key": module[0],
+                      "sha256": digest, "deferred": deferred_link.stats["deferred_links"],
+                      "files": sorted(os.listdir(module[1]))}))
+""")
+
+
+def _deferred(root, *argv):
+    env = dict(os.environ, CGRAPH_CACHE_DIR=str(root), PYTHONPATH=REPO,
+               CGRAPH_PREBUILT_DIR=str(root) + "-no-units")
+    proc = subprocess.run([sys.executable, "-c", DEFERRED, *(argv or ["-"])],
+                          capture_output=True, text=True, env=env, timeout=600, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
+
+
+@pytest.mark.slow
+def test_a_module_compiled_beside_its_runtime_is_the_same_module(tmp_path):
+    beside, _ = _deferred(tmp_path / "empty")           # runtime built in a thread meanwhile
+    assert beside["deferred"] == 1
+    assert np.allclose(beside["value"], np.tanh([0.0, 1.0]) * 3.0)
+    assert beside["files"] == sorted(["_cgraph_mod.so", "build.json", "last_used",
+                                      "manifest.json", "module.c"])     # no object left
+    env = dict(os.environ, CGRAPH_CACHE_DIR=str(tmp_path / "ready"), PYTHONPATH=REPO)
+    subprocess.run([sys.executable, "-m", "cgraph", "cache", "prebuild"], env=env, check=True,
+                   capture_output=True, timeout=600)
+    after, _ = _deferred(tmp_path / "ready")            # runtime loaded first: one command
+    assert after["deferred"] == 0
+    assert (after["key"], after["sha256"]) == (beside["key"], beside["sha256"])
+    checked, bad = cache.verify(str(tmp_path / "empty"), quarantine=False)
+    assert checked == 3 and not bad, bad
+
+
+@pytest.mark.slow
+def test_a_failed_runtime_build_fails_the_function_not_its_module(tmp_path):
+    result, _ = _deferred(tmp_path / "cache", "broken-runtime")
+    assert result["error"] == "CompileError" and "runtime" in result["message"]
+    assert not os.path.exists(tmp_path / "cache" / "quarantine")
+    kinds = [b["material"]["kind"] for _, _, b in cache.list_entries(str(tmp_path / "cache"))]
+    assert "module" not in kinds
+
+
 # --- the checks, on a hand-made unit (no compiler) --------------------------------------
 
 def _fake_unit(folder, key, module_name, manifest_key=None):

@@ -500,8 +500,9 @@ class Function:
             compiler_before = cache.stats.get("compile_seconds", 0.0)
             lowered = lower(graph_in, graph_out, nodes, self.name, profile=profile,
                             nan_guard=nan_guard, inplace=inplace)
+            from ..deferred_link import runtime_for_linking   # compiled beside the runtime
             entry = cache.get_module(lowered.source, self.name or "anonymous", layout_signature(
-                lowered.inputs, lowered.outputs, lowered.inplace), runtime=runtime())
+                lowered.inputs, lowered.outputs, lowered.inplace), runtime=runtime_for_linking())
             if pre is not None:
                 cache.write_prekey(pre, entry.key)
             self._c_source = lowered.source

@@ -143,6 +143,31 @@ def test_prebuild_command_fills_the_cache(tmp_path):
         if b["material"]["kind"] != "module")
 
 
+@pytest.mark.slow
+def test_shipped_compiler_probe_spares_a_first_run_the_probe(tmp_path):
+    wrapper = tmp_path / "logging-gcc"
+    log = tmp_path / "compiler.log"
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexec gcc "$@"\n')
+    wrapper.chmod(0o755)
+    env = dict(os.environ, CGRAPH_CACHE_DIR=str(tmp_path / "build-cache"), PYTHONPATH=REPO,
+               CGRAPH_FLAGS=f"cc={wrapper}")
+    subprocess.run([sys.executable, "-m", "cgraph", "cache", "prebuild", "--into",
+                    str(tmp_path / "units")], env=env, check=True, capture_output=True,
+                   timeout=600)
+    assert len(os.listdir(tmp_path / "units" / "toolchain")) == 1
+    assert "--version" in log.read_text()          # the build probed the compiler
+    log.unlink()
+    env.update(CGRAPH_CACHE_DIR=str(tmp_path / "c"), CGRAPH_PREBUILT_DIR=str(tmp_path / "units"))
+    proc = subprocess.run([sys.executable, "-c", PROGRAM], capture_output=True, text=True,
+                          env=env, timeout=600, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["prebuilt"]["adopted"] == 2
+    calls = log.read_text().splitlines()
+    assert calls and all("module.c" in c or "module.o" in c for c in calls), calls   # no probe
+    assert os.listdir(tmp_path / "c" / "toolchain")       # remembered in the cache as usual
+
+
 # --- a module compiled while its runtime library is being built (cgraph/deferred_link.py) --
 
 DEFERRED = textwrap.dedent("""

@@ -16,7 +16,9 @@ import subprocess
 
 OBJECT_FILE = "module.o"
 _pending = set()     # keys of runtime libraries handed out as PendingRuntime, not loaded yet
-stats = {"deferred_links": 0}   # modules this process compiled before their runtime was loaded
+# Modules this process compiled before their runtime library was loaded, and the time their
+# builds then waited for it (inside the module's "compile_seconds" in its build.json).
+stats = {"deferred_links": 0, "runtime_wait_seconds": 0.0}
 
 
 class PendingRuntime:
@@ -90,8 +92,11 @@ class _CompileThenLink:
         out, err = self.process.communicate()
         self.returncode = self.process.returncode
         if self.returncode == 0:
+            import time
             from . import cache
+            started = time.perf_counter()
             wait_for_runtime()
+            stats["runtime_wait_seconds"] += time.perf_counter() - started
             image = cache._runtime_images.get(self.runtime_key)
             if image is None:
                 raise cache.CacheError("cgraph: the runtime library a module was compiled "

@@ -14,9 +14,13 @@ import zipfile
 import numpy as np
 import pytest
 
+import cgraph
 from cgraph import cache, prebuilt
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Children import the cgraph this process imported (the worktree, or an installed package
+# under CI): units built here carry its templates' file names.
+CGRAPH_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(cgraph.__file__)))
 
 # One elementwise function in a fresh cache; prints what the cache did and what it warned.
 PROGRAM = textwrap.dedent("""
@@ -38,9 +42,9 @@ PROGRAM = textwrap.dedent("""
 
 def _run(cache_root, units):
     env = dict(os.environ, CGRAPH_CACHE_DIR=str(cache_root), CGRAPH_PREBUILT_DIR=str(units),
-               PYTHONPATH=REPO)
+               PYTHONPATH=CGRAPH_ROOT)
     proc = subprocess.run([sys.executable, "-c", PROGRAM], capture_output=True, text=True,
-                          env=env, timeout=600, cwd=REPO)
+                          env=env, timeout=600, cwd=CGRAPH_ROOT)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert np.allclose(result["value"], [2.0, 2.0 * np.exp(1.0)], rtol=1e-15, atol=0)
@@ -77,10 +81,14 @@ def test_built_units_are_adopted_by_an_empty_cache(units, tmp_path):
         module = cache.RUNTIME_FILE if kind == "runtime" else \
             next(f for f in files if f.startswith(cache.EXTENSION_NAME))
         assert files == sorted(["build.json", "manifest.json", "module.c", module])
+    assert len(os.listdir(os.path.join(folder, "toolchain"))) == 1
+    assert len(os.listdir(os.path.join(folder, "templates"))) > 20
     first = _run(tmp_path / "cache", folder)
     assert first["prebuilt"] == {"adopted": 2, "refused": 0}
     assert first["runtime"]["builds"] == 0 and first["extension"]["builds"] == 0
     assert first["warnings"] == []
+    # every template the module needed was loaded compiled from the units, none compiled
+    assert not os.listdir(tmp_path / "cache" / "templates")
     # published in the cache like its own builds: sound entries, found there next time
     checked, bad = cache.verify(str(tmp_path / "cache"), quarantine=False)
     assert checked == 3 and not bad, bad
@@ -122,13 +130,34 @@ def test_units_of_another_key_are_ignored(units, tmp_path):
     assert result["prebuilt"] == {"adopted": 0, "refused": 0}
     assert result["runtime"]["builds"] == 1 and result["extension"]["builds"] == 1
     assert result["warnings"] == []
+    assert os.listdir(tmp_path / "cache" / "templates")     # compiled here: none shipped
+
+
+def test_shipped_templates_and_probe_are_used_only_when_intact(tmp_path, monkeypatch):
+    from cgraph.cache_files import seal
+    monkeypatch.setenv(prebuilt.PREBUILT_DIR_VARIABLE, str(tmp_path))
+    os.makedirs(tmp_path / "templates")
+    os.makedirs(tmp_path / "toolchain")
+    (tmp_path / "templates" / "a.sealed").write_bytes(seal(b"bytecode"))
+    assert prebuilt.shipped_template("a.sealed") == b"bytecode"
+    assert prebuilt.shipped_template("b.sealed") is None                 # absent
+    damaged = bytearray(seal(b"bytecode"))
+    damaged[-1] ^= 1
+    (tmp_path / "templates" / "c.sealed").write_bytes(bytes(damaged))
+    assert prebuilt.shipped_template("c.sealed") is None                 # fails its seal
+    os.chmod(tmp_path / "templates" / "a.sealed", 0o666)
+    assert prebuilt.shipped_template("a.sealed") is None                 # others may write
+    (tmp_path / "toolchain" / "p.json").write_bytes(seal(json.dumps({"cc": "gcc"}).encode()))
+    assert prebuilt.shipped_probe("/cache/toolchain/p.json", ("cc",)) == {"cc": "gcc"}
+    assert prebuilt.shipped_probe("/cache/toolchain/p.json", ("cc", "version")) is None
 
 
 @pytest.mark.slow
 def test_prebuild_command_fills_the_cache(tmp_path):
-    env = dict(os.environ, CGRAPH_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=REPO)
+    env = dict(os.environ, CGRAPH_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=CGRAPH_ROOT)
     command = [sys.executable, "-m", "cgraph", "cache", "prebuild"]
-    first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600,
+                           cwd=CGRAPH_ROOT)
     assert first.returncode == 0, first.stderr
     kinds = sorted(b["material"]["kind"] for _, _, b in cache.list_entries(str(tmp_path / "cache")))
     assert kinds == ["extension", "runtime"]
@@ -136,11 +165,11 @@ def test_prebuild_command_fills_the_cache(tmp_path):
     assert result["runtime"]["builds"] == 0 and result["extension"]["builds"] == 0
     assert result["runtime"]["disk_hits"] == 1 and result["extension"]["disk_hits"] == 1
     into = subprocess.run(command + ["--into", str(tmp_path / "units")], capture_output=True,
-                          text=True, env=env, timeout=600)
+                          text=True, env=env, timeout=600, cwd=CGRAPH_ROOT)
     assert into.returncode == 0, into.stderr
-    assert sorted(os.listdir(tmp_path / "units")) == sorted(
+    assert sorted(os.listdir(tmp_path / "units")) == sorted(["templates", "toolchain"] + [
         key for key, _, b in cache.list_entries(str(tmp_path / "cache"))
-        if b["material"]["kind"] != "module")
+        if b["material"]["kind"] != "module"])
 
 
 @pytest.mark.slow
@@ -149,17 +178,17 @@ def test_shipped_compiler_probe_spares_a_first_run_the_probe(tmp_path):
     log = tmp_path / "compiler.log"
     wrapper.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexec gcc "$@"\n')
     wrapper.chmod(0o755)
-    env = dict(os.environ, CGRAPH_CACHE_DIR=str(tmp_path / "build-cache"), PYTHONPATH=REPO,
-               CGRAPH_FLAGS=f"cc={wrapper}")
+    env = dict(os.environ, CGRAPH_CACHE_DIR=str(tmp_path / "build-cache"),
+               PYTHONPATH=CGRAPH_ROOT, CGRAPH_FLAGS=f"cc={wrapper}")
     subprocess.run([sys.executable, "-m", "cgraph", "cache", "prebuild", "--into",
                     str(tmp_path / "units")], env=env, check=True, capture_output=True,
-                   timeout=600)
+                   timeout=600, cwd=CGRAPH_ROOT)
     assert len(os.listdir(tmp_path / "units" / "toolchain")) == 1
     assert "--version" in log.read_text()          # the build probed the compiler
     log.unlink()
     env.update(CGRAPH_CACHE_DIR=str(tmp_path / "c"), CGRAPH_PREBUILT_DIR=str(tmp_path / "units"))
     proc = subprocess.run([sys.executable, "-c", PROGRAM], capture_output=True, text=True,
-                          env=env, timeout=600, cwd=REPO)
+                          env=env, timeout=600, cwd=CGRAPH_ROOT)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["prebuilt"]["adopted"] == 2
@@ -177,6 +206,9 @@ DEFERRED = textwrap.dedent("""
     from cgraph import cache, deferred_link, runtime_library
     if sys.argv[1] == "broken-runtime":
         runtime_library.render_source = lambda: "this is not C;"
+    else:     # a runtime build (if any) that surely outlasts the lowering of the graph
+        render = runtime_library.render_source
+        runtime_library.render_source = lambda: __import__("time").sleep(1.5) or render()
     x = T.dvector("x")
     try:
         f = cgraph.function([x], T.tanh(x) * 3.0, name="deferred")
@@ -194,10 +226,10 @@ DEFERRED = textwrap.dedent("""
 
 
 def _deferred(root, *argv):
-    env = dict(os.environ, CGRAPH_CACHE_DIR=str(root), PYTHONPATH=REPO,
+    env = dict(os.environ, CGRAPH_CACHE_DIR=str(root), PYTHONPATH=CGRAPH_ROOT,
                CGRAPH_PREBUILT_DIR=str(root) + "-no-units")
     proc = subprocess.run([sys.executable, "-c", DEFERRED, *(argv or ["-"])],
-                          capture_output=True, text=True, env=env, timeout=600, cwd=REPO)
+                          capture_output=True, text=True, env=env, timeout=600, cwd=CGRAPH_ROOT)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
 
@@ -209,9 +241,9 @@ def test_a_module_compiled_beside_its_runtime_is_the_same_module(tmp_path):
     assert np.allclose(beside["value"], np.tanh([0.0, 1.0]) * 3.0)
     assert beside["files"] == sorted(["_cgraph_mod.so", "build.json", "last_used",
                                       "manifest.json", "module.c"])     # no object left
-    env = dict(os.environ, CGRAPH_CACHE_DIR=str(tmp_path / "ready"), PYTHONPATH=REPO)
+    env = dict(os.environ, CGRAPH_CACHE_DIR=str(tmp_path / "ready"), PYTHONPATH=CGRAPH_ROOT)
     subprocess.run([sys.executable, "-m", "cgraph", "cache", "prebuild"], env=env, check=True,
-                   capture_output=True, timeout=600)
+                   capture_output=True, timeout=600, cwd=CGRAPH_ROOT)
     after, _ = _deferred(tmp_path / "ready")            # runtime loaded first: one command
     assert after["deferred"] == 0
     assert (after["key"], after["sha256"]) == (beside["key"], beside["sha256"])
@@ -358,9 +390,9 @@ def test_install_ships_units_under_the_keys_the_cache_computes(tmp_path):
     """With this interpreter's numpy installed where the wheel goes (the usual case), the
     shipped keys are exactly those a run-time lookup computes."""
     from cgraph import runtime_library
-    from cgraph.compile import fastcall  # noqa: F401 - the loader whose key is compared
     names, output = _wheel(tmp_path, dict(os.environ, CGRAPH_CACHE_DIR=str(tmp_path / "c")))
-    shipped = {n.split("/")[2] for n in names if n.startswith("cgraph/_prebuilt/")}
+    shipped = {n.split("/")[2] for n in names if n.startswith("cgraph/_prebuilt/")} - \
+        {"templates", "toolchain"}
     root = cache.cache_root()
     runtime_key = cache.compute_key(cache.runtime_material(runtime_library.source_digest(),
                                                            root))

@@ -1,5 +1,6 @@
 """Command line: ``python -m cgraph cache list | show KEY | verify | prune | clear | path |
-warm SCRIPT``; the ``cgraph-cache`` console script is the same without the word ``cache``."""
+warm SCRIPT | prebuild``; the ``cgraph-cache`` console script is the same without the word
+``cache``."""
 import os
 import sys
 
@@ -7,8 +8,8 @@ import sys
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] != "cache":
-        print("usage: python -m cgraph cache {list,show,verify,prune,clear,path,warm} ...",
-              file=sys.stderr)
+        print("usage: python -m cgraph cache "
+              "{list,show,verify,prune,clear,path,warm,prebuild} ...", file=sys.stderr)
         return 2
     return cache_command(argv[1:])
 

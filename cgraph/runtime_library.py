@@ -69,6 +69,18 @@ def runtime():
 _building = None   # the thread prepare() started, if any
 
 
+def runtime_for_linking():
+    """What a graph module links: the runtime library's loaded entry if it is ready (or is
+    not being built: then it is loaded or built here), else a deferred_link.PendingRuntime
+    for the one being built (the module is then compiled beside it and linked after)."""
+    from . import cache, deferred_link
+    from .toolchain import AssumedToolchain
+    if _building is None or isinstance(cache.toolchain(), AssumedToolchain):   # key may change
+        return runtime()
+    key = cache.compute_key(cache.runtime_material(_digest()))
+    return deferred_link.mark_pending(key, runtime)
+
+
 def prepare():
     """Load (or build) the library in a background thread: with an empty cache its compiler
     then runs while the first function is rewritten and lowered. Errors are raised by the

@@ -78,6 +78,11 @@ def toolchain(cc=None, probe_dir=None):
     path = os.path.realpath(path)
     saved = _binary_record(probe_dir, path) if probe_dir else None
     info = _read_probe(saved) if saved else None
+    if info is None and saved:
+        from .shipped import shipped_probe    # this binary's probe, made at install time
+        info = shipped_probe(saved, _PROBE_FIELDS)
+        if info is not None:
+            _write_probe(saved, info)
     if info is None or info["cc"] != path:
         info = _probe(path)
         if saved:

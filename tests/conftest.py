@@ -10,6 +10,9 @@ _owned = not os.environ.get("CGRAPH_TEST_CACHE_DIR")   # made by this run: remov
 _cache = os.environ.get("CGRAPH_TEST_CACHE_DIR") or tempfile.mkdtemp(prefix="cgraph-test-cache-")
 os.environ["CGRAPH_CACHE_DIR"] = _cache
 os.environ["CGRAPH_TEST_CACHE_DIR"] = _cache   # pytest-xdist's workers share this run's cache
+# Units shipped in an installed package (cgraph/prebuilt.py) would stand in for the builds the
+# tests observe; tests/test_prebuilt.py points this at the units it builds.
+os.environ.setdefault("CGRAPH_PREBUILT_DIR", os.path.join(_cache, "no-prebuilt-units"))
 
 
 def pytest_unconfigure(config):

@@ -24,12 +24,17 @@ ROOT = os.path.dirname(cgraph.__file__)
 
 # Modules that form one layer with another, and why.
 SAME_LAYER = {
+    # the command line (python -m cgraph cache ...) sits above all it drives: it prebuilds
+    # units and lists kernel choices
+    "cgraph.cache.cli": "cgraph.command_line",
     # the build cache and what it drives: the compiler probe quarantines bad cache files,
     # the cache builds with the probed compiler
     "cgraph.toolchain": "cgraph.cache",
     "cgraph.cache_files": "cgraph.cache",
-    # the kernel choices measured per CPU are sealed cache records that `cache show` lists
-    "cgraph.gemm_tuning": "cgraph.cache",
+    # units shipped with the package and modules compiled beside their runtime library are
+    # found and built by the cache (lookup, build) and drive it (adopt, link)
+    "cgraph.shipped": "cgraph.cache",
+    "cgraph.deferred_link": "cgraph.cache",
     "cgraph.blas_pointers": "cgraph.cache",
     # a scan's gradient is a scan of grad() of its step; jacobian() is a scan of grad()
     "cgraph.scan_module": "cgraph.gradient",

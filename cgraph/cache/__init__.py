@@ -55,23 +55,26 @@ This file is the package's face: callers outside it use only the names below.
 from ..toolchain import CompilerMissing  # noqa: F401
 from .errors import CacheError, CacheTrustError, CompileError, LayoutMismatch  # noqa: F401
 from .layout import EXTENSION_NAME, FORMAT_VERSION, MODULE_FILE, RUNTIME_FILE  # noqa: F401
+from .layout import FILE_MODE, LAST_USED, MANIFEST, SOURCE_FILES  # noqa: F401
 from .state import events, extension_stats, runtime_stats, stats, timings  # noqa: F401
 from .state import forget_checks, forget_loaded, fresh_state, last_origin  # noqa: F401
-from .state import loaded_keys  # noqa: F401
+from .state import loaded_keys, runtime_images, warn_once  # noqa: F401
 from .root import cache_root, make_private_dirs, open_root  # noqa: F401
 from .root import trust_problem, untrusted_folders  # noqa: F401
 from .keys import compute_key, entries_dir, entry_folder, toolchain  # noqa: F401
 from .keys import extension_material, key_material, runtime_material  # noqa: F401
+from .keys import entry_files, module_file_of  # noqa: F401
 from .entries import quarantine_file, set_aside  # noqa: F401
-from .load import CacheEntry  # noqa: F401
-from .build import runtime_soname  # noqa: F401
+from .load import CacheEntry, try_load  # noqa: F401
+from .build import build_entry, runtime_soname  # noqa: F401
 from .lookup import get_extension, get_module, get_runtime, load_by_key  # noqa: F401
 from .prekeys import drop_prekey, read_prekey, write_prekey  # noqa: F401
 from .housekeeping import EntryInfo, check_entry, clear, find_entry  # noqa: F401
 from .housekeeping import iter_entries, list_entries, prune, verify, verify_records  # noqa: F401
 
 # What users call (and the API reference documents); the other names above serve cgraph's
-# own modules (codegen, compile, runtime_library), its command line, tests and benchmarks.
+# own modules (codegen, compile, runtime_library, prebuilt units, deferred links), its
+# command line, tests and benchmarks.
 __all__ = ["get_module", "CacheEntry", "CompileError", "CompilerMissing", "CacheError",
            "CacheTrustError", "stats", "events", "cache_root", "list_entries", "find_entry",
            "verify", "prune", "clear", "last_origin"]

@@ -13,15 +13,16 @@ import time
 import uuid
 from typing import Callable, Optional, Union
 
+from .. import deferred_link as _deferred_link
 from ..config import config
 from ..toolchain import CompilerMissing, RUNTIME_PATH, RUNTIME_SONAME, compiler_environment
 from .errors import CacheError, CompileError
-from .keys import _counters, _entry_files, _module_file, toolchain
+from .keys import _counters, entry_files, module_file_of, toolchain
 from .layout import FILE_MODE, FORMAT_VERSION, LAST_USED, MANIFEST
-from .load import CacheEntry, _load_private, _try_load
+from .load import CacheEntry, _load_private, try_load
 from .lock import _flock_quietly
 from .root import _ensure_dir, _unlink_quietly
-from .state import _origin, _runtime_images, _warn_once, events
+from .state import _origin, runtime_images, warn_once, events
 
 
 _PUBLISH_ATTEMPTS = 3
@@ -60,7 +61,7 @@ def _fault(step, path=""):
 _NO_SPACE = ("No space left on device", "Disk quota exceeded", "Read-only file system")
 
 
-def _build(folder, key, material, source, name, tc, faults, signature=None):
+def build_entry(folder, key, material, source, name, tc, faults, signature=None):
     """Compile ``source`` (a string, or a function returning it) in the empty private
     ``folder``: module.c, the module, build.json and, last, manifest.json (which records
     ``signature``, the layout the module takes). Raises _CompileFailed if the compiler
@@ -75,12 +76,12 @@ def _build(folder, key, material, source, name, tc, faults, signature=None):
         f.write(source.encode())
     fault("source", folder)
     t1 = time.perf_counter()
-    module_file = _module_file(material)
+    module_file = module_file_of(material)
     command = _runnable(material["command"], key, material, folder)   # the key's, filled in
     try:
-        proc = subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                env=compiler_environment())
+        proc = _deferred_link.popen(command, material, RUNTIME_LINK_FILE, cwd=folder,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    stdin=subprocess.DEVNULL, env=compiler_environment())
     except OSError as exc:
         raise CompilerMissing(f"cgraph could not run the C compiler {command[0]} "
                               f"({exc.strerror}). Install one or set CGRAPH_FLAGS=cc=..., or "
@@ -110,7 +111,7 @@ def _build(folder, key, material, source, name, tc, faults, signature=None):
     if proc.returncode != 0:
         raise _CompileFailed(build)
     files = {}
-    for fname in (*_entry_files(module_file), module_file):
+    for fname in (*entry_files(module_file), module_file):
         p = os.path.join(folder, fname)
         _make_owner_only(p)
         with open(p, "rb") as f:
@@ -147,12 +148,13 @@ def _runnable(command, key, material, folder):
     filled = []
     for word in command:
         if word == RUNTIME_PATH:
-            image = _runtime_images.get(material.get("runtime"))
-            if image is None:
+            image = runtime_images.get(material.get("runtime"))
+            if image is None and not _deferred_link.runtime_pending(material.get("runtime")):
                 raise CacheError("cgraph: a module linking the runtime library is built "
                                  "before that library is loaded")
-            with open(os.path.join(folder, RUNTIME_LINK_FILE), "wb") as f:
-                f.write(image)
+            if image is not None:     # else compiled first, linked once it is loaded
+                with open(os.path.join(folder, RUNTIME_LINK_FILE), "wb") as f:
+                    f.write(image)
             word = RUNTIME_LINK_FILE
         filled.append(word.replace(RUNTIME_SONAME, runtime_soname(key)))
     return filled
@@ -205,7 +207,7 @@ def build_and_publish(root: str, key: str, material: dict, source: Source, name:
             _flock_quietly(lock_fd)     # held while building: `prune` leaves this folder alone
             os.mkdir(folder, 0o700)
             try:
-                build = _build(folder, key, material, source, name, tc, faults=True,
+                build = build_entry(folder, key, material, source, name, tc, faults=True,
                                signature=signature)
             except _CompileFailed as failure:
                 kept = os.path.join(root, "failed", token)
@@ -242,10 +244,10 @@ def build_and_publish(root: str, key: str, material: dict, source: Source, name:
             print(f"cgraph: built {name!r} as {key[:16]} in "
                   f"{build['render_seconds'] + build['compile_seconds']:.3f}s", file=sys.stderr)
         _fault("published", final)
-        module_name = _module_file(material)
+        module_name = module_file_of(material)
         if not published:
             return _after_lost_race(root, key, folder, final, name, module_name)
-        entry = _try_load(root, key, final, True, module_name)
+        entry = try_load(root, key, final, True, module_name)
         if entry is None:
             if not os.path.isdir(final):
                 raise _Vanished()
@@ -265,12 +267,12 @@ def _after_lost_race(root, key, folder, final, name, module_name):
     is broken (now quarantined) publish ours; if it is not visible yet (a network file
     system), load ours privately."""
     events["lost_races"] += 1
-    entry = _try_load(root, key, final, True, module_name)
+    entry = try_load(root, key, final, True, module_name)
     if entry is not None:
         return entry
     try:
         os.rename(folder, final)
-        entry = _try_load(root, key, final, True, module_name)
+        entry = try_load(root, key, final, True, module_name)
         if entry is not None:
             return entry
     except OSError:
@@ -284,7 +286,7 @@ def _after_lost_race(root, key, folder, final, name, module_name):
 def _build_private(root, key, material, source, name, why, signature=None):
     """The cache cannot take the module: build it in a private temporary folder outside the
     cache, load it from there, warn once. The program runs; later runs compile again."""
-    _warn_once("private", f"cgraph: {why}; building modules in private temporary folders "
+    warn_once("private", f"cgraph: {why}; building modules in private temporary folders "
                           f"instead (they are compiled again by each run until the cache is "
                           f"writable; `python -m cgraph cache path` shows where it is)")
     import tempfile
@@ -295,7 +297,7 @@ def _build_private(root, key, material, source, name, why, signature=None):
         raise CacheError(f"cgraph: {why}, and no private temporary folder could be made "
                          f"either ({exc}); free some space or set CGRAPH_CACHE_DIR") from exc
     try:
-        _build(folder, key, material, source, name, tc, faults=False, signature=signature)
+        build_entry(folder, key, material, source, name, tc, faults=False, signature=signature)
     except _CompileFailed as failure:
         raise _compile_error(name, failure.build, folder) from None
     except OSError as exc:
@@ -304,4 +306,4 @@ def _build_private(root, key, material, source, name, why, signature=None):
                          f"too ({exc}); free some space or set CGRAPH_CACHE_DIR") from exc
     _counters(material)["builds"] += 1
     _origin.value = "built"
-    return _load_private(key, folder, _module_file(material), signature)
+    return _load_private(key, folder, module_file_of(material), signature)

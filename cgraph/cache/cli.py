@@ -1,5 +1,5 @@
-"""``python -m cgraph cache list | show KEY | verify | prune | clear | path | warm SCRIPT``:
-look after the compile cache. Nothing here but ``warm`` (which runs the script it is given)
+"""``python -m cgraph cache list | show KEY | verify | prune | clear | path | warm SCRIPT |
+prebuild``: look after the compile cache. Nothing here but ``warm`` (which runs the script it is given)
 loads a module or unpickles anything: it reads JSON and files."""
 import argparse
 import json
@@ -68,6 +68,11 @@ def main(argv: list[str]) -> int:
                      "(then copy the cache folder where no compiler is installed)")
     warm.add_argument("script", help="the script to run (as `python SCRIPT ARGS...` would)")
     warm.add_argument("script_args", nargs=argparse.REMAINDER, help="its arguments")
+    prebuild = sub.add_parser(
+        "prebuild", help="build the runtime library and the call-path extension into the "
+                         "cache now (what `pip install` ships; for a source checkout)")
+    prebuild.add_argument("--into", metavar="DIR", help="write them as shipped units into "
+                          "DIR instead (see CGRAPH_PREBUILT_DIR)")
     args = parser.parse_args(argv)
     root = cache.cache_root()
 
@@ -210,6 +215,46 @@ def _warm(args, root):
     return 0
 
 
+def _fill_cache() -> dict:
+    """Load (building on a miss) both units into the cache, at once, and compile every
+    template into it; {kind: key}."""
+    import threading
+    from .. import prebuilt, runtime_library
+    from ..compile import fastcall
+    found, errors = {}, []
+
+    def one(kind, get):
+        try:
+            found[kind] = get().key
+        except Exception as exc:   # noqa: BLE001 - raised again below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=("runtime", runtime_library.runtime)),
+               threading.Thread(target=one, args=("extension", fastcall.extension_entry))]
+    for t in threads:
+        t.start()
+    prebuilt.compile_templates()     # meanwhile: the Python side of a first function()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return found
+
+
+def _prebuild(args, root):
+    from .. import prebuilt
+    started = time.perf_counter()
+    try:
+        keys = prebuilt.build(args.into) if args.into else _fill_cache()
+    except (cache.CompilerMissing, cache.CompileError) as exc:
+        print(f"cgraph cache: {exc}", file=sys.stderr)
+        return 1
+    print(f"{'built into ' + args.into if args.into else 'in ' + root}: "
+          f"{', '.join(f'{kind} {key[:16]}' for kind, key in sorted(keys.items()))} "
+          f"({time.perf_counter() - started:.1f} s)")
+    return 0
+
+
 def _clear(args, root):
     removed = cache.clear(root)
     print(f"removed {removed} entries from {root}")
@@ -217,4 +262,4 @@ def _clear(args, root):
 
 
 _COMMANDS = {"path": _path, "list": _list, "show": _show, "verify": _verify, "prune": _prune,
-             "clear": _clear, "warm": _warm}
+             "clear": _clear, "warm": _warm, "prebuild": _prebuild}

@@ -9,10 +9,10 @@ import time
 import uuid
 
 from ..cache_files import BadFile, read_regular
-from .keys import _entry_files
+from .keys import entry_files
 from .layout import FILE_MODE, LAST_USED, MANIFEST
 from .root import _ensure_dir, _user_name, trust_problem
-from .state import _warn_once, events
+from .state import warn_once, events
 
 
 STAMP_INTERVAL = 86400.0      # touch an entry's last_used at most once a day
@@ -28,9 +28,9 @@ def quarantine_file(root: str, path: str, why: str) -> None:
         _ensure_dir(os.path.dirname(target))
         os.rename(path, target)
     except OSError:
-        _warn_once(("broken", path), f"cgraph: cache file {path} {why}; ignoring it")
+        warn_once(("broken", path), f"cgraph: cache file {path} {why}; ignoring it")
         return
-    _warn_once(("broken", path), f"cgraph: cache file {path} {why}; moved it to {target} "
+    warn_once(("broken", path), f"cgraph: cache file {path} {why}; moved it to {target} "
                                  f"and will rebuild it")
 
 
@@ -64,7 +64,7 @@ def _verified_module(key, folder, module_name):
     if not isinstance(manifest, dict) or manifest.get("key") != key:
         raise _Broken("its manifest belongs to another key")
     files = manifest.get("files")
-    expected = set(_entry_files(module_name)) | {module_name}
+    expected = set(entry_files(module_name)) | {module_name}
     if not isinstance(files, dict) or set(files) != expected:
         listed = sorted(files) if isinstance(files, dict) else files
         raise _Broken(f"its manifest lists {listed!r}, not {sorted(expected)!r}")
@@ -132,7 +132,7 @@ def set_aside(root: str, folder: str, why: str, writable: bool) -> None:
     """Move a broken entry to quarantine/ (one rename: a process using it keeps its copy)."""
     events["quarantined"] += 1
     if not writable:
-        _warn_once(("broken", folder), f"cgraph: cache entry {folder} is broken ({why}); "
+        warn_once(("broken", folder), f"cgraph: cache entry {folder} is broken ({why}); "
                                        f"ignoring it (the cache is read-only)")
         return
     target = os.path.join(root, "quarantine", f"{os.path.basename(folder)}-{uuid.uuid4().hex[:8]}")
@@ -141,5 +141,5 @@ def set_aside(root: str, folder: str, why: str, writable: bool) -> None:
         os.rename(folder, target)
     except OSError:
         return   # another process moved it first; nothing to say
-    _warn_once(("broken", folder), f"cgraph: cache entry {folder} was broken ({why}); moved "
+    warn_once(("broken", folder), f"cgraph: cache entry {folder} was broken ({why}); moved "
                                    f"it to {target} and will rebuild it")

@@ -10,7 +10,7 @@ from typing import Iterator, Optional
 
 from ..cache_files import BadFile, read_regular, read_sealed
 from .entries import _Broken, _check_file
-from .keys import _entry_files, compute_key
+from .keys import entry_files, compute_key
 from .layout import EXTENSION_NAME, FORMAT_VERSION, LAST_USED, MANIFEST, MODULE_NAME, RUNTIME_FILE
 from .layout import _FORMAT_RE, _KEY_RE
 from .lock import _lock_is_free
@@ -118,7 +118,7 @@ def check_entry(entry: EntryInfo) -> list[str]:
     if not isinstance(files, dict) or manifest.get("key") != entry.key:
         return ["its manifest belongs to another key or lists no files"]
     modules = [f for f in files if f.startswith((MODULE_NAME, EXTENSION_NAME, RUNTIME_FILE))]
-    if len(modules) != 1 or set(files) - set(modules) != set(_entry_files(modules[0])):
+    if len(modules) != 1 or set(files) - set(modules) != set(entry_files(modules[0])):
         problems.append(f"its manifest lists {sorted(files)!r}")
     for fname, record in sorted(files.items()):
         if not isinstance(record, dict) or "/" in fname or fname in (MANIFEST, LAST_USED):

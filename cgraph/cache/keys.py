@@ -106,13 +106,13 @@ def _is_extension(material):
     return material.get("kind") == "extension"
 
 
-def _module_file(material):
+def module_file_of(material):
     if _is_extension(material):
         return EXTENSION_NAME + material["ext_suffix"]
     return RUNTIME_FILE if material.get("kind") == "runtime" else MODULE_FILE
 
 
-def _entry_files(module_name):
+def entry_files(module_name):
     """An entry's files besides its module (the same for every kind)."""
     return EXTENSION_FILES if module_name.startswith(EXTENSION_NAME) else SOURCE_FILES
 

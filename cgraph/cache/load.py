@@ -13,10 +13,11 @@ import time
 import uuid
 from typing import Any, Optional
 
+from .. import deferred_link as _deferred_link
 from .entries import _Broken, _touch_last_used, _verified_module, set_aside
 from .errors import CacheError
 from .layout import EXTENSION_NAME, MODULE_FILE, RUNTIME_FILE
-from .state import _runtime_images, events, timings
+from .state import runtime_images, events, timings
 
 
 class CacheEntry:
@@ -42,7 +43,7 @@ class CacheEntry:
         return f"<CacheEntry {self.key[:16]} {'private ' if self.private else ''}{self.path}>"
 
 
-def _try_load(root, key, folder, writable, module_name):
+def try_load(root, key, folder, writable, module_name):
     """Load a published entry after checking it; None if absent or broken (set aside)."""
     try:
         found = _verified_module(key, folder, module_name)
@@ -81,9 +82,11 @@ def _load(key, module_name, path):
     runtime's shared-object name, which the loader finds among the loaded libraries)."""
     if module_name.startswith(EXTENSION_NAME):
         return _load_extension(f"cgraph_{key[:16]}.{module_name.split('.')[0]}", path)
-    if module_name == RUNTIME_FILE and key not in _runtime_images:
+    if module_name == RUNTIME_FILE and key not in runtime_images:
         with open(path, "rb") as f:     # checked a moment ago by _verified_module
-            _runtime_images[key] = f.read()
+            runtime_images[key] = f.read()
+    if module_name == MODULE_FILE:
+        _deferred_link.wait_for_runtime()     # its runtime library is loaded first
     lib = ctypes.CDLL(path)
     if module_name == MODULE_FILE:
         _set_lapack(lib)

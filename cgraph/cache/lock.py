@@ -10,7 +10,7 @@ import time
 
 from .layout import MANIFEST
 from .root import _ensure_dir
-from .state import _warn_once, events
+from .state import warn_once, events
 
 
 LOCK_TIMEOUT = 120.0          # seconds to wait for another process building the same key
@@ -59,7 +59,7 @@ def _key_lock(root, key, final):
                 break               # the holder published it; the caller loads it
             if time.monotonic() - start >= timeout:
                 events["lock_timeouts"] += 1
-                _warn_once("lock-timeout",
+                warn_once("lock-timeout",
                            f"cgraph: waited {timeout:.0f}s for another process building the "
                            f"same module (lock {path}); building it here as well")
                 break

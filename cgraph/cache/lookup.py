@@ -3,14 +3,15 @@ get_extension) or by its key alone (load_by_key), load it, and build it on a mis
 import os
 from typing import Callable, Optional, Sequence
 
+from .. import shipped as _shipped
 from ..toolchain import AssumedToolchain
 from .build import _CacheUnwritable, _PUBLISH_ATTEMPTS, _Vanished, _build_private
 from .build import build_and_publish
 from .errors import CacheTrustError, LayoutMismatch
-from .keys import _counters, _module_file, compute_key, entry_folder, extension_material
+from .keys import _counters, module_file_of, compute_key, entry_folder, extension_material
 from .keys import key_material, runtime_material, toolchain
 from .layout import MODULE_FILE
-from .load import CacheEntry, _try_load
+from .load import CacheEntry, try_load
 from .lock import _key_lock, _thread_lock
 from .root import _check_cache_dir, cache_root, open_root
 from .state import _loaded, _origin, stats
@@ -118,7 +119,7 @@ def load_by_key(key: str, signature: Optional[str] = None) -> Optional[CacheEntr
     except (CacheTrustError, OSError):
         return None
     with _thread_lock(key):
-        entry = _loaded.get(key) or _try_load(root, key, final, state == "writable",
+        entry = _loaded.get(key) or try_load(root, key, final, state == "writable",
                                               MODULE_FILE)
         if entry is not None:
             _loaded[key] = entry
@@ -150,12 +151,12 @@ def _load_or_build(root, state, key, material, source, name, signature=None, ass
         return _build_private(root, key, material, source, name,
                               f"the cache folder {root} is unusable: {state[1]}", signature)
     writable = state == "writable"
-    module_name = _module_file(material)
+    module_name = module_file_of(material)
     final = entry_folder(root, key, material["python_abi"])
     shard = os.path.dirname(final)
     for folder in (os.path.dirname(os.path.dirname(shard)), os.path.dirname(shard), shard):
         _check_cache_dir(folder)              # a link here would redirect the entry
-    entry = _try_load(root, key, final, writable, module_name)
+    entry = try_load(root, key, final, writable, module_name)
     if entry is not None:
         _counters(material)["disk_hits"] += 1
         return entry
@@ -167,7 +168,8 @@ def _load_or_build(root, state, key, material, source, name, signature=None, ass
     try:
         for attempt in range(_PUBLISH_ATTEMPTS):
             with _key_lock(root, key, final):
-                entry = _try_load(root, key, final, writable, module_name)   # built meanwhile?
+                entry = try_load(root, key, final, writable, module_name) or \
+                    _shipped.adopt(root, key, material, final)   # built meanwhile? shipped?
                 if entry is not None:
                     _counters(material)["disk_hits"] += 1
                     return entry

@@ -36,14 +36,14 @@ def last_origin() -> Optional[str]:
     return getattr(_origin, "value", None)
 
 
-def _warn_once(tag, message):
+def warn_once(tag, message):
     if tag in _warned:
         return
     _warned.add(tag)
     warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
-_runtime_images = {}   # runtime key -> the bytes of the library this process loaded
+runtime_images = {}   # runtime key -> the bytes of the library this process loaded
 
 
 _COUNTERS = (stats, extension_stats, runtime_stats, timings, events)

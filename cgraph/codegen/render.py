@@ -69,6 +69,9 @@ def _sealed_bytecode_cache(jinja2):
                 return
             except OSError:
                 return
+            if payload is None:
+                from ..shipped import shipped_template    # compiled at install time
+                payload = shipped_template(os.path.basename(path))
             if payload is not None:
                 bucket.bytecode_from_string(payload)   # Jinja checks version and source
 

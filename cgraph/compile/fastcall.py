@@ -71,11 +71,9 @@ def _build_extension():
 def extension_entry():
     """The extension's cache entry, loaded (or built) through the cache; raises on failure."""
     from .. import cache
-    from ..codegen.render import templates_dir
-    with open(os.path.join(templates_dir(), "fastcall.c")) as f:
-        source = f.read()
-    return cache.get_extension(source, "fastcall", include_dirs=[np.get_include()],
-                               extra={"numpy": np.__version__})
+    from ..prebuilt import extension_spec     # what install time builds it from, too
+    source, include_dirs, extra = extension_spec()
+    return cache.get_extension(source, "fastcall", include_dirs=include_dirs, extra=extra)
 
 
 @functools.lru_cache(maxsize=None)

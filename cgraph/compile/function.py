@@ -496,7 +496,7 @@ class Function:
         pre = prekey(graph_in, graph_out, nodes, self.name,
                      (profile, nan_guard, sorted(inplace.items()), parallel.build_options()),
                      EMBED_CONSTANT_LIMIT)
-        from ..runtime_library import runtime
+        from ..runtime_library import runtime, runtime_for_linking
         entry = None
         key = cache.read_prekey(pre) if pre is not None else None
         if key is not None and runtime():
@@ -516,7 +516,7 @@ class Function:
             lowered = lower(graph_in, graph_out, nodes, self.name, profile=profile,
                             nan_guard=nan_guard, inplace=inplace)
             entry = cache.get_module(lowered.source, self.name or "anonymous", layout_signature(
-                lowered.inputs, lowered.outputs, lowered.inplace), runtime=runtime())
+                lowered.inputs, lowered.outputs, lowered.inplace), runtime=runtime_for_linking())
             if pre is not None:
                 cache.write_prekey(pre, entry.key)
             self._c_source = lowered.source

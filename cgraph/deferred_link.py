@@ -1,0 +1,109 @@
+"""Compiling a graph module while its runtime library is still being built.
+
+A graph module is linked against the runtime library (its dependency names the library's
+shared-object name, see cache.runtime_soname), but only the link needs the library, not
+gcc's compile, which is the long part. With an empty cache ``function()`` starts building
+the runtime in a thread (runtime_library.prepare) and lowers its graph meanwhile; instead of
+waiting for it, the module is compiled at once (``-c``, beside the runtime's compiler and
+the call-path extension's) and linked when the library is loaded.
+
+The module's key and command do not change: the command is run in two steps, compile then
+link, which gives the same bytes as running it whole (the object's name is in no output;
+tests/test_prebuilt.py checks it). A module is loaded only after its runtime library is.
+"""
+import os
+import subprocess
+
+OBJECT_FILE = "module.o"
+# keys of runtime libraries handed out as PendingRuntime, not loaded yet -> the function that
+# loads (or waits for) that library (runtime_library.runtime, registered by mark_pending)
+_pending = {}
+# Modules this process compiled before their runtime library was loaded, and the time their
+# builds then waited for it (inside the module's "compile_seconds" in its build.json).
+stats = {"deferred_links": 0, "runtime_wait_seconds": 0.0}
+
+
+class PendingRuntime:
+    """Stands for the runtime library being built: its key, all a module's key needs."""
+
+    def __init__(self, key: str):
+        self.key = key
+
+    def __repr__(self):
+        return f"<runtime library {self.key[:16]}, being built>"
+
+
+def mark_pending(key: str, load_runtime) -> PendingRuntime:
+    """The runtime library with ``key`` is being built; ``load_runtime()`` returns its loaded
+    entry once it is (waiting for the build). Modules linking it are compiled meanwhile."""
+    _pending[key] = load_runtime
+    return PendingRuntime(key)
+
+
+def runtime_pending(key) -> bool:
+    """Whether the runtime library with ``key`` was handed out as pending (then a module
+    linking it is compiled first and linked when it is loaded)."""
+    return key in _pending
+
+
+def wait_for_runtime():
+    """Before a graph module is loaded: the runtime library handed out as pending is loaded
+    (or its build's error raised). Costs nothing when none is pending."""
+    for key, load_runtime in list(_pending.items()):
+        load_runtime()
+        _pending.pop(key, None)
+
+
+def popen(command, material, link_file, cwd, **kwargs):
+    """subprocess.Popen(command, cwd=cwd, ...), or, when the runtime library the command
+    links (its copy ``link_file`` in ``cwd``) is still being built, an object that behaves
+    as one and runs the command in two steps."""
+    if link_file in command and not os.path.exists(os.path.join(cwd, link_file)) and \
+            runtime_pending(material.get("runtime")):
+        stats["deferred_links"] += 1
+        return _CompileThenLink(command, material["runtime"], link_file, cwd, kwargs)
+    return subprocess.Popen(command, cwd=cwd, **kwargs)
+
+
+class _CompileThenLink:
+    """The compile starts now; ``communicate`` waits for it, then for the runtime library,
+    then links. Its output is both steps'."""
+
+    def __init__(self, command, runtime_key, link_file, cwd, kwargs):
+        self.runtime_key, self.link_file, self.cwd, self.kwargs = \
+            runtime_key, link_file, cwd, kwargs
+        source = next(w for w in command if w.endswith(".c"))
+        out = command.index("-o")
+        compile_command = [w for w in command[:out] if w != link_file] + \
+            ["-c", "-o", OBJECT_FILE]
+        self.link_command = [OBJECT_FILE if w == source else w for w in command]
+        self.returncode = None
+        self.process = subprocess.Popen(compile_command, cwd=cwd, **kwargs)
+
+    def kill(self):
+        self.process.kill()
+
+    def communicate(self):
+        out, err = self.process.communicate()
+        self.returncode = self.process.returncode
+        if self.returncode == 0:
+            import time
+            from . import cache
+            started = time.perf_counter()
+            wait_for_runtime()
+            stats["runtime_wait_seconds"] += time.perf_counter() - started
+            image = cache.runtime_images.get(self.runtime_key)
+            if image is None:
+                raise cache.CacheError("cgraph: the runtime library a module was compiled "
+                                       "for is not the one this process loaded")
+            with open(os.path.join(self.cwd, self.link_file), "wb") as f:
+                f.write(image)
+            link = subprocess.Popen(self.link_command, cwd=self.cwd, **self.kwargs)
+            link_out, link_err = link.communicate()
+            self.returncode = link.returncode
+            out, err = out + link_out, err + link_err
+        try:
+            os.unlink(os.path.join(self.cwd, OBJECT_FILE))
+        except FileNotFoundError:
+            pass
+        return out, err

@@ -51,7 +51,6 @@ import stat
 import sys
 import threading
 import time
-import uuid
 import warnings
 
 from . import __version__
@@ -552,7 +551,7 @@ def quarantine_file(root, path, why):
     entry); the caller then does without it, and it is written again."""
     events["quarantined"] += 1
     target = os.path.join(root, "quarantine",
-                          f"{os.path.basename(path)}-{uuid.uuid4().hex[:8]}")
+                          f"{os.path.basename(path)}-{os.urandom(4).hex()}")
     try:
         _ensure_dir(os.path.dirname(target))
         os.rename(path, target)
@@ -797,7 +796,7 @@ def _set_aside(root, folder, why, writable):
         _warn_once(("broken", folder), f"cgraph: cache entry {folder} is broken ({why}); "
                                        f"ignoring it (the cache is read-only)")
         return
-    target = os.path.join(root, "quarantine", f"{os.path.basename(folder)}-{uuid.uuid4().hex[:8]}")
+    target = os.path.join(root, "quarantine", f"{os.path.basename(folder)}-{os.urandom(4).hex()}")
     try:
         _ensure_dir(os.path.dirname(target))
         os.rename(folder, target)
@@ -1015,7 +1014,7 @@ def _build_and_publish(root, key, material, source, name, final, signature=None)
     """Build in tmp/, publish with one rename, load. Raises CompileError, or _CacheUnwritable
     if the cache cannot be written."""
     tc = toolchain(root)
-    token = f"{key[:16]}-{uuid.uuid4().hex}"          # unique across hosts, pids and forks
+    token = f"{key[:16]}-{os.urandom(16).hex()}"          # unique across hosts, pids and forks
     tmp_root = os.path.join(root, "tmp")
     folder = os.path.join(tmp_root, token)
     lock_path = folder + ".lock"
@@ -1140,7 +1139,7 @@ def _load_private(key, folder, module_name, signature=None):
     module_path = os.path.join(folder, module_name)
     try:
         if module_name.startswith(EXTENSION_NAME):
-            module = _load_extension(f"cgraph_private_{key[:16]}_{uuid.uuid4().hex[:8]}."
+            module = _load_extension(f"cgraph_private_{key[:16]}_{os.urandom(4).hex()}."
                                      f"{module_name.split('.')[0]}", module_path)
         else:
             module = _load(key, module_name, module_path)
@@ -1282,7 +1281,7 @@ def verify(root=None, quarantine=True):
         if problems:
             moved = None
             if quarantine and state == "writable":
-                moved = os.path.join(root, "quarantine", f"{entry.key}-{uuid.uuid4().hex[:8]}")
+                moved = os.path.join(root, "quarantine", f"{entry.key}-{os.urandom(4).hex()}")
                 try:
                     _ensure_dir(os.path.dirname(moved))
                     os.rename(entry.folder, moved)
@@ -1324,7 +1323,7 @@ def verify_records(root=None, quarantine=True):
                 checked += 1
                 moved = None
                 if quarantine and state == "writable":
-                    moved = os.path.join(root, "quarantine", f"{name}-{uuid.uuid4().hex[:8]}")
+                    moved = os.path.join(root, "quarantine", f"{name}-{os.urandom(4).hex()}")
                     try:
                         _ensure_dir(os.path.dirname(moved))
                         os.rename(path, moved)
@@ -1349,7 +1348,7 @@ def _discard(root, path):
     Returns the bytes freed (0 if someone else removed it first)."""
     size = _tree_size(path) if os.path.isdir(path) else _file_size(path)
     target = os.path.join(_ensure_dir(os.path.join(root, "trash")),
-                          f"{os.path.basename(path)}-{uuid.uuid4().hex[:8]}")
+                          f"{os.path.basename(path)}-{os.urandom(4).hex()}")
     try:
         os.rename(path, target)
     except FileNotFoundError:

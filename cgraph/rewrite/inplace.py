@@ -24,6 +24,17 @@ from ..tensor.elemwise import Elemwise
 from ..tensor.type import FLOAT_DTYPES
 
 
+def inplace_updates(inputs, outputs, nodes, update_pairs, nan_guard=False):
+    """The one decision of which updates a compiled call writes in place:
+    {output position: input position}. Empty under ``nan_guard`` (a guard may fail after a
+    write, and the shared value must then keep its old value); else ``plan_inplace``.
+    Lowering, the cache's layout signature, the runners and the C call path all take the
+    plan from here (through the function's CallLayout)."""
+    if nan_guard:
+        return {}
+    return plan_inplace(inputs, outputs, nodes, update_pairs)
+
+
 def plan_inplace(inputs, outputs, nodes, update_pairs):
     """{output position: input position} of the updates that may be written in place.
 

@@ -454,9 +454,9 @@ class Function:
                                   self.layout.shared_update_positions(), nan_guard)
         self.nodes = nodes = schedule_inplace(self.nodes, graph_out, inplace)
         started = time.perf_counter()
-        entry = None
+        entry = library = None
         if self._module_key is not None:     # recorded with the user's graph (see __init__)
-            runtime()                        # a module is loaded after its runtime library
+            library = runtime()              # a module is loaded after its runtime library
             linked = self.layout.linked(self._module_hidden, inplace)
             try:
                 entry = cache.load_by_key(self._module_key, linked.signature())
@@ -468,17 +468,19 @@ class Function:
         else:
             prepare()
             prepare_runtime()
-            entry, linked = self._lower_and_load(nodes, profile, nan_guard, inplace, started)
+            entry, linked, library = self._lower_and_load(nodes, profile, nan_guard, inplace,
+                                                          started)
         self.layout = linked
         self.module_origin = cache.last_origin()    # before link_call_path looks up more
-        self._runner = CRunner(entry, linked, nodes, runtime())
+        self._runner = CRunner(entry, linked, nodes, library)
         self.module_path = entry.module_path
         self.cache_key = entry.key
         self._fast_call = link_call_path(self, self._runner)
 
     def _lower_and_load(self, nodes, profile, nan_guard, inplace, started):
         """The module by the pre-key of the rewritten graph, else lowered, built or loaded:
-        (cache entry, the linked call layout)."""
+        (cache entry, the linked call layout, the runtime library's entry). The runtime
+        library is waited for only when needed: on a miss, its build runs while lowering."""
         from .. import cache, parallel
         from ..codegen.lower import EMBED_CONSTANT_LIMIT, lower, passed_constants
         from ..codegen.prekey import prekey
@@ -487,9 +489,10 @@ class Function:
                      (profile, nan_guard, sorted(inplace.items()), parallel.build_options()),
                      EMBED_CONSTANT_LIMIT)
         from ..runtime_library import runtime
-        entry = None
+        entry = library = None
         key = cache.read_prekey(pre) if pre is not None else None
-        if key is not None and runtime():
+        if key is not None:
+            library = runtime()
             linked = self.layout.linked(passed_constants(nodes, graph_out), inplace)
             try:
                 entry = cache.load_by_key(key, linked.signature())
@@ -502,8 +505,9 @@ class Function:
             lowered = lower(graph_in, graph_out, nodes, self.name, profile=profile,
                             nan_guard=nan_guard, inplace=inplace)
             linked = self.layout.linked(lowered.hidden, lowered.inplace)
+            library = library or runtime()
             entry = cache.get_module(lowered.source, self.name or "anonymous",
-                                     linked.signature(), runtime=runtime())
+                                     linked.signature(), runtime=library)
             if pre is not None:
                 cache.write_prekey(pre, entry.key)
             self._c_source = lowered.source
@@ -513,7 +517,7 @@ class Function:
                 _announce(f"compiled function {self.name or 'anonymous'!r}: {len(nodes)} "
                           f"kernels, {elapsed:.2f} s ({compiler:.2f} s in the C compiler), "
                           f"cache key {entry.key[:16]}")
-        return entry, linked
+        return entry, linked, library
 
     @property
     def c_source(self):

@@ -52,15 +52,20 @@ def runtime():
     thread = _building
     if thread is not None and thread is not threading.current_thread():
         thread.join()
-    key = cache.compute_key(cache.runtime_material(_digest()))
+    # (the key costs a JSON dump and a hash: a process that loaded nothing yet skips it,
+    # as get_runtime makes it anyway)
+    key = cache.compute_key(cache.runtime_material(_digest())) if _loaded else None
     entry = _loaded.get(key)
     if entry is None:
         with _lock:
             entry = _loaded.get(key)
             if entry is None:
                 entry = cache.get_runtime(_digest(), render_source)
-                _set_blas(entry.lib)
-                _loaded[key] = entry
+                if entry.key not in _loaded:
+                    _set_blas(entry.lib)
+                    _loaded[entry.key] = entry
+                if key is not None:     # (another key when the compiler was probed)
+                    _loaded[key] = entry
     return entry
 
 

@@ -98,12 +98,12 @@ def test_layout_refuses_inconsistent_parts():
     x = T.dvector("x")
     y = x * 2
     with pytest.raises(ValueError, match="needs 2 output variables"):
-        CallLayout.of([In(x)], [], [y], 1, [cgraph.shared(np.ones(2))])
+        CallLayout([In(x)], [], [y], 1, [cgraph.shared(np.ones(2))])
     with pytest.raises(ValueError, match="output_keys"):
-        CallLayout.of([In(x)], [], [y], 1, [], output_keys=["a", "b"])
+        CallLayout([In(x)], [], [y], 1, [], output_keys=["a", "b"])
     with pytest.raises(ValueError, match="unpack_single"):
-        CallLayout.of([In(x)], [], [y, y], 2, [], unpack_single=True)
-    base = CallLayout.of([In(x)], [], [y], 1, [], unpack_single=True)
+        CallLayout([In(x)], [], [y, y], 2, [], unpack_single=True)
+    base = CallLayout([In(x)], [], [y], 1, [], unpack_single=True)
     with pytest.raises(ValueError, match="in-place pair 0>0"):
         base.linked((), {0: 0})      # a user output is never written in place
     assert base.pack([3]) == 3 and base.result_kind() == 1

@@ -1,9 +1,5 @@
-"""What lowering a graph produces, and the signature of a module's cg_run.
-
-A module of its own, so that a warm start (a module found by its pre-key) checks the
-module it links without importing the lowering and its templates. What the runners read
-of a module's calling convention is the function's CallLayout (cgraph/compile/layout.py).
-"""
+"""What lowering a graph produces (what the runners read of a module's calling convention,
+and its signature, is the function's CallLayout: cgraph/compile/layout.py)."""
 from dataclasses import dataclass, field
 
 
@@ -28,12 +24,3 @@ class Lowered:
         """The hidden constants' values, in the order cg_run takes them."""
         return [c.data for c in self.hidden]
 
-
-def layout_signature(inputs, outputs, inplace) -> str:
-    """What a module's cg_run takes and returns: dtype and broadcastable pattern (so the
-    number of dimensions) of every input and output, and the in-place updates. Recorded in
-    the module's manifest, and checked before a module found by its key alone is called."""
-    def describe(var):
-        return f"{var.dtype}[{''.join('1' if b else '0' for b in var.broadcastable)}]"
-    return (f"in {','.join(map(describe, inputs))}; out {','.join(map(describe, outputs))}; "
-            f"inplace {','.join(f'{o}>{i}' for o, i in sorted(inplace.items()))}")

@@ -361,7 +361,7 @@ class Function:
         else:
             from ..rewrite import optimize
             graph_out = optimize(graph_in, roots)
-        layout = CallLayout.of(
+        layout = CallLayout(
             spec.ins, shared_inputs, graph_out, len(spec.output_variables),
             [s for s, _ in spec.update_pairs], spec.output_keys, spec.unpack_single)
         self._setup(
@@ -578,8 +578,8 @@ class Function:
             graph_out = clone_replace(graph_out, replace)
             shared = [replace.get(v, v) for v in shared]
             updated = [replace.get(v, v) for v in updated]
-        parts["layout"] = CallLayout.of(layout.arguments, shared, graph_out, layout.n_outputs,
-                                        updated, layout.output_keys, layout.unpack_single)
+        parts["layout"] = CallLayout(layout.arguments, shared, graph_out, layout.n_outputs,
+                                     updated, layout.output_keys, layout.unpack_single)
         return _rebuild_function(parts)
 
     def __copy__(self):
@@ -754,7 +754,7 @@ def _announce(message):
 def _rebuild_function(parts):
     if "layout" not in parts:        # pickled before the call layout had its own class
         parts = dict(parts)
-        parts["layout"] = CallLayout.of(
+        parts["layout"] = CallLayout(
             parts.pop("ins"), parts.pop("shared"), parts.pop("graph_out"),
             parts.pop("n_outputs"), parts.pop("updated_shared"), parts.pop("output_keys"),
             parts.pop("unpack_single"))

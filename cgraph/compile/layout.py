@@ -21,27 +21,60 @@ ends: lowering, the cache records and pickling work from them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Optional, Sequence
 
 from ..graph.basic import Constant
 
+_FIELDS = ("arguments", "shared", "graph_outputs", "n_outputs", "updated_shared",
+           "output_keys", "unpack_single", "hidden", "inplace")
 
-@dataclass(frozen=True)
+
 class CallLayout:
-    arguments: tuple                  # the In of each positional argument
-    shared: tuple                     # SharedVariables read after the arguments
-    graph_outputs: tuple              # every output variable, in the order above
-    n_outputs: int                    # how many of them the user asked for (they come first)
-    updated_shared: tuple             # SharedVariables whose new values follow
-    output_keys: Optional[tuple] = None   # names of the user's outputs when given as a dict
-    unpack_single: bool = False       # one output given alone: the call returns it alone
-    hidden: tuple = ()                # Constants passed after the shared values (when linked)
-    inplace: Mapping[int, int] = field(default_factory=dict)
-    #  output position -> input position of the updates the module may write into the
-    #  input's own buffer (cgraph/rewrite/inplace.py decides; set when linked)
+    """Immutable: ``linked`` and ``unlinked`` make new layouts. (A plain class: as a
+    dataclass, defining it added ~2 ms to ``import cgraph``.)
 
-    def __post_init__(self):
+    ``arguments``: the In of each positional argument; ``shared``: the SharedVariables read
+    after them; ``graph_outputs``: every output variable, in the order above; ``n_outputs``:
+    how many of them the user asked for (they come first); ``updated_shared``: the
+    SharedVariables whose new values follow; ``output_keys``: the names of the user's
+    outputs when given as a dict; ``unpack_single``: one output given alone, returned alone;
+    ``hidden``: the Constants passed after the shared values (once linked); ``inplace``:
+    output position -> input position of the updates the module may write into the input's
+    own buffer (cgraph/rewrite/inplace.py decides; once linked).
+    """
+
+    __slots__ = _FIELDS + ("stateful",)
+
+    def __init__(self, arguments: Sequence, shared: Sequence, graph_outputs: Sequence,
+                 n_outputs: int, updated_shared: Sequence,
+                 output_keys: Optional[Sequence[str]] = None, unpack_single: bool = False,
+                 hidden: Sequence[Constant] = (), inplace: Optional[Mapping[int, int]] = None):
+        values = (tuple(arguments), tuple(shared), tuple(graph_outputs), int(n_outputs),
+                  tuple(updated_shared), None if output_keys is None else tuple(output_keys),
+                  bool(unpack_single), tuple(hidden), dict(inplace or {}))
+        for name, value in zip(_FIELDS, values):
+            object.__setattr__(self, name, value)
+        # positions of the arguments given as In(update=...): their new values come last
+        object.__setattr__(self, "stateful", tuple(
+            k for k, i in enumerate(self.arguments) if i.update is not None))
+        self._check()
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"a CallLayout is immutable (cannot set {name})")
+
+    def __reduce__(self):
+        return (CallLayout, tuple(getattr(self, name) for name in _FIELDS))
+
+    def __eq__(self, other):
+        return type(other) is CallLayout and \
+            all(getattr(self, n) == getattr(other, n) for n in _FIELDS)
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f"CallLayout({self.describe()})"
+
+    def _check(self):
         n_updates = len(self.updated_shared) + len(self.stateful)
         if len(self.graph_outputs) != self.n_outputs + n_updates:
             raise ValueError(f"a call layout with {self.n_outputs} outputs and {n_updates} "
@@ -57,30 +90,18 @@ class CallLayout:
                 raise ValueError(f"in-place pair {k}>{j} is not an update written into an "
                                  f"input")
 
-    @classmethod
-    def of(cls, arguments: Sequence, shared: Sequence, graph_outputs: Sequence,
-           n_outputs: int, updated_shared: Sequence, output_keys: Optional[Sequence] = None,
-           unpack_single: bool = False) -> "CallLayout":
-        """The layout before linking (no hidden constants, nothing in place)."""
-        return cls(tuple(arguments), tuple(shared), tuple(graph_outputs), n_outputs,
-                   tuple(updated_shared),
-                   None if output_keys is None else tuple(output_keys), unpack_single)
-
     def linked(self, hidden: Sequence[Constant], inplace: Mapping[int, int]) -> "CallLayout":
         """The same layout for a module that takes ``hidden`` after the shared values and
         writes the updates ``inplace`` into their inputs' buffers."""
-        return replace(self, hidden=tuple(hidden), inplace=dict(inplace))
+        return CallLayout(self.arguments, self.shared, self.graph_outputs, self.n_outputs,
+                          self.updated_shared, self.output_keys, self.unpack_single, hidden,
+                          inplace)
 
     def unlinked(self) -> "CallLayout":
         """The layout as it was before linking (what pickles and copies carry)."""
-        return replace(self, hidden=(), inplace={})
+        return self.linked((), {})
 
     # --- inputs ----------------------------------------------------------------------------
-
-    @property
-    def stateful(self) -> tuple:
-        """Positions of the arguments given as In(update=...): their new values come last."""
-        return tuple(k for k, i in enumerate(self.arguments) if i.update is not None)
 
     @property
     def argument_variables(self) -> list:
@@ -144,8 +165,10 @@ class CallLayout:
         return 2 if self.output_keys is not None else 1 if self.unpack_single else 0
 
     def signature(self) -> str:
-        """What the module's cg_run takes and returns (recorded in its cache manifest)."""
-        from ..codegen.lowered import layout_signature
+        """What the module's cg_run takes and returns: dtype and broadcastable pattern (so
+        the number of dimensions) of every value passed and returned, and the in-place
+        updates. Recorded in the module's cache manifest, and checked before a module found
+        by its key alone is called."""
         return layout_signature(self.passed_inputs, self.graph_outputs, self.inplace)
 
     def describe(self) -> str:
@@ -155,3 +178,13 @@ class CallLayout:
         return (f"inputs: arguments ({names(self.argument_variables)}) | shared "
                 f"({names(self.shared)}) | hidden constants ({len(self.hidden)}); outputs: "
                 f"user ({self.n_outputs}) | updates ({names(self.update_targets)})")
+
+
+def layout_signature(inputs: Sequence, outputs: Sequence,
+                     inplace: Mapping[int, int]) -> str:
+    """The signature (see CallLayout.signature) of a cg_run taking ``inputs`` and returning
+    ``outputs`` (graph variables), with the in-place updates ``inplace``."""
+    def describe(var):
+        return f"{var.dtype}[{''.join('1' if b else '0' for b in var.broadcastable)}]"
+    return (f"in {','.join(map(describe, inputs))}; out {','.join(map(describe, outputs))}; "
+            f"inplace {','.join(f'{o}>{i}' for o, i in sorted(inplace.items()))}")

@@ -172,14 +172,14 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
     for NaN and Inf as soon as they are available; the first one found fails the call with
     CG_NONFINITE (FloatingPointError on the Python side).
 
-    ``inplace`` ({output position: input position}, from rewrite.inplace.inplace_updates, whose
+    ``inplace`` ({output position: input position}, from compile.inplace.inplace_updates, whose
     nodes ``schedule_inplace`` put last): those nodes become ``late_blocks`` that write into
     the input's buffer when ``inplace_check`` sets cg_inplace.
 
     After the last reader of a group of variables that may share buffers, their pool
     buffers are given back (cg_pool_recycle), so later nodes of the call reuse them.
     """
-    # (with nan_guard the plan is empty: rewrite.inplace.inplace_updates decides)
+    # (with nan_guard the plan is empty: compile.inplace.inplace_updates decides)
     inplace = dict(inplace or {})
     names = NameTable()
     info = {}
@@ -412,7 +412,7 @@ def _recycling_plan(inputs, outputs, nodes):
 
 def _inplace_check(inputs, input_infos, info, outputs, inplace):
     """C that sets cg_inplace to 1 only when every planned in-place write is safe: see
-    cgraph/rewrite/inplace.py. Runs after every other node, before the candidates."""
+    cgraph/compile/inplace.py. Runs after every other node, before the candidates."""
     from ..tensor.blas import Gemm
     targets = [inputs[j] for j in inplace.values()]
     lines = ["/* in-place updates: only if no candidate can fail and nothing overlaps */",

@@ -12,7 +12,7 @@ class Lowered:
     outputs: list             # graph variables returned, in order
     nodes: list               # Apply nodes in execution order; an error names one by index
     inplace: dict = field(default_factory=dict)   # output position -> input position it
-    #                                               may be written into (see rewrite.inplace)
+    #                                               may be written into (see compile.inplace)
 
     @property
     def inputs(self) -> list:

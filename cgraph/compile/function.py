@@ -5,17 +5,26 @@ The work happens in three steps: ``_FunctionSpec`` checks and normalises what th
 module from the cache, or the numpy reference) computes it. ``Function`` is the thin object
 that checks arguments, calls the runner once and writes the updates back.
 """
+import os
 import time
 import warnings
 
 import numpy as np
 
+from .. import cache, parallel
+from ..cache_files import read_regular
+from ..codegen.prekey import (drop_graph_record, graph_prekey, load_graph_record, prekey,
+                              save_graph_record)
 from ..config import config
 from ..graph.basic import Constant, Variable, ancestors, clone_replace, graph_inputs, io_toposort
+from ..runtime_library import prepare as prepare_runtime, runtime
 from ..tensor.var import as_tensor_variable
+from .fastcall import FALLBACK as _FALLBACK, link_call_path, prepare as prepare_call_path
+from .inplace import inplace_updates, schedule_inplace
 from .io import In, Out
 from .layout import CallLayout
-from .fastcall import FALLBACK as _FALLBACK
+from .mode import Mode, cgraph_mode_of, get_mode
+from .runners import CRunner, PyRunner
 from .sharedvalue import Container, SharedVariable, acquire_all, call_locks, release_all, shared
 
 
@@ -47,7 +56,6 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None,
     """
     spec = _FunctionSpec(inputs, outputs, updates, givens, no_default_updates,
                          allow_input_downcast, on_unused_input, name)
-    from .mode import cgraph_mode_of, get_mode
     requested_mode = None if mode is None else get_mode(mode)   # for f.maker.mode
     mode = cgraph_mode_of(config.mode if mode is None else mode)
     nan_guard = bool(config.nan_guard if nan_guard is None else nan_guard)
@@ -352,7 +360,6 @@ class Function:
         # and its module's key, so neither the rewrites nor the lowering run again.
         graph_key = found = None
         if mode == "c":
-            from ..codegen.prekey import graph_prekey, load_graph_record
             graph_key = graph_prekey(graph_in, roots, spec.name, (profile is not None, nan_guard))
             found = load_graph_record(graph_key, graph_in, roots) if graph_key else None
         self._graph_key = graph_key
@@ -370,7 +377,6 @@ class Function:
                    for k, i in enumerate(spec.ins) if i.value is not None},
             profile=profile, nan_guard=nan_guard)
         if graph_key is not None and self.cache_key != self._module_key:
-            from ..codegen.prekey import save_graph_record
             save_graph_record(graph_key, self.cache_key, graph_in, graph_out,
                               self.layout.hidden)
 
@@ -428,7 +434,6 @@ class Function:
         graph_in, graph_out, nodes = self.graph_inputs, self.graph_outputs, self.nodes
         self._fast_call = None   # the C call path, when the module and the call allow it
         if self.mode == "py":
-            from .runners import PyRunner
             self._runner = PyRunner(graph_in, graph_out, nodes,
                                     nan_guard=self.nan_guard)
             self._c_source = None
@@ -441,11 +446,6 @@ class Function:
     def _link_c(self):
         """Find the module: by the record of the user's graph or by the pre-key of the
         rewritten one (no rendering either way), else lower and look up."""
-        from .. import cache
-        from .fastcall import link_call_path, prepare
-        from .runners import CRunner
-        from ..rewrite.inplace import inplace_updates, schedule_inplace
-        from ..runtime_library import prepare as prepare_runtime, runtime
         graph_in, graph_out = self.graph_inputs, self.graph_outputs
         profile = self.profile is not None
         nan_guard = self.nan_guard
@@ -461,12 +461,11 @@ class Function:
             try:
                 entry = cache.load_by_key(self._module_key, linked.signature())
             except cache.LayoutMismatch as exc:
-                from ..codegen.prekey import drop_graph_record
                 drop_graph_record(self._graph_key, f"does not fit its graph: {exc}")
         if entry is not None:
             self._c_source = None
         else:
-            prepare()
+            prepare_call_path()
             prepare_runtime()
             entry, linked, library = self._lower_and_load(nodes, profile, nan_guard, inplace,
                                                           started)
@@ -481,14 +480,11 @@ class Function:
         """The module by the pre-key of the rewritten graph, else lowered, built or loaded:
         (cache entry, the linked call layout, the runtime library's entry). The runtime
         library is waited for only when needed: on a miss, its build runs while lowering."""
-        from .. import cache, parallel
-        from ..codegen.lower import EMBED_CONSTANT_LIMIT, lower, passed_constants
-        from ..codegen.prekey import prekey
+        from ..codegen.lower import EMBED_CONSTANT_LIMIT, lower, passed_constants  # a miss only
         graph_in, graph_out = self.graph_inputs, self.graph_outputs
         pre = prekey(graph_in, graph_out, nodes, self.name,
                      (profile, nan_guard, sorted(inplace.items()), parallel.build_options()),
                      EMBED_CONSTANT_LIMIT)
-        from ..runtime_library import runtime
         entry = library = None
         key = cache.read_prekey(pre) if pre is not None else None
         if key is not None:
@@ -526,8 +522,6 @@ class Function:
         if self.mode == "py":
             return None
         if self._c_source is None:
-            import os
-            from ..cache_files import read_regular
             self._c_source = read_regular(
                 os.path.join(os.path.dirname(self.module_path), "module.c")).decode()
         return self._c_source
@@ -714,7 +708,6 @@ class FunctionMaker:
 
     def __init__(self, function):
         from ..graph.fgraph import FunctionGraph
-        from .mode import Mode
         self.fgraph = FunctionGraph(function.graph_inputs, function.graph_outputs,
                                     function.nodes)
         self.inputs = list(function.layout.arguments)

@@ -40,7 +40,7 @@ class CallLayout:
     outputs when given as a dict; ``unpack_single``: one output given alone, returned alone;
     ``hidden``: the Constants passed after the shared values (once linked); ``inplace``:
     output position -> input position of the updates the module may write into the input's
-    own buffer (cgraph/rewrite/inplace.py decides; once linked).
+    own buffer (cgraph/compile/inplace.py decides; once linked).
     """
 
     __slots__ = _FIELDS + ("stateful",)

@@ -3,7 +3,7 @@
 Both take the list of input values (user inputs, then shared values) and return the list of
 output values (user outputs, then new values of updated variables), each a fresh array, except
 the new value of an update the C module wrote into the shared value's own buffer (see
-cgraph/rewrite/inplace.py): that is the input array itself.
+cgraph/compile/inplace.py): that is the input array itself.
 """
 import ctypes
 import threading

@@ -18,6 +18,11 @@ When cg_run writes in place it returns in out_data[k] the very pointer it got in
 the runner then returns the input array itself as the new value. As in Theano, an array
 obtained with ``get_value(borrow=True)`` (or given to ``shared(..., borrow=True)``) may thus
 change with later calls; ``get_value()`` returns a copy.
+
+Every decision about in-place writes is taken here (``inplace_updates``; under nan_guard
+none); the runners and the C call path read the result from the function's CallLayout. The
+module belongs to compiling, not to the rewrites: a warm function() plans without importing
+the rewrite passes.
 """
 from ..tensor.blas import Gemm
 from ..tensor.elemwise import Elemwise

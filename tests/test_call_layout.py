@@ -107,6 +107,10 @@ def test_layout_refuses_inconsistent_parts():
     with pytest.raises(ValueError, match="in-place pair 0>0"):
         base.linked((), {0: 0})      # a user output is never written in place
     assert base.pack([3]) == 3 and base.result_kind() == 1
+    with pytest.raises(AttributeError, match="immutable"):
+        base.n_outputs = 2
+    assert repr(base) == ("CallLayout(inputs: arguments (x) | shared (-) | hidden constants "
+                          "(0); outputs: user (1) | updates (-))")
 
 
 def test_pickled_function_round_trips_its_layout_and_state():

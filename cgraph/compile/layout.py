@@ -130,8 +130,8 @@ class CallLayout:
 
     @property
     def update_targets(self) -> list:
-        """What each output after the user's updates, in order: the shared variables, then
-        the variables of the In(update=...) arguments."""
+        """The variable each output after the user's ones updates, in order: the shared
+        variables, then the variables of the In(update=...) arguments."""
         return list(self.updated_shared) + [self.arguments[k].variable for k in self.stateful]
 
     def shared_update_positions(self) -> list:
@@ -172,7 +172,7 @@ class CallLayout:
         return layout_signature(self.passed_inputs, self.graph_outputs, self.inplace)
 
     def describe(self) -> str:
-        """One line per part, for error messages and debugging."""
+        """The parts on one line (the layout's repr)."""
         def names(variables):
             return ", ".join(map(repr, variables)) or "-"
         return (f"inputs: arguments ({names(self.argument_variables)}) | shared "

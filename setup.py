@@ -39,7 +39,7 @@ class build_py_with_prebuilt(build_py):
             self._warn(f"{type(exc).__name__}: {exc}")
 
     def _prebuild(self, package_dir, dest):
-        with open(os.path.join(package_dir, "__init__.py")) as f:
+        with open(os.path.join(package_dir, "version.py")) as f:
             version = re.search(r'^__version__ = "([^"]+)"', f.read(), re.M).group(1)
         with tempfile.TemporaryDirectory(prefix="cgraph-prebuild-") as cache:
             env = dict(os.environ, CGRAPH_CACHE_DIR=cache)   # its probes and templates only

@@ -4,7 +4,7 @@
     x = T.dvector("x")
     f = cgraph.function([x], T.exp(x).sum())
 """
-__version__ = "0.1.0"
+from .version import __version__  # noqa: F401
 
 from .config import config  # noqa: E402
 from .compile.function import Function, MissingInputError, UnusedInputError, function  # noqa: E402

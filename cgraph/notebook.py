@@ -69,18 +69,19 @@ ORIGINS = {"built": "compiled by this call (the C compiler ran)",
 
 def function_html(f) -> str:
     """The HTML summary of a compiled function."""
-    outputs = f.graph_outputs[:f._n_outputs]
-    updates = [repr(s) for s in f._updated_shared]
+    layout = f.layout
+    outputs = layout.user_outputs
+    updates = [repr(s) for s in layout.updated_shared]
     rows = [
         _row("function", _code(f.name or "anonymous")),
         _row("mode", _code(f.mode)),
         _row("module", html.escape(ORIGINS.get(f.module_origin, str(f.module_origin)))
              + (f"<br>{_code(f.module_path)}" if f.module_path else "")),
-        _row("inputs", _variables([i.variable for i in f._ins])),
+        _row("inputs", _variables(layout.argument_variables)),
         _row("outputs", _variables(outputs)),
         _row("updates", ", ".join(_code(u) for u in updates) or "<i>none</i>"),
         _row("shared variables read", ", ".join(_code(repr(s))
-                                                for s in f._shared) or "<i>none</i>"),
+                                                for s in layout.shared) or "<i>none</i>"),
         _row("nodes after rewrites", str(len(f.nodes))),
     ]
     parts = [f"<table>{''.join(rows)}</table>",

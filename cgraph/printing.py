@@ -45,10 +45,10 @@ class _GraphView:
     @classmethod
     def of(cls, obj, caller):
         if isinstance(obj, Function):
-            # outputs after the user's are the update values, shared variables' first
-            targets = [repr(s) for s in obj._updated_shared]
-            targets += [repr(obj._ins[k].variable) for k in getattr(obj, "_stateful", ())]
-            notes = {obj._n_outputs + k: f"-> update of {t}" for k, t in enumerate(targets)}
+            # outputs after the user's are the update values (see CallLayout)
+            layout = obj.layout
+            notes = {layout.n_outputs + k: f"-> update of {t!r}"
+                     for k, t in enumerate(layout.update_targets)}
             return cls(list(obj.graph_outputs), {n: k for k, n in enumerate(obj.nodes)}, notes)
         items = obj if isinstance(obj, (list, tuple)) else [obj]
         roots = []
@@ -552,10 +552,9 @@ class _DotGraph:
         self.used = {v for node in self.nodes for v in node.inputs}
         self.update_targets = {}
         if isinstance(obj, Function):
-            targets = list(obj._updated_shared) + \
-                [obj._ins[k].variable for k in getattr(obj, "_stateful", ())]
-            for k, target in enumerate(targets):
-                self.update_targets.setdefault(view.roots[obj._n_outputs + k], []).append(target)
+            first = obj.layout.n_outputs
+            for k, target in enumerate(obj.layout.update_targets):
+                self.update_targets.setdefault(view.roots[first + k], []).append(target)
 
     def build(self):
         for node in self.nodes:

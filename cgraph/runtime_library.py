@@ -15,7 +15,7 @@ import hashlib
 import os
 import threading
 
-from . import __version__
+from .version import __version__
 
 # The templates the library is rendered from (runtime.c.j2 includes the others).
 SOURCES = ("runtime.c.j2", "runtime.h", "ops/small_gemm.c.j2", "ops/blas_product.c.j2",
@@ -52,17 +52,22 @@ def runtime():
     thread = _building
     if thread is not None and thread is not threading.current_thread():
         thread.join()
-    key = cache.compute_key(cache.runtime_material(_digest()))
+    # (the key costs a JSON dump and a hash: a process that loaded nothing yet skips it,
+    # as get_runtime makes it anyway)
+    key = cache.compute_key(cache.runtime_material(_digest())) if _loaded else None
     entry = _loaded.get(key)
     if entry is None:
         with _lock:
             entry = _loaded.get(key)
             if entry is None:
                 entry = cache.get_runtime(_digest(), render_source)
-                _set_blas(entry.lib)
-                from . import gemm_tuning
-                gemm_tuning.select(entry.lib, key)    # the small-GEMM tiles for this CPU
-                _loaded[key] = entry
+                if entry.key not in _loaded:
+                    _set_blas(entry.lib)
+                    from . import gemm_tuning
+                    gemm_tuning.select(entry.lib, entry.key)    # the small-GEMM tiles for this CPU
+                    _loaded[entry.key] = entry
+                if key is not None:     # (another key when the compiler was probed)
+                    _loaded[key] = entry
     return entry
 
 

@@ -17,7 +17,6 @@ import json
 import os
 import re
 import stat
-import uuid
 
 PREBUILT_DIR_VARIABLE = "CGRAPH_PREBUILT_DIR"   # another folder of units (tests, images)
 KINDS = ("runtime", "extension")                # the kinds of unit that may be shipped
@@ -158,7 +157,7 @@ def _publish(root, key, final, manifest, contents):
     from . import cache
     tmp_root = os.path.join(root, "tmp")
     cache.make_private_dirs(tmp_root)
-    folder = os.path.join(tmp_root, f"{key[:16]}-{uuid.uuid4().hex}")
+    folder = os.path.join(tmp_root, f"{key[:16]}-{os.urandom(16).hex()}")
     os.mkdir(folder, 0o700)
     try:
         for name, data in [*contents.items(), (cache.MANIFEST, manifest)]:

@@ -20,7 +20,7 @@ import os
 import shutil
 import sys
 
-from . import __version__
+from .version import __version__
 from . import parallel   # OpenMP flags (config.openmp, config.omp_threads)
 from .cache_files import BadFile, read_sealed, write_sealed
 from .config import config

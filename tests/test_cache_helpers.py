@@ -120,7 +120,7 @@ LIGHT_IMPORT = textwrap.dedent("""\
     if "cgraph" not in sys.modules:
         _package = types.ModuleType("cgraph")
         _package.__path__ = [os.path.join(REPO, "cgraph")]
-        with open(os.path.join(REPO, "cgraph", "__init__.py")) as _f:
+        with open(os.path.join(REPO, "cgraph", "version.py")) as _f:
             _package.__version__ = re.search(r'__version__ = "([^"]+)"', _f.read()).group(1)
         sys.modules["cgraph"] = _package
     from cgraph import cache

@@ -10,7 +10,6 @@ import shutil
 import stat
 import sys
 import time
-import uuid
 from typing import Callable, Optional, Union
 
 from .. import deferred_link as _deferred_link
@@ -194,7 +193,7 @@ def build_and_publish(root: str, key: str, material: dict, source: Source, name:
     """Build in tmp/, publish with one rename, load. Raises CompileError, or _CacheUnwritable
     if the cache cannot be written."""
     tc = toolchain(root)
-    token = f"{key[:16]}-{uuid.uuid4().hex}"          # unique across hosts, pids and forks
+    token = f"{key[:16]}-{os.urandom(16).hex()}"          # unique across hosts, pids and forks
     tmp_root = os.path.join(root, "tmp")
     folder = os.path.join(tmp_root, token)
     lock_path = folder + ".lock"

@@ -6,7 +6,6 @@ import json
 import os
 import stat
 import time
-import uuid
 
 from ..cache_files import BadFile, read_regular
 from .keys import entry_files
@@ -23,7 +22,7 @@ def quarantine_file(root: str, path: str, why: str) -> None:
     entry); the caller then does without it, and it is written again."""
     events["quarantined"] += 1
     target = os.path.join(root, "quarantine",
-                          f"{os.path.basename(path)}-{uuid.uuid4().hex[:8]}")
+                          f"{os.path.basename(path)}-{os.urandom(4).hex()}")
     try:
         _ensure_dir(os.path.dirname(target))
         os.rename(path, target)
@@ -135,7 +134,7 @@ def set_aside(root: str, folder: str, why: str, writable: bool) -> None:
         warn_once(("broken", folder), f"cgraph: cache entry {folder} is broken ({why}); "
                                        f"ignoring it (the cache is read-only)")
         return
-    target = os.path.join(root, "quarantine", f"{os.path.basename(folder)}-{uuid.uuid4().hex[:8]}")
+    target = os.path.join(root, "quarantine", f"{os.path.basename(folder)}-{os.urandom(4).hex()}")
     try:
         _ensure_dir(os.path.dirname(target))
         os.rename(folder, target)

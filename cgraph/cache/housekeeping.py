@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import time
-import uuid
 from typing import Iterator, Optional
 
 from ..cache_files import BadFile, read_regular, read_sealed
@@ -155,7 +154,7 @@ def verify(root: Optional[str] = None, quarantine: bool = True
         if problems:
             moved = None
             if quarantine and state == "writable":
-                moved = os.path.join(root, "quarantine", f"{entry.key}-{uuid.uuid4().hex[:8]}")
+                moved = os.path.join(root, "quarantine", f"{entry.key}-{os.urandom(4).hex()}")
                 try:
                     _ensure_dir(os.path.dirname(moved))
                     os.rename(entry.folder, moved)
@@ -199,7 +198,7 @@ def verify_records(root: Optional[str] = None, quarantine: bool = True
                 checked += 1
                 moved = None
                 if quarantine and state == "writable":
-                    moved = os.path.join(root, "quarantine", f"{name}-{uuid.uuid4().hex[:8]}")
+                    moved = os.path.join(root, "quarantine", f"{name}-{os.urandom(4).hex()}")
                     try:
                         _ensure_dir(os.path.dirname(moved))
                         os.rename(path, moved)
@@ -224,7 +223,7 @@ def _discard(root, path):
     Returns the bytes freed (0 if someone else removed it first)."""
     size = _tree_size(path) if os.path.isdir(path) else _file_size(path)
     target = os.path.join(_ensure_dir(os.path.join(root, "trash")),
-                          f"{os.path.basename(path)}-{uuid.uuid4().hex[:8]}")
+                          f"{os.path.basename(path)}-{os.urandom(4).hex()}")
     try:
         os.rename(path, target)
     except FileNotFoundError:

@@ -5,7 +5,7 @@ import json
 import os
 from typing import Any, Optional, Sequence
 
-from .. import __version__
+from ..version import __version__
 from ..config import config
 from ..toolchain import compile_command, module_command, runtime_command
 from ..toolchain import lookup as _lookup_toolchain

@@ -10,7 +10,6 @@ import importlib.util
 import os
 import shutil
 import time
-import uuid
 from typing import Any, Optional
 
 from .. import deferred_link as _deferred_link
@@ -122,7 +121,7 @@ def _load_private(key, folder, module_name, signature=None):
     module_path = os.path.join(folder, module_name)
     try:
         if module_name.startswith(EXTENSION_NAME):
-            module = _load_extension(f"cgraph_private_{key[:16]}_{uuid.uuid4().hex[:8]}."
+            module = _load_extension(f"cgraph_private_{key[:16]}_{os.urandom(4).hex()}."
                                      f"{module_name.split('.')[0]}", module_path)
         else:
             module = _load(key, module_name, module_path)

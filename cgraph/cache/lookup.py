@@ -22,7 +22,7 @@ def get_module(source: str, name: str = "anonymous", signature: Optional[str] = 
     """Load the module built from ``source``, building and publishing it on a miss. A module
     calling the runtime library is linked to ``runtime`` (its loaded entry: get_runtime).
 
-    ``signature`` (see codegen.lowered.layout_signature) is recorded in the entry's manifest,
+    ``signature`` (see compile.layout.layout_signature) is recorded in the entry's manifest,
     so that a module found by its key alone (load_by_key) is checked against its caller."""
     root = cache_root()
     state = open_root(root)
@@ -95,7 +95,7 @@ def load_by_key(key: str, signature: Optional[str] = None) -> Optional[CacheEntr
 
     This is the warm path of ``function()``: a pre-key record (see ``read_prekey``) names the
     key, so the source need not be rendered again. With ``signature`` (the caller's layout,
-    see codegen.lowered.layout_signature), the manifest must record the same, or
+    see compile.layout.layout_signature), the manifest must record the same, or
     LayoutMismatch is raised before anything is called.
     """
     entry = _loaded.get(key)

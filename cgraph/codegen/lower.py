@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import __version__
+from ..version import __version__
 from ..graph.basic import Constant
 from ..graph.labels import c_string, label_of, nan_guard_message  # noqa: F401 (also used from here)
 from ..ifelse import IfElse, branch_layout
@@ -154,14 +154,15 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
     for NaN and Inf as soon as they are available; the first one found fails the call with
     CG_NONFINITE (FloatingPointError on the Python side).
 
-    ``inplace`` ({output position: input position}, from rewrite.inplace.plan_inplace, whose
+    ``inplace`` ({output position: input position}, from compile.inplace.inplace_updates, whose
     nodes ``schedule_inplace`` put last): those nodes become ``late_blocks`` that write into
     the input's buffer when ``inplace_check`` sets cg_inplace.
 
     After the last reader of a group of variables that may share buffers, their pool
     buffers are given back (cg_pool_recycle), so later nodes of the call reuse them.
     """
-    inplace = {} if nan_guard else dict(inplace or {})   # a guard may fail after a write
+    # (with nan_guard the plan is empty: compile.inplace.inplace_updates decides)
+    inplace = dict(inplace or {})
     names = NameTable()
     info = {}
     variables, input_infos, constant_infos = [], [], []
@@ -472,6 +473,6 @@ def lower(inputs, outputs, nodes, function_name, profile=False, nan_guard=False,
         output_summary=", ".join(f"{v.name} ({v.dtype}, {v.ndim}-d)" for v in body.outputs) or "none",
         body=body, support=module.support, profile_nodes=len(nodes) if profile else 0,
         uses_lapack=getattr(module, "uses_lapack", False))
-    return Lowered(source=source, inputs=list(inputs) + body.hidden,
-                   hidden_constants=[v.data for v in body.hidden], outputs=list(outputs),
-                   nodes=nodes, inplace={} if nan_guard else dict(inplace or {}))
+    return Lowered(source=source, graph_inputs=list(inputs), hidden=list(body.hidden),
+                   outputs=list(outputs), nodes=nodes, inplace=dict(inplace or {}))
+

@@ -100,7 +100,7 @@ def link_call_path(function, runner):
     when its calls must take the Python path."""
     from .runners import CRunner
     if not isinstance(runner, CRunner) or function.profile is not None or \
-            function._stateful:
+            function.layout.stateful:
         return None
     module = extension()
     if module is None:
@@ -113,33 +113,32 @@ def link_call_path(function, runner):
 
 
 def _make_caller(module, function, runner):
-    n_args, n_updates = len(function._ins), len(function._updated_shared)
-    if runner.n_out != function._n_outputs + n_updates or \
-            runner.n_in != n_args + len(function._shared) + len(runner.hidden):
+    # The Caller takes the layout as tuples whose lengths are its parts (templates/
+    # fastcall.c): defaults (one per argument), shared containers, hidden constants, output
+    # specs (user outputs then updates) and the update containers with the input each may
+    # be written into ({output: input} from the in-place plan: then cg_run returns that
+    # buffer, and the new value is the input array).
+    layout = function.layout
+    if runner.n_in != len(layout.passed_inputs) or runner.n_out != len(layout.graph_outputs):
         return None
-    # Updates cg_run may write into the shared value's own buffer ({output: input}, from
-    # the memory plan): then it returns that buffer, and the new value is the input array.
-    inplace = getattr(runner, "inplace", None) or {}
-    sources = tuple(inplace.get(function._n_outputs + j, -1) for j in range(n_updates))
-    graph_types = [i.variable.type for i in function._ins] + [s.type for s in function._shared]
-    in_specs = [_spec(t, k in sources) for k, t in enumerate(graph_types)]
+    sources = layout.inplace_sources()
+    in_specs = [_spec(v.type, k in sources) for k, v in enumerate(layout.graph_inputs)]
+    stored = function.argument_defaults
     defaults = []
-    for k in range(n_args):
-        value = function._state.get(k)
+    for k in range(len(layout.arguments)):
+        value = stored.get(k)
         defaults.append(None if value is None else np.ascontiguousarray(value))
-    if function.output_keys is not None:
-        kind, keys = 2, tuple(function.output_keys)
-    else:
-        kind, keys = (1 if function._unpack_single else 0), None
+    kind = layout.result_kind()
+    keys = layout.output_keys if kind == 2 else None
+    locks = function.call_locks
     return module.Caller(
         runner.address("cg_run"), runner.address("cg_free"), (runner.lib, runner.runtime),
         tuple(in_specs), tuple(defaults),
-        tuple(s.container for s in function._shared), tuple(runner.hidden),
+        tuple(s.container for s in layout.shared), tuple(runner.hidden),
         tuple((dtype, ndim) for dtype, ndim in runner.out_specs),
-        tuple(s.container for s in function._updated_shared), sources,
+        tuple(s.container for s in layout.updated_shared), sources,
         kind, keys, runner.raise_error, FALLBACK, GIL_THRESHOLD,
-        tuple(lock.acquire for lock in function._locks),
-        tuple(lock.release for lock in function._locks),
+        tuple(lock.acquire for lock in locks), tuple(lock.release for lock in locks),
         _count_interrupts(module, function))
 
 

@@ -5,6 +5,7 @@ The work happens in three steps: ``_FunctionSpec`` checks and normalises what th
 module from the cache, or the numpy reference) computes it. ``Function`` is the thin object
 that checks arguments, calls the runner once and writes the updates back.
 """
+import os
 import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -12,15 +13,22 @@ from typing import Union
 
 import numpy as np
 
+from .. import cache, parallel
+from ..cache_files import read_regular
+from ..codegen.prekey import (drop_graph_record, graph_prekey, load_graph_record, prekey,
+                              save_graph_record)
 from ..config import config
 from ..graph.basic import Constant, Variable, ancestors, clone_replace, graph_inputs, io_toposort
 from ..graph.basic import set_eval_compiler
+from ..runtime_library import prepare as prepare_runtime, runtime, runtime_for_linking
 from ..tensor.var import as_tensor_variable
+from .fastcall import FALLBACK as _FALLBACK, link_call_path, prepare as prepare_call_path
+from .inplace import inplace_updates, schedule_inplace
 from .io import In, Out
-from .fastcall import FALLBACK as _FALLBACK
+from .layout import CallLayout
+from .mode import Mode, cgraph_mode_of, get_mode
+from .runners import CRunner, PyRunner
 from .sharedvalue import Container, SharedVariable, acquire_all, call_locks, release_all, shared
-
-from .mode import Mode
 
 # what function() accepts as its outputs, its updates and its givens
 Outputs = Union[Variable, Out, Sequence[Union[Variable, Out]], Mapping[str, Variable], None]
@@ -61,7 +69,6 @@ def function(inputs: Sequence[Union[Variable, In]], outputs: Outputs = None,
     """
     spec = _FunctionSpec(inputs, outputs, updates, givens, no_default_updates,
                          allow_input_downcast, on_unused_input, name)
-    from .mode import cgraph_mode_of, get_mode
     requested_mode = None if mode is None else get_mode(mode)   # for f.maker.mode
     mode = cgraph_mode_of(config.mode if mode is None else mode)
     nan_guard = bool(config.nan_guard if nan_guard is None else nan_guard)
@@ -366,7 +373,6 @@ class Function:
         # and its module's key, so neither the rewrites nor the lowering run again.
         graph_key = found = None
         if mode == "c":
-            from ..codegen.prekey import graph_prekey, load_graph_record
             graph_key = graph_prekey(graph_in, roots, spec.name, (profile is not None, nan_guard))
             found = load_graph_record(graph_key, graph_in, roots) if graph_key else None
         self._graph_key = graph_key
@@ -375,62 +381,72 @@ class Function:
         else:
             from ..rewrite import optimize
             graph_out = optimize(graph_in, roots)
+        layout = CallLayout(
+            spec.ins, shared_inputs, graph_out, len(spec.output_variables),
+            [s for s, _ in spec.update_pairs], spec.output_keys, spec.unpack_single)
         self._setup(
-            name=spec.name, mode=mode, output_keys=spec.output_keys,
-            unpack_single=spec.unpack_single, ins=spec.ins,
-            n_outputs=len(spec.output_variables), shared=shared_inputs,
-            updated_shared=[s for s, _ in spec.update_pairs],
+            name=spec.name, mode=mode, layout=layout,
             state={k: i.variable.type.filter(i.value, name=f"In({i.variable!r}).value")
                    for k, i in enumerate(spec.ins) if i.value is not None},
-            graph_in=graph_in, graph_out=graph_out, profile=profile,
-            nan_guard=nan_guard)
+            profile=profile, nan_guard=nan_guard)
         if graph_key is not None and self.cache_key != self._module_key:
-            from ..codegen.lower import passed_constants
-            from ..codegen.prekey import save_graph_record
             save_graph_record(graph_key, self.cache_key, graph_in, graph_out,
-                              passed_constants(self.nodes, graph_out))
+                              self.layout.hidden)
 
-    def _setup(self, name, mode, output_keys, unpack_single, ins, n_outputs, shared,
-               updated_shared, state, graph_in, graph_out, trust_input=False, profile=None,
+    def _setup(self, name, mode, layout, state, trust_input=False, profile=None,
                nan_guard=False):
         """Everything but the user-facing checks: shared by __init__, copy() and unpickling.
 
-        ``state`` maps input positions to stored values (defaults of In(value=...) and the
+        ``layout`` (a CallLayout, not yet linked) says what the call takes and returns;
+        ``state`` maps argument positions to stored values (defaults of In(value=...) and the
         current state of In(update=...)).
         """
         self.name = name
         self.nan_guard = nan_guard
         self.mode = mode
-        self.output_keys = output_keys
-        self._unpack_single = unpack_single
-        self._ins = ins
-        self._n_outputs = n_outputs
-        self._shared = shared
-        self._updated_shared = updated_shared
-        self._stateful = [k for k, i in enumerate(ins) if i.update is not None]
+        self.layout = layout
         self._state = state
         # Held by a call from reading the shared values (and In(update=...) state) until
         # their updates are written: calls are atomic with respect to what they touch.
-        own_state = [Container(None)] if self._stateful else []
-        self._locks = call_locks([s.container for s in shared + updated_shared] + own_state)
+        own_state = [Container(None)] if layout.stateful else []
+        self._locks = call_locks([s.container for s in layout.shared + layout.updated_shared]
+                                 + own_state)
         self.trust_input = trust_input
         self.profile = profile
         if profile is not None:
             profile.function = self
-        self.graph_inputs, self.graph_outputs = graph_in, graph_out
-        self.nodes = io_toposort(graph_out, stop_at=graph_in)
+        self.graph_inputs, self.graph_outputs = layout.graph_inputs, list(layout.graph_outputs)
+        self.nodes = io_toposort(self.graph_outputs, stop_at=self.graph_inputs)
         self._names = {}
-        for k, i in enumerate(ins):
+        for k, i in enumerate(layout.arguments):
             if i.name is not None:
                 self._names.setdefault(i.name, []).append(k)
         self._link()
+
+    # --- what other modules read (the layout owns the positions) ----------------------------
+
+    @property
+    def output_keys(self):
+        """The names of the outputs when they were given as a dict (sorted), else None."""
+        return None if self.layout.output_keys is None else list(self.layout.output_keys)
+
+    @property
+    def argument_defaults(self):
+        """{argument position: the value used when the call omits it} (In(value=...) and
+        In(update=...) state); a copy."""
+        return dict(self._state)
+
+    @property
+    def call_locks(self):
+        """The locks a call holds while it reads the shared values and writes their
+        updates (see sharedvalue.call_locks)."""
+        return tuple(self._locks)
 
     def _link(self):
         """Make the runner: the C module from the cache, or the numpy reference."""
         graph_in, graph_out, nodes = self.graph_inputs, self.graph_outputs, self.nodes
         self._fast_call = None   # the C call path, when the module and the call allow it
         if self.mode == "py":
-            from .runners import PyRunner
             self._runner = PyRunner(graph_in, graph_out, nodes,
                                     nan_guard=self.nan_guard)
             self._c_source = None
@@ -443,80 +459,64 @@ class Function:
     def _link_c(self):
         """Find the module: by the record of the user's graph or by the pre-key of the
         rewritten one (no rendering either way), else lower and look up."""
-        from .. import cache
-        from ..codegen.lowered import Lowered, layout_signature
-        from .fastcall import link_call_path, prepare
-        from .runners import CRunner
-        from ..rewrite.inplace import plan_inplace, schedule_inplace
-        from ..runtime_library import prepare as prepare_runtime, runtime
         graph_in, graph_out = self.graph_inputs, self.graph_outputs
         profile = self.profile is not None
         nan_guard = self.nan_guard
         # updates that may be written into the shared value's own buffer; their nodes last
-        position = {id(v): j for j, v in enumerate(graph_in)}
-        inplace = {} if nan_guard else plan_inplace(graph_in, graph_out, self.nodes, [
-            (self._n_outputs + k, position[id(s)])
-            for k, s in enumerate(self._updated_shared) if id(s) in position])
+        inplace = inplace_updates(graph_in, graph_out, self.nodes,
+                                  self.layout.shared_update_positions(), nan_guard)
         self.nodes = nodes = schedule_inplace(self.nodes, graph_out, inplace)
         started = time.perf_counter()
-        entry = None
+        entry = library = None
         if self._module_key is not None:     # recorded with the user's graph (see __init__)
-            runtime()                        # a module is loaded after its runtime library
-            hidden = list(self._module_hidden)
+            library = runtime()              # a module is loaded after its runtime library
+            linked = self.layout.linked(self._module_hidden, inplace)
             try:
-                entry = cache.load_by_key(self._module_key, layout_signature(
-                    list(graph_in) + hidden, graph_out, inplace))
+                entry = cache.load_by_key(self._module_key, linked.signature())
             except cache.LayoutMismatch as exc:
-                from ..codegen.prekey import drop_graph_record
                 drop_graph_record(self._graph_key, f"does not fit its graph: {exc}")
         if entry is not None:
-            lowered = Lowered(source=None, inputs=list(graph_in) + hidden,
-                              hidden_constants=[c.data for c in hidden],
-                              outputs=list(graph_out), nodes=nodes, inplace=inplace)
             self._c_source = None
         else:
-            prepare()
+            prepare_call_path()
             prepare_runtime()
-            entry, lowered = self._lower_and_load(graph_in, graph_out, nodes, profile,
-                                                  nan_guard, inplace, started)
+            entry, linked, library = self._lower_and_load(nodes, profile, nan_guard, inplace,
+                                                          started)
+        self.layout = linked
         self.module_origin = cache.last_origin()    # before link_call_path looks up more
-        self._runner = CRunner(entry, lowered, runtime())
+        self._runner = CRunner(entry, linked, nodes, library)
         self.module_path = entry.module_path
         self.cache_key = entry.key
         self._fast_call = link_call_path(self, self._runner)
 
-    def _lower_and_load(self, graph_in, graph_out, nodes, profile, nan_guard, inplace,
-                        started):
+    def _lower_and_load(self, nodes, profile, nan_guard, inplace, started):
         """The module by the pre-key of the rewritten graph, else lowered, built or loaded:
-        (cache entry, lowering)."""
-        from .. import cache, parallel
-        from ..codegen.lower import EMBED_CONSTANT_LIMIT, lower, passed_constants
-        from ..codegen.lowered import Lowered, layout_signature
-        from ..codegen.prekey import prekey
+        (cache entry, the linked call layout, the runtime library's entry). The runtime
+        library is waited for only when needed: on a miss, its build runs while lowering."""
+        from ..codegen.lower import EMBED_CONSTANT_LIMIT, lower, passed_constants  # a miss only
+        graph_in, graph_out = self.graph_inputs, self.graph_outputs
         pre = prekey(graph_in, graph_out, nodes, self.name,
                      (profile, nan_guard, sorted(inplace.items()), parallel.build_options()),
                      EMBED_CONSTANT_LIMIT)
-        from ..runtime_library import runtime, runtime_for_linking
-        entry = None
+        entry = library = None
         key = cache.read_prekey(pre) if pre is not None else None
-        if key is not None and runtime():
-            hidden = passed_constants(nodes, graph_out)
+        if key is not None:
+            library = runtime()
+            linked = self.layout.linked(passed_constants(nodes, graph_out), inplace)
             try:
-                entry = cache.load_by_key(key, layout_signature(list(graph_in) + hidden,
-                                                                graph_out, inplace))
+                entry = cache.load_by_key(key, linked.signature())
             except cache.LayoutMismatch as exc:
                 cache.drop_prekey(pre, f"does not fit its graph: {exc}")
         if entry is not None:
-            lowered = Lowered(source=None, inputs=list(graph_in) + hidden,
-                              hidden_constants=[c.data for c in hidden],
-                              outputs=list(graph_out), nodes=nodes, inplace=inplace)
             self._c_source = None
         else:
             compiler_before = cache.stats.get("compile_seconds", 0.0)
             lowered = lower(graph_in, graph_out, nodes, self.name, profile=profile,
                             nan_guard=nan_guard, inplace=inplace)
-            entry = cache.get_module(lowered.source, self.name or "anonymous", layout_signature(
-                lowered.inputs, lowered.outputs, lowered.inplace), runtime=runtime_for_linking())
+            linked = self.layout.linked(lowered.hidden, lowered.inplace)
+            library = library or runtime_for_linking()   # a module may compile beside it
+            entry = cache.get_module(lowered.source, self.name or "anonymous",
+                                     linked.signature(), runtime=library)
             if pre is not None:
                 cache.write_prekey(pre, entry.key)
             self._c_source = lowered.source
@@ -526,7 +526,8 @@ class Function:
                 _announce(f"compiled function {self.name or 'anonymous'!r}: {len(nodes)} "
                           f"kernels, {elapsed:.2f} s ({compiler:.2f} s in the C compiler), "
                           f"cache key {entry.key[:16]}")
-        return entry, lowered
+            library = runtime()      # loaded by now (a module loads after its runtime library)
+        return entry, linked, library
 
     @property
     def c_source(self):
@@ -535,8 +536,6 @@ class Function:
         if self.mode == "py":
             return None
         if self._c_source is None:
-            import os
-            from ..cache_files import read_regular
             self._c_source = read_regular(
                 os.path.join(os.path.dirname(self.module_path), "module.c")).decode()
         return self._c_source
@@ -544,12 +543,11 @@ class Function:
     # --- pickling and copying ----------------------------------------------------------
 
     def _parts(self):
-        return dict(name=self.name, mode=self.mode, output_keys=self.output_keys,
-                    unpack_single=self._unpack_single, ins=self._ins,
-                    n_outputs=self._n_outputs, shared=self._shared,
-                    updated_shared=self._updated_shared, state=dict(self._state),
-                    graph_in=self.graph_inputs, graph_out=self.graph_outputs,
-                    trust_input=self.trust_input, nan_guard=self.nan_guard)
+        # the layout travels unlinked: hidden constants and in-place writes are decided
+        # again with the module
+        return dict(name=self.name, mode=self.mode, layout=self.layout.unlinked(),
+                    state=dict(self._state), trust_input=self.trust_input,
+                    nan_guard=self.nan_guard)
 
     def __reduce__(self):
         # The graph after rewrites travels with the shared variables it reads (their values
@@ -569,10 +567,11 @@ class Function:
         parts = self._parts()
         parts["name"] = name if name is not None else \
             (f"{self.name} copy" if self.name else None)
-        graph_in, graph_out = list(self.graph_inputs), list(self.graph_outputs)
-        shared, updated = list(self._shared), list(self._updated_shared)
+        layout = parts["layout"]
+        graph_out = list(layout.graph_outputs)
+        shared, updated = list(layout.shared), list(layout.updated_shared)
         if delete_updates:
-            keep = self._n_outputs
+            keep = layout.n_outputs
             graph_out = graph_out[:keep] + graph_out[keep + len(updated):]
             updated = []
         if swap:
@@ -585,11 +584,10 @@ class Function:
                                     f"{old.type} to replace {old!r}")
                 replace[old] = new
             graph_out = clone_replace(graph_out, replace)
-            graph_in = [replace.get(v, v) for v in graph_in]
             shared = [replace.get(v, v) for v in shared]
             updated = [replace.get(v, v) for v in updated]
-        parts.update(graph_in=graph_in, graph_out=graph_out, shared=shared,
-                     updated_shared=updated)
+        parts["layout"] = CallLayout(layout.arguments, shared, graph_out, layout.n_outputs,
+                                     updated, layout.output_keys, layout.unpack_single)
         return _rebuild_function(parts)
 
     def __copy__(self):
@@ -616,7 +614,7 @@ class Function:
 
     def _check_inputs(self, args, kwargs):
         """The argument values, checked and converted, followed by the shared values."""
-        ins = self._ins
+        ins = self.layout.arguments
         if len(args) > len(ins):
             raise TypeError(f"Too many parameter passed to cgraph function"
                             f"{self._name_suffix()}: it takes {len(ins)}, got {len(args)}")
@@ -650,23 +648,18 @@ class Function:
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"Bad input argument to cgraph function{self._name_suffix()} "
                                 f"at index {k} (0-based): {exc}") from None
-        checked += [s.container.value for s in self._shared]
+        checked += [s.container.value for s in self.layout.shared]
         return checked
 
     def _finish(self, results):
         """Write the new values of updated variables back; return the user's outputs."""
-        n = self._n_outputs
-        outputs = results[:n]
-        new_values = results[n:]
-        for s, value in zip(self._updated_shared, new_values):
+        layout = self.layout
+        outputs, shared_values, state_values = layout.split_results(results)
+        for s, value in zip(layout.updated_shared, shared_values):
             s.container.value = value
-        for k, value in zip(self._stateful, new_values[len(self._updated_shared):]):
+        for k, value in zip(layout.stateful, state_values):
             self._state[k] = value
-        if self.output_keys is not None:
-            return dict(zip(self.output_keys, outputs))
-        if self._unpack_single:
-            return outputs[0]
-        return outputs
+        return layout.pack(outputs)
 
     def _profiled_call(self, args, kwargs):
         clock = time.perf_counter
@@ -683,8 +676,8 @@ class Function:
         return f' with name "{self.name}"' if self.name else ""
 
     def _unknown_input_message(self, key):
-        named = [i.name for i in self._ins if i.name is not None]
-        unnamed = len(self._ins) - len(named)
+        named = [i.name for i in self.layout.arguments if i.name is not None]
+        unnamed = len(self.layout.arguments) - len(named)
         msg = (f"Unknown input or state: {key}. The function has {len(named)} named "
                f"input{'s' if len(named) != 1 else ''} ({', '.join(named)})")
         if unnamed:
@@ -694,7 +687,7 @@ class Function:
         return msg + "."
 
     def get_shared(self):
-        return list(self._shared)
+        return list(self.layout.shared)
 
     @property
     def maker(self):
@@ -724,11 +717,10 @@ class FunctionMaker:
 
     def __init__(self, function):
         from ..graph.fgraph import FunctionGraph
-        from .mode import Mode
         self.fgraph = FunctionGraph(function.graph_inputs, function.graph_outputs,
                                     function.nodes)
-        self.inputs = list(function._ins)
-        self.outputs = list(function.graph_outputs[:function._n_outputs])
+        self.inputs = list(function.layout.arguments)
+        self.outputs = function.layout.user_outputs
         self.mode = function._requested_mode or \
             Mode("py" if function.mode == "py" else "cvm", "fast_run")
         self.linker = self.mode.linker
@@ -762,6 +754,13 @@ def _announce(message):
 
 
 def _rebuild_function(parts):
+    if "layout" not in parts:        # pickled before the call layout had its own class
+        parts = dict(parts)
+        parts["layout"] = CallLayout(
+            parts.pop("ins"), parts.pop("shared"), parts.pop("graph_out"),
+            parts.pop("n_outputs"), parts.pop("updated_shared"), parts.pop("output_keys"),
+            parts.pop("unpack_single"))
+        parts.pop("graph_in")
     function = Function.__new__(Function)
     function._setup(**parts)
     return function

@@ -3,7 +3,7 @@
 Both take the list of input values (user inputs, then shared values) and return the list of
 output values (user outputs, then new values of updated variables), each a fresh array, except
 the new value of an update the C module wrote into the shared value's own buffer (see
-cgraph/rewrite/inplace.py): that is the input array itself.
+cgraph/compile/inplace.py): that is the input array itself.
 """
 import ctypes
 import threading
@@ -71,21 +71,24 @@ class CRunner:
     Function may be called from several threads at once (ctypes releases the GIL in the call).
     """
 
-    def __init__(self, entry, lowered, runtime):
+    def __init__(self, entry, layout, nodes, runtime):
+        """``layout``: the function's linked CallLayout (what cg_run takes and returns);
+        ``nodes``: the module's nodes in execution order (an error names one by index)."""
         self.lib = entry.lib
         self.runtime = runtime.lib
-        self.nodes = lowered.nodes
-        self.hidden = [np.array(c, order="C") for c in lowered.hidden_constants]
-        self.out_specs = [(np.dtype(v.dtype), v.ndim) for v in lowered.outputs]
-        self.n_in = len(lowered.inputs)
-        self.in_ndim_total = sum(v.ndim for v in lowered.inputs)
-        self.out_ndim_total = sum(v.ndim for v in lowered.outputs)
-        self.n_out = len(lowered.outputs)
+        self.nodes = nodes
+        self.hidden = [np.array(c, order="C") for c in layout.hidden_values]
+        inputs, outputs = layout.passed_inputs, layout.graph_outputs
+        self.out_specs = [(np.dtype(v.dtype), v.ndim) for v in outputs]
+        self.n_in = len(inputs)
+        self.in_ndim_total = sum(v.ndim for v in inputs)
+        self.out_ndim_total = sum(v.ndim for v in outputs)
+        self.n_out = len(outputs)
         self.cg_run = _entry_point(self.lib)
         self.cg_free = _free_function(self.runtime)
         self._local = threading.local()
         # output position -> input position of the updates cg_run may write in place
-        self.inplace = dict(getattr(lowered, "inplace", None) or {})
+        self.inplace = dict(layout.inplace)
         self._destroyed = set(self.inplace.values())
 
     def address(self, name):

@@ -89,7 +89,7 @@ class SharedVariable(TensorVariable):
         As in Theano, an array obtained with ``borrow=True`` (or given to ``shared`` or
         ``set_value`` with ``borrow=True``) may be overwritten by later calls: a compiled
         function writes an update into the shared value's own buffer when it can (see
-        cgraph/rewrite/inplace.py). ``get_value()`` returns a copy, never changed."""
+        cgraph/compile/inplace.py). ``get_value()`` returns a copy, never changed."""
         with self.container.lock:      # never a copy of a half-written update
             value = self.container.value
             return value if borrow else value.copy()

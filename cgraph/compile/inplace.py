@@ -18,8 +18,24 @@ When cg_run writes in place it returns in out_data[k] the very pointer it got in
 the runner then returns the input array itself as the new value. As in Theano, an array
 obtained with ``get_value(borrow=True)`` (or given to ``shared(..., borrow=True)``) may thus
 change with later calls; ``get_value()`` returns a copy.
+
+Every decision about in-place writes is taken here (``inplace_updates``; under nan_guard
+none); the runners and the C call path read the result from the function's CallLayout. The
+module belongs to compiling, not to the rewrites: a warm function() plans without importing
+the rewrite passes.
 """
 from ..tensor.type import FLOAT_DTYPES
+
+
+def inplace_updates(inputs, outputs, nodes, update_pairs, nan_guard=False):
+    """The one decision of which updates a compiled call writes in place:
+    {output position: input position}. Empty under ``nan_guard`` (a guard may fail after a
+    write, and the shared value must then keep its old value); else ``plan_inplace``.
+    Lowering, the cache's layout signature, the runners and the C call path all take the
+    plan from here (through the function's CallLayout)."""
+    if nan_guard:
+        return {}
+    return plan_inplace(inputs, outputs, nodes, update_pairs)
 
 
 def plan_inplace(inputs, outputs, nodes, update_pairs):

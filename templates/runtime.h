@@ -371,6 +371,12 @@ static inline int64_t cg_checked_nbytes(const cg_array *a, int ndim, int64_t isz
         if (!(a).data) CG_FAIL(CG_MEMORY_ERROR, (node), "out of memory");           \
     } while (0)
 
+/* The same as a function, for the runtime's node entries: ``a``'s buffer (its shape set,
+ * made contiguous) is ``dest`` when not NULL, else from ``pool``; an error status with its
+ * message in err when the size is absurd or memory is out. */
+CG_API int cg_alloc_array(cg_array *a, int ndim, int64_t isz, void *dest, cg_pool *pool,
+                          char *err, int errlen);
+
 /* Where CG_ALLOC puts the array ``a`` instead of a new buffer: nowhere (NULL), except in
  * the block of an in-place update, where the lowering redefines it to give the updated
  * input's buffer for the node's output (see cgraph/rewrite/inplace.py). */
@@ -418,6 +424,14 @@ CG_API int cg_elemwise(cg_loop_fn loop, cg_array *out, int nd, int64_t out_isz,
 #define CG_LOOP_THREADS(n) cg_omp_threads(n)
 #else
 #define CG_LOOP_THREADS(n) 1
+#endif
+/* How many threads a loop of n elements gets: the module's policy (its OpenMP settings),
+ * handed to runtime entries that size their loops themselves; NULL: one thread. */
+typedef int (*cg_threads_fn)(int64_t n);
+#ifdef _OPENMP
+#define CG_THREADS_FN cg_omp_threads
+#else
+#define CG_THREADS_FN NULL
 #endif
 
 /* --- BLAS ----------------------------------------------------------------------------
@@ -477,3 +491,30 @@ CG_API int cg_dgemm_product(int64_t m, int64_t n, int64_t k, double alpha, const
                             int64_t sb0, int64_t sb1, int b_is_matrix, double beta,
                             double *dst, cg_pool *pool, const char *a_label,
                             const char *b_label, char *err, int errlen);
+
+/* Whole Dot and Gemm nodes (templates/ops/blas_nodes.c.j2), float32 and float64: the
+ * output's shape from the operands', its buffer (``dest``, or from ``pool``), then the
+ * product. Dot: out = dot(a, b), a N-d (N >= 1), b a vector or a matrix. Gemm: out =
+ * beta * z + alpha * dot(a, b), a and b vectors or matrices (not both vectors); z is computed
+ * by ``z_loop`` from the n_loop_in arrays of z_in (the nz z inputs, then beta unless it is
+ * 1), as an elementwise node's loop (bit k of z_scalar_mask: input k holds one element;
+ * ``tail``: see cg_elemwise). labels: the op, a, b, z, then each z input. Returns CG_OK, or
+ * an error status with its message in err. */
+CG_API int cg_sdot_node(cg_array *out, void *dest, const cg_array *a, int na,
+                        const cg_array *b, int nb, const char *a_label, const char *b_label,
+                        cg_pool *pool, char *err, int errlen);
+CG_API int cg_ddot_node(cg_array *out, void *dest, const cg_array *a, int na,
+                        const cg_array *b, int nb, const char *a_label, const char *b_label,
+                        cg_pool *pool, char *err, int errlen);
+CG_API int cg_sgemm_node(cg_array *out, void *dest, float alpha, const cg_array *a, int na,
+                         const cg_array *b, int nb, cg_loop_fn z_loop,
+                         const cg_array *const *z_in, const int64_t *z_sizes, int nz,
+                         int n_loop_in, unsigned long long z_scalar_mask, int64_t tail,
+                         cg_threads_fn threads, const char *const *labels, cg_pool *pool,
+                         char *err, int errlen);
+CG_API int cg_dgemm_node(cg_array *out, void *dest, double alpha, const cg_array *a, int na,
+                         const cg_array *b, int nb, cg_loop_fn z_loop,
+                         const cg_array *const *z_in, const int64_t *z_sizes, int nz,
+                         int n_loop_in, unsigned long long z_scalar_mask, int64_t tail,
+                         cg_threads_fn threads, const char *const *labels, cg_pool *pool,
+                         char *err, int errlen);

@@ -518,3 +518,12 @@ CG_API int cg_dgemm_node(cg_array *out, void *dest, double alpha, const cg_array
                          int n_loop_in, unsigned long long z_scalar_mask, int64_t tail,
                          cg_threads_fn threads, const char *const *labels, cg_pool *pool,
                          char *err, int errlen);
+
+/* The inputs of a reduction (templates/ops/reduce.c.j2) laid out for its fold over
+ * contiguous runs: each non-NULL ins[k] (element size isz[k]) broadcast to x's shape (rank
+ * nd) and copied into a buffer of ``pool`` with the kept axes first and the reduced ones
+ * (bit d of ``reduced``: axis d) last, in C order; laid[k] receives it. Returns CG_OK, or
+ * CG_MEMORY_ERROR with its message in err. */
+CG_API int cg_reduce_layout(const cg_array *x, int nd, unsigned reduced,
+                            const cg_array *const *ins, const int64_t *isz, int n,
+                            const void **laid, cg_pool *pool, char *err, int errlen);

@@ -527,3 +527,34 @@ CG_API int cg_dgemm_node(cg_array *out, void *dest, double alpha, const cg_array
 CG_API int cg_reduce_layout(const cg_array *x, int nd, unsigned reduced,
                             const cg_array *const *ins, const int64_t *isz, int n,
                             const void **laid, cg_pool *pool, char *err, int errlen);
+
+/* An input of cg_run: ``a`` views the caller's contiguous array at ``data`` of ``shape``. */
+static inline void cg_set_input(cg_array *a, int ndim, void *data, const int64_t *shape)
+{
+    a->data = data;
+    for (int d = 0; d < ndim; d++) a->shape[d] = shape[d];
+    cg_set_contiguous(a, ndim);
+}
+
+/* Hand the output ``o`` to the caller: *data is its own pool buffer when it is a whole
+ * contiguous one (taken out of ``pool``), else a contiguous copy (cg_output_alloc); its
+ * lengths go to shape[0..ndim). CG_MEMORY_ERROR when the copy finds no memory. */
+CG_API int cg_take_output(cg_pool *pool, const cg_array *o, int ndim, int64_t isz,
+                          void **data, int64_t *shape);
+
+/* Element types, for runtime entries that take any: CG_DTYPE_OF(ctype) names one. */
+enum { CG_DT_BOOL, CG_DT_INT8, CG_DT_UINT8, CG_DT_INT16, CG_DT_INT32, CG_DT_INT64,
+       CG_DT_FLOAT32, CG_DT_FLOAT64 };
+#define CG_DTYPE_OF(ctype) _Generic((ctype)0, bool: CG_DT_BOOL, int8_t: CG_DT_INT8,          \
+                                    uint8_t: CG_DT_UINT8, int16_t: CG_DT_INT16,             \
+                                    int32_t: CG_DT_INT32, int64_t: CG_DT_INT64,             \
+                                    float: CG_DT_FLOAT32, double: CG_DT_FLOAT64)
+
+/* SumToShape and SumToBroadcastShape nodes (templates/ops/sum_to_shape.c.j2): g (rank nd,
+ * element type ``dtype``) summed over every axis where ``target`` has length 1 and g does
+ * not, into ``out`` (its buffer ``dest``, or from ``pool``); ``out`` is g itself (a view)
+ * when no axis is summed. A length of g that is neither the target's nor broadcast from 1
+ * is a CG_VALUE_ERROR naming the op and ``label`` (the variable whose gradient g is). */
+CG_API int cg_sum_to_shape(cg_array *out, void *dest, const cg_array *g, int nd,
+                           const int64_t *target, int dtype, const char *op,
+                           const char *label, cg_pool *pool, char *err, int errlen);

@@ -160,3 +160,22 @@ def test_sum_to_shape_sums_broadcast_axes_in_every_dtype(dtype):
     check_error([g, x, src], outs[2], [value((3, 4, 5)), value((1, 4, 5)), value((4, 2))],
                 ValueError, on_unused_input="ignore", match="SumToBroadcastShape: the gradient of W has length 5 "
                                   "on axis 2 but")
+
+
+def test_elemwise_node_errors_come_from_the_runtime_and_name_the_node():
+    """An Elemwise block is one runtime call (cg_elemwise_node): its messages name the op
+    and the operands, and the module's fail_node names the node."""
+    a, b = T.lvector("a"), T.lvector("b")
+    f = cgraph.function([a, b], [a // b, a ** b])
+    assert f.c_source.split("int cg_run(")[1].count("cg_elemwise_node(") == 2
+    with pytest.raises(ZeroDivisionError, match=r"(?s)^Elemwise\{floor_div\}: integer division "
+                       r"or modulo by zero\nApply node that caused the error: Elemwise\{floor"):
+        f(np.array([1, 2]), np.array([1, 0]))
+    with pytest.raises(ValueError, match=r"(?s)^Elemwise\{pow\}: integers to negative integer "
+                       r"powers are not allowed\nApply node that caused the error: Elemwise\{pow"):
+        f(np.array([2, 2]), np.array([1, -1]))
+    x, y = T.dmatrix("x"), T.dvector("y")
+    g = cgraph.function([x, y], x + y)
+    with pytest.raises(ValueError, match=r"(?s)^Elemwise\{add\}: shapes cannot be broadcast "
+                       r"together: x has shape \(2, 3\), y has shape \(1, 4\)\nApply node"):
+        g(np.ones((2, 3)), np.ones(4))

@@ -510,3 +510,10 @@ CG_API int cg_elemwise_node(cg_loop_fn loop, cg_array *out, void *dest, int nd, 
                             const cg_array *const *ins, const int64_t *in_isz, int n,
                             unsigned long long scalar_mask, int64_t tail, cg_threads_fn threads,
                             const char *const *labels, cg_pool *pool, char *err, int errlen);
+
+/* A slice of an axis of ``len`` elements, normalised as Python's slice.indices does: start
+ * and stop (given when has_start, has_stop; else the ends the step's sign implies) are
+ * clamped, never an error; step is not 0 and not INT64_MIN. Returns the slice's length
+ * and sets *first to its first index. */
+CG_API int64_t cg_slice(int64_t len, int has_start, int64_t start, int has_stop, int64_t stop,
+                        int64_t step, int64_t *first);

@@ -525,3 +525,13 @@ CG_API int64_t cg_philox_uniform_f32(float *restrict po, int64_t n, uint64_t key
 CG_API int64_t cg_philox_uniform_f64(double *restrict po, int64_t n, uint64_t key, uint64_t counter);
 CG_API int64_t cg_philox_normal_f32(float *restrict po, int64_t n, uint64_t key, uint64_t counter);
 CG_API int64_t cg_philox_normal_f64(double *restrict po, int64_t n, uint64_t key, uint64_t counter);
+
+/* A BinomialFromUniform node (templates/ops/random_binomial.c.j2): out (rank nd, element
+ * type ``dtype``, its buffer ``dest`` or from ``pool``) counts, per sample i, the uniforms
+ * u[i, j] (j < n[i]; u has one more axis, of m >= max(n) uniforms) below p[i]; n (int64)
+ * and p (float64) broadcast to the sample's shape. labels: the op, n, p. Returns CG_OK, or
+ * CG_VALUE_ERROR with its message in err (n < 0 or too large, p outside [0, 1] or NaN,
+ * shapes that do not broadcast). */
+CG_API int cg_binomial_counts(cg_array *out, void *dest, int nd, int dtype, const cg_array *u,
+                              const cg_array *nn, const cg_array *pp,
+                              const char *const *labels, cg_pool *pool, char *err, int errlen);

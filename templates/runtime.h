@@ -386,6 +386,11 @@ CG_API int cg_alloc_array(cg_array *a, int ndim, int64_t isz, void *dest, cg_poo
 CG_API int cg_arrays_overlap(const cg_array *a, int andim, size_t aisz,
                              const cg_array *b, int bndim, size_t bisz);
 
+/* Whether an updated input (updated[k] != 0) shares a byte with any other of the n inputs
+ * (ranks nd[k], element sizes isz[k]): then cg_run does not write in place. */
+CG_API int cg_inputs_overlap(const cg_array *const *ins, const int *nd, const int64_t *isz,
+                             const signed char *updated, int n);
+
 /* Whether BLAS reads ``x`` (a vector, or a matrix) without a copy into a temporary: the
  * layouts blas_operands.c.j2 hands over directly. */
 CG_API int cg_blas_direct(const cg_array *x, int xnd);

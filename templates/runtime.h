@@ -540,3 +540,10 @@ CG_API int64_t cg_philox_normal_f64(double *restrict po, int64_t n, uint64_t key
 CG_API int cg_binomial_counts(cg_array *out, void *dest, int nd, int dtype, const cg_array *u,
                               const cg_array *nn, const cg_array *pp,
                               const char *const *labels, cg_pool *pool, char *err, int errlen);
+
+/* The broadcast shape (rank b) of advanced indexing's n index arrays (ranks nd[k] <= b)
+ * into bshape; 0, with numpy's message naming ``op`` and ``indexed`` and every array's
+ * shape in err, when they do not broadcast together (an IndexError). */
+CG_API int cg_index_broadcast(int64_t *bshape, int b, const cg_array *const *arrays,
+                              const int *nd, int n, const char *op, const char *indexed,
+                              char *err, int errlen);

@@ -416,6 +416,12 @@ static inline int64_t cg_checked_nbytes(const cg_array *a, int ndim, int64_t isz
         if (!(a).data) CG_FAIL(CG_MEMORY_ERROR, (node), "out of memory");           \
     } while (0)
 
+/* The same as a function, for the runtime's node entries: ``a``'s buffer (its shape set,
+ * made contiguous) is ``dest`` when not NULL, else from ``pool``; an error status with its
+ * message in err when the size is absurd or memory is out. */
+CG_API int cg_alloc_array(cg_array *a, int ndim, int64_t isz, void *dest, cg_pool *pool,
+                          char *err, int errlen);
+
 /* Where CG_ALLOC puts the array ``a`` instead of a new buffer: nowhere (NULL), except in
  * the block of an in-place update, where the lowering redefines it to give the updated
  * input's buffer for the node's output (see cgraph/rewrite/inplace.py). */
@@ -424,6 +430,11 @@ static inline int64_t cg_checked_nbytes(const cg_array *a, int ndim, int64_t isz
 /* Whether two arrays can touch a common byte (their extents, from shapes and strides). */
 CG_API int cg_arrays_overlap(const cg_array *a, int andim, size_t aisz,
                              const cg_array *b, int bndim, size_t bisz);
+
+/* Whether an updated input (updated[k] != 0) shares a byte with any other of the n inputs
+ * (ranks nd[k], element sizes isz[k]): then cg_run does not write in place. */
+CG_API int cg_inputs_overlap(const cg_array *const *ins, const int *nd, const int64_t *isz,
+                             const signed char *updated, int n);
 
 /* Whether BLAS reads ``x`` (a vector, or a matrix) without a copy into a temporary: the
  * layouts blas_operands.c.j2 hands over directly. */
@@ -463,6 +474,14 @@ CG_API int cg_elemwise(cg_loop_fn loop, cg_array *out, int nd, int64_t out_isz,
 #define CG_LOOP_THREADS(n) cg_omp_threads(n)
 #else
 #define CG_LOOP_THREADS(n) 1
+#endif
+/* How many threads a loop of n elements gets: the module's policy (its OpenMP settings),
+ * handed to runtime entries that size their loops themselves; NULL: one thread. */
+typedef int (*cg_threads_fn)(int64_t n);
+#ifdef _OPENMP
+#define CG_THREADS_FN cg_omp_threads
+#else
+#define CG_THREADS_FN NULL
 #endif
 
 /* --- BLAS ----------------------------------------------------------------------------
@@ -541,3 +560,112 @@ CG_API int cg_dgemm_product(int64_t m, int64_t n, int64_t k, double alpha, const
                             int64_t sb0, int64_t sb1, int b_is_matrix, double beta,
                             double *dst, cg_pool *pool, const char *a_label,
                             const char *b_label, char *err, int errlen);
+
+/* Whole Dot and Gemm nodes (templates/ops/blas_nodes.c.j2), float32 and float64: the
+ * output's shape from the operands', its buffer (``dest``, or from ``pool``), then the
+ * product. Dot: out = dot(a, b), a N-d (N >= 1), b a vector or a matrix. Gemm: out =
+ * beta * z + alpha * dot(a, b), a and b vectors or matrices (not both vectors); z is computed
+ * by ``z_loop`` from the n_loop_in arrays of z_in (the nz z inputs, then beta unless it is
+ * 1), as an elementwise node's loop (bit k of z_scalar_mask: input k holds one element;
+ * ``tail``: see cg_elemwise). labels: the op, a, b, z, then each z input. Returns CG_OK, or
+ * an error status with its message in err. */
+CG_API int cg_sdot_node(cg_array *out, void *dest, const cg_array *a, int na,
+                        const cg_array *b, int nb, const char *a_label, const char *b_label,
+                        cg_pool *pool, char *err, int errlen);
+CG_API int cg_ddot_node(cg_array *out, void *dest, const cg_array *a, int na,
+                        const cg_array *b, int nb, const char *a_label, const char *b_label,
+                        cg_pool *pool, char *err, int errlen);
+CG_API int cg_sgemm_node(cg_array *out, void *dest, float alpha, const cg_array *a, int na,
+                         const cg_array *b, int nb, cg_loop_fn z_loop,
+                         const cg_array *const *z_in, const int64_t *z_sizes, int nz,
+                         int n_loop_in, unsigned long long z_scalar_mask, int64_t tail,
+                         cg_threads_fn threads, const char *const *labels, cg_pool *pool,
+                         char *err, int errlen);
+CG_API int cg_dgemm_node(cg_array *out, void *dest, double alpha, const cg_array *a, int na,
+                         const cg_array *b, int nb, cg_loop_fn z_loop,
+                         const cg_array *const *z_in, const int64_t *z_sizes, int nz,
+                         int n_loop_in, unsigned long long z_scalar_mask, int64_t tail,
+                         cg_threads_fn threads, const char *const *labels, cg_pool *pool,
+                         char *err, int errlen);
+
+/* The inputs of a reduction (templates/ops/reduce.c.j2) laid out for its fold over
+ * contiguous runs: each non-NULL ins[k] (element size isz[k]) broadcast to x's shape (rank
+ * nd) and copied into a buffer of ``pool`` with the kept axes first and the reduced ones
+ * (bit d of ``reduced``: axis d) last, in C order; laid[k] receives it. Returns CG_OK, or
+ * CG_MEMORY_ERROR with its message in err. */
+CG_API int cg_reduce_layout(const cg_array *x, int nd, unsigned reduced,
+                            const cg_array *const *ins, const int64_t *isz, int n,
+                            const void **laid, cg_pool *pool, char *err, int errlen);
+
+/* An input of cg_run: ``a`` views the caller's contiguous array at ``data`` of ``shape``. */
+static inline void cg_set_input(cg_array *a, int ndim, void *data, const int64_t *shape)
+{
+    a->data = data;
+    for (int d = 0; d < ndim; d++) a->shape[d] = shape[d];
+    cg_set_contiguous(a, ndim);
+}
+
+/* Hand the output ``o`` to the caller: *data is its own pool buffer when it is a whole
+ * contiguous one (taken out of ``pool``), else a contiguous copy (cg_output_alloc); its
+ * lengths go to shape[0..ndim). CG_MEMORY_ERROR when the copy finds no memory. */
+CG_API int cg_take_output(cg_pool *pool, const cg_array *o, int ndim, int64_t isz,
+                          void **data, int64_t *shape);
+
+/* Element types, for runtime entries that take any: CG_DTYPE_OF(ctype) names one. */
+enum { CG_DT_BOOL, CG_DT_INT8, CG_DT_UINT8, CG_DT_INT16, CG_DT_INT32, CG_DT_INT64,
+       CG_DT_FLOAT32, CG_DT_FLOAT64 };
+#define CG_DTYPE_OF(ctype) _Generic((ctype)0, bool: CG_DT_BOOL, int8_t: CG_DT_INT8,          \
+                                    uint8_t: CG_DT_UINT8, int16_t: CG_DT_INT16,             \
+                                    int32_t: CG_DT_INT32, int64_t: CG_DT_INT64,             \
+                                    float: CG_DT_FLOAT32, double: CG_DT_FLOAT64)
+
+/* SumToShape and SumToBroadcastShape nodes (templates/ops/sum_to_shape.c.j2): g (rank nd,
+ * element type ``dtype``) summed over every axis where ``target`` has length 1 and g does
+ * not, into ``out`` (its buffer ``dest``, or from ``pool``); ``out`` is g itself (a view)
+ * when no axis is summed. A length of g that is neither the target's nor broadcast from 1
+ * is a CG_VALUE_ERROR naming the op and ``label`` (the variable whose gradient g is). */
+CG_API int cg_sum_to_shape(cg_array *out, void *dest, const cg_array *g, int nd,
+                           const int64_t *target, int dtype, const char *op,
+                           const char *label, cg_pool *pool, char *err, int errlen);
+
+/* An Elemwise node of rank nd >= 1 (templates/ops/elemwise.c.j2): ``out``'s shape is its
+ * n inputs' broadcast together, its buffer ``dest`` (or from ``pool``), then cg_elemwise
+ * runs ``loop`` (on threads(size) threads; NULL: one). labels: the op, then each input.
+ * Returns CG_OK, or an error status with its message in err: shapes that do not broadcast,
+ * or the status the loop returned (integer division by zero, negative integer powers). */
+CG_API int cg_elemwise_node(cg_loop_fn loop, cg_array *out, void *dest, int nd, int64_t out_isz,
+                            const cg_array *const *ins, const int64_t *in_isz, int n,
+                            unsigned long long scalar_mask, int64_t tail, cg_threads_fn threads,
+                            const char *const *labels, cg_pool *pool, char *err, int errlen);
+
+/* A slice of an axis of ``len`` elements, normalised as Python's slice.indices does: start
+ * and stop (given when has_start, has_stop; else the ends the step's sign implies) are
+ * clamped, never an error; step is not 0 and not INT64_MIN. Returns the slice's length
+ * and sets *first to its first index. */
+CG_API int64_t cg_slice(int64_t len, int has_start, int64_t start, int has_stop, int64_t stop,
+                        int64_t step, int64_t *first);
+
+/* PhiloxRandom's samples (templates/ops/philox_fill.c.j2): po[0..n) standard uniforms or
+ * normals from the Philox4x32-10 stream of ``key`` starting at block ``counter``; returns
+ * the number of blocks used (the counter's advance). */
+CG_API int64_t cg_philox_uniform_f32(float *restrict po, int64_t n, uint64_t key, uint64_t counter);
+CG_API int64_t cg_philox_uniform_f64(double *restrict po, int64_t n, uint64_t key, uint64_t counter);
+CG_API int64_t cg_philox_normal_f32(float *restrict po, int64_t n, uint64_t key, uint64_t counter);
+CG_API int64_t cg_philox_normal_f64(double *restrict po, int64_t n, uint64_t key, uint64_t counter);
+
+/* A BinomialFromUniform node (templates/ops/random_binomial.c.j2): out (rank nd, element
+ * type ``dtype``, its buffer ``dest`` or from ``pool``) counts, per sample i, the uniforms
+ * u[i, j] (j < n[i]; u has one more axis, of m >= max(n) uniforms) below p[i]; n (int64)
+ * and p (float64) broadcast to the sample's shape. labels: the op, n, p. Returns CG_OK, or
+ * CG_VALUE_ERROR with its message in err (n < 0 or too large, p outside [0, 1] or NaN,
+ * shapes that do not broadcast). */
+CG_API int cg_binomial_counts(cg_array *out, void *dest, int nd, int dtype, const cg_array *u,
+                              const cg_array *nn, const cg_array *pp,
+                              const char *const *labels, cg_pool *pool, char *err, int errlen);
+
+/* The broadcast shape (rank b) of advanced indexing's n index arrays (ranks nd[k] <= b)
+ * into bshape; 0, with numpy's message naming ``op`` and ``indexed`` and every array's
+ * shape in err, when they do not broadcast together (an IndexError). */
+CG_API int cg_index_broadcast(int64_t *bshape, int b, const cg_array *const *arrays,
+                              const int *nd, int n, const char *op, const char *indexed,
+                              char *err, int errlen);

@@ -140,8 +140,9 @@ def test_large_products_go_through_blas(dtype):
     rtol = 1e-4 if dtype == "float32" else 1e-10
     f = cgraph.function([x, y, v], outs)
     prefix = "s" if dtype == "float32" else "d"
-    # the runtime's product (ops/blas_product.c.j2) picks gemm, gemv or dot
-    assert f"cg_{prefix}gemm_product(" in f.c_source
+    # one runtime call per node (ops/blas_nodes.c.j2); its product picks gemm, gemv or dot
+    run = f.c_source.split("int cg_run(")[1]
+    assert f"cg_{prefix}dot_node(" in run and "gemm_product(" not in run
     check([x, y, v], outs, [X, Y, V], rtol=rtol,
           expected=[X @ Y, X.T @ X, Y @ (Y.T @ V), V @ X.T, V @ V])
 
@@ -150,8 +151,8 @@ def test_dot_uses_the_vector_routine_and_integers_use_a_loop():
     u, i = T.fvector("u"), T.imatrix("i")
     f = cgraph.function([u, i], [T.dot(u, u), T.dot(i, i)])
     run = f.c_source.split("int cg_run(")[1]
-    assert run.count("cg_sgemm_product(") == 1      # the runtime picks sdot for two vectors
-    assert "cg_dgemm_product(" not in run
+    assert run.count("cg_sdot_node(") == 1      # the runtime picks sdot for two vectors
+    assert "cg_ddot_node(" not in run
     U, I = random(1000, "float32"), random((3, 3), "int32")
     got = f(U, I)
     np.testing.assert_allclose(got[0], U.astype("float64") @ U.astype("float64"), rtol=1e-5)
@@ -170,6 +171,30 @@ def test_inner_dimension_mismatch_names_both_operands():
     i, j = T.ivector("i"), T.ivector("j")
     check_error([i, j], T.dot(i, j), [np.ones(0, "int32"), np.ones(1, "int32")], ValueError,
                 match=re.escape("dot: i has shape (0,) but j has shape (1,)"))
+
+
+def test_runtime_node_errors_name_the_operands_and_the_node():
+    # Dot and Gemm nodes are one runtime call each (ops/blas_nodes.c.j2): the message comes
+    # from the runtime, the node from the module's fail_node
+    x, W, z, t = T.dmatrix("x"), T.dmatrix("W"), T.dmatrix("z"), T.dtensor3("t")
+    lr = T.dscalar("lr")
+    f = cgraph.function([x, W, z, lr], z - lr * T.dot(x, W))
+    assert "cg_dgemm_node(" in f.c_source.split("int cg_run(")[1]
+    with pytest.raises(ValueError, match=r"(?s)dot: x has shape \(2, 3\) but W has shape "
+                       r"\(4, 2\).*Apply node that caused the error: Gemm"):
+        f(np.ones((2, 3)), np.ones((4, 2)), np.ones((2, 2)), 0.1)
+    with pytest.raises(ValueError, match=re.escape(
+            "Gemm: shapes cannot be broadcast together: z has shape (3, 2), the product "
+            "dot(x, W) has shape (2, 2)")):
+        f(np.ones((2, 3)), np.ones((3, 2)), np.ones((3, 2)), 0.1)
+    g = cgraph.function([t, W], T.dot(t, W))
+    with pytest.raises(ValueError, match=r"(?s)dot: t has shape \(2, 1, 3\) but W has shape "
+                       r"\(4, 2\).*Apply node that caused the error: Dot"):
+        g(np.ones((2, 1, 3)), np.ones((4, 2)))
+    # a 3-d operand whose leading axes do not collapse into one (copied by the runtime)
+    T3 = random((4, 3, 5), "float64")[:, ::-1][::2]
+    Wv = random((5, 2), "float64")
+    np.testing.assert_allclose(g(T3, Wv), T3 @ Wv, rtol=1e-12)
 
 
 def test_unsupported_ranks_are_refused_when_the_graph_is_built():

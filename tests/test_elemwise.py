@@ -132,3 +132,50 @@ def test_large_constant_is_passed_not_embedded():
     f = cgraph.function([x], x + big)
     assert "999.0" not in f.c_source
     np.testing.assert_array_equal(f(np.ones(1000)), big + 1)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int64", "int32", "int16", "int8",
+                                   "uint8", "bool"])
+def test_sum_to_shape_sums_broadcast_axes_in_every_dtype(dtype):
+    """SumToShape and SumToBroadcastShape are one runtime call (cg_sum_to_shape): the sums,
+    the view when nothing is summed, strided gradients and the error naming the variable."""
+    from cgraph.rewrite.shape_only import SumToBroadcastShape
+    from cgraph.tensor.elemwise import SumToShape
+    g = T.tensor(dtype, (False,) * 3, name="g")
+    x = T.tensor(dtype, (False,) * 3, name="x")
+    src = T.tensor(dtype, (False, False), name="src")
+    outs = [SumToShape()(g, x), SumToShape()(g.dimshuffle(2, 1, 0), x.dimshuffle(2, 1, 0)),
+            SumToBroadcastShape(((), ((0, 0),), ((0, 1),)), (True, False, False), "W")(g, src)]
+    rng = np.random.default_rng(3)
+
+    def value(shape):
+        v = rng.integers(0, 3, size=shape) if dtype != "bool" else rng.random(shape) < 0.5
+        return np.asarray(v, dtype=dtype)
+    for xs in [(1, 4, 1), (3, 1, 5), (3, 4, 5), (1, 1, 1), (1, 4, 5)]:
+        gv, xv, sv = value((3, 4, 5)), value(xs), value(xs[1:])
+        check([g, x, src], outs, [gv, xv, sv])
+    check([g, x, src], outs, [value((0, 4, 5)), value((1, 4, 1)), value((4, 1))])
+    check_error([g, x, src], outs[0], [value((3, 4, 5)), value((2, 4, 5)), value((4, 5))],
+                ValueError, on_unused_input="ignore", match="SumToShape: the gradient of x has length 3 on axis 0 but")
+    check_error([g, x, src], outs[2], [value((3, 4, 5)), value((1, 4, 5)), value((4, 2))],
+                ValueError, on_unused_input="ignore", match="SumToBroadcastShape: the gradient of W has length 5 "
+                                  "on axis 2 but")
+
+
+def test_elemwise_node_errors_come_from_the_runtime_and_name_the_node():
+    """An Elemwise block is one runtime call (cg_elemwise_node): its messages name the op
+    and the operands, and the module's fail_node names the node."""
+    a, b = T.lvector("a"), T.lvector("b")
+    f = cgraph.function([a, b], [a // b, a ** b])
+    assert f.c_source.split("int cg_run(")[1].count("cg_elemwise_node(") == 2
+    with pytest.raises(ZeroDivisionError, match=r"(?s)^Elemwise\{floor_div\}: integer division "
+                       r"or modulo by zero\nApply node that caused the error: Elemwise\{floor"):
+        f(np.array([1, 2]), np.array([1, 0]))
+    with pytest.raises(ValueError, match=r"(?s)^Elemwise\{pow\}: integers to negative integer "
+                       r"powers are not allowed\nApply node that caused the error: Elemwise\{pow"):
+        f(np.array([2, 2]), np.array([1, -1]))
+    x, y = T.dmatrix("x"), T.dvector("y")
+    g = cgraph.function([x, y], x + y)
+    with pytest.raises(ValueError, match=r"(?s)^Elemwise\{add\}: shapes cannot be broadcast "
+                       r"together: x has shape \(2, 3\), y has shape \(1, 4\)\nApply node"):
+        g(np.ones((2, 3)), np.ones(4))

@@ -256,3 +256,26 @@ def test_big_outputs_freed_by_the_caller_are_reused_not_shared():
     assert not any(np.shares_memory(a, b) for k, a in enumerate(kept) for b in kept[k + 1:])
     runner.release_workspace()
     assert_same(f(v)[0], g(v)[0], what="after release_workspace")
+
+
+def test_in_place_checks_skip_new_buffers_but_not_views():
+    """The run-time check compares with the updated buffers only the operands that may be
+    views of an input (a reversed W here); operands computed into new pool buffers cannot
+    share a byte with an input and are not compared."""
+    base = np.arange(12.0).reshape(3, 4)
+    w, wr = cgraph.shared(base.copy(), name="W"), cgraph.shared(base.copy(), name="W")
+    x = T.dmatrix("x")
+    f = cgraph.function([x], [], updates=[(w, w - 0.5 * w[::-1] *
+                                           T.exp(x).sum(0, keepdims=True))])
+    g = cgraph.function([x], [], updates=[(wr, wr - 0.5 * wr[::-1] *
+                                           T.exp(x).sum(0, keepdims=True))], mode="py")
+    run = f.c_source.split("int cg_run(")[1]
+    assert "cg_inputs_overlap(" in run
+    check = run[run.index("in-place updates"):run.index("outputs: each output")]
+    assert "cg_arrays_overlap(&subtensor" in check      # W[::-1]: a view of W
+    assert "cg_arrays_overlap(&reduce" not in check     # the sum: a new buffer
+    assert "if (reduce" in check                        # (an operand: its shape is checked)
+    for k in range(3):
+        xv = np.full((2, 4), float(k))
+        f(xv), g(xv)
+        assert_same(w.get_value(), wr.get_value(), what=f"W after call {k}")

@@ -532,3 +532,37 @@ def test_mrg_distributions():
     assert scipy.stats.kstest(u, "uniform").pvalue > 1e-3
     assert z.shape == (100_001,) and scipy.stats.kstest(z / 2, "norm").pvalue > 1e-3
     assert abs(b.mean() - 0.7) < 0.01
+
+
+def test_binomial_counts_come_from_the_runtime_and_errors_name_the_inputs():
+    """BinomialFromUniform is one runtime call (cg_binomial_counts): the flat path (one n,
+    p laid out as the sample), the general one (n per sample, p broadcast, a transposed p),
+    every output dtype, and messages naming n and p."""
+    from cgraph.tensor import random as rnd
+    u, p, pm = T.dtensor3("u"), T.dvector("p"), T.dmatrix("pm")
+    n1, nv = T.lscalar("n1"), T.lmatrix("nv")
+    outs = [rnd.BinomialFromUniform(dtype, 2)(u, T.shape_padleft(T.shape_padleft(n1)), pm)
+            for dtype in ("int64", "int32", "int8", "uint8", "float32", "float64", "bool")]
+    outs += [rnd.BinomialFromUniform("int16", 2)(u, nv, T.shape_padleft(p)),
+             rnd.BinomialFromUniform("int64", 2)(u, nv, pm.T.T[::-1][::-1])]
+    f_c = cgraph.function([u, p, pm, n1, nv], outs, on_unused_input="ignore")
+    f_py = cgraph.function([u, p, pm, n1, nv], outs, on_unused_input="ignore", mode="py")
+    assert "cg_binomial_counts(" in f_c.c_source.split("int cg_run(")[1]
+    rng = np.random.default_rng(5)
+    for shape, m, n_one in [((3, 4), 1, 1), ((3, 4), 3, 2), ((0, 4), 2, 1)]:
+        args = [rng.random(shape + (m,)), rng.random(shape[1]), rng.random(shape), n_one,
+                rng.integers(0, m + 1, size=shape)]
+        for got, want in zip(f_c(*args), f_py(*args)):
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got, want)
+    good = [rng.random((2, 3, 2)), rng.random(3), rng.random((2, 3)), 1, np.ones((2, 3), "int64")]
+    g = cgraph.function([u, p, pm, n1, nv], outs[-2], on_unused_input="ignore")
+    with pytest.raises(ValueError, match=r"n < 0 \(in nv\)"):
+        g(*good[:4], -np.ones((2, 3), "int64"))
+    with pytest.raises(ValueError, match="n = 3 needs more than the 2 uniforms"):
+        g(*good[:4], 3 * np.ones((2, 3), "int64"))
+    with pytest.raises(ValueError, match=r"p < 0, p > 1 or p is NaN \(in .*p"):
+        g(good[0], np.array([0.5, 2.0, 0.5]), *good[2:])
+    with pytest.raises(ValueError, match=r"cannot broadcast nv of shape \(2, 2\) to the sample "
+                                         r"shape \(2, 3\)"):
+        g(*good[:4], np.ones((2, 2), "int64"))

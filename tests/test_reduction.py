@@ -367,6 +367,31 @@ def test_strided_and_negative_stride_inputs():
         compare(fs, [v, vi], expected, [str(p) for p in plan] + ["int"] * 5)
 
 
+def test_fused_reductions_of_strided_and_broadcast_inputs_are_laid_out_by_the_runtime():
+    """A fused reduction whose inputs are not contiguous of x's full shape (a reversed view,
+    a broadcast row, a reduced axis in the middle) folds copies made by the runtime's
+    cg_reduce_layout: kept axes first, reduced ones last, broadcast inputs expanded."""
+    x, b = T.tensor3("x"), T.dvector("b")
+    xv = StridedView(-1, 1, -1)(x)
+    plan = [(None, "sum"), (0, "sum"), (1, "max"), (2, "sum"), ((0, 2), "prod"),
+            ((1, 2), "min"), ((0, 1), "mean")]
+    # one value per output (a value several reductions read is computed once, not fused)
+    outs = [getattr(T, name)(T.sqr(xv - k) * b, axis=axis)
+            for k, (axis, name) in enumerate(plan)]
+    f_c, f_py = fs = compile_both([x, b], outs)
+    folded = [n for n in f_c.nodes if isinstance(n.op, Reduce) and n.op.scalar_op is not None]
+    assert len(folded) == len(plan)
+    assert "cg_reduce_layout(" in f_c.c_source.split("int cg_run(")[1]
+    for shape in [(3, 4, 5), (1, 2, 1), (2, 3, 1)]:
+        v, bv = sample("float64", shape), rng.normal(size=shape[-1])
+        expected = [numpy_reduce(name, (v[::-1, :, ::-1] - k) ** 2 * bv, axis, False)
+                    for k, (axis, name) in enumerate(plan)]
+        compare(fs, [v, bv], expected, [str(p) for p in plan])
+    # empty: nothing is copied (sum), and max of nothing is still refused
+    with pytest.raises(ValueError, match="zero-size array to reduction operation maximum"):
+        f_c(np.zeros((2, 0, 3)), np.ones(3))
+
+
 # --- NaN and ties ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

@@ -299,6 +299,21 @@ def test_gemm_edge_cases_equal_numpy():
     run_both(ins, outs, sets, [expected(*s) for s in sets])
 
 
+def test_constants_made_by_gemm_and_fusion_are_merged():
+    # each Gemm gets an alpha and a beta of 1.0 of its own; merging after gemm and fusion
+    # leaves one constant per type and value, so the module declares 1.0 once
+    x, W, V, z = T.dmatrix("x"), T.dmatrix("W"), T.dmatrix("V"), T.dmatrix("z")
+    f = cgraph.function([x, W, V, z], [z + T.dot(x, W), z + T.dot(x, V)])
+    assert [type(n.op) for n in f.nodes].count(Gemm) == 2
+    constants = {}
+    for node in f.nodes:
+        for var in node.inputs:
+            if isinstance(var, Constant):
+                constants.setdefault((var.type, var.signature()), set()).add(id(var))
+    assert constants and all(len(ids) == 1 for ids in constants.values())
+    assert f.c_source.count("_data[1] = { 1.0 };") == 1
+
+
 def test_gemm_errors_name_the_operands():
     x, W, z = T.dmatrix("x"), T.dmatrix("W"), T.dmatrix("z")
     for mode in ("c", "py"):

@@ -121,3 +121,31 @@ def test_allocation_count_and_free_come_from_the_runtime():
     assert np.allclose(out, np.e + 1.0)
     del out
     runner.release_workspace()
+
+
+def test_slice_normalisation_is_python_slice_indices():
+    """cg_slice (every basic-indexing slice of every module) against slice.indices, for
+    bounds and steps far beyond the axis, negative and absent."""
+    import ctypes
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    lib = runtime_library.runtime().lib
+    cg_slice = lib.cg_slice
+    cg_slice.restype = ctypes.c_int64
+    cg_slice.argtypes = [ctypes.c_int64, ctypes.c_int, ctypes.c_int64, ctypes.c_int,
+                         ctypes.c_int64, ctypes.c_int64, ctypes.POINTER(ctypes.c_int64)]
+    bound = st.none() | st.integers(-(2 ** 62), 2 ** 62) | st.integers(-12, 12)
+    step = st.integers(-(2 ** 62), 2 ** 62).filter(bool) | st.sampled_from([1, 2, 3, -1, -2, -5])
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.integers(0, 10), bound, bound, step)
+    def check(length, start, stop, step_):
+        first = ctypes.c_int64(-99)
+        count = cg_slice(length, start is not None, start or 0, stop is not None, stop or 0,
+                         step_, ctypes.byref(first))
+        expected = range(*slice(start, stop, step_).indices(length))
+        assert count == len(expected)
+        if count:
+            assert first.value == expected[0]
+    check()

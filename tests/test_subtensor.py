@@ -537,3 +537,29 @@ def test_an_op_with_a_constant_zero_step_is_refused_when_built():
     with pytest.raises(ValueError, match=r"slice step cannot be zero \(axis 1\)"):
         IncSubtensor([("slice", None, None, None), ("slice", 1, 4, 0)])
     assert Subtensor([("slice", None, None, -1)]).idx_list == (("slice", None, None, -1),)
+
+
+def test_index_arrays_that_do_not_broadcast_name_the_indexed_variable():
+    """The index arrays' broadcast shape comes from the runtime (cg_index_broadcast): a
+    mismatch is an IndexError in both modes; the C message names the op, the indexed
+    variable and every index array's shape, as numpy's does."""
+    x, i, j = T.dmatrix("x"), T.lvector("i"), T.lvector("j")
+    value = np.arange(12.0).reshape(3, 4)
+    outs = [x[i, j], T.inc_subtensor(x[i, j], 1.0)]
+    for out, op in zip(outs, ["AdvancedSubtensor", "AdvancedIncSubtensor"]):
+        for mode in ("c", "py"):
+            f = cgraph.function([x, i, j], out, mode=mode)
+            expected = value[[0, 2], [1]] if op == "AdvancedSubtensor" else _inc(value)
+            np.testing.assert_array_equal(f(value, np.array([0, 2]), np.array([1])), expected)
+            match = (rf"{op}{{idx0, idx1}}: shape mismatch: indexing arrays for x could not be "
+                     r"broadcast together with shapes \(2,\) \(3,\)" if mode == "c"
+                     else "shape mismatch")
+            with pytest.raises(IndexError, match=match):
+                f(value, np.array([0, 2]), np.array([1, 2, 3]))
+
+
+def _inc(value):
+    """value with 1 added at (0, 1) and (2, 1): the index arrays [0, 2] and [1] broadcast."""
+    out = value.copy()
+    np.add.at(out, ([0, 2], [1, 1]), 1.0)
+    return out

@@ -391,11 +391,20 @@ def _inplace_check(inputs, input_infos, info, outputs, inplace):
         return (f"if (cg_arrays_overlap(&{vi.name}, {vi.ndim}, sizeof({vi.ctype}), "
                 f"&{ti.name}, {ti.ndim}, sizeof({ti.ctype}))) cg_inplace = 0;")
 
-    for j in inplace.values():
-        ti = input_infos[j]
-        for other in input_infos:
-            if other is not ti:
-                lines.append(no_overlap(other, ti))
+    # no updated input's buffer is another input's (the runtime checks every pair)
+    lines += ["{",
+              "    const cg_array *const cg_ins[] = { "
+              + ", ".join(f"&{vi.name}" for vi in input_infos) + " };",
+              "    static const int cg_nds[] = { "
+              + ", ".join(str(vi.ndim) for vi in input_infos) + " };",
+              "    static const int64_t cg_isz[] = { "
+              + ", ".join(f"sizeof({vi.ctype})" for vi in input_infos) + " };",
+              "    static const signed char cg_updated[] = { "
+              + ", ".join("1" if j in inplace.values() else "0"
+                          for j in range(len(input_infos))) + " };",
+              f"    if (cg_inputs_overlap(cg_ins, cg_nds, cg_isz, cg_updated, {len(input_infos)})) "
+              "cg_inplace = 0;",
+              "}"]
     for k, j in inplace.items():
         node = outputs[k].owner
         target = inputs[j]
@@ -428,7 +437,8 @@ def _inplace_check(inputs, input_infos, info, outputs, inplace):
                                   for _, vi in shaped) or "0"
                 body.append(f"if (!({has})) cg_inplace = 0;")
         for v, vi in operands:
-            if isinstance(v, Constant):
+            # constants, and new buffers from the pool, share no byte with an input
+            if isinstance(v, Constant) or (v.owner is not None and _allocates_fresh(v.owner.op)):
                 continue
             for t in targets:
                 body.append(no_overlap(vi, info[t]))

@@ -37,4 +37,6 @@ def optimize(inputs, outputs):
     for graph_pass in GRAPH_PASSES:
         outputs = graph_pass(inputs, outputs)
     outputs = fuse_gemm(inputs, outputs)
-    return fuse_elementwise(inputs, outputs)
+    outputs = fuse_elementwise(inputs, outputs)
+    # gemm and fusion make constants of their own (alpha, beta, folded scalars): one each
+    return merge(inputs, outputs)

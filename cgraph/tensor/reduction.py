@@ -299,6 +299,8 @@ class Reduce(Op):
             # static fast-path shapes: the reduced axes are the last r or the first r axes
             "trailing": r > 0 and list(axes) == list(range(nd - r, nd)),
             "leading": 0 < r < nd and list(axes) == list(range(r)),
+            # bit d: axis d is reduced (the runtime's cg_reduce_layout)
+            "reduced_mask": f"{builtins.sum(1 << a for a in axes):#x}u",
         }
 
 

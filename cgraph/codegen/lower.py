@@ -438,7 +438,7 @@ def _inplace_check(inputs, input_infos, info, outputs, inplace):
                 body.append(f"if (!({has})) cg_inplace = 0;")
         for v, vi in operands:
             # constants, and new buffers from the pool, share no byte with an input
-            if isinstance(v, Constant) or (v.owner is not None and _allocates_fresh(v.owner.op)):
+            if isinstance(v, Constant) or (v.owner is not None and v.owner.op.allocates_fresh_output):
                 continue
             for t in targets:
                 body.append(no_overlap(vi, info[t]))

@@ -55,6 +55,7 @@ import uuid
 import warnings
 
 from . import __version__
+from . import build_units
 from .cache_files import BadFile, make_private_dirs, read_regular, read_sealed, write_sealed
 from .config import config
 from .toolchain import RUNTIME_PATH, RUNTIME_SONAME, AssumedToolchain, CompilerMissing
@@ -290,6 +291,8 @@ def key_material(source, root=None, runtime=None, build=False):
         "runtime": runtime.key if runtime is not None else None,
         "python_abi": tc["python_abi"],
         "ext_suffix": tc["ext_suffix"],
+        # a module split into translation units: their compiles, and the link as "command"
+        **build_units.unit_material(tc, source, MODULE_FILE, runtime is not None),
     }
 
 
@@ -901,9 +904,13 @@ def _build(folder, key, material, source, name, tc, faults, signature=None):
     module_file = _module_file(material)
     command = _runnable(material["command"], key, material, folder)   # the key's, filled in
     try:
-        proc = subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                env=compiler_environment())
+        if material.get("unit_commands"):   # translation units compiled side by side
+            proc = build_units.start(material["unit_commands"], command, folder,
+                                     compiler_environment())
+        else:
+            proc = subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                    env=compiler_environment())
     except OSError as exc:
         raise CompilerMissing(f"cgraph could not run the C compiler {command[0]} "
                               f"({exc.strerror}). Install one or set CGRAPH_FLAGS=cc=..., or "
@@ -926,6 +933,7 @@ def _build(folder, key, material, source, name, tc, faults, signature=None):
     build = {"key": key, "material": material, "function": name, "command": command,
              "returncode": proc.returncode, "compiler_output": out + err,
              "render_seconds": round(t1 - t0, 4), "compile_seconds": round(t2 - t1, 4),
+             "unit_seconds": getattr(proc, "unit_seconds", None),
              "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
              "built_by": f"{socket.gethostname()} pid {os.getpid()}"}
     with open(os.path.join(folder, "build.json"), "w") as f:

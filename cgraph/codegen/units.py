@@ -1,0 +1,171 @@
+"""A large graph module split into translation units that the C compiler builds in parallel.
+
+gcc's time grows with the code of one file and uses one core; a module with many node blocks
+is split so that each core compiles a share. The blocks of cg_run (one per node, in
+execution order) are cut into ``n`` consecutive groups of about equal size. The first group
+stays inline in cg_run (unit 0, which also keeps the inputs, the constants, the in-place
+check and the hand-over of the outputs); every other group becomes the function
+``cg_part_<k>`` of a unit of its own, which cg_run calls at that point of the call.
+
+A part receives the variables it reads (defined before it) and gives back the ones read
+after it through a frame struct of its own; the call's buffer pool goes in and comes back,
+so every buffer is still released by cg_run on every path, and a failing node still reports
+its status, its node and its message. Each unit carries only the support code (kernels,
+helpers) that its blocks use, static as before.
+
+The units are concatenated into one source, each behind a ``UNIT_MARKER`` line: that text
+is the module's source, its key and its ``module.c``, as for a single unit; cgraph/
+build_units.py cuts it into files, compiles them at the same time and links them.
+
+Not split: modules whose code keeps module-level state (a scan's interrupt counter, the
+LAPACK table, the profile counters) or ifelse flags shared between blocks, and modules too
+small for a split to pay (``MIN_UNIT_CHARS``).
+"""
+import dataclasses
+import os
+import re
+
+from .render import render
+
+UNIT_MARKER = "/* @cgraph-unit "
+# Characters of node blocks a unit needs before a split pays: each unit also parses the
+# runtime header (~0.1 s of gcc) and the link adds ~0.05 s. Measured on the MLP step (see
+# the report in the commit adding this): below ~30 KB of blocks per unit, one unit is faster.
+MIN_UNIT_CHARS = 30_000
+MAX_UNITS = 4
+
+_STRING_OR_COMMENT = re.compile(r'"(?:\\.|[^"\\\n])*"|/\*.*?\*/|//[^\n]*', re.S)
+_IDENT = re.compile(r"\b[A-Za-z_]\w*\b")
+# a definition at the top level of support code: `static ... name(` or `static ... name[...] =`
+_DEFINITION = re.compile(r"^static\b[^;=(]*?\b([A-Za-z_]\w*)\s*(?:\(|\[|=)", re.M)
+_TOP_LEVEL_NON_STATIC = re.compile(r"^(?!static\b|typedef\b|#|/\*|\*|\s|\}|\{|$)", re.M)
+
+
+def cores() -> int:
+    """The cores this process may run on (the compiles of one module run side by side)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def identifiers(code: str) -> set:
+    """The identifiers ``code`` uses, leaving out those only in string literals and comments."""
+    return set(_IDENT.findall(_STRING_OR_COMMENT.sub(" ", code)))
+
+
+def unit_count(body, support, profile=False, uses_lapack=False) -> int:
+    """How many translation units the module of ``body`` gets (1: not split)."""
+    if profile or uses_lapack or not body.blocks:
+        return 1
+    if any(_TOP_LEVEL_NON_STATIC.search(code) for code in support):
+        return 1    # module-level state (a scan's interrupt counter): one copy, in one unit
+    if any("cg_then" in block["code"] for block in body.blocks):
+        return 1    # ifelse flags are locals of cg_run read by several blocks
+    size = sum(len(block["code"]) for block in body.blocks)
+    return max(1, min(cores(), MAX_UNITS, len(body.blocks), size // MIN_UNIT_CHARS))
+
+
+def group_blocks(blocks: list, n: int, head: int = 0) -> list:
+    """``blocks`` cut into ``n`` consecutive non-empty groups of about equal code size, the
+    first group's share lightened by ``head`` characters (what else its unit compiles)."""
+    n = min(n, len(blocks))
+    sizes = [len(b["code"]) for b in blocks]
+    total = sum(sizes) + head
+    groups, current, done = [], [], head
+    for k, (block, size) in enumerate(zip(blocks, sizes)):
+        current.append(block)
+        done += size
+        left_blocks, left_groups = len(blocks) - k - 1, n - len(groups) - 1
+        if left_groups and (done >= total * (len(groups) + 1) / n or left_blocks == left_groups):
+            groups.append(current)
+            current = []
+    groups.append(current)
+    return [g for g in groups if g]
+
+
+def _entry_weight(body):
+    """About how many characters of block code cg_run's own statements weigh: the in-place
+    check and the late blocks, and the hand-over of each output (~600 characters of C)."""
+    return len(body.inplace_check) + sum(len(b["code"]) for b in body.late_blocks) + \
+        600 * len(body.outputs) + 150 * len(body.inputs)
+
+
+def _support_for(code_ids: set, support: list) -> list:
+    """The support items ``code_ids`` needs, with those they need in turn, in their order
+    (an item whose definitions cannot be told is kept: it cannot be unused)."""
+    defined = [set(_DEFINITION.findall(item)) for item in support]
+    needed = set(code_ids)
+    keep = [False] * len(support)
+    changed = True
+    while changed:
+        changed = False
+        for k in range(len(support) - 1, -1, -1):
+            if not keep[k] and (not defined[k] or defined[k] & needed):
+                keep[k] = changed = True
+                needed |= identifiers(support[k])
+    return [item for item, kept in zip(support, keep) if kept]
+
+
+def _names(variables, ids):
+    return [v for v in variables if v.name in ids]
+
+
+def split_module(body, support, render_entry, function_name, n):
+    """The module source as ``n`` units (see the module's docstring). ``render_entry(body,
+    support)`` renders unit 0 (module.c.j2) from a body and a support list."""
+    groups = group_blocks(body.blocks, n, _entry_weight(body))
+    after_ids = [set() for _ in groups]      # identifiers used after each group
+    later = identifiers(body.inplace_check) | identifiers(
+        "\n".join(b["code"] for b in body.late_blocks)) | {v.name for v in body.outputs}
+    for k in range(len(groups) - 1, -1, -1):
+        after_ids[k] = set(later)
+        later |= identifiers("\n".join(b["code"] for b in groups[k]))
+    before = {v.name for v in body.inputs} | {c.name for c in body.constants}
+    parts, calls = [], []
+    for k, group in enumerate(groups):
+        ids = identifiers("\n".join(b["code"] for b in group))
+        if k > 0:
+            inputs = _names(body.variables, ids & before)
+            results = _names(body.variables, (ids - before) & after_ids[k])
+            locals_ = _names(body.variables, ids)
+            frame = _names(body.variables, {v.name for v in inputs + results})
+            name = f"cg_part_{k}"
+            context = dict(name=name, frame=frame, inputs=inputs, results=results,
+                           variables=locals_, blocks=group, unit=k, units=len(groups),
+                           function_name=function_name)
+            parts.append((name, context, _support_for(ids, support)))
+            calls.append(_call_block(name, frame, inputs, results, group))
+        before |= ids
+    unit0_blocks = groups[0] + calls
+    used = identifiers("\n".join(b["code"] for b in unit0_blocks)) | \
+        identifiers(body.inplace_check) | \
+        identifiers("\n".join(b["code"] for b in body.late_blocks))
+    keep = {v.name for v in body.inputs} | {c.name for c in body.constants} | \
+        {v.name for v in body.outputs} | used
+    entry_body = dataclasses.replace(
+        body, blocks=unit0_blocks, variables=[v for v in body.variables if v.name in keep])
+    declarations = [render("part_declaration.c.j2", **context) for _, context, _ in parts]
+    entry = render_entry(entry_body, _support_for(used, support) + declarations)
+    sources = [_marked(0, len(groups), entry)]
+    for name, context, part_support in parts:
+        sources.append(_marked(context["unit"], len(groups),
+                               render("part.c.j2", support=part_support, **context)))
+    return "".join(sources)
+
+
+def _marked(k, n, source):
+    return f"{UNIT_MARKER}{k} of {n} */\n{source}"
+
+
+def _call_block(name, frame, inputs, results, group):
+    lines = ["{", f"    struct {name}_frame cg_fr;"]
+    lines += [f"    cg_fr.{v.name} = {v.name};" for v in inputs]
+    lines += [f"    status = {name}(&cg_fr, &pool, fail_node, err, errlen);",
+              "    if (status != CG_OK) goto fail;"]
+    lines += [f"    {v.name} = cg_fr.{v.name};" for v in results]
+    lines.append("}")
+    first, last = (b["header"].split(" <- ")[0] for b in (group[0], group[-1]))
+    return {"header": f"{len(group)} nodes compiled in a translation unit of their own "
+                      f"({name}), from {first} to {last}",
+            "code": "\n".join(lines)}

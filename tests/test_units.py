@@ -17,7 +17,9 @@ from cgraph.codegen import units
 
 @pytest.fixture
 def split_small_modules(monkeypatch):
-    """Split modules of a few node blocks into three units, whatever the machine's cores."""
+    """Split modules of a few node blocks into three units of blocks (and one of kernels),
+    whatever the machine's cores."""
+    monkeypatch.setattr(units, "MIN_SPLIT_CHARS", 1500)
     monkeypatch.setattr(units, "MIN_UNIT_CHARS", 1500)
     monkeypatch.setattr(units, "cores", lambda: 3)
 
@@ -47,12 +49,15 @@ def test_a_split_module_computes_what_one_unit_and_numpy_compute(split_small_mod
     inputs, outputs, updates, params = _mlp_step("split3")
     start = [p.get_value() for p in params]
     f = cgraph.function(inputs, outputs, updates=updates, name="split3")
-    assert f.c_source.count(units.UNIT_MARKER) == 3
+    assert f.c_source.count(units.UNIT_MARKER) == 4
+    assert f.c_source.count(": loops */") == 1 and "cg_part_2(" in f.c_source
     build = _build_record(f)
     if build["unit_seconds"] is not None:     # built by this run (not an older cache's)
-        assert set(build["unit_seconds"]) == {"unit0.c", "unit1.c", "unit2.c", "link"}
+        assert set(build["unit_seconds"]) == {"unit0.c", "unit1.c", "unit2.c", "unit3.c",
+                                              "link"}
         assert build["compiler_output"].strip() == ""          # -Wall clean, every unit
-        assert len(build["material"]["unit_commands"]) == 3
+        commands = build["material"]["unit_commands"]
+        assert len(commands) == 4 and "-O3" in commands[3]     # the kernels' unit
     entry = os.path.dirname(f.module_path)
     assert not any(name.startswith("unit") for name in os.listdir(entry))   # intermediates
     got = []
@@ -137,6 +142,7 @@ def test_small_modules_and_shared_state_stay_one_unit(monkeypatch):
     monkeypatch.setattr(units, "cores", lambda: 2)
     x = T.dvector("x_one_unit")
     assert units.UNIT_MARKER not in cgraph.function([x], T.exp(x) * 2).c_source
+    monkeypatch.setattr(units, "MIN_SPLIT_CHARS", 100)
     monkeypatch.setattr(units, "MIN_UNIT_CHARS", 100)
     from cgraph.ifelse import ifelse
     out = ifelse(T.sum(x) > 0, T.exp(x) * 2, T.log1p(x ** 2) - 1)

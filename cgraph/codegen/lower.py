@@ -87,6 +87,9 @@ class ModuleParts:
         self.symbols = NameTable()
         self._kernels = {}    # a kernel's code (its name left out) -> its name
 
+    def kernel_names(self):
+        return set(self._kernels.values())
+
     def add_support(self, code):
         self.support.append(code)
 
@@ -523,9 +526,10 @@ def lower(inputs, outputs, nodes, function_name, profile=False, nan_guard=False,
             uses_lapack=getattr(module, "uses_lapack", False))
 
     # a large module becomes translation units compiled in parallel (see codegen/units.py)
-    n_units = units.unit_count(body, module.support, profile, getattr(module, "uses_lapack", False))
-    source = render_module(body, module.support) if n_units == 1 else units.split_module(
-        body, module.support, render_module, c_string(function_name or "anonymous"), n_units)
+    groups = units.block_groups(body, module.support, profile, getattr(module, "uses_lapack", False))
+    source = render_module(body, module.support) if not groups else units.split_module(
+        body, module.support, render_module, c_string(function_name or "anonymous"), groups,
+        module.kernel_names())
     return Lowered(source=source, inputs=list(inputs) + body.hidden,
                    hidden_constants=[v.data for v in body.hidden], outputs=list(outputs),
                    nodes=nodes, inplace={} if nan_guard else dict(inplace or {}))

@@ -10,8 +10,12 @@ check and the hand-over of the outputs); every other group becomes the function
 A part receives the variables it reads (defined before it) and gives back the ones read
 after it through a frame struct of its own; the call's buffer pool goes in and comes back,
 so every buffer is still released by cg_run on every path, and a failing node still reports
-its status, its node and its message. Each unit carries only the support code (kernels,
-helpers) that its blocks use, static as before.
+its status, its node and its message. Each unit carries only the support code (helpers)
+that its blocks use, static as before.
+
+The elementwise kernels (module-level loops, one per distinct elementwise computation) go
+to a unit of their own, the last, compiled at -O3 (build_units.LOOPS_OPTIMIZATION); the
+blocks calling them see their declarations.
 
 The units are concatenated into one source, each behind a ``UNIT_MARKER`` line: that text
 is the module's source, its key and its ``module.c``, as for a single unit; cgraph/
@@ -19,7 +23,9 @@ build_units.py cuts it into files, compiles them at the same time and links them
 
 Not split: modules whose code keeps module-level state (a scan's interrupt counter, the
 LAPACK table, the profile counters) or ifelse flags shared between blocks, and modules too
-small for a split to pay (``MIN_UNIT_CHARS``).
+small for a split to pay (``MIN_SPLIT_CHARS``). How many units of blocks: one per core
+(at most ``MAX_UNITS``), each with at least ``MIN_UNIT_CHARS`` of blocks. The count depends
+on the machine, and so does the source (and the key) of a large module.
 """
 import dataclasses
 import os
@@ -28,16 +34,23 @@ import re
 from .render import render
 
 UNIT_MARKER = "/* @cgraph-unit "
-# Characters of node blocks a unit needs before a split pays: each unit also parses the
-# runtime header (~0.1 s of gcc) and the link adds ~0.05 s. Measured on the MLP step (see
-# the report in the commit adding this): below ~30 KB of blocks per unit, one unit is faster.
-MIN_UNIT_CHARS = 30_000
+# Characters of node blocks per unit of blocks. Measured with gcc 12 on the MLP step (user
+# CPU): node blocks cost ~5 ms per KB at -O1 + vectoriser, a unit's header ~0.02 s, the
+# link ~0.02 s; with the kernels' unit beside them, a second unit of blocks pays from about
+# 25 KB of blocks each.
+MIN_UNIT_CHARS = 25_000
 MAX_UNITS = 4
+# Below this many characters of node blocks a module stays one unit: a unit costs ~0.02 s
+# of CPU more (a compiler process and the header), the link ~0.02 s.
+MIN_SPLIT_CHARS = 20_000
 
 _STRING_OR_COMMENT = re.compile(r'"(?:\\.|[^"\\\n])*"|/\*.*?\*/|//[^\n]*', re.S)
 _IDENT = re.compile(r"\b[A-Za-z_]\w*\b")
 # a definition at the top level of support code: `static ... name(` or `static ... name[...] =`
 _DEFINITION = re.compile(r"^static\b[^;=(]*?\b([A-Za-z_]\w*)\s*(?:\(|\[|=)", re.M)
+# the elementwise kernels' signature (templates/ops/elemwise_kernel.c.j2)
+_KERNEL = re.compile(r"^static (int \w+\(int64_t n, char \*const \*cg_p, const int64_t \*cg_s\))$",
+                     re.M)
 _TOP_LEVEL_NON_STATIC = re.compile(r"^(?!static\b|typedef\b|#|/\*|\*|\s|\}|\{|$)", re.M)
 
 
@@ -54,15 +67,17 @@ def identifiers(code: str) -> set:
     return set(_IDENT.findall(_STRING_OR_COMMENT.sub(" ", code)))
 
 
-def unit_count(body, support, profile=False, uses_lapack=False) -> int:
-    """How many translation units the module of ``body`` gets (1: not split)."""
+def block_groups(body, support, profile=False, uses_lapack=False) -> int:
+    """Into how many units the node blocks of ``body`` go (0: the module is not split)."""
     if profile or uses_lapack or not body.blocks:
-        return 1
+        return 0
     if any(_TOP_LEVEL_NON_STATIC.search(code) for code in support):
-        return 1    # module-level state (a scan's interrupt counter): one copy, in one unit
+        return 0    # module-level state (a scan's interrupt counter): one copy, in one unit
     if any("cg_then" in block["code"] for block in body.blocks):
-        return 1    # ifelse flags are locals of cg_run read by several blocks
+        return 0    # ifelse flags are locals of cg_run read by several blocks
     size = sum(len(block["code"]) for block in body.blocks)
+    if size < MIN_SPLIT_CHARS:
+        return 0
     return max(1, min(cores(), MAX_UNITS, len(body.blocks), size // MIN_UNIT_CHARS))
 
 
@@ -111,9 +126,28 @@ def _names(variables, ids):
     return [v for v in variables if v.name in ids]
 
 
-def split_module(body, support, render_entry, function_name, n):
-    """The module source as ``n`` units (see the module's docstring). ``render_entry(body,
+def _loops(support, kernel_names):
+    """(the elementwise kernels among ``support``, given external linkage; their
+    declarations; the other items): the kernels go to a unit of their own, compiled for
+    speed (see build_units), and the blocks that call them see their declarations."""
+    kernels, declarations, others = [], [], []
+    for item in support:
+        names = set(_DEFINITION.findall(item))
+        found = _KERNEL.findall(item)
+        if names and names <= kernel_names and len(found) == 1:
+            kernels.append(_KERNEL.sub(r'__attribute__((visibility("hidden"))) \1', item))
+            declarations.append(f'__attribute__((visibility("hidden"))) {found[0]};')
+        else:
+            others.append(item)
+    return kernels, declarations, others
+
+
+def split_module(body, support, render_entry, function_name, n, kernel_names=frozenset()):
+    """The module source as ``n`` units of node blocks, then a unit of the elementwise
+    kernels named ``kernel_names`` (see the module's docstring). ``render_entry(body,
     support)`` renders unit 0 (module.c.j2) from a body and a support list."""
+    kernels, kernel_declarations, others = _loops(support, set(kernel_names))
+    support = kernel_declarations + others     # a declaration is kept where a block calls it
     groups = group_blocks(body.blocks, n, _entry_weight(body))
     after_ids = [set() for _ in groups]      # identifiers used after each group
     later = identifiers(body.inplace_check) | identifiers(
@@ -132,7 +166,7 @@ def split_module(body, support, render_entry, function_name, n):
             frame = _names(body.variables, {v.name for v in inputs + results})
             name = f"cg_part_{k}"
             context = dict(name=name, frame=frame, inputs=inputs, results=results,
-                           variables=locals_, blocks=group, unit=k, units=len(groups),
+                           variables=locals_, blocks=group, unit=k,
                            function_name=function_name)
             parts.append((name, context, _support_for(ids, support)))
             calls.append(_call_block(name, frame, inputs, results, group))
@@ -147,15 +181,26 @@ def split_module(body, support, render_entry, function_name, n):
         body, blocks=unit0_blocks, variables=[v for v in body.variables if v.name in keep])
     declarations = [render("part_declaration.c.j2", **context) for _, context, _ in parts]
     entry = render_entry(entry_body, _support_for(used, support) + declarations)
-    sources = [_marked(0, len(groups), entry)]
+    total = len(groups) + (1 if kernels else 0)
+    sources = [_marked(0, total, "blocks", entry)]
     for name, context, part_support in parts:
-        sources.append(_marked(context["unit"], len(groups),
-                               render("part.c.j2", support=part_support, **context)))
+        sources.append(_marked(context["unit"], total, "blocks",
+                               render("part.c.j2", support=part_support, units=total, **context)))
+    if kernels:
+        sources.append(_marked(len(groups), total, "loops", render(
+            "loops.c.j2", function_name=function_name, unit=len(groups), units=total,
+            kernels=kernels, support=_support_for(identifiers("\n".join(kernels)), others))))
     return "".join(sources)
 
 
-def _marked(k, n, source):
-    return f"{UNIT_MARKER}{k} of {n} */\n{source}"
+def _marked(k, n, role, source):
+    return f"{UNIT_MARKER}{k} of {n}: {role} */\n{source}"
+
+
+def unit_role(unit_source: str) -> str:
+    """What a unit holds: "blocks" (node blocks, cg_run) or "loops" (elementwise kernels)."""
+    head = unit_source[:unit_source.index("*/")]
+    return head.rsplit(":", 1)[1].strip() if ":" in head else "blocks"
 
 
 def _call_block(name, frame, inputs, results, group):

@@ -100,6 +100,8 @@ class UnitsBuild:
             results[name] = proc.communicate()
             self.unit_seconds[name] = round(time.perf_counter() - self._started, 4)
 
+        for name, _ in self._running:       # in the units' order, whichever ends first
+            self.unit_seconds[name] = None
         waiters = [threading.Thread(target=wait, args=item) for item in self._running]
         for t in waiters:
             t.start()

@@ -51,6 +51,8 @@ _DEFINITION = re.compile(r"^static\b[^;=(]*?\b([A-Za-z_]\w*)\s*(?:\(|\[|=)", re.
 # the elementwise kernels' signature (templates/ops/elemwise_kernel.c.j2)
 _KERNEL = re.compile(r"^static (int \w+\(int64_t n, char \*const \*cg_p, const int64_t \*cg_s\))$",
                      re.M)
+_HIDDEN = '__attribute__((visibility("hidden")))'
+_DECLARATION = re.compile(r'^__attribute__\(\(visibility\("hidden"\)\)\) int (\w+)\(.*\);$', re.M)
 _TOP_LEVEL_NON_STATIC = re.compile(r"^(?!static\b|typedef\b|#|/\*|\*|\s|\}|\{|$)", re.M)
 
 
@@ -109,7 +111,7 @@ def _entry_weight(body):
 def _support_for(code_ids: set, support: list) -> list:
     """The support items ``code_ids`` needs, with those they need in turn, in their order
     (an item whose definitions cannot be told is kept: it cannot be unused)."""
-    defined = [set(_DEFINITION.findall(item)) for item in support]
+    defined = [set(_DEFINITION.findall(item) or _DECLARATION.findall(item)) for item in support]
     needed = set(code_ids)
     keep = [False] * len(support)
     changed = True
@@ -135,8 +137,8 @@ def _loops(support, kernel_names):
         names = set(_DEFINITION.findall(item))
         found = _KERNEL.findall(item)
         if names and names <= kernel_names and len(found) == 1:
-            kernels.append(_KERNEL.sub(r'__attribute__((visibility("hidden"))) \1', item))
-            declarations.append(f'__attribute__((visibility("hidden"))) {found[0]};')
+            kernels.append(_KERNEL.sub(lambda m: f"{_HIDDEN} {m.group(1)}", item))
+            declarations.append(f"{_HIDDEN} {found[0]};")
         else:
             others.append(item)
     return kernels, declarations, others

@@ -92,6 +92,7 @@ TRANSPOSED = [  # (filters, output gradient, image rows x columns, geometry)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.slow   # many compiles: 5 s on 2 busy cores
 def test_grad_inputs_as_a_transposed_convolution(dtype):
     """AbstractConv2d_gradInputs(...)(W, input, (rows, cols)) as Lasagne's
     TransposedConv2DLayer calls it, against the loop-by-loop reference."""
@@ -134,6 +135,7 @@ def test_grad_weights_as_a_dilated_convolution():
     check(inputs, outs, values, expected=expected)
 
 
+@pytest.mark.slow   # many compiles: 6 s on 2 busy cores
 def test_symbolic_and_vector_shapes():
     """The spatial shape as symbolic scalars (Lasagne's output_size from input.shape), as
     a vector variable, and as a slice of a shape; the result has the runtime size."""
@@ -154,6 +156,7 @@ def test_symbolic_and_vector_shapes():
     check([x, gy], out, [X, GY], expected=naive_grad_weights(X, GY, (3, 4)))
 
 
+@pytest.mark.slow   # many compiles: 15 s on 2 busy cores
 def test_lasagne_style_layers_train():
     """The graphs of a transposed and a dilated layer, differentiated with T.grad (the
     gradients are the other convolution ops, in C) and checked with verify_grad."""
@@ -326,6 +329,7 @@ def test_module_is_reachable_by_attribute_and_by_import():
     assert hasattr(pool, "pool_3d") and hasattr(pool, "max_pool_2d_same_size")
 
 
+@pytest.mark.slow   # many compiles: 6 s on 2 busy cores
 def test_conv2d_transpose_and_separable_convolutions():
     """conv2d_transpose is the input gradient of the forward convolution it transposes;
     separable_conv2d/3d are a grouped (depthwise) then a 1x1 (pointwise) convolution."""

@@ -28,6 +28,7 @@ def built(tmp_path_factory):
     return {p.stem: p.read_text() for p in out.glob("*.html")}
 
 
+@pytest.mark.slow   # many compiles: 31 s on 2 busy cores
 def test_docs_build_without_warnings(built):
     assert {"index", "tutorial", "api", "porting", "examples"} <= set(built)
 
@@ -79,6 +80,7 @@ def tutorial_blocks():
     return blocks
 
 
+@pytest.mark.slow   # many compiles: 18 s on 2 busy cores
 def test_tutorial_code_runs(capsys):
     blocks = tutorial_blocks()
     assert len(blocks) >= 12

@@ -321,6 +321,7 @@ def test_no_leak_on_errors_and_declined_calls():
     assert refs() == before and s.get_value().tolist() == [0.0, 0.0, 0.0]
 
 
+@pytest.mark.slow   # many compiles: 8 s on 2 busy cores
 def test_functions_with_many_inputs_and_outputs():
     xs = [T.dvector(f"x{k}") for k in range(40)]
     outs = [x * k for k, x in enumerate(xs)] + [sum(xs[1:], xs[0])]

@@ -123,6 +123,7 @@ def test_binary_gradients_with_broadcasting(name):
     verify_grad(getattr(T, name), [a, b], n_tests=1)
 
 
+@pytest.mark.slow   # many compiles: 9 s on 2 busy cores
 def test_switch_clip_and_composite_gradients():
     x = rng.normal(size=(4,))
     verify_grad(lambda v: T.switch(T.gt(v, 0), v * v, -v), [x], n_tests=1)
@@ -169,6 +170,7 @@ def test_addbroadcast_checks_at_run_time():
             f(np.ones((3, 2)))
 
 
+@pytest.mark.slow   # many compiles: 5 s on 2 busy cores
 def test_gradient_of_a_naive_log_softmax_is_finite_when_saturated():
     x = T.dmatrix("x")
     y = T.lvector("y")
@@ -185,6 +187,7 @@ def test_gradient_of_a_naive_log_softmax_is_finite_when_saturated():
     verify_grad(lambda a: T.log(T.nnet.sigmoid(a)), [np.array([-800.0, 0.5, 700.0])], n_tests=1)
 
 
+@pytest.mark.slow   # many compiles: 7 s on 2 busy cores
 def test_jacobian_and_hessian():
     x = T.dvector("x")
     y = T.exp(x) * x[::-1]

@@ -71,6 +71,7 @@ def test_dot_of_mixed_dtypes_differentiates_through_the_cast():
                 mode="py")
 
 
+@pytest.mark.slow   # many compiles: 8 s on 2 busy cores
 def test_dot_verify_grad_compiled_float64_and_float32():
     a, b = rng.normal(size=(2, 3, 4)), rng.normal(size=(4, 5))
     verify_grad(T.dot, [a, b], n_tests=1)
@@ -79,6 +80,7 @@ def test_dot_verify_grad_compiled_float64_and_float32():
                 n_tests=1)
 
 
+@pytest.mark.slow   # many compiles: 7 s on 2 busy cores
 def test_dot_gradients_in_c_match_numpy_for_every_rank_and_layout():
     """One module: the gradients of every rank combination, with strided views of the
     operands so the BLAS calls of the gradient see transposed and copied layouts."""
@@ -128,6 +130,7 @@ def test_softmax_verify_grad_vector_and_matrix(fun):
     verify_grad(lambda x: fun(x.T[::-1]), [rng.normal(size=(4, 3))], mode="py")
 
 
+@pytest.mark.slow   # many compiles: 8 s on 2 busy cores
 def test_softmax_gradients_in_c_match_numpy():
     """Both ops, 1-d and 2-d, float32 and float64, on strided views and saturated rows."""
     inputs, outputs, values, expected = [], [], [], []

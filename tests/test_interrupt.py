@@ -36,6 +36,7 @@ PROGRAM = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("path", ["c", "py"])
+@pytest.mark.slow   # a program in another process: 120 s on 2 busy cores
 def test_ctrl_c_ends_a_long_scan_and_changes_nothing(path):
     env = dict(os.environ, PYTHONPATH=REPO, PYTHONFAULTHANDLER="1")
     proc = subprocess.Popen([sys.executable, "-c", PROGRAM, path], env=env, cwd=REPO,

@@ -60,6 +60,7 @@ def well_conditioned(rng, n, dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.slow   # many compiles: 5 s on 2 busy cores
 def test_values_match_numpy(dtype):
     rng = np.random.default_rng(0)
     f_c, f_py = compiled(dtype)
@@ -149,6 +150,7 @@ def test_cholesky_reads_one_triangle_as_scipy():
         np.testing.assert_allclose(up, scipy.linalg.cholesky(x, lower=False))
 
 
+@pytest.mark.slow   # many compiles: 50 s on 2 busy cores
 def test_gradients():
     rng = np.random.default_rng(7)
     a = well_conditioned(rng, 4, "float64")

@@ -89,6 +89,7 @@ def test_state_of_in_update_survives_pickling():
     assert float(acc2(1.0)) == 2.0 and float(acc2(1.0)) == 3.0
 
 
+@pytest.mark.slow   # a program in another process: 6 s on 2 busy cores
 def test_pickled_function_loads_in_a_fresh_process_without_compiling(tmp_path):
     f, W, b = training_function()
     path = tmp_path / "train.pkl"

@@ -64,6 +64,7 @@ def naive_pool(x, ws, ignore_border=True, stride=None, pad=None, mode="max"):
     return out
 
 
+@pytest.mark.slow   # many compiles: 6 s on 2 busy cores
 def test_symbolic_window_stride_and_padding():
     """ws, stride and pad as symbolic scalars, as int vectors and as expressions of the
     input's shape, every mode; C and the reference against the loops."""
@@ -111,6 +112,7 @@ def test_spatial_pyramid_pooling_as_lasagne_builds_it():
     pool_2d(T.tensor4(), ws=T.ivector(), stride=T.ivector(), ignore_border=True, pad=None)
 
 
+@pytest.mark.slow   # many compiles: 46 s on 2 busy cores
 def test_gradients_with_symbolic_geometry():
     X = rng.permutation(2 * 2 * 6 * 5).reshape(2, 2, 6, 5) / 7.0     # no ties
     a = T.lscalar("a")
@@ -180,6 +182,7 @@ def test_pool_3d_ranks_views_and_empty_inputs():
         pool_3d(T.matrix(), (2, 2, 2), True)
 
 
+@pytest.mark.slow   # many compiles: 59 s on 2 busy cores
 def test_pool_3d_gradients():
     X = rng.permutation(2 * 4 * 5 * 4).reshape(1, 2, 4, 5, 4) / 9.0
     for mode in MODES:
@@ -241,6 +244,7 @@ def symbolic_pool_functions(nd):
 @settings(max_examples=40, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
+@pytest.mark.slow   # many compiles: 7 s on 2 busy cores
 def test_any_geometry_matches_the_loops(data):
     """Random sizes, windows, strides and padding (the edge cases included: windows larger
     than the image, strides larger than windows, empty axes) through one compiled function
@@ -279,6 +283,7 @@ def test_windows_of_padding_alone():
     assert check([x], [gx], [X])[0].shape == (2, 0, 3)
 
 
+@pytest.mark.slow   # many compiles: 7 s on 2 busy cores
 def test_out_shape_as_theano_computes_it():
     """Pool.out_shape(imgshape, ws, ignore_border, stride, pad, ndim), Theano's static
     method, for int and for symbolic image sizes (including empty axes)."""

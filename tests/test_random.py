@@ -83,6 +83,7 @@ def _many_draws(seed, x, nvec):
     ]
 
 
+@pytest.mark.slow   # many compiles: 8 s on 2 busy cores
 def test_c_and_reference_draw_the_same_numbers():
     x = T.dmatrix("x")
     nvec = T.lvector("nvec")
@@ -222,6 +223,7 @@ def test_reproducible_and_reseedable():
     assert seeded.uniform((2,)).rng.get_value().shape == (2,)
 
 
+@pytest.mark.slow   # many compiles: 5 s on 2 busy cores
 def test_default_updates_and_no_default_updates():
     srng = RandomStreams(11)
     u = srng.uniform((6,))
@@ -339,6 +341,7 @@ def test_build_time_errors():
         mrg.multinomial(pvals=[0.5, 0.5])
 
 
+@pytest.mark.slow   # many compiles: 14 s on 2 busy cores
 def test_run_time_errors_in_both_modes():
     p = T.dvector("p")
     nv = T.lvector("nv")

@@ -70,6 +70,7 @@ def openmp_settings():
     config.openmp, config.omp_threads, config.openmp_elemwise_minsize = saved
 
 
+@pytest.mark.slow   # many compiles: 5 s on 2 busy cores
 def test_w1_matches_numpy_and_the_thread_count_changes_nothing(openmp_settings):
     values = _w1_values()
     results, keys = [], set()

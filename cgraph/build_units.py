@@ -1,6 +1,6 @@
 """Building a module split into translation units (cgraph/codegen/units.py): each unit is
-compiled to an object file by its own compiler process, all at the same time, then the
-objects are linked into the module.
+compiled to an object file by its own compiler process, as many at a time as there are
+cores, then the objects are linked into the module.
 
 The cache (cgraph/cache.py) treats such a build as one compiler run: ``unit_material`` gives
 the commands that go into the key (one per unit, and the link as the key's ``command``), and
@@ -32,6 +32,14 @@ def optimization_flags(info: dict, unit_source: str, module_size: int) -> list:
     if unit_role(unit_source) == "loops":
         return list(LOOPS_OPTIMIZATION)
     return _tc.optimization_flags(info, module_size)
+
+
+def cores() -> int:
+    """The cores this process may run on: how many units compile at a time."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def unit_sources(source: str) -> list:
@@ -68,11 +76,11 @@ def unit_material(info: dict, source: str, output: str, runtime: bool) -> dict:
 
 
 class UnitsBuild:
-    """The compiles of every unit, started together, then the link: a stand-in for the
-    Popen of one compiler run. ``unit_seconds`` records each unit's compile wall time (and
-    the link's), for build.json and the benchmarks' W6 report."""
+    """The compiles of every unit, as many at a time as there are cores, then the link: a
+    stand-in for the Popen of one compiler run. ``unit_seconds`` records each unit's own
+    compile time (and the link's), for build.json and the benchmarks' W6 report."""
 
-    def __init__(self, unit_commands, link_command, folder, env):
+    def __init__(self, unit_commands, link_command, folder, env, parallel=None):
         with open(os.path.join(folder, "module.c"), encoding="utf-8") as f:
             sources = unit_sources(f.read())
         if len(sources) != len(unit_commands):
@@ -81,11 +89,12 @@ class UnitsBuild:
             with open(os.path.join(folder, unit_file(k)), "w", encoding="utf-8") as f:
                 f.write(text)
         self.folder, self.env, self.link_command = folder, env, link_command
+        self.unit_commands = unit_commands
+        self.parallel = parallel or cores()
         self.returncode = None
-        self.unit_seconds = {}
-        self._started = time.perf_counter()
-        self._running = [(unit_file(k), self._popen(command))
-                         for k, command in enumerate(unit_commands)]
+        self.unit_seconds = {unit_file(k): None for k in range(len(unit_commands))}
+        self._running = {}
+        self._killed = False
 
     def _popen(self, command):
         import subprocess           # imported by builds only: a warm start runs none
@@ -94,31 +103,36 @@ class UnitsBuild:
 
     def communicate(self):
         import threading
+        slots = threading.Semaphore(self.parallel)
         results = {}
 
-        def wait(name, proc):      # one waiter per unit: each unit's own wall time
-            results[name] = proc.communicate()
-            self.unit_seconds[name] = round(time.perf_counter() - self._started, 4)
+        def compile_unit(name, command):
+            with slots:
+                if self._killed or any(code for code, _, _ in results.values()):
+                    return            # a unit failed: the others would be thrown away
+                t0 = time.perf_counter()
+                proc = self._running[name] = self._popen(command)
+                out, err = proc.communicate()
+                del self._running[name]
+                self.unit_seconds[name] = round(time.perf_counter() - t0, 4)
+                results[name] = (proc.returncode, out, err)
 
-        for name, _ in self._running:       # in the units' order, whichever ends first
-            self.unit_seconds[name] = None
-        waiters = [threading.Thread(target=wait, args=item) for item in self._running]
-        for t in waiters:
+        workers = [threading.Thread(target=compile_unit, args=(unit_file(k), command))
+                   for k, command in enumerate(self.unit_commands)]
+        for t in workers:
             t.start()
-        for t in waiters:
+        for t in workers:
             t.join()
-        out = b"".join(results[name][0] for name, _ in self._running)
-        err = b"".join(results[name][1] for name, _ in self._running)
-        failed = next((p.returncode for _, p in self._running if p.returncode), 0)
-        self._running = []
-        if failed:
-            self.returncode = failed
+        done = [results[name] for name in self.unit_seconds if name in results]
+        out, err = b"".join(r[1] for r in done), b"".join(r[2] for r in done)
+        failed = next((code for code, _, _ in done if code), 0)
+        if failed or len(done) < len(self.unit_commands):
+            self.returncode = failed or -9
             return out, err
         t0 = time.perf_counter()
-        link = self._popen(self.link_command)
-        self._running = [("link", link)]
+        link = self._running["link"] = self._popen(self.link_command)
         o, e = link.communicate()
-        self._running = []
+        del self._running["link"]
         self.unit_seconds["link"] = round(time.perf_counter() - t0, 4)
         self.returncode = link.returncode
         if link.returncode == 0:
@@ -126,11 +140,12 @@ class UnitsBuild:
         return out + o, err + e
 
     def kill(self):
-        for _, proc in self._running:
+        self._killed = True
+        for proc in list(self._running.values()):
             proc.kill()
 
     def _remove_intermediates(self):
-        for k in range(len(self.unit_seconds) - 1):
+        for k in range(len(self.unit_commands)):
             for name in (unit_file(k), _object_file(k)):
                 try:
                     os.unlink(os.path.join(self.folder, name))

@@ -50,8 +50,10 @@ def values_for(a, b):
 
 
 def build_command(f):
+    """The compile command of the module (of its first unit, when it is split in units)."""
     with open(os.path.join(os.path.dirname(f.module_path), "build.json")) as fh:
-        return json.load(fh)["command"]
+        build = json.load(fh)
+    return build["material"].get("unit_commands", [build["command"]])[0]
 
 
 @pytest.mark.parametrize("level", ["-O3", "-O1"])

@@ -18,10 +18,11 @@ from cgraph.codegen import units
 @pytest.fixture
 def split_small_modules(monkeypatch):
     """Split modules of a few node blocks into three units of blocks (and one of kernels),
-    whatever the machine's cores."""
+    compiled two at a time."""
     monkeypatch.setattr(units, "MIN_SPLIT_CHARS", 1500)
     monkeypatch.setattr(units, "MIN_UNIT_CHARS", 1500)
-    monkeypatch.setattr(units, "cores", lambda: 3)
+    monkeypatch.setattr(units, "MAX_UNITS", 3)
+    monkeypatch.setattr(build_units, "cores", lambda: 2)
 
 
 def _mlp_step(tag):
@@ -139,7 +140,6 @@ def test_functions_compiled_from_two_threads_are_right(split_small_modules):
 
 
 def test_small_modules_and_shared_state_stay_one_unit(monkeypatch):
-    monkeypatch.setattr(units, "cores", lambda: 2)
     x = T.dvector("x_one_unit")
     assert units.UNIT_MARKER not in cgraph.function([x], T.exp(x) * 2).c_source
     monkeypatch.setattr(units, "MIN_SPLIT_CHARS", 100)
@@ -187,3 +187,15 @@ def test_the_w6_report_shows_each_translation_unit(capsys):
     assert "runtime 2.00 s, anonymous 400.00 ms (unit1.c 210.00 ms, unit2.c 80.00 ms, " \
            "unit0.c 300.00 ms, link 20.00 ms)" in out
     assert "loading 4.00 ms" in out
+
+
+def test_units_compile_one_at_a_time_on_one_core(split_small_modules, monkeypatch):
+    monkeypatch.setattr(build_units, "cores", lambda: 1)
+    x = T.dmatrix("x_one_core")
+    out = T.tanh(T.dot(x, x.T)) + T.exp(-x.sum(axis=1)).dimshuffle(0, "x") * T.sin(x).sum()
+    f = cgraph.function([x], [out, T.nnet.softmax(out)], name="onecore")
+    assert f.c_source.count(units.UNIT_MARKER) >= 3
+    ref = cgraph.function([x], [out, T.nnet.softmax(out)], mode="py")
+    v = np.linspace(-1, 1, 12).reshape(4, 3)
+    for got, want in zip(f(v), ref(v)):
+        np.testing.assert_allclose(got, want, rtol=1e-12)

@@ -23,12 +23,12 @@ build_units.py cuts it into files, compiles them at the same time and links them
 
 Not split: modules whose code keeps module-level state (a scan's interrupt counter, the
 LAPACK table, the profile counters) or ifelse flags shared between blocks, and modules too
-small for a split to pay (``MIN_SPLIT_CHARS``). How many units of blocks: one per core
-(at most ``MAX_UNITS``), each with at least ``MIN_UNIT_CHARS`` of blocks. The count depends
-on the machine, and so does the source (and the key) of a large module.
+small for a split to pay (``MIN_SPLIT_CHARS``). How many units of blocks: one per
+``MIN_UNIT_CHARS`` of blocks, at most ``MAX_UNITS``; not one per core, so that a module's
+source and key are the same on every machine (a cache warmed on one serves another).
+build_units runs as many compiles at a time as there are cores.
 """
 import dataclasses
-import os
 import re
 
 from .render import render
@@ -56,14 +56,6 @@ _DECLARATION = re.compile(r'^__attribute__\(\(visibility\("hidden"\)\)\) int (\w
 _TOP_LEVEL_NON_STATIC = re.compile(r"^(?!static\b|typedef\b|#|/\*|\*|\s|\}|\{|$)", re.M)
 
 
-def cores() -> int:
-    """The cores this process may run on (the compiles of one module run side by side)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
 def identifiers(code: str) -> set:
     """The identifiers ``code`` uses, leaving out those only in string literals and comments."""
     return set(_IDENT.findall(_STRING_OR_COMMENT.sub(" ", code)))
@@ -80,7 +72,7 @@ def block_groups(body, support, profile=False, uses_lapack=False) -> int:
     size = sum(len(block["code"]) for block in body.blocks)
     if size < MIN_SPLIT_CHARS:
         return 0
-    return max(1, min(cores(), MAX_UNITS, len(body.blocks), size // MIN_UNIT_CHARS))
+    return max(1, min(MAX_UNITS, len(body.blocks), size // MIN_UNIT_CHARS))
 
 
 def group_blocks(blocks: list, n: int, head: int = 0) -> list:
@@ -149,8 +141,10 @@ def split_module(body, support, render_entry, function_name, n, kernel_names=fro
     kernels named ``kernel_names`` (see the module's docstring). ``render_entry(body,
     support)`` renders unit 0 (module.c.j2) from a body and a support list."""
     kernels, kernel_declarations, others = _loops(support, set(kernel_names))
-    support = kernel_declarations + others     # a declaration is kept where a block calls it
     groups = group_blocks(body.blocks, n, _entry_weight(body))
+    if len(groups) == 1 and not kernels:
+        return render_entry(body, support)      # nothing to compile beside the blocks
+    support = kernel_declarations + others     # a declaration is kept where a block calls it
     after_ids = [set() for _ in groups]      # identifiers used after each group
     later = identifiers(body.inplace_check) | identifiers(
         "\n".join(b["code"] for b in body.late_blocks)) | {v.name for v in body.outputs}

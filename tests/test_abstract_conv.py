@@ -120,6 +120,7 @@ DILATED = [  # (images, output gradient, filter rows x columns, geometry)
 ]
 
 
+@pytest.mark.slow   # many compiles: 7 s on 2 busy cores
 def test_grad_weights_as_a_dilated_convolution():
     """AbstractConv2d_gradWeights(...)(input, W, (rows, cols)) as DilatedConv2DLayer calls
     it (subsample is the dilation there), against the loop-by-loop reference."""
@@ -178,6 +179,7 @@ def test_lasagne_style_layers_train():
     verify_grad(dilated, [W2, X2])
 
 
+@pytest.mark.slow   # many compiles: 4 s on 2 busy cores
 def test_second_order_gradient_through_the_transposed_convolution():
     w, x = T.tensor4("w"), T.tensor4("x")
     op = ac.AbstractConv2d_gradInputs(subsample=(2, 1), border_mode="half")
@@ -190,6 +192,7 @@ def test_second_order_gradient_through_the_transposed_convolution():
     assert f[1].shape == X.shape
 
 
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_hints_and_shape_errors_in_both_modes():
     w, gy = T.tensor4("w"), T.tensor4("gy")
     op = ac.AbstractConv2d_gradInputs(imshp=(None, 2, 6, None), kshp=(3, 2, 3, 3))
@@ -220,6 +223,7 @@ def test_hints_and_shape_errors_in_both_modes():
         op(w, gy, T.vector("f"))
 
 
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_grouped_and_unshared_transposed_convolution_match_the_forward_gradient():
     """The shape form gives what T.grad of the forward convolution gives."""
     for kwargs, ws in [(dict(num_groups=2), (4, 1, 2, 2)),
@@ -241,6 +245,7 @@ def test_grouped_and_unshared_transposed_convolution_match_the_forward_gradient(
     assert_clean_build(f)
 
 
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_forward_op_and_helpers():
     x, w = T.tensor4("x"), T.tensor4("w")
     op = ac.AbstractConv2d(imshp=(None, 2, None, None), kshp=(3, 2, 2, 2),
@@ -304,6 +309,7 @@ def test_causal_conv1d_sees_only_the_past():
     np.testing.assert_allclose(got, expected, rtol=1e-12)
 
 
+@pytest.mark.slow   # many compiles: 4 s on 2 busy cores
 def test_bilinear_upsampling_interpolates_linearly():
     x = T.tensor4("x")
     X = np.arange(2 * 3 * 3 * 4, dtype="float64").reshape(2, 3, 3, 4)

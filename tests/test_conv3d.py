@@ -71,6 +71,7 @@ GEOMETRIES = [
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.slow   # many compiles: 4 s on 2 busy cores
 def test_conv3d_against_the_loops(dtype):
     inputs, outs, values, expected = [], [], [], []
     for k, g in enumerate(GEOMETRIES):

@@ -110,6 +110,7 @@ UNARY = ["exp", "log", "log1p", "expm1", "sqrt", "tanh", "sin", "cos", "tan", "s
 
 
 @pytest.mark.parametrize("name", UNARY)
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_unary_gradients(name):
     x = rng.uniform(0.1, 0.9, size=(3,))   # inside every domain (log, arcsin...)
     verify_grad(getattr(T, name), [x], n_tests=1)
@@ -117,6 +118,7 @@ def test_unary_gradients(name):
 
 @pytest.mark.parametrize("name", ["add", "sub", "mul", "true_div", "pow", "maximum", "minimum",
                                   "arctan2"])
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_binary_gradients_with_broadcasting(name):
     a = rng.uniform(0.5, 1.5, size=(3, 1))
     b = rng.uniform(0.5, 1.5, size=(1, 4)) + 0.01
@@ -131,6 +133,7 @@ def test_switch_clip_and_composite_gradients():
     verify_grad(lambda v: T.tanh(v.dimshuffle("x", 0) * v.dimshuffle(0, "x")), [x], n_tests=1)
 
 
+@pytest.mark.slow   # many compiles: 4 s on 2 busy cores
 def test_float32_verify_grad():
     x = rng.uniform(0.2, 0.8, size=(5,)).astype("float32")
     verify_grad(lambda v: T.exp(v) * T.log(v), [x], n_tests=1)

@@ -197,6 +197,7 @@ def _expit(x):
     return scipy.special.expit(x)
 
 
+@pytest.mark.slow   # many compiles: 4 s on 2 busy cores
 def test_binary_crossentropies_values_and_exact_gradient():
     """sigmoid_binary_crossentropy: the gradient for the logits is sigmoid(x) - t exactly,
     also at 0 and in saturation; binary_crossentropy of a sigmoid takes the same path."""
@@ -244,6 +245,7 @@ def test_categorical_crossentropy_values_both_target_forms():
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_categorical_crossentropy_of_softmax_is_stable(dtype):
     """Logits of +-1000: cost and gradient finite and equal to the exact values, with
     class-index and one-hot targets."""
@@ -319,6 +321,7 @@ def _numpy_logreg_step(xv, yv, W, b, lr):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_logistic_regression_training_steps_match_numpy(dtype):
     n, features, classes, lr = 20, 6, 3, 0.5
     xv = rng.normal(size=(n, features)).astype(dtype)

@@ -49,5 +49,6 @@ def test_gradient_graphs_c_equals_py():
     check([x], grad(cost, x), [X])
 
 
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_float32_reduction_gradient():
     verify_grad(lambda x: T.mean(T.sum(x * x, axis=1)), [X.astype("float32")], n_tests=1)

@@ -86,6 +86,7 @@ def test_symbolic_window_stride_and_padding():
     check([x, a, b, v], outs, [X, 3, 2, np.array([2, 3], "int32")], expected=expected)
 
 
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_spatial_pyramid_pooling_as_lasagne_builds_it():
     """Window and stride computed from the symbolic input shape, pad=None, for pyramid
     levels 4, 2, 1; the 'kaiming'-free fast path of SpatialPyramidPoolingLayer."""
@@ -129,6 +130,7 @@ def test_gradients_with_symbolic_geometry():
     check([x, g, a], [out, gx], [X, G, 2])
 
 
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_runtime_geometry_errors_in_both_modes():
     x, a, v = T.matrix("x"), T.lscalar("a"), T.lvector("v")
     X = np.zeros((4, 5))
@@ -157,6 +159,7 @@ PYRAMID_3D = [  # (ws, ignore_border, stride, pad)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.slow   # many compiles: 4 s on 2 busy cores
 def test_pool_3d_against_the_loops(dtype):
     x = T.TensorType(dtype, (False,) * 5)("x")
     X = rng.normal(size=(2, 2, 5, 6, 4)).astype(dtype)
@@ -267,6 +270,7 @@ def test_any_geometry_matches_the_loops(data):
         np.testing.assert_allclose(r, expected, rtol=1e-12, atol=1e-12, err_msg=mode)
 
 
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_windows_of_padding_alone():
     """An empty pooled axis with padding: every window holds padding only. Max gives the
     dtype's lowest value, sum 0, average_inc_pad 0, average_exc_pad NaN (0 for integers);

@@ -322,6 +322,7 @@ def test_max_min_argmax_of_empty_axis_raise_in_both_modes():
             f(np.zeros((2, 0)))
 
 
+@pytest.mark.slow   # many compiles: 4 s on 2 busy cores
 def test_high_rank_and_scattered_axes():
     x = T.tensor("float64", (False,) * 6, name="x")
     v = rng.normal(size=(2, 1, 3, 2, 1, 3))
@@ -373,6 +374,7 @@ def test_strided_and_negative_stride_inputs():
 # --- NaN and ties ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.slow   # many compiles: 6 s on 2 busy cores
 def test_nan_propagation_and_first_index_ties(dtype):
     x = T.matrix("x", dtype=dtype)
     xt = x.T
@@ -432,6 +434,7 @@ def test_var_std_ddof():
 
 # --- methods and Theano's call forms -----------------------------------------------------
 
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_variable_methods_and_max_and_argmax():
     x = T.dmatrix("x")
     b = T.imatrix("b")

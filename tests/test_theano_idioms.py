@@ -457,6 +457,7 @@ def _numpy_bn_train(x, gamma, beta, axes, eps, factor, running_mean, running_var
 
 @pytest.mark.parametrize("axes, shape", [("per-activation", (5, 3)), ("spatial", (4, 3, 2, 5)),
                                          ((0, 2), (3, 4, 2)), ((1,), (3, 4))])
+@pytest.mark.slow   # many compiles: 5 s on 2 busy cores
 def test_batch_normalization_train_matches_theanos_formulas(axes, shape):
     rng = np.random.RandomState(6)
     ndim = len(shape)

@@ -74,6 +74,7 @@ def test_shape_reads_move_to_the_inputs_the_lengths_come_from():
           expected=[np.int64(3), np.full(3, 2.0), np.exp(values[0]) / 3])
 
 
+@pytest.mark.slow   # many compiles: 4 s on 2 busy cores
 def test_binomial_fast_path_against_a_loop():
     """One n for every sample, contiguous p and uniforms: the RBM's binomial(n=1, p)."""
     import cgraph.tensor.random as rnd

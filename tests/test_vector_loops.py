@@ -178,6 +178,7 @@ def test_integer_division_loops_stay_correct_and_raise():
         f(av, bv)
 
 
+@pytest.mark.slow   # a program in another process: 3 s on 2 busy cores
 def test_forked_child_runs_loops_without_hanging(tmp_path):
     """libgomp's threads do not survive fork: a forked child must compute on one thread
     (its old functions and ones it compiles) rather than hang."""

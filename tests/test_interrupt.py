@@ -14,7 +14,9 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 PROGRAM = textwrap.dedent("""
-    import sys
+    import signal, sys
+    # pytest-xdist's workers ignore SIGINT and a child inherits that: Ctrl-C as in a shell
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import numpy as np
     import cgraph, cgraph.tensor as T
     n = T.lscalar("n")

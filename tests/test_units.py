@@ -199,3 +199,14 @@ def test_units_compile_one_at_a_time_on_one_core(split_small_modules, monkeypatc
     v = np.linspace(-1, 1, 12).reshape(4, 3)
     for got, want in zip(f(v), ref(v)):
         np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_support_code_with_module_state_keeps_a_module_whole():
+    from types import SimpleNamespace
+    body = SimpleNamespace(blocks=[{"code": "x = y;" * 10_000, "header": "a"}] * 3)
+    assert units.block_groups(body, ["static int cg_f(int a)\n{\n    return a;\n}"]) >= 1
+    for state in ("static int64_t cg_counter[4];",           # one copy per unit: wrong
+                  'volatile const int *cg_interrupt_counter;'):  # defined twice: no link
+        assert units.block_groups(body, [state]) == 0
+    assert units.block_groups(body, [], profile=True) == 0
+    assert units.block_groups(body, [], uses_lapack=True) == 0

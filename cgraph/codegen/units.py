@@ -53,6 +53,8 @@ _KERNEL = re.compile(r"^static (int \w+\(int64_t n, char \*const \*cg_p, const i
                      re.M)
 _HIDDEN = '__attribute__((visibility("hidden")))'
 _DECLARATION = re.compile(r'^__attribute__\(\(visibility\("hidden"\)\)\) int (\w+)\(.*\);$', re.M)
+# a static variable (not const): state that each unit's copy would keep apart
+_STATIC_VARIABLE = re.compile(r"^static\s+(?!const\b|inline\b)[^(=;]*[;=]", re.M)
 _TOP_LEVEL_NON_STATIC = re.compile(r"^(?!static\b|typedef\b|#|/\*|\*|\s|\}|\{|$)", re.M)
 
 
@@ -65,7 +67,8 @@ def block_groups(body, support, profile=False, uses_lapack=False) -> int:
     """Into how many units the node blocks of ``body`` go (0: the module is not split)."""
     if profile or uses_lapack or not body.blocks:
         return 0
-    if any(_TOP_LEVEL_NON_STATIC.search(code) for code in support):
+    if any(_TOP_LEVEL_NON_STATIC.search(code) or _STATIC_VARIABLE.search(code)
+           for code in support):
         return 0    # module-level state (a scan's interrupt counter): one copy, in one unit
     if any("cg_then" in block["code"] for block in body.blocks):
         return 0    # ifelse flags are locals of cg_run read by several blocks

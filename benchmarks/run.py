@@ -512,7 +512,9 @@ def compile_times(timeout=300):
 
 # Printed by the W6 child after its timings: where a cold function() went. Each unit the
 # process compiled (the runtime library, the call-path extension and the step's module) with
-# its compiler time (the first two compile in threads while the graph is lowered), the time
+# its compiler time (the first two compile in threads while the graph is lowered; a module
+# split into translation units lists each one's compile, run side by side, and the link:
+# see cgraph/build_units.py), the time
 # in the dynamic loader, and the rest of function(): Python (rewrites, lowering, rendering,
 # cache checks) and waiting for the units built beside it.
 _SPLIT_PROGRAM = """
@@ -523,7 +525,8 @@ for key, folder, build in cache.list_entries():
     if build.get("built_by", "").endswith(f"pid {os.getpid()}"):
         kind = build.get("material", {}).get("kind", "module")
         units.append({"unit": build.get("function") if kind == "module" else kind,
-                      "gcc_seconds": build.get("compile_seconds", 0.0)})
+                      "gcc_seconds": build.get("compile_seconds", 0.0),
+                      "translation_units": build.get("unit_seconds")})
 # a module compiled beside the runtime library waited for it before linking (its build.json
 # counts the wait as compile time): reported on its own, out of the module's gcc time
 from cgraph.deferred_link import stats as deferred
@@ -602,12 +605,22 @@ def print_table(configs, rows, backends, threads, w6=None):
     for which in ("cold", "warm"):
         split = (w6 or {}).get(f"W6 {which} split")
         if split:
-            units = ", ".join(f"{u['unit']} {_fmt(u['gcc_seconds'])}" for u in split["units"])
+            units = ", ".join(f"{u['unit']} {_fmt(u['gcc_seconds'])}" + _translation_units(u)
+                              for u in split["units"])
             print(f"  W6 {which} function(): gcc per unit: {units or 'none'}; loading "
                   f"{_fmt(split['load_seconds'])}; Python and waiting for units built in "
                   f"threads {_fmt(split['python_seconds'])}")
     for k, note in enumerate(footnotes, 1):
         print(f"  [{k}] {note}")
+
+
+def _translation_units(unit):
+    """" (unit0.c 0.31 s, unit1.c 0.12 s, link 20 ms)" for a module built in translation
+    units (each compile's wall time from the start of all of them; the link after them)."""
+    parts = unit.get("translation_units")
+    if not parts:
+        return ""
+    return " (" + ", ".join(f"{name} {_fmt(seconds)}" for name, seconds in parts.items()) + ")"
 
 
 def print_memory(configs, table, backends):

@@ -224,7 +224,8 @@ def blas_threads():
             import scipy
             folder = os.path.dirname(scipy.__file__) + ".libs"
             libraries = [ctypes.CDLL(p) for p in
-                         sorted(glob.glob(os.path.join(folder, "libscipy_openblas*.so*")))[:1]]
+                         sorted(os.path.join(folder, name) for name in os.listdir(folder)
+                                if name.startswith("libscipy_openblas") and ".so" in name)[:1]]
         except (ImportError, OSError):
             return None
     for lib in libraries:

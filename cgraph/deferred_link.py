@@ -65,6 +65,31 @@ def popen(command, material, link_file, cwd, **kwargs):
     return subprocess.Popen(command, cwd=cwd, **kwargs)
 
 
+def before_link(material, link_file, cwd):
+    """For a build whose link needs the runtime library still being built (``link_file``
+    absent in ``cwd``): a function that waits for the library and writes its copy there,
+    to run once the compiles are done and before the link. None when nothing is pending."""
+    runtime_key = material.get("runtime")
+    if os.path.exists(os.path.join(cwd, link_file)) or not runtime_pending(runtime_key):
+        return None
+    stats["deferred_links"] += 1
+    return lambda: _copy_runtime_when_loaded(runtime_key, link_file, cwd)
+
+
+def _copy_runtime_when_loaded(runtime_key, link_file, cwd):
+    import time
+    from . import cache
+    started = time.perf_counter()
+    wait_for_runtime()
+    stats["runtime_wait_seconds"] += time.perf_counter() - started
+    image = cache.runtime_images.get(runtime_key)
+    if image is None:
+        raise cache.CacheError("cgraph: the runtime library a module was compiled "
+                               "for is not the one this process loaded")
+    with open(os.path.join(cwd, link_file), "wb") as f:
+        f.write(image)
+
+
 class _CompileThenLink:
     """The compile starts now; ``communicate`` waits for it, then for the runtime library,
     then links. Its output is both steps'."""
@@ -87,17 +112,7 @@ class _CompileThenLink:
         out, err = self.process.communicate()
         self.returncode = self.process.returncode
         if self.returncode == 0:
-            import time
-            from . import cache
-            started = time.perf_counter()
-            wait_for_runtime()
-            stats["runtime_wait_seconds"] += time.perf_counter() - started
-            image = cache.runtime_images.get(self.runtime_key)
-            if image is None:
-                raise cache.CacheError("cgraph: the runtime library a module was compiled "
-                                       "for is not the one this process loaded")
-            with open(os.path.join(self.cwd, self.link_file), "wb") as f:
-                f.write(image)
+            _copy_runtime_when_loaded(self.runtime_key, self.link_file, self.cwd)
             link = subprocess.Popen(self.link_command, cwd=self.cwd, **self.kwargs)
             link_out, link_err = link.communicate()
             self.returncode = link.returncode

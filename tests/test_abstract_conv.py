@@ -92,6 +92,7 @@ TRANSPOSED = [  # (filters, output gradient, image rows x columns, geometry)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.slow   # many compiles: 5 s on 2 busy cores
 def test_grad_inputs_as_a_transposed_convolution(dtype):
     """AbstractConv2d_gradInputs(...)(W, input, (rows, cols)) as Lasagne's
     TransposedConv2DLayer calls it, against the loop-by-loop reference."""
@@ -119,6 +120,7 @@ DILATED = [  # (images, output gradient, filter rows x columns, geometry)
 ]
 
 
+@pytest.mark.slow   # many compiles: 7 s on 2 busy cores
 def test_grad_weights_as_a_dilated_convolution():
     """AbstractConv2d_gradWeights(...)(input, W, (rows, cols)) as DilatedConv2DLayer calls
     it (subsample is the dilation there), against the loop-by-loop reference."""
@@ -134,6 +136,7 @@ def test_grad_weights_as_a_dilated_convolution():
     check(inputs, outs, values, expected=expected)
 
 
+@pytest.mark.slow   # many compiles: 6 s on 2 busy cores
 def test_symbolic_and_vector_shapes():
     """The spatial shape as symbolic scalars (Lasagne's output_size from input.shape), as
     a vector variable, and as a slice of a shape; the result has the runtime size."""
@@ -154,6 +157,7 @@ def test_symbolic_and_vector_shapes():
     check([x, gy], out, [X, GY], expected=naive_grad_weights(X, GY, (3, 4)))
 
 
+@pytest.mark.slow   # many compiles: 15 s on 2 busy cores
 def test_lasagne_style_layers_train():
     """The graphs of a transposed and a dilated layer, differentiated with T.grad (the
     gradients are the other convolution ops, in C) and checked with verify_grad."""
@@ -175,6 +179,7 @@ def test_lasagne_style_layers_train():
     verify_grad(dilated, [W2, X2])
 
 
+@pytest.mark.slow   # many compiles: 4 s on 2 busy cores
 def test_second_order_gradient_through_the_transposed_convolution():
     w, x = T.tensor4("w"), T.tensor4("x")
     op = ac.AbstractConv2d_gradInputs(subsample=(2, 1), border_mode="half")
@@ -187,6 +192,7 @@ def test_second_order_gradient_through_the_transposed_convolution():
     assert f[1].shape == X.shape
 
 
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_hints_and_shape_errors_in_both_modes():
     w, gy = T.tensor4("w"), T.tensor4("gy")
     op = ac.AbstractConv2d_gradInputs(imshp=(None, 2, 6, None), kshp=(3, 2, 3, 3))
@@ -217,6 +223,7 @@ def test_hints_and_shape_errors_in_both_modes():
         op(w, gy, T.vector("f"))
 
 
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_grouped_and_unshared_transposed_convolution_match_the_forward_gradient():
     """The shape form gives what T.grad of the forward convolution gives."""
     for kwargs, ws in [(dict(num_groups=2), (4, 1, 2, 2)),
@@ -238,6 +245,7 @@ def test_grouped_and_unshared_transposed_convolution_match_the_forward_gradient(
     assert_clean_build(f)
 
 
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_forward_op_and_helpers():
     x, w = T.tensor4("x"), T.tensor4("w")
     op = ac.AbstractConv2d(imshp=(None, 2, None, None), kshp=(3, 2, 2, 2),
@@ -301,6 +309,7 @@ def test_causal_conv1d_sees_only_the_past():
     np.testing.assert_allclose(got, expected, rtol=1e-12)
 
 
+@pytest.mark.slow   # many compiles: 4 s on 2 busy cores
 def test_bilinear_upsampling_interpolates_linearly():
     x = T.tensor4("x")
     X = np.arange(2 * 3 * 3 * 4, dtype="float64").reshape(2, 3, 3, 4)
@@ -326,6 +335,7 @@ def test_module_is_reachable_by_attribute_and_by_import():
     assert hasattr(pool, "pool_3d") and hasattr(pool, "max_pool_2d_same_size")
 
 
+@pytest.mark.slow   # many compiles: 6 s on 2 busy cores
 def test_conv2d_transpose_and_separable_convolutions():
     """conv2d_transpose is the input gradient of the forward convolution it transposes;
     separable_conv2d/3d are a grouped (depthwise) then a 1x1 (pointwise) convolution."""

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROCESSES, ROUNDS = 3, 4
 
@@ -44,6 +46,7 @@ WORKER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow   # a program in another process: 35 s on 2 busy cores
 def test_clear_prune_verify_beside_compiling_processes(tmp_path):
     env = dict(os.environ, PYTHONPATH=REPO, CGRAPH_CACHE_DIR=str(tmp_path / "cache"))
     stop, failures = tmp_path / "stop", tmp_path / "failures"

@@ -186,6 +186,7 @@ def _right(output, a):
                        rtol=1e-12, atol=0)
 
 
+@pytest.mark.slow   # many compiles: 17 s on 2 busy cores
 def test_damaged_templates_and_compiler_records_are_set_aside(root):
     first = _run(root, _program(2.0))
     assert first.returncode == 0, first.stderr
@@ -215,6 +216,7 @@ def test_damaged_templates_and_compiler_records_are_set_aside(root):
     assert _right(third.stdout, 4.0), third.stdout
 
 
+@pytest.mark.slow   # many compiles: 20 s on 2 busy cores
 def test_a_fifo_in_place_of_any_cache_file_hangs_nothing(root):
     """Every kind of file: the entry's manifest, module, build.json and last_used, both
     pre-key records, the compiled templates, the compiler probes. The function still

@@ -1,6 +1,7 @@
 """examples/char_rnn.py: the loss of its RNN is the one numpy computes, and a short run
 learns (training and validation loss fall, samples are printed)."""
 import numpy as np
+import pytest
 
 from test_examples import load_example
 
@@ -18,6 +19,7 @@ def numpy_loss(params, X, Y, h0):
     return total / Y.size, h
 
 
+@pytest.mark.slow   # many compiles: 13 s on 2 busy cores
 def test_loss_and_state_match_numpy():
     char_rnn = load_example("char_rnn")
     vocabulary = char_rnn.Vocabulary("abcab cab!")
@@ -47,6 +49,7 @@ def test_loss_and_state_match_numpy():
     np.testing.assert_allclose(probabilities.sum(), 1.0)
 
 
+@pytest.mark.slow   # many compiles: 17 s on 2 busy cores
 def test_short_run_learns(tmp_path, capsys):
     losses, valid_losses, samples = load_example("char_rnn").main(
         ["--epochs", "8", "--hidden", "48", "--batch", "8", "--steps", "20", "--every", "4",

@@ -71,6 +71,7 @@ GEOMETRIES = [
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.slow   # many compiles: 4 s on 2 busy cores
 def test_conv3d_against_the_loops(dtype):
     inputs, outs, values, expected = [], [], [], []
     for k, g in enumerate(GEOMETRIES):
@@ -101,12 +102,14 @@ def test_edge_sizes_and_views():
                                       dict(border_mode="full", filter_flip=False,
                                            filter_dilation=(1, 2, 1)),
                                       dict(num_groups=2)], ids=str)
+@pytest.mark.slow   # many compiles: 17 s on 2 busy cores
 def test_gradients_with_verify_grad(geometry):
     X = random((2, 2, 4, 5, 4))
     W = random((2, 2 // geometry.get("num_groups", 1), 2, 2, 3))
     verify_grad(lambda x, w: T.nnet.conv3d(x, w, **geometry), [X, W])
 
 
+@pytest.mark.slow   # many compiles: 12 s on 2 busy cores
 def test_transposed_conv3d_as_lasagne_calls_it():
     """AbstractConv3d_gradInputs(imshp, kshp, subsample, border_mode, filter_flip)(W, input,
     output_size), with the size given as ints and as symbolic scalars; it equals the
@@ -133,6 +136,7 @@ def test_transposed_conv3d_as_lasagne_calls_it():
     check([x, gy], gw2, [X, GY], expected=expected)
 
 
+@pytest.mark.slow   # many compiles: 5 s on 2 busy cores
 def test_errors_in_both_modes():
     x, w = tensor5("x"), tensor5("w")
     out = T.nnet.conv3d(x, w)
@@ -190,6 +194,7 @@ HYPOTHESIS_GEOMETRIES = [dict(), dict(border_mode="half", subsample=(2, 1, 2)),
 @settings(max_examples=25, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
+@pytest.mark.slow   # many compiles: 12 s on 2 busy cores
 def test_random_shapes_against_the_loops(data):
     """Random batch, channels, volume and filter sizes (1 included) for three geometries:
     the forward op and both gradients in C, the numpy reference and the loops agree (the

@@ -28,10 +28,12 @@ def built(tmp_path_factory):
     return {p.stem: p.read_text() for p in out.glob("*.html")}
 
 
+@pytest.mark.slow   # a Sphinx build: 31 s on 2 busy cores
 def test_docs_build_without_warnings(built):
     assert {"index", "tutorial", "api", "porting", "examples"} <= set(built)
 
 
+@pytest.mark.slow   # the Sphinx build: 37 s on 2 busy cores
 def test_porting_page_lists_every_unsupported_name(built):
     from cgraph.unsupported import THEANO_NAMES
     page = built["porting"]
@@ -47,6 +49,7 @@ def test_porting_page_lists_every_unsupported_name(built):
         assert f'<span class="pre">{flag}</span>' in page, flag
 
 
+@pytest.mark.slow   # the Sphinx build
 def test_api_page_documents_every_public_name(built):
     sys.path.insert(0, str(DOCS / "_ext"))
     public_names = importlib.import_module("cgraph_docs").public_names
@@ -79,6 +82,7 @@ def tutorial_blocks():
     return blocks
 
 
+@pytest.mark.slow   # every tutorial block compiled: 18 s on 2 busy cores
 def test_tutorial_code_runs(capsys):
     blocks = tutorial_blocks()
     assert len(blocks) >= 12

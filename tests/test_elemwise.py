@@ -14,6 +14,7 @@ UNARY_FLOAT = ["exp", "expm1", "log", "log1p", "sqrt", "tanh", "sin", "cos", "ab
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_unary_float_ops_in_one_module(dtype):
     x = T.vector("x", dtype=dtype)
     outs = [getattr(T, name)(x) for name in UNARY_FLOAT]

@@ -106,6 +106,7 @@ def test_bad_data_files_say_what_is_wrong(tmp_path, digits_module):
         digits_module.load_data(str(tmp_path / "other.pkl.gz"))
 
 
+@pytest.mark.slow   # many compiles: 12 s on 2 busy cores
 def test_logistic_regression_trains_on_idx_files(tmp_path, capsys):
     write_idx_folder(tmp_path, compress=True)
     result = load_example("logistic_regression").main(
@@ -123,6 +124,7 @@ def test_lenet_geometry_for_mnist():
     assert lenet.geometry("half", 8) == ((3, 3), (4, 2))
 
 
+@pytest.mark.slow   # many compiles: 14 s on 2 busy cores
 def test_rbm_runs_the_784_visible_model_on_a_pickle(tmp_path, capsys):
     path = write_pickle(tmp_path / "mnist.pkl.gz")
     costs = load_example("rbm").main(
@@ -140,6 +142,7 @@ def test_rbm_runs_the_784_visible_model_on_a_pickle(tmp_path, capsys):
 @pytest.mark.parametrize("example, extra", [("mlp", ["--hidden", "16"]),
                                             ("lenet", ["--nkerns", "2", "3", "--hidden", "8",
                                                        "--border-mode", "valid"])])
+@pytest.mark.slow   # many compiles: 12 s on 2 busy cores
 def test_classifiers_train_on_a_pickle(tmp_path, example, extra):
     path = write_pickle(tmp_path / "mnist.pkl.gz")
     result = load_example(example).main(

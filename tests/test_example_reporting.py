@@ -12,6 +12,7 @@ import cgraph.tensor as T
 from test_examples import EXAMPLES, load_example
 
 
+@pytest.mark.slow   # a program in another process: 3 s on 2 busy cores
 def test_module_origin_says_built_then_memory_then_disk():
     x = T.dvector("x")
     # a constant no other run has used, so that this graph's module is not in the cache
@@ -67,6 +68,7 @@ def test_progress_is_silent_off_a_terminal():
     assert not hasattr(bar, "n")      # not a tqdm object
 
 
+@pytest.mark.slow   # many compiles: 4 s on 2 busy cores
 def test_learning_curve_and_grid_figures(tmp_path):
     pytest.importorskip("matplotlib")
     plotting = load_example("plotting")

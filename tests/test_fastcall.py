@@ -57,6 +57,7 @@ def rss_bytes():
 
 # --- results equal the reference -------------------------------------------------------------
 
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_fast_path_matches_py_mode_for_many_forms():
     x, y = T.dvector("x"), T.fmatrix("y")
     i, k = T.lscalar("i"), T.iscalar("k")
@@ -91,6 +92,7 @@ def test_fast_path_matches_py_mode_for_many_forms():
         assert_same(n_c.get_value(), n_py.get_value(), what="shared n")
 
 
+@pytest.mark.slow   # many compiles: 4 s on 2 busy cores
 def test_single_dict_and_empty_results_and_givens():
     x = T.dvector("x")
     single = function([x], x + 1)
@@ -271,6 +273,7 @@ def test_concurrent_calls_from_four_threads():
     run_in_threads(work, 4)
 
 
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_no_leak_over_10000_calls():
     x = T.dvector("x")
     d = T.dvector("d")
@@ -321,6 +324,7 @@ def test_no_leak_on_errors_and_declined_calls():
     assert refs() == before and s.get_value().tolist() == [0.0, 0.0, 0.0]
 
 
+@pytest.mark.slow   # many compiles: 8 s on 2 busy cores
 def test_functions_with_many_inputs_and_outputs():
     xs = [T.dvector(f"x{k}") for k in range(40)]
     outs = [x * k for k, x in enumerate(xs)] + [sum(xs[1:], xs[0])]

@@ -110,6 +110,7 @@ UNARY = ["exp", "log", "log1p", "expm1", "sqrt", "tanh", "sin", "cos", "tan", "s
 
 
 @pytest.mark.parametrize("name", UNARY)
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_unary_gradients(name):
     x = rng.uniform(0.1, 0.9, size=(3,))   # inside every domain (log, arcsin...)
     verify_grad(getattr(T, name), [x], n_tests=1)
@@ -117,12 +118,14 @@ def test_unary_gradients(name):
 
 @pytest.mark.parametrize("name", ["add", "sub", "mul", "true_div", "pow", "maximum", "minimum",
                                   "arctan2"])
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_binary_gradients_with_broadcasting(name):
     a = rng.uniform(0.5, 1.5, size=(3, 1))
     b = rng.uniform(0.5, 1.5, size=(1, 4)) + 0.01
     verify_grad(getattr(T, name), [a, b], n_tests=1)
 
 
+@pytest.mark.slow   # many compiles: 9 s on 2 busy cores
 def test_switch_clip_and_composite_gradients():
     x = rng.normal(size=(4,))
     verify_grad(lambda v: T.switch(T.gt(v, 0), v * v, -v), [x], n_tests=1)
@@ -130,6 +133,7 @@ def test_switch_clip_and_composite_gradients():
     verify_grad(lambda v: T.tanh(v.dimshuffle("x", 0) * v.dimshuffle(0, "x")), [x], n_tests=1)
 
 
+@pytest.mark.slow   # many compiles: 4 s on 2 busy cores
 def test_float32_verify_grad():
     x = rng.uniform(0.2, 0.8, size=(5,)).astype("float32")
     verify_grad(lambda v: T.exp(v) * T.log(v), [x], n_tests=1)
@@ -170,6 +174,7 @@ def test_addbroadcast_checks_at_run_time():
             f(np.ones((3, 2)))
 
 
+@pytest.mark.slow   # many compiles: 5 s on 2 busy cores
 def test_gradient_of_a_naive_log_softmax_is_finite_when_saturated():
     x = T.dmatrix("x")
     y = T.lvector("y")
@@ -186,6 +191,7 @@ def test_gradient_of_a_naive_log_softmax_is_finite_when_saturated():
     verify_grad(lambda a: T.log(T.nnet.sigmoid(a)), [np.array([-800.0, 0.5, 700.0])], n_tests=1)
 
 
+@pytest.mark.slow   # many compiles: 7 s on 2 busy cores
 def test_jacobian_and_hessian():
     x = T.dvector("x")
     y = T.exp(x) * x[::-1]

@@ -71,6 +71,7 @@ def test_dot_of_mixed_dtypes_differentiates_through_the_cast():
                 mode="py")
 
 
+@pytest.mark.slow   # many compiles: 8 s on 2 busy cores
 def test_dot_verify_grad_compiled_float64_and_float32():
     a, b = rng.normal(size=(2, 3, 4)), rng.normal(size=(4, 5))
     verify_grad(T.dot, [a, b], n_tests=1)
@@ -79,6 +80,7 @@ def test_dot_verify_grad_compiled_float64_and_float32():
                 n_tests=1)
 
 
+@pytest.mark.slow   # many compiles: 7 s on 2 busy cores
 def test_dot_gradients_in_c_match_numpy_for_every_rank_and_layout():
     """One module: the gradients of every rank combination, with strided views of the
     operands so the BLAS calls of the gradient see transposed and copied layouts."""
@@ -128,6 +130,7 @@ def test_softmax_verify_grad_vector_and_matrix(fun):
     verify_grad(lambda x: fun(x.T[::-1]), [rng.normal(size=(4, 3))], mode="py")
 
 
+@pytest.mark.slow   # many compiles: 8 s on 2 busy cores
 def test_softmax_gradients_in_c_match_numpy():
     """Both ops, 1-d and 2-d, float32 and float64, on strided views and saturated rows."""
     inputs, outputs, values, expected = [], [], [], []
@@ -194,6 +197,7 @@ def _expit(x):
     return scipy.special.expit(x)
 
 
+@pytest.mark.slow   # many compiles: 4 s on 2 busy cores
 def test_binary_crossentropies_values_and_exact_gradient():
     """sigmoid_binary_crossentropy: the gradient for the logits is sigmoid(x) - t exactly,
     also at 0 and in saturation; binary_crossentropy of a sigmoid takes the same path."""
@@ -241,6 +245,7 @@ def test_categorical_crossentropy_values_both_target_forms():
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_categorical_crossentropy_of_softmax_is_stable(dtype):
     """Logits of +-1000: cost and gradient finite and equal to the exact values, with
     class-index and one-hot targets."""
@@ -316,6 +321,7 @@ def _numpy_logreg_step(xv, yv, W, b, lr):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_logistic_regression_training_steps_match_numpy(dtype):
     n, features, classes, lr = 20, 6, 3, 0.5
     xv = rng.normal(size=(n, features)).astype(dtype)

@@ -13,6 +13,7 @@ X = rng.uniform(0.5, 1.5, size=(3, 4))
 
 @pytest.mark.parametrize("name", ["sum", "mean", "prod", "max", "min", "var", "std"])
 @pytest.mark.parametrize("axis,keepdims", [(None, False), (0, False), (1, True), ((0, 1), False)])
+@pytest.mark.slow   # many compiles: 5 s on 2 busy cores
 def test_reduction_gradients(name, axis, keepdims):
     verify_grad(lambda x: getattr(T, name)(x, axis=axis, keepdims=keepdims), [X], n_tests=1)
 
@@ -36,6 +37,7 @@ def test_max_gradient_goes_to_every_tie_and_argmax_has_none():
     assert a.tolist() == [0.0, 1.0, 1.0, 0.0] and b.tolist() == [0.0, 1.0, 1.0, 0.0]
 
 
+@pytest.mark.slow   # many compiles: 5 s on 2 busy cores
 def test_var_std_ddof_gradients():
     verify_grad(lambda x: T.var(x, axis=1, ddof=1), [X], n_tests=1)
     verify_grad(lambda x: T.std(x, ddof=1), [X], n_tests=1)
@@ -47,5 +49,6 @@ def test_gradient_graphs_c_equals_py():
     check([x], grad(cost, x), [X])
 
 
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_float32_reduction_gradient():
     verify_grad(lambda x: T.mean(T.sum(x * x, axis=1)), [X.astype("float32")], n_tests=1)

@@ -254,18 +254,21 @@ def test_verify_grad_catches_a_wrong_gradient():
 
 # --- compiled C ---------------------------------------------------------------------------
 
+@pytest.mark.slow   # many compiles: 6 s on 2 busy cores
 def test_verify_grad_in_c():
     vg(lambda x: x[::-1, 2:][[0, 0, 2], None], [X], mode="c")
     vg(lambda x, y: T.concatenate([T.set_subtensor(x[1:3, [0, 0]], y), x.T.reshape((4, 5))]),
        [X, rng.normal(size=(2, 2))], mode="c")
 
 
+@pytest.mark.slow   # many compiles: 6 s on 2 busy cores
 def test_verify_grad_float32_in_c():
     x32 = X.astype("float32")
     vg(lambda x, y: T.stack([T.inc_subtensor(x[[1, 1, 3], ::2], y)[:, ::2], T.alloc(y, 4, 3)]),
        [x32, x32[0, :3]], mode="c")
 
 
+@pytest.mark.slow   # many compiles: 10 s on 2 busy cores
 def test_c_matches_py():
     """Many gradient graphs in one function: C results equal the numpy reference."""
     x, y = T.dmatrix("x"), T.dvector("y")

@@ -172,6 +172,7 @@ def test_branch_layout_guards():
     assert branch_layout(plain, [])[0] == plain
 
 
+@pytest.mark.slow   # many compiles: 28 s on 2 busy cores
 def test_gradient_is_ifelse_of_gradients():
     c = T.lscalar("c")
     x = T.dvector("x")

@@ -35,6 +35,7 @@ SAME_LAYER = {
     # found and built by the cache (lookup, build) and drive it (adopt, link)
     "cgraph.shipped": "cgraph.cache",
     "cgraph.deferred_link": "cgraph.cache",
+    "cgraph.build_units": "cgraph.cache",
     "cgraph.blas_pointers": "cgraph.cache",
     # a scan's gradient is a scan of grad() of its step; jacobian() is a scan of grad()
     "cgraph.scan_module": "cgraph.gradient",

@@ -14,7 +14,9 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 PROGRAM = textwrap.dedent("""
-    import sys
+    import signal, sys
+    # pytest-xdist's workers ignore SIGINT and a child inherits that: Ctrl-C as in a shell
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import numpy as np
     import cgraph, cgraph.tensor as T
     n = T.lscalar("n")
@@ -36,6 +38,7 @@ PROGRAM = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("path", ["c", "py"])
+@pytest.mark.slow   # a program in another process: 120 s on 2 busy cores
 def test_ctrl_c_ends_a_long_scan_and_changes_nothing(path):
     env = dict(os.environ, PYTHONPATH=REPO, PYTHONFAULTHANDLER="1")
     proc = subprocess.Popen([sys.executable, "-c", PROGRAM, path], env=env, cwd=REPO,

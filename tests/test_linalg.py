@@ -60,6 +60,7 @@ def well_conditioned(rng, n, dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.slow   # many compiles: 5 s on 2 busy cores
 def test_values_match_numpy(dtype):
     rng = np.random.default_rng(0)
     f_c, f_py = compiled(dtype)
@@ -77,6 +78,7 @@ def test_values_match_numpy(dtype):
 @settings(deadline=None, derandomize=True, database=None, max_examples=30,
           suppress_health_check=[HealthCheck.too_slow])
 @given(n=st.integers(0, 6), k=st.integers(0, 3), seed=st.integers(0, 2 ** 32 - 1))
+@pytest.mark.slow   # many compiles: 4 s on 2 busy cores
 def test_random_systems_match_numpy(n, k, seed):
     rng = np.random.default_rng(seed)
     f_c, f_py = compiled("float64")
@@ -104,6 +106,7 @@ def test_integer_inputs_become_float64_and_types():
         np.testing.assert_allclose(d, 5.0)
 
 
+@pytest.mark.slow   # many compiles: 6 s on 2 busy cores
 def test_singular_and_non_square_raise_linalg_error():
     A = T.dmatrix("A")
     b = T.dvector("b")
@@ -149,6 +152,7 @@ def test_cholesky_reads_one_triangle_as_scipy():
         np.testing.assert_allclose(up, scipy.linalg.cholesky(x, lower=False))
 
 
+@pytest.mark.slow   # many compiles: 50 s on 2 busy cores
 def test_gradients():
     rng = np.random.default_rng(7)
     a = well_conditioned(rng, 4, "float64")
@@ -166,6 +170,7 @@ def test_gradients():
     verify_grad(nlinalg.matrix_inverse, [a.astype("float32")], rng=rng)
 
 
+@pytest.mark.slow   # a program in another process: 5 s on 2 busy cores
 def test_scipy_lapack_library():
     """CGRAPH_BLAS=scipy takes LAPACK from scipy's library too (32-bit integers)."""
     code = ("import numpy as np, cgraph, cgraph.tensor as T\n"

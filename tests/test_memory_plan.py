@@ -35,6 +35,7 @@ def _batch(rng, n, dtype="float64"):
     return rng.random((n, 6)).astype(dtype), rng.integers(0, 3, size=n)
 
 
+@pytest.mark.slow   # many compiles: 5 s on 2 busy cores
 def test_inplace_training_matches_py_across_shapes_and_allocates_only_outputs():
     f, params = _mlp("c")
     g, ref_params = _mlp("py")
@@ -154,6 +155,7 @@ def test_aliasing_argument_and_shared_values():
     assert_same(w3.get_value(), base - 1, what="W from a read-only array")
 
 
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_failed_call_leaves_shared_values_untouched():
     w = cgraph.shared(np.arange(12.0).reshape(3, 4), name="W")
     b = cgraph.shared(np.arange(4.0), name="b")
@@ -190,6 +192,7 @@ def test_failed_call_leaves_shared_values_untouched():
     assert_same(b.get_value(), b0 + 1 + 5, what="b")
 
 
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_gemm_update_writes_into_the_shared_buffer():
     rng = np.random.default_rng(3)
     for dtype in ("float64", "float32"):
@@ -239,6 +242,7 @@ def test_four_threads_call_one_function():
                 assert_same(p, q, what=f"thread {t}, output {k}")
 
 
+@pytest.mark.slow   # many compiles: 4 s on 2 busy cores
 def test_big_outputs_freed_by_the_caller_are_reused_not_shared():
     x = T.vector("x")
     f = cgraph.function([x], [T.exp(x) * 2])

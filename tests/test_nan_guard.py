@@ -88,6 +88,7 @@ def test_exp_overflow_is_inf_and_log_of_zero_is_minus_inf(dtype):
         assert f"built at {lg_line}" in message
 
 
+@pytest.mark.slow   # many compiles: 2 s on 2 busy cores
 def test_inf_minus_inf_in_the_middle_of_a_graph():
     x = T.dvector("x")
     w = T.dmatrix("w")
@@ -175,6 +176,7 @@ def test_guarded_module_is_another_module():
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered")
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_without_nan_guard_nan_and_inf_propagate_as_in_numpy():
     x, y = T.dvectors("x", "y")
     outs = [T.log(x), x / y, T.exp(x * 1000) - T.exp(x * 1000), T.dot(T.log(x), y)]

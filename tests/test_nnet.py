@@ -37,6 +37,7 @@ def test_both_import_paths_name_the_same_functions():
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_softmax_and_log_softmax_against_numpy(dtype):
     x, v = T.matrix("x", dtype=dtype), T.vector("v", dtype=dtype)
     with pytest.warns(UserWarning, match="DEPRECATION: If x is a vector"):
@@ -102,6 +103,7 @@ def test_softmax_rejects_other_ranks():
             log_softmax(bad)
 
 
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_activations_built_from_elementwise_ops():
     x, f, i = T.dvector("x"), T.fvector("f"), T.ivector("i")
     alpha = T.dscalar("alpha")

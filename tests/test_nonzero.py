@@ -43,6 +43,7 @@ def test_nonzero_of_every_dtype(dtype):
     assert got[0].dtype == np.int64 and got[1].dtype == value.dtype
 
 
+@pytest.mark.slow   # many compiles: 6 s on 2 busy cores
 def test_nonzero_tuple_indexes_like_numpy():
     # Lasagne's multiclass hinge loss: predictions[targets.nonzero()]
     p, t = T.dmatrix("p"), T.dmatrix("t")
@@ -66,6 +67,7 @@ def test_nonzero_of_a_scalar_is_refused():
 @settings(max_examples=15, deadline=None)
 @given(hnp.arrays("float64", hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=4),
                   elements=st.sampled_from([0.0, -0.0, 1.0, -3.5, np.nan])))
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_nonzero_property(value):
     x = T.TensorType("float64", (False,) * value.ndim)("x")
     f = cgraph.function([x], [T.nonzero(x, return_matrix=True), T.nonzero_values(x)])

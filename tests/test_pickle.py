@@ -39,6 +39,7 @@ class Model:
 
 
 @pytest.mark.parametrize("mode", ["c", "py"])
+@pytest.mark.slow   # many compiles: 2 s on 2 busy cores
 def test_pickled_function_gives_the_same_results_and_carries_its_shared_state(mode):
     f, W, b = training_function(mode)
     f(X, Y)
@@ -61,6 +62,7 @@ def test_objects_holding_functions_pickle_with_linked_state():
     assert not np.allclose(m2.W.get_value(), before)   # the function updates m2.W itself
 
 
+@pytest.mark.slow   # many compiles: 4 s on 2 busy cores
 def test_deepcopy_and_copy():
     f, W, b = training_function()
     g = copy.deepcopy(f)
@@ -89,6 +91,7 @@ def test_state_of_in_update_survives_pickling():
     assert float(acc2(1.0)) == 2.0 and float(acc2(1.0)) == 3.0
 
 
+@pytest.mark.slow   # a program in another process: 6 s on 2 busy cores
 def test_pickled_function_loads_in_a_fresh_process_without_compiling(tmp_path):
     f, W, b = training_function()
     path = tmp_path / "train.pkl"

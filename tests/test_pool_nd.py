@@ -64,6 +64,7 @@ def naive_pool(x, ws, ignore_border=True, stride=None, pad=None, mode="max"):
     return out
 
 
+@pytest.mark.slow   # many compiles: 6 s on 2 busy cores
 def test_symbolic_window_stride_and_padding():
     """ws, stride and pad as symbolic scalars, as int vectors and as expressions of the
     input's shape, every mode; C and the reference against the loops."""
@@ -85,6 +86,7 @@ def test_symbolic_window_stride_and_padding():
     check([x, a, b, v], outs, [X, 3, 2, np.array([2, 3], "int32")], expected=expected)
 
 
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_spatial_pyramid_pooling_as_lasagne_builds_it():
     """Window and stride computed from the symbolic input shape, pad=None, for pyramid
     levels 4, 2, 1; the 'kaiming'-free fast path of SpatialPyramidPoolingLayer."""
@@ -111,6 +113,7 @@ def test_spatial_pyramid_pooling_as_lasagne_builds_it():
     pool_2d(T.tensor4(), ws=T.ivector(), stride=T.ivector(), ignore_border=True, pad=None)
 
 
+@pytest.mark.slow   # many compiles: 46 s on 2 busy cores
 def test_gradients_with_symbolic_geometry():
     X = rng.permutation(2 * 2 * 6 * 5).reshape(2, 2, 6, 5) / 7.0     # no ties
     a = T.lscalar("a")
@@ -127,6 +130,7 @@ def test_gradients_with_symbolic_geometry():
     check([x, g, a], [out, gx], [X, G, 2])
 
 
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_runtime_geometry_errors_in_both_modes():
     x, a, v = T.matrix("x"), T.lscalar("a"), T.lvector("v")
     X = np.zeros((4, 5))
@@ -155,6 +159,7 @@ PYRAMID_3D = [  # (ws, ignore_border, stride, pad)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.slow   # many compiles: 4 s on 2 busy cores
 def test_pool_3d_against_the_loops(dtype):
     x = T.TensorType(dtype, (False,) * 5)("x")
     X = rng.normal(size=(2, 2, 5, 6, 4)).astype(dtype)
@@ -180,6 +185,7 @@ def test_pool_3d_ranks_views_and_empty_inputs():
         pool_3d(T.matrix(), (2, 2, 2), True)
 
 
+@pytest.mark.slow   # many compiles: 59 s on 2 busy cores
 def test_pool_3d_gradients():
     X = rng.permutation(2 * 4 * 5 * 4).reshape(1, 2, 4, 5, 4) / 9.0
     for mode in MODES:
@@ -241,6 +247,7 @@ def symbolic_pool_functions(nd):
 @settings(max_examples=40, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
+@pytest.mark.slow   # many compiles: 7 s on 2 busy cores
 def test_any_geometry_matches_the_loops(data):
     """Random sizes, windows, strides and padding (the edge cases included: windows larger
     than the image, strides larger than windows, empty axes) through one compiled function
@@ -263,6 +270,7 @@ def test_any_geometry_matches_the_loops(data):
         np.testing.assert_allclose(r, expected, rtol=1e-12, atol=1e-12, err_msg=mode)
 
 
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_windows_of_padding_alone():
     """An empty pooled axis with padding: every window holds padding only. Max gives the
     dtype's lowest value, sum 0, average_inc_pad 0, average_exc_pad NaN (0 for integers);
@@ -279,6 +287,7 @@ def test_windows_of_padding_alone():
     assert check([x], [gx], [X])[0].shape == (2, 0, 3)
 
 
+@pytest.mark.slow   # many compiles: 7 s on 2 busy cores
 def test_out_shape_as_theano_computes_it():
     """Pool.out_shape(imgshape, ws, ignore_border, stride, pad, ndim), Theano's static
     method, for int and for symbolic image sizes (including empty axes)."""

@@ -59,6 +59,7 @@ def stubs(tmp_path):
     return str(folder), str(log)
 
 
+@pytest.mark.slow   # a program in another process: 12 s on 2 busy cores
 def test_a_warmed_cache_runs_where_no_compiler_works(tmp_path, stubs):
     script = tmp_path / "script.py"
     script.write_text(SCRIPT)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import cgraph
 import cgraph.tensor as T
@@ -44,6 +45,7 @@ def test_profile_flag_and_py_mode():
     assert out.stdout.strip() == "1", out.stderr
 
 
+@pytest.mark.slow   # a program in another process: 8 s on 2 busy cores
 def test_slow_or_verbose_compiles_log_one_line(tmp_path):
     env = dict(os.environ, CGRAPH_FLAGS="compile_verbose=True", CGRAPH_CACHE_DIR=str(tmp_path))
     out = subprocess.run([sys.executable, "-c", "import cgraph, cgraph.tensor as T;"

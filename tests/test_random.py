@@ -83,6 +83,7 @@ def _many_draws(seed, x, nvec):
     ]
 
 
+@pytest.mark.slow   # many compiles: 8 s on 2 busy cores
 def test_c_and_reference_draw_the_same_numbers():
     x = T.dmatrix("x")
     nvec = T.lvector("nvec")
@@ -125,6 +126,7 @@ def test_scaled_draws_match_reference():
     assert v.dtype == np.float32 and np.all(np.abs(v) <= 1)
 
 
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_counter_layout():
     """Sample i depends only on (key, counter, i): two draws of 10 continue one another and
     equal one draw of 20 from the same key; the counter advances by the blocks used."""
@@ -142,6 +144,7 @@ def test_counter_layout():
 
 # --- distributions ------------------------------------------------------------------
 
+@pytest.mark.slow   # many compiles: 6 s on 2 busy cores
 def test_distributions_on_large_samples():
     n = 200_000
     srng = RandomStreams(2024)
@@ -196,6 +199,7 @@ def test_draws_are_independent_streams():
 
 # --- state, seeding, updates ---------------------------------------------------------
 
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_reproducible_and_reseedable():
     def draws(seed):
         srng = RandomStreams(seed)
@@ -222,6 +226,7 @@ def test_reproducible_and_reseedable():
     assert seeded.uniform((2,)).rng.get_value().shape == (2,)
 
 
+@pytest.mark.slow   # many compiles: 5 s on 2 busy cores
 def test_default_updates_and_no_default_updates():
     srng = RandomStreams(11)
     u = srng.uniform((6,))
@@ -265,6 +270,7 @@ def test_import_cgraph_brings_shared_randomstreams():
 
 # --- sizes and dtypes ------------------------------------------------------------------
 
+@pytest.mark.slow   # many compiles: 2 s on 2 busy cores
 def test_symbolic_sizes_and_broadcastable():
     n = T.lscalar("n")
     x = T.dmatrix("x")
@@ -339,6 +345,7 @@ def test_build_time_errors():
         mrg.multinomial(pvals=[0.5, 0.5])
 
 
+@pytest.mark.slow   # many compiles: 14 s on 2 busy cores
 def test_run_time_errors_in_both_modes():
     p = T.dvector("p")
     nv = T.lvector("nv")
@@ -505,6 +512,7 @@ def test_mrg_matches_theano(name):
                     np.testing.assert_array_equal(got, want, err_msg=f"{name} ({mode})")
 
 
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_mrg_full_interface_c_equals_reference():
     x = T.dmatrix("x")
 

@@ -204,6 +204,7 @@ def test_every_reduction_axis_spec_and_keepdims(ndim, keepdims_set):
 # (contiguous run), the last axis with keepdims, scattered axes (strided loops), the first
 # axis of a matrix (row accumulators) and a 0-d input.
 @pytest.mark.parametrize("dtype", [d for d in DTYPES if d != "float64"])
+@pytest.mark.slow   # many compiles: 5 s on 2 busy cores
 def test_every_reduction_over_dtypes(dtype):
     check_reductions(dtype, [
         case + (name,) for name in NAMES
@@ -277,6 +278,7 @@ def test_acc_dtype_losing_precision_is_a_type_error():
 
 # --- shapes: empty and length-1 axes, rank up to 8 ---------------------------------------
 
+@pytest.mark.slow   # many compiles: 4 s on 2 busy cores
 def test_empty_and_length_one_axes():
     """Identity reductions of empty axes give the identity (mean and var: nan, no
     exception), on contiguous and reversed inputs."""
@@ -320,6 +322,7 @@ def test_max_min_argmax_of_empty_axis_raise_in_both_modes():
             f(np.zeros((2, 0)))
 
 
+@pytest.mark.slow   # many compiles: 4 s on 2 busy cores
 def test_high_rank_and_scattered_axes():
     x = T.tensor("float64", (False,) * 6, name="x")
     v = rng.normal(size=(2, 1, 3, 2, 1, 3))
@@ -338,6 +341,7 @@ def test_high_rank_and_scattered_axes():
 
 # --- strided and reversed inputs ---------------------------------------------------------
 
+@pytest.mark.slow   # many compiles: 5 s on 2 busy cores
 def test_strided_and_negative_stride_inputs():
     """Views with steps 2 and -1 and transposes reach the general strided loops (the
     contiguous fast paths are covered by the tests above)."""
@@ -395,6 +399,7 @@ def test_fused_reductions_of_strided_and_broadcast_inputs_are_laid_out_by_the_ru
 # --- NaN and ties ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.slow   # many compiles: 6 s on 2 busy cores
 def test_nan_propagation_and_first_index_ties(dtype):
     x = T.matrix("x", dtype=dtype)
     xt = x.T
@@ -454,6 +459,7 @@ def test_var_std_ddof():
 
 # --- methods and Theano's call forms -----------------------------------------------------
 
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_variable_methods_and_max_and_argmax():
     x = T.dmatrix("x")
     b = T.imatrix("b")

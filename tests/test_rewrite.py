@@ -89,6 +89,7 @@ STABLE = [
 
 
 @pytest.mark.parametrize("name,build,reference", STABLE, ids=[s[0] for s in STABLE])
+@pytest.mark.slow   # many compiles: 5 s on 2 busy cores
 def test_stable_forms_are_finite_where_naive_numpy_overflows(name, build, reference):
     x = T.dvector("x")
     v = np.array([-1000.0, -30.0, -1.0, 0.0, 2.0, 40.0, 1000.0])

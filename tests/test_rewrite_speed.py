@@ -161,6 +161,7 @@ def test_reduction_absorbs_its_elementwise_producer():
     assert nodes_of([x], [T.var(T.exp(x))])[-1].op.scalar_op is None
 
 
+@pytest.mark.slow   # many compiles: 5 s on 2 busy cores
 def test_fused_reductions_equal_numpy():
     x = T.tensor3("x")
     a, m = T.dmatrix("a"), T.dmatrix("m")
@@ -326,6 +327,7 @@ def test_gemm_errors_name_the_operands():
 
 # --- a training step ---------------------------------------------------------------------------
 
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_logistic_regression_step_fuses_and_matches_numpy():
     rows, features, classes, lr = 8, 6, 3, 0.13
     data_x = rng.random((rows * 2, features))

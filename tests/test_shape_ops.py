@@ -260,6 +260,7 @@ def test_join_build_errors():
 
 # --- Alloc, zeros, ones, fill --------------------------------------------------------------
 
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_alloc_broadcasts_values_into_symbolic_shapes():
     n, m = T.lscalar("n"), T.iscalar("m")
     v = T.dvector("v")
@@ -352,6 +353,7 @@ def test_fill_second_and_like_constructors():
 
 # --- ARange and eye ------------------------------------------------------------------------
 
+@pytest.mark.slow   # many compiles: 2 s on 2 busy cores
 def test_arange_values_lengths_and_dtypes():
     a, b, k = T.lscalar("a"), T.lscalar("b"), T.lscalar("k")
     i = T.iscalar("i")

@@ -51,12 +51,15 @@ def values_for(a, b):
 
 
 def build_command(f):
+    """The compile command of the module (of its first unit, when it is split in units)."""
     with open(os.path.join(os.path.dirname(f.module_path), "build.json")) as fh:
-        return json.load(fh)["command"]
+        build = json.load(fh)
+    return build["material"].get("unit_commands", [build["command"]])[0]
 
 
 @pytest.mark.parametrize("level", ["-O3", "-O1"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_dot_every_layout(dtype, level, monkeypatch):
     """dot(a, b) for the 16 layout combinations, plus a 3-d a, over every shape, in a module
     built at -O3 and at -O1 -ftree-vectorize (gcc's levels for small and large modules)."""

@@ -95,6 +95,7 @@ def check_kind(kind, dtype, value):
 @pytest.mark.parametrize("dtype", DTYPES)
 @settings(**SETTINGS)
 @given(data=st.data())
+@pytest.mark.slow   # many compiles: 7 s on 2 busy cores
 def test_sort_and_argsort_match_numpy(kind, dtype, data):
     ndim = data.draw(st.integers(1, 3), label="ndim")
     check_kind(kind, dtype, data.draw(arrays(dtype, ndim), label="x"))
@@ -104,6 +105,7 @@ def test_sort_and_argsort_match_numpy(kind, dtype, data):
 @pytest.mark.parametrize("dtype", ["float64", "float32", "int32", "int8", "bool"])
 @settings(**SETTINGS)
 @given(data=st.data())
+@pytest.mark.slow   # many compiles: 6 s on 2 busy cores
 def test_extra_ops_match_numpy(kind, dtype, data):
     if kind == "diff" and dtype == "bool":
         return      # numpy's diff of bools is xor; tested below
@@ -142,6 +144,7 @@ def test_sort_types_and_errors():
         T.sort(m, order=["f"])
 
 
+@pytest.mark.slow   # many compiles: 26 s on 2 busy cores
 def test_sort_gradient():
     rng = np.random.default_rng(3)
     for axis in (0, 1, -1, None):
@@ -158,6 +161,7 @@ def test_sort_gradient():
         np.ones((2, 2))), np.ones((2, 2)))
 
 
+@pytest.mark.slow   # many compiles: 23 s on 2 busy cores
 def test_cumulative_ops_types_gradients_and_errors():
     m = T.imatrix("m")
     assert T.cumsum(m).type == T.ivector().type and T.cumsum(m, 0).type == m.type
@@ -180,6 +184,7 @@ def test_cumulative_ops_types_gradients_and_errors():
             assert_same(got, expected)
 
 
+@pytest.mark.slow   # many compiles: 14 s on 2 busy cores
 def test_repeat_by_vector_scalar_and_symbolic():
     x = T.dmatrix("x")
     r = T.lvector("r")
@@ -214,6 +219,7 @@ def test_repeat_by_vector_scalar_and_symbolic():
         T.grad(T.repeat(x, r, 0).sum(), x)
 
 
+@pytest.mark.slow   # many compiles: 28 s on 2 busy cores
 def test_diff_bincount_one_hot_fill_diagonal():
     x = T.dmatrix("x")
     v = T.bvector("v")

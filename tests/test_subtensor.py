@@ -81,6 +81,7 @@ def test_strided_views_are_indexed_through_their_strides():
     check([x], outs, [v], expected=expected)
 
 
+@pytest.mark.slow   # many compiles: 3 s on 2 busy cores
 def test_symbolic_bounds_and_steps_behave_as_python_slices():
     x = T.dvector("x")
     i, j = T.lscalar("i"), T.iscalar("j")

@@ -50,6 +50,7 @@ def test_the_penalty_and_its_gradient_build_no_three_dimensional_tensor(dtype):
 @settings(max_examples=10, deadline=None)
 @given(b=st.sampled_from([1, 2, 5]), v=st.sampled_from([0, 1, 3]), h=st.sampled_from([0, 1, 4]),
        seed=st.integers(0, 2 ** 16))
+@pytest.mark.slow   # many compiles: 12 s on 2 busy cores
 def test_factored_values_match_numpy_on_edge_shapes(b, v, h, seed):
     inputs, outputs = penalty_graph(b, v, h, "float64")
     f = cgraph.function(inputs, outputs)
@@ -89,6 +90,7 @@ def test_second_of_a_factor_reads_only_its_shape():
                    and f.owner.op.scalar_op.name == "second" for f in factors)
 
 
+@pytest.mark.slow   # many compiles: 7 s on 2 busy cores
 def test_the_factored_gradient_matches_finite_differences():
     rng = np.random.default_rng(2)
 

@@ -284,6 +284,7 @@ def test_is_same_graph_as_theanos_documented_table():
     assert not is_same_graph(x + 1, 1 + x)
 
 
+@pytest.mark.slow   # many compiles: 4 s on 2 busy cores
 def test_equal_computations_as_theano():
     from cgraph.scan_module.scan_utils import equal_computations
     x, y, z = T.dvector("x"), T.dvector("y"), T.dvector("z")

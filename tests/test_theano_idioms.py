@@ -66,6 +66,7 @@ def test_ndarray_on_the_left_of_bitwise_and_matmul():
     assert (x == x) is True and (x != T.dvector()) is True
 
 
+@pytest.mark.slow   # many compiles: 5 s on 2 busy cores
 def test_numpy_ufuncs_on_variables_build_graphs():
     # numpy hands np.exp(W), np.maximum(W, 2), ... to the graph, as it did with Theano's
     # variables (through their methods); what has no graph counterpart is a TypeError
@@ -121,6 +122,7 @@ def test_tensor_type_takes_a_name():
     assert repr(T.TensorType("float64", (False,))) == "TensorType(float64, vector)"
 
 
+@pytest.mark.slow   # many compiles: 5 s on 2 busy cores
 def test_inv_is_the_reciprocal():
     x = T.dmatrix("x")
     value = np.array([[0.5, -4.0], [3.0, 1e-3]])
@@ -194,6 +196,7 @@ def test_zero_grad_is_connected_disconnected_grad_is_not():
     assert float(T.grad(c * y, x).eval({x: 2.0, y: 3.0})) == 0.0
 
 
+@pytest.mark.slow   # many compiles: 10 s on 2 busy cores
 def test_gradient_views_in_a_matrix_gradient_match_numeric_ones():
     from cgraph.gradient import disconnected_grad, grad_clip, grad_scale, zero_grad
     rng = np.random.RandomState(1)
@@ -236,6 +239,7 @@ def test_tensordot_matches_numpy(a_shape, b_shape, axes):
     check([a, b], T.tensordot(a, b, axes), [av, bv], expected=np.tensordot(av, bv, axes))
 
 
+@pytest.mark.slow   # many compiles: 17 s on 2 busy cores
 def test_tensordot_dtypes_broadcastable_and_gradient():
     rng = np.random.RandomState(1)
     a, b = T.ftensor3("a"), T.fmatrix("b")
@@ -260,6 +264,7 @@ def test_tensordot_dtypes_broadcastable_and_gradient():
         T.tensordot(T.matrix(), T.tensor3(), [[0, 1], [2, 3]])
 
 
+@pytest.mark.slow   # many compiles: 13 s on 2 busy cores
 def test_dot_with_a_tensor_of_more_than_two_dimensions():
     # Theano's dot (as numpy's): a's last axis against b's second-to-last
     rng = np.random.RandomState(2)
@@ -298,6 +303,7 @@ def _numpy_batched_dot(a, b):
 
 
 @pytest.mark.parametrize("a_shape, b_shape", BATCHED_CASES)
+@pytest.mark.slow   # many compiles: 11 s on 2 busy cores
 def test_batched_dot_matches_a_loop_of_dots(a_shape, b_shape):
     rng = np.random.RandomState(3)
     a = T.tensor("float64", (False,) * len(a_shape), name="a")
@@ -326,6 +332,7 @@ def test_batched_dot_refuses_mismatched_operands():
         T.batched_dot(T.dscalar(), b)
 
 
+@pytest.mark.slow   # many compiles: 13 s on 2 busy cores
 def test_batched_tensordot_matches_numpy():
     # Theano: an int n sums the last n axes of x against y's n axes after the batch axis
     rng = np.random.RandomState(4)
@@ -407,6 +414,7 @@ def test_scalar_upcast_keeps_floatx():
 
 # --- softmax of a vector ----------------------------------------------------------------------
 
+@pytest.mark.slow   # many compiles: 7 s on 2 busy cores
 def test_softmax_of_a_vector_is_a_row_with_theanos_warning():
     # Theano 1.0.5's SoftmaxOp pads a vector to a 1 x n row, warning that this is deprecated
     v = T.dvector("v")
@@ -449,6 +457,7 @@ def _numpy_bn_train(x, gamma, beta, axes, eps, factor, running_mean, running_var
 
 @pytest.mark.parametrize("axes, shape", [("per-activation", (5, 3)), ("spatial", (4, 3, 2, 5)),
                                          ((0, 2), (3, 4, 2)), ((1,), (3, 4))])
+@pytest.mark.slow   # many compiles: 5 s on 2 busy cores
 def test_batch_normalization_train_matches_theanos_formulas(axes, shape):
     rng = np.random.RandomState(6)
     ndim = len(shape)
@@ -480,6 +489,7 @@ def test_batch_normalization_train_matches_theanos_formulas(axes, shape):
           [xv, gv.reshape(full_shape), bv.reshape(full_shape)], expected=list(expected[:3]))
 
 
+@pytest.mark.slow   # many compiles: 21 s on 2 busy cores
 def test_batch_normalization_gradients_and_dtypes():
     rng = np.random.RandomState(7)
     xv, gv, bv = rng.randn(6, 3, 2), rng.rand(3) + 0.5, rng.randn(3)
@@ -616,6 +626,7 @@ def test_xlogx_and_xlogy0_are_zero_where_x_is_zero(dtype):
     assert empty[0].shape == (0,)
 
 
+@pytest.mark.slow   # many compiles: 12 s on 2 busy cores
 def test_xlogx_of_integers_and_gradients():
     i = T.ivector("i")
     iv = np.array([0, 1, 3], dtype="int32")

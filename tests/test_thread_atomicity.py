@@ -51,6 +51,7 @@ def test_a_call_sees_one_consistent_value(size):
 
 
 @pytest.mark.parametrize("size", [LARGE, SMALL])
+@pytest.mark.slow   # many compiles: 2 s on 2 busy cores
 def test_several_functions_sharing_variables_in_different_orders(size):
     """f and g read and update A and B (listed in opposite orders); h updates A alone through
     the Python path (a keyword argument): every update counts, and nothing deadlocks."""

@@ -1,6 +1,7 @@
 """Rewrites that speed up training steps, against numpy: a value read only for its shape
 (the RBM's free energy, needed only through its gradient) is no longer computed."""
 import numpy as np
+import pytest
 
 import cgraph
 import cgraph.tensor as T
@@ -33,6 +34,7 @@ def free_energy_gradients():
     return [v, W, hb, vb], fe, grads, values, expected
 
 
+@pytest.mark.slow   # many compiles: 6 s on 2 busy cores
 def test_gradient_of_a_mean_does_not_compute_the_value_for_its_shape():
     inputs, fe, grads, values, expected = free_energy_gradients()
     check(inputs, grads, values, expected=expected)
@@ -72,6 +74,7 @@ def test_shape_reads_move_to_the_inputs_the_lengths_come_from():
           expected=[np.int64(3), np.full(3, 2.0), np.exp(values[0]) / 3])
 
 
+@pytest.mark.slow   # many compiles: 4 s on 2 busy cores
 def test_binomial_fast_path_against_a_loop():
     """One n for every sample, contiguous p and uniforms: the RBM's binomial(n=1, p)."""
     import cgraph.tensor.random as rnd

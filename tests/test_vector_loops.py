@@ -70,6 +70,7 @@ def openmp_settings():
     config.openmp, config.omp_threads, config.openmp_elemwise_minsize = saved
 
 
+@pytest.mark.slow   # many compiles: 5 s on 2 busy cores
 def test_w1_matches_numpy_and_the_thread_count_changes_nothing(openmp_settings):
     values = _w1_values()
     results, keys = [], set()
@@ -177,6 +178,7 @@ def test_integer_division_loops_stay_correct_and_raise():
         f(av, bv)
 
 
+@pytest.mark.slow   # a program in another process: 3 s on 2 busy cores
 def test_forked_child_runs_loops_without_hanging(tmp_path):
     """libgomp's threads do not survive fork: a forked child must compute on one thread
     (its old functions and ones it compiles) rather than hang."""

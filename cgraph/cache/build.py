@@ -12,6 +12,7 @@ import sys
 import time
 from typing import Callable, Optional, Union
 
+from .. import build_units
 from .. import deferred_link as _deferred_link
 from ..config import config
 from ..toolchain import CompilerMissing, RUNTIME_PATH, RUNTIME_SONAME, compiler_environment
@@ -78,9 +79,15 @@ def build_entry(folder, key, material, source, name, tc, faults, signature=None)
     module_file = module_file_of(material)
     command = _runnable(material["command"], key, material, folder)   # the key's, filled in
     try:
-        proc = _deferred_link.popen(command, material, RUNTIME_LINK_FILE, cwd=folder,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    stdin=subprocess.DEVNULL, env=compiler_environment())
+        if material.get("unit_commands"):   # translation units compiled side by side
+            proc = build_units.start(material["unit_commands"], command, folder,
+                                     compiler_environment(),
+                                     before_link=_deferred_link.before_link(
+                                         material, RUNTIME_LINK_FILE, folder))
+        else:
+            proc = _deferred_link.popen(command, material, RUNTIME_LINK_FILE, cwd=folder,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        stdin=subprocess.DEVNULL, env=compiler_environment())
     except OSError as exc:
         raise CompilerMissing(f"cgraph could not run the C compiler {command[0]} "
                               f"({exc.strerror}). Install one or set CGRAPH_FLAGS=cc=..., or "
@@ -103,6 +110,7 @@ def build_entry(folder, key, material, source, name, tc, faults, signature=None)
     build = {"key": key, "material": material, "function": name, "command": command,
              "returncode": proc.returncode, "compiler_output": out + err,
              "render_seconds": round(t1 - t0, 4), "compile_seconds": round(t2 - t1, 4),
+             "unit_seconds": getattr(proc, "unit_seconds", None),
              "built_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
              "built_by": f"{socket.gethostname()} pid {os.getpid()}"}
     with open(os.path.join(folder, "build.json"), "w") as f:

@@ -10,6 +10,7 @@ from ..config import config
 from ..toolchain import compile_command, module_command, runtime_command
 from ..toolchain import lookup as _lookup_toolchain
 from ..toolchain import toolchain as _probe_toolchain
+from .. import build_units
 from .layout import EXTENSION_FILES, EXTENSION_NAME, FORMAT_VERSION, MODULE_FILE, RUNTIME_FILE
 from .layout import SOURCE_FILES
 from .root import cache_root, open_root
@@ -60,6 +61,8 @@ def key_material(source: str, root: Optional[str] = None, runtime: Optional[Any]
         "runtime": runtime.key if runtime is not None else None,
         "python_abi": tc["python_abi"],
         "ext_suffix": tc["ext_suffix"],
+        # a module split into translation units: their compiles, and the link as "command"
+        **build_units.unit_material(tc, source, MODULE_FILE, runtime is not None),
     }
 
 

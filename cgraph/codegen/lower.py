@@ -17,6 +17,7 @@ from ..tensor.type import FLOAT_DTYPES
 from .names import NameTable
 from .lowered import Lowered   # noqa: F401 - what lower() returns
 from .render import render
+from . import units
 
 EMBED_CONSTANT_LIMIT = 256   # elements; larger constants are passed in at call time
 
@@ -62,6 +63,9 @@ class ModuleParts:
         self.support = []
         self.symbols = NameTable()
         self._kernels = {}    # a kernel's code (its name left out) -> its name
+
+    def kernel_names(self):
+        return set(self._kernels.values())
 
     def add_support(self, code):
         self.support.append(code)
@@ -477,12 +481,20 @@ def lower(inputs, outputs, nodes, function_name, profile=False, nan_guard=False,
     module = ModuleParts()
     body = lower_body(inputs, outputs, nodes, module, profile=profile, nan_guard=nan_guard,
                       inplace=inplace)
-    source = render(
-        "module.c.j2", version=__version__, function_name=c_string(function_name or "anonymous"),
-        input_summary=", ".join(f"{v.name} ({v.dtype}, {v.ndim}-d)" for v in body.inputs) or "none",
-        output_summary=", ".join(f"{v.name} ({v.dtype}, {v.ndim}-d)" for v in body.outputs) or "none",
-        body=body, support=module.support, profile_nodes=len(nodes) if profile else 0,
-        uses_lapack=getattr(module, "uses_lapack", False))
+    def render_module(body, support):
+        return render(
+            "module.c.j2", version=__version__,
+            function_name=c_string(function_name or "anonymous"),
+            input_summary=", ".join(f"{v.name} ({v.dtype}, {v.ndim}-d)" for v in body.inputs) or "none",
+            output_summary=", ".join(f"{v.name} ({v.dtype}, {v.ndim}-d)" for v in body.outputs) or "none",
+            body=body, support=support, profile_nodes=len(nodes) if profile else 0,
+            uses_lapack=getattr(module, "uses_lapack", False))
+
+    # a large module becomes translation units compiled in parallel (see codegen/units.py)
+    groups = units.block_groups(body, module.support, profile, getattr(module, "uses_lapack", False))
+    source = render_module(body, module.support) if not groups else units.split_module(
+        body, module.support, render_module, c_string(function_name or "anonymous"), groups,
+        module.kernel_names())
     return Lowered(source=source, graph_inputs=list(inputs), hidden=list(body.hidden),
                    outputs=list(outputs), nodes=nodes, inplace=dict(inplace or {}))
 

@@ -1,0 +1,174 @@
+"""Building a module split into translation units (cgraph/codegen/units.py): each unit is
+compiled to an object file by its own compiler process, as many at a time as there are
+cores, then the objects are linked into the module.
+
+The cache (cgraph/cache.py) treats such a build as one compiler run: ``unit_material`` gives
+the commands that go into the key (one per unit, and the link as the key's ``command``), and
+``start`` returns an object that behaves like the ``subprocess.Popen`` of a single compile
+(``communicate``, ``returncode``, ``kill``), so the entry, its key, manifest, lock, failure
+folder and quarantine are those of any module. The entry keeps ``module.c`` (every unit,
+behind its marker line); the unit files and objects are build intermediates, removed once
+the module is linked (kept with the rest when a unit fails to compile).
+"""
+import os
+import time
+
+from . import toolchain as _tc
+
+# Optimisation per kind of unit. The elementwise kernels (the loops the vectoriser must see)
+# get -O3: on the MLP step (W3) they are 30 KB of C, 0.14 s of gcc at -O3 (0.09 s at the
+# large-module level). Node blocks get the level the whole module would get as one unit
+# (toolchain.optimization_flags: -O1 plus the vectoriser past 48 KB), so their run time is
+# unchanged: they still hold loops (reductions, convolutions, pooling, sampling). Measured
+# on the MLP step's blocks unit (118 KB, user CPU, min of 3): -O0 0.14 s, -O1 0.43 s, -O1 +
+# vectoriser 0.49 s, -O2 0.63 s, -O3 0.93 s; once those loops live in the runtime library
+# the blocks are glue and -O0 would do. Other compilers than gcc keep -O3 everywhere.
+# A split module is one source: each unit behind a marker line naming its number and role
+# (see codegen/units.py, which writes it).
+UNIT_MARKER = "/* @cgraph-unit "
+
+
+def unit_role(unit_source: str) -> str:
+    """What a unit holds: "blocks" (node blocks, cg_run) or "loops" (elementwise kernels)."""
+    head = unit_source[:unit_source.index("*/")]
+    return head.rsplit(":", 1)[1].strip() if ":" in head else "blocks"
+
+
+LOOPS_OPTIMIZATION = _tc.FULL_OPTIMIZATION
+
+
+def optimization_flags(info: dict, unit_source: str, module_size: int) -> list:
+    """The optimisation flags of one unit of a module of ``module_size`` characters."""
+    if unit_role(unit_source) == "loops":
+        return list(LOOPS_OPTIMIZATION)
+    return _tc.optimization_flags(info, module_size)
+
+
+def cores() -> int:
+    """The cores this process may run on: how many units compile at a time."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def unit_sources(source: str) -> list:
+    """The units of a split module's source, in order; [] for a module of one unit."""
+    if not source.startswith(UNIT_MARKER):
+        return []
+    pieces = source.split("\n" + UNIT_MARKER)
+    return [pieces[0]] + [UNIT_MARKER + p for p in pieces[1:]]
+
+
+def unit_file(k: int) -> str:
+    return f"unit{k}.c"
+
+
+def _object_file(k):
+    return f"unit{k}.o"
+
+
+def unit_material(info: dict, source: str, output: str, runtime: bool) -> dict:
+    """What a split module adds to (and changes in) its key material: ``unit_commands`` (the
+    compile of each unit, at the optimisation its size calls for) and ``command`` (the link).
+    {} for a module of one unit."""
+    sources = unit_sources(source)
+    if not sources:
+        return {}
+    flags = [f for f in _tc.BASE_FLAGS if f not in ("-shared", "-fvisibility=hidden")]
+    compiles = [[info["cc"], *optimization_flags(info, text, len(source)), *flags,
+                 *info["target_flags"], *_tc._vector_flags(info), "-c", unit_file(k), "-o",
+                 _object_file(k)] for k, text in enumerate(sources)]
+    link = [info["cc"], "-shared", "-fPIC", *_tc.parallel.compile_flags(info),
+            *[_object_file(k) for k in range(len(sources))], "-o", output,
+            *([_tc.RUNTIME_PATH] if runtime else []), *_tc._math_libs(info)]
+    return {"command": link, "unit_commands": compiles}
+
+
+class UnitsBuild:
+    """The compiles of every unit, as many at a time as there are cores, then the link: a
+    stand-in for the Popen of one compiler run. ``unit_seconds`` records each unit's own
+    compile time (and the link's), for build.json and the benchmarks' W6 report."""
+
+    def __init__(self, unit_commands, link_command, folder, env, parallel=None,
+                 before_link=None):
+        with open(os.path.join(folder, "module.c"), encoding="utf-8") as f:
+            sources = unit_sources(f.read())
+        if len(sources) != len(unit_commands):
+            raise ValueError(f"module.c has {len(sources)} units, its key {len(unit_commands)}")
+        for k, text in enumerate(sources):
+            with open(os.path.join(folder, unit_file(k)), "w", encoding="utf-8") as f:
+                f.write(text)
+        self.folder, self.env, self.link_command = folder, env, link_command
+        self.unit_commands = unit_commands
+        self.before_link = before_link     # e.g. wait for the runtime library it links
+        self.parallel = parallel or cores()
+        self.returncode = None
+        self.unit_seconds = {unit_file(k): None for k in range(len(unit_commands))}
+        self._running = {}
+        self._killed = False
+
+    def _popen(self, command):
+        import subprocess           # imported by builds only: a warm start runs none
+        return subprocess.Popen(command, cwd=self.folder, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=self.env)
+
+    def communicate(self):
+        import threading
+        slots = threading.Semaphore(self.parallel)
+        results = {}
+
+        def compile_unit(name, command):
+            with slots:
+                if self._killed or any(code for code, _, _ in results.values()):
+                    return            # a unit failed: the others would be thrown away
+                t0 = time.perf_counter()
+                proc = self._running[name] = self._popen(command)
+                out, err = proc.communicate()
+                del self._running[name]
+                self.unit_seconds[name] = round(time.perf_counter() - t0, 4)
+                results[name] = (proc.returncode, out, err)
+
+        workers = [threading.Thread(target=compile_unit, args=(unit_file(k), command))
+                   for k, command in enumerate(self.unit_commands)]
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
+        done = [results[name] for name in self.unit_seconds if name in results]
+        out, err = b"".join(r[1] for r in done), b"".join(r[2] for r in done)
+        failed = next((code for code, _, _ in done if code), 0)
+        if failed or len(done) < len(self.unit_commands):
+            self.returncode = failed or -9
+            return out, err
+        if self.before_link is not None:
+            self.before_link()
+        t0 = time.perf_counter()
+        link = self._running["link"] = self._popen(self.link_command)
+        o, e = link.communicate()
+        del self._running["link"]
+        self.unit_seconds["link"] = round(time.perf_counter() - t0, 4)
+        self.returncode = link.returncode
+        if link.returncode == 0:
+            self._remove_intermediates()
+        return out + o, err + e
+
+    def kill(self):
+        self._killed = True
+        for proc in list(self._running.values()):
+            proc.kill()
+
+    def _remove_intermediates(self):
+        for k in range(len(self.unit_commands)):
+            for name in (unit_file(k), _object_file(k)):
+                try:
+                    os.unlink(os.path.join(self.folder, name))
+                except FileNotFoundError:
+                    pass
+
+
+def start(unit_commands: list, link_command: list, folder: str, env: dict,
+          before_link=None) -> UnitsBuild:
+    """Start compiling every unit of the module whose source is ``folder``/module.c;
+    ``before_link()`` runs once they compiled, before the link."""
+    return UnitsBuild(unit_commands, link_command, folder, env, before_link=before_link)

@@ -12,7 +12,6 @@ link, which gives the same bytes as running it whole (the object's name is in no
 tests/test_prebuilt.py checks it). A module is loaded only after its runtime library is.
 """
 import os
-import subprocess
 
 OBJECT_FILE = "module.o"
 # keys of runtime libraries handed out as PendingRuntime, not loaded yet -> the function that
@@ -62,6 +61,7 @@ def popen(command, material, link_file, cwd, **kwargs):
             runtime_pending(material.get("runtime")):
         stats["deferred_links"] += 1
         return _CompileThenLink(command, material["runtime"], link_file, cwd, kwargs)
+    import subprocess               # imported by builds only: a warm start runs none
     return subprocess.Popen(command, cwd=cwd, **kwargs)
 
 
@@ -103,6 +103,7 @@ class _CompileThenLink:
             ["-c", "-o", OBJECT_FILE]
         self.link_command = [OBJECT_FILE if w == source else w for w in command]
         self.returncode = None
+        import subprocess
         self.process = subprocess.Popen(compile_command, cwd=cwd, **kwargs)
 
     def kill(self):
@@ -113,6 +114,7 @@ class _CompileThenLink:
         self.returncode = self.process.returncode
         if self.returncode == 0:
             _copy_runtime_when_loaded(self.runtime_key, self.link_file, self.cwd)
+            import subprocess
             link = subprocess.Popen(self.link_command, cwd=self.cwd, **self.kwargs)
             link_out, link_err = link.communicate()
             self.returncode = link.returncode

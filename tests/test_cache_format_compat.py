@@ -1,6 +1,9 @@
 """A cache filled by an earlier cgraph of the same version is used as it is: the code that
 reads the cache may be reorganised, but keys, file names, manifests and records keep their
-format, so a process finds every module without running the compiler.
+format. Units whose C did not change since (the call-path extension) are found without
+running the compiler; those whose C changed (the runtime library and graph modules have
+since moved code between them) get new keys and are built beside the old entries, which
+stay sound: nothing is quarantined or warned about.
 
 The earlier cgraph is commit BASE (the last with the cache in one file, cgraph/cache.py),
 taken from this checkout's git history; without git or that commit the test is skipped.
@@ -19,7 +22,9 @@ BASE = "799555b14dca212d3425b9252e1fb3e9ef9326f2"
 # One training step of a small layer: the runtime library, the C call path (a CPython
 # extension), a graph module with BLAS and an update, and the warm path's pre-key records.
 PROGRAM = textwrap.dedent("""\
-    import json
+    import json, warnings
+    caught = warnings.catch_warnings(record=True).__enter__()
+    warnings.simplefilter("always")
     import numpy as np
     import cgraph, cgraph.tensor as T
     from cgraph import cache
@@ -33,7 +38,8 @@ PROGRAM = textwrap.dedent("""\
                       "W": W.get_value().tolist(), "origin": step.module_origin,
                       "builds": [cache.stats["builds"], cache.runtime_stats["builds"],
                                  cache.extension_stats["builds"]],
-                      "keys": sorted(k for k, _, _ in cache.list_entries())}))
+                      "keys": sorted(k for k, _, _ in cache.list_entries()),
+                      "warnings": [str(w.message) for w in caught]}))
     """)
 
 
@@ -52,7 +58,7 @@ def _earlier_cgraph(folder):
 
 
 @pytest.mark.slow
-def test_cache_filled_by_the_earlier_layout_is_used_without_compiling(graph_env, tmp_path):
+def test_cache_filled_by_the_earlier_layout_is_read_as_it_is(graph_env, tmp_path):
     env, log = graph_env
     old = _earlier_cgraph(str(tmp_path / "earlier"))
     filled = run_ok(PROGRAM, env, cwd=old)      # python -c imports from its working folder
@@ -63,16 +69,17 @@ def test_cache_filled_by_the_earlier_layout_is_used_without_compiling(graph_env,
 
     now = run_ok(PROGRAM, env)                  # this checkout's cgraph, same cache
     assert now["cgraph"].startswith(REPO), now["cgraph"]
-    assert now["builds"] == [0, 0, 0], now
-    assert now["origin"] == "disk"              # found through the pre-key record
-    assert compiler_calls(log, compiles_only=True) == compiles_before
-    assert now["keys"] == filled["keys"]        # no entry added: the keys are the same
+    assert now["builds"][2] == 0, now           # the extension's entry is used as it is
+    assert set(filled["keys"]) <= set(now["keys"])   # old entries stay: none quarantined
+    assert now["warnings"] == [], now["warnings"]
     assert now["out"] == filled["out"] and now["W"] == filled["W"]
+    again = run_ok(PROGRAM, env)                # and the new entries serve the next process
+    assert again["builds"] == [0, 0, 0] and again["origin"] == "disk", again
 
     check = subprocess.run([sys.executable, "-m", "cgraph", "cache", "verify", "--report-only"],
                            env=dict(os.environ, **env), cwd=REPO, capture_output=True,
                            text=True, timeout=120)
     assert check.returncode == 0, check.stdout + check.stderr
-    n = len(filled["keys"])
+    n = len(now["keys"])
     assert f"checked {n} entries in {env['CGRAPH_CACHE_DIR']}: {n} sound, 0 broken" in \
         check.stdout, check.stdout

@@ -38,8 +38,12 @@ BASE_FLAGS = ["-fPIC", "-shared", "-Wall", "-fwrapv", "-fno-math-errno", "-fvisi
 # compilers (clang) keep -O3 everywhere: these flags are gcc's.
 FULL_OPTIMIZATION_BELOW = 48_000     # characters of generated C
 FULL_OPTIMIZATION = ["-O3"]
+# -fexpensive-optimizations (-O2's) is what runs gcc's vzeroupper pass: without it, code
+# after a vectorised AVX loop calls libm's scalar functions (SSE) with the AVX state dirty,
+# and each call stalls (W2's log_softmax: 190 us instead of 12; W4's softplus likewise).
 LARGE_MODULE_OPTIMIZATION = ["-O1", "-ftree-vectorize", "-fvect-cost-model=dynamic",
-                             "-fstrict-aliasing", "--param=early-inlining-insns=14"]
+                             "-fstrict-aliasing", "--param=early-inlining-insns=14",
+                             "-fexpensive-optimizations"]
 
 # Variables through which the environment silently changes what gcc compiles or links.
 # The compiler runs without them, so the command line in the key is the whole story.

@@ -301,15 +301,18 @@ static inline double cg_sign(double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : x)
 static inline float cg_signf(float x) { return x > 0 ? 1.0f : (x < 0 ? -1.0f : x); }
 
 /* sigmoid and softplus in forms that never overflow and have no branch, so loops calling
- * them vectorise: exp(-x) = inf gives 1 / inf = 0, the right limit. */
-static inline double cg_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
-static inline float cg_sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
-static inline double cg_softplus(double x) { return (x > 0 ? x : 0.0) + log1p(exp(-fabs(x))); }
+ * them vectorise: exp(-x) = inf gives 1 / inf = 0, the right limit. Always inlined: large
+ * modules build at -O1, whose inliner leaves cg_softplusf a call, and a loop with a call
+ * is not vectorised (W4's monitoring cost took 450 us instead of 40). */
+#define CG_MATH_INLINE static inline __attribute__((always_inline))
+CG_MATH_INLINE double cg_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+CG_MATH_INLINE float cg_sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+CG_MATH_INLINE double cg_softplus(double x) { return (x > 0 ? x : 0.0) + log1p(exp(-fabs(x))); }
 /* log1p(e) for e in [0, 1] (or NaN), as float softplus needs it: 2 atanh(s), s = e / (2 + e)
  * <= 1/3, by its series, with the rounding of 2 + e and of the division put back through
  * fma; within 1 ulp like log1pf. Inline, so softplus loops vectorise without a call: W1's
  * float32 loop spent more in libmvec's log1pf than in its two expf. */
-static inline float cg_log1p_unitf(float e)
+CG_MATH_INLINE float cg_log1p_unitf(float e)
 {
     const float d = 2.0f + e, d_err = e - (d - 2.0f);   /* d - 2 is exact: e <= 1 */
     const float s = e / d, s2 = s * s;
@@ -319,7 +322,7 @@ static inline float cg_log1p_unitf(float e)
     const float r = 2.0f * s + 2.0f * (s_err + s * q);
     return e < 0x1p-24f ? e : r;   /* log1p(e) rounds to e; keeps subnormal results */
 }
-static inline float cg_softplusf(float x) { return (x > 0 ? x : 0.0f) + cg_log1p_unitf(expf(-fabsf(x))); }
+CG_MATH_INLINE float cg_softplusf(float x) { return (x > 0 ? x : 0.0f) + cg_log1p_unitf(expf(-fabsf(x))); }
 
 /* erfcx(x) = exp(x^2) erfc(x), which libm lacks. Below 12, from erfc with x^2 split into
  * its rounded value and rounding error (fma), so exp(x^2) keeps full precision; above, by
@@ -656,10 +659,12 @@ CG_API int64_t cg_philox_normal_f64(double *restrict po, int64_t n, uint64_t key
 /* A BinomialFromUniform node (templates/ops/random_binomial.c.j2): out (rank nd, element
  * type ``dtype``, its buffer ``dest`` or from ``pool``) counts, per sample i, the uniforms
  * u[i, j] (j < n[i]; u has one more axis, of m >= max(n) uniforms) below p[i]; n (int64)
- * and p (float64) broadcast to the sample's shape. labels: the op, n, p. Returns CG_OK, or
+ * and p (of u's type udtype: float32 for a float32 p, else float64) broadcast to the sample's
+ * shape. labels: the op, n, p. Returns CG_OK, or
  * CG_VALUE_ERROR with its message in err (n < 0 or too large, p outside [0, 1] or NaN,
  * shapes that do not broadcast). */
-CG_API int cg_binomial_counts(cg_array *out, void *dest, int nd, int dtype, const cg_array *u,
+CG_API int cg_binomial_counts(cg_array *out, void *dest, int nd, int dtype, int udtype,
+                              const cg_array *u,
                               const cg_array *nn, const cg_array *pp,
                               const char *const *labels, cg_pool *pool, char *err, int errlen);
 

@@ -202,6 +202,9 @@ def test_gcc_effort_follows_module_size():
     large = toolchain.compile_command(tc, "m.c", "m.so", toolchain.FULL_OPTIMIZATION_BELOW)
     assert "-O3" in small and "-O1" not in small
     assert "-O1" in large and "-ftree-vectorize" in large and "-O3" not in large
+    # gcc's vzeroupper pass runs only with -fexpensive-optimizations (-O2's): without it an
+    # -O1 module leaves the AVX state dirty and each later SSE libm call stalls
+    assert "-fexpensive-optimizations" in large
     assert "-Wall" in small and "-Wall" in large
     clang = dict(tc, version="Debian clang version 14.0.6 (14.0.6)")
     assert "-O3" in toolchain.compile_command(clang, "m.c", "m.so", 10**6)   # gcc's flags only
@@ -226,6 +229,52 @@ def test_a_large_module_compiles_without_warnings_at_its_level():
     value, vector = np.arange(6.0).reshape(2, 3) / 10, np.array([1, 2])
     expected = fp(value, vector)
     assert np.allclose(f(value, vector), expected)
+
+
+def test_a_large_module_inlines_softplus_and_clears_the_avx_state():
+    """In an -O1 module (large), cg_softplusf is inlined (a call would keep its loop from
+    vectorising: W4's monitoring cost took 450 us instead of 100) and, on an AVX target, gcc
+    puts vzeroupper before calls (W2's log_softmax spent 190 us instead of 12 in SSE/AVX
+    transitions inside libm's log)."""
+    import shutil
+    # an RBM CD-1 step in float32 as benchmarks W4 writes it (no scan): free energies and
+    # the monitoring cost become loops over several softplus
+    from cgraph.tensor.shared_randomstreams import RandomStreams
+    rng = np.random.default_rng(0)
+    x = T.matrix("x_sp", dtype="float32")
+    W = cgraph.shared(rng.uniform(-0.5, 0.5, (6, 4)).astype("float32"), name="W_sp")
+    hb = cgraph.shared(np.zeros(4, dtype="float32"), name="hb_sp")
+    vb = cgraph.shared(np.zeros(6, dtype="float32"), name="vb_sp")
+    srng = RandomStreams(3)
+
+    def free_energy(v):
+        return -T.sum(T.log(1 + T.exp(T.dot(v, W) + hb)), axis=1) - T.dot(v, vb)
+    h0 = srng.binomial(size=(x.shape[0], 4), n=1, p=T.nnet.sigmoid(T.dot(x, W) + hb),
+                       dtype="float32")
+    pre_v = T.dot(h0, W.T) + vb
+    v1 = srng.binomial(size=x.shape, n=1, p=T.nnet.sigmoid(pre_v), dtype="float32")
+    cost = T.mean(free_energy(x)) - T.mean(free_energy(v1))
+    grads = T.grad(cost, [W, hb, vb], consider_constant=[v1])
+    monitor = T.mean(T.sum(x * T.log(T.nnet.sigmoid(pre_v))
+                           + (1 - x) * T.log(1 - T.nnet.sigmoid(pre_v)), axis=1))
+    f = cgraph.function([x], monitor, updates=[(p, p - np.float32(0.1) * g)
+                                               for p, g in zip([W, hb, vb], grads)])
+    if len(f.c_source) < cgraph.toolchain.FULL_OPTIMIZATION_BELOW:
+        pytest.skip("the step module is below the size of -O1 builds")
+    with open(os.path.join(os.path.dirname(f.module_path), "build.json")) as fh:
+        command = json.load(fh)["command"]
+    assert "-O1" in command
+    X = rng.random((5, 6)).astype("float32")
+    # the reference first, drawing what f then draws: neither its W nor its streams advance
+    expected = cgraph.function([x], monitor, mode="py", no_default_updates=True)(X)
+    np.testing.assert_allclose(f(X), expected, rtol=1e-5)
+    objdump = shutil.which("objdump")
+    if objdump is None or "gcc" not in os.path.basename(command[0]):
+        pytest.skip("needs objdump and gcc")
+    code = subprocess.run([objdump, "-d", f.module_path], capture_output=True, text=True).stdout
+    assert "<cg_softplusf>:" not in code and "<cg_log1p_unitf>:" not in code
+    if "-mavx" in command:
+        assert "vzeroupper" in code
 
 
 def test_import_cgraph_leaves_heavy_modules_for_later():

@@ -180,3 +180,46 @@ def test_elemwise_node_errors_come_from_the_runtime_and_name_the_node():
     with pytest.raises(ValueError, match=r"(?s)^Elemwise\{add\}: shapes cannot be broadcast "
                        r"together: x has shape \(2, 3\), y has shape \(1, 4\)\nApply node"):
         g(np.ones((2, 3)), np.ones(4))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_column_inputs_against_rows_match_numpy(dtype):
+    """An input of shape (..., 1) against rows (softmax's gradient g - exp(lsm) * rowsum)
+    runs through the flat vector loop on rows it is spread over, in blocks of whole rows:
+    short and long rows, block edges, 3-d, two columns, a column beside a strided input
+    (the row-by-row path), and integer columns, all as numpy; integer division by zero in
+    a column still raises."""
+    col = T.TensorType(dtype, (False, True))("col")
+    col2 = T.TensorType(dtype, (False, True))("col2")
+    a, g = T.matrix("a", dtype=dtype), T.matrix("g", dtype=dtype)
+    outs = [g - T.exp(a) * col, T.log1p(T.exp(a - col)) * col2, T.exp(col) + a.T.T]
+    rng = np.random.default_rng(5)
+    for rows, n in [(600, 10), (103, 7), (1, 5), (3, 1), (0, 4), (4, 0), (2, 1024), (2, 1500),
+                    (1030, 2)]:
+        A, G = (rng.standard_normal((rows, n)).astype(dtype) for _ in range(2))
+        C, C2 = (rng.standard_normal((rows, 1)).astype(dtype) for _ in range(2))
+        with np.errstate(all="ignore"):
+            expected = [G - np.exp(A) * C, np.log1p(np.exp(A - C)) * C2, np.exp(C) + A]
+        check([a, g, col, col2], outs, [A, G, C, C2], rtol=1e-5 if dtype == "float32" else 1e-12,
+              expected=expected, on_unused_input="ignore")
+    # a column beside a transposed (strided) matrix, and a 3-d column
+    A = rng.standard_normal((10, 600)).astype(dtype)
+    C = rng.standard_normal((600, 1)).astype(dtype)
+    check([a, col], T.exp(a.T) * col, [A, C], rtol=1e-5 if dtype == "float32" else 1e-12,
+          expected=np.exp(A.T) * C)
+    t = T.tensor3("t", dtype=dtype)
+    c3 = T.TensorType(dtype, (False, False, True))("c3")
+    X = rng.standard_normal((3, 50, 9)).astype(dtype)
+    C3 = rng.standard_normal((3, 50, 1)).astype(dtype)
+    check([t, c3], T.tanh(t - c3), [X, C3], rtol=1e-5 if dtype == "float32" else 1e-12,
+          expected=np.tanh(X - C3))
+
+
+def test_integer_column_inputs():
+    i = T.lmatrix("i")
+    c8 = T.TensorType("int8", (False, True))("c8")
+    c64 = T.TensorType("int64", (False, True))("c64")
+    I = np.arange(-60, 60).reshape(40, 3)
+    C8 = np.arange(1, 41, dtype="int8").reshape(40, 1)
+    check([i, c8], i * c8 + i // c8, [I, C8], expected=I * C8 + I // C8)
+    check_error([i, c64], i // c64, [I, np.arange(40).reshape(40, 1)], ZeroDivisionError)

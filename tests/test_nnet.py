@@ -83,6 +83,31 @@ def test_nan_and_infinite_rows_follow_numpy():
     assert got[0][1][0] == 0 and got[1][1][0] == -np.inf
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_softmax_across_row_blocks_and_long_rows(dtype):
+    """The C kernel takes rows in blocks of about 2048 elements (at most 256 rows) and a
+    longer row in pieces: block edges, a row split across pieces, and NaN / inf in a later
+    piece or a later block give numpy's values."""
+    x = T.matrix("x", dtype=dtype)
+    outs = [softmax(x), log_softmax(x), softmax(x.T), log_softmax(x.T)]
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    for shape in [(600, 10), (300, 7), (1000, 3), (5, 2049), (3, 4100), (2, 2048), (513, 1)]:
+        X = rng.normal(scale=4, size=shape).astype(dtype)
+        expected = [np_softmax(X), np_log_softmax(X), np_softmax(X.T), np_log_softmax(X.T)]
+        check([x], outs, [X], rtol=rtol, expected=[e.astype(dtype) for e in expected])
+    X = rng.normal(size=(3, 4100)).astype(dtype)
+    X[0, 3000], X[1, 0], X[2, 4099] = np.nan, np.nan, np.inf
+    Y = rng.normal(size=(400, 6)).astype(dtype)
+    Y[300, 5], Y[399, 0] = np.nan, -np.inf
+    for data in (X, Y):
+        with np.errstate(invalid="ignore"):
+            expected = [np_softmax(data), np_log_softmax(data)]
+        got = check([x], outs[:2], [data], rtol=rtol,
+                    expected=[e.astype(dtype) for e in expected])
+        bad_rows = np.isnan(data).any(axis=1) | np.isposinf(data).any(axis=1)
+        assert np.isnan(got[0][bad_rows]).all() and np.isfinite(got[0][~bad_rows]).all()
+
+
 def test_softmax_of_noncontiguous_inputs_and_integer_inputs():
     x, i, b = T.dmatrix("x"), T.imatrix("i"), T.bmatrix("b")
     base = rng.normal(size=(3, 4))

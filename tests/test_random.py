@@ -574,3 +574,66 @@ def test_binomial_counts_come_from_the_runtime_and_errors_name_the_inputs():
     with pytest.raises(ValueError, match=r"cannot broadcast nv of shape \(2, 2\) to the sample "
                                          r"shape \(2, 3\)"):
         g(*good[:4], np.ones((2, 2), "int64"))
+
+
+# --- float32 probabilities: float32 uniforms ------------------------------------------
+
+def _graph_ops(f):
+    return [node.op for node in f.maker.fgraph.toposort()]
+
+
+def test_binomial_of_a_float32_p_draws_float32_uniforms():
+    """binomial(p=<float32>) compares float32 uniforms with p (as Theano's MRG binomial draws
+    floatX ones): no float64 uniforms and no cast of p in the graph; C equals the reference
+    bit for bit, through the flat n = 1 path, the n > 1 path and a strided p; the draws
+    have the right distribution; a bad p is still named."""
+    x = T.matrix("x", dtype="float32")
+    nv = T.lvector("nv")
+
+    def build():
+        srng = RandomStreams(11)
+        return [x, nv], [srng.binomial(size=x.shape, p=x, dtype="float32"),
+                         srng.binomial(size=x.shape, n=3, p=x),
+                         srng.binomial(size=(x.shape[1], x.shape[0]), p=x.T, dtype="int8"),
+                         srng.binomial(n=nv, p=x[0, :4])]
+    X = np.random.RandomState(3).rand(5, 4).astype("float32")
+    X[0, 0], X[1, 1] = 0.0, 1.0
+    results, f_c = both_modes(build, values=[X, np.array([0, 1, 2, 5])])
+    assert_bitwise(results)
+    assert results["c"][0][0].dtype == np.float32 and results["c"][0][2].dtype == np.int8
+    assert results["c"][0][0][0, 0] == 0 and results["c"][0][0][1, 1] == 1
+    philox = [op for op in _graph_ops(f_c) if isinstance(op, rnd.PhiloxRandom)]
+    assert philox and all(op.dtype == "float32" for op in philox)
+    assert not any("cast_float64" in str(op) for op in _graph_ops(f_c))
+    # a float64 p keeps float64 uniforms
+    srng = RandomStreams(11)
+    d = T.dvector("d")
+    f64 = cgraph.function([d], srng.binomial(size=d.shape, p=d))
+    assert all(op.dtype == "float64" for op in _graph_ops(f64) if isinstance(op, rnd.PhiloxRandom))
+
+    n = 200_000
+    srng = RandomStreams(5)
+    p = T.vector("p", dtype="float32")
+    f = cgraph.function([p], [srng.binomial(size=p.shape, p=p), srng.binomial(size=p.shape, n=4, p=p)])
+    ones, fours = f(np.full(n, 0.3, dtype="float32"))
+    assert abs(ones.mean() - 0.3) < 0.005 and set(np.unique(ones)) == {0, 1}
+    counts = np.bincount(fours, minlength=5)
+    assert scipy.stats.chisquare(counts, n * scipy.stats.binom.pmf(np.arange(5), 4, 0.3)).pvalue > 1e-3
+    check_error([p], RandomStreams(1).binomial(size=p.shape, p=p),
+                [np.array([0.5, 1.5], dtype="float32")], ValueError, match=r"p > 1.*\(in p\)")
+
+
+def test_binomial_from_float32_uniforms_against_a_loop():
+    u3 = T.tensor3("u3", dtype="float32")
+    nmat = T.lmatrix("nmat")
+    pvec = T.vector("pvec", dtype="float32")
+    rs = np.random.RandomState(9)
+    u3v = rs.rand(4, 3, 5).astype("float32")
+    nv = rs.randint(0, 6, size=(3, 4))
+    pv = rs.rand(3).astype("float32")
+    out = rnd.BinomialFromUniform("int64", 2)(u3, nmat.T, pvec)
+    assert out.owner.inputs[2].dtype == "float32"
+    check([u3, nmat, pvec], out, [u3v, nv, pv], expected=_binomial_loop(u3v, nv.T, pv))
+    check([u3, nmat, pvec], out, [u3v[:0], nv[:, :0], pv], expected=np.zeros((0, 3), dtype=np.int64))
+    with pytest.raises(TypeError, match="float64 or float32 uniforms"):
+        rnd.BinomialFromUniform("int64", 2)(T.ltensor3("k"), nmat, pvec)

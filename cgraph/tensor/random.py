@@ -349,8 +349,9 @@ class MRGUniform(Op):
 class BinomialFromUniform(Op):
     """Binomial counts from uniforms: ``count[i] = #{j < n[i] : u[i, j] < p[i]}``.
 
-    ``u`` (float64) has the sample's shape plus a last axis at least ``max(n)`` long; ``n``
-    and ``p`` have the sample's rank and broadcast to its shape. ``n < 0`` or ``p`` outside
+    ``u`` (float64, or float32: then ``p`` is compared in float32) has the sample's shape
+    plus a last axis at least ``max(n)`` long; ``n`` and ``p`` have the sample's rank and
+    broadcast to its shape. ``n < 0`` or ``p`` outside
     [0, 1] raise ValueError with numpy's messages.
     """
 
@@ -362,11 +363,11 @@ class BinomialFromUniform(Op):
 
     def make_node(self, u, n, p):
         u = as_tensor_variable(u)
-        if u.ndim != self.ndim + 1 or u.dtype != "float64":
-            raise TypeError(f"BinomialFromUniform needs float64 uniforms of rank "
+        if u.ndim != self.ndim + 1 or u.dtype not in ("float32", "float64"):
+            raise TypeError(f"BinomialFromUniform needs float64 or float32 uniforms of rank "
                             f"{self.ndim + 1}, got {u!r} of type {u.type}")
         n = _cast(_pad_param(n, self.ndim, "n"), "int64")
-        p = _cast(_pad_param(p, self.ndim, "p"), "float64")
+        p = _cast(_pad_param(p, self.ndim, "p"), u.dtype)
         return Apply(self, [u, n, p],
                      [TensorVariable(TensorType(self.dtype, u.broadcastable[:-1]))])
 

@@ -153,7 +153,11 @@ class StreamsBase:
         else:
             n = as_tensor_variable(n)
             trials = maximum(reduce_max(cast(n, "int64")), np.int64(0))
-        u = self._standard("uniform", _append(vector, ndim, trials), ndim + 1, "float64",
+        # a float32 p (floatX=float32: an RBM's sigmoid) is compared with float32 uniforms, as
+        # Theano's MRG binomial draws floatX ones: half the bits to generate and no casts
+        p = as_tensor_variable(p)
+        u_dtype = "float32" if p.dtype == "float32" else "float64"
+        u = self._standard("uniform", _append(vector, ndim, trials), ndim + 1, u_dtype,
                            None, **kwargs)
         return rnd.BinomialFromUniform(dtype, ndim)(u, n, p)
 

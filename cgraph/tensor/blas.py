@@ -23,6 +23,8 @@ class Dot(Op):
 
     c_template = "ops/dot.c.j2"
     allocates_fresh_output = True
+    # operands of one dtype are not cast again; the pattern joins the operands' patterns
+    output_types_depend_only_on_input_types = True
 
     def __str__(self):
         return "Dot"

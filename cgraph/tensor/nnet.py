@@ -32,6 +32,7 @@ class Softmax(Op):
 
     c_template = "ops/softmax.c.j2"
     log = False
+    output_types_depend_only_on_input_types = True   # the input's type (LogSoftmax too)
 
     def make_node(self, x):
         x = as_tensor_variable(x)

@@ -125,6 +125,9 @@ class Reduce(Op):
     __props__ = ("mode", "axis", "keepdims", "dtype", "acc_dtype", "ddof", "scalar_op")
     c_template = "ops/reduce.c.j2"
     allocates_fresh_output = True
+    # dtypes from the mode and the input dtype(s), the pattern from the input's and the axes;
+    # a fused node's inputs have the output's rank already (no padding on a clone)
+    output_types_depend_only_on_input_types = True
     MODES = ("sum", "prod", "max", "min", "all", "any", "mean", "var", "std")
     FUSABLE_MODES = ("sum", "prod", "max", "min", "all", "any", "mean")
 

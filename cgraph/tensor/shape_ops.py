@@ -146,6 +146,7 @@ class Shape(Op):
     """``x.shape``: the int64 vector of ``x``'s dimensions."""
 
     c_template = "ops/shape.c.j2"
+    output_types_depend_only_on_input_types = True   # always an int64 vector
 
     def make_node(self, x):
         x = as_tensor_variable(x)
@@ -163,6 +164,7 @@ class Shape_i(Op):
 
     __props__ = ("i",)
     c_template = "ops/shape.c.j2"
+    output_types_depend_only_on_input_types = True   # always an int64 scalar
 
     def __init__(self, i):
         self.i = int(i)

@@ -109,6 +109,17 @@ def _capsule_pointers_of(module, routines):
 def _numpy_openblas_libraries():
     """ctypes handles of the ILP64 OpenBLAS builds numpy may use: the copy numpy has
     loaded in this process first, then those in its wheel's numpy.libs folder."""
+    for path in _numpy_openblas_paths():
+        try:
+            yield ctypes.CDLL(path)
+        except OSError:
+            continue
+
+
+@functools.lru_cache(maxsize=1)
+def _numpy_openblas_paths():
+    """The files of _numpy_openblas_libraries, looked for once per process (the BLAS
+    pointers and the thread count both ask; reading /proc/self/maps is most of the cost)."""
     import numpy
     candidates = []
     try:
@@ -123,11 +134,7 @@ def _numpy_openblas_libraries():
     if os.path.isdir(folder):
         candidates += sorted(os.path.join(folder, f) for f in os.listdir(folder)
                              if "openblas64" in f and ".so" in f)
-    for path in candidates:
-        try:
-            yield ctypes.CDLL(path)
-        except OSError:
-            continue
+    return tuple(candidates)
 
 
 def _numpy_openblas():

@@ -230,8 +230,9 @@ def blas_threads():
         try:
             import scipy
             folder = os.path.dirname(scipy.__file__) + ".libs"
-            libraries = [ctypes.CDLL(p) for p in
-                         sorted(glob.glob(os.path.join(folder, "libscipy_openblas*.so*")))[:1]]
+            libraries = [ctypes.CDLL(os.path.join(folder, name)) for name in
+                         sorted(name for name in os.listdir(folder)
+                                if name.startswith("libscipy_openblas") and ".so" in name)[:1]]
         except (ImportError, OSError):
             return None
     for lib in libraries:

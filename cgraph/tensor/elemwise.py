@@ -2,7 +2,7 @@
 import numpy as np
 
 from ..graph.basic import Apply, Op
-from .type import TensorType, shape_str
+from .type import C_TYPES, TensorType, shape_str
 from .var import TensorVariable, as_tensor_variable
 
 
@@ -102,7 +102,6 @@ def loop_tail(ctypes, statements):
 
 
 def _ctype(dtype):
-    from .type import C_TYPES
     return C_TYPES[dtype]
 
 

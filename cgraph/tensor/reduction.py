@@ -17,9 +17,10 @@ import numpy as np
 
 from ..graph.basic import Apply, Constant, Op
 from ..graph.labels import c_string, label_of
+from .elemwise import DimShuffle, broadcast_like, pad_left
 from .scalar_ops import upcast
 from .type import C_TYPES, TensorType, is_float, resolve_dtype, shape_str
-from .var import TensorVariable, as_tensor_variable
+from .var import TensorVariable, as_tensor_variable, constant
 
 # --- axis and dtype rules ----------------------------------------------------------------
 
@@ -171,7 +172,6 @@ class Reduce(Op):
         return self._make_fused_node(inputs)
 
     def _make_fused_node(self, inputs):
-        from .elemwise import pad_left
         op = self.scalar_op
         if len(inputs) != op.nin:
             raise TypeError(f"{self} takes {op.nin} inputs, got {len(inputs)}")
@@ -458,7 +458,6 @@ def expand_reduced(value, x, axes, keepdims):
     """``value`` (a reduction's result) with the reduced axes back as length-1 axes."""
     if keepdims or not axes:
         return value
-    from .elemwise import DimShuffle
     pattern, k = [], 0
     for d in range(x.ndim):
         if d in axes:
@@ -471,7 +470,6 @@ def expand_reduced(value, x, axes, keepdims):
 
 def broadcast_to_input(g, x):
     """``g`` (length 1 on the reduced axes) broadcast to the shape of ``x``."""
-    from .elemwise import broadcast_like
     return broadcast_like(g, x)
 
 
@@ -479,7 +477,6 @@ def reduced_count(x, axes, dtype, ddof=0):
     """The number of elements reduced, minus ``ddof``, as a scalar of ``dtype`` (run time)."""
     from . import basic as T
     from .shape_ops import shape_i
-    from .var import constant
     count = constant(1, dtype="int64")
     for d in axes:
         count = count * shape_i(x, d)

@@ -21,7 +21,10 @@ import numpy as np
 
 from ..graph.basic import Apply, Constant, Op, Variable
 from ..graph.labels import c_string, label_of
-from .elemwise import DimShuffle
+from .basic import cast, eq, mul
+from .elemwise import DimShuffle, pad_left, sum_to_shape
+from .reduction import sum as reduce_sum
+from .shape_ops import arange, flatten, reshape, shape, shape_i, zeros_like
 from .type import INT_DTYPES, TensorType, shape_str
 from .var import TensorVariable, as_tensor_variable, constant
 
@@ -470,12 +473,10 @@ def _check_broadcast_into(region_shape, y, node):
 
 
 def _as_dtype(g, dtype):
-    from .basic import cast
     return cast(g, dtype)
 
 
 def _zeros_like(x, dtype=None):
-    from .shape_ops import zeros_like
     return zeros_like(x, dtype=dtype)
 
 
@@ -486,8 +487,6 @@ def _zero(like):
 def _sum_into(region_grad, y):
     """The gradient of the region (which ``y`` was broadcast into, from the right) summed
     back to ``y``'s shape."""
-    from .elemwise import sum_to_shape
-    from .reduction import sum as reduce_sum
     lead = region_grad.ndim - y.ndim
     if lead:
         region_grad = reduce_sum(region_grad, axis=list(range(lead)))
@@ -512,8 +511,6 @@ def _may_repeat(indices):
 def _last_write_mask(pattern, x, indices, dtype):
     """1 at the region positions whose write survives a set with these indices, else 0:
     every region position writes its own number, and reads back which number won."""
-    from .basic import eq, mul
-    from .shape_ops import arange, reshape, shape, shape_i
     region = AdvancedSubtensor(pattern)(x, *indices)
     if region.ndim == 0:
         return constant(1, dtype=dtype)
@@ -743,7 +740,6 @@ def inc_subtensor(x, y, inplace=False, set_instead_of_inc=False,
         raise TypeError(f"Trying to increment a {x.ndim}-dimensional subtensor with a "
                         f"{y.ndim}-dimensional value.")
     if y.dtype != x.dtype:
-        from .basic import cast
         y = cast(y, x.dtype)
     return _write(x, y, bool(set_instead_of_inc))
 
@@ -777,7 +773,6 @@ def _write(region, y, set_instead_of_inc):
 def _undo_dimshuffle(op, y, ndim):
     """``y`` (shaped like the DimShuffle's output) rearranged like its input: the inserted
     axes are dropped (they must have length 1) and the others put back in order."""
-    from .elemwise import pad_left
     y = pad_left(y, ndim)
     kept = sorted((a, k) for k, a in enumerate(op.new_order) if a != "x")
     bcast = tuple(True if a == "x" else b for a, b in zip(op.new_order, y.broadcastable))
@@ -796,7 +791,6 @@ def take(a, indices, axis=None, mode="raise"):
         raise NotImplementedError(f"take(mode={mode!r}) is not supported; only mode='raise'")
     if axis is None:
         if a.ndim != 1:
-            from .shape_ops import flatten
             try:
                 a = flatten(a, 1)
             except NotImplementedError:

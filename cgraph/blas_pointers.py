@@ -124,7 +124,9 @@ def _numpy_openblas_paths():
     candidates = []
     try:
         with open("/proc/self/maps") as maps:
-            for line in maps:
+            for line in maps:     # ~300 lines: the substring test first, then the path
+                if "openblas64" not in line:
+                    continue
                 path = line.split()[-1]
                 if "openblas64" in os.path.basename(path) and path not in candidates:
                     candidates.append(path)

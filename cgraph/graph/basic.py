@@ -114,11 +114,12 @@ class Op:
       and constant folding).
     - ``__props__``: the attribute names that make two ops equal (equal nodes merge).
     - ``output_types_depend_only_on_input_types``: make_node, given inputs of the types of an
-      existing node's inputs, keeps those inputs as they are (no cast, no padding) and makes
-      outputs of that node's output types and variable classes, whatever the inputs' values
-      or history; cloning a node onto inputs of unchanged types then skips make_node
-      (``Apply.clone_with_new_inputs``). False (the default) for any op that looks further:
-      Reshape and Alloc read constant values and the shape vector's history.
+      existing node's inputs, accepts them as they are (no cast, no padding, no check of a
+      constant's value) and makes outputs of that node's output types and variable classes,
+      whatever the inputs' values or history; cloning a node onto inputs of unchanged types
+      then skips make_node (``Apply.clone_with_new_inputs``). False (the default) for any op
+      that looks further: Reshape and Alloc read constant values and the shape vector's
+      history, MakeVector checks that a constant fits its dtype.
 
     C code (cgraph.codegen.lower):
 

@@ -381,6 +381,7 @@ class ArgReduce(Op):
 
     __props__ = ("kind", "axis", "keepdims", "with_value")
     c_template = "ops/argreduce.c.j2"
+    output_types_depend_only_on_input_types = True   # x's pattern and the axes
 
     def __init__(self, kind, axis, keepdims=False, with_value=False):
         if kind not in ("max", "min"):

@@ -722,6 +722,7 @@ class ARange(Op):
 
     __props__ = ("dtype",)
     c_template = "ops/arange.c.j2"
+    output_types_depend_only_on_input_types = True   # a vector of the op's dtype
 
     def __init__(self, dtype):
         self.dtype = resolve_dtype(dtype)

@@ -369,6 +369,7 @@ class Subtensor(Op):
 
     __props__ = ("idx_list",)
     c_template = "ops/subtensor.c.j2"
+    output_types_depend_only_on_input_types = True   # x's type and idx_list
 
     def __init__(self, idx_list):
         self.idx_list = _checked_idx_list(idx_list)
@@ -406,6 +407,7 @@ class IncSubtensor(Op):
 
     __props__ = ("idx_list", "set_instead_of_inc")
     c_template = "ops/inc_subtensor.c.j2"
+    output_types_depend_only_on_input_types = True   # x's type
 
     def __init__(self, idx_list, set_instead_of_inc=False):
         self.idx_list = _checked_idx_list(idx_list)
@@ -533,6 +535,7 @@ class AdvancedSubtensor(Op):
 
     __props__ = ("pattern",)
     c_template = "ops/advanced_subtensor.c.j2"
+    output_types_depend_only_on_input_types = True   # x's, the indices' types
 
     def __init__(self, pattern):
         self.pattern = tuple(pattern)
@@ -580,6 +583,7 @@ class AdvancedIncSubtensor(Op):
 
     __props__ = ("pattern", "set_instead_of_inc")
     c_template = "ops/advanced_subtensor.c.j2"
+    output_types_depend_only_on_input_types = True   # x's type
 
     def __init__(self, pattern, set_instead_of_inc=False):
         self.pattern = tuple(pattern)

@@ -109,11 +109,24 @@ def _capsule_pointers_of(module, routines):
 def _numpy_openblas_libraries():
     """ctypes handles of the ILP64 OpenBLAS builds numpy may use: the copy numpy has
     loaded in this process first, then those in its wheel's numpy.libs folder."""
+    for path in _numpy_openblas_paths():
+        try:
+            yield ctypes.CDLL(path)
+        except OSError:
+            continue
+
+
+@functools.lru_cache(maxsize=1)
+def _numpy_openblas_paths():
+    """The files of _numpy_openblas_libraries, looked for once per process (the BLAS
+    pointers and the thread count both ask; reading /proc/self/maps is most of the cost)."""
     import numpy
     candidates = []
     try:
         with open("/proc/self/maps") as maps:
-            for line in maps:
+            for line in maps:     # ~300 lines: the substring test first, then the path
+                if "openblas64" not in line:
+                    continue
                 path = line.split()[-1]
                 if "openblas64" in os.path.basename(path) and path not in candidates:
                     candidates.append(path)
@@ -123,11 +136,7 @@ def _numpy_openblas_libraries():
     if os.path.isdir(folder):
         candidates += sorted(os.path.join(folder, f) for f in os.listdir(folder)
                              if "openblas64" in f and ".so" in f)
-    for path in candidates:
-        try:
-            yield ctypes.CDLL(path)
-        except OSError:
-            continue
+    return tuple(candidates)
 
 
 def _numpy_openblas():
@@ -223,8 +232,8 @@ def blas_threads():
         try:
             import scipy
             folder = os.path.dirname(scipy.__file__) + ".libs"
-            libraries = [ctypes.CDLL(p) for p in
-                         sorted(os.path.join(folder, name) for name in os.listdir(folder)
+            libraries = [ctypes.CDLL(os.path.join(folder, name)) for name in
+                         sorted(name for name in os.listdir(folder)
                                 if name.startswith("libscipy_openblas") and ".so" in name)[:1]]
         except (ImportError, OSError):
             return None

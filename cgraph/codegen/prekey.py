@@ -24,6 +24,7 @@ import os
 import numpy as np
 
 from ..graph.basic import Constant
+from ..tensor.type import TensorType
 
 
 class _Unsafe(Exception):
@@ -185,7 +186,11 @@ def graph_prekey(inputs, outputs, function_name, build_options):
         return found
 
     def type_signature(var):
-        key = (type(var), id(var.type))
+        t = var.type
+        # a TensorType's signature is a function of these (its repr is its name or made of
+        # its dtype and pattern): equal tensor types, mostly distinct objects, share one entry
+        key = (type(var), t.dtype, t.broadcastable, t.name) if type(t) is TensorType \
+            else (type(var), id(t))
         found = type_signatures.get(key)
         if found is None:
             found = type_signatures[key] = _type_signature(var)

@@ -81,8 +81,19 @@ class Apply:
         self.trace = user_line()
 
     def clone_with_new_inputs(self, inputs):
-        """The same op applied to other inputs (types are re-derived by make_node)."""
-        return self.op.make_node(*inputs)
+        """The same op applied to other inputs.
+
+        make_node re-derives the outputs' types (and checks the inputs), unless the op
+        declares ``output_types_depend_only_on_input_types`` and every new input has the
+        type of the input it replaces: then make_node would give these very types, and the
+        outputs are new variables of the old types.
+        """
+        op = self.op
+        if op.output_types_depend_only_on_input_types and len(inputs) == len(self.inputs) \
+                and all(isinstance(new, Variable) and new.type == old.type
+                        for new, old in zip(inputs, self.inputs)):
+            return Apply(op, inputs, [type(out)(out.type) for out in self.outputs])
+        return op.make_node(*inputs)
 
     def __repr__(self):
         return f"{self.op}({', '.join(map(repr, self.inputs))})"
@@ -102,6 +113,13 @@ class Op:
     - ``perform(node, inputs: list[ndarray]) -> list[ndarray]``: the numpy reference (py mode
       and constant folding).
     - ``__props__``: the attribute names that make two ops equal (equal nodes merge).
+    - ``output_types_depend_only_on_input_types``: make_node, given inputs of the types of an
+      existing node's inputs, accepts them as they are (no cast, no padding, no check of a
+      constant's value) and makes outputs of that node's output types and variable classes,
+      whatever the inputs' values or history; cloning a node onto inputs of unchanged types
+      then skips make_node (``Apply.clone_with_new_inputs``). False (the default) for any op
+      that looks further: Reshape and Alloc read constant values and the shape vector's
+      history, MakeVector checks that a constant fits its dtype.
 
     C code (cgraph.codegen.lower):
 
@@ -139,6 +157,7 @@ class Op:
     c_template = None
     c_kernel_template = None
     allocates_fresh_output = False
+    output_types_depend_only_on_input_types = False
     disconnects_gradient = False
     foldable = True
 

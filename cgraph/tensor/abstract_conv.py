@@ -17,9 +17,12 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from ..config import config
 from ..graph.basic import Constant, Variable
+from .basic import cast, concatenate
 from .conv import Conv2d, Conv2dGradInputs, Conv2dGradWeights, conv2d
 from .conv3d import Conv3d, Conv3dGradInputs, Conv3dGradWeights, conv3d
+from .var import as_tensor_variable
 
 __all__ = ["AbstractConv2d", "AbstractConv2d_gradInputs", "AbstractConv2d_gradWeights",
            "AbstractConv3d", "AbstractConv3d_gradInputs", "AbstractConv3d_gradWeights",
@@ -128,8 +131,6 @@ class AbstractConv3d_gradWeights(Conv3dGradWeights):
 
 def _spatial_shape(shape, ndim, op_name):
     """The spatial shape argument as an int64 vector of ``ndim`` entries."""
-    from .basic import cast
-    from .var import as_tensor_variable
     if isinstance(shape, (tuple, list)) and len(shape) != ndim:
         raise ValueError(f"{op_name}: the shape must hold {ndim} sizes, got {shape!r}")
     shape = as_tensor_variable(shape)
@@ -400,7 +401,6 @@ def causal_conv1d(input, filters, filter_shape, input_shape=None, subsample=1,
                   filter_flip=True, filter_dilation=1, num_groups=1, unshared=False):
     """A 1-d convolution of (batch, channels, time) whose output at time t sees only the
     inputs up to t (left zero padding of (filter length - 1) x dilation), as Theano's."""
-    from .var import as_tensor_variable
     input, filters = as_tensor_variable(input), as_tensor_variable(filters)
     width = filter_shape[-1]
     pad = (width - 1) * filter_dilation
@@ -418,12 +418,10 @@ def causal_conv1d(input, filters, filter_shape, input_shape=None, subsample=1,
 def bilinear_kernel_1D(ratio: int, normalize: bool = True):
     """The 1-d kernel of linear interpolation by an integer ratio, as a constant tensor:
     1, 2, ..., ratio, ..., 2, 1 (divided by ratio when normalize)."""
-    from .var import as_tensor_variable
     half = np.arange(1, ratio + 1, dtype="float64")
     kernel = np.concatenate([half, half[-2::-1]])
     if normalize:
         kernel = kernel / ratio
-    from ..config import config
     return as_tensor_variable(kernel.astype(config.floatX))
 
 
@@ -438,8 +436,6 @@ def bilinear_upsampling(input, ratio=None, frac_ratio=None, batch_size=None,
     """Upsample (batch, channels, rows, columns) images by an integer ``ratio`` with
     bilinear interpolation, the borders repeated, as Theano's (a transposed convolution
     of each channel by the bilinear kernel)."""
-    from .basic import concatenate
-    from .var import as_tensor_variable
     if frac_ratio is not None:
         raise NotImplementedError("bilinear_upsampling: frac_ratio is not supported; give "
                                   "an integer ratio")

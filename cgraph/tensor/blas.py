@@ -9,9 +9,11 @@ dimensions is lowered to a transpose, reshapes and one Dot (tensordot.py).
 """
 import numpy as np
 
-from ..graph.basic import Apply, InplaceConditions, Op
+from ..graph.basic import Apply, Constant, InplaceConditions, Op
 from ..graph.labels import c_string, label_of
+from .elemwise import loop_tail, pad_left
 from .scalar_ops import upcast
+from .shape_ops import reshape, shape_i
 from .type import TensorType, shape_str
 from .var import TensorVariable, as_tensor_variable
 
@@ -23,6 +25,8 @@ class Dot(Op):
 
     c_template = "ops/dot.c.j2"
     allocates_fresh_output = True
+    # operands of one dtype are not cast again; the pattern joins the operands' patterns
+    output_types_depend_only_on_input_types = True
 
     def __str__(self):
         return "Dot"
@@ -87,7 +91,6 @@ def _as_rows(x, a_ndim):
     """``x`` (a gradient or an operand of a dot whose first operand had ``a_ndim``
     dimensions) with all the axes coming from that operand's leading axes collapsed into one:
     (p, q, k) -> (p*q, k) and (p, q) -> (p*q,). Matrices and vectors come back unchanged."""
-    from .shape_ops import reshape, shape_i
     lead = a_ndim - 1
     if lead <= 1:
         return x
@@ -183,7 +186,6 @@ class Gemm(Op):
         return "Gemm" if self.scalar_op is None else f"Gemm{{{self.scalar_op.name}}}"
 
     def make_node(self, alpha, a, b, beta, *z_inputs):
-        from .elemwise import pad_left
         alpha, a, b, beta = (as_tensor_variable(v) for v in (alpha, a, b, beta))
         z_inputs = [as_tensor_variable(v) for v in z_inputs]
         if a.ndim not in (1, 2) or b.ndim not in (1, 2) or a.ndim + b.ndim == 2:
@@ -244,7 +246,6 @@ class Gemm(Op):
         return self.scalar_op.name
 
     def c_params(self, node):
-        from ..graph.basic import Constant
         beta = node.inputs[3]
         dtype = node.outputs[0].dtype
         z_inputs = node.inputs[4:]
@@ -253,7 +254,6 @@ class Gemm(Op):
             statements, expr = [], "a0"
         else:
             statements, expr = self.scalar_op.c_body(args)
-        from .elemwise import loop_tail
         beta_is_one = isinstance(beta, Constant) and bool(np.all(beta.data == 1))
         scalar = [k for k, z in enumerate(z_inputs) if all(z.broadcastable)]
         if not beta_is_one:

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..graph.basic import Apply, Op
 from ..graph.labels import label_of
+from .basic import cast
 from .scalar_ops import upcast, upcast_float
 from .type import TensorType, is_float, shape_str
 from .var import TensorVariable, as_tensor_variable
@@ -225,7 +226,6 @@ def _as_nd(x, ndim, what, op_name):
 
 
 def _cast(x, dtype):
-    from .basic import cast
     return x if x.dtype == dtype else cast(x, dtype)
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 
 from ..graph.basic import Apply, Op
-from .type import TensorType, shape_str
+from .type import C_TYPES, TensorType, shape_str
 from .var import TensorVariable, as_tensor_variable
 
 
@@ -17,6 +17,9 @@ class Elemwise(Op):
     c_template = "ops/elemwise.c.j2"
     c_kernel_template = "ops/elemwise_kernel.c.j2"    # its loop over a row, at module level
     allocates_fresh_output = True
+    # inputs of the output's rank stay as they are; the dtype comes from the scalar op's
+    # rule on the input dtypes, the pattern from the inputs' (subclasses keep make_node)
+    output_types_depend_only_on_input_types = True
 
     def __init__(self, scalar_op):
         self.scalar_op = scalar_op
@@ -99,7 +102,6 @@ def loop_tail(ctypes, statements):
 
 
 def _ctype(dtype):
-    from .type import C_TYPES
     return C_TYPES[dtype]
 
 
@@ -131,6 +133,7 @@ class DimShuffle(Op):
 
     __props__ = ("input_broadcastable", "new_order")
     c_template = "ops/dimshuffle.c.j2"
+    output_types_depend_only_on_input_types = True   # the input's dtype and new_order's pattern
 
     def label_through(self, node):
         """The input, when this only adds broadcast axes (messages name x, not x.dimshuffle)."""
@@ -222,6 +225,7 @@ class SumToShape(Op):
     """
 
     c_template = "ops/sum_to_shape.c.j2"
+    output_types_depend_only_on_input_types = True   # g's dtype, x's pattern
 
     def make_node(self, g, x):
         g, x = as_tensor_variable(g), as_tensor_variable(x)

@@ -15,6 +15,7 @@ from ..graph.basic import Apply, Op
 from ..graph.labels import label_of
 from . import basic as _T
 from .shape_ops import alloc, arange, flatten, reshape, shape_i, zeros
+from .sort import add_sort_support
 from .subtensor import inc_subtensor, set_subtensor
 from .type import TensorType, is_int, resolve_dtype
 from .var import TensorVariable, as_tensor_variable
@@ -303,7 +304,6 @@ class Unique(Op):
         return {"is_float": node.inputs[0].dtype.startswith("float"), **self._positions()}
 
     def c_support_code(self, node, module):
-        from .sort import add_sort_support
         add_sort_support(module, node.inputs[0].dtype)
         return {}
 

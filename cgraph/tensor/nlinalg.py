@@ -8,6 +8,8 @@ raises, in both modes.
 import numpy as np
 
 from ..graph.basic import Apply, Op
+from .basic import cast
+from .blas import dot
 from .type import TensorType, is_float
 from .var import TensorVariable, as_tensor_variable
 
@@ -18,7 +20,6 @@ def as_float_matrix(op_name, x):
     if x.ndim != 2:
         raise TypeError(f"{op_name}: {x!r} must be a matrix, got {x.ndim} dimensions")
     if not is_float(x.dtype):
-        from .basic import cast
         x = cast(x, "float64")
     return x
 
@@ -56,7 +57,6 @@ class MatrixInverse(LapackOp):
 
     def L_op(self, inputs, outputs, output_grads):
         """-(X^-1 . gz^T . X^-1)^T, as Theano."""
-        from .blas import dot
         xi, (gz,) = outputs[0], output_grads
         return [-dot(dot(xi, gz.T), xi).T]
 
@@ -98,7 +98,6 @@ det = Det()
 
 def matrix_dot(*args):
     """The product of several matrices, left to right."""
-    from .blas import dot
     result = args[0]
     for a in args[1:]:
         result = dot(result, a)

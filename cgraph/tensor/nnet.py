@@ -13,7 +13,9 @@ import numpy as np
 from ..graph.basic import Apply, Op, Variable
 from .basic import cast, clip, exp, log, sigmoid, softplus, switch
 from .elemwise import Elemwise, sum_to_shape
+from .reduction import sum as reduce_sum
 from .scalar_ops import ScalarOp, upcast_float
+from .shape_ops import arange, shape_i
 from .type import is_float, is_int
 from .var import TensorVariable, as_tensor_variable, constant
 from . import abstract_conv  # noqa: F401  (T.nnet.abstract_conv, as in Theano)
@@ -32,6 +34,7 @@ class Softmax(Op):
 
     c_template = "ops/softmax.c.j2"
     log = False
+    output_types_depend_only_on_input_types = True   # the input's type (LogSoftmax too)
 
     def make_node(self, x):
         x = as_tensor_variable(x)
@@ -54,7 +57,6 @@ class Softmax(Op):
 
     def L_op(self, inputs, outputs, output_grads):
         """dx = (gz - sum(gz * sm)) * sm, the sum over each row."""
-        from .reduction import sum as reduce_sum
         (gz,), (sm,) = output_grads, outputs
         if gz is None:
             return [None]
@@ -71,7 +73,6 @@ class LogSoftmax(Softmax):
 
     def L_op(self, inputs, outputs, output_grads):
         """dx = gz - softmax(x) * sum(gz), the sum over each row; exp(lsm) never overflows."""
-        from .reduction import sum as reduce_sum
         (gz,), (lsm,) = output_grads, outputs
         if gz is None:
             return [None]
@@ -218,8 +219,6 @@ def categorical_crossentropy(coding_dist, true_dist):
     ``log(coding_dist)`` (what the stable_log_softmax rewrite does to the forward graph),
     so that the cost and its gradient stay finite for saturated rows.
     """
-    from .reduction import sum as reduce_sum
-    from .shape_ops import arange, shape_i
     coding_dist, true_dist = as_tensor_variable(coding_dist), as_tensor_variable(true_dist)
     logits = _softmax_input(coding_dist)
     if true_dist.ndim == coding_dist.ndim:

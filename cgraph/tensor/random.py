@@ -28,6 +28,9 @@ import numpy as np
 
 from ..graph.basic import Apply, Op
 from ..graph.labels import label_of
+from .basic import cast
+from .elemwise import pad_left
+from .shape_ops import as_shape_vector, shape_entries
 from .type import FLOAT_DTYPES, TensorType, is_int, resolve_dtype, shape_str
 from .var import TensorVariable, as_tensor_variable
 
@@ -189,7 +192,6 @@ def _no_grads(inputs):
 
 def static_broadcastable(size_vector, ndim):
     """Per axis, whether the size vector's entry is a constant 1 (a broadcastable axis)."""
-    from .shape_ops import shape_entries
     entries = shape_entries(size_vector)
     if entries is None or len(entries) != ndim:
         return (False,) * ndim
@@ -197,7 +199,6 @@ def static_broadcastable(size_vector, ndim):
 
 
 def _as_size_vector(size, ndim, what):
-    from .shape_ops import as_shape_vector, shape_entries
     size = as_shape_vector(size, what)
     entries = shape_entries(size)
     if entries is not None and len(entries) != ndim:
@@ -230,7 +231,6 @@ def broadcast_param(value, shape, var):
 
 def _pad_param(x, ndim, what):
     """``x`` as a tensor of rank ``ndim`` (broadcastable axes added on the left)."""
-    from .elemwise import pad_left
     x = as_tensor_variable(x)
     if x.ndim > ndim:
         raise ValueError(f"{what} ({x!r}) has {x.ndim} dimensions, more than the {ndim} of the "
@@ -239,7 +239,6 @@ def _pad_param(x, ndim, what):
 
 
 def _cast(x, dtype):
-    from .basic import cast
     return cast(x, dtype)
 
 

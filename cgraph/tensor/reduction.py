@@ -17,9 +17,10 @@ import numpy as np
 
 from ..graph.basic import Apply, Constant, Op
 from ..graph.labels import c_string, label_of
+from .elemwise import DimShuffle, broadcast_like, pad_left
 from .scalar_ops import upcast
 from .type import C_TYPES, TensorType, is_float, resolve_dtype, shape_str
-from .var import TensorVariable, as_tensor_variable
+from .var import TensorVariable, as_tensor_variable, constant
 
 # --- axis and dtype rules ----------------------------------------------------------------
 
@@ -125,6 +126,9 @@ class Reduce(Op):
     __props__ = ("mode", "axis", "keepdims", "dtype", "acc_dtype", "ddof", "scalar_op")
     c_template = "ops/reduce.c.j2"
     allocates_fresh_output = True
+    # dtypes from the mode and the input dtype(s), the pattern from the input's and the axes;
+    # a fused node's inputs have the output's rank already (no padding on a clone)
+    output_types_depend_only_on_input_types = True
     MODES = ("sum", "prod", "max", "min", "all", "any", "mean", "var", "std")
     FUSABLE_MODES = ("sum", "prod", "max", "min", "all", "any", "mean")
 
@@ -168,7 +172,6 @@ class Reduce(Op):
         return self._make_fused_node(inputs)
 
     def _make_fused_node(self, inputs):
-        from .elemwise import pad_left
         op = self.scalar_op
         if len(inputs) != op.nin:
             raise TypeError(f"{self} takes {op.nin} inputs, got {len(inputs)}")
@@ -380,6 +383,7 @@ class ArgReduce(Op):
 
     __props__ = ("kind", "axis", "keepdims", "with_value")
     c_template = "ops/argreduce.c.j2"
+    output_types_depend_only_on_input_types = True   # x's pattern and the axes
 
     def __init__(self, kind, axis, keepdims=False, with_value=False):
         if kind not in ("max", "min"):
@@ -457,7 +461,6 @@ def expand_reduced(value, x, axes, keepdims):
     """``value`` (a reduction's result) with the reduced axes back as length-1 axes."""
     if keepdims or not axes:
         return value
-    from .elemwise import DimShuffle
     pattern, k = [], 0
     for d in range(x.ndim):
         if d in axes:
@@ -470,7 +473,6 @@ def expand_reduced(value, x, axes, keepdims):
 
 def broadcast_to_input(g, x):
     """``g`` (length 1 on the reduced axes) broadcast to the shape of ``x``."""
-    from .elemwise import broadcast_like
     return broadcast_like(g, x)
 
 
@@ -478,7 +480,6 @@ def reduced_count(x, axes, dtype, ddof=0):
     """The number of elements reduced, minus ``ddof``, as a scalar of ``dtype`` (run time)."""
     from . import basic as T
     from .shape_ops import shape_i
-    from .var import constant
     count = constant(1, dtype="int64")
     for d in axes:
         count = count * shape_i(x, d)

@@ -14,7 +14,8 @@ import numpy as np
 
 from ..graph.basic import Apply, Constant, Op, Variable
 from ..graph.labels import label_of
-from .elemwise import DimShuffle, Elemwise
+from .elemwise import DimShuffle, Elemwise, sum_to_shape
+from .reduction import sum as reduce_sum
 from .scalar_ops import SCALAR_OPS, upcast
 from .type import TensorType, is_int, resolve_dtype, shape_str
 from .var import TensorVariable, as_tensor_variable, constant
@@ -146,6 +147,7 @@ class Shape(Op):
     """``x.shape``: the int64 vector of ``x``'s dimensions."""
 
     c_template = "ops/shape.c.j2"
+    output_types_depend_only_on_input_types = True   # always an int64 vector
 
     def make_node(self, x):
         x = as_tensor_variable(x)
@@ -163,6 +165,7 @@ class Shape_i(Op):
 
     __props__ = ("i",)
     c_template = "ops/shape.c.j2"
+    output_types_depend_only_on_input_types = True   # always an int64 scalar
 
     def __init__(self, i):
         self.i = int(i)
@@ -644,8 +647,6 @@ class Alloc(Op):
 
     def L_op(self, inputs, outputs, output_grads):
         """The value's gradient sums the output's over the axes it was broadcast along."""
-        from .elemwise import sum_to_shape
-        from .reduction import sum as reduce_sum
         value = inputs[0]
         gz = output_grads[0]
         lead = self.ndim - value.ndim
@@ -721,6 +722,7 @@ class ARange(Op):
 
     __props__ = ("dtype",)
     c_template = "ops/arange.c.j2"
+    output_types_depend_only_on_input_types = True   # a vector of the op's dtype
 
     def __init__(self, dtype):
         self.dtype = resolve_dtype(dtype)
@@ -761,7 +763,6 @@ class ARange(Op):
     def L_op(self, inputs, outputs, output_grads):
         """Element i is ``start + i * step``: start gets the sum of the gradient, step its sum
         weighted by i. ``stop`` only sets the length (a step function of it): no gradient."""
-        from .reduction import sum as reduce_sum
         (gz,) = output_grads
         positions = arange(shape_i(outputs[0], 0), dtype=gz.dtype)
         return [reduce_sum(gz), None, reduce_sum(gz * positions)]

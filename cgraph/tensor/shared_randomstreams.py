@@ -20,7 +20,10 @@ from ..compile.sharedvalue import shared
 from ..config import config
 from ..graph.basic import Variable
 from . import random as rnd
+from .basic import cast, maximum
+from .reduction import max as reduce_max, prod
 from .scalar_ops import upcast
+from .shape_ops import alloc, as_shape_vector, reshape, shape_entries, shape_i
 from .type import FLOAT_DTYPES, resolve_dtype
 from .var import as_tensor_variable, constant
 
@@ -81,7 +84,6 @@ class StreamsBase:
     def _size(self, size, ndim, params=(), what="size"):
         """``(size vector, ndim)`` from the user's size (None: the parameters' broadcast
         shape), as Theano's ``_infer_ndim_bcast``."""
-        from .shape_ops import as_shape_vector, shape_entries
         params = [as_tensor_variable(p) for p in params]
         params_ndim = max((p.ndim for p in params), default=0)
         if size is None:
@@ -143,8 +145,6 @@ class StreamsBase:
     def binomial(self, size=None, n=1, p=0.5, ndim=None, dtype="int64", prob=None, **kwargs):
         """Binomial counts of ``n`` trials of probability ``p`` (n and p broadcast to the
         sample's shape). ``n < 0`` or ``p`` outside [0, 1] raise ValueError when called."""
-        from .basic import cast, maximum
-        from .reduction import max as reduce_max
         if prob is not None:
             p = prob
         vector, ndim = self._size(size, ndim, (n, p))
@@ -186,9 +186,6 @@ class StreamsBase:
         """Samples of shape ``size`` from ``range(a)`` (``a`` an int or a scalar) or from the
         entries of the vector ``a``, with probabilities ``p`` (a vector; uniform if None),
         with or without replacement (numpy's ``choice``)."""
-        from .basic import cast
-        from .reduction import prod
-        from .shape_ops import reshape, shape_i
         vector, ndim = self._size(size, ndim)
         pool = None if _is_int(a) else as_tensor_variable(a)
         if pool is not None and pool.ndim > 1:
@@ -221,8 +218,6 @@ class StreamsBase:
         """Counts of ``n`` draws (an int or a scalar) from the categorical distributions along
         the last axis of ``pvals``: shape ``size + (k,)``, size defaulting to
         ``pvals.shape[:-1]``."""
-        from .reduction import prod
-        from .shape_ops import alloc, as_shape_vector, reshape, shape_entries, shape_i
         pvals = as_tensor_variable([0.5, 0.5] if pvals is None else pvals)
         if pvals.ndim < 1:
             raise ValueError("pvals must have at least 1 dimension (the outcomes)")
@@ -294,7 +289,6 @@ def _empty():
 
 def _append(vector, ndim, entry):
     """The size vector ``vector`` (length ``ndim``) with ``entry`` appended."""
-    from .shape_ops import as_shape_vector, shape_entries
     known = shape_entries(vector)
     lead = [known[d] if known and known[d] is not None else vector[d] for d in range(ndim)]
     return as_shape_vector(lead + [entry], "size")
@@ -311,8 +305,6 @@ def _int_scalar(value, what):
 
 def _broadcast_shape(params, ndim):
     """The int64 size vector of the broadcast of ``params`` (padded to ``ndim``)."""
-    from .basic import maximum
-    from .shape_ops import as_shape_vector, shape_i
     if ndim == 0:
         return _empty()
     entries = []
@@ -335,7 +327,6 @@ def _is_default(value, default):
 def _affine(sample, first, second, kind, dtype):
     """uniform: ``sample * (high - low) + low``; normal: ``sample * std + avg``; cast to
     ``dtype``. The defaults (0, 1) leave the sample as it is (bitwise the same values)."""
-    from .basic import cast
     if _is_default(first, 0.0) and _is_default(second, 1.0):
         return sample
     first = cast(as_tensor_variable(first), dtype)

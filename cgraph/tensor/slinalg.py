@@ -5,7 +5,11 @@ Theano did; errors are ``numpy.linalg.LinAlgError`` (scipy's LinAlgError is the 
 import numpy as np
 
 from ..graph.basic import Apply
+from . import basic as T
+from .basic import cast
+from .blas import dot, outer
 from .nlinalg import LapackOp, as_float_matrix, check_square
+from .shape_ops import arange, shape_i
 from .type import TensorType, is_float
 from .var import TensorVariable, as_tensor_variable
 
@@ -15,8 +19,6 @@ MATRIX_STRUCTURES = ("general", "symmetric", "lower_triangular", "upper_triangul
 
 def _triangle(x, lower):
     """``x`` with zeros above (``lower``) or below its diagonal."""
-    from . import basic as T
-    from .shape_ops import arange, shape_i
     rows = arange(shape_i(x, 0)).dimshuffle(0, "x")
     cols = arange(shape_i(x, 1)).dimshuffle("x", 0)
     keep = T.ge(rows, cols) if lower else T.le(rows, cols)
@@ -25,8 +27,6 @@ def _triangle(x, lower):
 
 def _diagonal_part(x):
     """``x`` with zeros off its diagonal."""
-    from . import basic as T
-    from .shape_ops import arange, shape_i
     rows = arange(shape_i(x, 0)).dimshuffle(0, "x")
     cols = arange(shape_i(x, 1)).dimshuffle("x", 0)
     return T.switch(T.eq(rows, cols), x, T.zeros_like(x))
@@ -63,8 +63,6 @@ class Cholesky(LapackOp):
 
     def L_op(self, inputs, outputs, output_grads):
         """Murray's reverse-mode formula (arXiv:1602.07527), as Theano."""
-        from . import basic as T
-        from .blas import dot
         chol_x, dz = outputs[0], output_grads[0]
         if self.on_error == "nan":
             ok = ~T.any(T.isnan(chol_x))
@@ -110,7 +108,6 @@ class Solve(LapackOp):
         return f"Solve{{{self.A_structure}}}"
 
     def make_node(self, A, b):
-        from .basic import cast
         A = as_float_matrix("solve", A)
         b = as_tensor_variable(b)
         if b.ndim not in (1, 2):
@@ -138,7 +135,6 @@ class Solve(LapackOp):
     def L_op(self, inputs, outputs, output_grads):
         """Giles' formulas: b_bar = A^-T c_bar, A_bar = -b_bar c^T (its triangle), as
         Theano."""
-        from .blas import dot, outer
         A, b = inputs
         c, c_bar = outputs[0], output_grads[0]
         flipped = {"lower_triangular": "upper_triangular",

@@ -10,6 +10,7 @@ import numbers
 import numpy as np
 
 from ..graph.basic import Apply, Constant, Op
+from .shape_ops import flatten
 from .type import TensorType, is_float
 from .var import TensorVariable, as_tensor_variable, constant
 
@@ -144,7 +145,6 @@ def sort(a, axis=-1, kind="quicksort", order=None):
     """``a`` sorted along ``axis`` (None: the flattened array), NaN last."""
     a = as_tensor_variable(a)
     if axis is None:
-        from .shape_ops import flatten
         a, axis = flatten(a), 0
     return SortOp(kind, order)(a, axis)
 
@@ -154,6 +154,5 @@ def argsort(a, axis=-1, kind="quicksort", order=None):
     keep their order (a stable sort, whatever ``kind`` says)."""
     a = as_tensor_variable(a)
     if axis is None:
-        from .shape_ops import flatten
         a, axis = flatten(a), 0
     return ArgSortOp(kind, order)(a, axis)

@@ -21,7 +21,10 @@ import numpy as np
 
 from ..graph.basic import Apply, Constant, Op, Variable
 from ..graph.labels import c_string, label_of
-from .elemwise import DimShuffle
+from .basic import cast, eq, mul
+from .elemwise import DimShuffle, pad_left, sum_to_shape
+from .reduction import sum as reduce_sum
+from .shape_ops import arange, flatten, reshape, shape, shape_i, zeros_like
 from .type import INT_DTYPES, TensorType, shape_str
 from .var import TensorVariable, as_tensor_variable, constant
 
@@ -366,6 +369,7 @@ class Subtensor(Op):
 
     __props__ = ("idx_list",)
     c_template = "ops/subtensor.c.j2"
+    output_types_depend_only_on_input_types = True   # x's type and idx_list
 
     def __init__(self, idx_list):
         self.idx_list = _checked_idx_list(idx_list)
@@ -403,6 +407,7 @@ class IncSubtensor(Op):
 
     __props__ = ("idx_list", "set_instead_of_inc")
     c_template = "ops/inc_subtensor.c.j2"
+    output_types_depend_only_on_input_types = True   # x's type
 
     def __init__(self, idx_list, set_instead_of_inc=False):
         self.idx_list = _checked_idx_list(idx_list)
@@ -470,12 +475,10 @@ def _check_broadcast_into(region_shape, y, node):
 
 
 def _as_dtype(g, dtype):
-    from .basic import cast
     return cast(g, dtype)
 
 
 def _zeros_like(x, dtype=None):
-    from .shape_ops import zeros_like
     return zeros_like(x, dtype=dtype)
 
 
@@ -486,8 +489,6 @@ def _zero(like):
 def _sum_into(region_grad, y):
     """The gradient of the region (which ``y`` was broadcast into, from the right) summed
     back to ``y``'s shape."""
-    from .elemwise import sum_to_shape
-    from .reduction import sum as reduce_sum
     lead = region_grad.ndim - y.ndim
     if lead:
         region_grad = reduce_sum(region_grad, axis=list(range(lead)))
@@ -512,8 +513,6 @@ def _may_repeat(indices):
 def _last_write_mask(pattern, x, indices, dtype):
     """1 at the region positions whose write survives a set with these indices, else 0:
     every region position writes its own number, and reads back which number won."""
-    from .basic import eq, mul
-    from .shape_ops import arange, reshape, shape, shape_i
     region = AdvancedSubtensor(pattern)(x, *indices)
     if region.ndim == 0:
         return constant(1, dtype=dtype)
@@ -536,6 +535,7 @@ class AdvancedSubtensor(Op):
 
     __props__ = ("pattern",)
     c_template = "ops/advanced_subtensor.c.j2"
+    output_types_depend_only_on_input_types = True   # x's, the indices' types
 
     def __init__(self, pattern):
         self.pattern = tuple(pattern)
@@ -583,6 +583,7 @@ class AdvancedIncSubtensor(Op):
 
     __props__ = ("pattern", "set_instead_of_inc")
     c_template = "ops/advanced_subtensor.c.j2"
+    output_types_depend_only_on_input_types = True   # x's type
 
     def __init__(self, pattern, set_instead_of_inc=False):
         self.pattern = tuple(pattern)
@@ -743,7 +744,6 @@ def inc_subtensor(x, y, inplace=False, set_instead_of_inc=False,
         raise TypeError(f"Trying to increment a {x.ndim}-dimensional subtensor with a "
                         f"{y.ndim}-dimensional value.")
     if y.dtype != x.dtype:
-        from .basic import cast
         y = cast(y, x.dtype)
     return _write(x, y, bool(set_instead_of_inc))
 
@@ -777,7 +777,6 @@ def _write(region, y, set_instead_of_inc):
 def _undo_dimshuffle(op, y, ndim):
     """``y`` (shaped like the DimShuffle's output) rearranged like its input: the inserted
     axes are dropped (they must have length 1) and the others put back in order."""
-    from .elemwise import pad_left
     y = pad_left(y, ndim)
     kept = sorted((a, k) for k, a in enumerate(op.new_order) if a != "x")
     bcast = tuple(True if a == "x" else b for a, b in zip(op.new_order, y.broadcastable))
@@ -796,7 +795,6 @@ def take(a, indices, axis=None, mode="raise"):
         raise NotImplementedError(f"take(mode={mode!r}) is not supported; only mode='raise'")
     if axis is None:
         if a.ndim != 1:
-            from .shape_ops import flatten
             try:
                 a = flatten(a, 1)
             except NotImplementedError:

@@ -34,8 +34,10 @@ import numpy as np
 
 from ...graph.basic import Apply, Constant, Op, Variable
 from ...graph.labels import label_of
+from ..basic import cast, maximum, switch
+from ..shape_ops import zeros_like
 from ..type import TensorType, is_float, shape_str
-from ..var import TensorVariable, as_tensor_variable
+from ..var import TensorVariable, as_tensor_variable, constant
 
 MODES = ("max", "sum", "average_inc_pad", "average_exc_pad")
 _GEOMETRY = ("ws", "stride", "pad")
@@ -55,7 +57,6 @@ def out_size(length, ws, stride, pad, ignore_border):
 
 def _symbolic_out_size(length, ws, stride, pad, ignore_border):
     """out_size for a symbolic ``length`` (ints for the rest)."""
-    from ..basic import maximum, switch
     padded = length + 2 * pad
     if ignore_border:
         return maximum((padded - ws) // stride + 1, 0)
@@ -96,7 +97,6 @@ def _check_geometry(ws, stride, pad, ignore_border, nd, error=NotImplementedErro
 def _geometry_variable(value, what, nd):
     """``value`` (a tuple of ints or of symbolic int scalars, or an int vector) as an
     int64 vector variable."""
-    from ..basic import cast
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if isinstance(value, (tuple, list)):
@@ -114,7 +114,6 @@ def _geometry_variable(value, what, nd):
     if var.dtype == "int64":
         return var
     if isinstance(var, Constant):       # stays a constant: checked now, a literal in C
-        from ..var import constant
         return constant(np.asarray(var.data, dtype="int64"))
     return cast(var, "int64")
 
@@ -349,7 +348,6 @@ class MaxPoolGrad(_PoolBase):
                             f"must have one rank, x and maxout one float dtype")
         self._check_rank(x)
         if gz.dtype != x.dtype:
-            from ..basic import cast
             gz = cast(gz, x.dtype)
         return Apply(self, [x, maxout, gz] + self._geometry_inputs(ws, stride, pad),
                      [TensorVariable(x.type)])
@@ -373,7 +371,6 @@ class MaxPoolGrad(_PoolBase):
         (ggx,) = output_grads
         if ggx is None:
             return [None] * 6
-        from ..shape_ops import zeros_like
         grad_grad = MaxPoolGradGrad(self.ignore_border, ndim=self.ndim)
         return [zeros_like(x), zeros_like(maxout), grad_grad(x, maxout, ggx, *inputs[3:])] \
             + self._geometry_grads()
@@ -424,7 +421,6 @@ class MaxPoolGradGrad(_PoolBase):
         (g,) = output_grads
         if g is None:
             return [None] * 6
-        from ..shape_ops import zeros_like
         grad = MaxPoolGrad(self.ignore_border, ndim=self.ndim)
         return [zeros_like(x), zeros_like(maxout), grad(x, maxout, g, *inputs[3:])] \
             + self._geometry_grads()
@@ -452,7 +448,6 @@ class AveragePoolGrad(_PoolBase):
                             f"rank")
         self._check_rank(x)
         if gz.dtype != x.dtype:
-            from ..basic import cast
             gz = cast(gz, x.dtype)
         return Apply(self, [x, gz] + self._geometry_inputs(ws, stride, pad),
                      [TensorVariable(x.type)])

@@ -300,10 +300,78 @@ static inline float cg_floordivf(float a, float b)
 static inline double cg_sign(double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : x); }
 static inline float cg_signf(float x) { return x > 0 ? 1.0f : (x < 0 ? -1.0f : x); }
 
+/* float32 exp and log1p of our own, inline and branch-free (range reduction, a minimax
+ * polynomial fitted by scripts/fit_vecmath.py, exponent bits assembled with integer ops,
+ * special cases by selects), so loops calling them vectorise without a libm or libmvec
+ * call. Error bounds, against the float64 result rounded to float32, measured over all 2^32
+ * inputs by tests/test_vecmath.py: cg_expf within 1 ulp, cg_log1pf within 1 ulp (subnormal
+ * results: 1 ulp of the subnormal spacing). */
+static inline float cg_float_of_bits(uint32_t u) { float f; memcpy(&f, &u, sizeof f); return f; }
+static inline uint32_t cg_bits_of_float(float f) { uint32_t u; memcpy(&u, &f, sizeof u); return u; }
+
+static inline float cg_expf(float x)
+{
+    /* clamped where exp(x) is inf or 0 in any case, so n below fits the exponent field;
+     * NaN passes (the comparisons are false) and gives NaN through the polynomial */
+    float xc = x < -112.0f ? -112.0f : x;
+    xc = xc > 100.0f ? 100.0f : xc;
+    /* x = n ln2 + r, |r| <= ln2 / 2: adding 1.5 2^23 rounds x log2(e) to the integer n,
+     * which the low bits of the sum hold; ln2 split in two (Cody-Waite) so n ln2_hi and
+     * x - n ln2_hi are exact */
+    const float shifted = xc * 0x1.715476p+0f + 0x1.8p23f;
+    const float nf = shifted - 0x1.8p23f;
+    const int32_t n = (int32_t)(cg_bits_of_float(shifted) - 0x4b400000u);
+    float r = fmaf(-nf, 0x1.62e4p-1f, xc);
+    r = fmaf(-nf, 0x1.7f7d1cp-20f, r);
+    /* e^r = 1 + r + r^2 Q(r), Q minimax of degree 4: relative error 3.8e-9 */
+    const float q = fmaf(fmaf(fmaf(fmaf(0x1.6a244cp-10f, r, 0x1.1239d4p-7f), r, 0x1.5558f2p-5f),
+                              r, 0x1.555492p-3f), r, 0x1.fffffcp-2f);
+    const float p = 1.0f + fmaf(r * r, q, r);
+    /* 2^n as two powers of two, each a normal float for n in [-162, 144]: the product
+     * rounds once, to inf above 2^128 and to a subnormal or 0 below 2^-126 */
+    const int32_t n1 = n >> 1, n2 = n - n1;
+    const float scale1 = cg_float_of_bits((uint32_t)(n1 + 127) << 23);
+    const float scale2 = cg_float_of_bits((uint32_t)(n2 + 127) << 23);
+    return (p * scale1) * scale2;
+}
+
+static inline float cg_log1pf(float x)
+{
+    /* 1 + x = u + c exactly (u - 1 is exact for u in [0.5, 2^24]; above, c / u is below the
+     * result's rounding); u = 2^k m, m in [sqrt(2)/2, sqrt(2)) by integer ops on u's bits */
+    const float u = 1.0f + x;
+    const float c = (x - (u - 1.0f)) / u;
+    const uint32_t iu = cg_bits_of_float(u) - 0x3f3504f3u;   /* sqrt(2)/2 */
+    const int32_t k = (int32_t)iu >> 23;
+    const float f = cg_float_of_bits((iu & 0x007fffffu) + 0x3f3504f3u) - 1.0f;
+    /* log(1 + f) = f - f^2/2 + s (f^2/2 + R(s^2)), s = f / (2 + f), R minimax of degree 4:
+     * absolute error 8.9e-10; the large terms f and k ln2_hi added last */
+    const float s = f / (2.0f + f), z = s * s;
+    const float rz = z * fmaf(fmaf(fmaf(0x1.e2f664p-3f, z, 0x1.2438d8p-2f), z, 0x1.999a7ap-2f),
+                              z, 0x1.555554p-1f);
+    const float hfsq = 0.5f * f * f, kf = (float)k;
+    const float r = fmaf(kf, 0x1.62e4p-1f,
+                         f - (hfsq - fmaf(s, hfsq + rz, fmaf(kf, 0x1.7f7d1cp-20f, c))));
+    /* log1p(x) rounds to x for tiny |x| (keeps -0 and subnormals); -1 gives -inf, below it
+     * NaN, inf and NaN themselves */
+    const float fin = u == 0.0f ? -INFINITY : (u < 0.0f ? NAN : r);
+    return (x > -0x1p-25f && x < 0x1p-25f) || !(x < INFINITY) ? x : fin;
+}
+
 /* sigmoid and softplus in forms that never overflow and have no branch, so loops calling
- * them vectorise: exp(-x) = inf gives 1 / inf = 0, the right limit. */
-static inline double cg_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
-static inline float cg_sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+ * them vectorise: with e = exp(-|x|) <= 1, sigmoid is 1 / (1 + e) or e / (1 + e), which
+ * keeps the subnormal results of x below -87 (float32) or -708 (float64) that
+ * 1 / (1 + exp(-x)) loses to exp's overflow. */
+static inline double cg_sigmoid(double x)
+{
+    const double e = exp(-fabs(x));
+    return (x >= 0 ? 1.0 : e) / (1.0 + e);
+}
+static inline float cg_sigmoidf(float x)
+{
+    const float e = cg_expf(-fabsf(x));
+    return (x >= 0 ? 1.0f : e) / (1.0f + e);
+}
 static inline double cg_softplus(double x) { return (x > 0 ? x : 0.0) + log1p(exp(-fabs(x))); }
 /* log1p(e) for e in [0, 1] (or NaN), as float softplus needs it: 2 atanh(s), s = e / (2 + e)
  * <= 1/3, by its series, with the rounding of 2 + e and of the division put back through
@@ -319,7 +387,7 @@ static inline float cg_log1p_unitf(float e)
     const float r = 2.0f * s + 2.0f * (s_err + s * q);
     return e < 0x1p-24f ? e : r;   /* log1p(e) rounds to e; keeps subnormal results */
 }
-static inline float cg_softplusf(float x) { return (x > 0 ? x : 0.0f) + cg_log1p_unitf(expf(-fabsf(x))); }
+static inline float cg_softplusf(float x) { return (x > 0 ? x : 0.0f) + cg_log1p_unitf(cg_expf(-fabsf(x))); }
 
 /* erfcx(x) = exp(x^2) erfc(x), which libm lacks. Below 12, from erfc with x^2 split into
  * its rounded value and rounding error (fma), so exp(x^2) keeps full precision; above, by

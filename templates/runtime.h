@@ -311,10 +311,12 @@ static inline uint32_t cg_bits_of_float(float f) { uint32_t u; memcpy(&u, &f, si
 
 static inline float cg_expf(float x)
 {
-    /* clamped where exp(x) is inf or 0 in any case, so n below fits the exponent field;
-     * NaN passes (the comparisons are false) and gives NaN through the polynomial */
-    float xc = x < -112.0f ? -112.0f : x;
-    xc = xc > 100.0f ? 100.0f : xc;
+    /* |x| clamped to 112, where exp(x) is inf or 0 in any case, so n below fits the
+     * exponent field: an integer min on the bits (a float select would let gcc fold the
+     * clamped lanes' constants into a copy of the whole computation); NaN put back last */
+    const uint32_t x_abs = cg_bits_of_float(x) & 0x7fffffffu;
+    const float xc = cg_float_of_bits((x_abs < 0x42e00000u ? x_abs : 0x42e00000u)
+                                      | (cg_bits_of_float(x) & 0x80000000u));
     /* x = n ln2 + r, |r| <= ln2 / 2: adding 1.5 2^23 rounds x log2(e) to the integer n,
      * which the low bits of the sum hold; ln2 split in two (Cody-Waite) so n ln2_hi and
      * x - n ln2_hi are exact */
@@ -327,35 +329,45 @@ static inline float cg_expf(float x)
     const float q = fmaf(fmaf(fmaf(fmaf(0x1.6a244cp-10f, r, 0x1.1239d4p-7f), r, 0x1.5558f2p-5f),
                               r, 0x1.555492p-3f), r, 0x1.fffffcp-2f);
     const float p = 1.0f + fmaf(r * r, q, r);
-    /* 2^n as two powers of two, each a normal float for n in [-162, 144]: the product
+    /* 2^n as two powers of two, each a normal float for |n| <= 162: the product
      * rounds once, to inf above 2^128 and to a subnormal or 0 below 2^-126 */
     const int32_t n1 = n >> 1, n2 = n - n1;
     const float scale1 = cg_float_of_bits((uint32_t)(n1 + 127) << 23);
     const float scale2 = cg_float_of_bits((uint32_t)(n2 + 127) << 23);
-    return (p * scale1) * scale2;
+    const float result = (p * scale1) * scale2;
+    return x != x ? x : result;
 }
 
 static inline float cg_log1pf(float x)
 {
     /* 1 + x = u + c exactly (u - 1 is exact for u in [0.5, 2^24]; above, c / u is below the
-     * result's rounding); u = 2^k m, m in [sqrt(2)/2, sqrt(2)) by integer ops on u's bits */
-    const float u = 1.0f + x;
+     * result's rounding); u = 2^k m, m in [sqrt(2)/2, sqrt(2)) by integer ops on u's bits.
+     * u outside (0, inf) (x <= -1, inf, NaN) is computed as 1 and its result added below:
+     * every special case is a select of constants or of the input, never of the computed
+     * value, whose divisions gcc would then not run on lanes that discard them. */
+    const float u_raw = 1.0f + x;
+    const int finite_u = (u_raw > 0.0f) & (u_raw < INFINITY);   /* no &&: gcc branches on it */
+    const uint32_t keep_u = -(uint32_t)finite_u;   /* by a mask: a select of the constant 1
+                                                      would be folded into a copy of it all */
+    const float u = cg_float_of_bits((cg_bits_of_float(u_raw) & keep_u) | (0x3f800000u & ~keep_u));
     const float c = (x - (u - 1.0f)) / u;
     const uint32_t iu = cg_bits_of_float(u) - 0x3f3504f3u;   /* sqrt(2)/2 */
     const int32_t k = (int32_t)iu >> 23;
     const float f = cg_float_of_bits((iu & 0x007fffffu) + 0x3f3504f3u) - 1.0f;
     /* log(1 + f) = f - f^2/2 + s (f^2/2 + R(s^2)), s = f / (2 + f), R minimax of degree 4:
-     * absolute error 8.9e-10; the large terms f and k ln2_hi added last */
+     * absolute error 8.9e-10; the large terms f and k ln2_hi added last. Tiny x gives
+     * u = 1, k = f = 0 and r = c = x exactly (subnormals too). */
     const float s = f / (2.0f + f), z = s * s;
     const float rz = z * fmaf(fmaf(fmaf(0x1.e2f664p-3f, z, 0x1.2438d8p-2f), z, 0x1.999a7ap-2f),
                               z, 0x1.555554p-1f);
     const float hfsq = 0.5f * f * f, kf = (float)k;
     const float r = fmaf(kf, 0x1.62e4p-1f,
                          f - (hfsq - fmaf(s, hfsq + rz, fmaf(kf, 0x1.7f7d1cp-20f, c))));
-    /* log1p(x) rounds to x for tiny |x| (keeps -0 and subnormals); -1 gives -inf, below it
-     * NaN, inf and NaN themselves */
-    const float fin = u == 0.0f ? -INFINITY : (u < 0.0f ? NAN : r);
-    return (x > -0x1p-25f && x < 0x1p-25f) || !(x < INFINITY) ? x : fin;
+    /* x = -1: -inf; x < -1 or NaN: NaN; x = inf: inf (r is finite on those lanes) */
+    const float special = u_raw == 0.0f ? -INFINITY : (u_raw == INFINITY ? INFINITY : NAN);
+    const float fin = r + (finite_u ? 0.0f : special);
+    /* log1p(x) has x's sign: this also makes log1p(-0) = -0 */
+    return cg_float_of_bits(cg_bits_of_float(fin) | (cg_bits_of_float(x) & 0x80000000u));
 }
 
 /* sigmoid and softplus in forms that never overflow and have no branch, so loops calling

@@ -8,10 +8,11 @@ function the kernel leaves to it, with the reference computed by mpmath at 50 di
 coefficients are printed rounded to float32 (as the C code holds them) with the maximum
 error the rounded polynomial makes, measured on the grid:
 
-- exp: e^r = 1 + r + r^2 Q(r) on |r| <= ln(2)/2, Q of degree 4 (relative error);
+- exp: e^r on |r| <= ln(2)/2 by a polynomial of degree 6 (relative error; its two leading
+  coefficients round to exactly 1, which the kernel uses);
 - log: log(1 + f) = 2 atanh(s) = 2 s + s R(s^2), s = f / (2 + f), 1 + f in
   [sqrt(2)/2, sqrt(2)); R(z) = z (c1 + c2 z + c3 z^2 + c4 z^3) (absolute error in R, which
-  the kernel multiplies by s).
+  the kernel multiplies by s); and the same R for s up to 1/5 (cg_log1p_unitf).
 """
 import mpmath
 import numpy as np
@@ -67,12 +68,11 @@ def report(name, coef, grid, ref_vals, w, b):
 
 def main():
     half_ln2 = mpmath.log(2) / 2
-    # exp: Q(r) = (e^r - 1 - r) / r^2, weighted so the error is relative to e^r
-    q = lambda r: (mpmath.exp(r) - 1 - r) / r ** 2 if r != 0 else mpmath.mpf(0.5)
-    basis = [lambda x, k=k: x ** k for k in range(5)]
-    fit = remez(q, basis, -float(half_ln2), float(half_ln2),
-                weight=lambda x: x ** 2 / np.exp(x))
-    report("exp Q", *fit)
+    # exp: e^r itself, weighted so the error is relative
+    basis = [lambda x, k=k: x ** k for k in range(7)]
+    fit = remez(mpmath.exp, basis, -float(half_ln2), float(half_ln2),
+                weight=lambda x: 1 / np.exp(x))
+    report("exp", *fit)
     # log: R(z) = (2 atanh(s) - 2 s) / s, z = s^2, on s <= (sqrt2 - 1) / (sqrt2 + 1)
     s_max = (mpmath.sqrt(2) - 1) / (mpmath.sqrt(2) + 1)
     r = lambda z: (2 * mpmath.atanh(mpmath.sqrt(z)) - 2 * mpmath.sqrt(z)) / mpmath.sqrt(z) \
@@ -80,6 +80,10 @@ def main():
     basis = [lambda x, k=k: x ** (k + 1) for k in range(4)]
     fit = remez(r, basis, 0.0, float(s_max ** 2), weight=lambda x: np.ones_like(x))
     report("log R", *fit)
+    # log1p of e in [0, 1] (softplus): 1 + e = 2^k (1 + f) with f in [-1/4, 1/2) exactly,
+    # so s = f / (2 + f) reaches 1/5
+    fit = remez(r, basis, 0.0, 0.04, weight=lambda x: np.ones_like(x))
+    report("log R on s <= 1/5", *fit)
 
 
 if __name__ == "__main__":

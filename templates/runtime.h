@@ -312,11 +312,11 @@ static inline uint32_t cg_bits_of_float(float f) { uint32_t u; memcpy(&u, &f, si
 static inline float cg_expf(float x)
 {
     /* |x| clamped to 112, where exp(x) is inf or 0 in any case, so n below fits the
-     * exponent field: an integer min on the bits (a float select would let gcc fold the
-     * clamped lanes' constants into a copy of the whole computation); NaN put back last */
-    const uint32_t x_abs = cg_bits_of_float(x) & 0x7fffffffu;
-    const float xc = cg_float_of_bits((x_abs < 0x42e00000u ? x_abs : 0x42e00000u)
-                                      | (cg_bits_of_float(x) & 0x80000000u));
+     * exponent field; written as minps computes it, so NaN passes (and gives NaN through
+     * the polynomial) and no lane's constant invites gcc to copy the computation */
+    const float x_abs = cg_float_of_bits(cg_bits_of_float(x) & 0x7fffffffu);
+    const float xc_abs = 112.0f < x_abs ? 112.0f : x_abs;
+    const float xc = cg_float_of_bits(cg_bits_of_float(xc_abs) | (cg_bits_of_float(x) & 0x80000000u));
     /* x = n ln2 + r, |r| <= ln2 / 2: adding 1.5 2^23 rounds x log2(e) to the integer n,
      * which the low bits of the sum hold; ln2 split in two (Cody-Waite) so n ln2_hi and
      * x - n ln2_hi are exact */
@@ -325,17 +325,17 @@ static inline float cg_expf(float x)
     const int32_t n = (int32_t)(cg_bits_of_float(shifted) - 0x4b400000u);
     float r = fmaf(-nf, 0x1.62e4p-1f, xc);
     r = fmaf(-nf, 0x1.7f7d1cp-20f, r);
-    /* e^r = 1 + r + r^2 Q(r), Q minimax of degree 4: relative error 3.8e-9 */
-    const float q = fmaf(fmaf(fmaf(fmaf(0x1.6a244cp-10f, r, 0x1.1239d4p-7f), r, 0x1.5558f2p-5f),
-                              r, 0x1.555492p-3f), r, 0x1.fffffcp-2f);
-    const float p = 1.0f + fmaf(r * r, q, r);
+    /* e^r by its minimax polynomial of degree 6 (its two leading coefficients are 1):
+     * relative error 1.7e-8, Horner's rule with the one rounding of its last fma */
+    const float q = fmaf(fmaf(fmaf(fmaf(0x1.6ab98p-10f, r, 0x1.126d0cp-7f), r, 0x1.55589ap-5f),
+                              r, 0x1.55540ap-3f), r, 0x1.fffffap-2f);
+    const float p = fmaf(fmaf(q, r, 1.0f), r, 1.0f);
     /* 2^n as two powers of two, each a normal float for |n| <= 162: the product
      * rounds once, to inf above 2^128 and to a subnormal or 0 below 2^-126 */
     const int32_t n1 = n >> 1, n2 = n - n1;
     const float scale1 = cg_float_of_bits((uint32_t)(n1 + 127) << 23);
     const float scale2 = cg_float_of_bits((uint32_t)(n2 + 127) << 23);
-    const float result = (p * scale1) * scale2;
-    return x != x ? x : result;
+    return (p * scale1) * scale2;
 }
 
 static inline float cg_log1pf(float x)
@@ -385,19 +385,20 @@ static inline float cg_sigmoidf(float x)
     return (x >= 0 ? 1.0f : e) / (1.0f + e);
 }
 static inline double cg_softplus(double x) { return (x > 0 ? x : 0.0) + log1p(exp(-fabs(x))); }
-/* log1p(e) for e in [0, 1] (or NaN), as float softplus needs it: 2 atanh(s), s = e / (2 + e)
- * <= 1/3, by its series, with the rounding of 2 + e and of the division put back through
- * fma; within 1 ulp like log1pf. Inline, so softplus loops vectorise without a call: W1's
- * float32 loop spent more in libmvec's log1pf than in its two expf. */
+/* log1p(e) for e in [0, 1] (or NaN), as float softplus needs it: 1 + e = 2^k (1 + f) with
+ * f = e (k = 0) below 1/2 and f = (e - 1) / 2 (k = 1) above, both exact, so no rounding
+ * error of 1 + e needs carrying; log(1 + f) as in cg_log1pf, with R refitted for s <= 1/5
+ * (scripts/fit_vecmath.py). One division, no select on the computed value (tiny e gives e
+ * exactly, subnormals too), so softplus loops vectorise lean: softplus within 2 ulps. */
 static inline float cg_log1p_unitf(float e)
 {
-    const float d = 2.0f + e, d_err = e - (d - 2.0f);   /* d - 2 is exact: e <= 1 */
-    const float s = e / d, s2 = s * s;
-    const float q = s2 * (1.0f / 3 + s2 * (1.0f / 5 + s2 * (1.0f / 7 + s2 * (1.0f / 9
-                    + s2 * (1.0f / 11 + s2 * (1.0f / 13))))));
-    const float s_err = (fmaf(-s, d, e) - s * d_err) / d;
-    const float r = 2.0f * s + 2.0f * (s_err + s * q);
-    return e < 0x1p-24f ? e : r;   /* log1p(e) rounds to e; keeps subnormal results */
+    const int upper = e >= 0.5f;
+    const float f = upper ? fmaf(e, 0.5f, -0.5f) : e, kf = upper ? 1.0f : 0.0f;
+    const float s = f / (2.0f + f), z = s * s;
+    const float rz = z * fmaf(fmaf(fmaf(0x1.ed89a2p-3f, z, 0x1.23e9bap-2f), z, 0x1.999bdcp-2f),
+                              z, 0x1.555554p-1f);
+    const float hfsq = 0.5f * f * f;
+    return fmaf(kf, 0x1.62e4p-1f, f - (hfsq - fmaf(s, hfsq + rz, kf * 0x1.7f7d1cp-20f)));
 }
 static inline float cg_softplusf(float x) { return (x > 0 ? x : 0.0f) + cg_log1p_unitf(cg_expf(-fabsf(x))); }
 

@@ -305,7 +305,9 @@ static inline float cg_signf(float x) { return x > 0 ? 1.0f : (x < 0 ? -1.0f : x
  * special cases by selects), so loops calling them vectorise without a libm or libmvec
  * call. Error bounds, against the float64 result rounded to float32, measured over all 2^32
  * inputs by tests/test_vecmath.py: cg_expf within 1 ulp, cg_log1pf within 1 ulp (subnormal
- * results: 1 ulp of the subnormal spacing). */
+ * results: 1 ulp of the subnormal spacing); sigmoid and softplus built on them within 2.
+ * Without libmvec (other compilers and C libraries) a loop calling expf ran a scalar call
+ * per element: W1's float32 loop took 7x longer than with these. */
 static inline float cg_float_of_bits(uint32_t u) { float f; memcpy(&f, &u, sizeof f); return f; }
 static inline uint32_t cg_bits_of_float(float f) { uint32_t u; memcpy(&u, &f, sizeof u); return u; }
 

@@ -300,29 +300,112 @@ static inline float cg_floordivf(float a, float b)
 static inline double cg_sign(double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : x); }
 static inline float cg_signf(float x) { return x > 0 ? 1.0f : (x < 0 ? -1.0f : x); }
 
-/* sigmoid and softplus in forms that never overflow and have no branch, so loops calling
- * them vectorise: exp(-x) = inf gives 1 / inf = 0, the right limit. Always inlined: large
- * modules build at -O1, whose inliner leaves cg_softplusf a call, and a loop with a call
- * is not vectorised (W4's monitoring cost took 450 us instead of 40). */
+/* float32 exp and log1p of our own, inline and branch-free (range reduction, a minimax
+ * polynomial fitted by scripts/fit_vecmath.py, exponent bits assembled with integer ops,
+ * special cases by selects), so loops calling them vectorise without a libm or libmvec
+ * call. Error bounds, against the float64 result rounded to float32, measured over all 2^32
+ * inputs by tests/test_vecmath.py: cg_expf within 1 ulp, cg_log1pf within 1 ulp (subnormal
+ * results: 1 ulp of the subnormal spacing); sigmoid and softplus built on them within 2.
+ * Without libmvec (other compilers and C libraries) a loop calling expf ran a scalar call
+ * per element: W1's float32 loop took 7x longer than with these. */
+/* Always inlined: large modules build at -O1, whose inliner leaves such helpers calls, and a
+ * loop with a call is not vectorised (W4's monitoring cost took 450 us instead of 40). */
 #define CG_MATH_INLINE static inline __attribute__((always_inline))
-CG_MATH_INLINE double cg_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
-CG_MATH_INLINE float cg_sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+static inline float cg_float_of_bits(uint32_t u) { float f; memcpy(&f, &u, sizeof f); return f; }
+static inline uint32_t cg_bits_of_float(float f) { uint32_t u; memcpy(&u, &f, sizeof u); return u; }
+
+CG_MATH_INLINE float cg_expf(float x)
+{
+    /* |x| clamped to 112, where exp(x) is inf or 0 in any case, so n below fits the
+     * exponent field; written as minps computes it, so NaN passes (and gives NaN through
+     * the polynomial) and no lane's constant invites gcc to copy the computation */
+    const float x_abs = cg_float_of_bits(cg_bits_of_float(x) & 0x7fffffffu);
+    const float xc_abs = 112.0f < x_abs ? 112.0f : x_abs;
+    const float xc = cg_float_of_bits(cg_bits_of_float(xc_abs) | (cg_bits_of_float(x) & 0x80000000u));
+    /* x = n ln2 + r, |r| <= ln2 / 2: adding 1.5 2^23 rounds x log2(e) to the integer n,
+     * which the low bits of the sum hold; ln2 split in two (Cody-Waite) so n ln2_hi and
+     * x - n ln2_hi are exact */
+    const float shifted = xc * 0x1.715476p+0f + 0x1.8p23f;
+    const float nf = shifted - 0x1.8p23f;
+    const int32_t n = (int32_t)(cg_bits_of_float(shifted) - 0x4b400000u);
+    float r = fmaf(-nf, 0x1.62e4p-1f, xc);
+    r = fmaf(-nf, 0x1.7f7d1cp-20f, r);
+    /* e^r by its minimax polynomial of degree 6 (its two leading coefficients are 1):
+     * relative error 1.7e-8, Horner's rule with the one rounding of its last fma */
+    const float q = fmaf(fmaf(fmaf(fmaf(0x1.6ab98p-10f, r, 0x1.126d0cp-7f), r, 0x1.55589ap-5f),
+                              r, 0x1.55540ap-3f), r, 0x1.fffffap-2f);
+    const float p = fmaf(fmaf(q, r, 1.0f), r, 1.0f);
+    /* 2^n as two powers of two, each a normal float for |n| <= 162: the product
+     * rounds once, to inf above 2^128 and to a subnormal or 0 below 2^-126 */
+    const int32_t n1 = n >> 1, n2 = n - n1;
+    const float scale1 = cg_float_of_bits((uint32_t)(n1 + 127) << 23);
+    const float scale2 = cg_float_of_bits((uint32_t)(n2 + 127) << 23);
+    return (p * scale1) * scale2;
+}
+
+CG_MATH_INLINE float cg_log1pf(float x)
+{
+    /* 1 + x = u + c exactly (u - 1 is exact for u in [0.5, 2^24]; above, c / u is below the
+     * result's rounding); u = 2^k m, m in [sqrt(2)/2, sqrt(2)) by integer ops on u's bits.
+     * u outside (0, inf) (x <= -1, inf, NaN) is computed as 1 and its result added below:
+     * every special case is a select of constants or of the input, never of the computed
+     * value, whose divisions gcc would then not run on lanes that discard them. */
+    const float u_raw = 1.0f + x;
+    const int finite_u = (u_raw > 0.0f) & (u_raw < INFINITY);   /* no &&: gcc branches on it */
+    const uint32_t keep_u = -(uint32_t)finite_u;   /* by a mask: a select of the constant 1
+                                                      would be folded into a copy of it all */
+    const float u = cg_float_of_bits((cg_bits_of_float(u_raw) & keep_u) | (0x3f800000u & ~keep_u));
+    const float c = (x - (u - 1.0f)) / u;
+    const uint32_t iu = cg_bits_of_float(u) - 0x3f3504f3u;   /* sqrt(2)/2 */
+    const int32_t k = (int32_t)iu >> 23;
+    const float f = cg_float_of_bits((iu & 0x007fffffu) + 0x3f3504f3u) - 1.0f;
+    /* log(1 + f) = f - f^2/2 + s (f^2/2 + R(s^2)), s = f / (2 + f), R minimax of degree 4:
+     * absolute error 8.9e-10; the large terms f and k ln2_hi added last. Tiny x gives
+     * u = 1, k = f = 0 and r = c = x exactly (subnormals too). */
+    const float s = f / (2.0f + f), z = s * s;
+    const float rz = z * fmaf(fmaf(fmaf(0x1.e2f664p-3f, z, 0x1.2438d8p-2f), z, 0x1.999a7ap-2f),
+                              z, 0x1.555554p-1f);
+    const float hfsq = 0.5f * f * f, kf = (float)k;
+    const float r = fmaf(kf, 0x1.62e4p-1f,
+                         f - (hfsq - fmaf(s, hfsq + rz, fmaf(kf, 0x1.7f7d1cp-20f, c))));
+    /* x = -1: -inf; x < -1 or NaN: NaN; x = inf: inf (r is finite on those lanes) */
+    const float special = u_raw == 0.0f ? -INFINITY : (u_raw == INFINITY ? INFINITY : NAN);
+    const float fin = r + (finite_u ? 0.0f : special);
+    /* log1p(x) has x's sign: this also makes log1p(-0) = -0 */
+    return cg_float_of_bits(cg_bits_of_float(fin) | (cg_bits_of_float(x) & 0x80000000u));
+}
+
+/* sigmoid and softplus in forms that never overflow and have no branch, so loops calling
+ * them vectorise: with e = exp(-|x|) <= 1, sigmoid is 1 / (1 + e) or e / (1 + e), which
+ * keeps the subnormal results of x below -87 (float32) or -708 (float64) that
+ * 1 / (1 + exp(-x)) loses to exp's overflow. Always inlined (CG_MATH_INLINE, above). */
+CG_MATH_INLINE double cg_sigmoid(double x)
+{
+    const double e = exp(-fabs(x));
+    return (x >= 0 ? 1.0 : e) / (1.0 + e);
+}
+CG_MATH_INLINE float cg_sigmoidf(float x)
+{
+    const float e = cg_expf(-fabsf(x));
+    return (x >= 0 ? 1.0f : e) / (1.0f + e);
+}
 CG_MATH_INLINE double cg_softplus(double x) { return (x > 0 ? x : 0.0) + log1p(exp(-fabs(x))); }
-/* log1p(e) for e in [0, 1] (or NaN), as float softplus needs it: 2 atanh(s), s = e / (2 + e)
- * <= 1/3, by its series, with the rounding of 2 + e and of the division put back through
- * fma; within 1 ulp like log1pf. Inline, so softplus loops vectorise without a call: W1's
- * float32 loop spent more in libmvec's log1pf than in its two expf. */
+/* log1p(e) for e in [0, 1] (or NaN), as float softplus needs it: 1 + e = 2^k (1 + f) with
+ * f = e (k = 0) below 1/2 and f = (e - 1) / 2 (k = 1) above, both exact, so no rounding
+ * error of 1 + e needs carrying; log(1 + f) as in cg_log1pf, with R refitted for s <= 1/5
+ * (scripts/fit_vecmath.py). One division, no select on the computed value (tiny e gives e
+ * exactly, subnormals too), so softplus loops vectorise lean: softplus within 2 ulps. */
 CG_MATH_INLINE float cg_log1p_unitf(float e)
 {
-    const float d = 2.0f + e, d_err = e - (d - 2.0f);   /* d - 2 is exact: e <= 1 */
-    const float s = e / d, s2 = s * s;
-    const float q = s2 * (1.0f / 3 + s2 * (1.0f / 5 + s2 * (1.0f / 7 + s2 * (1.0f / 9
-                    + s2 * (1.0f / 11 + s2 * (1.0f / 13))))));
-    const float s_err = (fmaf(-s, d, e) - s * d_err) / d;
-    const float r = 2.0f * s + 2.0f * (s_err + s * q);
-    return e < 0x1p-24f ? e : r;   /* log1p(e) rounds to e; keeps subnormal results */
+    const int upper = e >= 0.5f;
+    const float f = upper ? fmaf(e, 0.5f, -0.5f) : e, kf = upper ? 1.0f : 0.0f;
+    const float s = f / (2.0f + f), z = s * s;
+    const float rz = z * fmaf(fmaf(fmaf(0x1.ed89a2p-3f, z, 0x1.23e9bap-2f), z, 0x1.999bdcp-2f),
+                              z, 0x1.555554p-1f);
+    const float hfsq = 0.5f * f * f;
+    return fmaf(kf, 0x1.62e4p-1f, f - (hfsq - fmaf(s, hfsq + rz, kf * 0x1.7f7d1cp-20f)));
 }
-CG_MATH_INLINE float cg_softplusf(float x) { return (x > 0 ? x : 0.0f) + cg_log1p_unitf(expf(-fabsf(x))); }
+CG_MATH_INLINE float cg_softplusf(float x) { return (x > 0 ? x : 0.0f) + cg_log1p_unitf(cg_expf(-fabsf(x))); }
 
 /* erfcx(x) = exp(x^2) erfc(x), which libm lacks. Below 12, from erfc with x^2 split into
  * its rounded value and rounding error (fma), so exp(x^2) keeps full precision; above, by

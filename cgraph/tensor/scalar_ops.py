@@ -5,7 +5,8 @@ entry serves the C backend, the numpy reference mode and (later) the gradient.
 
 C expressions are format strings: ``{0}``, ``{1}``... are the inputs (already converted to
 the op's compute type), ``{f}`` is ``f`` when computing in float32 (``expf``) else empty,
-``{ct}`` is the compute C type and ``{ot}`` the output C type.
+``{ct}`` is the compute C type and ``{ot}`` the output C type. ``float32_c_expr``, when
+given, replaces the float expression in float32 (our own vectorisable kernels: ``cg_expf``).
 """
 import numpy as np
 
@@ -47,11 +48,12 @@ class ScalarOp:
 
     def __init__(self, name, nin, numpy_fn, c_expr, out_rule="upcast", compute_rule=None,
                  int_c_expr=None, bool_c_expr=None, may_fail=False, commutative=False,
-                 c_name=None, grad=None, domain=None):
+                 c_name=None, grad=None, domain=None, float32_c_expr=None):
         self.name = name
         self.nin = nin
         self.numpy_fn = numpy_fn
         self.c_expr = c_expr
+        self.float32_c_expr = float32_c_expr or c_expr
         self.int_c_expr = int_c_expr or c_expr
         self.bool_c_expr = bool_c_expr or self.int_c_expr
         self.out_rule = out_rule
@@ -86,7 +88,9 @@ class ScalarOp:
         """The C expression computing this op from the C expressions ``args``."""
         compute = self.compute_dtypes(in_dtypes)
         ref = compute[-1]
-        if ref in FLOAT_DTYPES:
+        if ref == "float32":
+            template = self.float32_c_expr
+        elif ref in FLOAT_DTYPES:
             template = self.c_expr
         elif ref == "bool":
             template = self.bool_c_expr
@@ -255,7 +259,8 @@ _op("sign", 1, _sign, "cg_sign{f}({0})", int_c_expr="(({0} > 0) - ({0} < 0))",
     grad=lambda x, z, gz: [_zero(x, gz)])
 _op("sqr", 1, np.square, "({0} * {0})", bool_c_expr="{0}",
     grad=lambda x, z, gz: [gz * _c(2, x) * x])
-_op("exp", 1, np.exp, "exp{f}({0})", out_rule="float", grad=lambda x, z, gz: [gz * z])
+_op("exp", 1, np.exp, "exp{f}({0})", float32_c_expr="cg_expf({0})", out_rule="float",
+    grad=lambda x, z, gz: [gz * z])
 _op("exp2", 1, np.exp2, "exp2{f}({0})", out_rule="float",
     grad=lambda x, z, gz: [gz * z * _c(np.log(2.0), z)])
 _op("expm1", 1, np.expm1, "expm1{f}({0})", out_rule="float",
@@ -266,7 +271,7 @@ _op("log2", 1, np.log2, "log2{f}({0})", out_rule="float",
     grad=lambda x, z, gz: [gz / (x * _c(np.log(2.0), x))], domain=(0.1, 5))
 _op("log10", 1, np.log10, "log10{f}({0})", out_rule="float",
     grad=lambda x, z, gz: [gz / (x * _c(np.log(10.0), x))], domain=(0.1, 5))
-_op("log1p", 1, np.log1p, "log1p{f}({0})", out_rule="float",
+_op("log1p", 1, np.log1p, "log1p{f}({0})", float32_c_expr="cg_log1pf({0})", out_rule="float",
     grad=lambda x, z, gz: [gz / (x + _c(1, x))], domain=(-0.9, 5))
 _op("sqrt", 1, np.sqrt, "sqrt{f}({0})", out_rule="float",
     grad=lambda x, z, gz: [gz * _c(0.5, z) / z], domain=(0.1, 5))

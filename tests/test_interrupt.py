@@ -91,6 +91,8 @@ KINDS_PROGRAM = textwrap.dedent("""
     x, big, updates = T.vector("x"), vector, [(W, W + 1)]
     if kind in ("elemwise", "thread"):
         out = heavy(x)
+    elif kind == "openmp":       # deep() cannot fail: its loop runs on the OpenMP threads
+        out = deep(x)
     elif kind == "reduction":
         out = heavy(x).sum()
     elif kind == "conv":
@@ -149,12 +151,13 @@ KINDS_PROGRAM = textwrap.dedent("""
 """)
 
 # the scale of the long call's input: some seconds of work on an idle core
-SCALES = {"elemwise": 30, "reduction": 30, "conv": 48, "pool": 12, "inplace": 10, "thread": 30}
+SCALES = {"elemwise": 30, "reduction": 30, "conv": 48, "pool": 12, "inplace": 10, "thread": 30,
+          "openmp": 10}
 
 
-def run_interrupted(kind):
+def run_interrupted(kind, **environ):
     """Run KINDS_PROGRAM, SIGINT 0.5 s into its long call; (latency, lines after it)."""
-    env = dict(os.environ, PYTHONPATH=REPO, PYTHONFAULTHANDLER="1")
+    env = dict(os.environ, PYTHONPATH=REPO, PYTHONFAULTHANDLER="1", **environ)
     proc = subprocess.Popen([sys.executable, "-c", KINDS_PROGRAM, kind, str(SCALES[kind])],
                             env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
@@ -206,5 +209,14 @@ def test_ctrl_c_during_a_call_in_another_thread():
     # is written
     latency, lines = run_interrupted("thread")
     assert lines[0] == "main: interrupted interrupted"
+    assert latency < 5.0
+    assert lines[1:] == [str([1.0, 2.0, 3.0]), "V: as before", str([2.0, 3.0, 4.0])]
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_a_loop_running_on_openmp_threads():
+    # the worker threads poll the count too (a volatile read); the blocks left are skipped
+    latency, lines = run_interrupted("openmp", CGRAPH_FLAGS="omp_threads=2")
+    assert lines[0] == "interrupted"
     assert latency < 5.0
     assert lines[1:] == [str([1.0, 2.0, 3.0]), "V: as before", str([2.0, 3.0, 4.0])]

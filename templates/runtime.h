@@ -674,7 +674,7 @@ CG_API int64_t cg_slice(int64_t len, int has_start, int64_t start, int has_stop,
 
 /* PhiloxRandom's samples (templates/ops/philox_fill.c.j2): po[0..n) standard uniforms or
  * normals from the Philox4x32-10 stream of ``key`` starting at block ``counter``; returns
- * the number of blocks used (the counter's advance). */
+ * the number of blocks used (the counter's advance), or -1 when Ctrl-C stopped it. */
 CG_API int64_t cg_philox_uniform_f32(float *restrict po, int64_t n, uint64_t key, uint64_t counter);
 CG_API int64_t cg_philox_uniform_f64(double *restrict po, int64_t n, uint64_t key, uint64_t counter);
 CG_API int64_t cg_philox_normal_f32(float *restrict po, int64_t n, uint64_t key, uint64_t counter);

@@ -105,6 +105,12 @@ KINDS_PROGRAM = textwrap.dedent("""
         out = pool_2d(x, ws=(9, 9), stride=(1, 1), ignore_border=True,
                       mode="average_exc_pad")
         big = lambda scale: np.ones((scale, 64, 256, 256))
+    elif kind == "random":       # a Philox fill (the stream's state is a shared variable)
+        from cgraph.tensor.shared_randomstreams import RandomStreams
+        srng = RandomStreams(seed=1)
+        x = T.lscalar("x")
+        out = srng.normal((x,))
+        big = lambda scale: np.array(scale * 10 ** 6)
     elif kind == "inplace":      # V's new value written into its own buffer
         out, updates = x.sum(), [(V, deep(V)), (W, W + 1)]
     f = cgraph.function([x], out, updates=updates)
@@ -116,6 +122,7 @@ KINDS_PROGRAM = textwrap.dedent("""
         V.set_value(vector(scale))
     before, after = V.get_value(), fresh(V.get_value())
     argument = vector(1) if kind == "inplace" else big(scale)
+    states = [state.get_value() for state, _ in srng.state_updates] if kind == "random" else []
     print("ready", flush=True)
     said, done = [], threading.Event()
     def call():
@@ -146,13 +153,17 @@ KINDS_PROGRAM = textwrap.dedent("""
     print("V: " + ("as before" if np.array_equal(value, before) else
                    "updated" if np.allclose(value, after, rtol=1e-12, atol=0) else
                    "partly updated"), flush=True)
+    print("random states: " + ("as before" if all(
+        np.array_equal(state.get_value(), old)
+        for (state, _), old in zip(srng.state_updates, states)) else "changed")
+        if kind == "random" else "no random states", flush=True)
     f(big(1))                    # and it still works
     print(W.get_value().tolist(), flush=True)
 """)
 
 # the scale of the long call's input: some seconds of work on an idle core
 SCALES = {"elemwise": 30, "reduction": 30, "conv": 48, "pool": 12, "inplace": 10, "thread": 30,
-          "openmp": 10}
+          "openmp": 10, "random": 60}
 
 
 def run_interrupted(kind, **environ):
@@ -182,7 +193,7 @@ def run_interrupted(kind, **environ):
     return latency, [line] + out.splitlines()
 
 
-@pytest.mark.parametrize("kind", ["elemwise", "reduction", "conv", "pool"])
+@pytest.mark.parametrize("kind", ["elemwise", "reduction", "conv", "pool", "random"])
 @pytest.mark.slow   # a program in another process, with a call of some seconds
 def test_ctrl_c_ends_a_long_node_and_changes_nothing(kind):
     latency, lines = run_interrupted(kind)
@@ -190,7 +201,9 @@ def test_ctrl_c_ends_a_long_node_and_changes_nothing(kind):
     assert latency < 5.0        # ~ms when the machine is idle (the call takes ~seconds)
     assert lines[1] == str([1.0, 2.0, 3.0])      # the first call's update only
     assert lines[2] == "V: as before"
-    assert lines[3] == str([2.0, 3.0, 4.0])
+    assert lines[3] == ("random states: as before" if kind == "random" else
+                        "no random states")
+    assert lines[4] == str([2.0, 3.0, 4.0])
 
 
 @pytest.mark.slow
@@ -199,7 +212,8 @@ def test_ctrl_c_during_an_in_place_update_lets_it_complete():
     # half old, half new. The call runs to its end and raises KeyboardInterrupt after.
     _, lines = run_interrupted("inplace")
     assert lines[0] == "interrupted"
-    assert lines[1:4] == [str([2.0, 3.0, 4.0]), "V: updated", str([3.0, 4.0, 5.0])]
+    assert lines[1:] == [str([2.0, 3.0, 4.0]), "V: updated", "no random states",
+                         str([3.0, 4.0, 5.0])]
 
 
 @pytest.mark.slow
@@ -210,7 +224,8 @@ def test_ctrl_c_during_a_call_in_another_thread():
     latency, lines = run_interrupted("thread")
     assert lines[0] == "main: interrupted interrupted"
     assert latency < 5.0
-    assert lines[1:] == [str([1.0, 2.0, 3.0]), "V: as before", str([2.0, 3.0, 4.0])]
+    assert lines[1:] == [str([1.0, 2.0, 3.0]), "V: as before", "no random states",
+                         str([2.0, 3.0, 4.0])]
 
 
 @pytest.mark.slow
@@ -219,4 +234,5 @@ def test_ctrl_c_ends_a_loop_running_on_openmp_threads():
     latency, lines = run_interrupted("openmp", CGRAPH_FLAGS="omp_threads=2")
     assert lines[0] == "interrupted"
     assert latency < 5.0
-    assert lines[1:] == [str([1.0, 2.0, 3.0]), "V: as before", str([2.0, 3.0, 4.0])]
+    assert lines[1:] == [str([1.0, 2.0, 3.0]), "V: as before", "no random states",
+                         str([2.0, 3.0, 4.0])]

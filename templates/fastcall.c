@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 typedef int (*cg_run_fn)(void **in_data, const int64_t *in_shape, void **out_data,
                          int64_t *out_shape, int *fail_node, char *err, int errlen);
@@ -78,7 +79,8 @@ static PyObject *empty_tuple;      /* (); set once at import, then read only */
  * Python's, also counts each SIGINT in fc_interrupts, which long loops read between steps
  * (the runtime's cg_interrupted, a scan's cg_interrupt_counter): they then fail with
  * FC_INTERRUPTED before any update is written, and the call raises KeyboardInterrupt. It is
- * (re)installed before each call of such a module, since signal.signal() replaces it. */
+ * (re)installed before the calls of such a module, since signal.signal() replaces it (at
+ * most every few milliseconds: fc_rewatch_sigint). */
 static volatile sig_atomic_t fc_interrupts;
 static struct sigaction fc_previous;   /* the handler ours chains to (Python's) */
 
@@ -108,6 +110,22 @@ static int fc_watch_sigint(void)
     ours.sa_handler = fc_on_sigint;
     fc_previous = current;             /* before ours can run */
     return sigaction(SIGINT, &ours, NULL) == 0;
+}
+
+/* fc_watch_sigint at most every FC_SIGINT_RECHECK_NS (a system call: 0.3 us, a third of a
+ * small call): a handler set with signal.signal() since then goes unnoticed until the
+ * next check, i.e. during the calls of the next few milliseconds. Under the GIL. */
+#define FC_SIGINT_RECHECK_NS 10000000LL
+static long long fc_sigint_checked_ns = -FC_SIGINT_RECHECK_NS;
+
+static void fc_rewatch_sigint(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);   /* (vDSO: no system call) */
+    const long long ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+    if (ns - fc_sigint_checked_ns < FC_SIGINT_RECHECK_NS) return;
+    fc_sigint_checked_ns = ns;
+    fc_watch_sigint();
 }
 
 /* ---- owned output buffers ------------------------------------------------------------- */
@@ -283,7 +301,7 @@ static PyObject *caller_vectorcall(PyObject *callable, PyObject *const *args, si
         /* a Ctrl-C that came while the arguments were made is raised now, not after a long
            call (Python would see it only then) */
         if (PyErr_CheckSignals() < 0) goto fail;
-        fc_watch_sigint();
+        fc_rewatch_sigint();
     }
     if (elements >= self->gil_threshold) {
         Py_BEGIN_ALLOW_THREADS

@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 typedef int (*cg_run_fn)(void **in_data, const int64_t *in_shape, void **out_data,
                          int64_t *out_shape, int *fail_node, char *err, int errlen);
@@ -75,10 +76,11 @@ static PyObject *empty_tuple;      /* (); set once at import, then read only */
 /* ---- Ctrl-C during a long loop ---------------------------------------------------------
  * Python's SIGINT handler only notes the signal; the KeyboardInterrupt comes when the main
  * thread runs Python again, i.e. after cg_run returns. So a handler of ours, chained before
- * Python's, also counts each SIGINT in fc_interrupts, which modules with long loops read
- * between steps (their cg_interrupt_counter points here): they then fail with
+ * Python's, also counts each SIGINT in fc_interrupts, which long loops read between steps
+ * (the runtime's cg_interrupted, a scan's cg_interrupt_counter): they then fail with
  * FC_INTERRUPTED before any update is written, and the call raises KeyboardInterrupt. It is
- * (re)installed before each call of such a module, since signal.signal() replaces it. */
+ * (re)installed before the calls of such a module, since signal.signal() replaces it (at
+ * most every few milliseconds: fc_rewatch_sigint). */
 static volatile sig_atomic_t fc_interrupts;
 static struct sigaction fc_previous;   /* the handler ours chains to (Python's) */
 
@@ -108,6 +110,22 @@ static int fc_watch_sigint(void)
     ours.sa_handler = fc_on_sigint;
     fc_previous = current;             /* before ours can run */
     return sigaction(SIGINT, &ours, NULL) == 0;
+}
+
+/* fc_watch_sigint at most every FC_SIGINT_RECHECK_NS (a system call: 0.3 us, a third of a
+ * small call): a handler set with signal.signal() since then goes unnoticed until the
+ * next check, i.e. during the calls of the next few milliseconds. Under the GIL. */
+#define FC_SIGINT_RECHECK_NS 10000000LL
+static long long fc_sigint_checked_ns = -FC_SIGINT_RECHECK_NS;
+
+static void fc_rewatch_sigint(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);   /* (vDSO: no system call) */
+    const long long ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+    if (ns - fc_sigint_checked_ns < FC_SIGINT_RECHECK_NS) return;
+    fc_sigint_checked_ns = ns;
+    fc_watch_sigint();
 }
 
 /* ---- owned output buffers ------------------------------------------------------------- */
@@ -279,7 +297,12 @@ static PyObject *caller_vectorcall(PyObject *callable, PyObject *const *args, si
     char err[FC_ERR_LEN];
     int fail_node = -1, status;
     err[0] = '\0';
-    if (self->interruptible) fc_watch_sigint();
+    if (self->interruptible) {
+        /* a Ctrl-C that came while the arguments were made is raised now, not after a long
+           call (Python would see it only then) */
+        if (PyErr_CheckSignals() < 0) goto fail;
+        fc_rewatch_sigint();
+    }
     if (elements >= self->gil_threshold) {
         Py_BEGIN_ALLOW_THREADS
         status = self->run(in_data, in_shape, out_data, out_shape, &fail_node, err, FC_ERR_LEN);
@@ -580,7 +603,17 @@ static PyObject *watch_sigint(PyObject *module, PyObject *unused)
     return PyLong_FromVoidPtr((void *)&fc_interrupts);
 }
 
+/* sigint_count() -> the address of the SIGINT count, for the runtime library (which polls
+ * it in long loops); changes nothing. */
+static PyObject *sigint_count(PyObject *module, PyObject *unused)
+{
+    (void)module; (void)unused;
+    return PyLong_FromVoidPtr((void *)&fc_interrupts);
+}
+
 static PyMethodDef fastcall_functions[] = {
+    {"sigint_count", sigint_count, METH_NOARGS,
+     "the address of cgraph's SIGINT count (see watch_sigint)"},
     {"watch_sigint", watch_sigint, METH_NOARGS,
      "chain cgraph's SIGINT counter before the current handler; the counter's address"},
     {NULL, NULL, 0, NULL}

@@ -541,6 +541,33 @@ CG_API void cg_broadcast_message(char *err, int errlen, const char *op, int n,
                                  const char *const *names, const cg_array *const *arrays,
                                  int ndim);
 
+/* --- Ctrl-C -------------------------------------------------------------------------
+ *
+ * Long loops poll cg_interrupted() (every CG_POLL_ELEMENTS elements, or per outer row)
+ * and end their node with CG_INTERRUPTED when a SIGINT came since the call began: the call
+ * then raises KeyboardInterrupt and writes no shared value. The count is kept by cgraph's
+ * call path (templates/fastcall.c), whose address cgraph hands to the runtime once
+ * (cg_set_interrupt_counter). cg_run begins with cg_interrupts_begin(); a call that is about
+ * to write into shared buffers in place calls cg_interrupts_end() first, so such writes
+ * are never stopped halfway (the call then runs to its end, the KeyboardInterrupt comes
+ * right after it, with every update done). Per thread: calls on other threads poll their
+ * own begin/end; an OpenMP loop reads the thread's state into a cg_poll first. */
+#define CG_POLL_ELEMENTS ((int64_t)16 * CG_LOOP_BLOCK)
+typedef struct { volatile const int *count; int base; } cg_poll;
+CG_API void cg_set_interrupt_counter(volatile const int *count);
+CG_API void cg_interrupts_begin(void);
+CG_API void cg_interrupts_end(void);
+/* this thread's poll state: count NULL when the call may not be stopped */
+CG_API cg_poll cg_poll_state(void);
+/* 1 when a SIGINT came since cg_interrupts_begin (and polling was not ended) */
+CG_API int cg_interrupted(void);
+static inline int cg_poll_hit(const cg_poll *p) { return p->count && *p->count != p->base; }
+/* in a node block of a module: end the node when Ctrl-C came */
+#define CG_POLL(node)                                                                    \
+    do {                                                                                 \
+        if (cg_interrupted()) CG_FAIL(CG_INTERRUPTED, (node), "interrupted (SIGINT)");    \
+    } while (0)
+
 /* --- elementwise loops ------------------------------------------------------------
  *
  * A node's loop over one row of n elements (templates/ops/elemwise_kernel.c.j2): ptrs[0]
@@ -733,7 +760,7 @@ CG_API int64_t cg_slice(int64_t len, int has_start, int64_t start, int has_stop,
 
 /* PhiloxRandom's samples (templates/ops/philox_fill.c.j2): po[0..n) standard uniforms or
  * normals from the Philox4x32-10 stream of ``key`` starting at block ``counter``; returns
- * the number of blocks used (the counter's advance). */
+ * the number of blocks used (the counter's advance), or -1 when Ctrl-C stopped it. */
 CG_API int64_t cg_philox_uniform_f32(float *restrict po, int64_t n, uint64_t key, uint64_t counter);
 CG_API int64_t cg_philox_uniform_f64(double *restrict po, int64_t n, uint64_t key, uint64_t counter);
 CG_API int64_t cg_philox_normal_f32(float *restrict po, int64_t n, uint64_t key, uint64_t counter);

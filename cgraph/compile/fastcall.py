@@ -139,25 +139,47 @@ def _make_caller(module, function, runner):
         tuple(s.container for s in layout.updated_shared), sources,
         kind, keys, runner.raise_error, FALLBACK, GIL_THRESHOLD,
         tuple(lock.acquire for lock in locks), tuple(lock.release for lock in locks),
-        _count_interrupts(module, function))
+        _count_interrupts(module, function, runner.runtime))
 
 
-def _count_interrupts(module, function):
-    """Point the module's SIGINT counter (modules with a scan have one: their loops may run
-    for ever) at the extension's, so Ctrl-C ends such a loop; whether it did."""
-    path = getattr(function, "module_path", None)
-    if not path or not hasattr(module, "watch_sigint") or \
-            not any(type(node.op).__name__ == "Scan" for node in function.nodes):
+_counting_runtimes = set()   # addresses of the runtime libraries given the SIGINT count
+
+
+def _count_interrupts(module, function, runtime):
+    """Let Ctrl-C end the long loops of ``function``'s module: the runtime library (its
+    elementwise, reduction, product, conv and pool loops: runtime.h, "Ctrl-C") gets the
+    address of the extension's SIGINT count once per process, a scan's own counter gets it
+    per module. Whether the module has a node that may run long (any array operand, or a
+    scan): its Caller then chains the SIGINT handler before each call."""
+    if not hasattr(module, "sigint_count"):
         return False
     import ctypes
-    try:
-        # the module is loaded already: this finds it (RTLD_NOLOAD), it does not load a copy
-        lib = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
-        counter = ctypes.c_void_p.in_dll(lib, "cg_interrupt_counter")
-    except (OSError, ValueError):
-        return False          # no loop to interrupt, or a private module already deleted
-    address = module.watch_sigint()
-    if not address:
-        return False          # SIGINT ignored or not Python's: nothing to count
-    counter.value = address
+    address = module.sigint_count()
+    handle = runtime._handle
+    if handle not in _counting_runtimes:
+        with _lock:
+            runtime.cg_set_interrupt_counter(ctypes.c_void_p(address))
+            _counting_runtimes.add(handle)
+    if not _may_run_long(function):
+        return False
+    path = getattr(function, "module_path", None)
+    if path and any(type(node.op).__name__ == "Scan" for node in function.nodes):
+        try:
+            # the module is loaded already: this finds it (RTLD_NOLOAD), it does not load a
+            # copy
+            lib = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
+            ctypes.c_void_p.in_dll(lib, "cg_interrupt_counter").value = address
+        except (OSError, ValueError):
+            pass      # a private module already deleted: its scan is not interrupted
+    module.watch_sigint()   # (again before each call: signal.signal() may replace it)
     return True
+
+
+def _may_run_long(function) -> bool:
+    """Whether a call may take long enough to be worth stopping on Ctrl-C: a scan, or any
+    node with an array (not a scalar) among its operands (its size is the caller's, or a
+    shape computed from inputs). Modules of scalars only never chain the handler, which
+    costs a system call per call."""
+    return any(type(node.op).__name__ == "Scan" or
+               any(getattr(v.type, "ndim", 0) for v in list(node.inputs) + list(node.outputs))
+               for node in function.nodes)

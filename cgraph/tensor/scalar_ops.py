@@ -162,8 +162,11 @@ def _special(name):
 
 
 def _sigmoid(x):
-    with np.errstate(over="ignore"):
-        return 1 / (1 + np.exp(-x))
+    # e = exp(-|x|) <= 1, so nothing overflows and x far below 0 keeps its subnormal result
+    # (1 / (1 + exp(-x)) gives 0 there), as the C helpers cg_sigmoid/cg_sigmoidf compute it
+    x = np.asarray(x)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1, e) / (1 + e)
 
 
 def _softplus(x):

@@ -146,6 +146,7 @@ def test_float32_code_calls_the_kernel_and_float64_libm(name, kernel):
 
 
 @pytest.mark.slow
+@pytest.mark.exhaustive
 @pytest.mark.parametrize("name", ["exp", "log1p"])
 def test_ulp_bound_on_every_float32(name):
     chunk = 2 ** 24

@@ -84,6 +84,8 @@ def runtime_for_linking():
     if _building is None or isinstance(cache.toolchain(), AssumedToolchain):   # key may change
         return runtime()
     key = cache.compute_key(cache.runtime_material(_digest()))
+    if os.path.isdir(cache.entry_folder(cache.cache_root(), key)):
+        return runtime()    # in the cache already: being loaded (and tuned), not compiled
     return deferred_link.mark_pending(key, runtime)
 
 

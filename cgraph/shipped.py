@@ -128,18 +128,13 @@ def _checked_unit(folder, key, module_name, other_files):
                                f"(owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):o})")
             return f.read(64 << 20)
 
+    from .cache import checked_manifest
     raw = read("manifest.json")
-    try:
-        manifest = json.loads(raw)
-    except ValueError:
-        raise _Refused("has a manifest that is not valid JSON") from None
-    if not isinstance(manifest, dict) or manifest.get("key") != key:
-        raise _Refused("has a manifest of another key")
-    files = manifest.get("files")
     expected = {*other_files, module_name}
-    if not isinstance(files, dict) or set(files) != expected:
-        listed = sorted(files) if isinstance(files, dict) else files
-        raise _Refused(f"has a manifest listing {listed!r}, not {sorted(expected)!r}")
+    try:
+        files = checked_manifest(raw, key, expected)["files"]
+    except ValueError as exc:
+        raise _Refused(f"has a manifest that {exc}") from None
     contents = {}
     for name in sorted(expected):
         record, data = files[name], read(name)

@@ -293,9 +293,9 @@ def test_checks_accept_a_unit_that_matches_its_manifest(tmp_path):
     ("truncate", "does not match its manifest"),
     ("flip", "does not match its manifest"),
     ("group-writable", "others can change"),
-    ("other-key", "manifest of another key"),
+    ("other-key", "manifest that belongs to another key"),
     ("missing", "has no readable"),
-    ("extra-file", "manifest listing"),
+    ("extra-file", "manifest that lists"),
     ("bad-json", "not valid JSON"),
 ])
 def test_checks_refuse_a_damaged_unit(tmp_path, damage, why):

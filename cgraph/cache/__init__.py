@@ -64,7 +64,7 @@ from .root import trust_problem, untrusted_folders  # noqa: F401
 from .keys import compute_key, entries_dir, entry_folder, toolchain  # noqa: F401
 from .keys import extension_material, key_material, runtime_material  # noqa: F401
 from .keys import entry_files, module_file_of  # noqa: F401
-from .entries import quarantine_file, set_aside  # noqa: F401
+from .entries import checked_manifest, quarantine_file, set_aside  # noqa: F401
 from .load import CacheEntry, try_load  # noqa: F401
 from .build import build_entry, runtime_soname  # noqa: F401
 from .lookup import get_extension, get_module, get_runtime, load_by_key  # noqa: F401

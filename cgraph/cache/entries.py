@@ -37,6 +37,23 @@ class _Broken(Exception):
     """An entry that must not be loaded; the message says why."""
 
 
+def checked_manifest(raw: bytes, key: str, expected: set) -> dict:
+    """The manifest whose text is ``raw`` (its "files": {file name: record}), checked: valid JSON, made for
+    ``key``, listing exactly the files ``expected``. Raises ValueError saying what is wrong
+    (worded to follow "its manifest"); the callers add whose manifest it is."""
+    try:
+        manifest = json.loads(raw)
+    except ValueError:
+        raise ValueError("is not valid JSON") from None
+    if not isinstance(manifest, dict) or manifest.get("key") != key:
+        raise ValueError("belongs to another key")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or set(files) != expected:
+        listed = sorted(files) if isinstance(files, dict) else files
+        raise ValueError(f"lists {listed!r}, not {sorted(expected)!r}")
+    return manifest
+
+
 def _verified_module(key, folder, module_name):
     """(path of the entry's module, the layout signature its manifest records) if the entry
     is complete, ours, and intact; None if there is no entry; raises _Broken otherwise.
@@ -57,17 +74,10 @@ def _verified_module(key, folder, module_name):
     except OSError as exc:
         raise _Broken(f"its manifest cannot be read ({exc.strerror})") from None
     try:
-        manifest = json.loads(raw)
-    except ValueError:
-        raise _Broken("its manifest is not valid JSON") from None
-    if not isinstance(manifest, dict) or manifest.get("key") != key:
-        raise _Broken("its manifest belongs to another key")
-    files = manifest.get("files")
-    expected = set(entry_files(module_name)) | {module_name}
-    if not isinstance(files, dict) or set(files) != expected:
-        listed = sorted(files) if isinstance(files, dict) else files
-        raise _Broken(f"its manifest lists {listed!r}, not {sorted(expected)!r}")
-    record = files[module_name]
+        manifest = checked_manifest(raw, key, set(entry_files(module_name)) | {module_name})
+    except ValueError as exc:
+        raise _Broken(f"its manifest {exc}") from None
+    record = manifest["files"][module_name]
     if not isinstance(record, dict) or not isinstance(record.get("size"), int) or \
             not isinstance(record.get("sha256"), str):
         raise _Broken("its manifest has no size and sha256 for the module")

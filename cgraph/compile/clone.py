@@ -7,7 +7,7 @@ variable keeps the original there.
 """
 from collections.abc import Mapping, Sequence
 
-from ..graph.basic import Variable, io_toposort
+from ..graph.basic import Variable, clone_keeping_names, io_toposort
 
 
 def _replacement_pairs(replace) -> list[tuple]:
@@ -49,12 +49,8 @@ class _GraphCopier:
                             f"clone: {new!r} of type {new.type} cannot stand for {old!r} of "
                             f"type {old.type} (an input of {node.op}); pass strict=False to "
                             f"let the graph take the new type")
-            new_node = node.clone_with_new_inputs(new_inputs)
-            new_node.trace = node.trace
+            new_node = clone_keeping_names(node, new_inputs)
             for old, new in zip(node.outputs, new_node.outputs):
-                if new.name is None:
-                    new.name = old.name
-                new.trace = old.trace
                 memo.setdefault(old, new)
         return [memo[v] if v in memo else self.leaf(v) for v in outputs]
 

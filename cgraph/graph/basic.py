@@ -315,11 +315,18 @@ def clone_replace(outputs, replace=None):
         new_inputs = [memo.get(v, v) for v in node.inputs]
         if all(a is b for a, b in zip(new_inputs, node.inputs)):
             continue
-        new_node = node.clone_with_new_inputs(new_inputs)
-        new_node.trace = node.trace
-        for old, new in zip(node.outputs, new_node.outputs):
-            if new.name is None:
-                new.name = old.name
-            new.trace = old.trace
-            memo[old] = new
+        new_node = clone_keeping_names(node, new_inputs)
+        memo.update(zip(node.outputs, new_node.outputs))
     return [memo.get(v, v) for v in outputs]
+
+
+def clone_keeping_names(node, new_inputs):
+    """``node`` applied to ``new_inputs``: the new node and its outputs keep the old ones'
+    traces, and the old names where the new outputs have none."""
+    new_node = node.clone_with_new_inputs(new_inputs)
+    new_node.trace = node.trace
+    for old, new in zip(node.outputs, new_node.outputs):
+        if new.name is None:
+            new.name = old.name
+        new.trace = old.trace
+    return new_node

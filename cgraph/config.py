@@ -3,7 +3,6 @@
 ``CGRAPH_FLAGS="floatX=float32,mode=py"`` sets flags at import; attributes may also be set
 at run time (``cgraph.config.floatX = "float32"``), which affects variables created after.
 """
-import difflib
 import os
 
 _FLAG_TYPES = {
@@ -93,6 +92,7 @@ class _Config:
                 setattr(self.warn, name[5:], value)
                 continue
             if name not in _FLAG_TYPES:
+                import difflib   # only to name a misspelt flag: not paid by every import
                 close = difflib.get_close_matches(name, _FLAG_TYPES, n=1, cutoff=0.6) or \
                     [n for n in _FLAG_TYPES if n.lower() == name.lower()]
                 hint = f"; did you mean {close[0]!r}?" if close else \

@@ -23,6 +23,9 @@ def environment():
         lstrip_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,
+        # the templates do not change under a running program (the pre-keys' code digest
+        # assumes the same): no stat of the file on every get_template (~180 per lenet)
+        auto_reload=False,
         bytecode_cache=_bytecode_cache(jinja2),
     )
 

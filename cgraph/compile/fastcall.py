@@ -19,7 +19,6 @@ If the extension cannot be built or loaded, functions use the Python path (one d
 in the 'cgraph' log), never an error.
 """
 import functools
-import logging
 import os
 import threading
 
@@ -32,7 +31,15 @@ FALLBACK = object()   # what a Caller returns when it declines a call
 # other threads can run during any call long enough to be worth it (~16k elements: >5 us).
 GIL_THRESHOLD = 1 << 14
 
-_log = logging.getLogger("cgraph")
+
+
+def _debug(message, *args):
+    """One line in the 'cgraph' log. logging is imported here, on the rare failure: importing
+    it costs ~4 ms, which every ``import cgraph`` paid for two debug lines."""
+    import logging
+    logging.getLogger("cgraph").debug(message, *args)
+
+
 _lock = threading.Lock()
 _extension = None     # the loaded module, or False once it failed (for this process)
 
@@ -59,7 +66,7 @@ def _load():
     try:
         return _build_extension()
     except Exception as exc:   # noqa: BLE001 - any failure means: use the Python path
-        _log.debug("the C call path is unavailable (%s: %s); functions are called through "
+        _debug("the C call path is unavailable (%s: %s); functions are called through "
                    "the Python path", type(exc).__name__, exc)
         return None
 
@@ -108,7 +115,7 @@ def link_call_path(function, runner):
     try:
         return _make_caller(module, function, runner)
     except Exception as exc:   # noqa: BLE001 - an unexpected function shape: Python path
-        _log.debug("no C call path for %r (%s: %s)", function, type(exc).__name__, exc)
+        _debug("no C call path for %r (%s: %s)", function, type(exc).__name__, exc)
         return None
 
 

@@ -57,7 +57,7 @@ from ..tensor.reduction import Reduce
 from ..tensor.shape_ops import Reshape, Shape_i, alloc, patternbroadcast
 from ..tensor.type import FLOAT_DTYPES, INT_DTYPES
 from ..tensor.var import constant
-from .patterns import Const, Rule, constant_value
+from .patterns import Const, Rule, constant_value, rules_for
 
 
 # --- guards and builders --------------------------------------------------------------------
@@ -153,7 +153,7 @@ for _op in ("add", "mul"):
 
 def canonical_elementwise(node):
     out = node.outputs[0]
-    for rule in RULES:
+    for rule in rules_for(RULES, out):
         bindings = rule.bindings(out)
         if bindings is None or not _one_dtype(rule.pattern, bindings, out):
             continue

@@ -5,6 +5,7 @@ number (a constant whose every element equals it), or a tuple ``(scalar op name,
 patterns)`` matching an Elemwise node. Broadcasting DimShuffles that only add axes are looked
 through, so ``1 - sigmoid(x)`` matches ``("sub", 1, ("sigmoid", "x"))`` for any rank of x.
 """
+import functools
 import numbers
 from typing import Callable, NamedTuple
 
@@ -78,10 +79,18 @@ def _plain(pattern, consts):
     return pattern
 
 
+@functools.lru_cache(maxsize=None)
+def _plain_once(pattern):
+    """(plain pattern, its Const entries): a rule's pattern is rewritten once, not for
+    every node it is tried on."""
+    consts = []
+    return _plain(pattern, consts), tuple(consts)
+
+
 def match_rule(pattern, var):
     """Bindings if ``var`` matches ``pattern`` (which may hold Const entries), else None."""
-    consts = []
-    bindings = match(_plain(pattern, consts), var)
+    plain, consts = _plain_once(pattern)
+    bindings = match(plain, var)
     if bindings is None:
         return None
     for c in consts:
@@ -114,3 +123,33 @@ class Rule(NamedTuple):
     def bindings(self, out):
         """The bound variables when this rule applies to ``out``, else None."""
         return match_rule(self.pattern, out) if self.guard(out) else None
+
+
+def rules_for(rules, var):
+    """The rules of the table ``rules`` (in their order) that can match ``var``: those whose
+    pattern is rooted at the scalar op of the Elemwise computing ``var`` (broadcasts looked
+    through, as ``match`` does; matching checks the rest). A node is tried against the few
+    rules of its own op rather than the whole table (~40 rules in canonicalize, tried on
+    every node of every pass)."""
+    owner = strip_broadcast(var).owner
+    if owner is None or not isinstance(owner.op, Elemwise):
+        return ()
+    return _index(rules).get(owner.op.scalar_op.name, ())
+
+
+_indexes = {}    # id(table) -> (the table's rules, {op name: rules rooted at it})
+
+
+def _index(rules):
+    found = _indexes.get(id(rules))
+    if found is not None and found[0] == rules:    # unchanged (a list compare, in C)
+        return found[1]
+    by_name = {}
+    for rule in rules:
+        # (every rule's pattern is rooted at an op: a bare name or number would match any
+        # variable and could not be indexed; refuse it here rather than skip it silently)
+        if not isinstance(rule.pattern, tuple):
+            raise TypeError(f"a rule's pattern must name an op at its root: {rule.pattern!r}")
+        by_name.setdefault(rule.pattern[0], []).append(rule)
+    _indexes[id(rules)] = (list(rules), by_name)
+    return by_name

@@ -6,7 +6,7 @@ involve non-elementwise ops (softmax, sums) are written as functions.
 """
 from ..graph.basic import Constant
 from ..tensor import basic as T
-from .patterns import Rule, match, strip_broadcast
+from .patterns import Rule, match, rules_for, strip_broadcast
 
 ELEMENTWISE_RULES = [
     # log(sigmoid(x)) = -softplus(-x)
@@ -24,7 +24,7 @@ ELEMENTWISE_RULES = [
 
 def stable_elementwise(node):
     out = node.outputs[0]
-    for rule in ELEMENTWISE_RULES:
+    for rule in rules_for(ELEMENTWISE_RULES, out):
         bindings = rule.bindings(out)
         if bindings is not None:
             result = rule.build(out, **bindings)

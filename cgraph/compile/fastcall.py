@@ -67,7 +67,7 @@ def _load():
         return _build_extension()
     except Exception as exc:   # noqa: BLE001 - any failure means: use the Python path
         _debug("the C call path is unavailable (%s: %s); functions are called through "
-                   "the Python path", type(exc).__name__, exc)
+               "the Python path", type(exc).__name__, exc)
         return None
 
 

@@ -319,6 +319,9 @@ _op("erfc", 1, _special("erfc"), "erfc{f}({0})", out_rule="float",
 _op("erfcx", 1, _special("erfcx"), "(({ct})cg_erfcx({0}))", out_rule="float",
     grad=lambda x, z, gz: [gz * (_c(2, z) * x * z - _c(_SQRT_PI_2, z))],
     domain=(-1, 3))   # below, it grows as 2 exp(x^2): float32 finite differences lose it
+# erfinv: libm lacks it, the runtime computes it in double
+_op("erfinv", 1, _special("erfinv"), "(({ct})cg_erfinv({0}))", out_rule="float",
+    grad=lambda x, z, gz: [gz * _c(np.sqrt(np.pi) / 2, z) * _exp(z * z)], domain=(-0.9, 0.9))
 _op("floor", 1, np.floor, "floor{f}({0})", out_rule="float",
     grad=lambda x, z, gz: [_zero(x, gz)], domain=(0.1, 0.9))
 _op("ceil", 1, np.ceil, "ceil{f}({0})", out_rule="float",

@@ -25,7 +25,10 @@ from . import parallel   # OpenMP flags (config.openmp, config.omp_threads)
 from .cache_files import BadFile, read_sealed, write_sealed
 from .config import config
 
-BASE_FLAGS = ["-fPIC", "-shared", "-Wall", "-fwrapv", "-fno-math-errno", "-fvisibility=hidden"]
+# A call to a function nothing declares (a runtime helper missing from runtime.h) is an
+# error, not -Wall's warning: C would assume it returns int and the module would misbehave.
+BASE_FLAGS = ["-fPIC", "-shared", "-Wall", "-Werror=implicit-function-declaration", "-fwrapv",
+              "-fno-math-errno", "-fvisibility=hidden"]
 
 # How hard gcc optimises, by the size of the module's C source. gcc's time grows with the
 # code it optimises: -O3 on the MLP training step (~60 kernels, 127 KB) takes ~1.4 s, of

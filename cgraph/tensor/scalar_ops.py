@@ -45,6 +45,7 @@ class ScalarOp:
 
     grad = None      # a Composite (built after gradients are taken) has none
     domain = None
+    temporary_dtypes = ()   # the dtypes of the C temporaries its body declares (Composite)
 
     def __init__(self, name, nin, numpy_fn, c_expr, out_rule="upcast", compute_rule=None,
                  int_c_expr=None, bool_c_expr=None, may_fail=False, commutative=False,
@@ -413,6 +414,11 @@ class Composite(ScalarOp):
 
     def _dtype_of(self, ref):
         return self.in_dtypes[ref] if ref < self.nin else self.steps[ref - self.nin][2]
+
+    @property
+    def temporary_dtypes(self):
+        """The dtype of each temporary ``c_body`` declares (every step but the result)."""
+        return tuple(dtype for _, _, dtype in self.steps[:-1])
 
     def c_body(self, args):
         """(statements, result expression) computing the composite from C expressions."""

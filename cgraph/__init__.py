@@ -48,8 +48,7 @@ def __getattr__(name):
         value = module if attr is None else getattr(module, attr)
         globals()[name] = value
         return value
-    from .unsupported import lookup
-    return lookup("cgraph", name)
+    return unsupported.lookup("cgraph", name)
 
 
 def __dir__():

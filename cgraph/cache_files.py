@@ -25,9 +25,10 @@ class BadFile(Exception):
         self.path, self.why = path, why
 
 
-def open_regular(path: str) -> int:
-    """A descriptor of ``path`` open for reading, if it is a regular file of ours that only
-    we can write. FileNotFoundError if it is absent; BadFile if it is anything else."""
+def open_regular(path: str, owners: tuple[int, ...] | None = None) -> int:
+    """A descriptor of ``path`` open for reading, if it is a regular file of ours (or of one
+    of the user ids ``owners``) that only its owner can write. FileNotFoundError if it is
+    absent; BadFile if it is anything else."""
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except FileNotFoundError:
@@ -40,7 +41,7 @@ def open_regular(path: str) -> int:
             raise BadFile(path, "is a symbolic link") from None
         raise BadFile(path, f"cannot be read ({exc.strerror})") from None
     try:
-        problem = file_problem(os.fstat(fd))
+        problem = file_problem(os.fstat(fd), owners)
         if problem:
             raise BadFile(path, problem)
     except BaseException:
@@ -49,20 +50,23 @@ def open_regular(path: str) -> int:
     return fd
 
 
-def file_problem(st: os.stat_result):
-    """Why a file with the (f)stat result ``st`` cannot be trusted, or None."""
+def file_problem(st: os.stat_result, owners: tuple[int, ...] | None = None) -> str | None:
+    """Why a file with the (f)stat result ``st`` cannot be trusted, or None. It must belong
+    to us, or to one of the user ids ``owners`` when given (a shipped unit may be root's)."""
     if not stat.S_ISREG(st.st_mode):
         return "is not a regular file"
-    if st.st_uid != os.geteuid():
+    if owners is None and st.st_uid != os.geteuid():
         return f"belongs to user {st.st_uid}, not to you"
+    if owners is not None and st.st_uid not in owners:
+        return f"belongs to user {st.st_uid}, not to user {' or '.join(map(str, owners))}"
     if st.st_mode & 0o022:
         return f"is writable by others (mode {stat.S_IMODE(st.st_mode):o})"
     return None
 
 
-def read_regular(path: str, limit: int = 64 << 20) -> bytes:
+def read_regular(path: str, limit: int = 64 << 20, owners: tuple[int, ...] | None = None) -> bytes:
     """The bytes of ``path`` (see open_regular), at most ``limit`` of them (BadFile beyond)."""
-    fd = open_regular(path)
+    fd = open_regular(path, owners)
     with os.fdopen(fd, "rb") as f:
         data = f.read(limit + 1)
     if len(data) > limit:

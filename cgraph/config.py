@@ -46,7 +46,7 @@ class _WarnFlags:
             object.__setattr__(self, name, default)
         object.__setattr__(self, "ignore_bug_before", "0.9")
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: object) -> None:
         if name == "ignore_bug_before":
             if str(value) not in _IGNORE_BUG_BEFORE:
                 raise ValueError(f"config.warn.ignore_bug_before must be one of "
@@ -101,7 +101,7 @@ class _Config:
                                  f"{name!r}{hint}")
             setattr(self, name, _parse(_FLAG_TYPES[name][0], value))
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: object) -> None:
         if name == "device":
             if value != "cpu":
                 raise ValueError(f"config.device: cgraph runs on the CPU only, got {value!r}")

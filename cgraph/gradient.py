@@ -8,13 +8,16 @@ several paths are added. Gradients do not flow through integer or boolean values
 The result is an ordinary graph, compiled like any other.
 """
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
 from .config import config
 from .graph.basic import GradientNotImplemented, Variable, ancestors, io_toposort
-from .tensor.type import is_float
+from .tensor import basic as T
+from .tensor.shape_ops import patternbroadcast, zeros_like
+from .tensor.type import TensorType, is_float
+from .tensor.var import as_tensor_variable, constant
 
 
 class DisconnectedInputError(ValueError):
@@ -71,9 +74,6 @@ def grad(cost: Variable, wrt: "Variable | Sequence[Variable]",
     depend on a ``wrt`` variable: 'raise' (DisconnectedInputError), 'warn' or 'ignore'; the
     gradient is then zero (``return_disconnected='zero'``) or None ('None').
     """
-    from .tensor import basic as T
-    from .tensor.shape_ops import patternbroadcast, zeros_like
-    from .tensor.var import as_tensor_variable
     if disconnected_inputs not in ("raise", "warn", "ignore"):
         raise ValueError(f"disconnected_inputs must be 'raise', 'warn' or 'ignore', got "
                          f"{disconnected_inputs!r}")
@@ -184,7 +184,10 @@ def grad(cost: Variable, wrt: "Variable | Sequence[Variable]",
     return results[0] if single else results
 
 
-def Lop(f, wrt, eval_points, consider_constant=None, disconnected_inputs="raise"):
+def Lop(f: "Variable | Sequence[Variable]", wrt: "Variable | Sequence[Variable]",
+        eval_points: "Variable | Sequence[Variable]",
+        consider_constant: "Sequence[Variable] | None" = None,
+        disconnected_inputs: str = "raise") -> "Variable | list[Variable]":
     """The vector-Jacobian product ``eval_points^T d f / d wrt``."""
     fs = f if isinstance(f, (list, tuple)) else [f]
     points = eval_points if isinstance(eval_points, (list, tuple)) else [eval_points]
@@ -194,10 +197,9 @@ def Lop(f, wrt, eval_points, consider_constant=None, disconnected_inputs="raise"
                 disconnected_inputs=disconnected_inputs, known_grads=dict(zip(fs, points)))
 
 
-def Rop(f, wrt, eval_points):
+def Rop(f: "Variable | Sequence[Variable]", wrt: "Variable | Sequence[Variable]",
+        eval_points: "Variable | Sequence[Variable]") -> "Variable | list[Variable]":
     """The Jacobian-vector product ``d f / d wrt . eval_points``, by the double-Lop trick."""
-    from .tensor import basic as T
-    from .tensor.shape_ops import zeros_like
     fs = f if isinstance(f, (list, tuple)) else [f]
     wrts = wrt if isinstance(wrt, (list, tuple)) else [wrt]
     points = eval_points if isinstance(eval_points, (list, tuple)) else [eval_points]
@@ -232,8 +234,13 @@ def numeric_grad(f, values, eps):
     return grads
 
 
-def verify_grad(fun, pt, n_tests=2, rng=None, eps=None, out_type=None, abs_tol=None,
-                rel_tol=None, mode=None, cast_to_output_type=False, no_debug_ref=True):
+def verify_grad(fun: Callable[..., Variable], pt: "np.ndarray | Sequence[np.ndarray]",
+                n_tests: int = 2,
+                rng: "np.random.Generator | np.random.RandomState | None" = None,
+                eps: "float | None" = None, out_type: "str | None" = None,
+                abs_tol: "float | None" = None, rel_tol: "float | None" = None,
+                mode: "str | None" = None, cast_to_output_type: bool = False,
+                no_debug_ref: bool = True) -> None:
     """Check the symbolic gradient of ``fun`` at ``pt`` against finite differences.
 
     ``fun`` maps symbolic inputs (made with the types of the arrays in ``pt``) to one output;
@@ -241,9 +248,6 @@ def verify_grad(fun, pt, n_tests=2, rng=None, eps=None, out_type=None, abs_tol=N
     with the largest errors when they exceed the tolerances.
     """
     from . import function
-    from .tensor import basic as T
-    from .tensor.type import TensorType
-    from .tensor.var import constant
     rng = rng if rng is not None else np.random.default_rng(42)
     pt = [np.array(p, copy=True) for p in (pt if isinstance(pt, (list, tuple)) else [pt])]
     for p in pt:
@@ -280,7 +284,9 @@ def verify_grad(fun, pt, n_tests=2, rng=None, eps=None, out_type=None, abs_tol=N
                     f"{rel_tol})", abs_err.max(), rel_err.max(), abs_tol, rel_tol)
 
 
-def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise"):
+def jacobian(expression: Variable, wrt: "Variable | Sequence[Variable]",
+             consider_constant: "Sequence[Variable] | None" = None,
+             disconnected_inputs: str = "raise") -> "Variable | list[Variable]":
     """The Jacobian of ``expression`` (flattened to a vector) with respect to ``wrt``.
 
     For each wrt variable the result has shape ``(expression.size,) + wrt.shape``. As in
@@ -288,7 +294,6 @@ def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise
     (the loop runs in C).
     """
     from .scan_module import scan
-    from .tensor import basic as T
     single = not isinstance(wrt, (list, tuple))
     wrt_list = [wrt] if single else list(wrt)
     expression = T.as_tensor_variable(expression)
@@ -307,7 +312,9 @@ def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise
     return rows[0] if single else rows
 
 
-def hessian(cost, wrt, consider_constant=None, disconnected_inputs="raise"):
+def hessian(cost: Variable, wrt: "Variable | Sequence[Variable]",
+            consider_constant: "Sequence[Variable] | None" = None,
+            disconnected_inputs: str = "raise") -> "Variable | list[Variable]":
     """The Hessian of the scalar ``cost`` with respect to each variable in ``wrt``."""
     single = not isinstance(wrt, (list, tuple))
     wrt_list = [wrt] if single else list(wrt)

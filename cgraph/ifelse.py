@@ -9,6 +9,7 @@ blocks and the numpy reference skips them, so the untaken branch's nodes never r
 Nodes needed by both branches or by anything else run unconditionally, before.
 """
 from .graph.basic import Apply, Op
+from .tensor.shape_ops import zeros_like
 from .tensor.var import TensorVariable, as_tensor_variable
 
 
@@ -52,7 +53,6 @@ class IfElse(Op):
     def L_op(self, inputs, outputs, output_grads):
         """The gradient flows to the taken branch: ifelse(c, g, 0) for ``then``, ifelse(c,
         0, g) for ``else``; the condition gets none."""
-        from .tensor.shape_ops import zeros_like
         cond = inputs[0]
         grads = [g if g is not None else zeros_like(o) for g, o in zip(output_grads, outputs)]
         thens, elses = inputs[1:1 + self.n_outs], inputs[1 + self.n_outs:]

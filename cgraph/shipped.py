@@ -16,10 +16,14 @@ import hashlib
 import json
 import os
 import re
-import stat
+
+from .cache_files import BadFile, read_regular, unseal
 
 PREBUILT_DIR_VARIABLE = "CGRAPH_PREBUILT_DIR"   # another folder of units (tests, images)
 KINDS = ("runtime", "extension")                # the kinds of unit that may be shipped
+
+# a shipped file is trusted like the package's own code: its owner may be root
+_OWNERS = (os.geteuid(), 0)
 
 stats = {"adopted": 0, "refused": 0}    # this process's adoptions, and units refused
 
@@ -34,20 +38,9 @@ def prebuilt_dir() -> str:
 def _read_shipped(path):
     """The payload of the sealed file at ``path`` in the units' folder, or None (absent,
     damaged, or writable by others than its owner, you or root)."""
-    from .cache_files import BadFile, unseal
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode) or st.st_uid not in (os.geteuid(), 0) or \
-                st.st_mode & 0o022:
-            return None
-        data = f.read(64 << 20)
-    try:
-        return unseal(path, data)
-    except BadFile:
+        return unseal(path, read_regular(path, owners=_OWNERS))
+    except (OSError, BadFile):
         return None
 
 
@@ -114,19 +107,12 @@ def _checked_unit(folder, key, module_name, other_files):
     against the manifest; raises _Refused. A shipped unit is trusted like the package's own
     code (its owner may be root), not if others can write to it."""
     def read(name):
-        path = os.path.join(folder, name)
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
-        except OSError as exc:
-            raise _Refused(f"has no readable {name} ({exc.strerror})") from None
-        with os.fdopen(fd, "rb") as f:
-            st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise _Refused(f"has a {name} that is not a regular file")
-            if st.st_uid not in (os.geteuid(), 0) or st.st_mode & 0o022:
-                raise _Refused(f"has a {name} that others can change "
-                               f"(owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):o})")
-            return f.read(64 << 20)
+            return read_regular(os.path.join(folder, name), owners=_OWNERS)
+        except FileNotFoundError:
+            raise _Refused(f"has no readable {name} (it is missing)") from None
+        except BadFile as exc:
+            raise _Refused(f"has a {name} that {exc.why}") from None
 
     from .cache import checked_manifest
     raw = read("manifest.json")

@@ -24,8 +24,12 @@ from .version import __version__
 from . import parallel   # OpenMP flags (config.openmp, config.omp_threads)
 from .cache_files import BadFile, read_sealed, write_sealed
 from .config import config
+from .shipped import shipped_probe
 
-BASE_FLAGS = ["-fPIC", "-shared", "-Wall", "-fwrapv", "-fno-math-errno", "-fvisibility=hidden"]
+# A call to a function nothing declares (a runtime helper missing from runtime.h) is an
+# error, not -Wall's warning: C would assume it returns int and the module would misbehave.
+BASE_FLAGS = ["-fPIC", "-shared", "-Wall", "-Werror=implicit-function-declaration", "-fwrapv",
+              "-fno-math-errno", "-fvisibility=hidden"]
 
 # How hard gcc optimises, by the size of the module's C source. gcc's time grows with the
 # code it optimises: -O3 on the MLP training step (~60 kernels, 127 KB) takes ~1.4 s, of
@@ -83,8 +87,7 @@ def toolchain(cc=None, probe_dir=None):
     saved = _binary_record(probe_dir, path) if probe_dir else None
     info = _read_probe(saved) if saved else None
     if info is None and saved:
-        from .shipped import shipped_probe    # this binary's probe, made at install time
-        info = shipped_probe(saved, _PROBE_FIELDS)
+        info = shipped_probe(saved, _PROBE_FIELDS)   # this binary's probe, made at install time
         if info is not None:
             _write_probe(saved, info)
     if info is None or info["cc"] != path:

@@ -33,7 +33,7 @@ THEANO_NAMES = {
         name: hint for names, hint in [
             (("tile", "roll", "diag",
               "split", "choose", "mgrid", "ogrid", "stacklists",
-              "erfinv", "erfcinv", "specify_shape", "inverse_permutation",
+              "erfcinv", "specify_shape", "inverse_permutation",
               "searchsorted", "histogram"), None),
             (("eig", "eigh", "qr", "svd"), "use T.nlinalg.matrix_inverse, T.nlinalg.det, "
              "T.slinalg.cholesky or T.slinalg.solve"),

@@ -98,6 +98,24 @@ def test_compile_error_keeps_the_evidence(tmp_path, monkeypatch):
     assert cache.list_entries(str(tmp_path)) == []
 
 
+
+def test_a_call_to_an_undeclared_function_is_a_compile_error(tmp_path, monkeypatch):
+    """-Werror=implicit-function-declaration: a runtime helper missing from runtime.h stops
+    the build, where -Wall alone would warn and link a call returning a guessed int."""
+    monkeypatch.setenv("CGRAPH_CACHE_DIR", str(tmp_path))
+    with pytest.raises(cache.CompileError) as info:
+        cache.get_module("int cg_run(void) { return cg_helper_nobody_declared(1); }",
+                         name="undeclared")
+    build = json.load(open(os.path.join(info.value.folder, "build.json")))
+    assert "implicit declaration of function" in build["compiler_output"]
+
+
+def test_a_function_without_outputs_compiles_without_a_warning():
+    f = cgraph.function([], [], name="no_outputs")
+    assert f() == []
+    build = json.load(open(os.path.join(os.path.dirname(f.module_path), "build.json")))
+    assert build["compiler_output"] == "", build["compiler_output"]
+
 def test_entry_layout_and_key(tmp_path, monkeypatch):
     monkeypatch.setenv("CGRAPH_CACHE_DIR", str(tmp_path))
     x = T.dvector("x")

@@ -223,3 +223,30 @@ def test_integer_column_inputs():
     C8 = np.arange(1, 41, dtype="int8").reshape(40, 1)
     check([i, c8], i * c8 + i // c8, [I, C8], expected=I * C8 + I // C8)
     check_error([i, c64], i // c64, [I, np.arange(40).reshape(40, 1)], ZeroDivisionError)
+
+
+@pytest.mark.parametrize("shape", [(1003,), (7, 13)])
+def test_a_loop_writing_in_place_gives_the_bits_of_a_fresh_output(shape):
+    """A shared variable updated in place (the kernel without restrict, its output one of its
+    inputs, at every 8-byte misalignment) holds exactly what the same expression computes
+    into a fresh 64-byte-aligned buffer: the vector code's split into vector and scalar
+    elements, which gives libmvec's or libm's last bit, must not depend on the buffer."""
+    rng = np.random.default_rng(3)
+    value = rng.uniform(-3, 3, shape)
+    bias = rng.uniform(-1, 1, shape[-1:])    # (7, 13): broadcast, so the loop runs by rows
+    b = T.dvector("b")
+
+    def step(a):
+        return T.exp(a) * T.sigmoid(a + b) + T.softplus(a) - T.tanh(a)
+
+    x = T.TensorType("float64", (False,) * len(shape))("x")
+    expected = cgraph.function([x, b], step(x), name="fresh_step")(value, bias)
+    for offset in range(8):
+        buffer = np.empty(value.size + 8)
+        view = buffer[offset:offset + value.size].reshape(shape)
+        view[...] = value
+        w = cgraph.shared(view, name="w", borrow=True)
+        cgraph.function([b], [], updates=[(w, step(w))], name="inplace_step")(bias)
+        got = w.get_value(borrow=True)
+        assert np.shares_memory(got, buffer), "the update was not written in place"
+        np.testing.assert_array_equal(got, expected, err_msg=f"misaligned by {offset * 8} bytes")

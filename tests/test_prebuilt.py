@@ -302,7 +302,7 @@ def test_checks_accept_a_unit_that_matches_its_manifest(tmp_path):
 @pytest.mark.parametrize("damage, why", [
     ("truncate", "does not match its manifest"),
     ("flip", "does not match its manifest"),
-    ("group-writable", "others can change"),
+    ("group-writable", "writable by others"),
     ("other-key", "manifest that belongs to another key"),
     ("missing", "has no readable"),
     ("extra-file", "manifest that lists"),
@@ -416,3 +416,20 @@ def test_install_ships_units_under_the_keys_the_cache_computes(tmp_path):
         assert extension_key in shipped
     for key in shipped:
         assert f"cgraph/_prebuilt/{key}/manifest.json" in names
+
+
+def test_a_shipped_file_is_read_by_the_cache_files_check_with_root_as_an_owner(tmp_path):
+    """shipped.py reads through cache_files.read_regular with owners=(you, root): the same
+    link, FIFO and mode checks as the cache's own files, only the owner differs."""
+    from cgraph.cache_files import BadFile, read_regular
+    path = tmp_path / "unit.so"
+    path.write_bytes(b"\x7fELF")
+    os.chmod(path, 0o644)
+    me = os.geteuid()
+    assert shipped._OWNERS == (me, 0)
+    assert read_regular(str(path), owners=shipped._OWNERS) == b"\x7fELF"
+    with pytest.raises(BadFile, match=f"belongs to user {me}, not to user {me + 1}"):
+        read_regular(str(path), owners=(me + 1,))
+    os.chmod(path, 0o666)
+    with pytest.raises(BadFile, match="writable by others"):
+        read_regular(str(path), owners=shipped._OWNERS)

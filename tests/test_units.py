@@ -175,20 +175,6 @@ def test_unit_sources_cut_at_the_markers():
                                               f"{units.UNIT_MARKER}1 of 2 */\nint b;\n"]
 
 
-def test_the_w6_report_shows_each_translation_unit(capsys):
-    from benchmarks import run
-    split = {"units": [{"unit": "runtime", "gcc_seconds": 2.0, "translation_units": None},
-                       {"unit": "anonymous", "gcc_seconds": 0.4, "translation_units": {
-                           "unit1.c": 0.21, "unit2.c": 0.08, "unit0.c": 0.3, "link": 0.02}}],
-             "load_seconds": 0.004, "python_seconds": 0.2}
-    run.print_table([], {}, ["numpy", "cgraph"], 1,
-                    w6={"W6 cold": 0.9, "W6 cold split": split})
-    out = capsys.readouterr().out
-    assert "runtime 2.00 s, anonymous 400.00 ms (unit1.c 210.00 ms, unit2.c 80.00 ms, " \
-           "unit0.c 300.00 ms, link 20.00 ms)" in out
-    assert "loading 4.00 ms" in out
-
-
 def test_units_compile_one_at_a_time_on_one_core(split_small_modules, monkeypatch):
     monkeypatch.setattr(build_units, "cores", lambda: 1)
     x = T.dmatrix("x_one_core")

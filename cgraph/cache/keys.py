@@ -109,13 +109,14 @@ def _is_extension(material):
     return material.get("kind") == "extension"
 
 
-def module_file_of(material):
+def module_file_of(material: dict) -> str:
+    """The file name of the entry's module, by the kind the key material says."""
     if _is_extension(material):
         return EXTENSION_NAME + material["ext_suffix"]
     return RUNTIME_FILE if material.get("kind") == "runtime" else MODULE_FILE
 
 
-def entry_files(module_name):
+def entry_files(module_name: str) -> tuple:
     """An entry's files besides its module (the same for every kind)."""
     return EXTENSION_FILES if module_name.startswith(EXTENSION_NAME) else SOURCE_FILES
 

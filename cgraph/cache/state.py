@@ -36,7 +36,7 @@ def last_origin() -> Optional[str]:
     return getattr(_origin, "value", None)
 
 
-def warn_once(tag, message):
+def warn_once(tag: object, message: str) -> None:
     if tag in _warned:
         return
     _warned.add(tag)

@@ -23,7 +23,7 @@ import os
 
 import numpy as np
 
-from ..graph.basic import Constant
+from ..graph.basic import Constant, io_toposort
 from ..tensor.type import TensorType
 
 
@@ -172,7 +172,6 @@ def _environment():
 def graph_prekey(inputs, outputs, function_name, build_options):
     """The pre-key of the user's graph (``inputs`` -> ``outputs``, before rewriting), or None
     when an op cannot be described exactly."""
-    from ..graph.basic import io_toposort
     ids = {}
     parts = [("cgraph-graph", code_digest(), function_name, _canon(build_options))]
     # ops and types are shared by many nodes: describe each once (by identity: all of them

@@ -8,6 +8,7 @@ variable keeps the original there.
 from collections.abc import Mapping, Sequence
 
 from ..graph.basic import Variable, clone_keeping_names, io_toposort
+from .sharedvalue import shared
 
 
 def _replacement_pairs(replace) -> list[tuple]:
@@ -66,7 +67,6 @@ def clone(output, replace=None, strict: bool = True, share_inputs: bool = True):
     of the variable it replaces; with ``strict=False`` the copied nodes take the new types.
     A value of ``replace`` that is not a variable becomes a shared variable, as in Theano.
     """
-    from .sharedvalue import shared
 
     single = isinstance(output, Variable)
     outputs = [output] if single else list(output)

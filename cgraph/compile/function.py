@@ -426,18 +426,18 @@ class Function:
     # --- what other modules read (the layout owns the positions) ----------------------------
 
     @property
-    def output_keys(self):
+    def output_keys(self) -> "list[str] | None":
         """The names of the outputs when they were given as a dict (sorted), else None."""
         return None if self.layout.output_keys is None else list(self.layout.output_keys)
 
     @property
-    def argument_defaults(self):
+    def argument_defaults(self) -> dict:
         """{argument position: the value used when the call omits it} (In(value=...) and
         In(update=...) state); a copy."""
         return dict(self._state)
 
     @property
-    def call_locks(self):
+    def call_locks(self) -> tuple:
         """The locks a call holds while it reads the shared values and writes their
         updates (see sharedvalue.call_locks)."""
         return tuple(self._locks)
@@ -530,7 +530,7 @@ class Function:
         return entry, linked, library
 
     @property
-    def c_source(self):
+    def c_source(self) -> "str | None":
         """The C source of the function's module (read from the cache entry when the module
         was found by its pre-key); None in py mode."""
         if self.mode == "py":
@@ -555,8 +555,10 @@ class Function:
         # the same module in the cache.
         return (_rebuild_function, (self._parts(),))
 
-    def copy(self, share_memory=False, swap=None, delete_updates=False, name=None,
-             profile=None):
+    def copy(self, share_memory: bool = False,
+             swap: "Mapping[SharedVariable, SharedVariable] | None" = None,
+             delete_updates: bool = False, name: "str | None" = None,
+             profile: "bool | None" = None) -> "Function":
         """A new function computing the same graph (no rewriting again).
 
         ``swap`` ({shared variable: another of the same type}) makes the copy use other shared
@@ -595,7 +597,7 @@ class Function:
 
     # --- calling ----------------------------------------------------------------------
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: object, **kwargs: object) -> object:
         # The C call path takes the common call (positional arrays of the exact type) and
         # declines any other before doing anything; then the checks below run as usual.
         fast = self._fast_call
@@ -686,11 +688,11 @@ class Function:
                     f"variable's constructor to give it a name)")
         return msg + "."
 
-    def get_shared(self):
+    def get_shared(self) -> "list[SharedVariable]":
         return list(self.layout.shared)
 
     @property
-    def maker(self):
+    def maker(self) -> "FunctionMaker":
         """Theano's ``f.maker``: ``fgraph`` (the rewritten graph, see graph/fgraph.py),
         ``inputs`` (the In of each input), ``outputs`` and ``mode``."""
         return FunctionMaker(self)

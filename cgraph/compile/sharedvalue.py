@@ -7,6 +7,7 @@ import weakref
 
 import numpy as np
 
+from ..graph.basic import Variable
 from ..tensor.type import TensorType, resolve_dtype, shape_str
 from ..tensor.var import TensorVariable
 
@@ -83,7 +84,7 @@ class SharedVariable(TensorVariable):
         self.container = Container(value)
         self.default_update = None
 
-    def get_value(self, borrow=False, return_internal_type=False):
+    def get_value(self, borrow: bool = False, return_internal_type: bool = False) -> np.ndarray:
         """The current value; a copy unless ``borrow``.
 
         As in Theano, an array obtained with ``borrow=True`` (or given to ``shared`` or
@@ -94,7 +95,7 @@ class SharedVariable(TensorVariable):
             value = self.container.value
             return value if borrow else value.copy()
 
-    def set_value(self, new_value, borrow=False):
+    def set_value(self, new_value: "np.ndarray | numbers.Number", borrow: bool = False) -> None:
         """Replace the value (converted by the variable's dtype rules; copied unless borrow)."""
         value = self.type.filter(new_value, strict=self.strict,
                                  allow_downcast=self.allow_downcast,
@@ -104,7 +105,7 @@ class SharedVariable(TensorVariable):
         with self.container.lock:      # not in the middle of a call that updates it
             self.container.value = value
 
-    def zero(self, borrow=False):
+    def zero(self, borrow: bool = False) -> None:
         self.set_value(np.zeros_like(self.container.value), borrow=True)
 
     @property
@@ -112,7 +113,7 @@ class SharedVariable(TensorVariable):
         raise AttributeError("sharedvar.value does not exist. Use sharedvar.get_value() or "
                              "sharedvar.set_value() instead.")
 
-    def clone(self):
+    def clone(self) -> "SharedVariable":
         other = SharedVariable(self.type, None, self.name, self.strict, self.allow_downcast)
         other.container = self.container
         other.default_update = self.default_update
@@ -131,7 +132,6 @@ def shared(value: "np.ndarray | numbers.Number | bool", name: "str | None" = Non
     floatX does not apply). No dimension is broadcastable unless ``broadcastable`` says so,
     since the value's shape may change later.
     """
-    from ..graph.basic import Variable
     if isinstance(value, Variable):
         raise TypeError("Shared variable constructor needs numeric values and not symbolic "
                         "variables.")

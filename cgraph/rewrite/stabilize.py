@@ -4,8 +4,11 @@ Each rule is a ``Rule(pattern, build)`` (patterns.py, as in canonicalize.py): wh
 matches a node's output, the node is replaced by ``build(out, **bindings)``. Rules that
 involve non-elementwise ops (softmax, sums) are written as functions.
 """
-from ..graph.basic import Constant
 from ..tensor import basic as T
+from ..tensor.nnet import Softmax
+from ..tensor.nnet import _log_softmax as log_softmax   # the op: keeps a vector a vector
+from ..tensor.reduction import Reduce
+from ..tensor.subtensor import AdvancedSubtensor
 from .patterns import Rule, match, rules_for, strip_broadcast
 
 ELEMENTWISE_RULES = [
@@ -37,9 +40,6 @@ def stable_elementwise(node):
 def stable_log_softmax(node):
     """log(softmax(x)) -> log_softmax(x), also through integer-array indexing:
     log(softmax(x)[i, y]) -> log_softmax(x)[i, y] (the classic NLL of a classifier)."""
-    from ..tensor.nnet import LogSoftmax, Softmax
-    from ..tensor.nnet import _log_softmax as log_softmax   # the op: keeps a vector a vector
-    from ..tensor.subtensor import AdvancedSubtensor
     bindings = match(("log", "p"), node.outputs[0])
     if bindings is None:
         return None
@@ -54,13 +54,11 @@ def stable_log_softmax(node):
             stable = log_softmax(src.owner.inputs[0])
             indexed = p.owner.op(stable, *p.owner.inputs[1:])
             return [_as_type(indexed, node.outputs[0])]
-    del LogSoftmax
     return None
 
 
 def stable_logsumexp(node):
     """log(sum(exp(x), axis)) -> m + log(sum(exp(x - m), axis)) with m = max(x, axis)."""
-    from ..tensor.reduction import Reduce
     bindings = match(("log", "s"), node.outputs[0])
     if bindings is None:
         return None

@@ -18,8 +18,12 @@ import numpy as np
 from ..compile.sharedvalue import shared
 from ..config import config
 from ..graph.basic import Variable
+from ..tensor import basic as T
 from ..tensor import random as rnd
+from ..tensor.basic import cast
+from ..tensor.reduction import prod
 from ..tensor.scalar_ops import upcast
+from ..tensor.shape_ops import MakeVector, as_shape_vector, join, reshape
 from ..tensor.shared_randomstreams import StreamsBase
 from ..tensor.var import as_tensor_variable, constant
 
@@ -103,7 +107,6 @@ def _is_int(value):
 def _check_size(size):
     """Theano's ``_check_size``: a size (int, tuple/list of ints and scalars, or int vector)
     as a 1-d int64 variable."""
-    from ..tensor.shape_ops import as_shape_vector, MakeVector
     if isinstance(size, Variable):
         size = as_tensor_variable(size)
         if size.ndim == 1:
@@ -199,7 +202,6 @@ class MRG_RandomStreams(StreamsBase):
     def uniform(self, size, low=0.0, high=1.0, ndim=None, dtype=None, nstreams=None):
         """Uniforms in (low, high); ``size`` (required) is a tuple of ints and scalars or an
         int vector, with no constant entry <= 0."""
-        from ..tensor.basic import cast
         defaults = _is_default(low, 0.0) and _is_default(high, 1.0)
         low, high = as_tensor_variable(low), as_tensor_variable(high)
         if dtype is None:
@@ -227,9 +229,6 @@ class MRG_RandomStreams(StreamsBase):
     def normal(self, size, avg=0.0, std=1.0, ndim=None, dtype=None, nstreams=None,
                truncate=False):
         """Normal samples by Box-Muller on one uniform draw of an even count, as Theano."""
-        from ..tensor import basic as T
-        from ..tensor.reduction import prod
-        from ..tensor.shape_ops import join, reshape
         if truncate:
             raise NotImplementedError("MRG_RandomStreams.normal(truncate=True) is not "
                                       "supported")
@@ -251,7 +250,6 @@ class MRG_RandomStreams(StreamsBase):
 
     def binomial(self, size=None, n=1, p=0.5, ndim=None, dtype="int64", nstreams=None):
         """n = 1: ``cast(uniform(size) < p, dtype)`` as Theano; n > 1 as RandomStreams."""
-        from ..tensor.basic import cast
         if _is_int(n) and n == 1:
             x = self.uniform(size=size, nstreams=nstreams)
             return cast(x < as_tensor_variable(p), dtype)

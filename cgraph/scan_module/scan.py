@@ -8,12 +8,16 @@ recurrent states of the loop.
 """
 import numbers
 from collections import OrderedDict
+from collections.abc import Callable
 
 import numpy as np
 
 from ..codegen.lower import label_of
+from ..compile.function import MissingInputError
 from ..compile.sharedvalue import SharedVariable
 from ..graph.basic import Constant, Variable, clone_replace, graph_inputs, io_toposort
+from ..tensor.basic import cast, minimum
+from ..tensor.shape_ops import shape_padleft
 from ..tensor.type import TensorType, is_int
 from ..tensor.var import as_tensor_variable, constant
 from .scan_op import Scan
@@ -33,9 +37,12 @@ class until:
                             f"with {self.condition.ndim} dimensions")
 
 
-def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None,
-         truncate_gradient=-1, go_backwards=False, mode=None, name=None, profile=False,
-         allow_gc=None, strict=False, return_list=False):
+def scan(fn: Callable[..., object], sequences: object = None, outputs_info: object = None,
+         non_sequences: object = None, n_steps: "int | Variable | None" = None,
+         truncate_gradient: int = -1, go_backwards: bool = False, mode: object = None,
+         name: "str | None" = None, profile: bool = False, allow_gc: "bool | None" = None,
+         strict: bool = False, return_list: bool = False
+         ) -> "tuple[Variable | list[Variable] | None, OrderedDict]":
     """Repeat ``fn`` over steps: ``(outputs, updates) = scan(fn, ...)``, as in Theano.
 
     ``fn`` receives, in order: the slices of each sequence (one per tap), the past values
@@ -63,7 +70,6 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
             raise ValueError("No information about the number of steps provided. Either "
                              "provide a value for n_steps argument of scan or provide an "
                              "input sequence")
-        from ..tensor.basic import minimum
         n = seq_parts[0]["outer"].shape[0]
         for part in seq_parts[1:]:
             n = minimum(n, part["outer"].shape[0])
@@ -159,7 +165,6 @@ def _truncate_gradient(value, label):
 
 def _n_steps(n_steps, label):
     """``n_steps`` as an int64 scalar variable (None when not given)."""
-    from ..tensor.basic import cast
     if n_steps is None:
         return None
     if isinstance(n_steps, (numbers.Number, np.ndarray)) and not isinstance(n_steps, Variable):
@@ -274,7 +279,6 @@ def _state(info, i, label):
 
 
 def _pad_time_axis(var):
-    from ..tensor.shape_ops import shape_padleft
     return shape_padleft(var)
 
 
@@ -422,7 +426,6 @@ def _outer_reads(outputs, inner_inputs):
 
 
 def _check_strict(reads, non_seqs, label):
-    from ..compile.function import MissingInputError
     allowed = set(non_seqs)
     for var in graph_inputs(reads, stop_at=allowed):
         if isinstance(var, SharedVariable) and var not in allowed:

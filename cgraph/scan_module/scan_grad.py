@@ -18,17 +18,19 @@ The backward body reads the forward values it needs as sequences: the sequence s
 stored state rows for every tap, and the stored new values, which replace their
 recomputation in the gradient graph.
 """
+from .. import tensor as T
 from ..gradient import grad
-from ..graph.basic import clone_replace
+from ..graph.basic import Constant, clone_replace
+from ..tensor.elemwise import DimShuffle, Elemwise, SumToShape
+from ..tensor.shape_ops import shape_padleft
+from ..tensor.subtensor import IncSubtensor, Subtensor, set_subtensor
 from ..tensor.type import TensorType, is_float
 from .scan_op import FULL, LAST, Scan
 
 
 def scan_L_op(op, inputs, outputs, output_grads):
-    from ..tensor.subtensor import set_subtensor
     if any(mode != FULL for mode in op.state_modes):
         return _through_full_buffers(op, inputs, output_grads)
-    T = _tensor()
     n_steps, seqs, inits, non_seqs = op.split_outer_inputs(inputs)
     bufs, nit_outs, n_done = op.split_outputs(outputs)
     g_bufs, g_nits, _ = op.split_outputs(output_grads)
@@ -177,8 +179,6 @@ def scan_L_op(op, inputs, outputs, output_grads):
 def _through_full_buffers(op, inputs, output_grads):
     """The gradient of a loop that keeps only some final values: the same loop keeping
     every step (run again for the gradient), whose last rows are those values."""
-    from ..tensor.subtensor import set_subtensor
-    T = _tensor()
     full = op.with_modes([FULL] * op.n_states).make_node(*inputs)
     grads = list(output_grads)
     for r, mode in enumerate(op.state_modes):
@@ -192,9 +192,6 @@ def _steps_gradient(g_buf, buf, lag):
     """``y`` when ``g_buf`` is zeros shaped like ``buf`` with ``y`` written into
     ``buf[lag:]`` (the gradient of a cost of ``buf[lag:]``) and ``y`` provably has the shape
     of ``buf[lag:]`` (an elementwise result of it); else None."""
-    from ..graph.basic import Constant
-    from ..tensor.elemwise import DimShuffle, Elemwise
-    from ..tensor.subtensor import IncSubtensor, Subtensor
     steps_index = (("slice", lag, None, None),)
     owner = None if g_buf is None else g_buf.owner
     if owner is None or not isinstance(owner.op, IncSubtensor) or \
@@ -223,8 +220,6 @@ def _shaped_like(var, is_model, depth):
     """Whether ``var`` provably has the shape of a variable ``is_model`` accepts: it is one,
     an elementwise result of such values (and of one-element ones), a sum to such a
     value's shape, or such a value with a region incremented or set."""
-    from ..tensor.elemwise import Elemwise, SumToShape
-    from ..tensor.subtensor import IncSubtensor
     if is_model(var):
         return True
     owner = var.owner
@@ -245,10 +240,5 @@ def _step_var(like, name):
 
 
 def _time_axis(var):
-    from ..tensor.shape_ops import shape_padleft
     return shape_padleft(var)
 
-
-def _tensor():
-    from .. import tensor
-    return tensor

@@ -18,8 +18,10 @@ import functools
 
 import numpy as np
 
+from ..compile.runners import PyRunner
 from ..graph.basic import Apply, Op, io_toposort
 from ..graph.labels import c_string
+from ..tensor.basic import cast
 from ..tensor.type import TensorType, is_int, shape_str
 from ..tensor.var import TensorVariable, as_tensor_variable
 
@@ -136,7 +138,6 @@ class Scan(Op):
     # --- graph building ------------------------------------------------------------
 
     def make_node(self, n_steps, *rest):
-        from ..tensor.basic import cast
         n_steps = as_tensor_variable(n_steps)
         if n_steps.ndim != 0 or not is_int(n_steps.dtype):
             raise TypeError(f"{self.label}: n_steps must be an integer scalar, got {n_steps!r} "
@@ -189,7 +190,6 @@ class Scan(Op):
     # --- the numpy reference -------------------------------------------------------
 
     def perform(self, node, inputs):
-        from ..compile.runners import PyRunner
         n_steps, seqs, inits, non_seqs = self.split_outer_inputs(inputs)
         n = int(n_steps)
         self._check_run(n, seqs, inits)

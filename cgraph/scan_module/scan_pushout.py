@@ -20,7 +20,7 @@ from collections import defaultdict
 
 from ..graph.basic import ancestors, clone_replace, io_toposort
 from ..rewrite.shape_only import read_shapes_from_sources
-from ..tensor.blas import Dot
+from ..tensor.blas import Dot, dot
 from .scan_op import Scan
 
 
@@ -134,7 +134,6 @@ def push_out_sequence_dots(inputs, outputs):
 
 
 def _push_out_dots(node):
-    from ..tensor.blas import dot
     op = node.op
     n_steps, seqs, _, non_seqs = op.split_outer_inputs(node.inputs)
     in_seqs, _, in_non_seqs = op.split_inner_inputs()

@@ -14,11 +14,11 @@ from . import xlogx  # noqa: F401,E402  (T.xlogx.xlogx, T.xlogx.xlogy0, as Thean
 from .nnet import sigmoid, softplus  # noqa: F401
 from ..gradient import grad, Lop, Rop, verify_grad  # noqa: F401,E402  (theano.tensor.grad)
 from ..gradient import consider_constant, hessian, jacobian  # noqa: F401,E402  (as Theano's T)
+from .. import unsupported as _unsupported  # noqa: E402  (the namespace's __getattr__)
 
 
 def __getattr__(name):
-    from ..unsupported import lookup
-    return lookup("cgraph.tensor", name)
+    return _unsupported.lookup("cgraph.tensor", name)
 from . import signal  # noqa: F401,E402  (T.signal.pool, as after import theano.tensor)
 from . import extra_ops  # noqa: F401,E402
 from .sort import argsort, sort  # noqa: F401,E402

@@ -262,8 +262,9 @@ class Gemm(Op):
                 # a constant beta of 1 (z + alpha * a.b) copies z without multiplying
                 "beta_is_one": beta_is_one,
                 "z_scalar_mask": f"{sum(1 << k for k in scalar):#x}ULL",
-                "tail": loop_tail([v.type.ctype for v in node.inputs[3:] + node.outputs],
-                                  statements),
+                "tail": loop_tail([v.dtype for v in node.inputs[3:] + node.outputs]
+                                  + list(() if self.scalar_op is None else
+                                         self.scalar_op.temporary_dtypes)),
                 "statements": statements, "expr": expr, "z_label": c_string(self._z_label(node)),
                 # z inputs of one element are read once, before the loop
                 "scalar_z": [k for k, z in enumerate(z_inputs) if all(z.broadcastable)],

@@ -1,6 +1,9 @@
 """Variable constructors: ``scalar``, ``matrix``, typed names such as ``dmatrix``, plurals."""
+from collections.abc import Sequence
+
 from ..config import config
 from .type import TensorType
+from .var import TensorVariable
 
 __all__ = ["scalar", "vector", "matrix", "row", "col", "tensor3", "tensor4", "tensor5",
            "tensor6", "tensor7", "tensor", "scalars", "vectors", "matrices", "tensor3s",
@@ -16,7 +19,7 @@ _PREFIXES = {"b": "int8", "w": "int16", "i": "int32", "l": "int64", "f": "float3
 
 
 def _maker(bcast):
-    def make(name=None, dtype=None):
+    def make(name: "str | None" = None, dtype: "str | None" = None) -> "TensorVariable":
         return TensorType(dtype or config.floatX, bcast)(name)
     return make
 
@@ -25,7 +28,8 @@ def _plural(single):
     """Theano's plural constructors: ``matrices(3)`` makes three unnamed variables,
     ``matrices('x', 'y')`` two named ones; a single string is split into one-letter names
     (``p, t = matrices('pt')``), and a single one-letter string gives one variable."""
-    def make(*names, dtype=None):
+    def make(*names: "str | int", dtype: "str | None" = None
+             ) -> "TensorVariable | list[TensorVariable]":
         if len(names) == 1 and isinstance(names[0], int):
             return [single(dtype=dtype) for _ in range(names[0])]
         if len(names) == 1 and isinstance(names[0], str):
@@ -56,7 +60,9 @@ for _single, _kind in _PLURALS.items():
         __all__.append(_prefix + _kind)
 
 
-def tensor(dtype=None, broadcastable=None, name=None, shape=None):
+def tensor(dtype: "str | None" = None, broadcastable: "Sequence[bool] | None" = None,
+           name: "str | None" = None, shape: "Sequence[int | None] | None" = None
+           ) -> "TensorVariable":
     """A variable of any rank: ``tensor('float32', (False, True))`` or ``tensor(shape=(None, 1))``."""
     if broadcastable is None:
         if shape is None:

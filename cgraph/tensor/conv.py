@@ -24,6 +24,7 @@ unshared filters use plain loops over the im2col matrix instead); ``perform`` lo
 filter taps with numpy, so the two implementations stay independent.
 """
 import numbers
+import warnings
 
 import numpy as np
 
@@ -500,7 +501,6 @@ def conv2d(input, filters, input_shape=None, filter_shape=None, border_mode="val
     if kwargs:
         raise TypeError(f"conv2d() got unexpected keyword arguments: {', '.join(kwargs)}")
     if image_shape is not None:
-        import warnings
         warnings.warn("The `image_shape` keyword argument to `tensor.nnet.conv2d` is "
                       "deprecated, it has been renamed to `input_shape`.",
                       DeprecationWarning, stacklevel=2)

@@ -85,20 +85,16 @@ class Elemwise(Op):
             "scalar_inputs": scalar,
             "vector_inputs": [k for k in range(len(node.inputs)) if k not in scalar],
             "scalar_mask": f"{sum(1 << k for k in scalar):#x}ULL",
-            "tail": loop_tail([_ctype(v.dtype) for v in node.inputs + node.outputs], statements),
+            "tail": loop_tail([v.dtype for v in node.inputs + node.outputs]
+                              + list(self.scalar_op.temporary_dtypes)),
         }
 
 
-_C_SIZES = {"bool": 1, "int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "int64_t": 8,
-            "float": 4, "double": 8}
-
-
-def loop_tail(ctypes, statements):
-    """The elements of the smallest C type a loop uses (its operands' ``ctypes`` and the
-    temporaries ``statements`` declare) in 64 bytes: a multiple of any vector width the loop
-    can have. The runtime pads a flat loop's last elements to this many (elemwise_driver)."""
-    words = list(ctypes) + [s.replace("const ", "", 1).split(" ")[0] for s in statements]
-    return 64 // min([_C_SIZES.get(w, 8) for w in words] + [8])
+def loop_tail(dtypes) -> int:
+    """The elements of the smallest of ``dtypes`` (a loop's operands and the temporaries its
+    body declares) in 64 bytes: a multiple of any vector width the loop can have. The
+    runtime pads a flat loop's last elements to this many (elemwise_driver)."""
+    return 64 // min([np.dtype(d).itemsize for d in dtypes] + [8])
 
 
 def _ctype(dtype):

@@ -248,8 +248,8 @@ from . import bn  # noqa: E402,F401  (T.nnet.bn, as Theano's theano.tensor.nnet.
 import sys as _sys  # noqa: E402
 _sys.modules[__name__ + ".bn"] = bn   # importable by Theano's path, though nnet is a module
 from .bn import batch_normalization  # noqa: E402,F401
+from .. import unsupported as _unsupported  # noqa: E402  (the namespace's __getattr__)
 
 
 def __getattr__(name):
-    from ..unsupported import lookup
-    return lookup("cgraph.tensor.nnet", name)
+    return _unsupported.lookup("cgraph.tensor.nnet", name)

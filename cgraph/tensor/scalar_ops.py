@@ -45,6 +45,7 @@ class ScalarOp:
 
     grad = None      # a Composite (built after gradients are taken) has none
     domain = None
+    temporary_dtypes = ()   # the dtypes of the C temporaries its body declares (Composite)
 
     def __init__(self, name, nin, numpy_fn, c_expr, out_rule="upcast", compute_rule=None,
                  int_c_expr=None, bool_c_expr=None, may_fail=False, commutative=False,
@@ -319,6 +320,9 @@ _op("erfc", 1, _special("erfc"), "erfc{f}({0})", out_rule="float",
 _op("erfcx", 1, _special("erfcx"), "(({ct})cg_erfcx({0}))", out_rule="float",
     grad=lambda x, z, gz: [gz * (_c(2, z) * x * z - _c(_SQRT_PI_2, z))],
     domain=(-1, 3))   # below, it grows as 2 exp(x^2): float32 finite differences lose it
+# erfinv: libm lacks it, the runtime computes it in double
+_op("erfinv", 1, _special("erfinv"), "(({ct})cg_erfinv({0}))", out_rule="float",
+    grad=lambda x, z, gz: [gz * _c(np.sqrt(np.pi) / 2, z) * _exp(z * z)], domain=(-0.9, 0.9))
 _op("floor", 1, np.floor, "floor{f}({0})", out_rule="float",
     grad=lambda x, z, gz: [_zero(x, gz)], domain=(0.1, 0.9))
 _op("ceil", 1, np.ceil, "ceil{f}({0})", out_rule="float",
@@ -410,6 +414,11 @@ class Composite(ScalarOp):
 
     def _dtype_of(self, ref):
         return self.in_dtypes[ref] if ref < self.nin else self.steps[ref - self.nin][2]
+
+    @property
+    def temporary_dtypes(self):
+        """The dtype of each temporary ``c_body`` declares (every step but the result)."""
+        return tuple(dtype for _, _, dtype in self.steps[:-1])
 
     def c_body(self, args):
         """(statements, result expression) computing the composite from C expressions."""

@@ -16,7 +16,7 @@ import numbers
 
 import numpy as np
 
-from ..compile.sharedvalue import shared
+from ..compile.sharedvalue import SharedVariable, shared
 from ..config import config
 from ..graph.basic import Variable
 from . import random as rnd
@@ -61,7 +61,7 @@ class StreamsBase:
     def __init__(self):
         self.state_updates = []
 
-    def updates(self):
+    def updates(self) -> "list[tuple[SharedVariable, Variable]]":
         """The (state, new state) pairs of every draw made so far."""
         return [u[:2] for u in self.state_updates]
 
@@ -127,7 +127,8 @@ class StreamsBase:
 
     # --- distributions ---------------------------------------------------------------
 
-    def uniform(self, size=None, low=0.0, high=1.0, ndim=None, dtype=None, **kwargs):
+    def uniform(self, size: object = None, low=0.0, high=1.0, ndim: "int | None" = None,
+                dtype: "str | None" = None, **kwargs) -> Variable:
         """Uniform samples in [low, high) of shape ``size`` (default: the broadcast shape of
         low and high); dtype default: upcast of floatX, low and high."""
         dtype = self._float_dtype(dtype, low, high)
@@ -135,14 +136,16 @@ class StreamsBase:
         u = self._standard("uniform", vector, ndim, dtype, size, **kwargs)
         return _affine(u, low, high, "uniform", dtype)
 
-    def normal(self, size=None, avg=0.0, std=1.0, ndim=None, dtype=None, **kwargs):
+    def normal(self, size: object = None, avg=0.0, std=1.0, ndim: "int | None" = None,
+               dtype: "str | None" = None, **kwargs) -> Variable:
         """Normal samples of mean ``avg`` and standard deviation ``std``."""
         dtype = self._float_dtype(dtype, avg, std)
         vector, ndim = self._size(size, ndim, (avg, std))
         z = self._standard("normal", vector, ndim, dtype, size, **kwargs)
         return _affine(z, avg, std, "normal", dtype)
 
-    def binomial(self, size=None, n=1, p=0.5, ndim=None, dtype="int64", prob=None, **kwargs):
+    def binomial(self, size: object = None, n=1, p=0.5, ndim: "int | None" = None,
+                 dtype: str = "int64", prob=None, **kwargs) -> Variable:
         """Binomial counts of ``n`` trials of probability ``p`` (n and p broadcast to the
         sample's shape). ``n < 0`` or ``p`` outside [0, 1] raise ValueError when called."""
         if prob is not None:
@@ -161,13 +164,15 @@ class StreamsBase:
                            None, **kwargs)
         return rnd.BinomialFromUniform(dtype, ndim)(u, n, p)
 
-    def random_integers(self, size=None, low=0, high=1, ndim=None, dtype="int64", **kwargs):
+    def random_integers(self, size: object = None, low=0, high=1, ndim: "int | None" = None,
+                        dtype: str = "int64", **kwargs) -> Variable:
         """Integers uniform in [low, high], both included."""
         vector, ndim = self._size(size, ndim, (low, high))
         u = self._standard("uniform", vector, ndim, "float64", size, **kwargs)
         return rnd.IntegersFromUniform(dtype, ndim)(u, low, high)
 
-    def permutation(self, size=None, n=1, ndim=None, dtype="int64", **kwargs):
+    def permutation(self, size: object = None, n=1, ndim: "int | None" = None,
+                    dtype: str = "int64", **kwargs) -> Variable:
         """Permutations of ``range(n)``: shape ``size + (n,)`` (one permutation, shape
         ``(n,)``, when size is None or ())."""
         if size is None or (isinstance(size, (list, tuple)) and len(size) == 0):
@@ -182,7 +187,8 @@ class StreamsBase:
                            **kwargs)
         return rnd.PermutationFromUniform(dtype, ndim + 1)(u, n)
 
-    def choice(self, size=1, a=2, replace=True, p=None, ndim=None, dtype="int64", **kwargs):
+    def choice(self, size: object = 1, a=2, replace=True, p=None, ndim: "int | None" = None,
+               dtype: str = "int64", **kwargs) -> Variable:
         """Samples of shape ``size`` from ``range(a)`` (``a`` an int or a scalar) or from the
         entries of the vector ``a``, with probabilities ``p`` (a vector; uniform if None),
         with or without replacement (numpy's ``choice``)."""
@@ -214,7 +220,8 @@ class StreamsBase:
             return cast(pool[idx], dtype)
         return cast(idx, dtype)
 
-    def multinomial(self, size=None, n=1, pvals=None, ndim=None, dtype="int64", **kwargs):
+    def multinomial(self, size: object = None, n=1, pvals=None, ndim: "int | None" = None,
+                    dtype: str = "int64", **kwargs) -> Variable:
         """Counts of ``n`` draws (an int or a scalar) from the categorical distributions along
         the last axis of ``pvals``: shape ``size + (k,)``, size defaulting to
         ``pvals.shape[:-1]``."""
@@ -254,7 +261,7 @@ class RandomStreams(StreamsBase):
     """Random variables on Philox4x32-10 streams, one per draw, seeded from ``seed``
     (None: from the operating system's entropy)."""
 
-    def __init__(self, seed=None):
+    def __init__(self, seed: "int | None" = None):
         super().__init__()
         self.default_instance_seed = seed
         self._seed = self._pick_seed(seed)
@@ -267,7 +274,7 @@ class RandomStreams(StreamsBase):
             raise TypeError(f"seed must be an int or None, got {seed!r}")
         return int(seed)
 
-    def seed(self, seed=None):
+    def seed(self, seed: "int | None" = None) -> None:
         """Re-initialise every stream made so far from ``seed`` (None: the constructor's
         seed), as a new RandomStreams(seed) making the same draws would."""
         self._seed = self._pick_seed(self.default_instance_seed if seed is None else seed)

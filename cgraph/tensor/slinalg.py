@@ -51,7 +51,7 @@ class Cholesky(LapackOp):
         return Apply(self, [x], [TensorVariable(TensorType(x.dtype, (False, False)))])
 
     def perform(self, node, inputs):
-        import scipy.linalg
+        import scipy.linalg   # deferred: ~0.1 s to import, needed only by perform
         (x,) = inputs
         check_square(x)
         try:
@@ -120,7 +120,7 @@ class Solve(LapackOp):
         return Apply(self, [A, b], [TensorVariable(TensorType(dtype, b.broadcastable))])
 
     def perform(self, node, inputs):
-        import scipy.linalg
+        import scipy.linalg   # deferred: ~0.1 s to import, needed only by perform
         A, b = inputs
         check_square(A)
         if b.shape[0] != A.shape[0]:

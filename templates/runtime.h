@@ -124,7 +124,7 @@ typedef struct {
  * spares are freed when it exits, or by cg_release_workspace. Outputs never come from a
  * spare that anything else can reach: a spare has no owner until it is taken. */
 typedef struct {
-    void **bufs;
+    void **bufs;      /* one allocation with sizes and caps after it (cg_pool_alloc) */
     int64_t *sizes;   /* bytes asked for (what cg_pool_take compares) */
     int64_t *caps;    /* bytes the buffer holds (at least the size, rounded up) */
     int n, cap;
@@ -144,7 +144,8 @@ CG_API void cg_free(void *p);
 /* At the end of a top-level call: free the spares the last two calls did not reuse. */
 CG_API void cg_ws_end_call(void);
 
-/* A buffer of ``nbytes`` (64-byte aligned) recorded in ``pool``; NULL when out of memory. */
+/* A buffer of ``nbytes`` (64-byte aligned past 64 bytes, else 16) recorded in ``pool``; NULL
+ * when out of memory. */
 CG_API void *cg_pool_alloc(cg_pool *pool, int64_t nbytes);
 
 /* Take ``p`` out of the pool if it is a whole pool buffer of ``nbytes``; 1 on success. */

@@ -66,6 +66,19 @@ float powf(float, float);
 #define CG_WIDE_LOOP
 #endif
 
+/* p[i] = tanh(p[i]) over n contiguous elements: the epilogue of GemmTanh nodes
+ * (templates/ops/gemm_tanh.c.j2), a loop of its own (never inlined) so that it runs with the
+ * elementwise kernels' vector width (CG_WIDE_LOOP) whatever the function calling it; unused
+ * in most modules. */
+CG_WIDE_LOOP __attribute__((noinline, unused)) static void cg_tanh_inplace(double *p, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) p[i] = tanh(p[i]);
+}
+CG_WIDE_LOOP __attribute__((noinline, unused)) static void cg_tanhf_inplace(float *p, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) p[i] = tanhf(p[i]);
+}
+
 #ifdef _OPENMP
 #include <omp.h>
 #include <unistd.h>

@@ -55,6 +55,30 @@ float tanhf(float);
 float powf(float, float);
 #endif
 
+/* The elementwise kernels' loops on AVX-512 CPUs use 64-byte vectors: gcc's tuning for
+ * them prefers 32-byte ones, which halves the rate of the compute-bound loops (libmvec's
+ * _ZGVeN8v_tanh takes 4.4 us per 1024 doubles, _ZGVdN4v_tanh 6.4 us: W7's step) and of our
+ * own inline expf/log1pf; memory-bound loops run as fast either way. gcc only: clang
+ * already prefers the full width. */
+#if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
+#define CG_WIDE_LOOP __attribute__((target("prefer-vector-width=512")))
+#else
+#define CG_WIDE_LOOP
+#endif
+
+/* p[i] = tanh(p[i]) over n contiguous elements: the epilogue of GemmTanh nodes
+ * (templates/ops/gemm_tanh.c.j2), a loop of its own (never inlined) so that it runs with the
+ * elementwise kernels' vector width (CG_WIDE_LOOP) whatever the function calling it; unused
+ * in most modules. */
+CG_WIDE_LOOP __attribute__((noinline, unused)) static void cg_tanh_inplace(double *p, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) p[i] = tanh(p[i]);
+}
+CG_WIDE_LOOP __attribute__((noinline, unused)) static void cg_tanhf_inplace(float *p, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) p[i] = tanhf(p[i]);
+}
+
 #ifdef _OPENMP
 #include <omp.h>
 #include <unistd.h>
@@ -113,7 +137,7 @@ typedef struct {
  * spares are freed when it exits, or by cg_release_workspace. Outputs never come from a
  * spare that anything else can reach: a spare has no owner until it is taken. */
 typedef struct {
-    void **bufs;
+    void **bufs;      /* one allocation with sizes and caps after it (cg_pool_alloc) */
     int64_t *sizes;   /* bytes asked for (what cg_pool_take compares) */
     int64_t *caps;    /* bytes the buffer holds (at least the size, rounded up) */
     int n, cap;
@@ -133,7 +157,8 @@ CG_API void cg_free(void *p);
 /* At the end of a top-level call: free the spares the last two calls did not reuse. */
 CG_API void cg_ws_end_call(void);
 
-/* A buffer of ``nbytes`` (64-byte aligned) recorded in ``pool``; NULL when out of memory. */
+/* A buffer of ``nbytes`` (64-byte aligned past 64 bytes, else 16) recorded in ``pool``; NULL
+ * when out of memory. */
 CG_API void *cg_pool_alloc(cg_pool *pool, int64_t nbytes);
 
 /* Take ``p`` out of the pool if it is a whole pool buffer of ``nbytes``; 1 on success. */

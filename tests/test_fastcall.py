@@ -375,3 +375,27 @@ def test_extension_is_a_checked_cache_entry(fresh_cache, monkeypatch):
     again = fastcall.extension_entry()           # a second process: found on disk
     assert again.path == entry.path
     assert cache.extension_stats["builds"] == 1 and cache.extension_stats["disk_hits"] == 1
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int8", "int16"])
+def test_outputs_of_at_most_64_bytes_and_past_it_are_right_and_aligned(dtype):
+    """Buffers of 64 bytes come from malloc, larger ones from aligned_alloc (runtime.c.j2's
+    cg_system_alloc): outputs on both sides of that size, many times over (freed and reused
+    by the allocator), hold the right values at their dtype's alignment, and a scalar too."""
+    x = T.vector("x", dtype=dtype)
+    f = function([x], [x * 2, T.sum(x)])
+    itemsize = np.dtype(dtype).itemsize
+    for n in sorted({1, 64 // itemsize - 1, 64 // itemsize, 64 // itemsize + 1, 3 * 64 // itemsize}):
+        v = (np.arange(n) % 5 + 1).astype(dtype)
+        kept = []
+        for _ in range(50):
+            doubled, total = f(v)
+            assert doubled.dtype == dtype and doubled.shape == (n,)
+            np.testing.assert_array_equal(doubled, v * 2)
+            assert total == v.sum()
+            assert doubled.ctypes.data % doubled.dtype.alignment == 0
+            kept.append(doubled)      # some outputs alive while later calls allocate
+            if len(kept) > 3:
+                kept.pop(0)
+        for k in kept:
+            np.testing.assert_array_equal(k, v * 2)

@@ -217,3 +217,26 @@ def test_openmp_flags_are_validated(openmp_settings):
         openmp_settings.openmp_elemwise_minsize = -5
     openmp_settings.omp_threads = 3
     assert openmp_settings.omp_threads == 3
+
+
+def test_math_loops_use_full_width_vectors_on_avx512():
+    """On an AVX-512 CPU with libmvec, a tanh loop calls the 64-byte variant (gcc's tuning
+    would pick the 32-byte one: CG_WIDE_LOOP in runtime.h), in both dtypes, and still
+    matches numpy on a length that leaves a tail in every vector width."""
+    import json
+    import shutil
+    x64, x32 = T.vector("x64", dtype="float64"), T.vector("x32", dtype="float32")
+    f = cgraph.function([x64, x32], [T.tanh(x64), T.tanh(x32)])
+    v = np.linspace(-20, 20, 1037)
+    got64, got32 = f(v, v.astype("float32"))
+    np.testing.assert_allclose(got64, np.tanh(v), rtol=RTOL["float64"], atol=1e-300)
+    np.testing.assert_allclose(got32, np.tanh(v.astype("float32")), rtol=RTOL["float32"],
+                               atol=1e-37)
+    with open(os.path.join(os.path.dirname(f.module_path), "build.json")) as fh:
+        command = json.load(fh)["command"]
+    nm = shutil.which("nm")
+    if nm is None or "gcc" not in os.path.basename(command[0]) or "-mavx512f" not in command \
+            or "-DCG_LIBMVEC" not in command:
+        pytest.skip("needs gcc, nm, an AVX-512 CPU and libmvec")
+    symbols = subprocess.run([nm, "-D", f.module_path], capture_output=True, text=True).stdout
+    assert "_ZGVeN8v_tanh" in symbols and "_ZGVeN16v_tanhf" in symbols, symbols

@@ -18,7 +18,7 @@ from . import toolchain as _tc
 # Optimisation per kind of unit. The elementwise kernels (the loops the vectoriser must see)
 # get -O3: on the MLP step (W3) they are 30 KB of C, 0.14 s of gcc at -O3 (0.09 s at the
 # large-module level). Node blocks get the level the whole module would get as one unit
-# (toolchain.optimization_flags: -O1 plus the vectoriser past 48 KB), so their run time is
+# (toolchain.optimization_flags: -O1 plus the vectoriser past 6 KB), so their run time is
 # unchanged: they still hold loops (reductions, convolutions, pooling, sampling). Measured
 # on the MLP step's blocks unit (118 KB, user CPU, min of 3): -O0 0.14 s, -O1 0.43 s, -O1 +
 # vectoriser 0.49 s, -O2 0.63 s, -O3 0.93 s; once those loops live in the runtime library

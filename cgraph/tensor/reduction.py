@@ -104,6 +104,9 @@ def _axes_text(axes):
 
 
 _NUMPY_NAMES = {"max": "maximum", "min": "minimum"}
+# the folds the runtime library has (cg_reduce_node in templates/runtime.c.j2)
+_RUNTIME_FOLDS = {"sum": "CG_REDUCE_SUM", "mean": "CG_REDUCE_MEAN", "prod": "CG_REDUCE_PROD",
+                  "max": "CG_REDUCE_MAX", "min": "CG_REDUCE_MIN"}
 
 
 # --- the reduction op --------------------------------------------------------------------
@@ -285,7 +288,15 @@ class Reduce(Op):
         else:
             acc_ctype, acc_final_ctype = C_TYPES[x_dtype], None
         r = len(axes)
+        out_ctype = C_TYPES[node.outputs[0].dtype]
         return {
+            # the runtime's cg_reduce_node folds a float input of the output's type itself
+            # (accumulators as reduce_dtypes' defaults: double for sums, x's type for extremes)
+            "runtime_fold": self.scalar_op is None and self.ddof == 0
+            and x_dtype in ("float32", "float64") and out_ctype == C_TYPES[x_dtype]
+            and self.mode in _RUNTIME_FOLDS
+            and acc_ctype == ("double" if accumulates else C_TYPES[x_dtype]),
+            "runtime_mode": _RUNTIME_FOLDS.get(self.mode),
             **self._fused_c_params(node),
             "x_ctype": C_TYPES[x_dtype],
             "mode": self.mode,

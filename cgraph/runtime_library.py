@@ -5,7 +5,9 @@ BLAS pointers, the small-GEMM kernels) is built like a module, through the cache
 discipline, checks before loading, lock, publication and quarantine), into a shared object
 named after its key. Graph modules include ``templates/runtime.h``, which declares it, and
 are linked against it: a module holds only its graph's own code, so gcc compiles ~40 KB less
-per function. Its key depends on the compiler, the CPU features and cgraph's templates (a
+per function. A module includes the header by name (``HEADER_FILE``), written beside its
+source when it is compiled (``write_header``): the header is one of the library's templates,
+so the runtime's key, which is in the module's key, covers it. Its key depends on the compiler, the CPU features and cgraph's templates (a
 digest of the files, so a warm start finds it without rendering anything).
 
 The library is loaded before any module (``runtime()``), and its BLAS pointers are set once
@@ -20,7 +22,8 @@ from .version import __version__
 # The templates the library is rendered from (runtime.c.j2 includes the others).
 SOURCES = ("runtime.c.j2", "runtime.h", "ops/small_gemm.c.j2",
            "ops/blas_product.c.j2", "ops/elemwise_driver.c.j2", "ops/blas_nodes.c.j2",
-           "ops/philox_fill.c.j2", "ops/random_common.c.j2", "ops/binomial_counts.c.j2")
+           "ops/philox_fill.c.j2", "ops/random_common.c.j2", "ops/binomial_counts.c.j2",
+           "ops/reduce_float.c.j2")
 
 _lock = threading.Lock()          # held while loading or building
 _prepare_lock = threading.Lock()
@@ -36,6 +39,21 @@ def source_digest() -> str:
         with open(os.path.join(templates_dir(), name), "rb") as f:
             h.update(b"\0" + name.encode() + b"\0" + f.read())
     return h.hexdigest()
+
+
+# The name graph modules include templates/runtime.h by (templates/module.c.j2, part.c.j2).
+HEADER_FILE = "cgraph_runtime.h"
+_header = []
+
+
+def write_header(folder: str) -> None:
+    """Write the runtime's header into ``folder``, where a module including it compiles."""
+    if not _header:      # read once per process, as the digest is
+        from .codegen.render import templates_dir
+        with open(os.path.join(templates_dir(), "runtime.h"), "rb") as f:
+            _header.append(f.read())
+    with open(os.path.join(folder, HEADER_FILE), "wb") as f:
+        f.write(_header[0])
 
 
 def render_source() -> str:

@@ -754,6 +754,18 @@ CG_API int cg_reduce_layout(const cg_array *x, int nd, unsigned reduced,
                             const cg_array *const *ins, const int64_t *isz, int n,
                             const void **laid, cg_pool *pool, char *err, int errlen);
 
+/* A Sum, Mean, Prod, Max or Min node that folds a float array itself (no fused elementwise
+ * op but a square; templates/ops/reduce.c.j2): x (rank nd, double when is_double, else float) folded over
+ * the axes of ``reduced`` (bit d: axis d) into ``out`` (x's type, rank nd with keepdims, else
+ * nd minus the reduced axes; its buffer ``dest`` or from ``pool``). Sums, products and means
+ * accumulate in double. Returns CG_OK, or an error status with its message in err naming
+ * ``op`` and x's ``label``: max or min of no elements, Ctrl-C, no memory. */
+enum { CG_REDUCE_SUM, CG_REDUCE_MEAN, CG_REDUCE_PROD, CG_REDUCE_MAX, CG_REDUCE_MIN,
+       CG_REDUCE_SUM_SQUARES /* a Sum fused with sqr: x * x, each in x's type */ };
+CG_API int cg_reduce_node(cg_array *out, void *dest, const cg_array *x, int nd, unsigned reduced,
+                          int keepdims, int mode, int is_double, const char *op,
+                          const char *label, cg_pool *pool, char *err, int errlen);
+
 /* An input of cg_run: ``a`` views the caller's contiguous array at ``data`` of ``shape``. */
 static inline void cg_set_input(cg_array *a, int ndim, void *data, const int64_t *shape)
 {

@@ -503,3 +503,48 @@ def test_bad_axis_is_a_value_error_naming_the_variable(fn):
         fn(T.dscalar("scalar_s"), axis=0)
     with pytest.raises(TypeError, match="axis"):
         fn(x, axis=1.0)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_plain_float_folds_run_in_the_runtime_library(dtype):
+    """Sum, mean, prod, max and min of a float input (no fused op, the default dtypes) are one
+    call of the runtime's cg_reduce_node: each of its paths (contiguous runs, leading rows,
+    the laid-out copy of strided or middle axes) against numpy, runs longer than the Ctrl-C
+    polling stride (65536 elements), NaN, keepdims (the empty and length-1 axes:
+    test_empty_and_length_one_axes), and the sum of squares (an L2 penalty's fused
+    Composite{sqr(i0)}); another fused fold, an int input and an acc_dtype override keep
+    the module's own loop."""
+    x = T.matrix("x", dtype=dtype)
+    y = T.tensor3("y", dtype=dtype)
+    rev = StridedView(-1, 1, -1)(y)
+    plan = [("x", n, a, k) for n in ("sum", "mean", "prod", "max", "min")
+            for a, k in ((None, False), (0, False), (1, True))]
+    plan += [("y", n, a, False) for n in ("sum", "max") for a in ((0, 2), 1, (1, 2))]
+    plan += [("rev", n, a, True) for n in ("mean", "min") for a in (0, (0, 1), None)]
+    graph = {"x": x, "y": y, "rev": rev}
+    outs = [getattr(T, n)(graph[v], axis=a, keepdims=k) for v, n, a, k in plan]
+    other = "float32" if dtype == "float64" else "float64"
+    # each square read by one sum only (a shared x ** 2 is an Elemwise of its own)
+    plan_squares = [("x", 0, True), ("y", (1, 2), False), ("rev", 1, False)]
+    squares = [T.sum(graph[v] ** 2, axis=a, keepdims=k) for v, a, k in plan_squares]
+    others = [T.sum(T.exp(x), axis=1), T.sum(T.cast(x, "int32"), axis=0),
+              T.sum(x, axis=0, dtype=other)]
+    fs = compile_both([x, y], outs + squares + others)
+    source = fs[0].c_source
+    assert source.count("cg_reduce_node(") == len(plan) + len(squares)
+    assert source.count("CG_REDUCE_SUM_SQUARES") == len(squares)
+    for xv, yv in [(sample(dtype, (70_001, 3)), sample(dtype, (2, 3, 4))),
+                   (sample(dtype, (3, 70_001)) / 4, sample(dtype, (1, 5, 1))),
+                   (np.array([[1.0, np.nan, -2.0], [np.nan, 3.0, 0.5]], dtype=dtype),
+                    sample(dtype, (3, 1, 2)))]:
+        np_graph = {"x": xv, "y": yv, "rev": yv[::-1, :, ::-1]}
+        expected = [numpy_reduce(n, np_graph[v], a, k) for v, n, a, k in plan]
+        with np.errstate(all="ignore"):
+            expected += [np.sum(np_graph[v] ** 2, axis=a, keepdims=k, dtype="float64")
+                         .astype(dtype) for v, a, k in plan_squares]
+            expected += [np.exp(xv.astype("float64")).sum(1).astype(dtype),
+                         xv.astype("int32").sum(0).astype("int64"),
+                         xv.astype("float64").sum(0).astype(other)]
+        compare(fs, [xv, yv], expected,
+                [str(p) for p in plan] + ["squares"] * len(squares) + ["fused", "int", "acc"],
+                rtol=1e-4 if dtype == "float32" else None)

@@ -64,9 +64,9 @@ def test_module_is_plain_c_linked_to_the_runtime(tmp_path, monkeypatch):
     x = T.dvector("x")
     f = cgraph.function([x], T.tanh(x) + 3.0, name="plain_module")
     assert "Python.h" not in f.c_source
-    # the runtime's functions are declared, not defined, in the module
-    assert "cg_pool_alloc(cg_pool *pool, int64_t nbytes);" in f.c_source
-    assert "cg_pool_alloc(cg_pool *pool, int64_t nbytes)\n{" not in f.c_source
+    # the runtime's header is included by name, not pasted: its text is in the runtime's key
+    assert '#include "cgraph_runtime.h"' in f.c_source
+    assert "cg_pool_alloc(cg_pool *pool, int64_t nbytes)" not in f.c_source
     folder = os.path.dirname(f.module_path)
     assert sorted(os.listdir(folder)) == ["_cgraph_mod.so", "build.json", "last_used",
                                           "manifest.json", "module.c"]
@@ -78,6 +78,26 @@ def test_module_is_plain_c_linked_to_the_runtime(tmp_path, monkeypatch):
     with open(f.module_path, "rb") as fh:
         assert cache.runtime_soname(runtime.key).encode() in fh.read()
     assert np.allclose(f(np.array([0.0, 1.0])), np.tanh([0.0, 1.0]) + 3.0)
+
+
+def test_module_source_compiles_again_beside_the_runtime_header(tmp_path, monkeypatch):
+    """A module includes the runtime's header by name: the build writes it beside module.c
+    and removes it once the module is built (the runtime's key covers it); module.c and
+    write_header's copy are all a reader needs to compile the module again, warning-free."""
+    monkeypatch.setenv("CGRAPH_CACHE_DIR", str(tmp_path))
+    x = T.dmatrix("x")
+    f = cgraph.function([x], T.exp(x).sum(axis=1) * 2.0, name="header_by_name")
+    folder = os.path.dirname(f.module_path)
+    assert runtime_library.HEADER_FILE not in os.listdir(folder)
+    build = json.load(open(os.path.join(folder, "build.json")))
+    work = tmp_path / "again"
+    work.mkdir()
+    (work / "module.c").write_text(f.c_source)
+    runtime_library.write_header(str(work))
+    cc = build["command"][0]
+    proc = subprocess.run([cc, "-fsyntax-only", "-Wall", "module.c"], cwd=work,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
 
 
 def test_a_changed_cache_folder_keeps_the_loaded_runtime(tmp_path, monkeypatch):

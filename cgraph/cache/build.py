@@ -14,6 +14,7 @@ from typing import Callable, Optional, Union
 
 from .. import build_units
 from .. import deferred_link as _deferred_link
+from .. import runtime_library
 from ..config import config
 from ..toolchain import CompilerMissing, RUNTIME_PATH, RUNTIME_SONAME, compiler_environment
 from .errors import CacheError, CompileError
@@ -74,6 +75,8 @@ def build_entry(folder, key, material, source, name, tc, faults, signature=None)
         source = source()
     with open(os.path.join(folder, "module.c"), "wb") as f:
         f.write(source.encode())
+    if material.get("runtime"):             # a module including the runtime's header
+        runtime_library.write_header(folder)
     fault("source", folder)
     t1 = time.perf_counter()
     module_file = module_file_of(material)
@@ -116,7 +119,9 @@ def build_entry(folder, key, material, source, name, tc, faults, signature=None)
     with open(os.path.join(folder, "build.json"), "w") as f:
         json.dump(build, f, indent=1)
     if proc.returncode != 0:
-        raise _CompileFailed(build)
+        raise _CompileFailed(build)      # (the header stays, to compile module.c again)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(folder, runtime_library.HEADER_FILE))   # in the runtime's key
     files = {}
     for fname in (*entry_files(module_file), module_file):
         p = os.path.join(folder, fname)

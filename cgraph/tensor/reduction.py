@@ -104,6 +104,9 @@ def _axes_text(axes):
 
 
 _NUMPY_NAMES = {"max": "maximum", "min": "minimum"}
+# the folds the runtime library has (cg_reduce_node in templates/runtime.c.j2)
+_RUNTIME_FOLDS = {"sum": "CG_REDUCE_SUM", "mean": "CG_REDUCE_MEAN", "prod": "CG_REDUCE_PROD",
+                  "max": "CG_REDUCE_MAX", "min": "CG_REDUCE_MIN"}
 
 
 # --- the reduction op --------------------------------------------------------------------
@@ -285,7 +288,17 @@ class Reduce(Op):
         else:
             acc_ctype, acc_final_ctype = C_TYPES[x_dtype], None
         r = len(axes)
+        out_ctype = C_TYPES[node.outputs[0].dtype]
+        # a sum of squares (an L2 penalty: (w ** 2).sum()) is a fold the runtime has too
+        squares = self.mode == "sum" and _is_square_of_its_input(self.scalar_op)
         return {
+            # the runtime's cg_reduce_node folds a float input of the output's type itself
+            # (accumulators as reduce_dtypes' defaults: double for sums, x's type for extremes)
+            "runtime_fold": (self.scalar_op is None or squares) and self.ddof == 0
+            and x_dtype in ("float32", "float64") and out_ctype == C_TYPES[x_dtype]
+            and self.mode in _RUNTIME_FOLDS
+            and acc_ctype == ("double" if accumulates else C_TYPES[x_dtype]),
+            "runtime_mode": "CG_REDUCE_SUM_SQUARES" if squares else _RUNTIME_FOLDS.get(self.mode),
             **self._fused_c_params(node),
             "x_ctype": C_TYPES[x_dtype],
             "mode": self.mode,
@@ -321,6 +334,14 @@ class Reduce(Op):
         return {"fused": True, "statements": statements, "expr": expr,
                 "may_fail": may_fail, "scalar_inputs": scalar,
                 "vector_inputs": vector, "value_label": c_string(value_label(node))}
+
+
+def _is_square_of_its_input(op):
+    """Whether the fused scalar op is sqr of its one input, in that input's dtype."""
+    if op is None or op.nin != 1 or len(getattr(op, "steps", ())) != 1:
+        return False
+    (scalar, refs, dtype), = op.steps
+    return scalar.name == "sqr" and tuple(refs) == (0,) and dtype == op.in_dtypes[0]
 
 
 def value_label(node):

@@ -21,9 +21,12 @@ _CT = {"float32": ctypes.c_float, "float64": ctypes.c_double}
 
 # (m, k, n): W2's forward and weight-gradient products, each result width J takes (n <= 4, 8,
 # 12, and 13 which it leaves), row tails of both forms (m odd, m % 32), k tails (k % 16, % 8),
-# one row, k = 1, and products small enough that the small kernel is tried first.
+# one row, k = 1, and products small enough that the small kernel is tried first; W4's h W.T
+# (a minibatch times a transposed B: any n, by blocks of 12 columns, the last one partial),
+# and a batch of 33 rows, which that case leaves.
 SHAPES = [(600, 784, 10), (784, 600, 10), (37, 70, 1), (45, 33, 5), (100, 64, 8),
-          (70, 40, 12), (9, 1000, 13), (1, 784, 10), (600, 1, 10), (31, 16, 3), (3, 7, 8)]
+          (70, 40, 12), (9, 1000, 13), (1, 784, 10), (600, 1, 10), (31, 16, 3), (3, 7, 8),
+          (20, 500, 784), (19, 40, 30), (33, 64, 20)]
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +60,10 @@ def lanes(dtype):
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_kernel_takes_narrow_products_and_matches_numpy(lib, dtype):
-    """Rows of A contiguous and k at least two vectors: the dot form; columns of A
-    contiguous and m at least one tile (1 vector with AVX2, 2 with AVX-512): the outer form;
-    n > 12, or neither side of A contiguous: declined. Values against numpy for both."""
+    """n <= 12: rows of A contiguous and k at least two vectors: the dot form; columns of A
+    contiguous and m at least one tile (1 vector with AVX2, 2 with AVX-512): the outer form.
+    float32, any n: rows of A and columns of B contiguous, k at least two vectors and m <= 32:
+    the dot form on B in place. Anything else declined. Values against numpy for all."""
     V = lanes(dtype)
     tile = V * (2 if V * np.dtype(dtype).itemsize == 64 else 1)
     for m, k, n in SHAPES:
@@ -69,9 +73,13 @@ def test_kernel_takes_narrow_products_and_matches_numpy(lib, dtype):
         a2 = np.repeat(a, 2, axis=1)[:, ::2]         # neither side contiguous
         for name, av in [("a", a), ("a.T", at), ("a[:, ::2]", a2)]:
             sa0, sa1 = (s // av.itemsize for s in av.strides)
-            expect = n <= 12 and ((sa1 == 1 and k >= 2 * V) or (sa0 == 1 and m >= tile))
+            narrow_n = n <= 12 and ((sa1 == 1 and k >= 2 * V) or (sa0 == 1 and m >= tile))
             for bn, bv in [("b", b), ("b.T", np.ascontiguousarray(b.T).T),
                            ("b[::-1]", b[::-1].copy()[::-1])]:
+                sb0, sb1 = (s // bv.itemsize for s in bv.strides)
+                b_in_place = (dtype == "float32" and sa1 == 1 and sb0 == 1 and sb1 != 1 and
+                              k >= 2 * V and m <= 32)
+                expect = narrow_n or b_in_place
                 taken, c = narrow(lib, av, bv)
                 what = f"{dtype} {name} x {bn} at {(m, k, n)}"
                 assert taken == expect, what

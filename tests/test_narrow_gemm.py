@@ -168,3 +168,39 @@ def test_softmax_layer_gradient(dtype):
     f_py = cgraph.function([xs, Ws], [c, gx, gW], mode="py")
     for g, r in zip(f(x, W), f_py(x, W)):
         assert_same(g, r, rtol=TOLERANCE[dtype] * 100, what="softmax layer step")
+
+
+@pytest.fixture
+def restore_variants(lib, monkeypatch):
+    """Put back the variants chosen for this machine after a test that changes them."""
+    from cgraph import gemm_tuning
+    yield
+    monkeypatch.delenv("CGRAPH_GEMM_VARIANT", raising=False)
+    gemm_tuning.apply(lib, gemm_tuning.choose(lib, runtime_library.runtime().key))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_transposed_a_summed_over_a_minibatch(lib, dtype, restore_variants):
+    """x.T g with k <= 32 (W4's weight gradients): A copied by rows, then the tile variant
+    set for skinny products of small k, whichever it is, or BLAS (-1): the same values, in
+    dot and gemm (beta = 1, a weight update in place), against the reference mode and numpy."""
+    from cgraph import gemm_tuning
+    X, G, Wz = (T.matrix(n, dtype=dtype) for n in ("X", "G", "Wz"))
+    outputs = [T.dot(X.T, G), gemm(Wz, np.asarray(-0.1, dtype), X.T, G, np.asarray(1.0, dtype))]
+    f = cgraph.function([X, G, Wz], outputs)
+    f_py = cgraph.function([X, G, Wz], outputs, mode="py")
+    assert_clean_build(f)
+    setter = getattr(lib, f"cg_set_{'s' if dtype == 'float32' else 'd'}gemm_skinny_variant")
+    tol = TOLERANCE[dtype] * 10
+    for variant in [-1] + list(range(len(gemm_tuning.variant_names(lib)))):
+        assert setter(2, variant) == 1
+        for m, k, n in [(784, 20, 500), (100, 32, 33), (33, 1, 40), (57, 13, 70)]:
+            x = rng.normal(size=(k, m)).astype(dtype)
+            g = rng.normal(size=(k, n)).astype(dtype)
+            w = rng.normal(size=(m, n)).astype(dtype)
+            got, ref = f(x, g, w), f_py(x, g, w)
+            what = f"variant {variant} at {(m, k, n)}"
+            for name, c, r in zip(("dot", "gemm"), got, ref):
+                assert_same(c, r, rtol=tol, what=f"{name}, {what}, against py mode")
+            assert_same(got[0], x.T @ g, rtol=tol, what=f"dot, {what}")
+            assert_same(got[1], (w - 0.1 * (x.T @ g)).astype(dtype), rtol=tol, what=f"gemm, {what}")

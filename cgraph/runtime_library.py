@@ -22,6 +22,11 @@ SOURCES = ("runtime.c.j2", "runtime.h", "ops/small_gemm.c.j2",
            "ops/blas_product.c.j2", "ops/elemwise_driver.c.j2", "ops/blas_nodes.c.j2",
            "ops/philox_fill.c.j2", "ops/random_common.c.j2", "ops/binomial_counts.c.j2")
 
+# The translation units of the library (runtime.c.j2 starts each with unit(k)), by role: the
+# role picks a unit's optimisation (build_units.RUNTIME_OPTIMIZATION). The key is made from
+# these without rendering the templates.
+UNITS = ("runtime", "sampling", "gemm", "gemm")
+
 _lock = threading.Lock()          # held while loading or building
 _prepare_lock = threading.Lock()
 _loaded = {}     # runtime key -> entry (BLAS set): one copy per process, whatever the cache
@@ -40,7 +45,7 @@ def source_digest() -> str:
 
 def render_source() -> str:
     from .codegen.render import render
-    return render("runtime.c.j2", version=__version__)
+    return render("runtime.c.j2", version=__version__, units=UNITS)
 
 
 def runtime():

@@ -86,13 +86,14 @@ def unit_material(info: dict, source: str, output: str, runtime: bool) -> dict:
 
 
 # Optimisation of the runtime library's units, by role (runtime_library.UNITS). Measured
-# with gcc 12 on a Rocket Lake, user CPU of each unit, min of 3 (-O1 / -O2 / -O3): runtime
-# (buffers, copies, broadcasting, BLAS operand handling, elementwise driver; 105 KB) 0.5 /
-# 0.76 / 1.5 s, sampling (Philox, binomial counts) 0.44 / 0.74 / 1.4 s, small-GEMM tiles
-# of one dtype 0.2 / 0.33 / 0.4 s. -O2 keeps the loops of copies, reductions to a shape and
-# sampling vectorised (gcc 12's cheap cost model); the tiles are explicit vector code, for
-# which -O3 adds nothing measurable (see the report in the commit introducing this).
-RUNTIME_OPTIMIZATION = {"runtime": ["-O2"], "sampling": ["-O2"], "gemm": ["-O2"]}
+# with gcc 12 on a Rocket Lake, user CPU of each unit (-O1 / -O2 / -O3): runtime (buffers,
+# copies, broadcasting, BLAS operand handling, elementwise driver; 105 KB) 0.5 / 0.76 /
+# 1.5 s, sampling (Philox, binomial counts) 0.44 / 0.74 / 1.4 s, small-GEMM tiles of one
+# dtype 0.2 / 0.33 / 0.4 s. -O2 keeps the loops of copies, reductions to a shape and
+# sampling vectorised (gcc 12's cheap cost model). The tiles need -O3: at -O2 the copy of
+# B's last, partial block of columns is not vectorised, and a 7x40 by 40x120 product ran
+# 1.4-1.9x slower (at -O3 the tiles run 6-17% faster than one -O3 unit did).
+RUNTIME_OPTIMIZATION = {"runtime": ["-O2"], "sampling": ["-O2"], "gemm": ["-O3"]}
 
 
 def runtime_unit_material(info: dict, roles, output: str) -> dict:

@@ -111,22 +111,32 @@ class UnitsBuild:
     compile time (and the link's), for build.json and the benchmarks' W6 report."""
 
     def __init__(self, unit_commands, link_command, folder, env, parallel=None,
-                 before_link=None):
-        with open(os.path.join(folder, "module.c"), encoding="utf-8") as f:
-            sources = unit_sources(f.read())
-        # a source cut otherwise than its key says (the runtime's key is made before it is
-        # rendered) fails as a compile does: nothing runs, the folder is kept
-        self._mismatch = None if len(sources) == len(unit_commands) else \
-            f"cgraph: module.c has {len(sources)} translation units, its key {len(unit_commands)}\n"
-        for k, text in enumerate(sources if self._mismatch is None else []):
-            with open(os.path.join(folder, unit_file(k)), "w", encoding="utf-8") as f:
-                f.write(text)
+                 before_link=None, whole=None):
+        """``whole``: the object file of a module of one unit, compiled from module.c as it
+        is (the first step of a module compiled before its runtime library is loaded: see
+        deferred_link.popen); else module.c is cut into its units' files."""
+        self._mismatch = None
+        if whole is None:
+            with open(os.path.join(folder, "module.c"), encoding="utf-8") as f:
+                sources = unit_sources(f.read())
+            # a source cut otherwise than its key says (the runtime's key is made before
+            # it is rendered) fails as a compile does: nothing runs, the folder is kept
+            if len(sources) != len(unit_commands):
+                self._mismatch = (f"cgraph: module.c has {len(sources)} translation units, "
+                                  f"its key {len(unit_commands)}\n")
+            for k, text in enumerate(sources if self._mismatch is None else []):
+                with open(os.path.join(folder, unit_file(k)), "w", encoding="utf-8") as f:
+                    f.write(text)
+            self.names = [unit_file(k) for k in range(len(unit_commands))]
+            self.intermediates = self.names + [_object_file(k) for k in range(len(unit_commands))]
+        else:
+            self.names, self.intermediates = ["module.c"], [whole]
         self.folder, self.env, self.link_command = folder, env, link_command
         self.unit_commands = unit_commands
         self.before_link = before_link     # e.g. wait for the runtime library it links
         self.parallel = parallel or cores()
         self.returncode = None
-        self.unit_seconds = {unit_file(k): None for k in range(len(unit_commands))}
+        self.unit_seconds = dict.fromkeys(self.names)
         self._running = {}
         self._killed = False
 
@@ -154,8 +164,8 @@ class UnitsBuild:
                 self.unit_seconds[name] = round(time.perf_counter() - t0, 4)
                 results[name] = (proc.returncode, out, err)
 
-        workers = [threading.Thread(target=compile_unit, args=(unit_file(k), command))
-                   for k, command in enumerate(self.unit_commands)]
+        workers = [threading.Thread(target=compile_unit, args=(name, command))
+                   for name, command in zip(self.names, self.unit_commands)]
         for t in workers:
             t.start()
         for t in workers:
@@ -184,12 +194,11 @@ class UnitsBuild:
             proc.kill()
 
     def _remove_intermediates(self):
-        for k in range(len(self.unit_commands)):
-            for name in (unit_file(k), _object_file(k)):
-                try:
-                    os.unlink(os.path.join(self.folder, name))
-                except FileNotFoundError:
-                    pass
+        for name in self.intermediates:
+            try:
+                os.unlink(os.path.join(self.folder, name))
+            except FileNotFoundError:
+                pass
 
 
 def start(unit_commands: list, link_command: list, folder: str, env: dict,

@@ -9,6 +9,9 @@ the commands that go into the key (one per unit, and the link as the key's ``com
 folder and quarantine are those of any module. The entry keeps ``module.c`` (every unit,
 behind its marker line); the unit files and objects are build intermediates, removed once
 the module is linked (kept with the rest when a unit fails to compile).
+
+The runtime library is built the same way (``runtime_unit_material``): its units are fixed
+by its template (runtime_library.UNITS), so its key is made without rendering it.
 """
 import os
 import time

@@ -3,7 +3,8 @@
 ``templates/runtime.c.j2`` (buffers and their reuse, copies, broadcasting, error text, the
 BLAS pointers, the small-GEMM kernels) is built like a module, through the cache (same key
 discipline, checks before loading, lock, publication and quarantine), into a shared object
-named after its key. Graph modules include ``templates/runtime.h``, which declares it, and
+named after its key: as translation units (UNITS) compiled side by side, then linked
+(cgraph/build_units.py). Graph modules include ``templates/runtime.h``, which declares it, and
 are linked against it: a module holds only its graph's own code, so gcc compiles ~40 KB less
 per function. Its key depends on the compiler, the CPU features and cgraph's templates (a
 digest of the files, so a warm start finds it without rendering anything).

@@ -88,15 +88,21 @@ def unit_material(info: dict, source: str, output: str, runtime: bool) -> dict:
     return {"command": link, "unit_commands": compiles}
 
 
-# Optimisation of the runtime library's units, by role (runtime_library.UNITS). Measured
-# with gcc 12 on a Rocket Lake, user CPU of each unit (-O1 / -O2 / -O3): runtime (buffers,
-# copies, broadcasting, BLAS operand handling, elementwise driver; 105 KB) 0.5 / 0.76 /
-# 1.5 s, sampling (Philox, binomial counts) 0.44 / 0.74 / 1.4 s, small-GEMM tiles of one
-# dtype 0.2 / 0.33 / 0.4 s. -O2 keeps the loops of copies, reductions to a shape and
-# sampling vectorised (gcc 12's cheap cost model). The tiles need -O3: at -O2 the copy of
-# B's last, partial block of columns is not vectorised, and a 7x40 by 40x120 product ran
-# 1.4-1.9x slower (at -O3 the tiles run 6-17% faster than one -O3 unit did).
-RUNTIME_OPTIMIZATION = {"runtime": ["-O2"], "sampling": ["-O2"], "gemm": ["-O3"]}
+# Optimisation of the runtime library's units, by role (runtime_library.UNITS), chosen by
+# measurements with gcc 12 on a Rocket Lake (user CPU of each unit's compile; run time of
+# the code paths against the library built as one -O3 unit, best of 90 calls):
+# - runtime (buffers, copies, sums to a shape, broadcasting, BLAS operand handling, the
+#   elementwise driver; 105 KB): -O2 0.78 s, -O3 1.7 s. At -O2 a sum to a shape (the gradient
+#   of a broadcast bias, 500x500) ran 1.23x slower; -O2 with the loop vectoriser and loop
+#   versioning for strides (1.28 s) runs it as fast.
+# - sampling (Philox, binomial counts): -O2 0.73 s, -O3 1.6 s. At -O2 uniform and binomial
+#   samples took 1.5x as long, at -O1 more; the loop vectoriser (1.0 s) runs them as fast.
+# - gemm, the small-GEMM tiles of one dtype: -O2 0.33 s, -O3 0.44 s. At -O2 the copy of B's
+#   last, partial block of columns is not vectorised (a 7x40 by 40x120 product ran 1.4-1.9x
+#   slower); at -O3 the tiles run 6-17% faster than in the one -O3 unit.
+_VECTORISED_O2 = ["-O2", "-ftree-vectorize", "-fvect-cost-model=dynamic"]
+RUNTIME_OPTIMIZATION = {"runtime": _VECTORISED_O2 + ["-fversion-loops-for-strides"],
+                        "sampling": _VECTORISED_O2, "gemm": ["-O3"]}
 
 
 def runtime_unit_material(info: dict, roles, output: str) -> dict:

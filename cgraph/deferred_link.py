@@ -55,12 +55,20 @@ def wait_for_runtime():
 
 def popen(command, material, link_file, cwd, **kwargs):
     """subprocess.Popen(command, cwd=cwd, ...), or, when the runtime library the command
-    links (its copy ``link_file`` in ``cwd``) is still being built, an object that behaves
-    as one and runs the command in two steps."""
-    if link_file in command and not os.path.exists(os.path.join(cwd, link_file)) and \
-            runtime_pending(material.get("runtime")):
-        stats["deferred_links"] += 1
-        return _CompileThenLink(command, material["runtime"], link_file, cwd, kwargs)
+    links (its copy ``link_file`` in ``cwd``) is still being built, a build of one unit
+    (build_units.UnitsBuild, which behaves as a Popen) that runs the command in two steps:
+    the compile at once, the link after ``before_link`` got the library, as for a module
+    of several units."""
+    wait = before_link(material, link_file, cwd) if link_file in command else None
+    if wait is not None:
+        from . import build_units
+        source = next(w for w in command if w.endswith(".c"))
+        out = command.index("-o")
+        compile_command = [w for w in command[:out] if w != link_file] + \
+            ["-c", "-o", OBJECT_FILE]
+        link_command = [OBJECT_FILE if w == source else w for w in command]
+        return build_units.UnitsBuild([compile_command], link_command, cwd, kwargs.get("env"),
+                                      before_link=wait, whole=OBJECT_FILE)
     import subprocess               # imported by builds only: a warm start runs none
     return subprocess.Popen(command, cwd=cwd, **kwargs)
 
@@ -88,39 +96,3 @@ def _copy_runtime_when_loaded(runtime_key, link_file, cwd):
                                "for is not the one this process loaded")
     with open(os.path.join(cwd, link_file), "wb") as f:
         f.write(image)
-
-
-class _CompileThenLink:
-    """The compile starts now; ``communicate`` waits for it, then for the runtime library,
-    then links. Its output is both steps'."""
-
-    def __init__(self, command, runtime_key, link_file, cwd, kwargs):
-        self.runtime_key, self.link_file, self.cwd, self.kwargs = \
-            runtime_key, link_file, cwd, kwargs
-        source = next(w for w in command if w.endswith(".c"))
-        out = command.index("-o")
-        compile_command = [w for w in command[:out] if w != link_file] + \
-            ["-c", "-o", OBJECT_FILE]
-        self.link_command = [OBJECT_FILE if w == source else w for w in command]
-        self.returncode = None
-        import subprocess
-        self.process = subprocess.Popen(compile_command, cwd=cwd, **kwargs)
-
-    def kill(self):
-        self.process.kill()
-
-    def communicate(self):
-        out, err = self.process.communicate()
-        self.returncode = self.process.returncode
-        if self.returncode == 0:
-            _copy_runtime_when_loaded(self.runtime_key, self.link_file, self.cwd)
-            import subprocess
-            link = subprocess.Popen(self.link_command, cwd=self.cwd, **self.kwargs)
-            link_out, link_err = link.communicate()
-            self.returncode = link.returncode
-            out, err = out + link_out, err + link_err
-        try:
-            os.unlink(os.path.join(self.cwd, OBJECT_FILE))
-        except FileNotFoundError:
-            pass
-        return out, err

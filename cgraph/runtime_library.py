@@ -3,7 +3,8 @@
 ``templates/runtime.c.j2`` (buffers and their reuse, copies, broadcasting, error text, the
 BLAS pointers, the small-GEMM kernels) is built like a module, through the cache (same key
 discipline, checks before loading, lock, publication and quarantine), into a shared object
-named after its key. Graph modules include ``templates/runtime.h``, which declares it, and
+named after its key: as translation units (UNITS) compiled side by side, then linked
+(cgraph/build_units.py). Graph modules include ``templates/runtime.h``, which declares it, and
 are linked against it: a module holds only its graph's own code, so gcc compiles ~40 KB less
 per function. A module includes the header by name (``HEADER_FILE``), written beside its
 source when it is compiled (``write_header``): the header is one of the library's templates,
@@ -24,6 +25,11 @@ SOURCES = ("runtime.c.j2", "runtime.h", "ops/small_gemm.c.j2",
            "ops/blas_product.c.j2", "ops/elemwise_driver.c.j2", "ops/blas_nodes.c.j2",
            "ops/philox_fill.c.j2", "ops/random_common.c.j2", "ops/binomial_counts.c.j2",
            "ops/reduce_float.c.j2", "ops/narrow_gemm.c.j2")
+
+# The translation units of the library (runtime.c.j2 starts each with unit(k)), by role: the
+# role picks a unit's optimisation (build_units.RUNTIME_OPTIMIZATION). The key is made from
+# these without rendering the templates.
+UNITS = ("runtime", "sampling", "gemm", "gemm")
 
 _lock = threading.Lock()          # held while loading or building
 _prepare_lock = threading.Lock()
@@ -58,7 +64,7 @@ def write_header(folder: str) -> None:
 
 def render_source() -> str:
     from .codegen.render import render
-    return render("runtime.c.j2", version=__version__)
+    return render("runtime.c.j2", version=__version__, units=UNITS)
 
 
 def runtime():

@@ -300,15 +300,26 @@ def module_command(info, source_path, output_path, source_size=0, runtime=True):
              *([RUNTIME_PATH] if runtime else []), *_math_libs(info)])
 
 
-def runtime_command(info, source_path, output_path):
-    """The command building the runtime library (templates/runtime.c.j2): always -O3 (it is
-    built once per cache), with OpenMP where the compiler has it (its elementwise driver runs
-    blocks on the threads a module asks for; the settings only change what modules ask),
-    named RUNTIME_SONAME so that a module's dependency on it resolves to the copy cgraph
-    loaded first."""
-    return [info["cc"], *FULL_OPTIMIZATION, *BASE_FLAGS, *info["target_flags"],
-            *(["-fopenmp"] if info.get("openmp") else []),
-            f"-Wl,-soname,{RUNTIME_SONAME}", source_path, "-o", output_path, "-lm"]
+def runtime_unit_command(info, optimization, source_path, object_path):
+    """The compile of one translation unit of the runtime library (templates/runtime.c.j2,
+    cut by build_units) at ``optimization``, with OpenMP where the compiler has it (its
+    elementwise driver runs blocks on the threads a module asks for; the settings only
+    change what modules ask). Hidden visibility: the units share their internal functions,
+    the library exports only the CG_API ones."""
+    flags = [f for f in BASE_FLAGS if f != "-shared"]
+    return [info["cc"], *optimization, *flags, *info["target_flags"], *_openmp_flags(info),
+            "-c", source_path, "-o", object_path]
+
+
+def runtime_command(info, objects, output_path):
+    """The link of the runtime library from its units' ``objects``, named RUNTIME_SONAME so
+    that a module's dependency on it resolves to the copy cgraph loaded first."""
+    return [info["cc"], "-shared", "-fPIC", *_openmp_flags(info),
+            f"-Wl,-soname,{RUNTIME_SONAME}", *objects, "-o", output_path, "-lm"]
+
+
+def _openmp_flags(info):
+    return ["-fopenmp"] if info.get("openmp") else []
 
 
 def _vector_flags(info):

@@ -681,6 +681,25 @@ CG_API int cg_sgemm_small(int64_t m, int64_t n, int64_t k, float alpha, const fl
 CG_API int cg_dgemm_small(int64_t m, int64_t n, int64_t k, double alpha, const double *a,
                           int64_t sa0, int64_t sa1, const double *b, int64_t sb0, int64_t sb1,
                           double beta, double *c);
+/* Products with a narrow result (n <= 12 columns, templates/ops/narrow_gemm.c.j2), and a
+ * transposed A summed over a minibatch (k small) on the skinny tile variant: same contract as
+ * cg_<p>gemm_small (0: not taken). From m*n*k = CG_NARROW_MIN the narrow kernel is tried
+ * before the small one. */
+#define CG_NARROW_MIN ((int64_t)1 << 16)
+CG_API int cg_sgemm_narrow(int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                           int64_t sa0, int64_t sa1, const float *b, int64_t sb0, int64_t sb1,
+                           float beta, float *c);
+CG_API int cg_dgemm_narrow(int64_t m, int64_t n, int64_t k, double alpha, const double *a,
+                           int64_t sa0, int64_t sa1, const double *b, int64_t sb0, int64_t sb1,
+                           double beta, double *c);
+CG_API int cg_sgemm_transposed_a_skinny(int64_t m, int64_t n, int64_t k, float alpha,
+                                        const float *a, int64_t sa0, int64_t sa1,
+                                        const float *b, int64_t sb0, int64_t sb1, float beta,
+                                        float *c);
+CG_API int cg_dgemm_transposed_a_skinny(int64_t m, int64_t n, int64_t k, double alpha,
+                                        const double *a, int64_t sa0, int64_t sa1,
+                                        const double *b, int64_t sb0, int64_t sb1, double beta,
+                                        double *c);
 /* Its tile variants (cgraph/gemm_tuning.py times them and picks one per CPU): the name of
  * variant i (NULL past the last), the variant cg_<p>gemm_small runs (0: no such variant), and
  * one variant run on any sizes (0: unknown variant or out of memory). */

@@ -93,6 +93,24 @@ def test_every_variant_matches_numpy(lib, dtype):
                                        atol=atol + 1e-5, err_msg=f"{name} alpha/beta")
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_row_remainder_of_every_variant(lib, dtype):
+    """Every row count up to two tiles and a remainder (each remainder runs on the smallest
+    tile that holds it, the rows past it reading A's last row again, never stored), with a
+    partial and a full last block of columns, beta reading C."""
+    for variant, name in enumerate(gemm_tuning.variant_names(lib)):
+        for m in range(1, 26):
+            for n, k in ((37, 9), (64, 3)):
+                a = rng.standard_normal((m, k)).astype(dtype)
+                b = rng.standard_normal((k, n)).astype(dtype)
+                c0 = rng.standard_normal((m, n)).astype(dtype)
+                expected = 1.5 * (a.astype(np.float64) @ b) + 0.5 * c0
+                c = run_variant(lib, variant, a, b, alpha=1.5, beta=0.5, c=c0.copy())
+                rtol, atol = tol(dtype, k)
+                np.testing.assert_allclose(c, expected, rtol=rtol, atol=atol + 1e-5,
+                                           err_msg=f"{name} {m}x{n}x{k}")
+
+
 def test_unknown_variant_is_refused(lib):
     a = np.ones((2, 2))
     for p in ("s", "d"):
@@ -400,16 +418,22 @@ def test_an_avx2_only_build_has_the_32_byte_variants(tmp_path):
     import subprocess
     if not shutil.which("gcc"):
         pytest.skip("no gcc")
-    src, lib_path = tmp_path / "rt.c", tmp_path / "rt_avx2.so"
-    src.write_text(runtime_library.render_source())
-    subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-fPIC", "-shared", "-mavx2", "-mfma",
-                    "-mno-avx512f", str(src), "-o", str(lib_path), "-lm"], check=True)
+    from cgraph import build_units
+    lib_path, objects = tmp_path / "rt_avx2.so", []
+    for k, unit in enumerate(build_units.unit_sources(runtime_library.render_source())):
+        src = tmp_path / f"unit{k}.c"
+        src.write_text(unit)
+        objects.append(str(tmp_path / f"unit{k}.o"))
+        subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-fPIC", "-fvisibility=hidden",
+                        "-mavx2", "-mfma", "-mno-avx512f", "-c", str(src), "-o", objects[-1]],
+                       check=True)
+    subprocess.run(["gcc", "-shared", *objects, "-o", str(lib_path), "-lm"], check=True)
     avx2 = ctypes.CDLL(str(lib_path))
     names = gemm_tuning.variant_names(avx2)
     assert names and all(name.endswith("v32") for name in names)
     for dtype in ("float32", "float64"):
         for variant, name in enumerate(names):
-            for m, n, k in SHAPES:
+            for m, n, k in SHAPES + [(m, 37, 9) for m in range(1, 14)]:   # every row tail
                 a = rng.standard_normal((m, k)).astype(dtype)
                 b = rng.standard_normal((k, n)).astype(dtype)
                 np.testing.assert_allclose(run_variant(avx2, variant, a, np.asfortranarray(b)),

@@ -169,3 +169,42 @@ def test_slice_normalisation_is_python_slice_indices():
         if count:
             assert first.value == expected[0]
     check()
+
+
+def test_built_as_translation_units_keyed_by_their_commands(tmp_path, monkeypatch):
+    """The library is cut into the units runtime_library.UNITS names (the key is made without
+    rendering it), each compiled by the command its role calls for, side by side, then
+    linked: the key holds every command, the entry only the one library."""
+    from cgraph import build_units
+    source = runtime_library.render_source()
+    units = build_units.unit_sources(source)
+    assert [build_units.unit_role(u) for u in units] == list(runtime_library.UNITS)
+    assert "\n".join(units) == source
+    for unit in units:      # each unit declares the whole library: it compiles on its own
+        assert "cg_pool_alloc(cg_pool *pool, int64_t nbytes);" in unit
+    material = cache.runtime_material(runtime_library.source_digest(), build=True)
+    commands = material["unit_commands"]
+    assert len(commands) == len(units)
+    for k, (command, role) in enumerate(zip(commands, runtime_library.UNITS)):
+        assert command[command.index("-c") + 1] == f"unit{k}.c"
+        assert set(build_units.RUNTIME_OPTIMIZATION[role]) <= set(command)
+        assert "-shared" not in command and "-fvisibility=hidden" in command
+    link = material["command"]
+    assert [w for w in link if w.endswith(".o")] == [f"unit{k}.o" for k in range(len(units))]
+    assert "-shared" in link and link[link.index("-o") + 1] == cache.RUNTIME_FILE
+    # another optimisation for a role is another library
+    monkeypatch.setitem(build_units.RUNTIME_OPTIMIZATION, "gemm", ["-O1"])
+    other = cache.runtime_material(runtime_library.source_digest(), build=True)
+    assert cache.compute_key(other) != cache.compute_key(material)
+    monkeypatch.undo()
+    monkeypatch.setenv("CGRAPH_CACHE_DIR", str(tmp_path))
+    entry = cache.get_runtime(runtime_library.source_digest(), runtime_library.render_source)
+    folder = os.path.dirname(entry.module_path)
+    assert sorted(os.listdir(folder)) == ["build.json", "last_used", "libcgraph_rt.so",
+                                          "manifest.json", "module.c"]
+    manifest = json.load(open(os.path.join(folder, "manifest.json")))
+    assert sorted(manifest["files"]) == ["build.json", "libcgraph_rt.so", "module.c"]
+    build = json.load(open(os.path.join(folder, "build.json")))
+    assert build["compiler_output"] == ""     # -Wall clean
+    assert set(build["unit_seconds"]) == {f"unit{k}.c" for k in range(len(units))} | {"link"}
+    assert all(seconds > 0 for seconds in build["unit_seconds"].values())

@@ -7,10 +7,11 @@ from typing import Any, Optional, Sequence
 
 from ..version import __version__
 from ..config import config
-from ..toolchain import compile_command, module_command, runtime_command
+from ..toolchain import compile_command, module_command
 from ..toolchain import lookup as _lookup_toolchain
 from ..toolchain import toolchain as _probe_toolchain
 from .. import build_units
+from ..runtime_library import UNITS as RUNTIME_UNITS
 from .layout import EXTENSION_FILES, EXTENSION_NAME, FORMAT_VERSION, MODULE_FILE, RUNTIME_FILE
 from .layout import SOURCE_FILES
 from .root import cache_root, open_root
@@ -78,9 +79,10 @@ def runtime_material(source_digest: str, root: Optional[str] = None, build: bool
         "source_sha256": source_digest,
         "compiler": tc["cc"],
         "compiler_version": tc["version"],
-        "command": runtime_command(tc, "module.c", RUNTIME_FILE),
         "python_abi": tc["python_abi"],
         "ext_suffix": tc["ext_suffix"],
+        # its translation units' compiles, and the link as "command"
+        **build_units.runtime_unit_material(tc, RUNTIME_UNITS, RUNTIME_FILE),
     }
 
 

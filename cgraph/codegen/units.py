@@ -50,11 +50,13 @@ _STRING_OR_COMMENT = re.compile(r'"(?:\\.|[^"\\\n])*"|/\*.*?\*/|//[^\n]*', re.S)
 _IDENT = re.compile(r"\b[A-Za-z_]\w*\b")
 # a definition at the top level of support code: `static ... name(` or `static ... name[...] =`
 _DEFINITION = re.compile(r"^static\b[^;=(]*?\b([A-Za-z_]\w*)\s*(?:\(|\[|=)", re.M)
-# the elementwise kernels' signature (templates/ops/elemwise_kernel.c.j2)
-_KERNEL = re.compile(r"^static (int \w+\(int64_t n, char \*const \*cg_p, const int64_t \*cg_s\))$",
-                     re.M)
+# the elementwise kernels' signature (templates/ops/elemwise_kernel.c.j2), after `static` and
+# their vector-width attribute (CG_WIDE_LOOP, runtime.h), which a unit's copy keeps
+_KERNEL = re.compile(r"^static ((?:CG_WIDE_LOOP )?int \w+\(int64_t n, char \*const \*cg_p, "
+                     r"const int64_t \*cg_s\))$", re.M)
 _HIDDEN = '__attribute__((visibility("hidden")))'
-_DECLARATION = re.compile(r'^__attribute__\(\(visibility\("hidden"\)\)\) int (\w+)\(.*\);$', re.M)
+_DECLARATION = re.compile(r'^__attribute__\(\(visibility\("hidden"\)\)\) (?:CG_WIDE_LOOP )?int '
+                          r'(\w+)\(.*\);$', re.M)
 # a static variable (not const): state that each unit's copy would keep apart
 _STATIC_VARIABLE = re.compile(r"^static\s+(?!const\b|inline\b)[^(=;]*[;=]", re.M)
 _TOP_LEVEL_NON_STATIC = re.compile(r"^(?!static\b|typedef\b|#|/\*|\*|\s|\}|\{|$)", re.M)

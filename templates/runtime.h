@@ -192,6 +192,17 @@ static inline int64_t cg_size(const cg_array *a, int ndim)
     return n;
 }
 
+/* cg_pool_recycle for a variable past its last reader (emitted by the lowering): nothing
+ * when it has no elements. An empty view's data pointer need not lie in what it views
+ * (Brc[:, ::-1] of a (0, 10) input is 9 elements past the input's data, which numpy
+ * allocated as 1 byte): it may point into another variable's live pool buffer, which would
+ * then be handed to the next node while still in use. A view with elements points at one
+ * of them, inside its own buffer. */
+static inline void cg_pool_recycle_array(cg_pool *pool, const cg_array *a, int ndim)
+{
+    if (cg_size(a, ndim) > 0) cg_pool_recycle(pool, a->data);
+}
+
 static inline void cg_set_contiguous(cg_array *a, int ndim)
 {
     int64_t s = 1;

@@ -283,3 +283,47 @@ def test_in_place_checks_skip_new_buffers_but_not_views():
         xv = np.full((2, 4), float(k))
         f(xv), g(xv)
         assert_same(w.get_value(), wr.get_value(), what=f"W after call {k}")
+
+
+class _Pool(__import__("ctypes").Structure):
+    """cg_pool of templates/runtime.h."""
+    import ctypes as _c
+    _fields_ = [("bufs", _c.c_void_p), ("sizes", _c.c_void_p), ("caps", _c.c_void_p),
+                ("n", _c.c_int), ("cap", _c.c_int)]
+
+
+@pytest.mark.parametrize("path", ["fast", "python"])
+def test_empty_view_past_its_input_gives_back_no_live_buffer(path):
+    """An empty view's data pointer may lie outside what it views: Brc[:, ::-1] of a (0, 5)
+    input is 4 elements past the input's data. Given back after its last reader, it must not
+    take along the live buffer it happens to point into (here the Dot output's, which the
+    next node would then reuse: the output came back holding 3 * z, not zeros). The buffer
+    is planted: a spare of this thread, which the call's first buffer of its size takes."""
+    import ctypes
+    from cgraph import runtime_library
+    A, B, Brc, Z = (T.matrix(n) for n in ("A", "B", "Brc", "Z"))
+    first, second = T.dot(A, B), T.dot(A, Brc[:, ::-1])
+    f = cgraph.function([A, B, Brc, Z], [first, second, second + 3 * Z])
+    if path == "python":
+        f._fast_call = None
+    lib = runtime_library.runtime().lib
+    lib.cg_pool_alloc.restype = ctypes.c_void_p
+    lib.cg_pool_alloc.argtypes = [ctypes.POINTER(_Pool), ctypes.c_int64]
+    lib.cg_pool_release.argtypes = [ctypes.POINTER(_Pool)]
+    m, n = 100, 5
+    nbytes = m * n * 8
+    rng = np.random.default_rng(0)
+    a, b, z = np.zeros((m, 0)), np.zeros((0, n)), rng.normal(size=(m, n))
+    for _ in range(3):
+        lib.cg_release_workspace()
+        pool = _Pool()
+        planted = lib.cg_pool_alloc(ctypes.byref(pool), nbytes)
+        lib.cg_pool_release(ctypes.byref(pool))     # a spare: the Dot output's buffer next
+        # Brc's data 32 bytes into it, so that its reversed view's is 64 bytes in
+        memory = (ctypes.c_char * nbytes).from_address(planted)
+        brc = np.ndarray((0, n), dtype=np.float64, buffer=memory, offset=64 - (n - 1) * 8)
+        got = f(a, np.zeros((0, n)), brc, z)
+        del brc, memory
+        assert_same(got[0], np.zeros((m, n)), what="dot(A, B)")
+        assert_same(got[1], np.zeros((m, n)), what="dot(A, Brc[:, ::-1])")
+        assert_same(got[2], 3 * z, what="dot(A, Brc[:, ::-1]) + 3 * Z")

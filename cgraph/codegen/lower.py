@@ -275,11 +275,11 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
                 "#define CG_DEST_FOR(a) NULL"])
         # a buffer is given back only where its variable was surely computed (not after
         # the branch that computes it: the pool frees it at the end of the call anyway)
-        dead = [info[v].name for v in recycle_after.get(position, ())
+        dead = [info[v] for v in recycle_after.get(position, ())
                 if guard[:len(guards.get(v.owner, ()))] == guards.get(v.owner, ())]
         if dead:
             code += "\n/* no longer needed: their buffers serve the next nodes */\n" + \
-                "\n".join(f"cg_pool_recycle(&pool, {name}.data);" for name in dead)
+                "\n".join(f"cg_pool_recycle_array(&pool, &{vi.name}, {vi.ndim});" for vi in dead)
         block = {"header": header.replace("*/", "* /"), "code": code}
         if node in late_nodes:
             late_blocks.append(block)
@@ -344,7 +344,9 @@ def _recycling_plan(inputs, outputs, nodes):
     Variables that may share a buffer (a view and what it views, through any op not known to
     allocate fresh outputs) form one group; a group's buffers are given back after the last
     node reading any of its members, unless one is an output (outputs live to the end).
-    Inputs and constants are never pool buffers (cg_pool_recycle ignores them)."""
+    Inputs and constants are never pool buffers (cg_pool_recycle ignores them); an empty
+    view of one may point into any buffer, so empty variables are not given back
+    (cg_pool_recycle_array)."""
     parent = {}
 
     def find(v):

@@ -11,7 +11,7 @@ behind its marker line); the unit files and objects are build intermediates, rem
 the module is linked (kept with the rest when a unit fails to compile).
 
 The runtime library is built the same way (``runtime_unit_material``): its units are fixed
-by its template (runtime_library.UNITS), so its key is made without rendering it.
+by its template (RUNTIME_UNITS), so its key is made without rendering it.
 """
 import os
 import time
@@ -91,7 +91,10 @@ def unit_material(info: dict, source: str, output: str, runtime: bool) -> dict:
     return {"command": link, "unit_commands": compiles}
 
 
-# Optimisation of the runtime library's units, by role (runtime_library.UNITS), chosen by
+# The runtime library's units, by role, in the order templates/runtime.c.j2 starts them.
+RUNTIME_UNITS = ("runtime", "sampling", "gemm", "gemm")
+
+# Optimisation of the runtime library's units, by role (RUNTIME_UNITS), chosen by
 # measurements with gcc 12 on a Rocket Lake (user CPU of each unit's compile; run time of
 # the code paths against the library built as one -O3 unit, best of 90 calls):
 # - runtime (buffers, copies, sums to a shape, broadcasting, BLAS operand handling, the

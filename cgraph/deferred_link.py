@@ -13,6 +13,8 @@ tests/test_prebuilt.py checks it). A module is loaded only after its runtime lib
 """
 import os
 
+from . import build_units
+
 OBJECT_FILE = "module.o"
 # keys of runtime libraries handed out as PendingRuntime, not loaded yet -> the function that
 # loads (or waits for) that library (runtime_library.runtime, registered by mark_pending)
@@ -61,7 +63,6 @@ def popen(command, material, link_file, cwd, **kwargs):
     of several units."""
     wait = before_link(material, link_file, cwd) if link_file in command else None
     if wait is not None:
-        from . import build_units
         source = next(w for w in command if w.endswith(".c"))
         out = command.index("-o")
         compile_command = [w for w in command[:out] if w != link_file] + \

@@ -18,6 +18,10 @@ import hashlib
 import os
 import threading
 
+# the translation units (runtime.c.j2 starts each with unit(k)), by role: the role picks a
+# unit's optimisation (build_units.RUNTIME_OPTIMIZATION); the key is made without rendering
+from .build_units import RUNTIME_UNITS as UNITS
+from .template_files import HEADER_FILE, templates_dir, write_header   # noqa: F401 (re-exported)
 from .version import __version__
 
 # The templates the library is rendered from (runtime.c.j2 includes the others).
@@ -25,11 +29,6 @@ SOURCES = ("runtime.c.j2", "runtime.h", "ops/small_gemm.c.j2",
            "ops/blas_product.c.j2", "ops/elemwise_driver.c.j2", "ops/blas_nodes.c.j2",
            "ops/philox_fill.c.j2", "ops/random_common.c.j2", "ops/binomial_counts.c.j2",
            "ops/reduce_float.c.j2", "ops/narrow_gemm.c.j2")
-
-# The translation units of the library (runtime.c.j2 starts each with unit(k)), by role: the
-# role picks a unit's optimisation (build_units.RUNTIME_OPTIMIZATION). The key is made from
-# these without rendering the templates.
-UNITS = ("runtime", "sampling", "gemm", "gemm")
 
 _lock = threading.Lock()          # held while loading or building
 _prepare_lock = threading.Lock()
@@ -39,27 +38,11 @@ _loaded = {}     # runtime key -> entry (BLAS set): one copy per process, whatev
 def source_digest() -> str:
     """A digest of the library's templates and cgraph's version: reading three small files
     costs far less than rendering them."""
-    from .codegen.render import templates_dir
     h = hashlib.sha256(__version__.encode())
     for name in SOURCES:
         with open(os.path.join(templates_dir(), name), "rb") as f:
             h.update(b"\0" + name.encode() + b"\0" + f.read())
     return h.hexdigest()
-
-
-# The name graph modules include templates/runtime.h by (templates/module.c.j2, part.c.j2).
-HEADER_FILE = "cgraph_runtime.h"
-_header = []
-
-
-def write_header(folder: str) -> None:
-    """Write the runtime's header into ``folder``, where a module including it compiles."""
-    if not _header:      # read once per process, as the digest is
-        from .codegen.render import templates_dir
-        with open(os.path.join(templates_dir(), "runtime.h"), "rb") as f:
-            _header.append(f.read())
-    with open(os.path.join(folder, HEADER_FILE), "wb") as f:
-        f.write(_header[0])
 
 
 def render_source() -> str:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 from test_cache_helpers import REPO, compiler_calls, graph_env, run_ok  # noqa: F401
@@ -70,7 +71,9 @@ def test_cache_filled_by_the_earlier_layout_is_read_as_it_is(graph_env, tmp_path
     assert now["cgraph"].startswith(REPO), now["cgraph"]
     assert set(filled["keys"]) <= set(now["keys"])   # old entries stay: none quarantined
     assert now["warnings"] == [], now["warnings"]
-    assert now["out"] == filled["out"] and now["W"] == filled["W"]
+    # the same values (to the last bits: kernels change between versions, e.g. a vector tanh)
+    for a, b in zip(now["out"] + [now["W"]], filled["out"] + [filled["W"]]):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
     again = run_ok(PROGRAM, env)                # and the new entries serve the next process
     assert again["builds"] == [0, 0, 0] and again["origin"] == "disk", again
 

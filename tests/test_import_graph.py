@@ -39,6 +39,8 @@ SAME_LAYER = {
     "cgraph.deferred_link": "cgraph.cache",
     "cgraph.build_units": "cgraph.cache",
     "cgraph.blas_pointers": "cgraph.cache",
+    # where the templates are, and the runtime header a module compiles with
+    "cgraph.template_files": "cgraph.cache",
     # a scan's gradient is a scan of grad() of its step; jacobian() is a scan of grad()
     "cgraph.scan_module": "cgraph.gradient",
     # RandomStreams makes shared variables, so it sits above cgraph.compile (its module

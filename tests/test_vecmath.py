@@ -139,8 +139,8 @@ def test_float32_code_calls_the_kernel_and_float64_libm(name, kernel):
     x32, x64 = T.vector("x", dtype="float32"), T.vector("x", dtype="float64")
     source32 = cgraph.function([x32], getattr(T, name)(x32)).c_source
     source64 = cgraph.function([x64], getattr(T, name)(x64)).c_source
-    loops32 = source32[source32.index("static int cg_loop"):]
-    loops64 = source64[source64.index("static int cg_loop"):]
+    loops32 = source32[source32.index("int cg_loop"):]
+    loops64 = source64[source64.index("int cg_loop"):]
     assert kernel in loops32 and f"{name}f(" not in loops32.replace(kernel, "")
     assert f"{name}(" in loops64 and kernel not in loops64
 

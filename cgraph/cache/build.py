@@ -14,7 +14,7 @@ from typing import Callable, Optional, Union
 
 from .. import build_units
 from .. import deferred_link as _deferred_link
-from .. import runtime_library
+from ..template_files import HEADER_FILE, write_header
 from ..config import config
 from ..toolchain import CompilerMissing, RUNTIME_PATH, RUNTIME_SONAME, compiler_environment
 from .errors import CacheError, CompileError
@@ -76,7 +76,7 @@ def build_entry(folder, key, material, source, name, tc, faults, signature=None)
     with open(os.path.join(folder, "module.c"), "wb") as f:
         f.write(source.encode())
     if material.get("runtime"):             # a module including the runtime's header
-        runtime_library.write_header(folder)
+        write_header(folder)
     fault("source", folder)
     t1 = time.perf_counter()
     module_file = module_file_of(material)
@@ -121,7 +121,7 @@ def build_entry(folder, key, material, source, name, tc, faults, signature=None)
     if proc.returncode != 0:
         raise _CompileFailed(build)      # (the header stays, to compile module.c again)
     with contextlib.suppress(FileNotFoundError):
-        os.unlink(os.path.join(folder, runtime_library.HEADER_FILE))   # in the runtime's key
+        os.unlink(os.path.join(folder, HEADER_FILE))   # in the runtime's key
     files = {}
     for fname in (*entry_files(module_file), module_file):
         p = os.path.join(folder, fname)

@@ -11,7 +11,6 @@ from ..toolchain import compile_command, module_command
 from ..toolchain import lookup as _lookup_toolchain
 from ..toolchain import toolchain as _probe_toolchain
 from .. import build_units
-from ..runtime_library import UNITS as RUNTIME_UNITS
 from .layout import EXTENSION_FILES, EXTENSION_NAME, FORMAT_VERSION, MODULE_FILE, RUNTIME_FILE
 from .layout import SOURCE_FILES
 from .root import cache_root, open_root
@@ -82,7 +81,7 @@ def runtime_material(source_digest: str, root: Optional[str] = None, build: bool
         "python_abi": tc["python_abi"],
         "ext_suffix": tc["ext_suffix"],
         # its translation units' compiles, and the link as "command"
-        **build_units.runtime_unit_material(tc, RUNTIME_UNITS, RUNTIME_FILE),
+        **build_units.runtime_unit_material(tc, build_units.RUNTIME_UNITS, RUNTIME_FILE),
     }
 
 

@@ -2,15 +2,7 @@
 import functools
 import os
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def templates_dir():
-    """The templates shipped inside the package, or the repository's top-level folder."""
-    installed = os.path.join(os.path.dirname(_HERE), "templates")
-    if os.path.isdir(installed):
-        return installed
-    return os.path.join(os.path.dirname(os.path.dirname(_HERE)), "templates")
+from ..template_files import templates_dir   # (re-exported: where the templates are)
 
 
 @functools.lru_cache(maxsize=None)

@@ -29,11 +29,13 @@ def built(tmp_path_factory):
 
 
 @pytest.mark.slow   # a Sphinx build: 31 s on 2 busy cores
+@pytest.mark.xdist_group("sphinx")   # one worker builds the docs for all three
 def test_docs_build_without_warnings(built):
     assert {"index", "tutorial", "api", "porting", "examples"} <= set(built)
 
 
 @pytest.mark.slow   # the Sphinx build: 37 s on 2 busy cores
+@pytest.mark.xdist_group("sphinx")   # one worker builds the docs for all three
 def test_porting_page_lists_every_unsupported_name(built):
     from cgraph.unsupported import THEANO_NAMES
     page = built["porting"]
@@ -50,6 +52,7 @@ def test_porting_page_lists_every_unsupported_name(built):
 
 
 @pytest.mark.slow   # the Sphinx build
+@pytest.mark.xdist_group("sphinx")   # one worker builds the docs for all three
 def test_api_page_documents_every_public_name(built):
     sys.path.insert(0, str(DOCS / "_ext"))
     public_names = importlib.import_module("cgraph_docs").public_names

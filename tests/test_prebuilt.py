@@ -73,6 +73,7 @@ def _folder(units, keys, kind):
 # --- install-time build, then run-time adoption (compiles: slow) ------------------------
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("units")   # one worker builds the units for all three
 def test_built_units_are_adopted_by_an_empty_cache(units, tmp_path):
     folder, keys = units
     assert sorted(keys) == ["extension", "runtime"]
@@ -100,6 +101,7 @@ def test_built_units_are_adopted_by_an_empty_cache(units, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("units")   # one worker builds the units for all three
 def test_a_tampered_unit_is_refused_once_and_built_in_the_cache(units, tmp_path):
     folder, keys = _copy(units[0], tmp_path), units[1]
     library = os.path.join(_folder(folder, keys, "runtime"), cache.RUNTIME_FILE)
@@ -117,6 +119,7 @@ def test_a_tampered_unit_is_refused_once_and_built_in_the_cache(units, tmp_path)
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("units")   # one worker builds the units for all three
 def test_units_of_another_key_are_ignored(units, tmp_path):
     """A unit is found by its key only: units built for another compiler, CPU or template
     (here: the same files under other keys) are never looked at."""

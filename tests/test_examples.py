@@ -5,28 +5,12 @@ by hand in numpy (examples/numpy_reference.py).
 The runs use the examples' default settings, so the functions the step checks compile are the
 ones main() already put in the cache.
 """
-import importlib.util
-import pathlib
-import sys
-
 import numpy as np
 import pytest
 
+from util import EXAMPLES, load_example  # noqa: F401 - the other example tests import them here
+
 pytestmark = pytest.mark.slow   # whole example programs
-
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
-
-
-def load_example(name):
-    """examples/<name>.py as a module (the examples import their neighbours, digits, layers
-    and training, from their own folder)."""
-    if str(EXAMPLES) not in sys.path:
-        sys.path.insert(0, str(EXAMPLES))
-    spec = importlib.util.spec_from_file_location(f"cgraph_example_{name}",
-                                                  EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from cgraph.sandbox.rng_mrg import (A1p72, A2p72, MRG_RandomStreams, guess_n_str
                                     substream_states)
 from cgraph.tensor import random as rnd
 from cgraph.tensor.shared_randomstreams import RandomStreams
-from util import assert_clean_build, assert_same, check, check_error
+from util import assert_clean_build, assert_same, binomial_loop, check, check_error
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "fixtures"))
@@ -374,14 +374,6 @@ def test_run_time_errors_in_both_modes():
 
 # --- the deterministic ops against direct loops, with strided and empty inputs ---------
 
-def _binomial_loop(u, n, p):
-    out = np.zeros(u.shape[:-1], dtype=np.int64)
-    n, p = np.broadcast_to(n, out.shape), np.broadcast_to(p, out.shape)
-    for i in np.ndindex(out.shape):
-        out[i] = sum(u[i + (j,)] < p[i] for j in range(n[i]))
-    return out
-
-
 def _fisher_yates_loop(u, n):
     rows = u.reshape(-1, u.shape[-1])
     out = []
@@ -436,7 +428,7 @@ def test_from_uniform_ops_against_loops():
             rnd.ChoiceFromUniform("int64", True)(pm.T, uv, 3),
             rnd.IntegersFromUniform("int64", 2)(u2[:, :3].T, lo.dimshuffle(0, "x"),
                                                  hi.dimshuffle(0, "x"))]
-    expected = [_binomial_loop(u3v, nv.T, pv), _fisher_yates_loop(u2v[:, ::2], 8),
+    expected = [binomial_loop(u3v, nv.T, pv), _fisher_yates_loop(u2v[:, ::2], 8),
                 np.zeros((2, 0), dtype=np.int64),
                 None, _theano_choice_loop(pmv.T, uvv[:8], 2, False),
                 _theano_choice_loop(pmv.T, uvv, 3, True),
@@ -633,7 +625,7 @@ def test_binomial_from_float32_uniforms_against_a_loop():
     pv = rs.rand(3).astype("float32")
     out = rnd.BinomialFromUniform("int64", 2)(u3, nmat.T, pvec)
     assert out.owner.inputs[2].dtype == "float32"
-    check([u3, nmat, pvec], out, [u3v, nv, pv], expected=_binomial_loop(u3v, nv.T, pv))
+    check([u3, nmat, pvec], out, [u3v, nv, pv], expected=binomial_loop(u3v, nv.T, pv))
     check([u3, nmat, pvec], out, [u3v[:0], nv[:, :0], pv], expected=np.zeros((0, 3), dtype=np.int64))
     with pytest.raises(TypeError, match="float64 or float32 uniforms"):
         rnd.BinomialFromUniform("int64", 2)(T.ltensor3("k"), nmat, pvec)

@@ -10,8 +10,7 @@ import cgraph.tensor as T
 from cgraph.gradient import verify_grad
 from cgraph.scan_module import Scan, until
 from cgraph.tensor.shared_randomstreams import RandomStreams
-from test_rbm_example import load_example
-from util import assert_clean_build, assert_same
+from util import assert_clean_build, assert_same, load_example
 
 pytestmark = pytest.mark.slow   # scan modules
 

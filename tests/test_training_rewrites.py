@@ -78,8 +78,7 @@ def test_shape_reads_move_to_the_inputs_the_lengths_come_from():
 def test_binomial_fast_path_against_a_loop():
     """One n for every sample, contiguous p and uniforms: the RBM's binomial(n=1, p)."""
     import cgraph.tensor.random as rnd
-    from test_random import _binomial_loop
-    from util import check_error
+    from util import binomial_loop, check_error
     u1, u3, n, p = T.dtensor3("u1"), T.dtensor3("u3"), T.lmatrix("n"), T.dmatrix("p")
     uv1, uv3, pv = rng.random((4, 5, 1)), rng.random((4, 5, 3)), rng.random((4, 5))
     one, three = np.ones((1, 1), dtype=np.int64), np.full((1, 1), 3, dtype=np.int64)
@@ -87,8 +86,8 @@ def test_binomial_fast_path_against_a_loop():
             rnd.BinomialFromUniform("int64", 2)(u3, n + 2, p),
             rnd.BinomialFromUniform("int64", 2)(u3, n + 2, p.T.T[:, ::-1])]   # strided p
     check([u1, u3, n, p], outs, [uv1, uv3, one, pv],
-          expected=[_binomial_loop(uv1, one, pv).astype("float64"),
-                    _binomial_loop(uv3, three, pv), _binomial_loop(uv3, three, pv[:, ::-1])])
+          expected=[binomial_loop(uv1, one, pv).astype("float64"),
+                    binomial_loop(uv3, three, pv), binomial_loop(uv3, three, pv[:, ::-1])])
     bad = pv.copy()
     bad[2, 3] = 1.5
     check_error([u1, n, p], outs[0], [uv1, one, bad], ValueError, match="p > 1")

@@ -24,8 +24,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture
-def root(tmp_path, monkeypatch):
-    """A cache of this test's own, and warnings given again."""
+def root(tmp_path, monkeypatch, no_prebuilt_units):
+    """A cache of this test's own (its compiled templates and compiler probe too: no units
+    adopted), and warnings given again."""
     path = str(tmp_path / "cache")
     monkeypatch.setenv("CGRAPH_CACHE_DIR", path)
     cache.forget_checks()
@@ -250,7 +251,8 @@ def test_cache_verify_checks_the_records_too(root):
     _affine(9.5, 1.0)
     records = _records(root, "graph") + _records(root, "json") + \
         glob.glob(os.path.join(root, "templates", "*.sealed")) + \
-        glob.glob(os.path.join(root, "toolchain", "*"))
+        glob.glob(os.path.join(root, "toolchain", "*")) + \
+        glob.glob(os.path.join(root, "tuning", "*.json"))   # (the first test of a process tunes)
     with open(records[0], "r+b") as f:
         f.seek(100)
         f.write(b"X")

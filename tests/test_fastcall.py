@@ -358,7 +358,7 @@ def test_unbuildable_extension_falls_back_quietly(monkeypatch, caplog):
     assert g._fast_call is None and g(np.ones(1)).tolist() == [5.0]
 
 
-def test_extension_is_a_checked_cache_entry(fresh_cache, monkeypatch):
+def test_extension_is_a_checked_cache_entry(fresh_cache, monkeypatch, no_prebuilt_units):
     from cgraph import cache
     entry = fastcall.extension_entry()          # built in the empty cache
     assert cache.extension_stats["builds"] == 1 and cache.stats["builds"] == 0

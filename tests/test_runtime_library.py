@@ -13,7 +13,8 @@ import cgraph
 import cgraph.tensor as T
 from cgraph import cache, runtime_library
 
-pytestmark = pytest.mark.slow   # programs in fresh caches build the runtime
+pytestmark = [pytest.mark.slow,   # programs in fresh caches build the runtime
+              pytest.mark.usefixtures("no_prebuilt_units")]   # (not adopt the run's)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -161,6 +161,7 @@ def test_skinny_products_go_to_a_variant_only_when_it_beats_blas():
     assert result["skinny"]["m"]["vs_blas"] == {"BLAS": 1.0, "A": 0.7, "B": 0.8}
 
 
+@pytest.mark.slow   # every variant x kind x shape: ~2 s of CPU per dtype
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_dot_on_the_skinny_path(lib, dtype, restore_variants):
     """Products past the small limit with one side <= 32 (row and column tails included),
@@ -392,6 +393,7 @@ def test_skinny_products_stay_with_a_multithreaded_blas(lib, tmp_path, monkeypat
             dict.fromkeys("mnk", None)
 
 
+@pytest.mark.slow   # a second runtime library compiled: ~8 s of CPU
 def test_an_avx2_only_build_has_the_32_byte_variants(tmp_path):
     """The runtime compiled for a CPU without AVX-512 (gcc -mavx2 -mfma) holds the variants of
     32-byte vectors only, each agreeing with numpy; timing them picks one (skinny products,

@@ -97,6 +97,7 @@ def _special_values():
     return np.concatenate([x, np.concatenate(ints).astype(np.int32).view(np.float32)])
 
 
+@pytest.mark.slow   # 8.8 M inputs per kernel: ~2 s of CPU each
 @pytest.mark.parametrize("name", sorted(ULP_BOUNDS))
 def test_ulp_bound_on_a_sweep_of_all_float32(name):
     patterns = np.arange(0, 2 ** 32, 509, dtype=np.uint64).astype(np.uint32)

@@ -13,8 +13,8 @@ os.environ["CGRAPH_TEST_CACHE_DIR"] = _cache   # pytest-xdist's workers share th
 # Every fresh cache of a test (in this process or a child) would build the runtime library and
 # the call-path extension again, seconds of gcc each: they are built once per run into this
 # folder (prebuilt_units), and fresh caches adopt them as they would an installed package's.
-# Tests that observe those builds take the no_prebuilt_units fixture; tests/cache/test_prebuilt.py
-# points this at the units it builds.
+# Tests that observe those builds take the no_prebuilt_units fixture;
+# tests/cache/test_prebuilt.py points this at the units it builds.
 _units = os.path.join(_cache, "prebuilt-units")
 _no_units = os.path.join(_cache, "no-prebuilt-units")
 os.environ.setdefault("CGRAPH_PREBUILT_DIR", _units)

@@ -57,6 +57,11 @@ def prebuilt_units():
         try:
             if not _units_current(_cache):
                 prebuilt.build(_units)
+            # loaded from the run's cache, one worker after the other: the kernel variants
+            # in force are those of the run's cache's record (tuned once), not those of the
+            # fresh cache of whichever test would have loaded the library first
+            from cgraph import runtime_library
+            runtime_library.runtime()
         except (cache.CompilerMissing, cache.CompileError):
             pass        # no units: each fresh cache builds its own, as without this folder
 

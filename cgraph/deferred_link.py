@@ -9,7 +9,7 @@ the call-path extension's) and linked when the library is loaded.
 
 The module's key and command do not change: the command is run in two steps, compile then
 link, which gives the same bytes as running it whole (the object's name is in no output;
-tests/test_prebuilt.py checks it). A module is loaded only after its runtime library is.
+tests/cache/test_prebuilt.py checks it). A module is loaded only after its runtime library is.
 """
 import os
 

@@ -4,7 +4,7 @@ Each function takes one SGD step in place on a list of numpy parameters, ordered
 example's ``params``, and returns the minibatch cost computed before the step. They follow
 Theano's conventions exactly (conv2d flips its filters; max-pooling sends the gradient to
 every position of a window that equals its maximum), so a cgraph step and a numpy step from the
-same parameters agree to rounding: tests/test_examples.py checks it, and
+same parameters agree to rounding: tests/examples/test_examples.py checks it, and
 examples/step_timings.py times the two against each other.
 """
 import numpy as np

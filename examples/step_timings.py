@@ -5,7 +5,7 @@ cgraph; install them yourself to compare).
 
 Every backend starts from the example's initial parameters and walks the same minibatches of
 the digits training set (float64). Before timing, each backend's first step is checked
-against numpy's cost (tests/test_examples.py checks cgraph's updated parameters against
+against numpy's cost (tests/examples/test_examples.py checks cgraph's updated parameters against
 numpy's too). The timing takes
 rounds of one epoch (59 minibatches) per backend, the backends taking turns so that a busy
 machine slows them alike, and reports the median and the best time per minibatch (on a

@@ -340,7 +340,7 @@ static inline float cg_signf(float x) { return x > 0 ? 1.0f : (x < 0 ? -1.0f : x
  * polynomial fitted by scripts/fit_vecmath.py, exponent bits assembled with integer ops,
  * special cases by selects), so loops calling them vectorise without a libm or libmvec
  * call. Error bounds, against the float64 result rounded to float32, measured over all 2^32
- * inputs by tests/test_vecmath.py: cg_expf within 1 ulp, cg_log1pf within 1 ulp (subnormal
+ * inputs by tests/codegen/test_vecmath.py: cg_expf within 1 ulp, cg_log1pf within 1 ulp (subnormal
  * results: 1 ulp of the subnormal spacing); sigmoid and softplus built on them within 2.
  * Without libmvec (other compilers and C libraries) a loop calling expf ran a scalar call
  * per element: W1's float32 loop took 7x longer than with these. */

@@ -10,9 +10,14 @@ _owned = not os.environ.get("CGRAPH_TEST_CACHE_DIR")   # made by this run: remov
 _cache = os.environ.get("CGRAPH_TEST_CACHE_DIR") or tempfile.mkdtemp(prefix="cgraph-test-cache-")
 os.environ["CGRAPH_CACHE_DIR"] = _cache
 os.environ["CGRAPH_TEST_CACHE_DIR"] = _cache   # pytest-xdist's workers share this run's cache
-# Units shipped in an installed package (cgraph/prebuilt.py) would stand in for the builds the
-# tests observe; tests/test_prebuilt.py points this at the units it builds.
-os.environ.setdefault("CGRAPH_PREBUILT_DIR", os.path.join(_cache, "no-prebuilt-units"))
+# Every fresh cache of a test (in this process or a child) would build the runtime library and
+# the call-path extension again, seconds of gcc each: they are built once per run into this
+# folder (prebuilt_units), and fresh caches adopt them as they would an installed package's.
+# Tests that observe those builds take the no_prebuilt_units fixture;
+# tests/cache/test_prebuilt.py points this at the units it builds.
+_units = os.path.join(_cache, "prebuilt-units")
+_no_units = os.path.join(_cache, "no-prebuilt-units")
+os.environ.setdefault("CGRAPH_PREBUILT_DIR", _units)
 
 
 def pytest_unconfigure(config):
@@ -25,3 +30,49 @@ def pytest_unconfigure(config):
 @pytest.fixture(scope="session")
 def cache_dir():
     return _cache
+
+
+def _units_current(root):
+    """Whether the run's folder of units holds this source's runtime and extension keys."""
+    from cgraph import cache, prebuilt, runtime_library
+    source, include_dirs, extra = prebuilt.extension_spec()
+    keys = [cache.compute_key(cache.runtime_material(runtime_library.source_digest(), root,
+                                                     build=True)),
+            cache.compute_key(cache.extension_material(source, root, include_dirs, extra,
+                                                       build=True))]
+    return all(os.path.isdir(os.path.join(_units, key)) for key in keys)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prebuilt_units():
+    """The run's units, built by the first pytest-xdist worker while the others wait (kept
+    with a kept cache, rebuilt when the runtime's or the extension's source changed)."""
+    if os.environ["CGRAPH_PREBUILT_DIR"] != _units:
+        return      # the caller named another folder
+    import fcntl
+    from cgraph import cache, prebuilt
+    cache.make_private_dirs(_cache)     # (a kept cache may not exist yet)
+    with open(_units + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not _units_current(_cache):
+                prebuilt.build(_units)
+            # loaded from the run's cache, one worker after the other: the kernel variants
+            # in force are those of the run's cache's record (tuned once), not those of the
+            # fresh cache of whichever test would have loaded the library first
+            from cgraph import runtime_library
+            runtime_library.runtime()
+        except (cache.CompilerMissing, cache.CompileError):
+            pass        # no units: each fresh cache builds its own, as without this folder
+
+
+@pytest.fixture
+def no_prebuilt_units(monkeypatch):
+    """For tests that observe a fresh cache building the runtime library or the extension."""
+    monkeypatch.setenv("CGRAPH_PREBUILT_DIR", _no_units)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow tests first (in their files' order): pytest-xdist hands tests out in this order,
+    so a run does not end with one worker on a long test while the other one idles."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

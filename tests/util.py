@@ -1,6 +1,9 @@
 """Helpers for tests: run a graph in C and in the numpy reference mode and compare."""
+import importlib.util
 import json
 import os
+import pathlib
+import sys
 
 import numpy as np
 
@@ -121,3 +124,27 @@ def run_in_threads(work, n):
         t.join()
     if errors:
         raise errors[0]
+
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+
+
+def load_example(name):
+    """examples/<name>.py as a module (the examples import their neighbours, digits, layers
+    and training, from their own folder)."""
+    if str(EXAMPLES) not in sys.path:
+        sys.path.insert(0, str(EXAMPLES))
+    spec = importlib.util.spec_from_file_location(f"cgraph_example_{name}",
+                                                  EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def binomial_loop(u, n, p):
+    """Binomial draws from uniforms ``u`` (last axis: the trials), one sample at a time."""
+    out = np.zeros(u.shape[:-1], dtype=np.int64)
+    n, p = np.broadcast_to(n, out.shape), np.broadcast_to(p, out.shape)
+    for i in np.ndindex(out.shape):
+        out[i] = sum(u[i + (j,)] < p[i] for j in range(n[i]))
+    return out

@@ -3,7 +3,7 @@
 A rewrite is a function from an Apply node to replacement variables (or None when it does
 not apply); a phase is a list of rewrites applied over the whole graph until nothing changes.
 ``optimize`` runs the phases in order. Every rewrite must keep results identical to the
-numpy reference (tests/test_rewrite.py checks each one).
+numpy reference (tests/rewrite/test_rewrite.py checks each one).
 """
 from .engine import Phase, apply_phase, merge
 from .basic_rewrites import constant_folding

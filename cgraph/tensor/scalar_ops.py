@@ -196,7 +196,8 @@ def _sign(x):
 # - domain: (low, high) where the op is smooth, per input or one for all; the tests sample
 #   values and check gradients there.
 # Adding an op: one row here, a C function in templates/runtime.h if libm lacks it, and its
-# name in the value tests' list (tests/test_scalar_ops.py); ``T.<name>`` follows from the row.
+# name in the value tests' list (tests/tensor/test_scalar_ops.py); ``T.<name>`` follows
+# from the row.
 
 def _elemwise_of(name):
     """The symbolic elementwise function of table op ``name``, for gradient expressions."""

@@ -1,0 +1,445 @@
+"""The small-GEMM kernel's tile variants (templates/ops/small_gemm.c.j2) and their selection
+per CPU (cgraph/gemm_tuning.py): every variant compiled here against numpy, called directly
+and through dot; the choice made by timing (a fake timer standing for a Zen 4, a Zen 5 and an
+AVX2-only Intel), kept in the cache as a sealed record, rebuilt with a warning when tampered
+with, shown by `cache show`."""
+import ctypes
+import io
+import json
+import os
+import contextlib
+import warnings
+
+import numpy as np
+import pytest
+
+import cgraph
+import cgraph.tensor as T
+from cgraph import cache, gemm_tuning, runtime_library
+from cgraph.cache import cli as cache_cli
+from cgraph.cache_files import read_sealed, seal
+
+rng = np.random.default_rng(7)
+
+# (m, n, k): single elements, every tile's row and column tails, k = 1, sizes past a tile
+SHAPES = [(1, 1, 1), (1, 33, 1), (5, 1, 7), (7, 13, 5), (13, 37, 9), (25, 70, 3),
+          (33, 100, 65), (12, 64, 16), (97, 17, 40)]
+_CT = {"float32": ctypes.c_float, "float64": ctypes.c_double}
+
+
+@pytest.fixture(scope="module")
+def lib():
+    return runtime_library.runtime().lib
+
+
+@pytest.fixture
+def restore_variants(lib, monkeypatch):
+    """Put back the variants chosen for this machine after a test that changes them."""
+    yield
+    monkeypatch.delenv("CGRAPH_GEMM_VARIANT", raising=False)
+    gemm_tuning.apply(lib, gemm_tuning.choose(lib, runtime_library.runtime().key))
+
+
+@pytest.fixture
+def one_blas_thread(monkeypatch):
+    """BLAS as on one thread, where skinny products are timed against it."""
+    import cgraph.blas_pointers as blas_pointers
+    monkeypatch.setattr(blas_pointers, "blas_threads", lambda: 1)
+
+
+def run_variant(lib, variant, a, b, alpha=1.0, beta=0.0, c=None):
+    """cg_<p>gemm_variant on numpy views a and b (any strides), into c (a new array if None)."""
+    dtype = a.dtype.name
+    ct, i64, ptr = _CT[dtype], ctypes.c_int64, ctypes.c_void_p
+    f = getattr(lib, f"cg_{dtype[5] == '3' and 's' or 'd'}gemm_variant")
+    f.argtypes = [ctypes.c_int, i64, i64, i64, ct, ptr, i64, i64, ptr, i64, i64, ct, ptr]
+    f.restype = ctypes.c_int
+    (m, k), n = a.shape, b.shape[1]
+    c = np.empty((m, n), a.dtype) if c is None else c
+    size = a.itemsize
+    ok = f(variant, m, n, k, alpha, a.ctypes.data, a.strides[0] // size, a.strides[1] // size,
+           b.ctypes.data, b.strides[0] // size, b.strides[1] // size, beta, c.ctypes.data)
+    assert ok == 1
+    return c
+
+
+def tol(dtype, k):
+    return (1e-4, 1e-5 * k) if dtype == "float32" else (1e-12, 1e-13 * k)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_variant_matches_numpy(lib, dtype):
+    """Each compiled variant on odd shapes, with A transposed or every-other-column, B
+    transposed (packed) or strided, and alpha/beta (beta == 0 never reads C: NaN there)."""
+    names = gemm_tuning.variant_names(lib)
+    assert len(names) >= 2
+    for variant, name in enumerate(names):
+        for m, n, k in SHAPES:
+            a = rng.standard_normal((m, k)).astype(dtype)
+            b = rng.standard_normal((k, n)).astype(dtype)
+            expected = a.astype(np.float64) @ b.astype(np.float64)
+            rtol, atol = tol(dtype, k)
+            a_views = [a, np.asfortranarray(a), np.repeat(a, 2, axis=1)[:, ::2]]
+            b_views = [b, np.asfortranarray(b), np.repeat(b, 3, axis=1)[:, ::3]]
+            for av in a_views:
+                for bv in b_views:
+                    c = np.full((m, n), np.nan, dtype)
+                    run_variant(lib, variant, av, bv, c=c)
+                    np.testing.assert_allclose(c, expected, rtol=rtol, atol=atol,
+                                               err_msg=f"{name} {m}x{n}x{k}")
+            c0 = rng.standard_normal((m, n)).astype(dtype)
+            c = run_variant(lib, variant, a, b.T.copy().T, alpha=-0.5, beta=2.0, c=c0.copy())
+            np.testing.assert_allclose(c, -0.5 * expected + 2.0 * c0, rtol=rtol,
+                                       atol=atol + 1e-5, err_msg=f"{name} alpha/beta")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_row_remainder_of_every_variant(lib, dtype):
+    """Every row count up to two tiles and a remainder (each remainder runs on the smallest
+    tile that holds it, the rows past it reading A's last row again, never stored), with a
+    partial and a full last block of columns, beta reading C."""
+    for variant, name in enumerate(gemm_tuning.variant_names(lib)):
+        for m in range(1, 26):
+            for n, k in ((37, 9), (64, 3)):
+                a = rng.standard_normal((m, k)).astype(dtype)
+                b = rng.standard_normal((k, n)).astype(dtype)
+                c0 = rng.standard_normal((m, n)).astype(dtype)
+                expected = 1.5 * (a.astype(np.float64) @ b) + 0.5 * c0
+                c = run_variant(lib, variant, a, b, alpha=1.5, beta=0.5, c=c0.copy())
+                rtol, atol = tol(dtype, k)
+                np.testing.assert_allclose(c, expected, rtol=rtol, atol=atol + 1e-5,
+                                           err_msg=f"{name} {m}x{n}x{k}")
+
+
+def test_unknown_variant_is_refused(lib):
+    a = np.ones((2, 2))
+    for p in ("s", "d"):
+        setter = getattr(lib, f"cg_set_{p}gemm_variant")
+        setter.argtypes, setter.restype = [ctypes.c_int], ctypes.c_int
+        assert setter(len(gemm_tuning.variant_names(lib))) == 0
+        assert setter(-1) == 0
+    f = lib.cg_dgemm_variant
+    f.argtypes = [ctypes.c_int] + [ctypes.c_int64] * 3 + [ctypes.c_double, ctypes.c_void_p] + \
+        [ctypes.c_int64] * 2 + [ctypes.c_void_p] + [ctypes.c_int64] * 2 + \
+        [ctypes.c_double, ctypes.c_void_p]
+    assert f(99, 2, 2, 2, 1.0, a.ctypes.data, 2, 1, a.ctypes.data, 2, 1, 0.0,
+             np.empty((2, 2)).ctypes.data) == 0
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dot_with_each_variant(lib, dtype, monkeypatch, restore_variants):
+    """dot through a compiled function, each variant in force (CGRAPH_GEMM_VARIANT), on
+    shapes the kernel takes (with row and column tails and a transposed B) and empty ones."""
+    a, b, c = (T.matrix(name, dtype=dtype) for name in "abc")
+    f = cgraph.function([a, b], T.dot(a, b))
+    g = cgraph.function([a, c], T.dot(a, c.T))
+    record = gemm_tuning.choose(lib, runtime_library.runtime().key)
+    for name in gemm_tuning.variant_names(lib):
+        monkeypatch.setenv("CGRAPH_GEMM_VARIANT", name)
+        assert gemm_tuning.apply(lib, record) == {"float32": name, "float64": name}
+        for m, n, k in [(16, 64, 64), (13, 37, 9), (21, 50, 33), (1, 17, 1), (0, 20, 5),
+                        (4, 20, 0)]:
+            av = rng.standard_normal((m, k)).astype(dtype)
+            bv = rng.standard_normal((k, n)).astype(dtype)
+            out = f(av, bv)
+            assert out.dtype == dtype and out.shape == (m, n)
+            np.testing.assert_allclose(out, av.astype(np.float64) @ bv, *tol(dtype, max(k, 1)),
+                                       err_msg=f"{name} {m}x{n}x{k}")
+        cv = rng.standard_normal((40, 30)).astype(dtype)      # dot(a, c.T): B packed
+        av = rng.standard_normal((11, 30)).astype(dtype)
+        np.testing.assert_allclose(g(av, cv), av.astype(np.float64) @ cv.T, *tol(dtype, 30),
+                                   err_msg=name)
+
+
+def test_forced_unknown_variant_names_the_variable(lib, monkeypatch, restore_variants):
+    monkeypatch.setenv("CGRAPH_GEMM_VARIANT", "9x9v99")
+    with pytest.raises(ValueError, match="CGRAPH_GEMM_VARIANT='9x9v99' names no small-GEMM"):
+        gemm_tuning.apply(lib, gemm_tuning.choose(lib, runtime_library.runtime().key))
+
+
+def test_skinny_products_go_to_a_variant_only_when_it_beats_blas():
+    """Per kind of skinny product, the fastest variant when it is 5% faster than BLAS, else
+    BLAS (None)."""
+    names = ["A", "B"]
+    speed = {"m": {-1: 1.0, 0: 0.7, 1: 0.8},      # A wins clearly
+             "n": {-1: 1.0, 0: 0.97, 1: 1.2},     # A within the margin: BLAS
+             "k": {-1: 1.0, 0: 1.5, 1: 2.0}}      # BLAS
+    skinny = {"m": [(1, 1, 1)], "n": [(2, 2, 2)], "k": [(3, 3, 3)]}
+    kind_of = {shape: kind for kind, shapes in skinny.items() for shape in shapes}
+
+    def timer(dtype, variant, shape):
+        if shape in ((1, 1, 1), (2, 2, 2), (3, 3, 3)):
+            return speed[kind_of[shape]][variant]
+        return 1.0 + variant
+    result = gemm_tuning.measure(names, timer, dtypes=["float32"], shapes=[(9, 9, 9)],
+                                 rounds=1, skinny=skinny)["float32"]
+    assert result["variant"] == "A"
+    assert {kind: s["variant"] for kind, s in result["skinny"].items()} == \
+        {"m": "A", "n": None, "k": None}
+    assert result["skinny"]["m"]["vs_blas"] == {"BLAS": 1.0, "A": 0.7, "B": 0.8}
+
+
+@pytest.mark.slow   # every variant x kind x shape: ~2 s of CPU per dtype
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dot_on_the_skinny_path(lib, dtype, restore_variants):
+    """Products past the small limit with one side <= 32 (row and column tails included),
+    through each variant as the skinny kernel of every kind, and through BLAS."""
+    a, b, c = (T.matrix(name, dtype=dtype) for name in "abc")
+    f = cgraph.function([a, b], T.dot(a, b))
+    g = cgraph.function([a, c], T.dot(a, c.T))       # transposed B: BLAS
+    p = "s" if dtype == "float32" else "d"
+    setter = getattr(lib, f"cg_set_{p}gemm_skinny_variant")
+    setter.argtypes, setter.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    assert setter(3, 0) == 0 and setter(0, 99) == 0
+    shapes = [(21, 301, 401), (20, 500, 784), (401, 10, 601), (333, 401, 19), (1, 2500, 900)]
+    for variant in [-1] + list(range(len(gemm_tuning.variant_names(lib)))):
+        for kind in range(3):
+            assert setter(kind, variant) == 1
+        for m, n, k in shapes:
+            av = rng.standard_normal((m, k)).astype(dtype)
+            bv = rng.standard_normal((k, n)).astype(dtype)
+            expected = av.astype(np.float64) @ bv
+            np.testing.assert_allclose(f(av, bv), expected, *tol(dtype, k),
+                                       err_msg=f"variant {variant} {m}x{n}x{k}")
+            np.testing.assert_allclose(f(av.T.copy().T, bv), expected, *tol(dtype, k))
+            np.testing.assert_allclose(g(av, np.ascontiguousarray(bv.T)), expected,
+                                       *tol(dtype, k))
+
+
+def test_measure_takes_the_geometric_mean_over_shapes():
+    """A variant twice as slow on one shape loses to one 10% slower on every shape; the
+    best of the rounds counts (a burst of load on one timing does not decide)."""
+    names = ["A", "B", "C"]
+    calls = []
+
+    def timer(dtype, variant, shape):
+        calls.append((dtype, variant, shape))
+        first_round = len([c for c in calls if c[1:] == (variant, shape)]) == 1
+        base = {"A": 1.0, "B": 1.1, "C": 1.05}[names[variant]]
+        if names[variant] == "C" and shape == (1, 2, 3):
+            base = 2.0
+        return base * (50 if first_round else 1)
+
+    result = gemm_tuning.measure(names, timer, dtypes=["float64"],
+                                 shapes=[(1, 2, 3), (4, 5, 6), (7, 8, 9)], rounds=2, skinny={})
+    assert result["float64"]["variant"] == "A"
+    assert result["float64"]["scores"]["A"] == 1.0
+    assert result["float64"]["scores"]["B"] == pytest.approx(1.1, rel=1e-3)
+    assert result["float64"]["scores"]["C"] == pytest.approx((1.05 * 1.05 * 2.0) ** (1 / 3),
+                                                              rel=1e-3)
+    assert len(calls) == 3 * 3 * 2
+
+
+# Three machines the selection must serve, as a fake timer sees them: which variant (by its
+# position among those compiled: the first, the last, the second) runs fastest there.
+MACHINES = {"AuthenticAMD family 25 model 17 (AMD EPYC Zen 4)": 0,
+            "AuthenticAMD family 26 model 2 (AMD EPYC Zen 5)": -1,
+            "GenuineIntel family 6 model 158 (Intel Core AVX2)": 1}
+
+
+def fake_timer(winner, blas=1.2):
+    """Variant ``winner`` fastest, BLAS (-1) ``blas`` times slower than it."""
+    def timer(dtype, variant, shape):
+        m, n, k = shape
+        factor = blas if variant == -1 else 1.0 if variant == winner else 1.5 + variant * 0.01
+        return m * n * k * factor
+    return timer
+
+
+def test_each_cpu_gets_its_fastest_variant(lib, tmp_path, monkeypatch, one_blas_thread):
+    """Each CPU's record names the variant its timer found fastest, in its own file; a second
+    look reads the record without timing anything."""
+    names = gemm_tuning.variant_names(lib)
+    key = runtime_library.runtime().key
+    paths = set()
+    for cpu, position in MACHINES.items():
+        winner = range(len(names))[position]
+        monkeypatch.setattr(gemm_tuning, "cpu_identity", lambda cpu=cpu: cpu)
+        record = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=fake_timer(winner))
+        assert record["cpu"] == cpu
+        assert {d: c["variant"] for d, c in record["choice"].items()} == \
+            {"float32": names[winner], "float64": names[winner]}
+        for choice in record["choice"].values():
+            assert {kind: s["variant"] for kind, s in choice["skinny"].items()} == \
+                dict.fromkeys("mnk", names[winner])
+        path = gemm_tuning.record_path(str(tmp_path), key, cpu, 1)
+        assert json.loads(read_sealed(path)) == record
+        paths.add(path)
+
+        def no_timing(*args):
+            raise AssertionError("timed again although the record is in the cache")
+        assert gemm_tuning.choose(lib, key, root=str(tmp_path), timer=no_timing) == record
+        skinny = f"skinny m<=32:{names[winner]} n<=32:{names[winner]} k<=32:{names[winner]}"
+        assert gemm_tuning.describe(record) == (
+            f"small-GEMM tiles: float32 {names[winner]}, {skinny}; float64 {names[winner]}, "
+            f"{skinny} (measured on {cpu})")
+    assert len(paths) == len(MACHINES)
+    # the choice of another runtime library (other templates, compiler or CPU features)
+    # is not this one's
+    counted = []
+    gemm_tuning.choose(lib, "0" * 64, root=str(tmp_path),
+                       timer=lambda *a: counted.append(a) or 1.0)
+    assert counted
+
+
+def _tampered_variants():
+    def flip_byte(data):
+        return data[:-3] + bytes([data[-3] ^ 1]) + data[-2:]
+
+    def other_runtime(data):       # resealed, so only the content tells
+        record = json.loads(data.split(b"\n", 1)[1])
+        record["runtime"] = "f" * 64
+        return seal(json.dumps(record).encode())
+
+    def unknown_variant(data):
+        record = json.loads(data.split(b"\n", 1)[1])
+        record["choice"]["float32"]["variant"] = "99x99v64"
+        return seal(json.dumps(record).encode())
+
+    def truncated(data):
+        return data[:40]
+    return [flip_byte, other_runtime, unknown_variant, truncated]
+
+
+@pytest.mark.parametrize("tamper", _tampered_variants(), ids=lambda f: f.__name__)
+def test_tampered_record_is_rebuilt_with_a_warning(lib, tmp_path, monkeypatch, tamper, one_blas_thread):
+    names = gemm_tuning.variant_names(lib)
+    key = runtime_library.runtime().key
+    monkeypatch.setattr(gemm_tuning, "cpu_identity", lambda: "FakeVendor family 1 model 2")
+    first = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=fake_timer(0))
+    path = gemm_tuning.record_path(str(tmp_path), key, "FakeVendor family 1 model 2", 1)
+    with open(path, "rb") as f:
+        data = f.read()
+    with open(path, "wb") as f:
+        f.write(tamper(data))
+    winner = len(names) - 1
+    with pytest.warns(RuntimeWarning, match="gemm-.*json"):
+        again = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=fake_timer(winner))
+    assert again["choice"]["float64"]["variant"] == names[winner] != \
+        first["choice"]["float64"]["variant"] or len(names) == 1
+    assert json.loads(read_sealed(path)) == again          # written anew, sealed
+    assert os.listdir(tmp_path / "quarantine")              # the bad one set aside
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert gemm_tuning.choose(lib, key, root=str(tmp_path), timer=fake_timer(0)) == again
+
+
+def test_cache_show_and_verify_see_the_choice(lib, tmp_path, monkeypatch, one_blas_thread):
+    """`cache show` without a key lists the choices with every variant's score; `cache
+    verify` checks the records like every other sealed record."""
+    key = runtime_library.runtime().key
+    monkeypatch.setattr(gemm_tuning, "cpu_identity", lambda: "FakeVendor family 3 model 4")
+    record = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=fake_timer(0))
+    name = record["choice"]["float32"]["variant"]
+    monkeypatch.setenv("CGRAPH_CACHE_DIR", str(tmp_path))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cache_cli.main(["show"]) == 0
+    text = out.getvalue()
+    assert "1 kernel choices" in text
+    assert f"float32 {name}, skinny m<=32:{name}" in text
+    assert "(measured on FakeVendor family 3 model 4)" in text
+    assert "skinny (n <= 32)" in text and "time relative to BLAS" in text
+    for variant in gemm_tuning.variant_names(lib):
+        assert variant in text
+    checked, bad = cache.verify_records(str(tmp_path))
+    assert checked >= 1 and not bad
+    path = gemm_tuning.record_path(str(tmp_path), key, "FakeVendor family 3 model 4", 1)
+    with open(path, "ab") as f:
+        f.write(b" ")
+    checked, bad = cache.verify_records(str(tmp_path), quarantine=False)
+    assert [b[0] for b in bad] == [path]
+
+
+def test_the_runtime_applies_the_recorded_choice(lib):
+    """The loaded runtime runs the variants its cache's record names."""
+    record = gemm_tuning.choose(lib, runtime_library.runtime().key)
+    in_force = gemm_tuning.chosen()
+    if in_force["forced"]:
+        pytest.skip("CGRAPH_GEMM_VARIANT is set")
+    assert in_force["variants"] == {d: c["variant"] for d, c in record["choice"].items()}
+    if os.environ.get("CGRAPH_GEMM_SKINNY", "").lower() != "blas":
+        assert in_force["skinny"] == {d: {kind: s["variant"] for kind, s in c["skinny"].items()}
+                                      for d, c in record["choice"].items()}
+
+
+def test_a_choice_made_against_other_blas_threads_is_not_used(lib, tmp_path, monkeypatch):
+    """BLAS on two threads is another competitor than on one: each count has its record."""
+    import cgraph.blas_pointers as blas_pointers
+    key = runtime_library.runtime().key
+    monkeypatch.setattr(gemm_tuning, "cpu_identity", lambda: "FakeVendor family 5 model 6")
+    monkeypatch.setattr(blas_pointers, "blas_threads", lambda: 1)
+    one = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=fake_timer(0, blas=2.0))
+    monkeypatch.setattr(blas_pointers, "blas_threads", lambda: 2)
+    two = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=fake_timer(0, blas=0.5))
+    assert (one["blas_threads"], two["blas_threads"]) == (1, 2)
+    assert one["choice"]["float32"]["skinny"]["m"]["variant"] is not None
+    assert two["choice"]["float32"]["skinny"]["m"]["variant"] is None      # BLAS
+    assert len(os.listdir(tmp_path / "tuning")) == 2
+
+
+def test_the_c_timer_times_every_candidate_warm_and_cold(lib):
+    """Every variant and BLAS (-1) give a positive time, warm and with evicted operands; an
+    unknown variant is an error, not a time."""
+    names = gemm_tuning.variant_names(lib)
+    for cold in (False, True):
+        timer = gemm_tuning.c_timer(lib, cold=cold)
+        for dtype in ("float32", "float64"):
+            for variant in [-1] + list(range(len(names))):
+                seconds = timer(dtype, variant, (5, 40, 7))
+                assert 0 < seconds < 1
+            with pytest.raises(MemoryError, match="cannot time"):
+                timer(dtype, len(names), (5, 40, 7))
+
+
+def test_skinny_products_stay_with_a_multithreaded_blas(lib, tmp_path, monkeypatch):
+    """The kernel runs on one thread: with BLAS on two, no skinny product is timed or taken."""
+    import cgraph.blas_pointers as blas_pointers
+    monkeypatch.setattr(blas_pointers, "blas_threads", lambda: 2)
+    monkeypatch.setattr(gemm_tuning, "cpu_identity", lambda: "FakeVendor family 7 model 8")
+    shapes = []
+
+    def timer(dtype, variant, shape):
+        shapes.append(shape)
+        return fake_timer(0, blas=5.0)(dtype, variant, shape)
+    record = gemm_tuning.choose(lib, runtime_library.runtime().key, root=str(tmp_path),
+                                timer=timer)
+    skinny = {s for kind in gemm_tuning.SKINNY_SHAPES.values() for s in kind}
+    assert not skinny & set(shapes)
+    for choice in record["choice"].values():
+        assert {kind: s["variant"] for kind, s in choice["skinny"].items()} == \
+            dict.fromkeys("mnk", None)
+
+
+@pytest.mark.slow   # a second runtime library compiled: ~8 s of CPU
+def test_an_avx2_only_build_has_the_32_byte_variants(tmp_path):
+    """The runtime compiled for a CPU without AVX-512 (gcc -mavx2 -mfma) holds the variants of
+    32-byte vectors only, each agreeing with numpy; timing them picks one (skinny products,
+    which need BLAS's pointers, are left out)."""
+    import shutil
+    import subprocess
+    if not shutil.which("gcc"):
+        pytest.skip("no gcc")
+    from cgraph import build_units
+    lib_path, objects = tmp_path / "rt_avx2.so", []
+    for k, unit in enumerate(build_units.unit_sources(runtime_library.render_source())):
+        src = tmp_path / f"unit{k}.c"
+        src.write_text(unit)
+        objects.append(str(tmp_path / f"unit{k}.o"))
+        subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-fPIC", "-fvisibility=hidden",
+                        "-mavx2", "-mfma", "-mno-avx512f", "-c", str(src), "-o", objects[-1]],
+                       check=True)
+    subprocess.run(["gcc", "-shared", *objects, "-o", str(lib_path), "-lm"], check=True)
+    avx2 = ctypes.CDLL(str(lib_path))
+    names = gemm_tuning.variant_names(avx2)
+    assert names and all(name.endswith("v32") for name in names)
+    for dtype in ("float32", "float64"):
+        for variant, name in enumerate(names):
+            for m, n, k in SHAPES + [(m, 37, 9) for m in range(1, 14)]:   # every row tail
+                a = rng.standard_normal((m, k)).astype(dtype)
+                b = rng.standard_normal((k, n)).astype(dtype)
+                np.testing.assert_allclose(run_variant(avx2, variant, a, np.asfortranarray(b)),
+                                           a.astype(np.float64) @ b, *tol(dtype, k),
+                                           err_msg=f"{name} {m}x{n}x{k}")
+    result = gemm_tuning.measure(names, gemm_tuning.c_timer(avx2), skinny={}, rounds=1)
+    assert result["float32"]["variant"] in names and result["float64"]["variant"] in names

@@ -83,17 +83,18 @@ _building = None   # the thread prepare() started, if any
 
 
 def runtime_for_linking():
-    """What a graph module links: the runtime library's loaded entry if it is ready (or is
-    not being built: then it is loaded or built here), else a deferred_link.PendingRuntime
-    for the one being built (the module is then compiled beside it and linked after)."""
+    """What a graph module links: the runtime library's loaded entry if it is ready (or no
+    thread is preparing it: then it is loaded or built here), else a
+    deferred_link.PendingRuntime for the one being prepared (the module is then compiled
+    beside it and linked after)."""
     from . import cache, deferred_link
     from .toolchain import AssumedToolchain
     if _building is None or isinstance(cache.toolchain(), AssumedToolchain):   # key may change
         return runtime()
-    key = cache.compute_key(cache.runtime_material(_digest()))
-    if os.path.isdir(cache.entry_folder(cache.cache_root(), key)):
-        return runtime()    # in the cache already: being loaded (and tuned), not compiled
-    return deferred_link.mark_pending(key, runtime)
+    # being built, adopted or loaded and tuned (the small-GEMM timing takes ~0.3 s): the
+    # module compiles meanwhile and links once runtime() returns
+    return deferred_link.mark_pending(cache.compute_key(cache.runtime_material(_digest())),
+                                      runtime)
 
 
 def prepare():

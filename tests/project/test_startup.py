@@ -1,7 +1,8 @@
 """What starting up and compiling cost beyond the work itself: ``import cgraph`` loads no
-module a cached-graph program does not need, a template is not looked up on disk again, and
-the rewrites try a node only against the rules of its op (what a warm ``function()`` loads
-is checked in test_compile_time.py)."""
+module a cached-graph program does not need, a template is not looked up on disk again
+(the rewrites trying a node only against the rules of its op are checked in
+tests/rewrite/test_rewrite_rules.py; what a warm ``function()`` loads in
+tests/compile/test_compile_time.py)."""
 import html
 import os
 import subprocess
@@ -59,34 +60,3 @@ def test_a_template_rendered_again_is_not_looked_up_on_disk(monkeypatch):
                         lambda *a, **k: looked.append(a) or real_getmtime(*a, **k))
     assert render.render("runtime.h") == first
     assert looked == []
-
-
-def test_the_rule_index_offers_every_rule_that_matches_in_table_order():
-    """canonicalize and stabilize try a node only against the rules rooted at its op: for
-    every rule's own expression (each dtype, each free constant), seen directly and through
-    a broadcast, the rules that match are the same as with the whole table."""
-    import cgraph.tensor as T
-    from cgraph.rewrite import canonicalize, stabilize
-    from cgraph.rewrite.patterns import rules_for
-    from test_rewrite_rules import DTYPES, instances
-    matched = offered = tried = 0
-    for dtype in DTYPES:
-        x, y, found = instances(dtype)
-        exprs = [expr for _, _, expr in found]
-        exprs += [T.shape_padleft(e) for e in exprs] + [x, T.constant(2.0)]
-        for table in (canonicalize.RULES, stabilize.ELEMENTWISE_RULES):
-            for expr in exprs:
-                every = [rule for rule in table if rule.bindings(expr) is not None]
-                indexed = rules_for(table, expr)
-                assert [rule for rule in indexed if rule.bindings(expr) is not None] == every
-                matched, offered, tried = matched + len(every), offered + len(indexed), \
-                    tried + len(table)
-    assert matched > 0 and offered < tried / 4
-
-
-def test_a_rule_not_rooted_at_an_op_is_refused():
-    import pytest
-    import cgraph.tensor as T
-    from cgraph.rewrite.patterns import Rule, rules_for
-    with pytest.raises(TypeError, match="must name an op at its root"):
-        rules_for([Rule("x", lambda out, x: x)], T.exp(T.dvector("v")))

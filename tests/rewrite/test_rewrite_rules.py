@@ -21,6 +21,7 @@ import cgraph.tensor as T
 from cgraph.graph.basic import Constant, io_toposort
 from cgraph.rewrite import canonicalize, stabilize
 from cgraph.rewrite.canonicalize import Const, canonical_elementwise
+from cgraph.rewrite.patterns import Rule, rules_for
 from cgraph.rewrite.stabilize import stable_elementwise
 from util import assert_clean_build
 
@@ -209,3 +210,29 @@ def test_rewritten_expressions_equal_the_unrewritten_graph(dtype, data):
             pattern = (canonicalize.RULES[index][0] if table == "canonicalize"
                        else stabilize.ELEMENTWISE_RULES[index][0])
             _compare(dtype, table, pattern, got[k], r, f"{table} rule {index} ({expr}) on {dtype}")
+
+
+# --- the rule index (patterns.rules_for): a node tried only against the rules of its op ---
+
+def test_the_rule_index_offers_every_rule_that_matches_in_table_order():
+    """canonicalize and stabilize try a node only against the rules rooted at its op: for
+    every rule's own expression (each dtype, each free constant), seen directly and through
+    a broadcast, the rules that match are the same as with the whole table."""
+    matched = offered = tried = 0
+    for dtype in DTYPES:
+        x, y, found = instances(dtype)
+        exprs = [expr for _, _, expr in found]
+        exprs += [T.shape_padleft(e) for e in exprs] + [x, T.constant(2.0)]
+        for table in (canonicalize.RULES, stabilize.ELEMENTWISE_RULES):
+            for expr in exprs:
+                every = [rule for rule in table if rule.bindings(expr) is not None]
+                indexed = rules_for(table, expr)
+                assert [rule for rule in indexed if rule.bindings(expr) is not None] == every
+                matched, offered, tried = matched + len(every), offered + len(indexed), \
+                    tried + len(table)
+    assert matched > 0 and offered < tried / 4
+
+
+def test_a_rule_not_rooted_at_an_op_is_refused():
+    with pytest.raises(TypeError, match="must name an op at its root"):
+        rules_for([Rule("x", lambda out, x: x)], T.exp(T.dvector("v")))

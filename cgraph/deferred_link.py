@@ -1,4 +1,5 @@
-"""Compiling a graph module while its runtime library is still being built.
+"""Compiling a graph module while its runtime library is still being prepared (built,
+adopted, or loaded and its kernels timed).
 
 A graph module is linked against the runtime library (its dependency names the library's
 shared-object name, see cache.runtime_soname), but only the link needs the library, not
@@ -25,18 +26,19 @@ stats = {"deferred_links": 0, "runtime_wait_seconds": 0.0}
 
 
 class PendingRuntime:
-    """Stands for the runtime library being built: its key, all a module's key needs."""
+    """Stands for the runtime library being prepared (built, adopted from shipped units, or
+    loaded and its kernels timed): its key, all a module's key needs."""
 
     def __init__(self, key: str):
         self.key = key
 
     def __repr__(self):
-        return f"<runtime library {self.key[:16]}, being built>"
+        return f"<runtime library {self.key[:16]}, being prepared>"
 
 
 def mark_pending(key: str, load_runtime) -> PendingRuntime:
-    """The runtime library with ``key`` is being built; ``load_runtime()`` returns its loaded
-    entry once it is (waiting for the build). Modules linking it are compiled meanwhile."""
+    """The runtime library with ``key`` is being prepared; ``load_runtime()`` returns its
+    loaded entry once it is (waiting for it). Modules linking it are compiled meanwhile."""
     _pending[key] = load_runtime
     return PendingRuntime(key)
 
@@ -57,7 +59,7 @@ def wait_for_runtime():
 
 def popen(command, material, link_file, cwd, **kwargs):
     """subprocess.Popen(command, cwd=cwd, ...), or, when the runtime library the command
-    links (its copy ``link_file`` in ``cwd``) is still being built, a build of one unit
+    links (its copy ``link_file`` in ``cwd``) is still being prepared, a build of one unit
     (build_units.UnitsBuild, which behaves as a Popen) that runs the command in two steps:
     the compile at once, the link after ``before_link`` got the library, as for a module
     of several units."""
@@ -75,7 +77,7 @@ def popen(command, material, link_file, cwd, **kwargs):
 
 
 def before_link(material, link_file, cwd):
-    """For a build whose link needs the runtime library still being built (``link_file``
+    """For a build whose link needs the runtime library still being prepared (``link_file``
     absent in ``cwd``): a function that waits for the library and writes its copy there,
     to run once the compiles are done and before the link. None when nothing is pending."""
     runtime_key = material.get("runtime")

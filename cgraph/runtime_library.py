@@ -3,13 +3,15 @@
 ``templates/runtime.c.j2`` (buffers and their reuse, copies, broadcasting, error text, the
 BLAS pointers, the small-GEMM kernels) is built like a module, through the cache (same key
 discipline, checks before loading, lock, publication and quarantine), into a shared object
-named after its key: as translation units (UNITS) compiled side by side, then linked
-(cgraph/build_units.py). Graph modules include ``templates/runtime.h``, which declares it, and
-are linked against it: a module holds only its graph's own code, so gcc compiles ~40 KB less
-per function. A module includes the header by name (``HEADER_FILE``), written beside its
-source when it is compiled (``write_header``): the header is one of the library's templates,
-so the runtime's key, which is in the module's key, covers it. Its key depends on the compiler, the CPU features and cgraph's templates (a
-digest of the files, so a warm start finds it without rendering anything).
+named after its key: as translation units compiled side by side, then linked (their roles:
+build_units.RUNTIME_UNITS, each role's optimisation: build_units.RUNTIME_OPTIMIZATION). Its
+key depends on the compiler, the CPU features and cgraph's templates (a digest of the files,
+so a warm start finds it without rendering anything).
+
+Graph modules include ``templates/runtime.h``, which declares the library, by name
+(``template_files.HEADER_FILE``, written beside a module's source while it compiles), and
+are linked against it: a module holds only its graph's own code. The header is one of the
+library's templates, so the runtime's key, which is in every module's key, covers it.
 
 The library is loaded before any module (``runtime()``), and its BLAS pointers are set once
 per process.
@@ -18,10 +20,8 @@ import hashlib
 import os
 import threading
 
-# the translation units (runtime.c.j2 starts each with unit(k)), by role: the role picks a
-# unit's optimisation (build_units.RUNTIME_OPTIMIZATION); the key is made without rendering
-from .build_units import RUNTIME_UNITS as UNITS
-from .template_files import HEADER_FILE, templates_dir, write_header   # noqa: F401 (re-exported)
+from .build_units import RUNTIME_UNITS
+from .template_files import templates_dir
 from .version import __version__
 
 # The templates the library is rendered from (runtime.c.j2 includes the others).
@@ -47,7 +47,7 @@ def source_digest() -> str:
 
 def render_source() -> str:
     from .codegen.render import render
-    return render("runtime.c.j2", version=__version__, units=UNITS)
+    return render("runtime.c.j2", version=__version__, units=RUNTIME_UNITS)
 
 
 def runtime():

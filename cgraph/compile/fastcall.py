@@ -32,7 +32,6 @@ FALLBACK = object()   # what a Caller returns when it declines a call
 GIL_THRESHOLD = 1 << 14
 
 
-
 def _debug(message, *args):
     """One line in the 'cgraph' log. logging is imported here, on the rare failure: importing
     it costs ~4 ms, which every ``import cgraph`` paid for two debug lines."""

@@ -11,7 +11,7 @@ import pytest
 
 import cgraph
 import cgraph.tensor as T
-from cgraph import cache, runtime_library
+from cgraph import build_units, cache, runtime_library, template_files
 
 pytestmark = [pytest.mark.slow,   # programs in fresh caches build the runtime
               pytest.mark.usefixtures("no_prebuilt_units")]   # (not adopt the run's)
@@ -89,12 +89,12 @@ def test_module_source_compiles_again_beside_the_runtime_header(tmp_path, monkey
     x = T.dmatrix("x")
     f = cgraph.function([x], T.exp(x).sum(axis=1) * 2.0, name="header_by_name")
     folder = os.path.dirname(f.module_path)
-    assert runtime_library.HEADER_FILE not in os.listdir(folder)
+    assert template_files.HEADER_FILE not in os.listdir(folder)
     build = json.load(open(os.path.join(folder, "build.json")))
     work = tmp_path / "again"
     work.mkdir()
     (work / "module.c").write_text(f.c_source)
-    runtime_library.write_header(str(work))
+    template_files.write_header(str(work))
     cc = build["command"][0]
     proc = subprocess.run([cc, "-fsyntax-only", "-Wall", "module.c"], cwd=work,
                           capture_output=True, text=True)
@@ -173,20 +173,19 @@ def test_slice_normalisation_is_python_slice_indices():
 
 
 def test_built_as_translation_units_keyed_by_their_commands(tmp_path, monkeypatch):
-    """The library is cut into the units runtime_library.UNITS names (the key is made without
+    """The library is cut into the units build_units.RUNTIME_UNITS names (the key is made without
     rendering it), each compiled by the command its role calls for, side by side, then
     linked: the key holds every command, the entry only the one library."""
-    from cgraph import build_units
     source = runtime_library.render_source()
     units = build_units.unit_sources(source)
-    assert [build_units.unit_role(u) for u in units] == list(runtime_library.UNITS)
+    assert [build_units.unit_role(u) for u in units] == list(build_units.RUNTIME_UNITS)
     assert "\n".join(units) == source
     for unit in units:      # each unit declares the whole library: it compiles on its own
         assert "cg_pool_alloc(cg_pool *pool, int64_t nbytes);" in unit
     material = cache.runtime_material(runtime_library.source_digest(), build=True)
     commands = material["unit_commands"]
     assert len(commands) == len(units)
-    for k, (command, role) in enumerate(zip(commands, runtime_library.UNITS)):
+    for k, (command, role) in enumerate(zip(commands, build_units.RUNTIME_UNITS)):
         assert command[command.index("-c") + 1] == f"unit{k}.c"
         assert set(build_units.RUNTIME_OPTIMIZATION[role]) <= set(command)
         assert "-shared" not in command and "-fvisibility=hidden" in command

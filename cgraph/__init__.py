@@ -11,7 +11,7 @@ from .compile.function import Function, MissingInputError, UnusedInputError, fun
 from .compile.io import In, Out, Param  # noqa: E402
 from .compile.sharedvalue import SharedVariable, shared  # noqa: E402
 from .graph.basic import Apply, Constant, Op, Variable, clone_replace  # noqa: E402
-from .tensor.blas import dot  # noqa: E402
+from .tensor.tensordot import dot  # noqa: E402
 from . import tensor  # noqa: E402
 from .tensor import shared_randomstreams  # noqa: E402,F401  (T.shared_randomstreams, as Theano)
 

@@ -20,7 +20,8 @@ from collections import defaultdict
 
 from ..graph.basic import ancestors, clone_replace, io_toposort
 from ..rewrite.shape_only import read_shapes_from_sources
-from ..tensor.blas import Dot, dot
+from ..tensor.blas import Dot
+from ..tensor.tensordot import dot
 from .scan_op import Scan
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from ..graph.basic import Apply, Constant, InplaceConditions, Op
 from ..graph.labels import c_string, label_of
 from .elemwise import loop_tail, pad_left
+from .math_ops import cast
 from .scalar_ops import upcast
 from .shape_ops import reshape, shape_i
 from .type import TensorType, shape_str
@@ -42,7 +43,7 @@ class Dot(Op):
                 f"dot of {a!r} ({a.ndim}-d) and {b!r} ({b.ndim}-d): a second operand of "
                 f"more than 2 dimensions is not a Dot: use dot() or tensordot()")
         dtype = upcast(a.dtype, b.dtype)
-        a, b = _cast(a, dtype), _cast(b, dtype)
+        a, b = cast(a, dtype), cast(b, dtype)
         bcast = a.broadcastable[:-1] + b.broadcastable[1:]
         return Apply(self, [a, b], [TensorVariable(TensorType(dtype, bcast))])
 
@@ -65,13 +66,13 @@ class Dot(Op):
             if a.ndim == 1:
                 gb = gz * a
             else:
-                gb = dot(_as_rows(gz, a.ndim), _as_rows(a, a.ndim))
+                gb = matrix_dot(_as_rows(gz, a.ndim), _as_rows(a, a.ndim))
             return [ga, gb]
-        ga = dot(gz, b.T)
+        ga = matrix_dot(gz, b.T)
         if a.ndim == 1:
             gb = outer(a, gz)
         else:
-            gb = dot(_as_rows(a, a.ndim).T, _as_rows(gz, a.ndim))
+            gb = matrix_dot(_as_rows(a, a.ndim).T, _as_rows(gz, a.ndim))
         return [ga, gb]
 
     def c_params(self, node):
@@ -101,28 +102,16 @@ def _as_rows(x, a_ndim):
     return reshape(x, [rows] + rest, ndim=1 + len(rest))
 
 
-def _cast(x, dtype):
-    from .basic import cast
-    return cast(x, dtype)
-
-
 _dot = Dot()
 
 
-def dot(a, b):
-    """numpy's ``dot``: vector.vector -> scalar, matrix.vector -> vector, vector.matrix ->
-    vector, matrix.matrix -> matrix, an N-d tensor times a vector or a matrix, and any
-    operand times an N-d tensor (a's last axis against b's second-to-last).
-
-    A 0-d operand means elementwise multiplication. The result has the numpy upcast of the
-    two dtypes (the operands are cast to it first).
-    """
+def matrix_dot(a, b):
+    """numpy's ``dot`` for a second operand of at most 2 dimensions: one Dot node, or the
+    elementwise product when an operand is 0-d. ``dot`` (cgraph.tensor.tensordot) also
+    takes second operands of more dimensions."""
     a, b = as_tensor_variable(a), as_tensor_variable(b)
     if a.ndim == 0 or b.ndim == 0:
         return a * b
-    if b.ndim > 2:
-        from .tensordot import dot_nd   # built on this module's Dot
-        return dot_nd(a, b)
     return _dot(a, b)
 
 
@@ -133,7 +122,7 @@ def outer(x, y):
         x = x.flatten()
     if y.ndim != 1:
         y = y.flatten()
-    return dot(x.dimshuffle(0, "x"), y.dimshuffle("x", 0))
+    return matrix_dot(x.dimshuffle(0, "x"), y.dimshuffle("x", 0))
 
 
 class Gemm(Op):

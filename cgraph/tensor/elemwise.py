@@ -235,7 +235,7 @@ class SumToShape(Op):
 
     def L_op(self, inputs, outputs, output_grads):
         g, x = inputs
-        from .shape_ops import zeros_like
+        from .math_ops import zeros_like
         return [broadcast_like(output_grads[0], g), zeros_like(x)]
 
 
@@ -248,5 +248,5 @@ def sum_to_shape(g, x):
 
 def broadcast_like(value, like):
     """``value`` broadcast to the shape of ``like`` (same rank), as an elementwise op does."""
-    from .basic import second
+    from .math_ops import second
     return second(like, value)

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..graph.basic import Apply, Op
 from .basic import cast
-from .blas import dot
+from .tensordot import dot
 from .type import TensorType, is_float
 from .var import TensorVariable, as_tensor_variable
 

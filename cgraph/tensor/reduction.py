@@ -18,6 +18,7 @@ import numpy as np
 from ..graph.basic import Apply, Constant, Op
 from ..graph.labels import c_string, label_of
 from .elemwise import DimShuffle, broadcast_like, pad_left
+from .math_ops import cast, eq, isclose, maximum, ones_like, switch
 from .scalar_ops import upcast
 from .type import C_TYPES, TensorType, is_float, resolve_dtype, shape_str
 from .var import TensorVariable, as_tensor_variable, constant
@@ -250,7 +251,6 @@ class Reduce(Op):
         (x,), (out,), (gz,) = inputs, outputs, output_grads
         if gz is None or not is_float(x.dtype) or self.mode in ("all", "any"):
             return [None]
-        from . import basic as T
         g = expand_reduced(gz, x, self.axis, self.keepdims)
         if self.mode == "sum":
             return [broadcast_to_input(g, x)]
@@ -258,19 +258,19 @@ class Reduce(Op):
             return [broadcast_to_input(g / reduced_count(x, self.axis, g.dtype, self.ddof), x)]
         o = expand_reduced(out, x, self.axis, self.keepdims)
         if self.mode in ("max", "min"):
-            return [g * T.eq(x, o)]   # every tied extreme gets the gradient, as in Theano
+            return [g * eq(x, o)]   # every tied extreme gets the gradient, as in Theano
         if self.mode in ("var", "std"):
             n = reduced_count(x, self.axis, x.dtype, self.ddof)
             mean = _reduce("mean", x, self.axis, True)
-            gx = g * T.cast(2, x.dtype) * (x - mean) / n
-            return [gx / (T.cast(2, x.dtype) * o) if self.mode == "std" else gx]
+            gx = g * cast(2, x.dtype) * (x - mean) / n
+            return [gx / (cast(2, x.dtype) * o) if self.mode == "std" else gx]
         if self.mode == "prod":
             # the product of the other elements, also where x holds zeros
-            zero = T.eq(x, 0)
-            nonzero_prod = _reduce("prod", T.switch(zero, T.ones_like(x), x), self.axis, True)
+            zero = eq(x, 0)
+            nonzero_prod = _reduce("prod", switch(zero, ones_like(x), x), self.axis, True)
             zeros = _reduce("sum", zero, self.axis, True)
-            others = T.switch(zero, T.switch(T.eq(zeros, 1), nonzero_prod, 0),
-                              T.switch(T.eq(zeros, 0), nonzero_prod / x, 0))
+            others = switch(zero, switch(eq(zeros, 1), nonzero_prod, 0),
+                              switch(eq(zeros, 0), nonzero_prod / x, 0))
             return [g * others]
         raise NotImplementedError(f"no gradient for reduction {self.mode}")
 
@@ -454,10 +454,9 @@ class ArgReduce(Op):
         (x,) = inputs
         if not self.with_value or output_grads[0] is None or not is_float(x.dtype):
             return [None]
-        from . import basic as T
         g = expand_reduced(output_grads[0], x, self.axis, self.keepdims)
         o = expand_reduced(outputs[0], x, self.axis, self.keepdims)
-        return [g * T.eq(x, o)]
+        return [g * eq(x, o)]
 
     def c_params(self, node):
         x = node.inputs[0]
@@ -499,14 +498,13 @@ def broadcast_to_input(g, x):
 
 def reduced_count(x, axes, dtype, ddof=0):
     """The number of elements reduced, minus ``ddof``, as a scalar of ``dtype`` (run time)."""
-    from . import basic as T
     from .shape_ops import shape_i
     count = constant(1, dtype="int64")
     for d in axes:
         count = count * shape_i(x, d)
     if ddof:
-        count = T.maximum(count - ddof, 0)
-    return T.cast(count, dtype)
+        count = maximum(count - ddof, 0)
+    return cast(count, dtype)
 
 
 # --- the user functions (Theano's signatures) --------------------------------------------
@@ -554,6 +552,11 @@ def all(x, axis=None, keepdims=False):
 def any(x, axis=None, keepdims=False):
     """True where some element over ``axis`` is nonzero."""
     return _reduce("any", x, axis, keepdims)
+
+
+def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Whether every element of a and b is close (a bool scalar)."""
+    return all(isclose(a, b, rtol, atol, equal_nan))
 
 
 def _argreduce(kind, x, axis, keepdims, with_value):

@@ -15,8 +15,9 @@ import numpy as np
 from ..graph.basic import Apply, Constant, Op, Variable
 from ..graph.labels import label_of
 from .elemwise import DimShuffle, Elemwise, sum_to_shape
+from .math_ops import cast, eq, fill, mul, ones_like, second, zeros_like  # noqa: F401  (re-exported)
 from .reduction import sum as reduce_sum
-from .scalar_ops import SCALAR_OPS, upcast
+from .scalar_ops import upcast
 from .type import TensorType, is_int, resolve_dtype, shape_str
 from .var import TensorVariable, as_tensor_variable, constant
 
@@ -126,7 +127,6 @@ def as_shape_vector(shape, what="shape"):
             raise TypeError(f"{what} must be an integer vector, got {var!r} of dtype {var.dtype}")
         if var.dtype == "int64":
             return var
-        from .basic import cast
         return cast(var, "int64")
     if isinstance(shape, np.ndarray):
         if shape.ndim > 1 or (shape.size and shape.dtype.kind not in "iu"):
@@ -420,7 +420,6 @@ def flatten(x, ndim=None, outdim=None):
     if all(x.broadcastable[d] for d in rest):
         collapsed = 1
     else:
-        from .basic import mul
         collapsed = shape_i(x, rest[0])
         for d in rest[1:]:
             if not x.broadcastable[d]:
@@ -690,27 +689,6 @@ def ones(shape, dtype=None):
     return alloc(np.array(1, dtype=resolve_dtype(dtype)), _shape_argument(shape))
 
 
-def second(model, value):
-    """An array shaped like ``model`` (broadcast with ``value``) holding ``value``; value's
-    dtype."""
-    return Elemwise(SCALAR_OPS["second"])(model, value)
-
-
-fill = second
-
-
-def zeros_like(model, dtype=None, opt=False):
-    """Zeros with ``model``'s shape; dtype of ``model`` unless given."""
-    model = as_tensor_variable(model)
-    return fill(model, constant(0, dtype=dtype or model.dtype))
-
-
-def ones_like(model, dtype=None, opt=False):
-    """Ones with ``model``'s shape; dtype of ``model`` unless given."""
-    model = as_tensor_variable(model)
-    return fill(model, constant(1, dtype=dtype or model.dtype))
-
-
 # --- ranges ------------------------------------------------------------------------------
 
 class ARange(Op):
@@ -790,7 +768,6 @@ def arange(start, stop=None, step=1, dtype=None):
 
 def eye(n, m=None, k=0, dtype=None):
     """An ``n`` x ``m`` matrix with ones on diagonal ``k`` (dtype floatX unless given)."""
-    from .basic import cast, eq
     dtype = resolve_dtype(dtype)
     n = _as_int_scalar(n, "eye: n")
     m = n if m is None else _as_int_scalar(m, "eye: m")

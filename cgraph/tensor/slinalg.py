@@ -7,7 +7,8 @@ import numpy as np
 from ..graph.basic import Apply
 from . import basic as T
 from .basic import cast
-from .blas import dot, outer
+from .blas import outer
+from .tensordot import dot
 from .nlinalg import LapackOp, as_float_matrix, check_square
 from .shape_ops import arange, shape_i
 from .type import TensorType, is_float

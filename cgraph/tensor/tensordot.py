@@ -13,13 +13,15 @@ import numpy as np
 
 from ..graph.basic import Apply, Op
 from ..graph.labels import label_of
-from .basic import cast, dimshuffle
-from .blas import BLAS_DTYPES, _dot as plain_dot
+from .blas import BLAS_DTYPES, Dot, matrix_dot
+from .math_ops import cast, dimshuffle
 from .reduction import sum as reduce_sum
 from .shape_ops import patternbroadcast, reshape, shape_i
 from .scalar_ops import upcast
 from .type import TensorType, shape_str
 from .var import TensorVariable, as_tensor_variable
+
+plain_dot = Dot()   # the products of matrices the ones below reduce to
 
 
 def _size(x, axes):
@@ -176,4 +178,18 @@ def dot_nd(a, b):
     return tensordot(a, b, [[a.ndim - 1], [b.ndim - 2]])
 
 
-__all__ = ["tensordot", "batched_dot", "batched_tensordot"]
+def dot(a, b):
+    """numpy's ``dot``: vector.vector -> scalar, matrix.vector -> vector, vector.matrix ->
+    vector, matrix.matrix -> matrix, an N-d tensor times a vector or a matrix, and any
+    operand times an N-d tensor (a's last axis against b's second-to-last).
+
+    A 0-d operand means elementwise multiplication. The result has the numpy upcast of the
+    two dtypes (the operands are cast to it first).
+    """
+    a, b = as_tensor_variable(a), as_tensor_variable(b)
+    if b.ndim > 2 and a.ndim > 0:
+        return dot_nd(a, b)
+    return matrix_dot(a, b)
+
+
+__all__ = ["dot", "tensordot", "batched_dot", "batched_tensordot"]

@@ -224,17 +224,17 @@ DEFERRED = {
     ("cgraph.tensor.var", "cgraph.tensor.subtensor"): ("cycle", _OPERATORS),
     ("cgraph.tensor.type", "cgraph.tensor.var"): ("cycle", "TensorType('x') makes a "
                                                   "TensorVariable; var imports type"),
-    ("cgraph.tensor.elemwise", "cgraph.tensor.basic"): ("cycle", _GRADIENTS),
-    ("cgraph.tensor.elemwise", "cgraph.tensor.reduction"): ("cycle", _GRADIENTS),
-    ("cgraph.tensor.elemwise", "cgraph.tensor.shape_ops"): ("cycle", _GRADIENTS),
-    ("cgraph.tensor.reduction", "cgraph.tensor.basic"): ("cycle", _GRADIENTS),
-    ("cgraph.tensor.reduction", "cgraph.tensor.shape_ops"): ("cycle", _GRADIENTS),
-    ("cgraph.tensor.shape_ops", "cgraph.tensor.basic"): ("cycle", _GRADIENTS),
+    ("cgraph.tensor.elemwise", "cgraph.tensor.math_ops"): (
+        "cycle", "Elemwise's and SumToShape's gradients broadcast with second/zeros_like, "
+        "elementwise ops themselves (math_ops builds them on Elemwise)"),
+    ("cgraph.tensor.elemwise", "cgraph.tensor.reduction"): (
+        "cycle", "DimShuffle's gradient sums over the axes it added, and the reductions "
+        "are built on DimShuffle"),
+    ("cgraph.tensor.reduction", "cgraph.tensor.shape_ops"): (
+        "cycle", "a mean's gradient divides by shape_i counts; Alloc's and ARange's "
+        "gradients (shape_ops) are sums"),
     ("cgraph.tensor.shape_ops", "cgraph.tensor.subtensor"): (
         "cycle", "shape_entries looks through x.shape[i]; subtensor imports shape_ops"),
-    ("cgraph.tensor.blas", "cgraph.tensor.basic"): ("cycle", _GRADIENTS),
-    ("cgraph.tensor.blas", "cgraph.tensor.tensordot"): ("cycle", "tensordot is built on "
-                                                        "blas's Dot"),
     ("cgraph.gradient", "cgraph"): ("cycle", "verify_grad compiles with cgraph.function"),
     ("cgraph.deferred_link", "cgraph.cache"): ("cycle", "the cache links through it"),
     ("cgraph.shipped", "cgraph.cache"): ("cycle", "the cache adopts shipped units through it"),

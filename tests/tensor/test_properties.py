@@ -36,7 +36,7 @@ from hypothesis.extra import numpy as hnp
 import cgraph
 import cgraph.tensor as T
 from cgraph.graph.basic import Constant, ancestors, io_toposort
-from cgraph.tensor.basic import _ELEMWISE
+from cgraph.tensor.math_ops import _ELEMWISE
 from cgraph.tensor.scalar_ops import SCALAR_OPS
 from util import assert_clean_build
 

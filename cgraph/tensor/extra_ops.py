@@ -18,7 +18,7 @@ from .shape_ops import alloc, arange, flatten, reshape, shape_i, zeros
 from .sort import add_sort_support
 from .subtensor import inc_subtensor, set_subtensor
 from .type import TensorType, is_int, resolve_dtype
-from .var import TensorVariable, as_tensor_variable
+from .var import TensorVariable, as_tensor_variable, register_operations
 from .basic import squeeze  # noqa: F401  (Theano's extra_ops.squeeze)
 from .sort import argsort, sort  # noqa: F401
 
@@ -327,3 +327,6 @@ class DiffOp:
 
 __all__ = ["CumOp", "cumsum", "cumprod", "RepeatOp", "repeat", "diff", "DiffOp", "bincount",
            "to_one_hot", "fill_diagonal", "squeeze", "sort", "argsort", "Unique", "unique"]
+
+
+register_operations(__name__, globals())   # the methods of tensor variables (var.py)

@@ -8,7 +8,7 @@ families as one namespace.
 from .elemwise import DimShuffle, Elemwise
 from .scalar_ops import SCALAR_OPS, cast_op
 from .type import resolve_dtype
-from .var import as_tensor_variable, constant
+from .var import as_tensor_variable, constant, register_operations as _register_operations
 
 _ELEMWISE = {name: Elemwise(op) for name, op in SCALAR_OPS.items()}
 
@@ -207,3 +207,6 @@ def ones_like(model, dtype=None, opt=False):
     """Ones with ``model``'s shape; dtype of ``model`` unless given."""
     model = as_tensor_variable(model)
     return fill(model, constant(1, dtype=dtype or model.dtype))
+
+
+_register_operations(__name__, globals())   # x + y, x.T, x.astype()... (var.py)

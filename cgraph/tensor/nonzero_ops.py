@@ -10,7 +10,7 @@ import numpy as np
 
 from ..graph.basic import Apply, Op
 from .type import TensorType
-from .var import TensorVariable, as_tensor_variable
+from .var import TensorVariable, as_tensor_variable, register_operations
 
 
 class Nonzero(Op):
@@ -62,3 +62,6 @@ def nonzero_values(a) -> TensorVariable:
 
 
 __all__ = ["Nonzero", "nonzero", "flatnonzero", "nonzero_values"]
+
+
+register_operations(__name__, globals())   # the methods of tensor variables (var.py)

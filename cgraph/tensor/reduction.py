@@ -21,7 +21,7 @@ from .elemwise import DimShuffle, broadcast_like, pad_left
 from .math_ops import cast, eq, isclose, maximum, ones_like, switch
 from .scalar_ops import upcast
 from .type import C_TYPES, TensorType, is_float, resolve_dtype, shape_str
-from .var import TensorVariable, as_tensor_variable, constant
+from .var import TensorVariable, as_tensor_variable, constant, register_operations
 
 # --- axis and dtype rules ----------------------------------------------------------------
 
@@ -596,3 +596,6 @@ def _check_ddof(ddof):
     if isinstance(ddof, (bool, np.bool_)) or not isinstance(ddof, numbers.Integral):
         raise TypeError(f"ddof must be an int, got {ddof!r}")
     return int(ddof)
+
+
+register_operations(__name__, globals())   # the methods of tensor variables (var.py)

@@ -19,7 +19,7 @@ from .math_ops import cast, eq, fill, mul, ones_like, second, zeros_like  # noqa
 from .reduction import sum as reduce_sum
 from .scalar_ops import upcast
 from .type import TensorType, is_int, resolve_dtype, shape_str
-from .var import TensorVariable, as_tensor_variable, constant
+from .var import TensorVariable, as_tensor_variable, constant, register_operations
 
 
 def _is_python_int(value):
@@ -791,3 +791,6 @@ __all__ = ["Rebroadcast", "addbroadcast", "unbroadcast", "patternbroadcast", "Al
            "ones_like", "reshape", "second", "shape", "shape_entries", "shape_i", "shape_of",
            "shape_padaxis", "shape_padleft", "shape_padright", "stack", "vertical_stack",
            "zeros", "zeros_like"]
+
+
+register_operations(__name__, globals())   # the methods of tensor variables (var.py)

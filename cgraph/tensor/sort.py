@@ -12,7 +12,7 @@ import numpy as np
 from ..graph.basic import Apply, Constant, Op
 from .shape_ops import flatten
 from .type import TensorType, is_float
-from .var import TensorVariable, as_tensor_variable, constant
+from .var import TensorVariable, as_tensor_variable, constant, register_operations
 
 _KINDS = ("quicksort", "mergesort", "heapsort", "stable")
 
@@ -156,3 +156,6 @@ def argsort(a, axis=-1, kind="quicksort", order=None):
     if axis is None:
         a, axis = flatten(a), 0
     return ArgSortOp(kind, order)(a, axis)
+
+
+register_operations(__name__, globals())   # x.sort(), x.argsort() (var.py)

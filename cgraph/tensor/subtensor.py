@@ -26,7 +26,7 @@ from .elemwise import DimShuffle, pad_left, sum_to_shape
 from .reduction import sum as reduce_sum
 from .shape_ops import arange, flatten, reshape, shape, shape_i, zeros_like
 from .type import INT_DTYPES, TensorType, shape_str
-from .var import TensorVariable, as_tensor_variable, constant
+from .var import TensorVariable, as_tensor_variable, constant, register_operations
 
 __all__ = ["set_subtensor", "inc_subtensor", "take", "Subtensor", "AdvancedSubtensor",
            "IncSubtensor", "AdvancedIncSubtensor"]
@@ -806,3 +806,6 @@ def take(a, indices, axis=None, mode="raise"):
         raise ValueError(f"take: axis {axis} is out of range for {label_of(a)} with "
                          f"{a.ndim} dimensions")
     return getitem(a, (slice(None),) * (axis % a.ndim) + (indices,))
+
+
+register_operations(__name__, globals())   # the methods of tensor variables (var.py)

@@ -19,7 +19,7 @@ from .reduction import sum as reduce_sum
 from .shape_ops import patternbroadcast, reshape, shape_i
 from .scalar_ops import upcast
 from .type import TensorType, shape_str
-from .var import TensorVariable, as_tensor_variable
+from .var import TensorVariable, as_tensor_variable, register_operations
 
 plain_dot = Dot()   # the products of matrices the ones below reduce to
 
@@ -193,3 +193,6 @@ def dot(a, b):
 
 
 __all__ = ["dot", "tensordot", "batched_dot", "batched_tensordot"]
+
+
+register_operations(__name__, globals())   # the methods of tensor variables (var.py)

@@ -54,6 +54,10 @@ class TensorType:
             raise ValueError(f"cgraph supports at most {MAX_NDIM} dimensions, "
                              f"got {len(self.broadcastable)}")
 
+    # the class of the variables __call__ makes: TensorVariable, set by cgraph.tensor.var
+    # (which imports this module)
+    variable_type = None
+
     ndim = property(lambda self: len(self.broadcastable))
     ctype = property(lambda self: C_TYPES[self.dtype])
 
@@ -75,8 +79,7 @@ class TensorType:
 
     def __call__(self, name=None):
         """Make a new input variable of this type: ``T.dmatrix('x')``."""
-        from .var import TensorVariable
-        return TensorVariable(self, name=name)
+        return self.variable_type(self, name=name)
 
     def with_broadcastable(self, broadcastable):
         return TensorType(self.dtype, broadcastable)

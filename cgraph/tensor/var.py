@@ -8,6 +8,53 @@ from ..graph.basic import Constant, Variable, eval_compiler
 from .type import MAX_NDIM, TensorType, resolve_dtype
 
 
+class _Operations:
+    """The functions tensor variables' operators and methods call (``x + y`` calls ``add``,
+    ``x[i]`` ``getitem``). The modules that define them import this one, so each registers
+    its own when it is imported (register_operations), as numpy's and JAX's array types
+    find their methods in tables filled by the modules above them."""
+
+    def __getattr__(self, name):
+        module = OPERATION_MODULES.get(name)
+        if module is None:
+            raise AttributeError(name)
+        raise RuntimeError(f"tensor variables' {name!r} is registered by cgraph.tensor.{module}, "
+                           f"which is not imported yet: import cgraph.tensor first")
+
+
+_ops = _Operations()
+
+# every name the operators and methods call, and the module that registers it
+OPERATION_MODULES = {
+    **dict.fromkeys([
+        "add", "sub", "mul", "true_div", "floor_div", "mod", "pow", "neg", "abs_", "invert",
+        "and_", "or_", "xor", "lt", "le", "gt", "ge", "sqr", "identity", "maximum", "minimum",
+        "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt", "tanh", "sinh",
+        "cosh", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "arctan2", "arcsinh",
+        "arccosh", "arctanh", "floor", "ceil", "trunc", "sign", "isnan", "isinf", "cast",
+        "clip", "transpose", "dimshuffle", "squeeze"], "math_ops"),
+    **dict.fromkeys(["sum", "mean", "prod", "max", "min", "argmax", "argmin", "var", "std",
+                     "all", "any"], "reduction"),
+    **dict.fromkeys(["shape", "reshape", "flatten", "stack", "get_vector_length"], "shape_ops"),
+    "dot": "tensordot",
+    "getitem": "subtensor",
+    **dict.fromkeys(["sort", "argsort"], "sort"),
+    **dict.fromkeys(["cumsum", "cumprod", "repeat"], "extra_ops"),
+    **dict.fromkeys(["nonzero", "nonzero_values"], "nonzero_ops"),
+}
+
+
+def register_operations(module: str, namespace: dict) -> None:
+    """Make the functions of ``namespace`` (the globals of ``module``, a module named in
+    OPERATION_MODULES) the ones tensor variables' operators and methods call; each such
+    module calls this at the end of its import."""
+    short = module.rpartition(".")[2]
+    names = [name for name, owner in OPERATION_MODULES.items() if owner == short]
+    if not names:
+        raise ValueError(f"{module} registers no operation of tensor variables")
+    vars(_ops).update({name: namespace[name] for name in names})
+
+
 class _TensorOperators:
     """Operators and methods shared by tensor variables, constants and shared variables."""
 
@@ -16,36 +63,36 @@ class _TensorOperators:
     broadcastable = property(lambda self: self.type.broadcastable)
 
     # arithmetic (numpy broadcasting and type promotion)
-    def __add__(self, other): return _b().add(self, other)
-    def __radd__(self, other): return _b().add(other, self)
-    def __sub__(self, other): return _b().sub(self, other)
-    def __rsub__(self, other): return _b().sub(other, self)
-    def __mul__(self, other): return _b().mul(self, other)
-    def __rmul__(self, other): return _b().mul(other, self)
-    def __truediv__(self, other): return _b().true_div(self, other)
-    def __rtruediv__(self, other): return _b().true_div(other, self)
-    def __floordiv__(self, other): return _b().floor_div(self, other)
-    def __rfloordiv__(self, other): return _b().floor_div(other, self)
-    def __mod__(self, other): return _b().mod(self, other)
-    def __rmod__(self, other): return _b().mod(other, self)
-    def __pow__(self, other): return _b().pow(self, other)
-    def __rpow__(self, other): return _b().pow(other, self)
-    def __matmul__(self, other): return _b().dot(self, other)
-    def __rmatmul__(self, other): return _b().dot(other, self)
-    def __neg__(self): return _b().neg(self)
+    def __add__(self, other): return _ops.add(self, other)
+    def __radd__(self, other): return _ops.add(other, self)
+    def __sub__(self, other): return _ops.sub(self, other)
+    def __rsub__(self, other): return _ops.sub(other, self)
+    def __mul__(self, other): return _ops.mul(self, other)
+    def __rmul__(self, other): return _ops.mul(other, self)
+    def __truediv__(self, other): return _ops.true_div(self, other)
+    def __rtruediv__(self, other): return _ops.true_div(other, self)
+    def __floordiv__(self, other): return _ops.floor_div(self, other)
+    def __rfloordiv__(self, other): return _ops.floor_div(other, self)
+    def __mod__(self, other): return _ops.mod(self, other)
+    def __rmod__(self, other): return _ops.mod(other, self)
+    def __pow__(self, other): return _ops.pow(self, other)
+    def __rpow__(self, other): return _ops.pow(other, self)
+    def __matmul__(self, other): return _ops.dot(self, other)
+    def __rmatmul__(self, other): return _ops.dot(other, self)
+    def __neg__(self): return _ops.neg(self)
     def __pos__(self): return self
-    def __abs__(self): return _b().abs_(self)
-    def __invert__(self): return _b().invert(self)
-    def __and__(self, other): return _b().and_(self, other)
-    def __rand__(self, other): return _b().and_(other, self)
-    def __or__(self, other): return _b().or_(self, other)
-    def __ror__(self, other): return _b().or_(other, self)
-    def __xor__(self, other): return _b().xor(self, other)
-    def __rxor__(self, other): return _b().xor(other, self)
-    def __lt__(self, other): return _comparison(_b().lt(self, other))
-    def __le__(self, other): return _comparison(_b().le(self, other))
-    def __gt__(self, other): return _comparison(_b().gt(self, other))
-    def __ge__(self, other): return _comparison(_b().ge(self, other))
+    def __abs__(self): return _ops.abs_(self)
+    def __invert__(self): return _ops.invert(self)
+    def __and__(self, other): return _ops.and_(self, other)
+    def __rand__(self, other): return _ops.and_(other, self)
+    def __or__(self, other): return _ops.or_(self, other)
+    def __ror__(self, other): return _ops.or_(other, self)
+    def __xor__(self, other): return _ops.xor(self, other)
+    def __rxor__(self, other): return _ops.xor(other, self)
+    def __lt__(self, other): return _comparison(_ops.lt(self, other))
+    def __le__(self, other): return _comparison(_ops.le(self, other))
+    def __gt__(self, other): return _comparison(_ops.gt(self, other))
+    def __ge__(self, other): return _comparison(_ops.ge(self, other))
     __hash__ = Variable.__hash__
 
     __array_priority__ = 1000
@@ -62,7 +109,7 @@ class _TensorOperators:
         name = _NUMPY_UFUNCS.get(ufunc.__name__, ufunc.__name__)
         if method != "__call__" or kwargs or name not in _UFUNC_NAMES:
             return NotImplemented
-        result = getattr(_b(), name)(*inputs)
+        result = getattr(_ops, name)(*inputs)
         return _comparison(result) if name in ("lt", "le", "gt", "ge") else result
 
     # As in Theano, ``if W:`` is true for any variable; only a comparison result refuses to
@@ -77,9 +124,8 @@ class _TensorOperators:
     def __iter__(self):
         """Iterate over a vector whose length is known when the graph is built, such as
         ``x.shape`` (so ``n, m = x.shape`` works); anything else is not iterable."""
-        from .shape_ops import get_vector_length
         try:
-            length = get_vector_length(self)
+            length = _ops.get_vector_length(self)
         except (TypeError, ValueError):
             raise TypeError("TensorVariable is not iterable: its length is not known when the "
                             "graph is built. Index it with x[i] instead.") from None
@@ -90,58 +136,57 @@ class _TensorOperators:
                         "use x.shape[0].")
 
     # attributes
-    T = property(lambda self: _b().transpose(self))
-    shape = property(lambda self: _b().shape(self))
-    size = property(lambda self: _b().prod(self.shape))
+    T = property(lambda self: _ops.transpose(self))
+    shape = property(lambda self: _ops.shape(self))
+    size = property(lambda self: _ops.prod(self.shape))
 
     def transpose(self, *axes):
-        return _b().transpose(self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int)
+        return _ops.transpose(self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int)
                               else (axes or None))
 
     def dimshuffle(self, *pattern):
         if len(pattern) == 1 and isinstance(pattern[0], (list, tuple)):
             pattern = pattern[0]
-        return _b().dimshuffle(self, pattern)
+        return _ops.dimshuffle(self, pattern)
 
     def reshape(self, shape, ndim=None):
-        return _b().reshape(self, shape, ndim=ndim)
+        return _ops.reshape(self, shape, ndim=ndim)
 
     def flatten(self, ndim=1, outdim=None):
-        return _b().flatten(self, outdim if outdim is not None else ndim)
+        return _ops.flatten(self, outdim if outdim is not None else ndim)
 
     def astype(self, dtype):
-        return _b().cast(self, dtype)
+        return _ops.cast(self, dtype)
 
     def __getitem__(self, index):
-        from . import subtensor
-        return subtensor.getitem(self, index)
+        return _ops.getitem(self, index)
 
-    def dot(self, other): return _b().dot(self, other)
-    def sum(self, axis=None, dtype=None, keepdims=False): return _b().sum(self, axis, dtype, keepdims)
-    def mean(self, axis=None, dtype=None, keepdims=False): return _b().mean(self, axis, dtype, keepdims)
-    def prod(self, axis=None, dtype=None, keepdims=False): return _b().prod(self, axis, dtype, keepdims)
-    def max(self, axis=None, keepdims=False): return _b().max(self, axis, keepdims)
-    def min(self, axis=None, keepdims=False): return _b().min(self, axis, keepdims)
-    def argmax(self, axis=None, keepdims=False): return _b().argmax(self, axis, keepdims)
-    def argmin(self, axis=None, keepdims=False): return _b().argmin(self, axis, keepdims)
-    def var(self, axis=None, ddof=0, keepdims=False): return _b().var(self, axis, ddof, keepdims)
-    def std(self, axis=None, ddof=0, keepdims=False): return _b().std(self, axis, ddof, keepdims)
-    def all(self, axis=None, keepdims=False): return _b().all(self, axis, keepdims)
-    def any(self, axis=None, keepdims=False): return _b().any(self, axis, keepdims)
-    def clip(self, a_min, a_max): return _b().clip(self, a_min, a_max)
-    def exp(self): return _b().exp(self)
-    def log(self): return _b().log(self)
-    def sqrt(self): return _b().sqrt(self)
+    def dot(self, other): return _ops.dot(self, other)
+    def sum(self, axis=None, dtype=None, keepdims=False): return _ops.sum(self, axis, dtype, keepdims)
+    def mean(self, axis=None, dtype=None, keepdims=False): return _ops.mean(self, axis, dtype, keepdims)
+    def prod(self, axis=None, dtype=None, keepdims=False): return _ops.prod(self, axis, dtype, keepdims)
+    def max(self, axis=None, keepdims=False): return _ops.max(self, axis, keepdims)
+    def min(self, axis=None, keepdims=False): return _ops.min(self, axis, keepdims)
+    def argmax(self, axis=None, keepdims=False): return _ops.argmax(self, axis, keepdims)
+    def argmin(self, axis=None, keepdims=False): return _ops.argmin(self, axis, keepdims)
+    def var(self, axis=None, ddof=0, keepdims=False): return _ops.var(self, axis, ddof, keepdims)
+    def std(self, axis=None, ddof=0, keepdims=False): return _ops.std(self, axis, ddof, keepdims)
+    def all(self, axis=None, keepdims=False): return _ops.all(self, axis, keepdims)
+    def any(self, axis=None, keepdims=False): return _ops.any(self, axis, keepdims)
+    def clip(self, a_min, a_max): return _ops.clip(self, a_min, a_max)
+    def exp(self): return _ops.exp(self)
+    def log(self): return _ops.log(self)
+    def sqrt(self): return _ops.sqrt(self)
 
     # extra_ops and sorting, as methods (Theano's names)
-    def sort(self, axis=-1, kind="quicksort", order=None): return _x().sort(self, axis, kind, order)
-    def argsort(self, axis=-1, kind="quicksort", order=None): return _x().argsort(self, axis, kind, order)
-    def cumsum(self, axis=None): return _x().cumsum(self, axis)
-    def cumprod(self, axis=None): return _x().cumprod(self, axis)
-    def repeat(self, repeats, axis=None): return _x().repeat(self, repeats, axis)
-    def squeeze(self): return _x().squeeze(self)
-    def nonzero(self, return_matrix=False): return _nz().nonzero(self, return_matrix)
-    def nonzero_values(self): return _nz().nonzero_values(self)
+    def sort(self, axis=-1, kind="quicksort", order=None): return _ops.sort(self, axis, kind, order)
+    def argsort(self, axis=-1, kind="quicksort", order=None): return _ops.argsort(self, axis, kind, order)
+    def cumsum(self, axis=None): return _ops.cumsum(self, axis)
+    def cumprod(self, axis=None): return _ops.cumprod(self, axis)
+    def repeat(self, repeats, axis=None): return _ops.repeat(self, repeats, axis)
+    def squeeze(self): return _ops.squeeze(self)
+    def nonzero(self, return_matrix=False): return _ops.nonzero(self, return_matrix)
+    def nonzero_values(self): return _ops.nonzero_values(self)
 
     def eval(self, inputs_to_values=None):
         """Compile (once per set of inputs) and evaluate this variable."""
@@ -157,6 +202,9 @@ class _TensorOperators:
 
 class TensorVariable(_TensorOperators, Variable):
     """A symbolic tensor."""
+
+
+TensorType.variable_type = TensorVariable   # what TensorType('x') makes (type.py is below)
 
 
 class TensorConstant(_TensorOperators, Constant):
@@ -197,21 +245,6 @@ def _as_object_array(x):
 def _comparison(result):
     result._is_nonzero = False
     return result
-
-
-def _nz():
-    from . import nonzero_ops
-    return nonzero_ops
-
-
-def _b():
-    from . import basic
-    return basic
-
-
-def _x():
-    from . import extra_ops
-    return extra_ops
 
 
 def constant(value, name=None, ndim=None, dtype=None):
@@ -264,7 +297,7 @@ def as_tensor_variable(x, name=None, ndim=None, dtype=None):
             raise TypeError(f"{x!r} has {x.ndim} dimensions, expected {ndim}")
         return x
     if isinstance(x, (list, tuple)) and any(isinstance(e, Variable) for e in x):
-        return _b().stack([as_tensor_variable(e) for e in x])
+        return _ops.stack([as_tensor_variable(e) for e in x])
     return constant(x, name=name, ndim=ndim, dtype=dtype)
 
 

@@ -211,19 +211,9 @@ def test_layers_import_one_way_even_inside_functions():
 # - "later": cycle-free at module level, not yet hoisted; the reason says why.
 # A new import inside a function fails test_imports_inside_functions_are_listed: import at
 # module level, or list it here with its kind and reason.
-_OPERATORS = "TensorVariable's operators and methods (x + y, x[i], x.sum()) build ops of " \
-             "modules that import var"
-_GRADIENTS = "gradients and helpers built from ops of modules that import this one"
 _COMPILE_PATH = "compile path and cache layer, reworked by other branches this round"
 
 DEFERRED = {
-    ("cgraph.tensor.var", "cgraph.tensor.basic"): ("cycle", _OPERATORS),
-    ("cgraph.tensor.var", "cgraph.tensor.extra_ops"): ("cycle", _OPERATORS),
-    ("cgraph.tensor.var", "cgraph.tensor.nonzero_ops"): ("cycle", _OPERATORS),
-    ("cgraph.tensor.var", "cgraph.tensor.shape_ops"): ("cycle", _OPERATORS),
-    ("cgraph.tensor.var", "cgraph.tensor.subtensor"): ("cycle", _OPERATORS),
-    ("cgraph.tensor.type", "cgraph.tensor.var"): ("cycle", "TensorType('x') makes a "
-                                                  "TensorVariable; var imports type"),
     ("cgraph.tensor.elemwise", "cgraph.tensor.math_ops"): (
         "cycle", "Elemwise's and SumToShape's gradients broadcast with second/zeros_like, "
         "elementwise ops themselves (math_ops builds them on Elemwise)"),

@@ -20,6 +20,7 @@ from ..graph.labels import c_string, label_of
 from .elemwise import DimShuffle, broadcast_like, pad_left
 from .math_ops import cast, eq, isclose, maximum, ones_like, switch
 from .scalar_ops import upcast
+from .shape_queries import shape_i
 from .type import C_TYPES, TensorType, is_float, resolve_dtype, shape_str
 from .var import TensorVariable, as_tensor_variable, constant, register_operations
 
@@ -498,7 +499,6 @@ def broadcast_to_input(g, x):
 
 def reduced_count(x, axes, dtype, ddof=0):
     """The number of elements reduced, minus ``ddof``, as a scalar of ``dtype`` (run time)."""
-    from .shape_ops import shape_i
     count = constant(1, dtype="int64")
     for d in axes:
         count = count * shape_i(x, d)

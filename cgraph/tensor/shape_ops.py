@@ -7,7 +7,6 @@ known, else a ``MakeVector``. What is known about its entries when the graph is 
 (``shape_entries``) gives the static broadcastable pattern of the result: an entry that is a
 constant 1 makes a broadcastable axis, as in Theano.
 """
-import numbers
 import warnings
 
 import numpy as np
@@ -18,13 +17,9 @@ from .elemwise import DimShuffle, Elemwise, sum_to_shape
 from .math_ops import cast, eq, fill, mul, ones_like, second, zeros_like  # noqa: F401  (re-exported)
 from .reduction import sum as reduce_sum
 from .scalar_ops import upcast
+from .shape_queries import Shape, Shape_i, is_python_int, shape, shape_i, shape_of  # noqa: F401  (re-exported)
 from .type import TensorType, is_int, resolve_dtype, shape_str
 from .var import TensorVariable, as_tensor_variable, constant, register_operations
-
-
-def _is_python_int(value):
-    return isinstance(value, (numbers.Integral, np.integer)) \
-        and not isinstance(value, (bool, np.bool_))
 
 
 # --- what is known about shape values when the graph is built ----------------------------
@@ -99,7 +94,7 @@ def _static_broadcastable(entries):
 
 def _as_int_scalar(value, what):
     """``value`` as a 0-d integer variable, or a TypeError naming ``what``."""
-    if _is_python_int(value):
+    if is_python_int(value):
         return constant(int(value), dtype="int64")
     if isinstance(value, Variable):
         var = as_tensor_variable(value)
@@ -141,48 +136,7 @@ def as_shape_vector(shape, what="shape"):
     return MakeVector("int64")(*entries)
 
 
-# --- Shape, Shape_i, MakeVector ----------------------------------------------------------
-
-class Shape(Op):
-    """``x.shape``: the int64 vector of ``x``'s dimensions."""
-
-    c_template = "ops/shape.c.j2"
-    output_types_depend_only_on_input_types = True   # always an int64 vector
-
-    def make_node(self, x):
-        x = as_tensor_variable(x)
-        return Apply(self, [x], [TensorVariable(TensorType("int64", (False,)))])
-
-    def perform(self, node, inputs):
-        return [np.array(inputs[0].shape, dtype="int64")]
-
-    def c_params(self, node):
-        return {"axes": list(range(node.inputs[0].ndim))}
-
-
-class Shape_i(Op):
-    """``x.shape[i]`` as an int64 scalar."""
-
-    __props__ = ("i",)
-    c_template = "ops/shape.c.j2"
-    output_types_depend_only_on_input_types = True   # always an int64 scalar
-
-    def __init__(self, i):
-        self.i = int(i)
-
-    def make_node(self, x):
-        x = as_tensor_variable(x)
-        if not 0 <= self.i < x.ndim:
-            raise IndexError(f"Shape_i: axis {self.i} is out of range for {x!r}, which has "
-                             f"{x.ndim} dimensions")
-        return Apply(self, [x], [TensorVariable(TensorType("int64", ()))])
-
-    def perform(self, node, inputs):
-        return [np.array(inputs[0].shape[self.i], dtype="int64")]
-
-    def c_params(self, node):
-        return {"axes": [self.i]}
-
+# --- MakeVector, Rebroadcast ----------------------------------------------------------
 
 class Rebroadcast(Op):
     """``x`` (a view) with the broadcastable pattern ``pattern``; axes made broadcastable
@@ -238,25 +192,6 @@ def unbroadcast(x, *axes):
     """``x`` with ``axes`` no longer broadcastable (they may change length later)."""
     x = as_tensor_variable(x)
     return patternbroadcast(x, [b and d not in axes for d, b in enumerate(x.broadcastable)])
-
-
-def shape(x):
-    """The symbolic shape of ``x``: an int64 vector of length ``x.ndim``."""
-    return Shape()(x)
-
-
-def shape_i(x, i):
-    """``x.shape[i]`` as an int64 scalar (negative ``i`` counts from the end)."""
-    x = as_tensor_variable(x)
-    if not _is_python_int(i):
-        raise TypeError(f"shape_i: the axis must be a Python int, got {i!r}")
-    if not -x.ndim <= i < x.ndim:
-        raise IndexError(f"shape_i: axis {i} is out of range for {x!r}, which has {x.ndim} "
-                         f"dimensions")
-    return Shape_i(i % x.ndim)(x)
-
-
-shape_of = shape_i
 
 
 class MakeVector(Op):
@@ -397,7 +332,7 @@ def reshape(x, newshape, ndim=None):
             raise TypeError(f"reshape of {x!r}: the new shape {shape_vec!r} is a symbolic vector "
                             f"whose length is not known when the graph is built; pass ndim=")
         ndim = len(entries)
-    elif not _is_python_int(ndim) or ndim < 0:
+    elif not is_python_int(ndim) or ndim < 0:
         raise TypeError(f"reshape: ndim must be a non-negative int, got {ndim!r}")
     return Reshape(ndim)(x, shape_vec)
 
@@ -410,7 +345,7 @@ def flatten(x, ndim=None, outdim=None):
             raise ValueError("flatten: pass ndim or its old name outdim, not both")
         ndim = outdim
     ndim = 1 if ndim is None else ndim
-    if not _is_python_int(ndim) or ndim < 1 or (ndim > 1 and ndim > x.ndim):
+    if not is_python_int(ndim) or ndim < 1 or (ndim > 1 and ndim > x.ndim):
         raise ValueError(f"flatten: ndim {ndim!r} out of bound [1, {x.ndim + 1})")
     if ndim == 1:
         return reshape(x, (-1,))
@@ -499,7 +434,7 @@ class Join(Op):
 def _as_axis(axis, what):
     if isinstance(axis, Constant) and axis.data.ndim == 0 and axis.data.dtype.kind in "iu":
         return int(axis.data)
-    if not _is_python_int(axis):
+    if not is_python_int(axis):
         raise TypeError(f"{what}: the axis must be a constant integer, got {axis!r}")
     return int(axis)
 

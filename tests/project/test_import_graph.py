@@ -220,9 +220,6 @@ DEFERRED = {
     ("cgraph.tensor.elemwise", "cgraph.tensor.reduction"): (
         "cycle", "DimShuffle's gradient sums over the axes it added, and the reductions "
         "are built on DimShuffle"),
-    ("cgraph.tensor.reduction", "cgraph.tensor.shape_ops"): (
-        "cycle", "a mean's gradient divides by shape_i counts; Alloc's and ARange's "
-        "gradients (shape_ops) are sums"),
     ("cgraph.tensor.shape_ops", "cgraph.tensor.subtensor"): (
         "cycle", "shape_entries looks through x.shape[i]; subtensor imports shape_ops"),
     ("cgraph.gradient", "cgraph"): ("cycle", "verify_grad compiles with cgraph.function"),

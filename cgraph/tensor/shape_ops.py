@@ -60,19 +60,14 @@ def shape_entries(vector):
     if owner is not None and isinstance(owner.op, Elemwise) and len(owner.inputs) == 1 \
             and owner.op.scalar_op.name.startswith("cast_"):
         return shape_entries(owner.inputs[0])
-    if owner is not None and _is_constant_slice(owner.op):
-        # x.shape[2:]: a constant slice of a vector whose length is known
+    constant_slice = getattr(owner.op, "constant_slice", None) if owner is not None else None
+    if constant_slice is not None and constant_slice() is not None:
+        # x.shape[2:]: a constant slice (Subtensor's) of a vector whose length is known
         entries = shape_entries(owner.inputs[0])
-        return None if entries is None else entries[slice(*owner.op.idx_list[0][1:])]
+        return None if entries is None else entries[constant_slice()]
     if vector.broadcastable == (True,):
         return [None]
     return None
-
-
-def _is_constant_slice(op):
-    from .subtensor import Subtensor
-    return isinstance(op, Subtensor) and len(op.idx_list) == 1 and op.idx_list[0][0] == "slice" \
-        and not any(isinstance(v, str) for v in op.idx_list[0][1:])
 
 
 def get_vector_length(vector):

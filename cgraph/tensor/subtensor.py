@@ -377,6 +377,15 @@ class Subtensor(Op):
     def __str__(self):
         return f"Subtensor{{{_format_idx_list(self.idx_list)}}}"
 
+    def constant_slice(self) -> "slice | None":
+        """The slice this op takes when it is one slice of constant bounds (``v[2:]``), else
+        None: shape_ops.shape_entries reads the length of ``x.shape[2:]`` through it
+        (shape_ops is below this module, so it asks the op rather than importing it)."""
+        if len(self.idx_list) == 1 and self.idx_list[0][0] == "slice" \
+                and not any(isinstance(v, str) for v in self.idx_list[0][1:]):
+            return slice(*self.idx_list[0][1:])
+        return None
+
     def make_node(self, x, *scalars):
         x = as_tensor_variable(x)
         if len(self.idx_list) > x.ndim:

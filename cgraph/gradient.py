@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from . import tensor as _tensor_namespace
 from .config import config
 from .graph.basic import GradientNotImplemented, Variable, ancestors, io_toposort
 from .tensor import basic as T
@@ -330,3 +331,9 @@ def hessian(cost: Variable, wrt: "Variable | Sequence[Variable]",
 # Theano's gradient view ops live with the tensor ops (they are elementwise identities).
 from .tensor.gradient_views import (consider_constant, disconnected_grad, grad_clip,  # noqa: E402,F401
                                     grad_scale, zero_grad)
+
+# theano.tensor.grad and its kin: the T namespace shows them, as Theano's does. It is below
+# this module (gradients are built of its ops), so they are put there from here rather than
+# imported by cgraph/tensor/__init__.py, which would close an import cycle.
+for _name in ("grad", "Lop", "Rop", "verify_grad", "jacobian", "hessian"):
+    setattr(_tensor_namespace, _name, globals()[_name])

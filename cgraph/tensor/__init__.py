@@ -12,8 +12,9 @@ from .tensordot import batched_dot, batched_tensordot, tensordot  # noqa: F401
 from . import nnet  # noqa: F401,E402
 from . import xlogx  # noqa: F401,E402  (T.xlogx.xlogx, T.xlogx.xlogy0, as Theano)
 from .nnet import sigmoid, softplus  # noqa: F401
-from ..gradient import grad, Lop, Rop, verify_grad  # noqa: F401,E402  (theano.tensor.grad)
-from ..gradient import consider_constant, hessian, jacobian  # noqa: F401,E402  (as Theano's T)
+from .gradient_views import consider_constant  # noqa: F401,E402  (as Theano's T)
+# T.grad, T.Lop, T.Rop, T.verify_grad, T.jacobian, T.hessian are put here by cgraph.gradient,
+# which is above this package (gradients are built of its ops)
 from .. import unsupported as _unsupported  # noqa: E402  (the namespace's __getattr__)
 
 

@@ -2,7 +2,8 @@
 (a new module is covered as soon as it exists), has no cycle:
 
 1. between modules, counting the imports that run when a module is imported (those at
-   module level, inside ``if``/``try`` included);
+   module level, inside ``if``/``try`` included), and the package ``__init__`` each of them
+   runs first (importing cgraph.tensor.type runs cgraph/tensor/__init__.py);
 2. between layers, counting every import, those inside functions included: a layer is a
    sub-package of cgraph (cgraph.graph, cgraph.tensor, cgraph.rewrite, cgraph.codegen,
    cgraph.compile, cgraph.cache...) or a top-level module (cgraph.gradient), grouped as
@@ -91,8 +92,9 @@ def import_edges(modules, module_level_only):
     return edges
 
 
-def _imported_modules(node, name, package, modules):
-    """The cgraph modules the import statement ``node`` of module ``name`` imports."""
+def _imported_modules(node, name, package, modules, with_packages=True):
+    """The cgraph modules the import statement ``node`` of module ``name`` imports (with
+    ``with_packages``, the package ``__init__`` files it runs first too)."""
     if isinstance(node, ast.Import):
         targets = [alias.name for alias in node.names]
     elif isinstance(node, ast.ImportFrom):
@@ -108,7 +110,22 @@ def _imported_modules(node, name, package, modules):
     else:
         return []
     resolved = [_resolve(target, modules) for target in targets]
+    if with_packages:
+        resolved = [p for r in resolved if r for p in _packages_run(r, name, package, modules)]
     return [r for r in dict.fromkeys(resolved) if r and r != name]
+
+
+def _packages_run(target, name, package, modules):
+    """``target`` and the package ``__init__`` files importing it runs: importing a.b.c runs
+    a/b/__init__.py first, unless a.b is ``name``'s own package or one above it (Python
+    imported those before ``name``). The root package cgraph is left out: every import of a
+    cgraph module enters it first, so it never starts in the middle of another module."""
+    own = name if package else name.rpartition(".")[0]
+    parts = target.split(".")
+    parents = [".".join(parts[:k]) for k in range(2, len(parts))]
+    run = [p for p in parents if modules.get(p, (None, False))[1]
+           and not (own == p or own.startswith(p + "."))]
+    return run + [target]
 
 
 def imports_inside_functions(modules):
@@ -124,7 +141,8 @@ def imports_inside_functions(modules):
                              if isinstance(n, (ast.Import, ast.ImportFrom)))
         nodes = {id(n): n for n in ast.walk(tree)}
         for line, node_id in sorted(lines):
-            for target in _imported_modules(nodes[node_id], name, package, modules):
+            for target in _imported_modules(nodes[node_id], name, package, modules,
+                                            with_packages=False):
                 found.setdefault((name, target), []).append(line)
     return found
 
@@ -320,3 +338,13 @@ def test_each_deferred_import_is_of_its_kind():
         if kind == "later" and cycle:
             wrong.append(f"{module} -> {target} closes a cycle: its kind is 'cycle'")
     assert not wrong, "; ".join(wrong)
+
+
+def test_importing_a_module_counts_its_package_init():
+    modules = {"cgraph": ("", True), "cgraph.gradient": ("", False), "cgraph.tensor": ("", True),
+               "cgraph.tensor.type": ("", False), "cgraph.tensor.var": ("", False)}
+    node = ast.parse("from .tensor.type import TensorType").body[0]
+    assert _imported_modules(node, "cgraph.gradient", False, modules) == [
+        "cgraph.tensor", "cgraph.tensor.type"]
+    node = ast.parse("from .type import TensorType").body[0]   # its own package: already run
+    assert _imported_modules(node, "cgraph.tensor.var", False, modules) == ["cgraph.tensor.type"]

@@ -1,7 +1,7 @@
 """Running rewrites over a graph, and merging equal subgraphs."""
 from dataclasses import dataclass
 
-from ..graph.basic import Constant, io_toposort
+from ..graph.basic import Apply, Constant, io_toposort
 
 MAX_PASSES = 20
 
@@ -12,8 +12,13 @@ class Phase:
     rewrites: list
 
 
-def _rebuild(node, memo):
-    """``node`` with its inputs replaced through ``memo`` (the same node if none changed)."""
+def rebuild_node(node: Apply, memo: dict) -> Apply:
+    """``node`` with its inputs replaced through ``memo`` ({old variable: new variable}, as
+    a pass over the graph in topological order fills it): the same node if none changed,
+    else a clone keeping the node's trace (where it was built) and its outputs' names.
+
+    Every pass that rewrites nodes one by one starts each node with it (apply_phase and
+    merge here, the fusion and GEMM passes)."""
     new_inputs = [memo.get(v, v) for v in node.inputs]
     if all(a is b for a, b in zip(new_inputs, node.inputs)):
         return node
@@ -30,7 +35,7 @@ def apply_phase(phase, inputs, outputs):
     for _ in range(MAX_PASSES):
         memo, changed = {}, False
         for node in io_toposort(outputs, stop_at=inputs):
-            current = _rebuild(node, memo)
+            current = rebuild_node(node, memo)
             result = current.outputs
             for rewrite in phase.rewrites:
                 replacement = rewrite(current)
@@ -54,7 +59,7 @@ def merge(inputs, outputs):
         for var in node.inputs:
             if isinstance(var, Constant) and var not in memo:
                 memo[var] = constants.setdefault((var.type, var.signature()), var)
-        current = _rebuild(node, memo)
+        current = rebuild_node(node, memo)
         key = (current.op, tuple(id(v) for v in current.inputs))
         twin = seen.setdefault(key, current)
         for old, new in zip(node.outputs, twin.outputs):

@@ -19,7 +19,7 @@ from ..tensor.blas import Gemm
 from ..tensor.elemwise import Elemwise
 from ..tensor.reduction import Reduce
 from ..tensor.scalar_ops import Composite
-from .engine import _rebuild
+from .engine import rebuild_node
 
 MAX_INPUTS = 32     # keeps the generated loop body (and the compiler's register pressure) sane
 MAX_STEPS = 64
@@ -64,7 +64,7 @@ def fuse_elementwise(inputs, outputs):
         elif node in groups:
             new_out = _composite(groups[node], node, memo)
         else:
-            current = _rebuild(node, memo)
+            current = rebuild_node(node, memo)
             for old, new in zip(node.outputs, current.outputs):
                 memo[old] = new
             continue

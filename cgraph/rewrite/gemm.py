@@ -24,7 +24,7 @@ from ..tensor.blas import BLAS_DTYPES, Dot, Gemm
 from ..tensor.elemwise import DimShuffle, Elemwise
 from ..tensor.shape_ops import patternbroadcast
 from ..tensor.var import constant
-from .engine import _rebuild
+from .engine import rebuild_node
 from .patterns import constant_value, strip_broadcast
 
 LINEAR = ("add", "sub", "neg", "mul")
@@ -52,7 +52,7 @@ def fuse_gemm(inputs, outputs):
         if node in plans:
             memo[node.outputs[0]] = _build(plans[node], node.outputs[0], memo)
         elif node not in inside:
-            current = _rebuild(node, memo)
+            current = rebuild_node(node, memo)
             for old, new in zip(node.outputs, current.outputs):
                 memo[old] = new
     return [memo.get(v, v) for v in outputs]

@@ -13,7 +13,7 @@ from ..graph.basic import io_toposort
 from ..tensor.blas import Gemm
 from ..tensor.blas_epilogue import GemmTanh
 from ..tensor.elemwise import Elemwise
-from .engine import _rebuild
+from .engine import rebuild_node
 
 
 def _fusable_gemm(node, clients, outputs):
@@ -51,7 +51,7 @@ def fuse_gemm_tanh(inputs, outputs):
             new.owner.trace = node.trace
             memo[old] = new
             continue
-        current = _rebuild(node, memo)
+        current = rebuild_node(node, memo)
         for old, new in zip(node.outputs, current.outputs):
             memo[old] = new
     return [memo.get(v, v) for v in outputs]

@@ -123,7 +123,7 @@ def _ship_probe(root, tc, dest):
     the cache."""
     from . import toolchain
     import shutil
-    record = toolchain._binary_record(os.path.join(root, "toolchain"), tc["cc"])
+    record = toolchain.binary_record(os.path.join(root, "toolchain"), tc["cc"])
     if os.path.isfile(record):
         os.makedirs(os.path.join(dest, "toolchain"), exist_ok=True)
         target = os.path.join(dest, "toolchain", os.path.basename(record))

@@ -85,7 +85,7 @@ def toolchain(cc=None, probe_dir=None):
             f"cgraph needs a C compiler to build functions, and {cc!r} was not found"
             f"{'' if os.sep in cc else ' on PATH'}. {_INSTALL_HINT}")
     path = os.path.realpath(path)
-    saved = _binary_record(probe_dir, path) if probe_dir else None
+    saved = binary_record(probe_dir, path) if probe_dir else None
     info = _read_probe(saved) if saved else None
     if info is None and saved:
         info = shipped_probe(saved, _PROBE_FIELDS)   # this binary's probe, made at install time
@@ -112,7 +112,7 @@ def lookup(cc=None, probe_dir=None):
         if path is not None:
             path = os.path.realpath(path)
             try:
-                info = _read_probe(_binary_record(probe_dir, path))
+                info = _read_probe(binary_record(probe_dir, path))
             except OSError:
                 info = None
             if info is not None and info["cc"] == path:
@@ -123,7 +123,7 @@ def lookup(cc=None, probe_dir=None):
     return toolchain(cc, probe_dir)
 
 
-def _binary_record(probe_dir, path):
+def binary_record(probe_dir: str, path: str) -> str:
     """The record of the compiler binary at ``path`` ("-sealed": older cgraphs, which may
     share the cache, read and write unsealed records under the bare stamp)."""
     return os.path.join(probe_dir, f"{_probe_stamp(path)}-sealed.json")
@@ -279,8 +279,8 @@ def optimization_flags(info, source_size):
 def compile_command(info, source_path, output_path, source_size=0):
     """The command building a CPython extension (the call path, templates/fastcall.c)."""
     return ([info["cc"], *optimization_flags(info, source_size), *BASE_FLAGS,
-             *info["target_flags"], *_vector_flags(info), f"-I{info['python_include']}",
-             source_path, "-o", output_path, *_math_libs(info)])
+             *info["target_flags"], *vector_flags(info), f"-I{info['python_include']}",
+             source_path, "-o", output_path, *math_libs(info)])
 
 
 # Placeholders in a command kept in a cache key, replaced when the command runs: the
@@ -296,8 +296,8 @@ def module_command(info, source_path, output_path, source_size=0, runtime=True):
     -fvisibility=hidden: a module's only non-static symbols are its entry points."""
     flags = [f for f in BASE_FLAGS if f != "-fvisibility=hidden"]
     return ([info["cc"], *optimization_flags(info, source_size), *flags,
-             *info["target_flags"], *_vector_flags(info), source_path, "-o", output_path,
-             *([RUNTIME_PATH] if runtime else []), *_math_libs(info)])
+             *info["target_flags"], *vector_flags(info), source_path, "-o", output_path,
+             *([RUNTIME_PATH] if runtime else []), *math_libs(info)])
 
 
 def runtime_unit_command(info, optimization, source_path, object_path):
@@ -322,11 +322,13 @@ def _openmp_flags(info):
     return ["-fopenmp"] if info.get("openmp") else []
 
 
-def _vector_flags(info):
+def vector_flags(info: dict) -> list:
+    """Compile flags of the vector loops: OpenMP's and libmvec's, as the probe found them."""
     return parallel.compile_flags(info) + (["-DCG_LIBMVEC"] if info["vector_math"] else [])
 
 
-def _math_libs(info):
+def math_libs(info: dict) -> list:
+    """The math libraries to link with: libmvec when the probe found it, and libm."""
     return ["-lmvec", "-lm"] if info["vector_math"] else ["-lm"]
 
 

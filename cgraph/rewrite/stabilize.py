@@ -5,11 +5,12 @@ matches a node's output, the node is replaced by ``build(out, **bindings)``. Rul
 involve non-elementwise ops (softmax, sums) are written as functions.
 """
 from ..tensor import basic as T
-from ..tensor.nnet import Softmax
-from ..tensor.nnet import _log_softmax as log_softmax   # the op: keeps a vector a vector
+from ..tensor.nnet import LogSoftmax, Softmax
 from ..tensor.reduction import Reduce
 from ..tensor.subtensor import AdvancedSubtensor
 from .patterns import Rule, match, rules_for, strip_broadcast
+
+log_softmax = LogSoftmax()   # the op itself (not T.nnet.logsoftmax): keeps a vector a vector
 
 ELEMENTWISE_RULES = [
     # log(sigmoid(x)) = -softplus(-x)

@@ -76,7 +76,9 @@ def _positive_pair(value, what):
     return (int(value[0]), int(value[1]))
 
 
-def _shape_hint(hint, what, ndim):
+def shape_hint(hint, what: str, ndim: int):
+    """A user's shape hint (image_shape, filter_shape...) as a tuple of ``ndim`` ints or
+    None entries (None if no hint); a ValueError naming ``what`` otherwise."""
     if hint is None:
         return None
     if not isinstance(hint, (tuple, list)) or len(hint) != ndim or \
@@ -86,7 +88,8 @@ def _shape_hint(hint, what, ndim):
     return tuple(None if h is None else int(h) for h in hint)
 
 
-def _hint_str(hint):
+def hint_str(hint) -> str:
+    """A shape hint as text for messages: (None, 3, 28, 28)."""
     return "(" + ", ".join("None" if h is None else str(h) for h in hint) + ")"
 
 
@@ -213,12 +216,15 @@ class _ConvBase(Op):
         return part.transpose(0, 3, 1, 2)
 
 
-def _common_float(*variables):
+def common_float(*variables) -> str:
+    """The float dtype the convolution of ``variables`` computes in (their upcast, made a
+    float)."""
     dtype = upcast(*[v.dtype for v in variables])
     return dtype if is_float(dtype) else upcast_float(dtype)
 
 
-def _as_nd(x, ndim, what, op_name):
+def as_nd(x, ndim: int, what: str, op_name: str):
+    """``x`` as a tensor variable of ``ndim`` dimensions, or a TypeError naming it."""
     x = as_tensor_variable(x)
     if x.ndim != ndim:
         raise TypeError(f"{op_name}: {what} {x!r} must be a {ndim}-d tensor, got {x.ndim} "
@@ -241,19 +247,19 @@ class Conv2d(_ConvBase):
                  filter_flip=True, num_groups=1, unshared=False, imshp=None, kshp=None):
         super().__init__(border_mode, subsample, filter_dilation, filter_flip, num_groups,
                          unshared)
-        self.imshp = _shape_hint(imshp, "input_shape", 4)
-        self.kshp = _shape_hint(kshp, "filter_shape", self.filter_ndim)
+        self.imshp = shape_hint(imshp, "input_shape", 4)
+        self.kshp = shape_hint(kshp, "filter_shape", self.filter_ndim)
         if self.imshp and self.kshp and None not in (self.imshp[1], self.kshp[-3]) \
                 and self.imshp[1] != self.kshp[-3] * self.num_groups:
-            raise ValueError(f"conv2d: input_shape {_hint_str(self.imshp)} has "
+            raise ValueError(f"conv2d: input_shape {hint_str(self.imshp)} has "
                              f"{self.imshp[1]} channels but filter_shape "
-                             f"{_hint_str(self.kshp)} expects {self.kshp[-3]} x num_groups "
+                             f"{hint_str(self.kshp)} expects {self.kshp[-3]} x num_groups "
                              f"{self.num_groups}")
 
     def make_node(self, x, w):
-        x = _as_nd(x, 4, "input", "conv2d")
-        w = _as_nd(w, self.filter_ndim, "filters", "conv2d")
-        dtype = _common_float(x, w)
+        x = as_nd(x, 4, "input", "conv2d")
+        w = as_nd(w, self.filter_ndim, "filters", "conv2d")
+        dtype = common_float(x, w)
         x, w = _cast(x, dtype), _cast(w, dtype)
         bcast = (x.broadcastable[0], w.broadcastable[0], False, False)
         return Apply(self, [x, w], [TensorVariable(TensorType(dtype, bcast))])
@@ -269,7 +275,7 @@ class Conv2d(_ConvBase):
                                  f"match given shape: {what} {label} has shape "
                                  f"{shape_str(value.shape)} but "
                                  f"{'input_shape' if kind == 'image' else 'filter_shape'} is "
-                                 f"{_hint_str(hint)}")
+                                 f"{hint_str(hint)}")
         out_shape = self.check_shapes(x.shape, w.shape, x_label, w_label)
         return [self.correlate(x, w, out_shape).astype(node.outputs[0].dtype)]
 
@@ -300,8 +306,8 @@ class Conv2d(_ConvBase):
         params = super().c_params(node)
         params["imshp"] = list(self.imshp) if self.imshp else [None] * 4
         params["kshp"] = list(self.kshp) if self.kshp else [None] * self.filter_ndim
-        params["imshp_str"] = _hint_str(self.imshp) if self.imshp else ""
-        params["kshp_str"] = _hint_str(self.kshp) if self.kshp else ""
+        params["imshp_str"] = hint_str(self.imshp) if self.imshp else ""
+        params["kshp_str"] = hint_str(self.kshp) if self.kshp else ""
         return params
 
 
@@ -318,7 +324,7 @@ def check_gradient_shapes(op, node, xshape, wshape, gy, what):
         if hint and any(h is not None and h != s for h, s in zip(hint, shape)):
             raise ValueError(f"{op.theano_name} shape mismatch: shape of {kind} "
                              f"does not match given shape: {label_of(var)} has shape "
-                             f"{shape_str(shape)} but {hint_name} is {_hint_str(hint)}")
+                             f"{shape_str(shape)} but {hint_name} is {hint_str(hint)}")
     expected = op.check_shapes(xshape, wshape, label_of(x_var), label_of(w_var))
     if tuple(gy.shape) != tuple(expected):
         raise ValueError(f"{what} gradient: the output gradient {label_of(node.inputs[1])} "
@@ -341,16 +347,16 @@ class _ConvGradBase(_ConvBase):
                  filter_flip=True, num_groups=1, unshared=False, imshp=None, kshp=None):
         super().__init__(border_mode, subsample, filter_dilation, filter_flip, num_groups,
                          unshared)
-        self.imshp = _shape_hint(imshp, "imshp", 4)
-        self.kshp = _shape_hint(kshp, "kshp", self.filter_ndim)
+        self.imshp = shape_hint(imshp, "imshp", 4)
+        self.kshp = shape_hint(kshp, "kshp", self.filter_ndim)
 
     def make_node(self, operand, gy, ref):
         name = type(self).__name__
         w_ndim = self.filter_ndim
-        operand = _as_nd(operand, w_ndim if self.ref == "x" else 4, "operand", name)
-        gy = _as_nd(gy, 4, "output gradient", name)
+        operand = as_nd(operand, w_ndim if self.ref == "x" else 4, "operand", name)
+        gy = as_nd(gy, 4, "output gradient", name)
         ref = as_tensor_variable(ref)
-        dtype = _common_float(operand, gy)
+        dtype = common_float(operand, gy)
         operand, gy = _cast(operand, dtype), _cast(gy, dtype)
         if ref.ndim == 1:
             if not ref.dtype.startswith(("int", "uint")):
@@ -358,7 +364,7 @@ class _ConvGradBase(_ConvBase):
             ref = _cast(ref, "int64")
             bcast = self._shape_form_broadcastable(operand, gy)
         else:
-            ref = _as_nd(ref, w_ndim if self.ref == "w" else 4, "reference", name)
+            ref = as_nd(ref, w_ndim if self.ref == "w" else 4, "reference", name)
             bcast = ref.broadcastable
         return Apply(self, [operand, gy, ref], [TensorVariable(TensorType(dtype, bcast))])
 
@@ -388,8 +394,8 @@ class _ConvGradBase(_ConvBase):
         params["shape_form"] = self.shape_form(node)
         params["imshp"] = list(self.imshp) if self.imshp else [None] * 4
         params["kshp"] = list(self.kshp) if self.kshp else [None] * self.filter_ndim
-        params["imshp_str"] = _hint_str(self.imshp) if self.imshp else ""
-        params["kshp_str"] = _hint_str(self.kshp) if self.kshp else ""
+        params["imshp_str"] = hint_str(self.imshp) if self.imshp else ""
+        params["kshp_str"] = hint_str(self.kshp) if self.kshp else ""
         return params
 
 

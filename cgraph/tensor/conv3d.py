@@ -26,8 +26,9 @@ import numpy as np
 
 from ..graph.basic import Apply, Op
 from ..graph.labels import label_of
-from .conv import (_as_nd, _cast, _common_float, _hint_str, _is_int, _shape_hint,
-                   check_gradient_shapes)
+from .conv import as_nd, check_gradient_shapes, common_float, hint_str, shape_hint
+from .math_ops import cast
+from .shape_queries import is_python_int
 from .type import TensorType, shape_str
 from .var import TensorVariable, as_tensor_variable
 
@@ -42,12 +43,12 @@ def normalize_border_mode_3d(border_mode):
         if border_mode not in ("valid", "full", "half"):
             raise ValueError(f"invalid border_mode {border_mode!r}, {_BORDER_MODE_HELP}")
         return border_mode
-    if _is_int(border_mode):
+    if is_python_int(border_mode):
         pads = (int(border_mode),) * ND
     elif isinstance(border_mode, (tuple, list)) and len(border_mode) == ND:
         if any(isinstance(p, (tuple, list)) for p in border_mode):
             raise NotImplementedError("Asymmetric padding not implemented for 3D")
-        if not all(_is_int(p) for p in border_mode):
+        if not all(is_python_int(p) for p in border_mode):
             raise ValueError(f"invalid border_mode {border_mode!r}, {_BORDER_MODE_HELP}")
         pads = tuple(int(p) for p in border_mode)
     else:
@@ -59,7 +60,7 @@ def normalize_border_mode_3d(border_mode):
 
 def _positive_triple(value, what):
     if not isinstance(value, (tuple, list)) or len(value) != ND \
-            or not all(_is_int(v) and v >= 1 for v in value):
+            or not all(is_python_int(v) and v >= 1 for v in value):
         raise ValueError(f"{what} must be a tuple of three positive integers, got {value!r}")
     return tuple(int(v) for v in value)
 
@@ -76,16 +77,16 @@ class _Conv3dBase(Op):
         self.subsample = _positive_triple(subsample, "subsample")
         self.filter_dilation = _positive_triple(filter_dilation, "filter_dilation")
         self.filter_flip = bool(filter_flip)
-        if not _is_int(num_groups) or num_groups < 1:
+        if not is_python_int(num_groups) or num_groups < 1:
             raise ValueError(f"num_groups must be a positive integer, got {num_groups!r}")
         self.num_groups = int(num_groups)
-        self.imshp = _shape_hint(imshp, "input_shape", 5)
-        self.kshp = _shape_hint(kshp, "filter_shape", 5)
+        self.imshp = shape_hint(imshp, "input_shape", 5)
+        self.kshp = shape_hint(kshp, "filter_shape", 5)
         if self.imshp and self.kshp and None not in (self.imshp[1], self.kshp[1]) \
                 and self.imshp[1] != self.kshp[1] * self.num_groups:
-            raise ValueError(f"conv3d: input_shape {_hint_str(self.imshp)} has "
+            raise ValueError(f"conv3d: input_shape {hint_str(self.imshp)} has "
                              f"{self.imshp[1]} channels but filter_shape "
-                             f"{_hint_str(self.kshp)} expects {self.kshp[1]} x num_groups "
+                             f"{hint_str(self.kshp)} expects {self.kshp[1]} x num_groups "
                              f"{self.num_groups}")
 
     def __str__(self):
@@ -151,8 +152,8 @@ class _Conv3dBase(Op):
             "blas_prefix": "s" if node.outputs[0].dtype == "float32" else "d",
             "imshp": list(self.imshp) if self.imshp else [None] * 5,
             "kshp": list(self.kshp) if self.kshp else [None] * 5,
-            "imshp_str": _hint_str(self.imshp) if self.imshp else "",
-            "kshp_str": _hint_str(self.kshp) if self.kshp else "",
+            "imshp_str": hint_str(self.imshp) if self.imshp else "",
+            "kshp_str": hint_str(self.kshp) if self.kshp else "",
         }
 
     # --- numpy reference: one tensordot per filter tap -----------------------------------
@@ -178,10 +179,10 @@ class Conv3d(_Conv3dBase):
     c_template = "ops/conv3d.c.j2"
 
     def make_node(self, x, w):
-        x = _as_nd(x, 5, "input", "conv3d")
-        w = _as_nd(w, 5, "filters", "conv3d")
-        dtype = _common_float(x, w)
-        x, w = _cast(x, dtype), _cast(w, dtype)
+        x = as_nd(x, 5, "input", "conv3d")
+        w = as_nd(w, 5, "filters", "conv3d")
+        dtype = common_float(x, w)
+        x, w = cast(x, dtype), cast(w, dtype)
         bcast = (x.broadcastable[0], w.broadcastable[0], False, False, False)
         return Apply(self, [x, w], [TensorVariable(TensorType(dtype, bcast))])
 
@@ -195,7 +196,7 @@ class Conv3d(_Conv3dBase):
                 what = "input" if kind == "image" else "filters"
                 raise ValueError(f"AbstractConv shape mismatch: shape of {kind} does not "
                                  f"match given shape: {what} {label} has shape "
-                                 f"{shape_str(value.shape)} but {name} is {_hint_str(hint)}")
+                                 f"{shape_str(value.shape)} but {name} is {hint_str(hint)}")
         out_shape = self.check_shapes(x.shape, w.shape, x_label, w_label)
         xpad, wf = self._padded(x, w.shape[2:]), self._flipped(w).astype("float64")
         out = np.zeros(out_shape)
@@ -223,22 +224,22 @@ class _Conv3dGradBase(_Conv3dBase):
 
     def make_node(self, operand, gy, ref):
         name = type(self).__name__
-        operand = _as_nd(operand, 5, "operand", name)
-        gy = _as_nd(gy, 5, "output gradient", name)
+        operand = as_nd(operand, 5, "operand", name)
+        gy = as_nd(gy, 5, "output gradient", name)
         ref = as_tensor_variable(ref)
-        dtype = _common_float(operand, gy)
-        operand, gy = _cast(operand, dtype), _cast(gy, dtype)
+        dtype = common_float(operand, gy)
+        operand, gy = cast(operand, dtype), cast(gy, dtype)
         if ref.ndim == 1:
             if not ref.dtype.startswith(("int", "uint")):
                 raise TypeError(f"{name}: the shape {ref!r} must hold integers, got {ref.type}")
-            ref = _cast(ref, "int64")
+            ref = cast(ref, "int64")
             if self.ref == "x":
                 bcast = (gy.broadcastable[0], operand.broadcastable[1] and self.num_groups == 1)
             else:
                 bcast = (gy.broadcastable[1], operand.broadcastable[1])
             bcast += (False,) * ND
         else:
-            ref = _as_nd(ref, 5, "reference", name)
+            ref = as_nd(ref, 5, "reference", name)
             bcast = ref.broadcastable
         return Apply(self, [operand, gy, ref], [TensorVariable(TensorType(dtype, bcast))])
 

@@ -83,7 +83,8 @@ def unit_material(info: dict, source: str, output: str, runtime: bool) -> dict:
         return {}
     flags = [f for f in _tc.BASE_FLAGS if f not in ("-shared", "-fvisibility=hidden")]
     compiles = [[info["cc"], *optimization_flags(info, text, len(source)), *flags,
-                 *info["target_flags"], *_tc.vector_flags(info), "-c", unit_file(k), "-o",
+                 *info["target_flags"], *_tc.vector_flags(info),
+                 *([_tc.RUNTIME_INCLUDE] if runtime else []), "-c", unit_file(k), "-o",
                  _object_file(k)] for k, text in enumerate(sources)]
     link = [info["cc"], "-shared", "-fPIC", *_tc.parallel.compile_flags(info),
             *[_object_file(k) for k in range(len(sources))], "-o", output,

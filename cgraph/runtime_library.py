@@ -9,9 +9,9 @@ key depends on the compiler, the CPU features and cgraph's templates (a digest o
 so a warm start finds it without rendering anything).
 
 Graph modules include ``templates/runtime.h``, which declares the library, by name
-(``template_files.HEADER_FILE``, written beside a module's source while it compiles), and
-are linked against it: a module holds only its graph's own code. The header is one of the
-library's templates, so the runtime's key, which is in every module's key, covers it.
+(``template_files.HEADER_FILE``, found with -I to the templates folder), and are linked
+against it: a module holds only its graph's own code. The header is one of the library's
+templates, so the runtime's key, which is in every module's key, covers it.
 
 The library is loaded before any module (``runtime()``), and its BLAS pointers are set once
 per process.
@@ -25,7 +25,7 @@ from .template_files import templates_dir
 from .version import __version__
 
 # The templates the library is rendered from (runtime.c.j2 includes the others).
-SOURCES = ("runtime.c.j2", "runtime.h", "ops/small_gemm.c.j2",
+SOURCES = ("runtime.c.j2", "runtime.h", "cgraph_runtime.h", "ops/small_gemm.c.j2",
            "ops/blas_product.c.j2", "ops/elemwise_driver.c.j2", "ops/blas_nodes.c.j2",
            "ops/philox_fill.c.j2", "ops/random_common.c.j2", "ops/binomial_counts.c.j2",
            "ops/reduce_float.c.j2", "ops/narrow_gemm.c.j2")

@@ -285,18 +285,23 @@ def compile_command(info, source_path, output_path, source_size=0):
 
 # Placeholders in a command kept in a cache key, replaced when the command runs: the
 # runtime library's file (its folder differs between caches, its key is in the module's
-# key) and the runtime's shared-object name (made from its own key).
+# key), the runtime's shared-object name (made from its own key) and the include flag of
+# the folder holding the runtime's header (the installed package's templates: the
+# runtime's key covers the header's text, the install location stays out of keys).
 RUNTIME_PATH = "@runtime"
 RUNTIME_SONAME = "@soname"
+RUNTIME_INCLUDE = "-I@include"
 
 
 def module_command(info, source_path, output_path, source_size=0, runtime=True):
     """The command building a graph module: plain C (no Python.h), linked to the runtime
-    library when ``runtime`` (its file name is the RUNTIME_PATH placeholder). Not built with
-    -fvisibility=hidden: a module's only non-static symbols are its entry points."""
+    library when ``runtime`` (its file name is the RUNTIME_PATH placeholder), its header
+    found through RUNTIME_INCLUDE. Not built with -fvisibility=hidden: a module's only
+    non-static symbols are its entry points."""
     flags = [f for f in BASE_FLAGS if f != "-fvisibility=hidden"]
     return ([info["cc"], *optimization_flags(info, source_size), *flags,
-             *info["target_flags"], *vector_flags(info), source_path, "-o", output_path,
+             *info["target_flags"], *vector_flags(info),
+             *([RUNTIME_INCLUDE] if runtime else []), source_path, "-o", output_path,
              *([RUNTIME_PATH] if runtime else []), *math_libs(info)])
 
 

@@ -14,9 +14,10 @@ from typing import Callable, Optional, Union
 
 from .. import build_units
 from .. import deferred_link as _deferred_link
-from ..template_files import HEADER_FILE, write_header
+from ..template_files import templates_dir
 from ..config import config
-from ..toolchain import CompilerMissing, RUNTIME_PATH, RUNTIME_SONAME, compiler_environment
+from ..toolchain import CompilerMissing, RUNTIME_INCLUDE, RUNTIME_PATH, RUNTIME_SONAME
+from ..toolchain import compiler_environment
 from .errors import CacheError, CompileError
 from .keys import _counters, entry_files, module_file_of, toolchain
 from .layout import FILE_MODE, FORMAT_VERSION, LAST_USED, MANIFEST
@@ -75,15 +76,15 @@ def build_entry(folder, key, material, source, name, tc, faults, signature=None)
         source = source()
     with open(os.path.join(folder, "module.c"), "wb") as f:
         f.write(source.encode())
-    if material.get("runtime"):             # a module including the runtime's header
-        write_header(folder)
     fault("source", folder)
     t1 = time.perf_counter()
     module_file = module_file_of(material)
     command = _runnable(material["command"], key, material, folder)   # the key's, filled in
     try:
         if material.get("unit_commands"):   # translation units compiled side by side
-            proc = build_units.start(material["unit_commands"], command, folder,
+            unit_commands = [_runnable(c, key, material, folder)
+                             for c in material["unit_commands"]]
+            proc = build_units.start(unit_commands, command, folder,
                                      compiler_environment(),
                                      before_link=_deferred_link.before_link(
                                          material, RUNTIME_LINK_FILE, folder))
@@ -119,9 +120,7 @@ def build_entry(folder, key, material, source, name, tc, faults, signature=None)
     with open(os.path.join(folder, "build.json"), "w") as f:
         json.dump(build, f, indent=1)
     if proc.returncode != 0:
-        raise _CompileFailed(build)      # (the header stays, to compile module.c again)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(os.path.join(folder, HEADER_FILE))   # in the runtime's key
+        raise _CompileFailed(build)
     files = {}
     for fname in (*entry_files(module_file), module_file):
         p = os.path.join(folder, fname)
@@ -156,9 +155,12 @@ def _runnable(command, key, material, folder):
     """The command with its placeholders filled in: the runtime library a module links (a
     copy of the one this process loaded, written into the build folder: its key is in the
     module's key, and the linker records only its shared-object name), the runtime's own
-    shared-object name."""
+    shared-object name, the folder of the runtime's header (this package's templates, whose
+    header text the runtime's key covers)."""
     filled = []
     for word in command:
+        if word == RUNTIME_INCLUDE:
+            word = "-I" + templates_dir()
         if word == RUNTIME_PATH:
             image = runtime_images.get(material.get("runtime"))
             if image is None and not _deferred_link.runtime_pending(material.get("runtime")):

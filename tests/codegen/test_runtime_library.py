@@ -74,17 +74,20 @@ def test_module_is_plain_c_linked_to_the_runtime(tmp_path, monkeypatch):
     build = json.load(open(os.path.join(folder, "build.json")))
     runtime = runtime_library.runtime()
     assert build["material"]["runtime"] == runtime.key
-    assert not any(w.startswith("-I") for w in build["command"])
+    # found with -I to the templates folder, a placeholder in the key (see toolchain.py)
+    assert [w for w in build["command"] if w.startswith("-I")] == \
+        ["-I" + template_files.templates_dir()]
+    assert [w for w in build["material"]["command"] if w.startswith("-I")] == ["-I@include"]
     # the module depends on the runtime by its key's shared-object name
     with open(f.module_path, "rb") as fh:
         assert cache.runtime_soname(runtime.key).encode() in fh.read()
     assert np.allclose(f(np.array([0.0, 1.0])), np.tanh([0.0, 1.0]) + 3.0)
 
 
-def test_module_source_compiles_again_beside_the_runtime_header(tmp_path, monkeypatch):
-    """A module includes the runtime's header by name: the build writes it beside module.c
-    and removes it once the module is built (the runtime's key covers it); module.c and
-    write_header's copy are all a reader needs to compile the module again, warning-free."""
+def test_module_source_compiles_again_with_the_templates_folder(tmp_path, monkeypatch):
+    """A module includes the runtime's header by name and compiles with -I to the templates
+    folder (the runtime's key covers the header): nothing is written beside module.c, and
+    module.c with that -I is all a reader needs to compile the module again, warning-free."""
     monkeypatch.setenv("CGRAPH_CACHE_DIR", str(tmp_path))
     x = T.dmatrix("x")
     f = cgraph.function([x], T.exp(x).sum(axis=1) * 2.0, name="header_by_name")
@@ -94,9 +97,10 @@ def test_module_source_compiles_again_beside_the_runtime_header(tmp_path, monkey
     work = tmp_path / "again"
     work.mkdir()
     (work / "module.c").write_text(f.c_source)
-    template_files.write_header(str(work))
+    assert "-I" + template_files.templates_dir() in build["command"]
     cc = build["command"][0]
-    proc = subprocess.run([cc, "-fsyntax-only", "-Wall", "module.c"], cwd=work,
+    proc = subprocess.run([cc, "-fsyntax-only", "-Wall", "-I" + template_files.templates_dir(),
+                           "module.c"], cwd=work,
                           capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
 

@@ -196,3 +196,25 @@ def test_support_code_with_module_state_keeps_a_module_whole():
         assert units.block_groups(body, [state]) == 0
     assert units.block_groups(body, [], profile=True) == 0
     assert units.block_groups(body, [], uses_lapack=True) == 0
+
+
+def test_keys_name_the_runtime_header_folder_by_a_placeholder():
+    """Modules linking the runtime compile every unit with -I to the folder of its header,
+    written in the key material as the RUNTIME_INCLUDE placeholder (filled in when the
+    command runs): the key is the same for every install location and cache."""
+    import types
+
+    from cgraph.cache.keys import key_material
+    from cgraph.template_files import templates_dir
+    from cgraph.toolchain import RUNTIME_INCLUDE
+    runtime = types.SimpleNamespace(key="0" * 64)
+    one = "int one(void) { return 1; }\n"
+    split = (f"{build_units.UNIT_MARKER}0 */\nint zero(void) {{ return 0; }}\n"
+             f"{build_units.UNIT_MARKER}1 */\n{one}")
+    for source in (one, split):
+        material = key_material(source, runtime=runtime)
+        commands = material.get("unit_commands", [material["command"]])
+        assert all(c.count(RUNTIME_INCLUDE) == 1 for c in commands), commands
+        assert templates_dir() not in json.dumps(material)
+        plain = key_material(source, runtime=None)
+        assert RUNTIME_INCLUDE not in json.dumps(plain)

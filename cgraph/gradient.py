@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from . import tensor as _tensor_namespace
+from .compile.function import function
 from .config import config
 from .graph.basic import GradientNotImplemented, Variable, ancestors, io_toposort
 from .tensor import basic as T
@@ -248,7 +249,6 @@ def verify_grad(fun: Callable[..., Variable], pt: "np.ndarray | Sequence[np.ndar
     the output is projected on a random direction to make a scalar cost. Raises GradientError
     with the largest errors when they exceed the tolerances.
     """
-    from . import function
     rng = rng if rng is not None else np.random.default_rng(42)
     pt = [np.array(p, copy=True) for p in (pt if isinstance(pt, (list, tuple)) else [pt])]
     for p in pt:

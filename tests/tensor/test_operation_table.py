@@ -12,6 +12,7 @@ var = importlib.import_module("cgraph.tensor.var")   # T.var is the variance
 
 
 def test_every_operation_is_registered_by_its_module():
+    assert var._UFUNC_NAMES <= set(var.OPERATION_MODULES)   # numpy's ufuncs on variables
     for name, module in var.OPERATION_MODULES.items():
         function = getattr(var._ops, name)
         assert function.__module__ == f"cgraph.tensor.{module}", (name, function.__module__)

@@ -1,4 +1,6 @@
-"""Shape ops: reading shapes, building shape vectors, reshaping, joining, allocating, ranges.
+"""Shape ops: building shape vectors, reshaping, joining, allocating, ranges; reading shapes
+(Shape, Shape_i: shape_queries.py) and the filled-like constructors (math_ops.py) are
+re-exported here.
 
 A shape argument (``reshape``, ``alloc``, ``zeros``...) may be an int, a symbolic integer
 scalar, a tuple or list mixing both, or an integer vector variable such as ``x.shape``. It is
@@ -14,10 +16,12 @@ import numpy as np
 from ..graph.basic import Apply, Constant, Op, Variable
 from ..graph.labels import label_of
 from .elemwise import DimShuffle, Elemwise, sum_to_shape
-from .math_ops import cast, eq, fill, mul, ones_like, second, zeros_like  # noqa: F401  (re-exported)
+from .math_ops import cast, eq, mul
+from .math_ops import fill, ones_like, second, zeros_like  # noqa: F401  (re-exported)
 from .reduction import sum as reduce_sum
 from .scalar_ops import upcast
-from .shape_queries import Shape, Shape_i, is_python_int, shape, shape_i, shape_of  # noqa: F401  (re-exported)
+from .shape_queries import Shape, Shape_i, is_python_int, shape, shape_i
+from .shape_queries import shape_of  # noqa: F401  (re-exported)
 from .type import TensorType, is_int, resolve_dtype, shape_str
 from .var import TensorVariable, as_tensor_variable, constant, register_operations
 

@@ -29,6 +29,15 @@ from . import toolchain as _tc
 # before: 0.14, 0.43, 0.49, 0.63, 0.93); its kernels' unit (7 KB) -O3 0.17 s, -O0 0.05 s.
 # -O1 alone would leave its fused sums of squares scalar; once the remaining loops live in
 # the runtime library the blocks are glue and -O0 would do. Other compilers than gcc keep -O3 everywhere.
+# Flag sets tried per role on W6's units (blocks 51.7 KB, loops 7.4 KB; gcc 12, user+sys CPU,
+# min of 5-7 interleaved, loaded machine): blocks as above 0.222 s; loop vectoriser only (no
+# SLP) 0.215, -fvect-cost-model=cheap 0.221, -fno-semantic-interposition 0.223,
+# -fno-asynchronous-unwind-tables 0.214, without gcc's IPA analyses (modref, pure-const,
+# reference, profile) 0.212, no vectoriser 0.178, -O0 0.077. Loops at -O3 0.143; without
+# epilogue vectorisation 0.139, without SLP 0.134, -O2 with the vectoriser 0.126,
+# -fno-semantic-interposition 0.141. None cuts the blocks unit (the critical path: the two
+# compile side by side) beyond noise short of dropping the vectoriser its loops need, and
+# the loops unit finishes first, so the flags stay as they are.
 # A split module is one source: each unit behind a marker line naming its number and role
 # (see codegen/units.py, which writes it).
 UNIT_MARKER = "/* @cgraph-unit "
@@ -105,7 +114,16 @@ RUNTIME_UNITS = ("runtime", "sampling", "gemm", "gemm")
 #   samples took 1.5x as long, at -O1 more; the loop vectoriser (1.0 s) runs them as fast.
 # - gemm, the small-GEMM tiles of one dtype: -O2 0.33 s, -O3 0.44 s. At -O2 the copy of B's
 #   last, partial block of columns is not vectorised (a 7x40 by 40x120 product ran 1.4-1.9x
-#   slower); at -O3 the tiles run 6-17% faster than in the one -O3 unit.
+#   slower); at -O3 the tiles run 6-17% faster than in the one -O3 unit. Since the narrow
+#   kernels joined these units they take 1.18 s (float) and 1.44 s (double) at -O3, the
+#   narrow kernels 0.83 and 1.09 s of it (cg_<p>gemm_narrow, everything inlined, doubles in
+#   size under the loop vectoriser); -O3 -fno-tree-loop-vectorize takes 0.83 and 0.87 s, but
+#   the tiles' copies of B need the vectoriser. Bounding the narrow kernels' scalar k-tails
+#   (no longer vectorised: 162 -> 24 loops) saved nothing.
+# Unit by unit today (gemm 1.18/1.44 s, runtime 1.28-1.32, sampling 0.81-0.86): a
+# noinline cg_binomial_<dtype> (16 instantiations, inlined into cg_binomial_counts) cut the
+# sampling unit 4% only; the runtime unit at plain -O2 takes 0.89 s, with the vectoriser
+# 1.11 s, with loop versioning for strides too 1.28 s.
 _VECTORISED_O2 = ["-O2", "-ftree-vectorize", "-fvect-cost-model=dynamic"]
 RUNTIME_OPTIMIZATION = {"runtime": _VECTORISED_O2 + ["-fversion-loops-for-strides"],
                         "sampling": _VECTORISED_O2, "gemm": ["-O3"]}

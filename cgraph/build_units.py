@@ -101,7 +101,7 @@ def unit_material(info: dict, source: str, output: str, runtime: bool) -> dict:
 
 
 # The runtime library's units, by role, in the order templates/runtime.c.j2 starts them.
-RUNTIME_UNITS = ("runtime", "sampling", "gemm", "gemm")
+RUNTIME_UNITS = ("runtime", "sampling", "gemm", "narrow", "gemm", "narrow")
 
 # Optimisation of the runtime library's units, by role (RUNTIME_UNITS), chosen by
 # measurements with gcc 12 on a Rocket Lake (user CPU of each unit's compile; run time of
@@ -112,21 +112,30 @@ RUNTIME_UNITS = ("runtime", "sampling", "gemm", "gemm")
 #   versioning for strides (1.28 s) runs it as fast.
 # - sampling (Philox, binomial counts): -O2 0.73 s, -O3 1.6 s. At -O2 uniform and binomial
 #   samples took 1.5x as long, at -O1 more; the loop vectoriser (1.0 s) runs them as fast.
-# - gemm, the small-GEMM tiles of one dtype: -O2 0.33 s, -O3 0.44 s. At -O2 the copy of B's
-#   last, partial block of columns is not vectorised (a 7x40 by 40x120 product ran 1.4-1.9x
-#   slower); at -O3 the tiles run 6-17% faster than in the one -O3 unit. Since the narrow
-#   kernels joined these units they take 1.18 s (float) and 1.44 s (double) at -O3, the
-#   narrow kernels 0.83 and 1.09 s of it (cg_<p>gemm_narrow, everything inlined, doubles in
-#   size under the loop vectoriser); -O3 -fno-tree-loop-vectorize takes 0.83 and 0.87 s, but
-#   the tiles' copies of B need the vectoriser. Bounding the narrow kernels' scalar k-tails
-#   (no longer vectorised: 162 -> 24 loops) saved nothing.
-# Unit by unit today (gemm 1.18/1.44 s, runtime 1.28-1.32, sampling 0.81-0.86): a
-# noinline cg_binomial_<dtype> (16 instantiations, inlined into cg_binomial_counts) cut the
-# sampling unit 4% only; the runtime unit at plain -O2 takes 0.89 s, with the vectoriser
-# 1.11 s, with loop versioning for strides too 1.28 s.
+# - gemm, the small-GEMM tiles of one dtype (and the transposed-A product on their skinny
+#   path): -O2 0.33 s, -O3 0.40-0.44 s. At -O2 the copy of B's last, partial block of
+#   columns is not vectorised (a 7x40 by 40x120 product ran 1.4-1.9x slower); at -O3 the
+#   tiles run 6-17% faster than in the one -O3 unit.
+# - narrow, the narrow kernels of one dtype (ops/narrow_gemm.c.j2): in the gemm units at -O3
+#   they took 0.83 s (float) and 1.09 s (double) of those units' 1.18 and 1.44: their code
+#   is vectorised by hand (vector types), and the loop vectoriser, versioning and peeling
+#   the packing loops of cg_<p>gemm_narrow (everything inlined), doubled its size. A unit of
+#   their own at -O3 without the loop vectoriser: 0.45-0.48 s and 0.51-0.53 s (-O3 with
+#   -fvect-cost-model=very-cheap alike). Run time against the library before (W2's shapes,
+#   CPU time per product, median of 4 interleaved processes, loaded machine): float32
+#   600x784 by 784x10 138 -> 116 us, its x.T d 99 -> 104 us, 20x500 by 500x784 (B
+#   transposed) 193 -> 192 us; float64 x W 312 -> 320 us, x.T d 191 -> 188 us. The rows
+#   past the last full block of the outer form are copied by memcpy (scalar, that copy made
+#   x.T d 17% slower).
+# The runtime's gcc, unit by unit (gemm 1.18/1.44 s before the narrow kernels left, runtime
+# 1.28-1.32, sampling 0.81-0.86): a noinline cg_binomial_<dtype> (16 instantiations, inlined
+# into cg_binomial_counts) cut the sampling unit 4% only; the runtime unit at plain -O2
+# takes 0.89 s, with the vectoriser 1.11 s, with loop versioning for strides too 1.28 s.
+# All six units: 4.75 -> 3.95 s of CPU.
 _VECTORISED_O2 = ["-O2", "-ftree-vectorize", "-fvect-cost-model=dynamic"]
 RUNTIME_OPTIMIZATION = {"runtime": _VECTORISED_O2 + ["-fversion-loops-for-strides"],
-                        "sampling": _VECTORISED_O2, "gemm": ["-O3"]}
+                        "sampling": _VECTORISED_O2, "gemm": ["-O3"],
+                        "narrow": ["-O3", "-fno-tree-loop-vectorize"]}
 
 
 def runtime_unit_material(info: dict, roles, output: str) -> dict:
@@ -138,12 +147,13 @@ def runtime_unit_material(info: dict, roles, output: str) -> dict:
     return {"command": link, "unit_commands": compiles}
 
 
-# Which units start first when there are more than cores (the runtime library's four on two):
+# Which units start first when there are more than cores (the runtime library's six on two):
 # the costliest, so that the cores finish together (longest first). gcc CPU seconds of the
-# runtime's roles (gcc 12, Rocket Lake, loaded machine): gemm 1.18 (float) and 1.44
-# (double), runtime 1.32, sampling 0.81. In template order (runtime, sampling, gemm, gemm)
-# two cores finished after ~2.76 s; the gemm units first, 2.50 s (4.75 s of CPU in all).
-RUNTIME_COST = {"gemm": 1.4, "runtime": 1.3, "sampling": 0.8}
+# runtime's roles (gcc 12, Rocket Lake, loaded machine): runtime 1.31, sampling 0.83, narrow
+# 0.48 (float) and 0.52 (double), gemm 0.42 and 0.40: longest first, two cores finish after
+# ~2.1 s. (With the four units before the narrow kernels had their own: in template order
+# 2.76 s, longest first 2.50.)
+RUNTIME_COST = {"runtime": 1.3, "sampling": 0.8, "narrow": 0.5, "gemm": 0.4}
 
 
 def start_order(sources) -> list:

@@ -16,9 +16,11 @@ checks. A unit that fails its checks is refused with one warning and built in th
 Only a writable cache adopts units (a read-only one builds privately, as before).
 
 Beside the units, the folder ships what else a first run would make: the compiler's probe
-(``toolchain/``, named as in the cache after the compiler binary, the CPU and the Python)
-and Jinja's compiled templates (``templates/``, named by Jinja after each template's name
-and installed file name, used only for the same source, Jinja and Python).
+(``toolchain/``, named as in the cache after the compiler binary, the CPU and the Python),
+Jinja's compiled templates (``templates/``, named by Jinja after each template's name and
+installed file name, used only for the same source, Jinja and Python) and the small-GEMM
+tile choice (``tuning/``, timed here, taken on the same CPU and runtime library only: see
+gemm_tuning.shipped_record).
 
 ``python -m cgraph cache prebuild`` fills the cache with all of this ahead of time (for a
 source tree, where no package folder exists), or writes it into a folder (``--into``).

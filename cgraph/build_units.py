@@ -29,6 +29,15 @@ from . import toolchain as _tc
 # before: 0.14, 0.43, 0.49, 0.63, 0.93); its kernels' unit (7 KB) -O3 0.17 s, -O0 0.05 s.
 # -O1 alone would leave its fused sums of squares scalar; once the remaining loops live in
 # the runtime library the blocks are glue and -O0 would do. Other compilers than gcc keep -O3 everywhere.
+# Flag sets tried per role on W6's units (blocks 51.7 KB, loops 7.4 KB; gcc 12, user+sys CPU,
+# min of 5-7 interleaved, loaded machine): blocks as above 0.222 s; loop vectoriser only (no
+# SLP) 0.215, -fvect-cost-model=cheap 0.221, -fno-semantic-interposition 0.223,
+# -fno-asynchronous-unwind-tables 0.214, without gcc's IPA analyses (modref, pure-const,
+# reference, profile) 0.212, no vectoriser 0.178, -O0 0.077. Loops at -O3 0.143; without
+# epilogue vectorisation 0.139, without SLP 0.134, -O2 with the vectoriser 0.126,
+# -fno-semantic-interposition 0.141. None cuts the blocks unit (the critical path: the two
+# compile side by side) beyond noise short of dropping the vectoriser its loops need, and
+# the loops unit finishes first, so the flags stay as they are.
 # A split module is one source: each unit behind a marker line naming its number and role
 # (see codegen/units.py, which writes it).
 UNIT_MARKER = "/* @cgraph-unit "
@@ -93,7 +102,7 @@ def unit_material(info: dict, source: str, output: str, runtime: bool) -> dict:
 
 
 # The runtime library's units, by role, in the order templates/runtime.c.j2 starts them.
-RUNTIME_UNITS = ("runtime", "sampling", "gemm", "gemm")
+RUNTIME_UNITS = ("runtime", "sampling", "gemm", "narrow", "gemm", "narrow")
 
 # Optimisation of the runtime library's units, by role (RUNTIME_UNITS), chosen by
 # measurements with gcc 12 on a Rocket Lake (user CPU of each unit's compile; run time of
@@ -104,12 +113,30 @@ RUNTIME_UNITS = ("runtime", "sampling", "gemm", "gemm")
 #   versioning for strides (1.28 s) runs it as fast.
 # - sampling (Philox, binomial counts): -O2 0.73 s, -O3 1.6 s. At -O2 uniform and binomial
 #   samples took 1.5x as long, at -O1 more; the loop vectoriser (1.0 s) runs them as fast.
-# - gemm, the small-GEMM tiles of one dtype: -O2 0.33 s, -O3 0.44 s. At -O2 the copy of B's
-#   last, partial block of columns is not vectorised (a 7x40 by 40x120 product ran 1.4-1.9x
-#   slower); at -O3 the tiles run 6-17% faster than in the one -O3 unit.
+# - gemm, the small-GEMM tiles of one dtype (and the transposed-A product on their skinny
+#   path): -O2 0.33 s, -O3 0.40-0.44 s. At -O2 the copy of B's last, partial block of
+#   columns is not vectorised (a 7x40 by 40x120 product ran 1.4-1.9x slower); at -O3 the
+#   tiles run 6-17% faster than in the one -O3 unit.
+# - narrow, the narrow kernels of one dtype (ops/narrow_gemm.c.j2): in the gemm units at -O3
+#   they took 0.83 s (float) and 1.09 s (double) of those units' 1.18 and 1.44: their code
+#   is vectorised by hand (vector types), and the loop vectoriser, versioning and peeling
+#   the packing loops of cg_<p>gemm_narrow (everything inlined), doubled its size. A unit of
+#   their own at -O3 without the loop vectoriser: 0.45-0.48 s and 0.51-0.53 s (-O3 with
+#   -fvect-cost-model=very-cheap alike). Run time against the library before (W2's shapes,
+#   CPU time per product, median of 4 interleaved processes, loaded machine): float32
+#   600x784 by 784x10 138 -> 116 us, its x.T d 99 -> 104 us, 20x500 by 500x784 (B
+#   transposed) 193 -> 192 us; float64 x W 312 -> 320 us, x.T d 191 -> 188 us. The rows
+#   past the last full block of the outer form are copied by memcpy (scalar, that copy made
+#   x.T d 17% slower).
+# The runtime's gcc, unit by unit (gemm 1.18/1.44 s before the narrow kernels left, runtime
+# 1.28-1.32, sampling 0.81-0.86): a noinline cg_binomial_<dtype> (16 instantiations, inlined
+# into cg_binomial_counts) cut the sampling unit 4% only; the runtime unit at plain -O2
+# takes 0.89 s, with the vectoriser 1.11 s, with loop versioning for strides too 1.28 s.
+# All six units: 4.75 -> 3.95 s of CPU.
 _VECTORISED_O2 = ["-O2", "-ftree-vectorize", "-fvect-cost-model=dynamic"]
 RUNTIME_OPTIMIZATION = {"runtime": _VECTORISED_O2 + ["-fversion-loops-for-strides"],
-                        "sampling": _VECTORISED_O2, "gemm": ["-O3"]}
+                        "sampling": _VECTORISED_O2, "gemm": ["-O3"],
+                        "narrow": ["-O3", "-fno-tree-loop-vectorize"]}
 
 
 def runtime_unit_material(info: dict, roles, output: str) -> dict:
@@ -119,6 +146,24 @@ def runtime_unit_material(info: dict, roles, output: str) -> dict:
                                          _object_file(k)) for k, role in enumerate(roles)]
     link = _tc.runtime_command(info, [_object_file(k) for k in range(len(roles))], output)
     return {"command": link, "unit_commands": compiles}
+
+
+# Which units start first when there are more than cores (the runtime library's six on two):
+# the costliest, so that the cores finish together (longest first). gcc CPU seconds of the
+# runtime's roles (gcc 12, Rocket Lake, loaded machine): runtime 1.31, sampling 0.83, narrow
+# 0.48 (float) and 0.52 (double), gemm 0.42 and 0.40: longest first, two cores finish after
+# ~2.1 s. (With the four units before the narrow kernels had their own: in template order
+# 2.76 s, longest first 2.50.)
+RUNTIME_COST = {"runtime": 1.3, "sampling": 0.8, "narrow": 0.5, "gemm": 0.4}
+
+
+def start_order(sources) -> list:
+    """The order in which to start compiling the units ``sources``: the runtime's by the cost
+    of their role (RUNTIME_COST), before a module's, which go by size."""
+    def cost(k):
+        text = sources[k]
+        return RUNTIME_COST.get(unit_role(text), len(text) / 1e6)
+    return sorted(range(len(sources)), key=lambda k: -cost(k))
 
 
 class UnitsBuild:
@@ -145,8 +190,10 @@ class UnitsBuild:
                     f.write(text)
             self.names = [unit_file(k) for k in range(len(unit_commands))]
             self.intermediates = self.names + [_object_file(k) for k in range(len(unit_commands))]
+            self.order = start_order(sources) if self._mismatch is None else []
         else:
             self.names, self.intermediates = ["module.c"], [whole]
+            self.order = [0]
         self.folder, self.env, self.link_command = folder, env, link_command
         self.unit_commands = unit_commands
         self.before_link = before_link     # e.g. wait for the runtime library it links
@@ -166,22 +213,28 @@ class UnitsBuild:
             self.returncode = 1
             return b"", self._mismatch.encode()
         import threading
-        slots = threading.Semaphore(self.parallel)
         results = {}
+        # the costliest units first, so that the cores finish together (see start_order)
+        waiting = [self.names[k] for k in self.order]
+        commands = dict(zip(self.names, self.unit_commands))
+        take = threading.Lock()
 
-        def compile_unit(name, command):
-            with slots:
-                if self._killed or any(code for code, _, _ in results.values()):
-                    return            # a unit failed: the others would be thrown away
+        def compile_units():
+            while True:
+                with take:
+                    if not waiting or self._killed or \
+                            any(code for code, _, _ in results.values()):
+                        return        # done, or a unit failed: the rest would be thrown away
+                    name = waiting.pop(0)
                 t0 = time.perf_counter()
-                proc = self._running[name] = self._popen(command)
+                proc = self._running[name] = self._popen(commands[name])
                 out, err = proc.communicate()
                 del self._running[name]
                 self.unit_seconds[name] = round(time.perf_counter() - t0, 4)
                 results[name] = (proc.returncode, out, err)
 
-        workers = [threading.Thread(target=compile_unit, args=(name, command))
-                   for name, command in zip(self.names, self.unit_commands)]
+        workers = [threading.Thread(target=compile_units)
+                   for _ in range(min(self.parallel, len(self.names)))]
         for t in workers:
             t.start()
         for t in workers:

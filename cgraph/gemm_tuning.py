@@ -7,7 +7,9 @@ variants on first use, on product shapes the kernel takes (a recurrent layer's, 
 batch's), and keeps the choice in the cache: a sealed record under ``tuning/`` named after the
 runtime library's key (compiler, CPU features, templates), the CPU's identity (vendor,
 family, model, name) and the number of threads BLAS runs (it is timed against BLAS). A record that is damaged, edited or made for another library or CPU is
-set aside with a warning and the variants are timed again.
+set aside with a warning and the variants are timed again. The units built at install time
+(cgraph/prebuilt.py) ship the record timed there: an empty cache on the same CPU takes it
+instead of timing (see shipped_record).
 
 The same timings decide who runs skinny products too large for the small kernel (one side
 at most 32, e.g. a minibatch of 20 times a 784 x 500 layer): a variant where it beats a
@@ -26,6 +28,7 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .cache_files import BadFile, read_sealed, write_sealed
+from .shipped import prebuilt_dir, shipped_tuning
 
 DTYPES = ("float32", "float64")
 _PREFIX = {"float32": "s", "float64": "d"}
@@ -215,23 +218,73 @@ def choose(lib, runtime_key: str, root: Optional[str] = None,
             cache.quarantine_file(root, path, exc.why)
         except OSError:
             pass
+    record = shipped_record(runtime_key, cpu, threads, names)
+    if record is None:
+        record = measure_record(lib, runtime_key, names, cpu, threads, timer)
+    if state == "writable":
+        write_sealed(path, json.dumps(record, indent=1).encode())
+    return record
+
+
+def measure_record(lib, runtime_key: str, names: Sequence[str], cpu: str, threads,
+                   timer: Optional[Timer] = None) -> dict:
+    """Time the variants (``timer``, by default the C one) on this CPU against a BLAS that
+    runs ``threads`` threads: the record choose() keeps."""
     started = time.perf_counter()
     if threads is None or threads == 1:
         choice = measure(names, timer or c_timer(lib),
                          skinny_timer=timer or c_timer(lib, cold=True))
     else:
-        # the kernel runs on one thread: products past the small limit stay with a BLAS that
-        # runs on several (and timing it on a busy machine takes seconds)
         choice = measure(names, timer or c_timer(lib), skinny={})
-        for c in choice.values():
-            c["skinny"] = {kind: {"variant": None, "vs_blas": {}} for kind in SKINNY_KINDS}
-    record = {"runtime": runtime_key, "cpu": cpu, "blas_threads": threads,
-              "variants": list(names), "choice": choice,
-              "shapes": [list(s) for s in SHAPES],
-              "measured_seconds": round(time.perf_counter() - started, 3),
-              "measured_at": time.strftime("%Y-%m-%d %H:%M:%S")}
-    if state == "writable":
-        write_sealed(path, json.dumps(record, indent=1).encode())
+        _blas_takes_skinny(choice)
+    return {"runtime": runtime_key, "cpu": cpu, "blas_threads": threads,
+            "variants": list(names), "choice": choice,
+            "shapes": [list(s) for s in SHAPES],
+            "measured_seconds": round(time.perf_counter() - started, 3),
+            "measured_at": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def _blas_takes_skinny(choice):
+    # the kernel runs on one thread: products past the small limit stay with a BLAS that
+    # runs on several (and timing it on a busy machine takes seconds)
+    for c in choice.values():
+        c["skinny"] = {kind: {"variant": None, "vs_blas": {}} for kind in SKINNY_KINDS}
+
+
+# --- the choice shipped with the prebuilt units (cgraph/prebuilt.py) ----------------------
+# ``cache prebuild --into`` and the install-time build time the tiles once, against a BLAS
+# on one thread, and ship the record beside the units, named like the cache's record for that
+# runtime library (its key: compiler, CPU features and cache sizes, templates), CPU identity
+# and one BLAS thread. An empty cache takes it instead of timing (~0.28 s of CPU that
+# otherwise competes with the first module's gcc): only when it names this CPU and library
+# and checks like any cache file; else the variants are timed as before.
+SHIPPED_THREADS = 1
+SHIPPED = "shipped with the prebuilt units"
+
+
+def shipped_record(runtime_key: str, cpu: str, threads, names: Sequence[str]) -> Optional[dict]:
+    """The record shipped for this library and CPU, made for a BLAS on ``threads`` threads
+    (on several: BLAS keeps every skinny product, as when timed here), or None."""
+    timed_with = threads if threads is None or threads == 1 else SHIPPED_THREADS
+    path = record_path(prebuilt_dir(), runtime_key, cpu, timed_with)
+    try:
+        payload = shipped_tuning(os.path.basename(path))
+        if payload is None:
+            return None
+        try:
+            record = json.loads(payload)
+        except ValueError:
+            raise BadFile(path, "is not valid JSON") from None
+        record = _check(record, path, runtime_key, cpu, timed_with, names)
+    except BadFile as exc:
+        import warnings
+        warnings.warn(f"cgraph: the shipped small-GEMM choice {exc.path} {exc.why}; timing "
+                      f"the tiles instead", RuntimeWarning, stacklevel=2)
+        return None
+    if timed_with != threads:
+        _blas_takes_skinny(record["choice"])
+        record["blas_threads"] = threads
+    record["source"] = SHIPPED
     return record
 
 
@@ -262,7 +315,8 @@ def apply(lib, record: dict) -> Dict[str, str]:
             if not setter(SKINNY_KINDS.index(kind), -1 if variant is None else names.index(variant)):
                 raise RuntimeError(f"cgraph: the runtime library refused the variant {variant}")
     _applied.clear()
-    _applied.update(variants=picked, skinny=skinny, forced=bool(forced), cpu=record.get("cpu"))
+    _applied.update(variants=picked, skinny=skinny, forced=bool(forced), cpu=record.get("cpu"),
+                    source=record.get("source"))
     return picked
 
 
@@ -289,10 +343,12 @@ def describe(record_or_choice: Optional[dict] = None) -> str:
         variants = {d: c["variant"] for d, c in choice.items()}
         skinny = {d: {kind: c.get("skinny", {}).get(kind, {}).get("variant")
                       for kind in SKINNY_KINDS} for d, c in choice.items()}
-        how = "measured"
+        how = "measured" if record_or_choice.get("source") != SHIPPED else \
+            f"measured at {record_or_choice.get('measured_at')}, {SHIPPED},"
     else:
         variants, skinny = record_or_choice["variants"], record_or_choice["skinny"]
-        how = "forced by CGRAPH_GEMM_VARIANT" if record_or_choice.get("forced") else "measured"
+        how = "forced by CGRAPH_GEMM_VARIANT" if record_or_choice.get("forced") else \
+            "measured" if record_or_choice.get("source") != SHIPPED else SHIPPED
 
     def skinny_text(d):
         return " ".join(f"{kind}<=32:{skinny[d][kind] or 'BLAS'}" for kind in SKINNY_KINDS)

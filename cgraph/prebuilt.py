@@ -16,9 +16,11 @@ checks. A unit that fails its checks is refused with one warning and built in th
 Only a writable cache adopts units (a read-only one builds privately, as before).
 
 Beside the units, the folder ships what else a first run would make: the compiler's probe
-(``toolchain/``, named as in the cache after the compiler binary, the CPU and the Python)
-and Jinja's compiled templates (``templates/``, named by Jinja after each template's name
-and installed file name, used only for the same source, Jinja and Python).
+(``toolchain/``, named as in the cache after the compiler binary, the CPU and the Python),
+Jinja's compiled templates (``templates/``, named by Jinja after each template's name and
+installed file name, used only for the same source, Jinja and Python) and the small-GEMM
+tile choice (``tuning/``, timed here, taken on the same CPU and runtime library only: see
+gemm_tuning.shipped_record).
 
 ``python -m cgraph cache prebuild`` fills the cache with all of this ahead of time (for a
 source tree, where no package folder exists), or writes it into a folder (``--into``).
@@ -114,7 +116,64 @@ def build(dest: str, for_install: bool = False) -> dict:
         raise errors[0]
     _ship_probe(root, tc, dest)
     _ship_templates(dest, for_install)
+    _ship_tuning(dest, done["runtime"])
     return done
+
+
+# Run by _ship_tuning in a child: cgraph's package folder as a bare package (its __init__
+# would import everything), the runtime library loaded from the units' folder and timed.
+_TIMING_CHILD = """
+import sys, types
+package = types.ModuleType("cgraph")
+package.__path__ = [sys.argv[1]]
+sys.modules["cgraph"] = package
+from cgraph.prebuilt import time_tiles
+time_tiles(*sys.argv[2:])
+"""
+
+
+def _ship_tuning(dest, runtime_key):
+    """Ship the small-GEMM tile choice too (cgraph/gemm_tuning.py): a first run on this CPU
+    then takes it instead of timing the tiles (~0.28 s of CPU beside its first module's
+    gcc). Timed in a child process whose BLAS runs one thread (the record says so: a run
+    with BLAS on several threads derives its own from it). Best effort: without it an empty
+    cache times the tiles as before."""
+    import subprocess
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-c", _TIMING_CHILD,
+                           os.path.dirname(os.path.abspath(__file__)),
+                           os.path.join(dest, runtime_key), runtime_key, dest],
+                          env=env, capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        print(f"cgraph: the small-GEMM tiles were not timed for shipping (they are timed at "
+              f"first use): {proc.stderr.strip()[-500:]}", file=sys.stderr)
+
+
+def time_tiles(unit_folder: str, runtime_key: str, dest: str) -> str:
+    """Time the tiles of the runtime library in ``unit_folder`` (built with ``runtime_key``)
+    and write the sealed record into ``dest``/tuning/, named as the cache names it; returns
+    its path. Run by _ship_tuning in a child whose BLAS runs on one thread."""
+    import ctypes
+    from . import gemm_tuning
+    from .blas_pointers import blas_threads
+    from .cache.layout import RUNTIME_FILE
+    from .cache_files import seal
+    from .runtime_library import _set_blas
+    lib = ctypes.CDLL(os.path.join(unit_folder, RUNTIME_FILE))
+    _set_blas(lib)
+    threads = blas_threads()
+    if threads not in (None, gemm_tuning.SHIPPED_THREADS):
+        raise RuntimeError(f"BLAS runs {threads} threads, not {gemm_tuning.SHIPPED_THREADS}")
+    cpu = gemm_tuning.cpu_identity()
+    record = gemm_tuning.measure_record(lib, runtime_key, gemm_tuning.variant_names(lib),
+                                        cpu, threads)
+    path = gemm_tuning.record_path(dest, runtime_key, cpu, threads)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(seal(json.dumps(record, indent=1).encode()))
+    os.chmod(path, 0o644)
+    return path
 
 
 def _ship_probe(root, tc, dest):

@@ -58,6 +58,19 @@ def shipped_probe(record_path: str, fields) -> dict:
     return info
 
 
+def shipped_tuning(file_name: str):
+    """The payload of the small-GEMM tile record shipped as ``file_name`` (the cache's name
+    for it, see gemm_tuning.shipped_record), or None if there is none; BadFile if it is
+    damaged or writable by others than its owner (you or root)."""
+    path = os.path.join(prebuilt_dir(), "tuning", file_name)
+    try:
+        return unseal(path, read_regular(path, 1 << 16, owners=_OWNERS))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise BadFile(path, f"cannot be read ({exc.strerror})") from None
+
+
 def shipped_template(file_name: str):
     """Jinja's bytecode shipped as ``file_name`` (the cache's name for it), or None."""
     return _read_shipped(os.path.join(prebuilt_dir(), "templates", file_name))

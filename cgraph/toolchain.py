@@ -180,21 +180,14 @@ def _read_probe(saved):
 
 
 def _probe(path):
-    import subprocess    # here and below: probing runs once per compiler, not at each start
-    import sysconfig
-    try:
-        proc = subprocess.run([path, "--version"], capture_output=True, text=True,
-                              env=compiler_environment())
-    except OSError as exc:
-        raise CompilerMissing(f"cgraph could not run the C compiler {path} ({exc.strerror}). "
-                              f"{_INSTALL_HINT}") from None
+    import sysconfig    # here and below: probing runs once per compiler, not at each start
+    proc = _run_probe([path, "--version"], path)
     if proc.returncode != 0 or not proc.stdout.strip():
         raise CompilerMissing(f"the C compiler {path} does not work: '{path} --version' "
                               f"exited with {proc.returncode}: {proc.stderr.strip()[:500]}. "
                               f"{_INSTALL_HINT}")
     version = proc.stdout.splitlines()[0]
-    full = subprocess.run([path, "-dumpfullversion", "-dumpversion"], capture_output=True,
-                          text=True, env=compiler_environment()).stdout.strip()
+    full = _run_probe([path, "-dumpfullversion", "-dumpversion"], path).stdout.strip()
     return {
         "cc": path,
         "version": f"{version} ({full})",
@@ -207,12 +200,53 @@ def _probe(path):
     }
 
 
+# The probe's answers go into every key, so a compiler run that failed for want of resources
+# must not pass for an answer: on a loaded machine (CI: many compilers at once) gcc can fail
+# to start its cc1 or ld, or be killed, and a silent "no" (no -m flags, no libmvec, no
+# OpenMP, an empty version) gave one machine two descriptions, so two caches gave one
+# module two keys. Such a run is retried; if it keeps failing the probe fails loudly
+# rather than be remembered.
+_TRANSIENT = ("cannot execute", "Resource temporarily unavailable", "Cannot allocate memory",
+              "No space left on device", "Killed signal", "killed by signal",
+              "Too many open files", "vfork", "cannot fork")
+PROBE_ATTEMPTS = 4
+
+
+def _transient(proc) -> bool:
+    """Whether a compiler run failed for the machine's sake rather than the code's."""
+    return proc.returncode < 0 or (proc.returncode != 0 and
+                                   any(t in proc.stderr for t in _TRANSIENT))
+
+
+def _run_probe(command, path, **kwargs):
+    """subprocess.run of one probing compiler run, retried while it fails transiently
+    (see _TRANSIENT); CompilerMissing if it never gets through."""
+    import subprocess
+    import time
+    why = ""
+    for attempt in range(PROBE_ATTEMPTS):
+        if attempt:
+            time.sleep(0.02 * 5 ** attempt)      # 0.1, 0.5, 2.5 s
+        try:
+            proc = subprocess.run(command, capture_output=True, text=True,
+                                  env=compiler_environment(), **kwargs)
+        except OSError as exc:
+            if not os.path.exists(path):
+                raise CompilerMissing(f"cgraph could not run the C compiler {path} "
+                                      f"({exc.strerror}). {_INSTALL_HINT}") from None
+            why = exc.strerror
+            continue
+        if not _transient(proc):
+            return proc
+        why = proc.stderr.strip()[-300:] or f"exit status {proc.returncode}"
+    raise CompilerMissing(f"cgraph: probing the C compiler {path} failed {PROBE_ATTEMPTS} "
+                          f"times ({' '.join(command[1:])}): {why}")
+
+
 def _native_flags(path):
     """The explicit -m flags that -march=native stands for on this CPU."""
     import shlex
-    import subprocess
-    proc = subprocess.run([path, "-march=native", "-E", "-v", "-"], input="",
-                          capture_output=True, text=True, env=compiler_environment())
+    proc = _run_probe([path, "-march=native", "-E", "-v", "-"], path, input="")
     for line in proc.stderr.splitlines():
         if "cc1" in line and "-march=" in line:
             words = shlex.split(line)
@@ -256,15 +290,13 @@ def _vector_math(path):
 
 def _links(path, code, flags):
     """Whether ``code`` builds into a shared library with ``flags``."""
-    import subprocess
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
         source = os.path.join(tmp, "probe.c")
         with open(source, "w") as f:
             f.write(code)
-        proc = subprocess.run([path, "-O3", "-fPIC", "-shared", source, "-o",
-                               os.path.join(tmp, "probe.so"), *flags],
-                              capture_output=True, text=True, env=compiler_environment())
+        proc = _run_probe([path, "-O3", "-fPIC", "-shared", source, "-o",
+                           os.path.join(tmp, "probe.so"), *flags], path)
     return proc.returncode == 0
 
 

@@ -133,7 +133,7 @@ def _show_tuning(root):
     """The small-GEMM variants measured for each CPU and runtime library (cgraph/gemm_tuning.py)."""
     from .. import gemm_tuning
     found = gemm_tuning.records(root)
-    print(f"{len(found)} kernel choices in {root} (small-GEMM tiles, timed per CPU on first use)")
+    print(f"{len(found)} kernel choices in {root} (small-GEMM tiles, timed per CPU on first use or shipped with the prebuilt units)")
     for path, record in found:
         if not isinstance(record, BadFile) and not isinstance(record, dict):
             record = BadFile(path, "is not a record")

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import cgraph
-from cgraph import cache, prebuilt, shipped
+from cgraph import cache, gemm_tuning, prebuilt, shipped
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Children import the cgraph this process imported (the worktree, or an installed package
@@ -29,13 +29,14 @@ PROGRAM = textwrap.dedent("""
     with warnings.catch_warnings(record=True) as caught:
         import numpy as np
         import cgraph, cgraph.tensor as T
-        from cgraph import cache, shipped
+        from cgraph import cache, gemm_tuning, shipped
         x = T.dvector("x")
         f = cgraph.function([x], T.exp(x) * 2.0, name="prebuilt_exp")
         value = f(np.array([0.0, 1.0])).tolist()
     print(json.dumps({"value": value, "fast_call": f._fast_call is not None,
                       "prebuilt": shipped.stats, "runtime": cache.runtime_stats,
                       "extension": cache.extension_stats,
+                      "tiles": gemm_tuning.chosen().get("source"),
                       "warnings": [str(w.message) for w in caught]}))
 """)
 
@@ -84,8 +85,10 @@ def test_built_units_are_adopted_by_an_empty_cache(units, tmp_path):
         assert files == sorted(["build.json", "manifest.json", "module.c", module])
     assert len(os.listdir(os.path.join(folder, "toolchain"))) == 1
     assert len(os.listdir(os.path.join(folder, "templates"))) > 20
+    assert len(os.listdir(os.path.join(folder, "tuning"))) == 1
     first = _run(tmp_path / "cache", folder)
     assert first["prebuilt"] == {"adopted": 2, "refused": 0}
+    assert first["tiles"] == gemm_tuning.SHIPPED        # the tiles' choice too, not timed
     assert first["runtime"]["builds"] == 0 and first["extension"]["builds"] == 0
     assert first["warnings"] == []
     # every template the module needed was loaded compiled from the units, none compiled
@@ -170,7 +173,7 @@ def test_prebuild_command_fills_the_cache(tmp_path):
     into = subprocess.run(command + ["--into", str(tmp_path / "units")], capture_output=True,
                           text=True, env=env, timeout=600, cwd=CGRAPH_ROOT)
     assert into.returncode == 0, into.stderr
-    assert sorted(os.listdir(tmp_path / "units")) == sorted(["templates", "toolchain"] + [
+    assert sorted(os.listdir(tmp_path / "units")) == sorted(["templates", "toolchain", "tuning"] + [
         key for key, _, b in cache.list_entries(str(tmp_path / "cache"))
         if b["material"]["kind"] != "module"])
 
@@ -407,7 +410,9 @@ def test_install_ships_units_under_the_keys_the_cache_computes(tmp_path):
     from cgraph import runtime_library
     names, output = _wheel(tmp_path, dict(os.environ, CGRAPH_CACHE_DIR=str(tmp_path / "c")))
     shipped = {n.split("/")[2] for n in names if n.startswith("cgraph/_prebuilt/")} - \
-        {"templates", "toolchain"}
+        {"templates", "toolchain", "tuning"}
+    # the tiles' choice, timed at install time, named as a cache on this CPU looks it up
+    assert [n for n in names if n.startswith("cgraph/_prebuilt/tuning/gemm-")]
     root = cache.cache_root()
     runtime_key = cache.compute_key(cache.runtime_material(runtime_library.source_digest(),
                                                            root))

@@ -351,6 +351,114 @@ def test_cache_show_and_verify_see_the_choice(lib, tmp_path, monkeypatch, one_bl
     assert [b[0] for b in bad] == [path]
 
 
+# --- the choice shipped with the prebuilt units -------------------------------------------
+
+def _ship(units, lib, key, cpu, winner):
+    """A record made as `cache prebuild` makes it (BLAS on one thread), in ``units``/tuning/."""
+    record = gemm_tuning.measure_record(lib, key, gemm_tuning.variant_names(lib), cpu, 1,
+                                        timer=fake_timer(winner))
+    path = gemm_tuning.record_path(str(units), key, cpu, 1)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(seal(json.dumps(record).encode()))
+    return record, path
+
+
+def _no_timing(*args):
+    raise AssertionError("timed although a shipped choice fits")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_shipped_choice_spares_the_timing(lib, tmp_path, monkeypatch, threads):
+    """An empty cache takes the choice shipped for this library and CPU instead of timing,
+    keeps it as its own record, and says where it came from; with BLAS on two threads it
+    keeps the small-product choice and leaves every skinny product to BLAS, as timing
+    there would."""
+    import cgraph.blas_pointers as blas_pointers
+    names = gemm_tuning.variant_names(lib)
+    key, cpu = runtime_library.runtime().key, "FakeVendor family 9 model 10"
+    monkeypatch.setattr(gemm_tuning, "cpu_identity", lambda: cpu)
+    monkeypatch.setattr(blas_pointers, "blas_threads", lambda: threads)
+    monkeypatch.setenv("CGRAPH_PREBUILT_DIR", str(tmp_path / "units"))
+    winner = len(names) - 1
+    shipped, _ = _ship(tmp_path / "units", lib, key, cpu, winner)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        record = gemm_tuning.choose(lib, key, root=str(tmp_path / "cache"), timer=_no_timing)
+    assert record["source"] == gemm_tuning.SHIPPED and record["blas_threads"] == threads
+    for dtype, choice in record["choice"].items():
+        assert choice["variant"] == shipped["choice"][dtype]["variant"] == names[winner]
+        skinny = {kind: s["variant"] for kind, s in choice["skinny"].items()}
+        assert skinny == (dict.fromkeys("mnk", names[winner]) if threads == 1 else
+                          dict.fromkeys("mnk", None))
+    path = gemm_tuning.record_path(str(tmp_path / "cache"), key, cpu, threads)
+    assert json.loads(read_sealed(path)) == record      # the cache's own record now
+    assert gemm_tuning.SHIPPED in gemm_tuning.describe(record)
+    monkeypatch.setenv("CGRAPH_CACHE_DIR", str(tmp_path / "cache"))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cache_cli.main(["show"]) == 0
+    assert f"{gemm_tuning.SHIPPED}, on {cpu}" in out.getvalue()
+
+
+def test_a_choice_shipped_for_another_cpu_or_library_is_not_taken(lib, tmp_path, monkeypatch,
+                                                                   one_blas_thread):
+    names = gemm_tuning.variant_names(lib)
+    key = runtime_library.runtime().key
+    monkeypatch.setenv("CGRAPH_PREBUILT_DIR", str(tmp_path / "units"))
+    _ship(tmp_path / "units", lib, key, "FakeVendor family 11 model 12", len(names) - 1)
+    _ship(tmp_path / "units", lib, "0" * 64, "FakeVendor family 13 model 14", len(names) - 1)
+    for cpu, runtime_key in (("FakeVendor family 11 model 99", key),     # another model
+                             ("FakeVendor family 13 model 14", key)):    # another library
+        monkeypatch.setattr(gemm_tuning, "cpu_identity", lambda cpu=cpu: cpu)
+        record = gemm_tuning.choose(lib, runtime_key, root=str(tmp_path / "cache"),
+                                    timer=fake_timer(0))
+        assert "source" not in record and record["choice"]["float64"]["variant"] == names[0]
+
+
+def _tampered_shipped():
+    def writable_by_others(path):
+        os.chmod(path, 0o666)
+
+    def other_cpu_inside(path):       # resealed under the right name: only the content tells
+        with open(path, "rb") as f:
+            record = json.loads(f.read().split(b"\n", 1)[1])
+        record["cpu"] = "FakeVendor family 0 model 0"
+        with open(path, "wb") as f:
+            f.write(seal(json.dumps(record).encode()))
+
+    def edited(path):
+        with open(path, "rb") as f:
+            data = f.read()
+        with open(path, "wb") as f:
+            f.write(data.replace(b'"variant": "', b'"variant": "9', 1))
+    return [writable_by_others, other_cpu_inside, edited] + [
+        lambda path, tamper=tamper: _rewrite(path, tamper) for tamper in _tampered_variants()]
+
+
+def _rewrite(path, tamper):
+    with open(path, "rb") as f:
+        data = f.read()
+    with open(path, "wb") as f:
+        f.write(tamper(data))
+
+
+@pytest.mark.parametrize("tamper", range(len(_tampered_shipped())))
+def test_a_tampered_shipped_choice_is_refused_with_a_warning(lib, tmp_path, monkeypatch, tamper,
+                                                             one_blas_thread):
+    """A shipped record that fails the checks of a cache record (seal, owner and mode, the
+    library, CPU and variants it names) is not taken: one warning, the tiles timed."""
+    names = gemm_tuning.variant_names(lib)
+    key, cpu = runtime_library.runtime().key, "FakeVendor family 15 model 16"
+    monkeypatch.setattr(gemm_tuning, "cpu_identity", lambda: cpu)
+    monkeypatch.setenv("CGRAPH_PREBUILT_DIR", str(tmp_path / "units"))
+    _, path = _ship(tmp_path / "units", lib, key, cpu, len(names) - 1)
+    _tampered_shipped()[tamper](path)
+    with pytest.warns(RuntimeWarning, match="shipped small-GEMM choice .*gemm-.*json"):
+        record = gemm_tuning.choose(lib, key, root=str(tmp_path / "cache"), timer=fake_timer(0))
+    assert "source" not in record and record["choice"]["float32"]["variant"] == names[0]
+
+
 def test_the_runtime_applies_the_recorded_choice(lib):
     """The loaded runtime runs the variants its cache's record names."""
     record = gemm_tuning.choose(lib, runtime_library.runtime().key)

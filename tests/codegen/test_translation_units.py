@@ -218,3 +218,23 @@ def test_keys_name_the_runtime_header_folder_by_a_placeholder():
         assert templates_dir() not in json.dumps(material)
         plain = key_material(source, runtime=None)
         assert RUNTIME_INCLUDE not in json.dumps(plain)
+
+
+def test_the_costliest_units_start_first(tmp_path):
+    """With more units than cores (the runtime library's four on two), the units start
+    costliest first: the runtime's by their role's measured cost, a module's by size."""
+    roles = build_units.RUNTIME_UNITS
+    text = "".join(f"{units.UNIT_MARKER}{k} of {len(roles)}: {role} */\nint u{k};\n"
+                   for k, role in enumerate(roles))
+    (tmp_path / "module.c").write_text(text)
+    order = build_units.start_order(build_units.unit_sources(text))
+    costs = [build_units.RUNTIME_COST[roles[k]] for k in order]
+    assert costs == sorted(costs, reverse=True) and sorted(order) == list(range(len(roles)))
+    commands = [["sh", "-c", f"echo {k} >> started"] for k in range(len(roles))]
+    build = build_units.UnitsBuild(commands, ["true"], str(tmp_path), None, parallel=1)
+    build.communicate()
+    assert build.returncode == 0
+    assert (tmp_path / "started").read_text().split() == [str(k) for k in order]
+    blocks = [f"{units.UNIT_MARKER}{k} of 3: blocks */\n" + "x" * size
+              for k, size in enumerate((10, 300, 20))]
+    assert build_units.start_order(blocks) == [1, 2, 0]

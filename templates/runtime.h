@@ -577,6 +577,13 @@ CG_API int cg_arrays_overlap(const cg_array *a, int andim, size_t aisz,
 CG_API int cg_inputs_overlap(const cg_array *const *ins, const int *nd, const int64_t *isz,
                              const signed char *updated, int n);
 
+/* --- compact module code (modsize): one call where the module had one line per pair ---- */
+/* Whether ``a`` (rank nd, element size isz) shares a byte with an updated input (as
+ * cg_inputs_overlap's tables): then cg_run does not write in place. */
+CG_API int cg_overlaps_updated(const cg_array *a, int nd, int64_t isz,
+                               const cg_array *const *ins, const int *nds, const int64_t *isz_in,
+                               const signed char *updated, int n);
+
 /* Whether BLAS reads ``x`` (a vector, or a matrix) without a copy into a temporary: the
  * layouts blas_operands.c.j2 hands over directly. */
 CG_API int cg_blas_direct(const cg_array *x, int xnd);

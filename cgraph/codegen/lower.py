@@ -389,15 +389,11 @@ def _recycling_plan(inputs, outputs, nodes):
 def _inplace_check(inputs, input_infos, info, outputs, inplace):
     """C that sets cg_inplace to 1 only when every planned in-place write is safe: see
     cgraph/rewrite/inplace.py. Runs after every other node, before the candidates."""
-    targets = [inputs[j] for j in inplace.values()]
     lines = ["/* in-place updates: only if no candidate can fail and nothing overlaps */",
              "cg_inplace = 1;"]
-
-    def no_overlap(vi, ti):
-        return (f"if (cg_arrays_overlap(&{vi.name}, {vi.ndim}, sizeof({vi.ctype}), "
-                f"&{ti.name}, {ti.ndim}, sizeof({ti.ctype}))) cg_inplace = 0;")
-
-    # no updated input's buffer is another input's (the runtime checks every pair)
+    n_in = len(input_infos)
+    # no updated input's buffer is another input's (the runtime checks every pair); the
+    # tables serve the candidates' operands too (cg_overlaps_updated)
     lines += ["{",
               "    const cg_array *const cg_ins[] = { "
               + ", ".join(f"&{vi.name}" for vi in input_infos) + " };",
@@ -407,16 +403,15 @@ def _inplace_check(inputs, input_infos, info, outputs, inplace):
               + ", ".join(f"sizeof({vi.ctype})" for vi in input_infos) + " };",
               "    static const signed char cg_updated[] = { "
               + ", ".join("1" if j in inplace.values() else "0"
-                          for j in range(len(input_infos))) + " };",
-              f"    if (cg_inputs_overlap(cg_ins, cg_nds, cg_isz, cg_updated, {len(input_infos)})) "
-              "cg_inplace = 0;",
-              "}"]
+                          for j in range(n_in)) + " };",
+              f"    if (cg_inputs_overlap(cg_ins, cg_nds, cg_isz, cg_updated, {n_in})) "
+              "cg_inplace = 0;"]
     for k, j in inplace.items():
         node = outputs[k].owner
         target = inputs[j]
         ti = input_infos[j]
-        lines.append(f"/* {node.op} -> {ti.name} */")
-        lines.append("{")
+        lines.append(f"    /* {node.op} -> {ti.name} */")
+        lines.append("    {")
         conditions = node.op.inplace_conditions(node, info, ti)
         body = list(conditions.checks)
         operands = [(v, info[v]) for v in conditions.whole]
@@ -429,11 +424,11 @@ def _inplace_check(inputs, input_infos, info, outputs, inplace):
             if vi.ndim != ti.ndim:
                 body.append("cg_inplace = 0;")
                 continue
-            for d in range(ti.ndim):
-                body.append(f"if ({vi.name}.shape[{d}] != 1 && {vi.name}.shape[{d}] != "
-                            f"{ti.name}.shape[{d}]) cg_inplace = 0;")
-            if v is not target:
-                operands.append((v, vi))
+            if not (isinstance(v, Constant) and all(n == 1 for n in v.data.shape)):
+                for d in range(ti.ndim):   # (a constant of ones broadcasts: no check)
+                    body.append(f"if ({vi.name}.shape[{d}] != 1 && {vi.name}.shape[{d}] != "
+                                f"{ti.name}.shape[{d}]) cg_inplace = 0;")
+            operands.append((v, vi))
         if not conditions.shape_checked and ti.ndim:
             # the broadcast result must have W's shape: some operand has W's length
             for d in range(ti.ndim):
@@ -446,9 +441,10 @@ def _inplace_check(inputs, input_infos, info, outputs, inplace):
             # constants, and new buffers from the pool, share no byte with an input
             if isinstance(v, Constant) or (v.owner is not None and v.owner.op.allocates_fresh_output):
                 continue
-            for t in targets:
-                body.append(no_overlap(vi, info[t]))
-        lines += ["    " + line for line in body] + ["}"]
+            body.append(f"if (cg_overlaps_updated(&{vi.name}, {vi.ndim}, sizeof({vi.ctype}), "
+                        f"cg_ins, cg_nds, cg_isz, cg_updated, {n_in})) cg_inplace = 0;")
+        lines += ["        " + line for line in body] + ["    }"]
+    lines.append("}")
     return "\n".join(lines)
 
 

@@ -212,6 +212,15 @@ static inline void cg_set_contiguous(cg_array *a, int ndim)
     }
 }
 
+/* --- compact module code (modsize): an embedded constant's array in one call ---------- */
+/* ``a`` over the module's static ``data``, C-contiguous, lengths shape[0..ndim). */
+static inline void cg_set_constant(cg_array *a, const void *data, int ndim, const int64_t *shape)
+{
+    a->data = (void *)data;
+    for (int d = 0; d < ndim; d++) a->shape[d] = shape[d];
+    cg_set_contiguous(a, ndim);
+}
+
 /* C-contiguous, ignoring the strides of length-1 axes (they are never stepped). */
 static inline int cg_is_contiguous(const cg_array *a, int ndim)
 {
@@ -816,6 +825,13 @@ static inline void cg_set_input(cg_array *a, int ndim, void *data, const int64_t
  * lengths go to shape[0..ndim). CG_MEMORY_ERROR when the copy finds no memory. */
 CG_API int cg_take_output(cg_pool *pool, const cg_array *o, int ndim, int64_t isz,
                           void **data, int64_t *shape);
+
+/* --- compact module code (modsize): an output handed over in one call ------------------ */
+/* Output ``o`` handed over: written into an input's buffer ``own`` (not NULL: an in-place
+ * update; *data = own), else as cg_take_output, then *taken = 1 (the caller frees it if the
+ * call fails later). CG_MEMORY_ERROR when a copy finds no memory. */
+CG_API int cg_hand_over(cg_pool *pool, const cg_array *o, int ndim, int64_t isz, void *own,
+                        void **data, int64_t *shape, char *taken);
 
 /* Element types, for runtime entries that take any: CG_DTYPE_OF(ctype) names one. */
 enum { CG_DT_BOOL, CG_DT_INT8, CG_DT_UINT8, CG_DT_INT16, CG_DT_INT32, CG_DT_INT64,

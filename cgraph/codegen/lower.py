@@ -36,6 +36,7 @@ class VarInfo:
     shape: tuple = ()
     values: list = field(default_factory=list)
     data_name: str = ""
+    data_owner: bool = True     # a constant's static array is written with this one
     inplace_input: int = -1     # an output that may be written into this input's buffer
 
 
@@ -192,12 +193,16 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
         shape_offset += var.ndim
         input_infos.append(vi)
 
+    shared_data = {}   # (ctype, values) -> the static array holding them
     for var in used_constants:
         if var not in info:
             vi = declare(var, f"c{len(constant_infos)}", f"constant {label_of(var)}")
             vi.shape = var.data.shape
             vi.values = [c_literal(v, var.dtype) for v in var.data.ravel()]
-            vi.data_name = module.symbols.make(f"{vi.name}_data", "constant_data")
+            same = shared_data.get((vi.ctype, tuple(vi.values)))
+            vi.data_owner = same is None    # equal values: one static array for both
+            vi.data_name = same or module.symbols.make(f"{vi.name}_data", "constant_data")
+            shared_data.setdefault((vi.ctype, tuple(vi.values)), vi.data_name)
             constant_infos.append(vi)
 
     blocks = []

@@ -893,3 +893,21 @@ CG_API int cg_binomial_counts(cg_array *out, void *dest, int nd, int dtype, int 
 CG_API int cg_index_broadcast(int64_t *bshape, int b, const cg_array *const *arrays,
                               const int *nd, int n, const char *op, const char *indexed,
                               char *err, int errlen);
+
+/* --- advanced indexing's loops (modsize: were written out per node) --------------------- */
+enum { CG_ADV_READ, CG_ADV_SET, CG_ADV_INC };
+/* The loops of AdvancedSubtensor / AdvancedIncSubtensor (templates/ops/advanced_subtensor.c.j2)
+ * over the index arrays' broadcast shape bshape (rank b, from cg_index_broadcast), then
+ * over the full axes of the indexed array ``a`` (rank nd; element type ``dtype``, CG_DT_*):
+ * a's axis t is read from index array pattern[t] (-1: a full axis). The n index arrays
+ * idx[k] have ranks ind[k] and types idt[k]. ``f``, rank fnd, is the other side, laid over
+ * the region (rank r) right-aligned and broadcast: region axis p is dim layout[p] of bshape
+ * (>= 0) or a's axis -layout[p] - 1. mode: CG_ADV_READ f[...] = a[...], CG_ADV_SET
+ * a[...] = f[...], CG_ADV_INC a[...] += f[...] (repeated indices accumulate). An index
+ * out of bounds: CG_INDEX_ERROR with numpy's message naming ``op`` and ``label`` (the
+ * indexed variable) in err. */
+CG_API int cg_advanced_index(int mode, int dtype, const cg_array *a, int nd, const int *pattern,
+                             const cg_array *f, int fnd, const int *layout, int r,
+                             const cg_array *const *idx, const int *ind, const int *idt, int n,
+                             const int64_t *bshape, int b, const char *op, const char *label,
+                             char *err, int errlen);

@@ -887,6 +887,20 @@ CG_API int cg_binomial_counts(cg_array *out, void *dest, int nd, int dtype, int 
                               const cg_array *nn, const cg_array *pp,
                               const char *const *labels, cg_pool *pool, char *err, int errlen);
 
+/* --- Softmax / LogSoftmax nodes (templates/ops/softmax.c.j2; modsize: were written out
+ * per node) --------------------------------------------------------------------------- */
+/* out (m rows of n, contiguous) = softmax, or with ``log`` log_softmax, of each row of x
+ * (element strides s0, s1). Stable: exp of x - max(row), so no term exceeds 1; a NaN makes
+ * its row NaN, as numpy's. Rows go in blocks of about 2048 elements (a long row in pieces)
+ * and each block in passes: the row maxima; x - max into a scratch buffer, padded to whole
+ * vectors; ``vexp`` over the buffer (the module's, compiled for its CPU with vector math);
+ * the sums, in row order, in double, column by column so the rows' chains overlap; then
+ * the division or the subtraction of log(sum). */
+CG_API void cg_softmax_d(double *out, const double *x, int64_t m, int64_t n, int64_t s0,
+                         int64_t s1, int log, void (*vexp)(double *, int64_t));
+CG_API void cg_softmax_s(float *out, const float *x, int64_t m, int64_t n, int64_t s0,
+                         int64_t s1, int log, void (*vexp)(float *, int64_t));
+
 /* The broadcast shape (rank b) of advanced indexing's n index arrays (ranks nd[k] <= b)
  * into bshape; 0, with numpy's message naming ``op`` and ``indexed`` and every array's
  * shape in err, when they do not broadcast together (an IndexError). */

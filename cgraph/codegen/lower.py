@@ -280,8 +280,10 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
                 "#define CG_DEST_FOR(a) NULL"])
         # a buffer is given back only where its variable was surely computed (not after
         # the branch that computes it: the pool frees it at the end of the call anyway)
+        # (none after the last node: the pool is released next, nothing more to serve)
         dead = [info[v] for v in recycle_after.get(position, ())
-                if guard[:len(guards.get(v.owner, ()))] == guards.get(v.owner, ())]
+                if guard[:len(guards.get(v.owner, ()))] == guards.get(v.owner, ())
+                and position < len(order) - 1]
         if dead:
             code += "\n/* no longer needed: their buffers serve the next nodes */\n" + \
                 "\n".join(f"cg_pool_recycle_array(&pool, &{vi.name}, {vi.ndim});" for vi in dead)

@@ -23,7 +23,8 @@ build_units.py cuts it into files, compiles them at the same time and links them
 
 Not split: modules whose code keeps module-level state (a scan's interrupt counter, the
 LAPACK table, the profile counters) or ifelse flags shared between blocks, and modules too
-small for a split to pay (``MIN_SPLIT_CHARS``). How many units of blocks: one per
+small for a split to pay (``MIN_SPLIT_CHARS`` of blocks, or of blocks and kernels together
+for a split that only puts the kernels apart). How many units of blocks: one per
 ``MIN_UNIT_CHARS`` of blocks, at most ``MAX_UNITS``; not one per core, so that a module's
 source and key are the same on every machine (a cache warmed on one serves another).
 build_units runs as many compiles at a time as there are cores.
@@ -78,7 +79,11 @@ def block_groups(body, support, profile=False, uses_lapack=False) -> int:
         return 0    # ifelse flags are locals of cg_run read by several blocks
     size = sum(len(block["code"]) for block in body.blocks)
     if size < MIN_SPLIT_CHARS:
-        return 0
+        # the elementwise kernels still go to their unit (-O3, compiled beside the blocks)
+        # when both together make a module that large: smaller node blocks (more of their
+        # work in the runtime) must not cost the kernels their optimisation
+        loops = sum(len(code) for code in support if _KERNEL.search(code))
+        return 1 if loops and size + loops >= MIN_SPLIT_CHARS else 0
     return max(1, min(MAX_UNITS, len(body.blocks), size // MIN_UNIT_CHARS))
 
 

@@ -645,6 +645,21 @@ static inline int cg_poll_hit(const cg_poll *p) { return p->count && *p->count !
  * the output, ptrs[k + 1] input k, steps in elements; returns an error status or 0. */
 typedef int (*cg_loop_fn)(int64_t n, char *const *ptrs, const int64_t *steps);
 
+/* --- plain elementwise loops (modsize: no kernel generated for them) -------------------- */
+/* Loops for nodes that only copy an operand into the output, elements of B bytes (any
+ * type: the bits are copied): cg_loop_copy1_B copies input 0 (through its step: a Gemm's
+ * z = bias), cg_loop_fillK_B writes input K-1, which holds one element, everywhere
+ * (Elemwise{second}'s fill). Chosen by the lowering (codegen/lower.py, runtime_loop). */
+#define CG_DECLARE_PLAIN_LOOPS(B)                                                       \
+    CG_API int cg_loop_copy1_##B(int64_t n, char *const *ptrs, const int64_t *steps);   \
+    CG_API int cg_loop_fill1_##B(int64_t n, char *const *ptrs, const int64_t *steps);   \
+    CG_API int cg_loop_fill2_##B(int64_t n, char *const *ptrs, const int64_t *steps);
+CG_DECLARE_PLAIN_LOOPS(1)
+CG_DECLARE_PLAIN_LOOPS(2)
+CG_DECLARE_PLAIN_LOOPS(4)
+CG_DECLARE_PLAIN_LOOPS(8)
+#undef CG_DECLARE_PLAIN_LOOPS
+
 /* Run ``loop`` over every element of ``out`` (allocated contiguous, rank nd >= 1), the n_in
  * inputs broadcast to its shape (bit k of scalar_mask: input k holds one element): flat when
  * the others are contiguous of out's size (on ``nthreads`` threads in blocks of

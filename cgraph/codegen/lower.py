@@ -5,6 +5,7 @@ Graph inputs arrive as contiguous arrays; small constants are embedded in the so
 ones are passed in like inputs. Each node contributes one block rendered from its op's
 template; outputs are handed to the caller in buffers of their own.
 """
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -245,7 +246,7 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
                            outs=[info[v] for v in node.outputs], may_alias=node in late_nodes,
                            op_text=f"{node.op}".replace("*/", "* /"))
             context = node.op.c_kernel_context(node, context)   # the loop's operands
-            params["kernel"] = module.add_kernel(
+            params["kernel"] = runtime_loop(context) or module.add_kernel(
                 kernel_template, f"cg_loop_{info[node.outputs[0]].name}", **context)
         code = render(node.op.c_template,
                       ins=[info[v] for v in node.inputs], outs=[info[v] for v in node.outputs],
@@ -308,6 +309,30 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
     check = _inplace_check(inputs, input_infos, info, outputs, inplace) if inplace else ""
     return Body(variables, input_infos, constant_infos, blocks, output_infos, hidden,
                 inplace_check=check, late_blocks=late_blocks)
+
+
+_PLAIN_EXPR = re.compile(r"a(\d+)|\(\(void\)a\d+, a(\d+)\)")
+
+
+def runtime_loop(context: dict):
+    """The runtime's loop (runtime.h, plain elementwise loops) for a kernel ``context`` whose
+    loop only copies input 0 into the output or fills it with input 0 or 1 (one element):
+    a Gemm's z = bias, Elemwise{second}; its name, or None (a kernel is generated)."""
+    if context.get("statements") or context.get("may_fail"):
+        return None
+    match = _PLAIN_EXPR.fullmatch(context["expr"].strip())
+    if not match:
+        return None
+    k = int(match.group(1) or match.group(2))
+    out, ins = context["outs"][0], context["ins"]
+    size = np.dtype(out.dtype).itemsize
+    if k >= len(ins) or ins[k].ctype != out.ctype or size not in (1, 2, 4, 8):
+        return None
+    if k in context["scalar_inputs"] and k < 2:
+        return f"cg_loop_fill{k + 1}_{size}"
+    if k == 0 and k in context["vector_inputs"]:
+        return f"cg_loop_copy1_{size}"
+    return None
 
 
 def _condition_flag(node, node_id, info, flags):

@@ -932,11 +932,12 @@ enum { CG_ADV_READ, CG_ADV_SET, CG_ADV_INC };
  * idx[k] have ranks ind[k] and types idt[k]. ``f``, rank fnd, is the other side, laid over
  * the region (rank r) right-aligned and broadcast: region axis p is dim layout[p] of bshape
  * (>= 0) or a's axis -layout[p] - 1. mode: CG_ADV_READ f[...] = a[...], CG_ADV_SET
- * a[...] = f[...], CG_ADV_INC a[...] += f[...] (repeated indices accumulate). An index
- * out of bounds: CG_INDEX_ERROR with numpy's message naming ``op`` and ``label`` (the
- * indexed variable) in err. */
+ * a[...] = f[...], CG_ADV_INC a[...] += f[...] (repeated indices accumulate). labels: the
+ * op, the indexed variable, and when writing y (f) and x. Errors, with numpy's message in
+ * err: an index out of bounds (CG_INDEX_ERROR), a y that does not broadcast to the region
+ * (CG_VALUE_ERROR). */
 CG_API int cg_advanced_index(int mode, int dtype, const cg_array *a, int nd, const int *pattern,
                              const cg_array *f, int fnd, const int *layout, int r,
                              const cg_array *const *idx, const int *ind, const int *idt, int n,
-                             const int64_t *bshape, int b, const char *op, const char *label,
+                             const int64_t *bshape, int b, const char *const *labels,
                              char *err, int errlen);

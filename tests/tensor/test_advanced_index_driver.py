@@ -92,3 +92,13 @@ def test_the_module_calls_the_driver():
     got = f(np.zeros((3, 3)), np.array([0, 2, 2]))
     assert_same(got[0], np.zeros(3))
     assert_same(got[1], np.diag([1.0, 0.0, 2.0]))
+
+
+def test_a_value_that_does_not_broadcast_into_the_region_names_both_variables():
+    x = T.dtensor3("x")
+    iv = T.lvector("iv")
+    y = T.dmatrix("y")
+    for out in [T.inc_subtensor(x[:, iv], y), T.set_subtensor(x[:, iv], y)]:
+        check_error([x, iv, y], out, [np.zeros((2, 3, 4)), np.array([0, 1]), np.ones((3, 4))],
+                    ValueError, r"cannot write y of shape \(3, 4\) into the region of x of "
+                                r"shape \(2, 2, 4\): the shapes do not broadcast")

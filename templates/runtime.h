@@ -882,6 +882,12 @@ CG_API int cg_elemwise_node(cg_loop_fn loop, cg_array *out, void *dest, int nd, 
 CG_API int64_t cg_slice(int64_t len, int has_start, int64_t start, int has_stop, int64_t stop,
                         int64_t step, int64_t *first);
 
+/* --- a basic view's slice in one call (modsize: was written out per axis) --------------- */
+/* Axis d of the view ``dst`` as the slice (cg_slice's arguments) of axis a of ``src``:
+ * its length and stride; returns the offset (elements) it adds to the view's data. */
+CG_API int64_t cg_view_slice(cg_array *dst, int d, const cg_array *src, int a, int has_start,
+                             int64_t start, int has_stop, int64_t stop, int64_t step);
+
 /* PhiloxRandom's samples (templates/ops/philox_fill.c.j2): po[0..n) standard uniforms or
  * normals from the Philox4x32-10 stream of ``key`` starting at block ``counter``; returns
  * the number of blocks used (the counter's advance), or -1 when Ctrl-C stopped it. */

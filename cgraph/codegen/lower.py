@@ -286,7 +286,7 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
                 if guard[:len(guards.get(v.owner, ()))] == guards.get(v.owner, ())
                 and position < len(order) - 1]
         if dead:
-            code += "\n/* no longer needed: their buffers serve the next nodes */\n" + \
+            code += "\n/* no longer needed: buffers for the next nodes */\n" + \
                 "\n".join(f"cg_pool_recycle_array(&pool, &{vi.name}, {vi.ndim});" for vi in dead)
         block = {"header": header.replace("*/", "* /"), "code": code}
         if node in late_nodes:

@@ -65,6 +65,10 @@ float powf(float, float);
 #else
 #define CG_WIDE_LOOP
 #endif
+/* (modsize) a module's elementwise kernel (ops/elemwise_kernel.c.j2), declared in the unit
+ * of blocks that calls it when it is compiled in the loops' unit (codegen/units.py) */
+#define CG_LOOP_DECLARE(name) __attribute__((visibility("hidden"))) CG_WIDE_LOOP int \
+    name(int64_t n, char *const *cg_p, const int64_t *cg_s)
 
 /* p[i] = tanh(p[i]) over n contiguous elements: the epilogue of GemmTanh nodes
  * (templates/ops/gemm_tanh.c.j2), a loop of its own (never inlined) so that it runs with the
@@ -868,6 +872,7 @@ CG_API int cg_sum_to_shape(cg_array *out, void *dest, const cg_array *g, int nd,
 /* An Elemwise node of rank nd >= 1 (templates/ops/elemwise.c.j2): ``out``'s shape is its
  * n inputs' broadcast together, its buffer ``dest`` (or from ``pool``), then cg_elemwise
  * runs ``loop`` (on threads(size) threads; NULL: one). labels: the op, then each input.
+ * in_isz: the inputs' element sizes (NULL: all out_isz, as most nodes' are).
  * Returns CG_OK, or an error status with its message in err: shapes that do not broadcast,
  * or the status the loop returned (integer division by zero, negative integer powers). */
 CG_API int cg_elemwise_node(cg_loop_fn loop, cg_array *out, void *dest, int nd, int64_t out_isz,

@@ -56,6 +56,8 @@ _DEFINITION = re.compile(r"^static\b[^;=(]*?\b([A-Za-z_]\w*)\s*(?:\(|\[|=)", re.
 _KERNEL = re.compile(r"^static ((?:CG_WIDE_LOOP )?int \w+\(int64_t n, char \*const \*cg_p, "
                      r"const int64_t \*cg_s\))$", re.M)
 _HIDDEN = '__attribute__((visibility("hidden")))'
+# (the usual one in short, CG_LOOP_DECLARE: runtime.h)
+_LOOP_DECLARATION = re.compile(r"^CG_LOOP_DECLARE\((\w+)\);$", re.M)
 _DECLARATION = re.compile(r'^__attribute__\(\(visibility\("hidden"\)\)\) (?:CG_WIDE_LOOP )?int '
                           r'(\w+)\(.*\);$', re.M)
 # a static variable (not const): state that each unit's copy would keep apart
@@ -115,7 +117,8 @@ def _entry_weight(body):
 def _support_for(code_ids: set, support: list) -> list:
     """The support items ``code_ids`` needs, with those they need in turn, in their order
     (an item whose definitions cannot be told is kept: it cannot be unused)."""
-    defined = [set(_DEFINITION.findall(item) or _DECLARATION.findall(item)) for item in support]
+    defined = [set(_DEFINITION.findall(item) or _DECLARATION.findall(item)
+                   or _LOOP_DECLARATION.findall(item)) for item in support]
     needed = set(code_ids)
     keep = [False] * len(support)
     changed = True
@@ -142,7 +145,10 @@ def _loops(support, kernel_names):
         found = _KERNEL.findall(item)
         if names and names <= kernel_names and len(found) == 1:
             kernels.append(_KERNEL.sub(lambda m: f"{_HIDDEN} {m.group(1)}", item))
-            declarations.append(f"{_HIDDEN} {found[0]};")
+            wide = re.fullmatch(r"CG_WIDE_LOOP int (\w+)\(int64_t n, char \*const \*cg_p, "
+                                r"const int64_t \*cg_s\)", found[0])
+            declarations.append(f"CG_LOOP_DECLARE({wide.group(1)});" if wide else
+                                f"{_HIDDEN} {found[0]};")
         else:
             others.append(item)
     return kernels, declarations, others

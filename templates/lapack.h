@@ -1,6 +1,7 @@
-/* LAPACK: the loader asks every module, with NULL, whether it calls LAPACK (1: it has a
- * linear algebra node), and only then hands the routines in. */
+{#- LAPACK: the loader asks every module, with NULL, whether it calls LAPACK (1: it has a
+    linear algebra node), and only then hands the routines in. -#}
 {% if not uses_lapack %}
+/* no LAPACK here (the loader asks) */
 int cg_set_lapack(void **routines, int n, int ilp64)
 {
     (void)routines; (void)n; (void)ilp64;

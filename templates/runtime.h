@@ -65,6 +65,10 @@ float powf(float, float);
 #else
 #define CG_WIDE_LOOP
 #endif
+/* (modsize) a module's elementwise kernel (ops/elemwise_kernel.c.j2), declared in the unit
+ * of blocks that calls it when it is compiled in the loops' unit (codegen/units.py) */
+#define CG_LOOP_DECLARE(name) __attribute__((visibility("hidden"))) CG_WIDE_LOOP int \
+    name(int64_t n, char *const *cg_p, const int64_t *cg_s)
 
 /* p[i] = tanh(p[i]) over n contiguous elements: the epilogue of GemmTanh nodes
  * (templates/ops/gemm_tanh.c.j2), a loop of its own (never inlined) so that it runs with the
@@ -210,6 +214,15 @@ static inline void cg_set_contiguous(cg_array *a, int ndim)
         a->strides[d] = s;
         s *= a->shape[d];
     }
+}
+
+/* --- compact module code (modsize): an embedded constant's array in one call ---------- */
+/* ``a`` over the module's static ``data``, C-contiguous, lengths shape[0..ndim). */
+static inline void cg_set_constant(cg_array *a, const void *data, int ndim, const int64_t *shape)
+{
+    a->data = (void *)data;
+    for (int d = 0; d < ndim; d++) a->shape[d] = shape[d];
+    cg_set_contiguous(a, ndim);
 }
 
 /* C-contiguous, ignoring the strides of length-1 axes (they are never stepped). */
@@ -577,6 +590,13 @@ CG_API int cg_arrays_overlap(const cg_array *a, int andim, size_t aisz,
 CG_API int cg_inputs_overlap(const cg_array *const *ins, const int *nd, const int64_t *isz,
                              const signed char *updated, int n);
 
+/* --- compact module code (modsize): one call where the module had one line per pair ---- */
+/* Whether ``a`` (rank nd, element size isz) shares a byte with an updated input (as
+ * cg_inputs_overlap's tables): then cg_run does not write in place. */
+CG_API int cg_overlaps_updated(const cg_array *a, int nd, int64_t isz,
+                               const cg_array *const *ins, const int *nds, const int64_t *isz_in,
+                               const signed char *updated, int n);
+
 /* Whether BLAS reads ``x`` (a vector, or a matrix) without a copy into a temporary: the
  * layouts blas_operands.c.j2 hands over directly. */
 CG_API int cg_blas_direct(const cg_array *x, int xnd);
@@ -628,6 +648,21 @@ static inline int cg_poll_hit(const cg_poll *p) { return p->count && *p->count !
  * A node's loop over one row of n elements (templates/ops/elemwise_kernel.c.j2): ptrs[0]
  * the output, ptrs[k + 1] input k, steps in elements; returns an error status or 0. */
 typedef int (*cg_loop_fn)(int64_t n, char *const *ptrs, const int64_t *steps);
+
+/* --- plain elementwise loops (modsize: no kernel generated for them) -------------------- */
+/* Loops for nodes that only copy an operand into the output, elements of B bytes (any
+ * type: the bits are copied): cg_loop_copy1_B copies input 0 (through its step: a Gemm's
+ * z = bias), cg_loop_fillK_B writes input K-1, which holds one element, everywhere
+ * (Elemwise{second}'s fill). Chosen by the lowering (codegen/lower.py, runtime_loop). */
+#define CG_DECLARE_PLAIN_LOOPS(B)                                                       \
+    CG_API int cg_loop_copy1_##B(int64_t n, char *const *ptrs, const int64_t *steps);   \
+    CG_API int cg_loop_fill1_##B(int64_t n, char *const *ptrs, const int64_t *steps);   \
+    CG_API int cg_loop_fill2_##B(int64_t n, char *const *ptrs, const int64_t *steps);
+CG_DECLARE_PLAIN_LOOPS(1)
+CG_DECLARE_PLAIN_LOOPS(2)
+CG_DECLARE_PLAIN_LOOPS(4)
+CG_DECLARE_PLAIN_LOOPS(8)
+#undef CG_DECLARE_PLAIN_LOOPS
 
 /* Run ``loop`` over every element of ``out`` (allocated contiguous, rank nd >= 1), the n_in
  * inputs broadcast to its shape (bit k of scalar_mask: input k holds one element): flat when
@@ -810,6 +845,13 @@ static inline void cg_set_input(cg_array *a, int ndim, void *data, const int64_t
 CG_API int cg_take_output(cg_pool *pool, const cg_array *o, int ndim, int64_t isz,
                           void **data, int64_t *shape);
 
+/* --- compact module code (modsize): an output handed over in one call ------------------ */
+/* Output ``o`` handed over: written into an input's buffer ``own`` (not NULL: an in-place
+ * update; *data = own), else as cg_take_output, then *taken = 1 (the caller frees it if the
+ * call fails later). CG_MEMORY_ERROR when a copy finds no memory. */
+CG_API int cg_hand_over(cg_pool *pool, const cg_array *o, int ndim, int64_t isz, void *own,
+                        void **data, int64_t *shape, char *taken);
+
 /* Element types, for runtime entries that take any: CG_DTYPE_OF(ctype) names one. */
 enum { CG_DT_BOOL, CG_DT_INT8, CG_DT_UINT8, CG_DT_INT16, CG_DT_INT32, CG_DT_INT64,
        CG_DT_FLOAT32, CG_DT_FLOAT64 };
@@ -830,6 +872,7 @@ CG_API int cg_sum_to_shape(cg_array *out, void *dest, const cg_array *g, int nd,
 /* An Elemwise node of rank nd >= 1 (templates/ops/elemwise.c.j2): ``out``'s shape is its
  * n inputs' broadcast together, its buffer ``dest`` (or from ``pool``), then cg_elemwise
  * runs ``loop`` (on threads(size) threads; NULL: one). labels: the op, then each input.
+ * in_isz: the inputs' element sizes (NULL: all out_isz, as most nodes' are).
  * Returns CG_OK, or an error status with its message in err: shapes that do not broadcast,
  * or the status the loop returned (integer division by zero, negative integer powers). */
 CG_API int cg_elemwise_node(cg_loop_fn loop, cg_array *out, void *dest, int nd, int64_t out_isz,
@@ -843,6 +886,12 @@ CG_API int cg_elemwise_node(cg_loop_fn loop, cg_array *out, void *dest, int nd, 
  * and sets *first to its first index. */
 CG_API int64_t cg_slice(int64_t len, int has_start, int64_t start, int has_stop, int64_t stop,
                         int64_t step, int64_t *first);
+
+/* --- a basic view's slice in one call (modsize: was written out per axis) --------------- */
+/* Axis d of the view ``dst`` as the slice (cg_slice's arguments) of axis a of ``src``:
+ * its length and stride; returns the offset (elements) it adds to the view's data. */
+CG_API int64_t cg_view_slice(cg_array *dst, int d, const cg_array *src, int a, int has_start,
+                             int64_t start, int has_stop, int64_t stop, int64_t step);
 
 /* PhiloxRandom's samples (templates/ops/philox_fill.c.j2): po[0..n) standard uniforms or
  * normals from the Philox4x32-10 stream of ``key`` starting at block ``counter``; returns
@@ -864,9 +913,42 @@ CG_API int cg_binomial_counts(cg_array *out, void *dest, int nd, int dtype, int 
                               const cg_array *nn, const cg_array *pp,
                               const char *const *labels, cg_pool *pool, char *err, int errlen);
 
+/* --- Softmax / LogSoftmax nodes (templates/ops/softmax.c.j2; modsize: were written out
+ * per node) --------------------------------------------------------------------------- */
+/* out (m rows of n, contiguous) = softmax, or with ``log`` log_softmax, of each row of x
+ * (element strides s0, s1). Stable: exp of x - max(row), so no term exceeds 1; a NaN makes
+ * its row NaN, as numpy's. Rows go in blocks of about 2048 elements (a long row in pieces)
+ * and each block in passes: the row maxima; x - max into a scratch buffer, padded to whole
+ * vectors; ``vexp`` over the buffer (the module's, compiled for its CPU with vector math);
+ * the sums, in row order, in double, column by column so the rows' chains overlap; then
+ * the division or the subtraction of log(sum). */
+CG_API void cg_softmax_d(double *out, const double *x, int64_t m, int64_t n, int64_t s0,
+                         int64_t s1, int log, void (*vexp)(double *, int64_t));
+CG_API void cg_softmax_s(float *out, const float *x, int64_t m, int64_t n, int64_t s0,
+                         int64_t s1, int log, void (*vexp)(float *, int64_t));
+
 /* The broadcast shape (rank b) of advanced indexing's n index arrays (ranks nd[k] <= b)
  * into bshape; 0, with numpy's message naming ``op`` and ``indexed`` and every array's
  * shape in err, when they do not broadcast together (an IndexError). */
 CG_API int cg_index_broadcast(int64_t *bshape, int b, const cg_array *const *arrays,
                               const int *nd, int n, const char *op, const char *indexed,
                               char *err, int errlen);
+
+/* --- advanced indexing's loops (modsize: were written out per node) --------------------- */
+enum { CG_ADV_READ, CG_ADV_SET, CG_ADV_INC };
+/* The loops of AdvancedSubtensor / AdvancedIncSubtensor (templates/ops/advanced_subtensor.c.j2)
+ * over the index arrays' broadcast shape bshape (rank b, from cg_index_broadcast), then
+ * over the full axes of the indexed array ``a`` (rank nd; element type ``dtype``, CG_DT_*):
+ * a's axis t is read from index array pattern[t] (-1: a full axis). The n index arrays
+ * idx[k] have ranks ind[k] and types idt[k]. ``f``, rank fnd, is the other side, laid over
+ * the region (rank r) right-aligned and broadcast: region axis p is dim layout[p] of bshape
+ * (>= 0) or a's axis -layout[p] - 1. mode: CG_ADV_READ f[...] = a[...], CG_ADV_SET
+ * a[...] = f[...], CG_ADV_INC a[...] += f[...] (repeated indices accumulate). labels: the
+ * op, the indexed variable, and when writing y (f) and x. Errors, with numpy's message in
+ * err: an index out of bounds (CG_INDEX_ERROR), a y that does not broadcast to the region
+ * (CG_VALUE_ERROR). */
+CG_API int cg_advanced_index(int mode, int dtype, const cg_array *a, int nd, const int *pattern,
+                             const cg_array *f, int fnd, const int *layout, int r,
+                             const cg_array *const *idx, const int *ind, const int *idt, int n,
+                             const int64_t *bshape, int b, const char *const *labels,
+                             char *err, int errlen);

@@ -5,6 +5,7 @@ Graph inputs arrive as contiguous arrays; small constants are embedded in the so
 ones are passed in like inputs. Each node contributes one block rendered from its op's
 template; outputs are handed to the caller in buffers of their own.
 """
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,6 +37,7 @@ class VarInfo:
     shape: tuple = ()
     values: list = field(default_factory=list)
     data_name: str = ""
+    data_owner: bool = True     # a constant's static array is written with this one
     inplace_input: int = -1     # an output that may be written into this input's buffer
 
 
@@ -192,12 +194,16 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
         shape_offset += var.ndim
         input_infos.append(vi)
 
+    shared_data = {}   # (ctype, values) -> the static array holding them
     for var in used_constants:
         if var not in info:
             vi = declare(var, f"c{len(constant_infos)}", f"constant {label_of(var)}")
             vi.shape = var.data.shape
             vi.values = [c_literal(v, var.dtype) for v in var.data.ravel()]
-            vi.data_name = module.symbols.make(f"{vi.name}_data", "constant_data")
+            same = shared_data.get((vi.ctype, tuple(vi.values)))
+            vi.data_owner = same is None    # equal values: one static array for both
+            vi.data_name = same or module.symbols.make(f"{vi.name}_data", "constant_data")
+            shared_data.setdefault((vi.ctype, tuple(vi.values)), vi.data_name)
             constant_infos.append(vi)
 
     blocks = []
@@ -240,7 +246,7 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
                            outs=[info[v] for v in node.outputs], may_alias=node in late_nodes,
                            op_text=f"{node.op}".replace("*/", "* /"))
             context = node.op.c_kernel_context(node, context)   # the loop's operands
-            params["kernel"] = module.add_kernel(
+            params["kernel"] = runtime_loop(context) or module.add_kernel(
                 kernel_template, f"cg_loop_{info[node.outputs[0]].name}", **context)
         code = render(node.op.c_template,
                       ins=[info[v] for v in node.inputs], outs=[info[v] for v in node.outputs],
@@ -275,10 +281,12 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
                 "#define CG_DEST_FOR(a) NULL"])
         # a buffer is given back only where its variable was surely computed (not after
         # the branch that computes it: the pool frees it at the end of the call anyway)
+        # (none after the last node: the pool is released next, nothing more to serve)
         dead = [info[v] for v in recycle_after.get(position, ())
-                if guard[:len(guards.get(v.owner, ()))] == guards.get(v.owner, ())]
+                if guard[:len(guards.get(v.owner, ()))] == guards.get(v.owner, ())
+                and position < len(order) - 1]
         if dead:
-            code += "\n/* no longer needed: their buffers serve the next nodes */\n" + \
+            code += "\n/* no longer needed: buffers for the next nodes */\n" + \
                 "\n".join(f"cg_pool_recycle_array(&pool, &{vi.name}, {vi.ndim});" for vi in dead)
         block = {"header": header.replace("*/", "* /"), "code": code}
         if node in late_nodes:
@@ -301,6 +309,30 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
     check = _inplace_check(inputs, input_infos, info, outputs, inplace) if inplace else ""
     return Body(variables, input_infos, constant_infos, blocks, output_infos, hidden,
                 inplace_check=check, late_blocks=late_blocks)
+
+
+_PLAIN_EXPR = re.compile(r"a(\d+)|\(\(void\)a\d+, a(\d+)\)")
+
+
+def runtime_loop(context: dict):
+    """The runtime's loop (runtime.h, plain elementwise loops) for a kernel ``context`` whose
+    loop only copies input 0 into the output or fills it with input 0 or 1 (one element):
+    a Gemm's z = bias, Elemwise{second}; its name, or None (a kernel is generated)."""
+    if context.get("statements") or context.get("may_fail"):
+        return None
+    match = _PLAIN_EXPR.fullmatch(context["expr"].strip())
+    if not match:
+        return None
+    k = int(match.group(1) or match.group(2))
+    out, ins = context["outs"][0], context["ins"]
+    size = np.dtype(out.dtype).itemsize
+    if k >= len(ins) or ins[k].ctype != out.ctype or size not in (1, 2, 4, 8):
+        return None
+    if k in context["scalar_inputs"] and k < 2:
+        return f"cg_loop_fill{k + 1}_{size}"
+    if k == 0 and k in context["vector_inputs"]:
+        return f"cg_loop_copy1_{size}"
+    return None
 
 
 def _condition_flag(node, node_id, info, flags):
@@ -389,15 +421,11 @@ def _recycling_plan(inputs, outputs, nodes):
 def _inplace_check(inputs, input_infos, info, outputs, inplace):
     """C that sets cg_inplace to 1 only when every planned in-place write is safe: see
     cgraph/rewrite/inplace.py. Runs after every other node, before the candidates."""
-    targets = [inputs[j] for j in inplace.values()]
     lines = ["/* in-place updates: only if no candidate can fail and nothing overlaps */",
              "cg_inplace = 1;"]
-
-    def no_overlap(vi, ti):
-        return (f"if (cg_arrays_overlap(&{vi.name}, {vi.ndim}, sizeof({vi.ctype}), "
-                f"&{ti.name}, {ti.ndim}, sizeof({ti.ctype}))) cg_inplace = 0;")
-
-    # no updated input's buffer is another input's (the runtime checks every pair)
+    n_in = len(input_infos)
+    # no updated input's buffer is another input's (the runtime checks every pair); the
+    # tables serve the candidates' operands too (cg_overlaps_updated)
     lines += ["{",
               "    const cg_array *const cg_ins[] = { "
               + ", ".join(f"&{vi.name}" for vi in input_infos) + " };",
@@ -407,16 +435,15 @@ def _inplace_check(inputs, input_infos, info, outputs, inplace):
               + ", ".join(f"sizeof({vi.ctype})" for vi in input_infos) + " };",
               "    static const signed char cg_updated[] = { "
               + ", ".join("1" if j in inplace.values() else "0"
-                          for j in range(len(input_infos))) + " };",
-              f"    if (cg_inputs_overlap(cg_ins, cg_nds, cg_isz, cg_updated, {len(input_infos)})) "
-              "cg_inplace = 0;",
-              "}"]
+                          for j in range(n_in)) + " };",
+              f"    if (cg_inputs_overlap(cg_ins, cg_nds, cg_isz, cg_updated, {n_in})) "
+              "cg_inplace = 0;"]
     for k, j in inplace.items():
         node = outputs[k].owner
         target = inputs[j]
         ti = input_infos[j]
-        lines.append(f"/* {node.op} -> {ti.name} */")
-        lines.append("{")
+        lines.append(f"    /* {node.op} -> {ti.name} */")
+        lines.append("    {")
         conditions = node.op.inplace_conditions(node, info, ti)
         body = list(conditions.checks)
         operands = [(v, info[v]) for v in conditions.whole]
@@ -429,11 +456,11 @@ def _inplace_check(inputs, input_infos, info, outputs, inplace):
             if vi.ndim != ti.ndim:
                 body.append("cg_inplace = 0;")
                 continue
-            for d in range(ti.ndim):
-                body.append(f"if ({vi.name}.shape[{d}] != 1 && {vi.name}.shape[{d}] != "
-                            f"{ti.name}.shape[{d}]) cg_inplace = 0;")
-            if v is not target:
-                operands.append((v, vi))
+            if not (isinstance(v, Constant) and all(n == 1 for n in v.data.shape)):
+                for d in range(ti.ndim):   # (a constant of ones broadcasts: no check)
+                    body.append(f"if ({vi.name}.shape[{d}] != 1 && {vi.name}.shape[{d}] != "
+                                f"{ti.name}.shape[{d}]) cg_inplace = 0;")
+            operands.append((v, vi))
         if not conditions.shape_checked and ti.ndim:
             # the broadcast result must have W's shape: some operand has W's length
             for d in range(ti.ndim):
@@ -446,9 +473,10 @@ def _inplace_check(inputs, input_infos, info, outputs, inplace):
             # constants, and new buffers from the pool, share no byte with an input
             if isinstance(v, Constant) or (v.owner is not None and v.owner.op.allocates_fresh_output):
                 continue
-            for t in targets:
-                body.append(no_overlap(vi, info[t]))
-        lines += ["    " + line for line in body] + ["}"]
+            body.append(f"if (cg_overlaps_updated(&{vi.name}, {vi.ndim}, sizeof({vi.ctype}), "
+                        f"cg_ins, cg_nds, cg_isz, cg_updated, {n_in})) cg_inplace = 0;")
+        lines += ["        " + line for line in body] + ["    }"]
+    lines.append("}")
     return "\n".join(lines)
 
 

@@ -23,7 +23,8 @@ build_units.py cuts it into files, compiles them at the same time and links them
 
 Not split: modules whose code keeps module-level state (a scan's interrupt counter, the
 LAPACK table, the profile counters) or ifelse flags shared between blocks, and modules too
-small for a split to pay (``MIN_SPLIT_CHARS``). How many units of blocks: one per
+small for a split to pay (``MIN_SPLIT_CHARS`` of blocks, or of blocks and kernels together
+for a split that only puts the kernels apart). How many units of blocks: one per
 ``MIN_UNIT_CHARS`` of blocks, at most ``MAX_UNITS``; not one per core, so that a module's
 source and key are the same on every machine (a cache warmed on one serves another).
 build_units runs as many compiles at a time as there are cores.
@@ -55,6 +56,8 @@ _DEFINITION = re.compile(r"^static\b[^;=(]*?\b([A-Za-z_]\w*)\s*(?:\(|\[|=)", re.
 _KERNEL = re.compile(r"^static ((?:CG_WIDE_LOOP )?int \w+\(int64_t n, char \*const \*cg_p, "
                      r"const int64_t \*cg_s\))$", re.M)
 _HIDDEN = '__attribute__((visibility("hidden")))'
+# (the usual one in short, CG_LOOP_DECLARE: runtime.h)
+_LOOP_DECLARATION = re.compile(r"^CG_LOOP_DECLARE\((\w+)\);$", re.M)
 _DECLARATION = re.compile(r'^__attribute__\(\(visibility\("hidden"\)\)\) (?:CG_WIDE_LOOP )?int '
                           r'(\w+)\(.*\);$', re.M)
 # a static variable (not const): state that each unit's copy would keep apart
@@ -78,7 +81,11 @@ def block_groups(body, support, profile=False, uses_lapack=False) -> int:
         return 0    # ifelse flags are locals of cg_run read by several blocks
     size = sum(len(block["code"]) for block in body.blocks)
     if size < MIN_SPLIT_CHARS:
-        return 0
+        # the elementwise kernels still go to their unit (-O3, compiled beside the blocks)
+        # when both together make a module that large: smaller node blocks (more of their
+        # work in the runtime) must not cost the kernels their optimisation
+        loops = sum(len(code) for code in support if _KERNEL.search(code))
+        return 1 if loops and size + loops >= MIN_SPLIT_CHARS else 0
     return max(1, min(MAX_UNITS, len(body.blocks), size // MIN_UNIT_CHARS))
 
 
@@ -110,7 +117,8 @@ def _entry_weight(body):
 def _support_for(code_ids: set, support: list) -> list:
     """The support items ``code_ids`` needs, with those they need in turn, in their order
     (an item whose definitions cannot be told is kept: it cannot be unused)."""
-    defined = [set(_DEFINITION.findall(item) or _DECLARATION.findall(item)) for item in support]
+    defined = [set(_DEFINITION.findall(item) or _DECLARATION.findall(item)
+                   or _LOOP_DECLARATION.findall(item)) for item in support]
     needed = set(code_ids)
     keep = [False] * len(support)
     changed = True
@@ -137,7 +145,10 @@ def _loops(support, kernel_names):
         found = _KERNEL.findall(item)
         if names and names <= kernel_names and len(found) == 1:
             kernels.append(_KERNEL.sub(lambda m: f"{_HIDDEN} {m.group(1)}", item))
-            declarations.append(f"{_HIDDEN} {found[0]};")
+            wide = re.fullmatch(r"CG_WIDE_LOOP int (\w+)\(int64_t n, char \*const \*cg_p, "
+                                r"const int64_t \*cg_s\)", found[0])
+            declarations.append(f"CG_LOOP_DECLARE({wide.group(1)});" if wide else
+                                f"{_HIDDEN} {found[0]};")
         else:
             others.append(item)
     return kernels, declarations, others

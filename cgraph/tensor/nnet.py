@@ -63,7 +63,15 @@ class Softmax(Op):
         return [(gz - reduce_sum(gz * sm, axis=-1, keepdims=True)) * sm]
 
     def c_params(self, node):
-        return {"log": self.log}
+        return {"log": self.log, "p": "s" if node.outputs[0].dtype == "float32" else "d"}
+
+    def c_support_code(self, node, module):
+        # the runtime runs the node; the exp over a block is this module's (vector math)
+        p = "s" if node.outputs[0].dtype == "float32" else "d"
+        name = f"cg_softmax_exp_{p}"
+        module.add_support_template("ops/softmax_exp.c.j2", name=name, p=p,
+                                    ct="float" if p == "s" else "double")
+        return {"vexp": name}
 
 
 class LogSoftmax(Softmax):

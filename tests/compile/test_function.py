@@ -275,7 +275,7 @@ def test_c_source_and_module_path_are_exposed():
     x = T.dvector("x")
     weights = T.dvector("weights")
     f = function([x, weights], T.exp(x) * weights, name="weighted")
-    assert "cg_array x;" in f.c_source and "cg_array weights;" in f.c_source
+    assert "cg_array x, weights;" in f.c_source   # the inputs, named after the variables
     assert "Elemwise{Composite{mul(exp(i0), i1)}}" in f.c_source and "weighted" in f.c_source
     assert os.path.exists(f.module_path) and f.name == "weighted"
     assert function([x], x * 3, mode="py").c_source is None

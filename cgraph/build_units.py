@@ -92,7 +92,7 @@ def unit_material(info: dict, source: str, output: str, runtime: bool) -> dict:
 
 
 # The runtime library's units, by role, in the order templates/runtime.c.j2 starts them.
-RUNTIME_UNITS = ("runtime", "sampling", "gemm", "gemm")
+RUNTIME_UNITS = ("runtime", "sampling", "gemm", "gemm", "conv")
 
 # Optimisation of the runtime library's units, by role (RUNTIME_UNITS), chosen by
 # measurements with gcc 12 on a Rocket Lake (user CPU of each unit's compile; run time of
@@ -108,7 +108,8 @@ RUNTIME_UNITS = ("runtime", "sampling", "gemm", "gemm")
 #   slower); at -O3 the tiles run 6-17% faster than in the one -O3 unit.
 _VECTORISED_O2 = ["-O2", "-ftree-vectorize", "-fvect-cost-model=dynamic"]
 RUNTIME_OPTIMIZATION = {"runtime": _VECTORISED_O2 + ["-fversion-loops-for-strides"],
-                        "sampling": _VECTORISED_O2, "gemm": ["-O3"]}
+                        "sampling": _VECTORISED_O2, "gemm": ["-O3"],
+                        "conv": ["-O2"]}
 
 
 def runtime_unit_material(info: dict, roles, output: str) -> dict:

@@ -775,6 +775,48 @@ CG_API int cg_dgemm_node(cg_array *out, void *dest, double alpha, const cg_array
                          cg_threads_fn threads, const char *const *labels, cg_pool *pool,
                          char *err, int errlen);
 
+/* --- 2-d convolutions (templates/ops/conv_driver.c.j2, float32 and float64) ---------------
+ * A Conv2d* node's geometry: subsample (sh, sw), dilation (dh, dw), num_groups, the border
+ * mode (explicit: pads (top, bottom, left, right)), unshared filters and flip; border_str is
+ * how the messages print the border mode. */
+enum { CG_BORDER_VALID, CG_BORDER_FULL, CG_BORDER_HALF, CG_BORDER_EXPLICIT };
+typedef struct {
+    int64_t sh, sw, dh, dw, groups;
+    int border;
+    int64_t pads[4];
+    int unshared, flip;
+    const char *border_str;
+} cg_conv2d_geom;
+
+/* out = conv2d(x (B, C, H, W), w (O, [OH, OW,] C/groups, KH, KW)); its buffer ``dest``, or
+ * from ``pool``. cg_<p>conv2d_grad_inputs: out (xref's shape: a shape-only descriptor will
+ * do) from w and the output gradient gy, labels (out, w, gy); cg_<p>conv2d_grad_weights:
+ * out (wref's shape, rank wndim) from x and gy, labels (x, out, gy). Each returns CG_OK, or
+ * an error status with its message in err naming the labels (those of the Python reference:
+ * cgraph/tensor/conv.py). */
+CG_API int cg_sconv2d(cg_array *out, void *dest, const cg_array *x, const cg_array *w,
+                      const cg_conv2d_geom *g, const char *x_label, const char *w_label,
+                      cg_pool *pool, char *err, int errlen);
+CG_API int cg_dconv2d(cg_array *out, void *dest, const cg_array *x, const cg_array *w,
+                      const cg_conv2d_geom *g, const char *x_label, const char *w_label,
+                      cg_pool *pool, char *err, int errlen);
+CG_API int cg_sconv2d_grad_inputs(cg_array *out, void *dest, const cg_array *w,
+                                  const cg_array *gy, const cg_array *xref,
+                                  const cg_conv2d_geom *g, const char *const *labels,
+                                  cg_pool *pool, char *err, int errlen);
+CG_API int cg_dconv2d_grad_inputs(cg_array *out, void *dest, const cg_array *w,
+                                  const cg_array *gy, const cg_array *xref,
+                                  const cg_conv2d_geom *g, const char *const *labels,
+                                  cg_pool *pool, char *err, int errlen);
+CG_API int cg_sconv2d_grad_weights(cg_array *out, void *dest, const cg_array *x,
+                                   const cg_array *gy, const cg_array *wref, int wndim,
+                                   const cg_conv2d_geom *g, const char *const *labels,
+                                   cg_pool *pool, char *err, int errlen);
+CG_API int cg_dconv2d_grad_weights(cg_array *out, void *dest, const cg_array *x,
+                                   const cg_array *gy, const cg_array *wref, int wndim,
+                                   const cg_conv2d_geom *g, const char *const *labels,
+                                   cg_pool *pool, char *err, int errlen);
+
 /* The inputs of a reduction (templates/ops/reduce.c.j2) laid out for its fold over
  * contiguous runs: each non-NULL ins[k] (element size isz[k]) broadcast to x's shape (rank
  * nd) and copied into a buffer of ``pool`` with the kept axes first and the reduced ones

@@ -92,7 +92,7 @@ def unit_material(info: dict, source: str, output: str, runtime: bool) -> dict:
 
 
 # The runtime library's units, by role, in the order templates/runtime.c.j2 starts them.
-RUNTIME_UNITS = ("runtime", "sampling", "gemm", "gemm", "conv")
+RUNTIME_UNITS = ("runtime", "sampling", "gemm", "gemm", "convpool")
 
 # Optimisation of the runtime library's units, by role (RUNTIME_UNITS), chosen by
 # measurements with gcc 12 on a Rocket Lake (user CPU of each unit's compile; run time of
@@ -109,7 +109,7 @@ RUNTIME_UNITS = ("runtime", "sampling", "gemm", "gemm", "conv")
 _VECTORISED_O2 = ["-O2", "-ftree-vectorize", "-fvect-cost-model=dynamic"]
 RUNTIME_OPTIMIZATION = {"runtime": _VECTORISED_O2 + ["-fversion-loops-for-strides"],
                         "sampling": _VECTORISED_O2, "gemm": ["-O3"],
-                        "conv": ["-O2"]}
+                        "convpool": ["-O2"]}
 
 
 def runtime_unit_material(info: dict, roles, output: str) -> dict:

@@ -817,6 +817,32 @@ CG_API int cg_dconv2d_grad_weights(cg_array *out, void *dest, const cg_array *x,
                                    const cg_conv2d_geom *g, const char *const *labels,
                                    cg_pool *pool, char *err, int errlen);
 
+/* --- pooling of float arrays (templates/ops/pool_driver.c.j2) ---------------------------
+ * Pool over the last nd (2 or 3) axes of x (rank ndim) with windows ws, strides st and
+ * padding pad (nd values each, already checked), in mode CG_POOL_*; out (contiguous) gets its
+ * buffer ``dest``, or from ``pool``. cg_<p>max_pool_grad_node: out (x's shape) from x, the
+ * pooled maxima and their gradient gz; labels: the op, x, maxout, gz. Each returns CG_OK, or
+ * an error status with its message in err (Ctrl-C names the op; shapes name the labels). */
+enum { CG_POOL_MAX, CG_POOL_SUM, CG_POOL_AVERAGE_INC_PAD, CG_POOL_AVERAGE_EXC_PAD };
+CG_API int cg_spool_node(cg_array *out, void *dest, const cg_array *x, int ndim, int nd,
+                         const int64_t *ws, const int64_t *st, const int64_t *pad,
+                         int ignore_border, int mode, const char *op_label, cg_pool *pool,
+                         char *err, int errlen);
+CG_API int cg_dpool_node(cg_array *out, void *dest, const cg_array *x, int ndim, int nd,
+                         const int64_t *ws, const int64_t *st, const int64_t *pad,
+                         int ignore_border, int mode, const char *op_label, cg_pool *pool,
+                         char *err, int errlen);
+CG_API int cg_smax_pool_grad_node(cg_array *out, void *dest, const cg_array *x,
+                                  const cg_array *maxout, const cg_array *gz, int ndim, int nd,
+                                  const int64_t *ws, const int64_t *st, const int64_t *pad,
+                                  int ignore_border, const char *const *labels, cg_pool *pool,
+                                  char *err, int errlen);
+CG_API int cg_dmax_pool_grad_node(cg_array *out, void *dest, const cg_array *x,
+                                  const cg_array *maxout, const cg_array *gz, int ndim, int nd,
+                                  const int64_t *ws, const int64_t *st, const int64_t *pad,
+                                  int ignore_border, const char *const *labels, cg_pool *pool,
+                                  char *err, int errlen);
+
 /* The inputs of a reduction (templates/ops/reduce.c.j2) laid out for its fold over
  * contiguous runs: each non-NULL ins[k] (element size isz[k]) broadcast to x's shape (rank
  * nd) and copied into a buffer of ``pool`` with the kept axes first and the reduced ones

@@ -109,7 +109,7 @@ RUNTIME_UNITS = ("runtime", "sampling", "gemm", "gemm", "convpool")
 _VECTORISED_O2 = ["-O2", "-ftree-vectorize", "-fvect-cost-model=dynamic"]
 RUNTIME_OPTIMIZATION = {"runtime": _VECTORISED_O2 + ["-fversion-loops-for-strides"],
                         "sampling": _VECTORISED_O2, "gemm": ["-O3"],
-                        "convpool": ["-O2"]}
+                        "convpool": _VECTORISED_O2}
 
 
 def runtime_unit_material(info: dict, roles, output: str) -> dict:

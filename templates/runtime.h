@@ -584,6 +584,14 @@ CG_API int cg_blas_direct(const cg_array *x, int xnd);
 /* Copy any strided ``src`` into contiguous ``dst`` (same shape), element size ``isz``. */
 CG_API void cg_copy_contiguous(char *dst, const cg_array *src, int ndim, size_t isz);
 
+/* A Reshape node (templates/ops/reshape_driver.c.j2): out (rank nd) is x (rank xndim,
+ * elements of isz bytes) under the shape in the int64 vector s, one entry of which may be
+ * -1 (inferred); a view of x when x is contiguous, else of a contiguous copy from ``pool``.
+ * Returns CG_OK, or an error status with its message in err naming ``op`` and x_label. */
+CG_API int cg_reshape_node(cg_array *out, int nd, const cg_array *x, int xndim,
+                           const cg_array *s, size_t isz, const char *op, const char *x_label,
+                           cg_pool *pool, char *err, int errlen);
+
 /* Copy ``src`` into ``dst`` (same shape, any strides, element size ``isz``). */
 CG_API void cg_copy_strided(cg_array *dst, const cg_array *src, int ndim, size_t isz);
 

@@ -26,7 +26,8 @@ from . import toolchain as _tc
 # integer pooling, sampling; convolutions and float pooling are the runtime's). Measured
 # on the MLP step's blocks unit (56 KB since the runtime header and the plain reductions
 # left it; gcc 12, user+sys CPU, min of 3, loaded machine): -O0 0.10 s, -O1 0.26 s,
-# -O1 + vectoriser 0.31 s, -O2 0.41 s, -O3 0.59 s (118 KB before: 0.14, 0.43, 0.49, 0.63, 0.93); its kernels' unit (7 KB) -O3 0.17 s, -O0 0.05 s.
+# -O1 + vectoriser 0.31 s, -O2 0.41 s, -O3 0.59 s (118 KB before: 0.14, 0.43, 0.49, 0.63,
+# 0.93); its kernels' unit (7 KB) -O3 0.17 s, -O0 0.05 s.
 # -O1 alone would leave its fused sums of squares scalar; once the remaining loops live in
 # the runtime library the blocks are glue and -O0 would do. Other compilers than gcc keep -O3 everywhere.
 # A split module is one source: each unit behind a marker line naming its number and role

@@ -23,10 +23,11 @@ from . import toolchain as _tc
 # (0.13 s at the large-module level). Node blocks get the level the whole module would get as one unit
 # (toolchain.optimization_flags: -O1 plus the vectoriser past 6 KB), so their run time is
 # unchanged: they still hold loops (fused reductions, softmax, advanced indexing,
-# convolutions, pooling, sampling). Measured on the MLP step's blocks unit (56 KB since the
-# runtime header and the plain reductions left it; gcc 12, user+sys CPU, min of 3, loaded
-# machine): -O0 0.10 s, -O1 0.26 s, -O1 + vectoriser 0.31 s, -O2 0.41 s, -O3 0.59 s (118 KB
-# before: 0.14, 0.43, 0.49, 0.63, 0.93); its kernels' unit (7 KB) -O3 0.17 s, -O0 0.05 s.
+# integer pooling, sampling; convolutions and float pooling are the runtime's). Measured
+# on the MLP step's blocks unit (56 KB since the runtime header and the plain reductions
+# left it; gcc 12, user+sys CPU, min of 3, loaded machine): -O0 0.10 s, -O1 0.26 s,
+# -O1 + vectoriser 0.31 s, -O2 0.41 s, -O3 0.59 s (118 KB before: 0.14, 0.43, 0.49, 0.63,
+# 0.93); its kernels' unit (7 KB) -O3 0.17 s, -O0 0.05 s.
 # -O1 alone would leave its fused sums of squares scalar; once the remaining loops live in
 # the runtime library the blocks are glue and -O0 would do. Other compilers than gcc keep -O3 everywhere.
 # Flag sets tried per role on W6's units (blocks 51.7 KB, loops 7.4 KB; gcc 12, user+sys CPU,
@@ -102,7 +103,7 @@ def unit_material(info: dict, source: str, output: str, runtime: bool) -> dict:
 
 
 # The runtime library's units, by role, in the order templates/runtime.c.j2 starts them.
-RUNTIME_UNITS = ("runtime", "sampling", "gemm", "narrow", "gemm", "narrow")
+RUNTIME_UNITS = ("runtime", "sampling", "gemm", "narrow", "gemm", "narrow", "convpool")
 
 # Optimisation of the runtime library's units, by role (RUNTIME_UNITS), chosen by
 # measurements with gcc 12 on a Rocket Lake (user CPU of each unit's compile; run time of
@@ -128,6 +129,13 @@ RUNTIME_UNITS = ("runtime", "sampling", "gemm", "narrow", "gemm", "narrow")
 #   transposed) 193 -> 192 us; float64 x W 312 -> 320 us, x.T d 191 -> 188 us. The rows
 #   past the last full block of the outer form are copied by memcpy (scalar, that copy made
 #   x.T d 17% slower).
+# - convpool, the 2-d convolutions and float pooling (templates/ops/conv_driver.c.j2,
+#   pool_driver.c.j2; 116 KB with the header): -O2 0.78 s, -O2 with the loop vectoriser
+#   0.99 s, -O3 1.49 s. Against the same code inlined in a module (-O1 + vectoriser), the
+#   LeNet shapes (20 images of 20x8x8, 50 3x3 filters, 2x2 max pooling, float64; paired
+#   CPU time, loaded machine): conv and its gradients as fast at every level, pooling 10%
+#   faster, its gradient 22% faster at -O2 but only 10% at -O3 and 10% slower with the
+#   vectoriser (its bit-mask loop).
 # The runtime's gcc, unit by unit (gemm 1.18/1.44 s before the narrow kernels left, runtime
 # 1.28-1.32, sampling 0.81-0.86): a noinline cg_binomial_<dtype> (16 instantiations, inlined
 # into cg_binomial_counts) cut the sampling unit 4% only; the runtime unit at plain -O2
@@ -136,7 +144,8 @@ RUNTIME_UNITS = ("runtime", "sampling", "gemm", "narrow", "gemm", "narrow")
 _VECTORISED_O2 = ["-O2", "-ftree-vectorize", "-fvect-cost-model=dynamic"]
 RUNTIME_OPTIMIZATION = {"runtime": _VECTORISED_O2 + ["-fversion-loops-for-strides"],
                         "sampling": _VECTORISED_O2, "gemm": ["-O3"],
-                        "narrow": ["-O3", "-fno-tree-loop-vectorize"]}
+                        "narrow": ["-O3", "-fno-tree-loop-vectorize"],
+                        "convpool": ["-O2"]}
 
 
 def runtime_unit_material(info: dict, roles, output: str) -> dict:
@@ -148,13 +157,13 @@ def runtime_unit_material(info: dict, roles, output: str) -> dict:
     return {"command": link, "unit_commands": compiles}
 
 
-# Which units start first when there are more than cores (the runtime library's six on two):
+# Which units start first when there are more than cores (the runtime library's seven on two):
 # the costliest, so that the cores finish together (longest first). gcc CPU seconds of the
-# runtime's roles (gcc 12, Rocket Lake, loaded machine): runtime 1.31, sampling 0.83, narrow
-# 0.48 (float) and 0.52 (double), gemm 0.42 and 0.40: longest first, two cores finish after
-# ~2.1 s. (With the four units before the narrow kernels had their own: in template order
-# 2.76 s, longest first 2.50.)
-RUNTIME_COST = {"runtime": 1.3, "sampling": 0.8, "narrow": 0.5, "gemm": 0.4}
+# runtime's roles (gcc 12, Rocket Lake, loaded machine): runtime 1.31, sampling 0.83 (1.42
+# since softmax, advanced indexing and the plain loops joined it), convpool 0.78, narrow
+# 0.48 (float) and 0.52 (double), gemm 0.42 and 0.40. (With the four units before the
+# narrow kernels had their own: in template order 2.76 s, longest first 2.50.)
+RUNTIME_COST = {"sampling": 1.4, "runtime": 1.3, "convpool": 0.8, "narrow": 0.5, "gemm": 0.4}
 
 
 def start_order(sources) -> list:

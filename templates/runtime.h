@@ -604,6 +604,14 @@ CG_API int cg_blas_direct(const cg_array *x, int xnd);
 /* Copy any strided ``src`` into contiguous ``dst`` (same shape), element size ``isz``. */
 CG_API void cg_copy_contiguous(char *dst, const cg_array *src, int ndim, size_t isz);
 
+/* A Reshape node (templates/ops/reshape_driver.c.j2): out (rank nd) is x (rank xndim,
+ * elements of isz bytes) under the shape in the int64 vector s, one entry of which may be
+ * -1 (inferred); a view of x when x is contiguous, else of a contiguous copy from ``pool``.
+ * Returns CG_OK, or an error status with its message in err naming ``op`` and x_label. */
+CG_API int cg_reshape_node(cg_array *out, int nd, const cg_array *x, int xndim,
+                           const cg_array *s, size_t isz, const char *op, const char *x_label,
+                           cg_pool *pool, char *err, int errlen);
+
 /* Copy ``src`` into ``dst`` (same shape, any strides, element size ``isz``). */
 CG_API void cg_copy_strided(cg_array *dst, const cg_array *src, int ndim, size_t isz);
 
@@ -809,6 +817,74 @@ CG_API int cg_dgemm_node(cg_array *out, void *dest, double alpha, const cg_array
                          int n_loop_in, unsigned long long z_scalar_mask, int64_t tail,
                          cg_threads_fn threads, const char *const *labels, cg_pool *pool,
                          char *err, int errlen);
+
+/* --- 2-d convolutions (templates/ops/conv_driver.c.j2, float32 and float64) ---------------
+ * A Conv2d* node's geometry: subsample (sh, sw), dilation (dh, dw), num_groups, the border
+ * mode (explicit: pads (top, bottom, left, right)), unshared filters and flip; border_str is
+ * how the messages print the border mode. */
+enum { CG_BORDER_VALID, CG_BORDER_FULL, CG_BORDER_HALF, CG_BORDER_EXPLICIT };
+typedef struct {
+    int64_t sh, sw, dh, dw, groups;
+    int border;
+    int64_t pads[4];
+    int unshared, flip;
+    const char *border_str;
+} cg_conv2d_geom;
+
+/* out = conv2d(x (B, C, H, W), w (O, [OH, OW,] C/groups, KH, KW)); its buffer ``dest``, or
+ * from ``pool``. cg_<p>conv2d_grad_inputs: out (xref's shape: a shape-only descriptor will
+ * do) from w and the output gradient gy, labels (out, w, gy); cg_<p>conv2d_grad_weights:
+ * out (wref's shape, rank wndim) from x and gy, labels (x, out, gy). Each returns CG_OK, or
+ * an error status with its message in err naming the labels (those of the Python reference:
+ * cgraph/tensor/conv.py). */
+CG_API int cg_sconv2d(cg_array *out, void *dest, const cg_array *x, const cg_array *w,
+                      const cg_conv2d_geom *g, const char *x_label, const char *w_label,
+                      cg_pool *pool, char *err, int errlen);
+CG_API int cg_dconv2d(cg_array *out, void *dest, const cg_array *x, const cg_array *w,
+                      const cg_conv2d_geom *g, const char *x_label, const char *w_label,
+                      cg_pool *pool, char *err, int errlen);
+CG_API int cg_sconv2d_grad_inputs(cg_array *out, void *dest, const cg_array *w,
+                                  const cg_array *gy, const cg_array *xref,
+                                  const cg_conv2d_geom *g, const char *const *labels,
+                                  cg_pool *pool, char *err, int errlen);
+CG_API int cg_dconv2d_grad_inputs(cg_array *out, void *dest, const cg_array *w,
+                                  const cg_array *gy, const cg_array *xref,
+                                  const cg_conv2d_geom *g, const char *const *labels,
+                                  cg_pool *pool, char *err, int errlen);
+CG_API int cg_sconv2d_grad_weights(cg_array *out, void *dest, const cg_array *x,
+                                   const cg_array *gy, const cg_array *wref, int wndim,
+                                   const cg_conv2d_geom *g, const char *const *labels,
+                                   cg_pool *pool, char *err, int errlen);
+CG_API int cg_dconv2d_grad_weights(cg_array *out, void *dest, const cg_array *x,
+                                   const cg_array *gy, const cg_array *wref, int wndim,
+                                   const cg_conv2d_geom *g, const char *const *labels,
+                                   cg_pool *pool, char *err, int errlen);
+
+/* --- pooling of float arrays (templates/ops/pool_driver.c.j2) ---------------------------
+ * Pool over the last nd (2 or 3) axes of x (rank ndim) with windows ws, strides st and
+ * padding pad (nd values each, already checked), in mode CG_POOL_*; out (contiguous) gets its
+ * buffer ``dest``, or from ``pool``. cg_<p>max_pool_grad_node: out (x's shape) from x, the
+ * pooled maxima and their gradient gz; labels: the op, x, maxout, gz. Each returns CG_OK, or
+ * an error status with its message in err (Ctrl-C names the op; shapes name the labels). */
+enum { CG_POOL_MAX, CG_POOL_SUM, CG_POOL_AVERAGE_INC_PAD, CG_POOL_AVERAGE_EXC_PAD };
+CG_API int cg_spool_node(cg_array *out, void *dest, const cg_array *x, int ndim, int nd,
+                         const int64_t *ws, const int64_t *st, const int64_t *pad,
+                         int ignore_border, int mode, const char *op_label, cg_pool *pool,
+                         char *err, int errlen);
+CG_API int cg_dpool_node(cg_array *out, void *dest, const cg_array *x, int ndim, int nd,
+                         const int64_t *ws, const int64_t *st, const int64_t *pad,
+                         int ignore_border, int mode, const char *op_label, cg_pool *pool,
+                         char *err, int errlen);
+CG_API int cg_smax_pool_grad_node(cg_array *out, void *dest, const cg_array *x,
+                                  const cg_array *maxout, const cg_array *gz, int ndim, int nd,
+                                  const int64_t *ws, const int64_t *st, const int64_t *pad,
+                                  int ignore_border, const char *const *labels, cg_pool *pool,
+                                  char *err, int errlen);
+CG_API int cg_dmax_pool_grad_node(cg_array *out, void *dest, const cg_array *x,
+                                  const cg_array *maxout, const cg_array *gz, int ndim, int nd,
+                                  const int64_t *ws, const int64_t *st, const int64_t *pad,
+                                  int ignore_border, const char *const *labels, cg_pool *pool,
+                                  char *err, int errlen);
 
 /* The inputs of a reduction (templates/ops/reduce.c.j2) laid out for its fold over
  * contiguous runs: each non-NULL ins[k] (element size isz[k]) broadcast to x's shape (rank

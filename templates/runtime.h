@@ -830,6 +830,18 @@ CG_API void cg_reduce_empty_message(char *err, int errlen, const char *op, const
                                     const char *label, const cg_array *x, int nd,
                                     unsigned reduced);
 
+/* An ArgMax or ArgMin node (templates/ops/argreduce.c.j2): ``index`` (int64), and ``value``
+ * unless NULL (x's type, element size isz), of the first extreme of x over the axes of
+ * ``reduced``, flattened in C order. ``fold`` (the node's, from ops/argreduce_kernel.c.j2)
+ * sets them for the outputs o0..o1, each a contiguous run of ``count`` elements at px.
+ * Returns CG_OK, or an error status with its message in err (no elements: ``what``). */
+typedef void (*cg_arg_fold)(int64_t *index, void *value, const void *px, int64_t o0,
+                            int64_t o1, int64_t count);
+CG_API int cg_argreduce(cg_array *index, void *index_dest, cg_array *value, void *value_dest,
+                        const cg_array *x, int nd, unsigned reduced, int keepdims, int64_t isz,
+                        cg_arg_fold fold, const char *what, const char *op, const char *label,
+                        cg_pool *pool, char *err, int errlen);
+
 /* A Sum, Mean, Prod, Max or Min node that folds a float array itself, or its squares (a Sum
  * fused with sqr), with the runtime's fold functions: cg_reduce with their plan. x has rank
  * nd, double when is_double, else float; out has x's type; the other arguments are the

@@ -104,6 +104,11 @@ def _axes_text(axes):
     return "(" + ", ".join(map(str, axes)) + ("," if len(axes) == 1 else "") + ")"
 
 
+def _reduced_mask(axes):
+    """The C constant whose bit d says axis d is folded (the runtime's ``reduced``)."""
+    return f"{builtins.sum(1 << a for a in axes):#x}u"
+
+
 def _empty_what(fold):
     """What a ``fold`` (max, min, argmax, argmin) of no elements is: the text of its error,
     raised by the numpy reference and given to the C (cg_reduce_empty_message)."""
@@ -302,7 +307,7 @@ class Reduce(Op):
             "runtime_mode": "CG_REDUCE_SUM_SQUARES" if squares else _RUNTIME_FOLDS.get(self.mode),
             "is_double": int(x_dtype == "float64"),
             "nd": x.ndim,
-            "reduced": f"{builtins.sum(1 << a for a in self.axis):#x}u",   # bit d: axis d
+            "reduced": _reduced_mask(self.axis),
             "keepdims": int(self.keepdims),
             "ddof": self.ddof,
             "empty": f'"{c_string(_empty_what(self.mode))}"' if self.mode in ("max", "min")
@@ -488,13 +493,6 @@ def value_label(node):
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _out_dims(ndim, axes, keepdims):
-    """For each output axis, the input axis whose length it has, or None for length 1."""
-    if keepdims:
-        return [None if d in axes else d for d in range(ndim)]
-    return [d for d in range(ndim) if d not in axes]
-
-
 def _empty_message(text, var, shape, axes):
     label = var if isinstance(var, str) else label_of(var)
     return f"{text}: {label} has shape {shape_str(shape)} and axes {_axes_text(axes)} " \
@@ -589,19 +587,25 @@ class ArgReduce(Op):
         return [g * T.eq(x, o)]
 
     def c_params(self, node):
-        x = node.inputs[0]
-        nd, axes = x.ndim, self.axis
-        r = len(axes)
+        """The node's call of the runtime's cg_argreduce (templates/ops/argreduce.c.j2)."""
         return {
-            "kind": self.kind,
-            "axes": list(axes),
-            "kept": [d for d in range(nd) if d not in axes],
-            "axes_text": _axes_text(axes),
-            "is_float": is_float(x.dtype),
+            "nd": node.inputs[0].ndim,
+            "reduced": _reduced_mask(self.axis),
+            "keepdims": int(self.keepdims),
             "with_value": self.with_value,
-            "out_dims": _out_dims(nd, axes, self.keepdims),
-            "trailing": r > 0 and list(axes) == list(range(nd - r, nd)),
+            "empty": c_string(_empty_what(f"arg{self.kind}")),
         }
+
+    def c_support_code(self, node, module):
+        """The node's fold function (templates/ops/argreduce_kernel.c.j2)."""
+        x = node.inputs[0]
+        cmp = ">" if self.kind == "max" else "<"
+        better = f"cg_v {cmp} cg_best" + (" || (isnan(cg_v) && !isnan(cg_best))"
+                                          if is_float(x.dtype) else "")
+        name = module.add_kernel("ops/argreduce_kernel.c.j2", f"cg_arg{self.kind}",
+                                 ctype=C_TYPES[x.dtype], better=better,
+                                 comment=f"arg{self.kind} of {x.dtype}")
+        return {"kernel": name}
 
 
 # --- gradient helpers ----------------------------------------------------------------------

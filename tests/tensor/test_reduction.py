@@ -549,3 +549,44 @@ def test_plain_float_folds_run_in_the_runtime_library(dtype):
         compare(fs, [xv, yv], expected,
                 [str(p) for p in plan] + ["squares"] * len(squares) + ["fused", "int", "acc"],
                 rtol=1e-4 if dtype == "float32" else None)
+
+
+# --- one text per message, from every fold path ------------------------------------------
+
+def test_empty_fold_messages_are_the_references_and_name_the_variable():
+    """max/min/argmax of nothing: the C (the runtime's driver, whichever fold: the runtime's
+    own float folds, a module's integer or fused fold, argmax) raises the reference's text,
+    naming the value folded and its shape."""
+    w, k = T.dtensor3("weights"), T.itensor3("counts")
+    cases = [(w, T.max(w, axis=1), "weights"),                         # runtime fold
+             (k, T.min(k, axis=(1, 2), keepdims=True), "counts"),      # module fold
+             (w, T.max(T.sin(w), axis=1), "sin(weights)"),             # fused
+             (w, T.argmax(w, axis=(1, 2)), "weights")]
+    for x, out, label in cases:
+        f_c, f_py = compile_both([x], [out])
+        value = np.zeros((2, 0, 3), dtype=x.dtype)
+        with pytest.raises(ValueError) as ref:
+            f_py(value)
+        with pytest.raises(ValueError) as got:
+            f_c(value)
+        # (the reference adds the input shapes)
+        text = str(ref.value).splitlines()[0].split(" (input shapes")[0]
+        assert text.startswith(f"{out.owner.op}".split("}")[0])   # the node (fused: its op)
+        assert f": {label} has shape (2, 0, 3) and axes" in text
+        assert str(got.value).splitlines()[0] == text
+
+
+@pytest.mark.parametrize("axis", [1, 0, None])   # runs, rows, everything
+def test_a_fused_integer_division_by_zero_fails_as_the_reference(axis):
+    """A reduction fused with integer division: the fold's error flag reaches the driver,
+    whose message names the node; no silent wrong answer."""
+    a, b = T.imatrix("a"), T.imatrix("b")
+    f_c, f_py = fs = compile_both([a, b], [(a // b).sum(axis=axis)])
+    assert any(isinstance(n.op, Reduce) and n.op.scalar_op is not None for n in f_c.nodes)
+    va = rng.integers(-9, 9, (3, 4)).astype("int32")
+    vb = rng.integers(1, 5, (3, 4)).astype("int32")
+    compare(fs, [va, vb], [(va // vb).sum(axis=axis, dtype="int64")])
+    vb[2, 1] = 0
+    for f in fs:
+        with pytest.raises(ZeroDivisionError, match="integer division or modulo by zero"):
+            f(va, vb)

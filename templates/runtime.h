@@ -775,7 +775,7 @@ CG_API int cg_dgemm_node(cg_array *out, void *dest, double alpha, const cg_array
                          cg_threads_fn threads, const char *const *labels, cg_pool *pool,
                          char *err, int errlen);
 
-/* The inputs of a reduction (templates/ops/reduce.c.j2) laid out for its fold over
+/* The inputs of a reduction (cg_reduce, cg_argreduce below) laid out for its fold over
  * contiguous runs: each non-NULL ins[k] (element size isz[k]) broadcast to x's shape (rank
  * nd) and copied into a buffer of ``pool`` with the kept axes first and the reduced ones
  * (bit d of ``reduced``: axis d) last, in C order; laid[k] receives it. Returns CG_OK, or

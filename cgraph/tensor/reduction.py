@@ -118,7 +118,7 @@ def _empty_what(fold):
     return f"zero-size array to reduction operation {name} which has no identity"
 
 
-# the folds the runtime library has (cg_reduce_node in templates/runtime.c.j2)
+# the folds the runtime library has (cg_reduce_node in templates/ops/reduce_float.c.j2)
 _RUNTIME_FOLDS = {"sum": "CG_REDUCE_SUM", "mean": "CG_REDUCE_MEAN", "prod": "CG_REDUCE_PROD",
                   "max": "CG_REDUCE_MAX", "min": "CG_REDUCE_MIN"}
 
@@ -433,7 +433,8 @@ def _fold_functions(op, node):
         step = row_step = f"if (cg_v {cmp} cg_acc) cg_acc = cg_v;"
     simd_op = {"max": "max", "min": "min", "prod": "*"}.get(mode, "+")
     simd = mode not in ("all", "any") and acc_ct in ("double", "float") and not may_fail
-    comment = f"{op}".replace("*/", "* /")
+    # (no axes: nodes folding the same way share the functions)
+    comment = f"{mode} of {op.scalar_op.name if fused else x_dtype}".replace("*/", "* /")
     folds = [FoldFunction(
         name="@KERNEL@", comment=comment, acc_ctype=acc_ct,
         init=_init_literal(mode, x_dtype), run_reads=run_reads, row_reads=row_reads,

@@ -886,7 +886,7 @@ CG_API int cg_dmax_pool_grad_node(cg_array *out, void *dest, const cg_array *x,
                                   int ignore_border, const char *const *labels, cg_pool *pool,
                                   char *err, int errlen);
 
-/* The inputs of a reduction (templates/ops/reduce.c.j2) laid out for its fold over
+/* The inputs of a reduction (cg_reduce, cg_argreduce below) laid out for its fold over
  * contiguous runs: each non-NULL ins[k] (element size isz[k]) broadcast to x's shape (rank
  * nd) and copied into a buffer of ``pool`` with the kept axes first and the reduced ones
  * (bit d of ``reduced``: axis d) last, in C order; laid[k] receives it. Returns CG_OK, or
@@ -895,17 +895,79 @@ CG_API int cg_reduce_layout(const cg_array *x, int nd, unsigned reduced,
                             const cg_array *const *ins, const int64_t *isz, int n,
                             const void **laid, cg_pool *pool, char *err, int errlen);
 
-/* A Sum, Mean, Prod, Max or Min node that folds a float array itself (no fused elementwise
- * op but a square; templates/ops/reduce.c.j2): x (rank nd, double when is_double, else float) folded over
- * the axes of ``reduced`` (bit d: axis d) into ``out`` (x's type, rank nd with keepdims, else
- * nd minus the reduced axes; its buffer ``dest`` or from ``pool``). Sums, products and means
- * accumulate in double. Returns CG_OK, or an error status with its message in err naming
- * ``op`` and x's ``label``: max or min of no elements, Ctrl-C, no memory. */
+/* --- reductions (templates/ops/reduce_float.c.j2) ------------------------------------
+ *
+ * One driver, cg_reduce, runs every Sum, Prod, Max, Min, All, Any, Mean, Var and Std node:
+ * it sets the output's shape, fails on max/min of nothing, lays the inputs out, polls
+ * Ctrl-C and writes the messages. The arithmetic is the node's fold functions
+ * (templates/ops/reduce_kernel.c.j2, rendered in the module, or the runtime's own for plain
+ * float folds): each folds the elements k0..k1 of the outputs o0..o1 into their
+ * accumulators, starting them at the identity when k0 is 0, and returns 0 or the status of
+ * a fused integer division's error. ``runs`` reads each output's elements as one
+ * contiguous run (the reduced axes last); ``rows`` reads whole rows of the n outputs (the
+ * reduced axes first, the input contiguous as it is). */
+typedef struct {
+    void *accs;              /* one accumulator per output */
+    const void *const *p;    /* input k's elements: laid out for runs, as they are for rows */
+    const double *means;     /* var/std's second pass: each output's mean */
+    int64_t n, count;        /* outputs; elements folded into each */
+} cg_fold_data;
+typedef int (*cg_fold_fn)(const cg_fold_data *d, int64_t o0, int64_t o1, int64_t k0, int64_t k1);
+
+typedef struct {
+    cg_fold_fn runs, rows;          /* rows: NULL where the reduced axes are never the first */
+    cg_fold_fn sq_runs, sq_rows;    /* var/std: the squared deviations from the means */
+    /* the outputs from the accumulators (div: the elements folded minus ddof, at least 0);
+     * NULL: the accumulators are the output */
+    void (*finish)(void *out, const void *accs, int64_t n, double div);
+    int64_t acc_size, out_size;
+    const int64_t *in_sizes;        /* each input's element size */
+    unsigned long long scalar_inputs;   /* bit k: input k is one element, never laid out */
+    int nin, nd, keepdims, ddof;    /* the inputs broadcast together have rank nd */
+    unsigned reduced;               /* bit d: axis d is folded */
+    const char *empty;              /* max/min: what folding nothing is (the message), else NULL */
+    const char *op, *label;         /* the node, and the value it folds, for messages */
+    const char *const *names;       /* the inputs' labels, for a broadcast error */
+} cg_reduce_plan;
+
+/* The node of ``plan`` folding ``ins`` into ``out`` (its buffer ``dest`` or from ``pool``).
+ * Returns CG_OK, or an error status with its message in err. */
+CG_API int cg_reduce(cg_array *out, void *dest, const cg_reduce_plan *plan,
+                     const cg_array *const *ins, cg_pool *pool, char *err, int errlen);
+
+/* The message for a fold of no elements: "<op>: <what>: <label> has shape (..) and axes
+ * (..) are reduced" (Reduce and ArgReduce; the Python reference writes the same). */
+CG_API void cg_reduce_empty_message(char *err, int errlen, const char *op, const char *what,
+                                    const char *label, const cg_array *x, int nd,
+                                    unsigned reduced);
+
+/* An ArgMax or ArgMin node (templates/ops/argreduce.c.j2): ``index`` (int64), and ``value``
+ * unless NULL (x's type, element size isz), of the first extreme of x over the axes of
+ * ``reduced``, flattened in C order. ``fold`` (the node's, from ops/argreduce_kernel.c.j2)
+ * sets them for the outputs o0..o1, each a contiguous run of ``count`` elements at px.
+ * Returns CG_OK, or an error status with its message in err (no elements: ``what``). */
+typedef void (*cg_arg_fold)(int64_t *index, void *value, const void *px, int64_t o0,
+                            int64_t o1, int64_t count);
+CG_API int cg_argreduce(cg_array *index, void *index_dest, cg_array *value, void *value_dest,
+                        const cg_array *x, int nd, unsigned reduced, int keepdims, int64_t isz,
+                        cg_arg_fold fold, const char *what, const char *op, const char *label,
+                        cg_pool *pool, char *err, int errlen);
+
+/* A Sum, Mean, Prod, Max or Min node that folds a float array itself, or its squares (a Sum
+ * fused with sqr), with the runtime's fold functions: cg_reduce with their plan. x has rank
+ * nd, double when is_double, else float; out has x's type; the other arguments are the
+ * plan's (``empty``: NULL but for max and min). */
 enum { CG_REDUCE_SUM, CG_REDUCE_MEAN, CG_REDUCE_PROD, CG_REDUCE_MAX, CG_REDUCE_MIN,
        CG_REDUCE_SUM_SQUARES /* a Sum fused with sqr: x * x, each in x's type */ };
 CG_API int cg_reduce_node(cg_array *out, void *dest, const cg_array *x, int nd, unsigned reduced,
-                          int keepdims, int mode, int is_double, const char *op,
-                          const char *label, cg_pool *pool, char *err, int errlen);
+                          int keepdims, int mode, const char *empty, int is_double,
+                          const char *op, const char *label, cg_pool *pool, char *err, int errlen);
+
+/* Folds run as SIMD reductions (lanes of partial sums, as numpy's unrolled pairwise sum)
+ * where `#pragma omp simd` is honoured: -fopenmp, or -fopenmp-simd with vector math. */
+#if defined(_OPENMP) || defined(CG_LIBMVEC)
+#define CG_SIMD_FOLDS 1
+#endif
 
 /* An input of cg_run: ``a`` views the caller's contiguous array at ``data`` of ``shape``. */
 static inline void cg_set_input(cg_array *a, int ndim, void *data, const int64_t *shape)

@@ -17,7 +17,7 @@ from . import basic as _T
 from .shape_ops import alloc, arange, flatten, reshape, shape_i, zeros
 from .sort import add_sort_support
 from .subtensor import inc_subtensor, set_subtensor
-from .type import TensorType, is_int, resolve_dtype
+from .type import C_TYPES, TensorType, is_int, resolve_dtype
 from .var import TensorVariable, as_tensor_variable, register_operations
 from .basic import squeeze  # noqa: F401  (Theano's extra_ops.squeeze)
 from .sort import argsort, sort  # noqa: F401
@@ -85,9 +85,13 @@ class CumOp(Op):
         return [CumOp(axis, "add")((outputs[0] * g)[rev])[rev] / x]
 
     def c_params(self, node):
-        out = node.outputs[0]
-        return {**_lanes(self._axis(node.inputs[0].ndim), node.inputs[0].ndim),
-                "mode": self.mode, "is_int": is_int(out.dtype)}
+        out_ctype = C_TYPES[node.outputs[0].dtype]
+        op = "*" if self.mode == "mul" else "+"
+        # integers wrap around on overflow, as in numpy (unsigned arithmetic: defined C)
+        step = f"({out_ctype})((uint64_t)cg_acc {op} (uint64_t)cg_v)" \
+            if is_int(node.outputs[0].dtype) else f"cg_acc {op} cg_v"
+        return {"axis": self._axis(node.inputs[0].ndim), "nd": node.inputs[0].ndim,
+                "init": "1" if self.mode == "mul" else "0", "step": step}
 
 
 def cumsum(x, axis=None):

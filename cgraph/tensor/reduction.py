@@ -12,6 +12,7 @@ Two ops do all the work:
 import builtins
 import math
 import numbers
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -105,8 +106,21 @@ def _axes_text(axes):
     return "(" + ", ".join(map(str, axes)) + ("," if len(axes) == 1 else "") + ")"
 
 
-_NUMPY_NAMES = {"max": "maximum", "min": "minimum"}
-# the folds the runtime library has (cg_reduce_node in templates/runtime.c.j2)
+def _reduced_mask(axes):
+    """The C constant whose bit d says axis d is folded (the runtime's ``reduced``)."""
+    return f"{builtins.sum(1 << a for a in axes):#x}u"
+
+
+def _empty_what(fold):
+    """What a ``fold`` (max, min, argmax, argmin) of no elements is: the text of its error,
+    raised by the numpy reference and given to the C (cg_reduce_empty_message)."""
+    if fold.startswith("arg"):
+        return f"attempt to get {fold} of an empty sequence"
+    name = {"max": "maximum", "min": "minimum"}[fold]
+    return f"zero-size array to reduction operation {name} which has no identity"
+
+
+# the folds the runtime library has (cg_reduce_node in templates/ops/reduce_float.c.j2)
 _RUNTIME_FOLDS = {"sum": "CG_REDUCE_SUM", "mean": "CG_REDUCE_MEAN", "prod": "CG_REDUCE_PROD",
                   "max": "CG_REDUCE_MAX", "min": "CG_REDUCE_MIN"}
 
@@ -220,9 +234,7 @@ class Reduce(Op):
         axes, keep = self.axis, self.keepdims
         count = _reduced_count(x.shape, axes)
         if self.mode in ("max", "min") and count == 0:
-            raise ValueError(_empty_message(f"zero-size array to reduction operation "
-                                            f"{_NUMPY_NAMES[self.mode]} which has no identity",
-                                            label, x.shape, axes))
+            raise ValueError(_empty_message(_empty_what(self.mode), label, x.shape, axes))
         with np.errstate(all="ignore"):
             if self.mode in ("sum", "mean"):
                 result = np.sum(x, axis=axes, dtype=acc, keepdims=keep)
@@ -276,65 +288,188 @@ class Reduce(Op):
         raise NotImplementedError(f"no gradient for reduction {self.mode}")
 
     def c_params(self, node):
+        """The node's call of the runtime's driver cg_reduce (templates/ops/reduce.c.j2):
+        every value of its plan, or, for a plain float fold the runtime has, of
+        cg_reduce_node; the fold functions themselves come from c_support_code."""
         x = node.inputs[0]
-        nd, axes = x.ndim, self.axis
         x_dtype = self.value_dtype(node)
-        out_dtype, acc = self.dtypes(x_dtype)
-        accumulates = self.mode in ("sum", "prod", "mean", "var", "std")
-        if accumulates and not is_float(acc):
-            # integers wrap around as numpy's do; unsigned arithmetic makes that defined C
-            acc_ctype, acc_final_ctype = "uint64_t", C_TYPES[acc]
-        elif accumulates:
-            acc_ctype, acc_final_ctype = C_TYPES[acc], None
-        else:
-            acc_ctype, acc_final_ctype = C_TYPES[x_dtype], None
-        r = len(axes)
-        out_ctype = C_TYPES[node.outputs[0].dtype]
+        out_dtype, _ = self.dtypes(x_dtype)
+        fused = self.scalar_op is not None
         # a sum of squares (an L2 penalty: (w ** 2).sum()) is a fold the runtime has too
         squares = self.mode == "sum" and _is_square_of_its_input(self.scalar_op)
+        acc_ctype, _ = _accumulator(self.mode, x_dtype, self.dtypes(x_dtype)[1])
+        runtime_fold = (not fused or squares) and self.ddof == 0 \
+            and x_dtype in ("float32", "float64") and out_dtype == x_dtype \
+            and self.mode in _RUNTIME_FOLDS \
+            and acc_ctype == ("double" if self.mode not in ("max", "min") else C_TYPES[x_dtype])
+        scalar = _scalar_inputs(node) if fused else []
         return {
-            # the runtime's cg_reduce_node folds a float input of the output's type itself
-            # (accumulators as reduce_dtypes' defaults: double for sums, x's type for extremes)
-            "runtime_fold": (self.scalar_op is None or squares) and self.ddof == 0
-            and x_dtype in ("float32", "float64") and out_ctype == C_TYPES[x_dtype]
-            and self.mode in _RUNTIME_FOLDS
-            and acc_ctype == ("double" if accumulates else C_TYPES[x_dtype]),
+            "runtime_fold": runtime_fold,
             "runtime_mode": "CG_REDUCE_SUM_SQUARES" if squares else _RUNTIME_FOLDS.get(self.mode),
-            **self._fused_c_params(node),
-            "x_ctype": C_TYPES[x_dtype],
-            "mode": self.mode,
-            "axes": list(axes),
-            "kept": [d for d in range(nd) if d not in axes],
-            "axes_text": _axes_text(axes),
-            "in_kind": "float" if is_float(x_dtype) else ("bool" if x_dtype == "bool" else "int"),
-            "acc_ctype": acc_ctype,
-            "acc_final_ctype": acc_final_ctype,
-            "init": _init_literal(self.mode, x_dtype),
+            "is_double": int(x_dtype == "float64"),
+            "nd": x.ndim,
+            "reduced": _reduced_mask(self.axis),
+            "keepdims": int(self.keepdims),
             "ddof": self.ddof,
-            "out_dims": _out_dims(nd, axes, self.keepdims),
-            "numpy_name": _NUMPY_NAMES.get(self.mode, self.mode),
-            # static fast-path shapes: the reduced axes are the last r or the first r axes
-            "trailing": r > 0 and list(axes) == list(range(nd - r, nd)),
-            "leading": 0 < r < nd and list(axes) == list(range(r)),
-            # bit d: axis d is reduced (the runtime's cg_reduce_layout)
-            "reduced_mask": f"{builtins.sum(1 << a for a in axes):#x}u",
+            "empty": f'"{c_string(_empty_what(self.mode))}"' if self.mode in ("max", "min")
+            else "NULL",
+            "label": c_string(value_label(node) if fused else label_of(x)),
+            "acc_ctype": acc_ctype,
+            "scalar_mask": f"{builtins.sum(1 << k for k in scalar):#x}ull",
+            # the fold functions (c_support_code), NULL where the node has none
+            "runs": "NULL", "rows": "NULL", "sq_runs": "NULL", "sq_rows": "NULL",
+            "finish": "NULL",
         }
 
+    def c_support_code(self, node, module):
+        """The node's fold functions (templates/ops/reduce_kernel.c.j2), shared by the
+        nodes of the module that fold the same way."""
+        if self.c_params(node)["runtime_fold"]:
+            return {}
+        folds, finish, rows = _fold_functions(self, node)
+        name = module.add_kernel("ops/reduce_kernel.c.j2", f"cg_fold_{self.mode}",
+                                 folds=folds, finish=finish)
+        names = {"runs": f"{name}_runs", "rows": f"{name}_rows" if rows else "NULL",
+                 "finish": name if finish else "NULL"}
+        if len(folds) == 2:
+            names.update(sq_runs=f"{name}_sq_runs", sq_rows=f"{name}_sq_rows" if rows else "NULL")
+        return names
 
-    def _fused_c_params(self, node):
-        """The loop body reading the inputs: each a{k} is input k's element; the statements
-        and expression compute the value folded (the input itself when nothing is fused)."""
-        if self.scalar_op is None:
-            return {"fused": False, "statements": [], "expr": "a0", "may_fail": False,
-                    "scalar_inputs": [], "vector_inputs": [0], "value_label": ""}
-        statements, expr = self.scalar_op.c_body([f"a{k}" for k in range(len(node.inputs))])
-        scalar = [k for k, x in enumerate(node.inputs) if builtins.all(x.broadcastable)]
-        vector = [k for k in range(len(node.inputs)) if k not in scalar]
+
+@dataclass
+class FoldFunction:
+    """The pieces of C of one fold (templates/ops/reduce_kernel.c.j2): ``<name>_runs`` and
+    ``<name>_rows`` fold the value cg_v (computed by ``run_value`` / ``row_value`` at
+    cg_at, from what ``run_reads`` / ``row_reads`` set up) into cg_acc by ``step`` /
+    ``row_step``, starting from ``init``; a run's accumulator is ``run_result`` at its end."""
+    name: str
+    comment: str
+    acc_ctype: str
+    init: str
+    run_reads: list
+    row_reads: list
+    run_value: list
+    row_value: list
+    run_locals: list
+    simd: list
+    step: str
+    row_step: str
+    run_result: str
+    rows: bool
+
+
+@dataclass
+class FinishFunction:
+    """The output from an accumulator cg_acc (cg_div: the elements folded minus ddof)."""
+    name: str
+    comment: str
+    acc_ctype: str
+    out_ctype: str
+    value: str
+
+
+def _accumulator(mode, x_dtype, acc_dtype):
+    """(C type the fold accumulates in, C type it stands for): integers sum and multiply in
+    uint64_t, whose wrap-around is defined C (numpy's integers wrap around too)."""
+    if mode in ("sum", "prod", "mean", "var", "std"):
+        if not is_float(acc_dtype):
+            return "uint64_t", C_TYPES[acc_dtype]
+        return C_TYPES[acc_dtype], C_TYPES[acc_dtype]
+    return C_TYPES[x_dtype], C_TYPES[x_dtype]
+
+
+def _scalar_inputs(node):
+    """The inputs of a fused node that hold one element (read once, never laid out)."""
+    return [k for k, x in enumerate(node.inputs) if builtins.all(x.broadcastable)]
+
+
+def _simd(clause):
+    """A SIMD reduction of the fold's loop, where the toolchain honours it (runtime.h)."""
+    return ["#ifdef CG_SIMD_FOLDS", f"        #pragma omp simd {clause}", "#endif"]
+
+
+def _fold_functions(op, node):
+    """The node's FoldFunctions (var/std: the sums, then the squared deviations from the
+    means), its FinishFunction (none when the accumulators are the output), and whether the
+    folds read rows (the reduced axes the first ones)."""
+    nd, axes, mode = node.inputs[0].ndim, op.axis, op.mode
+    x_dtype = op.value_dtype(node)
+    out_dtype, acc_dtype = op.dtypes(x_dtype)
+    x_ct, out_ct = C_TYPES[x_dtype], C_TYPES[out_dtype]
+    acc_ct, final_ct = _accumulator(mode, x_dtype, acc_dtype)
+    ctypes = [C_TYPES[x.dtype] for x in node.inputs]
+    fused = op.scalar_op is not None
+    scalar = _scalar_inputs(node) if fused else []
+    vector = [k for k in range(len(node.inputs)) if k not in scalar]
+    rows = 0 < len(axes) < nd and list(axes) == list(range(len(axes)))
+    reads = [f"const {ctypes[k]} *restrict p{k} = cg_d->p[{k}];" for k in vector] \
+        + [f"const {ctypes[k]} a{k} = *(const {ctypes[k]} *)cg_d->p[{k}];" for k in scalar]
+    run_reads = (["const int64_t cg_count = cg_d->count;"] if vector else []) + reads
+    row_reads = (["const int64_t cg_n = cg_d->n;"] if vector else []) + reads
+    run_at = ["const int64_t cg_at = cg_o * cg_count + cg_k;"] if vector else []
+    row_at = ["const int64_t cg_at = cg_k * cg_n + cg_o;"] if vector else []
+    if fused:
+        statements, expr = op.scalar_op.c_body([f"a{k}" for k in range(len(node.inputs))])
+        value = [f"const {ctypes[k]} a{k} = p{k}[cg_at];" for k in vector] + list(statements) \
+            + [f"const {x_ct} cg_v = ({x_ct})({expr});"]
         # only integer division and powers set the error flag (a float pow never does)
         may_fail = builtins.any("cg_bad" in line for line in statements + [expr])
-        return {"fused": True, "statements": statements, "expr": expr,
-                "may_fail": may_fail, "scalar_inputs": scalar,
-                "vector_inputs": vector, "value_label": c_string(value_label(node))}
+    else:
+        value, may_fail = [f"const {x_ct} cg_v = p0[cg_at];"], False
+    to_acc = "" if acc_ct == x_ct else f"({acc_ct})"
+    cmp = ">" if mode == "max" else "<"
+    nan_flag = is_float(x_dtype) and mode in ("max", "min")
+    if mode in ("sum", "mean", "var", "std"):
+        step = row_step = f"cg_acc += {to_acc}cg_v;"
+    elif mode == "prod":
+        step = row_step = f"cg_acc *= {to_acc}cg_v;"
+    elif mode in ("all", "any"):
+        step = row_step = f"cg_acc = cg_acc {'&&' if mode == 'all' else '||'} (cg_v != 0);"
+    elif x_dtype == "bool":
+        step = row_step = f"cg_acc = cg_acc {'||' if mode == 'max' else '&&'} cg_v;"
+    elif nan_flag:   # NaN in a flag beside a branch-free extreme; in rows it sticks in cg_acc
+        step = f"cg_acc = cg_v {cmp} cg_acc ? cg_v : cg_acc; cg_nan |= isnan(cg_v);"
+        row_step = f"if (cg_v {cmp} cg_acc || isnan(cg_v)) cg_acc = cg_v;"
+    else:
+        step = row_step = f"if (cg_v {cmp} cg_acc) cg_acc = cg_v;"
+    simd_op = {"max": "max", "min": "min", "prod": "*"}.get(mode, "+")
+    simd = mode not in ("all", "any") and acc_ct in ("double", "float") and not may_fail
+    # (no axes: nodes folding the same way share the functions)
+    comment = f"{mode} of {op.scalar_op.name if fused else x_dtype}".replace("*/", "* /")
+    folds = [FoldFunction(
+        name="@KERNEL@", comment=comment, acc_ctype=acc_ct,
+        init=_init_literal(mode, x_dtype), run_reads=run_reads, row_reads=row_reads,
+        run_value=run_at + value, row_value=row_at + value,
+        run_locals=["int cg_nan = 0;"] if nan_flag else [],
+        simd=_simd(f"reduction({simd_op}:cg_acc)" + (" reduction(|:cg_nan)" if nan_flag else ""))
+        if simd else [],
+        step=step, row_step=row_step,
+        run_result="cg_nan ? NAN : cg_acc" if nan_flag else "cg_acc", rows=rows)]
+    if mode in ("var", "std"):   # numpy's second pass: squared deviations from the means
+        means = ["const double *restrict cg_means = cg_d->means;"]
+        to_double = "" if x_ct == "double" else "(double)"
+        deviation = [f"const double cg_dev = {to_double}p0[cg_at] - cg_means[cg_o];",
+                     "const double cg_v = cg_dev * cg_dev;"]
+        folds.append(FoldFunction(
+            name="@KERNEL@_sq", comment=f"{comment}: squared deviations", acc_ctype="double",
+            init="0", run_reads=run_reads + means, row_reads=row_reads + means,
+            run_value=run_at + deviation, row_value=row_at + deviation, run_locals=[],
+            simd=_simd("reduction(+:cg_acc)"), step="cg_acc += cg_v;",
+            row_step="cg_acc += cg_v;", run_result="cg_acc", rows=rows))
+    to_out = "" if out_ct == "double" else f"({out_ct})"
+    if mode == "std":
+        result = f"{to_out}sqrt(cg_acc / cg_div)"
+    elif mode in ("mean", "var"):
+        result = f"{to_out}(cg_acc / cg_div)"
+    elif acc_ct == out_ct:
+        result = None   # the accumulators are the output
+    elif final_ct != acc_ct and final_ct != out_ct:
+        result = f"({out_ct})({final_ct})cg_acc"
+    else:
+        result = f"({out_ct})cg_acc"
+    finish = [FinishFunction(name="@KERNEL@", comment=comment, acc_ctype=acc_ct,
+                             out_ctype=out_ct, value=result)] if result else []
+    return folds, finish, rows
 
 
 def _is_square_of_its_input(op):
@@ -358,13 +493,6 @@ def value_label(node):
         return f"{scalar.name}({', '.join(describe(a) for a in args)})"
     text = describe(op.nin + len(op.steps) - 1)
     return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _out_dims(ndim, axes, keepdims):
-    """For each output axis, the input axis whose length it has, or None for length 1."""
-    if keepdims:
-        return [None if d in axes else d for d in range(ndim)]
-    return [d for d in range(ndim) if d not in axes]
 
 
 def _empty_message(text, var, shape, axes):
@@ -436,8 +564,8 @@ class ArgReduce(Op):
         kept = [d for d in range(x.ndim) if d not in axes]
         count = _reduced_count(x.shape, axes)
         if count == 0:
-            raise ValueError(_empty_message(f"attempt to get arg{self.kind} of an empty "
-                                            f"sequence", node.inputs[0], x.shape, axes))
+            raise ValueError(_empty_message(_empty_what(f"arg{self.kind}"), node.inputs[0],
+                                            x.shape, axes))
         kept_shape = tuple(x.shape[d] for d in kept)
         # move the reduced axes last and flatten them, so one numpy call does any axis set
         flat = np.transpose(x, kept + axes).reshape(kept_shape + (count,))
@@ -460,19 +588,25 @@ class ArgReduce(Op):
         return [g * eq(x, o)]
 
     def c_params(self, node):
-        x = node.inputs[0]
-        nd, axes = x.ndim, self.axis
-        r = len(axes)
+        """The node's call of the runtime's cg_argreduce (templates/ops/argreduce.c.j2)."""
         return {
-            "kind": self.kind,
-            "axes": list(axes),
-            "kept": [d for d in range(nd) if d not in axes],
-            "axes_text": _axes_text(axes),
-            "is_float": is_float(x.dtype),
+            "nd": node.inputs[0].ndim,
+            "reduced": _reduced_mask(self.axis),
+            "keepdims": int(self.keepdims),
             "with_value": self.with_value,
-            "out_dims": _out_dims(nd, axes, self.keepdims),
-            "trailing": r > 0 and list(axes) == list(range(nd - r, nd)),
+            "empty": c_string(_empty_what(f"arg{self.kind}")),
         }
+
+    def c_support_code(self, node, module):
+        """The node's fold function (templates/ops/argreduce_kernel.c.j2)."""
+        x = node.inputs[0]
+        cmp = ">" if self.kind == "max" else "<"
+        better = f"cg_v {cmp} cg_best" + (" || (isnan(cg_v) && !isnan(cg_best))"
+                                          if is_float(x.dtype) else "")
+        name = module.add_kernel("ops/argreduce_kernel.c.j2", f"cg_arg{self.kind}",
+                                 ctype=C_TYPES[x.dtype], better=better,
+                                 comment=f"arg{self.kind} of {x.dtype}")
+        return {"kernel": name}
 
 
 # --- gradient helpers ----------------------------------------------------------------------

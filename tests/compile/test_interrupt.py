@@ -95,6 +95,10 @@ KINDS_PROGRAM = textwrap.dedent("""
         out = deep(x)
     elif kind == "reduction":
         out = heavy(x).sum()
+    elif kind == "reduction_rows":   # the reduced axis first: whole rows folded at a time
+        x = T.matrix("x")
+        out = heavy(x).sum(axis=0)
+        big = lambda scale: vector(scale).reshape((-1, 1000))
     elif kind == "conv":
         x = T.tensor4("x")
         out = conv2d(x, cgraph.shared(np.ones((64, 16, 7, 7)) / 700, name="w"),
@@ -162,7 +166,7 @@ KINDS_PROGRAM = textwrap.dedent("""
 """)
 
 # the scale of the long call's input: some seconds of work on an idle core
-SCALES = {"elemwise": 30, "reduction": 30, "conv": 48, "pool": 12, "inplace": 10, "thread": 30,
+SCALES = {"elemwise": 30, "reduction": 30, "reduction_rows": 30, "conv": 48, "pool": 12, "inplace": 10, "thread": 30,
           "openmp": 10, "random": 60}
 
 
@@ -193,7 +197,8 @@ def run_interrupted(kind, **environ):
     return latency, [line] + out.splitlines()
 
 
-@pytest.mark.parametrize("kind", ["elemwise", "reduction", "conv", "pool", "random"])
+@pytest.mark.parametrize("kind", ["elemwise", "reduction", "reduction_rows", "conv", "pool",
+                                  "random"])
 @pytest.mark.slow   # a program in another process, with a call of some seconds
 def test_ctrl_c_ends_a_long_node_and_changes_nothing(kind):
     latency, lines = run_interrupted(kind)

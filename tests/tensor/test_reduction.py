@@ -374,7 +374,8 @@ def test_strided_and_negative_stride_inputs():
 def test_fused_reductions_of_strided_and_broadcast_inputs_are_laid_out_by_the_runtime():
     """A fused reduction whose inputs are not contiguous of x's full shape (a reversed view,
     a broadcast row, a reduced axis in the middle) folds copies made by the runtime's
-    cg_reduce_layout: kept axes first, reduced ones last, broadcast inputs expanded."""
+    cg_reduce_layout (called by its driver cg_reduce): kept axes first, reduced ones last,
+    broadcast inputs expanded."""
     x, b = T.tensor3("x"), T.dvector("b")
     xv = StridedView(-1, 1, -1)(x)
     plan = [(None, "sum"), (0, "sum"), (1, "max"), (2, "sum"), ((0, 2), "prod"),
@@ -385,7 +386,7 @@ def test_fused_reductions_of_strided_and_broadcast_inputs_are_laid_out_by_the_ru
     f_c, f_py = fs = compile_both([x, b], outs)
     folded = [n for n in f_c.nodes if isinstance(n.op, Reduce) and n.op.scalar_op is not None]
     assert len(folded) == len(plan)
-    assert "cg_reduce_layout(" in f_c.c_source.split("int cg_run(")[1]
+    assert f_c.c_source.split("int cg_run(")[1].count("cg_reduce(") == len(plan)
     for shape in [(3, 4, 5), (1, 2, 1), (2, 3, 1)]:
         v, bv = sample("float64", shape), rng.normal(size=shape[-1])
         expected = [numpy_reduce(name, (v[::-1, :, ::-1] - k) ** 2 * bv, axis, False)
@@ -548,3 +549,44 @@ def test_plain_float_folds_run_in_the_runtime_library(dtype):
         compare(fs, [xv, yv], expected,
                 [str(p) for p in plan] + ["squares"] * len(squares) + ["fused", "int", "acc"],
                 rtol=1e-4 if dtype == "float32" else None)
+
+
+# --- one text per message, from every fold path ------------------------------------------
+
+def test_empty_fold_messages_are_the_references_and_name_the_variable():
+    """max/min/argmax of nothing: the C (the runtime's driver, whichever fold: the runtime's
+    own float folds, a module's integer or fused fold, argmax) raises the reference's text,
+    naming the value folded and its shape."""
+    w, k = T.dtensor3("weights"), T.itensor3("counts")
+    cases = [(w, T.max(w, axis=1), "weights"),                         # runtime fold
+             (k, T.min(k, axis=(1, 2), keepdims=True), "counts"),      # module fold
+             (w, T.max(T.sin(w), axis=1), "sin(weights)"),             # fused
+             (w, T.argmax(w, axis=(1, 2)), "weights")]
+    for x, out, label in cases:
+        f_c, f_py = compile_both([x], [out])
+        value = np.zeros((2, 0, 3), dtype=x.dtype)
+        with pytest.raises(ValueError) as ref:
+            f_py(value)
+        with pytest.raises(ValueError) as got:
+            f_c(value)
+        # (the reference adds the input shapes)
+        text = str(ref.value).splitlines()[0].split(" (input shapes")[0]
+        assert text.startswith(f"{out.owner.op}".split("}")[0])   # the node (fused: its op)
+        assert f": {label} has shape (2, 0, 3) and axes" in text
+        assert str(got.value).splitlines()[0] == text
+
+
+@pytest.mark.parametrize("axis", [1, 0, None])   # runs, rows, everything
+def test_a_fused_integer_division_by_zero_fails_as_the_reference(axis):
+    """A reduction fused with integer division: the fold's error flag reaches the driver,
+    whose message names the node; no silent wrong answer."""
+    a, b = T.imatrix("a"), T.imatrix("b")
+    f_c, f_py = fs = compile_both([a, b], [(a // b).sum(axis=axis)])
+    assert any(isinstance(n.op, Reduce) and n.op.scalar_op is not None for n in f_c.nodes)
+    va = rng.integers(-9, 9, (3, 4)).astype("int32")
+    vb = rng.integers(1, 5, (3, 4)).astype("int32")
+    compare(fs, [va, vb], [(va // vb).sum(axis=axis, dtype="int64")])
+    vb[2, 1] = 0
+    for f in fs:
+        with pytest.raises(ZeroDivisionError, match="integer division or modulo by zero"):
+            f(va, vb)

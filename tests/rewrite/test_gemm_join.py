@@ -117,3 +117,32 @@ def test_rbm_like_update_equals_numpy_and_numeric_gradients(dtype):
                                              axis=1))
                     - T.mean(-T.sum(T.nnet.softplus(T.dot(T.constant(vv), W_) + hv), axis=1)),
                     [Wv], rng=rng)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_update_in_place_skips_copying_z_onto_itself(dtype):
+    """W <- W - lr * (u1.T b1 - u2.T b2) written into W's buffer: out = z is not copied (W is
+    there already); V <- V[:1] + ... (z a view of V, broadcast over rows: not in place) still
+    is. Values over repeated calls against numpy."""
+    W0 = rng.standard_normal((5, 4)).astype(dtype)
+    W = cgraph.shared(W0.copy(), name="W")
+    V = cgraph.shared(W0.copy(), name="V")
+    u1, u2, b1, b2 = (T.matrix(n, dtype=dtype) for n in ("u1", "u2", "b1", "b2"))
+    lr = np.asarray(0.5, dtype)
+    f = cgraph.function([u1, u2, b1, b2], [],
+                        updates=[(W, W - lr * (T.dot(u1.T, b1) - T.dot(u2.T, b2)))])
+    g = cgraph.function([u1, b1], [], updates=[(V, V[:1] + T.dot(u1.T, b1 * 2))])
+    for h in (f, g):
+        assert_clean_build(h)
+        assert "cg_loop_nothing" in h.c_source
+    Wn, Vn = W0.copy(), W0.copy()
+    tol = 1e-5 if dtype == "float32" else None
+    for _ in range(3):
+        uv1, uv2 = rng.standard_normal((3, 5)).astype(dtype), rng.standard_normal((2, 5)).astype(dtype)
+        bv1, bv2 = rng.standard_normal((3, 4)).astype(dtype), rng.standard_normal((2, 4)).astype(dtype)
+        f(uv1, uv2, bv1, bv2)
+        g(uv1, bv1)
+        Wn = Wn - lr * (uv1.T @ bv1 - uv2.T @ bv2)
+        Vn = Vn[:1] + uv1.T @ (bv1 * 2)
+        assert_same(W.get_value(), Wn.astype(dtype), rtol=tol)
+        assert_same(V.get_value(), Vn.astype(dtype), rtol=tol)

@@ -672,6 +672,16 @@ CG_DECLARE_PLAIN_LOOPS(4)
 CG_DECLARE_PLAIN_LOOPS(8)
 #undef CG_DECLARE_PLAIN_LOOPS
 
+/* --- a loop that writes nothing: a Gemm's out = z when out is z's own buffer (gemm.c.j2);
+ * run with a tail of 1 (cg_elemwise copies a padded tail's results back into out) */
+static inline int cg_loop_nothing(int64_t n, char *const *ptrs, const int64_t *steps)
+{
+    (void)n;
+    (void)ptrs;
+    (void)steps;
+    return 0;
+}
+
 /* Run ``loop`` over every element of ``out`` (allocated contiguous, rank nd >= 1), the n_in
  * inputs broadcast to its shape (bit k of scalar_mask: input k holds one element): flat when
  * the others are contiguous of out's size (on ``nthreads`` threads in blocks of

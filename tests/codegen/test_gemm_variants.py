@@ -21,9 +21,10 @@ from cgraph.cache_files import read_sealed, seal
 
 rng = np.random.default_rng(7)
 
-# (m, n, k): single elements, every tile's row and column tails, k = 1, sizes past a tile
+# (m, n, k): single elements, every tile's row and column tails, k = 1, sizes past a tile, k
+# past several blocks of k (CG_GEMM_KC_BYTES: 64 to 128 rows) with a partial last one
 SHAPES = [(1, 1, 1), (1, 33, 1), (5, 1, 7), (7, 13, 5), (13, 37, 9), (25, 70, 3),
-          (33, 100, 65), (12, 64, 16), (97, 17, 40)]
+          (33, 100, 65), (12, 64, 16), (97, 17, 40), (21, 40, 301)]
 _CT = {"float32": ctypes.c_float, "float64": ctypes.c_double}
 
 

@@ -141,6 +141,9 @@ typedef struct {
     int64_t *sizes;   /* bytes asked for (what cg_pool_take compares) */
     int64_t *caps;    /* bytes the buffer holds (at least the size, rounded up) */
     int n, cap;
+    /* a destination the caller asked for (see cg_pool_dest): NULL when none */
+    const void *dest_of;
+    const cg_array *dest;
 } cg_pool;
 
 /* How many buffers this module obtained from the system allocator (all modules of the process: tests count them). */
@@ -221,6 +224,24 @@ static inline int cg_is_contiguous(const cg_array *a, int ndim)
         s *= a->shape[d];
     }
     return 1;
+}
+
+/* --- destinations: a result written straight into the caller's array ------------------
+ *
+ * An inner function (a scan's step) asks that the array dest_of (the variable of a result)
+ * be allocated in the caller's array ``dest`` (a row of the scan's buffer) instead of a new
+ * buffer: it sets pool.dest_of and pool.dest around the block computing it. The allocation
+ * (CG_ALLOC, cg_alloc_array) takes dest's data only if that array has exactly dest's shape
+ * and dest is contiguous; else it allocates as usual and the result is copied in later. */
+static inline void *cg_pool_dest(cg_pool *pool, const cg_array *a, int ndim)
+{
+    if (!pool->dest_of || pool->dest_of != (const void *)a) return NULL;
+    const cg_array *d = pool->dest;
+    for (int k = 0; k < ndim; k++)
+        if (a->shape[k] != d->shape[k]) return NULL;
+    if (!cg_is_contiguous(d, ndim)) return NULL;
+    pool->dest_of = NULL;   /* once */
+    return d->data;
 }
 
 /* "(3, 4)" into buf, for error messages. */
@@ -553,6 +574,7 @@ static inline int64_t cg_checked_nbytes(const cg_array *a, int ndim, int64_t isz
                     cg_shape_str(cg_shape_text, sizeof cg_shape_text, &(a), (ndim))); \
         }                                                                           \
         void *cg_dest = CG_DEST_FOR(a);                                             \
+        if (!cg_dest) cg_dest = cg_pool_dest(&pool, &(a), (ndim));                  \
         (a).data = cg_dest ? cg_dest : cg_pool_alloc(&pool, cg_nbytes);             \
         if (!(a).data) CG_FAIL(CG_MEMORY_ERROR, (node), "out of memory");           \
     } while (0)

@@ -495,8 +495,8 @@ CG_MATH_INLINE double cg_tanh(double x)
     return cg_double_of_bits(cg_bits_of_double(t) | (cg_bits_of_double(x) & 0x8000000000000000ull));
 }
 
-/* p[i] = tanh(p[i]) over n contiguous elements: the epilogue of GemmTanh nodes
- * (templates/ops/gemm_tanh.c.j2), a loop of its own (never inlined) so that it runs with the
+/* p[i] = tanh(p[i]) over n contiguous elements: the epilogue of GemmEpilogue nodes of tanh
+ * (templates/ops/gemm_epilogue.c.j2), a loop of its own (never inlined) so that it runs with the
  * elementwise kernels' vector width (CG_WIDE_LOOP) whatever the function calling it; unused
  * in most modules. */
 CG_WIDE_LOOP __attribute__((noinline, unused)) static void cg_tanh_inplace(double *p, int64_t n)

@@ -1,6 +1,6 @@
 """The float64 tanh of our own (``cg_tanh`` in templates/runtime.h), measured in ulps against
 the correctly rounded tanh (mpmath at 120 bits), through compiled cgraph functions (the
-elementwise loop, vectorised with its scalar tail, and GemmTanh's in-place epilogue):
+elementwise loop, vectorised with its scalar tail, and GemmEpilogue's in-place tanh):
 
 - a dense sweep of float64's range: near 0 down to the subnormals, every point where the
   reduction y = n ln2 + r changes n (and the floats either side), the clamp at 20 and the

@@ -48,7 +48,7 @@ def fuse_gemm_epilogue(inputs, outputs):
             continue        # computed inside the GemmEpilogue that replaces its reader
         if node in fused:
             gemm, k = fused[node]
-            op = GemmEpilogue(gemm.op.scalar_op, node.op, k, len(gemm.inputs))
+            op = GemmEpilogue(gemm.op.scalar_op, node.op.scalar_op, k, len(gemm.inputs))
             others = [v for j, v in enumerate(node.inputs) if j != k]
             new = op(*(memo.get(v, v) for v in list(gemm.inputs) + others))
             old = node.outputs[0]

@@ -21,21 +21,27 @@ from .type import C_TYPES
 
 
 class GemmEpilogue(Op):
-    """``epilogue`` (an Elemwise) applied to ``Gemm(scalar_op)``'s result, which is the
+    """``Elemwise(epilogue_op)`` applied to ``Gemm(scalar_op)``'s result, which is the
     epilogue's input number ``product_at``. Inputs: the Gemm's (``alpha, a, b, beta,
     *z_inputs``: ``n_gemm`` of them), then the epilogue's other inputs in order."""
 
-    __props__ = ("scalar_op", "epilogue", "product_at", "n_gemm")
+    # scalar ops, not the Elemwise: the cache's pre-key describes ops by these properties
+    __props__ = ("scalar_op", "epilogue_op", "product_at", "n_gemm")
     c_template = "ops/gemm_epilogue.c.j2"
     allocates_fresh_output = True
     # out = beta * z, the Gemm's loop over the z inputs, run by the runtime
     c_kernel_template = Gemm.c_kernel_template
 
-    def __init__(self, scalar_op, epilogue: Elemwise, product_at: int, n_gemm: int):
+    def __init__(self, scalar_op, epilogue_op, product_at: int, n_gemm: int):
         self.scalar_op = scalar_op
-        self.epilogue = epilogue
+        self.epilogue_op = epilogue_op
         self.product_at = product_at
         self.n_gemm = n_gemm
+
+    @property
+    def epilogue(self) -> Elemwise:
+        """The elementwise op run over the product."""
+        return Elemwise(self.epilogue_op)
 
     @property
     def gemm(self) -> Gemm:
@@ -47,7 +53,7 @@ class GemmEpilogue(Op):
         return f"{self.epilogue}({gemm})"
 
     def short_name(self):
-        return "gemm_" + self.epilogue.scalar_op.name.split("{")[0].lower()
+        return "gemm_" + self.epilogue_op.name.split("{")[0].lower()
 
     def _parts(self, inputs):
         """The Gemm's node and the epilogue's, over ``inputs`` (symbolic)."""
@@ -72,7 +78,7 @@ class GemmEpilogue(Op):
         return self.epilogue.perform(epilogue, rest)
 
     def _tanh_only(self):
-        return self.epilogue.scalar_op.name == "tanh"
+        return self.epilogue_op.name == "tanh"
 
     def c_params(self, node):
         gemm, epilogue = self._parts(node.inputs)

@@ -219,13 +219,14 @@ static inline int cg_is_contiguous(const cg_array *a, int ndim)
  * be allocated in the caller's array ``dest`` (a row of the scan's buffer) instead of a new
  * buffer: it sets pool.dest_of and pool.dest around the block computing it. The allocation
  * (CG_ALLOC, cg_alloc_array) takes dest's data only if that array has exactly dest's shape
- * and dest is contiguous; else it allocates as usual and the result is copied in later. */
-static inline void *cg_pool_dest(cg_pool *pool, const cg_array *a, int ndim)
+ * and dest is contiguous; else it allocates as usual and the result is copied in later.
+ * ``a`` is only compared (the array's other fields may not be set yet). */
+static inline void *cg_pool_dest(cg_pool *pool, const void *a, const int64_t *shape, int ndim)
 {
-    if (!pool->dest_of || pool->dest_of != (const void *)a) return NULL;
+    if (!pool->dest_of || pool->dest_of != a) return NULL;
     const cg_array *d = pool->dest;
     for (int k = 0; k < ndim; k++)
-        if (a->shape[k] != d->shape[k]) return NULL;
+        if (shape[k] != d->shape[k]) return NULL;
     if (!cg_is_contiguous(d, ndim)) return NULL;
     pool->dest_of = NULL;   /* once */
     return d->data;
@@ -618,7 +619,8 @@ static inline int64_t cg_checked_nbytes(const cg_array *a, int ndim, int64_t isz
                     cg_shape_str(cg_shape_text, sizeof cg_shape_text, &(a), (ndim))); \
         }                                                                           \
         void *cg_dest = CG_DEST_FOR(a);                                             \
-        if (!cg_dest) cg_dest = cg_pool_dest(&pool, &(a), (ndim));                  \
+        if (!cg_dest && (ndim) > 0)   /* (a 0-d array's shape is never written) */  \
+            cg_dest = cg_pool_dest(&pool, &(a), (a).shape, (ndim));                 \
         (a).data = cg_dest ? cg_dest : cg_pool_alloc(&pool, cg_nbytes);             \
         if (!(a).data) CG_FAIL(CG_MEMORY_ERROR, (node), "out of memory");           \
     } while (0)

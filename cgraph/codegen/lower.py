@@ -153,7 +153,7 @@ def passed_constants(nodes, outputs):
 
 
 def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profile=False,
-               nan_guard=False, inplace=None):
+               nan_guard=False, inplace=None, into_caller=False):
     """Lower ``nodes`` (computing ``outputs`` from ``inputs``) to blocks of C statements.
 
     With ``nan_guard``, the float inputs and every float output of every node are checked
@@ -166,6 +166,10 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
 
     After the last reader of a group of variables that may share buffers, their pool
     buffers are given back (cg_pool_recycle), so later nodes of the call reuse them.
+
+    With ``into_caller`` (an inner function, see templates/inner_function.c.j2) the node
+    computing output k allocates it in the caller's array cg_out[k] when that has the
+    result's shape (cg_pool_dest): no copy afterwards.
     """
     # (with nan_guard the plan is empty: compile.inplace.inplace_updates decides)
     inplace = dict(inplace or {})
@@ -213,6 +217,11 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
         if checks:
             blocks.append({"header": "nan_guard: the float inputs", "code": "\n".join(checks)})
     late_nodes = {outputs[k].owner: (k, j) for k, j in inplace.items()}
+    into = {}      # a result computed by a node -> the caller's slot it may be written in
+    if into_caller:
+        for k, var in enumerate(outputs):
+            if var.owner is not None and var not in into and all(var is not v for v in inputs):
+                into[var] = k
     # lazy ifelse: nodes only one branch needs run under its condition (see cgraph/ifelse.py);
     # node ids stay the positions in `nodes`, the order of the blocks is `order`'s
     order, guards = branch_layout(nodes, outputs)
@@ -265,6 +274,14 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
             code = "\n".join([code] + [
                 _nan_guard_check(info[var], nan_guard_message(var, node_id, node), node_id)
                 for var in node.outputs if var.dtype in FLOAT_DTYPES])
+        dest = [v for v in node.outputs if v in into][:1]    # the pool holds one request
+        if dest:
+            k, name = into[dest[0]], info[dest[0]].name
+            header += f" (into the caller's cg_out[{k}] when it fits)"
+            code = "\n".join([
+                f"if (cg_out[{k}].data) {{ pool.dest_of = &{name}; pool.dest = &cg_out[{k}]; }}",
+                code,
+                "pool.dest_of = NULL;"])
         if node in late_nodes:
             k, j = late_nodes[node]
             out_name, target = info[node.outputs[0]].name, info[inputs[j]].name
@@ -490,7 +507,8 @@ def lower_inner_function(module, function_name, inputs, outputs, nodes, comment=
     status. ``shape_messages[k]``: the error message (C string pieces, two ``%s`` for the
     shapes) when output ``k`` has not the shape the caller expects.
     """
-    body = lower_body(inputs, outputs, nodes, module, embed_all_constants=True)
+    body = lower_body(inputs, outputs, nodes, module, embed_all_constants=True,
+                      into_caller=True)
     code = render("inner_function.c.j2", name=function_name,
                   comment=comment.replace("*/", "* /"), body=body,
                   shape_messages=list(shape_messages))

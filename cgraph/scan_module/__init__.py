@@ -12,15 +12,17 @@ from .scan import scan, until  # noqa: F401
 from .scan_op import Scan  # noqa: F401
 from .scan_inline import inline_one_step_scans
 from .scan_pushout import drop_unused_scan_outputs, push_out_sequence_dots
-from .scan_rewrite import keep_last_steps
+from .scan_rewrite import keep_last_steps, keep_steps_apart
 from ..rewrite import GRAPH_PASSES
 
 # a loop of one constant step becomes its body before anything else (the passes after it,
 # read_shapes_from_sources among them, then see the body as part of the outer graph)
 if inline_one_step_scans not in GRAPH_PASSES:
     GRAPH_PASSES.insert(0, inline_one_step_scans)
-# products moved out of the body first, then what no one reads dropped, then rings
-for _graph_pass in (push_out_sequence_dots, drop_unused_scan_outputs, keep_last_steps):
+# products moved out of the body first, then what no one reads dropped, then rings, then
+# the initial rows apart from the steps
+for _graph_pass in (push_out_sequence_dots, drop_unused_scan_outputs, keep_last_steps,
+                    keep_steps_apart):
     if _graph_pass not in GRAPH_PASSES:
         GRAPH_PASSES.append(_graph_pass)
 

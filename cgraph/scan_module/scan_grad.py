@@ -25,7 +25,7 @@ from ..tensor.elemwise import DimShuffle, Elemwise, SumToShape
 from ..tensor.shape_ops import shape_padleft
 from ..tensor.subtensor import IncSubtensor, Subtensor, set_subtensor
 from ..tensor.type import TensorType, is_float
-from .scan_op import FULL, LAST, Scan
+from .scan_op import FULL, LAST, STEPS, Scan
 
 
 def scan_L_op(op, inputs, outputs, output_grads):
@@ -185,6 +185,9 @@ def _through_full_buffers(op, inputs, output_grads):
         if mode == LAST and grads[r] is not None:
             buf = full.outputs[r]
             grads[r] = set_subtensor(T.zeros_like(buf)[-1], grads[r])
+        elif mode == STEPS and grads[r] is not None:
+            buf = full.outputs[r]
+            grads[r] = set_subtensor(T.zeros_like(buf)[op.lags[r]:], grads[r])
     return scan_L_op(full.op, full.inputs, full.outputs, grads)
 
 

@@ -27,7 +27,7 @@ from ..tensor.elemwise import DimShuffle
 from ..tensor.shape_ops import join, patternbroadcast, shape_padleft
 from ..tensor.subtensor import Subtensor
 from ..tensor.var import constant
-from .scan_op import FULL, Scan
+from .scan_op import FULL, STEPS, Scan
 
 
 def _is_one(var):
@@ -88,6 +88,8 @@ def _replacements(node, clients):
     for r, (out, value) in enumerate(zip(out_states, new_states)):
         if op.state_modes[r] == FULL:
             stacked.append((out, value, op.lags[r], inits[r]))
+        elif op.state_modes[r] == STEPS:
+            stacked.append((out, value, 0, None))
         else:
             replace[out] = patternbroadcast(value, out.broadcastable)
     stacked += [(out, value, 0, None) for out, value in zip(out_nits, new_nits)]

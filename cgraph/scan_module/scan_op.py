@@ -11,8 +11,10 @@ The op is built by ``scan()`` (scan.py); its layout:
 - inner outputs: the new value of each state, the value of each nit-sot output (an output
   that is not fed back), then the stop condition of a while loop.
 - outer outputs: per state, either the whole buffer (``L`` initial rows then one row per
-  step, mode "full") or only its final value (mode "last", kept in a ring of ``L + 1``
-  rows); per nit-sot output all the steps; for a while loop the number of steps run.
+  step, mode "full"), or only the steps' rows (mode "steps": the initial rows are kept
+  apart, so the output is a buffer of its own, handed to the caller without a copy), or
+  only its final value (mode "last", kept in a ring of ``L + 1`` rows); per nit-sot output
+  all the steps; for a while loop the number of steps run.
 """
 import functools
 
@@ -25,7 +27,7 @@ from ..tensor.basic import cast
 from ..tensor.type import TensorType, is_int, shape_str
 from ..tensor.var import TensorVariable, as_tensor_variable
 
-FULL, LAST = "full", "last"
+FULL, STEPS, LAST = "full", "steps", "last"
 
 # Placeholders for printf conversions in messages shared with C (see c_format).
 _LLD, _STR = "\x01", "\x02"
@@ -166,7 +168,7 @@ class Scan(Op):
                     f"{new.dtype} and {new.ndim} dimension(s) but its initial value has dtype "
                     f"{init.dtype} and {init.ndim - 1}")
             step = tuple(a or b for a, b in zip(init.broadcastable[1:], new.broadcastable))
-            bcast = step if self.state_modes[r] == LAST else (False,) + step
+            bcast = step if self.state_modes[r] == LAST else (False,) + step   # (steps too)
             outputs.append(TensorVariable(TensorType(init.dtype, bcast)))
         for out in self.inner_outputs[self.n_states:self.n_states + self.n_nit_sot]:
             outputs.append(TensorVariable(TensorType(out.dtype, (False,) + out.broadcastable)))
@@ -197,7 +199,7 @@ class Scan(Op):
         runner = PyRunner(self.inner_inputs, outs, nodes)
         buffers = []
         for r, (init, lag) in enumerate(zip(inits, self.lags)):
-            rows = lag + (n if self.state_modes[r] == FULL else 1)
+            rows = lag + (1 if self.state_modes[r] == LAST else n)
             buf = np.empty((rows,) + init.shape[1:], dtype=init.dtype)
             buf[:lag] = init[:lag]
             buffers.append(buf)
@@ -234,6 +236,8 @@ class Scan(Op):
             lag = self.lags[r]
             if self.state_modes[r] == FULL:
                 results.append(buf[:lag + done])
+            elif self.state_modes[r] == STEPS:
+                results.append(buf[lag:lag + done])
             else:
                 results.append(buf[(lag + done - 1) % (lag + 1)])
         for j, out in enumerate(node.outputs[self.n_states:self.n_states + self.n_nit_sot]):
@@ -246,7 +250,7 @@ class Scan(Op):
     def _row(self, r, step):
         """The buffer row of state ``r`` holding its value at ``step`` (negative: initial)."""
         lag = self.lags[r]
-        return lag + step if self.state_modes[r] == FULL else (lag + step) % (lag + 1)
+        return (lag + step) % (lag + 1) if self.state_modes[r] == LAST else lag + step
 
     def _check_run(self, n, seqs, inits):
         if n < 0:
@@ -306,7 +310,7 @@ class Scan(Op):
             states.append({
                 "index": 1 + s + r, "out": r, "taps": list(taps), "lag": self.lags[r],
                 "slots": list(range(slot, slot + len(taps))), "out_slot": r,
-                "full": self.state_modes[r] == FULL,
+                "full": self.state_modes[r] != LAST, "steps": self.state_modes[r] == STEPS,
                 "message": c_format(self.init_length_message(r, 0, True))})
             slot += len(taps)
         non_seqs = [{"index": 1 + s + self.n_states + q, "slot": slot + q}

@@ -1,5 +1,7 @@
 """Memory saving: a loop state of which the graph reads only the last step keeps a ring of
-``lag + 1`` rows instead of one row per step.
+``lag + 1`` rows instead of one row per step; one of which it reads only the steps (what
+``scan`` returns: the buffer without its initial rows) keeps the initial rows apart, so the
+steps are a buffer of their own (no copy when it is an output).
 
 The pass looks at every use of a Scan's state buffer: when each one reads its last row
 (``buf[-1]``, as the updates of shared variables do, or ``buf[lag:][-1]``, as
@@ -11,7 +13,7 @@ from collections import defaultdict
 
 from ..graph.basic import clone_replace, io_toposort
 from ..tensor.subtensor import Subtensor
-from .scan_op import FULL, LAST, Scan
+from .scan_op import FULL, LAST, STEPS, Scan
 
 
 def keep_last_steps(inputs, outputs):
@@ -41,6 +43,39 @@ def keep_last_steps(inputs, outputs):
         new = op.with_modes(modes).make_node(*node.inputs)
         for k, out in enumerate(node.outputs):
             for read in last.get(k, [out]):
+                replace[read] = new.outputs[k]
+    return clone_replace(outputs, replace) if replace else outputs
+
+
+def keep_steps_apart(inputs, outputs):
+    """The graph of ``outputs`` with the states read only through ``buf[lag:]`` (every step,
+    no initial row) in "steps" mode, whose output is that view."""
+    nodes = io_toposort(outputs, stop_at=inputs)
+    if not any(isinstance(node.op, Scan) for node in nodes):
+        return outputs
+    clients = defaultdict(list)
+    for node in nodes:
+        for var in node.inputs:
+            clients[var].append(node)
+    results = set(outputs)
+    replace = {}
+    for node in nodes:
+        op = node.op
+        if not isinstance(op, Scan):
+            continue
+        views = {}
+        for r in range(op.n_states):
+            buf = node.outputs[r]
+            users = clients[buf]
+            if op.state_modes[r] == FULL and buf not in results and users and all(
+                    _is_index(user, ("slice", op.lags[r], None, None)) for user in users):
+                views[r] = [user.outputs[0] for user in users]
+        if not views:
+            continue
+        modes = [STEPS if r in views else mode for r, mode in enumerate(op.state_modes)]
+        new = op.with_modes(modes).make_node(*node.inputs)
+        for k, out in enumerate(node.outputs):
+            for read in views.get(k, [out]):
                 replace[read] = new.outputs[k]
     return clone_replace(outputs, replace) if replace else outputs
 

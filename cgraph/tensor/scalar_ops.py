@@ -280,7 +280,7 @@ _op("log1p", 1, np.log1p, "log1p{f}({0})", float32_c_expr="cg_log1pf({0})", out_
     grad=lambda x, z, gz: [gz / (x + _c(1, x))], domain=(-0.9, 5))
 _op("sqrt", 1, np.sqrt, "sqrt{f}({0})", out_rule="float",
     grad=lambda x, z, gz: [gz * _c(0.5, z) / z], domain=(0.1, 5))
-_op("tanh", 1, np.tanh, "tanh{f}({0})", out_rule="float",
+_op("tanh", 1, np.tanh, "cg_tanh({0})", float32_c_expr="tanhf({0})", out_rule="float",
     grad=lambda x, z, gz: [gz * (_c(1, z) - z * z)])
 _op("sinh", 1, np.sinh, "sinh{f}({0})", out_rule="float",
     grad=lambda x, z, gz: [gz * _cosh(x)])

@@ -14,12 +14,13 @@ import numpy as np
 
 from . import tensor as _tensor_namespace
 from .compile.function import function
+from .compile.sharedvalue import shared
 from .config import config
 from .graph.basic import GradientNotImplemented, Variable, ancestors, io_toposort
 from .tensor import basic as T
 from .tensor.shape_ops import patternbroadcast, zeros_like
 from .tensor.type import TensorType, is_float
-from .tensor.var import as_tensor_variable, constant
+from .tensor.var import as_tensor_variable
 
 
 class DisconnectedInputError(ValueError):
@@ -262,13 +263,19 @@ def verify_grad(fun: Callable[..., Variable], pt: "np.ndarray | Sequence[np.ndar
     out = fun(*inputs)
     if isinstance(out, (list, tuple)):
         raise TypeError("verify_grad: fun must return one variable")
-    out_value = function(inputs, out, mode=mode, on_unused_input="ignore")(*pt)
+    # the output's shape, from the reference mode: the C functions below compute the output
+    # too (a shape of their own would fail in the product with the projection)
+    out_shape = np.shape(function(inputs, out, mode="py", on_unused_input="ignore")(*pt))
+    proj_dtype = out.dtype if is_float(out.dtype) else "float64"
+    # the projection is a shared variable, as in Theano: the cost and gradient functions are
+    # compiled once and each test draws a new direction into it
+    projection = shared(np.zeros(out_shape, dtype=proj_dtype), name="projection")
+    cost = T.sum(out * projection)
+    cost_fn = function(inputs, cost, mode=mode, on_unused_input="ignore")
+    symbolic = grad(cost, inputs, disconnected_inputs="ignore")
+    grad_fn = function(inputs, symbolic, mode=mode, on_unused_input="ignore")
     for _ in range(n_tests):
-        proj = rng.uniform(0.5, 1.5, size=np.shape(out_value)).astype(out.dtype if is_float(out.dtype) else "float64")
-        cost = T.sum(out * constant(proj))
-        cost_fn = function(inputs, cost, mode=mode, on_unused_input="ignore")
-        symbolic = grad(cost, inputs, disconnected_inputs="ignore")
-        grad_fn = function(inputs, symbolic, mode=mode, on_unused_input="ignore")
+        projection.set_value(rng.uniform(0.5, 1.5, size=out_shape).astype(proj_dtype))
         analytic = grad_fn(*pt)
         numeric = numeric_grad(cost_fn, [p.astype(p.dtype) for p in pt], eps)
         for k, (a, n) in enumerate(zip(analytic, numeric)):

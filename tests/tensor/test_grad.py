@@ -151,6 +151,19 @@ def test_verify_grad_catches_a_wrong_gradient():
         sin.grad = saved
 
 
+def test_verify_grad_compiles_the_cost_and_the_gradient_once():
+    """Each test draws a new projection into a shared variable: two C functions (cost,
+    gradient) whatever n_tests, as in Theano (the suite calls verify_grad a few hundred
+    times)."""
+    from cgraph import cache
+
+    def lookups():
+        return sum(cache.stats[k] for k in ("builds", "disk_hits", "memory_hits"))
+    before = lookups()
+    verify_grad(lambda v: T.tanh(v) * 3.25, [np.array([0.1, -0.4, 0.7])], n_tests=3)
+    assert lookups() - before == 2
+
+
 def test_gradient_has_the_broadcastable_pattern_of_its_variable():
     row = cgraph.shared(np.ones((1, 3)), broadcastable=(True, False), name="row")
     x = T.dmatrix("x")

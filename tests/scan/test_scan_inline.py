@@ -135,10 +135,12 @@ def test_two_steps_stay_a_loop():
     assert_same(f(np.ones(3)), np.full(3, 4.0))
 
 
-def test_rbm_cd1_step_has_no_loop_and_five_matrix_products():
-    """The RBM CD-1 step (examples/rbm.py): no Scan, five matrix-matrix products (the
-    hidden layer of the last Gibbs sample, which nothing reads, is not computed), and the
-    same cost, parameters and random states as the loop (py mode runs the loop)."""
+def test_rbm_cd1_step_has_no_loop_and_four_matrix_products():
+    """The RBM CD-1 step (examples/rbm.py): no Scan, four matrix-matrix products (the
+    hidden layer of the last Gibbs sample, which nothing reads, is not computed, and the
+    weight update's x.T h0 - v1.T h1 is one product of joined operands:
+    rewrite/gemm.py), and the same cost, parameters and random states as the loop (py mode
+    runs the loop)."""
     rbm_module = load_example("rbm")
     data = rng.random((6, 12))
     x = T.matrix("x")
@@ -150,7 +152,8 @@ def test_rbm_cd1_step_has_no_loop_and_five_matrix_products():
     assert not scans_in(f)
     products = [n for n in f.nodes if type(n.op).__name__ in ("Dot", "Gemm")
                 and n.outputs[0].ndim == 2]
-    assert len(products) == 5, [str(n.op) for n in f.nodes]
+    assert len(products) == 4, [str(n.op) for n in f.nodes]
+    assert sum(type(n.op).__name__ == "Join" for n in f.nodes) == 2
     shared = rbm.params + [s for s, _ in srng.updates()]
     start = [s.get_value() for s in shared]
     results = []

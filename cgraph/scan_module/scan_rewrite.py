@@ -18,38 +18,27 @@ from .scan_op import FULL, LAST, STEPS, Scan
 
 def keep_last_steps(inputs, outputs):
     """The graph of ``outputs`` with the states read only at their last step kept as rings."""
-    nodes = io_toposort(outputs, stop_at=inputs)
-    if not any(isinstance(node.op, Scan) for node in nodes):
-        return outputs
-    clients = defaultdict(list)
-    for node in nodes:
-        for var in node.inputs:
-            clients[var].append(node)
-    results = set(outputs)
-    replace = {}
-    for node in nodes:
-        op = node.op
-        if not isinstance(op, Scan):
-            continue
-        last = {}
-        for r in range(op.n_states):
-            if op.state_modes[r] == FULL:
-                reads = _last_row_reads(node.outputs[r], op.lags[r], clients, results)
-                if reads:
-                    last[r] = reads
-        if not last:
-            continue
-        modes = [LAST if r in last else mode for r, mode in enumerate(op.state_modes)]
-        new = op.with_modes(modes).make_node(*node.inputs)
-        for k, out in enumerate(node.outputs):
-            for read in last.get(k, [out]):
-                replace[read] = new.outputs[k]
-    return clone_replace(outputs, replace) if replace else outputs
+    def last_row_reads(op, r, buf, clients, results):
+        return _last_row_reads(buf, op.lags[r], clients, results)
+    return _switch_state_modes(inputs, outputs, LAST, last_row_reads)
 
 
 def keep_steps_apart(inputs, outputs):
     """The graph of ``outputs`` with the states read only through ``buf[lag:]`` (every step,
     no initial row) in "steps" mode, whose output is that view."""
+    def step_views(op, r, buf, clients, results):
+        users = clients[buf]
+        if buf in results or not users or not all(
+                _is_index(user, ("slice", op.lags[r], None, None)) for user in users):
+            return None
+        return [user.outputs[0] for user in users]
+    return _switch_state_modes(inputs, outputs, STEPS, step_views)
+
+
+def _switch_state_modes(inputs, outputs, mode, reads_of):
+    """The graph of ``outputs`` with each Scan's full-buffer states for which
+    ``reads_of(op, r, buffer, clients, results)`` names the variables reading them switched
+    to ``mode``, those variables replaced by the new node's output."""
     nodes = io_toposort(outputs, stop_at=inputs)
     if not any(isinstance(node.op, Scan) for node in nodes):
         return outputs
@@ -63,19 +52,18 @@ def keep_steps_apart(inputs, outputs):
         op = node.op
         if not isinstance(op, Scan):
             continue
-        views = {}
+        switched = {}
         for r in range(op.n_states):
-            buf = node.outputs[r]
-            users = clients[buf]
-            if op.state_modes[r] == FULL and buf not in results and users and all(
-                    _is_index(user, ("slice", op.lags[r], None, None)) for user in users):
-                views[r] = [user.outputs[0] for user in users]
-        if not views:
+            if op.state_modes[r] == FULL:
+                reads = reads_of(op, r, node.outputs[r], clients, results)
+                if reads:
+                    switched[r] = reads
+        if not switched:
             continue
-        modes = [STEPS if r in views else mode for r, mode in enumerate(op.state_modes)]
+        modes = [mode if r in switched else m for r, m in enumerate(op.state_modes)]
         new = op.with_modes(modes).make_node(*node.inputs)
         for k, out in enumerate(node.outputs):
-            for read in views.get(k, [out]):
+            for read in switched.get(k, [out]):
                 replace[read] = new.outputs[k]
     return clone_replace(outputs, replace) if replace else outputs
 

@@ -10,7 +10,6 @@ n=1, ``multinomial`` and ``choice`` (without replacement, ``a=None``) follow The
 of the interface (``random_integers``, ``permutation``, binomial with n > 1, choice from
 ``a``) is the one RandomStreams offers, on MRG uniforms.
 """
-import numbers
 import warnings
 
 import numpy as np
@@ -24,6 +23,7 @@ from ..tensor.basic import cast
 from ..tensor.reduction import prod
 from ..tensor.scalar_ops import upcast
 from ..tensor.shape_ops import MakeVector, as_shape_vector, join, reshape
+from ..tensor.shape_queries import is_python_int
 from ..tensor.shared_randomstreams import StreamsBase
 from ..tensor.var import as_tensor_variable, constant
 
@@ -100,8 +100,6 @@ def guess_n_streams(size, warn=False):
     return 60 * 256
 
 
-def _is_int(value):
-    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool)
 
 
 def _check_size(size):
@@ -114,7 +112,7 @@ def _check_size(size):
         if size.ndim == 0:
             return MakeVector("int64")(size)
         raise ValueError("cgraph variable must have 1 dimension to be a valid size.", size)
-    if _is_int(size):
+    if is_python_int(size):
         return as_shape_vector([int(size)], "size")
     if not isinstance(size, (tuple, list)):
         raise ValueError("Size must be a int, tuple, list or cgraph variable.", size)
@@ -122,7 +120,7 @@ def _check_size(size):
         if isinstance(i, Variable):
             if i.ndim != 0:
                 raise ValueError("Non-scalar cgraph variable in size", size, i)
-        elif _is_int(i):
+        elif is_python_int(i):
             if i <= 0:
                 raise ValueError("Non-positive dimensions not allowed in size.", size, i)
         else:
@@ -144,7 +142,7 @@ class MRG_RandomStreams(StreamsBase):
         self.set_rstate(seed)
 
     def set_rstate(self, seed):
-        if _is_int(seed):
+        if is_python_int(seed):
             if seed == 0:
                 raise ValueError("seed should not be 0", seed)
             if seed >= M2:
@@ -207,9 +205,9 @@ class MRG_RandomStreams(StreamsBase):
         if dtype is None:
             dtype = upcast(config.floatX, low.dtype, high.dtype)
         if isinstance(size, tuple):
-            if not all(_is_int(i) or isinstance(i, Variable) for i in size):
+            if not all(is_python_int(i) or isinstance(i, Variable) for i in size):
                 raise TypeError("size must be a tuple of int or a cgraph variable")
-            if any(_is_int(i) and i <= 0 for i in size):
+            if any(is_python_int(i) and i <= 0 for i in size):
                 raise ValueError("The specified size contains a dimension with value <= 0",
                                  size)
         elif not (isinstance(size, Variable) and size.ndim == 1):
@@ -250,7 +248,7 @@ class MRG_RandomStreams(StreamsBase):
 
     def binomial(self, size=None, n=1, p=0.5, ndim=None, dtype="int64", nstreams=None):
         """n = 1: ``cast(uniform(size) < p, dtype)`` as Theano; n > 1 as RandomStreams."""
-        if _is_int(n) and n == 1:
+        if is_python_int(n) and n == 1:
             x = self.uniform(size=size, nstreams=nstreams)
             return cast(x < as_tensor_variable(p), dtype)
         return super().binomial(size, n, p, ndim, dtype, nstreams=nstreams)
@@ -261,7 +259,7 @@ class MRG_RandomStreams(StreamsBase):
             raise TypeError("You have to specify pvals")
         pvals = as_tensor_variable(pvals)
         if size is not None:
-            if any(_is_int(i) and i <= 0 for i in size):
+            if any(is_python_int(i) and i <= 0 for i in size):
                 raise ValueError("The specified size contains a dimension with value <= 0",
                                  size)
             raise ValueError("Provided a size argument to MRG_RandomStreams.multinomial, "

@@ -23,7 +23,6 @@ of all three is im2col + one BLAS gemm per image and group (templates/ops/conv2d
 unshared filters use plain loops over the im2col matrix instead); ``perform`` loops over the
 filter taps with numpy, so the two implementations stay independent.
 """
-import numbers
 import warnings
 
 import numpy as np
@@ -32,6 +31,7 @@ from ..graph.basic import Apply, Op
 from ..graph.labels import label_of
 from .basic import cast
 from .scalar_ops import upcast, upcast_float
+from .shape_queries import is_python_int
 from .type import TensorType, is_float, shape_str
 from .var import TensorVariable, as_tensor_variable
 
@@ -39,9 +39,6 @@ _BORDER_MODE_HELP = ('which must be either "valid", "full", "half", an integer o
                      'two integers or of two pairs of integers')
 
 
-def _is_int(value):
-    return isinstance(value, (numbers.Integral, np.integer)) \
-        and not isinstance(value, (bool, np.bool_))
 
 
 def normalize_border_mode(border_mode):
@@ -50,14 +47,14 @@ def normalize_border_mode(border_mode):
         if border_mode not in ("valid", "full", "half"):
             raise ValueError(f"invalid border_mode {border_mode!r}, {_BORDER_MODE_HELP}")
         return border_mode
-    if _is_int(border_mode):
+    if is_python_int(border_mode):
         pads = ((int(border_mode),) * 2,) * 2
     elif isinstance(border_mode, (tuple, list)) and len(border_mode) == 2:
         pads = []
         for p in border_mode:
-            if _is_int(p):
+            if is_python_int(p):
                 pads.append((int(p), int(p)))
-            elif isinstance(p, (tuple, list)) and len(p) == 2 and all(_is_int(q) for q in p):
+            elif isinstance(p, (tuple, list)) and len(p) == 2 and all(is_python_int(q) for q in p):
                 pads.append((int(p[0]), int(p[1])))
             else:
                 raise ValueError(f"invalid border_mode {border_mode!r}, {_BORDER_MODE_HELP}")
@@ -71,7 +68,7 @@ def normalize_border_mode(border_mode):
 
 def _positive_pair(value, what):
     if not isinstance(value, (tuple, list)) or len(value) != 2 \
-            or not all(_is_int(v) and v >= 1 for v in value):
+            or not all(is_python_int(v) and v >= 1 for v in value):
         raise ValueError(f"{what} must be a tuple of two positive integers, got {value!r}")
     return (int(value[0]), int(value[1]))
 
@@ -82,7 +79,7 @@ def shape_hint(hint, what: str, ndim: int):
     if hint is None:
         return None
     if not isinstance(hint, (tuple, list)) or len(hint) != ndim or \
-            not all(h is None or (_is_int(h) and h >= 0) for h in hint):
+            not all(h is None or (is_python_int(h) and h >= 0) for h in hint):
         raise ValueError(f"{what} must be a tuple of {ndim} non-negative integers or None, "
                          f"got {hint!r}")
     return tuple(None if h is None else int(h) for h in hint)
@@ -105,7 +102,7 @@ class _ConvBase(Op):
         self.subsample = _positive_pair(subsample, "subsample")
         self.filter_dilation = _positive_pair(filter_dilation, "filter_dilation")
         self.filter_flip = bool(filter_flip)
-        if not _is_int(num_groups) or num_groups < 1:
+        if not is_python_int(num_groups) or num_groups < 1:
             raise ValueError(f"num_groups must be a positive integer, got {num_groups!r}")
         self.num_groups = int(num_groups)
         self.unshared = bool(unshared)

@@ -12,7 +12,6 @@ reference mode alike; ``seed(n)`` resets every stream made so far.
 standard normals of a symbolic shape; ``sandbox.rng_mrg.MRG_RandomStreams`` reuses it with
 Theano's MRG31k3p generator.
 """
-import numbers
 
 import numpy as np
 
@@ -24,6 +23,7 @@ from .basic import cast, maximum
 from .reduction import max as reduce_max, prod
 from .scalar_ops import upcast
 from .shape_ops import alloc, as_shape_vector, reshape, shape_entries, shape_i
+from .shape_queries import is_python_int
 from .type import FLOAT_DTYPES, resolve_dtype
 from .var import as_tensor_variable, constant
 
@@ -49,8 +49,6 @@ def initial_state(seed, index):
     return np.array([key, 0], dtype=np.int64)
 
 
-def _is_int(value):
-    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool)
 
 
 class StreamsBase:
@@ -93,12 +91,12 @@ class StreamsBase:
             return _broadcast_shape(params, params_ndim), params_ndim
         if isinstance(size, (list, tuple)):
             for s in size:
-                if _is_int(s) and s < 0:
+                if is_python_int(s) and s < 0:
                     raise ValueError(f"{what} {tuple(size)!r} contains a negative dimension")
-                if not _is_int(s) and not isinstance(s, Variable):
+                if not is_python_int(s) and not isinstance(s, Variable):
                     raise TypeError(f"{what} entries must be ints or symbolic integer scalars, "
                                     f"got {s!r} in {size!r}")
-        elif _is_int(size) and size < 0:
+        elif is_python_int(size) and size < 0:
             raise ValueError(f"{what} {size!r} is negative")
         vector = as_shape_vector(size, what)
         entries = shape_entries(vector)
@@ -151,7 +149,7 @@ class StreamsBase:
         if prob is not None:
             p = prob
         vector, ndim = self._size(size, ndim, (n, p))
-        if _is_int(n):
+        if is_python_int(n):
             trials = max(int(n), 0)
         else:
             n = as_tensor_variable(n)
@@ -193,7 +191,7 @@ class StreamsBase:
         entries of the vector ``a``, with probabilities ``p`` (a vector; uniform if None),
         with or without replacement (numpy's ``choice``)."""
         vector, ndim = self._size(size, ndim)
-        pool = None if _is_int(a) else as_tensor_variable(a)
+        pool = None if is_python_int(a) else as_tensor_variable(a)
         if pool is not None and pool.ndim > 1:
             raise ValueError(f"a.ndim ({pool.ndim}) must be 0 or 1")
         population = _int_scalar(a, "choice: a") if pool is None or pool.ndim == 0 \
@@ -239,7 +237,7 @@ class StreamsBase:
             if pvals.ndim - 1 > ndim:
                 raise ValueError(f"pvals.ndim-1 ({pvals.ndim - 1}) should not be larger than "
                                  f"len(size) ({ndim})")
-        if not _is_int(n):
+        if not is_python_int(n):
             n = as_tensor_variable(n)
             if n.ndim != 0:
                 raise NotImplementedError("multinomial: n must be a scalar (the same number of "
@@ -270,7 +268,7 @@ class RandomStreams(StreamsBase):
     def _pick_seed(seed):
         if seed is None:
             return int(np.random.SeedSequence().entropy) & _MASK64
-        if not _is_int(seed):
+        if not is_python_int(seed):
             raise TypeError(f"seed must be an int or None, got {seed!r}")
         return int(seed)
 
@@ -302,7 +300,7 @@ def _append(vector, ndim, entry):
 
 
 def _int_scalar(value, what):
-    if _is_int(value):
+    if is_python_int(value):
         return constant(int(value), dtype="int64")
     value = as_tensor_variable(value)
     if value.ndim != 0 or value.dtype not in ("int8", "int16", "int32", "int64", "uint8"):

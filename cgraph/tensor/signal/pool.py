@@ -27,7 +27,6 @@ whole shifted slices of a padded copy with numpy.
 from __future__ import annotations
 
 import itertools
-import numbers
 import warnings
 
 import numpy as np
@@ -36,6 +35,7 @@ from ...graph.basic import Apply, Constant, Op, Variable
 from ...graph.labels import label_of
 from ..basic import cast, maximum, switch
 from ..shape_ops import zeros_like
+from ..shape_queries import is_python_int
 from ..type import TensorType, is_float, shape_str
 from ..var import TensorVariable, as_tensor_variable, constant
 
@@ -67,8 +67,6 @@ def _symbolic_out_size(length, ws, stride, pad, ignore_border):
     return switch(padded > 0, count, 0)
 
 
-def _is_int(v):
-    return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
 def _static_values(var):
@@ -106,7 +104,7 @@ def _geometry_variable(value, what, nd):
             if isinstance(v, Variable):
                 if v.ndim != 0 or not v.dtype.startswith(("int", "uint")):
                     raise TypeError(f"pool: {what} must be ints, got {value!r}")
-            elif not _is_int(v):
+            elif not is_python_int(v):
                 raise TypeError(f"pool: {what} must be ints, got {value!r}")
     var = as_tensor_variable(value)
     if var.ndim != 1 or not var.dtype.startswith(("int", "uint")):

@@ -6,7 +6,9 @@ publication as the functions' modules) and loaded once per process. A Caller tak
 common call, ``f(array, ...)`` with positional C-contiguous arrays of the exact dtype, ndim
 and broadcastable pattern, and does all of ``Function.__call__`` in C. Any other call it
 declines (returns ``FALLBACK``) before doing anything, and the Python path runs: argument
-conversion, the usual error messages, keyword arguments, profiling.
+conversion, the usual error messages, keyword arguments, profiling. The extension's
+``CallMethod`` becomes ``Function.__call__`` once a first Caller exists, so ``f(x)`` reaches
+the Caller without a Python frame (function.py, ``_install_call_method``).
 
 Not covered (Python path): keyword arguments, values that need converting (Python scalars,
 lists, other dtypes, non-contiguous or byte-swapped arrays, ndarray subclasses), missing

@@ -23,6 +23,7 @@ from ..graph.basic import set_eval_compiler
 from ..runtime_library import prepare as prepare_runtime, runtime, runtime_for_linking
 from ..tensor.var import as_tensor_variable
 from .fastcall import FALLBACK as _FALLBACK, link_call_path, prepare as prepare_call_path
+from .fastcall import extension as call_path_extension
 from .inplace import inplace_updates, schedule_inplace
 from .io import In, Out
 from .layout import CallLayout
@@ -488,6 +489,8 @@ class Function:
         self.module_path = entry.module_path
         self.cache_key = entry.key
         self._fast_call = link_call_path(self, self._runner)
+        if self._fast_call is not None:
+            _install_call_method()
 
     def _lower_and_load(self, nodes, profile, nan_guard, inplace, started):
         """The module by the pre-key of the rewritten graph, else lowered, built or loaded:
@@ -600,11 +603,17 @@ class Function:
     def __call__(self, *args: object, **kwargs: object) -> object:
         # The C call path takes the common call (positional arrays of the exact type) and
         # declines any other before doing anything; then the checks below run as usual.
+        # Once the extension is loaded, the class's __call__ is its CallMethod, which does
+        # this in C (no Python frame: see _install_call_method).
         fast = self._fast_call
         if fast is not None and not kwargs:
             result = fast(*args)
             if result is not _FALLBACK:
                 return result
+        return self._call_python(*args, **kwargs)
+
+    def _call_python(self, *args: object, **kwargs: object) -> object:
+        """A call through the Python path: checks, conversions, profiling."""
         locks = self._locks
         acquire_all(locks)
         try:
@@ -712,6 +721,22 @@ def _refuse_dtypes_without_c(graph_in, roots):
             raise TypeError(f"{var!r}{where} has dtype {dtype}, which cgraph stores and "
                             f"computes in the numpy reference (mode='py') but not in C: keep "
                             f"the values in float32 (value.astype('float32')) to compile")
+
+
+def _install_call_method() -> None:
+    """Make Function.__call__ the extension's CallMethod (once, when a first Caller exists):
+    f(x) then goes to f's Caller in C, the Python path only for what it declines."""
+    global _call_method_installed
+    if _call_method_installed:
+        return
+    module = call_path_extension()
+    make = getattr(module, "CallMethod", None) if module is not None else None
+    if make is not None:
+        Function.__call__ = make(Function._call_python, "_fast_call")
+    _call_method_installed = True
+
+
+_call_method_installed = False
 
 
 class FunctionMaker:

@@ -180,6 +180,33 @@ def test_integer_division_loops_stay_correct_and_raise():
         f(av, bv)
 
 
+@pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "int64", "float32", "float64"])
+def test_padded_tails_of_every_element_width_match_numpy(dtype):
+    """Short lengths run entirely in the padded tail (copies of its first element, filled by
+    element width): every length up to past two tails, of each width, matches numpy."""
+    a, b = T.vector("a", dtype=dtype), T.vector("b", dtype=dtype)
+    f = cgraph.function([a, b], a * b + a)
+    rng = np.random.default_rng(7)
+    for n in list(range(0, 20)) + [63, 64, 65, 127, 129, 130]:
+        av = rng.integers(-5, 6, n).astype(dtype)
+        bv = rng.integers(-5, 6, n).astype(dtype)
+        np.testing.assert_array_equal(f(av, bv), av * bv + av)
+
+
+def test_padding_of_a_division_tail_raises_nothing():
+    """The padding repeats a real element: a // b over short lengths without a zero divisor
+    raises nothing, and a zero among the real elements still raises."""
+    a, b = T.lvector("a"), T.lvector("b")
+    f = cgraph.function([a, b], a // b)
+    for n in range(1, 70):
+        av = np.arange(n, dtype="int64") - 3
+        bv = np.full(n, -2, dtype="int64")
+        np.testing.assert_array_equal(f(av, bv), av // bv)
+        bv[n - 1] = 0
+        with pytest.raises(ZeroDivisionError):
+            f(av, bv)
+
+
 @pytest.mark.slow   # a program in another process: 3 s on 2 busy cores
 def test_forked_child_runs_loops_without_hanging(tmp_path):
     """libgomp's threads do not survive fork: a forked child must compute on one thread

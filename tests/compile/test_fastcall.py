@@ -131,6 +131,36 @@ def test_pickled_and_copied_functions_have_the_fast_path():
     assert stateful._fast_call is None and stateful(np.ones(1)).tolist() == [0.0]
 
 
+def test_call_method_in_c_behaves_as_the_python_method():
+    """Function.__call__ is the extension's CallMethod once a Caller exists: f(x), the bound
+    f.__call__, Function.__call__(f, ...), keywords, declined calls, functions without a
+    Caller (py mode, profiled) and errors all give what the Python path gives."""
+    from cgraph.compile.function import Function
+    x = T.dvector("x")
+    f = function([x], x * 2 + 1)
+    assert type(Function.__dict__["__call__"]).__name__ == "CallMethod"
+    a = np.arange(3.0)
+    want = a * 2 + 1
+    for got in (f(a), f.__call__(a), Function.__call__(f, a), f(x=a), f([0.0, 1.0, 2.0]),
+                f(a.astype("float32")), slow_twin(f)(a)):
+        assert_same(got, want)
+    out = f(a)
+    assert out is not a and out.base is not None
+    assert f(a) is not out                                  # a fresh array every call
+    for other in (function([x], x * 2 + 1, mode="py"), function([x], x * 2 + 1, profile=True)):
+        assert other._fast_call is None
+        assert_same(other(a), want)
+        assert_same(other(x=a), want)
+    slow = slow_twin(f)
+    for args, kwargs in [((), {}), ((a, a), {}), ((np.ones((2, 2)),), {}), ((a,), {"y": a}),
+                         (("text",), {})]:
+        got = message_of(f, *args, **kwargs)
+        assert got == message_of(slow, *args, **kwargs)
+        assert got[0] in (TypeError, ValueError), got
+    with pytest.raises(TypeError):
+        Function.__call__()                                 # no instance: the Python path's error
+
+
 # --- declined calls keep the Python path's behaviour and messages -----------------------------
 
 def test_declined_calls_give_the_same_results_and_messages():

@@ -669,6 +669,18 @@ CG_API int cg_overlaps_updated(const cg_array *a, int nd, int64_t isz,
  * layouts blas_operands.c.j2 hands over directly. */
 CG_API int cg_blas_direct(const cg_array *x, int xnd);
 
+/* --- compact module code (modsize2): the in-place check's per-candidate conditions ----- */
+/* Whether a Gemm's product alpha * dot(a, b) (ranks andim, bnd) may be added straight into
+ * ``target``'s buffer: the inner lengths agree, BLAS reads a and b directly, alpha_nonzero
+ * (alpha = 0 goes through a temporary), and the product has target's shape, every length
+ * within BLAS's int. */
+CG_API int cg_gemm_inplace_ok(const cg_array *a, int andim, const cg_array *b, int bnd,
+                              int alpha_nonzero, const cg_array *target);
+
+/* Whether ``x`` broadcasts to ``target``'s shape without growing it: on each of the nd
+ * axes x has length 1 or target's. */
+CG_API int cg_broadcasts_to(const cg_array *x, const cg_array *target, int nd);
+
 /* Copy any strided ``src`` into contiguous ``dst`` (same shape), element size ``isz``. */
 CG_API void cg_copy_contiguous(char *dst, const cg_array *src, int ndim, size_t isz);
 

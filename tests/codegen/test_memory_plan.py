@@ -276,9 +276,9 @@ def test_in_place_checks_skip_new_buffers_but_not_views():
     run = f.c_source.split("int cg_run(")[1]
     assert "cg_inputs_overlap(" in run
     check = run[run.index("in-place updates"):run.index("outputs: each output")]
-    assert "cg_overlaps_updated(&subtensor" in check    # W[::-1]: a view of W
-    assert "cg_overlaps_updated(&reduce" not in check   # the sum: a new buffer
-    assert "if (reduce" in check                        # (an operand: its shape is checked)
+    assert "CG_OVERLAPS_UPDATED(subtensor" in check     # W[::-1]: a view of W
+    assert "CG_OVERLAPS_UPDATED(reduce" not in check    # the sum: a new buffer
+    assert "cg_broadcasts_to(&reduce" in check          # (an operand: its shape is checked)
     for k in range(3):
         xv = np.full((2, 4), float(k))
         f(xv), g(xv)

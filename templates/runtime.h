@@ -648,6 +648,10 @@ CG_API int cg_alloc_array(cg_array *a, int ndim, int64_t isz, void *dest, cg_poo
  * the block of an in-place update, where the lowering redefines it to give the updated
  * input's buffer for the node's output (see cgraph/rewrite/inplace.py). */
 #define CG_DEST_FOR(a) NULL
+/* (modsize2) that redefinition, in one short line: ``out`` goes into ``target``'s buffer
+ * when cg_inplace (a local of cg_run) is set. */
+#define CG_DEST_INTO(a, out, target) \
+    (cg_inplace && (void *)&(a) == (void *)&(out) ? (target).data : NULL)
 
 /* Whether two arrays can touch a common byte (their extents, from shapes and strides). */
 CG_API int cg_arrays_overlap(const cg_array *a, int andim, size_t aisz,
@@ -1120,6 +1124,16 @@ CG_API int64_t cg_slice(int64_t len, int has_start, int64_t start, int has_stop,
  * its length and stride; returns the offset (elements) it adds to the view's data. */
 CG_API int64_t cg_view_slice(cg_array *dst, int d, const cg_array *src, int a, int has_start,
                              int64_t start, int has_stop, int64_t stop, int64_t step);
+
+/* --- compact module code (modsize2): an integer index, an integer range's length ------- */
+/* Axis a of ``src`` indexed by the integer ``given`` (negative counts from the end): adds
+ * its offset (elements) to *off and returns 0, or returns 1 when it is out of bounds. */
+CG_API int cg_view_index(int64_t *off, const cg_array *src, int a, int64_t given);
+
+/* The length of ARange(start, stop, step) in int64 (step != 0): distances in uint64, where
+ * stop - start cannot overflow; a length beyond int64 comes back negative (CG_ALLOC then
+ * reports the array too big). */
+CG_API int64_t cg_arange_len_i64(int64_t start, int64_t stop, int64_t step);
 
 /* PhiloxRandom's samples (templates/ops/philox_fill.c.j2): po[0..n) standard uniforms or
  * normals from the Philox4x32-10 stream of ``key`` starting at block ``counter``; returns

@@ -287,15 +287,13 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
             out_name, target = info[node.outputs[0]].name, info[inputs[j]].name
             header += f" (into {target}'s buffer when cg_inplace)"
             # the output may be an input's buffer here: no `restrict` promise in this block
-            code = "\n".join([
-                "#undef CG_DEST_FOR",
-                f"#define CG_DEST_FOR(a) (cg_inplace && (void *)&(a) == (void *)&{out_name} "
-                f"? {target}.data : NULL)",
-                "#define restrict",
-                code,
-                "#undef restrict",
-                "#undef CG_DEST_FOR",
-                "#define CG_DEST_FOR(a) NULL"])
+            # (only where the block writes one: no runtime.h macro expands to `restrict`)
+            no_restrict = re.search(r"\brestrict\b", code) is not None
+            code = "\n".join(
+                ["#undef CG_DEST_FOR",
+                 f"#define CG_DEST_FOR(a) CG_DEST_INTO(a, {out_name}, {target})"]
+                + ["#define restrict"] * no_restrict + [code] + ["#undef restrict"] * no_restrict
+                + ["#undef CG_DEST_FOR", "#define CG_DEST_FOR(a) NULL"])
         # a buffer is given back only where its variable was surely computed (not after
         # the branch that computes it: the pool frees it at the end of the call anyway)
         # (none after the last node: the pool is released next, nothing more to serve)

@@ -604,6 +604,14 @@ static inline double cg_erfinv(double y)
         goto fail;                                     \
     } while (0)
 
+/* (modsize2) Call a runtime node entry (the arguments after ``node``: an expression giving
+ * a CG_* status, the message written into err) and fail as that node when it fails. */
+#define CG_TRY(node, ...)                              \
+    do {                                               \
+        const int cg_status_ = (__VA_ARGS__);          \
+        if (cg_status_) CG_FAIL_WRITTEN(cg_status_, node); \
+    } while (0)
+
 /* The size in bytes of an array of ``a``'s shape with elements of ``isz`` bytes, or -1 when
  * it does not fit in int64 (or a length is negative): shapes computed from user values
  * (alloc, arange) may be absurd, and a wrapped-around size would allocate too little. As
@@ -1134,6 +1142,17 @@ CG_API int cg_view_index(int64_t *off, const cg_array *src, int a, int64_t given
  * stop - start cannot overflow; a length beyond int64 comes back negative (CG_ALLOC then
  * reports the array too big). */
 CG_API int64_t cg_arange_len_i64(int64_t start, int64_t stop, int64_t step);
+
+/* A DimShuffle's view: ``dst`` (rank nd) over src's data, its axis k src's axis order[k],
+ * or a new length-1 axis (stride 0) where order[k] is -1. */
+static inline void cg_view_axes(cg_array *dst, const cg_array *src, int nd, const int *order)
+{
+    dst->data = src->data;
+    for (int k = 0; k < nd; k++) {
+        dst->shape[k] = order[k] < 0 ? 1 : src->shape[order[k]];
+        dst->strides[k] = order[k] < 0 ? 0 : src->strides[order[k]];
+    }
+}
 
 /* PhiloxRandom's samples (templates/ops/philox_fill.c.j2): po[0..n) standard uniforms or
  * normals from the Philox4x32-10 stream of ``key`` starting at block ``counter``; returns

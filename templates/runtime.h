@@ -689,6 +689,16 @@ CG_API int cg_blas_direct(const cg_array *x, int xnd);
 CG_API int cg_gemm_inplace_ok(const cg_array *a, int andim, const cg_array *b, int bnd,
                               int alpha_nonzero, const cg_array *target);
 
+/* A Gemm written into z's own buffer (an update of z in place): whether z (rank nd, the
+ * product's lengths d0, d1 on its axes) is already there, contiguous, at ``dest`` (the
+ * output's destination, NULL when none): then out = z needs no copy. */
+static inline int cg_gemm_z_there(const void *dest, const cg_array *z, int nd, int64_t d0,
+                                  int64_t d1)
+{
+    return dest != NULL && dest == z->data && cg_is_contiguous(z, nd) &&
+           (nd < 1 || z->shape[0] == d0) && (nd < 2 || z->shape[1] == d1);
+}
+
 /* Whether ``x`` broadcasts to ``target``'s shape without growing it: on each of the nd
  * axes x has length 1 or target's. */
 CG_API int cg_broadcasts_to(const cg_array *x, const cg_array *target, int nd);

@@ -612,6 +612,14 @@ static inline double cg_erfinv(double y)
         if (cg_status_) CG_FAIL_WRITTEN(cg_status_, node); \
     } while (0)
 
+/* (modsize2) cg_run: hand an output over (cg_hand_over's arguments after the pool), or
+ * fail the call when memory is out. */
+#define CG_HAND_OVER(...)                              \
+    do {                                               \
+        if (cg_hand_over(&pool, __VA_ARGS__))          \
+            CG_FAIL(CG_MEMORY_ERROR, -1, "out of memory"); \
+    } while (0)
+
 /* The size in bytes of an array of ``a``'s shape with elements of ``isz`` bytes, or -1 when
  * it does not fit in int64 (or a length is negative): shapes computed from user values
  * (alloc, arange) may be absurd, and a wrapped-around size would allocate too little. As

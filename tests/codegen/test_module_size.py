@@ -11,7 +11,7 @@ from cgraph.build_units import unit_role, unit_sources
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from benchmarks import workloads  # noqa: E402
 
-# 36.0 KB now (blocks 30.5 KB, loops 5.5 KB; 39.8 KB when this was written), ~10% headroom
+# 36.2 KB now (blocks 30.7 KB, loops 5.5 KB; 39.8 KB when this was written), ~9% headroom
 MODULE_LIMIT = 39_500
 
 

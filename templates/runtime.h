@@ -604,6 +604,22 @@ static inline double cg_erfinv(double y)
         goto fail;                                     \
     } while (0)
 
+/* (modsize2) Call a runtime node entry (the arguments after ``node``: an expression giving
+ * a CG_* status, the message written into err) and fail as that node when it fails. */
+#define CG_TRY(node, ...)                              \
+    do {                                               \
+        const int cg_status_ = (__VA_ARGS__);          \
+        if (cg_status_) CG_FAIL_WRITTEN(cg_status_, node); \
+    } while (0)
+
+/* (modsize2) cg_run: hand an output over (cg_hand_over's arguments after the pool), or
+ * fail the call when memory is out. */
+#define CG_HAND_OVER(...)                              \
+    do {                                               \
+        if (cg_hand_over(&pool, __VA_ARGS__))          \
+            CG_FAIL(CG_MEMORY_ERROR, -1, "out of memory"); \
+    } while (0)
+
 /* The size in bytes of an array of ``a``'s shape with elements of ``isz`` bytes, or -1 when
  * it does not fit in int64 (or a length is negative): shapes computed from user values
  * (alloc, arange) may be absurd, and a wrapped-around size would allocate too little. As
@@ -648,6 +664,10 @@ CG_API int cg_alloc_array(cg_array *a, int ndim, int64_t isz, void *dest, cg_poo
  * the block of an in-place update, where the lowering redefines it to give the updated
  * input's buffer for the node's output (see cgraph/rewrite/inplace.py). */
 #define CG_DEST_FOR(a) NULL
+/* (modsize2) that redefinition, in one short line: ``out`` goes into ``target``'s buffer
+ * when cg_inplace (a local of cg_run) is set. */
+#define CG_DEST_INTO(a, out, target) \
+    (cg_inplace && (void *)&(a) == (void *)&(out) ? (target).data : NULL)
 
 /* Whether two arrays can touch a common byte (their extents, from shapes and strides). */
 CG_API int cg_arrays_overlap(const cg_array *a, int andim, size_t aisz,
@@ -668,6 +688,28 @@ CG_API int cg_overlaps_updated(const cg_array *a, int nd, int64_t isz,
 /* Whether BLAS reads ``x`` (a vector, or a matrix) without a copy into a temporary: the
  * layouts blas_operands.c.j2 hands over directly. */
 CG_API int cg_blas_direct(const cg_array *x, int xnd);
+
+/* --- compact module code (modsize2): the in-place check's per-candidate conditions ----- */
+/* Whether a Gemm's product alpha * dot(a, b) (ranks andim, bnd) may be added straight into
+ * ``target``'s buffer: the inner lengths agree, BLAS reads a and b directly, alpha_nonzero
+ * (alpha = 0 goes through a temporary), and the product has target's shape, every length
+ * within BLAS's int. */
+CG_API int cg_gemm_inplace_ok(const cg_array *a, int andim, const cg_array *b, int bnd,
+                              int alpha_nonzero, const cg_array *target);
+
+/* A Gemm written into z's own buffer (an update of z in place): whether z (rank nd, the
+ * product's lengths d0, d1 on its axes) is already there, contiguous, at ``dest`` (the
+ * output's destination, NULL when none): then out = z needs no copy. */
+static inline int cg_gemm_z_there(const void *dest, const cg_array *z, int nd, int64_t d0,
+                                  int64_t d1)
+{
+    return dest != NULL && dest == z->data && cg_is_contiguous(z, nd) &&
+           (nd < 1 || z->shape[0] == d0) && (nd < 2 || z->shape[1] == d1);
+}
+
+/* Whether ``x`` broadcasts to ``target``'s shape without growing it: on each of the nd
+ * axes x has length 1 or target's. */
+CG_API int cg_broadcasts_to(const cg_array *x, const cg_array *target, int nd);
 
 /* Copy any strided ``src`` into contiguous ``dst`` (same shape), element size ``isz``. */
 CG_API void cg_copy_contiguous(char *dst, const cg_array *src, int ndim, size_t isz);
@@ -1108,6 +1150,27 @@ CG_API int64_t cg_slice(int64_t len, int has_start, int64_t start, int has_stop,
  * its length and stride; returns the offset (elements) it adds to the view's data. */
 CG_API int64_t cg_view_slice(cg_array *dst, int d, const cg_array *src, int a, int has_start,
                              int64_t start, int has_stop, int64_t stop, int64_t step);
+
+/* --- compact module code (modsize2): an integer index, an integer range's length ------- */
+/* Axis a of ``src`` indexed by the integer ``given`` (negative counts from the end): adds
+ * its offset (elements) to *off and returns 0, or returns 1 when it is out of bounds. */
+CG_API int cg_view_index(int64_t *off, const cg_array *src, int a, int64_t given);
+
+/* The length of ARange(start, stop, step) in int64 (step != 0): distances in uint64, where
+ * stop - start cannot overflow; a length beyond int64 comes back negative (CG_ALLOC then
+ * reports the array too big). */
+CG_API int64_t cg_arange_len_i64(int64_t start, int64_t stop, int64_t step);
+
+/* A DimShuffle's view: ``dst`` (rank nd) over src's data, its axis k src's axis order[k],
+ * or a new length-1 axis (stride 0) where order[k] is -1. */
+static inline void cg_view_axes(cg_array *dst, const cg_array *src, int nd, const int *order)
+{
+    dst->data = src->data;
+    for (int k = 0; k < nd; k++) {
+        dst->shape[k] = order[k] < 0 ? 1 : src->shape[order[k]];
+        dst->strides[k] = order[k] < 0 ? 0 : src->strides[order[k]];
+    }
+}
 
 /* PhiloxRandom's samples (templates/ops/philox_fill.c.j2): po[0..n) standard uniforms or
  * normals from the Philox4x32-10 stream of ``key`` starting at block ``counter``; returns

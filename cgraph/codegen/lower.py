@@ -287,15 +287,13 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
             out_name, target = info[node.outputs[0]].name, info[inputs[j]].name
             header += f" (into {target}'s buffer when cg_inplace)"
             # the output may be an input's buffer here: no `restrict` promise in this block
-            code = "\n".join([
-                "#undef CG_DEST_FOR",
-                f"#define CG_DEST_FOR(a) (cg_inplace && (void *)&(a) == (void *)&{out_name} "
-                f"? {target}.data : NULL)",
-                "#define restrict",
-                code,
-                "#undef restrict",
-                "#undef CG_DEST_FOR",
-                "#define CG_DEST_FOR(a) NULL"])
+            # (only where the block writes one: no runtime.h macro expands to `restrict`)
+            no_restrict = re.search(r"\brestrict\b", code) is not None
+            code = "\n".join(
+                ["#undef CG_DEST_FOR",
+                 f"#define CG_DEST_FOR(a) CG_DEST_INTO(a, {out_name}, {target})"]
+                + ["#define restrict"] * no_restrict + [code] + ["#undef restrict"] * no_restrict
+                + ["#undef CG_DEST_FOR", "#define CG_DEST_FOR(a) NULL"])
         # a buffer is given back only where its variable was surely computed (not after
         # the branch that computes it: the pool frees it at the end of the call anyway)
         # (none after the last node: the pool is released next, nothing more to serve)
@@ -454,13 +452,15 @@ def _inplace_check(inputs, input_infos, info, outputs, inplace):
               + ", ".join("1" if j in inplace.values() else "0"
                           for j in range(n_in)) + " };",
               f"    if (cg_inputs_overlap(cg_ins, cg_nds, cg_isz, cg_updated, {n_in})) "
-              "cg_inplace = 0;"]
+              "cg_inplace = 0;",
+              "    /* a candidate's operand sharing a byte with an updated input */",
+              "    #define CG_OVERLAPS_UPDATED(a, nd, isz) cg_overlaps_updated(&(a), nd, isz, "
+              f"cg_ins, cg_nds, cg_isz, cg_updated, {n_in})"]
     for k, j in inplace.items():
         node = outputs[k].owner
         target = inputs[j]
         ti = input_infos[j]
         lines.append(f"    /* {node.op} -> {ti.name} */")
-        lines.append("    {")
         conditions = node.op.inplace_conditions(node, info, ti)
         body = list(conditions.checks)
         operands = [(v, info[v]) for v in conditions.whole]
@@ -474,9 +474,9 @@ def _inplace_check(inputs, input_infos, info, outputs, inplace):
                 body.append("cg_inplace = 0;")
                 continue
             if not (isinstance(v, Constant) and all(n == 1 for n in v.data.shape)):
-                for d in range(ti.ndim):   # (a constant of ones broadcasts: no check)
-                    body.append(f"if ({vi.name}.shape[{d}] != 1 && {vi.name}.shape[{d}] != "
-                                f"{ti.name}.shape[{d}]) cg_inplace = 0;")
+                # (a constant of ones broadcasts: no check)
+                body.append(f"if (!cg_broadcasts_to(&{vi.name}, &{ti.name}, {ti.ndim})) "
+                            "cg_inplace = 0;")
             operands.append((v, vi))
         if not conditions.shape_checked and ti.ndim:
             # the broadcast result must have W's shape: some operand has W's length
@@ -490,10 +490,10 @@ def _inplace_check(inputs, input_infos, info, outputs, inplace):
             # constants, and new buffers from the pool, share no byte with an input
             if isinstance(v, Constant) or (v.owner is not None and v.owner.op.allocates_fresh_output):
                 continue
-            body.append(f"if (cg_overlaps_updated(&{vi.name}, {vi.ndim}, sizeof({vi.ctype}), "
-                        f"cg_ins, cg_nds, cg_isz, cg_updated, {n_in})) cg_inplace = 0;")
-        lines += ["        " + line for line in body] + ["    }"]
-    lines.append("}")
+            body.append(f"if (CG_OVERLAPS_UPDATED({vi.name}, {vi.ndim}, sizeof({vi.ctype}))) "
+                        "cg_inplace = 0;")
+        lines += ["    " + line for line in body]
+    lines += ["    #undef CG_OVERLAPS_UPDATED", "}"]
     return "\n".join(lines)
 
 

@@ -46,6 +46,11 @@ MAX_UNITS = 4
 # modules included the runtime header by name: gcc still reads it, an empty unit including
 # it takes 0.03 s, so the split pays from the same size: ~0.1 s of blocks, ~20 KB.)
 MIN_SPLIT_CHARS = 20_000
+# Kernels this large go to their -O3 unit whatever the size of the blocks: the blocks keep
+# shrinking as their work moves to the runtime (W6: 14.7 KB of blocks, 5.0 KB of kernels,
+# which the sum above had folded back into one -O1 unit), and the kernels' optimisation
+# must not hang on that.
+MIN_LOOPS_UNIT_CHARS = 4_000
 
 _STRING_OR_COMMENT = re.compile(r'"(?:\\.|[^"\\\n])*"|/\*.*?\*/|//[^\n]*', re.S)
 _IDENT = re.compile(r"\b[A-Za-z_]\w*\b")
@@ -85,7 +90,8 @@ def block_groups(body, support, profile=False, uses_lapack=False) -> int:
         # when both together make a module that large: smaller node blocks (more of their
         # work in the runtime) must not cost the kernels their optimisation
         loops = sum(len(code) for code in support if _KERNEL.search(code))
-        return 1 if loops and size + loops >= MIN_SPLIT_CHARS else 0
+        return 1 if loops and (size + loops >= MIN_SPLIT_CHARS
+                               or loops >= MIN_LOOPS_UNIT_CHARS) else 0
     return max(1, min(MAX_UNITS, len(body.blocks), size // MIN_UNIT_CHARS))
 
 

@@ -157,17 +157,9 @@ class Gemm(Op):
         """BLAS must take the operands directly, the product must have the target's shape
         and nothing may fail once z is written (alpha = 0 would go through a temporary)."""
         alpha, a, b = (info[v] for v in node.inputs[:3])
-        checks = [
-            f"if ({a.name}.shape[{a.ndim - 1}] != {b.name}.shape[0]) cg_inplace = 0;",
-            f"if (!cg_blas_direct(&{a.name}, {a.ndim}) || !cg_blas_direct(&{b.name}, "
-            f"{b.ndim})) cg_inplace = 0;",
-            f"if (*(const {alpha.ctype} *){alpha.name}.data == 0) cg_inplace = 0;",
-            f"if ({b.name}.shape[0] > 2147483647) cg_inplace = 0;"]
-        dims = ([f"{a.name}.shape[0]"] if a.ndim == 2 else []) + \
-            ([f"{b.name}.shape[1]"] if b.ndim == 2 else [])
-        for d, expr in enumerate(dims):
-            checks.append(f"if ({expr} != {target.name}.shape[{d}] || {expr} > 2147483647) "
-                          f"cg_inplace = 0;")
+        checks = [f"if (!cg_gemm_inplace_ok(&{a.name}, {a.ndim}, &{b.name}, {b.ndim}, "
+                  f"*(const {alpha.ctype} *){alpha.name}.data != 0, &{target.name})) "
+                  "cg_inplace = 0;"]
         return InplaceConditions(checks=checks, whole=list(node.inputs[:4]),
                                  elementwise=list(node.inputs[4:]), shape_checked=True)
 

@@ -276,9 +276,9 @@ def test_in_place_checks_skip_new_buffers_but_not_views():
     run = f.c_source.split("int cg_run(")[1]
     assert "cg_inputs_overlap(" in run
     check = run[run.index("in-place updates"):run.index("outputs: each output")]
-    assert "cg_overlaps_updated(&subtensor" in check    # W[::-1]: a view of W
-    assert "cg_overlaps_updated(&reduce" not in check   # the sum: a new buffer
-    assert "if (reduce" in check                        # (an operand: its shape is checked)
+    assert "CG_OVERLAPS_UPDATED(subtensor" in check     # W[::-1]: a view of W
+    assert "CG_OVERLAPS_UPDATED(reduce" not in check    # the sum: a new buffer
+    assert "cg_broadcasts_to(&reduce" in check          # (an operand: its shape is checked)
     for k in range(3):
         xv = np.full((2, 4), float(k))
         f(xv), g(xv)
@@ -327,3 +327,31 @@ def test_empty_view_past_its_input_gives_back_no_live_buffer(path):
         assert_same(got[0], np.zeros((m, n)), what="dot(A, B)")
         assert_same(got[1], np.zeros((m, n)), what="dot(A, Brc[:, ::-1])")
         assert_same(got[2], 3 * z, what="dot(A, Brc[:, ::-1]) + 3 * Z")
+
+
+def test_in_place_gemm_updates_with_a_vector_operand():
+    """A matrix-vector product added into a shared vector in place (gemv: the product's one
+    axis is the matrix's rows, or its columns when the vector comes first): the runtime's
+    cg_gemm_inplace_ok checks that axis against the target's, for 0-, 1- and n-length axes."""
+    for rows, cols in ((3, 4), (1, 4), (3, 1), (0, 2), (2, 0)):
+        w = np.linspace(-1, 1, rows * cols).reshape(rows, cols)
+        made = []
+        for mode in ("c", "py"):
+            b = cgraph.shared(np.linspace(0.5, 1.5, rows), name="b")
+            c = cgraph.shared(np.linspace(-1.5, 0.5, cols), name="c")
+            x, y = T.dvector("x"), T.dvector("y")
+            f = cgraph.function([x, y], [], updates=[(b, b - 0.5 * T.dot(w, x)),
+                                                     (c, c - 0.25 * T.dot(y, w))],
+                                **({} if mode == "c" else {"mode": "py"}))
+            made.append((f, b, c))
+        assert "cg_gemm_inplace_ok(" in made[0][0].c_source
+        buffers = [v.get_value(borrow=True).ctypes.data for v in made[0][1:]]
+        for k in range(2):
+            xv, yv = np.full(cols, k + 0.5), np.full(rows, 1.0 - k)
+            for f, _, _ in made:
+                f(xv, yv)
+            if rows and cols:   # written in place: the shared values keep their buffers
+                assert [v.get_value(borrow=True).ctypes.data for v in made[0][1:]] == buffers
+            for (_, b, c), (_, rb, rc) in [(made[0], made[1])]:
+                assert_same(b.get_value(), rb.get_value(), what=f"b {rows}x{cols} call {k}")
+                assert_same(c.get_value(), rc.get_value(), what=f"c {rows}x{cols} call {k}")

@@ -19,8 +19,8 @@ from cgraph.codegen import units
 def split_small_modules(monkeypatch):
     """Split modules of a few node blocks into three units of blocks (and one of kernels),
     compiled two at a time."""
-    monkeypatch.setattr(units, "MIN_SPLIT_CHARS", 1500)
-    monkeypatch.setattr(units, "MIN_UNIT_CHARS", 1500)
+    monkeypatch.setattr(units, "MIN_SPLIT_CHARS", 1000)
+    monkeypatch.setattr(units, "MIN_UNIT_CHARS", 1000)
     monkeypatch.setattr(units, "MAX_UNITS", 3)
     monkeypatch.setattr(build_units, "cores", lambda: 2)
 
@@ -238,3 +238,16 @@ def test_the_costliest_units_start_first(tmp_path):
     blocks = [f"{units.UNIT_MARKER}{k} of 3: blocks */\n" + "x" * size
               for k, size in enumerate((10, 300, 20))]
     assert build_units.start_order(blocks) == [1, 2, 0]
+
+
+def test_large_kernels_keep_their_unit_beside_small_blocks():
+    """Kernels of MIN_LOOPS_UNIT_CHARS or more go to their -O3 unit even when the blocks
+    are small (blocks that shrink must not cost the kernels their optimisation); small
+    kernels beside small blocks leave the module whole."""
+    from types import SimpleNamespace
+    body = SimpleNamespace(blocks=[{"code": "x = y;", "header": "a"}] * 2)
+    head = "static CG_WIDE_LOOP int cg_loop_k(int64_t n, char *const *cg_p, const int64_t *cg_s)\n"
+    big = head + "{\n" + "    x = y;\n" * (units.MIN_LOOPS_UNIT_CHARS // 10) + "}"
+    small = head + "{\n    return 0;\n}"
+    assert units.block_groups(body, [big]) == 1
+    assert units.block_groups(body, [small]) == 0

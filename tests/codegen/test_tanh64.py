@@ -9,13 +9,12 @@ elementwise loop, vectorised with its scalar tail, and GemmEpilogue's in-place t
 - the float64 C of tanh calls the kernel, not libm;
 - (exhaustive) a million random bit patterns over [-25, 25].
 """
+import mpmath   # a test dependency (pyproject's test extra): the references are exact
 import numpy as np
 import pytest
 
 import cgraph
 import cgraph.tensor as T
-
-mpmath = pytest.importorskip("mpmath")
 
 ULP_BOUND = 2    # the bound runtime.h states
 RNG = np.random.default_rng(2026)

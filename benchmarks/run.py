@@ -520,7 +520,7 @@ def compile_times(timeout=300):
 # process compiled (the runtime library, the call-path extension and the step's module) with
 # its compiler time (the first two compile in threads while the graph is lowered; a module
 # split into translation units lists each one's compile, run side by side, and the link:
-# see cgraph/build_units.py), the time
+# see cgraph/cache/build_units.py), the time
 # in the dynamic loader, and the rest of function(): Python (rewrites, lowering, rendering,
 # cache checks) and waiting for the units built beside it.
 _SPLIT_PROGRAM = """
@@ -535,7 +535,7 @@ for key, folder, build in cache.list_entries():
                       "translation_units": build.get("unit_seconds")})
 # a module compiled beside the runtime library waited for it before linking (its build.json
 # counts the wait as compile time): reported on its own, out of the module's gcc time
-from cgraph.deferred_link import stats as deferred
+from cgraph.cache.deferred_link import stats as deferred
 wait = deferred["runtime_wait_seconds"]
 for u in units[::-1]:
     if u["unit"] not in ("runtime", "extension") and wait:

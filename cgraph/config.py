@@ -5,7 +5,7 @@ at run time (``cgraph.config.floatX = "float32"``), which affects variables crea
 """
 import os
 
-_FLAG_TYPES = {
+FLAG_TYPES = {
     "floatX": (str, "float64", ("float64", "float32")),
     "mode": (str, "c", ("c", "py")),
     "on_unused_input": (str, "raise", ("raise", "warn", "ignore")),
@@ -74,7 +74,7 @@ class _Config:
     device = "cpu"
 
     def __init__(self):
-        for name, (_, default, _) in _FLAG_TYPES.items():
+        for name, (_, default, _) in FLAG_TYPES.items():
             object.__setattr__(self, name, default)
         object.__setattr__(self, "warn", _WarnFlags())
         self._read_env(os.environ.get("CGRAPH_FLAGS", ""))
@@ -91,24 +91,24 @@ class _Config:
                                              or name == "warn.ignore_bug_before"):
                 setattr(self.warn, name[5:], value)
                 continue
-            if name not in _FLAG_TYPES:
+            if name not in FLAG_TYPES:
                 import difflib   # only to name a misspelt flag: not paid by every import
-                close = difflib.get_close_matches(name, _FLAG_TYPES, n=1, cutoff=0.6) or \
-                    [n for n in _FLAG_TYPES if n.lower() == name.lower()]
+                close = difflib.get_close_matches(name, FLAG_TYPES, n=1, cutoff=0.6) or \
+                    [n for n in FLAG_TYPES if n.lower() == name.lower()]
                 hint = f"; did you mean {close[0]!r}?" if close else \
-                    f"; the flags are {', '.join(_FLAG_TYPES)}"
+                    f"; the flags are {', '.join(FLAG_TYPES)}"
                 raise ValueError(f"CGRAPH_FLAGS names a flag cgraph does not have: "
                                  f"{name!r}{hint}")
-            setattr(self, name, _parse(_FLAG_TYPES[name][0], value))
+            setattr(self, name, _parse(FLAG_TYPES[name][0], value))
 
     def __setattr__(self, name: str, value: object) -> None:
         if name == "device":
             if value != "cpu":
                 raise ValueError(f"config.device: cgraph runs on the CPU only, got {value!r}")
             return
-        if name not in _FLAG_TYPES:
+        if name not in FLAG_TYPES:
             raise AttributeError(f"cgraph.config has no flag named {name!r}")
-        kind, _, allowed = _FLAG_TYPES[name]
+        kind, _, allowed = FLAG_TYPES[name]
         if allowed is not None and value not in allowed:
             raise ValueError(f"config.{name} must be one of {allowed}, got {value!r}")
         if name in ("omp_threads", "openmp_elemwise_minsize") and int(value) < 0:
@@ -116,7 +116,7 @@ class _Config:
         object.__setattr__(self, name, kind(value))
 
     def __repr__(self):
-        return "\n".join([f"{n} = {getattr(self, n)!r}" for n in _FLAG_TYPES]
+        return "\n".join([f"{n} = {getattr(self, n)!r}" for n in FLAG_TYPES]
                          + [f"device = {self.device!r}", repr(self.warn)])
 
 

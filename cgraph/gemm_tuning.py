@@ -27,8 +27,9 @@ import os
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from . import cache
+from .cache.shipped import prebuilt_dir, shipped_tuning
 from .cache_files import BadFile, read_sealed, write_sealed
-from .shipped import prebuilt_dir, shipped_tuning
 
 DTYPES = ("float32", "float64")
 _PREFIX = {"float32": "s", "float64": "d"}
@@ -197,7 +198,6 @@ def choose(lib, runtime_key: str, root: Optional[str] = None,
     """The record of the variants for this CPU: read from the cache, else measured (with
     ``timer``, by default the C one) and written there. A record that does not check is set
     aside (with a warning) and measured again."""
-    from . import cache
     root = root or cache.cache_root()
     from .blas_pointers import blas_threads
     names = variant_names(lib)

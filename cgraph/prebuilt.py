@@ -28,9 +28,18 @@ source tree, where no package folder exists), or writes it into a folder (``--in
 import hashlib
 import json
 import os
+import shutil
 import sys
 import threading
 import time
+
+import numpy as np
+
+from . import cache, runtime_library
+from .cache import compiler
+from .cache.layout import RUNTIME_FILE
+from .cache_files import seal
+from .template_files import templates_dir
 
 
 
@@ -38,8 +47,6 @@ import time
 
 def extension_spec():
     """(source, include folders, extra key material) of the call-path extension."""
-    import numpy as np
-    from .codegen.render import templates_dir
     with open(os.path.join(templates_dir(), "fastcall.c")) as f:
         source = f.read()
     return source, [np.get_include()], {"numpy": np.__version__}
@@ -51,7 +58,6 @@ def installed_numpy_include() -> str:
     names are part of the extension's key). The headers are the same for one numpy version,
     and the version is in the key too."""
     import sysconfig
-    import numpy as np
     relative = os.path.relpath(np.get_include(), os.path.dirname(np.__file__))
     return os.path.join(sysconfig.get_paths()["platlib"], "numpy", relative)
 
@@ -64,8 +70,6 @@ def build(dest: str, for_install: bool = False) -> dict:
     names the numpy headers of the environment being installed into (installed_numpy_include)
     rather than those this process compiles with. Raises what the compiler step raises
     (cache.CompilerMissing, cache.CompileError)."""
-    from . import cache
-    from . import runtime_library
     os.makedirs(dest, exist_ok=True)
     root = cache.cache_root()
     tc = cache.toolchain(root, build=True)
@@ -96,7 +100,6 @@ def build(dest: str, for_install: bool = False) -> dict:
             for name in os.listdir(tmp):    # shipped files: readable by every user
                 os.chmod(os.path.join(tmp, name), 0o644)
             if os.path.isdir(folder):
-                import shutil
                 shutil.rmtree(folder)
             os.rename(tmp, folder)
             done[kind] = key
@@ -104,7 +107,6 @@ def build(dest: str, for_install: bool = False) -> dict:
             errors.append(exc)
         finally:
             if os.path.isdir(tmp):
-                import shutil
                 shutil.rmtree(tmp, ignore_errors=True)
 
     threads = [threading.Thread(target=one, args=unit) for unit in units]
@@ -157,11 +159,8 @@ def time_tiles(unit_folder: str, runtime_key: str, dest: str) -> str:
     import ctypes
     from . import gemm_tuning
     from .blas_pointers import blas_threads
-    from .cache.layout import RUNTIME_FILE
-    from .cache_files import seal
-    from .runtime_library import _set_blas
     lib = ctypes.CDLL(os.path.join(unit_folder, RUNTIME_FILE))
-    _set_blas(lib)
+    runtime_library.set_blas(lib)
     threads = blas_threads()
     if threads not in (None, gemm_tuning.SHIPPED_THREADS):
         raise RuntimeError(f"BLAS runs {threads} threads, not {gemm_tuning.SHIPPED_THREADS}")
@@ -180,9 +179,7 @@ def _ship_probe(root, tc, dest):
     """Ship the compiler probe too: a first run then finds it instead of running gcc five
     times (~0.1-0.5 s). Its name covers the compiler binary, the CPU and the Python, as in
     the cache."""
-    from . import toolchain
-    import shutil
-    record = toolchain.binary_record(os.path.join(root, "toolchain"), tc["cc"])
+    record = compiler.binary_record(os.path.join(root, "toolchain"), tc["cc"])
     if os.path.isfile(record):
         os.makedirs(os.path.join(dest, "toolchain"), exist_ok=True)
         target = os.path.join(dest, "toolchain", os.path.basename(record))
@@ -197,7 +194,6 @@ def _ship_templates(dest, for_install):
     if the template's source and Jinja's and Python's versions are the same."""
     import sysconfig
     import jinja2
-    from .cache_files import seal
     from .codegen import render
 
     class Keys(jinja2.BytecodeCache):     # Jinja's own naming of a template's bytecode
@@ -254,7 +250,6 @@ def _record_key_material(folder, material):
     """build.json records the material of the unit's key (``cache verify`` checks that the
     two agree); its "command" stays the one that ran, with the numpy headers it compiled
     with. The manifest is updated to match."""
-    from . import cache
     path = os.path.join(folder, "build.json")
     with open(path) as f:
         build = json.load(f)

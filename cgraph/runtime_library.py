@@ -20,7 +20,10 @@ import hashlib
 import os
 import threading
 
-from .build_units import RUNTIME_UNITS
+from . import cache
+from .cache import deferred_link
+from .cache.build_units import RUNTIME_UNITS
+from .cache.compiler import AssumedToolchain
 from .template_files import templates_dir
 from .version import __version__
 
@@ -57,7 +60,6 @@ def runtime():
 
     A process loads one copy per key: modules find it by its shared-object name, so the
     copy loaded first serves them all, even after the cache folder changed."""
-    from . import cache
     thread = _building
     if thread is not None and thread is not threading.current_thread():
         thread.join()
@@ -71,7 +73,7 @@ def runtime():
             if entry is None:
                 entry = cache.get_runtime(_digest(), render_source)
                 if entry.key not in _loaded:
-                    _set_blas(entry.lib)
+                    set_blas(entry.lib)
                     from . import gemm_tuning
                     gemm_tuning.select(entry.lib, entry.key)    # the small-GEMM tiles for this CPU
                     _loaded[entry.key] = entry
@@ -88,8 +90,6 @@ def runtime_for_linking():
     thread is preparing it: then it is loaded or built here), else a
     deferred_link.PendingRuntime for the one being prepared (the module is then compiled
     beside it and linked after)."""
-    from . import cache, deferred_link
-    from .toolchain import AssumedToolchain
     if _building is None or isinstance(cache.toolchain(), AssumedToolchain):   # key may change
         return runtime()
     # being built, adopted or loaded and tuned (the small-GEMM timing takes ~0.3 s): the
@@ -132,7 +132,10 @@ def _digest():
     return _digests["digest"]
 
 
-def _set_blas(lib):
+def set_blas(lib) -> None:
+    """Hand the loaded runtime library ``lib`` (a ctypes.CDLL) the BLAS/LAPACK function
+    pointers of the numpy or scipy in this process (once per loaded copy; prebuilt's tile
+    timing child does it for a unit it loads by hand)."""
     import ctypes
     from .blas_pointers import blas_pointers
     pointers, ilp64 = blas_pointers()

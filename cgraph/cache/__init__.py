@@ -40,11 +40,17 @@ One module per job, each depending only on those listed before it::
     errors.py        the exceptions callers see
     state.py         what this process remembers: loaded modules, checked roots, counters
     root.py          where the cache is, whether to trust it, private folders in it
-    keys.py          the key material, the key, the folder it names, the toolchain record
     entries.py       a published entry: manifest and file checks, quarantine
+    shipped.py       files shipped inside the installed package (compiler probe, tiles,
+                     compiled templates), read under the checks a unit gets
+    compiler.py      the C compiler: its probe (remembered in toolchain/) and commands
+    build_units.py   building a module cut into translation units, compiled side by side
+    deferred_link.py compiling a module while its runtime library is being prepared
+    keys.py          the key material, the key, the folder it names, the toolchain record
     lock.py          per-key locks across threads and processes
     load.py          loading a checked module (ctypes or importlib)
     build.py         compiling in tmp/ and publishing with one rename
+    adopt.py         publishing a unit shipped with the package (shipped.py) on a miss
     lookup.py        the entry points: get_module, get_runtime, get_extension, load_by_key
     prekeys.py       records from a graph's pre-key to its module's key
     housekeeping.py  list, verify, prune, clear
@@ -52,7 +58,7 @@ One module per job, each depending only on those listed before it::
 
 This file is the package's face: callers outside it use only the names below.
 """
-from ..toolchain import CompilerMissing  # noqa: F401
+from .compiler import CompilerMissing  # noqa: F401
 from .errors import CacheError, CacheTrustError, CompileError, LayoutMismatch  # noqa: F401
 from .layout import EXTENSION_NAME, FORMAT_VERSION, MODULE_FILE, RUNTIME_FILE  # noqa: F401
 from .layout import FILE_MODE, LAST_USED, MANIFEST, SOURCE_FILES  # noqa: F401
@@ -63,7 +69,7 @@ from .root import cache_root, make_private_dirs, open_root  # noqa: F401
 from .root import trust_problem, untrusted_folders  # noqa: F401
 from .keys import compute_key, entries_dir, entry_folder, toolchain  # noqa: F401
 from .keys import extension_material, key_material, runtime_material  # noqa: F401
-from .keys import entry_files, module_file_of  # noqa: F401
+from .layout import entry_files, module_file_of  # noqa: F401
 from .entries import checked_manifest, quarantine_file, set_aside  # noqa: F401
 from .load import CacheEntry, try_load  # noqa: F401
 from .build import build_entry, runtime_soname  # noqa: F401

@@ -12,15 +12,15 @@ import sys
 import time
 from typing import Callable, Optional, Union
 
-from .. import build_units
-from .. import deferred_link as _deferred_link
+from . import build_units
+from . import deferred_link as _deferred_link
 from ..template_files import templates_dir
 from ..config import config
-from ..toolchain import CompilerMissing, RUNTIME_INCLUDE, RUNTIME_PATH, RUNTIME_SONAME
-from ..toolchain import compiler_environment
+from .compiler import CompilerMissing, RUNTIME_INCLUDE, RUNTIME_PATH, RUNTIME_SONAME
+from .compiler import compiler_environment
 from .errors import CacheError, CompileError
-from .keys import _counters, entry_files, module_file_of, toolchain
-from .layout import FILE_MODE, FORMAT_VERSION, LAST_USED, MANIFEST
+from .keys import _counters, toolchain
+from .layout import FILE_MODE, FORMAT_VERSION, LAST_USED, MANIFEST, entry_files, module_file_of
 from .load import CacheEntry, _load_private, try_load
 from .lock import _flock_quietly
 from .root import _ensure_dir, _unlink_quietly

@@ -6,10 +6,12 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 
-from .. import cache
+from .. import cache, runtime_library
 from ..cache_files import BadFile, read_regular
+from ..compile import fastcall
 
 _SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _AGE_UNITS = {"": 86400, "D": 86400, "H": 3600, "M": 60, "S": 1}
@@ -190,7 +192,7 @@ def _prune(args, root):
 def _warm(args, root):
     """Run the script here, so its functions are compiled into (or found in) the cache, and
     make sure the cache holds the compiler description a process without a compiler needs
-    to find them (see cgraph/toolchain.py)."""
+    to find them (see cgraph/cache/compiler.py)."""
     import runpy
     before = dict(cache.stats)
     saved_argv = sys.argv
@@ -218,9 +220,7 @@ def _warm(args, root):
 def _fill_cache() -> dict:
     """Load (building on a miss) both units into the cache, at once, and compile every
     template into it; {kind: key}."""
-    import threading
-    from .. import prebuilt, runtime_library
-    from ..compile import fastcall
+    from .. import prebuilt
     found, errors = {}, []
 
     def one(kind, get):

@@ -8,8 +8,7 @@ import stat
 import time
 
 from ..cache_files import BadFile, read_regular
-from .keys import entry_files
-from .layout import FILE_MODE, LAST_USED, MANIFEST
+from .layout import FILE_MODE, LAST_USED, MANIFEST, entry_files
 from .root import _ensure_dir, _user_name, trust_problem
 from .state import warn_once, events
 

@@ -9,8 +9,9 @@ from typing import Iterator, Optional
 
 from ..cache_files import BadFile, read_regular, read_sealed
 from .entries import _Broken, _check_file
-from .keys import entry_files, compute_key
+from .keys import compute_key
 from .layout import EXTENSION_NAME, FORMAT_VERSION, LAST_USED, MANIFEST, MODULE_NAME, RUNTIME_FILE
+from .layout import entry_files
 from .layout import _FORMAT_RE, _KEY_RE
 from .lock import _lock_is_free
 from .root import _ensure_dir, _unlink_quietly, cache_root, open_root, trust_problem

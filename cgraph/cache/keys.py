@@ -7,12 +7,11 @@ from typing import Any, Optional, Sequence
 
 from ..version import __version__
 from ..config import config
-from ..toolchain import compile_command, module_command
-from ..toolchain import lookup as _lookup_toolchain
-from ..toolchain import toolchain as _probe_toolchain
-from .. import build_units
-from .layout import EXTENSION_FILES, EXTENSION_NAME, FORMAT_VERSION, MODULE_FILE, RUNTIME_FILE
-from .layout import SOURCE_FILES
+from . import build_units
+from .compiler import compile_command, module_command
+from .compiler import lookup as _lookup_toolchain
+from .compiler import toolchain as _probe_toolchain
+from .layout import EXTENSION_NAME, FORMAT_VERSION, MODULE_FILE, RUNTIME_FILE, is_extension
 from .root import cache_root, open_root
 from .state import extension_stats, runtime_stats, stats
 
@@ -106,24 +105,8 @@ def extension_material(source: str, root: Optional[str] = None, include_dirs: Se
     }
 
 
-def _is_extension(material):
-    return material.get("kind") == "extension"
-
-
-def module_file_of(material: dict) -> str:
-    """The file name of the entry's module, by the kind the key material says."""
-    if _is_extension(material):
-        return EXTENSION_NAME + material["ext_suffix"]
-    return RUNTIME_FILE if material.get("kind") == "runtime" else MODULE_FILE
-
-
-def entry_files(module_name: str) -> tuple:
-    """An entry's files besides its module (the same for every kind)."""
-    return EXTENSION_FILES if module_name.startswith(EXTENSION_NAME) else SOURCE_FILES
-
-
 def _counters(material):
-    if _is_extension(material):
+    if is_extension(material):
         return extension_stats
     return runtime_stats if material.get("kind") == "runtime" else stats
 

@@ -16,3 +16,20 @@ LAST_USED = "last_used"
 FILE_MODE = 0o600             # published files: owner-only (never written again)
 _KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 _FORMAT_RE = re.compile(r"^v\d+$")
+
+
+def is_extension(material: dict) -> bool:
+    """Whether the key material is a CPython extension's (get_extension)."""
+    return material.get("kind") == "extension"
+
+
+def module_file_of(material: dict) -> str:
+    """The file name of the entry's module, by the kind the key material says."""
+    if is_extension(material):
+        return EXTENSION_NAME + material["ext_suffix"]
+    return RUNTIME_FILE if material.get("kind") == "runtime" else MODULE_FILE
+
+
+def entry_files(module_name: str) -> tuple:
+    """An entry's files besides its module (the same for every kind)."""
+    return EXTENSION_FILES if module_name.startswith(EXTENSION_NAME) else SOURCE_FILES

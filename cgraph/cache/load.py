@@ -12,7 +12,7 @@ import shutil
 import time
 from typing import Any, Optional
 
-from .. import deferred_link as _deferred_link
+from . import deferred_link as _deferred_link
 from .entries import _Broken, _touch_last_used, _verified_module, set_aside
 from .errors import CacheError
 from .layout import EXTENSION_NAME, MODULE_FILE, RUNTIME_FILE

@@ -3,14 +3,14 @@ get_extension) or by its key alone (load_by_key), load it, and build it on a mis
 import os
 from typing import Callable, Optional, Sequence
 
-from .. import shipped as _shipped
-from ..toolchain import AssumedToolchain
+from .adopt import adopt
+from .compiler import AssumedToolchain
 from .build import _CacheUnwritable, _PUBLISH_ATTEMPTS, _Vanished, _build_private
 from .build import build_and_publish
 from .errors import CacheTrustError, LayoutMismatch
-from .keys import _counters, module_file_of, compute_key, entry_folder, extension_material
+from .keys import _counters, compute_key, entry_folder, extension_material
 from .keys import key_material, runtime_material, toolchain
-from .layout import MODULE_FILE
+from .layout import MODULE_FILE, module_file_of
 from .load import CacheEntry, try_load
 from .lock import _key_lock, _thread_lock
 from .root import _check_cache_dir, cache_root, open_root
@@ -169,7 +169,7 @@ def _load_or_build(root, state, key, material, source, name, signature=None, ass
         for attempt in range(_PUBLISH_ATTEMPTS):
             with _key_lock(root, key, final):
                 entry = try_load(root, key, final, writable, module_name) or \
-                    _shipped.adopt(root, key, material, final)   # built meanwhile? shipped?
+                    adopt(root, key, material, final)   # built meanwhile? shipped?
                 if entry is not None:
                     _counters(material)["disk_hits"] += 1
                     return entry

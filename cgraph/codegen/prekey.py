@@ -23,7 +23,12 @@ import os
 
 import numpy as np
 
+from .. import cache
+from ..cache.compiler import FULL_OPTIMIZATION_BELOW, module_command
+from ..cache_files import BadFile, read_sealed, write_sealed
+from ..config import FLAG_TYPES, config
 from ..graph.basic import Constant, io_toposort
+from ..template_files import templates_dir
 from ..tensor.type import TensorType
 
 
@@ -39,7 +44,6 @@ def code_digest():
     costs far less than reading ~700 KB on every warm start); an edit changes the time, and
     a copy of cgraph elsewhere only gets records of its own.
     """
-    from .render import templates_dir
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     lines = []
     for base in (package, os.path.normpath(templates_dir())):
@@ -154,14 +158,11 @@ def _constant_content(data):
 
 def _environment():
     """What besides the graph changes the function: config flags, the compiler."""
-    from ..config import _FLAG_TYPES, config
-    from .. import cache
     # The whole-graph passes are not listed: their code is in the code digest, and which of
     # them are registered depends on what the process imported (scan's register when scan is
     # imported) while they act only on Scan nodes, and a graph holding a Scan takes no key.
-    flags = tuple((n, getattr(config, n)) for n in _FLAG_TYPES
+    flags = tuple((n, getattr(config, n)) for n in FLAG_TYPES
                   if n not in ("cache_dir", "compile_verbose", "mode"))
-    from ..toolchain import FULL_OPTIMIZATION_BELOW, module_command
     tc = cache.toolchain()
     commands = tuple(tuple(module_command(tc, "module.c", "module", size))
                      for size in (0, FULL_OPTIMIZATION_BELOW))
@@ -268,7 +269,6 @@ def save_graph_record(graph_key, module_key, inputs, rewritten_outputs, hidden_c
     compiles to the module ``module_key``, which takes ``hidden_constants`` (constants of
     that graph) after the inputs (best effort: a graph that does not pickle, or a cache that
     cannot be written, simply keeps taking the full path)."""
-    from .. import cache
     root = cache.cache_root()
     if cache.open_root(root) != "writable":
         return False
@@ -281,13 +281,11 @@ def save_graph_record(graph_key, module_key, inputs, rewritten_outputs, hidden_c
         return False
     if len(data) > _RECORD_MAX_BYTES:
         return False
-    from ..cache_files import write_sealed
     return write_sealed(_record_path(root, graph_key), data)
 
 
 def drop_graph_record(graph_key, why):
     """Set aside the record of ``graph_key`` (found wrong after it was read), with a warning."""
-    from .. import cache
     root = cache.cache_root()
     cache.quarantine_file(root, _record_path(root, graph_key), why)
 
@@ -301,8 +299,6 @@ def load_graph_record(graph_key, inputs, outputs):
     any check is set aside with a warning (as a broken module is) and the graph takes the
     full path, which writes it again.
     """
-    from .. import cache
-    from ..cache_files import BadFile, read_sealed
     root = cache.cache_root()
     if isinstance(cache.open_root(root), tuple):
         return None

@@ -2,6 +2,9 @@
 import functools
 import os
 
+from .. import cache
+from ..cache.shipped import shipped_template    # compiled at install time
+from ..cache_files import BadFile, read_sealed, write_sealed
 from ..template_files import templates_dir   # (re-exported: where the templates are)
 
 
@@ -28,7 +31,6 @@ def _bytecode_cache(jinja2):
     ~3 ms. Jinja checks each file against its template's source and its own version; each
     file is sealed (cgraph/cache_files.py) and read only from a folder that passes the
     cache's trust checks, so a damaged one is set aside (with a warning) and compiled again."""
-    from .. import cache
     try:
         root = cache.cache_root()
         state = cache.open_root(root)
@@ -45,9 +47,6 @@ def _bytecode_cache(jinja2):
 
 
 def _sealed_bytecode_cache(jinja2):
-    from .. import cache
-    from ..cache_files import BadFile, read_sealed, write_sealed
-
     class SealedBytecodeCache(jinja2.BytecodeCache):
         def __init__(self, root, folder):
             self.root, self.folder = root, folder
@@ -65,7 +64,6 @@ def _sealed_bytecode_cache(jinja2):
             except OSError:
                 return
             if payload is None:
-                from ..shipped import shipped_template    # compiled at install time
                 payload = shipped_template(os.path.basename(path))
             if payload is not None:
                 bucket.bytecode_from_string(payload)   # Jinja checks version and source

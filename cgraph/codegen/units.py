@@ -32,7 +32,7 @@ build_units runs as many compiles at a time as there are cores.
 import dataclasses
 import re
 
-from ..build_units import UNIT_MARKER, unit_role  # noqa: F401 (the format the build cuts)
+from ..cache.build_units import UNIT_MARKER, unit_role  # noqa: F401 (the format the build cuts)
 from .render import render
 
 # Characters of node blocks per unit of blocks. Measured with gcc 12 on the MLP step (user

@@ -26,6 +26,9 @@ import threading
 
 import numpy as np
 
+from .. import cache
+from .runners import CRunner
+
 FALLBACK = object()   # what a Caller returns when it declines a call
 
 # Release the GIL around cg_run only when the inputs hold at least this many elements:
@@ -78,7 +81,6 @@ def _build_extension():
 
 def extension_entry():
     """The extension's cache entry, loaded (or built) through the cache; raises on failure."""
-    from .. import cache
     from ..prebuilt import extension_spec     # what install time builds it from, too
     source, include_dirs, extra = extension_spec()
     return cache.get_extension(source, "fastcall", include_dirs=include_dirs, extra=extra)
@@ -106,7 +108,6 @@ def _spec(type_, written):
 def link_call_path(function, runner):
     """The Caller for ``function`` (a C-mode Function whose runner is ``runner``), or None
     when its calls must take the Python path."""
-    from .runners import CRunner
     if not isinstance(runner, CRunner) or function.profile is not None or \
             function.layout.stateful:
         return None

@@ -21,6 +21,7 @@ from ..config import config
 from ..graph.basic import Constant, Variable, ancestors, clone_replace, graph_inputs, io_toposort
 from ..graph.basic import set_eval_compiler
 from ..runtime_library import prepare as prepare_runtime, runtime, runtime_for_linking
+from ..tensor.type import C_DTYPES
 from ..tensor.var import as_tensor_variable
 from .fastcall import FALLBACK as _FALLBACK, link_call_path, prepare as prepare_call_path
 from .fastcall import extension as call_path_extension
@@ -713,7 +714,6 @@ class Function:
 def _refuse_dtypes_without_c(graph_in, roots):
     """A TypeError naming the first variable whose dtype the C backend does not compute
     (float16: stored, and computed by the numpy reference only), before any lowering."""
-    from ..tensor.type import C_DTYPES
     for var in sorted(ancestors(roots, stop_at=graph_in), key=lambda v: v.id):
         dtype = getattr(var.type, "dtype", None)
         if dtype is not None and dtype not in C_DTYPES:

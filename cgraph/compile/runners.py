@@ -10,6 +10,7 @@ import threading
 
 import numpy as np
 
+from ..graph.basic import Constant
 from ..graph.labels import label_of, nan_guard_message
 from ..tensor.type import shape_str
 
@@ -175,7 +176,6 @@ class PyRunner:
         self._layout = None    # (order, branch guards, node ids), made at the first call
 
     def __call__(self, values):
-        from ..graph.basic import Constant
         from ..ifelse import branch_layout, guard_holds
         env = dict(zip(self.inputs, values))
         if self.nan_guard:

@@ -232,9 +232,9 @@ class FlagsDirective(Directive):
     has_content = False
 
     def run(self):
-        from cgraph.config import _FLAG_TYPES
+        from cgraph.config import FLAG_TYPES
         rows = []
-        for name, (kind, default, choices) in _FLAG_TYPES.items():
+        for name, (kind, default, choices) in FLAG_TYPES.items():
             allowed = ", ".join(f"``{c}``" for c in choices) if choices else kind.__name__
             rows.append([f"``{name}``", f"``{default!r}``", allowed])
         lines = _table(["flag", "default", "values"], rows, "35 25 40")

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 import cgraph
-from cgraph import cache, gemm_tuning, prebuilt, shipped
+from cgraph import cache, gemm_tuning, prebuilt
+from cgraph.cache import adopt, shipped
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Children import the cgraph this process imported (the worktree, or an installed package
@@ -29,12 +30,13 @@ PROGRAM = textwrap.dedent("""
     with warnings.catch_warnings(record=True) as caught:
         import numpy as np
         import cgraph, cgraph.tensor as T
-        from cgraph import cache, gemm_tuning, shipped
+        from cgraph import cache, gemm_tuning
+        from cgraph.cache import adopt
         x = T.dvector("x")
         f = cgraph.function([x], T.exp(x) * 2.0, name="prebuilt_exp")
         value = f(np.array([0.0, 1.0])).tolist()
     print(json.dumps({"value": value, "fast_call": f._fast_call is not None,
-                      "prebuilt": shipped.stats, "runtime": cache.runtime_stats,
+                      "prebuilt": adopt.stats, "runtime": cache.runtime_stats,
                       "extension": cache.extension_stats,
                       "tiles": gemm_tuning.chosen().get("source"),
                       "warnings": [str(w.message) for w in caught]}))
@@ -209,7 +211,8 @@ DEFERRED = textwrap.dedent("""
     import glob, hashlib, json, os, sys
     import numpy as np
     import cgraph, cgraph.tensor as T
-    from cgraph import cache, deferred_link, runtime_library
+    from cgraph import cache, runtime_library
+    from cgraph.cache import deferred_link
     if sys.argv[1] == "broken-runtime":
         runtime_library.render_source = lambda: "this is not C;"
     else:     # a runtime build (if any) that surely outlasts the lowering of the graph
@@ -294,7 +297,7 @@ def _fake_unit(folder, key, module_name, manifest_key=None):
 
 
 def _check(folder, key):
-    return shipped._checked_unit(folder, key, cache.RUNTIME_FILE, cache.SOURCE_FILES)
+    return adopt._checked_unit(folder, key, cache.RUNTIME_FILE, cache.SOURCE_FILES)
 
 
 def test_checks_accept_a_unit_that_matches_its_manifest(tmp_path):
@@ -339,7 +342,7 @@ def test_checks_refuse_a_damaged_unit(tmp_path, damage, why):
     elif damage == "bad-json":
         with open(manifest, "w") as f:
             f.write("{not json")
-    with pytest.raises(shipped._Refused, match=why):
+    with pytest.raises(adopt._Refused, match=why):
         _check(folder, key)
 
 
@@ -349,17 +352,16 @@ def test_adopt_looks_only_for_shipped_kinds_and_present_keys(tmp_path, monkeypat
     _fake_unit(str(tmp_path / "units" / key), key, cache.MODULE_FILE)
     root, final = str(tmp_path / "cache"), str(tmp_path / "cache" / "entry")
     # graph modules are never shipped, even with a unit of their key present
-    assert shipped.adopt(root, key, {"kind": "module"}, final) is None
-    assert shipped.adopt(root, "34" * 32, {"kind": "runtime"}, final) is None   # absent
-    assert shipped.adopt(root, "../" + key, {"kind": "runtime"}, final) is None  # not a key
-    assert not os.path.exists(final) and shipped.stats["refused"] == 0
+    assert adopt.adopt(root, key, {"kind": "module"}, final) is None
+    assert adopt.adopt(root, "34" * 32, {"kind": "runtime"}, final) is None   # absent
+    assert adopt.adopt(root, "../" + key, {"kind": "runtime"}, final) is None  # not a key
+    assert not os.path.exists(final) and adopt.stats["refused"] == 0
 
 
 def test_by_default_units_are_looked_for_in_the_package(monkeypatch):
     """(In a source tree that folder does not exist: every lookup misses.)"""
     monkeypatch.delenv(shipped.PREBUILT_DIR_VARIABLE, raising=False)
-    assert shipped.prebuilt_dir() == os.path.join(os.path.dirname(shipped.__file__),
-                                                   "_prebuilt")
+    assert shipped.prebuilt_dir() == os.path.join(os.path.dirname(cgraph.__file__), "_prebuilt")
 
 
 # --- the install step (setup.py) ----------------------------------------------------------
@@ -434,10 +436,10 @@ def test_a_shipped_file_is_read_by_the_cache_files_check_with_root_as_an_owner(t
     path.write_bytes(b"\x7fELF")
     os.chmod(path, 0o644)
     me = os.geteuid()
-    assert shipped._OWNERS == (me, 0)
-    assert read_regular(str(path), owners=shipped._OWNERS) == b"\x7fELF"
+    assert shipped.OWNERS == (me, 0)
+    assert read_regular(str(path), owners=shipped.OWNERS) == b"\x7fELF"
     with pytest.raises(BadFile, match=f"belongs to user {me}, not to user {me + 1}"):
         read_regular(str(path), owners=(me + 1,))
     os.chmod(path, 0o666)
     with pytest.raises(BadFile, match="writable by others"):
-        read_regular(str(path), owners=shipped._OWNERS)
+        read_regular(str(path), owners=shipped.OWNERS)

@@ -1,4 +1,4 @@
-"""The compiler probe (cgraph/toolchain.py) goes into every cache key, so it must give one
+"""The compiler probe (cgraph/cache/compiler.py) goes into every cache key, so it must give one
 machine one description: a compiler run that fails for want of resources (a loaded machine:
 cc1 or ld not started, killed) is retried, never taken for an answer; two fresh caches on one
 machine compute the same keys."""
@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 import cgraph
-from cgraph import toolchain
+from cgraph.cache import compiler
 
 CGRAPH_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(cgraph.__file__)))
 
@@ -51,33 +51,34 @@ def wrapper(tmp_path, monkeypatch):
 
 def test_transient_compiler_failures_do_not_change_the_description(wrapper, tmp_path,
                                                                    monkeypatch):
-    steady = toolchain._probe(wrapper)
+    steady = compiler._probe(wrapper)
     assert steady["target_flags"] and steady["version"].endswith(")")
     monkeypatch.setenv("CG_FLAKY", str(tmp_path))
-    flaky = toolchain._probe(wrapper)
+    flaky = compiler._probe(wrapper)
     assert flaky == steady
     with open(tmp_path / "count") as f:
         assert len(f.read().split()) > 6          # the failures happened, and were retried
 
 
 def test_a_compiler_that_keeps_failing_fails_the_probe_loudly(wrapper, monkeypatch):
-    monkeypatch.setattr(toolchain, "PROBE_ATTEMPTS", 2)
+    monkeypatch.setattr(compiler, "PROBE_ATTEMPTS", 2)
     monkeypatch.setenv("CG_NO_NATIVE", "fatal error: cannot execute 'cc1': vfork: "
                                        "Resource temporarily unavailable")
-    with pytest.raises(toolchain.CompilerMissing, match="probing the C compiler .* failed 2 "
-                                                         "times .*-march=native"):
-        toolchain._probe(wrapper)
+    with pytest.raises(compiler.CompilerMissing, match="probing the C compiler .* failed 2 "
+                                                        "times .*-march=native"):
+        compiler._probe(wrapper)
     # a compiler that rejects -march=native (not the machine's fault) builds for its default
     # target, as before
     monkeypatch.setenv("CG_NO_NATIVE", "error: unrecognized command-line option")
-    assert toolchain._probe(wrapper)["target_flags"] == []
+    assert compiler._probe(wrapper)["target_flags"] == []
 
 
 # A fresh cache (no shipped probe) in a new process: its compiler description and the keys of
 # the runtime library and of one module, computed without building them.
 KEYS = textwrap.dedent("""
     import json
-    from cgraph import cache, deferred_link, runtime_library
+    from cgraph import cache, runtime_library
+    from cgraph.cache import deferred_link
     root = cache.cache_root()
     runtime = cache.compute_key(cache.runtime_material(runtime_library.source_digest(), root,
                                                        build=True))

@@ -529,7 +529,7 @@ def test_an_avx2_only_build_has_the_32_byte_variants(tmp_path):
     import subprocess
     if not shutil.which("gcc"):
         pytest.skip("no gcc")
-    from cgraph import build_units
+    from cgraph.cache import build_units
     lib_path, objects = tmp_path / "rt_avx2.so", []
     for k, unit in enumerate(build_units.unit_sources(runtime_library.render_source())):
         src = tmp_path / f"unit{k}.c"

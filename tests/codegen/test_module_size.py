@@ -6,7 +6,7 @@ import os
 import sys
 
 import cgraph
-from cgraph.build_units import unit_role, unit_sources
+from cgraph.cache.build_units import unit_role, unit_sources
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from benchmarks import workloads  # noqa: E402

@@ -11,7 +11,8 @@ import pytest
 
 import cgraph
 import cgraph.tensor as T
-from cgraph import build_units, cache, runtime_library, template_files
+from cgraph import cache, runtime_library, template_files
+from cgraph.cache import build_units
 
 pytestmark = [pytest.mark.slow,   # programs in fresh caches build the runtime
               pytest.mark.usefixtures("no_prebuilt_units")]   # (not adopt the run's)
@@ -74,7 +75,7 @@ def test_module_is_plain_c_linked_to_the_runtime(tmp_path, monkeypatch):
     build = json.load(open(os.path.join(folder, "build.json")))
     runtime = runtime_library.runtime()
     assert build["material"]["runtime"] == runtime.key
-    # found with -I to the templates folder, a placeholder in the key (see toolchain.py)
+    # found with -I to the templates folder, a placeholder in the key (see cache/compiler.py)
     assert [w for w in build["command"] if w.startswith("-I")] == \
         ["-I" + template_files.templates_dir()]
     assert [w for w in build["material"]["command"] if w.startswith("-I")] == ["-I@include"]

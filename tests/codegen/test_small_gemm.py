@@ -11,7 +11,7 @@ import pytest
 import cgraph
 import cgraph.tensor as T
 from cgraph.tensor.blas import gemm
-import cgraph.toolchain
+import cgraph.cache.compiler
 from util import TOLERANCE, assert_clean_build, assert_same
 
 rng = np.random.default_rng(0)

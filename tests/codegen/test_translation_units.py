@@ -1,5 +1,5 @@
 """A module split into translation units compiled in parallel (cgraph/codegen/units.py and
-cgraph/build_units.py): same values as one unit, a unit the compiler rejects gives the
+cgraph/cache/build_units.py): same values as one unit, a unit the compiler rejects gives the
 cache's usual error, compiles from threads at the same time give the right functions."""
 import json
 import os
@@ -11,7 +11,8 @@ from hypothesis import given, settings, strategies as st
 
 import cgraph
 import cgraph.tensor as T
-from cgraph import build_units, cache
+from cgraph import cache
+from cgraph.cache import build_units
 from cgraph.codegen import units
 
 
@@ -206,7 +207,7 @@ def test_keys_name_the_runtime_header_folder_by_a_placeholder():
 
     from cgraph.cache.keys import key_material
     from cgraph.template_files import templates_dir
-    from cgraph.toolchain import RUNTIME_INCLUDE
+    from cgraph.cache.compiler import RUNTIME_INCLUDE
     runtime = types.SimpleNamespace(key="0" * 64)
     one = "int one(void) { return 1; }\n"
     split = (f"{build_units.UNIT_MARKER}0 */\nint zero(void) {{ return 0; }}\n"

@@ -195,11 +195,11 @@ def test_blas_from_either_source_computes_dot_products(tmp_path, source):
 
 
 def test_gcc_effort_follows_module_size():
-    from cgraph import toolchain
+    from cgraph.cache import compiler
     tc = {"cc": "gcc", "vector_math": False, "target_flags": [], "python_include": "/inc",
           "version": "gcc (Debian 12.2.0-14) 12.2.0 (12.2.0)"}
-    small = toolchain.compile_command(tc, "m.c", "m.so", 1000)
-    large = toolchain.compile_command(tc, "m.c", "m.so", toolchain.FULL_OPTIMIZATION_BELOW)
+    small = compiler.compile_command(tc, "m.c", "m.so", 1000)
+    large = compiler.compile_command(tc, "m.c", "m.so", compiler.FULL_OPTIMIZATION_BELOW)
     assert "-O3" in small and "-O1" not in small
     assert "-O1" in large and "-ftree-vectorize" in large and "-O3" not in large
     # gcc's vzeroupper pass runs only with -fexpensive-optimizations (-O2's): without it an
@@ -207,7 +207,7 @@ def test_gcc_effort_follows_module_size():
     assert "-fexpensive-optimizations" in large
     assert "-Wall" in small and "-Wall" in large
     clang = dict(tc, version="Debian clang version 14.0.6 (14.0.6)")
-    assert "-O3" in toolchain.compile_command(clang, "m.c", "m.so", 10**6)   # gcc's flags only
+    assert "-O3" in compiler.compile_command(clang, "m.c", "m.so", 10**6)   # gcc's flags only
 
 
 def test_a_large_module_compiles_without_warnings_at_its_level():
@@ -220,7 +220,7 @@ def test_a_large_module_compiles_without_warnings_at_its_level():
     h = T.tanh(T.dot(x, w)) * (x ** 2).sum(axis=1, keepdims=True)
     cost = T.nnet.softmax(h)[T.arange(x.shape[0]), 0].mean() + (w ** 2).sum() + T.dot(v, v)
     f = cgraph.function([x, v], cost, updates=[(w, w - 0.1 * T.grad(cost, w))])
-    assert len(f.c_source) >= cgraph.toolchain.FULL_OPTIMIZATION_BELOW
+    assert len(f.c_source) >= cgraph.cache.compiler.FULL_OPTIMIZATION_BELOW
     with open(os.path.join(os.path.dirname(f.module_path), "build.json")) as fh:
         build = json.load(fh)
     command = build["material"].get("unit_commands", [build["command"]])[0]   # unit 0's
@@ -259,7 +259,7 @@ def test_a_large_module_inlines_softplus_and_clears_the_avx_state():
                            + (1 - x) * T.log(1 - T.nnet.sigmoid(pre_v)), axis=1))
     f = cgraph.function([x], monitor, updates=[(p, p - np.float32(0.1) * g)
                                                for p, g in zip([W, hb, vb], grads)])
-    if len(f.c_source) < cgraph.toolchain.FULL_OPTIMIZATION_BELOW:
+    if len(f.c_source) < cgraph.cache.compiler.FULL_OPTIMIZATION_BELOW:
         pytest.skip("the step module is below the size of -O1 builds")
     with open(os.path.join(os.path.dirname(f.module_path), "build.json")) as fh:
         build = json.load(fh)

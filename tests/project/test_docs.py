@@ -46,8 +46,8 @@ def test_porting_page_lists_every_unsupported_name(built):
             if hint:
                 assert " ".join(hint.split()) in text, hint
     assert '<span class="pre">cgraph.tensor.nnet</span>' in page and "Differences" in page
-    from cgraph.config import _FLAG_TYPES
-    for flag in _FLAG_TYPES:
+    from cgraph.config import FLAG_TYPES
+    for flag in FLAG_TYPES:
         assert f'<span class="pre">{flag}</span>' in page, flag
 
 

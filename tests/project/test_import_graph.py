@@ -30,15 +30,8 @@ SAME_LAYER = {
     # the command line (python -m cgraph cache ...) sits above all it drives: it prebuilds
     # units and lists kernel choices
     "cgraph.cache.cli": "cgraph.command_line",
-    # the build cache and what it drives: the compiler probe quarantines bad cache files,
-    # the cache builds with the probed compiler
-    "cgraph.toolchain": "cgraph.cache",
+    # the build cache's sealed record files and the BLAS pointers a loaded module is given
     "cgraph.cache_files": "cgraph.cache",
-    # units shipped with the package and modules compiled beside their runtime library are
-    # found and built by the cache (lookup, build) and drive it (adopt, link)
-    "cgraph.shipped": "cgraph.cache",
-    "cgraph.deferred_link": "cgraph.cache",
-    "cgraph.build_units": "cgraph.cache",
     "cgraph.blas_pointers": "cgraph.cache",
     # where the templates are, and the runtime header a module compiles with
     "cgraph.template_files": "cgraph.cache",
@@ -225,12 +218,9 @@ def test_layers_import_one_way_even_inside_functions():
 # - "cycle": at module level it would close an import cycle (the module imported imports
 #   this one, directly or not);
 # - "light": it keeps `import cgraph` from loading a module only some programs need (the
-#   module is not loaded by `import cgraph`);
-# - "later": cycle-free at module level, not yet hoisted; the reason says why.
+#   module is not loaded by `import cgraph`).
 # A new import inside a function fails test_imports_inside_functions_are_listed: import at
 # module level, or list it here with its kind and reason.
-_COMPILE_PATH = "compile path and cache layer, reworked by other branches this round"
-
 DEFERRED = {
     ("cgraph.tensor.elemwise", "cgraph.tensor.math_ops"): (
         "cycle", "Elemwise's and SumToShape's gradients broadcast with second/zeros_like, "
@@ -238,16 +228,12 @@ DEFERRED = {
     ("cgraph.tensor.elemwise", "cgraph.tensor.reduction"): (
         "cycle", "DimShuffle's gradient sums over the axes it added, and the reductions "
         "are built on DimShuffle"),
-    ("cgraph.deferred_link", "cgraph.cache"): ("cycle", "the cache links through it"),
-    ("cgraph.shipped", "cgraph.cache"): ("cycle", "the cache adopts shipped units through it"),
-    ("cgraph.toolchain", "cgraph.cache"): ("cycle", "the cache builds with the toolchain"),
     ("cgraph.scan_module.scan_op", "cgraph.scan_module.scan_grad"): (
         "cycle", "a scan's gradient is a scan: scan_grad builds Scan nodes"),
     ("cgraph.__main__", "cgraph.cache.cli"): ("light", "python -m cgraph runs the CLI only"),
     ("cgraph.cache.cli", "cgraph.gemm_tuning"): ("light", "one subcommand's"),
     ("cgraph.cache.cli", "cgraph.prebuilt"): ("light", "one subcommand's"),
     ("cgraph.cache.load", "cgraph.blas_pointers"): ("light", "found when a module is loaded"),
-    ("cgraph.codegen.prekey", "cgraph.codegen.render"): ("light", "Jinja2, on a cache miss"),
     ("cgraph.compile.fastcall", "cgraph.prebuilt"): ("light", "on a cache miss"),
     ("cgraph.compile.function", "cgraph.rewrite"): ("light", "on a cache miss"),
     ("cgraph.compile.function", "cgraph.codegen.lower"): ("light", "on a cache miss"),
@@ -271,30 +257,6 @@ DEFERRED = {
     ("cgraph.scan_module.scan_inline", "cgraph.rewrite.engine"): ("light", "when a scan "
                                                                   "compiles"),
     ("cgraph.scan_module.scan_op", "cgraph.rewrite"): ("light", "when a scan compiles"),
-    **{pair: ("later", _COMPILE_PATH) for pair in [
-        ("cgraph.cache.cli", "cgraph.compile.fastcall"),
-        ("cgraph.cache.cli", "cgraph.runtime_library"),
-        ("cgraph.codegen.prekey", "cgraph.cache"),
-        ("cgraph.codegen.prekey", "cgraph.cache_files"),
-        ("cgraph.codegen.prekey", "cgraph.config"),
-        ("cgraph.codegen.prekey", "cgraph.toolchain"),
-        ("cgraph.codegen.render", "cgraph.cache"),
-        ("cgraph.codegen.render", "cgraph.cache_files"),
-        ("cgraph.codegen.render", "cgraph.shipped"),
-        ("cgraph.compile.fastcall", "cgraph.cache"),
-        ("cgraph.compile.fastcall", "cgraph.compile.runners"),
-        ("cgraph.compile.function", "cgraph.tensor.type"),
-        ("cgraph.compile.runners", "cgraph.graph.basic"),
-        ("cgraph.gemm_tuning", "cgraph.cache"),
-        ("cgraph.prebuilt", "cgraph.cache"),
-        ("cgraph.prebuilt", "cgraph.cache.layout"),
-        ("cgraph.prebuilt", "cgraph.cache_files"),
-        ("cgraph.prebuilt", "cgraph.runtime_library"),
-        ("cgraph.prebuilt", "cgraph.toolchain"),
-        ("cgraph.runtime_library", "cgraph.cache"),
-        ("cgraph.runtime_library", "cgraph.deferred_link"),
-        ("cgraph.runtime_library", "cgraph.toolchain"),
-    ]},
 }
 
 
@@ -323,7 +285,7 @@ def test_imports_inside_functions_are_listed():
 
 def test_each_deferred_import_is_of_its_kind():
     """A "cycle" one would close a cycle at module level; a "light" one imports a module
-    that `import cgraph` does not load; a "later" one would close none."""
+    that `import cgraph` does not load; there is no other kind."""
     modules = _modules()
     edges = import_edges(modules, module_level_only=True)
     loaded = subprocess.run(
@@ -337,8 +299,8 @@ def test_each_deferred_import_is_of_its_kind():
             wrong.append(f"{module} -> {target} closes no cycle: import it at module level")
         if kind == "light" and target in loaded:
             wrong.append(f"{module} -> {target}: `import cgraph` loads it anyway")
-        if kind == "later" and cycle:
-            wrong.append(f"{module} -> {target} closes a cycle: its kind is 'cycle'")
+        if kind not in ("cycle", "light"):
+            wrong.append(f"{module} -> {target}: kind {kind!r} is neither 'cycle' nor 'light'")
     assert not wrong, "; ".join(wrong)
 
 

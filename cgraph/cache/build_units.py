@@ -2,7 +2,7 @@
 compiled to an object file by its own compiler process, as many at a time as there are
 cores, then the objects are linked into the module.
 
-The cache (cgraph/cache.py) treats such a build as one compiler run: ``unit_material`` gives
+The cache (cgraph/cache/) treats such a build as one compiler run: ``unit_material`` gives
 the commands that go into the key (one per unit, and the link as the key's ``command``), and
 ``start`` returns an object that behaves like the ``subprocess.Popen`` of a single compile
 (``communicate``, ``returncode``, ``kill``), so the entry, its key, manifest, lock, failure
@@ -16,7 +16,8 @@ by its template (RUNTIME_UNITS), so its key is made without rendering it.
 import os
 import time
 
-from . import toolchain as _tc
+from .. import parallel
+from . import compiler as _tc
 
 # Optimisation per kind of unit. The elementwise kernels (the loops the vectoriser must see)
 # get -O3: on the MLP step (W3) they are 7 KB of C (and the header), 0.17 s of gcc at -O3
@@ -96,7 +97,7 @@ def unit_material(info: dict, source: str, output: str, runtime: bool) -> dict:
                  *info["target_flags"], *_tc.vector_flags(info),
                  *([_tc.RUNTIME_INCLUDE] if runtime else []), "-c", unit_file(k), "-o",
                  _object_file(k)] for k, text in enumerate(sources)]
-    link = [info["cc"], "-shared", "-fPIC", *_tc.parallel.compile_flags(info),
+    link = [info["cc"], "-shared", "-fPIC", *parallel.compile_flags(info),
             *[_object_file(k) for k in range(len(sources))], "-o", output,
             *([_tc.RUNTIME_PATH] if runtime else []), *_tc.math_libs(info)]
     return {"command": link, "unit_commands": compiles}

@@ -13,8 +13,11 @@ link, which gives the same bytes as running it whole (the object's name is in no
 tests/cache/test_prebuilt.py checks it). A module is loaded only after its runtime library is.
 """
 import os
+import time
 
 from . import build_units
+from .errors import CacheError
+from .state import runtime_images
 
 OBJECT_FILE = "module.o"
 # keys of runtime libraries handed out as PendingRuntime, not loaded yet -> the function that
@@ -88,14 +91,12 @@ def before_link(material, link_file, cwd):
 
 
 def _copy_runtime_when_loaded(runtime_key, link_file, cwd):
-    import time
-    from . import cache
     started = time.perf_counter()
     wait_for_runtime()
     stats["runtime_wait_seconds"] += time.perf_counter() - started
-    image = cache.runtime_images.get(runtime_key)
+    image = runtime_images.get(runtime_key)
     if image is None:
-        raise cache.CacheError("cgraph: the runtime library a module was compiled "
-                               "for is not the one this process loaded")
+        raise CacheError("cgraph: the runtime library a module was compiled "
+                         "for is not the one this process loaded")
     with open(os.path.join(cwd, link_file), "wb") as f:
         f.write(image)

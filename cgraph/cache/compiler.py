@@ -20,10 +20,11 @@ import os
 import shutil
 import sys
 
-from .version import __version__
-from . import parallel   # OpenMP flags (config.openmp, config.omp_threads)
-from .cache_files import BadFile, read_sealed, write_sealed
-from .config import config
+from ..version import __version__
+from .. import parallel   # OpenMP flags (config.openmp, config.omp_threads)
+from ..cache_files import BadFile, read_sealed, write_sealed
+from ..config import config
+from .entries import quarantine_file
 from .shipped import shipped_probe
 
 # A call to a function nothing declares (a runtime helper missing from runtime.h) is an
@@ -172,7 +173,6 @@ def _read_probe(saved):
                 not isinstance(info["target_flags"], list):
             raise BadFile(saved, "is not a compiler description")
     except (BadFile, ValueError) as exc:
-        from .cache import quarantine_file
         quarantine_file(os.path.dirname(os.path.dirname(saved)), saved,
                         exc.why if isinstance(exc, BadFile) else "is not valid JSON")
         return None

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..version import __version__
 from ..graph.basic import Constant
-from ..graph.labels import c_string, label_of, nan_guard_message  # noqa: F401 (also used from here)
+from ..graph.labels import c_string, c_text, label_of, nan_guard_message  # noqa: F401 (also used from here)
 from ..ifelse import IfElse, branch_layout
 from ..tensor.type import FLOAT_DTYPES
 from .names import NameTable
@@ -27,7 +27,8 @@ EMBED_CONSTANT_LIMIT = 256   # elements; larger constants are passed in at call 
 class VarInfo:
     """What a template needs to know about a variable."""
     name: str          # C identifier
-    label: str         # how error messages name it (the user's name or the expression)
+    label: str         # how error messages name it (the user's name or the expression),
+                       # inside a printf format (c_string: % doubled)
     ndim: int
     dtype: str
     ctype: str
@@ -39,6 +40,7 @@ class VarInfo:
     data_name: str = ""
     data_owner: bool = True     # a constant's static array is written with this one
     inplace_input: int = -1     # an output that may be written into this input's buffer
+    arg_label: str = ""         # the label as an argument the runtime prints with %s (c_text)
 
 
 def c_literal(value, dtype):
@@ -179,6 +181,7 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
 
     def declare(var, fallback, comment=""):
         vi = VarInfo(name=names.make(var.name, fallback), label=c_string(label_of(var)),
+                     arg_label=c_text(label_of(var)),
                      ndim=var.ndim, dtype=var.dtype, ctype=var.type.ctype,
                      broadcastable=var.broadcastable, comment=comment)
         info[var] = vi
@@ -243,7 +246,8 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
             if var not in info:
                 declare(var, f"{node.op.short_name()}{node_id}")
         out_name = node.outputs[0].name
-        op_label = c_string(f"{node.op}" + (f" computing {out_name}" if out_name else ""))
+        op_named = f"{node.op}" + (f" computing {out_name}" if out_name else "")
+        op_label, op_arg_label = c_string(op_named), c_text(op_named)
         params = node.op.c_params(node)
         if isinstance(node.op, IfElse):
             params["flag"] = flags[node]
@@ -259,7 +263,8 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
                 kernel_template, f"cg_loop_{info[node.outputs[0]].name}", **context)
         code = render(node.op.c_template,
                       ins=[info[v] for v in node.inputs], outs=[info[v] for v in node.outputs],
-                      node_id=node_id, op_label=op_label, **params)
+                      node_id=node_id, op_label=op_label,
+                      op_arg_label=op_arg_label, **params)
         # The user's source line is not written into the C (it would change the cache key
         # whenever code above moves); errors report it from the Python side.
         header = f"{node.op}: {', '.join(info[v].name for v in node.outputs)} <- " \

@@ -27,9 +27,17 @@ def label_of(var: Variable, depth: int = 2) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def c_text(text: str) -> str:
+    """``text`` as the inside of a C string literal, for the runtime to print with ``%s``
+    (a label passed as an argument): its ``%`` signs as written."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+
+
 def c_string(text: str) -> str:
-    """``text`` as the inside of a C string literal that printf-style functions print as is."""
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ").replace("%", "%%")
+    """``text`` as the inside of a C string literal that is itself a printf format (a label
+    written into the message a template formats): its ``%`` signs doubled, so they print as
+    written. A label the runtime prints with ``%s`` takes ``c_text``."""
+    return c_text(text).replace("%", "%%")
 
 
 def nan_guard_message(var: Variable, node_id: int | None = None, node=None) -> str:

@@ -16,7 +16,7 @@ ran those checks on the same values.
 """
 
 from ..graph.basic import Apply, Op
-from ..graph.labels import c_string, label_of
+from ..graph.labels import c_text, label_of
 from ..tensor.blas import Dot
 from ..tensor.elemwise import DimShuffle, Elemwise, SumToShape, sum_array_to_shape
 from ..tensor.type import TensorType
@@ -70,7 +70,7 @@ class SumToBroadcastShape(Op):
         return [sum_array_to_shape(g, self.target_shape(sources), self.label)]
 
     def c_params(self, node):
-        return {"dims": self.dims, "target_label": c_string(self.label)}
+        return {"dims": self.dims, "target_label": c_text(self.label)}
 
 
 def _length_sources(var, axis, depth=32):

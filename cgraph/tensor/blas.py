@@ -10,7 +10,7 @@ dimensions is lowered to a transpose, reshapes and one Dot (tensordot.py).
 import numpy as np
 
 from ..graph.basic import Apply, Constant, InplaceConditions, Op
-from ..graph.labels import c_string, label_of
+from ..graph.labels import c_text, label_of
 from .elemwise import loop_tail, pad_left
 from .math_ops import cast
 from .scalar_ops import upcast
@@ -249,7 +249,7 @@ class Gemm(Op):
                 "tail": loop_tail([v.dtype for v in node.inputs[3:] + node.outputs]
                                   + list(() if self.scalar_op is None else
                                          self.scalar_op.temporary_dtypes)),
-                "statements": statements, "expr": expr, "z_label": c_string(self._z_label(node)),
+                "statements": statements, "expr": expr, "z_label": c_text(self._z_label(node)),
                 # z inputs of one element are read once, before the loop
                 "scalar_z": [k for k, z in enumerate(z_inputs) if all(z.broadcastable)],
                 "vector_z": [k for k, z in enumerate(z_inputs) if not all(z.broadcastable)]}

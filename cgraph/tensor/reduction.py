@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..graph.basic import Apply, Constant, Op
-from ..graph.labels import c_string, label_of
+from ..graph.labels import c_text, label_of
 from .elemwise import DimShuffle, broadcast_like, pad_left
 from .math_ops import cast, eq, isclose, maximum, ones_like, switch
 from .scalar_ops import upcast
@@ -311,9 +311,9 @@ class Reduce(Op):
             "reduced": _reduced_mask(self.axis),
             "keepdims": int(self.keepdims),
             "ddof": self.ddof,
-            "empty": f'"{c_string(_empty_what(self.mode))}"' if self.mode in ("max", "min")
+            "empty": f'"{c_text(_empty_what(self.mode))}"' if self.mode in ("max", "min")
             else "NULL",
-            "label": c_string(value_label(node) if fused else label_of(x)),
+            "label": c_text(value_label(node) if fused else label_of(x)),
             "acc_ctype": acc_ctype,
             "scalar_mask": f"{builtins.sum(1 << k for k in scalar):#x}ull",
             # the fold functions (c_support_code), NULL where the node has none
@@ -594,7 +594,7 @@ class ArgReduce(Op):
             "reduced": _reduced_mask(self.axis),
             "keepdims": int(self.keepdims),
             "with_value": self.with_value,
-            "empty": c_string(_empty_what(f"arg{self.kind}")),
+            "empty": c_text(_empty_what(f"arg{self.kind}")),
         }
 
     def c_support_code(self, node, module):

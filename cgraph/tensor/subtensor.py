@@ -20,7 +20,7 @@ import weakref
 import numpy as np
 
 from ..graph.basic import Apply, Constant, Op, Variable
-from ..graph.labels import c_string, label_of
+from ..graph.labels import c_string, c_text, label_of
 from .basic import cast, eq, mul
 from .elemwise import DimShuffle, pad_left, sum_to_shape
 from .reduction import sum as reduce_sum
@@ -716,6 +716,7 @@ def _advanced_c_params(pattern, node, first_index):
     layout = AdvancedSubtensor.layout(pattern, n_broadcast)
     return {
         "indexed_label": c_string(_indexed_label(node, pattern)),
+        "indexed_arg_label": c_text(_indexed_label(node, pattern)),
         "pattern": pattern,
         "n_broadcast": n_broadcast,
         "first_index": first_index,

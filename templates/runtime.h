@@ -1127,6 +1127,12 @@ CG_API int cg_sum_to_shape(cg_array *out, void *dest, const cg_array *g, int nd,
                            const int64_t *target, int dtype, const char *op,
                            const char *label, cg_pool *pool, char *err, int errlen);
 
+/* The message of a status an elementwise loop returned (CG_INTERRUPTED, CG_ZERO_DIVISION:
+ * integer division by zero, any other: integers to negative integer powers), naming the
+ * op: one text for elementwise nodes of any rank and for reductions. Returns status (CG_OK
+ * writes nothing). */
+CG_API int cg_loop_failure(char *err, int errlen, const char *op, int status);
+
 /* An Elemwise node of rank nd >= 1 (templates/ops/elemwise.c.j2): ``out``'s shape is its
  * n inputs' broadcast together, its buffer ``dest`` (or from ``pool``), then cg_elemwise
  * runs ``loop`` (on threads(size) threads; NULL: one). labels: the op, then each input.

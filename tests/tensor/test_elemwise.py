@@ -182,6 +182,27 @@ def test_elemwise_node_errors_come_from_the_runtime_and_name_the_node():
         g(np.ones((2, 3)), np.ones(4))
 
 
+def test_a_0d_elemwise_node_fails_with_the_runtime_message_of_larger_arrays():
+    """A 0-d Elemwise block computes in the module (no loop to run) but its integer errors'
+    messages are the runtime's (cg_loop_failure), the same as for arrays, and the
+    reference's type; the op's label prints as written."""
+    a, b = T.lscalar("a"), T.lscalar("b")
+    quotient, power = a // b, a ** b
+    power.name = "p%d"
+    f = cgraph.function([a, b], [quotient, power])
+    assert "cg_elemwise_node(" not in f.c_source.split("int cg_run(")[1]
+    assert "cg_loop_failure(" in f.c_source.split("int cg_run(")[1]
+    check([a, b], [quotient, power], [np.int64(7), np.int64(2)])
+    check_error([a, b], [quotient, power], [np.int64(1), np.int64(0)], ZeroDivisionError,
+                match="integer division or modulo by zero")
+    with pytest.raises(ZeroDivisionError, match=r"(?s)^Elemwise\{floor_div\}: integer division "
+                       r"or modulo by zero\nApply node that caused the error: Elemwise\{floor"):
+        f(np.int64(1), np.int64(0))
+    with pytest.raises(ValueError, match=r"(?s)^Elemwise\{pow\} computing p%d: integers to "
+                       r"negative integer powers are not allowed\nApply node"):
+        f(np.int64(2), np.int64(-1))
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_column_inputs_against_rows_match_numpy(dtype):
     """An input of shape (..., 1) against rows (softmax's gradient g - exp(lsm) * rowsum)

@@ -12,7 +12,7 @@ import shutil
 
 from ..cache_files import BadFile, make_private_dirs, read_regular
 from .entries import checked_manifest
-from .layout import _KEY_RE, FILE_MODE, LAST_USED, MANIFEST, entry_files, module_file_of
+from .layout import FILE_MODE, KEY_RE, LAST_USED, MANIFEST, entry_files, module_file_of
 from .load import try_load
 from .shipped import KINDS, OWNERS, prebuilt_dir
 from .state import warn_once
@@ -29,7 +29,7 @@ def adopt(root: str, key: str, material: dict, final: str):
     checked, published at ``final`` in the cache and loaded (a cache.CacheEntry); None if
     there is none, it is refused (one warning) or cannot be published. Called with the
     key's lock held."""
-    if material.get("kind") not in KINDS or not _KEY_RE.match(key):
+    if material.get("kind") not in KINDS or not KEY_RE.match(key):
         return None
     folder = os.path.join(prebuilt_dir(), key)
     if not os.path.isdir(folder):

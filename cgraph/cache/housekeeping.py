@@ -12,7 +12,7 @@ from .entries import _Broken, _check_file
 from .keys import compute_key
 from .layout import EXTENSION_NAME, FORMAT_VERSION, LAST_USED, MANIFEST, MODULE_NAME, RUNTIME_FILE
 from .layout import entry_files
-from .layout import _FORMAT_RE, _KEY_RE
+from .layout import FORMAT_RE, KEY_RE
 from .lock import _lock_is_free
 from .root import _ensure_dir, _unlink_quietly, cache_root, open_root, trust_problem
 from .state import _loaded
@@ -69,14 +69,14 @@ def _subdirs(path):
 def iter_entries(root: Optional[str] = None, every_format: bool = False) -> Iterator[EntryInfo]:
     """Every entry folder of this cache format (every Python ABI), as EntryInfo."""
     root = root or cache_root()
-    formats = [f for f in _subdirs(root) if _FORMAT_RE.match(f)] if every_format \
+    formats = [f for f in _subdirs(root) if FORMAT_RE.match(f)] if every_format \
         else [FORMAT_VERSION]
     for fmt in formats:
         base = os.path.join(root, fmt)
         for abi in _subdirs(base):
             for shard in _subdirs(os.path.join(base, abi)):
                 for key in _subdirs(os.path.join(base, abi, shard)):
-                    if fmt != FORMAT_VERSION or (_KEY_RE.match(key) and key[:2] == shard):
+                    if fmt != FORMAT_VERSION or (KEY_RE.match(key) and key[:2] == shard):
                         yield EntryInfo(key, os.path.join(base, abi, shard, key), abi, fmt)
 
 
@@ -290,7 +290,7 @@ def prune(root: Optional[str] = None, max_size: Optional[int] = None,
     now = time.time() if now is None else now
     units = [(e.last_used, e.size, e.folder) for e in iter_entries(root)]
     for fmt in _subdirs(root):
-        if _FORMAT_RE.match(fmt) and fmt != FORMAT_VERSION:   # another cache format: one unit
+        if FORMAT_RE.match(fmt) and fmt != FORMAT_VERSION:   # another cache format: one unit
             path = os.path.join(root, fmt)
             units.append((_newest_mtime(path), _tree_size(path), path))
     units.sort()                                    # least recently used first
@@ -373,7 +373,7 @@ def clear(root: Optional[str] = None) -> int:
         return 0
     removed = sum(1 for _ in iter_entries(root, every_format=True))
     for name in _subdirs(root):
-        if _FORMAT_RE.match(name) or name in ("failed", "quarantine", "toolchain", "prekeys",
+        if FORMAT_RE.match(name) or name in ("failed", "quarantine", "toolchain", "prekeys",
                                               "templates"):
             _discard(root, os.path.join(root, name))
     now = time.time()

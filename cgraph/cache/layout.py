@@ -14,8 +14,8 @@ EXTENSION_FILES = SOURCE_FILES
 MANIFEST = "manifest.json"
 LAST_USED = "last_used"
 FILE_MODE = 0o600             # published files: owner-only (never written again)
-_KEY_RE = re.compile(r"^[0-9a-f]{64}$")
-_FORMAT_RE = re.compile(r"^v\d+$")
+KEY_RE = re.compile(r"^[0-9a-f]{64}$")
+FORMAT_RE = re.compile(r"^v\d+$")
 
 
 def is_extension(material: dict) -> bool:

@@ -6,7 +6,7 @@ from typing import Optional
 
 from ..cache_files import BadFile, read_sealed, write_sealed
 from .entries import quarantine_file
-from .layout import _KEY_RE
+from .layout import KEY_RE
 from .root import cache_root, open_root, untrusted_folders
 
 
@@ -31,7 +31,7 @@ def read_prekey(prekey: str) -> Optional[str]:
         record = json.loads(payload)
         key = record.get("key") if isinstance(record, dict) else None
         if record.get("prekey") != prekey or not isinstance(key, str) or \
-                not _KEY_RE.match(key):
+                not KEY_RE.match(key):
             raise BadFile(path, "does not belong to its pre-key")
         return key
     except OSError:

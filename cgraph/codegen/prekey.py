@@ -24,7 +24,7 @@ import os
 import numpy as np
 
 from .. import cache
-from ..cache.compiler import FULL_OPTIMIZATION_BELOW, module_command
+from ..cache import compiler     # (its limit read at each call: tests change it)
 from ..cache_files import BadFile, read_sealed, write_sealed
 from ..config import FLAG_TYPES, config
 from ..graph.basic import Constant, io_toposort
@@ -164,10 +164,10 @@ def _environment():
     flags = tuple((n, getattr(config, n)) for n in FLAG_TYPES
                   if n not in ("cache_dir", "compile_verbose", "mode"))
     tc = cache.toolchain()
-    commands = tuple(tuple(module_command(tc, "module.c", "module", size))
-                     for size in (0, FULL_OPTIMIZATION_BELOW))
-    return (flags, tuple(sorted((k, repr(v)) for k, v in tc.items())),
-            FULL_OPTIMIZATION_BELOW, commands)
+    limit = compiler.FULL_OPTIMIZATION_BELOW
+    commands = tuple(tuple(compiler.module_command(tc, "module.c", "module", size))
+                     for size in (0, limit))
+    return (flags, tuple(sorted((k, repr(v)) for k, v in tc.items())), limit, commands)
 
 
 def graph_prekey(inputs, outputs, function_name, build_options):

@@ -205,7 +205,7 @@ def test_shipped_compiler_probe_spares_a_first_run_the_probe(tmp_path):
     assert os.listdir(tmp_path / "c" / "toolchain")       # remembered in the cache as usual
 
 
-# --- a module compiled while its runtime library is being built (cgraph/deferred_link.py) --
+# --- a module compiled while its runtime library is being built (cgraph/cache/deferred_link.py)
 
 DEFERRED = textwrap.dedent("""
     import glob, hashlib, json, os, sys

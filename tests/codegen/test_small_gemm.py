@@ -63,7 +63,7 @@ def build_command(f):
 def test_dot_every_layout(dtype, level, monkeypatch):
     """dot(a, b) for the 16 layout combinations, plus a 3-d a, over every shape, in a module
     built at -O3 and at -O1 -ftree-vectorize (gcc's levels for small and large modules)."""
-    monkeypatch.setattr(cgraph.toolchain, "FULL_OPTIMIZATION_BELOW", 10**9 if level == "-O3" else 0)
+    monkeypatch.setattr(cgraph.cache.compiler, "FULL_OPTIMIZATION_BELOW", 10**9 if level == "-O3" else 0)
     inputs, a_views, b_views = operands(dtype)
     Bt = inputs[5]
     names, outputs = [], []

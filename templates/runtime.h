@@ -980,13 +980,55 @@ CG_API int cg_dconv2d_grad_weights(cg_array *out, void *dest, const cg_array *x,
                                    const cg_conv2d_geom *g, const char *const *labels,
                                    cg_pool *pool, char *err, int errlen);
 
-/* --- pooling of float arrays (templates/ops/pool_driver.c.j2) ---------------------------
+/* --- pooling (templates/ops/pool_driver.c.j2) -------------------------------------------
  * Pool over the last nd (2 or 3) axes of x (rank ndim) with windows ws, strides st and
  * padding pad (nd values each, already checked), in mode CG_POOL_*; out (contiguous) gets its
  * buffer ``dest``, or from ``pool``. cg_<p>max_pool_grad_node: out (x's shape) from x, the
  * pooled maxima and their gradient gz; labels: the op, x, maxout, gz. Each returns CG_OK, or
  * an error status with its message in err (Ctrl-C names the op; shapes name the labels). */
 enum { CG_POOL_MAX, CG_POOL_SUM, CG_POOL_AVERAGE_INC_PAD, CG_POOL_AVERAGE_EXC_PAD };
+
+/* The sizes of a pooling on three pooled axes (two are run as three, the first of length 1:
+ * one window of one position, stride 0 in cg_pooling_strides): the number of images, and per
+ * axis the window, stride, padding, image length and number of windows (Theano's
+ * Pool.out_shape). A module's integer pooling and pool gradients loop over them too. */
+typedef struct {
+    int64_t lead, ws[3], st[3], pad[3], in[3], out[3], in_size, out_size;
+} cg_pooling_dims;
+
+/* ws, st, pad (nd values each): those of ``dynamic`` (bits 1: ws, 2: stride, 4: pad) read
+ * from the int64 vectors vws, vst, vpad, then all checked as Pool.geometry checks them (its
+ * messages, naming x_label); CG_OK or CG_VALUE_ERROR with the message in err. */
+CG_API int cg_pooling_geometry(int nd, int dynamic, const cg_array *vws, const cg_array *vst,
+                               const cg_array *vpad, int ignore_border, const char *x_label,
+                               int64_t *ws, int64_t *st, int64_t *pad, char *err, int errlen);
+/* The sizes of pooling x (rank ndim) over its last nd axes. */
+CG_API void cg_pooling_sizes(cg_pooling_dims *d, const cg_array *x, int ndim, int nd,
+                             const int64_t *ws, const int64_t *st, const int64_t *pad,
+                             int ignore_border);
+/* The strides of ``v`` (rank ndim) along the three pooled axes. */
+CG_API void cg_pooling_strides(const cg_array *v, int ndim, int nd, int64_t *s);
+/* The element offset of image t in ``v`` (strided leading axes). */
+CG_API int64_t cg_pooling_lead_offset(const cg_array *v, int ndim, int nd, int64_t t);
+/* ``pooled`` (the forward output or a gradient of it, called ``what`` and ``label``) must
+ * have the pooled shape of x; CG_OK or CG_VALUE_ERROR with the message in err. */
+CG_API int cg_pooling_check(const cg_pooling_dims *d, const cg_array *x, int ndim, int nd,
+                            const cg_array *pooled, const char *what, const char *label,
+                            const char *x_label, char *err, int errlen);
+
+/* The extent [*lo, *hi) inside the image of window o along axis a: clipped to the padded
+ * image, then the padding cut off (max and sum never see it; average_exc_pad does not
+ * count it); *inc is its length with the padding (what average_inc_pad divides by). */
+static inline void cg_pooling_window(const cg_pooling_dims *d, int a, int64_t o, int64_t *lo,
+                                     int64_t *hi, int64_t *inc)
+{
+    int64_t l = o * d->st[a], h = l + d->ws[a];
+    if (h > d->in[a] + 2 * d->pad[a]) h = d->in[a] + 2 * d->pad[a];
+    *inc = h - l;
+    *lo = (l < d->pad[a] ? d->pad[a] : l) - d->pad[a];
+    *hi = (h > d->in[a] + d->pad[a] ? d->in[a] + d->pad[a] : h) - d->pad[a];
+}
+
 CG_API int cg_spool_node(cg_array *out, void *dest, const cg_array *x, int ndim, int nd,
                          const int64_t *ws, const int64_t *st, const int64_t *pad,
                          int ignore_border, int mode, const char *op_label, cg_pool *pool,

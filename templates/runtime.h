@@ -980,6 +980,49 @@ CG_API int cg_dconv2d_grad_weights(cg_array *out, void *dest, const cg_array *x,
                                    const cg_conv2d_geom *g, const char *const *labels,
                                    cg_pool *pool, char *err, int errlen);
 
+/* --- 3-d convolutions (templates/ops/conv3d_driver.c.j2, float32 and float64) -----------
+ * A Conv3d* node's geometry: subsample, dilation and explicit pads per spatial axis (depth,
+ * rows, columns), num_groups, the border mode (CG_BORDER_*), flip; border_str as above. */
+typedef struct {
+    int64_t st[3], dil[3], groups;
+    int border;
+    int64_t pads[3];
+    int flip;
+    const char *border_str;
+} cg_conv3d_geom;
+
+/* The reference of a gradient given as the result's spatial sizes (a shape vector, called
+ * shape_label): ref's shape becomes (lead0, lead1, the three sizes); CG_OK, or
+ * CG_VALUE_ERROR with a message naming ``op`` in err. */
+CG_API int cg_conv3d_reference(cg_array *ref, const cg_array *shape, int64_t lead0,
+                               int64_t lead1, const char *op, const char *shape_label,
+                               char *err, int errlen);
+/* As the 2-d entries: out = conv3d(x (B, C, D, H, W), w (O, C/groups, KD, KH, KW));
+ * cg_<p>conv3d_grad_inputs: out (xref's shape) from w and gy, labels (out, w, gy);
+ * cg_<p>conv3d_grad_weights: out (wref's shape) from x and gy, labels (x, out, gy). */
+CG_API int cg_sconv3d(cg_array *out, void *dest, const cg_array *x, const cg_array *w,
+                      const cg_conv3d_geom *g, const char *x_label, const char *w_label,
+                      cg_pool *pool, char *err, int errlen);
+CG_API int cg_dconv3d(cg_array *out, void *dest, const cg_array *x, const cg_array *w,
+                      const cg_conv3d_geom *g, const char *x_label, const char *w_label,
+                      cg_pool *pool, char *err, int errlen);
+CG_API int cg_sconv3d_grad_inputs(cg_array *out, void *dest, const cg_array *w,
+                                  const cg_array *gy, const cg_array *xref,
+                                  const cg_conv3d_geom *g, const char *const *labels,
+                                  cg_pool *pool, char *err, int errlen);
+CG_API int cg_dconv3d_grad_inputs(cg_array *out, void *dest, const cg_array *w,
+                                  const cg_array *gy, const cg_array *xref,
+                                  const cg_conv3d_geom *g, const char *const *labels,
+                                  cg_pool *pool, char *err, int errlen);
+CG_API int cg_sconv3d_grad_weights(cg_array *out, void *dest, const cg_array *x,
+                                   const cg_array *gy, const cg_array *wref,
+                                   const cg_conv3d_geom *g, const char *const *labels,
+                                   cg_pool *pool, char *err, int errlen);
+CG_API int cg_dconv3d_grad_weights(cg_array *out, void *dest, const cg_array *x,
+                                   const cg_array *gy, const cg_array *wref,
+                                   const cg_conv3d_geom *g, const char *const *labels,
+                                   cg_pool *pool, char *err, int errlen);
+
 /* --- pooling (templates/ops/pool_driver.c.j2) -------------------------------------------
  * Pool over the last nd (2 or 3) axes of x (rank ndim) with windows ws, strides st and
  * padding pad (nd values each, already checked), in mode CG_POOL_*; out (contiguous) gets its

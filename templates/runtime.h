@@ -725,6 +725,10 @@ CG_API int cg_reshape_node(cg_array *out, int nd, const cg_array *x, int xndim,
 /* Copy ``src`` into ``dst`` (same shape, any strides, element size ``isz``). */
 CG_API void cg_copy_strided(cg_array *dst, const cg_array *src, int ndim, size_t isz);
 
+/* The shape and strides of one row of ``src`` (rank ndim: its axes after the first) into
+ * ``dst``, whose data pointer is left as it is (Scan's step arguments, templates/ops/scan.c.j2). */
+CG_API void cg_row_of(cg_array *dst, const cg_array *src, int ndim);
+
 /* numpy broadcasting of ``n`` operands of rank ``ndim`` into ``out->shape``; 0 if the shapes
  * are incompatible. */
 CG_API int cg_broadcast(cg_array *out, const cg_array *const *arrays, int n, int ndim);

@@ -1063,17 +1063,27 @@ CG_API int cg_pooling_check(const cg_pooling_dims *d, const cg_array *x, int ndi
                             const cg_array *pooled, const char *what, const char *label,
                             const char *x_label, char *err, int errlen);
 
-/* The extent [*lo, *hi) inside the image of window o along axis a: clipped to the padded
- * image, then the padding cut off (max and sum never see it; average_exc_pad does not
- * count it); *inc is its length with the padding (what average_inc_pad divides by). */
+/* The extent [*lo, *hi) inside an image of length ``in`` of window o (size ws, stride st,
+ * padding pad): clipped to the padded image, then the padding cut off (max and sum never see
+ * it; average_exc_pad does not count it); *inc is its length with the padding (what
+ * average_inc_pad divides by). A module passes its geometry's literals, which gcc folds
+ * (always inlined: modules build at -O1, whose inliner would leave a call per window). */
+static inline __attribute__((always_inline)) void
+cg_pooling_window_at(int64_t o, int64_t ws, int64_t st, int64_t pad, int64_t in, int64_t *lo,
+                     int64_t *hi, int64_t *inc)
+{
+    int64_t l = o * st, h = l + ws;
+    if (h > in + 2 * pad) h = in + 2 * pad;
+    *inc = h - l;
+    *lo = (l < pad ? pad : l) - pad;
+    *hi = (h > in + pad ? in + pad : h) - pad;
+}
+
+/* cg_pooling_window_at along axis a of ``d``. */
 static inline void cg_pooling_window(const cg_pooling_dims *d, int a, int64_t o, int64_t *lo,
                                      int64_t *hi, int64_t *inc)
 {
-    int64_t l = o * d->st[a], h = l + d->ws[a];
-    if (h > d->in[a] + 2 * d->pad[a]) h = d->in[a] + 2 * d->pad[a];
-    *inc = h - l;
-    *lo = (l < d->pad[a] ? d->pad[a] : l) - d->pad[a];
-    *hi = (h > d->in[a] + d->pad[a] ? d->in[a] + d->pad[a] : h) - d->pad[a];
+    cg_pooling_window_at(o, d->ws[a], d->st[a], d->pad[a], d->in[a], lo, hi, inc);
 }
 
 CG_API int cg_spool_node(cg_array *out, void *dest, const cg_array *x, int ndim, int nd,

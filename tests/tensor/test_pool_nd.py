@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 import cgraph
 import cgraph.tensor as T
 from cgraph.gradient import verify_grad
-from cgraph.tensor.signal.pool import (MaxPoolGrad, Pool, max_pool_2d_same_size, pool_2d,
-                                       pool_3d)
+from cgraph.tensor.signal.pool import (AveragePoolGrad, MaxPoolGrad, MaxPoolGradGrad, Pool,
+                                       max_pool_2d_same_size, pool_2d, pool_3d)
 from util import check, check_error
 
 rng = np.random.default_rng(3)
@@ -311,7 +311,6 @@ def test_integer_pool_3d_and_gradient_ops_on_strided_padded_inputs():
     """The module's own loops (integer pooling, AveragePoolGrad, MaxPoolGradGrad, any dtype)
     on three pooled axes, with padding, a partial last window and a strided input: C
     against the numpy reference, values and dtypes."""
-    from cgraph.tensor.signal.pool import AveragePoolGrad, MaxPoolGradGrad
     xi = T.tensor4("xi", dtype="int16")
     pooled = [pool_3d(xi[:, ::2], (2, 3, 2), True, (1, 2, 2), (1, 1, 0), m) for m in MODES] \
         + [pool_3d(xi, (2, 2, 3), False, (2, 1, 2), (0, 0, 0), m) for m in MODES]

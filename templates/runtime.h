@@ -725,6 +725,10 @@ CG_API int cg_reshape_node(cg_array *out, int nd, const cg_array *x, int xndim,
 /* Copy ``src`` into ``dst`` (same shape, any strides, element size ``isz``). */
 CG_API void cg_copy_strided(cg_array *dst, const cg_array *src, int ndim, size_t isz);
 
+/* The shape and strides of one row of ``src`` (rank ndim: its axes after the first) into
+ * ``dst``, whose data pointer is left as it is (Scan's step arguments, templates/ops/scan.c.j2). */
+CG_API void cg_row_of(cg_array *dst, const cg_array *src, int ndim);
+
 /* numpy broadcasting of ``n`` operands of rank ``ndim`` into ``out->shape``; 0 if the shapes
  * are incompatible. */
 CG_API int cg_broadcast(cg_array *out, const cg_array *const *arrays, int n, int ndim);
@@ -980,13 +984,108 @@ CG_API int cg_dconv2d_grad_weights(cg_array *out, void *dest, const cg_array *x,
                                    const cg_conv2d_geom *g, const char *const *labels,
                                    cg_pool *pool, char *err, int errlen);
 
-/* --- pooling of float arrays (templates/ops/pool_driver.c.j2) ---------------------------
+/* --- 3-d convolutions (templates/ops/conv3d_driver.c.j2, float32 and float64) -----------
+ * A Conv3d* node's geometry: subsample, dilation and explicit pads per spatial axis (depth,
+ * rows, columns), num_groups, the border mode (CG_BORDER_*), flip; border_str as above. */
+typedef struct {
+    int64_t st[3], dil[3], groups;
+    int border;
+    int64_t pads[3];
+    int flip;
+    const char *border_str;
+} cg_conv3d_geom;
+
+/* The reference of a gradient given as the result's spatial sizes (a shape vector, called
+ * shape_label): ref's shape becomes (lead0, lead1, the three sizes); CG_OK, or
+ * CG_VALUE_ERROR with a message naming ``op`` in err. */
+CG_API int cg_conv3d_reference(cg_array *ref, const cg_array *shape, int64_t lead0,
+                               int64_t lead1, const char *op, const char *shape_label,
+                               char *err, int errlen);
+/* As the 2-d entries: out = conv3d(x (B, C, D, H, W), w (O, C/groups, KD, KH, KW));
+ * cg_<p>conv3d_grad_inputs: out (xref's shape) from w and gy, labels (out, w, gy);
+ * cg_<p>conv3d_grad_weights: out (wref's shape) from x and gy, labels (x, out, gy). */
+CG_API int cg_sconv3d(cg_array *out, void *dest, const cg_array *x, const cg_array *w,
+                      const cg_conv3d_geom *g, const char *x_label, const char *w_label,
+                      cg_pool *pool, char *err, int errlen);
+CG_API int cg_dconv3d(cg_array *out, void *dest, const cg_array *x, const cg_array *w,
+                      const cg_conv3d_geom *g, const char *x_label, const char *w_label,
+                      cg_pool *pool, char *err, int errlen);
+CG_API int cg_sconv3d_grad_inputs(cg_array *out, void *dest, const cg_array *w,
+                                  const cg_array *gy, const cg_array *xref,
+                                  const cg_conv3d_geom *g, const char *const *labels,
+                                  cg_pool *pool, char *err, int errlen);
+CG_API int cg_dconv3d_grad_inputs(cg_array *out, void *dest, const cg_array *w,
+                                  const cg_array *gy, const cg_array *xref,
+                                  const cg_conv3d_geom *g, const char *const *labels,
+                                  cg_pool *pool, char *err, int errlen);
+CG_API int cg_sconv3d_grad_weights(cg_array *out, void *dest, const cg_array *x,
+                                   const cg_array *gy, const cg_array *wref,
+                                   const cg_conv3d_geom *g, const char *const *labels,
+                                   cg_pool *pool, char *err, int errlen);
+CG_API int cg_dconv3d_grad_weights(cg_array *out, void *dest, const cg_array *x,
+                                   const cg_array *gy, const cg_array *wref,
+                                   const cg_conv3d_geom *g, const char *const *labels,
+                                   cg_pool *pool, char *err, int errlen);
+
+/* --- pooling (templates/ops/pool_driver.c.j2) -------------------------------------------
  * Pool over the last nd (2 or 3) axes of x (rank ndim) with windows ws, strides st and
  * padding pad (nd values each, already checked), in mode CG_POOL_*; out (contiguous) gets its
  * buffer ``dest``, or from ``pool``. cg_<p>max_pool_grad_node: out (x's shape) from x, the
  * pooled maxima and their gradient gz; labels: the op, x, maxout, gz. Each returns CG_OK, or
  * an error status with its message in err (Ctrl-C names the op; shapes name the labels). */
 enum { CG_POOL_MAX, CG_POOL_SUM, CG_POOL_AVERAGE_INC_PAD, CG_POOL_AVERAGE_EXC_PAD };
+
+/* The sizes of a pooling on three pooled axes (two are run as three, the first of length 1:
+ * one window of one position, stride 0 in cg_pooling_strides): the number of images, and per
+ * axis the window, stride, padding, image length and number of windows (Theano's
+ * Pool.out_shape). A module's integer pooling and pool gradients loop over them too. */
+typedef struct {
+    int64_t lead, ws[3], st[3], pad[3], in[3], out[3], in_size, out_size;
+} cg_pooling_dims;
+
+/* ws, st, pad (nd values each): those of ``dynamic`` (bits 1: ws, 2: stride, 4: pad) read
+ * from the int64 vectors vws, vst, vpad, then all checked as Pool.geometry checks them (its
+ * messages, naming x_label); CG_OK or CG_VALUE_ERROR with the message in err. */
+CG_API int cg_pooling_geometry(int nd, int dynamic, const cg_array *vws, const cg_array *vst,
+                               const cg_array *vpad, int ignore_border, const char *x_label,
+                               int64_t *ws, int64_t *st, int64_t *pad, char *err, int errlen);
+/* The sizes of pooling x (rank ndim) over its last nd axes. */
+CG_API void cg_pooling_sizes(cg_pooling_dims *d, const cg_array *x, int ndim, int nd,
+                             const int64_t *ws, const int64_t *st, const int64_t *pad,
+                             int ignore_border);
+/* The strides of ``v`` (rank ndim) along the three pooled axes. */
+CG_API void cg_pooling_strides(const cg_array *v, int ndim, int nd, int64_t *s);
+/* The element offset of image t in ``v`` (strided leading axes). */
+CG_API int64_t cg_pooling_lead_offset(const cg_array *v, int ndim, int nd, int64_t t);
+/* ``pooled`` (the forward output or a gradient of it, called ``what`` and ``label``) must
+ * have the pooled shape of x; CG_OK or CG_VALUE_ERROR with the message in err. */
+CG_API int cg_pooling_check(const cg_pooling_dims *d, const cg_array *x, int ndim, int nd,
+                            const cg_array *pooled, const char *what, const char *label,
+                            const char *x_label, char *err, int errlen);
+
+/* The extent [*lo, *hi) inside an image of length ``in`` of window o (size ws, stride st,
+ * padding pad): clipped to the padded image, then the padding cut off (max and sum never see
+ * it; average_exc_pad does not count it); *inc is its length with the padding (what
+ * average_inc_pad divides by). A module passes its geometry's literals, which gcc folds
+ * (always inlined: modules build at -O1, whose inliner would leave a call per window). */
+static inline __attribute__((always_inline)) void
+cg_pooling_window_at(int64_t o, int64_t ws, int64_t st, int64_t pad, int64_t in, int64_t *lo,
+                     int64_t *hi, int64_t *inc)
+{
+    int64_t l = o * st, h = l + ws;
+    if (h > in + 2 * pad) h = in + 2 * pad;
+    *inc = h - l;
+    *lo = (l < pad ? pad : l) - pad;
+    *hi = (h > in + pad ? in + pad : h) - pad;
+}
+
+/* cg_pooling_window_at along axis a of ``d``. */
+static inline void cg_pooling_window(const cg_pooling_dims *d, int a, int64_t o, int64_t *lo,
+                                     int64_t *hi, int64_t *inc)
+{
+    cg_pooling_window_at(o, d->ws[a], d->st[a], d->pad[a], d->in[a], lo, hi, inc);
+}
+
 CG_API int cg_spool_node(cg_array *out, void *dest, const cg_array *x, int ndim, int nd,
                          const int64_t *ws, const int64_t *st, const int64_t *pad,
                          int ignore_border, int mode, const char *op_label, cg_pool *pool,

@@ -130,7 +130,8 @@ RUNTIME_UNITS = ("runtime", "sampling", "gemm", "narrow", "gemm", "narrow", "con
 #   transposed) 193 -> 192 us; float64 x W 312 -> 320 us, x.T d 191 -> 188 us. The rows
 #   past the last full block of the outer form are copied by memcpy (scalar, that copy made
 #   x.T d 17% slower).
-# - convpool, the 2-d convolutions and float pooling (templates/ops/conv_driver.c.j2,
+# - convpool, the 2-d and 3-d convolutions and pooling (templates/ops/conv_driver.c.j2,
+#   conv3d_driver.c.j2 (added later: not in the timings below),
 #   pool_driver.c.j2; 116 KB with the header): -O2 0.78 s, -O2 with the loop vectoriser
 #   0.99 s, -O3 1.49 s. Against the same code inlined in a module (-O1 + vectoriser), the
 #   LeNet shapes (20 images of 20x8x8, 50 3x3 filters, 2x2 max pooling, float64; paired

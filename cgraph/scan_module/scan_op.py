@@ -54,6 +54,13 @@ def c_format(message, width=80):
     return pieces + [current]
 
 
+def c_literal(message, indent):
+    """c_format's pieces as adjacent C string literals, one a line, the lines after the
+    first indented by ``indent`` spaces (where the template puts the first)."""
+    return "\n".join((" " * indent if k else "") + f'"{piece}"'
+                      for k, piece in enumerate(c_format(message)))
+
+
 class Scan(Op):
     """A loop: see the module docstring for the layout of inputs and outputs."""
 
@@ -301,17 +308,26 @@ class Scan(Op):
     # --- C ------------------------------------------------------------------------
 
     def c_params(self, node):
+        """The values templates/ops/scan.c.j2 fills in: per sequence, state, non-sequence and
+        nit-sot output its input or output index and its slots among the step function's
+        arguments; per state its lag, mode and the ``wrap`` of its row numbers (a ring of
+        lag + 1 rows in "last" mode); the messages as C string literals."""
         s = self.n_seqs
         seqs = [{"index": 1 + j, "slot": j,
-                 "message": c_format(self.seq_length_message(j, 0, 0, True))}
+                 "message": c_literal(self.seq_length_message(j, 0, 0, True), 16)}
                 for j in range(s)]
         states, slot = [], s
         for r, taps in enumerate(self.state_taps):
+            lag, mode = self.lags[r], self.state_modes[r]
             states.append({
-                "index": 1 + s + r, "out": r, "taps": list(taps), "lag": self.lags[r],
-                "slots": list(range(slot, slot + len(taps))), "out_slot": r,
-                "full": self.state_modes[r] != LAST, "steps": self.state_modes[r] == STEPS,
-                "message": c_format(self.init_length_message(r, 0, True))})
+                "index": 1 + s + r, "out": r, "lag": lag, "out_slot": r,
+                # (slot, -tap): the step argument reading the row that many steps back
+                "taps": [(slot + k, -tap) for k, tap in enumerate(taps)],
+                "full": mode != LAST, "steps": mode == STEPS,
+                "wrap": f" % {lag + 1}" if mode == LAST else "",
+                "buffer_rows": "cg_n" if mode == STEPS else f"{lag} + "
+                               + ("cg_n" if mode != LAST else "1"),
+                "message": c_literal(self.init_length_message(r, 0, True), 16)})
             slot += len(taps)
         non_seqs = [{"index": 1 + s + self.n_states + q, "slot": slot + q}
                     for q in range(self.n_non_seqs)]
@@ -323,13 +339,13 @@ class Scan(Op):
             cond = {"out_slot": len(self.inner_outputs) - 1, "ctype": cond_var.type.ctype,
                     "done_out": self.n_states + self.n_nit_sot}
         return {"seqs": seqs, "states": states, "non_seqs": non_seqs, "nits": nits,
-                "cond": cond, "n_inner_in": len(self.inner_inputs),
-                "n_inner_out": len(self.inner_outputs),
-                "step_suffix": c_format(f" (at step {_LLD} of {self.label})"),
-                "zero_message": c_format(self.zero_steps_message()),
-                "negative_message": c_format(
+                "cond": cond, "n_inner_in": max(len(self.inner_inputs), 1),
+                "n_inner_out": max(len(self.inner_outputs), 1),
+                "step_suffix": c_literal(f" (at step {_LLD} of {self.label})", 25),
+                "zero_message": c_literal(self.zero_steps_message(), 16),
+                "negative_message": c_literal(
                     f"{self.label} was asked to run for a negative number of steps: "
-                    f"n_steps = {_LLD}")}
+                    f"n_steps = {_LLD}", 16)}
 
     def c_support_code(self, node, module):
         """Lower the body into a static step function of the module."""

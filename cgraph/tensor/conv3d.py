@@ -25,7 +25,7 @@ import itertools
 import numpy as np
 
 from ..graph.basic import Apply, Op
-from ..graph.labels import label_of
+from ..graph.labels import c_text, label_of
 from .conv import as_nd, check_gradient_shapes, common_float, hint_str, shape_hint
 from .math_ops import cast
 from .shape_queries import is_python_int
@@ -142,13 +142,22 @@ class _Conv3dBase(Op):
                               for p, e, s in zip(padded, extents, self.subsample))
 
     def c_params(self, node):
+        """The values templates/ops/conv3d*.c.j2 fill in: the geometry as the initialiser of
+        the runtime's cg_conv3d_geom, the BLAS prefix and the shape hints."""
         explicit = not isinstance(self.border_mode, str)
+        border = "explicit" if explicit else self.border_mode
+        pads = list(self.border_mode) if explicit else [0] * ND
+        border_str = c_text(self.border_str())   # printed with %s
+
+        def triple(values):
+            return "{" + ", ".join(map(str, values)) + "}"
+
         return {
-            "border": "explicit" if explicit else self.border_mode,
-            "border_str": self.border_str(),
-            "explicit_pads": list(self.border_mode) if explicit else [0] * ND,
-            "subsample": self.subsample, "dilation": self.filter_dilation,
-            "flip": self.filter_flip, "groups": self.num_groups,
+            # subsample, dilation, num_groups, border, explicit pads, flip, border_str
+            "geometry": f"{triple(self.subsample)}, {triple(self.filter_dilation)}, "
+                        f"{self.num_groups}, CG_BORDER_{border.upper()}, {triple(pads)}, "
+                        f"{int(self.filter_flip)}, \"{border_str}\"",
+            "groups": self.num_groups,
             "blas_prefix": "s" if node.outputs[0].dtype == "float32" else "d",
             "imshp": list(self.imshp) if self.imshp else [None] * 5,
             "kshp": list(self.kshp) if self.kshp else [None] * 5,

@@ -20,7 +20,7 @@ import weakref
 import numpy as np
 
 from ..graph.basic import Apply, Constant, Op, Variable
-from ..graph.labels import c_string, c_text, label_of
+from ..graph.labels import c_text, label_of
 from .basic import cast, eq, mul
 from .elemwise import DimShuffle, pad_left, sum_to_shape
 from .reduction import sum as reduce_sum
@@ -712,20 +712,38 @@ def _numpy_advanced_index(pattern, x, indices, node):
 
 
 def _advanced_c_params(pattern, node, first_index):
-    n_broadcast = max(v.ndim for v in node.inputs[first_index:])
+    """The values templates/ops/advanced_subtensor.c.j2 fills in: the static tables of the
+    runtime's cg_advanced_index (C initialisers) and its mode."""
+    x, indices = node.inputs[0], node.inputs[first_index:]
+    n_broadcast = max(v.ndim for v in indices)
     layout = AdvancedSubtensor.layout(pattern, n_broadcast)
+    writes = first_index == 2
+    op = node.op
+    mode = ("CG_ADV_SET" if op.set_instead_of_inc else "CG_ADV_INC") if writes \
+        else "CG_ADV_READ"
+    # plain C strings (not printf formats): the runtime prints them with %s
+    labels = [_indexed_label(node, pattern)] + ([label_of(node.inputs[1]), label_of(x)]
+                                                 if writes else [])
     return {
-        "indexed_label": c_string(_indexed_label(node, pattern)),
-        "indexed_arg_label": c_text(_indexed_label(node, pattern)),
-        "pattern": pattern,
-        "n_broadcast": n_broadcast,
         "first_index": first_index,
-        # for each output (region) axis: ("b", j) or ("axis", a), and where each comes from
-        "layout": layout,
-        "full_axes": [a for a, p in enumerate(pattern) if p is None],
-        "region_pos": {item: k for k, item in enumerate(layout)},
-        "writes": first_index == 2,
+        "writes": writes,
+        "mode": mode,
+        "n_broadcast": n_broadcast,
+        "bshape_size": max(n_broadcast, 1),
+        "region_ndim": len(layout),
+        "nds": _c_list(v.ndim for v in indices),
+        "index_dtypes": _c_list(f"CG_DT_{v.dtype.upper()}" for v in indices),
+        # per axis of x: the number of its index array, -1 for a full slice
+        "pattern_init": _c_list(-1 if p is None else p for p in pattern),
+        # per region axis: dim j of the broadcast shape (j) or axis a of x (-a - 1)
+        "layout_init": _c_list(j if kind == "b" else -j - 1 for kind, j in layout),
+        "labels": [c_text(text) for text in labels],
     }
+
+
+def _c_list(values):
+    """The inside of a C array initialiser (a 0 for an empty array, which C does not have)."""
+    return ", ".join(map(str, values)) or "0"
 
 
 # --- writing into an indexed region ----------------------------------------------------

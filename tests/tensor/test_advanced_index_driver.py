@@ -102,3 +102,19 @@ def test_a_value_that_does_not_broadcast_into_the_region_names_both_variables():
         check_error([x, iv, y], out, [np.zeros((2, 3, 4)), np.array([0, 1]), np.ones((3, 4))],
                     ValueError, r"cannot write y of shape \(3, 4\) into the region of x of "
                                 r"shape \(2, 2, 4\): the shapes do not broadcast")
+
+
+def test_an_integer_index_is_checked_when_the_index_arrays_are_empty():
+    """numpy checks the 0-d index arrays even when the broadcast shape is empty (no loop
+    reads them): the runtime's driver does it before its loops, reading and writing."""
+    x = T.dmatrix("x")
+    i, iv = T.lscalar("i"), T.lvector("iv")
+    y = T.dvector("y")
+    empty = np.zeros(0, "int64")
+    check_error([x, i, iv], x[i, iv], [np.zeros((4, 3)), np.array(7), empty], IndexError,
+                "index 7 is out of bounds for axis 0 of x with size 4")
+    check_error([x, i, iv, y], T.set_subtensor(x[iv, i], y),
+                [np.zeros((4, 3)), np.array(-4), empty, np.zeros(0)], IndexError,
+                "index -4 is out of bounds for axis 1 of x with size 3")
+    got = check([x, i, iv], [x[i, iv], x[iv, i]], [np.ones((4, 3)), np.array(-1), empty])
+    assert [g.shape for g in got] == [(0,), (0,)]

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 import cgraph
 import cgraph.tensor as T
 from cgraph.gradient import verify_grad
-from cgraph.tensor.signal.pool import (MaxPoolGrad, Pool, max_pool_2d_same_size, pool_2d,
-                                       pool_3d)
+from cgraph.tensor.signal.pool import (AveragePoolGrad, MaxPoolGrad, MaxPoolGradGrad, Pool,
+                                       max_pool_2d_same_size, pool_2d, pool_3d)
 from util import check, check_error
 
 rng = np.random.default_rng(3)
@@ -305,3 +305,25 @@ def test_out_shape_as_theano_computes_it():
     x = T.tensor4("x")
     shape = cgraph.function([x], T.stack(Pool.out_shape(x.shape, (3, 2), False, (1, 2))))
     assert list(shape(np.zeros((2, 3, 7, 8)))) == [2, 3, 5, 4]
+
+
+def test_integer_pool_3d_and_gradient_ops_on_strided_padded_inputs():
+    """The module's own loops (integer pooling, AveragePoolGrad, MaxPoolGradGrad, any dtype)
+    on three pooled axes, with padding, a partial last window and a strided input: C
+    against the numpy reference, values and dtypes."""
+    xi = T.tensor4("xi", dtype="int16")
+    pooled = [pool_3d(xi[:, ::2], (2, 3, 2), True, (1, 2, 2), (1, 1, 0), m) for m in MODES] \
+        + [pool_3d(xi, (2, 2, 3), False, (2, 1, 2), (0, 0, 0), m) for m in MODES]
+    XI = rng.integers(-300, 300, (2, 7, 4, 5)).astype("int16")
+    got = check([xi], pooled, [XI])
+    assert [g.dtype for g in got] == ["int16"] * 8
+    x, gz, ggx = T.tensor4("x"), T.tensor4("gz"), T.tensor4("ggx")
+    geometry = ((2, 2, 3), (1, 2, 2), (1, 1, 1))
+    maxout = pool_3d(x, *geometry[:1], True, *geometry[1:], "max")
+    grads = [AveragePoolGrad(True, m, 3)(x, gz, *geometry) for m in MODES[1:]] \
+        + [MaxPoolGradGrad(True, ndim=3)(x, maxout, ggx, *geometry)]
+    X = np.round(rng.normal(size=(2, 4, 5, 6)), 1)      # ties inside windows too
+    GZ = rng.normal(size=(2, 5, 3, 6))[..., ::2]
+    GGX = rng.normal(size=X.shape)[..., ::-1]
+    got = check([x, gz, ggx], grads, [X, GZ, GGX], on_unused_input="ignore")
+    assert [g.shape for g in got] == [X.shape] * 3 + [(2, 5, 3, 3)]

@@ -32,7 +32,7 @@ import warnings
 import numpy as np
 
 from ...graph.basic import Apply, Constant, Op, Variable
-from ...graph.labels import label_of
+from ...graph.labels import c_text, label_of
 from ..basic import cast, maximum, switch
 from ..shape_ops import zeros_like
 from ..shape_queries import is_python_int
@@ -176,13 +176,25 @@ class _PoolBase(Op):
             for a in range(nd))
 
     def c_params(self, node):
-        geometry = node.inputs[-3:]
-        dtype = np.dtype(node.inputs[0].dtype)
-        lowest = {"f": "-INFINITY", "i": f"INT{dtype.itemsize * 8}_MIN"}.get(dtype.kind, "0")
-        return {"nd": self.ndim, "ignore_border": self.ignore_border, "mode": self.mode,
-                "acc_ctype": "double" if is_float(dtype.name) else "int64_t",
-                "lowest": lowest,
-                "static_geometry": [_static_values(v) for v in geometry]}
+        """The values templates/ops/pool*.c.j2 fill in: the geometry (C initialisers of
+        cg_ws, cg_st and cg_pad: the literals where the graph fixed them, else zeros, and
+        ``dynamic``, the bit mask of those cg_pooling_geometry reads at run time), the mode
+        and the C strings of the tensor inputs' labels."""
+        x = node.inputs[0]
+        dtype = np.dtype(x.dtype)
+        static = [_static_values(v) for v in node.inputs[-3:]]
+        ws, st, pad = (", ".join(map(str, values or (0,) * self.ndim)) for values in static)
+        tensors = node.inputs[:len(node.inputs) - 3]
+        return {"nd": self.ndim, "ndim": x.ndim, "lead": x.ndim - self.ndim,
+                "ignore_border": int(self.ignore_border),
+                "mode": f"CG_POOL_{self.mode.upper()}",
+                "lowest": {"f": "-INFINITY", "i": f"INT{dtype.itemsize * 8}_MIN"}.get(
+                    dtype.kind, "0"),
+                "float_prefix": {"float32": "s", "float64": "d"}.get(x.dtype),
+                "ws": ws, "st": st, "pad": pad,
+                "dynamic": sum(1 << k for k, values in enumerate(static) if values is None),
+                # plain C strings (not printf formats): the runtime prints them with %s
+                "labels": [c_text(label_of(v)) for v in tensors]}
 
     # --- numpy reference: the windows as shifted strided slices of a padded copy ----------
 

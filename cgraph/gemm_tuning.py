@@ -469,7 +469,8 @@ def describe(record_or_choice: Optional[dict] = None) -> str:
     text = "; ".join(f"{d} {variants[d]}, skinny {skinny_text(d)}" for d in DTYPES
                      if d in variants)
     if "choice" in record_or_choice and made_under_load(record_or_choice):
-        how += " under load"
+        how += " under load" if "under_load" in record_or_choice else \
+            " with the load not recorded"
         if "load_per_core" in record_or_choice:
             how += (f" ({record_or_choice['load_per_core']} other runnable per core, timings "
                     f"spread {record_or_choice.get('spread')}x)")

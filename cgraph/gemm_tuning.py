@@ -63,9 +63,11 @@ MAX_ROUND_FACTOR = 3
 # A record made on a busy machine (more than BUSY runnable processes per core besides the
 # timing's own, by the 1-minute load average, or timings spread by more than SPREAD_LIMIT:
 # the median round over the best, over every candidate and shape) is timed again when a
-# later process finds the machine quiet (at most BUSY).
+# later process finds the machine quiet (at most BUSY), at most RETIMES times in all (a CPU
+# whose timings always spread, e.g. by its clock's steps, must not be timed at every start).
 BUSY = 0.25
 SPREAD_LIMIT = 1.15
+RETIMES = 2
 SECONDS_PER_TIMING = 3e-4   # about this long per timing (the product repeated)
 FOLDER = "tuning"
 
@@ -304,8 +306,9 @@ def choose(lib, runtime_key: str, root: Optional[str] = None,
                 if not retime_now(record):
                     return record
                 # made under load, the machine quiet now: timed again, the record replaced
-                return _keep(measure_record(lib, runtime_key, names, cpu, threads, timer),
-                             path, state)
+                again = measure_record(lib, runtime_key, names, cpu, threads, timer)
+                again["timed_again"] = record.get("timed_again", 0) + 1
+                return _keep(again, path, state)
         except BadFile as exc:
             cache.quarantine_file(root, path, exc.why)
         except OSError:
@@ -353,9 +356,10 @@ def made_under_load(record: dict) -> bool:
 
 
 def retime_now(record: dict) -> bool:
-    """Whether to time a record's choice again now: it was made under load and the machine
-    is quiet now."""
-    return made_under_load(record) and load_per_core() <= BUSY
+    """Whether to time a record's choice again now: it was made under load, the machine is
+    quiet now, and it was timed again fewer than RETIMES times before."""
+    return made_under_load(record) and record.get("timed_again", 0) < RETIMES and \
+        load_per_core() <= BUSY
 
 
 def _blas_takes_skinny(choice):

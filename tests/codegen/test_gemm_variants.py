@@ -303,7 +303,7 @@ def test_a_record_made_under_load_is_timed_again_when_the_machine_is_quiet(
     """The record keeps the load and the timings' spread; one made on a busy machine (by
     either) is kept while the machine stays busy and timed again, and replaced, once a later
     look finds it quiet; one made on a quiet machine is kept; one from before the load was
-    recorded counts as made under load."""
+    recorded counts as made under load; a record is timed again RETIMES times at most."""
     names = gemm_tuning.variant_names(lib)
     key = runtime_library.runtime().key
     cpu = "FakeVendor family 9 model 9"
@@ -338,14 +338,25 @@ def test_a_record_made_under_load_is_timed_again_when_the_machine_is_quiet(
     assert spread["spread"] > gemm_tuning.SPREAD_LIMIT and spread["under_load"]
     # a record from before the load was recorded
     old = dict(quiet)
-    for field in ("under_load", "load_per_core", "spread"):
+    for field in ("under_load", "load_per_core", "spread", "timed_again"):
         del old[field]
     os.remove(path)
     with open(path, "wb") as f:
         f.write(seal(json.dumps(old).encode()))
     timed.clear()
     again = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=counting(0))
-    assert timed and again["under_load"] is False
+    assert timed and again["under_load"] is False and again["timed_again"] == 1
+    # timings that always spread (a quiet load average): timed again RETIMES times, no more
+    os.remove(path)
+    spreading = _noisy(lambda v, s: 2.0 + v, 4, lambda v, r: True)
+    first = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=spreading)
+    assert first["under_load"] and "timed_again" not in first
+    for n in range(1, gemm_tuning.RETIMES + 1):
+        assert gemm_tuning.choose(lib, key, root=str(tmp_path), timer=spreading)[
+            "timed_again"] == n
+    timed.clear()
+    last = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=counting(0))
+    assert not timed and last["timed_again"] == gemm_tuning.RETIMES
 
 
 # Three machines the selection must serve, as a fake timer sees them: which variant (by its

@@ -9,7 +9,9 @@ runtime library's key (compiler, CPU features, templates), the CPU's identity (v
 family, model, name) and the number of threads BLAS runs (it is timed against BLAS). A record that is damaged, edited or made for another library or CPU is
 set aside with a warning and the variants are timed again. The units built at install time
 (cgraph/prebuilt.py) ship the record timed there: an empty cache on the same CPU takes it
-instead of timing (see shipped_record).
+instead of timing (see shipped_record). On a busy machine the timings go on until the
+choice holds (_rounds_until_stable), and a record made under load is timed again when a later
+process finds the machine quiet (retime_now).
 
 The same timings decide who runs skinny products too large for the small kernel (one side
 at most 32, e.g. a minibatch of 20 times a 784 x 500 layer): a variant where it beats a

@@ -56,12 +56,15 @@ ROUNDS = 5                  # each variant timed at least this many times per sh
 # choice has stayed the same for STABLE_ROUNDS rounds and every candidate's best time has been
 # met again within CONFIRM by CONFIRM_COUNT - 1 other rounds (a candidate slowed in every
 # round so far is not known yet: its best time is not its time; two slowed rounds may agree
-# by chance, three rarely), or MAX_ROUND_FACTOR times the rounds are spent. Under load two
-# fresh caches had picked different skinny variants.
+# by chance, three rarely), or MAX_ROUND_FACTOR times the rounds or EXTRA_SECONDS of CPU past
+# the first rounds are spent (with ~20 runnable processes on 2 cores: 0.7 s of CPU in all,
+# against 0.27 s for the fixed rounds, which then picked different skinny variants from one
+# run to the next; a quiet machine stops at the first rounds).
 STABLE_ROUNDS = 3
 CONFIRM = 1.02
 CONFIRM_COUNT = 3
 MAX_ROUND_FACTOR = 3
+EXTRA_SECONDS = 0.05
 # A record made on a busy machine (more than BUSY runnable processes per core besides the
 # timing's own, by the 1-minute load average, or timings spread by more than SPREAD_LIMIT:
 # the median round over the best, over every candidate and shape) is timed again when a
@@ -176,15 +179,22 @@ class _Rounds:
 
 def _rounds_until_stable(timer, dtype, candidates, shapes, rounds, decide):
     """Time the candidates in rounds (at least ``rounds``, at most MAX_ROUND_FACTOR times
-    that) until ``decide(rounds)`` has given the same answer STABLE_ROUNDS rounds running and
-    every best time is confirmed; returns (the last answer, the _Rounds)."""
+    that and EXTRA_SECONDS of CPU past the first ``rounds``) until ``decide(rounds)`` has
+    given the same answer STABLE_ROUNDS rounds running and every best time is confirmed;
+    returns (the last answer, the _Rounds)."""
     timings = _Rounds(timer, dtype, candidates, shapes)
     answers = []
+    extra_from = None
     for r in range(max(1, rounds) * MAX_ROUND_FACTOR):
         timings.run_round()
         answers.append(decide(timings))
-        if r + 1 >= rounds and len(answers) >= STABLE_ROUNDS and \
-                len(set(map(repr, answers[-STABLE_ROUNDS:]))) == 1 and timings.confirmed():
+        if r + 1 < rounds:
+            continue
+        if len(answers) >= STABLE_ROUNDS and timings.confirmed() and \
+                len(set(map(repr, answers[-STABLE_ROUNDS:]))) == 1:
+            break
+        extra_from = time.process_time() if extra_from is None else extra_from
+        if time.process_time() - extra_from > EXTRA_SECONDS:
             break
     return answers[-1], timings
 

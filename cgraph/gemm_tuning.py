@@ -9,7 +9,9 @@ runtime library's key (compiler, CPU features, templates), the CPU's identity (v
 family, model, name) and the number of threads BLAS runs (it is timed against BLAS). A record that is damaged, edited or made for another library or CPU is
 set aside with a warning and the variants are timed again. The units built at install time
 (cgraph/prebuilt.py) ship the record timed there: an empty cache on the same CPU takes it
-instead of timing (see shipped_record).
+instead of timing (see shipped_record). On a busy machine the timings go on until the
+choice holds (_rounds_until_stable), and a record made under load is timed again when a later
+process finds the machine quiet (retime_now).
 
 The same timings decide who runs skinny products too large for the small kernel (one side
 at most 32, e.g. a minibatch of 20 times a 784 x 500 layer): a variant where it beats a
@@ -49,7 +51,29 @@ SKINNY_SHAPES: Dict[str, Tuple[Tuple[int, int, int], ...]] = {
 SKINNY_KINDS = ("m", "n", "k")
 SKINNY_MARGIN = 0.95        # a variant takes a kind from BLAS only when 5% faster: noise
 SKINNY_ROUNDS = 3           # each timing of a skinny product evicts the caches: fewer rounds
-ROUNDS = 5                  # each variant timed this many times per shape, interleaved
+ROUNDS = 5                  # each variant timed at least this many times per shape, interleaved
+# Timing on a busy machine (its other processes share the core's caches and FMA units, and a
+# burst of load slows whatever runs then): rounds go on past ROUNDS (SKINNY_ROUNDS) until the
+# choice has stayed the same for STABLE_ROUNDS rounds and every candidate's best time has been
+# met again within CONFIRM by CONFIRM_COUNT - 1 other rounds (a candidate slowed in every
+# round so far is not known yet: its best time is not its time; two slowed rounds may agree
+# by chance, three rarely), or MAX_ROUND_FACTOR times the rounds or EXTRA_SECONDS of CPU past
+# the first rounds are spent (with ~20 runnable processes on 2 cores: 0.7 s of CPU in all,
+# against 0.27 s for the fixed rounds, which then picked different skinny variants from one
+# run to the next; a quiet machine stops at the first rounds).
+STABLE_ROUNDS = 3
+CONFIRM = 1.02
+CONFIRM_COUNT = 3
+MAX_ROUND_FACTOR = 3
+EXTRA_SECONDS = 0.05
+# A record made on a busy machine (more than BUSY runnable processes per core besides the
+# timing's own, by the 1-minute load average, or timings spread by more than SPREAD_LIMIT:
+# the median round over the best, over every candidate and shape) is timed again when a
+# later process finds the machine quiet (at most BUSY), at most RETIMES times in all (a CPU
+# whose timings always spread, e.g. by its clock's steps, must not be timed at every start).
+BUSY = 0.25
+SPREAD_LIMIT = 1.15
+RETIMES = 2
 SECONDS_PER_TIMING = 3e-4   # about this long per timing (the product repeated)
 FOLDER = "tuning"
 
@@ -112,17 +136,68 @@ def c_timer(lib, cold: bool = False) -> Timer:
     return timer
 
 
-def _best_times(timer, dtype, candidates, shapes, rounds):
-    """{shape: [best seconds of each candidate]}: the candidates timed in turn, ``rounds``
-    times, so a burst of load on a shared machine hits them all alike."""
-    times = {}
-    for shape in shapes:
-        best = [math.inf] * len(candidates)
-        for _ in range(rounds):
-            for i, candidate in enumerate(candidates):
-                best[i] = min(best[i], timer(dtype, candidate, tuple(shape)))
-        times[tuple(shape)] = best
-    return times
+def load_per_core() -> float:
+    """Runnable processes per core besides this one (the 1-minute load average), or 0.0
+    where the system does not say."""
+    try:
+        load = os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return 0.0
+    return round(max(0.0, load - 1.0) / (os.cpu_count() or 1), 3)
+
+
+class _Rounds:
+    """Every timing of each candidate on each shape, taken in interleaved rounds (each round
+    times every candidate on every shape once, so a burst of load hits them all alike)."""
+
+    def __init__(self, timer, dtype, candidates, shapes):
+        self.timer, self.dtype, self.candidates = timer, dtype, list(candidates)
+        self.shapes = [tuple(s) for s in shapes]
+        self.times = {s: [[] for _ in self.candidates] for s in self.shapes}
+
+    def run_round(self):
+        for shape in self.shapes:
+            for i, candidate in enumerate(self.candidates):
+                self.times[shape][i].append(self.timer(self.dtype, candidate, shape))
+
+    def best(self):
+        """{shape: [best seconds of each candidate]}"""
+        return {s: [min(t) for t in ts] for s, ts in self.times.items()}
+
+    def confirmed(self, candidate: Optional[int] = None) -> bool:
+        """Every best time (of the candidate at that position, else of all) met again, within
+        CONFIRM, by CONFIRM_COUNT - 1 other rounds."""
+        return all(len(t) >= CONFIRM_COUNT and sorted(t)[CONFIRM_COUNT - 1] <= CONFIRM * min(t)
+                   for ts in self.times.values()
+                   for t in (ts if candidate is None else [ts[candidate]]))
+
+    def spread(self) -> float:
+        """The median over candidates and shapes of (median round / best round)."""
+        ratios = sorted(sorted(t)[len(t) // 2] / min(t) if min(t) > 0 else 1.0
+                        for ts in self.times.values() for t in ts)
+        return round(ratios[len(ratios) // 2], 3) if ratios else 1.0
+
+
+def _rounds_until_stable(timer, dtype, candidates, shapes, rounds, decide):
+    """Time the candidates in rounds (at least ``rounds``, at most MAX_ROUND_FACTOR times
+    that and EXTRA_SECONDS of CPU past the first ``rounds``) until ``decide(rounds)`` has
+    given the same answer STABLE_ROUNDS rounds running and every best time is confirmed;
+    returns (the last answer, the _Rounds)."""
+    timings = _Rounds(timer, dtype, candidates, shapes)
+    answers = []
+    extra_from = None
+    for r in range(max(1, rounds) * MAX_ROUND_FACTOR):
+        timings.run_round()
+        answers.append(decide(timings))
+        if r + 1 < rounds:
+            continue
+        if len(answers) >= STABLE_ROUNDS and timings.confirmed() and \
+                len(set(map(repr, answers[-STABLE_ROUNDS:]))) == 1:
+            break
+        extra_from = time.process_time() if extra_from is None else extra_from
+        if time.process_time() - extra_from > EXTRA_SECONDS:
+            break
+    return answers[-1], timings
 
 
 def _geometric_means(times, reference):
@@ -145,27 +220,53 @@ def measure(names: Sequence[str], timer: Timer, dtypes: Sequence[str] = DTYPES,
     mean over ``shapes`` of its time relative to the fastest variant's, with every variant's
     score; and for each kind of skinny product (SKINNY_SHAPES, timed with ``skinny_timer``,
     by default ``timer``), the variant with the lowest geometric mean of its time relative to
-    BLAS's (timed as variant -1) if it beats BLAS by SKINNY_MARGIN on every shape of the kind,
-    else None (BLAS runs them), with every candidate's geometric mean."""
+    BLAS's (timed as variant -1) if it beats BLAS by SKINNY_MARGIN on every shape of the kind
+    and BLAS's best times are confirmed, else None (BLAS runs them), with every
+    candidate's geometric mean. Each choice is timed in rounds until it holds
+    (_rounds_until_stable); ``rounds``/``spread`` say how many rounds each took and how far
+    its timings spread (the median round over the best)."""
     skinny = SKINNY_SHAPES if skinny is None else skinny
     skinny_timer = skinny_timer or timer
     result = {}
     for dtype in dtypes:
         variants = list(range(len(names)))
-        times = _best_times(timer, dtype, variants, shapes, rounds)
-        scores = dict(zip(names, _geometric_means(times, min)))
-        choice = {"variant": min(names, key=lambda n: (scores[n], names.index(n))),
-                  "scores": scores, "skinny": {}}
+
+        def small_choice(timings):
+            scores = dict(zip(names, _geometric_means(timings.best(), min)))
+            return min(names, key=lambda n: (scores[n], names.index(n)))
+        _, timings = _rounds_until_stable(timer, dtype, variants, shapes, rounds, small_choice)
+        scores = dict(zip(names, _geometric_means(timings.best(), min)))
+        choice = {"variant": small_choice(timings), "scores": scores, "skinny": {},
+                  "rounds": len(next(iter(timings.times.values()))[0]),
+                  "spread": timings.spread()}
         for kind, kind_shapes in skinny.items():
-            times = _best_times(skinny_timer, dtype, [-1] + variants, kind_shapes,
-                                min(rounds, SKINNY_ROUNDS))
-            ratios = dict(zip(["BLAS"] + list(names), _geometric_means(times, lambda b: b[0])))
-            best = min(names, key=lambda n: (ratios[n], names.index(n)))
-            v = names.index(best) + 1
-            wins = all(t[v] < SKINNY_MARGIN * t[0] for t in times.values())
-            choice["skinny"][kind] = {"variant": best if wins else None, "vs_blas": ratios}
+            def skinny_choice(timings):
+                best = timings.best()
+                ratios = dict(zip(["BLAS"] + list(names), _geometric_means(best, lambda b: b[0])))
+                pick = min(names, key=lambda n: (ratios[n], names.index(n)))
+                v = names.index(pick) + 1
+                # never a variant that loses to BLAS: it must win by the margin against a
+                # BLAS time that several rounds agree on (not BLAS slowed in every round)
+                wins = all(t[v] < SKINNY_MARGIN * t[0] for t in best.values()) and \
+                    timings.confirmed(0)
+                return pick if wins else None
+            picked, timings = _rounds_until_stable(skinny_timer, dtype, [-1] + variants,
+                                                   kind_shapes, min(rounds, SKINNY_ROUNDS),
+                                                   skinny_choice)
+            ratios = dict(zip(["BLAS"] + list(names),
+                              _geometric_means(timings.best(), lambda b: b[0])))
+            choice["skinny"][kind] = {"variant": picked, "vs_blas": ratios,
+                                      "rounds": len(next(iter(timings.times.values()))[0]),
+                                      "spread": timings.spread()}
         result[dtype] = choice
     return result
+
+
+def worst_spread(choice: dict) -> float:
+    """The largest timing spread of a record's choices (1.0 when it has none)."""
+    spreads = [c.get("spread", 1.0) for c in choice.values()] + \
+        [k.get("spread", 1.0) for c in choice.values() for k in c.get("skinny", {}).values()]
+    return max(spreads, default=1.0)
 
 
 def record_path(root: str, runtime_key: str, cpu: str, blas_threads=None) -> str:
@@ -213,7 +314,13 @@ def choose(lib, runtime_key: str, root: Optional[str] = None,
                     record = json.loads(payload)
                 except ValueError:
                     raise BadFile(path, "is not valid JSON") from None
-                return _check(record, path, runtime_key, cpu, threads, names)
+                record = _check(record, path, runtime_key, cpu, threads, names)
+                if not retime_now(record):
+                    return record
+                # made under load, the machine quiet now: timed again, the record replaced
+                again = measure_record(lib, runtime_key, names, cpu, threads, timer)
+                again["timed_again"] = record.get("timed_again", 0) + 1
+                return _keep(again, path, state)
         except BadFile as exc:
             cache.quarantine_file(root, path, exc.why)
         except OSError:
@@ -221,6 +328,11 @@ def choose(lib, runtime_key: str, root: Optional[str] = None,
     record = shipped_record(runtime_key, cpu, threads, names)
     if record is None:
         record = measure_record(lib, runtime_key, names, cpu, threads, timer)
+    return _keep(record, path, state)
+
+
+def _keep(record: dict, path: str, state) -> dict:
+    """Write ``record`` at ``path`` when the cache is writable; returns it."""
     if state == "writable":
         write_sealed(path, json.dumps(record, indent=1).encode())
     return record
@@ -231,17 +343,35 @@ def measure_record(lib, runtime_key: str, names: Sequence[str], cpu: str, thread
     """Time the variants (``timer``, by default the C one) on this CPU against a BLAS that
     runs ``threads`` threads: the record choose() keeps."""
     started = time.perf_counter()
+    load_before = load_per_core()
     if threads is None or threads == 1:
         choice = measure(names, timer or c_timer(lib),
                          skinny_timer=timer or c_timer(lib, cold=True))
     else:
         choice = measure(names, timer or c_timer(lib), skinny={})
         _blas_takes_skinny(choice)
+    load = max(load_before, load_per_core())
+    spread = worst_spread(choice)
     return {"runtime": runtime_key, "cpu": cpu, "blas_threads": threads,
             "variants": list(names), "choice": choice,
             "shapes": [list(s) for s in SHAPES],
             "measured_seconds": round(time.perf_counter() - started, 3),
-            "measured_at": time.strftime("%Y-%m-%d %H:%M:%S")}
+            "measured_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "load_per_core": load, "spread": spread,
+            "under_load": load > BUSY or spread > SPREAD_LIMIT}
+
+
+def made_under_load(record: dict) -> bool:
+    """Whether a record was timed on a busy machine (a record from before the load was
+    recorded counts as one)."""
+    return record.get("under_load", True) is not False
+
+
+def retime_now(record: dict) -> bool:
+    """Whether to time a record's choice again now: it was made under load, the machine is
+    quiet now, and it was timed again fewer than RETIMES times before."""
+    return made_under_load(record) and record.get("timed_again", 0) < RETIMES and \
+        load_per_core() <= BUSY
 
 
 def _blas_takes_skinny(choice):
@@ -354,6 +484,13 @@ def describe(record_or_choice: Optional[dict] = None) -> str:
         return " ".join(f"{kind}<=32:{skinny[d][kind] or 'BLAS'}" for kind in SKINNY_KINDS)
     text = "; ".join(f"{d} {variants[d]}, skinny {skinny_text(d)}" for d in DTYPES
                      if d in variants)
+    if "choice" in record_or_choice and made_under_load(record_or_choice):
+        how += " under load" if "under_load" in record_or_choice else \
+            " with the load not recorded"
+        if "load_per_core" in record_or_choice:
+            how += (f" ({record_or_choice['load_per_core']} other runnable per core, timings "
+                    f"spread {record_or_choice.get('spread')}x)")
+        how += ", timed again when the machine is quiet"
     return f"small-GEMM tiles: {text} ({how} on {record_or_choice.get('cpu')})"
 
 

@@ -41,6 +41,13 @@ def restore_variants(lib, monkeypatch):
     gemm_tuning.apply(lib, gemm_tuning.choose(lib, runtime_library.runtime().key))
 
 
+@pytest.fixture(autouse=True)
+def quiet_machine(monkeypatch):
+    """The machine as the tuning sees it: quiet (the tests set its load where it matters), so
+    records timed with a steady fake timer are never timed again behind a test's back."""
+    monkeypatch.setattr(gemm_tuning, "load_per_core", lambda: 0.0)
+
+
 @pytest.fixture
 def one_blas_thread(monkeypatch):
     """BLAS as on one thread, where skinny products are timed against it."""
@@ -228,7 +235,128 @@ def test_measure_takes_the_geometric_mean_over_shapes():
     assert result["float64"]["scores"]["B"] == pytest.approx(1.1, rel=1e-3)
     assert result["float64"]["scores"]["C"] == pytest.approx((1.05 * 1.05 * 2.0) ** (1 / 3),
                                                               rel=1e-3)
-    assert len(calls) == 3 * 3 * 2
+    # rounds=2 asked for, but a best time holds only once CONFIRM_COUNT rounds meet it (the
+    # first round, 50x slower, meets none)
+    assert len(calls) == 3 * 3 * (1 + gemm_tuning.CONFIRM_COUNT)
+
+
+def _noisy(true_seconds, seed, burst=None):
+    """A timer on a busy machine: each timing the true one, slowed at random (a quarter of them
+    by 3% to 60%), never sped up; ``burst(candidate, round)`` True: slowed 2-3x more."""
+    import random
+    draw = random.Random(seed)
+    rounds = {}
+
+    def timer(dtype, variant, shape):
+        r = rounds[(variant, shape)] = rounds.get((variant, shape), 0) + 1
+        slowed = 1 + (draw.random() < 0.25) * draw.uniform(0.03, 0.6)
+        if burst and burst(variant, r):
+            slowed *= draw.uniform(2, 3)
+        return true_seconds(variant, shape) * slowed
+    return timer
+
+
+def test_a_noisy_timer_still_gives_the_fastest_variant_and_blas_where_it_wins():
+    """Under load (timings slowed at random) the choice is the one the true times give: the
+    fastest small variant (B, 4% ahead of A) and, per skinny kind, a variant only where it
+    truly beats BLAS by the margin ("m": C 20% faster), never where it loses to BLAS by a
+    little ("n": C 2% slower) or wins by less than the margin ("k": C 1% faster)."""
+    names = ["A", "B", "C"]
+    skinny = {"m": [(1, 1, 1), (1, 1, 2)], "n": [(2, 2, 2)], "k": [(3, 3, 3)]}
+    vs_blas = {1: 0.8, 2: 1.02, 3: 0.99}        # C's time over BLAS's, by the shape's n
+
+    def true_seconds(variant, shape):
+        if shape[0] == 9:
+            return {0: 1.04, 1: 1.0, 2: 1.3}[variant] * shape[2]
+        return 1.0 if variant == -1 else vs_blas[shape[1]] if variant == 2 else 1.5
+    for seed in range(20):
+        result = gemm_tuning.measure(names, _noisy(true_seconds, seed), dtypes=["float32"],
+                                     shapes=[(9, 9, 9), (9, 9, 5)], skinny=skinny)["float32"]
+        assert result["variant"] == "B", seed
+        assert {kind: s["variant"] for kind, s in result["skinny"].items()} == \
+            {"m": "C", "n": None, "k": None}, seed
+        assert result["rounds"] >= gemm_tuning.ROUNDS
+
+
+def test_a_burst_of_load_on_the_fastest_variant_is_outlasted():
+    """The fastest variant slowed 2-3x in each of the first ROUNDS rounds (a burst of load
+    that happened to fall on its timings): rounds go on until its time is seen again, and it
+    is chosen; with a budget of ROUNDS rounds alone, the slower one would be."""
+    names = ["A", "B"]
+
+    def true_seconds(variant, shape):
+        return {0: 1.0, 1: 1.1}[variant]
+    burst = lambda variant, r: variant == 0 and r <= gemm_tuning.ROUNDS   # noqa: E731
+    result = gemm_tuning.measure(names, _noisy(true_seconds, 1, burst), dtypes=["float64"],
+                                 shapes=[(9, 9, 9)], skinny={})["float64"]
+    assert result["variant"] == "A"
+    assert result["rounds"] > gemm_tuning.ROUNDS
+    # the budget: never more than MAX_ROUND_FACTOR times the rounds, however it goes
+    always = lambda variant, r: True                                        # noqa: E731
+    result = gemm_tuning.measure(names, _noisy(true_seconds, 2, always), dtypes=["float64"],
+                                 shapes=[(9, 9, 9)], skinny={})["float64"]
+    assert result["rounds"] <= gemm_tuning.ROUNDS * gemm_tuning.MAX_ROUND_FACTOR
+
+
+def test_a_record_made_under_load_is_timed_again_when_the_machine_is_quiet(
+        lib, tmp_path, monkeypatch, one_blas_thread):
+    """The record keeps the load and the timings' spread; one made on a busy machine (by
+    either) is kept while the machine stays busy and timed again, and replaced, once a later
+    look finds it quiet; one made on a quiet machine is kept; one from before the load was
+    recorded counts as made under load; a record is timed again RETIMES times at most."""
+    names = gemm_tuning.variant_names(lib)
+    key = runtime_library.runtime().key
+    cpu = "FakeVendor family 9 model 9"
+    monkeypatch.setattr(gemm_tuning, "cpu_identity", lambda: cpu)
+    path = gemm_tuning.record_path(str(tmp_path), key, cpu, 1)
+    timed = []
+
+    def counting(winner):
+        def timer(*args):
+            timed.append(winner)
+            return fake_timer(winner)(*args)
+        return timer
+    monkeypatch.setattr(gemm_tuning, "load_per_core", lambda: 1.5)
+    busy = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=counting(0))
+    assert busy["under_load"] and busy["load_per_core"] == 1.5 and busy["spread"] == 1.0
+    assert "under load (1.5 other runnable per core" in gemm_tuning.describe(busy)
+    timed.clear()
+    assert gemm_tuning.choose(lib, key, root=str(tmp_path), timer=counting(1)) == busy
+    assert not timed                                    # still busy: kept as it is
+    monkeypatch.setattr(gemm_tuning, "load_per_core", lambda: 0.1)
+    quiet = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=counting(1))
+    assert timed and not quiet["under_load"]
+    assert quiet["choice"]["float32"]["variant"] == names[1 % len(names)]
+    assert json.loads(read_sealed(path)) == quiet       # the record replaced
+    assert "under load" not in gemm_tuning.describe(quiet)
+    timed.clear()
+    assert gemm_tuning.choose(lib, key, root=str(tmp_path), timer=counting(0)) == quiet
+    assert not timed                                    # made quiet: kept
+    # timings spread on a quiet load average: under load too
+    spread = gemm_tuning.measure_record(lib, key, names, cpu, 1,
+                                        timer=_noisy(lambda v, s: 2.0 + v, 3, lambda v, r: True))
+    assert spread["spread"] > gemm_tuning.SPREAD_LIMIT and spread["under_load"]
+    # a record from before the load was recorded
+    old = dict(quiet)
+    for field in ("under_load", "load_per_core", "spread", "timed_again"):
+        del old[field]
+    os.remove(path)
+    with open(path, "wb") as f:
+        f.write(seal(json.dumps(old).encode()))
+    timed.clear()
+    again = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=counting(0))
+    assert timed and again["under_load"] is False and again["timed_again"] == 1
+    # timings that always spread (a quiet load average): timed again RETIMES times, no more
+    os.remove(path)
+    spreading = _noisy(lambda v, s: 2.0 + v, 4, lambda v, r: True)
+    first = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=spreading)
+    assert first["under_load"] and "timed_again" not in first
+    for n in range(1, gemm_tuning.RETIMES + 1):
+        assert gemm_tuning.choose(lib, key, root=str(tmp_path), timer=spreading)[
+            "timed_again"] == n
+    timed.clear()
+    last = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=counting(0))
+    assert not timed and last["timed_again"] == gemm_tuning.RETIMES
 
 
 # Three machines the selection must serve, as a fake timer sees them: which variant (by its

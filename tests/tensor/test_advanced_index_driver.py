@@ -118,3 +118,40 @@ def test_an_integer_index_is_checked_when_the_index_arrays_are_empty():
                 "index -4 is out of bounds for axis 1 of x with size 3")
     got = check([x, i, iv], [x[i, iv], x[iv, i]], [np.ones((4, 3)), np.array(-1), empty])
     assert [g.shape for g in got] == [(0,), (0,)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "int8", "bool"])
+@pytest.mark.parametrize("n", [0, 1, 600])
+def test_picks_of_single_elements_over_several_chunks(dtype, n):
+    # every axis indexed (a softmax's picked entries p[arange(n), y] and their gradient):
+    # the driver's element path, which goes by chunks of 256 picks
+    x = T.matrix("x", dtype=dtype)
+    rows = T.lvector("rows")
+    cols = T.lvector("cols")
+    y = T.vector("y", dtype=dtype)
+    value = (rng.normal(size=(n + 3, 5)) * 4).astype(dtype)
+    rv = rng.integers(-(n + 3), n + 3, size=n)        # negative ones too, repeated ones
+    cv = rng.integers(0, 5, size=n)
+    yv = (rng.normal(size=n) * 4).astype(dtype)
+    inc = value.copy()
+    np.add.at(inc, (rv, cv), yv)
+    one = value.copy()
+    np.add.at(one, (rv, cv), yv[:1] if n else yv)
+    check([x, rows, cols, y],
+          [x[rows, cols], T.inc_subtensor(x[rows, cols], y),
+           T.inc_subtensor(x[rows, cols], y[:1] if n else y),
+           T.set_subtensor(x[rows[::-1], cols[::-1]], y[::2].repeat(2)[:n])],
+          [value, rv, cv, yv],
+          expected=[value[rv, cv], inc, one,
+                    _set(value, (rv[::-1], cv[::-1]), yv[::2].repeat(2)[:n])])
+
+
+def test_a_pick_out_of_range_past_the_first_chunk_names_the_variable():
+    x = T.dmatrix("x")
+    iv = T.lvector("iv")
+    idx = np.zeros(600, "int64")
+    idx[400] = 7
+    check_error([x, iv], x[iv, iv], [np.zeros((4, 4)), idx], IndexError,
+                "index 7 is out of bounds for axis 0 of x with size 4")
+    check_error([x, iv], T.inc_subtensor(x[iv, iv], 1.0), [np.zeros((4, 4)), idx], IndexError,
+                "index 7 is out of bounds for axis 0 of x with size 4")

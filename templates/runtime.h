@@ -72,6 +72,29 @@ float powf(float, float);
 #define CG_LOOP_DECLARE(name) __attribute__((visibility("hidden"))) CG_WIDE_LOOP int \
     name(int64_t n, char *const *cg_p, const int64_t *cg_s)
 
+/* --- (modsize3) an elementwise kernel's loop over a row, written once ------------------
+ * ops/elemwise_kernel.c.j2: the kernel calls it with unit steps (the loop gcc vectorises)
+ * or with its operands' steps; inlined into both calls, so each is a loop of its own. The
+ * same vector width as the kernel: gcc inlines only into a function of the same target. */
+#define CG_ROW static inline __attribute__((always_inline)) CG_WIDE_LOOP
+
+/* --- (modsize3) a module's entries for what it does not have -------------------------
+ * The loader asks every module for LAPACK (cg_set_lapack, templates/lapack.h: 1 when it has
+ * a linear algebra node) and for per-node times (cg_profile_read, module.c.j2: an
+ * instrumented build); a module without them defines them with these. */
+#define CG_NO_LAPACK                                       \
+    int cg_set_lapack(void **routines, int n, int ilp64)   \
+    {                                                      \
+        (void)routines; (void)n; (void)ilp64;              \
+        return 0;                                          \
+    }
+#define CG_NOT_PROFILED                                     \
+    int cg_profile_read(int64_t *ns, int64_t *calls, int n) \
+    {                                                       \
+        (void)ns; (void)calls; (void)n;                     \
+        return 0;                                           \
+    }
+
 #ifdef _OPENMP
 #include <omp.h>
 #include <unistd.h>

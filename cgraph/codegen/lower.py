@@ -12,7 +12,8 @@ import numpy as np
 
 from ..version import __version__
 from ..graph.basic import Constant
-from ..graph.labels import c_string, label_of, nan_guard_message  # noqa: F401 (also used from here)
+from ..graph.labels import (OP_LABEL_TOKEN, c_string, label_of, label_token,  # noqa: F401 (also used from here)
+                             nan_guard_message, op_label_of)
 from ..ifelse import IfElse, branch_layout
 from ..tensor.type import FLOAT_DTYPES
 from .names import NameTable
@@ -153,7 +154,7 @@ def passed_constants(nodes, outputs):
 
 
 def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profile=False,
-               nan_guard=False, inplace=None, into_caller=False):
+               nan_guard=False, inplace=None, into_caller=False, label_tokens=False):
     """Lower ``nodes`` (computing ``outputs`` from ``inputs``) to blocks of C statements.
 
     With ``nan_guard``, the float inputs and every float output of every node are checked
@@ -170,6 +171,10 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
     With ``into_caller`` (an inner function, see templates/inner_function.c.j2) the node
     computing output k allocates it in the caller's array cg_out[k] when that has the
     result's shape (cg_pool_dest): no copy afterwards.
+
+    With ``label_tokens`` (a module's cg_run, whose messages reach runners.raise_error with
+    the failing node's graph) a node result's long label is written as its token
+    (graph/labels.label_token), spelled out when an error is raised.
     """
     # (with nan_guard the plan is empty: compile.inplace.inplace_updates decides)
     inplace = dict(inplace or {})
@@ -241,9 +246,13 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
             guarded.append((guard, _condition_flag(node, node_id, info, flags)))
         for var in node.outputs:
             if var not in info:
-                declare(var, f"{node.op.short_name()}{node_id}")
-        out_name = node.outputs[0].name
-        op_label = c_string(f"{node.op}" + (f" computing {out_name}" if out_name else ""))
+                vi = declare(var, f"{node.op.short_name()}{node_id}")
+                if label_tokens and var is node.outputs[0] and not var.name and \
+                        vi.name == f"{node.op.short_name()}{node_id}":
+                    # its label (an expression, up to 80 characters) spelled out once, by
+                    # the Python side, should a message name it (graph/labels.py)
+                    vi.label = min(vi.label, label_token(vi.name), key=len)
+        op_label = OP_LABEL_TOKEN if label_tokens else c_string(op_label_of(node))
         params = node.op.c_params(node)
         if isinstance(node.op, IfElse):
             params["flag"] = flags[node]
@@ -257,9 +266,10 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
             context = node.op.c_kernel_context(node, context)   # the loop's operands
             params["kernel"] = runtime_loop(context) or module.add_kernel(
                 kernel_template, f"cg_loop_{info[node.outputs[0]].name}", **context)
+        # (late: the block may write into an updated input's buffer, CG_DEST_FOR not NULL)
         code = render(node.op.c_template,
                       ins=[info[v] for v in node.inputs], outs=[info[v] for v in node.outputs],
-                      node_id=node_id, op_label=op_label, **params)
+                      node_id=node_id, op_label=op_label, late=node in late_nodes, **params)
         # The user's source line is not written into the C (it would change the cache key
         # whenever code above moves); errors report it from the Python side.
         header = f"{node.op}: {', '.join(info[v].name for v in node.outputs)} <- " \
@@ -301,7 +311,7 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
                 if guard[:len(guards.get(v.owner, ()))] == guards.get(v.owner, ())
                 and position < len(order) - 1]
         if dead:
-            code += "\n/* no longer needed: buffers for the next nodes */\n" + \
+            code += "\n/* free for the next nodes */\n" + \
                 "\n".join(f"cg_pool_recycle_array(&pool, &{vi.name}, {vi.ndim});" for vi in dead)
         block = {"header": header.replace("*/", "* /"), "code": code}
         if node in late_nodes:
@@ -528,7 +538,7 @@ def lower(inputs, outputs, nodes, function_name, profile=False, nan_guard=False,
     """
     module = ModuleParts()
     body = lower_body(inputs, outputs, nodes, module, profile=profile, nan_guard=nan_guard,
-                      inplace=inplace)
+                      inplace=inplace, label_tokens=True)
     def render_module(body, support):
         return render(
             "module.c.j2", version=__version__,

@@ -270,6 +270,9 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
         code = render(node.op.c_template,
                       ins=[info[v] for v in node.inputs], outs=[info[v] for v in node.outputs],
                       node_id=node_id, op_label=op_label, late=node in late_nodes, **params)
+        if label_tokens:
+            code = _labels_as_tokens(code, [(label_of(v), info[v].label)
+                                            for v in node.inputs + node.outputs])
         # The user's source line is not written into the C (it would change the cache key
         # whenever code above moves); errors report it from the Python side.
         header = f"{node.op}: {', '.join(info[v].name for v in node.outputs)} <- " \
@@ -295,15 +298,14 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
         if node in late_nodes:
             k, j = late_nodes[node]
             out_name, target = info[node.outputs[0]].name, info[inputs[j]].name
-            header += f" (into {target}'s buffer when cg_inplace)"
             # the output may be an input's buffer here: no `restrict` promise in this block
             # (only where the block writes one: no runtime.h macro expands to `restrict`)
             no_restrict = re.search(r"\brestrict\b", code) is not None
+            # (the next late block redefines CG_DEST_FOR; the last one restores it, below)
             code = "\n".join(
                 ["#undef CG_DEST_FOR",
                  f"#define CG_DEST_FOR(a) CG_DEST_INTO(a, {out_name}, {target})"]
-                + ["#define restrict"] * no_restrict + [code] + ["#undef restrict"] * no_restrict
-                + ["#undef CG_DEST_FOR", "#define CG_DEST_FOR(a) NULL"])
+                + ["#define restrict"] * no_restrict + [code] + ["#undef restrict"] * no_restrict)
         # a buffer is given back only where its variable was surely computed (not after
         # the branch that computes it: the pool frees it at the end of the call anyway)
         # (none after the last node: the pool is released next, nothing more to serve)
@@ -311,14 +313,15 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
                 if guard[:len(guards.get(v.owner, ()))] == guards.get(v.owner, ())
                 and position < len(order) - 1]
         if dead:
-            code += "\n/* free for the next nodes */\n" + \
-                "\n".join(f"cg_pool_recycle_array(&pool, &{vi.name}, {vi.ndim});" for vi in dead)
+            code += "\n" + "\n".join(f"cg_pool_recycle_array(&pool, &{vi.name}, {vi.ndim});" for vi in dead)
         block = {"header": header.replace("*/", "* /"), "code": code}
         if node in late_nodes:
             late_blocks.append(block)
         else:
             guarded.append((guard, block))
     blocks += _nest_branches(guarded, flags)
+    if late_blocks:
+        late_blocks[-1]["code"] += "\n#undef CG_DEST_FOR\n#define CG_DEST_FOR(a) NULL"
 
     output_infos = []
     shape_offset = 0
@@ -334,6 +337,27 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
     check = _inplace_check(inputs, input_infos, info, outputs, inplace) if inplace else ""
     return Body(variables, input_infos, constant_infos, blocks, output_infos, hidden,
                 inplace_check=check, late_blocks=late_blocks)
+
+
+_STRING_LITERAL = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+
+
+def _labels_as_tokens(code, labels):
+    """``code`` with the labels an op wrote itself (its c_params: label_of of an operand)
+    written as the operand's token, where it has one (``labels``: (label, C label) pairs),
+    in its string literals only. The messages stay the same: the token is spelled out as
+    that very label (graph/labels.expand_label_tokens)."""
+    pairs = [(c_string(text), token) for text, token in labels
+             if token.startswith("@{") and len(c_string(text)) > len(token)]
+    if not pairs:
+        return code
+
+    def tokens(match):
+        literal = match.group(0)
+        for text, token in pairs:
+            literal = literal.replace(text, token)
+        return literal
+    return _STRING_LITERAL.sub(tokens, code)
 
 
 _PLAIN_EXPR = re.compile(r"a(\d+)|\(\(void\)a\d+, a(\d+)\)")
@@ -470,7 +494,7 @@ def _inplace_check(inputs, input_infos, info, outputs, inplace):
         node = outputs[k].owner
         target = inputs[j]
         ti = input_infos[j]
-        lines.append(f"    /* {node.op} -> {ti.name} */")
+        lines.append(f"    /* {info[node.outputs[0]].name} into {ti.name} */")
         conditions = node.op.inplace_conditions(node, info, ti)
         body = list(conditions.checks)
         operands = [(v, info[v]) for v in conditions.whole]

@@ -151,7 +151,7 @@ def _loops(support, kernel_names):
         names = set(_DEFINITION.findall(item))
         found = _KERNEL.findall(item)
         if names and names <= kernel_names and len(found) == 1:
-            kernels.append(_KERNEL.sub(lambda m: f"{_HIDDEN} {m.group(1)}", item))
+            kernels.append(_KERNEL.sub(lambda m: m.group(1), item))   # (hidden: loops.c.j2)
             wide = re.fullmatch(r"CG_WIDE_LOOP int (\w+)\(int64_t n, char \*const \*cg_p, "
                                 r"const int64_t \*cg_s\)", found[0])
             declarations.append(f"CG_LOOP_DECLARE({wide.group(1)});" if wide else

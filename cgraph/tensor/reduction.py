@@ -313,8 +313,7 @@ class Reduce(Op):
             "ddof": self.ddof,
             "empty": f'"{c_string(_empty_what(self.mode))}"' if self.mode in ("max", "min")
             else "NULL",
-            # (None: x's own label, as the lowering writes it: reduce.c.j2)
-            "label": c_string(value_label(node)) if fused else None,
+            "label": c_string(value_label(node) if fused else label_of(x)),
             "acc_ctype": acc_ctype,
             "scalar_mask": f"{builtins.sum(1 << k for k in scalar):#x}ull",
             # the fold functions (c_support_code), NULL where the node has none

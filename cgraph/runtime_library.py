@@ -8,10 +8,11 @@ build_units.RUNTIME_UNITS, each role's optimisation: build_units.RUNTIME_OPTIMIZ
 key depends on the compiler, the CPU features and cgraph's templates (a digest of the files,
 so a warm start finds it without rendering anything).
 
-Graph modules include ``templates/runtime.h``, which declares the library, by name
+Graph modules include ``templates/runtime.h``, which declares what their code calls, by name
 (``template_files.HEADER_FILE``, found with -I to the templates folder), and are linked
-against it: a module holds only its graph's own code. The header is one of the library's
-templates, so the runtime's key, which is in every module's key, covers it.
+against it: a module holds only its graph's own code. The library's own units also include
+``runtime_internal.h`` (what only they use). Both headers are among the library's templates
+(SOURCES), so the runtime's key, which is in every module's key, covers them.
 
 The library is loaded before any module (``runtime()``), and its BLAS pointers are set once
 per process.
@@ -27,8 +28,11 @@ from .cache.compiler import AssumedToolchain
 from .template_files import templates_dir
 from .version import __version__
 
-# The templates the library is rendered from (runtime.c.j2 includes the others).
-SOURCES = ("runtime.c.j2", "runtime.h", "cgraph_runtime.h", "ops/small_gemm.c.j2",
+# The templates the library is rendered from (runtime.c.j2 includes the others) and the header
+# modules include (cgraph_runtime.h: runtime.h); tests/codegen/test_runtime_library.py checks
+# that every template either includes is listed.
+SOURCES = ("runtime.c.j2", "runtime.h", "cgraph_runtime.h", "runtime_internal.h",
+           "ops/small_gemm.c.j2",
            "ops/blas_product.c.j2", "ops/elemwise_driver.c.j2", "ops/blas_nodes.c.j2",
            "ops/philox_fill.c.j2", "ops/random_common.c.j2", "ops/binomial_counts.c.j2",
            "ops/reduce_float.c.j2", "ops/reduce_kernel.c.j2", "ops/narrow_gemm.c.j2",

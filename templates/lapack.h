@@ -1,12 +1,7 @@
 {#- LAPACK: the loader asks every module, with NULL, whether it calls LAPACK (1: it has a
     linear algebra node), and only then hands the routines in. -#}
 {% if not uses_lapack %}
-/* no LAPACK here (the loader asks) */
-int cg_set_lapack(void **routines, int n, int ilp64)
-{
-    (void)routines; (void)n; (void)ilp64;
-    return 0;
-}
+CG_NO_LAPACK   /* cg_set_lapack: no LAPACK here (the loader asks) */
 {% else %}
 /* LAPACK through function pointers, handed in when the module is loaded (cache._load), from the
  * same library: numpy's own OpenBLAS (64-bit integers, ILP64) when it is found, else

@@ -1,7 +1,9 @@
 /* cgraph runtime: the array descriptor, the buffer pool and the scalar helpers that every
  * generated module shares. Included at the top of each module and of the runtime library
  * (templates/runtime.c.j2), which is built once per cache and defines the CG_API functions
- * declared here: a module holds only its graph's own code and the small inline helpers. */
+ * declared here: a module holds only its graph's own code and the small inline helpers.
+ * What only the library's own units use is declared in runtime_internal.h, which modules
+ * do not read. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -70,6 +72,29 @@ float powf(float, float);
 #define CG_LOOP_DECLARE(name) __attribute__((visibility("hidden"))) CG_WIDE_LOOP int \
     name(int64_t n, char *const *cg_p, const int64_t *cg_s)
 
+/* --- (modsize3) an elementwise kernel's loop over a row, written once ------------------
+ * ops/elemwise_kernel.c.j2: the kernel calls it with unit steps (the loop gcc vectorises)
+ * or with its operands' steps; inlined into both calls, so each is a loop of its own. The
+ * same vector width as the kernel: gcc inlines only into a function of the same target. */
+#define CG_ROW static inline __attribute__((always_inline)) CG_WIDE_LOOP
+
+/* --- (modsize3) a module's entries for what it does not have -------------------------
+ * The loader asks every module for LAPACK (cg_set_lapack, templates/lapack.h: 1 when it has
+ * a linear algebra node) and for per-node times (cg_profile_read, module.c.j2: an
+ * instrumented build); a module without them defines them with these. */
+#define CG_NO_LAPACK                                       \
+    int cg_set_lapack(void **routines, int n, int ilp64)   \
+    {                                                      \
+        (void)routines; (void)n; (void)ilp64;              \
+        return 0;                                          \
+    }
+#define CG_NOT_PROFILED                                     \
+    int cg_profile_read(int64_t *ns, int64_t *calls, int n) \
+    {                                                       \
+        (void)ns; (void)calls; (void)n;                     \
+        return 0;                                           \
+    }
+
 #ifdef _OPENMP
 #include <omp.h>
 #include <unistd.h>
@@ -137,26 +162,12 @@ typedef struct {
     const cg_array *dest;
 } cg_pool;
 
-/* How many buffers this module obtained from the system allocator (all modules of the process: tests count them). */
-CG_API int64_t cg_allocation_count(void);
-
-/* Free the calling thread's spare buffers and the stash of big freed outputs (they are
- * rebuilt by the next calls). */
-CG_API void cg_release_workspace(void);
-
-/* What the caller frees its outputs with: a big buffer goes to the stash (reused by the
- * next call of any thread), the others to the system. */
-CG_API void cg_free(void *p);
-
 /* At the end of a top-level call: free the spares the last two calls did not reuse. */
 CG_API void cg_ws_end_call(void);
 
 /* A buffer of ``nbytes`` (64-byte aligned past 64 bytes, else 16) recorded in ``pool``; NULL
  * when out of memory. */
 CG_API void *cg_pool_alloc(cg_pool *pool, int64_t nbytes);
-
-/* Take ``p`` out of the pool if it is a whole pool buffer of ``nbytes``; 1 on success. */
-CG_API int cg_pool_take(cg_pool *pool, void *p, int64_t nbytes);
 
 /* Give back, in the middle of a call, the pool buffer that ``p`` points into (nothing if
  * none does: an input's or a constant's data, or a buffer given back already). The caller
@@ -168,16 +179,6 @@ CG_API void cg_pool_release(cg_pool *pool);
 
 /* A buffer handed to the caller that is not a pool buffer (a copied output). */
 CG_API void *cg_output_alloc(int64_t nbytes);
-
-/* Whether the bytes [p, p + n) and [q, q + m) overlap. */
-static inline int cg_bytes_overlap(const void *p, int64_t n, const void *q, int64_t m)
-{
-    return (const char *)p < (const char *)q + m && (const char *)q < (const char *)p + n;
-}
-
-/* The bytes an array can touch: [*lo, *hi), from its shape and strides (any sign). */
-CG_API void cg_byte_range(const cg_array *a, int ndim, int64_t isz, const char **lo,
-                          const char **hi);
 
 static inline int64_t cg_size(const cg_array *a, int ndim)
 {
@@ -260,12 +261,6 @@ static inline int64_t cg_now_ns(void)
 
 /* What cg_first_nonfinite found. */
 enum { CG_ALL_FINITE = 0, CG_FOUND_NAN = 1, CG_FOUND_POS_INF = 2, CG_FOUND_NEG_INF = 3 };
-
-static inline int cg_nonfinite_kind(double v)
-{
-    return isnan(v) ? CG_FOUND_NAN : isinf(v) ? (v > 0 ? CG_FOUND_POS_INF : CG_FOUND_NEG_INF)
-                                              : CG_ALL_FINITE;
-}
 
 /* The first element of a float array (``is_double``: double, else float), in C order, that
  * is NaN or infinite: its kind (a CG_FOUND_* value, CG_ALL_FINITE if none) and its index in
@@ -654,12 +649,6 @@ static inline int64_t cg_checked_nbytes(const cg_array *a, int ndim, int64_t isz
         if (!(a).data) CG_FAIL(CG_MEMORY_ERROR, (node), "out of memory");           \
     } while (0)
 
-/* The same as a function, for the runtime's node entries: ``a``'s buffer (its shape set,
- * made contiguous) is ``dest`` when not NULL, else from ``pool``; an error status with its
- * message in err when the size is absurd or memory is out. */
-CG_API int cg_alloc_array(cg_array *a, int ndim, int64_t isz, void *dest, cg_pool *pool,
-                          char *err, int errlen);
-
 /* Where CG_ALLOC puts the array ``a`` instead of a new buffer: nowhere (NULL), except in
  * the block of an in-place update, where the lowering redefines it to give the updated
  * input's buffer for the node's output (see cgraph/rewrite/inplace.py). */
@@ -668,10 +657,6 @@ CG_API int cg_alloc_array(cg_array *a, int ndim, int64_t isz, void *dest, cg_poo
  * when cg_inplace (a local of cg_run) is set. */
 #define CG_DEST_INTO(a, out, target) \
     (cg_inplace && (void *)&(a) == (void *)&(out) ? (target).data : NULL)
-
-/* Whether two arrays can touch a common byte (their extents, from shapes and strides). */
-CG_API int cg_arrays_overlap(const cg_array *a, int andim, size_t aisz,
-                             const cg_array *b, int bndim, size_t bisz);
 
 /* Whether an updated input (updated[k] != 0) shares a byte with any other of the n inputs
  * (ranks nd[k], element sizes isz[k]): then cg_run does not write in place. */
@@ -684,10 +669,6 @@ CG_API int cg_inputs_overlap(const cg_array *const *ins, const int *nd, const in
 CG_API int cg_overlaps_updated(const cg_array *a, int nd, int64_t isz,
                                const cg_array *const *ins, const int *nds, const int64_t *isz_in,
                                const signed char *updated, int n);
-
-/* Whether BLAS reads ``x`` (a vector, or a matrix) without a copy into a temporary: the
- * layouts blas_operands.c.j2 hands over directly. */
-CG_API int cg_blas_direct(const cg_array *x, int xnd);
 
 /* --- compact module code (modsize2): the in-place check's per-candidate conditions ----- */
 /* Whether a Gemm's product alpha * dot(a, b) (ranks andim, bnd) may be added straight into
@@ -732,11 +713,6 @@ CG_API void cg_row_of(cg_array *dst, const cg_array *src, int ndim);
 /* numpy broadcasting of ``n`` operands of rank ``ndim`` into ``out->shape``; 0 if the shapes
  * are incompatible. */
 CG_API int cg_broadcast(cg_array *out, const cg_array *const *arrays, int n, int ndim);
-
-/* The message for operands whose shapes cannot be broadcast together. */
-CG_API void cg_broadcast_message(char *err, int errlen, const char *op, int n,
-                                 const char *const *names, const cg_array *const *arrays,
-                                 int ndim);
 
 /* --- Ctrl-C -------------------------------------------------------------------------
  *
@@ -897,23 +873,6 @@ CG_API double cg_dgemm_time(int variant, int64_t m, int64_t n, int64_t k, int64_
  * -1: BLAS; cold: the operands evicted from the caches before each run). */
 CG_API int cg_set_sgemm_skinny_variant(int kind, int variant);
 CG_API int cg_set_dgemm_skinny_variant(int kind, int variant);
-
-/* dst (m x n, row-major, contiguous) = alpha * A B + beta * dst (beta == 0: dst is not
- * read), A (m x k) through strides (sa0, sa1) (a vector when !a_is_matrix: m == 1), B
- * (k x n) through (sb0, sb1) (a vector: n == 1); small matrix products skip BLAS, operands
- * BLAS cannot read as they are are copied into buffers of ``pool``. Returns CG_OK, or an
- * error status with its message in err (sizes beyond BLAS's int name a_label and b_label).
- * templates/ops/blas_product.c.j2. */
-CG_API int cg_sgemm_product(int64_t m, int64_t n, int64_t k, float alpha, const float *a,
-                            int64_t sa0, int64_t sa1, int a_is_matrix, const float *b,
-                            int64_t sb0, int64_t sb1, int b_is_matrix, float beta, float *dst,
-                            cg_pool *pool, const char *a_label, const char *b_label,
-                            char *err, int errlen);
-CG_API int cg_dgemm_product(int64_t m, int64_t n, int64_t k, double alpha, const double *a,
-                            int64_t sa0, int64_t sa1, int a_is_matrix, const double *b,
-                            int64_t sb0, int64_t sb1, int b_is_matrix, double beta,
-                            double *dst, cg_pool *pool, const char *a_label,
-                            const char *b_label, char *err, int errlen);
 
 /* Whole Dot and Gemm nodes (templates/ops/blas_nodes.c.j2), float32 and float64: the
  * output's shape from the operands', its buffer (``dest``, or from ``pool``), then the
@@ -1105,15 +1064,6 @@ CG_API int cg_dmax_pool_grad_node(cg_array *out, void *dest, const cg_array *x,
                                   int ignore_border, const char *const *labels, cg_pool *pool,
                                   char *err, int errlen);
 
-/* The inputs of a reduction (cg_reduce, cg_argreduce below) laid out for its fold over
- * contiguous runs: each non-NULL ins[k] (element size isz[k]) broadcast to x's shape (rank
- * nd) and copied into a buffer of ``pool`` with the kept axes first and the reduced ones
- * (bit d of ``reduced``: axis d) last, in C order; laid[k] receives it. Returns CG_OK, or
- * CG_MEMORY_ERROR with its message in err. */
-CG_API int cg_reduce_layout(const cg_array *x, int nd, unsigned reduced,
-                            const cg_array *const *ins, const int64_t *isz, int n,
-                            const void **laid, cg_pool *pool, char *err, int errlen);
-
 /* --- reductions (templates/ops/reduce_float.c.j2) ------------------------------------
  *
  * One driver, cg_reduce, runs every Sum, Prod, Max, Min, All, Any, Mean, Var and Std node:
@@ -1195,12 +1145,6 @@ static inline void cg_set_input(cg_array *a, int ndim, void *data, const int64_t
     for (int d = 0; d < ndim; d++) a->shape[d] = shape[d];
     cg_set_contiguous(a, ndim);
 }
-
-/* Hand the output ``o`` to the caller: *data is its own pool buffer when it is a whole
- * contiguous one (taken out of ``pool``), else a contiguous copy (cg_output_alloc); its
- * lengths go to shape[0..ndim). CG_MEMORY_ERROR when the copy finds no memory. */
-CG_API int cg_take_output(cg_pool *pool, const cg_array *o, int ndim, int64_t isz,
-                          void **data, int64_t *shape);
 
 /* --- compact module code (modsize): an output handed over in one call ------------------ */
 /* Output ``o`` handed over: written into an input's buffer ``own`` (not NULL: an in-place

@@ -3,7 +3,7 @@
 that call them.
 
 What a graph module exports (int cg_run(...), int cg_profile_read(...): see module.c.j2) and
-the runtime library (cg_free, cg_set_blas, ...: runtime.h) are called through ctypes."""
+the runtime library (cg_free, cg_set_blas, ...: runtime.h, runtime_internal.h) are called through ctypes."""
 import ctypes
 import importlib.machinery
 import importlib.util

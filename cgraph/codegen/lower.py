@@ -12,7 +12,8 @@ import numpy as np
 
 from ..version import __version__
 from ..graph.basic import Constant
-from ..graph.labels import c_string, c_text, label_of, nan_guard_message  # noqa: F401 (also used from here)
+from ..graph.labels import (OP_LABEL_TOKEN, c_string, c_text, label_of,  # noqa: F401 (also used from here)
+                             label_token, nan_guard_message, op_label_of)
 from ..ifelse import IfElse, branch_layout
 from ..tensor.type import FLOAT_DTYPES
 from .names import NameTable
@@ -155,7 +156,7 @@ def passed_constants(nodes, outputs):
 
 
 def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profile=False,
-               nan_guard=False, inplace=None, into_caller=False):
+               nan_guard=False, inplace=None, into_caller=False, label_tokens=False):
     """Lower ``nodes`` (computing ``outputs`` from ``inputs``) to blocks of C statements.
 
     With ``nan_guard``, the float inputs and every float output of every node are checked
@@ -172,6 +173,10 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
     With ``into_caller`` (an inner function, see templates/inner_function.c.j2) the node
     computing output k allocates it in the caller's array cg_out[k] when that has the
     result's shape (cg_pool_dest): no copy afterwards.
+
+    With ``label_tokens`` (a module's cg_run, whose messages reach runners.raise_error with
+    the failing node's graph) a node result's long label is written as its token
+    (graph/labels.label_token), spelled out when an error is raised.
     """
     # (with nan_guard the plan is empty: compile.inplace.inplace_updates decides)
     inplace = dict(inplace or {})
@@ -244,10 +249,18 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
             guarded.append((guard, _condition_flag(node, node_id, info, flags)))
         for var in node.outputs:
             if var not in info:
-                declare(var, f"{node.op.short_name()}{node_id}")
-        out_name = node.outputs[0].name
-        op_named = f"{node.op}" + (f" computing {out_name}" if out_name else "")
-        op_label, op_arg_label = c_string(op_named), c_text(op_named)
+                vi = declare(var, f"{node.op.short_name()}{node_id}")
+                if label_tokens and var is node.outputs[0] and not var.name and \
+                        vi.name == f"{node.op.short_name()}{node_id}":
+                    # its label (an expression, up to 80 characters) spelled out once, by
+                    # the Python side, should a message name it (graph/labels.py)
+                    token = label_token(vi.name)
+                    if len(token) < len(vi.arg_label):
+                        vi.label = vi.arg_label = token
+        if label_tokens:
+            op_label = op_arg_label = OP_LABEL_TOKEN
+        else:
+            op_label, op_arg_label = c_string(op_label_of(node)), c_text(op_label_of(node))
         params = node.op.c_params(node)
         if isinstance(node.op, IfElse):
             params["flag"] = flags[node]
@@ -261,10 +274,14 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
             context = node.op.c_kernel_context(node, context)   # the loop's operands
             params["kernel"] = runtime_loop(context) or module.add_kernel(
                 kernel_template, f"cg_loop_{info[node.outputs[0]].name}", **context)
+        # (late: the block may write into an updated input's buffer, CG_DEST_FOR not NULL)
         code = render(node.op.c_template,
                       ins=[info[v] for v in node.inputs], outs=[info[v] for v in node.outputs],
-                      node_id=node_id, op_label=op_label,
-                      op_arg_label=op_arg_label, **params)
+                      node_id=node_id, op_label=op_label, op_arg_label=op_arg_label,
+                      late=node in late_nodes, **params)
+        if label_tokens:
+            code = _labels_as_tokens(code, [(label_of(v), info[v].label)
+                                            for v in node.inputs + node.outputs])
         # The user's source line is not written into the C (it would change the cache key
         # whenever code above moves); errors report it from the Python side.
         header = f"{node.op}: {', '.join(info[v].name for v in node.outputs)} <- " \
@@ -290,15 +307,14 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
         if node in late_nodes:
             k, j = late_nodes[node]
             out_name, target = info[node.outputs[0]].name, info[inputs[j]].name
-            header += f" (into {target}'s buffer when cg_inplace)"
             # the output may be an input's buffer here: no `restrict` promise in this block
             # (only where the block writes one: no runtime.h macro expands to `restrict`)
             no_restrict = re.search(r"\brestrict\b", code) is not None
+            # (the next late block redefines CG_DEST_FOR; the last one restores it, below)
             code = "\n".join(
                 ["#undef CG_DEST_FOR",
                  f"#define CG_DEST_FOR(a) CG_DEST_INTO(a, {out_name}, {target})"]
-                + ["#define restrict"] * no_restrict + [code] + ["#undef restrict"] * no_restrict
-                + ["#undef CG_DEST_FOR", "#define CG_DEST_FOR(a) NULL"])
+                + ["#define restrict"] * no_restrict + [code] + ["#undef restrict"] * no_restrict)
         # a buffer is given back only where its variable was surely computed (not after
         # the branch that computes it: the pool frees it at the end of the call anyway)
         # (none after the last node: the pool is released next, nothing more to serve)
@@ -306,14 +322,15 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
                 if guard[:len(guards.get(v.owner, ()))] == guards.get(v.owner, ())
                 and position < len(order) - 1]
         if dead:
-            code += "\n/* no longer needed: buffers for the next nodes */\n" + \
-                "\n".join(f"cg_pool_recycle_array(&pool, &{vi.name}, {vi.ndim});" for vi in dead)
+            code += "\n" + "\n".join(f"cg_pool_recycle_array(&pool, &{vi.name}, {vi.ndim});" for vi in dead)
         block = {"header": header.replace("*/", "* /"), "code": code}
         if node in late_nodes:
             late_blocks.append(block)
         else:
             guarded.append((guard, block))
     blocks += _nest_branches(guarded, flags)
+    if late_blocks:
+        late_blocks[-1]["code"] += "\n#undef CG_DEST_FOR\n#define CG_DEST_FOR(a) NULL"
 
     output_infos = []
     shape_offset = 0
@@ -329,6 +346,29 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
     check = _inplace_check(inputs, input_infos, info, outputs, inplace) if inplace else ""
     return Body(variables, input_infos, constant_infos, blocks, output_infos, hidden,
                 inplace_check=check, late_blocks=late_blocks)
+
+
+_STRING_LITERAL = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+
+
+def _labels_as_tokens(code, labels):
+    """``code`` with the labels an op wrote itself (its c_params: label_of of an operand)
+    written as the operand's token, where it has one (``labels``: (label, C label) pairs),
+    in its string literals only. The messages stay the same: the token is spelled out as
+    that very label (graph/labels.expand_label_tokens)."""
+    # as a printf format (c_string) or as an argument printed with %s (c_text)
+    pairs = sorted({(form, token) for text, token in labels if token.startswith("@{")
+                    for form in (c_string(text), c_text(text)) if len(form) > len(token)},
+                   key=lambda pair: -len(pair[0]))
+    if not pairs:
+        return code
+
+    def tokens(match):
+        literal = match.group(0)
+        for text, token in pairs:
+            literal = literal.replace(text, token)
+        return literal
+    return _STRING_LITERAL.sub(tokens, code)
 
 
 _PLAIN_EXPR = re.compile(r"a(\d+)|\(\(void\)a\d+, a(\d+)\)")
@@ -465,7 +505,7 @@ def _inplace_check(inputs, input_infos, info, outputs, inplace):
         node = outputs[k].owner
         target = inputs[j]
         ti = input_infos[j]
-        lines.append(f"    /* {node.op} -> {ti.name} */")
+        lines.append(f"    /* {info[node.outputs[0]].name} into {ti.name} */")
         conditions = node.op.inplace_conditions(node, info, ti)
         body = list(conditions.checks)
         operands = [(v, info[v]) for v in conditions.whole]
@@ -533,7 +573,7 @@ def lower(inputs, outputs, nodes, function_name, profile=False, nan_guard=False,
     """
     module = ModuleParts()
     body = lower_body(inputs, outputs, nodes, module, profile=profile, nan_guard=nan_guard,
-                      inplace=inplace)
+                      inplace=inplace, label_tokens=True)
     def render_module(body, support):
         return render(
             "module.c.j2", version=__version__,

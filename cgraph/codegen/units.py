@@ -67,7 +67,8 @@ _DECLARATION = re.compile(r'^__attribute__\(\(visibility\("hidden"\)\)\) (?:CG_W
                           r'(\w+)\(.*\);$', re.M)
 # a static variable (not const): state that each unit's copy would keep apart
 _STATIC_VARIABLE = re.compile(r"^static\s+(?!const\b|inline\b)[^(=;]*[;=]", re.M)
-_TOP_LEVEL_NON_STATIC = re.compile(r"^(?!static\b|typedef\b|#|/\*|\*|\s|\}|\{|$)", re.M)
+# (CG_ROW, runtime.h, begins a static inline function: a kernel's loop over a row)
+_TOP_LEVEL_NON_STATIC = re.compile(r"^(?!static\b|CG_ROW\b|typedef\b|#|/\*|\*|\s|\}|\{|$)", re.M)
 
 
 def identifiers(code: str) -> set:
@@ -150,7 +151,7 @@ def _loops(support, kernel_names):
         names = set(_DEFINITION.findall(item))
         found = _KERNEL.findall(item)
         if names and names <= kernel_names and len(found) == 1:
-            kernels.append(_KERNEL.sub(lambda m: f"{_HIDDEN} {m.group(1)}", item))
+            kernels.append(_KERNEL.sub(lambda m: m.group(1), item))   # (hidden: loops.c.j2)
             wide = re.fullmatch(r"CG_WIDE_LOOP int (\w+)\(int64_t n, char \*const \*cg_p, "
                                 r"const int64_t \*cg_s\)", found[0])
             declarations.append(f"CG_LOOP_DECLARE({wide.group(1)});" if wide else

@@ -11,7 +11,7 @@ import threading
 import numpy as np
 
 from ..graph.basic import Constant
-from ..graph.labels import label_of, nan_guard_message
+from ..graph.labels import expand_label_tokens, label_of, nan_guard_message
 from ..tensor.type import shape_str
 
 _ERRORS = {1: ValueError, 2: IndexError, 3: ZeroDivisionError, 4: MemoryError,
@@ -155,7 +155,7 @@ class CRunner:
         """Raise what a failed cg_run means: ``status`` picks the class; ``message`` (bytes,
         from the module) gets the context of the node ``fail_node``. The C call path calls
         it too (cgraph/compile/fastcall.py), so both raise the same errors."""
-        message = message.decode("utf-8", "replace")
+        message = expand_label_tokens(message.decode("utf-8", "replace"), self.nodes, fail_node)
         if 0 <= fail_node < len(self.nodes):
             message += node_context(self.nodes[fail_node])
         raise _ERRORS.get(status, RuntimeError)(message)

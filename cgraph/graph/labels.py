@@ -5,7 +5,13 @@ nan_guard, the generated C) names it here, so the same variable reads the same e
 What an op contributes to a label comes from its hooks (``Op.message_name``,
 ``Op.label_through``), so this module knows no op class.
 """
+import re
+
 from .basic import Constant, Variable
+
+# A node result's label in a module's C (codegen/lower.py): "@{<its C name>}", the name
+# being its op's short_name() then the node's position in the function's node list.
+_TOKEN = re.compile(r"@\{([A-Za-z_]\w*?)(\d+)\}")
 
 
 def label_of(var: Variable, depth: int = 2) -> str:
@@ -31,6 +37,43 @@ def c_text(text: str) -> str:
     """``text`` as the inside of a C string literal, for the runtime to print with ``%s``
     (a label passed as an argument): its ``%`` signs as written."""
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+
+
+# How a module's C names the op of the node whose block it is, in messages: spelled out
+# (op_label_of) from the node that failed.
+OP_LABEL_TOKEN = "@{op}"
+
+
+def op_label_of(node) -> str:
+    """How messages name ``node``'s op: the op, and the user's name of its result."""
+    out_name = node.outputs[0].name
+    return f"{node.op}" + (f" computing {out_name}" if out_name else "")
+
+
+def label_token(c_name: str) -> str:
+    """What a module's C writes for the label of the node result named ``c_name`` (an op's
+    short_name() and the node's position): the label, up to 80 characters of expression,
+    is spelled out by ``expand_label_tokens`` only when a message names it."""
+    return f"@{{{c_name}}}"
+
+
+def expand_label_tokens(message: str, nodes, fail_node: int = -1) -> str:
+    """``message`` from a module, each label token (``label_token``) of a result of
+    ``nodes`` (the function's node list) replaced by that result's label, and
+    OP_LABEL_TOKEN by the label of the op of ``fail_node`` (the node that failed)."""
+    if "@{" not in message:
+        return message
+    if 0 <= fail_node < len(nodes):
+        message = message.replace(OP_LABEL_TOKEN, op_label_of(nodes[fail_node]))
+
+    def spelled(match):
+        name = match.group(1) + match.group(2)
+        for cut in range(len(match.group(1)), len(name)):     # stems may end in digits
+            position = int(name[cut:])
+            if position < len(nodes) and nodes[position].op.short_name() == name[:cut]:
+                return label_of(nodes[position].outputs[0])
+        return match.group(0)
+    return _TOKEN.sub(spelled, message)
 
 
 def c_string(text: str) -> str:

@@ -42,6 +42,9 @@ class SumToBroadcastShape(Op):
     def __str__(self):
         return "SumToBroadcastShape"
 
+    def short_name(self):
+        return "sum_to"     # (C names: sum_to26, not sumtobroadcastshape26)
+
     def make_node(self, g, *sources):
         g = as_tensor_variable(g)
         sources = [as_tensor_variable(s) for s in sources]

@@ -223,6 +223,9 @@ class SumToShape(Op):
     c_template = "ops/sum_to_shape.c.j2"
     output_types_depend_only_on_input_types = True   # g's dtype, x's pattern
 
+    def short_name(self):
+        return "sum_to"
+
     def make_node(self, g, x):
         g, x = as_tensor_variable(g), as_tensor_variable(x)
         if g.ndim != x.ndim:

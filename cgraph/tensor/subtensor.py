@@ -543,6 +543,9 @@ class AdvancedSubtensor(Op):
     """
 
     __props__ = ("pattern",)
+
+    def short_name(self):
+        return "adv_index"      # (C names: adv_index12, not advancedsubtensor12)
     c_template = "ops/advanced_subtensor.c.j2"
     output_types_depend_only_on_input_types = True   # x's, the indices' types
 
@@ -593,6 +596,9 @@ class AdvancedIncSubtensor(Op):
     __props__ = ("pattern", "set_instead_of_inc")
     c_template = "ops/advanced_subtensor.c.j2"
     output_types_depend_only_on_input_types = True   # x's type
+
+    def short_name(self):
+        return "adv_set" if self.set_instead_of_inc else "adv_inc"
 
     def __init__(self, pattern, set_instead_of_inc=False):
         self.pattern = tuple(pattern)

@@ -34,19 +34,21 @@ def lib():
     return runtime_library.runtime().lib
 
 
-def narrow(lib, a, b, alpha=1.0, beta=0.0, c=None):
-    """cg_<p>gemm_narrow on views a, b (any strides): (taken, c)."""
+def narrow(lib, a, b, alpha=1.0, beta=0.0, c=None, threads=1):
+    """cg_<p>gemm_narrow on views a, b (any strides), on up to ``threads`` threads: (taken,
+    c)."""
     dtype = a.dtype.name
     m, k = a.shape
     n = b.shape[1]
     c = np.zeros((m, n), dtype) if c is None else c
     ct, i64, ptr = _CT[dtype], ctypes.c_int64, ctypes.c_void_p
     f = getattr(lib, f"cg_{'s' if dtype == 'float32' else 'd'}gemm_narrow")
-    f.argtypes = [i64, i64, i64, ct, ptr, i64, i64, ptr, i64, i64, ct, ptr]
+    f.argtypes = [i64, i64, i64, ct, ptr, i64, i64, ptr, i64, i64, ct, ptr, ctypes.c_int]
     f.restype = ctypes.c_int
     size = a.itemsize
     taken = f(m, n, k, alpha, a.ctypes.data, a.strides[0] // size, a.strides[1] // size,
-              b.ctypes.data, b.strides[0] // size, b.strides[1] // size, beta, c.ctypes.data)
+              b.ctypes.data, b.strides[0] // size, b.strides[1] // size, beta, c.ctypes.data,
+              threads)
     return bool(taken), c
 
 

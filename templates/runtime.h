@@ -891,15 +891,18 @@ CG_API int cg_dgemm_transposed_a_skinny(int64_t m, int64_t n, int64_t k, double 
  * its rows or columns (never k) into pieces of whole tiles, CG_GEMM_PIECES per thread handed
  * out in turn, so a thread that starts late takes fewer; each element is summed in the same
  * order on any number of threads, so results do not depend on it. */
-#ifndef CG_GEMM_THREAD_MACS
 #define CG_GEMM_THREAD_MACS ((int64_t)1 << 19)
-#endif
 #define CG_GEMM_PIECES 4
+/* The least multiply-adds per thread in force (CG_GEMM_THREAD_MACS unless set: the tests set
+ * 1, so that every product splits); returns the previous one. */
+CG_API int64_t cg_set_gemm_thread_macs(int64_t macs);
+extern int64_t cg_gemm_thread_macs __attribute__((visibility("hidden")));
 static inline int cg_gemm_threads(int nthreads, int64_t macs)
 {
 #ifdef _OPENMP
-    if (nthreads <= 1 || macs < 2 * CG_GEMM_THREAD_MACS || omp_in_parallel()) return 1;
-    const int64_t most = macs / CG_GEMM_THREAD_MACS;
+    const int64_t least = cg_gemm_thread_macs;
+    if (nthreads <= 1 || macs < 2 * least || omp_in_parallel()) return 1;
+    const int64_t most = macs / least;
     return most < nthreads ? (int)most : nthreads;
 #else
     (void)nthreads;

@@ -116,6 +116,64 @@ def test_kernel_alpha_beta_nan(lib, dtype):
             assert_same(c, expected.astype(dtype), what="alpha = 0 with NaN and inf")
 
 
+@pytest.fixture
+def split_every_product(lib):
+    """Every product large enough for threads (cg_set_gemm_thread_macs(1): one multiply-add
+    per thread), so that small, odd shapes are cut into as many pieces as they have units."""
+    f = lib.cg_set_gemm_thread_macs
+    f.argtypes, f.restype = [ctypes.c_int64], ctypes.c_int64
+    old = f(1)
+    yield
+    f(old)
+
+
+# the threaded pieces' edges: odd rows for the pairs of the dot form, rows past the last
+# block of the outer form, one block, a block and one row, h W.T with the last block of 12
+# columns partial or full; one row and one column
+THREAD_SHAPES = SHAPES + [(1, 64, 3), (2, 64, 11), (17, 96, 12), (65, 40, 7), (33, 9, 9),
+                          (20, 100, 25), (7, 64, 24), (5, 300, 37)]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_kernel_on_two_threads_gives_the_same_bits(lib, dtype, split_every_product):
+    """On 2 threads (every product split) the kernel takes the same products and gives the
+    same bits as on 1, for every form, layout (strided and negative-stride B too), alpha and
+    beta, and matches numpy."""
+    for m, k, n in THREAD_SHAPES:
+        a = rng.normal(size=(m, k)).astype(dtype)
+        b = rng.normal(size=(k, n)).astype(dtype)
+        c0 = rng.normal(size=(m, n)).astype(dtype)
+        for name, av in [("a", a), ("a.T", np.ascontiguousarray(a.T).T)]:
+            for bn, bv in [("b", b), ("b.T", np.ascontiguousarray(b.T).T),
+                           ("b[::-1]", b[::-1].copy()[::-1])]:
+                for alpha, beta in [(1.0, 0.0), (-0.5, 2.0)]:
+                    what = f"{dtype} {name} x {bn} at {(m, k, n)}, alpha={alpha}, beta={beta}"
+                    taken1, c1 = narrow(lib, av, bv, alpha, beta, c0.copy(), threads=1)
+                    taken2, c2 = narrow(lib, av, bv, alpha, beta, c0.copy(), threads=2)
+                    assert taken1 == taken2, what
+                    if taken1:
+                        assert np.array_equal(c1, c2), f"{what}: the bits depend on the threads"
+                        assert_same(c2, alpha * (a @ b) + beta * c0, rtol=TOLERANCE[dtype] * 10,
+                                    what=what)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_kernel_threads_at_w2_sizes(lib, dtype):
+    """W2's products at the default threshold (split on 2 threads): the same bits as on 1."""
+    for m, k, n, transposed in [(600, 784, 10, False), (784, 600, 10, True),
+                                (20, 500, 784, False)]:
+        a = rng.normal(size=(k, m) if transposed else (m, k)).astype(dtype)
+        a = a.T if transposed else a
+        b = rng.normal(size=(n, k)).astype(dtype).T if m == 20 else \
+            rng.normal(size=(k, n)).astype(dtype)
+        results = [narrow(lib, a, b, threads=t) for t in (1, 2, 3)]
+        assert len({taken for taken, _ in results}) == 1
+        if results[0][0]:
+            for _, c in results[1:]:
+                assert np.array_equal(results[0][1], c), f"{dtype} {(m, k, n)}"
+            assert_same(results[0][1], a @ b, rtol=TOLERANCE[dtype] * 10, what=f"{(m, k, n)}")
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_dot_every_layout_against_reference(dtype):
     """dot(a, b) and gemm for the 16 layout combinations of test_small_gemm in C, against the

@@ -945,6 +945,10 @@ CG_API double cg_dgemm_time_threads(int variant, int64_t m, int64_t n, int64_t k
  * -1: BLAS; cold: the operands evicted from the caches before each run). */
 CG_API int cg_set_sgemm_skinny_variant(int kind, int variant);
 CG_API int cg_set_dgemm_skinny_variant(int kind, int variant);
+/* The threads they were timed on (variants on as many as BLAS runs): a product given fewer
+ * is left to BLAS. 0 for fewer than 1. */
+CG_API int cg_set_gemm_skinny_threads(int threads);
+extern int cg_gemm_skinny_threads __attribute__((visibility("hidden")));
 
 /* dst (m x n, row-major, contiguous) = alpha * A B + beta * dst (beta == 0: dst is not
  * read), A (m x k) through strides (sa0, sa1) (a vector when !a_is_matrix: m == 1), B

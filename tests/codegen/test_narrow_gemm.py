@@ -251,6 +251,8 @@ def test_transposed_a_summed_over_a_minibatch(lib, dtype, restore_variants):
     f_py = cgraph.function([X, G, Wz], outputs, mode="py")
     assert_clean_build(f)
     setter = getattr(lib, f"cg_set_{'s' if dtype == 'float32' else 'd'}gemm_skinny_variant")
+    lib.cg_set_gemm_skinny_threads.argtypes = [ctypes.c_int]
+    assert lib.cg_set_gemm_skinny_threads(1) == 1      # (the module runs on one thread)
     tol = TOLERANCE[dtype] * 10
     for variant in [-1] + list(range(len(gemm_tuning.variant_names(lib)))):
         assert setter(2, variant) == 1

@@ -14,9 +14,11 @@ choice holds (_rounds_until_stable), and a record made under load is timed again
 process finds the machine quiet (retime_now).
 
 The same timings decide who runs skinny products too large for the small kernel (one side
-at most 32, e.g. a minibatch of 20 times a 784 x 500 layer): a variant where it beats a
-one-thread BLAS on this CPU by 5% (operands evicted from the caches first, as a layer's
-weights are), else BLAS; always BLAS when BLAS runs on several threads.
+at most 32, e.g. a minibatch of 20 times a 784 x 500 layer): a variant where it beats BLAS on
+this CPU by 5% (operands evicted from the caches first, as a layer's weights are), else BLAS.
+When BLAS runs on several threads the variants are timed on as many (the kernel splits a
+product among the threads a module gives it), and a module that gives a product fewer
+threads leaves it to BLAS (cg_set_gemm_skinny_threads).
 
 ``CGRAPH_GEMM_VARIANT=<name>`` forces one variant for both dtypes (to compare them);
 ``CGRAPH_GEMM_SKINNY=blas`` leaves every skinny product to BLAS.
@@ -114,22 +116,23 @@ def cpu_identity() -> str:
     return f"{platform.machine()} ({platform.processor() or 'unknown'})"
 
 
-def c_timer(lib, cold: bool = False) -> Timer:
-    """Times a variant (-1: BLAS) in C (cg_<p>gemm_time): warm, the product repeated to take
-    about SECONDS_PER_TIMING at 50 GFLOP/s; ``cold``, once, its operands evicted from the
-    caches first (a layer's weights, met once per training step)."""
+def c_timer(lib, cold: bool = False, threads: int = 1) -> Timer:
+    """Times a variant (-1: BLAS) in C (cg_<p>gemm_time_threads): warm, the product repeated to
+    take about SECONDS_PER_TIMING at 50 GFLOP/s; ``cold``, once, its operands evicted from the
+    caches first (a layer's weights, met once per training step); a variant as it runs on
+    ``threads`` threads, BLAS on its own."""
     functions = {}
     for dtype, p in _PREFIX.items():
-        f = getattr(lib, f"cg_{p}gemm_time")
+        f = getattr(lib, f"cg_{p}gemm_time_threads")
         f.restype = ctypes.c_double
-        f.argtypes = [ctypes.c_int] + [ctypes.c_int64] * 4 + [ctypes.c_int]
+        f.argtypes = [ctypes.c_int] + [ctypes.c_int64] * 4 + [ctypes.c_int, ctypes.c_int]
         functions[dtype] = f
 
     def timer(dtype: str, variant: int, shape: Tuple[int, int, int]) -> float:
         """Seconds per product of variant (-1: BLAS) on shape."""
         m, n, k = shape
         reps = 1 if cold else max(1, int(SECONDS_PER_TIMING * 5e10 / (2 * m * n * k)))
-        seconds = functions[dtype](variant, m, n, k, reps, int(cold))
+        seconds = functions[dtype](variant, m, n, k, reps, int(cold), threads)
         if seconds < 0:
             raise MemoryError(f"cgraph: cannot time the small-GEMM variant {variant}")
         return seconds / reps
@@ -344,12 +347,9 @@ def measure_record(lib, runtime_key: str, names: Sequence[str], cpu: str, thread
     runs ``threads`` threads: the record choose() keeps."""
     started = time.perf_counter()
     load_before = load_per_core()
-    if threads is None or threads == 1:
-        choice = measure(names, timer or c_timer(lib),
-                         skinny_timer=timer or c_timer(lib, cold=True))
-    else:
-        choice = measure(names, timer or c_timer(lib), skinny={})
-        _blas_takes_skinny(choice)
+    # skinny products against a BLAS on several threads: the variants on as many
+    choice = measure(names, timer or c_timer(lib),
+                     skinny_timer=timer or c_timer(lib, cold=True, threads=threads or 1))
     load = max(load_before, load_per_core())
     spread = worst_spread(choice)
     return {"runtime": runtime_key, "cpu": cpu, "blas_threads": threads,
@@ -375,8 +375,8 @@ def retime_now(record: dict) -> bool:
 
 
 def _blas_takes_skinny(choice):
-    # the kernel runs on one thread: products past the small limit stay with a BLAS that
-    # runs on several (and timing it on a busy machine takes seconds)
+    # (a shipped record, timed against one BLAS thread, used beside several: its skinny
+    # choice does not hold there, and timing them is what the shipped record spares)
     for c in choice.values():
         c["skinny"] = {kind: {"variant": None, "vs_blas": {}} for kind in SKINNY_KINDS}
 
@@ -444,6 +444,10 @@ def apply(lib, record: dict) -> Dict[str, str]:
         for kind, variant in skinny[dtype].items():
             if not setter(SKINNY_KINDS.index(kind), -1 if variant is None else names.index(variant)):
                 raise RuntimeError(f"cgraph: the runtime library refused the variant {variant}")
+    # skinny variants were timed on as many threads as BLAS runs (measure_record)
+    skinny_threads = getattr(lib, "cg_set_gemm_skinny_threads")
+    skinny_threads.argtypes, skinny_threads.restype = [ctypes.c_int], ctypes.c_int
+    skinny_threads(max(1, record.get("blas_threads") or 1))
     _applied.clear()
     _applied.update(variants=picked, skinny=skinny, forced=bool(forced), cpu=record.get("cpu"),
                     source=record.get("source"))

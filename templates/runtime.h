@@ -835,6 +835,14 @@ CG_API int cg_sgemm_small(int64_t m, int64_t n, int64_t k, float alpha, const fl
 CG_API int cg_dgemm_small(int64_t m, int64_t n, int64_t k, double alpha, const double *a,
                           int64_t sa0, int64_t sa1, const double *b, int64_t sb0, int64_t sb1,
                           double beta, double *c);
+/* (the same on up to nthreads threads: see the threads of the products below) */
+CG_API int cg_sgemm_small_threads(int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                                  int64_t sa0, int64_t sa1, const float *b, int64_t sb0,
+                                  int64_t sb1, float beta, float *c, int nthreads);
+CG_API int cg_dgemm_small_threads(int64_t m, int64_t n, int64_t k, double alpha,
+                                  const double *a, int64_t sa0, int64_t sa1, const double *b,
+                                  int64_t sb0, int64_t sb1, double beta, double *c,
+                                  int nthreads);
 /* Products with a narrow result (n <= 12 columns, templates/ops/narrow_gemm.c.j2), and a
  * transposed A summed over a minibatch (k small) on the skinny tile variant: same contract as
  * cg_<p>gemm_small (0: not taken). From m*n*k = CG_NARROW_MIN the narrow kernel is tried
@@ -842,18 +850,57 @@ CG_API int cg_dgemm_small(int64_t m, int64_t n, int64_t k, double alpha, const d
 #define CG_NARROW_MIN ((int64_t)1 << 16)
 CG_API int cg_sgemm_narrow(int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                            int64_t sa0, int64_t sa1, const float *b, int64_t sb0, int64_t sb1,
-                           float beta, float *c);
+                           float beta, float *c, int nthreads);
 CG_API int cg_dgemm_narrow(int64_t m, int64_t n, int64_t k, double alpha, const double *a,
                            int64_t sa0, int64_t sa1, const double *b, int64_t sb0, int64_t sb1,
-                           double beta, double *c);
+                           double beta, double *c, int nthreads);
 CG_API int cg_sgemm_transposed_a_skinny(int64_t m, int64_t n, int64_t k, float alpha,
                                         const float *a, int64_t sa0, int64_t sa1,
                                         const float *b, int64_t sb0, int64_t sb1, float beta,
-                                        float *c);
+                                        float *c, int nthreads);
 CG_API int cg_dgemm_transposed_a_skinny(int64_t m, int64_t n, int64_t k, double alpha,
                                         const double *a, int64_t sa0, int64_t sa1,
                                         const double *b, int64_t sb0, int64_t sb1, double beta,
-                                        double *c);
+                                        double *c, int nthreads);
+
+/* --- threads of the products (the narrow and small-GEMM kernels) -----------------------
+ * nthreads: what the module gives a product (its thread policy, as its elementwise loops':
+ * cg_omp_threads on m*n*k, passed down by the Dot and Gemm nodes). A kernel splits a product
+ * only when each thread gets at least CG_GEMM_THREAD_MACS multiply-adds: below, waking a
+ * worker (2-3 us on an idle core, tens on a busy one) costs more than it saves. It splits
+ * its rows or columns (never k) into pieces of whole tiles, CG_GEMM_PIECES per thread handed
+ * out in turn, so a thread that starts late takes fewer; each element is summed in the same
+ * order on any number of threads, so results do not depend on it. */
+#define CG_GEMM_THREAD_MACS ((int64_t)1 << 19)
+#define CG_GEMM_PIECES 4
+/* The least multiply-adds per thread in force (CG_GEMM_THREAD_MACS unless set: the tests set
+ * 1, so that every product splits); returns the previous one. */
+CG_API int64_t cg_set_gemm_thread_macs(int64_t macs);
+extern int64_t cg_gemm_thread_macs __attribute__((visibility("hidden")));
+static inline int cg_gemm_threads(int nthreads, int64_t macs)
+{
+#ifdef _OPENMP
+    const int64_t least = cg_gemm_thread_macs;
+    if (nthreads <= 1 || macs < 2 * least || omp_in_parallel()) return 1;
+    const int64_t most = macs / least;
+    return most < nthreads ? (int)most : nthreads;
+#else
+    (void)nthreads;
+    (void)macs;
+    return 1;
+#endif
+}
+/* how many pieces ``units`` (tiles, pairs of rows, blocks) are cut into for nt threads */
+static inline int64_t cg_gemm_pieces(int64_t units, int nt)
+{
+    if (nt <= 1) return 1;
+    return units < CG_GEMM_PIECES * nt ? units : CG_GEMM_PIECES * nt;
+}
+/* where piece p of ``pieces`` starts among ``units`` (p == pieces: units) */
+static inline int64_t cg_gemm_piece(int64_t p, int64_t pieces, int64_t units)
+{
+    return p * units / pieces;
+}
 /* Its tile variants (cgraph/gemm_tuning.py times them and picks one per CPU): the name of
  * variant i (NULL past the last), the variant cg_<p>gemm_small runs (0: no such variant), and
  * one variant run on any sizes (0: unknown variant or out of memory). */
@@ -868,11 +915,20 @@ CG_API int cg_dgemm_variant(int variant, int64_t m, int64_t n, int64_t k, double
                             int64_t sb0, int64_t sb1, double beta, double *c);
 CG_API double cg_sgemm_time(int variant, int64_t m, int64_t n, int64_t k, int64_t reps, int cold);
 CG_API double cg_dgemm_time(int variant, int64_t m, int64_t n, int64_t k, int64_t reps, int cold);
+/* (the variant timed as it runs on nthreads threads, against BLAS on its own) */
+CG_API double cg_sgemm_time_threads(int variant, int64_t m, int64_t n, int64_t k, int64_t reps,
+                                    int cold, int nthreads);
+CG_API double cg_dgemm_time_threads(int variant, int64_t m, int64_t n, int64_t k, int64_t reps,
+                                    int cold, int nthreads);
 /* Skinny products past the small limit (one side at most 32): BLAS (-1, the default) or a
  * variant, per kind (0: m, 1: n, 2: k small), chosen by timing both (cg_<p>gemm_time, variant
  * -1: BLAS; cold: the operands evicted from the caches before each run). */
 CG_API int cg_set_sgemm_skinny_variant(int kind, int variant);
 CG_API int cg_set_dgemm_skinny_variant(int kind, int variant);
+/* The threads they were timed on (variants on as many as BLAS runs): a product given fewer
+ * is left to BLAS. 0 for fewer than 1. */
+CG_API int cg_set_gemm_skinny_threads(int threads);
+extern int cg_gemm_skinny_threads __attribute__((visibility("hidden")));
 
 /* Whole Dot and Gemm nodes (templates/ops/blas_nodes.c.j2), float32 and float64: the
  * output's shape from the operands', its buffer (``dest``, or from ``pool``), then the
@@ -880,14 +936,15 @@ CG_API int cg_set_dgemm_skinny_variant(int kind, int variant);
  * beta * z + alpha * dot(a, b), a and b vectors or matrices (not both vectors); z is computed
  * by ``z_loop`` from the n_loop_in arrays of z_in (the nz z inputs, then beta unless it is
  * 1), as an elementwise node's loop (bit k of z_scalar_mask: input k holds one element;
- * ``tail``: see cg_elemwise). labels: the op, a, b, z, then each z input. Returns CG_OK, or
- * an error status with its message in err. */
+ * ``tail``: see cg_elemwise). labels: the op, a, b, z, then each z input. ``threads``: the
+ * module's thread policy (CG_THREADS_FN; NULL: one thread), for the loop of z and the
+ * product. Returns CG_OK, or an error status with its message in err. */
 CG_API int cg_sdot_node(cg_array *out, void *dest, const cg_array *a, int na,
-                        const cg_array *b, int nb, const char *a_label, const char *b_label,
-                        cg_pool *pool, char *err, int errlen);
+                        const cg_array *b, int nb, cg_threads_fn threads, const char *a_label,
+                        const char *b_label, cg_pool *pool, char *err, int errlen);
 CG_API int cg_ddot_node(cg_array *out, void *dest, const cg_array *a, int na,
-                        const cg_array *b, int nb, const char *a_label, const char *b_label,
-                        cg_pool *pool, char *err, int errlen);
+                        const cg_array *b, int nb, cg_threads_fn threads, const char *a_label,
+                        const char *b_label, cg_pool *pool, char *err, int errlen);
 CG_API int cg_sgemm_node(cg_array *out, void *dest, float alpha, const cg_array *a, int na,
                          const cg_array *b, int nb, cg_loop_fn z_loop,
                          const cg_array *const *z_in, const int64_t *z_sizes, int nz,

@@ -62,18 +62,19 @@ CG_API void cg_broadcast_message(char *err, int errlen, const char *op, int n,
 /* dst (m x n, row-major, contiguous) = alpha * A B + beta * dst (beta == 0: dst is not
  * read), A (m x k) through strides (sa0, sa1) (a vector when !a_is_matrix: m == 1), B
  * (k x n) through (sb0, sb1) (a vector: n == 1); small matrix products skip BLAS, operands
- * BLAS cannot read as they are are copied into buffers of ``pool``. Returns CG_OK, or an
- * error status with its message in err (sizes beyond BLAS's int name a_label and b_label).
+ * BLAS cannot read as they are are copied into buffers of ``pool``; cgraph's kernels run on
+ * up to nthreads threads (BLAS on its own). Returns CG_OK, or an error status with its
+ * message in err (sizes beyond BLAS's int name a_label and b_label).
  * templates/ops/blas_product.c.j2. */
 CG_API int cg_sgemm_product(int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                             int64_t sa0, int64_t sa1, int a_is_matrix, const float *b,
                             int64_t sb0, int64_t sb1, int b_is_matrix, float beta, float *dst,
-                            cg_pool *pool, const char *a_label, const char *b_label,
-                            char *err, int errlen);
+                            int nthreads, cg_pool *pool, const char *a_label,
+                            const char *b_label, char *err, int errlen);
 CG_API int cg_dgemm_product(int64_t m, int64_t n, int64_t k, double alpha, const double *a,
                             int64_t sa0, int64_t sa1, int a_is_matrix, const double *b,
                             int64_t sb0, int64_t sb1, int b_is_matrix, double beta,
-                            double *dst, cg_pool *pool, const char *a_label,
+                            double *dst, int nthreads, cg_pool *pool, const char *a_label,
                             const char *b_label, char *err, int errlen);
 
 /* --- the inputs of reductions, laid out (templates/ops/reduce_float.c.j2) ------------ */

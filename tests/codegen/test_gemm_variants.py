@@ -629,11 +629,15 @@ def test_the_c_timer_times_every_candidate_warm_and_cold(lib):
                 timer(dtype, len(names), (5, 40, 7))
 
 
-def test_skinny_products_stay_with_a_multithreaded_blas(lib, tmp_path, monkeypatch):
-    """The kernel runs on one thread: with BLAS on two, no skinny product is timed or taken."""
+def test_skinny_products_timed_against_a_multithreaded_blas(lib, tmp_path, monkeypatch,
+                                                            restore_variants):
+    """With BLAS on two threads the skinny products are timed against it (the variants on as
+    many threads: c_timer's ``threads``); a variant that wins takes them, but only where a
+    module gives the product as many threads: on one, BLAS runs it."""
     import cgraph.blas_pointers as blas_pointers
     monkeypatch.setattr(blas_pointers, "blas_threads", lambda: 2)
     monkeypatch.setattr(gemm_tuning, "cpu_identity", lambda: "FakeVendor family 7 model 8")
+    monkeypatch.delenv("CGRAPH_GEMM_SKINNY", raising=False)
     shapes = []
 
     def timer(dtype, variant, shape):
@@ -642,10 +646,31 @@ def test_skinny_products_stay_with_a_multithreaded_blas(lib, tmp_path, monkeypat
     record = gemm_tuning.choose(lib, runtime_library.runtime().key, root=str(tmp_path),
                                 timer=timer)
     skinny = {s for kind in gemm_tuning.SKINNY_SHAPES.values() for s in kind}
-    assert not skinny & set(shapes)
+    assert skinny <= set(shapes)
+    names = gemm_tuning.variant_names(lib)
     for choice in record["choice"].values():
         assert {kind: s["variant"] for kind, s in choice["skinny"].items()} == \
-            dict.fromkeys("mnk", None)
+            dict.fromkeys("mnk", names[0])
+    gemm_tuning.apply(lib, record)
+    f = lib.cg_dgemm_small_threads
+    i64, ptr = ctypes.c_int64, ctypes.c_void_p
+    f.argtypes = [i64, i64, i64, ctypes.c_double, ptr, i64, i64, ptr, i64, i64,
+                  ctypes.c_double, ptr, ctypes.c_int]
+    m, k, n = 20, 784, 500                                 # skinny: m <= 32
+    a, b, c = np.ones((m, k)), np.ones((k, n)), np.zeros((m, n))
+    taken = [f(m, n, k, 1.0, a.ctypes.data, k, 1, b.ctypes.data, n, 1, 0.0, c.ctypes.data, t)
+             for t in (1, 2)]
+    assert taken == [0, 1]
+    assert (c == k).all()
+
+
+def test_the_c_timer_times_threaded_variants(lib):
+    """Variants timed as they run on 2 threads, BLAS (-1) on its own: positive times."""
+    names = gemm_tuning.variant_names(lib)
+    timer = gemm_tuning.c_timer(lib, cold=True, threads=2)
+    for dtype in ("float32", "float64"):
+        for variant in [-1] + list(range(len(names))):
+            assert 0 < timer(dtype, variant, (20, 300, 200)) < 1
 
 
 @pytest.mark.slow   # a second runtime library compiled: ~8 s of CPU

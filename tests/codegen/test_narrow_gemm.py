@@ -34,19 +34,21 @@ def lib():
     return runtime_library.runtime().lib
 
 
-def narrow(lib, a, b, alpha=1.0, beta=0.0, c=None):
-    """cg_<p>gemm_narrow on views a, b (any strides): (taken, c)."""
+def narrow(lib, a, b, alpha=1.0, beta=0.0, c=None, threads=1):
+    """cg_<p>gemm_narrow on views a, b (any strides), on up to ``threads`` threads: (taken,
+    c)."""
     dtype = a.dtype.name
     m, k = a.shape
     n = b.shape[1]
     c = np.zeros((m, n), dtype) if c is None else c
     ct, i64, ptr = _CT[dtype], ctypes.c_int64, ctypes.c_void_p
     f = getattr(lib, f"cg_{'s' if dtype == 'float32' else 'd'}gemm_narrow")
-    f.argtypes = [i64, i64, i64, ct, ptr, i64, i64, ptr, i64, i64, ct, ptr]
+    f.argtypes = [i64, i64, i64, ct, ptr, i64, i64, ptr, i64, i64, ct, ptr, ctypes.c_int]
     f.restype = ctypes.c_int
     size = a.itemsize
     taken = f(m, n, k, alpha, a.ctypes.data, a.strides[0] // size, a.strides[1] // size,
-              b.ctypes.data, b.strides[0] // size, b.strides[1] // size, beta, c.ctypes.data)
+              b.ctypes.data, b.strides[0] // size, b.strides[1] // size, beta, c.ctypes.data,
+              threads)
     return bool(taken), c
 
 
@@ -112,6 +114,64 @@ def test_kernel_alpha_beta_nan(lib, dtype):
             with np.errstate(all="ignore"):
                 expected = 0.0 * (an @ bn)
             assert_same(c, expected.astype(dtype), what="alpha = 0 with NaN and inf")
+
+
+@pytest.fixture
+def split_every_product(lib):
+    """Every product large enough for threads (cg_set_gemm_thread_macs(1): one multiply-add
+    per thread), so that small, odd shapes are cut into as many pieces as they have units."""
+    f = lib.cg_set_gemm_thread_macs
+    f.argtypes, f.restype = [ctypes.c_int64], ctypes.c_int64
+    old = f(1)
+    yield
+    f(old)
+
+
+# the threaded pieces' edges: odd rows for the pairs of the dot form, rows past the last
+# block of the outer form, one block, a block and one row, h W.T with the last block of 12
+# columns partial or full; one row and one column
+THREAD_SHAPES = SHAPES + [(1, 64, 3), (2, 64, 11), (17, 96, 12), (65, 40, 7), (33, 9, 9),
+                          (20, 100, 25), (7, 64, 24), (5, 300, 37)]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_kernel_on_two_threads_gives_the_same_bits(lib, dtype, split_every_product):
+    """On 2 threads (every product split) the kernel takes the same products and gives the
+    same bits as on 1, for every form, layout (strided and negative-stride B too), alpha and
+    beta, and matches numpy."""
+    for m, k, n in THREAD_SHAPES:
+        a = rng.normal(size=(m, k)).astype(dtype)
+        b = rng.normal(size=(k, n)).astype(dtype)
+        c0 = rng.normal(size=(m, n)).astype(dtype)
+        for name, av in [("a", a), ("a.T", np.ascontiguousarray(a.T).T)]:
+            for bn, bv in [("b", b), ("b.T", np.ascontiguousarray(b.T).T),
+                           ("b[::-1]", b[::-1].copy()[::-1])]:
+                for alpha, beta in [(1.0, 0.0), (-0.5, 2.0)]:
+                    what = f"{dtype} {name} x {bn} at {(m, k, n)}, alpha={alpha}, beta={beta}"
+                    taken1, c1 = narrow(lib, av, bv, alpha, beta, c0.copy(), threads=1)
+                    taken2, c2 = narrow(lib, av, bv, alpha, beta, c0.copy(), threads=2)
+                    assert taken1 == taken2, what
+                    if taken1:
+                        assert np.array_equal(c1, c2), f"{what}: the bits depend on the threads"
+                        assert_same(c2, alpha * (a @ b) + beta * c0, rtol=TOLERANCE[dtype] * 10,
+                                    what=what)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_kernel_threads_at_w2_sizes(lib, dtype):
+    """W2's products at the default threshold (split on 2 threads): the same bits as on 1."""
+    for m, k, n, transposed in [(600, 784, 10, False), (784, 600, 10, True),
+                                (20, 500, 784, False)]:
+        a = rng.normal(size=(k, m) if transposed else (m, k)).astype(dtype)
+        a = a.T if transposed else a
+        b = rng.normal(size=(n, k)).astype(dtype).T if m == 20 else \
+            rng.normal(size=(k, n)).astype(dtype)
+        results = [narrow(lib, a, b, threads=t) for t in (1, 2, 3)]
+        assert len({taken for taken, _ in results}) == 1
+        if results[0][0]:
+            for _, c in results[1:]:
+                assert np.array_equal(results[0][1], c), f"{dtype} {(m, k, n)}"
+            assert_same(results[0][1], a @ b, rtol=TOLERANCE[dtype] * 10, what=f"{(m, k, n)}")
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -191,6 +251,8 @@ def test_transposed_a_summed_over_a_minibatch(lib, dtype, restore_variants):
     f_py = cgraph.function([X, G, Wz], outputs, mode="py")
     assert_clean_build(f)
     setter = getattr(lib, f"cg_set_{'s' if dtype == 'float32' else 'd'}gemm_skinny_variant")
+    lib.cg_set_gemm_skinny_threads.argtypes = [ctypes.c_int]
+    assert lib.cg_set_gemm_skinny_threads(1) == 1      # (the module runs on one thread)
     tol = TOLERANCE[dtype] * 10
     for variant in [-1] + list(range(len(gemm_tuning.variant_names(lib)))):
         assert setter(2, variant) == 1

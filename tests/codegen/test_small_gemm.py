@@ -2,6 +2,7 @@
 against numpy: every transpose combination, negative and odd strides, float32/float64, alpha/beta
 (0, NaN in z), tails of rows and columns, empty and length-1 axes, and sizes on both sides of
 its thresholds (so the kernel and BLAS both run), built at -O3 and at -O1 -ftree-vectorize."""
+import ctypes
 import json
 import os
 
@@ -134,3 +135,130 @@ def test_nan_and_inf_reach_the_result():
     av[3, 5] = np.nan
     bv[7, 2] = np.inf
     assert_same(f(av, bv), av @ bv.T, what="dot(a, b.T) with NaN and inf")
+
+
+# --- threads: the kernel's products split among threads give the bits of one thread ------
+
+_CT = {"float32": ctypes.c_float, "float64": ctypes.c_double}
+
+
+@pytest.fixture(scope="module")
+def lib():
+    from cgraph import runtime_library
+    return runtime_library.runtime().lib
+
+
+@pytest.fixture
+def split_every_product(lib):
+    """cg_set_gemm_thread_macs(1): every product large enough for threads, so small, odd
+    shapes are cut into as many pieces as they have tiles; skinny variants taken on any
+    thread count (cg_set_gemm_skinny_threads(1)); the tile variants in force put back
+    after."""
+    from cgraph import gemm_tuning, runtime_library
+    f = lib.cg_set_gemm_thread_macs
+    f.argtypes, f.restype = [ctypes.c_int64], ctypes.c_int64
+    old = f(1)
+    lib.cg_set_gemm_skinny_threads.argtypes = [ctypes.c_int]
+    assert lib.cg_set_gemm_skinny_threads(1) == 1
+    yield
+    f(old)
+    gemm_tuning.apply(lib, gemm_tuning.choose(lib, runtime_library.runtime().key))
+
+
+def small_threads(lib, a, b, alpha, beta, c, threads):
+    """cg_<p>gemm_small_threads on views a, b (any strides) into c: whether it was taken."""
+    dtype = a.dtype.name
+    ct, i64, ptr = _CT[dtype], ctypes.c_int64, ctypes.c_void_p
+    f = getattr(lib, f"cg_{'s' if dtype == 'float32' else 'd'}gemm_small_threads")
+    f.argtypes = [i64, i64, i64, ct, ptr, i64, i64, ptr, i64, i64, ct, ptr, ctypes.c_int]
+    f.restype = ctypes.c_int
+    size = a.itemsize
+    return bool(f(a.shape[0], b.shape[1], a.shape[1], alpha, a.ctypes.data, a.strides[0] // size,
+                  a.strides[1] // size, b.ctypes.data, b.strides[0] // size,
+                  b.strides[1] // size, beta, c.ctypes.data, threads))
+
+
+# (m, k, n): small products with row and column tails (split by rows or by columns, whichever
+# has more tiles), one row, one column tile; past the small limit, each kind of skinny
+# product (m, n or k at most 32) with odd sizes
+THREAD_SHAPES = [(13, 5, 37), (1, 64, 64), (64, 64, 96), (9, 70, 64), (100, 33, 17),
+                 (3, 100, 200), (20, 784, 500), (7, 1001, 333), (600, 784, 20), (301, 999, 17),
+                 (784, 20, 500), (1001, 13, 301)]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_kernel_on_two_threads_gives_the_same_bits(lib, dtype, split_every_product):
+    """cg_<p>gemm_small_threads on 2 threads (every product split), each tile variant in force
+    for small products and for each kind of skinny one: the same products taken and the same
+    bits as on one thread, matching numpy, over contiguous, transposed and strided operands
+    and alpha/beta."""
+    from cgraph import gemm_tuning
+    p = "s" if dtype == "float32" else "d"
+    set_small, set_skinny = (getattr(lib, f"cg_set_{p}gemm{w}variant")
+                             for w in ("_", "_skinny_"))
+    set_small.argtypes, set_skinny.argtypes = [ctypes.c_int], [ctypes.c_int, ctypes.c_int]
+    tol = TOLERANCE[dtype] * 10
+    for variant, name in enumerate(gemm_tuning.variant_names(lib)):
+        assert set_small(variant) == 1
+        for kind in range(3):
+            assert set_skinny(kind, variant) == 1
+        for m, k, n in THREAD_SHAPES:
+            a = rng.normal(size=(m, k)).astype(dtype)
+            b = rng.normal(size=(k, n)).astype(dtype)
+            c0 = rng.normal(size=(m, n)).astype(dtype)
+            a_views = {"a": a, "a[:, ::2]": np.repeat(a, 2, axis=1)[:, ::2],
+                       "a.T": np.ascontiguousarray(a.T).T}
+            b_views = {"b": b, "b.T": np.ascontiguousarray(b.T).T, "b[::-1]": b[::-1].copy()[::-1]}
+            for an, av in a_views.items():
+                for bn, bv in b_views.items():
+                    alpha, beta = (1.0, 0.0) if bn == "b" else (-0.5, 2.0)
+                    c1, c2 = c0.copy(), c0.copy()
+                    what = f"{name}: {an} x {bn} at {(m, k, n)}"
+                    taken = small_threads(lib, av, bv, alpha, beta, c1, 1)
+                    assert small_threads(lib, av, bv, alpha, beta, c2, 2) == taken, what
+                    if taken:
+                        assert np.array_equal(c1, c2), f"{what}: the bits depend on the threads"
+                        assert_same(c2, alpha * (a @ b) + beta * c0, rtol=tol, what=what)
+
+
+@pytest.fixture
+def thread_settings():
+    from cgraph.config import config
+    saved = (config.openmp, config.omp_threads, config.openmp_elemwise_minsize)
+    yield config
+    config.openmp, config.omp_threads, config.openmp_elemwise_minsize = saved
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_dot_and_gemm_on_one_and_two_threads(dtype, thread_settings, split_every_product):
+    """dot and gemm in modules built for 1 and for 2 threads (config.omp_threads, every loop
+    and product large enough for them): the same bits from both, matching the numpy reference
+    mode, over every layout and shapes with 0 and 1 rows, odd sizes, narrow results (the
+    narrow kernels), small and skinny products."""
+    inputs, a_views, b_views = operands(dtype)
+    A, At, Ar, A2, B, Bt, Brr, Brc = inputs
+    alpha, beta = T.scalar("alpha", dtype=dtype), T.scalar("beta", dtype=dtype)
+    Z = T.matrix("Z", dtype=dtype)
+    outputs = [T.dot(av, bv) for av in a_views.values() for bv in b_views.values()]
+    outputs += [gemm(Z, alpha, At.T, B, beta), gemm(Z, alpha, A, Bt.T, beta)]
+    functions = []
+    thread_settings.openmp_elemwise_minsize = 1
+    for threads in (1, 2):
+        thread_settings.omp_threads = threads
+        functions.append(cgraph.function(inputs + [Z, alpha, beta], outputs))
+        assert_clean_build(functions[-1])
+    assert functions[0].cache_key != functions[1].cache_key
+    f_py = cgraph.function(inputs + [Z, alpha, beta], outputs, mode="py")
+    tol = TOLERANCE[dtype] * 10
+    for m, k, n in [(0, 7, 9), (1, 33, 40), (1, 200, 3), (3, 1, 17), (37, 41, 10), (66, 35, 5),
+                    (20, 300, 101), (130, 20, 70), (45, 64, 33)]:
+        a = rng.normal(size=(m, k)).astype(dtype)
+        b = rng.normal(size=(k, n)).astype(dtype)
+        z = rng.normal(size=(m, n)).astype(dtype)
+        values = values_for(a, b) + [z, np.asarray(0.7, dtype), np.asarray(-1.25, dtype)]
+        one, two = (f(*values) for f in functions)
+        ref = f_py(*values)
+        for i, (g1, g2, r) in enumerate(zip(one, two, ref)):
+            what = f"output {i} at {(m, k, n)}"
+            assert np.array_equal(g1, g2), f"{what}: the bits depend on the threads"
+            assert_same(g2, r, rtol=tol, what=what)

@@ -159,7 +159,7 @@ def test_rbm_cd1_step_has_no_loop_and_four_matrix_products():
     assert sum(type(n.op).__name__ == "GemmEpilogue" for n in f.nodes) == 2
     draws = [type(n.op).__name__ for n in f.nodes if "Philox" in type(n.op).__name__]
     assert sorted(draws) == ["PhiloxAdvance", "PhiloxRandom", "PhiloxRandom"], draws
-    assert sum(type(n.op).__name__ == "Join" for n in f.nodes) == 2
+    assert sum(type(n.op).__name__ == "BroadcastJoin" for n in f.nodes) == 2
     shared = rbm.params + [s for s, _ in srng.updates()]
     start = [s.get_value() for s in shared]
     results = []

@@ -5,7 +5,8 @@ becomes a ``PhiloxAdvance`` (cgraph/tensor/random.py): the same new state, no sa
 A whole-graph pass (it must see every reader of the samples), run before fusion: with the
 draw gone, what the draw read only for its shape (``size=p.shape``) is no longer read.
 Values are unchanged: every later draw from the stream starts at the same counter. A draw
-too large to allocate no longer raises, since nothing is allocated.
+larger than memory (but of a size in bytes that fits int64) no longer raises, since nothing
+is allocated.
 """
 from collections import Counter
 

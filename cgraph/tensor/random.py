@@ -299,7 +299,8 @@ class PhiloxAdvance(Op):
     """The state after a ``PhiloxRandom(distribution, dtype, ndim)`` draw of shape ``size``,
     without the draw: ``(state, size) -> new_state``. A draw whose samples no one reads (a
     one-step scan's last sample, kept for its state update) becomes this (rewrite/
-    random_draws.py): the same new state, the same checks, no samples."""
+    random_draws.py): the same new state, the same checks (a size whose bytes overflow
+    int64 fails as the draw's allocation would), no samples."""
 
     __props__ = ("distribution", "dtype", "ndim")
     c_template = "ops/random_philox_advance.c.j2"
@@ -323,16 +324,22 @@ class PhiloxAdvance(Op):
             raise ValueError(f"the Philox state {label_of(node.inputs[0])} must have 2 entries "
                              f"[key, counter], got shape {shape_str(state.shape)}")
         shape = read_size(size, self.ndim, node)
+        nbytes = np.dtype(self.dtype).itemsize    # checked as CG_ALLOC checks (runtime.h)
+        for length in shape:
+            nbytes = nbytes * length if length else nbytes
+            if nbytes > np.iinfo(np.int64).max:
+                raise ValueError(f"array is too big: shape {shape_str(shape)} has more bytes "
+                                 f"than the largest possible size")
+        n = math.prod(shape)
         counter = int(state[1]) & _MASK64
-        nblocks = philox_blocks(self.distribution, self.dtype,
-                                int(np.prod(shape, dtype=np.int64)))
+        nblocks = philox_blocks(self.distribution, self.dtype, n)
         new_state = np.array([state[0], 0], dtype=np.int64)
         new_state[1:] = np.array([(counter + nblocks) & _MASK64], dtype=np.uint64).view(np.int64)
         return [new_state]
 
     def c_params(self, node):
         return {"per_block": SAMPLES_PER_BLOCK[(self.distribution, self.dtype)],
-                "ndim": self.ndim}
+                "ndim": self.ndim, "itemsize": np.dtype(self.dtype).itemsize}
 
     def L_op(self, inputs, outputs, output_grads):
         return _no_grads(inputs)

@@ -655,7 +655,8 @@ def test_a_draw_no_one_reads_only_advances_its_state(distribution, dtype, per_bl
             f(np.array(shape, dtype=np.int64))
             states.append(state.get_value().copy())
         results[mode] = states
-        for bad, match in (([2, -3], "negative dimensions"), ([2, 3, 4], "must have length 2")):
+        for bad, match in (([2, -3], "negative dimensions"), ([2, 3, 4], "must have length 2"),
+                           ([2 ** 40, 2 ** 40], "too big")):
             with pytest.raises(ValueError, match=match):
                 f(np.array(bad, dtype=np.int64))
         state.set_value(np.array([1, 2, 3], dtype=np.int64))

@@ -14,6 +14,7 @@ from .fusion import fuse_elementwise
 from .gemm import fuse_gemm
 from .gemm_epilogue import fuse_gemm_epilogue
 from .shape_only import read_shapes_from_sources
+from .random_draws import advance_unread_draws
 
 PHASES = [
     Phase("constant folding", [constant_folding]),
@@ -26,7 +27,7 @@ PHASES = [
 
 # Whole-graph passes ``(inputs, outputs) -> outputs`` registered by other modules (passes
 # that must see every use of a variable, which local rewrites do not); run before fusion.
-GRAPH_PASSES = [read_shapes_from_sources]
+GRAPH_PASSES = [read_shapes_from_sources, advance_unread_draws]
 
 
 def optimize(inputs, outputs):

@@ -41,6 +41,13 @@ What "the same values" means here, rule by rule:
   These two skip computing y, as Theano's shape inference does: an error y would have raised
   (shapes that do not match somewhere inside it) is not raised. Elemwise ops that may fail on
   values (integer division by zero) are kept.
+- Subtensor{k}(Shape(x)) -> Shape_i{k}(x) for a constant k within x's rank (``v.shape[0]``,
+  as a random draw's ``size=p.shape`` reads it): the length then goes through the rule above
+  and ``x`` is no longer read for its shape alone (its producer can fuse with its reader).
+- elementwise(..., second(x, v), ..., y, ...) -> elementwise(..., v, ..., y, ...) when y
+  provably has x's shape: the broadcast with y already gives v x's shape. The gradient of
+  ``softplus(x W + b)`` is ``second(x W + b, g) * sigmoid(x W + b)``: the product is then
+  read once, by the sigmoid, which fuses into the Gemm's epilogue (W4).
 - DimShuffle of DimShuffle -> one DimShuffle; an identity DimShuffle -> its input; Reshape of
   Reshape -> one Reshape (of the original input: an inner reshape that would have failed
   no longer raises).
@@ -55,6 +62,8 @@ from ..tensor.scalar_ops import Composite, upcast
 from ..tensor.blas import Dot
 from ..tensor.reduction import Reduce
 from ..tensor.shape_ops import Reshape, Shape_i, alloc, patternbroadcast
+from ..tensor.shape_queries import Shape
+from ..tensor.subtensor import Subtensor
 from ..tensor.type import FLOAT_DTYPES, INT_DTYPES
 from ..tensor.var import constant
 from .patterns import Const, Rule, constant_value, rules_for
@@ -204,6 +213,39 @@ def second_of_elementwise(node):
     return None if result is None else [result]
 
 
+def _is_second(var):
+    owner = var.owner
+    return owner is not None and isinstance(owner.op, Elemwise) and \
+        getattr(owner.op.scalar_op, "name", None) == "second"
+
+
+def second_beside_same_shape(node):
+    """elementwise(second(x, v), y) -> elementwise(v, y) when y provably has x's shape:
+    the node's broadcast already gives v x's shape (and fails where second would), so x is
+    not read. Only where v has second's dtype (second casts nothing then)."""
+    op = node.op
+    if not isinstance(op, Elemwise) or isinstance(op.scalar_op, Composite) or \
+            len(node.outputs) != 1 or op.scalar_op.name == "second":
+        return None
+    inputs = list(node.inputs)
+    changed = False
+    for k, s in enumerate(inputs):
+        if not _is_second(s):
+            continue
+        x, v = s.owner.inputs
+        if v.dtype != s.dtype or x.ndim != s.ndim:
+            continue
+        if any(j != k and y.ndim == x.ndim and (_has_shape_of(y, x, depth=8) or
+                                                _has_shape_of(x, y, depth=8))
+               for j, y in enumerate(inputs)):
+            inputs[k] = v
+            changed = True
+    if not changed:
+        return None
+    result = _with_type(op(*inputs), node.outputs[0])
+    return None if result is None else [result]
+
+
 def sum_to_shape_of_same_shape(node):
     """SumToShape(g, x) -> g when g provably has x's shape: g is x, or an elementwise result
     of inputs that have x's shape or length 1 on every axis (the gradient of ``x ** 2`` or of
@@ -310,6 +352,23 @@ def _axis_source(y, i):
 
 # --- shape ops ------------------------------------------------------------------------------
 
+def shape_entry_of_shape(node):
+    """Subtensor{k}(Shape(x)) -> Shape_i{k}(x) for a constant k in x's rank (negative k
+    counts from the end); an index out of range keeps its IndexError."""
+    if not isinstance(node.op, Subtensor) or len(node.op.idx_list) != 1:
+        return None
+    kind, *entry = node.op.idx_list[0]
+    shape = node.inputs[0]
+    if kind != "index" or not isinstance(entry[0], int) or shape.owner is None or \
+            not isinstance(shape.owner.op, Shape):
+        return None
+    x = shape.owner.inputs[0]
+    k = entry[0] + x.ndim if entry[0] < 0 else entry[0]
+    if not 0 <= k < x.ndim:
+        return None
+    return [Shape_i(k)(x)]
+
+
 def merge_dimshuffles(node):
     """DimShuffle(DimShuffle(x)) -> one DimShuffle; an identity DimShuffle -> x."""
     if not isinstance(node.op, DimShuffle):
@@ -345,5 +404,6 @@ def merge_reshapes(node):
     return [result] if result.type == node.outputs[0].type else None
 
 
-CANONICALIZE = [canonical_elementwise, second_of_elementwise, sum_to_shape_of_same_shape,
-                shape_read_of_reduction, shape_i_of_computed, merge_dimshuffles, merge_reshapes]
+CANONICALIZE = [canonical_elementwise, second_of_elementwise, second_beside_same_shape,
+                sum_to_shape_of_same_shape, shape_read_of_reduction, shape_entry_of_shape,
+                shape_i_of_computed, merge_dimshuffles, merge_reshapes]

@@ -15,10 +15,12 @@ one, their operands joined along the summed axis: ``c*dot(u1.T, b1) - c*dot(u2.T
 one 784x40 by 40x500 product instead of two with k = 20 and a 784x500 temporary written and
 read back: W4's step 1110 -> 945 us float32, 2230 -> 1890 float64). The joins copy (m + n) * k
 elements to save writing and reading m * n, so only the transposed-view form is taken (its k
-is a minibatch; ``dot(x, W1) + dot(h, W2)`` would copy both weights). Two limits: a product
-with one row or column at run time where the other has more, which the sum would broadcast,
-now fails in the join (a ValueError naming its operands); and a tiny layer's gradient summed
-over a huge batch (k much larger than m and n) pays more for the copies than it saves.
+is a minibatch; ``dot(x, W1) + dot(h, W2)`` would copy both weights). A product with one
+row or column at run time where the other has more, which the sum broadcasts, is served by
+joining with broadcasting (``BroadcastJoin``: a length-1 operand's column repeats, so the one
+product has the sum's rows and columns; lengths that do not broadcast raise a ValueError, as
+the sum does). One limit: a tiny layer's gradient summed over a huge batch (k much larger
+than m and n) pays more for the copies than it saves.
 
 Exactness: only nodes computing in the result's dtype are read through; scalar factors are
 multiplied together and distributed over the sum (p - lr*(g + d) -> (p - lr*g) - lr*d), and
@@ -33,7 +35,7 @@ from ..graph.basic import Constant, io_toposort
 from ..tensor import basic as T
 from ..tensor.blas import BLAS_DTYPES, Dot, Gemm
 from ..tensor.elemwise import DimShuffle, Elemwise
-from ..tensor.shape_ops import join, patternbroadcast
+from ..tensor.shape_ops import BroadcastJoin, patternbroadcast
 from ..tensor.var import constant
 from .engine import rebuild_node
 from .patterns import constant_value, strip_broadcast
@@ -168,7 +170,9 @@ def _joined_operands(products, memo):
         us.append(memo.get(_transposed(a), _transposed(a)))
         b = memo.get(b, b)
         bs.append(b if s == sign else T.neg(b))
-    return join(0, *us).T, join(0, *bs)
+    # joined with broadcasting: a product of one row (or column) at run time adds to every
+    # row of the other's, as the sum of the products broadcasts it
+    return BroadcastJoin(0)(*us).T, BroadcastJoin(0)(*bs)
 
 
 def _build(plan, out, memo):

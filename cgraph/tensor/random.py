@@ -295,6 +295,56 @@ class PhiloxRandom(Op):
         return _no_grads(inputs)
 
 
+class PhiloxAdvance(Op):
+    """The state after a ``PhiloxRandom(distribution, dtype, ndim)`` draw of shape ``size``,
+    without the draw: ``(state, size) -> new_state``. A draw whose samples no one reads (a
+    one-step scan's last sample, kept for its state update) becomes this (rewrite/
+    random_draws.py): the same new state, the same checks (a size whose bytes overflow
+    int64 fails as the draw's allocation would), no samples."""
+
+    __props__ = ("distribution", "dtype", "ndim")
+    c_template = "ops/random_philox_advance.c.j2"
+    foldable = False
+
+    def __init__(self, distribution, dtype, ndim):
+        PhiloxRandom(distribution, dtype, ndim)    # the same checks of the arguments
+        self.distribution, self.dtype, self.ndim = distribution, resolve_dtype(dtype), int(ndim)
+
+    def make_node(self, state, size):
+        state = as_tensor_variable(state)
+        if state.ndim != 1 or state.dtype != "int64":
+            raise TypeError(f"the state of a Philox stream must be an int64 vector, got "
+                            f"{state!r} of type {state.type}")
+        size = _as_size_vector(size, self.ndim, "size")
+        return Apply(self, [state, size], [state.type()])
+
+    def perform(self, node, inputs):
+        state, size = inputs
+        if state.shape != (2,):
+            raise ValueError(f"the Philox state {label_of(node.inputs[0])} must have 2 entries "
+                             f"[key, counter], got shape {shape_str(state.shape)}")
+        shape = read_size(size, self.ndim, node)
+        nbytes = np.dtype(self.dtype).itemsize    # checked as CG_ALLOC checks (runtime.h)
+        for length in shape:
+            nbytes = nbytes * length if length else nbytes
+            if nbytes > np.iinfo(np.int64).max:
+                raise ValueError(f"array is too big: shape {shape_str(shape)} has more bytes "
+                                 f"than the largest possible size")
+        n = math.prod(shape)
+        counter = int(state[1]) & _MASK64
+        nblocks = philox_blocks(self.distribution, self.dtype, n)
+        new_state = np.array([state[0], 0], dtype=np.int64)
+        new_state[1:] = np.array([(counter + nblocks) & _MASK64], dtype=np.uint64).view(np.int64)
+        return [new_state]
+
+    def c_params(self, node):
+        return {"per_block": SAMPLES_PER_BLOCK[(self.distribution, self.dtype)],
+                "ndim": self.ndim, "itemsize": np.dtype(self.dtype).itemsize}
+
+    def L_op(self, inputs, outputs, output_grads):
+        return _no_grads(inputs)
+
+
 class MRGUniform(Op):
     """Uniforms in (0, 1) of shape ``size`` from MRG31k3p streams, as Theano's
     ``mrg_uniform``: ``(rstate, size) -> (new_rstate, sample)``; ``rstate`` is an

@@ -409,7 +409,7 @@ class Join(Op):
         return [np.concatenate([v.astype(out_dtype, copy=False) for v in inputs], axis=self.axis)]
 
     def c_params(self, node):
-        return {"axis": self.axis}
+        return {"axis": self.axis, "broadcast": False}
 
     def L_op(self, inputs, outputs, output_grads):
         """Each input's gradient is its slab of the output's gradient (the sizes along the
@@ -428,6 +428,47 @@ class Join(Op):
                 grads.append(gz[lead + (slice(start, stop),)])
                 start = stop
         return grads
+
+
+class BroadcastJoin(Join):
+    """Join whose inputs broadcast on the other axes, as numpy's broadcasting does: a length
+    1 there repeats to the others' length. ``dot(u1.T, b1) - dot(u2.T, b2)`` broadcasts a
+    product of one row against one of many; joined into one product (rewrite/gemm.py), the
+    operands are joined this way so that the one product computes the same sum."""
+
+    def make_node(self, *tensors):
+        node = super().make_node(*tensors)
+        bcast = [all(t.broadcastable[d] for t in node.inputs) for d in range(node.inputs[0].ndim)]
+        bcast[self.axis] = node.outputs[0].broadcastable[self.axis]
+        return Apply(self, node.inputs, [TensorVariable(TensorType(node.outputs[0].dtype, bcast))])
+
+    def perform(self, node, inputs):
+        lengths = list(inputs[0].shape)
+        for var, value in zip(node.inputs, inputs):
+            for d in range(value.ndim):
+                if d == self.axis or value.shape[d] == 1 or value.shape[d] == lengths[d]:
+                    continue
+                if lengths[d] != 1:
+                    raise ValueError(
+                        f"cannot join {label_of(node.inputs[0])} of shape "
+                        f"{shape_str(inputs[0].shape)} and {label_of(var)} of shape "
+                        f"{shape_str(value.shape)} along axis {self.axis}: the other axes "
+                        f"must be of the same length or 1")
+                lengths[d] = value.shape[d]
+        out_dtype = node.outputs[0].dtype
+        parts = []
+        for value in inputs:
+            lengths[self.axis] = value.shape[self.axis]
+            parts.append(np.broadcast_to(value, tuple(lengths)).astype(out_dtype, copy=False))
+        return [np.concatenate(parts, axis=self.axis)]
+
+    def c_params(self, node):
+        return {"axis": self.axis, "broadcast": True}
+
+    def L_op(self, inputs, outputs, output_grads):
+        """Join's slabs, each summed back over the axes its input was broadcast on."""
+        grads = super().L_op(inputs, outputs, output_grads)
+        return [sum_to_shape(g, t) for g, t in zip(grads, inputs)]
 
 
 def _as_axis(axis, what):

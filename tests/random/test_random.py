@@ -629,3 +629,42 @@ def test_binomial_from_float32_uniforms_against_a_loop():
     check([u3, nmat, pvec], out, [u3v[:0], nv[:, :0], pv], expected=np.zeros((0, 3), dtype=np.int64))
     with pytest.raises(TypeError, match="float64 or float32 uniforms"):
         rnd.BinomialFromUniform("int64", 2)(T.ltensor3("k"), nmat, pvec)
+
+
+# --- a draw no one reads ----------------------------------------------------------------
+
+@pytest.mark.parametrize("distribution, dtype, per_block", [
+    ("uniform", "float64", 2), ("uniform", "float32", 4), ("normal", "float64", 2),
+    ("normal", "float32", 4)])
+def test_a_draw_no_one_reads_only_advances_its_state(distribution, dtype, per_block):
+    """A Philox draw kept only for its new state (a one-step scan's last sample) becomes a
+    PhiloxAdvance (rewrite/random_draws.py): the same states as the reference, which draws,
+    and the same errors for a bad size."""
+    size = T.lvector("size")
+    results = {}
+    for mode in ("c", "py"):
+        state = cgraph.shared(np.array([12345, 7], dtype=np.int64), name="state")
+        new_state, sample = rnd.PhiloxRandom(distribution, dtype, 2)(state, size)
+        f = cgraph.function([size], size.sum(), updates=[(state, new_state)], mode=mode)
+        if mode == "c":
+            assert_clean_build(f)
+            kinds = [type(n.op) for n in f.nodes]
+            assert rnd.PhiloxAdvance in kinds and rnd.PhiloxRandom not in kinds
+        states = []
+        for shape in ((3, 5), (0, 4), (1, 1), (7, 1)):
+            f(np.array(shape, dtype=np.int64))
+            states.append(state.get_value().copy())
+        results[mode] = states
+        for bad, match in (([2, -3], "negative dimensions"), ([2, 3, 4], "must have length 2"),
+                           ([2 ** 40, 2 ** 40], "too big")):
+            with pytest.raises(ValueError, match=match):
+                f(np.array(bad, dtype=np.int64))
+        state.set_value(np.array([1, 2, 3], dtype=np.int64))
+        with pytest.raises(ValueError, match="must have 2 entries"):
+            f(np.array([2, 2], dtype=np.int64))
+    np.testing.assert_array_equal(results["c"], results["py"])
+    counters = [7]
+    for n in (15, 0, 1, 7):
+        counters.append(counters[-1] + -(-n // per_block))
+    assert [s[1] for s in results["c"]] == counters[1:]
+    assert all(s[0] == 12345 for s in results["c"])

@@ -12,7 +12,7 @@ from cgraph.gradient import verify_grad
 from cgraph.graph.basic import io_toposort
 from cgraph.rewrite import optimize
 from cgraph.tensor.blas import Dot, Gemm
-from cgraph.tensor.shape_ops import Join
+from cgraph.tensor.shape_ops import BroadcastJoin, Join
 from util import assert_clean_build, assert_same
 
 rng = np.random.default_rng(11)
@@ -41,14 +41,14 @@ def test_join_fires_on_minibatch_sums_only():
                  T.dot(u1.T, b1) + T.dot(u2.T, b2),
                  0.5 * T.dot(u1.T, b1) - 0.5 * T.dot(u2.T, b2) + z):
         found = kinds(ins, [expr])
-        assert found.count(Gemm) == 1 and Dot not in found and Join in found, expr
+        assert found.count(Gemm) == 1 and Dot not in found and BroadcastJoin in found, expr
     # other factors, products not of a transposed view (their weights would be copied), a
     # product read elsewhere: left as they were (one Gemm and one Dot)
     for outs in ([z - lr * T.dot(u1.T, b1) - lr2 * T.dot(u2.T, b2)],
                  [T.dot(x, W1) + T.dot(u1, W2)],
                  [T.dot(u1.T, b1) + T.dot(u2.T, b2), T.dot(u2.T, b2) * 2]):
         found = kinds(ins, outs)
-        assert Join not in found and Dot in found, outs
+        assert BroadcastJoin not in found and Join not in found and Dot in found, outs
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -67,7 +67,7 @@ def test_joined_products_equal_numpy(dtype):
         return [zv - lrv * (u1v.T @ b1v - u2v.T @ b2v),
                 u1v.T @ (2 * b1v) + u2v.T @ -b2v + u3v.T @ b3v,
                 zv[::-1] - lrv * (u1v[:, ::-1].T @ b1v) - lrv * (u2v[::-1].T @ b2v[:, ::-1])]
-    assert kinds(ins, outs).count(Join) == 6      # (products shared by outputs stay apart)
+    assert kinds(ins, outs).count(BroadcastJoin) == 6      # (products shared by outputs stay apart)
     # (m, n, k1, k2, k3): a minibatch's, k = 0 for one product and for all, m = 1, n = 1
     for m, n, k1, k2, k3 in ((7, 9, 5, 3, 4), (6, 5, 0, 4, 2), (3, 4, 0, 0, 0),
                              (1, 6, 3, 2, 1), (5, 1, 2, 3, 4)):
@@ -91,6 +91,50 @@ def test_mismatched_products_raise_a_clear_error():
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_product_of_one_row_or_column_broadcasts_as_the_sum_does(dtype):
+    """dot(u1.T, b1) of one row (or column) at run time against dot(u2.T, b2) of many: the
+    sum broadcasts it, and so does the joined product (its operands joined with
+    broadcasting), in C and in the reference, against numpy."""
+    u1, u2, b1, b2, z = (T.matrix(n, dtype=dtype) for n in ("u1", "u2", "b1", "b2", "z"))
+    lr = T.scalar("lr", dtype=dtype)
+    ins = [u1, u2, b1, b2, z, lr]
+    outs = [z - lr * (T.dot(u1.T, b1) - T.dot(u2.T, b2)), T.dot(u1.T, 2 * b1) + T.dot(u2.T, -b2)]
+    assert kinds(ins, outs).count(BroadcastJoin) == 3      # (both join u1 and u2: one node)
+    rtol = 1e-5 if dtype == "float32" else None
+    # (m1, n1, m2, n2): one row, one column, both, on either side; empty minibatches
+    for (m1, n1, m2, n2), (k1, k2) in (((1, 4, 3, 4), (2, 3)), ((3, 1, 3, 4), (2, 3)),
+                                       ((3, 4, 1, 1), (2, 3)), ((1, 4, 3, 1), (1, 2)),
+                                       ((1, 1, 3, 4), (0, 2)), ((3, 4, 1, 4), (2, 0))):
+        m, n = max(m1, m2), max(n1, n2)
+        u1v, b1v = rng.standard_normal((k1, m1)).astype(dtype), rng.standard_normal((k1, n1)).astype(dtype)
+        u2v, b2v = rng.standard_normal((k2, m2)).astype(dtype), rng.standard_normal((k2, n2)).astype(dtype)
+        zv, lrv = rng.standard_normal((m, n)).astype(dtype), np.asarray(0.3, dtype)
+        p1, p2 = u1v.T @ b1v, u2v.T @ b2v
+        run_both(ins, outs, [u1v, u2v, b1v, b2v, zv, lrv],
+                 [zv - lrv * (p1 - p2), 2 * p1 - p2], rtol=rtol)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_broadcast_join_equals_numpy_and_numeric_gradients(dtype):
+    a, b = T.matrix("a", dtype=dtype), T.matrix("b", dtype=dtype)
+    out = BroadcastJoin(0)(a, b)
+    for av, bv in ((np.ones((2, 1)), np.arange(12.0).reshape(3, 4)),
+                   (np.arange(8.0).reshape(2, 4), np.ones((0, 1))),
+                   (np.arange(8.0).reshape(2, 4), np.arange(4.0).reshape(1, 4)[:, ::-1])):
+        av, bv = av.astype(dtype), bv.astype(dtype)
+        width = max(av.shape[1], bv.shape[1])
+        expected = np.concatenate([np.broadcast_to(av, (av.shape[0], width)),
+                                   np.broadcast_to(bv, (bv.shape[0], width))])
+        run_both([a, b], [out], [av, bv], [expected])
+    f = cgraph.function([a, b], out)
+    with pytest.raises(ValueError, match="same length or 1"):
+        f(np.ones((2, 3), dtype), np.ones((2, 4), dtype))
+    if dtype == "float64":
+        verify_grad(lambda a_, b_: BroadcastJoin(0)(a_, b_) * 1.5,
+                    [rng.standard_normal((2, 1)), rng.standard_normal((3, 4))], rng=rng)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_rbm_like_update_equals_numpy_and_numeric_gradients(dtype):
     """W - lr * grad(mean F(x) - mean F(v)), F(v) = -sum(softplus(v W + h)): the gradient is
     x.T s(x) - v.T s(v) over the batch, two products the rewrite joins."""
@@ -103,7 +147,7 @@ def test_rbm_like_update_equals_numpy_and_numeric_gradients(dtype):
     cost = T.mean(free_energy(x)) - T.mean(free_energy(v))
     g_W = T.grad(cost, W)
     new_W = W - lr * g_W
-    assert Join in kinds([x, v, W, h], [new_W])
+    assert BroadcastJoin in kinds([x, v, W, h], [new_W])
     xv, vv = rng.random((6, 5)).astype(dtype), rng.random((6, 5)).astype(dtype)
     Wv, hv = rng.standard_normal((5, 4)).astype(dtype), rng.standard_normal(4).astype(dtype)
 

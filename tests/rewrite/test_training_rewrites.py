@@ -8,7 +8,8 @@ import cgraph.tensor as T
 from cgraph.rewrite.canonicalize import shape_i_of_computed, shape_read_of_reduction
 from cgraph.tensor.reduction import Reduce
 from cgraph.tensor.shape_ops import Shape_i
-from util import check
+from cgraph.tensor.elemwise import Elemwise
+from util import check, check_error
 
 rng = np.random.default_rng(3)
 
@@ -92,3 +93,62 @@ def test_binomial_fast_path_against_a_loop():
     bad[2, 3] = 1.5
     check_error([u1, n, p], outs[0], [uv1, one, bad], ValueError, match="p > 1")
     check_error([u1, n, p], outs[0], [uv1, three, pv], ValueError, match="needs more than")
+
+
+def test_shape_entries_read_as_lengths():
+    """x.shape[k] (a constant k, negative counting from the end) is Shape_i{k}(x), whose
+    length then comes from what x is computed from: exp(x W) is not computed for it."""
+    from cgraph.rewrite.canonicalize import shape_entry_of_shape
+    from cgraph.tensor.shape_queries import Shape
+    x, W = T.matrix("x"), T.matrix("W")
+    y = T.exp(T.dot(x, W))
+    (rows,) = shape_entry_of_shape(y.shape[-2].owner)
+    assert isinstance(rows.owner.op, Shape_i) and rows.owner.op.i == 0
+    assert shape_entry_of_shape(y.shape[1:].owner) is None        # a slice stays
+    outs = [y.shape[0], y.shape[-1], y.shape[0] * y.shape[1]]
+    f = cgraph.function([x, W], outs)
+    assert not any(isinstance(n.op, (Shape, Elemwise)) and n.outputs[0].ndim == 2
+                   for n in f.nodes), [str(n.op) for n in f.nodes]
+    values = [rng.random((3, 4)), rng.random((4, 2))]
+    check([x, W], outs, values, expected=[np.int64(3), np.int64(2), np.int64(6)])
+    # an index out of range still fails at run time, in both modes
+    check_error([x, W], y.shape[2], values, IndexError)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_second_beside_a_value_of_its_shape_reads_no_product(dtype):
+    """second(x W + b, g) * sigmoid(x W + b) (softplus's gradient) -> g * sigmoid(x W + b):
+    the product is read once, by the sigmoid, which becomes the Gemm's epilogue; values as
+    numpy's, and where the other operand is not of x's shape, second stays."""
+    from cgraph.tensor.blas_epilogue import GemmEpilogue
+    x, W = T.matrix("x", dtype=dtype), T.matrix("W", dtype=dtype)
+    b, g, r = T.vector("b", dtype=dtype), T.matrix("g", dtype=dtype), T.matrix("r", dtype=dtype)
+    pre = T.dot(x, W) + b
+    outs = [T.second(pre, g) * T.nnet.sigmoid(pre),
+            T.nnet.sigmoid(pre), T.second(pre, g) * r]   # r: (1, n), not pre's shape
+    rtol = 1e-5 if dtype == "float32" else None
+    f = cgraph.function([x, W, b, g], outs[:2])
+    assert sum(isinstance(n.op, GemmEpilogue) for n in f.nodes) == 1, \
+        [str(n.op) for n in f.nodes]
+    xv, Wv, bv = (rng.normal(size=s).astype(dtype) for s in ((5, 4), (4, 3), (3,)))
+    for gv, rv in ((rng.normal(size=(5, 1)), rng.normal(size=(1, 3))),
+                   (rng.normal(size=(1, 1)), rng.normal(size=(1, 1))),
+                   (rng.normal(size=(5, 3)), rng.normal(size=(1, 3)))):
+        gv, rv = gv.astype(dtype), rv.astype(dtype)
+        s = sigmoid(xv @ Wv + bv)
+        full = np.broadcast_to(gv, s.shape)
+        check([x, W, b, g, r], outs, [xv, Wv, bv, gv, rv], rtol=rtol,
+              expected=[full * s, s, full * rv])
+    # shapes that do not broadcast still fail, as second would
+    check_error([x, W, b, g], outs[0], [xv, Wv, bv, rng.normal(size=(2, 3)).astype(dtype)],
+                ValueError)
+
+
+@pytest.mark.slow   # verify_grad compiles several modules
+def test_softplus_layer_gradient_with_its_epilogue():
+    from cgraph.gradient import verify_grad
+    xv = rng.random((4, 5))
+
+    def cost(W, b):
+        return T.sum(T.nnet.softplus(T.dot(T.constant(xv), W) + b))
+    verify_grad(cost, [rng.normal(size=(5, 3)), rng.normal(size=3)])

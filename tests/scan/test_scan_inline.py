@@ -137,7 +137,7 @@ def test_two_steps_stay_a_loop():
 
 def test_rbm_cd1_step_has_no_loop_and_four_matrix_products():
     """The RBM CD-1 step (examples/rbm.py): no Scan, four matrix-matrix products (the
-    hidden layer of the last Gibbs sample, which nothing reads, is not computed, and the
+    hidden sample of the last Gibbs step, which nothing reads, is not drawn, and the
     weight update's x.T h0 - v1.T h1 is one product of joined operands:
     rewrite/gemm.py), and the same cost, parameters and random states as the loop (py mode
     runs the loop)."""
@@ -150,10 +150,16 @@ def test_rbm_cd1_step_has_no_loop_and_four_matrix_products():
     f = cgraph.function([x], cost, updates=updates)
     f_py = cgraph.function([x], cost, updates=updates, mode="py")
     assert not scans_in(f)
-    products = [n for n in f.nodes if type(n.op).__name__ in ("Dot", "Gemm")
+    products = [n for n in f.nodes if type(n.op).__name__ in ("Dot", "Gemm", "GemmEpilogue")
                 and n.outputs[0].ndim == 2]
     assert len(products) == 4, [str(n.op) for n in f.nodes]
-    assert sum(type(n.op).__name__ == "Join" for n in f.nodes) == 2
+    # both sigmoid(v W + hbias) are the Gemm's epilogue (the gradient's second(v W + hbias,
+    # g) no longer reads the product), and the last hidden sample, which nothing reads, is
+    # not drawn: its stream's state only advances (rewrite/random_draws.py)
+    assert sum(type(n.op).__name__ == "GemmEpilogue" for n in f.nodes) == 2
+    draws = [type(n.op).__name__ for n in f.nodes if "Philox" in type(n.op).__name__]
+    assert sorted(draws) == ["PhiloxAdvance", "PhiloxRandom", "PhiloxRandom"], draws
+    assert sum(type(n.op).__name__ == "BroadcastJoin" for n in f.nodes) == 2
     shared = rbm.params + [s for s, _ in srng.updates()]
     start = [s.get_value() for s in shared]
     results = []

@@ -203,6 +203,33 @@ def fresh_cache(tmp_path, monkeypatch):
 @pytest.fixture
 def graph_env(tmp_path):
     """Subprocess settings: a private cache and a compiler that logs its calls."""
-    wrapper, log = make_logging_compiler(str(tmp_path))
-    env = {"CGRAPH_CACHE_DIR": str(tmp_path / "cache"), "CGRAPH_FLAGS": f"cc={wrapper}"}
-    return env, log
+    log = str(tmp_path / "compiler.log")
+    return dict(logging_compiler_env(log), CGRAPH_CACHE_DIR=str(tmp_path / "cache")), log
+
+
+def logging_compiler_env(log):
+    """Settings for a subprocess whose compiler appends each command line to ``log``, then
+    runs gcc. One wrapper serves the whole run (it logs where CGRAPH_TEST_COMPILER_LOG says):
+    the compiler's path is part of the keys of the runtime library and the call-path
+    extension, so with one path they are built once per run (into the run's units folder,
+    which every fresh cache adopts from) instead of ~8 s of gcc in each test's cache."""
+    import fcntl
+    wrapper = os.path.join(os.environ["CGRAPH_TEST_RUN_TMP"], "logging-gcc")
+    units = os.environ["CGRAPH_PREBUILT_DIR"]
+    env = {"CGRAPH_FLAGS": f"cc={wrapper}"}
+    os.makedirs(units, exist_ok=True)
+    with open(wrapper + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)        # pytest-xdist's workers: the first one builds
+        if not os.path.exists(wrapper + ".units"):
+            with open(wrapper, "w") as f:
+                f.write('#!/bin/sh\necho "$@" >> "$CGRAPH_TEST_COMPILER_LOG"\n'
+                        'exec gcc "$@"\n')
+            os.chmod(wrapper, 0o700)
+            build = ("import sys; from cgraph import prebuilt; prebuilt.build(sys.argv[1])")
+            proc = subprocess.run([sys.executable, "-c", build, units], capture_output=True,
+                                  text=True, env=dict(os.environ, **env, PYTHONPATH=REPO,
+                                                      CGRAPH_TEST_COMPILER_LOG=os.devnull),
+                                  cwd=REPO, timeout=600)
+            assert proc.returncode == 0, proc.stderr
+            open(wrapper + ".units", "w").close()
+    return dict(env, CGRAPH_TEST_COMPILER_LOG=log)

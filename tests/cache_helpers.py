@@ -203,6 +203,41 @@ def fresh_cache(tmp_path, monkeypatch):
 @pytest.fixture
 def graph_env(tmp_path):
     """Subprocess settings: a private cache and a compiler that logs its calls."""
-    wrapper, log = make_logging_compiler(str(tmp_path))
-    env = {"CGRAPH_CACHE_DIR": str(tmp_path / "cache"), "CGRAPH_FLAGS": f"cc={wrapper}"}
-    return env, log
+    log = str(tmp_path / "compiler.log")
+    return dict(logging_compiler_env(log), CGRAPH_CACHE_DIR=str(tmp_path / "cache")), log
+
+
+def logging_compiler_env(log):
+    """Settings for a subprocess whose compiler appends each command line to ``log``, then
+    runs gcc (see run_wide_compiler)."""
+    script = '#!/bin/sh\necho "$@" >> "$CGRAPH_TEST_COMPILER_LOG"\nexec gcc "$@"\n'
+    return dict(run_wide_compiler("logging-gcc", script), CGRAPH_TEST_COMPILER_LOG=log)
+
+
+def run_wide_compiler(name, script):
+    """{"CGRAPH_FLAGS": "cc=<wrapper>"} for a compiler wrapper ``script`` (a shell script
+    that ends by running gcc; it reads what varies per test from the environment: used by
+    more than one test, else it saves nothing). One
+    wrapper of a name serves the whole run: the compiler's path is part of the keys of the
+    runtime library and the call-path extension, so with one path they are built once per
+    run (into the run's units folder, which every fresh cache adopts from) instead of ~8 s
+    of gcc in each test's fresh cache."""
+    import fcntl
+    wrapper = os.path.join(os.environ["CGRAPH_TEST_RUN_TMP"], name)
+    units = os.environ["CGRAPH_PREBUILT_DIR"]
+    env = {"CGRAPH_FLAGS": f"cc={wrapper}"}
+    os.makedirs(units, exist_ok=True)
+    with open(wrapper + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)        # pytest-xdist's workers: the first one builds
+        if not os.path.exists(wrapper + ".units"):
+            with open(wrapper, "w") as f:
+                f.write(script)
+            os.chmod(wrapper, 0o700)
+            build = "import sys; from cgraph import prebuilt; prebuilt.build(sys.argv[1])"
+            proc = subprocess.run([sys.executable, "-c", build, units], capture_output=True,
+                                  text=True, env=dict(os.environ, **env, PYTHONPATH=REPO,
+                                                      CGRAPH_TEST_COMPILER_LOG=os.devnull),
+                                  cwd=REPO, timeout=600)
+            assert proc.returncode == 0, proc.stderr
+            open(wrapper + ".units", "w").close()
+    return env

@@ -4,6 +4,38 @@ import tempfile
 
 import pytest
 
+# --- one temporary folder per run: the tests leave nothing in /tmp ------------------------
+# TMPDIR points into a folder of this run, removed at its end: tempfile, gcc, pytest's
+# tmp_path base (pytest-of-<user>/) and dask's scratch space all follow it, in pytest-xdist's
+# workers and the tests' subprocesses too (they inherit it). The cache below is made in it.
+_RUN_TMP = "CGRAPH_TEST_RUN_TMP"
+_system_tmp = tempfile.gettempdir()
+_run_tmp_owned = not os.environ.get(_RUN_TMP)       # the main process (workers inherit it)
+if _run_tmp_owned:
+    _tmp_before = set(os.listdir(_system_tmp))
+    os.environ[_RUN_TMP] = tempfile.mkdtemp(prefix="cgraph-test-run-")
+os.environ["TMPDIR"] = os.environ[_RUN_TMP]
+tempfile.tempdir = None         # gettempdir() reads TMPDIR again
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-xdist has stopped its workers
+def pytest_sessionfinish(session):
+    """Remove the run's folder, then note what else appeared in /tmp during the run (listed,
+    not failed: on a shared machine other programs write there too)."""
+    if not _run_tmp_owned:
+        return
+    import shutil
+    shutil.rmtree(os.environ[_RUN_TMP], ignore_errors=True)
+    session.config._cgraph_tmp_left = sorted(set(os.listdir(_system_tmp)) - _tmp_before)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    left = getattr(config, "_cgraph_tmp_left", None)
+    if left:
+        terminalreporter.write_line(f"appeared in {_system_tmp} during the run (by the tests "
+                                    f"or another program): {' '.join(left)}", yellow=True)
+# ------------------------------------------------------------------------------------------
+
 # Set before cgraph is imported anywhere, so every function of the run uses this cache, and
 # subprocesses started by tests inherit it. CGRAPH_TEST_CACHE_DIR keeps a cache across runs.
 _owned = not os.environ.get("CGRAPH_TEST_CACHE_DIR")   # made by this run: removed at its end

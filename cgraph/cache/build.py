@@ -80,18 +80,22 @@ def build_entry(folder, key, material, source, name, tc, faults, signature=None)
     t1 = time.perf_counter()
     module_file = module_file_of(material)
     command = _runnable(material["command"], key, material, folder)   # the key's, filled in
+    # gcc's own temporary files (its assembly, its objects) go into the build folder, not
+    # /tmp: a compiler killed mid-way (an interrupt, a failed step) cannot delete them, and
+    # the folder of a failed build is removed (or swept by housekeeping) with them
+    env = dict(compiler_environment(), TMPDIR=folder)
     try:
         if material.get("unit_commands"):   # translation units compiled side by side
             unit_commands = [_runnable(c, key, material, folder)
                              for c in material["unit_commands"]]
             proc = build_units.start(unit_commands, command, folder,
-                                     compiler_environment(),
+                                     env,
                                      before_link=_deferred_link.before_link(
                                          material, RUNTIME_LINK_FILE, folder))
         else:
             proc = _deferred_link.popen(command, material, RUNTIME_LINK_FILE, cwd=folder,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        stdin=subprocess.DEVNULL, env=compiler_environment())
+                                        stdin=subprocess.DEVNULL, env=env)
     except OSError as exc:
         raise CompilerMissing(f"cgraph could not run the C compiler {command[0]} "
                               f"({exc.strerror}). Install one or set CGRAPH_FLAGS=cc=..., or "

@@ -12,6 +12,7 @@ import pytest
 import cgraph
 import cgraph.tensor as T
 from cgraph import cache
+from cache_helpers import logging_compiler_env
 
 pytestmark = pytest.mark.slow   # programs in fresh caches
 
@@ -40,11 +41,7 @@ def run_program(env_extra, program=PROGRAM):
 def private_cache(tmp_path):
     """A fresh cache folder and a compiler wrapper that logs every invocation."""
     log = tmp_path / "compiler.log"
-    wrapper = tmp_path / "logging-gcc"
-    wrapper.write_text(f"#!/bin/sh\necho \"$@\" >> {log}\nexec gcc \"$@\"\n")
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
-    env = {"CGRAPH_CACHE_DIR": str(tmp_path / "cache"), "CGRAPH_FLAGS": f"cc={wrapper}"}
-    return env, log
+    return dict(logging_compiler_env(str(log)), CGRAPH_CACHE_DIR=str(tmp_path / "cache")), log
 
 
 def test_second_process_invokes_no_compiler(private_cache):

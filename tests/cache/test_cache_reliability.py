@@ -503,6 +503,28 @@ def test_T21_compile_error_keeps_evidence_and_retries(fresh_cache, tmp_path, mon
     assert len(os.listdir(os.path.join(fresh_cache, "failed"))) == 2
 
 
+def test_compiler_temporary_files_go_into_the_build_folder(fresh_cache, tmp_path, monkeypatch):
+    """gcc writes its temporary files (ccXXXXXX.s, .o) into the build folder, not TMPDIR: a
+    compiler killed mid-way (an interrupt, a failed build step) cannot delete them, and they
+    were left in /tmp; in the build folder they go with the failed build."""
+    log = tmp_path / "compiler.log"
+    wrapper = tmp_path / "tmpdir-gcc"
+    wrapper.write_text(f'#!/bin/sh\necho "$TMPDIR|$PWD|$*" >> {log}\nexec gcc "$@"\n')
+    wrapper.chmod(0o700)
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setattr(config, "cc", str(wrapper))
+    monkeypatch.setenv("TMPDIR", str(system_tmp))
+    assert call_tiny(cache.get_module(tiny_source(7), name="tmp_files")) == 7
+    builds = [line.split("|") for line in log.read_text().splitlines()
+              if cache.MODULE_FILE in line]        # not the compiler's probes
+    assert builds, "no module build was logged"
+    for tmpdir, cwd, command in builds:
+        assert tmpdir == cwd, command       # a build runs in its own folder
+        assert os.path.commonpath([tmpdir, fresh_cache]) == fresh_cache, command
+    assert os.listdir(system_tmp) == []
+
+
 # --- T22: other cache formats and Python ABIs in the same root --------------------------------
 
 def test_T22_other_formats_and_abis_are_ignored_and_prunable(graph_env):

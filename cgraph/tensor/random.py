@@ -244,6 +244,28 @@ def _cast(x, dtype):
 
 # --- generator ops -----------------------------------------------------------------------
 
+def _philox_state_variable(state):
+    """``state`` as a variable, checked to be what Philox ops take: an int64 vector."""
+    state = as_tensor_variable(state)
+    if state.ndim != 1 or state.dtype != "int64":
+        raise TypeError(f"the state of a Philox stream must be an int64 vector, got "
+                        f"{state!r} of type {state.type}")
+    return state
+
+
+def _check_philox_state(state, node):
+    if state.shape != (2,):
+        raise ValueError(f"the Philox state {label_of(node.inputs[0])} must have 2 entries "
+                         f"[key, counter], got shape {shape_str(state.shape)}")
+
+
+def _advanced_state(state, counter, nblocks):
+    """[key, counter + nblocks] (the counter wraps mod 2**64, stored as int64)."""
+    new_state = np.array([state[0], 0], dtype=np.int64)
+    new_state[1:] = np.array([(counter + nblocks) & _MASK64], dtype=np.uint64).view(np.int64)
+    return new_state
+
+
 class PhiloxRandom(Op):
     """Standard ``distribution`` ('uniform' in [0, 1) or 'normal') samples of shape
     ``size`` from a Philox4x32-10 stream: ``(state, size) -> (new_state, sample)``.
@@ -265,10 +287,7 @@ class PhiloxRandom(Op):
         self.distribution, self.dtype, self.ndim = distribution, dtype, int(ndim)
 
     def make_node(self, state, size):
-        state = as_tensor_variable(state)
-        if state.ndim != 1 or state.dtype != "int64":
-            raise TypeError(f"the state of a Philox stream must be an int64 vector, got "
-                            f"{state!r} of type {state.type}")
+        state = _philox_state_variable(state)
         size = _as_size_vector(size, self.ndim, "size")
         bcast = static_broadcastable(size, self.ndim)
         return Apply(self, [state, size],
@@ -276,15 +295,12 @@ class PhiloxRandom(Op):
 
     def perform(self, node, inputs):
         state, size = inputs
-        if state.shape != (2,):
-            raise ValueError(f"the Philox state {label_of(node.inputs[0])} must have 2 entries "
-                             f"[key, counter], got shape {shape_str(state.shape)}")
+        _check_philox_state(state, node)
         shape = read_size(size, self.ndim, node)
         key, counter = (int(v) & _MASK64 for v in state)
         sample, nblocks = philox_sample(self.distribution, self.dtype, key, counter,
                                         int(np.prod(shape, dtype=np.int64)))
-        new_state = np.array([state[0], 0], dtype=np.int64)
-        new_state[1:] = np.array([(counter + nblocks) & _MASK64], dtype=np.uint64).view(np.int64)
+        new_state = _advanced_state(state, counter, nblocks)
         return [new_state, sample.reshape(shape)]
 
     def c_params(self, node):
@@ -311,18 +327,13 @@ class PhiloxAdvance(Op):
         self.distribution, self.dtype, self.ndim = distribution, resolve_dtype(dtype), int(ndim)
 
     def make_node(self, state, size):
-        state = as_tensor_variable(state)
-        if state.ndim != 1 or state.dtype != "int64":
-            raise TypeError(f"the state of a Philox stream must be an int64 vector, got "
-                            f"{state!r} of type {state.type}")
+        state = _philox_state_variable(state)
         size = _as_size_vector(size, self.ndim, "size")
         return Apply(self, [state, size], [state.type()])
 
     def perform(self, node, inputs):
         state, size = inputs
-        if state.shape != (2,):
-            raise ValueError(f"the Philox state {label_of(node.inputs[0])} must have 2 entries "
-                             f"[key, counter], got shape {shape_str(state.shape)}")
+        _check_philox_state(state, node)
         shape = read_size(size, self.ndim, node)
         nbytes = np.dtype(self.dtype).itemsize    # checked as CG_ALLOC checks (runtime.h)
         for length in shape:
@@ -333,8 +344,7 @@ class PhiloxAdvance(Op):
         n = math.prod(shape)
         counter = int(state[1]) & _MASK64
         nblocks = philox_blocks(self.distribution, self.dtype, n)
-        new_state = np.array([state[0], 0], dtype=np.int64)
-        new_state[1:] = np.array([(counter + nblocks) & _MASK64], dtype=np.uint64).view(np.int64)
+        new_state = _advanced_state(state, counter, nblocks)
         return [new_state]
 
     def c_params(self, node):

@@ -403,6 +403,30 @@ CG_MATH_INLINE float cg_expf(float x)
     return (p * scale1) * scale2;
 }
 
+/* exp(t) for t <= 0 (or NaN), as sigmoid and softplus need it (t = -|x|): cg_expf's reduction
+ * and polynomial, bit for bit the same results, in fewer instructions (W1's float32 loop is
+ * bound by its FP ports): one clamp, and p 2^n as (p 2^(n + 32)) 2^-32, the first product
+ * exact (2^(n + 32) is normal for n >= -150), the second rounding once as cg_expf's does. */
+CG_MATH_INLINE float cg_expf_nonpos(float t)
+{
+    /* below -104 exp rounds to 0 in any case; as maxps computes it, so NaN passes */
+    const float tc = -104.0f > t ? -104.0f : t;
+    /* adding 1.5 2^23 + 159 rounds t log2(e) to n + 159, held by the sum's low bits: shifted
+     * left by 23 they are the bits of 2^(n + 32) (1.5 2^23's low 9 bits are 0). NaN's
+     * payload bits give some scale, but p is NaN then. */
+    const float shifted = tc * 0x1.715476p+0f + (0x1.8p23f + 159.0f);
+    const float nf = shifted - (0x1.8p23f + 159.0f);
+    float r = fmaf(-nf, 0x1.62e4p-1f, tc);
+    r = fmaf(-nf, 0x1.7f7d1cp-20f, r);
+    const float q = fmaf(fmaf(fmaf(fmaf(0x1.6ab98p-10f, r, 0x1.126d0cp-7f), r, 0x1.55589ap-5f),
+                              r, 0x1.55540ap-3f), r, 0x1.fffffap-2f);
+    const float p = fmaf(fmaf(q, r, 1.0f), r, 1.0f);
+    return (p * cg_float_of_bits(cg_bits_of_float(shifted) << 23)) * 0x1p-32f;
+}
+/* -|x| as one OR of the sign bit (fabs then negate is two instructions in a vector loop) */
+static inline float cg_neg_absf(float x) { return cg_float_of_bits(cg_bits_of_float(x) | 0x80000000u); }
+static inline double cg_neg_abs(double x) { return cg_double_of_bits(cg_bits_of_double(x) | 0x8000000000000000ull); }
+
 CG_MATH_INLINE float cg_log1pf(float x)
 {
     /* 1 + x = u + c exactly (u - 1 is exact for u in [0.5, 2^24]; above, c / u is below the
@@ -447,11 +471,12 @@ CG_MATH_INLINE double cg_exp_nonpos(double t)
     /* t clamped to -746, where exp rounds to 0 in any case (n below >= -1077); as maxpd
      * computes it, so NaN passes through */
     const double tc = -746.0 > t ? -746.0 : t;
-    /* t = n ln2 + r, |r| <= ln2 / 2 (Cody-Waite, fma): adding 1.5 2^52 + 64 rounds t log2(e)
-     * to n + 64, which the low bits of the sum hold (shifted left by 52 they are the
-     * exponent field of 2^(n + 64): 1.5 2^52's bits end in twelve zeros) */
-    const double shifted = fma(tc, 0x1.71547652b82fep+0, 0x1.8p52 + 64.0);
-    const double nf = shifted - (0x1.8p52 + 64.0);
+    /* t = n ln2 + r, |r| <= ln2 / 2 (Cody-Waite, fma): adding 1.5 2^52 + 1087 rounds
+     * t log2(e) to n + 1087, which the low bits of the sum hold: shifted left by 52 they are
+     * the bits of 2^(n + 64) (1.5 2^52's bits end in twelve zeros). NaN's payload bits give
+     * some scale, but p is NaN then. */
+    const double shifted = fma(tc, 0x1.71547652b82fep+0, 0x1.8p52 + 1087.0);
+    const double nf = shifted - (0x1.8p52 + 1087.0);
     double r = fma(-nf, 0x1.62e42fefa39efp-1, tc);
     r = fma(-nf, 0x1.abc9e3b39803fp-56, r);
     /* e^r = 1 + r + r^2 q(r), q of degree 9: relative error 1.6e-17 (0.15 ulp; degree 10
@@ -467,9 +492,9 @@ CG_MATH_INLINE double cg_exp_nonpos(double t)
     q = fma(q, r, 0x1.5555555555556p-3);
     q = fma(q, r, 0x1.0000000000001p-1);
     const double p = fma(r * r, q, r) + 1.0;
-    /* p 2^n as p 2^(n + 64) by adding to p's exponent bits (normal: n >= -1077), then times
-     * 2^-64, which rounds once, to a subnormal or 0 below 2^-1022 */
-    return cg_double_of_bits(cg_bits_of_double(p) + (cg_bits_of_double(shifted) << 52)) * 0x1p-64;
+    /* p 2^n as (p 2^(n + 64)) 2^-64: the first product exact (2^(n + 64) is normal for
+     * n >= -1077), the second rounds once, to a subnormal or 0 below 2^-1022 */
+    return (p * cg_double_of_bits(cg_bits_of_double(shifted) << 52)) * 0x1p-64;
 }
 /* log1p(e) for e in [0, 1] (or NaN), as cg_log1p_unitf: 1 + e = 2^k (1 + f) with f = e
  * (k = 0) below 1/2 and f = (e - 1) / 2 (k = 1) above, both exact; log(1 + f) =
@@ -497,18 +522,18 @@ CG_MATH_INLINE double cg_log1p_unit(double e)
  * them vectorise: with e = exp(-|x|) <= 1, sigmoid is 1 / (1 + e) or e / (1 + e), which
  * keeps the subnormal results of x below -87 (float32) or -708 (float64) that
  * 1 / (1 + exp(-x)) loses to exp's overflow. Always inlined (CG_MATH_INLINE, above); float64
- * on cg_exp_nonpos and cg_log1p_unit, float32 on cg_expf and cg_log1p_unitf. */
+ * on cg_exp_nonpos and cg_log1p_unit, float32 on cg_expf_nonpos and cg_log1p_unitf. */
 CG_MATH_INLINE double cg_sigmoid(double x)
 {
-    const double e = cg_exp_nonpos(-fabs(x));
+    const double e = cg_exp_nonpos(cg_neg_abs(x));
     return (x >= 0 ? 1.0 : e) / (1.0 + e);
 }
 CG_MATH_INLINE float cg_sigmoidf(float x)
 {
-    const float e = cg_expf(-fabsf(x));
+    const float e = cg_expf_nonpos(cg_neg_absf(x));
     return (x >= 0 ? 1.0f : e) / (1.0f + e);
 }
-CG_MATH_INLINE double cg_softplus(double x) { return (x > 0 ? x : 0.0) + cg_log1p_unit(cg_exp_nonpos(-fabs(x))); }
+CG_MATH_INLINE double cg_softplus(double x) { return (x > 0 ? x : 0.0) + cg_log1p_unit(cg_exp_nonpos(cg_neg_abs(x))); }
 /* log1p(e) for e in [0, 1] (or NaN), as float softplus needs it: 1 + e = 2^k (1 + f) with
  * f = e (k = 0) below 1/2 and f = (e - 1) / 2 (k = 1) above, both exact, so no rounding
  * error of 1 + e needs carrying; log(1 + f) as in cg_log1pf, with R refitted for s <= 1/5
@@ -524,7 +549,7 @@ CG_MATH_INLINE float cg_log1p_unitf(float e)
     const float hfsq = 0.5f * f * f;
     return fmaf(kf, 0x1.62e4p-1f, f - (hfsq - fmaf(s, hfsq + rz, kf * 0x1.7f7d1cp-20f)));
 }
-CG_MATH_INLINE float cg_softplusf(float x) { return (x > 0 ? x : 0.0f) + cg_log1p_unitf(cg_expf(-fabsf(x))); }
+CG_MATH_INLINE float cg_softplusf(float x) { return (x > 0 ? x : 0.0f) + cg_log1p_unitf(cg_expf_nonpos(cg_neg_absf(x))); }
 
 /* --- float64 tanh of our own -----------------------------------------------------------
  * tanh(a) = e / (e + 2) with e = expm1(2a), a = |x| clamped to 20 (tanh rounds to 1 from

@@ -6,7 +6,7 @@ elementwise loop, its scalar tail and its strided path):
 - a dense sweep: near 0 down to the subnormals, every point where exp's reduction
   -|x| = n ln2 + r changes n (and the floats either side), log1p's switch-over at
   exp(-|x|) = 1/2, exp's clamp at -746 and the subnormal results below -708; both signs;
-- special values exactly: +-inf, NaN, the sign of 0;
+- special values exactly: +-inf, NaN (with any payload), the sign of 0;
 - the float64 C calls the kernels, not libm.
 """
 import mpmath   # a test dependency (pyproject's test extra): the references are exact
@@ -90,6 +90,17 @@ def test_special_values_exactly():
     assert sp[0] == np.inf and sp[1] == 0.0 and not np.signbit(sp[1])
     assert np.isnan(sp[2]) and np.isnan(sp[5])
     assert sp[3] == np.log(2.0) and sp[4] == np.log(2.0)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "softplus"])
+def test_nans_with_payloads_stay_nan(name):
+    # the exp kernel takes 2^n from the low bits of a sum that a NaN's payload fills
+    payloads = np.array([1, 2, 0x1FF, 0xFFF, 0x1000, 0x7FFFF, 0x8000000000000 | 1,
+                         0xFFFFFFFFFFFFF], dtype=np.uint64)
+    bits = np.concatenate([payloads | np.uint64(0x7FF0000000000000),
+                           payloads | np.uint64(0xFFF0000000000000)])
+    xs = np.tile(bits.view(np.float64), 3)     # the vector loop and its tail
+    assert np.isnan(_function(name)(xs)).all()
 
 
 def test_against_the_numpy_reference_mode():

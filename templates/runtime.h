@@ -424,8 +424,8 @@ CG_MATH_INLINE float cg_expf_nonpos(float t)
     return (p * cg_float_of_bits(cg_bits_of_float(shifted) << 23)) * 0x1p-32f;
 }
 /* -|x| as one OR of the sign bit (fabs then negate is two instructions in a vector loop) */
-static inline float cg_neg_absf(float x) { return cg_float_of_bits(cg_bits_of_float(x) | 0x80000000u); }
-static inline double cg_neg_abs(double x) { return cg_double_of_bits(cg_bits_of_double(x) | 0x8000000000000000ull); }
+CG_MATH_INLINE float cg_neg_absf(float x) { return cg_float_of_bits(cg_bits_of_float(x) | 0x80000000u); }
+CG_MATH_INLINE double cg_neg_abs(double x) { return cg_double_of_bits(cg_bits_of_double(x) | 0x8000000000000000ull); }
 
 CG_MATH_INLINE float cg_log1pf(float x)
 {

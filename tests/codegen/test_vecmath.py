@@ -156,3 +156,13 @@ def test_ulp_bound_on_every_float32(name):
         x = np.arange(start, start + chunk, dtype=np.uint64).astype(np.uint32).view(np.float32)
         worst = max(worst, _check_bound(name, x))
     assert worst == ULP_BOUNDS[name]   # the bound is attained: it is the measured one
+
+
+@pytest.mark.exhaustive
+@pytest.mark.parametrize("name", ["sigmoid", "softplus"])
+def test_sigmoid_softplus_bound_on_every_float32(name):
+    # their own exp (cg_expf_nonpos) and log1p (cg_log1p_unitf) as well as their algebra
+    chunk = 2 ** 24
+    for start in range(0, 2 ** 32, chunk):
+        x = np.arange(start, start + chunk, dtype=np.uint64).astype(np.uint32).view(np.float32)
+        _check_bound(name, x)

@@ -368,10 +368,12 @@ def made_under_load(record: dict) -> bool:
 
 
 def retime_now(record: dict) -> bool:
-    """Whether to time a record's choice again now: it was made under load, the machine is
-    quiet now, and it was timed again fewer than RETIMES times before."""
-    return made_under_load(record) and record.get("timed_again", 0) < RETIMES and \
-        load_per_core() <= BUSY
+    """Whether to time a record's choice again now: this cache timed it (a shipped choice is
+    kept: timing again would cost a later warm function() 0.3-0.6 s, and under load the
+    shipped choice left to BLAS whatever it could not confirm), it was made under load, the
+    machine is quiet now, and it was timed again fewer than RETIMES times before."""
+    return record.get("source") != SHIPPED and made_under_load(record) and \
+        record.get("timed_again", 0) < RETIMES and load_per_core() <= BUSY
 
 
 def _blas_takes_skinny(choice):

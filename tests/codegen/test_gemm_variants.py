@@ -530,6 +530,23 @@ def test_a_shipped_choice_spares_the_timing(lib, tmp_path, monkeypatch, threads)
     assert f"{gemm_tuning.SHIPPED}, on {cpu}" in out.getvalue()
 
 
+def test_a_shipped_choice_made_under_load_is_not_timed_again(lib, tmp_path, monkeypatch,
+                                                             one_blas_thread):
+    """A choice shipped from a busy install is kept by the cache that took it, even on a
+    quiet machine: timing it again would land in some later warm function()."""
+    names = gemm_tuning.variant_names(lib)
+    key, cpu = runtime_library.runtime().key, "FakeVendor family 9 model 11"
+    monkeypatch.setattr(gemm_tuning, "cpu_identity", lambda: cpu)
+    monkeypatch.setenv("CGRAPH_PREBUILT_DIR", str(tmp_path / "units"))
+    monkeypatch.setattr(gemm_tuning, "load_per_core", lambda: 1.5)
+    shipped, _ = _ship(tmp_path / "units", lib, key, cpu, len(names) - 1)
+    assert shipped["under_load"]
+    first = gemm_tuning.choose(lib, key, root=str(tmp_path / "cache"), timer=_no_timing)
+    monkeypatch.setattr(gemm_tuning, "load_per_core", lambda: 0.1)
+    again = gemm_tuning.choose(lib, key, root=str(tmp_path / "cache"), timer=_no_timing)
+    assert again == first and again["source"] == gemm_tuning.SHIPPED
+
+
 def test_a_choice_shipped_for_another_cpu_or_library_is_not_taken(lib, tmp_path, monkeypatch,
                                                                    one_blas_thread):
     names = gemm_tuning.variant_names(lib)

@@ -256,6 +256,27 @@ def _noisy(true_seconds, seed, burst=None):
     return timer
 
 
+def test_a_skinny_variant_wins_over_cold_timings_that_spread_a_few_percent():
+    """Skinny timings evict the caches first: on an idle machine every candidate's rounds
+    spread by a few percent, alike. A variant 25% faster than BLAS on every shape takes the
+    kind; the same spread with the variant 2% slower leaves it to BLAS."""
+    names = ["A", "B"]
+    spread = [1.0, 1.06, 1.04, 1.08, 1.05, 1.07, 1.03, 1.09, 1.06]   # never within 2% twice
+    counts = {}
+
+    def cold(factor):
+        def timer(dtype, variant, shape):
+            r = counts[(factor, variant, shape)] = counts.get((factor, variant, shape), 0) + 1
+            base = 1.0 if variant == -1 else (factor if variant == 0 else 1.5)
+            return base * spread[(r - 1) % len(spread)]
+        return timer
+    kinds = {"m": [(20, 500, 784), (32, 256, 300)]}
+    for factor, expected in ((0.75, "A"), (1.02, None)):
+        got = gemm_tuning.measure(names, cold(factor), dtypes=["float64"], shapes=[(9, 9, 9)],
+                                  skinny=kinds)["float64"]["skinny"]["m"]["variant"]
+        assert got == expected, (factor, got)
+
+
 def test_a_noisy_timer_still_gives_the_fastest_variant_and_blas_where_it_wins():
     """Under load (timings slowed at random) the choice is the one the true times give: the
     fastest small variant (B, 4% ahead of A) and, per skinny kind, a variant only where it

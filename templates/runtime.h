@@ -976,6 +976,13 @@ static inline int cg_gemm_threads(int nthreads, int64_t macs)
     return 1;
 #endif
 }
+/* The threads a Dot or Gemm node offers its product: the module's policy (``threads``,
+ * which reads the environment) is asked only for a product large enough to split, so the
+ * many small products of a step (an RNN's, once per time step) pay nothing for it. */
+static inline int cg_product_threads(cg_threads_fn threads, int64_t macs)
+{
+    return threads && macs >= 2 * cg_gemm_thread_macs ? threads(macs) : 1;
+}
 /* how many pieces ``units`` (tiles, pairs of rows, blocks) are cut into for nt threads */
 static inline int64_t cg_gemm_pieces(int64_t units, int nt)
 {

@@ -3,7 +3,10 @@ work that needs no per-graph code (softmax, advanced indexing, copies and fills,
 set-up, hand-over of the outputs, overlap checks) is the runtime library's. It was 59 KB
 before (issue 12); this fails if it grows back past the limit below."""
 import os
+import re
 import sys
+
+import pytest
 
 import cgraph
 from cgraph.cache.build_units import unit_role, unit_sources
@@ -16,7 +19,8 @@ from benchmarks import workloads  # noqa: E402
 MODULE_LIMIT = 30_000
 
 
-def test_the_mlp_step_module_stays_small(monkeypatch):
+@pytest.fixture(scope="module")
+def mlp_step_source():
     made = []
     real = cgraph.function
 
@@ -24,14 +28,26 @@ def test_the_mlp_step_module_stays_small(monkeypatch):
         made.append(real(*args, **kwargs))
         return made[-1]
 
-    monkeypatch.setattr(cgraph, "function", spy)
-    case = workloads.w3_mlp_step("cgraph")
-    case.run()
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(cgraph, "function", spy)
+        workloads.w3_mlp_step("cgraph").run()
     (f,) = made
-    source = f.c_source
+    return f.c_source
+
+
+def test_the_mlp_step_module_stays_small(mlp_step_source):
+    source = mlp_step_source
     assert len(source) <= MODULE_LIMIT, f"the W6 module has grown to {len(source)} characters"
     # the elementwise kernels keep their own unit (-O3) beside the blocks
     assert [unit_role(u) for u in unit_sources(source)] == ["blocks", "loops"]
     # nothing the runtime does is written out per node
     for runtime_work in ("cg_top[", "cg_idx0", "cg_set_contiguous(&c", "cg_arrays_overlap"):
         assert runtime_work not in source
+
+
+def test_the_mlp_step_module_has_one_statement_per_line(mlp_step_source):
+    """The generated C is read by people: no statement glued after another by a template's
+    whitespace control, no trailing blanks."""
+    glued = re.compile(r";[ \t]{2,}(?!/[*/])\S")
+    bad = [line for line in mlp_step_source.splitlines() if glued.search(line) or line != line.rstrip()]
+    assert not bad, "statements glued on one line:\n" + "\n".join(bad[:5])

@@ -34,7 +34,9 @@ rename; whoever loses that race discards its build and uses the winner's. The pe
 compiling twice. Nothing happens at import or at exit, and nothing scans a folder except the
 housekeeping commands (`python -m cgraph cache ...`).
 
-One module per job, each depending only on those listed before it::
+One module per job, each depending only on those listed before it, and only on its public
+names (tests/project/test_import_graph.py refuses an underscore name taken from another
+module; what this process remembers is state.py's, reached through its functions)::
 
     layout.py        the on-disk format: file names, format version, modes
     errors.py        the exceptions callers see

@@ -19,27 +19,29 @@ from ..config import config
 from .compiler import CompilerMissing, RUNTIME_INCLUDE, RUNTIME_PATH, RUNTIME_SONAME
 from .compiler import compiler_environment
 from .errors import CacheError, CompileError
-from .keys import _counters, toolchain
+from .keys import toolchain
 from .layout import FILE_MODE, FORMAT_VERSION, LAST_USED, MANIFEST, entry_files, module_file_of
-from .load import CacheEntry, _load_private, try_load
-from .lock import _flock_quietly
-from .root import _ensure_dir, _unlink_quietly
-from .state import _origin, runtime_images, warn_once, events
+from .load import CacheEntry, load_private, try_load
+from .lock import hold_quietly
+from .root import ensure_dir, unlink_quietly
+from .state import events, runtime_images, set_origin, traffic_counters, warn_once
 
 
-_PUBLISH_ATTEMPTS = 3
+PUBLISH_ATTEMPTS = 3     # tries to publish a key whose shard or entry housekeeping removes
 
 
-class _Vanished(Exception):
-    """A module this process just published was removed before it could load it."""
+class Vanished(Exception):
+    """A module this process just published was removed before it could load it (by
+    `cache clear` or `prune` beside it): the caller may build it again."""
 
 
 # A module's C source, or a function rendering it (the runtime's: rendered on a miss only).
 Source = Union[str, Callable[[], str]]
 
 
-class _CacheUnwritable(Exception):
-    """Writing into the cache failed (read-only, full, vanished); build privately instead."""
+class CacheUnwritable(Exception):
+    """Writing into the cache failed (read-only, full, vanished): the caller builds privately
+    instead (build_private); the message says what failed."""
 
 
 class _CompileFailed(Exception):
@@ -209,8 +211,8 @@ def _compile_error(name, build, kept):
 
 def build_and_publish(root: str, key: str, material: dict, source: Source, name: str,
                       final: str, signature: Optional[str] = None) -> CacheEntry:
-    """Build in tmp/, publish with one rename, load. Raises CompileError, or _CacheUnwritable
-    if the cache cannot be written."""
+    """Build in tmp/, publish with one rename, load. Raises CompileError, CacheUnwritable
+    if the cache cannot be written, Vanished if the published entry was removed at once."""
     tc = toolchain(root)
     token = f"{key[:16]}-{os.urandom(16).hex()}"          # unique across hosts, pids and forks
     tmp_root = os.path.join(root, "tmp")
@@ -220,9 +222,9 @@ def build_and_publish(root: str, key: str, material: dict, source: Source, name:
     keep_folder = False
     try:
         try:
-            _ensure_dir(tmp_root)
+            ensure_dir(tmp_root)
             lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-            _flock_quietly(lock_fd)     # held while building: `prune` leaves this folder alone
+            hold_quietly(lock_fd)     # held while building: `prune` leaves this folder alone
             os.mkdir(folder, 0o700)
             try:
                 build = build_entry(folder, key, material, source, name, tc, faults=True,
@@ -230,21 +232,21 @@ def build_and_publish(root: str, key: str, material: dict, source: Source, name:
             except _CompileFailed as failure:
                 kept = os.path.join(root, "failed", token)
                 try:
-                    _ensure_dir(os.path.dirname(kept))
+                    ensure_dir(os.path.dirname(kept))
                     os.rename(folder, kept)
                 except OSError:
                     kept, keep_folder = folder, True
                 raise _compile_error(name, failure.build, kept) from None
             _fault("publish", folder)
-            for attempt in range(_PUBLISH_ATTEMPTS):
+            for attempt in range(PUBLISH_ATTEMPTS):
                 try:
-                    _ensure_dir(os.path.dirname(final))
+                    ensure_dir(os.path.dirname(final))
                     os.rename(folder, final)
                     published = True
                     break
                 except FileNotFoundError:
                     # its shard went (`cache clear` beside us): make it again
-                    if attempt == _PUBLISH_ATTEMPTS - 1 or not os.path.isdir(folder):
+                    if attempt == PUBLISH_ATTEMPTS - 1 or not os.path.isdir(folder):
                         raise
                 except OSError as exc:
                     if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
@@ -252,10 +254,10 @@ def build_and_publish(root: str, key: str, material: dict, source: Source, name:
                     published = False
                     break
         except OSError as exc:
-            raise _CacheUnwritable(f"{exc.strerror or exc} ({exc.filename or root})") from exc
-        counters = _counters(material)
+            raise CacheUnwritable(f"{exc.strerror or exc} ({exc.filename or root})") from exc
+        counters = traffic_counters(material)
         counters["builds"] += 1
-        _origin.value = "built"
+        set_origin("built")
         counters["compile_seconds"] = counters.get("compile_seconds", 0.0) + \
             build["compile_seconds"]
         if config.compile_verbose:
@@ -268,7 +270,7 @@ def build_and_publish(root: str, key: str, material: dict, source: Source, name:
         entry = try_load(root, key, final, True, module_name)
         if entry is None:
             if not os.path.isdir(final):
-                raise _Vanished()
+                raise Vanished()
             raise CacheError(f"cgraph: the module just built for {name!r} at {final} does "
                              f"not load; see the warning above")
         return entry
@@ -276,7 +278,7 @@ def build_and_publish(root: str, key: str, material: dict, source: Source, name:
         if not keep_folder and os.path.isdir(folder):
             shutil.rmtree(folder, ignore_errors=True)
         if lock_fd is not None:
-            _unlink_quietly(lock_path)
+            unlink_quietly(lock_path)
             os.close(lock_fd)
 
 
@@ -296,12 +298,13 @@ def _after_lost_race(root, key, folder, final, name, module_name):
     except OSError:
         pass
     if os.path.isdir(folder):
-        return _load_private(key, folder, module_name)
+        return load_private(key, folder, module_name)
     raise CacheError(f"cgraph: the module for {name!r} was built but neither its copy nor "
                      f"the one published at {final} loads")
 
 
-def _build_private(root, key, material, source, name, why, signature=None):
+def build_private(root: str, key: str, material: dict, source: Source, name: str, why: str,
+                  signature: Optional[str] = None) -> CacheEntry:
     """The cache cannot take the module: build it in a private temporary folder outside the
     cache, load it from there, warn once. The program runs; later runs compile again."""
     warn_once("private", f"cgraph: {why}; building modules in private temporary folders "
@@ -322,6 +325,6 @@ def _build_private(root, key, material, source, name, why, signature=None):
         shutil.rmtree(folder, ignore_errors=True)
         raise CacheError(f"cgraph: {why}, and building in the private folder {folder} failed "
                          f"too ({exc}); free some space or set CGRAPH_CACHE_DIR") from exc
-    _counters(material)["builds"] += 1
-    _origin.value = "built"
-    return _load_private(key, folder, module_file_of(material), signature)
+    traffic_counters(material)["builds"] += 1
+    set_origin("built")
+    return load_private(key, folder, module_file_of(material), signature)

@@ -6,10 +6,11 @@ import json
 import os
 import stat
 import time
+from typing import Optional
 
 from ..cache_files import BadFile, read_regular
 from .layout import FILE_MODE, LAST_USED, MANIFEST, entry_files
-from .root import _ensure_dir, _user_name, trust_problem
+from .root import ensure_dir, trust_problem, user_name
 from .state import warn_once, events
 
 
@@ -23,7 +24,7 @@ def quarantine_file(root: str, path: str, why: str) -> None:
     target = os.path.join(root, "quarantine",
                           f"{os.path.basename(path)}-{os.urandom(4).hex()}")
     try:
-        _ensure_dir(os.path.dirname(target))
+        ensure_dir(os.path.dirname(target))
         os.rename(path, target)
     except OSError:
         warn_once(("broken", path), f"cgraph: cache file {path} {why}; ignoring it")
@@ -32,8 +33,9 @@ def quarantine_file(root: str, path: str, why: str) -> None:
                                  f"and will rebuild it")
 
 
-class _Broken(Exception):
-    """An entry that must not be loaded; the message says why."""
+class BrokenEntry(Exception):
+    """An entry (or one of its files) that must not be loaded; the message says why, worded
+    to follow "the entry": the loader sets the entry aside, `verify` reports it."""
 
 
 def checked_manifest(raw: bytes, key: str, expected: set) -> dict:
@@ -53,9 +55,10 @@ def checked_manifest(raw: bytes, key: str, expected: set) -> dict:
     return manifest
 
 
-def _verified_module(key, folder, module_name):
+def verified_module(key: str, folder: str, module_name: str
+                    ) -> Optional[tuple[str, Optional[str]]]:
     """(path of the entry's module, the layout signature its manifest records) if the entry
-    is complete, ours, and intact; None if there is no entry; raises _Broken otherwise.
+    is complete, ours, and intact; None if there is no entry; raises BrokenEntry otherwise.
     Only reads: the manifest and the module."""
     try:
         st = os.lstat(folder)
@@ -63,62 +66,63 @@ def _verified_module(key, folder, module_name):
         return None
     problem = trust_problem(folder, st, "the entry folder")
     if problem:
-        raise _Broken(problem)
+        raise BrokenEntry(problem)
     try:
         raw = read_regular(os.path.join(folder, MANIFEST), 1 << 20)
     except FileNotFoundError:
-        raise _Broken("it has no manifest (an interrupted build?)") from None
+        raise BrokenEntry("it has no manifest (an interrupted build?)") from None
     except BadFile as exc:
-        raise _Broken(f"its manifest {exc.why}") from None
+        raise BrokenEntry(f"its manifest {exc.why}") from None
     except OSError as exc:
-        raise _Broken(f"its manifest cannot be read ({exc.strerror})") from None
+        raise BrokenEntry(f"its manifest cannot be read ({exc.strerror})") from None
     try:
         manifest = checked_manifest(raw, key, set(entry_files(module_name)) | {module_name})
     except ValueError as exc:
-        raise _Broken(f"its manifest {exc}") from None
+        raise BrokenEntry(f"its manifest {exc}") from None
     record = manifest["files"][module_name]
     if not isinstance(record, dict) or not isinstance(record.get("size"), int) or \
             not isinstance(record.get("sha256"), str):
-        raise _Broken("its manifest has no size and sha256 for the module")
+        raise BrokenEntry("its manifest has no size and sha256 for the module")
     module_path = os.path.join(folder, module_name)
-    _check_file(module_path, record)
+    check_file(module_path, record)
     signature = manifest.get("signature")
     return module_path, signature if isinstance(signature, str) else None
 
 
-def _check_file(path, record):
+def check_file(path: str, record: dict) -> None:
     """The file at ``path`` is a regular file of ours, not writable by others, with the size
-    and sha256 of ``record``; raises _Broken otherwise. Hashing ~100 KB takes well under 1 ms."""
+    and sha256 of ``record`` (a manifest's {"size", "sha256"}); raises BrokenEntry otherwise.
+    Hashing ~100 KB takes well under 1 ms."""
     name = os.path.basename(path)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
     except FileNotFoundError:
-        raise _Broken(f"its file {name} is missing") from None
+        raise BrokenEntry(f"its file {name} is missing") from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise _Broken(f"its file {name} is a symbolic link") from None
-        raise _Broken(f"its file {name} cannot be read ({exc.strerror})") from None
+            raise BrokenEntry(f"its file {name} is a symbolic link") from None
+        raise BrokenEntry(f"its file {name} cannot be read ({exc.strerror})") from None
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise _Broken(f"its file {name} is not a regular file")
+            raise BrokenEntry(f"its file {name} is not a regular file")
         if st.st_uid != os.geteuid():
-            raise _Broken(f"its file {name} belongs to user {_user_name(st.st_uid)}")
+            raise BrokenEntry(f"its file {name} belongs to user {user_name(st.st_uid)}")
         if st.st_mode & 0o022:
-            raise _Broken(f"its file {name} is writable by others "
+            raise BrokenEntry(f"its file {name} is writable by others "
                           f"(mode {stat.S_IMODE(st.st_mode):o})")
         if st.st_size != record["size"]:
-            raise _Broken(f"its file {name} has {st.st_size} bytes where the manifest says "
+            raise BrokenEntry(f"its file {name} has {st.st_size} bytes where the manifest says "
                           f"{record['size']} (truncated?)")
         digest = hashlib.sha256()
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
         if digest.hexdigest() != record["sha256"]:
-            raise _Broken(f"its file {name} does not have the sha256 the manifest records "
+            raise BrokenEntry(f"its file {name} does not have the sha256 the manifest records "
                           f"(altered or corrupted)")
 
 
-def _touch_last_used(folder):
+def touch_last_used(folder: str) -> None:
     """Record the use for `prune`, at most once a day (a stat; rarely a write)."""
     path = os.path.join(folder, LAST_USED)
     try:
@@ -145,7 +149,7 @@ def set_aside(root: str, folder: str, why: str, writable: bool) -> None:
         return
     target = os.path.join(root, "quarantine", f"{os.path.basename(folder)}-{os.urandom(4).hex()}")
     try:
-        _ensure_dir(os.path.dirname(target))
+        ensure_dir(os.path.dirname(target))
         os.rename(folder, target)
     except OSError:
         return   # another process moved it first; nothing to say

@@ -8,14 +8,14 @@ import time
 from typing import Iterator, Optional
 
 from ..cache_files import BadFile, read_regular, read_sealed
-from .entries import _Broken, _check_file
+from .entries import BrokenEntry, check_file
 from .keys import compute_key
 from .layout import EXTENSION_NAME, FORMAT_VERSION, LAST_USED, MANIFEST, MODULE_NAME, RUNTIME_FILE
 from .layout import entry_files
 from .layout import FORMAT_RE, KEY_RE
-from .lock import _lock_is_free
-from .root import _ensure_dir, _unlink_quietly, cache_root, open_root, trust_problem
-from .state import _loaded
+from .lock import lock_is_free
+from .root import cache_root, ensure_dir, open_root, trust_problem, unlink_quietly
+from .state import forget_loaded
 
 
 ABANDONED_AFTER = 3600.0      # a tmp/ folder without its lock file this old is abandoned
@@ -125,8 +125,8 @@ def check_entry(entry: EntryInfo) -> list[str]:
             problems.append(f"its manifest has a bad record for {fname!r}")
             continue
         try:
-            _check_file(os.path.join(entry.folder, fname), record)
-        except _Broken as exc:
+            check_file(os.path.join(entry.folder, fname), record)
+        except BrokenEntry as exc:
             problems.append(str(exc))
     try:
         present = set(os.listdir(entry.folder)) - {MANIFEST, LAST_USED}
@@ -157,7 +157,7 @@ def verify(root: Optional[str] = None, quarantine: bool = True
             if quarantine and state == "writable":
                 moved = os.path.join(root, "quarantine", f"{entry.key}-{os.urandom(4).hex()}")
                 try:
-                    _ensure_dir(os.path.dirname(moved))
+                    ensure_dir(os.path.dirname(moved))
                     os.rename(entry.folder, moved)
                 except OSError:
                     moved = None
@@ -201,7 +201,7 @@ def verify_records(root: Optional[str] = None, quarantine: bool = True
                 if quarantine and state == "writable":
                     moved = os.path.join(root, "quarantine", f"{name}-{os.urandom(4).hex()}")
                     try:
-                        _ensure_dir(os.path.dirname(moved))
+                        ensure_dir(os.path.dirname(moved))
                         os.rename(path, moved)
                     except OSError:
                         moved = None
@@ -223,7 +223,7 @@ def _discard(root, path):
     atomic step; a process that has the module loaded keeps its mapping), then remove it.
     Returns the bytes freed (0 if someone else removed it first)."""
     size = _tree_size(path) if os.path.isdir(path) else _file_size(path)
-    target = os.path.join(_ensure_dir(os.path.join(root, "trash")),
+    target = os.path.join(ensure_dir(os.path.join(root, "trash")),
                           f"{os.path.basename(path)}-{os.urandom(4).hex()}")
     try:
         os.rename(path, target)
@@ -255,12 +255,12 @@ def _stale_tmp(root, now):
     for name in sorted(names):
         path = os.path.join(tmp_root, name)
         if name.endswith(".lock"):
-            if name[:-5] not in names and _lock_is_free(path):
+            if name[:-5] not in names and lock_is_free(path):
                 stale.append(path)          # a builder killed before it made its folder
             continue
         lock = path + ".lock"
         if os.path.exists(lock):
-            if _lock_is_free(lock):
+            if lock_is_free(lock):
                 stale += [path, lock]       # its builder died (the kernel dropped the lock)
         elif now - _mtime(path) > ABANDONED_AFTER:
             stale.append(path)              # no lock file: old leftovers only
@@ -328,7 +328,7 @@ def _leftovers(root, now, age):
     locks = os.path.join(root, "locks")
     found += [os.path.join(locks, n) for n in sorted(_listdir(locks))
               if now - _mtime(os.path.join(locks, n)) > ABANDONED_AFTER
-              and _lock_is_free(os.path.join(locks, n))]
+              and lock_is_free(os.path.join(locks, n))]
     return found
 
 
@@ -340,9 +340,9 @@ def _remove_leftovers(root, paths):
             if os.path.isdir(path) and not os.path.islink(path):
                 shutil.rmtree(path, ignore_errors=True)
             else:
-                _unlink_quietly(path)
+                unlink_quietly(path)
         elif path.endswith(".lock"):
-            _unlink_quietly(path)
+            unlink_quietly(path)
         else:
             freed += _discard(root, path)
     return freed
@@ -380,7 +380,7 @@ def clear(root: Optional[str] = None) -> int:
     leftovers = _leftovers(root, now, 0.0)
     locks = os.path.join(root, "locks")
     leftovers += [os.path.join(locks, n) for n in _listdir(locks)
-                  if _lock_is_free(os.path.join(locks, n))]
+                  if lock_is_free(os.path.join(locks, n))]
     _remove_leftovers(root, sorted(set(leftovers)))
-    _loaded.clear()
+    forget_loaded()
     return removed

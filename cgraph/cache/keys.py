@@ -11,9 +11,8 @@ from . import build_units
 from .compiler import compile_command, module_command
 from .compiler import lookup as _lookup_toolchain
 from .compiler import toolchain as _probe_toolchain
-from .layout import EXTENSION_NAME, FORMAT_VERSION, MODULE_FILE, RUNTIME_FILE, is_extension
+from .layout import EXTENSION_NAME, FORMAT_VERSION, MODULE_FILE, RUNTIME_FILE
 from .root import cache_root, open_root
-from .state import extension_stats, runtime_stats, stats
 
 
 def toolchain(root: Optional[str] = None, build: bool = False) -> dict:
@@ -103,12 +102,6 @@ def extension_material(source: str, root: Optional[str] = None, include_dirs: Se
         "ext_suffix": tc["ext_suffix"],
         "extra": extra or {},
     }
-
-
-def _counters(material):
-    if is_extension(material):
-        return extension_stats
-    return runtime_stats if material.get("kind") == "runtime" else stats
 
 
 def compute_key(material: dict) -> str:

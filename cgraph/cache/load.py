@@ -13,7 +13,7 @@ import time
 from typing import Any, Optional
 
 from . import deferred_link as _deferred_link
-from .entries import _Broken, _touch_last_used, _verified_module, set_aside
+from .entries import BrokenEntry, set_aside, touch_last_used, verified_module
 from .errors import CacheError
 from .layout import EXTENSION_NAME, MODULE_FILE, RUNTIME_FILE
 from .state import runtime_images, events, timings
@@ -45,8 +45,8 @@ class CacheEntry:
 def try_load(root, key, folder, writable, module_name):
     """Load a published entry after checking it; None if absent or broken (set aside)."""
     try:
-        found = _verified_module(key, folder, module_name)
-    except _Broken as exc:
+        found = verified_module(key, folder, module_name)
+    except BrokenEntry as exc:
         set_aside(root, folder, str(exc), writable)
         return None
     if found is None:
@@ -63,7 +63,7 @@ def try_load(root, key, folder, writable, module_name):
         return None
     timings["load_seconds"] += time.perf_counter() - started
     if writable:
-        _touch_last_used(folder)
+        touch_last_used(folder)
     return CacheEntry(key, folder, module, module_path, signature=signature)
 
 
@@ -82,7 +82,7 @@ def _load(key, module_name, path):
     if module_name.startswith(EXTENSION_NAME):
         return _load_extension(f"cgraph_{key[:16]}.{module_name.split('.')[0]}", path)
     if module_name == RUNTIME_FILE and key not in runtime_images:
-        with open(path, "rb") as f:     # checked a moment ago by _verified_module
+        with open(path, "rb") as f:     # checked a moment ago by verified_module
             runtime_images[key] = f.read()
     if module_name == MODULE_FILE:
         _deferred_link.wait_for_runtime()     # its runtime library is loaded first
@@ -116,7 +116,11 @@ def _load_extension(dotted_name, path):
     return module
 
 
-def _load_private(key, folder, module_name, signature=None):
+def load_private(key: str, folder: str, module_name: str, signature: Optional[str] = None
+                 ) -> CacheEntry:
+    """Load the module ``module_name`` built outside the cache in ``folder`` (a private
+    build: the cache was read-only or full), then remove the folder (the loaded copy stays
+    mapped). Counted in ``events["private_builds"]``."""
     events["private_builds"] += 1
     module_path = os.path.join(folder, module_name)
     try:

@@ -7,9 +7,10 @@ import fcntl
 import os
 import threading
 import time
+from typing import Iterator
 
 from .layout import MANIFEST
-from .root import _ensure_dir
+from .root import ensure_dir
 from .state import warn_once, events
 
 
@@ -20,7 +21,8 @@ _thread_locks = {}    # key -> threading.Lock: threads of one process build a ke
 _thread_locks_guard = threading.Lock()
 
 
-def _thread_lock(key):
+def thread_lock(key: str) -> threading.Lock:
+    """The lock the threads of this process hold while they look up or build ``key``."""
     with _thread_locks_guard:
         return _thread_locks.setdefault(key, threading.Lock())
 
@@ -34,12 +36,13 @@ def _lock_timeout():
 
 
 @contextlib.contextmanager
-def _key_lock(root, key, final):
-    """An advisory lock per key, waited for a bounded time. The kernel releases it when its
+def key_lock(root: str, key: str, final: str) -> Iterator[None]:
+    """An advisory lock per key (``final``: the entry's folder; a wait ends as soon as its
+    manifest is published), waited for a bounded time. The kernel releases it when its
     holder dies, so a killed builder never blocks anyone. Without it (no lock support, or
     the wait ran out) two processes may both build, which is still correct."""
     try:
-        path = os.path.join(_ensure_dir(os.path.join(root, "locks")), f"{key}.lock")
+        path = os.path.join(ensure_dir(os.path.join(root, "locks")), f"{key}.lock")
         fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
     except OSError:
         yield
@@ -72,12 +75,15 @@ def _key_lock(root, key, final):
         os.close(fd)
 
 
-def _flock_quietly(fd):
+def hold_quietly(fd: int) -> None:
+    """Take the flock on the open file ``fd`` without waiting, for as long as it stays open,
+    so that housekeeping sees its holder alive (lock_is_free); a failure is ignored, the
+    lock only keeps housekeeping away."""
     with contextlib.suppress(OSError):
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
-def _lock_is_free(lock_path):
+def lock_is_free(lock_path: str) -> bool:
     """True if nobody holds the flock on ``lock_path`` (its holder is gone)."""
     try:
         fd = os.open(lock_path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))

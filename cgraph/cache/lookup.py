@@ -5,16 +5,16 @@ from typing import Callable, Optional, Sequence
 
 from .adopt import adopt
 from .compiler import AssumedToolchain
-from .build import _CacheUnwritable, _PUBLISH_ATTEMPTS, _Vanished, _build_private
-from .build import build_and_publish
+from .build import CacheUnwritable, PUBLISH_ATTEMPTS, Vanished, build_and_publish
+from .build import build_private
 from .errors import CacheTrustError, LayoutMismatch
-from .keys import _counters, compute_key, entry_folder, extension_material
+from .keys import compute_key, entry_folder, extension_material
 from .keys import key_material, runtime_material, toolchain
 from .layout import MODULE_FILE, module_file_of
 from .load import CacheEntry, try_load
-from .lock import _key_lock, _thread_lock
-from .root import _check_cache_dir, cache_root, open_root
-from .state import _loaded, _origin, stats
+from .lock import key_lock, thread_lock
+from .root import cache_root, check_cache_dir, open_root
+from .state import loaded_entry, remember_loaded, set_origin, stats, traffic_counters
 
 
 def get_module(source: str, name: str = "anonymous", signature: Optional[str] = None,
@@ -73,20 +73,20 @@ class _NeedCompiler(Exception):
 
 def _get(root, state, material, source, name, signature=None, assumed=False):
     key = compute_key(material)
-    counters = _counters(material)
-    entry = _loaded.get(key)
-    _origin.value = "memory"
+    counters = traffic_counters(material)
+    entry = loaded_entry(key)
+    set_origin("memory")
     if entry is not None:
         counters["memory_hits"] += 1
         return entry
-    with _thread_lock(key):
-        entry = _loaded.get(key)
+    with thread_lock(key):
+        entry = loaded_entry(key)
         if entry is not None:
             counters["memory_hits"] += 1
             return entry
-        _origin.value = "disk"       # build_and_publish and _build_private say "built"
+        set_origin("disk")       # build_and_publish and build_private say "built"
         entry = _load_or_build(root, state, key, material, source, name, signature, assumed)
-        _loaded[key] = entry
+        remember_loaded(key, entry)
     return entry
 
 
@@ -98,14 +98,14 @@ def load_by_key(key: str, signature: Optional[str] = None) -> Optional[CacheEntr
     see compile.layout.layout_signature), the manifest must record the same, or
     LayoutMismatch is raised before anything is called.
     """
-    entry = _loaded.get(key)
-    _origin.value = "memory"
+    entry = loaded_entry(key)
+    set_origin("memory")
     if entry is not None:
         if not _fits(entry, signature):
             return None
         stats["memory_hits"] += 1
         return entry
-    _origin.value = "disk"
+    set_origin("disk")
     root = cache_root()
     state = open_root(root)
     if isinstance(state, tuple):
@@ -115,14 +115,14 @@ def load_by_key(key: str, signature: Optional[str] = None) -> Optional[CacheEntr
     shard = os.path.dirname(final)
     try:
         for folder in (os.path.dirname(os.path.dirname(shard)), os.path.dirname(shard), shard):
-            _check_cache_dir(folder)
+            check_cache_dir(folder)
     except (CacheTrustError, OSError):
         return None
-    with _thread_lock(key):
-        entry = _loaded.get(key) or try_load(root, key, final, state == "writable",
-                                              MODULE_FILE)
+    with thread_lock(key):
+        entry = loaded_entry(key) or try_load(root, key, final, state == "writable",
+                                               MODULE_FILE)
         if entry is not None:
-            _loaded[key] = entry
+            remember_loaded(key, entry)
     if entry is not None:
         if not _fits(entry, signature):
             return None
@@ -148,38 +148,38 @@ def _load_or_build(root, state, key, material, source, name, signature=None, ass
     if assumed and isinstance(state, tuple):
         raise _NeedCompiler()
     if isinstance(state, tuple):
-        return _build_private(root, key, material, source, name,
-                              f"the cache folder {root} is unusable: {state[1]}", signature)
+        return build_private(root, key, material, source, name,
+                             f"the cache folder {root} is unusable: {state[1]}", signature)
     writable = state == "writable"
     module_name = module_file_of(material)
     final = entry_folder(root, key, material["python_abi"])
     shard = os.path.dirname(final)
     for folder in (os.path.dirname(os.path.dirname(shard)), os.path.dirname(shard), shard):
-        _check_cache_dir(folder)              # a link here would redirect the entry
+        check_cache_dir(folder)               # a link here would redirect the entry
     entry = try_load(root, key, final, writable, module_name)
     if entry is not None:
-        _counters(material)["disk_hits"] += 1
+        traffic_counters(material)["disk_hits"] += 1
         return entry
     if assumed:     # a build needs the real compiler's description (and so its key)
         raise _NeedCompiler()
     if not writable:
-        return _build_private(root, key, material, source, name,
-                              f"the cache folder {root} is read-only", signature)
+        return build_private(root, key, material, source, name,
+                             f"the cache folder {root} is read-only", signature)
     try:
-        for attempt in range(_PUBLISH_ATTEMPTS):
-            with _key_lock(root, key, final):
+        for attempt in range(PUBLISH_ATTEMPTS):
+            with key_lock(root, key, final):
                 entry = try_load(root, key, final, writable, module_name) or \
                     adopt(root, key, material, final)   # built meanwhile? shipped?
                 if entry is not None:
-                    _counters(material)["disk_hits"] += 1
+                    traffic_counters(material)["disk_hits"] += 1
                     return entry
                 try:
                     return build_and_publish(root, key, material, source, name, final,
                                               signature)
-                except _Vanished:
+                except Vanished:
                     continue      # removed by `cache clear` or `prune` as it was published
-        raise _CacheUnwritable(f"the published module vanished {_PUBLISH_ATTEMPTS} times "
-                               f"(housekeeping running beside this process?)")
-    except _CacheUnwritable as exc:
-        return _build_private(root, key, material, source, name,
-                              f"writing to the cache folder {root} failed: {exc}", signature)
+        raise CacheUnwritable(f"the published module vanished {PUBLISH_ATTEMPTS} times "
+                              f"(housekeeping running beside this process?)")
+    except CacheUnwritable as exc:
+        return build_private(root, key, material, source, name,
+                             f"writing to the cache folder {root} failed: {exc}", signature)

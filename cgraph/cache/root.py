@@ -11,7 +11,7 @@ from ..cache_files import make_private_dirs
 from ..config import config
 from .errors import CacheTrustError
 from .layout import FORMAT_VERSION
-from .state import _checked_dirs, _roots
+from .state import folder_checked, remember_folder_checked, remember_root, root_state
 
 # What open_root finds: "writable", "readonly", or ("unusable", why).
 RootState = Union[str, tuple[str, str]]
@@ -27,7 +27,8 @@ def cache_root() -> str:
     return os.path.abspath(root)
 
 
-def _user_name(uid):
+def user_name(uid: int) -> str:
+    """The login name of user ``uid`` for messages (the number itself if it has none)."""
     try:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
@@ -47,9 +48,9 @@ def trust_problem(path: str, st: os.stat_result, what: str) -> Optional[str]:
         return f"{what} {path} is not a folder. Remove it (rm {q}) or set CGRAPH_CACHE_DIR."
     me = os.geteuid()
     if st.st_uid != me:
-        return (f"{what} {path} belongs to user {_user_name(st.st_uid)}, not to you "
-                f"({_user_name(me)}); loading modules from it would run code that user can "
-                f"change. Fix: chown -R {_user_name(me)} {q} (as root), or set "
+        return (f"{what} {path} belongs to user {user_name(st.st_uid)}, not to you "
+                f"({user_name(me)}); loading modules from it would run code that user can "
+                f"change. Fix: chown -R {user_name(me)} {q} (as root), or set "
                 f"CGRAPH_CACHE_DIR to a folder of your own.")
     if st.st_mode & 0o022:
         who = " and ".join(w for bit, w in ((0o020, "its group"), (0o002, "everyone"))
@@ -65,7 +66,9 @@ def _make_dirs(path):
     make_private_dirs(path)
 
 
-def _ensure_dir(path):
+def ensure_dir(path: str) -> str:
+    """``path``, created first with its missing parents (each readable by its owner only)
+    if absent; raises OSError if it cannot be."""
     _make_dirs(path)
     return path
 
@@ -75,7 +78,7 @@ def open_root(root: str) -> RootState:
 
     Raises CacheTrustError if it exists but is a link, another user's, or writable by others.
     """
-    state = _roots.get(root)
+    state = root_state(root)
     if state is not None:
         return state
     try:
@@ -95,15 +98,16 @@ def open_root(root: str) -> RootState:
         if problem:
             raise CacheTrustError(problem)
         state = "writable" if os.access(root, os.W_OK) else "readonly"
-        _check_cache_dir(os.path.join(root, FORMAT_VERSION))
-    _roots[root] = state
+        check_cache_dir(os.path.join(root, FORMAT_VERSION))
+    remember_root(root, state)
     return state
 
 
-def _check_cache_dir(path):
+def check_cache_dir(path: str) -> None:
     """A folder cgraph made inside the cache (v1/, v1/<abi>/, a shard) must still be a real
-    folder of ours that nobody else can write, if it exists. Checked once per process."""
-    if path in _checked_dirs:
+    folder of ours that nobody else can write, if it exists: raises CacheTrustError if not.
+    Checked once per process."""
+    if folder_checked(path):
         return
     try:
         st = os.lstat(path)
@@ -112,7 +116,7 @@ def _check_cache_dir(path):
     problem = trust_problem(path, st, "The cgraph cache folder")
     if problem:
         raise CacheTrustError(problem)
-    _checked_dirs.add(path)
+    remember_folder_checked(path)
 
 
 def untrusted_folders(root: str, path: str) -> bool:
@@ -129,6 +133,8 @@ def untrusted_folders(root: str, path: str) -> bool:
     return False
 
 
-def _unlink_quietly(path):
+def unlink_quietly(path: str) -> None:
+    """Remove the file ``path`` if it can be; a file already gone, or one that cannot be
+    removed, is left to housekeeping."""
     with contextlib.suppress(OSError):
         os.unlink(path)

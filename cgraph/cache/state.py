@@ -1,13 +1,18 @@
 """What this process remembers about its caches: the modules it loaded, the roots and
 folders it checked, the warnings it gave, and its counters of cache traffic.
 
-Everything here is process-wide and shared by threads; it is mutated in place, never rebound,
-so each module of the package that imports a name sees the same object. Tests that need a
-process's first view of a cache use ``fresh_state`` or the ``forget_*`` functions."""
+Everything here is process-wide and shared by threads. The counters are public dicts
+(callers and benchmarks read them; the package adds to them in place). The rest is this
+module's own: the other modules of the package reach it only through the functions below
+(``loaded_entry``/``remember_loaded``, ``root_state``/``remember_root``,
+``folder_checked``/``remember_folder_checked``, ``set_origin``/``last_origin``). Tests that
+need a process's first view of a cache use ``fresh_state`` or the ``forget_*`` functions."""
 import contextlib
 import threading
 import warnings
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
+
+from .layout import is_extension
 
 
 stats = {"builds": 0, "disk_hits": 0, "memory_hits": 0}   # this process's cache traffic
@@ -29,6 +34,12 @@ _checked_dirs = set() # cgraph-made folders found private, once per process
 _origin = threading.local()
 
 
+def set_origin(origin: str) -> None:
+    """Record how this thread's current lookup finds its module: "memory", "disk" or
+    "built" (the last word of a lookup is the one last_origin reports)."""
+    _origin.value = origin
+
+
 def last_origin() -> Optional[str]:
     """How this thread's last ``get_module``/``load_by_key`` found its module: "memory"
     (already loaded in this process), "disk" (loaded from the cache folder), "built" (the
@@ -47,6 +58,45 @@ runtime_images = {}   # runtime key -> the bytes of the library this process loa
 
 
 _COUNTERS = (stats, extension_stats, runtime_stats, timings, events)
+
+
+def traffic_counters(material: dict) -> dict:
+    """The counters a lookup of a module with key ``material`` adds to: ``extension_stats``
+    for a plain extension, ``runtime_stats`` for the runtime library, else ``stats``."""
+    if is_extension(material):
+        return extension_stats
+    return runtime_stats if material.get("kind") == "runtime" else stats
+
+
+def loaded_entry(key: str) -> Optional[Any]:
+    """The CacheEntry this process loaded for ``key``, or None (then look on disk)."""
+    return _loaded.get(key)
+
+
+def remember_loaded(key: str, entry: Any) -> None:
+    """Keep ``entry`` as this process's module for ``key``: later lookups return it."""
+    _loaded[key] = entry
+
+
+def root_state(root: str) -> Optional[Any]:
+    """What this process found when it checked the cache root ``root`` (see
+    root.open_root: "writable", "readonly" or ("unusable", why)), or None if unchecked."""
+    return _roots.get(root)
+
+
+def remember_root(root: str, state: Any) -> None:
+    """Record what checking ``root`` found, so that it is checked once per process."""
+    _roots[root] = state
+
+
+def folder_checked(path: str) -> bool:
+    """Whether this process already found the cgraph-made folder ``path`` trustworthy."""
+    return path in _checked_dirs
+
+
+def remember_folder_checked(path: str) -> None:
+    """Record that the folder ``path`` was found trustworthy (not checked again)."""
+    _checked_dirs.add(path)
 
 
 def loaded_keys() -> list[str]:

@@ -1,5 +1,6 @@
 """The import graph of cgraph, computed with ``ast`` from every ``.py`` file under cgraph/
-(a new module is covered as soon as it exists), has no cycle:
+(a new module is covered as soon as it exists), has no cycle, and no module takes another's
+private (underscore) names:
 
 1. between modules, counting the imports that run when a module is imported (those at
    module level, inside ``if``/``try`` included), and the package ``__init__`` each of them
@@ -13,6 +14,10 @@
 
 So the layers stay one-directional (graph <- tensor <- rewrite <- codegen <- compile): a
 lower layer never reaches up, not even from inside a function.
+
+3. a module imports only public names from another cgraph module (``from .build import
+   _helper`` is refused), and reads none off a cgraph module it imported (``build._helper``):
+   a leading underscore says the name is its module's own business (``PRIVATE_USES``).
 """
 import ast
 import os
@@ -91,12 +96,7 @@ def _imported_modules(node, name, package, modules, with_packages=True):
     if isinstance(node, ast.Import):
         targets = [alias.name for alias in node.names]
     elif isinstance(node, ast.ImportFrom):
-        base = node.module or ""
-        if node.level:
-            package_name = name if package else name.rpartition(".")[0]
-            for _ in range(node.level - 1):
-                package_name = package_name.rpartition(".")[0]
-            base = package_name + ("." + base if base else "")
+        base = _import_base(node, name, package)
         # "from package import submodule" imports the submodule
         targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base
                    for a in node.names]
@@ -106,6 +106,18 @@ def _imported_modules(node, name, package, modules, with_packages=True):
     if with_packages:
         resolved = [p for r in resolved if r for p in _packages_run(r, name, package, modules)]
     return [r for r in dict.fromkeys(resolved) if r and r != name]
+
+
+def _import_base(node, name, package):
+    """The absolute module name that ``from ... import`` statement ``node`` of module ``name``
+    imports from (its relative dots resolved)."""
+    base = node.module or ""
+    if node.level:
+        package_name = name if package else name.rpartition(".")[0]
+        for _ in range(node.level - 1):
+            package_name = package_name.rpartition(".")[0]
+        base = package_name + ("." + base if base else "")
+    return base
 
 
 def _packages_run(target, name, package, modules):
@@ -312,3 +324,92 @@ def test_importing_a_module_counts_its_package_init():
         "cgraph.tensor", "cgraph.tensor.type"]
     node = ast.parse("from .type import TensorType").body[0]   # its own package: already run
     assert _imported_modules(node, "cgraph.tensor.var", False, modules) == ["cgraph.tensor.type"]
+
+
+# --- private names across modules -----------------------------------------------------------
+# A name with a leading underscore belongs to its module: its meaning, its arguments, even its
+# existence may change with that module alone. Another module that needs it makes it public
+# there (a name without the underscore, a docstring saying what it promises), moves it to
+# itself, or calls a public function instead. A case to defend is listed here as
+# (module, module it takes the name from, name): reason. None is.
+PRIVATE_USES = {}
+
+
+def private_uses(modules):
+    """{(module, other cgraph module, private name): first line} for every underscore name
+    (dunders aside) that a module of ``modules`` imports from another one, or reads as an
+    attribute of another one it imported (``from . import build`` ... ``build._helper``)."""
+    found = {}
+    for name, (path, package) in modules.items():
+        with open(path, encoding="utf-8") as fh:
+            tree = ast.parse(fh.read(), path)
+        bound = {}          # a local name -> the cgraph module it is bound to
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                base = _import_base(node, name, package)
+                for alias in node.names:
+                    if f"{base}.{alias.name}" in modules:
+                        bound[alias.asname or alias.name] = f"{base}.{alias.name}"
+                    elif base in modules and base != name and _is_private(alias.name):
+                        found.setdefault((name, base, alias.name), node.lineno)
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname and alias.name in modules:
+                        bound[alias.asname] = alias.name
+                    elif not alias.asname and alias.name.split(".")[0] in modules:
+                        bound[alias.name.split(".")[0]] = alias.name.split(".")[0]
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and _is_private(node.attr):
+                owner = _dotted(node.value, bound)
+                if owner in modules and owner != name:
+                    found.setdefault((name, owner, node.attr), node.lineno)
+    return found
+
+
+def _is_private(name):
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _dotted(node, bound):
+    """The module that the expression ``node`` (``a`` or ``a.b.c``) names, through the local
+    names ``bound`` to modules; None if it is something else."""
+    if isinstance(node, ast.Name):
+        return bound.get(node.id)
+    if isinstance(node, ast.Attribute):
+        owner = _dotted(node.value, bound)
+        return f"{owner}.{node.attr}" if owner else None
+    return None
+
+
+def test_modules_take_no_private_name_from_another():
+    found = private_uses(_modules())
+    new = {use: line for use, line in found.items() if use not in PRIVATE_USES}
+    assert not new, (
+        f"{len(new)} private name(s) taken from another cgraph module (module:line takes "
+        "module.name); make the name public there, move it, or call a public function: "
+        + "; ".join(f"{m}:{line} takes {o}.{n}" for (m, o, n), line in sorted(new.items())))
+    stale = [use for use in PRIVATE_USES if use not in found]
+    assert not stale, f"PRIVATE_USES lists uses that are gone: {stale}"
+
+
+def test_the_private_name_check_finds_imports_and_attributes(tmp_path):
+    files = {
+        "pkg/__init__.py": "",
+        "pkg/a.py": "_own = 1\ndef public(): return _own\n",
+        "pkg/b.py": ("from .a import _own, public\nfrom .a import public as _alias\n"
+                     "from . import a\nimport pkg.a\nimport pkg.a as other\n"
+                     "x = a._own + pkg.a._own + other._own + a.public() + a.__name__\n"),
+        "pkg/c.py": "from .b import x\n",
+    }
+    modules = {}
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(exist_ok=True)
+        (tmp_path / rel).write_text(text)
+        parts = rel[:-3].split("/")
+        package = parts[-1] == "__init__"
+        modules[".".join(parts[:-1] if package else parts)] = (str(tmp_path / rel), package)
+    assert private_uses(modules) == {("pkg.b", "pkg.a", "_own"): 1}
+    files["pkg/b.py"] = "from . import a\nimport pkg.a as other\ny = a._own, other._hidden\n"
+    (tmp_path / "pkg/b.py").write_text(files["pkg/b.py"])
+    assert private_uses(modules) == {("pkg.b", "pkg.a", "_own"): 3,
+                                     ("pkg.b", "pkg.a", "_hidden"): 3}

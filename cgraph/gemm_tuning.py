@@ -14,7 +14,9 @@ choice holds (_rounds_until_stable). How busy the machine was is measured over t
 itself (LoadProbe: /proc/stat) and kept in the record; a record made under load is used as
 it is, never timed again on the call path (that cost a warm function() 0.3-0.6 s):
 ``python -m cgraph cache retune`` times it again, and so does ``cache prebuild``
-(retune). A new timing prefers the choice in force where it cannot tell it from the best
+(retune). Not a thread in the background either: it would time beside the program's first
+steps, on the same cores (W3's steps took 1.5-1.9x as long beside it, in all no less than
+timing first, and its timings, disturbed by them, chose differently). A new timing prefers the choice in force where it cannot tell it from the best
 (measure's ``previous``), so that repeated timings on one machine agree.
 
 The same timings decide who runs skinny products too large for the small kernel (one side

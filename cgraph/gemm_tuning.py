@@ -10,12 +10,19 @@ family, model, name) and the number of threads BLAS runs (it is timed against BL
 set aside with a warning and the variants are timed again. The units built at install time
 (cgraph/prebuilt.py) ship the record timed there: an empty cache on the same CPU takes it
 instead of timing (see shipped_record). On a busy machine the timings go on until the
-choice holds (_rounds_until_stable), and a record made under load is timed again when a later
-process finds the machine quiet (retime_now).
+choice holds (_rounds_until_stable). How busy the machine was is measured over the timing
+itself (LoadProbe: /proc/stat) and kept in the record; a record made under load is used as
+it is, never timed again on the call path (that cost a warm function() 0.3-0.6 s):
+``python -m cgraph cache retune`` times it again, and so does ``cache prebuild``
+(retune). Not a thread in the background either: it would time beside the program's first
+steps, on the same cores (W3's steps took 1.5-1.9x as long beside it, in all no less than
+timing first, and its timings, disturbed by them, chose differently). A new timing prefers the choice in force where it cannot tell it from the best
+(measure's ``previous``), so that repeated timings on one machine agree.
 
 The same timings decide who runs skinny products too large for the small kernel (one side
 at most 32, e.g. a minibatch of 20 times a 784 x 500 layer): a variant where it beats BLAS on
-this CPU by 5% (operands evicted from the caches first, as a layer's weights are), else BLAS.
+this CPU by 5% over the kind's shapes (geometric mean; operands evicted from the caches
+first, as a layer's weights are), else BLAS.
 When BLAS runs on several threads the variants are timed on as many (the kernel splits a
 product among the threads a module gives it), and a module that gives a product fewer
 threads leaves it to BLAS (cg_set_gemm_skinny_threads).
@@ -52,6 +59,15 @@ SKINNY_SHAPES: Dict[str, Tuple[Tuple[int, int, int], ...]] = {
     "k": ((784, 500, 20), (300, 256, 32))}
 SKINNY_KINDS = ("m", "n", "k")
 SKINNY_MARGIN = 0.95        # a variant takes a kind from BLAS only when 5% faster: noise
+# A variant this much faster than BLAS takes the kind even when BLAS's rounds do not agree
+# (under load): BLAS would have to be slowed by a quarter in every round, and the variants
+# timed between its timings not.
+SKINNY_CLEAR = 0.8
+# Candidates within NOISE of the best are a tie, settled by preference (the choice in force,
+# then the dtype's small-product variant, then the order of the variants): the geometric
+# means of the best rounds vary by up to ~2% from one timing to the next on one machine
+# (4 fresh timings, Zen 5), and 8x2v64 and 12x2v64 are that close on the "n" kind.
+NOISE = 1.03
 SKINNY_ROUNDS = 3           # each timing of a skinny product evicts the caches: fewer rounds
 ROUNDS = 5                  # each variant timed at least this many times per shape, interleaved
 # Timing on a busy machine (its other processes share the core's caches and FMA units, and a
@@ -68,14 +84,14 @@ CONFIRM = 1.02
 CONFIRM_COUNT = 3
 MAX_ROUND_FACTOR = 3
 EXTRA_SECONDS = 0.05
-# A record made on a busy machine (more than BUSY runnable processes per core besides the
-# timing's own, by the 1-minute load average, or timings spread by more than SPREAD_LIMIT:
-# the median round over the best, over every candidate and shape) is timed again when a
-# later process finds the machine quiet (at most BUSY), at most RETIMES times in all (a CPU
-# whose timings always spread, e.g. by its clock's steps, must not be timed at every start).
+# A record is made on a busy machine when other processes kept more than BUSY of the CPUs
+# busy during the timing (LoadProbe), or its timings spread by more than SPREAD_LIMIT (the
+# median round over the best, over every candidate and shape); `cache show` says so.
 BUSY = 0.25
 SPREAD_LIMIT = 1.15
-RETIMES = 2
+# /proc/stat counts in ticks (USER_HZ); a sample of fewer ticks than this, over every CPU,
+# is too short to tell (the timing takes ~0.3 s: ~60 ticks on 2 CPUs).
+MIN_TICKS = 20
 SECONDS_PER_TIMING = 3e-4   # about this long per timing (the product repeated)
 FOLDER = "tuning"
 
@@ -141,12 +157,58 @@ def c_timer(lib, cold: bool = False, threads: int = 1) -> Timer:
 
 def load_per_core() -> float:
     """Runnable processes per core besides this one (the 1-minute load average), or 0.0
-    where the system does not say."""
+    where the system does not say: LoadProbe's reading where /proc/stat is missing."""
     try:
         load = os.getloadavg()[0]
     except (OSError, AttributeError):
         return 0.0
     return round(max(0.0, load - 1.0) / (os.cpu_count() or 1), 3)
+
+
+def read_proc_stat(path: str = "/proc/stat") -> Optional[Tuple[int, int]]:
+    """(busy, all) ticks of every CPU since boot, from /proc/stat's first line, or None where
+    there is none. Busy is all but idle and iowait; steal (the hypervisor running another
+    guest) counts as busy: it slows a timing like another process."""
+    try:
+        with open(path) as f:
+            fields = f.readline().split()
+        ticks = [int(x) for x in fields[1:9]]   # user nice system idle iowait irq softirq steal
+    except (OSError, ValueError):
+        return None
+    if not fields or fields[0] != "cpu" or len(ticks) < 4:
+        return None
+    idle = sum(ticks[3:5])
+    return sum(ticks) - idle, sum(ticks)
+
+
+_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+class LoadProbe:
+    """How busy other processes kept the CPUs while something ran here, as a share of all the
+    CPUs' time (0: idle, 1: every CPU busy with others): /proc/stat's busy ticks over the
+    interval less this process's own CPU time (all its threads). Unlike the load average it
+    does not lag: a timing right after a heavy job ended reads quiet, one right after a job
+    started reads busy. Where /proc/stat is missing or the interval too short to count, the
+    1-minute load average at either end (load_per_core)."""
+
+    def __init__(self, stat: Callable[[], Optional[Tuple[int, int]]] = None,
+                 own_seconds: Callable[[], float] = time.process_time):
+        self.stat = stat or read_proc_stat
+        self.own_seconds = own_seconds
+        self.start_ticks, self.start_own = self.stat(), own_seconds()
+        self.start_load = load_per_core() if self.start_ticks is None else None
+
+    def other_load(self) -> float:
+        """The other processes' share of the CPUs since the probe was made."""
+        ticks, own = self.stat(), self.own_seconds() - self.start_own
+        if self.start_ticks is None or ticks is None or \
+                ticks[1] - self.start_ticks[1] < MIN_TICKS:
+            before = load_per_core() if self.start_load is None else self.start_load
+            return max(before, load_per_core())
+        busy, total = ticks[0] - self.start_ticks[0], ticks[1] - self.start_ticks[1]
+        others = busy - own * _TICKS_PER_SECOND
+        return round(min(1.0, max(0.0, others / total)), 3)
 
 
 class _Rounds:
@@ -215,46 +277,63 @@ def _geometric_means(times, reference):
     return [round(math.exp(x), 4) for x in logs]
 
 
+def _preferred(ratios: Dict[str, float], names: Sequence[str], preferred: Sequence) -> str:
+    """The name with the lowest ratio, unless one of ``preferred`` (in order) is within
+    NOISE of it: a tie goes to the choice already made, not to the noise."""
+    best = min(names, key=lambda n: (ratios[n], names.index(n)))
+    for name in preferred:
+        if name in ratios and ratios[name] <= NOISE * ratios[best]:
+            return name
+    return best
+
+
 def measure(names: Sequence[str], timer: Timer, dtypes: Sequence[str] = DTYPES,
             shapes: Sequence[Tuple[int, int, int]] = SHAPES, rounds: int = ROUNDS,
             skinny: Optional[Dict[str, Sequence[Tuple[int, int, int]]]] = None,
-            skinny_timer: Optional[Timer] = None) -> dict:
+            skinny_timer: Optional[Timer] = None, previous: Optional[dict] = None) -> dict:
     """For each dtype: the variant for small products, the one with the lowest geometric
     mean over ``shapes`` of its time relative to the fastest variant's, with every variant's
     score; and for each kind of skinny product (SKINNY_SHAPES, timed with ``skinny_timer``,
     by default ``timer``), the variant with the lowest geometric mean of its time relative to
-    BLAS's (timed as variant -1) if it beats BLAS by SKINNY_MARGIN on every shape of the kind
-    and BLAS's best times are confirmed, else None (BLAS runs them), with every
-    candidate's geometric mean. Each choice is timed in rounds until it holds
-    (_rounds_until_stable); ``rounds``/``spread`` say how many rounds each took and how far
-    its timings spread (the median round over the best)."""
+    BLAS's (timed as variant -1) if that mean beats BLAS by SKINNY_MARGIN and either BLAS's
+    best times are confirmed or the win is clear (SKINNY_CLEAR), else None (BLAS runs them),
+    with every candidate's geometric mean. ``previous`` (a record's "choice") is the choice
+    in force: where the timings cannot tell it from the best (NOISE) it stays, and a skinny
+    variant in force keeps its kind while it is not slower than BLAS (no margin to win
+    again). Each choice is timed in rounds until it holds (_rounds_until_stable);
+    ``rounds``/``spread`` say how many rounds each took and how far its timings spread (the
+    median round over the best)."""
     skinny = SKINNY_SHAPES if skinny is None else skinny
     skinny_timer = skinny_timer or timer
+    previous = previous or {}
     result = {}
     for dtype in dtypes:
         variants = list(range(len(names)))
+        before = previous.get(dtype) or {}
 
         def small_choice(timings):
             scores = dict(zip(names, _geometric_means(timings.best(), min)))
-            return min(names, key=lambda n: (scores[n], names.index(n)))
+            return _preferred(scores, names, [before.get("variant")])
         _, timings = _rounds_until_stable(timer, dtype, variants, shapes, rounds, small_choice)
         scores = dict(zip(names, _geometric_means(timings.best(), min)))
         choice = {"variant": small_choice(timings), "scores": scores, "skinny": {},
                   "rounds": len(next(iter(timings.times.values()))[0]),
                   "spread": timings.spread()}
         for kind, kind_shapes in skinny.items():
+            in_force = (before.get("skinny", {}).get(kind) or {}).get("variant", "")
+
             def skinny_choice(timings):
-                best = timings.best()
-                ratios = dict(zip(["BLAS"] + list(names), _geometric_means(best, lambda b: b[0])))
-                pick = min(names, key=lambda n: (ratios[n], names.index(n)))
-                v = names.index(pick) + 1
-                # never a variant that loses to BLAS: it must win by the margin against a
-                # BLAS time that several rounds agree on (not BLAS slowed in every round),
+                ratios = dict(zip(["BLAS"] + list(names),
+                                  _geometric_means(timings.best(), lambda b: b[0])))
+                pick = _preferred(ratios, names, [in_force, choice["variant"]])
+                # a variant must win by the margin (once it runs the kind: not lose) against
+                # a BLAS time several rounds agree on (not BLAS slowed in every round),
                 # agreeing within the margin itself: these timings evict the caches first and
-                # spread 5-10% on an idle machine, where CONFIRM's 2% left every kind to BLAS
-                wins = all(t[v] < SKINNY_MARGIN * t[0] for t in best.values()) and \
-                    timings.confirmed(0, within=1 / SKINNY_MARGIN)
-                return pick if wins else None
+                # spread 5-10% on an idle machine; a clear win needs no agreement
+                if ratios[pick] >= (1.0 if pick == in_force else SKINNY_MARGIN):
+                    return None
+                clear = ratios[pick] < SKINNY_CLEAR
+                return pick if clear or timings.confirmed(0, within=1 / SKINNY_MARGIN) else None
             picked, timings = _rounds_until_stable(skinny_timer, dtype, [-1] + variants,
                                                    kind_shapes, min(rounds, SKINNY_ROUNDS),
                                                    skinny_choice)
@@ -299,41 +378,74 @@ def _check(record, path, runtime_key, cpu, threads, names):
     return record
 
 
-def choose(lib, runtime_key: str, root: Optional[str] = None,
-           timer: Optional[Timer] = None) -> dict:
-    """The record of the variants for this CPU: read from the cache, else measured (with
-    ``timer``, by default the C one) and written there. A record that does not check is set
-    aside (with a warning) and measured again."""
+def _where(lib, runtime_key: str, root: Optional[str]):
+    """(root, variant names, CPU, BLAS threads, record path, cache state) of this library's
+    record."""
     root = root or cache.cache_root()
     from .blas_pointers import blas_threads
     names = variant_names(lib)
     cpu = cpu_identity()
     threads = blas_threads()      # BLAS is timed as it runs: on 1 thread or on several
     path = record_path(root, runtime_key, cpu, threads)
-    state = cache.open_root(root)
-    if not isinstance(state, tuple):
+    return root, names, cpu, threads, path, cache.open_root(root)
+
+
+def _cached(root, path, state, runtime_key, cpu, threads, names) -> Optional[dict]:
+    """The cache's record at ``path`` if it checks; one that does not is set aside (with a
+    warning) and None returned."""
+    if isinstance(state, tuple):
+        return None
+    try:
+        payload = read_sealed(path, 1 << 16)
+        if payload is None:
+            return None
         try:
-            payload = read_sealed(path, 1 << 16)
-            if payload is not None:
-                try:
-                    record = json.loads(payload)
-                except ValueError:
-                    raise BadFile(path, "is not valid JSON") from None
-                record = _check(record, path, runtime_key, cpu, threads, names)
-                if not retime_now(record):
-                    return record
-                # made under load, the machine quiet now: timed again, the record replaced
-                again = measure_record(lib, runtime_key, names, cpu, threads, timer)
-                again["timed_again"] = record.get("timed_again", 0) + 1
-                return _keep(again, path, state)
-        except BadFile as exc:
-            cache.quarantine_file(root, path, exc.why)
-        except OSError:
-            pass
+            record = json.loads(payload)
+        except ValueError:
+            raise BadFile(path, "is not valid JSON") from None
+        return _check(record, path, runtime_key, cpu, threads, names)
+    except BadFile as exc:
+        cache.quarantine_file(root, path, exc.why)
+    except OSError:
+        pass
+    return None
+
+
+def choose(lib, runtime_key: str, root: Optional[str] = None,
+           timer: Optional[Timer] = None) -> dict:
+    """The record of the variants for this CPU: read from the cache (as it is, even if made
+    under load: see retune), else the shipped one, else measured (with ``timer``, by default
+    the C one) and written there. A record that does not check is set aside (with a
+    warning) and measured again."""
+    root, names, cpu, threads, path, state = _where(lib, runtime_key, root)
+    record = _cached(root, path, state, runtime_key, cpu, threads, names)
+    if record is not None:
+        return record
     record = shipped_record(runtime_key, cpu, threads, names)
     if record is None:
         record = measure_record(lib, runtime_key, names, cpu, threads, timer)
     return _keep(record, path, state)
+
+
+def retune(lib, runtime_key: str, root: Optional[str] = None, timer: Optional[Timer] = None,
+           only_under_load: bool = False) -> Tuple[Optional[dict], Optional[dict]]:
+    """Time the tiles again now and replace the cache's record (``python -m cgraph cache
+    retune``; ``cache prebuild`` with ``only_under_load``: only a record made under load,
+    and only if the machine is quiet now).
+    The choice in force (the cache's record, else the shipped one) is kept wherever the new
+    timings cannot tell it from the best (measure's ``previous``). Returns (the record
+    before, the new one); the new one is None when nothing was timed."""
+    root, names, cpu, threads, path, state = _where(lib, runtime_key, root)
+    before = _cached(root, path, state, runtime_key, cpu, threads, names) or \
+        shipped_record(runtime_key, cpu, threads, names)
+    if only_under_load and before is not None and \
+            (not made_under_load(before) or not quiet_now()):
+        return before, None
+    record = measure_record(lib, runtime_key, names, cpu, threads, timer,
+                            previous=before and before["choice"])
+    if before is not None:
+        record["timed_again"] = before.get("timed_again", 0) + 1
+    return before, _keep(record, path, state)
 
 
 def _keep(record: dict, path: str, state) -> dict:
@@ -344,15 +456,17 @@ def _keep(record: dict, path: str, state) -> dict:
 
 
 def measure_record(lib, runtime_key: str, names: Sequence[str], cpu: str, threads,
-                   timer: Optional[Timer] = None) -> dict:
+                   timer: Optional[Timer] = None, previous: Optional[dict] = None) -> dict:
     """Time the variants (``timer``, by default the C one) on this CPU against a BLAS that
-    runs ``threads`` threads: the record choose() keeps."""
+    runs ``threads`` threads, preferring ``previous`` (a record's choice) in a tie: the
+    record choose() keeps."""
     started = time.perf_counter()
-    load_before = load_per_core()
+    probe = LoadProbe()
     # skinny products against a BLAS on several threads: the variants on as many
     choice = measure(names, timer or c_timer(lib),
-                     skinny_timer=timer or c_timer(lib, cold=True, threads=threads or 1))
-    load = max(load_before, load_per_core())
+                     skinny_timer=timer or c_timer(lib, cold=True, threads=threads or 1),
+                     previous=previous)
+    load = probe.other_load()
     spread = worst_spread(choice)
     return {"runtime": runtime_key, "cpu": cpu, "blas_threads": threads,
             "variants": list(names), "choice": choice,
@@ -363,19 +477,18 @@ def measure_record(lib, runtime_key: str, names: Sequence[str], cpu: str, thread
             "under_load": load > BUSY or spread > SPREAD_LIMIT}
 
 
+def quiet_now(seconds: float = 0.25) -> bool:
+    """Whether other processes keep at most BUSY of the CPUs busy, over ``seconds`` of
+    sleep here."""
+    probe = LoadProbe()
+    time.sleep(seconds)
+    return probe.other_load() <= BUSY
+
+
 def made_under_load(record: dict) -> bool:
     """Whether a record was timed on a busy machine (a record from before the load was
     recorded counts as one)."""
     return record.get("under_load", True) is not False
-
-
-def retime_now(record: dict) -> bool:
-    """Whether to time a record's choice again now: this cache timed it (a shipped choice is
-    kept: timing again would cost a later warm function() 0.3-0.6 s, and under load the
-    shipped choice left to BLAS whatever it could not confirm), it was made under load, the
-    machine is quiet now, and it was timed again fewer than RETIMES times before."""
-    return record.get("source") != SHIPPED and made_under_load(record) and \
-        record.get("timed_again", 0) < RETIMES and load_per_core() <= BUSY
 
 
 def _blas_takes_skinny(choice):
@@ -496,9 +609,9 @@ def describe(record_or_choice: Optional[dict] = None) -> str:
         how += " under load" if "under_load" in record_or_choice else \
             " with the load not recorded"
         if "load_per_core" in record_or_choice:
-            how += (f" ({record_or_choice['load_per_core']} other runnable per core, timings "
-                    f"spread {record_or_choice.get('spread')}x)")
-        how += ", timed again when the machine is quiet"
+            how += (f" ({record_or_choice['load_per_core']} of the CPUs busy with other "
+                    f"processes, timings spread {record_or_choice.get('spread')}x)")
+        how += "; `python -m cgraph cache retune` on a quiet machine times it again"
     return f"small-GEMM tiles: {text} ({how} on {record_or_choice.get('cpu')})"
 
 

@@ -1,6 +1,7 @@
 """``python -m cgraph cache list | show KEY | verify | prune | clear | path | warm SCRIPT |
-prebuild``: look after the compile cache. Nothing here but ``warm`` (which runs the script it is given)
-loads a module or unpickles anything: it reads JSON and files."""
+prebuild | retune``: look after the compile cache. Nothing here but ``warm`` (which runs the
+script it is given), ``prebuild`` and ``retune`` (which load the runtime library) loads a
+module or unpickles anything: it reads JSON and files."""
 import argparse
 import json
 import os
@@ -75,6 +76,8 @@ def main(argv: list[str]) -> int:
                          "cache now (what `pip install` ships; for a source checkout)")
     prebuild.add_argument("--into", metavar="DIR", help="write them as shipped units into "
                           "DIR instead (see CGRAPH_PREBUILT_DIR)")
+    sub.add_parser("retune", help="time the small-GEMM tiles again now (on a quiet machine: "
+                                  "a choice timed under load is otherwise kept)")
     args = parser.parse_args(argv)
     root = cache.cache_root()
 
@@ -252,7 +255,29 @@ def _prebuild(args, root):
     print(f"{'built into ' + args.into if args.into else 'in ' + root}: "
           f"{', '.join(f'{kind} {key[:16]}' for kind, key in sorted(keys.items()))} "
           f"({time.perf_counter() - started:.1f} s)")
+    if not args.into:       # (--into times the tiles afresh for shipping)
+        _retune_tiles(root, only_under_load=True)
     return 0
+
+
+def _retune(args, root):
+    _retune_tiles(root, only_under_load=False)
+    return 0
+
+
+def _retune_tiles(root, only_under_load):
+    """Time the small-GEMM tiles again (gemm_tuning.retune) off any program's call path, and
+    say what changed."""
+    from .. import gemm_tuning
+    entry = runtime_library.runtime()
+    before, after = gemm_tuning.retune(entry.lib, entry.key, root,
+                                       only_under_load=only_under_load)
+    if after is None:
+        return
+    gemm_tuning.apply(entry.lib, after)
+    if before is not None:
+        print(f"before: {gemm_tuning.describe(before)}")
+    print(f"now:    {gemm_tuning.describe(after)}")
 
 
 def _clear(args, root):
@@ -262,4 +287,4 @@ def _clear(args, root):
 
 
 _COMMANDS = {"path": _path, "list": _list, "show": _show, "verify": _verify, "prune": _prune,
-             "clear": _clear, "warm": _warm, "prebuild": _prebuild}
+             "clear": _clear, "warm": _warm, "prebuild": _prebuild, "retune": _retune}

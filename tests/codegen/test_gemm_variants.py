@@ -26,6 +26,7 @@ rng = np.random.default_rng(7)
 SHAPES = [(1, 1, 1), (1, 33, 1), (5, 1, 7), (7, 13, 5), (13, 37, 9), (25, 70, 3),
           (33, 100, 65), (12, 64, 16), (97, 17, 40), (21, 40, 301)]
 _CT = {"float32": ctypes.c_float, "float64": ctypes.c_double}
+read_proc_stat = gemm_tuning.read_proc_stat     # (quiet_machine replaces it in the module)
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +47,7 @@ def quiet_machine(monkeypatch):
     """The machine as the tuning sees it: quiet (the tests set its load where it matters), so
     records timed with a steady fake timer are never timed again behind a test's back."""
     monkeypatch.setattr(gemm_tuning, "load_per_core", lambda: 0.0)
+    monkeypatch.setattr(gemm_tuning, "read_proc_stat", lambda: None)
 
 
 @pytest.fixture
@@ -319,12 +321,14 @@ def test_a_burst_of_load_on_the_fastest_variant_is_outlasted():
     assert result["rounds"] <= gemm_tuning.ROUNDS * gemm_tuning.MAX_ROUND_FACTOR
 
 
-def test_a_record_made_under_load_is_timed_again_when_the_machine_is_quiet(
+def test_a_record_made_under_load_is_kept_on_the_call_path_and_retuned_on_demand(
         lib, tmp_path, monkeypatch, one_blas_thread):
     """The record keeps the load and the timings' spread; one made on a busy machine (by
-    either) is kept while the machine stays busy and timed again, and replaced, once a later
-    look finds it quiet; one made on a quiet machine is kept; one from before the load was
-    recorded counts as made under load; a record is timed again RETIMES times at most."""
+    either) is used as it is by every later process, quiet or not (timing it again there would
+    land in a warm function()); retune times it again and replaces it; retune for a record
+    made under load only (`cache prebuild`) times nothing for a quiet record or while the
+    machine is still busy; a record from before the load was recorded counts as made under
+    load."""
     names = gemm_tuning.variant_names(lib)
     key = runtime_library.runtime().key
     cpu = "FakeVendor family 9 model 9"
@@ -340,44 +344,134 @@ def test_a_record_made_under_load_is_timed_again_when_the_machine_is_quiet(
     monkeypatch.setattr(gemm_tuning, "load_per_core", lambda: 1.5)
     busy = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=counting(0))
     assert busy["under_load"] and busy["load_per_core"] == 1.5 and busy["spread"] == 1.0
-    assert "under load (1.5 other runnable per core" in gemm_tuning.describe(busy)
+    assert "under load (1.5 of the CPUs busy with other processes" in \
+        gemm_tuning.describe(busy)
+    assert "cache retune" in gemm_tuning.describe(busy)
+    monkeypatch.setattr(gemm_tuning, "load_per_core", lambda: 0.1)
     timed.clear()
     assert gemm_tuning.choose(lib, key, root=str(tmp_path), timer=counting(1)) == busy
-    assert not timed                                    # still busy: kept as it is
-    monkeypatch.setattr(gemm_tuning, "load_per_core", lambda: 0.1)
-    quiet = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=counting(1))
-    assert timed and not quiet["under_load"]
+    assert not timed                                    # quiet now, but not on the call path
+    before, quiet = gemm_tuning.retune(lib, key, root=str(tmp_path), timer=counting(1))
+    assert before == busy and timed and not quiet["under_load"] and quiet["timed_again"] == 1
     assert quiet["choice"]["float32"]["variant"] == names[1 % len(names)]
-    assert json.loads(read_sealed(path)) == quiet       # the record replaced
+    assert json.loads(read_sealed(path)) == quiet       # the record replaced, sealed
     assert "under load" not in gemm_tuning.describe(quiet)
     timed.clear()
-    assert gemm_tuning.choose(lib, key, root=str(tmp_path), timer=counting(0)) == quiet
+    assert gemm_tuning.retune(lib, key, root=str(tmp_path), timer=counting(0),
+                              only_under_load=True) == (quiet, None)
     assert not timed                                    # made quiet: kept
-    # timings spread on a quiet load average: under load too
+    # timings spread on a quiet machine: under load too
     spread = gemm_tuning.measure_record(lib, key, names, cpu, 1,
                                         timer=_noisy(lambda v, s: 2.0 + v, 3, lambda v, r: True))
     assert spread["spread"] > gemm_tuning.SPREAD_LIMIT and spread["under_load"]
-    # a record from before the load was recorded
+    # a record from before the load was recorded, the machine still busy, then quiet
     old = dict(quiet)
     for field in ("under_load", "load_per_core", "spread", "timed_again"):
         del old[field]
     os.remove(path)
     with open(path, "wb") as f:
         f.write(seal(json.dumps(old).encode()))
+    monkeypatch.setattr(gemm_tuning, "quiet_now", lambda: False)
+    assert gemm_tuning.retune(lib, key, root=str(tmp_path), timer=counting(0),
+                              only_under_load=True)[1] is None
+    monkeypatch.setattr(gemm_tuning, "quiet_now", lambda: True)
     timed.clear()
-    again = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=counting(0))
+    again = gemm_tuning.retune(lib, key, root=str(tmp_path), timer=counting(0),
+                               only_under_load=True)[1]
     assert timed and again["under_load"] is False and again["timed_again"] == 1
-    # timings that always spread (a quiet load average): timed again RETIMES times, no more
-    os.remove(path)
-    spreading = _noisy(lambda v, s: 2.0 + v, 4, lambda v, r: True)
-    first = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=spreading)
-    assert first["under_load"] and "timed_again" not in first
-    for n in range(1, gemm_tuning.RETIMES + 1):
-        assert gemm_tuning.choose(lib, key, root=str(tmp_path), timer=spreading)[
-            "timed_again"] == n
-    timed.clear()
-    last = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=counting(0))
-    assert not timed and last["timed_again"] == gemm_tuning.RETIMES
+
+
+def test_cache_retune_times_the_tiles_again(lib, tmp_path, monkeypatch, one_blas_thread,
+                                            restore_variants):
+    """`python -m cgraph cache retune` replaces the record of the runtime in use and says
+    what it was and what it is now."""
+    names = gemm_tuning.variant_names(lib)
+    monkeypatch.setattr(gemm_tuning, "cpu_identity", lambda: "FakeVendor family 9 model 12")
+    monkeypatch.setenv("CGRAPH_CACHE_DIR", str(tmp_path))
+    key = runtime_library.runtime().key
+    gemm_tuning.choose(lib, key, root=str(tmp_path), timer=fake_timer(0))
+    winner = len(names) - 1
+    monkeypatch.setattr(gemm_tuning, "c_timer", lambda *args, **kw: fake_timer(winner))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cache_cli.main(["retune"]) == 0
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith(f"before: small-GEMM tiles: float32 {names[0]},")
+    assert lines[1].startswith(f"now:    small-GEMM tiles: float32 {names[winner]},")
+    record = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=_no_timing)
+    assert record["timed_again"] == 1 and record["choice"]["float64"]["variant"] == names[winner]
+    assert gemm_tuning.chosen()["variants"]["float64"] == names[winner]
+    monkeypatch.undo()          # (restore_variants applies this machine's record again)
+
+
+def test_the_load_is_read_over_the_timing_from_proc_stat(tmp_path, monkeypatch):
+    """Other processes' share of the CPUs over the interval: busy ticks less this process's
+    own CPU time, over all ticks; the load average where /proc/stat is missing or the
+    interval too short to count."""
+    monkeypatch.setattr(gemm_tuning, "_TICKS_PER_SECOND", 100)
+    monkeypatch.setattr(gemm_tuning, "load_per_core", lambda: 0.7)
+
+    def probe(start, end, own_seconds):
+        stats, own = iter([start, end]), iter([10.0, 10.0 + own_seconds])
+        p = gemm_tuning.LoadProbe(stat=lambda: next(stats), own_seconds=lambda: next(own))
+        return p.other_load()
+    # 2 CPUs for 0.5 s: 100 ticks; this process 0.4 s of them, others 30 ticks
+    assert probe((1000, 5000), (1070, 5100), 0.4) == 0.3
+    assert probe((1000, 5000), (1040, 5100), 0.4) == 0.0      # only this process: quiet
+    assert probe((1000, 5000), (1100, 5100), 0.0) == 1.0      # others on every CPU
+    assert probe(None, None, 0.4) == 0.7                      # no /proc/stat: load average
+    assert probe((1000, 5000), (1005, 5010), 0.0) == 0.7      # too short to tell
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 5 50 800 40 3 2 10 7 0\ncpu0 50 2 25 400 20 1 1 5 3 0\n")
+    assert read_proc_stat(str(stat)) == (170, 1010)
+    stat.write_text("not a stat file\n")
+    assert read_proc_stat(str(stat)) is None
+    assert read_proc_stat(str(tmp_path / "missing")) is None
+
+
+def test_a_tie_goes_to_the_choice_in_force():
+    """Candidates within NOISE of the best are a tie: the small variant in force stays, a
+    skinny variant in force keeps its kind while not slower than BLAS (a new one needs the
+    margin), BLAS in force keeps a kind a variant wins by less than the margin; without a
+    choice in force a skinny tie goes to the dtype's small variant."""
+    names = ["A", "B"]
+    small = {0: 1.0, 1: 1.02}                     # A 2% ahead of B: a tie
+    kinds = {"m": [(1, 1, 1)], "n": [(2, 2, 2)], "k": [(3, 3, 3)]}
+    vs_blas = {1: {-1: 1.0, 0: 0.97, 1: 0.99},    # m: A 3% faster than BLAS
+               2: {-1: 1.0, 0: 0.60, 1: 0.59},    # n: A and B tie, well ahead of BLAS
+               3: {-1: 1.0, 0: 0.93, 1: 1.2}}     # k: A wins by the margin
+
+    def timer(dtype, variant, shape):
+        return small[variant] if shape == (9, 9, 9) else vs_blas[shape[0]][variant]
+
+    def run(previous):
+        got = gemm_tuning.measure(names, timer, dtypes=["float32"], shapes=[(9, 9, 9)],
+                                  skinny=kinds, previous=previous)["float32"]
+        return got["variant"], {kind: s["variant"] for kind, s in got["skinny"].items()}
+    assert run(None) == ("A", {"m": None, "n": "A", "k": "A"})
+    in_force = {"float32": {"variant": "B", "skinny": {"m": {"variant": "A"},
+                                                       "n": {"variant": "B"},
+                                                       "k": {"variant": None}}}}
+    assert run(in_force) == ("B", {"m": "A", "n": "B", "k": "A"})
+
+
+def test_a_kind_goes_by_its_shapes_geometric_mean_the_same_way_each_time():
+    """A variant that wins clearly on one shape of a kind and ties on the other takes the
+    kind every time, however the noise falls (the rule that wanted a win on every shape gave
+    BLAS in one timing and the variant in the next); one that loses on the other shape as
+    much as it wins on the first leaves it to BLAS every time."""
+    names = ["A", "B"]
+    kinds = {"m": [(1, 1, 1), (1, 1, 2)]}
+    for second, expected in ((0.99, "A"), (1.15, None)):
+        def true_seconds(variant, shape):
+            if shape[0] == 9:
+                return 1.0 + variant
+            return 1.0 if variant == -1 else 1.5 if variant == 1 else \
+                (0.85 if shape[2] == 1 else second)
+        got = {gemm_tuning.measure(names, _noisy(true_seconds, seed), dtypes=["float64"],
+                                   shapes=[(9, 9, 9)], skinny=kinds)["float64"]["skinny"]["m"][
+                                       "variant"] for seed in range(8)}
+        assert got == {expected}, (second, got)
 
 
 # Three machines the selection must serve, as a fake timer sees them: which variant (by its

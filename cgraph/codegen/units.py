@@ -67,8 +67,9 @@ _DECLARATION = re.compile(r'^__attribute__\(\(visibility\("hidden"\)\)\) (?:CG_W
                           r'(\w+)\(.*\);$', re.M)
 # a static variable (not const): state that each unit's copy would keep apart
 _STATIC_VARIABLE = re.compile(r"^static\s+(?!const\b|inline\b)[^(=;]*[;=]", re.M)
-# (CG_ROW, runtime.h, begins a static inline function: a kernel's loop over a row)
-_TOP_LEVEL_NON_STATIC = re.compile(r"^(?!static\b|CG_ROW\b|typedef\b|#|/\*|\*|\s|\}|\{|$)", re.M)
+# (CG_ROW and CG_ROW_UNIT, runtime.h, begin static functions: a kernel's loop over a row)
+_TOP_LEVEL_NON_STATIC = re.compile(r"^(?!static\b|CG_ROW(?:_UNIT)?\b|typedef\b|#|/\*|\*|\s|\}|\{|$)",
+                                   re.M)
 
 
 def identifiers(code: str) -> set:

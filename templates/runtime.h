@@ -793,7 +793,7 @@ CG_API int cg_reshape_node(cg_array *out, int nd, const cg_array *x, int xndim,
 CG_API void cg_copy_strided(cg_array *dst, const cg_array *src, int ndim, size_t isz);
 
 /* The shape and strides of one row of ``src`` (rank ndim: its axes after the first) into
- * ``dst``, whose data pointer is left as it is (Scan's step arguments, templates/ops/scan.c.j2). */
+ * ``dst``, whose data pointer is left as it is (Scan's step arguments, cg_scan). */
 CG_API void cg_row_of(cg_array *dst, const cg_array *src, int ndim);
 
 /* numpy broadcasting of ``n`` operands of rank ``ndim`` into ``out->shape``; 0 if the shapes

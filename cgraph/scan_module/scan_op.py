@@ -343,10 +343,10 @@ class Scan(Op):
                 "cond_dtype": cond_dtype, "n_inner_in": max(len(self.inner_inputs), 1),
                 "n_inner_out": max(len(self.inner_outputs), 1),
                 "step_suffix": c_literal(f" (at step {_LLD} of {self.label})", 8),
-                "zero_message": c_literal(self.zero_steps_message(), 8, printf=False),
+                "zero_message": c_literal(self.zero_steps_message(), 12, printf=False),
                 "negative_message": c_literal(
                     f"{self.label} was asked to run for a negative number of steps: "
-                    f"n_steps = {_LLD}", 8)}
+                    f"n_steps = {_LLD}", 12)}
 
     @staticmethod
     def _c_part(kind, var, label, message):

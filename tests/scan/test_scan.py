@@ -201,6 +201,17 @@ def test_shared_updates_returned_by_fn():
     assert counter.get_value() == 8
 
 
+def test_until_takes_a_condition_of_any_dtype():
+    """A condition that is not bool stops the loop at its first nonzero value (-0.0 is
+    zero), as the reference mode's truth test."""
+    x = T.dvector("x")
+    heads = [cgraph.scan(lambda v, dtype=dtype: (v * 10, until(T.cast(v, dtype))),
+                         sequences=x)[0] for dtype in ("int8", "int32", "float32", "float64")]
+    xv = np.array([-0.0, 0.0, 2.0, 5.0])
+    for got in both([x], heads, [xv]):
+        assert_same(got, np.array([-0.0, 0.0, 20.0]))
+
+
 def test_until_while_loop():
     limit = T.dscalar("limit")
     x = T.dvector("x")

@@ -36,7 +36,8 @@ SOURCES = ("runtime.c.j2", "runtime.h", "cgraph_runtime.h", "runtime_internal.h"
            "ops/blas_product.c.j2", "ops/elemwise_driver.c.j2", "ops/blas_nodes.c.j2",
            "ops/philox_fill.c.j2", "ops/random_common.c.j2", "ops/binomial_counts.c.j2",
            "ops/reduce_float.c.j2", "ops/reduce_kernel.c.j2", "ops/narrow_gemm.c.j2",
-           "ops/conv_driver.c.j2", "ops/conv3d_driver.c.j2", "ops/pool_driver.c.j2", "ops/reshape_driver.c.j2")
+           "ops/conv_driver.c.j2", "ops/conv3d_driver.c.j2", "ops/pool_driver.c.j2", "ops/reshape_driver.c.j2",
+           "ops/scan_driver.c.j2")
 
 _lock = threading.Lock()          # held while loading or building
 _prepare_lock = threading.Lock()

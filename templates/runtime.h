@@ -809,7 +809,7 @@ CG_API int cg_reshape_node(cg_array *out, int nd, const cg_array *x, int xndim,
 CG_API void cg_copy_strided(cg_array *dst, const cg_array *src, int ndim, size_t isz);
 
 /* The shape and strides of one row of ``src`` (rank ndim: its axes after the first) into
- * ``dst``, whose data pointer is left as it is (Scan's step arguments, templates/ops/scan.c.j2). */
+ * ``dst``, whose data pointer is left as it is (Scan's step arguments, cg_scan). */
 CG_API void cg_row_of(cg_array *dst, const cg_array *src, int ndim);
 
 /* numpy broadcasting of ``n`` operands of rank ``ndim`` into ``out->shape``; 0 if the shapes
@@ -1427,6 +1427,46 @@ CG_API void cg_softmax_s(float *out, const float *x, int64_t m, int64_t n, int64
 CG_API int cg_index_broadcast(int64_t *bshape, int b, const cg_array *const *arrays,
                               const int *nd, int n, const char *op, const char *indexed,
                               char *err, int errlen);
+
+/* --- scan loops (templates/ops/scan_driver.c.j2) --------------------------------------
+ * A Scan node's loop (the layout of its inputs and outputs: cgraph/scan_module/scan_op.py).
+ * The module's block describes the loop (Scan.c_params: a cg_scan_loop) and calls cg_scan
+ * with its step function, a static function of the module (templates/inner_function.c.j2's
+ * calling convention). */
+typedef int (*cg_scan_step)(const cg_array *in, cg_array *out, cg_pool *results,
+                            int *fail_node, char *err, int errlen);
+/* What a part of the loop is: a sequence, a recurrent state kept whole (full: its initial
+ * rows then one row per step), as the steps' rows only (steps: the initial rows apart) or
+ * as its last value (last: a ring of lag + 1 rows), an output not fed back (nit-sot). */
+enum { CG_SCAN_SEQUENCE, CG_SCAN_FULL, CG_SCAN_STEPS, CG_SCAN_LAST, CG_SCAN_NIT_SOT };
+typedef struct {
+    int kind;               /* CG_SCAN_* */
+    int ndim;               /* of the outer array (the time axis first) */
+    int64_t isz;            /* bytes per element */
+    int64_t lag;            /* a state's rows before step 0 (its farthest tap) */
+    int n_taps;             /* a state's taps: back[k] steps back, k < n_taps */
+    const int64_t *back;
+    const char *message;    /* a sequence or state too short (a printf format, one %lld) */
+} cg_scan_part;
+/* The loop: parts[] holds the n_seqs sequences, the n_states states, the n_nits nit-sot
+ * outputs, in that order; n_in and n_out count the step function's inputs and results.
+ * cond_dtype: the CG_DT_* of a while loop's condition, -1 for a for loop. The messages:
+ * n_steps negative (printf, one %lld) or 0 (text), the suffix of a step's error (printf,
+ * one %lld: the step). */
+typedef struct {
+    int n_seqs, n_states, n_non_seqs, n_nits, n_in, n_out, cond_dtype;
+    const cg_scan_part *parts;
+    const char *negative_message, *zero_message, *step_suffix;
+} cg_scan_loop;
+/* Run the loop: ins are the node's inputs (n_steps, the sequences, the states' initial
+ * values, the non-sequences), outs its outputs (each state, each nit-sot output, a while
+ * loop's count of steps run); an output allocated here goes into dests[k] when not NULL (an
+ * in-place update's buffer: CG_DEST_FOR). ``interrupts``: the module's SIGINT count (NULL:
+ * not counted), whose change ends the loop. CG_OK, or an error status with its message in
+ * err. */
+CG_API int cg_scan(const cg_scan_loop *loop, cg_array *const *ins, cg_array *const *outs,
+                   void *const *dests, cg_scan_step step, volatile const int *interrupts,
+                   cg_pool *pool, char *err, int errlen);
 
 /* --- advanced indexing's loops (modsize: were written out per node) --------------------- */
 enum { CG_ADV_READ, CG_ADV_SET, CG_ADV_INC };

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..compile.runners import PyRunner
 from ..graph.basic import Apply, Op, io_toposort
-from ..graph.labels import c_string
+from ..graph.labels import c_string, c_text
 from ..tensor.basic import cast
 from ..tensor.type import TensorType, is_int, shape_str
 from ..tensor.var import TensorVariable, as_tensor_variable
@@ -40,10 +40,12 @@ _INTERRUPT_COUNTER = """\
 __attribute__((visibility("default"))) volatile const int *cg_interrupt_counter;"""
 
 
-def c_format(message, width=80):
-    """``message`` as a C printf format (escaped, placeholders turned into conversions), cut
-    at spaces into pieces of about ``width`` characters, for adjacent C string literals."""
-    words = c_string(message).replace(_LLD, "%lld").replace(_STR, "%s").split(" ")
+def c_format(message, width=80, printf=True):
+    """``message`` as a C printf format (escaped, placeholders turned into conversions), or
+    with ``printf`` false as text printed with %s (its % signs as written), cut at spaces
+    into pieces of about ``width`` characters, for adjacent C string literals."""
+    text = c_string(message) if printf else c_text(message)
+    words = text.replace(_LLD, "%lld").replace(_STR, "%s").split(" ")
     pieces, current = [], words[0]
     for word in words[1:]:
         if len(current) + 1 + len(word) > width:
@@ -54,11 +56,17 @@ def c_format(message, width=80):
     return pieces + [current]
 
 
-def c_literal(message, indent):
+def c_literal(message, indent, printf=True):
     """c_format's pieces as adjacent C string literals, one a line, the lines after the
     first indented by ``indent`` spaces (where the template puts the first)."""
     return "\n".join((" " * indent if k else "") + f'"{piece}"'
-                      for k, piece in enumerate(c_format(message)))
+                      for k, piece in enumerate(c_format(message, printf=printf)))
+
+
+# How the comments of a scan block name its parts (cg_scan_part's kinds, runtime.h).
+_KIND_WORDS = {"CG_SCAN_SEQUENCE": "sequence", "CG_SCAN_FULL": "state, all rows",
+               "CG_SCAN_STEPS": "state, the steps' rows", "CG_SCAN_LAST": "state, last value",
+               "CG_SCAN_NIT_SOT": "output not fed back"}
 
 
 class Scan(Op):
@@ -308,44 +316,44 @@ class Scan(Op):
     # --- C ------------------------------------------------------------------------
 
     def c_params(self, node):
-        """The values templates/ops/scan.c.j2 fills in: per sequence, state, non-sequence and
-        nit-sot output its input or output index and its slots among the step function's
-        arguments; per state its lag, mode and the ``wrap`` of its row numbers (a ring of
-        lag + 1 rows in "last" mode); the messages as C string literals."""
+        """The values templates/ops/scan.c.j2 fills in: the loop's parts (cg_scan_part, in
+        the order sequences, states, nit-sot outputs: kind, rank, C type, a state's lag and
+        its taps as an offset into ``taps``, how many steps back each reads), the counts,
+        the condition's CG_DT_* (-1: a for loop) and the messages as C string literals."""
         s = self.n_seqs
-        seqs = [{"index": 1 + j, "slot": j,
-                 "message": c_literal(self.seq_length_message(j, 0, 0, True), 16)}
-                for j in range(s)]
-        states, slot = [], s
-        for r, taps in enumerate(self.state_taps):
-            lag, mode = self.lags[r], self.state_modes[r]
-            states.append({
-                "index": 1 + s + r, "out": r, "lag": lag, "out_slot": r,
-                # (slot, -tap): the step argument reading the row that many steps back
-                "taps": [(slot + k, -tap) for k, tap in enumerate(taps)],
-                "full": mode != LAST, "steps": mode == STEPS,
-                "wrap": f" % {lag + 1}" if mode == LAST else "",
-                "buffer_rows": "cg_n" if mode == STEPS else f"{lag} + "
-                               + ("cg_n" if mode != LAST else "1"),
-                "message": c_literal(self.init_length_message(r, 0, True), 16)})
-            slot += len(taps)
-        non_seqs = [{"index": 1 + s + self.n_states + q, "slot": slot + q}
-                    for q in range(self.n_non_seqs)]
-        nits = [{"out": self.n_states + j, "out_slot": self.n_states + j}
-                for j in range(self.n_nit_sot)]
-        cond = None
-        if self.as_while:
-            cond_var = self.optimized[0][-1]
-            cond = {"out_slot": len(self.inner_outputs) - 1, "ctype": cond_var.type.ctype,
-                    "done_out": self.n_states + self.n_nit_sot}
-        return {"seqs": seqs, "states": states, "non_seqs": non_seqs, "nits": nits,
-                "cond": cond, "n_inner_in": max(len(self.inner_inputs), 1),
+        parts, taps = [], []
+        for j in range(s):
+            x = node.inputs[1 + j]
+            parts.append(self._c_part("CG_SCAN_SEQUENCE", x, self.seq_labels[j],
+                                      c_literal(self.seq_length_message(j, 0, 0, True), 10)))
+        for r, state_taps in enumerate(self.state_taps):
+            x = node.inputs[1 + s + r]
+            part = self._c_part(f"CG_SCAN_{self.state_modes[r].upper()}", x,
+                                self.state_labels[r],
+                                c_literal(self.init_length_message(r, 0, True), 10))
+            part.update(lag=self.lags[r], n_taps=len(state_taps), back=f"cg_back + {len(taps)}")
+            taps += [-tap for tap in state_taps]
+            parts.append(part)
+        for j in range(self.n_nit_sot):
+            parts.append(self._c_part("CG_SCAN_NIT_SOT", node.outputs[self.n_states + j],
+                                      self.nit_labels[j], "NULL"))
+        cond_dtype = f"CG_DT_{self.optimized[0][-1].dtype.upper()}" if self.as_while else -1
+        return {"parts": parts, "taps": taps, "n_seqs": s, "n_states": self.n_states,
+                "n_non_seqs": self.n_non_seqs, "n_nits": self.n_nit_sot,
+                "cond_dtype": cond_dtype, "n_inner_in": max(len(self.inner_inputs), 1),
                 "n_inner_out": max(len(self.inner_outputs), 1),
-                "step_suffix": c_literal(f" (at step {_LLD} of {self.label})", 25),
-                "zero_message": c_literal(self.zero_steps_message(), 16),
+                "step_suffix": c_literal(f" (at step {_LLD} of {self.label})", 8),
+                "zero_message": c_literal(self.zero_steps_message(), 12, printf=False),
                 "negative_message": c_literal(
                     f"{self.label} was asked to run for a negative number of steps: "
-                    f"n_steps = {_LLD}", 16)}
+                    f"n_steps = {_LLD}", 12)}
+
+    @staticmethod
+    def _c_part(kind, var, label, message):
+        """A cg_scan_part of the loop (a state's lag and taps are added by c_params)."""
+        return {"kind": kind, "ndim": var.ndim, "ctype": var.type.ctype, "lag": 0,
+                "n_taps": 0, "back": "NULL", "message": message,
+                "what": c_text(f"{_KIND_WORDS[kind]}: {label}").replace("*/", "* /")}
 
     def c_support_code(self, node, module):
         """Lower the body into a static step function of the module."""

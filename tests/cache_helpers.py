@@ -207,11 +207,15 @@ def graph_env(tmp_path):
     return dict(logging_compiler_env(log), CGRAPH_CACHE_DIR=str(tmp_path / "cache")), log
 
 
-def logging_compiler_env(log):
-    """Settings for a subprocess whose compiler appends each command line to ``log``, then
-    runs gcc (see run_wide_compiler)."""
-    script = '#!/bin/sh\necho "$@" >> "$CGRAPH_TEST_COMPILER_LOG"\nexec gcc "$@"\n'
-    return dict(run_wide_compiler("logging-gcc", script), CGRAPH_TEST_COMPILER_LOG=log)
+def logging_compiler_env(log, hook=None):
+    """Settings for a subprocess whose compiler appends each command line to ``log``, runs
+    the shell script ``hook`` if one is named (sourced: it sees the command line as "$@"),
+    then runs gcc (see run_wide_compiler)."""
+    script = ('#!/bin/sh\necho "$@" >> "$CGRAPH_TEST_COMPILER_LOG"\n'
+              '[ -z "$CGRAPH_TEST_COMPILER_HOOK" ] || . "$CGRAPH_TEST_COMPILER_HOOK"\n'
+              'exec gcc "$@"\n')
+    return dict(run_wide_compiler("logging-gcc", script), CGRAPH_TEST_COMPILER_LOG=log,
+                CGRAPH_TEST_COMPILER_HOOK=hook or "")
 
 
 def run_wide_compiler(name, script):

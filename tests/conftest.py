@@ -64,16 +64,20 @@ def cache_dir():
     return _cache
 
 
-def _units_current(root, folder=_units):
-    """Whether ``folder`` (the run's folder of units) holds this source's runtime and
-    extension keys."""
+def _unit_keys(root):
+    """The keys of this source's runtime library and call-path extension."""
     from cgraph import cache, prebuilt, runtime_library
     source, include_dirs, extra = prebuilt.extension_spec()
-    keys = [cache.compute_key(cache.runtime_material(runtime_library.source_digest(), root,
+    return [cache.compute_key(cache.runtime_material(runtime_library.source_digest(), root,
                                                      build=True)),
             cache.compute_key(cache.extension_material(source, root, include_dirs, extra,
                                                        build=True))]
-    return all(os.path.isdir(os.path.join(folder, key)) for key in keys)
+
+
+def _units_current(root, folder=_units):
+    """Whether ``folder`` (the run's folder of units) holds this source's runtime and
+    extension keys."""
+    return all(os.path.isdir(os.path.join(folder, key)) for key in _unit_keys(root))
 
 
 def _copy_or_build_units():
@@ -93,9 +97,10 @@ def _copy_or_build_units():
 @pytest.fixture(scope="session", autouse=True)
 def prebuilt_units():
     """The run's units, built by the first pytest-xdist worker while the others wait (kept
-    with a kept cache, rebuilt when the runtime's or the extension's source changed)."""
+    with a kept cache, rebuilt when the runtime's or the extension's source changed); the
+    folder fresh caches adopt from."""
     if os.environ["CGRAPH_PREBUILT_DIR"] != _units:
-        return      # the caller named another folder
+        return os.environ["CGRAPH_PREBUILT_DIR"]      # the caller named another folder
     import fcntl
     from cgraph import cache, prebuilt
     cache.make_private_dirs(_cache)     # (a kept cache may not exist yet)
@@ -111,6 +116,27 @@ def prebuilt_units():
             runtime_library.runtime()
         except (cache.CompilerMissing, cache.CompileError):
             pass        # no units: each fresh cache builds its own, as without this folder
+    return _units
+
+
+@pytest.fixture(scope="session")
+def bare_prebuilt_units(prebuilt_units):
+    """A folder of the run's two units alone, without the compiler probe, compiled templates
+    and tile choice shipped beside them: a fresh cache adopts the units (no gcc for them)
+    and makes those records itself, for tests that damage them."""
+    import fcntl
+    import shutil
+    folder = os.path.join(_cache, "bare-prebuilt-units")
+    with open(folder + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _units_current(_cache, folder):
+            shutil.rmtree(folder, ignore_errors=True)
+            os.makedirs(folder)
+            for key in _unit_keys(_cache):
+                if os.path.isdir(os.path.join(prebuilt_units, key)):
+                    shutil.copytree(os.path.join(prebuilt_units, key),
+                                    os.path.join(folder, key))
+    return folder
 
 
 @pytest.fixture

@@ -166,8 +166,16 @@ def test_a_record_others_can_write_is_not_used(root, change):
 
 # --- compiled templates and compiler probes (read once per process: a second process) ---------
 
-def _run(root, program, timeout=240):
-    env = dict(os.environ, PYTHONPATH=REPO, CGRAPH_CACHE_DIR=root)
+@pytest.fixture
+def units(bare_prebuilt_units):
+    """Shipped units without a compiler probe or compiled templates: the processes below
+    adopt the runtime library and the extension (no gcc for them) and write their own
+    probe and templates into the cache, the files these tests damage."""
+    return bare_prebuilt_units
+
+
+def _run(root, program, units, timeout=240):
+    env = dict(os.environ, PYTHONPATH=REPO, CGRAPH_CACHE_DIR=root, CGRAPH_PREBUILT_DIR=units)
     return subprocess.run([sys.executable, "-c", program], env=env, capture_output=True,
                           text=True, timeout=timeout, cwd=REPO)
 
@@ -187,9 +195,9 @@ def _right(output, a):
                        rtol=1e-12, atol=0)
 
 
-@pytest.mark.slow   # many compiles: 17 s on 2 busy cores
-def test_damaged_templates_and_compiler_records_are_set_aside(root):
-    first = _run(root, _program(2.0))
+@pytest.mark.slow   # programs in other processes
+def test_damaged_templates_and_compiler_records_are_set_aside(root, units):
+    first = _run(root, _program(2.0), units)
     assert first.returncode == 0, first.stderr
     damaged = glob.glob(os.path.join(root, "templates", "*")) + \
         glob.glob(os.path.join(root, "toolchain", "*"))
@@ -200,29 +208,23 @@ def test_damaged_templates_and_compiler_records_are_set_aside(root):
             byte = f.read(1)
             f.seek(-1, os.SEEK_CUR)
             f.write(bytes([byte[0] ^ 0x20]))
-    # the runtime library is rendered once per cache: removing it makes the next process
-    # render (and so read) every compiled template the first one wrote
-    for build in glob.glob(os.path.join(root, "v*", "*", "*", "*", "build.json")):
-        with open(build) as f:
-            if json.load(f)["material"].get("kind") == "runtime":
-                shutil.rmtree(os.path.dirname(build))
-    second = _run(root, _program(3.0))          # another graph: renders its templates
+    second = _run(root, _program(3.0), units)   # another graph: renders the same templates
     assert second.returncode == 0, second.stderr
     assert _right(second.stdout, 3.0), second.stdout
     for path in damaged:
         assert f"cgraph: cache file {path}" in second.stderr
     assert len(_quarantined(root)) == len(damaged)
-    third = _run(root, _program(4.0))           # written again: nothing to say
+    third = _run(root, _program(4.0), units)    # written again: nothing to say
     assert third.returncode == 0 and "cache file" not in third.stderr, third.stderr
     assert _right(third.stdout, 4.0), third.stdout
 
 
-@pytest.mark.slow   # many compiles: 20 s on 2 busy cores
-def test_a_fifo_in_place_of_any_cache_file_hangs_nothing(root):
+@pytest.mark.slow   # programs in other processes
+def test_a_fifo_in_place_of_any_cache_file_hangs_nothing(root, units):
     """Every kind of file: the entry's manifest, module, build.json and last_used, both
     pre-key records, the compiled templates, the compiler probes. The function still
     compiles and runs, and `cache verify` and `cache list` finish."""
-    first = _run(root, _program(2.0))
+    first = _run(root, _program(2.0), units)
     assert first.returncode == 0, first.stderr
     (entry,) = [e for e in cache.iter_entries(root)     # the graph's module alone
                 if e.build.get("material", {}).get("kind") == "module"]
@@ -235,12 +237,12 @@ def test_a_fifo_in_place_of_any_cache_file_hangs_nothing(root):
         os.unlink(path)
         os.mkfifo(path, 0o600)
     for program in (_program(2.0), _program(2.0)):      # the second run after the repairs
-        run = _run(root, program, timeout=120)
+        run = _run(root, program, units, timeout=120)
         assert run.returncode == 0, run.stderr
         assert _right(run.stdout, 2.0), run.stdout
     for command in ("verify", "list"):
         run = _run(root, f"import sys; from cgraph.__main__ import main; "
-                         f"sys.exit(main(['cache', '{command}']))", timeout=60)
+                         f"sys.exit(main(['cache', '{command}']))", units, timeout=60)
         assert run.returncode in (0, 1), run.stderr
 
 

@@ -108,35 +108,40 @@ def test_built_units_are_adopted_by_an_empty_cache(units, tmp_path):
 @pytest.mark.slow
 @pytest.mark.xdist_group("units")   # one worker builds the units for all three
 def test_a_tampered_unit_is_refused_once_and_built_in_the_cache(units, tmp_path):
+    """(The extension is tampered with: one C file to build again, where the runtime
+    library is many; both are checked by the same code.)"""
     folder, keys = _copy(units[0], tmp_path), units[1]
-    library = os.path.join(_folder(folder, keys, "runtime"), cache.RUNTIME_FILE)
+    unit = _folder(folder, keys, "extension")
+    [library] = [os.path.join(unit, name) for name in os.listdir(unit)
+                 if name.startswith(cache.EXTENSION_NAME)]
     with open(library, "r+b") as f:       # same size, one byte changed
         f.seek(os.path.getsize(library) // 2)
         byte = f.read(1)
         f.seek(-1, os.SEEK_CUR)
         f.write(bytes([byte[0] ^ 0x01]))
     result = _run(tmp_path / "cache", folder)
-    assert result["prebuilt"] == {"adopted": 1, "refused": 1}     # the extension still is
-    assert result["runtime"]["builds"] == 1 and result["extension"]["builds"] == 0
+    assert result["prebuilt"] == {"adopted": 1, "refused": 1}     # the runtime still is
+    assert result["runtime"]["builds"] == 0 and result["extension"]["builds"] == 1
     [warning] = result["warnings"]
-    assert f"prebuilt unit {_folder(folder, keys, 'runtime')}" in warning
+    assert f"prebuilt unit {unit}" in warning
     assert "does not match its manifest" in warning and "building it in the cache" in warning
 
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("units")   # one worker builds the units for all three
 def test_units_of_another_key_are_ignored(units, tmp_path):
-    """A unit is found by its key only: units built for another compiler, CPU or template
-    (here: the same files under other keys) are never looked at."""
+    """A unit is found by its key only: a unit built for another compiler, CPU or template
+    (here: the extension's files under another key, beside the runtime library under its
+    own) is never looked at."""
     source, keys = units
     folder = str(tmp_path / "other-keys")
     os.makedirs(folder)
-    for key in keys.values():
-        other = hashlib.sha256(key.encode()).hexdigest()
-        shutil.copytree(os.path.join(source, key), os.path.join(folder, other))
+    other = hashlib.sha256(keys["extension"].encode()).hexdigest()
+    shutil.copytree(_folder(source, keys, "extension"), os.path.join(folder, other))
+    shutil.copytree(_folder(source, keys, "runtime"), _folder(folder, keys, "runtime"))
     result = _run(tmp_path / "cache", folder)
-    assert result["prebuilt"] == {"adopted": 0, "refused": 0}
-    assert result["runtime"]["builds"] == 1 and result["extension"]["builds"] == 1
+    assert result["prebuilt"] == {"adopted": 1, "refused": 0}     # the runtime library
+    assert result["runtime"]["builds"] == 0 and result["extension"]["builds"] == 1
     assert result["warnings"] == []
     assert os.listdir(tmp_path / "cache" / "templates")     # compiled here: none shipped
 

@@ -40,8 +40,8 @@ PROGRAM = textwrap.dedent("""
 """)
 
 
-def _run(root, program=PROGRAM):
-    env = dict(os.environ, CGRAPH_CACHE_DIR=str(root), PYTHONPATH=REPO)
+def _run(root, program=PROGRAM, **env):
+    env = dict(os.environ, CGRAPH_CACHE_DIR=str(root), PYTHONPATH=REPO, **env)
     proc = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
                           env=env, timeout=600, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
@@ -120,8 +120,8 @@ def test_a_changed_cache_folder_keeps_the_loaded_runtime(tmp_path, monkeypatch):
     assert "module" in kinds and "runtime" not in kinds
 
 
-def test_a_damaged_runtime_is_quarantined_and_rebuilt(tmp_path):
-    _run(tmp_path)
+def test_a_damaged_runtime_is_quarantined_and_rebuilt(tmp_path, prebuilt_units):
+    _run(tmp_path, CGRAPH_PREBUILT_DIR=prebuilt_units)   # the run's runtime, adopted
     [folder] = [folder for _, folder, build in cache.list_entries(str(tmp_path))
                 if build["material"]["kind"] == "runtime"]
     library = os.path.join(folder, cache.RUNTIME_FILE)

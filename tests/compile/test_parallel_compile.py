@@ -1,22 +1,23 @@
 """Functions compiled by threads of one program compile at the same time (every core used)."""
 import json
 import os
-import stat
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
+from cache_helpers import logging_compiler_env
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 pytestmark = pytest.mark.slow
 
-# A compiler that, for a graph module, says it started and waits (a minute at most) until
-# another module's compile has started too, then records how many it saw: 2 in every record
-# means the two compiles overlapped, without measuring any time.
-WRAPPER = textwrap.dedent("""\
-    #!/bin/sh
+# Run by the compiler before gcc: for a graph module, it says it started and waits (a minute
+# at most) until another module's compile has started too, then records how many it saw: 2 in
+# every record means the two compiles overlapped, without measuring any time. (A hook of the
+# run-wide logging compiler: its runtime library and extension are built once per run.)
+HOOK = textwrap.dedent("""\
     case "$*" in
       *_cgraph_mod.so*)
         touch "{folder}/started.$$"
@@ -28,7 +29,6 @@ WRAPPER = textwrap.dedent("""\
         ls "{folder}" | grep -c '^started' > "{folder}/seen.$$"
         ;;
     esac
-    exec gcc "$@"
     """)
 
 PROGRAM = textwrap.dedent("""\
@@ -53,11 +53,10 @@ PROGRAM = textwrap.dedent("""\
 def test_two_functions_from_threads_compile_at_once(tmp_path):
     folder = tmp_path / "compiles"
     folder.mkdir()
-    wrapper = tmp_path / "waiting-gcc"
-    wrapper.write_text(WRAPPER.format(folder=folder))
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    hook = tmp_path / "wait-for-another-compile.sh"
+    hook.write_text(HOOK.format(folder=folder))
     env = dict(os.environ, PYTHONPATH=REPO, CGRAPH_CACHE_DIR=str(tmp_path / "cache"),
-               CGRAPH_FLAGS=f"cc={wrapper}")
+               **logging_compiler_env(os.devnull, str(hook)))
     proc = subprocess.run([sys.executable, "-c", PROGRAM], capture_output=True, text=True,
                           env=env, cwd=REPO, timeout=600)
     assert proc.returncode == 0, proc.stderr

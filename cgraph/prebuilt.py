@@ -45,6 +45,11 @@ from .template_files import templates_dir
 
 # --- what the two units are built from (the run-time loaders use the same) -----------------
 
+# The extension's entry name (what `cache list` shows), the same whether a cache built it
+# (compile/fastcall.py) or adopted it from these units.
+EXTENSION_NAME = "fastcall"
+
+
 def extension_spec():
     """(source, include folders, extra key material) of the call-path extension."""
     with open(os.path.join(templates_dir(), "fastcall.c")) as f:
@@ -74,22 +79,23 @@ def build(dest: str, for_install: bool = False) -> dict:
     root = cache.cache_root()
     tc = cache.toolchain(root, build=True)
     source, include_dirs, extra = extension_spec()
-    units = [("runtime", cache.runtime_material(runtime_library.source_digest(), root, True),
+    units = [("runtime", "runtime",
+              cache.runtime_material(runtime_library.source_digest(), root, True),
               None, runtime_library.render_source)]
     built_with = cache.extension_material(source, root, include_dirs, extra, True)
     keyed_by = cache.extension_material(
         source, root, [installed_numpy_include()] if for_install else include_dirs, extra, True)
-    units.append(("extension", keyed_by, built_with, source))
+    units.append(("extension", EXTENSION_NAME, keyed_by, built_with, source))
     done, errors = {}, []
 
-    def one(kind, material, built_with, source):
+    def one(kind, name, material, built_with, source):
         key = cache.compute_key(material)
         folder = os.path.join(dest, key)
         # os.urandom rather than uuid: importing uuid cost a warm function() ~2 ms
         tmp = f"{folder}.tmp-{os.urandom(4).hex()}"
         os.makedirs(tmp, mode=0o755)
         try:
-            build = cache.build_entry(tmp, key, built_with or material, source, kind, tc,
+            build = cache.build_entry(tmp, key, built_with or material, source, name, tc,
                                  faults=False)
             if build["returncode"] != 0:
                 raise cache.CompileError(f"cgraph: building the {kind} unit failed:\n"

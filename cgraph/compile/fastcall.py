@@ -81,9 +81,9 @@ def _build_extension():
 
 def extension_entry():
     """The extension's cache entry, loaded (or built) through the cache; raises on failure."""
-    from ..prebuilt import extension_spec     # what install time builds it from, too
+    from ..prebuilt import EXTENSION_NAME, extension_spec   # what install time builds it from
     source, include_dirs, extra = extension_spec()
-    return cache.get_extension(source, "fastcall", include_dirs=include_dirs, extra=extra)
+    return cache.get_extension(source, EXTENSION_NAME, include_dirs=include_dirs, extra=extra)
 
 
 @functools.lru_cache(maxsize=None)

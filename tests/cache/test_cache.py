@@ -134,8 +134,8 @@ def test_entry_layout_and_key(tmp_path, monkeypatch):
     assert mode & 0o077 == 0
 
 
-def test_cli_list_show_clear(tmp_path, no_prebuilt_units):
-    # (the extension built in this cache, as the listing below expects, not adopted)
+def test_cli_list_show_clear(tmp_path, prebuilt_units):
+    # (the runtime and the extension adopted from the run's units: listed by their names)
     env = dict(os.environ, CGRAPH_CACHE_DIR=str(tmp_path))
     run_program({"CGRAPH_CACHE_DIR": str(tmp_path)})
 

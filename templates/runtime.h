@@ -909,6 +909,9 @@ CG_API extern cg_sdot_t cg_sdot;
 CG_API extern cg_ddot_t cg_ddot;
 CG_API void cg_set_blas(void *sgemm, void *dgemm, void *sgemv, void *dgemv, void *sdot,
                         void *ddot, int ilp64);
+/* The ILP64 library's openblas_get_num_threads and openblas_set_num_threads (NULL: unknown),
+ * with which its gemm runs products too small to pay for its threads on one thread. */
+CG_API void cg_set_blas_threads(void *get, void *set);
 
 /* Small matrix products without BLAS's per-call overhead (templates/ops/small_gemm.c.j2):
  * C (m x n, contiguous) = alpha * A B + beta * C (beta == 0: C is not read), A and B through

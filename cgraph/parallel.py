@@ -37,14 +37,6 @@ def _mark_forked_child():
 
 os.register_at_fork(after_in_child=_mark_forked_child)
 
-# libgomp's idle workers spin by default; beside the spinning threads of numpy's OpenBLAS, on
-# no more cores than threads, the two pools starve each other (W7's BPTT step: 1.0 -> 5.8 ms
-# with 2 threads on 2 cores; with passive workers 1.07 ms, and W1 keeps its 2-thread gain).
-# libgomp reads this when it is loaded, i.e. with the first module built with -fopenmp, and
-# every module is loaded after this import (the cache imports cache/compiler.py, which
-# imports this). A policy the user set is kept.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 
 def compile_flags(toolchain_info):
     """The compiler flags for the current settings (part of every module's cache key)."""

@@ -220,6 +220,23 @@ def lapack_pointers():
     return tuple(_scipy_lapack()), False
 
 
+def blas_thread_control():
+    """The addresses of openblas_get_num_threads and openblas_set_num_threads of numpy's
+    OpenBLAS when the BLAS pointers are its (ILP64) ones, else None: the runtime runs small
+    products on one of its threads (cg_set_blas_threads, templates/runtime.c.j2)."""
+    if not blas_pointers()[1]:
+        return None
+    for lib in _numpy_openblas_libraries():
+        for prefix, suffix in (("scipy_", "64_"), ("", "64_")):
+            try:
+                return tuple(ctypes.cast(getattr(lib, f"{prefix}openblas_{name}{suffix}"),
+                                         ctypes.c_void_p).value
+                             for name in ("get_num_threads", "set_num_threads"))
+            except AttributeError:
+                continue
+    return None
+
+
 def blas_threads():
     """How many threads the BLAS in use runs per call (OpenBLAS's get_num_threads), or None
     when it cannot be told: the small-GEMM tuning (cgraph/gemm_tuning.py) times BLAS as it

@@ -12,11 +12,17 @@ fixed share with it.
 Each block is computed by the same code whatever thread runs it, so results do not depend on
 the thread count. Reductions stay serial (their summation order would change).
 
-GNU libgomp's thread pool does not survive ``fork``: a child that starts a parallel region
-after its parent ran one hangs for ever. Every ``os.fork`` child is therefore marked (its
-pid in ``CGRAPH_FORKED_PID``, read by ``cg_omp_threads`` in templates/runtime.h) and runs
-its loops on one thread; processes started with exec (subprocess, multiprocessing's spawn)
-are not marked and use threads.
+The threads are the runtime library's own (``cg_parallel_for``, templates/runtime.c.j2), not
+OpenMP's: at the end of an OpenMP loop the caller waits for every worker to arrive, and beside
+numpy's OpenBLAS, whose workers spin after each call, a worker waiting for a core stalled
+every loop and product (W3's step 0.24 -> 0.47 ms on 2 threads on 2 cores). OpenMP still
+gives the thread count (``omp_get_max_threads``) and the ``omp simd`` loops.
+
+Every ``os.fork`` child is marked (its pid in ``CGRAPH_FORKED_PID``, read once per process by
+``cg_thread_env`` in templates/runtime.c.j2, again after a fork) and runs its loops on one
+thread: it has none of its parent's workers, and such children (multiprocessing's, dask's)
+usually share the cores with their siblings. Processes started with exec (subprocess,
+multiprocessing's spawn) are not marked and use threads.
 """
 import os
 
@@ -30,14 +36,6 @@ def _mark_forked_child():
 
 
 os.register_at_fork(after_in_child=_mark_forked_child)
-
-# libgomp's idle workers spin by default; beside the spinning threads of numpy's OpenBLAS, on
-# no more cores than threads, the two pools starve each other (W7's BPTT step: 1.0 -> 5.8 ms
-# with 2 threads on 2 cores; with passive workers 1.07 ms, and W1 keeps its 2-thread gain).
-# libgomp reads this when it is loaded, i.e. with the first module built with -fopenmp, and
-# every module is loaded after this import (the cache imports cache/compiler.py, which
-# imports this). A policy the user set is kept.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def compile_flags(toolchain_info):

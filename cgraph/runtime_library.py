@@ -142,6 +142,9 @@ def set_blas(lib) -> None:
     pointers of the numpy or scipy in this process (once per loaded copy; prebuilt's tile
     timing child does it for a unit it loads by hand)."""
     import ctypes
-    from .blas_pointers import blas_pointers
+    from .blas_pointers import blas_pointers, blas_thread_control
     pointers, ilp64 = blas_pointers()
     lib.cg_set_blas(*[ctypes.c_void_p(p) for p in pointers], ctypes.c_int(int(ilp64)))
+    control = blas_thread_control()
+    if control is not None and all(control):
+        lib.cg_set_blas_threads(*[ctypes.c_void_p(p) for p in control])

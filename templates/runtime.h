@@ -118,22 +118,20 @@ float powf(float, float);
 #define CG_OMP_MIN_ELEMENTS 65536
 #endif
 /* The threads for a loop over n elements (built with -fopenmp, see cgraph/parallel.py): as
- * many as config.omp_threads or OMP_NUM_THREADS ask, one if neither does, one below
- * CG_OMP_MIN_ELEMENTS, and one in a process forked from Python (GNU libgomp's thread
- * pool does not survive fork: a parallel region in the child would hang; cgraph marks such
- * children). */
+ * many as config.omp_threads or OMP_NUM_THREADS ask, one if neither does (on a busy machine
+ * threads cost more than they save), one below CG_OMP_MIN_ELEMENTS, and one in a process
+ * forked from Python (cgraph marks such children). cg_thread_env: which of these the
+ * environment says, read once per process (again in a forked child), not on every loop. */
+enum { CG_THREADS_FORKED, CG_THREADS_UNASKED, CG_THREADS_ASKED };
+CG_API int cg_thread_env(void);
 static inline int cg_omp_threads(int64_t n)
 {
     if (n < CG_OMP_MIN_ELEMENTS || omp_in_parallel()) return 1;
-    const char *forked = getenv("CGRAPH_FORKED_PID");
-    if (forked && atoll(forked) == (long long)getpid()) return 1;
+    const int env = cg_thread_env();
 #ifdef CG_OMP_THREADS
-    return CG_OMP_THREADS;
+    return env == CG_THREADS_FORKED ? 1 : CG_OMP_THREADS;
 #else
-    /* threads only when asked for: on a busy machine a woken worker can wait ~25 ms for a
-     * core while the loop waits for it (measured on 2 shared cores) */
-    const char *asked = getenv("OMP_NUM_THREADS");
-    return asked && *asked ? omp_get_max_threads() : 1;
+    return env == CG_THREADS_ASKED ? omp_get_max_threads() : 1;
 #endif
 }
 #endif
@@ -927,6 +925,9 @@ CG_API extern cg_sdot_t cg_sdot;
 CG_API extern cg_ddot_t cg_ddot;
 CG_API void cg_set_blas(void *sgemm, void *dgemm, void *sgemv, void *dgemv, void *sdot,
                         void *ddot, int ilp64);
+/* The ILP64 library's openblas_get_num_threads and openblas_set_num_threads (NULL: unknown),
+ * with which its gemm runs products too small to pay for its threads on one thread. */
+CG_API void cg_set_blas_threads(void *get, void *set);
 
 /* Small matrix products without BLAS's per-call overhead (templates/ops/small_gemm.c.j2):
  * C (m x n, contiguous) = alpha * A B + beta * C (beta == 0: C is not read), A and B through

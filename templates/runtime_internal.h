@@ -58,6 +58,13 @@ CG_API void cg_broadcast_message(char *err, int errlen, const char *op, int n,
                                  const char *const *names, const cg_array *const *arrays,
                                  int ndim);
 
+/* --- the runtime's threads (templates/runtime.c.j2) ----------------------------------- */
+/* body(piece, thread, ctx) for every piece in [0, pieces), on up to nthreads threads
+ * (``thread``: 0 the caller, 1.. the workers), pieces handed out in order as threads come;
+ * returns when every piece is done. */
+typedef void (*cg_piece_fn)(int64_t piece, int thread, void *ctx);
+void cg_parallel_for(int64_t pieces, int nthreads, cg_piece_fn body, void *ctx);
+
 /* --- BLAS -------------------------------------------------------------------------- */
 /* dst (m x n, row-major, contiguous) = alpha * A B + beta * dst (beta == 0: dst is not
  * read), A (m x k) through strides (sa0, sa1) (a vector when !a_is_matrix: m == 1), B

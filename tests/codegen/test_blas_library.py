@@ -2,6 +2,7 @@
 (ILP64, reached through size-widening wrappers; dot through CBLAS) when it is found, scipy's
 with CGRAPH_BLAS=scipy.
 Both give numpy's results on the training-step shapes (skinny and transposed operands)."""
+import ctypes
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import pytest
 
 import cgraph
 import cgraph.tensor as T
-from cgraph.blas_pointers import _numpy_openblas, blas_pointers
+from cgraph.blas_pointers import _numpy_openblas, blas_pointers, blas_thread_control
 from util import assert_clean_build
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -54,6 +55,28 @@ def test_numpy_openblas_is_preferred_when_found():
         pytest.skip("CGRAPH_BLAS=scipy is set")
     pointers, ilp64 = blas_pointers()
     assert ilp64 and len(pointers) == 6 and all(pointers)
+
+
+def test_products_below_the_thread_size_give_numpy_its_blas_threads_back():
+    """A product too small for BLAS's threads (200^3 multiply-adds: past the small kernels,
+    below CG_BLAS_THREAD_MACS) runs OpenBLAS on one thread, numpy's count lowered during the
+    call: afterwards numpy has its count again, whatever it was."""
+    control = blas_thread_control()
+    if control is None:
+        pytest.skip("BLAS is not numpy's OpenBLAS here: its threads are left alone")
+    get = ctypes.CFUNCTYPE(ctypes.c_int)(control[0])
+    set_threads = ctypes.CFUNCTYPE(None, ctypes.c_int)(control[1])
+    a, b = T.dmatrix("a"), T.dmatrix("b")
+    f = cgraph.function([a, b], T.dot(a, b))
+    x = np.random.default_rng(2).random((200, 200))
+    before = get()
+    try:
+        for threads in (2, 1):
+            set_threads(threads)
+            np.testing.assert_allclose(f(x, x.T), x @ x.T, rtol=1e-12)
+            assert get() == threads
+    finally:
+        set_threads(before)
 
 
 def test_scipy_library_on_request_gives_the_same_values():

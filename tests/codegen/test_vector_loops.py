@@ -209,20 +209,25 @@ def test_padding_of_a_division_tail_raises_nothing():
 
 @pytest.mark.slow   # a program in another process: 3 s on 2 busy cores
 def test_forked_child_runs_loops_without_hanging(tmp_path):
-    """libgomp's threads do not survive fork: a forked child must compute on one thread
-    (its old functions and ones it compiles) rather than hang."""
+    """A forked child has none of its parent's worker threads: it computes on one thread
+    (its old functions and ones it compiles) rather than hang, and knows it is a child
+    although its parent had read the environment's thread settings (cg_thread_env: 2 asked
+    by OMP_NUM_THREADS, 0 a forked child)."""
     script = textwrap.dedent("""
         import os, sys
         import numpy as np
         import cgraph, cgraph.tensor as T
+        from cgraph import runtime_library
         x = T.dvector("x")
         f = cgraph.function([x], T.exp(x) * 2)
         a = np.linspace(-1, 1, 300_000)
         expected = np.exp(a) * 2
         assert np.allclose(f(a), expected)
+        thread_env = runtime_library.runtime().lib.cg_thread_env
+        assert thread_env() == 2
         pid = os.fork()
         if pid == 0:
-            ok = np.allclose(f(a), expected)
+            ok = thread_env() == 0 and np.allclose(f(a), expected)
             g = cgraph.function([x], T.exp(x) * 3)
             ok = ok and np.allclose(g(a), np.exp(a) * 3)
             os._exit(0 if ok else 1)

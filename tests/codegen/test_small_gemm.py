@@ -262,3 +262,58 @@ def test_dot_and_gemm_on_one_and_two_threads(dtype, thread_settings, split_every
             what = f"output {i} at {(m, k, n)}"
             assert np.array_equal(g1, g2), f"{what}: the bits depend on the threads"
             assert_same(g2, r, rtol=tol, what=what)
+
+
+# --- a minibatch times a transposed B (h W.T), computed transposed on the skinny tiles ------
+
+def transposed_b_skinny(lib, a, b, alpha, beta, c, threads):
+    """cg_<p>gemm_transposed_b_skinny on views a, b into c: whether it was taken."""
+    dtype = a.dtype.name
+    ct, i64, ptr = _CT[dtype], ctypes.c_int64, ctypes.c_void_p
+    f = getattr(lib, f"cg_{'s' if dtype == 'float32' else 'd'}gemm_transposed_b_skinny")
+    f.argtypes = [i64, i64, i64, ct, ptr, i64, i64, ptr, i64, i64, ct, ptr, ctypes.c_int]
+    f.restype = ctypes.c_int
+    size = a.itemsize
+    return bool(f(a.shape[0], b.shape[1], a.shape[1], alpha, a.ctypes.data, a.strides[0] // size,
+                  a.strides[1] // size, b.ctypes.data, b.strides[0] // size,
+                  b.strides[1] // size, beta, c.ctypes.data, threads))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_transposed_b_skinny_takes_minibatch_products(lib, dtype, split_every_product):
+    """m <= 32 rows times a transposed B past the small limit (W4's 20x500 by W.T): taken on
+    every tile variant timed for few rows (kind 0), with the same bits on 1 and 2 threads,
+    matching numpy for alpha/beta, a transposed or strided A and NaN in C under beta = 0;
+    declined when that kind runs on BLAS, for B's rows contiguous, more than 32 rows, and
+    products the small kernel takes."""
+    from cgraph import gemm_tuning
+    set_skinny = getattr(lib, f"cg_set_{'s' if dtype == 'float32' else 'd'}gemm_skinny_variant")
+    set_skinny.argtypes = [ctypes.c_int, ctypes.c_int]
+    tol = TOLERANCE[dtype] * 10
+    # (m, k, n, taken): W4's, odd sizes, one row; 33 rows, and 20x100x100 (small): declined
+    shapes = [(20, 500, 784, True), (31, 257, 301, True), (1, 2100, 1001, True),
+              (33, 500, 784, False), (20, 100, 100, False)]
+    for variant, name in enumerate(gemm_tuning.variant_names(lib)):
+        assert set_skinny(0, variant) == 1
+        for m, k, n, expect in shapes:
+            a = rng.normal(size=(m, k)).astype(dtype)
+            bt = rng.normal(size=(n, k)).astype(dtype)
+            c0 = rng.normal(size=(m, n)).astype(dtype)
+            for an, av in [("a", a), ("a.T", np.ascontiguousarray(a.T).T),
+                           ("a[:, ::2]", np.repeat(a, 2, axis=1)[:, ::2])]:
+                for alpha, beta in [(1.0, 0.0), (-0.5, 2.0)]:
+                    what = f"{name}: {an} x b.T at {(m, k, n)}, alpha={alpha}, beta={beta}"
+                    c1 = c0.copy() if beta else np.full((m, n), np.nan, dtype)
+                    c2 = c1.copy()
+                    taken = transposed_b_skinny(lib, av, bt.T, alpha, beta, c1, 1)
+                    assert taken == expect, what
+                    assert transposed_b_skinny(lib, av, bt.T, alpha, beta, c2, 2) == taken, what
+                    if taken:
+                        assert np.array_equal(c1, c2), f"{what}: the bits depend on the threads"
+                        assert_same(c1, alpha * (a @ bt.T) + beta * c0, rtol=tol, what=what)
+        a = rng.normal(size=(20, 500)).astype(dtype)
+        b = rng.normal(size=(500, 784)).astype(dtype)
+        assert not transposed_b_skinny(lib, a, b, 1.0, 0.0, np.empty((20, 784), dtype), 1)
+    assert set_skinny(0, -1) == 1
+    assert not transposed_b_skinny(lib, a, np.ascontiguousarray(b.T).T, 1.0, 0.0,
+                                   np.empty((20, 784), dtype), 1)

@@ -317,3 +317,40 @@ def test_transposed_b_skinny_takes_minibatch_products(lib, dtype, split_every_pr
     assert set_skinny(0, -1) == 1
     assert not transposed_b_skinny(lib, a, np.ascontiguousarray(b.T).T, 1.0, 0.0,
                                    np.empty((20, 784), dtype), 1)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_transposed_a_skinny_takes_joined_minibatches(lib, dtype, split_every_product):
+    """A transposed view summed over k <= 64 (two minibatches joined: W4's x.T h0 - v.T h1 as
+    one product over k = 40) on the variant timed for k small: the same bits on 1 and 2
+    threads, matching numpy with alpha/beta; k = 65 declined, and every k when that kind
+    runs on BLAS."""
+    from cgraph import gemm_tuning
+    p = "s" if dtype == "float32" else "d"
+    set_skinny = getattr(lib, f"cg_set_{p}gemm_skinny_variant")
+    set_skinny.argtypes = [ctypes.c_int, ctypes.c_int]
+    f = getattr(lib, f"cg_{p}gemm_transposed_a_skinny")
+    ct, i64, ptr = _CT[dtype], ctypes.c_int64, ctypes.c_void_p
+    f.argtypes = [i64, i64, i64, ct, ptr, i64, i64, ptr, i64, i64, ct, ptr, ctypes.c_int]
+    f.restype = ctypes.c_int
+
+    def run(at, b, alpha, beta, c, threads):
+        m, k, n = at.shape[1], at.shape[0], b.shape[1]
+        size = at.itemsize
+        return bool(f(m, n, k, alpha, at.ctypes.data, 1, at.strides[0] // size, b.ctypes.data,
+                      b.strides[0] // size, 1, beta, c.ctypes.data, threads))
+
+    assert set_skinny(2, gemm_tuning.variant_names(lib).index("6x4v64")) == 1
+    for m, k, n, expect in [(784, 40, 500, True), (101, 64, 77, True), (101, 65, 77, False)]:
+        at = rng.normal(size=(k, m)).astype(dtype)        # A = at.T, a transposed view
+        b = rng.normal(size=(k, n)).astype(dtype)
+        c0 = rng.normal(size=(m, n)).astype(dtype)
+        c1, c2 = c0.copy(), c0.copy()
+        assert run(at, b, -0.5, 2.0, c1, 1) == expect, (m, k, n)
+        assert run(at, b, -0.5, 2.0, c2, 2) == expect, (m, k, n)
+        if expect:
+            assert np.array_equal(c1, c2), f"{(m, k, n)}: the bits depend on the threads"
+            assert_same(c1, -0.5 * (at.T @ b) + 2.0 * c0, rtol=TOLERANCE[dtype] * 10,
+                        what=str((m, k, n)))
+    assert set_skinny(2, -1) == 1
+    assert not run(at, b, 1.0, 0.0, np.empty((101, 77), dtype), 1)

@@ -165,17 +165,23 @@ def split_every_product(lib):
     gemm_tuning.apply(lib, gemm_tuning.choose(lib, runtime_library.runtime().key))
 
 
-def small_threads(lib, a, b, alpha, beta, c, threads):
-    """cg_<p>gemm_small_threads on views a, b (any strides) into c: whether it was taken."""
+def product_kernel(lib, name, a, b, alpha, beta, c, threads):
+    """cg_<p><name> (cg_<p>gemm_small_threads' arguments) on views a, b (any strides) into c:
+    whether it was taken."""
     dtype = a.dtype.name
     ct, i64, ptr = _CT[dtype], ctypes.c_int64, ctypes.c_void_p
-    f = getattr(lib, f"cg_{'s' if dtype == 'float32' else 'd'}gemm_small_threads")
+    f = getattr(lib, f"cg_{'s' if dtype == 'float32' else 'd'}{name}")
     f.argtypes = [i64, i64, i64, ct, ptr, i64, i64, ptr, i64, i64, ct, ptr, ctypes.c_int]
     f.restype = ctypes.c_int
     size = a.itemsize
     return bool(f(a.shape[0], b.shape[1], a.shape[1], alpha, a.ctypes.data, a.strides[0] // size,
                   a.strides[1] // size, b.ctypes.data, b.strides[0] // size,
                   b.strides[1] // size, beta, c.ctypes.data, threads))
+
+
+def small_threads(lib, a, b, alpha, beta, c, threads):
+    """cg_<p>gemm_small_threads on views a, b (any strides) into c: whether it was taken."""
+    return product_kernel(lib, "gemm_small_threads", a, b, alpha, beta, c, threads)
 
 
 # (m, k, n): small products with row and column tails (split by rows or by columns, whichever
@@ -268,15 +274,7 @@ def test_dot_and_gemm_on_one_and_two_threads(dtype, thread_settings, split_every
 
 def transposed_b_skinny(lib, a, b, alpha, beta, c, threads):
     """cg_<p>gemm_transposed_b_skinny on views a, b into c: whether it was taken."""
-    dtype = a.dtype.name
-    ct, i64, ptr = _CT[dtype], ctypes.c_int64, ctypes.c_void_p
-    f = getattr(lib, f"cg_{'s' if dtype == 'float32' else 'd'}gemm_transposed_b_skinny")
-    f.argtypes = [i64, i64, i64, ct, ptr, i64, i64, ptr, i64, i64, ct, ptr, ctypes.c_int]
-    f.restype = ctypes.c_int
-    size = a.itemsize
-    return bool(f(a.shape[0], b.shape[1], a.shape[1], alpha, a.ctypes.data, a.strides[0] // size,
-                  a.strides[1] // size, b.ctypes.data, b.strides[0] // size,
-                  b.strides[1] // size, beta, c.ctypes.data, threads))
+    return product_kernel(lib, "gemm_transposed_b_skinny", a, b, alpha, beta, c, threads)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -329,16 +327,9 @@ def test_transposed_a_skinny_takes_joined_minibatches(lib, dtype, split_every_pr
     p = "s" if dtype == "float32" else "d"
     set_skinny = getattr(lib, f"cg_set_{p}gemm_skinny_variant")
     set_skinny.argtypes = [ctypes.c_int, ctypes.c_int]
-    f = getattr(lib, f"cg_{p}gemm_transposed_a_skinny")
-    ct, i64, ptr = _CT[dtype], ctypes.c_int64, ctypes.c_void_p
-    f.argtypes = [i64, i64, i64, ct, ptr, i64, i64, ptr, i64, i64, ct, ptr, ctypes.c_int]
-    f.restype = ctypes.c_int
 
     def run(at, b, alpha, beta, c, threads):
-        m, k, n = at.shape[1], at.shape[0], b.shape[1]
-        size = at.itemsize
-        return bool(f(m, n, k, alpha, at.ctypes.data, 1, at.strides[0] // size, b.ctypes.data,
-                      b.strides[0] // size, 1, beta, c.ctypes.data, threads))
+        return product_kernel(lib, "gemm_transposed_a_skinny", at.T, b, alpha, beta, c, threads)
 
     assert set_skinny(2, gemm_tuning.variant_names(lib).index("6x4v64")) == 1
     for m, k, n, expect in [(784, 40, 500, True), (101, 64, 77, True), (101, 65, 77, False)]:

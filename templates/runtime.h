@@ -946,8 +946,9 @@ CG_API int cg_dgemm_small_threads(int64_t m, int64_t n, int64_t k, double alpha,
                                   const double *a, int64_t sa0, int64_t sa1, const double *b,
                                   int64_t sb0, int64_t sb1, double beta, double *c,
                                   int nthreads);
-/* Products with a narrow result (n <= 12 columns, templates/ops/narrow_gemm.c.j2), and a
- * transposed A summed over a minibatch (k small) on the skinny tile variant: same contract as
+/* Products with a narrow result (n <= 12 columns, templates/ops/narrow_gemm.c.j2), a
+ * transposed A summed over a minibatch (k small) and a minibatch times a transposed B (m
+ * small, small_gemm.c.j2) on the skinny tile variants: same contract as
  * cg_<p>gemm_small (0: not taken). From m*n*k = CG_NARROW_MIN the narrow kernel is tried
  * before the small one. */
 #define CG_NARROW_MIN ((int64_t)1 << 16)
@@ -962,6 +963,14 @@ CG_API int cg_sgemm_transposed_a_skinny(int64_t m, int64_t n, int64_t k, float a
                                         const float *b, int64_t sb0, int64_t sb1, float beta,
                                         float *c, int nthreads);
 CG_API int cg_dgemm_transposed_a_skinny(int64_t m, int64_t n, int64_t k, double alpha,
+                                        const double *a, int64_t sa0, int64_t sa1,
+                                        const double *b, int64_t sb0, int64_t sb1, double beta,
+                                        double *c, int nthreads);
+CG_API int cg_sgemm_transposed_b_skinny(int64_t m, int64_t n, int64_t k, float alpha,
+                                        const float *a, int64_t sa0, int64_t sa1,
+                                        const float *b, int64_t sb0, int64_t sb1, float beta,
+                                        float *c, int nthreads);
+CG_API int cg_dgemm_transposed_b_skinny(int64_t m, int64_t n, int64_t k, double alpha,
                                         const double *a, int64_t sa0, int64_t sa1,
                                         const double *b, int64_t sb0, int64_t sb1, double beta,
                                         double *c, int nthreads);

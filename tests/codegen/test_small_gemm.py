@@ -165,17 +165,23 @@ def split_every_product(lib):
     gemm_tuning.apply(lib, gemm_tuning.choose(lib, runtime_library.runtime().key))
 
 
-def small_threads(lib, a, b, alpha, beta, c, threads):
-    """cg_<p>gemm_small_threads on views a, b (any strides) into c: whether it was taken."""
+def product_kernel(lib, name, a, b, alpha, beta, c, threads):
+    """cg_<p><name> (cg_<p>gemm_small_threads' arguments) on views a, b (any strides) into c:
+    whether it was taken."""
     dtype = a.dtype.name
     ct, i64, ptr = _CT[dtype], ctypes.c_int64, ctypes.c_void_p
-    f = getattr(lib, f"cg_{'s' if dtype == 'float32' else 'd'}gemm_small_threads")
+    f = getattr(lib, f"cg_{'s' if dtype == 'float32' else 'd'}{name}")
     f.argtypes = [i64, i64, i64, ct, ptr, i64, i64, ptr, i64, i64, ct, ptr, ctypes.c_int]
     f.restype = ctypes.c_int
     size = a.itemsize
     return bool(f(a.shape[0], b.shape[1], a.shape[1], alpha, a.ctypes.data, a.strides[0] // size,
                   a.strides[1] // size, b.ctypes.data, b.strides[0] // size,
                   b.strides[1] // size, beta, c.ctypes.data, threads))
+
+
+def small_threads(lib, a, b, alpha, beta, c, threads):
+    """cg_<p>gemm_small_threads on views a, b (any strides) into c: whether it was taken."""
+    return product_kernel(lib, "gemm_small_threads", a, b, alpha, beta, c, threads)
 
 
 # (m, k, n): small products with row and column tails (split by rows or by columns, whichever
@@ -262,3 +268,80 @@ def test_dot_and_gemm_on_one_and_two_threads(dtype, thread_settings, split_every
             what = f"output {i} at {(m, k, n)}"
             assert np.array_equal(g1, g2), f"{what}: the bits depend on the threads"
             assert_same(g2, r, rtol=tol, what=what)
+
+
+# --- a minibatch times a transposed B (h W.T), computed transposed on the skinny tiles ------
+
+def transposed_b_skinny(lib, a, b, alpha, beta, c, threads):
+    """cg_<p>gemm_transposed_b_skinny on views a, b into c: whether it was taken."""
+    return product_kernel(lib, "gemm_transposed_b_skinny", a, b, alpha, beta, c, threads)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_transposed_b_skinny_takes_minibatch_products(lib, dtype, split_every_product):
+    """m <= 32 rows times a transposed B past the small limit (W4's 20x500 by W.T): taken on
+    every tile variant timed for few rows (kind 0), with the same bits on 1 and 2 threads,
+    matching numpy for alpha/beta, a transposed or strided A and NaN in C under beta = 0;
+    declined when that kind runs on BLAS, for B's rows contiguous, more than 32 rows, and
+    products the small kernel takes."""
+    from cgraph import gemm_tuning
+    set_skinny = getattr(lib, f"cg_set_{'s' if dtype == 'float32' else 'd'}gemm_skinny_variant")
+    set_skinny.argtypes = [ctypes.c_int, ctypes.c_int]
+    tol = TOLERANCE[dtype] * 10
+    # (m, k, n, taken): W4's, odd sizes, one row; 33 rows, and 20x100x100 (small): declined
+    shapes = [(20, 500, 784, True), (31, 257, 301, True), (1, 2100, 1001, True),
+              (33, 500, 784, False), (20, 100, 100, False)]
+    for variant, name in enumerate(gemm_tuning.variant_names(lib)):
+        assert set_skinny(0, variant) == 1
+        for m, k, n, expect in shapes:
+            a = rng.normal(size=(m, k)).astype(dtype)
+            bt = rng.normal(size=(n, k)).astype(dtype)
+            c0 = rng.normal(size=(m, n)).astype(dtype)
+            for an, av in [("a", a), ("a.T", np.ascontiguousarray(a.T).T),
+                           ("a[:, ::2]", np.repeat(a, 2, axis=1)[:, ::2])]:
+                for alpha, beta in [(1.0, 0.0), (-0.5, 2.0)]:
+                    what = f"{name}: {an} x b.T at {(m, k, n)}, alpha={alpha}, beta={beta}"
+                    c1 = c0.copy() if beta else np.full((m, n), np.nan, dtype)
+                    c2 = c1.copy()
+                    taken = transposed_b_skinny(lib, av, bt.T, alpha, beta, c1, 1)
+                    assert taken == expect, what
+                    assert transposed_b_skinny(lib, av, bt.T, alpha, beta, c2, 2) == taken, what
+                    if taken:
+                        assert np.array_equal(c1, c2), f"{what}: the bits depend on the threads"
+                        assert_same(c1, alpha * (a @ bt.T) + beta * c0, rtol=tol, what=what)
+        a = rng.normal(size=(20, 500)).astype(dtype)
+        b = rng.normal(size=(500, 784)).astype(dtype)
+        assert not transposed_b_skinny(lib, a, b, 1.0, 0.0, np.empty((20, 784), dtype), 1)
+    assert set_skinny(0, -1) == 1
+    assert not transposed_b_skinny(lib, a, np.ascontiguousarray(b.T).T, 1.0, 0.0,
+                                   np.empty((20, 784), dtype), 1)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_transposed_a_skinny_takes_joined_minibatches(lib, dtype, split_every_product):
+    """A transposed view summed over k <= 64 (two minibatches joined: W4's x.T h0 - v.T h1 as
+    one product over k = 40) on the variant timed for k small: the same bits on 1 and 2
+    threads, matching numpy with alpha/beta; k = 65 declined, and every k when that kind
+    runs on BLAS."""
+    from cgraph import gemm_tuning
+    p = "s" if dtype == "float32" else "d"
+    set_skinny = getattr(lib, f"cg_set_{p}gemm_skinny_variant")
+    set_skinny.argtypes = [ctypes.c_int, ctypes.c_int]
+
+    def run(at, b, alpha, beta, c, threads):
+        return product_kernel(lib, "gemm_transposed_a_skinny", at.T, b, alpha, beta, c, threads)
+
+    assert set_skinny(2, gemm_tuning.variant_names(lib).index("6x4v64")) == 1
+    for m, k, n, expect in [(784, 40, 500, True), (101, 64, 77, True), (101, 65, 77, False)]:
+        at = rng.normal(size=(k, m)).astype(dtype)        # A = at.T, a transposed view
+        b = rng.normal(size=(k, n)).astype(dtype)
+        c0 = rng.normal(size=(m, n)).astype(dtype)
+        c1, c2 = c0.copy(), c0.copy()
+        assert run(at, b, -0.5, 2.0, c1, 1) == expect, (m, k, n)
+        assert run(at, b, -0.5, 2.0, c2, 2) == expect, (m, k, n)
+        if expect:
+            assert np.array_equal(c1, c2), f"{(m, k, n)}: the bits depend on the threads"
+            assert_same(c1, -0.5 * (at.T @ b) + 2.0 * c0, rtol=TOLERANCE[dtype] * 10,
+                        what=str((m, k, n)))
+    assert set_skinny(2, -1) == 1
+    assert not run(at, b, 1.0, 0.0, np.empty((101, 77), dtype), 1)

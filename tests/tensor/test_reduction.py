@@ -511,7 +511,8 @@ def test_plain_float_folds_run_in_the_runtime_library(dtype):
     """Sum, mean, prod, max and min of a float input (no fused op, the default dtypes) are one
     call of the runtime's cg_reduce_node: each of its paths (contiguous runs, leading rows,
     the laid-out copy of strided or middle axes) against numpy, runs longer than the Ctrl-C
-    polling stride (65536 elements), NaN, keepdims (the empty and length-1 axes:
+    polling stride (65536 elements; sums fold a run's quarters side by side, then its tail),
+    NaN, keepdims (the empty and length-1 axes:
     test_empty_and_length_one_axes), and the sum of squares (an L2 penalty's fused
     Composite{sqr(i0)}); another fused fold, an int input and an acc_dtype override keep
     the module's own loop."""

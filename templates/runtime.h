@@ -516,14 +516,13 @@ CG_MATH_INLINE double cg_log1p_unit(double e)
     const int upper = e >= 0.5;
     const double f = upper ? fma(e, 0.5, -0.5) : e, kf = upper ? 1.0 : 0.0;
     const double s = f / (2.0 + f), z = s * s;
-    double pz = 0x1.169c38cc826bep-3;
-    pz = fma(pz, z, 0x1.0e8c55b42945fp-3);
-    pz = fma(pz, z, 0x1.3b29d0452d426p-3);
-    pz = fma(pz, z, 0x1.745cac43cc003p-3);
-    pz = fma(pz, z, 0x1.c71c72df580fcp-3);
-    pz = fma(pz, z, 0x1.24924923de6edp-2);
-    pz = fma(pz, z, 0x1.9999999999f17p-2);
-    pz = fma(pz, z, 0x1.5555555555555p-1);
+    double pz = 0x1.3587371ccaae7p-3;
+    pz = fma(pz, z, 0x1.390565d08943ep-3);
+    pz = fma(pz, z, 0x1.746b9dab90793p-3);
+    pz = fma(pz, z, 0x1.c71c3d608a2f4p-3);
+    pz = fma(pz, z, 0x1.24924951743bbp-2);
+    pz = fma(pz, z, 0x1.999999997cd24p-2);
+    pz = fma(pz, z, 0x1.555555555556dp-1);
     const double hfsq = 0.5 * f * f;
     return fma(kf, 0x1.62e42fefa39efp-1,
                f - (hfsq - fma(s, fma(z, pz, hfsq), kf * 0x1.abc9e3b39803fp-56)));

@@ -502,7 +502,7 @@ CG_MATH_INLINE double cg_exp_nonpos(double t)
     q = fma(q, r, 0x1.5555555553d68p-5);
     q = fma(q, r, 0x1.5555555555556p-3);
     q = fma(q, r, 0x1.0000000000001p-1);
-    const double p = fma(r * r, q, r) + 1.0;
+    const double p = fma(fma(r, q, 1.0), r, 1.0);
     /* p 2^n as (p 2^(n + 64)) 2^-64: the first product exact (2^(n + 64) is normal for
      * n >= -1077), the second rounds once, to a subnormal or 0 below 2^-1022 */
     return (p * cg_double_of_bits(cg_bits_of_double(shifted) << 52)) * 0x1p-64;

@@ -10,7 +10,7 @@ Horner chains hold them) with the relative error the rounded polynomial makes on
 
 - exp: e^r = 1 + r + r^2 q(r) on |r| <= ln(2)/2, q of degree 10 (degrees 8-10 shown);
 - log: log(1 + f) = 2 atanh(s) = 2 s + s z P(z), z = s^2, s in [-1/7, 1/5] (1 + f in
-  [3/4, 3/2)), P of degree 7 (degrees 5-7 shown).
+  [3/4, 3/2)), P of degree 6 (degrees 5-7 shown).
 """
 import mpmath
 

@@ -18,6 +18,8 @@ import cgraph
 from cgraph import cache, gemm_tuning, prebuilt
 from cgraph.cache import adopt, shipped
 
+from cache_helpers import logging_compiler_env
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Children import the cgraph this process imported (the worktree, or an installed package
 # under CI): units built here carry its templates' file names.
@@ -57,9 +59,18 @@ def _run(cache_root, units):
 
 @pytest.fixture(scope="module")
 def units(tmp_path_factory):
-    """Both units, built by the install-time function into a folder of their own."""
+    """Both units, built into a folder of their own by the command that ships them
+    (``cache prebuild --into``, which calls the install-time function): one build serves
+    the tests of that command and of adoption."""
     dest = tmp_path_factory.mktemp("prebuilt") / "units"
-    keys = prebuilt.build(str(dest))
+    env = dict(os.environ, CGRAPH_CACHE_DIR=str(dest.parent / "build-cache"),
+               PYTHONPATH=CGRAPH_ROOT)
+    into = subprocess.run([sys.executable, "-m", "cgraph", "cache", "prebuild", "--into",
+                           str(dest)], capture_output=True, text=True, env=env, timeout=600,
+                          cwd=CGRAPH_ROOT)
+    assert into.returncode == 0, into.stderr
+    keys = {("runtime" if os.path.exists(dest / name / cache.RUNTIME_FILE) else "extension"):
+            name for name in os.listdir(dest) if name not in ("templates", "toolchain", "tuning")}
     return str(dest), keys
 
 
@@ -76,7 +87,7 @@ def _folder(units, keys, kind):
 # --- install-time build, then run-time adoption (compiles: slow) ------------------------
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("units")   # one worker builds the units for all three
+@pytest.mark.xdist_group("units")   # one worker builds the units for all of them
 def test_built_units_are_adopted_by_an_empty_cache(units, tmp_path):
     folder, keys = units
     assert sorted(keys) == ["extension", "runtime"]
@@ -106,7 +117,7 @@ def test_built_units_are_adopted_by_an_empty_cache(units, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("units")   # one worker builds the units for all three
+@pytest.mark.xdist_group("units")   # one worker builds the units for all of them
 def test_a_tampered_unit_is_refused_once_and_built_in_the_cache(units, tmp_path):
     """(The extension is tampered with: one C file to build again, where the runtime
     library is many; both are checked by the same code.)"""
@@ -128,7 +139,7 @@ def test_a_tampered_unit_is_refused_once_and_built_in_the_cache(units, tmp_path)
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("units")   # one worker builds the units for all three
+@pytest.mark.xdist_group("units")   # one worker builds the units for all of them
 def test_units_of_another_key_are_ignored(units, tmp_path):
     """A unit is found by its key only: a unit built for another compiler, CPU or template
     (here: the extension's files under another key, beside the runtime library under its
@@ -166,7 +177,8 @@ def test_shipped_templates_and_probe_are_used_only_when_intact(tmp_path, monkeyp
 
 
 @pytest.mark.slow
-def test_prebuild_command_fills_the_cache(tmp_path):
+@pytest.mark.xdist_group("units")   # one worker builds the units for all of them
+def test_prebuild_command_fills_the_cache(units, tmp_path):
     env = dict(os.environ, CGRAPH_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=CGRAPH_ROOT)
     command = [sys.executable, "-m", "cgraph", "cache", "prebuild"]
     first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600,
@@ -177,29 +189,31 @@ def test_prebuild_command_fills_the_cache(tmp_path):
     result = _run(tmp_path / "cache", tmp_path / "no-units")    # a function builds neither
     assert result["runtime"]["builds"] == 0 and result["extension"]["builds"] == 0
     assert result["runtime"]["disk_hits"] == 1 and result["extension"]["disk_hits"] == 1
-    into = subprocess.run(command + ["--into", str(tmp_path / "units")], capture_output=True,
-                          text=True, env=env, timeout=600, cwd=CGRAPH_ROOT)
-    assert into.returncode == 0, into.stderr
-    assert sorted(os.listdir(tmp_path / "units")) == sorted(["templates", "toolchain", "tuning"] + [
+    # `prebuild --into` (the units fixture) wrote those same keys as units, with what ships
+    # beside them
+    assert sorted(os.listdir(units[0])) == sorted(["templates", "toolchain", "tuning"] + [
         key for key, _, b in cache.list_entries(str(tmp_path / "cache"))
         if b["material"]["kind"] != "module"])
 
 
 @pytest.mark.slow
 def test_shipped_compiler_probe_spares_a_first_run_the_probe(tmp_path):
-    wrapper = tmp_path / "logging-gcc"
+    """The run's units (built with the run-wide logging compiler, see
+    cache_helpers.run_wide_compiler) ship that compiler's probe: a first run adopting them
+    starts the compiler only for its module."""
     log = tmp_path / "compiler.log"
-    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexec gcc "$@"\n')
-    wrapper.chmod(0o755)
-    env = dict(os.environ, CGRAPH_CACHE_DIR=str(tmp_path / "build-cache"),
-               PYTHONPATH=CGRAPH_ROOT, CGRAPH_FLAGS=f"cc={wrapper}")
-    subprocess.run([sys.executable, "-m", "cgraph", "cache", "prebuild", "--into",
-                    str(tmp_path / "units")], env=env, check=True, capture_output=True,
-                   timeout=600, cwd=CGRAPH_ROOT)
-    assert len(os.listdir(tmp_path / "units" / "toolchain")) == 1
-    assert "--version" in log.read_text()          # the build probed the compiler
+    env = dict(os.environ, **logging_compiler_env(str(log)), PYTHONPATH=CGRAPH_ROOT)
+    units = os.environ["CGRAPH_PREBUILT_DIR"]
+    assert os.listdir(os.path.join(units, "toolchain"))
+    # without shipped units the first run probes that compiler, and the log shows it
+    probe = "from cgraph import cache; cache.toolchain(build=True)"
+    subprocess.run([sys.executable, "-c", probe], env=dict(
+        env, CGRAPH_CACHE_DIR=str(tmp_path / "probe-cache"),
+        CGRAPH_PREBUILT_DIR=str(tmp_path / "no-units")),
+                   check=True, capture_output=True, timeout=600, cwd=CGRAPH_ROOT)
+    assert "--version" in log.read_text()
     log.unlink()
-    env.update(CGRAPH_CACHE_DIR=str(tmp_path / "c"), CGRAPH_PREBUILT_DIR=str(tmp_path / "units"))
+    env.update(CGRAPH_CACHE_DIR=str(tmp_path / "c"), CGRAPH_PREBUILT_DIR=units)
     proc = subprocess.run([sys.executable, "-c", PROGRAM], capture_output=True, text=True,
                           env=env, timeout=600, cwd=CGRAPH_ROOT)
     assert proc.returncode == 0, proc.stderr

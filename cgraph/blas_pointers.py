@@ -237,12 +237,9 @@ def blas_thread_control():
     return None
 
 
-def blas_threads():
-    """How many threads the BLAS in use runs per call (OpenBLAS's get_num_threads), or None
-    when it cannot be told: the small-GEMM tuning (cgraph/gemm_tuning.py) times BLAS as it
-    runs, so a choice made against one thread is not used with two."""
-    names = ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
-             "scipy_openblas_get_num_threads", "openblas_get_num_threads")
+def _blas_query(names, restype):
+    """What the first of ``names`` (a function of no arguments) returns in the BLAS in use
+    (numpy's OpenBLAS, else scipy's bundled one), or None when it has none of them."""
     if blas_pointers()[1]:
         libraries = _numpy_openblas_libraries()
     else:
@@ -258,7 +255,28 @@ def blas_threads():
         for name in names:
             get = getattr(lib, name, None)
             if get is not None:
-                get.restype, get.argtypes = ctypes.c_int, []
-                return int(get())
+                get.restype, get.argtypes = restype, []
+                return get()
         return None
     return None
+
+
+def blas_threads():
+    """How many threads the BLAS in use runs per call (OpenBLAS's get_num_threads), or None
+    when it cannot be told: the small-GEMM tuning (cgraph/gemm_tuning.py) times BLAS as it
+    runs, so a choice made against one thread is not used with two."""
+    threads = _blas_query(("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
+                           "scipy_openblas_get_num_threads", "openblas_get_num_threads"),
+                          ctypes.c_int)
+    return None if threads is None else int(threads)
+
+
+def blas_core():
+    """The CPU core OpenBLAS picked its kernels for (openblas_get_corename: "SkylakeX",
+    "Haswell", "Zen"...; OPENBLAS_CORETYPE overrides it), or None when it cannot be told:
+    the small-GEMM tuning times BLAS, so a choice made against Haswell's kernels is not used
+    against SkylakeX's."""
+    name = _blas_query(("scipy_openblas_get_corename64_", "openblas_get_corename64_",
+                        "scipy_openblas_get_corename", "openblas_get_corename"),
+                       ctypes.c_char_p)
+    return None if name is None else name.decode(errors="replace").strip()

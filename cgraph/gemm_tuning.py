@@ -6,8 +6,11 @@ number of its FMA units, their latency), so rather than a table of CPUs, cgraph 
 variants on first use, on product shapes the kernel takes (a recurrent layer's, a small
 batch's), and keeps the choice in the cache: a sealed record under ``tuning/`` named after the
 runtime library's key (compiler, CPU features, templates), the CPU's identity (vendor,
-family, model, name) and the number of threads BLAS runs (it is timed against BLAS). A record that is damaged, edited or made for another library or CPU is
-set aside with a warning and the variants are timed again. The units built at install time
+family, model, name), the number of threads BLAS runs and the core OpenBLAS chose its kernels
+for (it is timed against BLAS: OPENBLAS_CORETYPE=Haswell on a Zen 4 is another BLAS than its
+SkylakeX kernels). A record that is damaged, edited or made for another library, CPU or BLAS
+is set aside with a warning and the variants are timed again; a record of the format before
+the BLAS core was named is not found under the new names, so it is timed again too. The units built at install time
 (cgraph/prebuilt.py) ship the record timed there: an empty cache on the same CPU takes it
 instead of timing (see shipped_record). On a busy machine the timings go on until the
 choice holds (_rounds_until_stable). How busy the machine was is measured over the timing
@@ -27,7 +30,14 @@ When BLAS runs on several threads the variants are timed on as many (the kernel 
 product among the threads a module gives it), and a module that gives a product fewer
 threads leaves it to BLAS (cg_set_gemm_skinny_threads).
 
-``CGRAPH_GEMM_VARIANT=<name>`` forces one variant for both dtypes (to compare them);
+BLAS is a candidate for the small products too: where it beats the best tile by 5% over
+SHAPES (the skinny kinds' rule, the roles swapped), the small kernel declines them and BLAS
+runs (the record's variant is None, "BLAS" in `cache show`). On a Zen 4 its SkylakeX kernels
+did (f32 1.22x, f64 1.13x faster than the best tile, geometric means; on a Zen 5 3-20% on
+W7's shapes).
+
+``CGRAPH_GEMM_VARIANT=<name>`` forces one variant (or ``BLAS``) for both dtypes (to compare
+them);
 ``CGRAPH_GEMM_SKINNY=blas`` leaves every skinny product to BLAS.
 """
 import ctypes
@@ -287,13 +297,33 @@ def _preferred(ratios: Dict[str, float], names: Sequence[str], preferred: Sequen
     return best
 
 
+def _small_choice(timings, names, before):
+    """(the variant for small products or None: BLAS, the fastest tile) from rounds of BLAS
+    (position 0) and every variant: the tile by the geometric mean of its time relative to
+    the fastest candidate's (a tie to the tile in force); BLAS where its mean beats the
+    tile's by SKINNY_MARGIN (once it runs them: where it is not slower) and either the tile's
+    best times are confirmed (not the tile slowed in every round) or the win is clear
+    (SKINNY_CLEAR): the skinny kinds' rule, with BLAS the challenger."""
+    scores = _geometric_means(timings.best(), min)
+    tile = _preferred(dict(zip(names, scores[1:])), names,
+                      [before.get("tile", before.get("variant"))])
+    blas = scores[0] / scores[1 + list(names).index(tile)]
+    in_force = bool(before) and before.get("variant", "") is None
+    if blas >= (1.0 if in_force else SKINNY_MARGIN):
+        return tile, tile
+    clear = blas < SKINNY_CLEAR
+    if clear or timings.confirmed(1 + list(names).index(tile), within=1 / SKINNY_MARGIN):
+        return None, tile
+    return tile, tile
+
+
 def measure(names: Sequence[str], timer: Timer, dtypes: Sequence[str] = DTYPES,
             shapes: Sequence[Tuple[int, int, int]] = SHAPES, rounds: int = ROUNDS,
             skinny: Optional[Dict[str, Sequence[Tuple[int, int, int]]]] = None,
             skinny_timer: Optional[Timer] = None, previous: Optional[dict] = None) -> dict:
     """For each dtype: the variant for small products, the one with the lowest geometric
-    mean over ``shapes`` of its time relative to the fastest variant's, with every variant's
-    score; and for each kind of skinny product (SKINNY_SHAPES, timed with ``skinny_timer``,
+    mean over ``shapes`` of its time relative to the fastest candidate's ("tile"), or None
+    where BLAS beats it (_small_choice), with every candidate's score ("BLAS" too); and for each kind of skinny product (SKINNY_SHAPES, timed with ``skinny_timer``,
     by default ``timer``), the variant with the lowest geometric mean of its time relative to
     BLAS's (timed as variant -1) if that mean beats BLAS by SKINNY_MARGIN and either BLAS's
     best times are confirmed or the win is clear (SKINNY_CLEAR), else None (BLAS runs them),
@@ -312,11 +342,11 @@ def measure(names: Sequence[str], timer: Timer, dtypes: Sequence[str] = DTYPES,
         before = previous.get(dtype) or {}
 
         def small_choice(timings):
-            scores = dict(zip(names, _geometric_means(timings.best(), min)))
-            return _preferred(scores, names, [before.get("variant")])
-        _, timings = _rounds_until_stable(timer, dtype, variants, shapes, rounds, small_choice)
-        scores = dict(zip(names, _geometric_means(timings.best(), min)))
-        choice = {"variant": small_choice(timings), "scores": scores, "skinny": {},
+            return _small_choice(timings, names, before)
+        (variant, tile), timings = _rounds_until_stable(timer, dtype, [-1] + variants, shapes,
+                                                        rounds, small_choice)
+        scores = dict(zip(["BLAS"] + list(names), _geometric_means(timings.best(), min)))
+        choice = {"variant": variant, "tile": tile, "scores": scores, "skinny": {},
                   "rounds": len(next(iter(timings.times.values()))[0]),
                   "spread": timings.spread()}
         for kind, kind_shapes in skinny.items():
@@ -325,7 +355,7 @@ def measure(names: Sequence[str], timer: Timer, dtypes: Sequence[str] = DTYPES,
             def skinny_choice(timings):
                 ratios = dict(zip(["BLAS"] + list(names),
                                   _geometric_means(timings.best(), lambda b: b[0])))
-                pick = _preferred(ratios, names, [in_force, choice["variant"]])
+                pick = _preferred(ratios, names, [in_force, choice["tile"]])
                 # a variant must win by the margin (once it runs the kind: not lose) against
                 # a BLAS time several rounds agree on (not BLAS slowed in every round),
                 # agreeing within the margin itself: these timings evict the caches first and
@@ -353,22 +383,28 @@ def worst_spread(choice: dict) -> float:
     return max(spreads, default=1.0)
 
 
-def record_path(root: str, runtime_key: str, cpu: str, blas_threads=None) -> str:
-    """Where the record for this runtime library, CPU and BLAS thread count lives."""
-    digest = hashlib.sha256(f"{runtime_key}\0{cpu}\0{blas_threads}".encode()).hexdigest()[:32]
+def record_path(root: str, runtime_key: str, cpu: str, blas_threads=None,
+                blas_core=None) -> str:
+    """Where the record for this runtime library, CPU, BLAS thread count and BLAS core
+    (blas_pointers.blas_core) lives."""
+    digest = hashlib.sha256(f"{runtime_key}\0{cpu}\0{blas_threads}\0core={blas_core}".encode()
+                            ).hexdigest()[:32]
     return os.path.join(root, FOLDER, f"gemm-{digest}.json")
 
 
-def _check(record, path, runtime_key, cpu, threads, names):
-    """The record's choice, if it was made for this library, CPU, BLAS thread count and
-    variants (BadFile if not)."""
+def _check(record, path, runtime_key, cpu, threads, names, core=None):
+    """The record's choice, if it was made for this library, CPU, BLAS thread count, BLAS
+    core and variants (BadFile if not; a record without the core was made against a BLAS
+    not known)."""
     if not isinstance(record, dict) or record.get("runtime") != runtime_key or \
             record.get("cpu") != cpu or record.get("blas_threads") != threads or \
+            "blas_core" not in record or record["blas_core"] != core or \
             record.get("variants") != list(names):
-        raise BadFile(path, "was made for another runtime library or CPU")
+        raise BadFile(path, "was made for another runtime library, CPU or BLAS")
     choice = record.get("choice")
     if not isinstance(choice, dict) or set(choice) != set(DTYPES) or \
-            not all(isinstance(c, dict) and c.get("variant") in names and
+            not all(isinstance(c, dict) and "variant" in c and
+                    (c["variant"] is None or c["variant"] in names) and
                     isinstance(c.get("skinny"), dict) and set(c["skinny"]) == set(SKINNY_KINDS)
                     and all(isinstance(k, dict) and (k.get("variant") is None or
                                                      k.get("variant") in names)
@@ -379,18 +415,19 @@ def _check(record, path, runtime_key, cpu, threads, names):
 
 
 def _where(lib, runtime_key: str, root: Optional[str]):
-    """(root, variant names, CPU, BLAS threads, record path, cache state) of this library's
-    record."""
+    """(root, variant names, CPU, BLAS threads, BLAS core, record path, cache state) of this
+    library's record."""
     root = root or cache.cache_root()
-    from .blas_pointers import blas_threads
+    from .blas_pointers import blas_core, blas_threads
     names = variant_names(lib)
     cpu = cpu_identity()
-    threads = blas_threads()      # BLAS is timed as it runs: on 1 thread or on several
-    path = record_path(root, runtime_key, cpu, threads)
-    return root, names, cpu, threads, path, cache.open_root(root)
+    threads = blas_threads()      # BLAS is timed as it runs: on 1 thread or on several,
+    core = blas_core()            # with the kernels OpenBLAS chose
+    path = record_path(root, runtime_key, cpu, threads, core)
+    return root, names, cpu, threads, core, path, cache.open_root(root)
 
 
-def _cached(root, path, state, runtime_key, cpu, threads, names) -> Optional[dict]:
+def _cached(root, path, state, runtime_key, cpu, threads, names, core) -> Optional[dict]:
     """The cache's record at ``path`` if it checks; one that does not is set aside (with a
     warning) and None returned."""
     if isinstance(state, tuple):
@@ -403,7 +440,7 @@ def _cached(root, path, state, runtime_key, cpu, threads, names) -> Optional[dic
             record = json.loads(payload)
         except ValueError:
             raise BadFile(path, "is not valid JSON") from None
-        return _check(record, path, runtime_key, cpu, threads, names)
+        return _check(record, path, runtime_key, cpu, threads, names, core)
     except BadFile as exc:
         cache.quarantine_file(root, path, exc.why)
     except OSError:
@@ -417,13 +454,13 @@ def choose(lib, runtime_key: str, root: Optional[str] = None,
     under load: see retune), else the shipped one, else measured (with ``timer``, by default
     the C one) and written there. A record that does not check is set aside (with a
     warning) and measured again."""
-    root, names, cpu, threads, path, state = _where(lib, runtime_key, root)
-    record = _cached(root, path, state, runtime_key, cpu, threads, names)
+    root, names, cpu, threads, core, path, state = _where(lib, runtime_key, root)
+    record = _cached(root, path, state, runtime_key, cpu, threads, names, core)
     if record is not None:
         return record
-    record = shipped_record(runtime_key, cpu, threads, names)
+    record = shipped_record(runtime_key, cpu, threads, names, core)
     if record is None:
-        record = measure_record(lib, runtime_key, names, cpu, threads, timer)
+        record = measure_record(lib, runtime_key, names, cpu, threads, timer, core=core)
     return _keep(record, path, state)
 
 
@@ -435,14 +472,14 @@ def retune(lib, runtime_key: str, root: Optional[str] = None, timer: Optional[Ti
     The choice in force (the cache's record, else the shipped one) is kept wherever the new
     timings cannot tell it from the best (measure's ``previous``). Returns (the record
     before, the new one); the new one is None when nothing was timed."""
-    root, names, cpu, threads, path, state = _where(lib, runtime_key, root)
-    before = _cached(root, path, state, runtime_key, cpu, threads, names) or \
-        shipped_record(runtime_key, cpu, threads, names)
+    root, names, cpu, threads, core, path, state = _where(lib, runtime_key, root)
+    before = _cached(root, path, state, runtime_key, cpu, threads, names, core) or \
+        shipped_record(runtime_key, cpu, threads, names, core)
     if only_under_load and before is not None and \
             (not made_under_load(before) or not quiet_now()):
         return before, None
     record = measure_record(lib, runtime_key, names, cpu, threads, timer,
-                            previous=before and before["choice"])
+                            previous=before and before["choice"], core=core)
     if before is not None:
         record["timed_again"] = before.get("timed_again", 0) + 1
     return before, _keep(record, path, state)
@@ -456,9 +493,10 @@ def _keep(record: dict, path: str, state) -> dict:
 
 
 def measure_record(lib, runtime_key: str, names: Sequence[str], cpu: str, threads,
-                   timer: Optional[Timer] = None, previous: Optional[dict] = None) -> dict:
+                   timer: Optional[Timer] = None, previous: Optional[dict] = None,
+                   core: Optional[str] = None) -> dict:
     """Time the variants (``timer``, by default the C one) on this CPU against a BLAS that
-    runs ``threads`` threads, preferring ``previous`` (a record's choice) in a tie: the
+    runs ``threads`` threads with the kernels of ``core``, preferring ``previous`` (a record's choice) in a tie: the
     record choose() keeps."""
     started = time.perf_counter()
     probe = LoadProbe()
@@ -468,7 +506,7 @@ def measure_record(lib, runtime_key: str, names: Sequence[str], cpu: str, thread
                      previous=previous)
     load = probe.other_load()
     spread = worst_spread(choice)
-    return {"runtime": runtime_key, "cpu": cpu, "blas_threads": threads,
+    return {"runtime": runtime_key, "cpu": cpu, "blas_threads": threads, "blas_core": core,
             "variants": list(names), "choice": choice,
             "shapes": [list(s) for s in SHAPES],
             "measured_seconds": round(time.perf_counter() - started, 3),
@@ -509,11 +547,13 @@ SHIPPED_THREADS = 1
 SHIPPED = "shipped with the prebuilt units"
 
 
-def shipped_record(runtime_key: str, cpu: str, threads, names: Sequence[str]) -> Optional[dict]:
+def shipped_record(runtime_key: str, cpu: str, threads, names: Sequence[str],
+                   core: Optional[str] = None) -> Optional[dict]:
     """The record shipped for this library and CPU, made for a BLAS on ``threads`` threads
-    (on several: BLAS keeps every skinny product, as when timed here), or None."""
+    (on several: BLAS keeps every skinny product, as when timed here) with the kernels of
+    ``core``, or None."""
     timed_with = threads if threads is None or threads == 1 else SHIPPED_THREADS
-    path = record_path(prebuilt_dir(), runtime_key, cpu, timed_with)
+    path = record_path(prebuilt_dir(), runtime_key, cpu, timed_with, core)
     try:
         payload = shipped_tuning(os.path.basename(path))
         if payload is None:
@@ -522,7 +562,7 @@ def shipped_record(runtime_key: str, cpu: str, threads, names: Sequence[str]) ->
             record = json.loads(payload)
         except ValueError:
             raise BadFile(path, "is not valid JSON") from None
-        record = _check(record, path, runtime_key, cpu, timed_with, names)
+        record = _check(record, path, runtime_key, cpu, timed_with, names, core)
     except BadFile as exc:
         import warnings
         warnings.warn(f"cgraph: the shipped small-GEMM choice {exc.path} {exc.why}; timing "
@@ -541,10 +581,10 @@ def apply(lib, record: dict) -> Dict[str, str]:
     names = variant_names(lib)
     forced = os.environ.get("CGRAPH_GEMM_VARIANT")
     if forced:
-        if forced not in names:
+        if forced not in names and forced != "BLAS":
             raise ValueError(f"CGRAPH_GEMM_VARIANT={forced!r} names no small-GEMM variant; "
-                             f"known: {', '.join(names)}")
-        picked = dict.fromkeys(DTYPES, forced)
+                             f"known: {', '.join(names)}, BLAS")
+        picked = dict.fromkeys(DTYPES, None if forced == "BLAS" else forced)
     else:
         picked = {dtype: record["choice"][dtype]["variant"] for dtype in DTYPES}
     skinny_off = os.environ.get("CGRAPH_GEMM_SKINNY", "").lower() == "blas"
@@ -554,7 +594,7 @@ def apply(lib, record: dict) -> Dict[str, str]:
         p = _PREFIX[dtype]
         setter = getattr(lib, f"cg_set_{p}gemm_variant")
         setter.argtypes, setter.restype = [ctypes.c_int], ctypes.c_int
-        if not setter(names.index(name)):
+        if not setter(-1 if name is None else names.index(name)):   # -1: BLAS
             raise RuntimeError(f"cgraph: the runtime library refused the variant {name}")
         setter = getattr(lib, f"cg_set_{p}gemm_skinny_variant")
         setter.argtypes, setter.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
@@ -578,7 +618,8 @@ def select(lib, runtime_key: str) -> Dict[str, str]:
 
 
 def chosen() -> Optional[dict]:
-    """The variants in force in this process ({"variants": {dtype: name}, "skinny": {dtype:
+    """The variants in force in this process ({"variants": {dtype: name or None: BLAS},
+    "skinny": {dtype:
     {kind: name or None}}, "forced", "cpu"}), or None before the runtime library is loaded."""
     return dict(_applied) if _applied else None
 
@@ -603,7 +644,7 @@ def describe(record_or_choice: Optional[dict] = None) -> str:
 
     def skinny_text(d):
         return " ".join(f"{kind}<=32:{skinny[d][kind] or 'BLAS'}" for kind in SKINNY_KINDS)
-    text = "; ".join(f"{d} {variants[d]}, skinny {skinny_text(d)}" for d in DTYPES
+    text = "; ".join(f"{d} {variants[d] or 'BLAS'}, skinny {skinny_text(d)}" for d in DTYPES
                      if d in variants)
     if "choice" in record_or_choice and made_under_load(record_or_choice):
         how += " under load" if "under_load" in record_or_choice else \

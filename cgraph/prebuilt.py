@@ -164,7 +164,7 @@ def time_tiles(unit_folder: str, runtime_key: str, dest: str) -> str:
     its path. Run by _ship_tuning in a child whose BLAS runs on one thread."""
     import ctypes
     from . import gemm_tuning
-    from .blas_pointers import blas_threads
+    from .blas_pointers import blas_core, blas_threads
     lib = ctypes.CDLL(os.path.join(unit_folder, RUNTIME_FILE))
     runtime_library.set_blas(lib)
     threads = blas_threads()
@@ -172,8 +172,8 @@ def time_tiles(unit_folder: str, runtime_key: str, dest: str) -> str:
         raise RuntimeError(f"BLAS runs {threads} threads, not {gemm_tuning.SHIPPED_THREADS}")
     cpu = gemm_tuning.cpu_identity()
     record = gemm_tuning.measure_record(lib, runtime_key, gemm_tuning.variant_names(lib),
-                                        cpu, threads)
-    path = gemm_tuning.record_path(dest, runtime_key, cpu, threads)
+                                        cpu, threads, core=blas_core())
+    path = gemm_tuning.record_path(dest, runtime_key, cpu, threads, record["blas_core"])
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "wb") as f:
         f.write(seal(json.dumps(record, indent=1).encode()))

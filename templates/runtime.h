@@ -1023,7 +1023,8 @@ static inline int64_t cg_gemm_piece(int64_t p, int64_t pieces, int64_t units)
     return p * units / pieces;
 }
 /* Its tile variants (cgraph/gemm_tuning.py times them and picks one per CPU): the name of
- * variant i (NULL past the last), the variant cg_<p>gemm_small runs (0: no such variant), and
+ * variant i (NULL past the last), the variant cg_<p>gemm_small runs (-1: none, BLAS runs the
+ * small products; 0: no such variant), and
  * one variant run on any sizes (0: unknown variant or out of memory). */
 CG_API const char *cg_gemm_variant_name(int variant);
 CG_API int cg_set_sgemm_variant(int variant);

@@ -15,7 +15,7 @@ import pytest
 
 import cgraph
 import cgraph.tensor as T
-from cgraph import cache, gemm_tuning, runtime_library
+from cgraph import blas_pointers, cache, gemm_tuning, runtime_library
 from cgraph.cache import cli as cache_cli
 from cgraph.cache_files import read_sealed, seal
 
@@ -48,6 +48,10 @@ def quiet_machine(monkeypatch):
     records timed with a steady fake timer are never timed again behind a test's back."""
     monkeypatch.setattr(gemm_tuning, "load_per_core", lambda: 0.0)
     monkeypatch.setattr(gemm_tuning, "read_proc_stat", lambda: None)
+
+
+# The core OpenBLAS chose its kernels for here: the records of this machine name it
+CORE = blas_pointers.blas_core()
 
 
 @pytest.fixture
@@ -121,13 +125,14 @@ def test_every_row_remainder_of_every_variant(lib, dtype):
                                            err_msg=f"{name} {m}x{n}x{k}")
 
 
-def test_unknown_variant_is_refused(lib):
+def test_unknown_variant_is_refused(lib, restore_variants):
     a = np.ones((2, 2))
     for p in ("s", "d"):
         setter = getattr(lib, f"cg_set_{p}gemm_variant")
         setter.argtypes, setter.restype = [ctypes.c_int], ctypes.c_int
         assert setter(len(gemm_tuning.variant_names(lib))) == 0
-        assert setter(-1) == 0
+        assert setter(-2) == 0
+        assert setter(-1) == 1      # BLAS
     f = lib.cg_dgemm_variant
     f.argtypes = [ctypes.c_int] + [ctypes.c_int64] * 3 + [ctypes.c_double, ctypes.c_void_p] + \
         [ctypes.c_int64] * 2 + [ctypes.c_void_p] + [ctypes.c_int64] * 2 + \
@@ -144,9 +149,10 @@ def test_dot_with_each_variant(lib, dtype, monkeypatch, restore_variants):
     f = cgraph.function([a, b], T.dot(a, b))
     g = cgraph.function([a, c], T.dot(a, c.T))
     record = gemm_tuning.choose(lib, runtime_library.runtime().key)
-    for name in gemm_tuning.variant_names(lib):
+    for name in gemm_tuning.variant_names(lib) + ["BLAS"]:     # BLAS: the kernel declines
         monkeypatch.setenv("CGRAPH_GEMM_VARIANT", name)
-        assert gemm_tuning.apply(lib, record) == {"float32": name, "float64": name}
+        expected = None if name == "BLAS" else name
+        assert gemm_tuning.apply(lib, record) == {"float32": expected, "float64": expected}
         for m, n, k in [(16, 64, 64), (13, 37, 9), (21, 50, 33), (1, 17, 1), (0, 20, 5),
                         (4, 20, 0)]:
             av = rng.standard_normal((m, k)).astype(dtype)
@@ -180,7 +186,7 @@ def test_skinny_products_go_to_a_variant_only_when_it_beats_blas():
     def timer(dtype, variant, shape):
         if shape in ((1, 1, 1), (2, 2, 2), (3, 3, 3)):
             return speed[kind_of[shape]][variant]
-        return 1.0 + variant
+        return 5.0 if variant == -1 else 1.0 + variant
     result = gemm_tuning.measure(names, timer, dtypes=["float32"], shapes=[(9, 9, 9)],
                                  rounds=1, skinny=skinny)["float32"]
     assert result["variant"] == "A"
@@ -225,8 +231,8 @@ def test_measure_takes_the_geometric_mean_over_shapes():
     def timer(dtype, variant, shape):
         calls.append((dtype, variant, shape))
         first_round = len([c for c in calls if c[1:] == (variant, shape)]) == 1
-        base = {"A": 1.0, "B": 1.1, "C": 1.05}[names[variant]]
-        if names[variant] == "C" and shape == (1, 2, 3):
+        base = 3.0 if variant == -1 else {"A": 1.0, "B": 1.1, "C": 1.05}[names[variant]]
+        if variant == 2 and shape == (1, 2, 3):
             base = 2.0
         return base * (50 if first_round else 1)
 
@@ -239,18 +245,20 @@ def test_measure_takes_the_geometric_mean_over_shapes():
                                                               rel=1e-3)
     # rounds=2 asked for, but a best time holds only once CONFIRM_COUNT rounds meet it (the
     # first round, 50x slower, meets none)
-    assert len(calls) == 3 * 3 * (1 + gemm_tuning.CONFIRM_COUNT)
+    assert len(calls) == 3 * (3 + 1) * (1 + gemm_tuning.CONFIRM_COUNT)     # BLAS too
 
 
 def _noisy(true_seconds, seed, burst=None):
     """A timer on a busy machine: each timing the true one, slowed at random (a quarter of them
     by 3% to 60%), never sped up; ``burst(candidate, round)`` True: slowed 2-3x more."""
     import random
-    draw = random.Random(seed)
-    rounds = {}
+    rounds, draws = {}, {}
 
     def timer(dtype, variant, shape):
         r = rounds[(variant, shape)] = rounds.get((variant, shape), 0) + 1
+        # a stream per candidate and shape: the same draws whatever else is timed
+        draw = draws.setdefault((dtype, variant, shape),
+                                random.Random(f"{seed} {dtype} {variant} {shape}"))
         slowed = 1 + (draw.random() < 0.25) * draw.uniform(0.03, 0.6)
         if burst and burst(variant, r):
             slowed *= draw.uniform(2, 3)
@@ -290,7 +298,7 @@ def test_a_noisy_timer_still_gives_the_fastest_variant_and_blas_where_it_wins():
 
     def true_seconds(variant, shape):
         if shape[0] == 9:
-            return {0: 1.04, 1: 1.0, 2: 1.3}[variant] * shape[2]
+            return {-1: 2.0, 0: 1.04, 1: 1.0, 2: 1.3}[variant] * shape[2]
         return 1.0 if variant == -1 else vs_blas[shape[1]] if variant == 2 else 1.5
     for seed in range(20):
         result = gemm_tuning.measure(names, _noisy(true_seconds, seed), dtypes=["float32"],
@@ -308,7 +316,7 @@ def test_a_burst_of_load_on_the_fastest_variant_is_outlasted():
     names = ["A", "B"]
 
     def true_seconds(variant, shape):
-        return {0: 1.0, 1: 1.1}[variant]
+        return {-1: 2.0, 0: 1.0, 1: 1.1}[variant]
     burst = lambda variant, r: variant == 0 and r <= gemm_tuning.ROUNDS   # noqa: E731
     result = gemm_tuning.measure(names, _noisy(true_seconds, 1, burst), dtypes=["float64"],
                                  shapes=[(9, 9, 9)], skinny={})["float64"]
@@ -333,7 +341,7 @@ def test_a_record_made_under_load_is_kept_on_the_call_path_and_retuned_on_demand
     key = runtime_library.runtime().key
     cpu = "FakeVendor family 9 model 9"
     monkeypatch.setattr(gemm_tuning, "cpu_identity", lambda: cpu)
-    path = gemm_tuning.record_path(str(tmp_path), key, cpu, 1)
+    path = gemm_tuning.record_path(str(tmp_path), key, cpu, 1, CORE)
     timed = []
 
     def counting(winner):
@@ -435,7 +443,7 @@ def test_a_tie_goes_to_the_choice_in_force():
     margin), BLAS in force keeps a kind a variant wins by less than the margin; without a
     choice in force a skinny tie goes to the dtype's small variant."""
     names = ["A", "B"]
-    small = {0: 1.0, 1: 1.02}                     # A 2% ahead of B: a tie
+    small = {-1: 2.0, 0: 1.0, 1: 1.02}            # A 2% ahead of B: a tie
     kinds = {"m": [(1, 1, 1)], "n": [(2, 2, 2)], "k": [(3, 3, 3)]}
     vs_blas = {1: {-1: 1.0, 0: 0.97, 1: 0.99},    # m: A 3% faster than BLAS
                2: {-1: 1.0, 0: 0.60, 1: 0.59},    # n: A and B tie, well ahead of BLAS
@@ -465,7 +473,7 @@ def test_a_kind_goes_by_its_shapes_geometric_mean_the_same_way_each_time():
     for second, expected in ((0.99, "A"), (1.15, None)):
         def true_seconds(variant, shape):
             if shape[0] == 9:
-                return 1.0 + variant
+                return 5.0 if variant == -1 else 1.0 + variant
             return 1.0 if variant == -1 else 1.5 if variant == 1 else \
                 (0.85 if shape[2] == 1 else second)
         got = {gemm_tuning.measure(names, _noisy(true_seconds, seed), dtypes=["float64"],
@@ -506,7 +514,7 @@ def test_each_cpu_gets_its_fastest_variant(lib, tmp_path, monkeypatch, one_blas_
         for choice in record["choice"].values():
             assert {kind: s["variant"] for kind, s in choice["skinny"].items()} == \
                 dict.fromkeys("mnk", names[winner])
-        path = gemm_tuning.record_path(str(tmp_path), key, cpu, 1)
+        path = gemm_tuning.record_path(str(tmp_path), key, cpu, 1, CORE)
         assert json.loads(read_sealed(path)) == record
         paths.add(path)
 
@@ -551,7 +559,7 @@ def test_tampered_record_is_rebuilt_with_a_warning(lib, tmp_path, monkeypatch, t
     key = runtime_library.runtime().key
     monkeypatch.setattr(gemm_tuning, "cpu_identity", lambda: "FakeVendor family 1 model 2")
     first = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=fake_timer(0))
-    path = gemm_tuning.record_path(str(tmp_path), key, "FakeVendor family 1 model 2", 1)
+    path = gemm_tuning.record_path(str(tmp_path), key, "FakeVendor family 1 model 2", 1, CORE)
     with open(path, "rb") as f:
         data = f.read()
     with open(path, "wb") as f:
@@ -588,7 +596,7 @@ def test_cache_show_and_verify_see_the_choice(lib, tmp_path, monkeypatch, one_bl
         assert variant in text
     checked, bad = cache.verify_records(str(tmp_path))
     assert checked >= 1 and not bad
-    path = gemm_tuning.record_path(str(tmp_path), key, "FakeVendor family 3 model 4", 1)
+    path = gemm_tuning.record_path(str(tmp_path), key, "FakeVendor family 3 model 4", 1, CORE)
     with open(path, "ab") as f:
         f.write(b" ")
     checked, bad = cache.verify_records(str(tmp_path), quarantine=False)
@@ -600,8 +608,8 @@ def test_cache_show_and_verify_see_the_choice(lib, tmp_path, monkeypatch, one_bl
 def _ship(units, lib, key, cpu, winner):
     """A record made as `cache prebuild` makes it (BLAS on one thread), in ``units``/tuning/."""
     record = gemm_tuning.measure_record(lib, key, gemm_tuning.variant_names(lib), cpu, 1,
-                                        timer=fake_timer(winner))
-    path = gemm_tuning.record_path(str(units), key, cpu, 1)
+                                        timer=fake_timer(winner), core=CORE)
+    path = gemm_tuning.record_path(str(units), key, cpu, 1, CORE)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "wb") as f:
         f.write(seal(json.dumps(record).encode()))
@@ -635,7 +643,7 @@ def test_a_shipped_choice_spares_the_timing(lib, tmp_path, monkeypatch, threads)
         skinny = {kind: s["variant"] for kind, s in choice["skinny"].items()}
         assert skinny == (dict.fromkeys("mnk", names[winner]) if threads == 1 else
                           dict.fromkeys("mnk", None))
-    path = gemm_tuning.record_path(str(tmp_path / "cache"), key, cpu, threads)
+    path = gemm_tuning.record_path(str(tmp_path / "cache"), key, cpu, threads, CORE)
     assert json.loads(read_sealed(path)) == record      # the cache's own record now
     assert gemm_tuning.SHIPPED in gemm_tuning.describe(record)
     monkeypatch.setenv("CGRAPH_CACHE_DIR", str(tmp_path / "cache"))
@@ -808,8 +816,8 @@ def test_the_c_timer_times_threaded_variants(lib):
 @pytest.mark.slow   # a second runtime library compiled: ~8 s of CPU
 def test_an_avx2_only_build_has_the_32_byte_variants(tmp_path):
     """The runtime compiled for a CPU without AVX-512 (gcc -mavx2 -mfma) holds the variants of
-    32-byte vectors only, each agreeing with numpy; timing them picks one (skinny products,
-    which need BLAS's pointers, are left out)."""
+    32-byte vectors of 12 sums only, each agreeing with numpy; timing them picks one
+    (skinny products are left out)."""
     import shutil
     import subprocess
     if not shutil.which("gcc"):
@@ -827,6 +835,7 @@ def test_an_avx2_only_build_has_the_32_byte_variants(tmp_path):
     avx2 = ctypes.CDLL(str(lib_path))
     names = gemm_tuning.variant_names(avx2)
     assert names and all(name.endswith("v32") for name in names)
+    assert "8x3v32" not in names and "12x2v32" not in names     # 24 sums: 32 registers
     for dtype in ("float32", "float64"):
         for variant, name in enumerate(names):
             for m, n, k in SHAPES + [(m, 37, 9) for m in range(1, 14)]:   # every row tail
@@ -835,5 +844,186 @@ def test_an_avx2_only_build_has_the_32_byte_variants(tmp_path):
                 np.testing.assert_allclose(run_variant(avx2, variant, a, np.asfortranarray(b)),
                                            a.astype(np.float64) @ b, *tol(dtype, k),
                                            err_msg=f"{name} {m}x{n}x{k}")
+    runtime_library.set_blas(avx2)        # BLAS is timed beside the tiles
     result = gemm_tuning.measure(names, gemm_tuning.c_timer(avx2), skinny={}, rounds=1)
-    assert result["float32"]["variant"] in names and result["float64"]["variant"] in names
+    for dtype in ("float32", "float64"):
+        assert result[dtype]["tile"] in names and result[dtype]["variant"] in names + [None]
+
+
+# --- BLAS as a candidate for the small products; the BLAS core in the record ---------------
+
+def _small_times(blas, tile_b=1.3):
+    """A timer: on small shapes (m = 9) tile A 1.0, B ``tile_b``, BLAS ``blas``; skinny
+    shapes left to BLAS."""
+    def timer(dtype, variant, shape):
+        if shape[0] == 9:
+            return {-1: blas, 0: 1.0, 1: tile_b}[variant]
+        return 1.0 if variant == -1 else 2.0
+    return timer
+
+
+def test_blas_takes_the_small_products_only_where_it_beats_the_best_tile():
+    """BLAS is timed beside the tiles on the small shapes: 10% faster than the best tile, it
+    takes them (variant None; the best tile kept as "tile", the one skinny ties go to);
+    within the margin (3% faster) or slower, the best tile does; once in force it keeps them
+    while not slower than the tile (no margin to win again)."""
+    names = ["A", "B"]
+    kinds = {"m": [(1, 1, 1)]}
+
+    def run(blas, previous=None):
+        got = gemm_tuning.measure(names, _small_times(blas), dtypes=["float32"],
+                                  shapes=[(9, 9, 9), (9, 9, 5)], skinny=kinds,
+                                  previous=previous)["float32"]
+        return got["variant"], got["tile"], got["scores"]
+    variant, tile, scores = run(0.9)
+    assert (variant, tile) == (None, "A")
+    assert scores == {"BLAS": 1.0, "A": pytest.approx(1 / 0.9, rel=1e-3),
+                      "B": pytest.approx(1.3 / 0.9, rel=1e-3)}
+    assert run(0.97)[:2] == ("A", "A")
+    assert run(1.2)[:2] == ("A", "A")
+    blas_in_force = {"float32": {"variant": None, "tile": "A",
+                                 "skinny": {"m": {"variant": None}}}}
+    assert run(0.97, blas_in_force)[:2] == (None, "A")
+    assert run(1.02, blas_in_force)[:2] == ("A", "A")
+
+
+def test_blas_is_not_given_the_small_products_by_a_tile_slowed_in_every_round():
+    """BLAS 10% faster than the tile's best time, but the tile slowed at random in most
+    rounds (its best time not met again): BLAS's win is not known, the tile stays; a tile
+    whose times agree loses them to BLAS; a clear win (BLAS 25% faster) needs no
+    agreement."""
+    names = ["A"]
+    slow = [1.0, 1.3, 1.2, 1.4, 1.25, 1.35, 1.15, 1.3, 1.45, 1.2, 1.3, 1.4, 1.25, 1.5, 1.3]
+    counts = {}
+
+    def timer(blas, spread):
+        def time(dtype, variant, shape):
+            r = counts[(blas, spread, variant, shape)] = \
+                counts.get((blas, spread, variant, shape), 0) + 1
+            if variant == -1:
+                return blas
+            return slow[(r - 1) % len(slow)] if spread else 1.0
+        return time
+    for blas, spread, expected in ((0.9, True, "A"), (0.9, False, None), (0.75, True, None)):
+        got = gemm_tuning.measure(names, timer(blas, spread), dtypes=["float64"],
+                                  shapes=[(9, 9, 9)], skinny={})["float64"]["variant"]
+        assert got == expected, (blas, spread, got)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_small_kernel_declines_where_blas_was_chosen(lib, dtype, restore_variants):
+    """With BLAS as the small products' variant (-1) cg_<p>gemm_small takes nothing, and a
+    compiled dot still agrees with numpy (through BLAS) on small shapes, tails and empty
+    ones; with a tile it takes them again."""
+    p = "s" if dtype == "float32" else "d"
+    ct, i64, ptr = _CT[dtype], ctypes.c_int64, ctypes.c_void_p
+    small = getattr(lib, f"cg_{p}gemm_small")
+    small.argtypes = [i64, i64, i64, ct, ptr, i64, i64, ptr, i64, i64, ct, ptr]
+    small.restype = ctypes.c_int
+    setter = getattr(lib, f"cg_set_{p}gemm_variant")
+    setter.argtypes, setter.restype = [ctypes.c_int], ctypes.c_int
+    a, b = (T.matrix(name, dtype=dtype) for name in "ab")
+    f = cgraph.function([a, b], T.dot(a, b))
+    for variant, takes in ((-1, 0), (0, 1)):
+        assert setter(variant) == 1
+        av = rng.standard_normal((16, 64)).astype(dtype)
+        bv = rng.standard_normal((64, 64)).astype(dtype)
+        c = np.zeros((16, 64), dtype)
+        assert small(16, 64, 64, 1, av.ctypes.data, 64, 1, bv.ctypes.data, 64, 1, 0,
+                     c.ctypes.data) == takes
+        if takes:
+            np.testing.assert_allclose(c, av.astype(np.float64) @ bv, *tol(dtype, 64))
+        for m, n, k in [(16, 64, 64), (13, 37, 9), (1, 17, 1), (0, 20, 5), (4, 20, 0)]:
+            av = rng.standard_normal((m, k)).astype(dtype)
+            bv = rng.standard_normal((k, n)).astype(dtype)
+            out = f(av, bv)
+            assert out.dtype == dtype and out.shape == (m, n)
+            np.testing.assert_allclose(out, av.astype(np.float64) @ bv, *tol(dtype, max(k, 1)))
+
+
+def test_blas_for_the_small_products_shows_in_the_record_and_cache_show(
+        lib, tmp_path, monkeypatch, one_blas_thread):
+    """A record where BLAS won the small products says so ("BLAS", with the best tile's
+    score) in describe() and `cache show`, and the runtime applies it (-1)."""
+    key = runtime_library.runtime().key
+    monkeypatch.setattr(gemm_tuning, "cpu_identity", lambda: "FakeVendor family 4 model 4")
+    record = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=fake_timer(0, blas=0.5))
+    assert {d: c["variant"] for d, c in record["choice"].items()} == \
+        {"float32": None, "float64": None}
+    assert record["blas_core"] == CORE
+    assert gemm_tuning.describe(record).startswith("small-GEMM tiles: float32 BLAS, skinny ")
+    monkeypatch.setenv("CGRAPH_CACHE_DIR", str(tmp_path))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cache_cli.main(["show"]) == 0
+    assert "float64 BLAS, skinny" in out.getvalue()
+    assert "time relative to the fastest (geometric mean): BLAS 1.00" in out.getvalue()
+    try:
+        assert gemm_tuning.apply(lib, record) == {"float32": None, "float64": None}
+        assert gemm_tuning.chosen()["variants"] == {"float32": None, "float64": None}
+        assert "float32 BLAS" in gemm_tuning.describe()
+    finally:
+        gemm_tuning.apply(lib, gemm_tuning.choose(lib, key))
+
+
+def test_a_record_timed_against_another_blas_core_is_timed_again(lib, tmp_path, monkeypatch,
+                                                                 one_blas_thread):
+    """OpenBLAS's core (OPENBLAS_CORETYPE=Haswell on a machine whose own is SkylakeX) is part
+    of the record's identity: each core gets its own record, timed against it; a record
+    without the core (the format before it) or naming another one where this core's should
+    be is set aside with a warning and timed again."""
+    key = runtime_library.runtime().key
+    cpu = "FakeVendor family 6 model 6"
+    monkeypatch.setattr(gemm_tuning, "cpu_identity", lambda: cpu)
+    timed = []
+
+    def counting(*args):
+        timed.append(args)
+        return fake_timer(0)(*args)
+    records = {}
+    for core in ("Haswell", "SkylakeX"):
+        monkeypatch.setattr(blas_pointers, "blas_core", lambda core=core: core)
+        timed.clear()
+        records[core] = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=counting)
+        assert timed and records[core]["blas_core"] == core
+        assert gemm_tuning.record_path(str(tmp_path), key, cpu, 1, "Haswell") != \
+            gemm_tuning.record_path(str(tmp_path), key, cpu, 1, "SkylakeX")
+    timed.clear()
+    assert gemm_tuning.choose(lib, key, root=str(tmp_path), timer=counting) == \
+        records["SkylakeX"] and not timed
+    path = gemm_tuning.record_path(str(tmp_path), key, cpu, 1, "SkylakeX")
+    for n, tampered in enumerate(({k: v for k, v in records["SkylakeX"].items()
+                                   if k != "blas_core"},
+                                  dict(records["SkylakeX"], blas_core="Haswell"))):
+        with open(path, "wb") as f:
+            f.write(seal(json.dumps(tampered).encode()))
+        timed.clear()
+        with warnings.catch_warnings(record=True) as caught:     # (said once per path)
+            warnings.simplefilter("always")
+            again = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=counting)
+        assert [str(w.message) for w in caught if "another runtime library, CPU or BLAS"
+                in str(w.message)] or n > 0
+        assert timed and again["blas_core"] == "SkylakeX"
+        assert len(os.listdir(tmp_path / "quarantine")) == n + 1
+
+
+def test_the_blas_core_is_openblas_s_own_name():
+    """blas_core() reads openblas_get_corename from the BLAS in use: the core
+    OPENBLAS_CORETYPE names where it is set."""
+    core = blas_pointers.blas_core()
+    assert core is None or (isinstance(core, str) and core)
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    if forced and core is not None:
+        assert core.lower() == forced.lower()
+
+
+def test_avx512vl_builds_the_32_byte_tiles_of_24_sums(lib):
+    """On AVX-512 with VL (32 ymm registers) the 32-byte tiles of 24 sums are compiled beside
+    the 64-byte ones; those of 12 sums (AVX2's 16 registers) are not."""
+    names = gemm_tuning.variant_names(lib)
+    if not any(n.endswith("v64") for n in names):
+        pytest.skip("no AVX-512 here")
+    with open("/proc/cpuinfo") as f:
+        vl = " avx512vl" in f.read()
+    assert ("8x3v32" in names and "12x2v32" in names) == vl
+    assert "6x2v32" not in names and "3x4v32" not in names

@@ -607,7 +607,7 @@ def apply(lib, record: dict) -> Dict[str, str]:
     skinny_threads(max(1, record.get("blas_threads") or 1))
     _applied.clear()
     _applied.update(variants=picked, skinny=skinny, forced=bool(forced), cpu=record.get("cpu"),
-                    source=record.get("source"))
+                    source=record.get("source"), blas_core=record.get("blas_core"))
     return picked
 
 
@@ -653,7 +653,9 @@ def describe(record_or_choice: Optional[dict] = None) -> str:
             how += (f" ({record_or_choice['load_per_core']} of the CPUs busy with other "
                     f"processes, timings spread {record_or_choice.get('spread')}x)")
         how += "; `python -m cgraph cache retune` on a quiet machine times it again"
-    return f"small-GEMM tiles: {text} ({how} on {record_or_choice.get('cpu')})"
+    core = record_or_choice.get("blas_core")
+    against = f", against OpenBLAS's {core} kernels" if core else ""
+    return f"small-GEMM tiles: {text} ({how} on {record_or_choice.get('cpu')}{against})"
 
 
 def records(root: str) -> List[Tuple[str, object]]:

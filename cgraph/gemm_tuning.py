@@ -32,9 +32,11 @@ threads leaves it to BLAS (cg_set_gemm_skinny_threads).
 
 BLAS is a candidate for the small products too: where it beats the best tile by 5% over
 SHAPES (the skinny kinds' rule, the roles swapped), the small kernel declines them and BLAS
-runs (the record's variant is None, "BLAS" in `cache show`). On a Zen 4 its SkylakeX kernels
-did (f32 1.22x, f64 1.13x faster than the best tile, geometric means; on a Zen 5 3-20% on
-W7's shapes).
+runs (the record's variant is None, "BLAS" in `cache show`; the best tile stays as "tile",
+the one skinny ties go to). On a Zen 4 OpenBLAS's SkylakeX kernels, called from C, did: the
+best tile took 1.18-1.22x BLAS's time in float32, 1.17-1.18x in float64 (geometric means,
+four timings; on a Zen 5 BLAS was 3-20% ahead on W7's shapes). Under load the tile's times
+seldom agree and 1.2x is short of SKINNY_CLEAR: such a record keeps the tile until retuned.
 
 ``CGRAPH_GEMM_VARIANT=<name>`` forces one variant (or ``BLAS``) for both dtypes (to compare
 them);

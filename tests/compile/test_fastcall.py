@@ -221,7 +221,13 @@ def test_installed_call_slot_passes_every_call_on():
         for args in ((a,) * 40, (a,)):                       # 40: the arguments on the heap
             assert message_of(f, *args) == message_of(slow, *args)
         Function.__call__ = method                          # CPython's slot again
+    try:
+        Function.__call__ = lambda self, *args: "patched"   # the installed slot is gone
+        assert f(a, b) == "patched"
+    finally:
+        Function.__call__ = method
     assert module.install_call(Function) is True
+    assert_same(f(a, b), a * b)
 
     class Other:
         def __call__(self):

@@ -8,7 +8,9 @@ and broadcastable pattern, and does all of ``Function.__call__`` in C. Any other
 declines (returns ``FALLBACK``) before doing anything, and the Python path runs: argument
 conversion, the usual error messages, keyword arguments, profiling. The extension's
 ``CallMethod`` becomes ``Function.__call__`` once a first Caller exists, so ``f(x)`` reaches
-the Caller without a Python frame (function.py, ``_install_call_method``).
+the Caller without a Python frame (function.py, ``_install_call_method``); it reads the
+Caller from the ``_fast_call`` slot at its offset, and Function's call slot calls it without
+CPython's generic slot (``install_call``): ~55 ns of a ~0.4 us W5 call.
 
 Not covered (Python path): keyword arguments, values that need converting (Python scalars,
 lists, other dtypes, non-contiguous or byte-swapped arrays, ndarray subclasses), missing

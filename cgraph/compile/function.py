@@ -348,6 +348,10 @@ class Function:
     takes most calls, checks in either case: its checks cost nanoseconds.)
     """
 
+    # _fast_call (the Caller, or None) is a slot: the C Function.__call__ reads it at its
+    # offset instead of through getattr (see _install_call_method).
+    __slots__ = ("_fast_call", "__dict__", "__weakref__")
+
     _module_key = None    # the module recorded for the user's graph (see __init__)
     _requested_mode = None  # the Mode instance given to function(), for f.maker.mode
     _graph_key = None     # the pre-key of the user's graph, if it has one
@@ -732,7 +736,12 @@ def _install_call_method() -> None:
     module = call_path_extension()
     make = getattr(module, "CallMethod", None) if module is not None else None
     if make is not None:
-        Function.__call__ = make(Function._call_python, "_fast_call")
+        Function.__call__ = make(Function._call_python, "_fast_call", Function)
+        # and f(x) calls it without CPython's generic slot (its lookup of __call__ and copy
+        # of the arguments: ~30 ns a call)
+        install = getattr(module, "install_call", None)
+        if install is not None:
+            install(Function)
     _call_method_installed = True
 
 

@@ -161,6 +161,83 @@ def test_call_method_in_c_behaves_as_the_python_method():
         Function.__call__()                                 # no instance: the Python path's error
 
 
+def test_call_slot_reads_the_caller_slot_and_falls_back_to_getattr():
+    """The C __call__ reads an instance's Caller at the offset of the _fast_call slot for
+    instances of exactly the class it was given; a subclass's instance, a class without
+    such a slot and an unset slot take getattr, with getattr's error."""
+    from cgraph.compile.function import Function
+    x = T.dvector("x")
+    f = function([x], x * 2 + 1)
+    assert type(Function.__dict__["_fast_call"]).__name__ == "member_descriptor"
+    a = np.arange(3.0)
+    module = fastcall.extension()
+    by_slot = module.CallMethod(Function._call_python, "_fast_call", Function)
+    assert_same(by_slot(f, a), a * 2 + 1)
+    saved = f._fast_call
+    try:
+        f._fast_call = None                                 # read at the offset: no Caller
+        assert_same(by_slot(f, a), a * 2 + 1)               # so the Python path
+        del f._fast_call                                    # an unset slot: getattr's error
+        with pytest.raises(AttributeError, match="_fast_call"):
+            by_slot(f, a)
+    finally:
+        f._fast_call = saved
+
+    class Sub(Function):                                    # not exactly the class: getattr
+        pass
+    g = function([x], x - 1)
+    g.__class__ = Sub
+    assert_same(g(a), a - 1)
+    assert_same(by_slot(g, a), a - 1)
+
+    class NoSlot:                                           # no slot of that name: getattr
+        def __init__(self, caller):
+            self._fast_call = caller
+
+        def _call_python(self, *args, **kwargs):
+            return "python path"
+    plain = module.CallMethod(NoSlot._call_python, "_fast_call", NoSlot)
+    assert_same(plain(NoSlot(f._fast_call), a), a * 2 + 1)
+    assert plain(NoSlot(None), a) == "python path"
+
+
+def test_installed_call_slot_passes_every_call_on():
+    """Function's call slot (install_call) calls its CallMethod with the instance and the
+    arguments: positional, keywords, more arguments than fit on its stack; assigning
+    Function.__call__ gives CPython's slot back, and install_call takes only a Python class
+    whose __call__ is a CallMethod."""
+    from cgraph.compile.function import Function
+    x, y = T.dvector("x"), T.dvector("y")
+    f = function([x, y], x * y, name="f")
+    slow = slow_twin(f)
+    a, b = np.arange(3.0), np.full(3, 2.0)
+    module = fastcall.extension()
+    method = Function.__dict__["__call__"]
+    assert module.install_call(Function) is True
+    for _ in range(2):
+        assert_same(f(a, b), a * b)
+        assert_same(f(a, y=b), a * b)
+        assert_same(f(y=b, x=a), a * b)
+        for args in ((a,) * 40, (a,)):                       # 40: the arguments on the heap
+            assert message_of(f, *args) == message_of(slow, *args)
+        Function.__call__ = method                          # CPython's slot again
+    try:
+        Function.__call__ = lambda self, *args: "patched"   # the installed slot is gone
+        assert f(a, b) == "patched"
+    finally:
+        Function.__call__ = method
+    assert module.install_call(Function) is True
+    assert_same(f(a, b), a * b)
+
+    class Other:
+        def __call__(self):
+            return 1
+    assert module.install_call(Other) is False              # its __call__: no CallMethod
+    assert Other()() == 1
+    with pytest.raises(TypeError):
+        module.install_call(int)                            # not a Python class
+
+
 # --- declined calls keep the Python path's behaviour and messages -----------------------------
 
 def test_declined_calls_give_the_same_results_and_messages():

@@ -531,7 +531,8 @@ CG_MATH_INLINE double cg_log1p_unit(double e)
     const double f = upper ? fma(e, 0.5, -0.5) : e;
     /* k ln2 in two parts, chosen rather than multiplied by k: the FMA/multiply pipes bound
      * W1's loop, which a select does not use (bit for bit the results of k * ln2) */
-    const double ln2_hi = upper ? 0x1.62e42fefa39efp-1 : 0.0, ln2_lo = upper ? 0x1.abc9e3b39803fp-56 : 0.0;
+    const double ln2_hi = upper ? 0x1.62e42fefa39efp-1 : 0.0;
+    const double ln2_lo = upper ? 0x1.abc9e3b39803fp-56 : 0.0;
     const double s = f / (2.0 + f), z = s * s;
     double pz = 0x1.3587371ccaae7p-3;
     pz = fma(pz, z, 0x1.390565d08943ep-3);

@@ -69,7 +69,15 @@ float powf(float, float);
  * vector's loads above the first one's store only when the row's pointers are restrict
  * parameters (restrict locals loaded from cg_p do not tell it). W1's fused sigmoid/softplus
  * kernel on Zen 5, in cache: float64 21%, float32 12% faster (either change alone 0-9%);
- * with 32 vector registers the interleaving spills nothing there. */
+ * with 32 vector registers the interleaving spills nothing there.
+ * Zen 4 runs a 64-byte instruction on both halves of its 32-byte units, yet the same choices
+ * win there too (W1's loop at 2e5 elements, paired medians in one process): 32-byte vectors
+ * 28% (float32) and 32% (float64) slower, and without the unrolling and the scheduling 11%
+ * and 14% slower; both loops are bound by the FMA/multiply pipes (1e6 elements: 1.8x and
+ * 1.4x the time of a loop that only reads the five inputs and writes the output). gcc's
+ * register-pressure-aware scheduling (sched-pressure) halves the unrolled float32 loop's
+ * spills there but runs 2-5% slower; streaming (non-temporal) stores of the output through an
+ * L1 block were 13-40% slower at 1e6 and 1e7 elements. */
 #if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
 #define CG_WIDE_LOOP __attribute__((target("prefer-vector-width=512"), optimize("schedule-insns")))
 #define CG_UNROLL_ROW _Pragma("GCC unroll 2")
@@ -414,8 +422,12 @@ CG_MATH_INLINE float cg_expf(float x)
 
 /* exp(t) for t <= 0 (or NaN), as sigmoid and softplus need it (t = -|x|): cg_expf's reduction
  * and polynomial, bit for bit the same results, in fewer instructions (W1's float32 loop is
- * bound by its FP ports): one clamp, and p 2^n as (p 2^(n + 32)) 2^-32, the first product
- * exact (2^(n + 32) is normal for n >= -150), the second rounding once as cg_expf's does. */
+ * bound by its FP ports): one clamp, and p 2^n as (2^-32 p) 2^(n + 32), 2^(n + 32) normal
+ * for n >= -150, the one product rounding as cg_expf's does. 2^-32 p comes out of the
+ * polynomial itself, its coefficients scaled by 2^-32: every step is 2^-32 times cg_expf's,
+ * exactly (no intermediate is near the subnormals), and saves the multiplication by 2^-32:
+ * the FMA/multiply pipes bound W1's loop (with cg_log1p_unitf's selects, 31 FMA/multiply
+ * instructions per vector instead of 34; float64: 44 instead of 47). */
 CG_MATH_INLINE float cg_expf_nonpos(float t)
 {
     /* below -104 exp rounds to 0 in any case; as maxps computes it, so NaN passes */
@@ -427,10 +439,10 @@ CG_MATH_INLINE float cg_expf_nonpos(float t)
     const float nf = shifted - (0x1.8p23f + 159.0f);
     float r = fmaf(-nf, 0x1.62e4p-1f, tc);
     r = fmaf(-nf, 0x1.7f7d1cp-20f, r);
-    const float q = fmaf(fmaf(fmaf(fmaf(0x1.6ab98p-10f, r, 0x1.126d0cp-7f), r, 0x1.55589ap-5f),
-                              r, 0x1.55540ap-3f), r, 0x1.fffffap-2f);
-    const float p = fmaf(fmaf(q, r, 1.0f), r, 1.0f);
-    return (p * cg_float_of_bits(cg_bits_of_float(shifted) << 23)) * 0x1p-32f;
+    const float q = fmaf(fmaf(fmaf(fmaf(0x1.6ab98p-42f, r, 0x1.126d0cp-39f), r, 0x1.55589ap-37f),
+                              r, 0x1.55540ap-35f), r, 0x1.fffffap-34f);
+    const float p = fmaf(fmaf(q, r, 0x1p-32f), r, 0x1p-32f);   /* 2^-32 e^r */
+    return p * cg_float_of_bits(cg_bits_of_float(shifted) << 23);
 }
 /* -|x| as one OR of the sign bit (fabs then negate is two instructions in a vector loop) */
 CG_MATH_INLINE float cg_neg_absf(float x) { return cg_float_of_bits(cg_bits_of_float(x) | 0x80000000u); }
@@ -478,7 +490,9 @@ CG_MATH_INLINE float cg_log1pf(float x)
  * the correctly rounded result (tests/codegen/test_vecmath64.py, against mpmath: dense sweeps
  * measured 2 ulps at most for either). On AVX-512 (Rocket Lake, under load) W1's float64
  * loop ran 7% faster than on libmvec's exp and log1p: it is bound by the FP ports, and the
- * divisions (one each) overlap with them; replacing them by Newton steps was slower. */
+ * divisions (one each) overlap with them; replacing them by Newton steps was slower, and so
+ * was a 32-entry table of 2^(j/32) with a degree-6 polynomial (Zen 4: 7-15% slower, its
+ * gathers costing more than the 5 FMAs it saves). */
 CG_MATH_INLINE double cg_exp_nonpos(double t)
 {
     /* t clamped to -746, where exp rounds to 0 in any case (n below >= -1077); as maxpd
@@ -493,21 +507,23 @@ CG_MATH_INLINE double cg_exp_nonpos(double t)
     double r = fma(-nf, 0x1.62e42fefa39efp-1, tc);
     r = fma(-nf, 0x1.abc9e3b39803fp-56, r);
     /* e^r = 1 + r + r^2 q(r), q of degree 9: relative error 1.6e-17 (0.15 ulp; degree 10
-     * makes it 3e-19 but costs W1's loop 4%: the FMA ports, not memory, bound it) */
-    double q = 0x1.af389ecfc4b9cp-26;
-    q = fma(q, r, 0x1.28917c89a43a7p-22);
-    q = fma(q, r, 0x1.71de0db2f6b19p-19);
-    q = fma(q, r, 0x1.a019b9149a41cp-16);
-    q = fma(q, r, 0x1.a01a01a7c2efep-13);
-    q = fma(q, r, 0x1.6c16c17889ef1p-10);
-    q = fma(q, r, 0x1.11111111109b5p-7);
-    q = fma(q, r, 0x1.5555555553d68p-5);
-    q = fma(q, r, 0x1.5555555555556p-3);
-    q = fma(q, r, 0x1.0000000000001p-1);
-    const double p = fma(fma(r, q, 1.0), r, 1.0);
-    /* p 2^n as (p 2^(n + 64)) 2^-64: the first product exact (2^(n + 64) is normal for
-     * n >= -1077), the second rounds once, to a subnormal or 0 below 2^-1022 */
-    return (p * cg_double_of_bits(cg_bits_of_double(shifted) << 52)) * 0x1p-64;
+     * makes it 3e-19 but costs W1's loop 4%: the FMA ports, not memory, bound it). Computed
+     * as 2^-64 e^r, every coefficient scaled by 2^-64: each step is exactly 2^-64 times the
+     * unscaled one (nothing comes near the subnormals), one multiplication fewer below. */
+    double q = 0x1.af389ecfc4b9cp-90;
+    q = fma(q, r, 0x1.28917c89a43a7p-86);
+    q = fma(q, r, 0x1.71de0db2f6b19p-83);
+    q = fma(q, r, 0x1.a019b9149a41cp-80);
+    q = fma(q, r, 0x1.a01a01a7c2efep-77);
+    q = fma(q, r, 0x1.6c16c17889ef1p-74);
+    q = fma(q, r, 0x1.11111111109b5p-71);
+    q = fma(q, r, 0x1.5555555553d68p-69);
+    q = fma(q, r, 0x1.5555555555556p-67);
+    q = fma(q, r, 0x1.0000000000001p-65);
+    const double p = fma(fma(r, q, 0x1p-64), r, 0x1p-64);   /* 2^-64 e^r */
+    /* p 2^n as (2^-64 p) 2^(n + 64), 2^(n + 64) normal for n >= -1077: the one product
+     * rounds once, to a subnormal or 0 below 2^-1022 */
+    return p * cg_double_of_bits(cg_bits_of_double(shifted) << 52);
 }
 /* log1p(e) for e in [0, 1] (or NaN), as cg_log1p_unitf: 1 + e = 2^k (1 + f) with f = e
  * (k = 0) below 1/2 and f = (e - 1) / 2 (k = 1) above, both exact; log(1 + f) =
@@ -517,7 +533,11 @@ CG_MATH_INLINE double cg_exp_nonpos(double t)
 CG_MATH_INLINE double cg_log1p_unit(double e)
 {
     const int upper = e >= 0.5;
-    const double f = upper ? fma(e, 0.5, -0.5) : e, kf = upper ? 1.0 : 0.0;
+    const double f = upper ? fma(e, 0.5, -0.5) : e;
+    /* k ln2 in two parts, chosen rather than multiplied by k: the FMA/multiply pipes bound
+     * W1's loop, which a select does not use (bit for bit the results of k * ln2) */
+    const double ln2_hi = upper ? 0x1.62e42fefa39efp-1 : 0.0;
+    const double ln2_lo = upper ? 0x1.abc9e3b39803fp-56 : 0.0;
     const double s = f / (2.0 + f), z = s * s;
     double pz = 0x1.3587371ccaae7p-3;
     pz = fma(pz, z, 0x1.390565d08943ep-3);
@@ -527,8 +547,7 @@ CG_MATH_INLINE double cg_log1p_unit(double e)
     pz = fma(pz, z, 0x1.999999997cd24p-2);
     pz = fma(pz, z, 0x1.555555555556dp-1);
     const double hfsq = 0.5 * f * f;
-    return fma(kf, 0x1.62e42fefa39efp-1,
-               f - (hfsq - fma(s, fma(z, pz, hfsq), kf * 0x1.abc9e3b39803fp-56)));
+    return ln2_hi + (f - (hfsq - fma(s, fma(z, pz, hfsq), ln2_lo)));
 }
 
 /* sigmoid and softplus in forms that never overflow and have no branch, so loops calling
@@ -551,16 +570,19 @@ CG_MATH_INLINE double cg_softplus(double x) { return (x > 0 ? x : 0.0) + cg_log1
  * f = e (k = 0) below 1/2 and f = (e - 1) / 2 (k = 1) above, both exact, so no rounding
  * error of 1 + e needs carrying; log(1 + f) as in cg_log1pf, with R refitted for s <= 1/5
  * (scripts/fit_vecmath.py). One division, no select on the computed value (tiny e gives e
- * exactly, subnormals too), so softplus loops vectorise lean: softplus within 2 ulps. */
+ * exactly, subnormals too), so softplus loops vectorise lean: softplus within 2 ulps. (As
+ * 2s + s R(s^2), three FMAs fewer, softplus measured 2.8 ulps over all floats: beyond it.) */
 CG_MATH_INLINE float cg_log1p_unitf(float e)
 {
     const int upper = e >= 0.5f;
-    const float f = upper ? fmaf(e, 0.5f, -0.5f) : e, kf = upper ? 1.0f : 0.0f;
+    const float f = upper ? fmaf(e, 0.5f, -0.5f) : e;
+    /* k ln2 selected, not multiplied, as in cg_log1p_unit */
+    const float ln2_hi = upper ? 0x1.62e4p-1f : 0.0f, ln2_lo = upper ? 0x1.7f7d1cp-20f : 0.0f;
     const float s = f / (2.0f + f), z = s * s;
     const float rz = z * fmaf(fmaf(fmaf(0x1.ed89a2p-3f, z, 0x1.23e9bap-2f), z, 0x1.999bdcp-2f),
                               z, 0x1.555554p-1f);
     const float hfsq = 0.5f * f * f;
-    return fmaf(kf, 0x1.62e4p-1f, f - (hfsq - fmaf(s, hfsq + rz, kf * 0x1.7f7d1cp-20f)));
+    return ln2_hi + (f - (hfsq - fmaf(s, hfsq + rz, ln2_lo)));
 }
 CG_MATH_INLINE float cg_softplusf(float x) { return (x > 0 ? x : 0.0f) + cg_log1p_unitf(cg_expf_nonpos(cg_neg_absf(x))); }
 

@@ -20,13 +20,15 @@ rng = np.random.default_rng(3)
 _CT = {"float32": ctypes.c_float, "float64": ctypes.c_double}
 
 # (m, k, n): W2's forward and weight-gradient products, each result width J takes (n <= 4, 8,
-# 12, and 13 which it leaves), row tails of both forms (m odd, m % 32), k tails (k % 16, % 8),
-# one row, k = 1, and products small enough that the small kernel is tried first; W4's h W.T
-# (a minibatch times a transposed B: any n, by blocks of 12 columns, the last one partial),
+# 10, 12, and 13 which it leaves; 9 with a zero column of 10), row tails of both forms (m odd,
+# m % 32), k tails (k % 16, % 8), one row, k = 1, and products small enough that the small
+# kernel is tried first; W4's h W.T (a minibatch times a transposed B: any n, by blocks of 12
+# columns, the last one partial: 10 of 22),
 # and a batch of 33 rows, which that case leaves.
 SHAPES = [(600, 784, 10), (784, 600, 10), (37, 70, 1), (45, 33, 5), (100, 64, 8),
           (70, 40, 12), (9, 1000, 13), (1, 784, 10), (600, 1, 10), (31, 16, 3), (3, 7, 8),
-          (20, 500, 784), (19, 40, 30), (33, 64, 20)]
+          (50, 64, 9), (40, 37, 10), (20, 500, 784), (19, 40, 30), (20, 64, 22),
+          (33, 64, 20)]
 
 
 @pytest.fixture(scope="module")

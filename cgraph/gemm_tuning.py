@@ -22,7 +22,8 @@ timing first, and its timings, disturbed by them, chose differently). A new timi
 The same timings decide who runs skinny products too large for the small kernel (one side
 at most 32, e.g. a minibatch of 20 times a 784 x 500 layer): a variant where it beats BLAS on
 this CPU by 5% over the kind's shapes (geometric mean; operands evicted from the caches
-first, as a layer's weights are), else BLAS.
+first, as a layer's weights are; the weight gradients' kind added into C, as an update adds
+them: UPDATE_SHAPES), else BLAS.
 When BLAS runs on several threads the variants are timed on as many (the kernel splits a
 product among the threads a module gives it), and a module that gives a product fewer
 threads leaves it to BLAS (cg_set_gemm_skinny_threads).

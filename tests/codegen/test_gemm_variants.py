@@ -762,8 +762,8 @@ def test_the_c_timer_times_every_candidate_warm_and_cold(lib):
 
 
 def test_the_k_kind_is_timed_as_an_update():
-    """The skinny products summed over a minibatch (kind "k": a weight gradient) are timed
-    cold and added into C (mode 2, CG_TIME_UPDATE), as an update adds them into the weights;
+    """The skinny products summed over a minibatch (kind "k": a weight gradient x.T d) are
+    timed as an update runs them (mode 2, CG_TIME_UPDATE: cold, A transposed, added into C);
     the other skinny kinds cold with C only written (1), small products warm (0)."""
     calls = []
 
@@ -786,15 +786,18 @@ def test_the_k_kind_is_timed_as_an_update():
 
 
 def test_the_c_timer_times_an_update(lib):
-    """cg_<p>gemm_time_threads in mode 2 (the product added into an evicted C) gives a
-    positive time for BLAS (-1) and every variant, at a k-kind shape with a partial tile."""
+    """cg_<p>gemm_time_threads in mode 2 (A transposed, the product added into an evicted C)
+    gives a positive time for BLAS (-1) and every variant, at a k-kind shape with a partial
+    tile, on one thread and on two; an unknown variant is an error (-1)."""
     names = gemm_tuning.variant_names(lib)
     for p in "sd":
         f = getattr(lib, f"cg_{p}gemm_time_threads")
         f.restype = ctypes.c_double
         f.argtypes = [ctypes.c_int] + [ctypes.c_int64] * 4 + [ctypes.c_int, ctypes.c_int]
         for variant in [-1] + list(range(len(names))):
-            assert 0 < f(variant, 37, 45, 20, 1, 2, 1) < 1
+            for threads in (1, 2):
+                assert 0 < f(variant, 37, 45, 20, 1, 2, threads) < 1
+        assert f(len(names), 37, 45, 20, 1, 2, 1) == -1
 
 
 def test_skinny_products_timed_against_a_multithreaded_blas(lib, tmp_path, monkeypatch,

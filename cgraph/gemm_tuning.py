@@ -25,7 +25,8 @@ timing first, and its timings, disturbed by them, chose differently). A new timi
 The same timings decide who runs skinny products too large for the small kernel (one side
 at most 32, e.g. a minibatch of 20 times a 784 x 500 layer): a variant where it beats BLAS on
 this CPU by 5% over the kind's shapes (geometric mean; operands evicted from the caches
-first, as a layer's weights are), else BLAS.
+first, as a layer's weights are; the weight gradients' kind x.T d added into C, as an
+update adds them: UPDATE_SHAPES), else BLAS.
 When BLAS runs on several threads the variants are timed on as many (the kernel splits a
 product among the threads a module gives it), and a module that gives a product fewer
 threads leaves it to BLAS (cg_set_gemm_skinny_threads).
@@ -70,6 +71,13 @@ SKINNY_SHAPES: Dict[str, Tuple[Tuple[int, int, int], ...]] = {
     "n": ((600, 10, 784), (500, 20, 300)),
     "k": ((784, 500, 20), (300, 256, 32))}
 SKINNY_KINDS = ("m", "n", "k")
+# A weight gradient summed over a minibatch, x.T d, is added into the weights (an update:
+# Gemm's beta = 1, the weights out of L2), so the "k" kind is timed so (c_timer; A the
+# transposed view, which the tiles copy by rows): timed with A by rows and C only written,
+# the tiles tied or beat OpenBLAS on a Zen 4 (6x4v64: 0.93-1.05x its time) where in the steps
+# of W3 and W4 they lost to it by 1-12%; timed as an update, 6x4v64 took 1.08-1.13x
+# OpenBLAS's time in float32, 0.96-1.05x in float64.
+UPDATE_SHAPES = frozenset(SKINNY_SHAPES["k"])
 SKINNY_MARGIN = 0.95        # a variant takes a kind from BLAS only when 5% faster: noise
 # A variant this much faster than BLAS takes the kind even when BLAS's rounds do not agree
 # (under load): BLAS would have to be slowed by a quarter in every round, and the variants
@@ -147,8 +155,9 @@ def cpu_identity() -> str:
 def c_timer(lib, cold: bool = False, threads: int = 1) -> Timer:
     """Times a variant (-1: BLAS) in C (cg_<p>gemm_time_threads): warm, the product repeated to
     take about SECONDS_PER_TIMING at 50 GFLOP/s; ``cold``, once, its operands evicted from the
-    caches first (a layer's weights, met once per training step); a variant as it runs on
-    ``threads`` threads, BLAS on its own."""
+    caches first (a layer's weights, met once per training step), and for UPDATE_SHAPES
+    run as an update (cg_<p>gemm_time's CG_TIME_UPDATE: A transposed, added into C); a
+    variant as it runs on ``threads`` threads, BLAS on its own."""
     functions = {}
     for dtype, p in _PREFIX.items():
         f = getattr(lib, f"cg_{p}gemm_time_threads")
@@ -160,7 +169,8 @@ def c_timer(lib, cold: bool = False, threads: int = 1) -> Timer:
         """Seconds per product of variant (-1: BLAS) on shape."""
         m, n, k = shape
         reps = 1 if cold else max(1, int(SECONDS_PER_TIMING * 5e10 / (2 * m * n * k)))
-        seconds = functions[dtype](variant, m, n, k, reps, int(cold), threads)
+        mode = (2 if shape in UPDATE_SHAPES else 1) if cold else 0
+        seconds = functions[dtype](variant, m, n, k, reps, mode, threads)
         if seconds < 0:
             raise MemoryError(f"cgraph: cannot time the small-GEMM variant {variant}")
         return seconds / reps

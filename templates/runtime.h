@@ -1066,7 +1066,8 @@ CG_API double cg_dgemm_time_threads(int variant, int64_t m, int64_t n, int64_t k
                                     int cold, int nthreads);
 /* Skinny products past the small limit (one side at most 32): BLAS (-1, the default) or a
  * variant, per kind (0: m, 1: n, 2: k small), chosen by timing both (cg_<p>gemm_time, variant
- * -1: BLAS; cold: the operands evicted from the caches before each run). */
+ * -1: BLAS; cold: the operands evicted from the caches before each run; 2: evicted, and the
+ * product added to C, as an update's gradient is). */
 CG_API int cg_set_sgemm_skinny_variant(int kind, int variant);
 CG_API int cg_set_dgemm_skinny_variant(int kind, int variant);
 /* The threads they were timed on (variants on as many as BLAS runs): a product given fewer

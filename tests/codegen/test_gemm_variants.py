@@ -769,6 +769,45 @@ def test_the_c_timer_times_every_candidate_warm_and_cold(lib):
                 timer(dtype, len(names), (5, 40, 7))
 
 
+def test_the_k_kind_is_timed_as_an_update():
+    """The skinny products summed over a minibatch (kind "k": a weight gradient x.T d) are
+    timed as an update runs them (mode 2, CG_TIME_UPDATE: cold, A transposed, added into C);
+    the other skinny kinds cold with C only written (1), small products warm (0)."""
+    calls = []
+
+    class FakeLib:
+        def __getattr__(self, name):
+            def time_threads(variant, m, n, k, reps, mode, threads):
+                calls.append(((m, n, k), mode))
+                return 1e-4 * reps
+            return time_threads
+    cold = gemm_tuning.c_timer(FakeLib(), cold=True)
+    warm = gemm_tuning.c_timer(FakeLib())
+    for kind, shapes in gemm_tuning.SKINNY_SHAPES.items():
+        for shape in shapes:
+            calls.clear()
+            cold("float64", -1, shape)
+            assert calls == [(shape, 2 if kind == "k" else 1)], kind
+            calls.clear()
+            warm("float32", 0, shape)
+            assert calls == [(shape, 0)]
+
+
+def test_the_c_timer_times_an_update(lib):
+    """cg_<p>gemm_time_threads in mode 2 (A transposed, the product added into an evicted C)
+    gives a positive time for BLAS (-1) and every variant, at a k-kind shape with a partial
+    tile, on one thread and on two; an unknown variant is an error (-1)."""
+    names = gemm_tuning.variant_names(lib)
+    for p in "sd":
+        f = getattr(lib, f"cg_{p}gemm_time_threads")
+        f.restype = ctypes.c_double
+        f.argtypes = [ctypes.c_int] + [ctypes.c_int64] * 4 + [ctypes.c_int, ctypes.c_int]
+        for variant in [-1] + list(range(len(names))):
+            for threads in (1, 2):
+                assert 0 < f(variant, 37, 45, 20, 1, 2, threads) < 1
+        assert f(len(names), 37, 45, 20, 1, 2, 1) == -1
+
+
 def test_skinny_products_timed_against_a_multithreaded_blas(lib, tmp_path, monkeypatch,
                                                             restore_variants):
     """With BLAS on two threads the skinny products are timed against it (the variants on as

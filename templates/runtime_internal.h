@@ -74,13 +74,12 @@ CG_API void cg_broadcast_message(char *err, int errlen, const char *op, int n,
  * returns when every piece is done. */
 typedef void (*cg_piece_fn)(int64_t piece, int thread, void *ctx);
 void cg_parallel_for(int64_t pieces, int nthreads, cg_piece_fn body, void *ctx);
-/* The back-off after a split that did not pay (runtime.c.j2 says when): the next backoff
- * and the jobs to run alone (*alone), from the caller's working and waiting time, the
- * pieces it ran and the job's. cg_set_pool_backoff(0): every job split (the tests, which
- * compare the bits of split and whole jobs); returns the previous setting. */
-CG_API int cg_pool_backoff(int backoff, int64_t own_ns, int64_t wait_ns, int64_t ran,
-                           int64_t pieces, int64_t *alone);
-CG_API int cg_set_pool_backoff(int on);
+/* Whether a site's next job splits (1) or runs alone (0), from its times per piece alone and
+ * split (0: not timed yet) and its job count (runtime.c.j2 says how). cg_set_pool_choice(0):
+ * every job split (the tests, which compare the bits of split and whole jobs); returns the
+ * previous setting. */
+CG_API int cg_pool_choose(int64_t alone_ns, int64_t split_ns, uint32_t jobs);
+CG_API int cg_set_pool_choice(int on);
 
 /* --- BLAS -------------------------------------------------------------------------- */
 /* dst (m x n, row-major, contiguous) = alpha * A B + beta * dst (beta == 0: dst is not

@@ -1,66 +1,61 @@
-"""The runtime's thread pool (cg_parallel_for, templates/runtime.c.j2): the back-off after a
-split that did not pay, and split jobs, backing off or not, giving one thread's bits."""
+"""The runtime's thread pool (cg_parallel_for, templates/runtime.c.j2): the choice, per call
+site, between splitting a job and running it alone, and split jobs giving one thread's bits
+whichever is chosen."""
 import ctypes
 
 import numpy as np
 import pytest
 
 
-
 @pytest.fixture(scope="module")
 def lib():
     from cgraph import runtime_library
     lib = runtime_library.runtime().lib
-    f = lib.cg_pool_backoff
-    f.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
-                  ctypes.POINTER(ctypes.c_int64)]
-    f.restype = ctypes.c_int
-    lib.cg_set_pool_backoff.argtypes, lib.cg_set_pool_backoff.restype = [ctypes.c_int], ctypes.c_int
+    lib.cg_pool_choose.argtypes = [ctypes.c_int64, ctypes.c_int64, ctypes.c_uint32]
+    lib.cg_pool_choose.restype = ctypes.c_int
+    lib.cg_set_pool_choice.argtypes, lib.cg_set_pool_choice.restype = [ctypes.c_int], ctypes.c_int
     return lib
 
 
-def judge(lib, backoff, own_ns, wait_ns, ran, pieces):
-    """cg_pool_backoff: (the next backoff, the jobs to run alone)."""
-    alone = ctypes.c_int64(-1)
-    nxt = lib.cg_pool_backoff(backoff, own_ns, wait_ns, ran, pieces, ctypes.byref(alone))
-    return nxt, alone.value
+def test_a_site_is_timed_alone_then_split(lib):
+    assert lib.cg_pool_choose(0, 0, 1) == 0        # not timed alone yet: alone
+    assert lib.cg_pool_choose(0, 500, 7) == 0
+    assert lib.cg_pool_choose(1000, 0, 2) == 1     # timed alone, not split: split
 
 
-def test_a_split_that_paid_starts_over(lib):
-    # the workers took pieces and the caller waited little (or less than half its work)
-    assert judge(lib, 0, 100_000, 5_000, 4, 8) == (0, 0)
-    assert judge(lib, 6, 1_000_000, 400_000, 4, 8) == (0, 0)
+@pytest.mark.parametrize("jobs", [1, 2, 31, 33, 1000])
+def test_a_site_splits_while_that_is_at_least_10_percent_faster(lib, jobs):
+    assert lib.cg_pool_choose(1000, 600, jobs) == 1
+    assert lib.cg_pool_choose(1000, 899, jobs) == 1
+    assert lib.cg_pool_choose(1000, 900, jobs) == 0     # 10% faster only: not worth a worker
+    assert lib.cg_pool_choose(1000, 3000, jobs) == 0    # a late worker
 
 
-def test_a_late_worker_sends_the_next_jobs_to_the_caller_alone(lib):
-    # the worker took no piece: the caller ran all 8
-    assert judge(lib, 0, 50_000, 0, 8, 8) == (1, 1)
-    # it took some but the caller waited 3 ms for them after 100 us of its own work
-    assert judge(lib, 1, 100_000, 3_000_000, 5, 8) == (2, 2)
-    assert judge(lib, 3, 100_000, 3_000_000, 5, 8) == (4, 8)
-    # the back-off doubles up to 2^10 jobs, then stays
-    assert judge(lib, 10, 100_000, 3_000_000, 5, 8) == (10, 1024)
+@pytest.mark.parametrize("jobs", [32, 64, 320])
+def test_every_32nd_job_tries_the_other_mode(lib, jobs):
+    assert lib.cg_pool_choose(1000, 600, jobs) == 0
+    assert lib.cg_pool_choose(1000, 3000, jobs) == 1
 
 
-def test_the_back_off_can_be_turned_off(lib):
-    was = lib.cg_set_pool_backoff(0)
+def test_the_choice_can_be_turned_off(lib):
+    was = lib.cg_set_pool_choice(0)
     try:
-        assert lib.cg_set_pool_backoff(0) == 0
+        assert lib.cg_set_pool_choice(0) == 0
     finally:
-        lib.cg_set_pool_backoff(was)
+        lib.cg_set_pool_choice(was)
     assert was == 1
 
 
-@pytest.mark.parametrize("backoff", [0, 1])
+@pytest.mark.parametrize("choice", [0, 1])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_split_products_in_a_row_give_one_threads_bits(lib, dtype, backoff):
-    """Many split products in a row on 2 threads (some of them run alone when the pool backs
-    off, the caller sleeping on others until a late worker is done) give the bits of one
-    thread each time, and numpy's values."""
+def test_split_products_in_a_row_give_one_threads_bits(lib, dtype, choice):
+    """Many products in a row offered 2 threads (split, or with the pool's choice on some of
+    them run alone, the caller sleeping on others until a late worker is done) give the bits
+    of one thread each time, and numpy's values."""
     from test_small_gemm import small_threads
     f = lib.cg_set_gemm_thread_macs
     f.argtypes, f.restype = [ctypes.c_int64], ctypes.c_int64
-    old, was = f(1), lib.cg_set_pool_backoff(backoff)
+    old, was = f(1), lib.cg_set_pool_choice(choice)
     try:
         rng = np.random.default_rng(3)
         for m, k, n in [(64, 64, 96), (13, 5, 37), (100, 33, 17), (1, 64, 64)]:
@@ -75,4 +70,4 @@ def test_split_products_in_a_row_give_one_threads_bits(lib, dtype, backoff):
             assert np.allclose(one, a.astype("float64") @ b, rtol=1e-4, atol=1e-4)
     finally:
         f(old)
-        lib.cg_set_pool_backoff(was)
+        lib.cg_set_pool_choice(was)

@@ -11,30 +11,34 @@ import pytest
 def lib():
     from cgraph import runtime_library
     lib = runtime_library.runtime().lib
-    lib.cg_pool_choose.argtypes = [ctypes.c_int64, ctypes.c_int64, ctypes.c_uint32]
+    lib.cg_pool_choose.argtypes = [ctypes.c_int64, ctypes.c_int64, ctypes.c_uint32,
+                                   ctypes.c_uint32]
     lib.cg_pool_choose.restype = ctypes.c_int
     lib.cg_set_pool_choice.argtypes, lib.cg_set_pool_choice.restype = [ctypes.c_int], ctypes.c_int
     return lib
 
 
 def test_a_site_is_timed_alone_then_split(lib):
-    assert lib.cg_pool_choose(0, 0, 1) == 0        # not timed alone yet: alone
-    assert lib.cg_pool_choose(0, 500, 7) == 0
-    assert lib.cg_pool_choose(1000, 0, 2) == 1     # timed alone, not split: split
+    assert lib.cg_pool_choose(0, 0, 1, 32) == 0        # not timed alone yet: alone
+    assert lib.cg_pool_choose(0, 500, 7, 32) == 0
+    assert lib.cg_pool_choose(1000, 0, 2, 32) == 1     # timed alone, not split: split
 
 
 @pytest.mark.parametrize("jobs", [1, 2, 31, 33, 1000])
 def test_a_site_splits_while_that_is_at_least_10_percent_faster(lib, jobs):
-    assert lib.cg_pool_choose(1000, 600, jobs) == 1
-    assert lib.cg_pool_choose(1000, 899, jobs) == 1
-    assert lib.cg_pool_choose(1000, 900, jobs) == 0     # 10% faster only: not worth a worker
-    assert lib.cg_pool_choose(1000, 3000, jobs) == 0    # a late worker
+    assert lib.cg_pool_choose(1000, 600, jobs, 32) == 1
+    assert lib.cg_pool_choose(1000, 899, jobs, 32) == 1
+    assert lib.cg_pool_choose(1000, 900, jobs, 32) == 0     # 10% faster only: not worth a worker
+    assert lib.cg_pool_choose(1000, 3000, jobs, 32) == 0    # a late worker
 
 
 @pytest.mark.parametrize("jobs", [32, 64, 320])
-def test_every_32nd_job_tries_the_other_mode(lib, jobs):
-    assert lib.cg_pool_choose(1000, 600, jobs) == 0
-    assert lib.cg_pool_choose(1000, 3000, jobs) == 1
+def test_every_probe_th_job_tries_the_other_mode(lib, jobs):
+    assert lib.cg_pool_choose(1000, 600, jobs, 32) == 0
+    assert lib.cg_pool_choose(1000, 3000, jobs, 32) == 1
+    # after splits that did not pay the probes are rarer
+    assert lib.cg_pool_choose(1000, 3000, jobs, 1024) == 0
+    assert lib.cg_pool_choose(1000, 3000, 1024, 1024) == 1
 
 
 def test_the_choice_can_be_turned_off(lib):

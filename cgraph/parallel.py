@@ -16,7 +16,12 @@ The threads are the runtime library's own (``cg_parallel_for``, templates/runtim
 OpenMP's: at the end of an OpenMP loop the caller waits for every worker to arrive, and beside
 numpy's OpenBLAS, whose workers spin after each call, a worker waiting for a core stalled
 every loop and product (W3's step 0.24 -> 0.47 ms on 2 threads on 2 cores). OpenMP still
-gives the thread count (``omp_get_max_threads``) and the ``omp simd`` loops.
+gives the thread count (``omp_get_max_threads``) and the ``omp simd`` loops. A caller whose
+worker is late (it lost its core midway) sleeps rather than spins, so that the worker can
+move onto its core. Whether a loop or product splits at all is measured where it runs
+(``cg_pool_choose``): each call site is timed alone and split, and split only while that is
+faster (by 10%), both modes tried again now and then, so that on cores taken by other work,
+or for a memory-bound loop, threads cost little more than one.
 
 Every ``os.fork`` child is marked (its pid in ``CGRAPH_FORKED_PID``, read once per process by
 ``cg_thread_env`` in templates/runtime.c.j2, again after a fork) and runs its loops on one

@@ -121,12 +121,15 @@ def test_kernel_alpha_beta_nan(lib, dtype):
 @pytest.fixture
 def split_every_product(lib):
     """Every product large enough for threads (cg_set_gemm_thread_macs(1): one multiply-add
-    per thread), so that small, odd shapes are cut into as many pieces as they have units."""
+    per thread), so that small, odd shapes are cut into as many pieces as they have units,
+    and split whatever the pool's times say (its choice off)."""
     f = lib.cg_set_gemm_thread_macs
     f.argtypes, f.restype = [ctypes.c_int64], ctypes.c_int64
     old = f(1)
+    choice = lib.cg_set_pool_choice(0)
     yield
     f(old)
+    lib.cg_set_pool_choice(choice)
 
 
 # the threaded pieces' edges: odd rows for the pairs of the dot form, rows past the last

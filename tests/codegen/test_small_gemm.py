@@ -152,16 +152,18 @@ def lib():
 def split_every_product(lib):
     """cg_set_gemm_thread_macs(1): every product large enough for threads, so small, odd
     shapes are cut into as many pieces as they have tiles; skinny variants taken on any
-    thread count (cg_set_gemm_skinny_threads(1)); the tile variants in force put back
-    after."""
+    thread count (cg_set_gemm_skinny_threads(1)); the pool's choice off; the tile
+    variants in force put back after."""
     from cgraph import gemm_tuning, runtime_library
     f = lib.cg_set_gemm_thread_macs
     f.argtypes, f.restype = [ctypes.c_int64], ctypes.c_int64
     old = f(1)
     lib.cg_set_gemm_skinny_threads.argtypes = [ctypes.c_int]
     assert lib.cg_set_gemm_skinny_threads(1) == 1
+    choice = lib.cg_set_pool_choice(0)   # every job split, whatever the times say
     yield
     f(old)
+    lib.cg_set_pool_choice(choice)
     gemm_tuning.apply(lib, gemm_tuning.choose(lib, runtime_library.runtime().key))
 
 

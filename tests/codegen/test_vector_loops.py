@@ -66,8 +66,14 @@ def _w1_values(n=N, scale=3.0):
 
 @pytest.fixture
 def openmp_settings():
+    """config's thread settings, put back after; the pool's choice off meanwhile, so that
+    every loop large enough is split even after a late worker."""
+    from cgraph import runtime_library
+    lib = runtime_library.runtime().lib
     saved = (config.openmp, config.omp_threads, config.openmp_elemwise_minsize)
+    choice = lib.cg_set_pool_choice(0)
     yield config
+    lib.cg_set_pool_choice(choice)
     config.openmp, config.omp_threads, config.openmp_elemwise_minsize = saved
 
 

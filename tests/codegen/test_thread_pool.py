@@ -1,0 +1,77 @@
+"""The runtime's thread pool (cg_parallel_for, templates/runtime.c.j2): the choice, per call
+site, between splitting a job and running it alone, and split jobs giving one thread's bits
+whichever is chosen."""
+import ctypes
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="module")
+def lib():
+    from cgraph import runtime_library
+    lib = runtime_library.runtime().lib
+    lib.cg_pool_choose.argtypes = [ctypes.c_int64, ctypes.c_int64, ctypes.c_uint32,
+                                   ctypes.c_uint32]
+    lib.cg_pool_choose.restype = ctypes.c_int
+    lib.cg_set_pool_choice.argtypes, lib.cg_set_pool_choice.restype = [ctypes.c_int], ctypes.c_int
+    return lib
+
+
+def test_a_site_is_timed_alone_then_split(lib):
+    assert lib.cg_pool_choose(0, 0, 1, 32) == 0        # not timed alone yet: alone
+    assert lib.cg_pool_choose(0, 500, 7, 32) == 0
+    assert lib.cg_pool_choose(1000, 0, 2, 32) == 1     # timed alone, not split: split
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 31, 33, 1000])
+def test_a_site_splits_while_that_is_at_least_10_percent_faster(lib, jobs):
+    assert lib.cg_pool_choose(1000, 600, jobs, 32) == 1
+    assert lib.cg_pool_choose(1000, 899, jobs, 32) == 1
+    assert lib.cg_pool_choose(1000, 900, jobs, 32) == 0     # 10% faster only: not worth a worker
+    assert lib.cg_pool_choose(1000, 3000, jobs, 32) == 0    # a late worker
+
+
+@pytest.mark.parametrize("jobs", [32, 64, 320])
+def test_every_probe_th_job_tries_the_other_mode(lib, jobs):
+    assert lib.cg_pool_choose(1000, 600, jobs, 32) == 0
+    assert lib.cg_pool_choose(1000, 3000, jobs, 32) == 1
+    # after splits that did not pay the probes are rarer
+    assert lib.cg_pool_choose(1000, 3000, jobs, 1024) == 0
+    assert lib.cg_pool_choose(1000, 3000, 1024, 1024) == 1
+
+
+def test_the_choice_can_be_turned_off(lib):
+    was = lib.cg_set_pool_choice(0)
+    try:
+        assert lib.cg_set_pool_choice(0) == 0
+    finally:
+        lib.cg_set_pool_choice(was)
+    assert was == 1
+
+
+@pytest.mark.parametrize("choice", [0, 1])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_split_products_in_a_row_give_one_threads_bits(lib, dtype, choice):
+    """Many products in a row offered 2 threads (split, or with the pool's choice on some of
+    them run alone, the caller sleeping on others until a late worker is done) give the bits
+    of one thread each time, and numpy's values."""
+    from test_small_gemm import small_threads
+    f = lib.cg_set_gemm_thread_macs
+    f.argtypes, f.restype = [ctypes.c_int64], ctypes.c_int64
+    old, was = f(1), lib.cg_set_pool_choice(choice)
+    try:
+        rng = np.random.default_rng(3)
+        for m, k, n in [(64, 64, 96), (13, 5, 37), (100, 33, 17), (1, 64, 64)]:
+            a = rng.standard_normal((m, k)).astype(dtype)
+            b = rng.standard_normal((k, n)).astype(dtype)
+            one = np.zeros((m, n), dtype)
+            assert small_threads(lib, a, b, 1.0, 0.0, one, 1)
+            for _ in range(50):
+                two = np.full((m, n), np.nan, dtype)
+                assert small_threads(lib, a, b, 1.0, 0.0, two, 2)
+                np.testing.assert_array_equal(two, one, err_msg=f"{m}x{k}x{n} on 2 threads")
+            assert np.allclose(one, a.astype("float64") @ b, rtol=1e-4, atol=1e-4)
+    finally:
+        f(old)
+        lib.cg_set_pool_choice(was)

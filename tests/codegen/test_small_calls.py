@@ -6,8 +6,11 @@ in the initial-exec TLS model. These tests check what that could change: values,
 outputs' ownership across calls and threads, and that the blocks are reused.
 """
 import gc
+import json
+import os
 import shutil
 import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -134,3 +137,18 @@ def test_runtime_thread_locals_are_initial_exec():
     tls = [line.split() for line in seg.splitlines() if line.split()[:1] == ["TLS"]]
     assert len(tls) == 1
     assert int(tls[0][5], 16) <= 128   # MemSiz
+
+
+@pytest.mark.slow   # a program in another process: 3 s on 2 busy cores
+def test_runtime_loads_with_no_optional_static_tls():
+    """glibc reserves static TLS for dlopen'd initial-exec libraries (512 bytes by default);
+    the runtime still loads, and calls, with that reserve tuned down to nothing."""
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    program = ("import json, numpy as np, cgraph, cgraph.tensor as T\n"
+               "x = T.dvector('x')\n"
+               "print(json.dumps(cgraph.function([x], x + 1.0)(np.arange(3.0)).tolist()))\n")
+    env = dict(os.environ, PYTHONPATH=repo, GLIBC_TUNABLES="glibc.rtld.optional_static_tls=0")
+    proc = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          env=env, timeout=600, cwd=repo)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [1.0, 2.0, 3.0]

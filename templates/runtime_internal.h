@@ -13,7 +13,8 @@ CG_API int64_t cg_allocation_count(void);
 CG_API void cg_release_workspace(void);
 
 /* What the caller frees its outputs with: a big buffer goes to the stash (reused by the
- * next call of any thread), the others to the system. */
+ * next call of any thread), one small block (64 bytes: x + 1 on one element) is kept for the
+ * calling thread's next small output, the others go to the system. */
 CG_API void cg_free(void *p);
 
 /* Take ``p`` out of the pool if it is a whole pool buffer of ``nbytes``; 1 on success. */

@@ -84,8 +84,7 @@ SKINNY_MARGIN = 0.95        # a variant takes a kind from BLAS only when 5% fast
 # timed between its timings not.
 SKINNY_CLEAR = 0.8
 # Candidates within NOISE of the best are a tie, settled by preference (the choice in force,
-# then the dtype's small-product variant, then the order of the variants): the geometric
-# means of the best rounds vary by up to ~2% from one timing to the next on one machine
+# then the dtype's small-product variant unless BLAS runs those): the geometric means of the best rounds vary by up to ~2% from one timing to the next on one machine
 # (4 fresh timings, Zen 5), and 8x2v64 and 12x2v64 are that close on the "n" kind.
 NOISE = 1.03
 SKINNY_ROUNDS = 3           # each timing of a skinny product evicts the caches: fewer rounds
@@ -367,7 +366,11 @@ def measure(names: Sequence[str], timer: Timer, dtypes: Sequence[str] = DTYPES,
             def skinny_choice(timings):
                 ratios = dict(zip(["BLAS"] + list(names),
                                   _geometric_means(timings.best(), lambda b: b[0])))
-                pick = _preferred(ratios, names, [in_force, choice["tile"]])
+                # a tie goes to the choice in force, then to the tile that runs the small
+                # products; where BLAS runs those, to the fastest: on a Zen 4, the best
+                # small tile 12x2v32 tied 12x2v64 here (0.81 / 0.80 of BLAS) but took
+                # 1.05-1.07x its time in W3's steps (m kind, paired in one process)
+                pick = _preferred(ratios, names, [in_force, choice["variant"]])
                 # a variant must win by the margin (once it runs the kind: not lose) against
                 # a BLAS time several rounds agree on (not BLAS slowed in every round),
                 # agreeing within the margin itself: these timings evict the caches first and

@@ -463,6 +463,23 @@ def test_a_tie_goes_to_the_choice_in_force():
     assert run(in_force) == ("B", {"m": "A", "n": "B", "k": "A"})
 
 
+def test_where_blas_runs_the_small_products_a_skinny_tie_goes_by_the_variants_order():
+    """With BLAS running the small products, no tile of ours runs them: a skinny tie goes to
+    the fastest of the tied variants, not to the best small tile (on a Zen 4, 12x2v32 tied
+    12x2v64 on the "m" shapes, 0.81 / 0.80 of BLAS, but was 5-7% slower in W3's steps)."""
+    names = ["A", "B"]
+    small = {-1: 0.5, 0: 1.02, 1: 1.0}            # BLAS wins the small products; B the best tile
+    kinds = {"m": [(1, 1, 1)]}
+    vs_blas = {-1: 1.0, 0: 0.59, 1: 0.60}         # A and B tie, well ahead of BLAS
+
+    def timer(dtype, variant, shape):
+        return small[variant] if shape == (9, 9, 9) else vs_blas[variant]
+    got = gemm_tuning.measure(names, timer, dtypes=["float32"], shapes=[(9, 9, 9)],
+                              skinny=kinds)["float32"]
+    assert (got["variant"], got["tile"]) == (None, "B")
+    assert got["skinny"]["m"]["variant"] == "A"
+
+
 def test_a_kind_goes_by_its_shapes_geometric_mean_the_same_way_each_time():
     """A variant that wins clearly on one shape of a kind and ties on the other takes the
     kind every time, however the noise falls (the rule that wanted a win on every shape gave

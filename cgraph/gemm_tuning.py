@@ -84,8 +84,9 @@ SKINNY_MARGIN = 0.95        # a variant takes a kind from BLAS only when 5% fast
 # timed between its timings not.
 SKINNY_CLEAR = 0.8
 # Candidates within NOISE of the best are a tie, settled by preference (the choice in force,
-# then the dtype's small-product variant unless BLAS runs those): the geometric means of the best rounds vary by up to ~2% from one timing to the next on one machine
-# (4 fresh timings, Zen 5), and 8x2v64 and 12x2v64 are that close on the "n" kind.
+# then the dtype's small-product variant unless BLAS runs those): the geometric means of the
+# best rounds vary by up to ~2% from one timing to the next on one machine (4 fresh timings,
+# Zen 5), and 8x2v64 and 12x2v64 are that close on the "n" kind.
 NOISE = 1.03
 SKINNY_ROUNDS = 3           # each timing of a skinny product evicts the caches: fewer rounds
 ROUNDS = 5                  # each variant timed at least this many times per shape, interleaved

@@ -5,22 +5,22 @@ CPU's features. Which one is fastest depends on the CPU (its vector registers, t
 number of its FMA units, their latency), so rather than a table of CPUs, cgraph times the
 variants on first use, on product shapes the kernel takes (a recurrent layer's, a small
 batch's), and keeps the choice in the cache: a sealed record under ``tuning/`` named after the
-runtime library's key (compiler, CPU features, templates), the CPU's identity (vendor,
-family, model, name), the number of threads BLAS runs and the core OpenBLAS chose its kernels
-for (it is timed against BLAS: OPENBLAS_CORETYPE=Haswell on a Zen 4 is another BLAS than its
-SkylakeX kernels). A record that is damaged, edited or made for another library, CPU or BLAS
-is set aside with a warning and the variants are timed again; a record of the format before
-the BLAS core was named is not found under the new names, so it is timed again too. The units built at install time
-(cgraph/prebuilt.py) ship the record timed there: an empty cache on the same CPU takes it
-instead of timing (see shipped_record). On a busy machine the timings go on until the
+runtime library's key (compiler, CPU features, templates), the CPU's identity (vendor, family,
+model, name), the number of threads BLAS runs and the core OpenBLAS chose its kernels for (it
+is timed against BLAS: OPENBLAS_CORETYPE=Haswell on a Zen 4 is another BLAS than its SkylakeX
+kernels). A record that is damaged, edited or made for another library, CPU or BLAS is set
+aside with a warning and the variants are timed again; a record of the format before the BLAS
+core was named is not found under the new names, so it is timed again too. The units built at
+install time (cgraph/prebuilt.py) ship the record timed there: an empty cache on the same CPU
+takes it instead of timing (see shipped_record). On a busy machine the timings go on until the
 choice holds (_rounds_until_stable). How busy the machine was is measured over the timing
-itself (LoadProbe: /proc/stat) and kept in the record; a record made under load is used as
-it is, never timed again on the call path (that cost a warm function() 0.3-0.6 s):
-``python -m cgraph cache retune`` times it again, and so does ``cache prebuild``
-(retune). Not a thread in the background either: it would time beside the program's first
-steps, on the same cores (W3's steps took 1.5-1.9x as long beside it, in all no less than
-timing first, and its timings, disturbed by them, chose differently). A new timing prefers the choice in force where it cannot tell it from the best
-(measure's ``previous``), so that repeated timings on one machine agree.
+itself (LoadProbe: /proc/stat) and kept in the record; a record made under load is used as it
+is, never timed again on the call path (that cost a warm function() 0.3-0.6 s): ``python -m
+cgraph cache retune`` times it again, and so does ``cache prebuild`` (retune). Not a thread in
+the background either: it would time beside the program's first steps, on the same cores (W3's
+steps took 1.5-1.9x as long beside it, in all no less than timing first, and its timings,
+disturbed by them, chose differently). A new timing prefers the choice in force where it cannot
+tell it from the best (measure's ``previous``), so that repeated timings on one machine agree.
 
 The same timings decide who runs skinny products too large for the small kernel (one side
 at most 32, e.g. a minibatch of 20 times a 784 x 500 layer): a variant where it beats BLAS on
@@ -31,17 +31,16 @@ When BLAS runs on several threads the variants are timed on as many (the kernel 
 product among the threads a module gives it), and a module that gives a product fewer
 threads leaves it to BLAS (cg_set_gemm_skinny_threads).
 
-BLAS is a candidate for the small products too: where it beats the best tile by 5% over
-SHAPES (the skinny kinds' rule, the roles swapped), the small kernel declines them and BLAS
-runs (the record's variant is None, "BLAS" in `cache show`; the best tile stays as "tile",
-the one skinny ties go to). On a Zen 4 OpenBLAS's SkylakeX kernels, called from C, did: the
-best tile took 1.18-1.22x BLAS's time in float32, 1.17-1.18x in float64 (geometric means,
-four timings; on a Zen 5 BLAS was 3-20% ahead on W7's shapes). Under load the tile's times
-seldom agree and 1.2x is short of SKINNY_CLEAR: such a record keeps the tile until retuned.
+BLAS is a candidate for the small products too: where it beats the best tile by 5% over SHAPES
+(the skinny kinds' rule, the roles swapped), the small kernel declines them and BLAS runs (the
+record's variant is None, "BLAS" in `cache show`; the best tile stays as "tile", the one a
+later timing prefers in a tie). On a Zen 4 OpenBLAS's SkylakeX kernels, called from C, did: the
+best tile took 1.18-1.22x BLAS's time in float32, 1.17-1.18x in float64 (geometric means, four
+timings; on a Zen 5 BLAS was 3-20% ahead on W7's shapes). Under load the tile's times seldom
+agree and 1.2x is short of SKINNY_CLEAR: such a record keeps the tile until retuned.
 
 ``CGRAPH_GEMM_VARIANT=<name>`` forces one variant (or ``BLAS``) for both dtypes (to compare
-them);
-``CGRAPH_GEMM_SKINNY=blas`` leaves every skinny product to BLAS.
+them); ``CGRAPH_GEMM_SKINNY=blas`` leaves every skinny product to BLAS.
 """
 import ctypes
 import hashlib
@@ -319,12 +318,13 @@ def _small_choice(timings, names, before):
     scores = _geometric_means(timings.best(), min)
     tile = _preferred(dict(zip(names, scores[1:])), names,
                       [before.get("tile", before.get("variant"))])
-    blas = scores[0] / scores[1 + list(names).index(tile)]
+    tile_at = 1 + list(names).index(tile)      # its position among the candidates
+    blas = scores[0] / scores[tile_at]
     in_force = bool(before) and before.get("variant", "") is None
     if blas >= (1.0 if in_force else SKINNY_MARGIN):
         return tile, tile
     clear = blas < SKINNY_CLEAR
-    if clear or timings.confirmed(1 + list(names).index(tile), within=1 / SKINNY_MARGIN):
+    if clear or timings.confirmed(tile_at, within=1 / SKINNY_MARGIN):
         return None, tile
     return tile, tile
 
@@ -335,8 +335,9 @@ def measure(names: Sequence[str], timer: Timer, dtypes: Sequence[str] = DTYPES,
             skinny_timer: Optional[Timer] = None, previous: Optional[dict] = None) -> dict:
     """For each dtype: the variant for small products, the one with the lowest geometric
     mean over ``shapes`` of its time relative to the fastest candidate's ("tile"), or None
-    where BLAS beats it (_small_choice), with every candidate's score ("BLAS" too); and for each kind of skinny product (SKINNY_SHAPES, timed with ``skinny_timer``,
-    by default ``timer``), the variant with the lowest geometric mean of its time relative to
+    where BLAS beats it (_small_choice), with every candidate's score ("BLAS" too); and for
+    each kind of skinny product (SKINNY_SHAPES, timed with ``skinny_timer``, by default
+    ``timer``), the variant with the lowest geometric mean of its time relative to
     BLAS's (timed as variant -1) if that mean beats BLAS by SKINNY_MARGIN and either BLAS's
     best times are confirmed or the win is clear (SKINNY_CLEAR), else None (BLAS runs them),
     with every candidate's geometric mean. ``previous`` (a record's "choice") is the choice
@@ -512,8 +513,8 @@ def measure_record(lib, runtime_key: str, names: Sequence[str], cpu: str, thread
                    timer: Optional[Timer] = None, previous: Optional[dict] = None,
                    core: Optional[str] = None) -> dict:
     """Time the variants (``timer``, by default the C one) on this CPU against a BLAS that
-    runs ``threads`` threads with the kernels of ``core``, preferring ``previous`` (a record's choice) in a tie: the
-    record choose() keeps."""
+    runs ``threads`` threads with the kernels of ``core``, preferring ``previous`` (a
+    record's choice) in a tie: the record choose() keeps."""
     started = time.perf_counter()
     probe = LoadProbe()
     # skinny products against a BLAS on several threads: the variants on as many

@@ -77,9 +77,8 @@ typedef void (*cg_piece_fn)(int64_t piece, int thread, void *ctx);
 void cg_parallel_for(int64_t pieces, int nthreads, cg_piece_fn body, void *ctx);
 /* Whether a site's next job splits (1) or runs alone (0), from its times per piece alone and
  * split (0: not timed yet), its job count and its probe interval (runtime.c.j2 says how).
- * cg_set_pool_choice(0):
- * every job split (the tests, which compare the bits of split and whole jobs); returns the
- * previous setting. */
+ * cg_set_pool_choice(0): every job split (the tests, which compare the bits of split and
+ * whole jobs); returns the previous setting. */
 CG_API int cg_pool_choose(int64_t alone_ns, int64_t split_ns, uint32_t jobs, uint32_t probe);
 CG_API int cg_set_pool_choice(int on);
 

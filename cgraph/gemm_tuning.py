@@ -77,6 +77,21 @@ SKINNY_KINDS = ("m", "n", "k")
 # of W3 and W4 they lost to it by 1-12%; timed as an update, 6x4v64 took 1.08-1.13x
 # OpenBLAS's time in float32, 0.96-1.05x in float64.
 UPDATE_SHAPES = frozenset(SKINNY_SHAPES["k"])
+# Products with a narrow result (n <= 12 columns: templates/ops/narrow_gemm.c.j2) by form:
+# A's rows contiguous ("dot", x W) or its columns ("outer", x.T d, added into C as a weight
+# gradient is). The narrow kernels pack B (k x n) and keep few sums, so the side that pays
+# for that (m for the dot form, k for the outer one) is grown from W3's products (20x500 by
+# 500x10, 500x20 by 20x10) to W2's (600x784 by 784x10, 784x600 by 600x10); BLAS takes every
+# product below the size (m*n*k) whose choice makes the ladder fastest (_narrow_from). On a
+# Zen 4 the kernels took 1.2-2.4x the time of OpenBLAS's SkylakeX small-matrix kernels
+# (taken by OpenBLAS up to ~1M multiply-adds), 0.46-0.84x that of its general path past them
+# (best of 9, warm, both dtypes, n = 10 and 4); the outer form in float32 tied it below too.
+NARROW_SHAPES: Dict[str, Tuple[Tuple[int, int, int], ...]] = {
+    "dot": ((20, 10, 500), (50, 10, 500), (100, 10, 500), (150, 10, 500), (200, 10, 500),
+            (250, 10, 500), (600, 10, 784)),
+    "outer": ((500, 10, 20), (500, 10, 50), (500, 10, 100), (500, 10, 150), (500, 10, 200),
+              (500, 10, 250), (784, 10, 600))}
+NARROW_FORMS = ("dot", "outer")
 SKINNY_MARGIN = 0.95        # a variant takes a kind from BLAS only when 5% faster: noise
 # A variant this much faster than BLAS takes the kind even when BLAS's rounds do not agree
 # (under load): BLAS would have to be slowed by a quarter in every round, and the variants
@@ -116,6 +131,8 @@ FOLDER = "tuning"
 
 # A timer: (dtype, variant id or -1 for BLAS, (m, n, k)) -> seconds per product.
 Timer = Callable[[str, int, Tuple[int, int, int]], float]
+# A narrow timer: (dtype, form, path: 0 the narrow kernel or -1 BLAS, (m, n, k)) -> seconds.
+NarrowTimer = Callable[[str, str, int, Tuple[int, int, int]], float]
 
 _applied: Dict[str, object] = {}     # the choice in force in this process (see chosen())
 
@@ -172,6 +189,27 @@ def c_timer(lib, cold: bool = False, threads: int = 1) -> Timer:
         seconds = functions[dtype](variant, m, n, k, reps, mode, threads)
         if seconds < 0:
             raise MemoryError(f"cgraph: cannot time the small-GEMM variant {variant}")
+        return seconds / reps
+    return timer
+
+
+def c_narrow_timer(lib, threads: int = 1) -> NarrowTimer:
+    """Times the narrow kernel (path 0) or BLAS (-1) in C (cg_<p>gemm_narrow_time): warm, the
+    product repeated to take about SECONDS_PER_TIMING at 50 GFLOP/s; the outer form as a
+    weight gradient (A a transposed view, added into C); the kernel on ``threads``."""
+    functions = {}
+    for dtype, p in _PREFIX.items():
+        f = getattr(lib, f"cg_{p}gemm_narrow_time")
+        f.restype = ctypes.c_double
+        f.argtypes = [ctypes.c_int, ctypes.c_int] + [ctypes.c_int64] * 4 + [ctypes.c_int] * 2
+        functions[dtype] = f
+
+    def timer(dtype: str, form: str, path: int, shape: Tuple[int, int, int]) -> float:
+        m, n, k = shape
+        reps = max(1, int(SECONDS_PER_TIMING * 5e10 / (2 * m * n * k)))
+        seconds = functions[dtype](path, NARROW_FORMS.index(form), m, n, k, reps, 0, threads)
+        if seconds < 0:
+            raise MemoryError(f"cgraph: cannot time the narrow kernel on {shape}")
         return seconds / reps
     return timer
 
@@ -393,10 +431,62 @@ def measure(names: Sequence[str], timer: Timer, dtypes: Sequence[str] = DTYPES,
     return result
 
 
+def _narrow_from(best, previous=""):
+    """From how many multiply-adds the narrow kernel takes a form's products (0: all, None:
+    none), given {shape: [BLAS's best seconds, the kernel's]} over the form's ladder: of 0,
+    the size of each shape past the first, and None, the one with the lowest geometric mean
+    of its time (the kernel's from that size on, BLAS's below) relative to the faster's; a
+    tie (NOISE) to ``previous`` (the choice in force), then to the lower."""
+    shapes = sorted(best, key=lambda s: s[0] * s[1] * s[2])
+    candidates = [0] + [m * n * k for m, n, k in shapes[1:]] + [None]
+    scores = {}
+    for start in candidates:
+        logs = 0.0
+        for shape in shapes:
+            takes = start is not None and shape[0] * shape[1] * shape[2] >= start
+            logs += math.log(best[shape][1 if takes else 0] / min(best[shape])) / len(shapes)
+        scores[start] = math.exp(logs)
+    pick = min(candidates, key=lambda c: scores[c])
+    if previous in scores and scores[previous] <= NOISE * scores[pick]:
+        return previous
+    return pick
+
+
+def measure_narrow(timer: NarrowTimer, dtypes: Sequence[str] = DTYPES,
+                   shapes: Optional[Dict[str, Sequence[Tuple[int, int, int]]]] = None,
+                   rounds: int = ROUNDS, previous: Optional[dict] = None) -> dict:
+    """For each dtype and form of narrow product (NARROW_SHAPES): {"from": the size from
+    which the narrow kernel takes them (_narrow_from), "vs_blas": {"mxnxk": the kernel's
+    best time over BLAS's}}, each timed in rounds until it holds (_rounds_until_stable),
+    preferring the choice in force (``previous``: a record's choice) in a tie."""
+    shapes = NARROW_SHAPES if shapes is None else shapes
+    result = {}
+    for dtype in dtypes:
+        result[dtype] = {}
+        for form in NARROW_FORMS:
+            before = (((previous or {}).get(dtype) or {}).get("narrow") or {}).get(form) or {}
+
+            def form_timer(dtype, path, shape, form=form):
+                return timer(dtype, form, path, shape)
+
+            def decide(timings, before=before):
+                return _narrow_from(timings.best(), before.get("from", ""))
+            start, timings = _rounds_until_stable(form_timer, dtype, [-1, 0], shapes[form],
+                                                  rounds, decide)
+            result[dtype][form] = {
+                "from": start,
+                "vs_blas": {"x".join(map(str, s)): round(t[1] / t[0], 3)
+                            for s, t in timings.best().items()},
+                "rounds": len(next(iter(timings.times.values()))[0]),
+                "spread": timings.spread()}
+    return result
+
+
 def worst_spread(choice: dict) -> float:
     """The largest timing spread of a record's choices (1.0 when it has none)."""
     spreads = [c.get("spread", 1.0) for c in choice.values()] + \
-        [k.get("spread", 1.0) for c in choice.values() for k in c.get("skinny", {}).values()]
+        [k.get("spread", 1.0) for c in choice.values()
+         for k in list(c.get("skinny", {}).values()) + list(c.get("narrow", {}).values())]
     return max(spreads, default=1.0)
 
 
@@ -428,7 +518,18 @@ def _check(record, path, runtime_key, cpu, threads, names, core=None):
                             for k in c["skinny"].values())
                     for c in choice.values()):
         raise BadFile(path, "names no known variant")
+    if not all(_narrow_checks(c.get("narrow")) for c in choice.values()):
+        # (the format before the narrow choice too: timed again)
+        raise BadFile(path, "has no narrow choice")
     return record
+
+
+def _narrow_checks(narrow) -> bool:
+    """Whether a record's narrow choice names, for each form, a size (or None: BLAS)."""
+    return isinstance(narrow, dict) and set(narrow) == set(NARROW_FORMS) and \
+        all(isinstance(f, dict) and "from" in f and
+            (f["from"] is None or (type(f["from"]) is int and f["from"] >= 0))
+            for f in narrow.values())
 
 
 def _where(lib, runtime_key: str, root: Optional[str]):
@@ -466,7 +567,7 @@ def _cached(root, path, state, runtime_key, cpu, threads, names, core) -> Option
 
 
 def choose(lib, runtime_key: str, root: Optional[str] = None,
-           timer: Optional[Timer] = None) -> dict:
+           timer: Optional[Timer] = None, narrow_timer: Optional[NarrowTimer] = None) -> dict:
     """The record of the variants for this CPU: read from the cache (as it is, even if made
     under load: see retune), else the shipped one, else measured (with ``timer``, by default
     the C one) and written there. A record that does not check is set aside (with a
@@ -477,12 +578,14 @@ def choose(lib, runtime_key: str, root: Optional[str] = None,
         return record
     record = shipped_record(runtime_key, cpu, threads, names, core)
     if record is None:
-        record = measure_record(lib, runtime_key, names, cpu, threads, timer, core=core)
+        record = measure_record(lib, runtime_key, names, cpu, threads, timer, core=core,
+                                narrow_timer=narrow_timer)
     return _keep(record, path, state)
 
 
 def retune(lib, runtime_key: str, root: Optional[str] = None, timer: Optional[Timer] = None,
-           only_under_load: bool = False) -> Tuple[Optional[dict], Optional[dict]]:
+           only_under_load: bool = False, narrow_timer: Optional[NarrowTimer] = None
+           ) -> Tuple[Optional[dict], Optional[dict]]:
     """Time the tiles again now and replace the cache's record (``python -m cgraph cache
     retune``; ``cache prebuild`` with ``only_under_load``: only a record made under load,
     and only if the machine is quiet now).
@@ -496,7 +599,8 @@ def retune(lib, runtime_key: str, root: Optional[str] = None, timer: Optional[Ti
             (not made_under_load(before) or not quiet_now()):
         return before, None
     record = measure_record(lib, runtime_key, names, cpu, threads, timer,
-                            previous=before and before["choice"], core=core)
+                            previous=before and before["choice"], core=core,
+                            narrow_timer=narrow_timer)
     if before is not None:
         record["timed_again"] = before.get("timed_again", 0) + 1
     return before, _keep(record, path, state)
@@ -511,16 +615,22 @@ def _keep(record: dict, path: str, state) -> dict:
 
 def measure_record(lib, runtime_key: str, names: Sequence[str], cpu: str, threads,
                    timer: Optional[Timer] = None, previous: Optional[dict] = None,
-                   core: Optional[str] = None) -> dict:
-    """Time the variants (``timer``, by default the C one) on this CPU against a BLAS that
-    runs ``threads`` threads with the kernels of ``core``, preferring ``previous`` (a
-    record's choice) in a tie: the record choose() keeps."""
+                   core: Optional[str] = None, narrow_timer: Optional[NarrowTimer] = None
+                   ) -> dict:
+    """Time the variants (``timer``, by default the C one) and the narrow kernels
+    (``narrow_timer``, by default c_narrow_timer) on this CPU against a BLAS that runs
+    ``threads`` threads with the kernels of ``core``, preferring ``previous`` (a record's
+    choice) in a tie: the record choose() keeps."""
     started = time.perf_counter()
     probe = LoadProbe()
     # skinny products against a BLAS on several threads: the variants on as many
     choice = measure(names, timer or c_timer(lib),
                      skinny_timer=timer or c_timer(lib, cold=True, threads=threads or 1),
                      previous=previous)
+    narrow = measure_narrow(narrow_timer or c_narrow_timer(lib, threads=threads or 1),
+                            previous=previous)
+    for dtype, forms in narrow.items():
+        choice[dtype]["narrow"] = forms
     load = probe.other_load()
     spread = worst_spread(choice)
     return {"runtime": runtime_key, "cpu": cpu, "blas_threads": threads, "blas_core": core,
@@ -592,6 +702,11 @@ def shipped_record(runtime_key: str, cpu: str, threads, names: Sequence[str],
     return record
 
 
+# CGRAPH_GEMM_NARROW=kernel gives the narrow kernels every narrow product they can take (as
+# before they were timed), =blas none (to compare them)
+_NARROW_FORCED = {"kernel": 0, "blas": None}
+
+
 def apply(lib, record: dict) -> Dict[str, str]:
     """Make the variants of ``record`` (or CGRAPH_GEMM_VARIANT's) the ones the library runs;
     returns {dtype: variant name}."""
@@ -607,6 +722,9 @@ def apply(lib, record: dict) -> Dict[str, str]:
     skinny_off = os.environ.get("CGRAPH_GEMM_SKINNY", "").lower() == "blas"
     skinny = {dtype: {kind: None if skinny_off else record["choice"][dtype]["skinny"][kind]["variant"]
                       for kind in SKINNY_KINDS} for dtype in DTYPES}
+    narrow = {dtype: {form: _NARROW_FORCED.get(os.environ.get("CGRAPH_GEMM_NARROW", "").lower(),
+                                               record["choice"][dtype]["narrow"][form]["from"])
+                      for form in NARROW_FORMS} for dtype in DTYPES}
     for dtype, name in picked.items():
         p = _PREFIX[dtype]
         setter = getattr(lib, f"cg_set_{p}gemm_variant")
@@ -618,12 +736,18 @@ def apply(lib, record: dict) -> Dict[str, str]:
         for kind, variant in skinny[dtype].items():
             if not setter(SKINNY_KINDS.index(kind), -1 if variant is None else names.index(variant)):
                 raise RuntimeError(f"cgraph: the runtime library refused the variant {variant}")
+        setter = getattr(lib, f"cg_set_{p}gemm_narrow_from")
+        setter.argtypes, setter.restype = [ctypes.c_int, ctypes.c_int64], ctypes.c_int
+        for form, start in narrow[dtype].items():
+            if not setter(NARROW_FORMS.index(form), -1 if start is None else start):
+                raise RuntimeError(f"cgraph: the runtime library refused the narrow size {start}")
     # skinny variants were timed on as many threads as BLAS runs (measure_record)
     skinny_threads = getattr(lib, "cg_set_gemm_skinny_threads")
     skinny_threads.argtypes, skinny_threads.restype = [ctypes.c_int], ctypes.c_int
     skinny_threads(max(1, record.get("blas_threads") or 1))
     _applied.clear()
-    _applied.update(variants=picked, skinny=skinny, forced=bool(forced), cpu=record.get("cpu"),
+    _applied.update(variants=picked, skinny=skinny, narrow=narrow, forced=bool(forced),
+                    cpu=record.get("cpu"),
                     source=record.get("source"), blas_core=record.get("blas_core"))
     return picked
 
@@ -636,8 +760,9 @@ def select(lib, runtime_key: str) -> Dict[str, str]:
 
 def chosen() -> Optional[dict]:
     """The variants in force in this process ({"variants": {dtype: name or None: BLAS},
-    "skinny": {dtype:
-    {kind: name or None}}, "forced", "cpu"}), or None before the runtime library is loaded."""
+    "skinny": {dtype: {kind: name or None}}, "narrow": {dtype: {form: size from which the
+    narrow kernels run (None: never)}}, "forced", "cpu"}), or None before the runtime library
+    is loaded."""
     return dict(_applied) if _applied else None
 
 
@@ -652,17 +777,27 @@ def describe(record_or_choice: Optional[dict] = None) -> str:
         variants = {d: c["variant"] for d, c in choice.items()}
         skinny = {d: {kind: c.get("skinny", {}).get(kind, {}).get("variant")
                       for kind in SKINNY_KINDS} for d, c in choice.items()}
+        narrow = {d: {form: (c.get("narrow") or {}).get(form, {}).get("from", 0)
+                      for form in NARROW_FORMS} for d, c in choice.items()}
         how = "measured" if record_or_choice.get("source") != SHIPPED else \
             f"measured at {record_or_choice.get('measured_at')}, {SHIPPED},"
     else:
         variants, skinny = record_or_choice["variants"], record_or_choice["skinny"]
+        narrow = record_or_choice.get("narrow") or {}
         how = "forced by CGRAPH_GEMM_VARIANT" if record_or_choice.get("forced") else \
             "measured" if record_or_choice.get("source") != SHIPPED else SHIPPED
 
     def skinny_text(d):
         return " ".join(f"{kind}<=32:{skinny[d][kind] or 'BLAS'}" for kind in SKINNY_KINDS)
-    text = "; ".join(f"{d} {variants[d] or 'BLAS'}, skinny {skinny_text(d)}" for d in DTYPES
-                     if d in variants)
+    def narrow_text(d):
+        forms = narrow.get(d)
+        if not forms:
+            return ""
+        return ", narrow " + " ".join(
+            f"{form}:" + ("all" if forms[form] == 0 else "BLAS" if forms[form] is None else
+                          f">={forms[form]}") for form in NARROW_FORMS)
+    text = "; ".join(f"{d} {variants[d] or 'BLAS'}, skinny {skinny_text(d)}{narrow_text(d)}"
+                     for d in DTYPES if d in variants)
     if "choice" in record_or_choice and made_under_load(record_or_choice):
         how += " under load" if "under_load" in record_or_choice else \
             " with the load not recorded"

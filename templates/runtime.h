@@ -982,6 +982,15 @@ CG_API int cg_sgemm_narrow(int64_t m, int64_t n, int64_t k, float alpha, const f
 CG_API int cg_dgemm_narrow(int64_t m, int64_t n, int64_t k, double alpha, const double *a,
                            int64_t sa0, int64_t sa1, const double *b, int64_t sb0, int64_t sb1,
                            double beta, double *c, int nthreads);
+/* From how many multiply-adds they take a product of each form (0: A by rows, 1: A by
+ * columns) from BLAS, -1: none (0 if there is no such form), and their timing against BLAS
+ * and the small kernel: cgraph/gemm_tuning.py's narrow choice */
+CG_API int cg_set_sgemm_narrow_from(int form, int64_t macs);
+CG_API int cg_set_dgemm_narrow_from(int form, int64_t macs);
+CG_API double cg_sgemm_narrow_time(int path, int layout, int64_t m, int64_t n, int64_t k,
+                                   int64_t reps, int cold, int nthreads);
+CG_API double cg_dgemm_narrow_time(int path, int layout, int64_t m, int64_t n, int64_t k,
+                                   int64_t reps, int cold, int nthreads);
 CG_API int cg_sgemm_transposed_a_skinny(int64_t m, int64_t n, int64_t k, float alpha,
                                         const float *a, int64_t sa0, int64_t sa1,
                                         const float *b, int64_t sb0, int64_t sb1, float beta,

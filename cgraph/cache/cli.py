@@ -156,6 +156,10 @@ def _show_tuning(root):
                                                                       key=lambda item: item[1]))
                 print(f"    skinny ({kind} <= 32): {skinny['variant'] or 'BLAS'}; time relative "
                       f"to BLAS: {ratios}")
+            for form, narrow in sorted(choice.get("narrow", {}).items()):
+                ratios = ", ".join(f"{shape} {r:.2f}" for shape, r in narrow["vs_blas"].items())
+                print(f"    narrow ({form} form): from {narrow['from']} multiply-adds (None: "
+                      f"BLAS); the kernel's time relative to BLAS's: {ratios}")
     return 0
 
 

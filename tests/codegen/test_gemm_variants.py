@@ -50,6 +50,19 @@ def quiet_machine(monkeypatch):
     monkeypatch.setattr(gemm_tuning, "read_proc_stat", lambda: None)
 
 
+def fake_narrow_timer(dtype, form, path, shape):
+    """The narrow kernel (path 0) half BLAS's time on every shape: test_narrow_choice.py
+    tests that choice; here it only has to be quick and the same each time."""
+    m, n, k = shape
+    return m * n * k * (0.5 if path == 0 else 1.0)
+
+
+@pytest.fixture(autouse=True)
+def narrow_timed_by_a_fake(monkeypatch):
+    """Records made here time the narrow kernels with fake_narrow_timer, not in C."""
+    monkeypatch.setattr(gemm_tuning, "c_narrow_timer", lambda *args, **kw: fake_narrow_timer)
+
+
 # The core OpenBLAS chose its kernels for here: the records of this machine name it
 CORE = blas_pointers.blas_core()
 
@@ -538,7 +551,8 @@ def test_each_cpu_gets_its_fastest_variant(lib, tmp_path, monkeypatch, one_blas_
         def no_timing(*args):
             raise AssertionError("timed again although the record is in the cache")
         assert gemm_tuning.choose(lib, key, root=str(tmp_path), timer=no_timing) == record
-        skinny = f"skinny m<=32:{names[winner]} n<=32:{names[winner]} k<=32:{names[winner]}"
+        skinny = f"skinny m<=32:{names[winner]} n<=32:{names[winner]} k<=32:{names[winner]}" \
+            ", narrow dot:all outer:all"      # (fake_narrow_timer: the kernel always faster)
         assert gemm_tuning.describe(record) == (
             f"small-GEMM tiles: float32 {names[winner]}, {skinny}; float64 {names[winner]}, "
             f"{skinny} (measured on {cpu}, against OpenBLAS's {CORE} kernels)")

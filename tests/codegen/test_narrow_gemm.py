@@ -33,7 +33,17 @@ SHAPES = [(600, 784, 10), (784, 600, 10), (37, 70, 1), (45, 33, 5), (100, 64, 8)
 
 @pytest.fixture(scope="module")
 def lib():
-    return runtime_library.runtime().lib
+    """The runtime library with the narrow kernels taking every narrow product they can
+    (CGRAPH_GEMM_NARROW=kernel: these tests are the kernels'; test_narrow_choice.py tests the
+    measured choice of which products they take), the machine's choice put back after."""
+    from cgraph import gemm_tuning
+    lib = runtime_library.runtime().lib
+    record = gemm_tuning.choose(lib, runtime_library.runtime().key)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CGRAPH_GEMM_NARROW", "kernel")
+        gemm_tuning.apply(lib, record)
+    yield lib
+    gemm_tuning.apply(lib, record)
 
 
 def narrow(lib, a, b, alpha=1.0, beta=0.0, c=None, threads=1):
@@ -180,7 +190,7 @@ def test_kernel_threads_at_w2_sizes(lib, dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_dot_every_layout_against_reference(dtype):
+def test_dot_every_layout_against_reference(lib, dtype):
     """dot(a, b) and gemm for the 16 layout combinations of test_small_gemm in C, against the
     numpy reference mode and numpy, over the narrow shapes (both forms, declined ones, tails)."""
     inputs, a_views, b_views = operands(dtype)
@@ -212,7 +222,7 @@ def test_dot_every_layout_against_reference(dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_softmax_layer_gradient(dtype):
+def test_softmax_layer_gradient(lib, dtype):
     """A softmax layer's NLL, whose forward (x W: the dot form) and weight gradient (x.T d:
     the outer form) are narrow products: the gradient against finite differences, and one
     SGD step's values against the numpy reference mode."""
@@ -241,6 +251,7 @@ def restore_variants(lib, monkeypatch):
     from cgraph import gemm_tuning
     yield
     monkeypatch.delenv("CGRAPH_GEMM_VARIANT", raising=False)
+    monkeypatch.setenv("CGRAPH_GEMM_NARROW", "kernel")     # (as the module's lib has it)
     gemm_tuning.apply(lib, gemm_tuning.choose(lib, runtime_library.runtime().key))
 
 

@@ -84,8 +84,9 @@ UPDATE_SHAPES = frozenset(SKINNY_SHAPES["k"])
 # 500x10, 500x20 by 20x10) to W2's (600x784 by 784x10, 784x600 by 600x10); BLAS takes every
 # product below the size (m*n*k) whose choice makes the ladder fastest (_narrow_from). On a
 # Zen 4 the kernels took 1.2-2.4x the time of OpenBLAS's SkylakeX small-matrix kernels
-# (taken by OpenBLAS up to ~1M multiply-adds), 0.46-0.84x that of its general path past them
-# (best of 9, warm, both dtypes, n = 10 and 4); the outer form in float32 tied it below too.
+# (taken by OpenBLAS up to 1M multiply-adds), 0.46-0.84x that of its general path past them
+# (best of 9, warm, both dtypes, n = 10 and 4); the outer form in float32 took 0.85-1.04x
+# its time below too.
 NARROW_SHAPES: Dict[str, Tuple[Tuple[int, int, int], ...]] = {
     "dot": ((20, 10, 500), (50, 10, 500), (100, 10, 500), (150, 10, 500), (200, 10, 500),
             (250, 10, 500), (600, 10, 784)),
@@ -434,11 +435,13 @@ def measure(names: Sequence[str], timer: Timer, dtypes: Sequence[str] = DTYPES,
 def _narrow_from(best, previous=""):
     """From how many multiply-adds the narrow kernel takes a form's products (0: all, None:
     none), given {shape: [BLAS's best seconds, the kernel's]} over the form's ladder: of 0,
-    the size of each shape past the first, and None, the one with the lowest geometric mean
-    of its time (the kernel's from that size on, BLAS's below) relative to the faster's; a
-    tie (NOISE) to ``previous`` (the choice in force), then to the lower."""
+    one past the size of each shape but the last (BLAS up to that shape: OpenBLAS's
+    small-matrix kernels take up to a size, 1M on a SkylakeX core) and None, the one with
+    the lowest geometric mean of its time (the kernel's from that size on, BLAS's below)
+    relative to the faster's; a tie (NOISE) to ``previous`` (the choice in force), then to
+    the lower."""
     shapes = sorted(best, key=lambda s: s[0] * s[1] * s[2])
-    candidates = [0] + [m * n * k for m, n, k in shapes[1:]] + [None]
+    candidates = [0] + [m * n * k + 1 for m, n, k in shapes[:-1]] + [None]
     scores = {}
     for start in candidates:
         logs = 0.0

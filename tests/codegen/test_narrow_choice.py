@@ -48,10 +48,10 @@ def macs(shape):
 
 
 # Three machines as a fake narrow timer sees them: the kernel's time over BLAS's below and
-# from 1M multiply-adds (a Zen 4's OpenBLAS takes products up to ~1M to its small-matrix
+# past 1M multiply-adds (a Zen 4's OpenBLAS takes products up to 1M to its small-matrix
 # kernels), and the size the choice must then name for both forms.
 MACHINES = {
-    "zen4": (1.5, 0.6, 1250000),          # BLAS's small kernels ahead below, the kernel past
+    "zen4": (1.5, 0.6, 1000001),          # BLAS's small kernels ahead to 1M, the kernel past
     "avx2": (0.8, 0.6, 0),                # no small-matrix kernels: the narrow kernel always
     "slow": (1.5, 1.2, None)}             # the narrow kernel never
 
@@ -84,10 +84,10 @@ def test_the_size_is_the_fastest_over_the_ladder_and_a_tie_keeps_the_choice_in_f
     """_narrow_from on best times {shape: [BLAS, kernel]}: the start with the lowest
     geometric mean wins; one within NOISE of it that is in force stays."""
     shapes = [(20, 10, 500), (100, 10, 500), (250, 10, 500), (600, 10, 784)]
-    # the kernel loses only at the smallest: from the second shape on
+    # the kernel loses only at the smallest: past it
     best = {shapes[0]: [1.0, 2.0], shapes[1]: [1.0, 0.9], shapes[2]: [1.0, 0.5],
             shapes[3]: [1.0, 0.5]}
-    assert gemm_tuning._narrow_from(best) == macs(shapes[1])
+    assert gemm_tuning._narrow_from(best) == macs(shapes[0]) + 1
     # a loss in the middle smaller than the win at the small end: every product
     best[shapes[0]] = [1.0, 0.5]
     best[shapes[1]] = [1.0, 1.05]
@@ -97,7 +97,7 @@ def test_the_size_is_the_fastest_over_the_ladder_and_a_tie_keeps_the_choice_in_f
     best[shapes[0]] = [1.0, 0.98]
     best[shapes[1]] = [1.0, 1.01]
     assert gemm_tuning._narrow_from(best) == 0
-    assert gemm_tuning._narrow_from(best, macs(shapes[2])) == macs(shapes[2])
+    assert gemm_tuning._narrow_from(best, macs(shapes[1]) + 1) == macs(shapes[1]) + 1
     assert gemm_tuning._narrow_from(best, None) == 0
 
 
@@ -111,8 +111,8 @@ def test_the_record_keeps_the_choice_and_an_old_one_is_timed_again(lib, tmp_path
     record = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=small,
                                 narrow_timer=machine_timer(*MACHINES["zen4"][:2], calls))
     assert calls
-    assert record["choice"]["float64"]["narrow"]["outer"]["from"] == 1250000
-    assert "narrow dot:>=1250000 outer:>=1250000" in gemm_tuning.describe(record)
+    assert record["choice"]["float64"]["narrow"]["outer"]["from"] == 1000001
+    assert "narrow dot:>=1000001 outer:>=1000001" in gemm_tuning.describe(record)
     path = gemm_tuning.record_path(str(tmp_path), key, "FakeVendor family 7 model 1", 1, CORE)
     assert json.loads(read_sealed(path)) == record
     calls.clear()

@@ -36,9 +36,11 @@ def lib():
 
 @pytest.fixture
 def restore_variants(lib, monkeypatch):
-    """Put back the variants chosen for this machine after a test that changes them."""
+    """Put back the variants chosen for this machine after a test that changes them (or the
+    narrow choice: test_narrow_choice.py)."""
     yield
     monkeypatch.delenv("CGRAPH_GEMM_VARIANT", raising=False)
+    monkeypatch.delenv("CGRAPH_GEMM_NARROW", raising=False)
     gemm_tuning.apply(lib, gemm_tuning.choose(lib, runtime_library.runtime().key))
 
 

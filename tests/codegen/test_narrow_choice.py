@@ -14,32 +14,13 @@ import cgraph.tensor as T
 from cgraph import blas_pointers, gemm_tuning, runtime_library
 from cgraph.cache_files import read_sealed, seal
 from cgraph.tensor.blas import gemm
+from test_gemm_variants import lib, one_blas_thread, quiet_machine  # noqa: F401 (fixtures)
+from test_gemm_variants import restore_variants as restore_choice  # noqa: F401
 from test_narrow_gemm import narrow
 from util import TOLERANCE, assert_same
 
 rng = np.random.default_rng(11)
 CORE = blas_pointers.blas_core()
-
-
-@pytest.fixture(scope="module")
-def lib():
-    return runtime_library.runtime().lib
-
-
-@pytest.fixture
-def restore_choice(lib, monkeypatch):
-    """Put back the machine's choice after a test that changes it."""
-    yield
-    monkeypatch.delenv("CGRAPH_GEMM_NARROW", raising=False)
-    gemm_tuning.apply(lib, gemm_tuning.choose(lib, runtime_library.runtime().key))
-
-
-@pytest.fixture(autouse=True)
-def quiet_machine(monkeypatch):
-    """The machine as the tuning sees it: quiet, one BLAS thread."""
-    monkeypatch.setattr(gemm_tuning, "load_per_core", lambda: 0.0)
-    monkeypatch.setattr(gemm_tuning, "read_proc_stat", lambda: None)
-    monkeypatch.setattr(blas_pointers, "blas_threads", lambda: 1)
 
 
 def macs(shape):
@@ -101,7 +82,8 @@ def test_the_size_is_the_fastest_over_the_ladder_and_a_tie_keeps_the_choice_in_f
     assert gemm_tuning._narrow_from(best, None) == 0
 
 
-def test_the_record_keeps_the_choice_and_an_old_one_is_timed_again(lib, tmp_path, monkeypatch):
+def test_the_record_keeps_the_choice_and_an_old_one_is_timed_again(lib, tmp_path, monkeypatch,
+                                                                   one_blas_thread):
     """The narrow choice is part of the record; a record without it (the format before) is
     set aside with a warning and the kernels timed again; a kept one is not timed."""
     key = runtime_library.runtime().key

@@ -39,8 +39,18 @@ best tile took 1.18-1.22x BLAS's time in float32, 1.17-1.18x in float64 (geometr
 timings; on a Zen 5 BLAS was 3-20% ahead on W7's shapes). Under load the tile's times seldom
 agree and 1.2x is short of SKINNY_CLEAR: such a record keeps the tile until retuned.
 
+The record also says from which size (m*n*k) the narrow kernels (templates/ops/narrow_gemm.c.j2:
+at most 12 columns) take a product from BLAS, per dtype and form (A by rows: x W; A by
+columns: x.T d), timed over products grown from W3's to W2's (NARROW_SHAPES, measure_narrow;
+~0.18 s of CPU): on a Zen 4 OpenBLAS's SkylakeX small-matrix kernels, which it runs up to 1M
+multiply-adds, beat them there (W3's h W2 and h.T d2 in float64 0.6-0.75x their time), its
+general path lost to them past it (W2's products, 0.44-0.58x). A record without that choice
+(the format before) is set aside and timed again.
+
 ``CGRAPH_GEMM_VARIANT=<name>`` forces one variant (or ``BLAS``) for both dtypes (to compare
-them); ``CGRAPH_GEMM_SKINNY=blas`` leaves every skinny product to BLAS.
+them); ``CGRAPH_GEMM_SKINNY=blas`` leaves every skinny product to BLAS;
+``CGRAPH_GEMM_NARROW=kernel`` gives the narrow kernels every narrow product they can take (the
+rule before they were timed), ``=blas`` none.
 """
 import ctypes
 import hashlib

@@ -43,8 +43,8 @@ The record also says from which size (m*n*k) the narrow kernels (templates/ops/n
 at most 12 columns) take a product from BLAS, per dtype and form (A by rows: x W; A by
 columns: x.T d), timed over products grown from W3's to W2's (NARROW_SHAPES, measure_narrow;
 ~0.18 s of CPU): on a Zen 4 OpenBLAS's SkylakeX small-matrix kernels, which it runs up to 1M
-multiply-adds, beat them there (W3's h W2 and h.T d2 in float64 0.6-0.75x their time), its
-general path lost to them past it (W2's products, 0.44-0.58x). A record without that choice
+multiply-adds, beat them there (W3's h W2 in both dtypes and h.T d2 in float64: 0.56-0.65x
+their time, warm), its general path lost to them past it (W2's products: 1.7-2.3x). A record without that choice
 (the format before) is set aside and timed again.
 
 ``CGRAPH_GEMM_VARIANT=<name>`` forces one variant (or ``BLAS``) for both dtypes (to compare

@@ -6,7 +6,8 @@
 Candidates, each where installed: numpy's OpenBLAS (what cgraph calls) through numpy.matmul,
 the newer OpenBLAS of the ``scipy-openblas32`` wheel (through its CBLAS, with ctypes), BLIS
 (the ``blis`` package), all three timed from Python; numpy's OpenBLAS again and every tile
-variant of cgraph's small-GEMM kernel (whatever the size) timed in C (see TimedInC). W4's
+variant of cgraph's small-GEMM kernel (whatever the size) timed in C (see TimedInC), and its
+narrow kernels where they take the product (TimedNarrow). W4's
 update ``x.T s0 - v.T s1`` is also timed as one GEMM over the stacked operands (k = 40).
 Each cell is the best of --rounds timings, the candidates taken in turn within a round (so a
 burst of load from other processes hits them alike). The peak is measured, not looked up:
@@ -159,6 +160,28 @@ class TimedInC:
         return self.timer(a.dtype.name, self.variant, (a.shape[0], b.shape[1], a.shape[1]))
 
 
+class TimedNarrow:
+    """cgraph's narrow kernels (n <= 12) timed in C by cg_<p>gemm_narrow_time, whatever the
+    narrow choice in force: A by rows, or a transposed A added into C (x.T d)."""
+
+    def __init__(self, lib):
+        self.functions = {}
+        for dtype, p in (("float32", "s"), ("float64", "d")):
+            f = getattr(lib, f"cg_{p}gemm_narrow_time")
+            f.restype = ctypes.c_double
+            f.argtypes = [ctypes.c_int] * 2 + [ctypes.c_int64] * 4 + [ctypes.c_int] * 2
+            self.functions[dtype] = f
+
+    def seconds(self, a, b):
+        (m, k), n = a.shape, b.shape[1]
+        layout = 2 if not b.flags.c_contiguous else 0 if a.flags.c_contiguous else 1
+        reps = max(1, int(1e-3 * 5e10 / (2 * m * n * k)))
+        took = self.functions[a.dtype.name](0, layout, m, n, k, reps, 0, 1)
+        if took < 0:
+            raise NotRun("not a narrow product")
+        return took / reps
+
+
 def cgraph_candidates():
     from cgraph import gemm_tuning, runtime_library
     lib = runtime_library.runtime().lib
@@ -166,11 +189,12 @@ def cgraph_candidates():
     out = {"OpenBLAS, C call": TimedInC(timer, -1)}
     for variant, name in enumerate(gemm_tuning.variant_names(lib)):
         out[f"cgraph {name}"] = TimedInC(timer, variant)
+    out["cgraph narrow"] = TimedNarrow(lib)
     return out
 
 
 def best_time(run, a, b, c, seconds=2e-3):
-    if isinstance(run, TimedInC):
+    if isinstance(run, (TimedInC, TimedNarrow)):
         return run.seconds(a, b)
     run(a, b, c)
     t0 = time.perf_counter()

@@ -1070,6 +1070,10 @@ CG_API double cg_dgemm_time_threads(int variant, int64_t m, int64_t n, int64_t k
  * product added to C, as an update's gradient is). */
 CG_API int cg_set_sgemm_skinny_variant(int kind, int variant);
 CG_API int cg_set_dgemm_skinny_variant(int kind, int variant);
+/* The form of a minibatch times a transposed B (cg_<p>gemm_transposed_b_skinny): -1 packed
+ * panels on the skinny tile, else the dot tile of that id; 0 for no such form. */
+CG_API int cg_set_sgemm_transposed_b_form(int form);
+CG_API int cg_set_dgemm_transposed_b_form(int form);
 /* The threads they were timed on (variants on as many as BLAS runs): a product given fewer
  * is left to BLAS. 0 for fewer than 1. */
 CG_API int cg_set_gemm_skinny_threads(int threads);

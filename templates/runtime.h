@@ -1074,6 +1074,14 @@ CG_API int cg_set_dgemm_skinny_variant(int kind, int variant);
  * panels on the skinny tile, else the dot tile of that id; 0 for no such form. */
 CG_API int cg_set_sgemm_transposed_b_form(int form);
 CG_API int cg_set_dgemm_transposed_b_form(int form);
+/* The dot tiles' names by id (NULL past the last), and seconds that reps runs of h W.T by
+ * form (-1: the panels on tile variant) take, m x k by (n x k)^T, evicted before each run,
+ * on up to nthreads threads (-1 for an unknown form or variant, or out of memory). */
+CG_API const char *cg_gemm_dot_tile_name(int form);
+CG_API double cg_sgemm_transposed_b_time(int form, int variant, int64_t m, int64_t n, int64_t k,
+                                         int64_t reps, int nthreads);
+CG_API double cg_dgemm_transposed_b_time(int form, int variant, int64_t m, int64_t n, int64_t k,
+                                         int64_t reps, int nthreads);
 /* The threads they were timed on (variants on as many as BLAS runs): a product given fewer
  * is left to BLAS. 0 for fewer than 1. */
 CG_API int cg_set_gemm_skinny_threads(int threads);

@@ -444,9 +444,13 @@ CG_MATH_INLINE float cg_expf_nonpos(float t)
     const float p = fmaf(fmaf(q, r, 0x1p-32f), r, 0x1p-32f);   /* 2^-32 e^r */
     return p * cg_float_of_bits(cg_bits_of_float(shifted) << 23);
 }
-/* -|x| as one OR of the sign bit (fabs then negate is two instructions in a vector loop) */
-CG_MATH_INLINE float cg_neg_absf(float x) { return cg_float_of_bits(cg_bits_of_float(x) | 0x80000000u); }
-CG_MATH_INLINE double cg_neg_abs(double x) { return cg_double_of_bits(cg_bits_of_double(x) | 0x8000000000000000ull); }
+/* -|x| (the same bits as an OR of the sign bit, one instruction fewer in a vector loop) as
+ * -fabs, which gcc knows -x does not change: softplus(z) and softplus(-z) in one loop (a
+ * cross-entropy of sigmoid(z): W4's monitor, 20x784) then share exp and log1p, where the OR
+ * computed them twice: 55 -> 30 us in float64, 20 -> 11 in float32 (gcc 12, Zen 4); one
+ * softplus alone took as long either way (28 us) */
+CG_MATH_INLINE float cg_neg_absf(float x) { return -fabsf(x); }
+CG_MATH_INLINE double cg_neg_abs(double x) { return -fabs(x); }
 
 CG_MATH_INLINE float cg_log1pf(float x)
 {

@@ -27,6 +27,10 @@ at most 32, e.g. a minibatch of 20 times a 784 x 500 layer): a variant where it 
 this CPU by 5% over the kind's shapes (geometric mean; operands evicted from the caches
 first, as a layer's weights are; the weight gradients' kind x.T d added into C, as an
 update adds them: UPDATE_SHAPES), else BLAS.
+Where the few-rows kind ("m") goes to a tile, h W.T (that kind with B a transposed layer) is
+timed too, by each dot tile and by packed panels on that tile (TRANSPOSED_B_SHAPES, evicted),
+and runs on the fastest (the record's "transposed_b"; a record without one runs the library's
+default, the first dot tile).
 When BLAS runs on several threads the variants are timed on as many (the kernel splits a
 product among the threads a module gives it), and a module that gives a product fewer
 threads leaves it to BLAS (cg_set_gemm_skinny_threads).
@@ -80,6 +84,13 @@ SKINNY_SHAPES: Dict[str, Tuple[Tuple[int, int, int], ...]] = {
     "n": ((600, 10, 784), (500, 20, 300)),
     "k": ((784, 500, 20), (300, 256, 32))}
 SKINNY_KINDS = ("m", "n", "k")
+# h W.T (a minibatch times a transposed layer, cg_<p>gemm_transposed_b_skinny): by the dot
+# tiles or by packed panels on the "m" kind's tile, timed (evicted) where that kind went to a
+# tile. On a Zen 4 the dot tiles took 0.76x the panels' time in float32, 0.84x in float64
+# (their in-register transposes are dear on AVX-512's 256-bit units); the panels were chosen
+# on a Zen 5 before the dot tiles existed. "panels" names them in the record.
+TRANSPOSED_B_SHAPES: Tuple[Tuple[int, int, int], ...] = ((20, 784, 500), (32, 300, 256))
+PANELS = "panels"
 # A weight gradient summed over a minibatch, x.T d, is added into the weights (an update:
 # Gemm's beta = 1, the weights out of L2), so the "k" kind is timed so (c_timer; A the
 # transposed view, which the tiles copy by rows): timed with A by rows and C only written,
@@ -158,6 +169,65 @@ def variant_names(lib) -> List[str]:
         if name is None:
             return names
         names.append(name.decode())
+
+
+def dot_tile_names(lib) -> List[str]:
+    """The names of the runtime library's dot tiles for h W.T, by id."""
+    get = lib.cg_gemm_dot_tile_name
+    get.argtypes, get.restype = [ctypes.c_int], ctypes.c_char_p
+    names = []
+    while get(len(names)) is not None:
+        names.append(get(len(names)).decode())
+    return names
+
+
+def transposed_b_timer(lib, threads: int = 1):
+    """Times h W.T in C (cg_<p>gemm_transposed_b_time, evicted first): (dtype, form (-1: the
+    panels), (m, n, k), the panels' tile variant) -> seconds per product."""
+    functions = {}
+    for dtype, p in _PREFIX.items():
+        f = getattr(lib, f"cg_{p}gemm_transposed_b_time")
+        f.restype = ctypes.c_double
+        f.argtypes = [ctypes.c_int, ctypes.c_int] + [ctypes.c_int64] * 4 + [ctypes.c_int]
+        functions[dtype] = f
+
+    def timer(dtype, form, shape, variant):
+        seconds = functions[dtype](form, variant, *shape, 1, threads)
+        if seconds < 0:
+            raise MemoryError(f"cgraph: cannot time h W.T by form {form}")
+        return seconds
+    return timer
+
+
+def transposed_b_choice(timer, dtype: str, forms: Sequence[str], variant: int,
+                        previous: Optional[str] = None) -> dict:
+    """How h W.T runs for dtype: the fastest of the panels (on tile ``variant``) and the dot
+    tiles ``forms`` by the geometric mean over TRANSPOSED_B_SHAPES of its time relative to
+    the fastest's, a tie (NOISE) to ``previous`` (the form in force), then to the first dot
+    tile (the library's default: 3x8v64 and 3x8v32 tie on a Zen 4); timed in rounds until
+    the choice holds. {"form": a name or PANELS, "scores", "rounds", "spread"}."""
+    names = [PANELS] + list(forms)
+
+    def decide(timings):
+        scores = _geometric_means(timings.best(), min)
+        return _preferred(dict(zip(names, scores)), names, [previous, names[1]])
+    form, timings = _rounds_until_stable(lambda d, c, shape: timer(d, c, shape, variant), dtype,
+                                         range(-1, len(forms)), TRANSPOSED_B_SHAPES,
+                                         SKINNY_ROUNDS, decide)
+    return {"form": form, "scores": dict(zip(names, _geometric_means(timings.best(), min))),
+            "rounds": len(next(iter(timings.times.values()))[0]), "spread": timings.spread()}
+
+
+def measure_transposed_b(choice: dict, names: Sequence[str], forms: Sequence[str], timer,
+                         previous: Optional[dict] = None) -> None:
+    """Add to each dtype's choice how h W.T runs ("transposed_b"), where the "m" kind went to
+    a tile variant (else BLAS runs h W.T: nothing to choose)."""
+    for dtype, c in choice.items():
+        tile = c["skinny"]["m"]["variant"]
+        if tile is not None and forms:
+            before = ((previous or {}).get(dtype) or {}).get("transposed_b") or {}
+            c["transposed_b"] = transposed_b_choice(timer, dtype, forms, names.index(tile),
+                                                    before.get("form"))
 
 
 def cpu_identity() -> str:
@@ -529,6 +599,10 @@ def _check(record, path, runtime_key, cpu, threads, names, core=None):
                     and all(isinstance(k, dict) and (k.get("variant") is None or
                                                      k.get("variant") in names)
                             for k in c["skinny"].values())
+                    for c in choice.values()) or \
+            not all(isinstance(c.get("transposed_b", {}), dict) and
+                    c.get("transposed_b", {}).get("form", PANELS) in
+                    [PANELS] + list(record.get("dot_tiles", []))
                     for c in choice.values()):
         raise BadFile(path, "names no known variant")
     if not all(_narrow_checks(c.get("narrow")) for c in choice.values()):
@@ -628,12 +702,14 @@ def _keep(record: dict, path: str, state) -> dict:
 
 def measure_record(lib, runtime_key: str, names: Sequence[str], cpu: str, threads,
                    timer: Optional[Timer] = None, previous: Optional[dict] = None,
-                   core: Optional[str] = None, narrow_timer: Optional[NarrowTimer] = None
-                   ) -> dict:
+                   core: Optional[str] = None, narrow_timer: Optional[NarrowTimer] = None,
+                   form_timer=None) -> dict:
     """Time the variants (``timer``, by default the C one) and the narrow kernels
     (``narrow_timer``, by default c_narrow_timer) on this CPU against a BLAS that runs
     ``threads`` threads with the kernels of ``core``, preferring ``previous`` (a record's
-    choice) in a tie: the record choose() keeps."""
+    choice) in a tie: the record choose() keeps. h W.T's form is timed with ``form_timer`` (by
+    default the C one when ``timer`` is; not at all when only ``timer`` is given: the
+    library's default form runs)."""
     started = time.perf_counter()
     probe = LoadProbe()
     # skinny products against a BLAS on several threads: the variants on as many
@@ -644,10 +720,13 @@ def measure_record(lib, runtime_key: str, names: Sequence[str], cpu: str, thread
                             previous=previous)
     for dtype, forms in narrow.items():
         choice[dtype]["narrow"] = forms
+    if form_timer is not None or timer is None:
+        measure_transposed_b(choice, names, dot_tile_names(lib),
+                             form_timer or transposed_b_timer(lib, threads or 1), previous)
     load = probe.other_load()
     spread = worst_spread(choice)
     return {"runtime": runtime_key, "cpu": cpu, "blas_threads": threads, "blas_core": core,
-            "variants": list(names), "choice": choice,
+            "variants": list(names), "dot_tiles": dot_tile_names(lib), "choice": choice,
             "shapes": [list(s) for s in SHAPES],
             "measured_seconds": round(time.perf_counter() - started, 3),
             "measured_at": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -754,14 +833,33 @@ def apply(lib, record: dict) -> Dict[str, str]:
         for form, start in narrow[dtype].items():
             if not setter(NARROW_FORMS.index(form), -1 if start is None else start):
                 raise RuntimeError(f"cgraph: the runtime library refused the narrow size {start}")
+    forms = apply_transposed_b(lib, record)
     # skinny variants were timed on as many threads as BLAS runs (measure_record)
     skinny_threads = getattr(lib, "cg_set_gemm_skinny_threads")
     skinny_threads.argtypes, skinny_threads.restype = [ctypes.c_int], ctypes.c_int
     skinny_threads(max(1, record.get("blas_threads") or 1))
     _applied.clear()
     _applied.update(variants=picked, skinny=skinny, narrow=narrow, forced=bool(forced),
-                    cpu=record.get("cpu"),
-                    source=record.get("source"), blas_core=record.get("blas_core"))
+                    cpu=record.get("cpu"), source=record.get("source"),
+                    blas_core=record.get("blas_core"), transposed_b=forms)
+    return picked
+
+
+def apply_transposed_b(lib, record: dict) -> Dict[str, str]:
+    """Make the record's form of h W.T the one the library runs, per dtype (the library's
+    default, the first dot tile, where the record has none: BLAS runs h W.T there, or the
+    record predates the forms); returns {dtype: form name}."""
+    forms = dot_tile_names(lib)
+    picked = {}
+    for dtype in DTYPES:
+        form = (record["choice"][dtype].get("transposed_b") or {}).get("form")
+        form = form or (forms[0] if forms else PANELS)
+        setter = getattr(lib, f"cg_set_{_PREFIX[dtype]}gemm_transposed_b_form")
+        setter.argtypes, setter.restype = [ctypes.c_int], ctypes.c_int
+        if form != PANELS and form not in forms or \
+                not setter(-1 if form == PANELS else forms.index(form)):
+            raise RuntimeError(f"cgraph: the runtime library refused the h W.T form {form}")
+        picked[dtype] = form
     return picked
 
 
@@ -800,15 +898,22 @@ def describe(record_or_choice: Optional[dict] = None) -> str:
         how = "forced by CGRAPH_GEMM_VARIANT" if record_or_choice.get("forced") else \
             "measured" if record_or_choice.get("source") != SHIPPED else SHIPPED
 
+    if "choice" in record_or_choice:
+        forms = {d: (c.get("transposed_b") or {}).get("form") for d, c in choice.items()}
+    else:
+        forms = record_or_choice.get("transposed_b") or {}
+
     def skinny_text(d):
-        return " ".join(f"{kind}<=32:{skinny[d][kind] or 'BLAS'}" for kind in SKINNY_KINDS)
+        text = " ".join(f"{kind}<=32:{skinny[d][kind] or 'BLAS'}" for kind in SKINNY_KINDS)
+        return text + (f" hW.T:{forms[d]}" if forms.get(d) and skinny[d]["m"] else "")
+
     def narrow_text(d):
-        forms = narrow.get(d)
-        if not forms:
+        forms_of = narrow.get(d)
+        if not forms_of:
             return ""
         return ", narrow " + " ".join(
-            f"{form}:" + ("all" if forms[form] == 0 else "BLAS" if forms[form] is None else
-                          f">={forms[form]}") for form in NARROW_FORMS)
+            f"{form}:" + ("all" if forms_of[form] == 0 else "BLAS" if forms_of[form] is None
+                          else f">={forms_of[form]}") for form in NARROW_FORMS)
     text = "; ".join(f"{d} {variants[d] or 'BLAS'}, skinny {skinny_text(d)}{narrow_text(d)}"
                      for d in DTYPES if d in variants)
     if "choice" in record_or_choice and made_under_load(record_or_choice):

@@ -1099,3 +1099,85 @@ def test_avx512vl_builds_the_32_byte_tiles_of_24_sums(lib):
         vl = " avx512vl" in f.read()
     assert ("8x3v32" in names and "12x2v32" in names) == vl
     assert "6x2v32" not in names and "3x4v32" not in names
+
+
+# --- h W.T: the dot tiles or the packed panels, timed per CPU ------------------------------
+
+def form_timer(fastest):
+    """h W.T's form ``fastest`` (-1: the panels) fastest, the others 1.4x slower."""
+    def timer(dtype, form, shape, variant):
+        m, n, k = shape
+        return m * n * k * (1.0 if form == fastest else 1.4 + form * 0.01)
+    return timer
+
+
+def transposed_b_bits(lib, dtype, a, bt):
+    """C = a bt.T by cg_<p>gemm_transposed_b_skinny (the form in force), or None if declined."""
+    p = "s" if dtype == "float32" else "d"
+    f = getattr(lib, f"cg_{p}gemm_transposed_b_skinny")
+    i64, ptr = ctypes.c_int64, ctypes.c_void_p
+    f.argtypes = [i64, i64, i64, _CT[dtype], ptr, i64, i64, ptr, i64, i64, _CT[dtype], ptr,
+                  ctypes.c_int]
+    c = np.empty((a.shape[0], bt.shape[0]), dtype)
+    taken = f(a.shape[0], bt.shape[0], a.shape[1], 1.0, a.ctypes.data, a.shape[1], 1,
+              bt.ctypes.data, 1, bt.shape[1], 0.0, c.ctypes.data, 1)
+    return c if taken else None
+
+
+def test_transposed_b_form_timed_recorded_and_applied(lib, tmp_path, one_blas_thread,
+                                                       restore_variants):
+    """The record names h W.T's fastest form per dtype (a dot tile, or the panels), only where
+    the "m" kind went to a tile; apply puts it in force in the library (the bits of h W.T
+    are those of that form); a record naming no known form is set aside."""
+    from cgraph.cache_files import BadFile
+    names = gemm_tuning.variant_names(lib)
+    forms = gemm_tuning.dot_tile_names(lib)
+    assert forms
+    key, cpu = runtime_library.runtime().key, "FakeVendor family 9 model 44"
+    a = rng.normal(size=(20, 500)).astype("float32")
+    bt = rng.normal(size=(784, 500)).astype("float32")
+    by_form = {}
+    for fastest in [-1] + list(range(len(forms))):
+        record = gemm_tuning.measure_record(lib, key, names, cpu, 1, timer=fake_timer(0),
+                                            core=CORE, form_timer=form_timer(fastest))
+        expected = gemm_tuning.PANELS if fastest < 0 else forms[fastest]
+        for dtype in gemm_tuning.DTYPES:
+            got = record["choice"][dtype]["transposed_b"]
+            assert got["form"] == expected and set(got["scores"]) == {"panels", *forms}
+        assert gemm_tuning._check(record, "p", key, cpu, 1, names, CORE) is record
+        gemm_tuning.apply(lib, record)
+        assert gemm_tuning.chosen()["transposed_b"] == dict.fromkeys(gemm_tuning.DTYPES, expected)
+        assert ("hW.T:" + expected) in gemm_tuning.describe(record)
+        by_form[expected] = transposed_b_bits(lib, "float32", a, bt)
+        assert by_form[expected] is not None
+        np.testing.assert_allclose(by_form[expected], a @ bt.T, rtol=1e-4, atol=1e-3)
+    # each form's bits differ from the panels' (else the apply above would tell nothing)
+    assert all(not np.array_equal(by_form[f], by_form["panels"]) for f in forms)
+    # ties go to the form in force, then to the first dot tile
+    tie = lambda dtype, form, shape, variant: 1.0
+    assert gemm_tuning.transposed_b_choice(tie, "float64", forms, 0)["form"] == forms[0]
+    assert gemm_tuning.transposed_b_choice(tie, "float64", forms, 0, "panels")["form"] == "panels"
+    # BLAS takes the "m" kind: no form timed, none recorded
+    record = gemm_tuning.measure_record(lib, key, names, cpu, 1, timer=fake_timer(0, blas=0.5),
+                                        core=CORE, form_timer=form_timer(-1))
+    assert all("transposed_b" not in c for c in record["choice"].values())
+    # a form the library has not
+    record = gemm_tuning.measure_record(lib, key, names, cpu, 1, timer=fake_timer(0),
+                                        core=CORE, form_timer=form_timer(0))
+    record["choice"]["float32"]["transposed_b"]["form"] = "9x9v64"
+    with pytest.raises(BadFile):
+        gemm_tuning._check(record, "p", key, cpu, 1, names, CORE)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_transposed_b_timer(lib, dtype):
+    """The C timer of h W.T: a time for the panels and each dot tile; an unknown form, a
+    variant out of range, or a dot tile on k under a vector: an error."""
+    timer = gemm_tuning.transposed_b_timer(lib)
+    forms = gemm_tuning.dot_tile_names(lib)
+    for form in range(-1, len(forms)):
+        assert 0 < timer(dtype, form, (3, 100, 40), 0) < 1
+    for form, variant, shape in [(len(forms), 0, (3, 100, 40)), (0, -1, (3, 100, 40)),
+                                 (0, 99, (3, 100, 40)), (0, 0, (3, 100, 4))]:
+        with pytest.raises(MemoryError):
+            timer(dtype, form, shape, variant)

@@ -289,6 +289,7 @@ def test_transposed_b_skinny_takes_minibatch_products(lib, dtype, split_every_pr
     from cgraph import gemm_tuning
     set_skinny = getattr(lib, f"cg_set_{'s' if dtype == 'float32' else 'd'}gemm_skinny_variant")
     set_skinny.argtypes = [ctypes.c_int, ctypes.c_int]
+    assert set_form(lib, dtype, -1) == 1    # the packed panels (the dot tiles: below)
     tol = TOLERANCE[dtype] * 10
     # (m, k, n, taken): W4's, odd sizes, one row; 33 rows, and 20x100x100 (small): declined
     shapes = [(20, 500, 784, True), (31, 257, 301, True), (1, 2100, 1001, True),
@@ -317,6 +318,78 @@ def test_transposed_b_skinny_takes_minibatch_products(lib, dtype, split_every_pr
     assert set_skinny(0, -1) == 1
     assert not transposed_b_skinny(lib, a, np.ascontiguousarray(b.T).T, 1.0, 0.0,
                                    np.empty((20, 784), dtype), 1)
+
+
+def set_form(lib, dtype, form):
+    """cg_set_<p>gemm_transposed_b_form(form): 1 if there is such a form."""
+    f = getattr(lib, f"cg_set_{'s' if dtype == 'float32' else 'd'}gemm_transposed_b_form")
+    f.argtypes, f.restype = [ctypes.c_int], ctypes.c_int
+    return f(form)
+
+
+def dot_forms(lib, dtype):
+    """The ids of the dot tiles compiled for this CPU (DOT_TILES in small_gemm.c.j2)."""
+    forms = []
+    while set_form(lib, dtype, len(forms)):
+        forms.append(len(forms))
+    return forms
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_transposed_b_dot_tiles(lib, dtype, split_every_product):
+    """h W.T by the dot tiles (A's rows and B^T's rows dotted in place), every tile compiled:
+    rows 1, 19, 20, 21 and 32 (tiles of fewer rows for the last ones), k a multiple of the
+    vector, one past it and odd (the last partial vector), n not a multiple of a tile's
+    columns; alpha/beta and NaN in C under beta = 0; A's rows strided; the same bits on 1 and
+    2 threads, matching numpy. A transposed A (rows not contiguous) and k under one 64-byte
+    vector go to the panels instead, with the same results."""
+    from cgraph import gemm_tuning
+    p = "s" if dtype == "float32" else "d"
+    names = gemm_tuning.variant_names(lib)
+    getattr(lib, f"cg_set_{p}gemm_skinny_variant")(0, 0)
+    forms = dot_forms(lib, dtype)
+    assert forms, "no dot tile compiled"
+    assert set_form(lib, dtype, len(forms)) == 0 and set_form(lib, dtype, -2) == 0
+    lanes = 64 // np.dtype(dtype).itemsize
+    tol = TOLERANCE[dtype] * 10
+    # (m, k, n): W4's; each row count; k = one 64-byte vector, one past, odd, under a vector
+    shapes = [(20, 500, 784), (1, 2100, 1001), (19, 257, 501), (21, 300, 333), (32, 129, 517),
+              (20, lanes, 2 * 2**21 // (20 * lanes)), (3, lanes + 1, 2**21 // 3 // (lanes + 1) + 7),
+              (20, lanes - 1, 2**21 // 20 // (lanes - 1) + 3)]
+    try:
+        for form in forms:
+            assert set_form(lib, dtype, form) == 1
+            for m, k, n in shapes:
+                a = rng.normal(size=(m, k)).astype(dtype)
+                bt = rng.normal(size=(n, k)).astype(dtype)
+                c0 = rng.normal(size=(m, n)).astype(dtype)
+                a2 = np.repeat(a, 2, axis=0)
+                a2[1::2] = np.nan   # never read: the view takes the even rows
+                for an, av in [("a", a), ("a[::2]", a2[::2]), ("a.T", np.ascontiguousarray(a.T).T)]:
+                    for alpha, beta in [(1.0, 0.0), (-0.5, 2.0)]:
+                        what = (f"dot tile {form} ({names[0]} panels): {an} x b.T at {(m, k, n)}, "
+                                f"alpha={alpha}, beta={beta}")
+                        c1 = c0.copy() if beta else np.full((m, n), np.nan, dtype)
+                        c2 = c1.copy()
+                        assert transposed_b_skinny(lib, av, bt.T, alpha, beta, c1, 1), what
+                        assert transposed_b_skinny(lib, av, bt.T, alpha, beta, c2, 2), what
+                        assert np.array_equal(c1, c2), f"{what}: the bits depend on the threads"
+                        assert_same(c1, alpha * (a @ bt.T) + beta * c0, rtol=tol, what=what)
+    finally:
+        assert set_form(lib, dtype, 0) == 1
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_transposed_b_dot_tiles_in_a_function(dtype):
+    """dot(h, w.T) compiled, W4's forward back (20x500 by 784x500's transpose), on the form
+    this CPU's timing chose: numpy's values, and an empty minibatch."""
+    h, w = T.matrix("h", dtype=dtype), T.matrix("w", dtype=dtype)
+    f = cgraph.function([h, w], T.dot(h, w.T))
+    assert_clean_build(f)
+    wv = rng.normal(size=(784, 500)).astype(dtype)
+    for m in (20, 7, 0):
+        hv = rng.normal(size=(m, 500)).astype(dtype)
+        assert_same(f(hv, wv), hv @ wv.T, rtol=TOLERANCE[dtype] * 10, what=f"{m} rows")
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

@@ -4,14 +4,12 @@
 static step function of the module and whose loop runs in C; its gradient is a backward
 ``Scan`` (scan_grad.py). States of which a function reads only the last step are kept in a
 ring of rows (scan_rewrite.py); products of a sequence and a non-sequence run before the
-loop, and outputs no one reads are dropped (scan_pushout.py); sums of products over the
-steps (a backward loop's gradients of its non-sequences) run after the loop as one product
-(scan_accumulate.py); a loop of one constant step is replaced by its body (scan_inline.py);
-all registered here as whole-graph rewrites.
+loop, and outputs no one reads are dropped (scan_pushout.py); a loop of one constant step
+is replaced by its body (scan_inline.py); all registered here as
+whole-graph rewrites.
 """
 from .scan import scan, until  # noqa: F401
 from .scan_op import Scan  # noqa: F401
-from .scan_accumulate import sum_products_after_loops
 from .scan_inline import inline_one_step_scans
 from .scan_pushout import drop_unused_scan_outputs, push_out_sequence_dots
 from .scan_rewrite import keep_last_steps, keep_steps_apart
@@ -22,10 +20,9 @@ from ..rewrite import GRAPH_PASSES
 if inline_one_step_scans not in GRAPH_PASSES:
     GRAPH_PASSES.insert(0, inline_one_step_scans)
 # products moved out of the body first, then what no one reads dropped, then rings, then
-# accumulated products summed after the loop (a state read only at its last step is a ring
-# by then), then the initial rows apart from the steps
+# the initial rows apart from the steps
 for _graph_pass in (push_out_sequence_dots, drop_unused_scan_outputs, keep_last_steps,
-                    sum_products_after_loops, keep_steps_apart):
+                    keep_steps_apart):
     if _graph_pass not in GRAPH_PASSES:
         GRAPH_PASSES.append(_graph_pass)
 

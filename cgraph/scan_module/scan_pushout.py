@@ -34,18 +34,16 @@ def _clients(nodes):
 
 
 def _rebuild(node, keep_seqs, keep_states, keep_nits, extra_seqs=(), replace=None,
-             inner_outputs=None, extra_nits=()):
+             inner_outputs=None):
     """A copy of Scan ``node`` with only the kept sequences, states and nit-sot outputs (by
-    index), plus ``extra_seqs`` ((inner, outer, label) triples) after the kept sequences and
-    ``extra_nits`` ((inner value, label) pairs) after the kept nit-sot outputs, the inner
-    graph (``inner_outputs``, by default the op's) rewritten by ``replace``. Returns
+    index), plus ``extra_seqs`` ((inner, outer, label) triples) after the kept sequences, the
+    inner graph (``inner_outputs``, by default the op's) rewritten by ``replace``. Returns
     (new node, {old output: new output})."""
     op = node.op
     n_steps, seqs, inits, non_seqs = op.split_outer_inputs(node.inputs)
     in_seqs, in_taps, in_non_seqs = op.split_inner_inputs()
     state_outs, nit_outs, cond = op.split_outputs(inner_outputs or op.inner_outputs)
     inner_outs = [state_outs[r] for r in keep_states] + [nit_outs[j] for j in keep_nits]
-    inner_outs += [value for value, _ in extra_nits]
     if op.as_while:
         inner_outs.append(cond)
     if replace:
@@ -56,14 +54,13 @@ def _rebuild(node, keep_seqs, keep_states, keep_nits, extra_seqs=(), replace=Non
     inner_in += list(in_non_seqs)
     new_op = Scan(inner_in, inner_outs, n_seqs=len(keep_seqs) + len(extra_seqs),
                   state_taps=[op.state_taps[r] for r in keep_states],
-                  n_nit_sot=len(keep_nits) + len(extra_nits), as_while=op.as_while,
+                  n_nit_sot=len(keep_nits), as_while=op.as_while,
                   truncate_gradient=op.truncate_gradient, name=op.name,
                   state_modes=[op.state_modes[r] for r in keep_states],
                   seq_labels=[op.seq_labels[j] for j in keep_seqs] +
                   [label for _, _, label in extra_seqs],
                   state_labels=[op.state_labels[r] for r in keep_states],
-                  nit_labels=[op.nit_labels[j] for j in keep_nits] +
-                  [label for _, label in extra_nits])
+                  nit_labels=[op.nit_labels[j] for j in keep_nits])
     new = new_op.make_node(n_steps, *[seqs[j] for j in keep_seqs],
                            *[outer for _, outer, _ in extra_seqs],
                            *[inits[r] for r in keep_states], *non_seqs)

@@ -4,6 +4,11 @@
   non-sequence ``W`` is the row ``t`` of ``dot(X[:n_steps], W)``: that one big product runs
   before the loop (one BLAS call instead of one per step) and the body reads its rows as a
   new sequence (Theano's "scan pushout" of sequence-only work).
+- ``copy_transposed_non_sequences``: a body's product of a transposed non-sequence,
+  ``dot(a_t, W.T)`` (the backward loop's ``d_t U^T``), reads a contiguous copy of ``W.T``
+  made once before the loop: a small product of a transposed operand took 2.6x the time of
+  the same product on a contiguous one (float32 16x64 by 64x64: the narrow kernels' dot
+  form, 4.35 against 1.66 us; float64 4.54 against 3.85), paid at every step.
 - ``drop_unused_scan_outputs``: outputs that no one reads are not computed: an output that
   is not fed back (the gradient of a sequence in a backward loop the cost does not need,
   say), and a state whose final value is unused and whose past values no other output
@@ -21,6 +26,8 @@ from collections import defaultdict
 from ..graph.basic import ancestors, clone_replace, io_toposort
 from ..rewrite.shape_only import read_shapes_from_sources
 from ..tensor.blas import Dot
+from ..tensor.elemwise import DimShuffle
+from ..tensor.math_ops import identity
 from ..tensor.tensordot import dot
 from .scan_op import Scan
 
@@ -172,3 +179,47 @@ def _push_out_dots(node):
     _, mapping = _rebuild(node, keep_seqs, range(op.n_states), range(op.n_nit_sot),
                           extra, replace, body)
     return mapping
+
+
+def copy_transposed_non_sequences(inputs, outputs):
+    """The graph of ``outputs`` with each loop's products of a transposed non-sequence
+    reading a contiguous copy of it, made before the loop."""
+    nodes = io_toposort(outputs, stop_at=inputs)
+    if not any(isinstance(node.op, Scan) for node in nodes):
+        return outputs
+    replace = {}
+    for node in nodes:
+        if isinstance(node.op, Scan):
+            mapping = _copy_transposed(node)
+            if mapping:
+                replace.update(mapping)
+    return clone_replace(outputs, replace) if replace else outputs
+
+
+def _copy_transposed(node):
+    op = node.op
+    non_seqs = op.split_outer_inputs(node.inputs)[3]
+    non_seq_index = {v: q for q, v in enumerate(op.split_inner_inputs()[2])}
+    replace, extra = {}, []          # extra: (new inner non-sequence, its outer value)
+    for inner in io_toposort(op.inner_outputs, stop_at=op.inner_inputs):
+        if not isinstance(inner.op, Dot):
+            continue
+        for operand in inner.inputs:
+            owner = operand.owner
+            if operand in replace or owner is None or not isinstance(owner.op, DimShuffle) or \
+                    owner.op.new_order != (1, 0) or owner.inputs[0] not in non_seq_index:
+                continue
+            # an elementwise identity: a fresh C-contiguous array of the transposed values
+            outer = identity(non_seqs[non_seq_index[owner.inputs[0]]].T)
+            replace[operand] = operand.type(name=f"{owner.inputs[0].name or 'non-sequence'}.T")
+            extra.append((replace[operand], outer))
+    if not replace:
+        return None
+    new_op = Scan(op.inner_inputs + [inner for inner, _ in extra],
+                  clone_replace(op.inner_outputs, replace), n_seqs=op.n_seqs,
+                  state_taps=op.state_taps, n_nit_sot=op.n_nit_sot, as_while=op.as_while,
+                  truncate_gradient=op.truncate_gradient, name=op.name,
+                  state_modes=op.state_modes, seq_labels=op.seq_labels,
+                  state_labels=op.state_labels, nit_labels=op.nit_labels)
+    new = new_op.make_node(*node.inputs, *[outer for _, outer in extra])
+    return dict(zip(node.outputs, new.outputs))

@@ -197,29 +197,46 @@ def copy_transposed_non_sequences(inputs, outputs):
 
 
 def _copy_transposed(node):
+    """{old output: new output} of Scan ``node`` with its products' transposed
+    non-sequences read from copies, or None. Two forms: ``dot(a, W.T)`` with ``W`` a
+    non-sequence (the backward loop's), and a non-sequence whose outer value is a
+    transposed view (scan() passes ``W.T`` of a body so: the outer graph computes it)."""
     op = node.op
-    non_seqs = op.split_outer_inputs(node.inputs)[3]
+    n_before = len(node.inputs) - op.n_non_seqs
+    non_seqs = list(node.inputs[n_before:])
     non_seq_index = {v: q for q, v in enumerate(op.split_inner_inputs()[2])}
     replace, extra = {}, []          # extra: (new inner non-sequence, its outer value)
+    copied = set()                   # non-sequences whose outer value is now a copy
+
+    def transposed(var):
+        owner = var.owner
+        return owner is not None and isinstance(owner.op, DimShuffle) and \
+            owner.op.new_order == (1, 0)
+
     for inner in io_toposort(op.inner_outputs, stop_at=op.inner_inputs):
         if not isinstance(inner.op, Dot):
             continue
         for operand in inner.inputs:
-            owner = operand.owner
-            if operand in replace or owner is None or not isinstance(owner.op, DimShuffle) or \
-                    owner.op.new_order != (1, 0) or owner.inputs[0] not in non_seq_index:
-                continue
-            # an elementwise identity: a fresh C-contiguous array of the transposed values
-            outer = identity(non_seqs[non_seq_index[owner.inputs[0]]].T)
-            replace[operand] = operand.type(name=f"{owner.inputs[0].name or 'non-sequence'}.T")
-            extra.append((replace[operand], outer))
-    if not replace:
+            q = non_seq_index.get(operand)
+            if q is not None and transposed(non_seqs[q]) and q not in copied:
+                # an elementwise identity: a fresh C-contiguous array of the same values
+                non_seqs[q] = identity(non_seqs[q])
+                copied.add(q)
+            elif operand not in replace and transposed(operand) and \
+                    operand.owner.inputs[0] in non_seq_index:
+                outer = identity(node.inputs[n_before + non_seq_index[operand.owner.inputs[0]]].T)
+                name = operand.owner.inputs[0].name or "non-sequence"
+                replace[operand] = operand.type(name=f"{name}.T")
+                extra.append((replace[operand], outer))
+    if not replace and not copied:
         return None
-    new_op = Scan(op.inner_inputs + [inner for inner, _ in extra],
-                  clone_replace(op.inner_outputs, replace), n_seqs=op.n_seqs,
-                  state_taps=op.state_taps, n_nit_sot=op.n_nit_sot, as_while=op.as_while,
-                  truncate_gradient=op.truncate_gradient, name=op.name,
-                  state_modes=op.state_modes, seq_labels=op.seq_labels,
-                  state_labels=op.state_labels, nit_labels=op.nit_labels)
-    new = new_op.make_node(*node.inputs, *[outer for _, outer in extra])
+    new_op = op
+    if replace:
+        new_op = Scan(op.inner_inputs + [inner for inner, _ in extra],
+                      clone_replace(op.inner_outputs, replace), n_seqs=op.n_seqs,
+                      state_taps=op.state_taps, n_nit_sot=op.n_nit_sot, as_while=op.as_while,
+                      truncate_gradient=op.truncate_gradient, name=op.name,
+                      state_modes=op.state_modes, seq_labels=op.seq_labels,
+                      state_labels=op.state_labels, nit_labels=op.nit_labels)
+    new = new_op.make_node(*node.inputs[:n_before], *non_seqs, *[outer for _, outer in extra])
     return dict(zip(node.outputs, new.outputs))

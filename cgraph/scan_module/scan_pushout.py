@@ -126,19 +126,21 @@ def drop_unused_scan_outputs(inputs, outputs):
     return clone_replace(outputs, replace) if replace else outputs
 
 
-def push_out_sequence_dots(inputs, outputs):
-    """The graph of ``outputs`` with each loop's ``dot(sequence slice, non-sequence)``
-    computed for all steps before the loop."""
+def _each_loop(inputs, outputs, rewrite):
+    """The graph of ``outputs`` with each Scan node's outputs replaced as
+    ``rewrite(node)`` maps them ({old: new}, or None: unchanged)."""
     nodes = io_toposort(outputs, stop_at=inputs)
-    if not any(isinstance(node.op, Scan) for node in nodes):
-        return outputs
     replace = {}
     for node in nodes:
         if isinstance(node.op, Scan):
-            mapping = _push_out_dots(node)
-            if mapping:
-                replace.update(mapping)
+            replace.update(rewrite(node) or {})
     return clone_replace(outputs, replace) if replace else outputs
+
+
+def push_out_sequence_dots(inputs, outputs):
+    """The graph of ``outputs`` with each loop's ``dot(sequence slice, non-sequence)``
+    computed for all steps before the loop."""
+    return _each_loop(inputs, outputs, _push_out_dots)
 
 
 def _push_out_dots(node):
@@ -184,16 +186,7 @@ def _push_out_dots(node):
 def copy_transposed_non_sequences(inputs, outputs):
     """The graph of ``outputs`` with each loop's products of a transposed non-sequence
     reading a contiguous copy of it, made before the loop."""
-    nodes = io_toposort(outputs, stop_at=inputs)
-    if not any(isinstance(node.op, Scan) for node in nodes):
-        return outputs
-    replace = {}
-    for node in nodes:
-        if isinstance(node.op, Scan):
-            mapping = _copy_transposed(node)
-            if mapping:
-                replace.update(mapping)
-    return clone_replace(outputs, replace) if replace else outputs
+    return _each_loop(inputs, outputs, _copy_transposed)
 
 
 def _copy_transposed(node):

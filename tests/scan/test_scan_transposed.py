@@ -10,17 +10,11 @@ from cgraph.gradient import verify_grad
 from cgraph.scan_module import Scan, until
 from cgraph.tensor.blas import Dot
 from cgraph.tensor.elemwise import DimShuffle, Elemwise
-from util import check, check_error, numpy_bptt
+from util import check, check_error, numpy_bptt, rnn_scan as _rnn
 
 pytestmark = pytest.mark.slow   # scan modules and numeric gradients
 
 RNG = np.random.default_rng(73)
-
-
-def _rnn(x, h0, W, U, b, **kwargs):
-    h, _ = cgraph.scan(lambda xt, hp, W, U, b: T.tanh(T.dot(xt, W) + T.dot(hp, U) + b),
-                       sequences=x, outputs_info=h0, non_sequences=[W, U, b], **kwargs)
-    return h
 
 
 def _values(n, batch, n_in, hidden, dtype="float64"):

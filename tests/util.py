@@ -77,6 +77,14 @@ def strided_variants(array):
 
 # --- the tanh RNN in numpy: the reference of the scan tests ---------------------------------
 
+def rnn_scan(x, h0, W, U, b, **kwargs):
+    """The hidden states of the tanh RNN h_t = tanh(x_t W + h_{t-1} U + b), by scan."""
+    import cgraph.tensor as T
+    h, _ = cgraph.scan(lambda xt, hp, W, U, b: T.tanh(T.dot(xt, W) + T.dot(hp, U) + b),
+                       sequences=x, outputs_info=h0, non_sequences=[W, U, b], **kwargs)
+    return h
+
+
 def numpy_rnn(xv, h0v, Wv, Uv, bv):
     """The hidden states of the tanh RNN h_t = tanh(x_t W + h_{t-1} U + b), in numpy."""
     hs, h = [], h0v

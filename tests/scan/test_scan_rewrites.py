@@ -14,17 +14,11 @@ from cgraph.scan_module import Scan, until
 from cgraph.tensor.blas import Dot
 from cgraph.tensor.elemwise import Elemwise, SumToShape
 from cgraph.tensor.subtensor import IncSubtensor
-from util import check, check_error, numpy_bptt, numpy_rnn
+from util import check, check_error, numpy_bptt, numpy_rnn, rnn_scan as _rnn
 
 pytestmark = pytest.mark.slow   # scan modules and numeric gradients
 
 RNG = np.random.default_rng(77)
-
-
-def _rnn(x, h0, W, U, b, **kwargs):
-    h, _ = cgraph.scan(lambda xt, hp, W, U, b: T.tanh(T.dot(xt, W) + T.dot(hp, U) + b),
-                       sequences=x, outputs_info=h0, non_sequences=[W, U, b], **kwargs)
-    return h
 
 
 def _rnn_values(n, batch, n_in, hidden):

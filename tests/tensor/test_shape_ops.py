@@ -111,6 +111,23 @@ def test_reshape_with_constant_symbolic_and_inferred_shapes():
                         xv.T.reshape(3, 2, -1)])
 
 
+def test_reshape_copies_views_whose_trailing_axes_are_contiguous():
+    """The copy before a reshape takes the trailing contiguous axes as one block
+    (cg_copy_contiguous): a reversed stack of matrices, rows sliced from a stack, a
+    length-1 axis between, a transposed stack (no block), other dtypes, no elements."""
+    x = T.dtensor3("x")
+    outs = [x[::-1].reshape((-1, x.shape[2])), x[:, 1:3].reshape((-1,)),
+            x[::2, :, 1:].reshape((-1, x.shape[2] - 1)), x.dimshuffle(0, "x", 1, 2)[::-1]
+            .reshape((-1,)), x.dimshuffle(0, 2, 1).reshape((-1,))]
+    for xv in (np.arange(60.0).reshape(5, 4, 3), np.zeros((0, 4, 3)), np.ones((1, 4, 3))):
+        check([x], outs, [xv], expected=[xv[::-1].reshape(-1, 3), xv[:, 1:3].reshape(-1),
+                                         xv[::2, :, 1:].reshape(-1, 2), xv[::-1].reshape(-1),
+                                         xv.transpose(0, 2, 1).reshape(-1)])
+    b = T.tensor("int8", (False, False, False), name="b")
+    bv = np.arange(24, dtype="int8").reshape(2, 3, 4)
+    check([b], [b[::-1, ::-1].reshape((-1,))], [bv], expected=[bv[::-1, ::-1].reshape(-1)])
+
+
 def test_reshape_dtypes_scalars_and_empty_arrays():
     b = T.tensor("bool", (False,), name="b")
     i8 = T.bmatrix("i8")

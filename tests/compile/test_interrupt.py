@@ -241,3 +241,34 @@ def test_ctrl_c_ends_a_loop_running_on_openmp_threads():
     assert latency < 5.0
     assert lines[1:] == [str([1.0, 2.0, 3.0]), "V: as before", "no random states",
                          str([2.0, 3.0, 4.0])]
+
+
+def test_ctrl_c_from_a_timer_thread_ends_a_long_scan_in_process():
+    """In this process: a SIGINT to the main thread (from a timer thread, while the call has
+    released the GIL) ends a long scan between steps through the runtime's cg_interrupted;
+    the call raises KeyboardInterrupt, the shared variable keeps its value (a call that ran
+    to its end would have updated it) and the function still works."""
+    import numpy as np
+    import cgraph
+    import cgraph.tensor as T
+    from cgraph.compile.fastcall import GIL_THRESHOLD
+    n, x = T.lscalar("n"), T.dvector("x")   # x: enough elements for the GIL to be released
+    W = cgraph.shared(np.arange(3.0), name="W")
+    out, _ = cgraph.scan(lambda c, v: c * 0.5 + v[0], outputs_info=T.constant(0.0),
+                         non_sequences=x, n_steps=n)
+    f = cgraph.function([n, x], out[-1], updates=[(W, W + out[-1])])
+    ones = np.ones(GIL_THRESHOLD)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # (xdist ignores it)
+    try:
+        time.sleep(0.02)        # the call path chains its counter again (every 10 ms at most)
+        assert float(f(np.array(3), ones)) == 1.75
+        main = threading.main_thread().ident
+        timer = threading.Timer(0.2, signal.pthread_kill, (main, signal.SIGINT))
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            f(np.array(2 ** 26), ones)     # seconds if it were not stopped
+        timer.join()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert W.get_value().tolist() == [1.75, 2.75, 3.75]     # the first call's update only
+    assert float(f(np.array(2), ones)) == 1.5

@@ -243,32 +243,38 @@ def test_ctrl_c_ends_a_loop_running_on_openmp_threads():
                          str([2.0, 3.0, 4.0])]
 
 
-def test_ctrl_c_from_a_timer_thread_ends_a_long_scan_in_process():
-    """In this process: a SIGINT to the main thread (from a timer thread, while the call has
-    released the GIL) ends a long scan between steps through the runtime's cg_interrupted;
-    the call raises KeyboardInterrupt, the shared variable keeps its value (a call that ran
-    to its end would have updated it) and the function still works."""
+@pytest.mark.parametrize("path", ["c", "py"])
+def test_ctrl_c_ends_a_long_scan_in_this_process(path):
+    """A SIGINT to this process 0.3 s into a long scan (sent by a child: the Python path
+    holds the GIL, so a timer thread here would not run) ends it between steps through
+    the runtime's cg_interrupted: the call raises KeyboardInterrupt, the shared variable
+    keeps its value (a call that ran to its end would have updated it) and the function
+    still works. Through the C call path (a 0-d array) and the Python path (a Python int).
+    The programs above do the same from outside, as a shell's Ctrl-C."""
     import numpy as np
     import cgraph
     import cgraph.tensor as T
-    from cgraph.compile.fastcall import GIL_THRESHOLD
-    n, x = T.lscalar("n"), T.dvector("x")   # x: enough elements for the GIL to be released
+    n = T.lscalar("n")
     W = cgraph.shared(np.arange(3.0), name="W")
-    out, _ = cgraph.scan(lambda c, v: c * 0.5 + v[0], outputs_info=T.constant(0.0),
-                         non_sequences=x, n_steps=n)
-    f = cgraph.function([n, x], out[-1], updates=[(W, W + out[-1])])
-    ones = np.ones(GIL_THRESHOLD)
+    out, _ = cgraph.scan(lambda c: c * 0.5 + 1.0, outputs_info=T.constant(0.0), n_steps=n)
+    f = cgraph.function([n], out[-1], updates=[(W, W + out[-1])])
+    steps = np.array if path == "c" else int
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # (xdist ignores it)
     try:
-        time.sleep(0.02)        # the call path chains its counter again (every 10 ms at most)
-        assert float(f(np.array(3), ones)) == 1.75
-        main = threading.main_thread().ident
-        timer = threading.Timer(0.2, signal.pthread_kill, (main, signal.SIGINT))
-        timer.start()
-        with pytest.raises(KeyboardInterrupt):
-            f(np.array(2 ** 26), ones)     # seconds if it were not stopped
-        timer.join()
+        # a call of the C path chains the counter before that handler again (at most every
+        # 10 ms; Python-path calls do not)
+        time.sleep(0.02)
+        assert float(f(np.array(3))) == 1.75
+        killer = subprocess.Popen(["sh", "-c", f"sleep 0.3; kill -INT {os.getpid()}"])
+        interrupted = False
+        try:
+            f(steps(2 ** 26))       # seconds if it were not stopped
+            killer.wait()           # (then the signal comes here)
+        except KeyboardInterrupt:
+            interrupted = True
+        killer.wait()
     finally:
         signal.signal(signal.SIGINT, previous)
+    assert interrupted
     assert W.get_value().tolist() == [1.75, 2.75, 3.75]     # the first call's update only
-    assert float(f(np.array(2), ones)) == 1.5
+    assert float(f(steps(2))) == 1.5

@@ -58,17 +58,15 @@ def _run(cache_root, units):
 
 
 @pytest.fixture(scope="module")
-def units(tmp_path_factory):
-    """Both units, built into a folder of their own by the command that ships them
-    (``cache prebuild --into``, which calls the install-time function): one build serves
-    the tests of that command and of adoption."""
+def units(tmp_path_factory, prebuilt_units):
+    """Both units with what ships beside them: a copy of the run's (tests/conftest.py:
+    built by prebuilt.build, the function `cache prebuild --into` calls, or copied from the
+    installed package, which setup.py's build wrote through the same function). One build
+    per run serves the tests of that command and of adoption: a build of their own was a
+    second ~25 s of gcc (test_prebuild_into_writes_units_there checks the command's
+    wiring)."""
     dest = tmp_path_factory.mktemp("prebuilt") / "units"
-    env = dict(os.environ, CGRAPH_CACHE_DIR=str(dest.parent / "build-cache"),
-               PYTHONPATH=CGRAPH_ROOT)
-    into = subprocess.run([sys.executable, "-m", "cgraph", "cache", "prebuild", "--into",
-                           str(dest)], capture_output=True, text=True, env=env, timeout=600,
-                          cwd=CGRAPH_ROOT)
-    assert into.returncode == 0, into.stderr
+    shutil.copytree(prebuilt_units, dest)
     keys = {("runtime" if os.path.exists(dest / name / cache.RUNTIME_FILE) else "extension"):
             name for name in os.listdir(dest) if name not in ("templates", "toolchain", "tuning")}
     return str(dest), keys
@@ -196,14 +194,28 @@ def test_prebuild_command_fills_the_cache(units, tmp_path):
         if b["material"]["kind"] != "module"])
 
 
+def test_prebuild_into_writes_units_there(tmp_path, monkeypatch, capsys):
+    """`cache prebuild --into DIR` builds the units into DIR by prebuilt.build (which the
+    units fixture's folder comes from) and times no tiles in the cache."""
+    from cgraph.cache import cli
+    built, retuned = [], []
+    keys = {"runtime": "12" * 32, "extension": "34" * 32}
+    monkeypatch.setattr(prebuilt, "build", lambda dest: built.append(dest) or keys)
+    monkeypatch.setattr(cli, "_retune_tiles", lambda *args, **kw: retuned.append(args))
+    monkeypatch.setenv("CGRAPH_CACHE_DIR", str(tmp_path / "cache"))
+    assert cli.main(["prebuild", "--into", str(tmp_path / "units")]) == 0
+    assert built == [str(tmp_path / "units")] and retuned == []
+    assert f"built into {tmp_path / 'units'}: extension 3434" in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_shipped_compiler_probe_spares_a_first_run_the_probe(tmp_path):
-    """The run's units (built with the run-wide logging compiler, see
-    cache_helpers.run_wide_compiler) ship that compiler's probe: a first run adopting them
-    starts the compiler only for its module."""
+    """The run-wide logging compiler's units (see cache_helpers.run_wide_compiler) ship
+    that compiler's probe: a first run adopting them starts the compiler only for its
+    module."""
     log = tmp_path / "compiler.log"
     env = dict(os.environ, **logging_compiler_env(str(log)), PYTHONPATH=CGRAPH_ROOT)
-    units = os.environ["CGRAPH_PREBUILT_DIR"]
+    units = env["CGRAPH_PREBUILT_DIR"]
     assert os.listdir(os.path.join(units, "toolchain"))
     # without shipped units the first run probes that compiler, and the log shows it
     probe = "from cgraph import cache; cache.toolchain(build=True)"

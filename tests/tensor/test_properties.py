@@ -1,16 +1,15 @@
 """Property-based tests (hypothesis): random graphs agree with the numpy reference, and no
 wrong input crashes a compiled function or corrupts its shared variables.
 
-1. ``test_random_graphs_match_the_reference``: each example builds, in two rounds of new
-   inputs, several random expressions over the op set (elementwise ops from the scalar-op
-   table, comparisons and switch, casts, reductions, dot, dimshuffle, reshape, concatenate,
-   basic and advanced indexing, set/inc_subtensor) on random inputs (dtypes float64,
-   float32, int64, int32, int8, bool; ranks 0-3; lengths 0-4), compiles them into ONE
-   function and checks the C results against py mode: dtype, shape, values (float
-   tolerance), NaN positions. A round's first expression whose evaluation raises goes to a
-   function of its own, which must raise the same class in both modes. The shapes needed to
-   pick valid operands (reshape sizes, indices, dot partners) come from evaluating each new
-   node with its ``perform`` as the graph grows.
+1. ``test_random_graphs_match_the_reference``: each example builds several random
+   expressions over the op set (elementwise ops from the scalar-op table, comparisons and
+   switch, casts, reductions, dot, dimshuffle, reshape, concatenate, basic and advanced
+   indexing, set/inc_subtensor) on random inputs (dtypes float64, float32, int64, int32, int8,
+   bool; ranks 0-3; lengths 0-4), compiles them into ONE function and checks the C results
+   against py mode: dtype, shape, values (float tolerance), NaN positions. An expression whose
+   evaluation raises goes to a second function, which must raise the same class in both
+   modes. The shapes needed to pick valid operands (reshape sizes, indices, dot partners)
+   come from evaluating each new node with its ``perform`` as the graph grows.
 2. ``test_wrong_inputs_raise_clear_errors``: random wrong values for the inputs of a few
    functions with updates: every call either succeeds in both modes with equal results, or
    raises in both modes the same expected class naming a variable; shared variables keep
@@ -44,7 +43,6 @@ from util import assert_clean_build
 pytestmark = pytest.mark.slow   # hypothesis draws a module per graph
 
 EXAMPLES = int(os.environ.get("CGRAPH_PROPERTY_EXAMPLES", "0"))
-ROUNDS = 2      # rounds of random expressions per compiled function
 SETTINGS = dict(deadline=None, derandomize=True, database=None, print_blob=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.filter_too_much])
@@ -468,42 +466,35 @@ def _compare_modes(inputs, outputs, values, describe):
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
-@settings(max_examples=EXAMPLES or 20, **SETTINGS)
+@settings(max_examples=EXAMPLES or 40, **SETTINGS)
 @given(st.data())
 def test_random_graphs_match_the_reference(data):
-    """Two rounds of new inputs and expressions per example, their outputs in one function:
-    20 examples check as many graphs as 40 of one round did, with half the compiles (each
-    a gcc run). A round's first raising expression gets a function of its own."""
     builder = GraphBuilder(data)
-    outputs, raising = [], []
-    for _ in range(ROUNDS):
-        for _ in range(data.draw(st.integers(1, 3))):
-            builder.new_input()
-        errors = []
-        for _ in range(data.draw(st.integers(3, 6))):
-            out, exc = builder.expression()
-            if exc is None:
-                if out not in outputs:
-                    outputs.append(out)
-            elif not errors:
-                errors.append(out)
-        raising.append(errors)
+    for _ in range(data.draw(st.integers(1, 3))):
+        builder.new_input()
+    outputs, errors = [], []
+    for _ in range(data.draw(st.integers(3, 6))):
+        out, exc = builder.expression()
+        if exc is None:
+            if out not in outputs:
+                outputs.append(out)
+        elif not errors:
+            errors.append(out)
     values = [builder.values[v] for v in builder.inputs]
 
     def describe():
         shapes = ", ".join(f"{v.name}: {v.type} {np.shape(builder.values[v])}"
                            for v in builder.inputs)
         return f"inputs {shapes}\nvalues {values}\n" \
-            + cgraph.printing.debugprint(outputs + sum(raising, []), file="str")
+            + cgraph.printing.debugprint(outputs + errors, file="str")
 
     if os.environ.get("CGRAPH_PROPERTY_VERBOSE"):
-        print(f"\n{len(builder.inputs)} inputs, outputs:", *outputs, "errors:",
-              *sum(raising, []), sep="\n  ")
+        print(f"\n{len(builder.inputs)} inputs, outputs:", *outputs, "errors:", *errors,
+              sep="\n  ")
     if outputs:
         _compare_modes(builder.inputs, outputs, values, describe)
-    for errors in raising:
-        if errors:
-            _compare_modes(builder.inputs, errors, values, describe)
+    if errors:
+        _compare_modes(builder.inputs, errors, values, describe)
 
 
 # --- wrong inputs ------------------------------------------------------------------------------

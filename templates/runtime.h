@@ -1497,7 +1497,7 @@ typedef struct {
 /* Run the loop: ins are the node's inputs (n_steps, the sequences, the states' initial
  * values, the non-sequences), outs its outputs (each state, each nit-sot output, a while
  * loop's count of steps run); an output allocated here goes into dests[k] when not NULL (an
- * in-place update's buffer: CG_DEST_FOR). A Ctrl-C (cg_interrupted) ends the loop between
+ * in-place update's buffer: CG_DEST_FOR). A Ctrl-C (cg_poll_hit) ends the loop between
  * steps. CG_OK, or an error status with its message in err. */
 CG_API int cg_scan(const cg_scan_loop *loop, cg_array *const *ins, cg_array *const *outs,
                    void *const *dests, cg_scan_step step, cg_pool *pool, char *err, int errlen);

@@ -77,7 +77,7 @@ static PyObject *empty_tuple;      /* (); set once at import, then read only */
  * Python's SIGINT handler only notes the signal; the KeyboardInterrupt comes when the main
  * thread runs Python again, i.e. after cg_run returns. So a handler of ours, chained before
  * Python's, also counts each SIGINT in fc_interrupts, which long loops read between steps
- * (the runtime's cg_interrupted, a scan's cg_interrupt_counter): they then fail with
+ * (the runtime's cg_interrupted; a scan between its steps): they then fail with
  * FC_INTERRUPTED before any update is written, and the call raises KeyboardInterrupt. It is
  * (re)installed before the calls of such a module, since signal.signal() replaces it (at
  * most every few milliseconds: fc_rewatch_sigint). */
@@ -594,8 +594,8 @@ static PyObject *caller_call(PyObject *self, PyObject *args, PyObject *kwargs)
     return PyVectorcall_Call(self, args, kwargs);
 }
 
-/* watch_sigint() -> the address of the SIGINT count (for a module's cg_interrupt_counter),
- * with our handler chained before the current one; 0 if SIGINT cannot be watched. */
+/* watch_sigint() -> the address of the SIGINT count, with our handler chained before the
+ * current one; 0 if SIGINT cannot be watched. */
 static PyObject *watch_sigint(PyObject *module, PyObject *unused)
 {
     (void)module; (void)unused;

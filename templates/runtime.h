@@ -1522,12 +1522,10 @@ typedef struct {
 /* Run the loop: ins are the node's inputs (n_steps, the sequences, the states' initial
  * values, the non-sequences), outs its outputs (each state, each nit-sot output, a while
  * loop's count of steps run); an output allocated here goes into dests[k] when not NULL (an
- * in-place update's buffer: CG_DEST_FOR). ``interrupts``: the module's SIGINT count (NULL:
- * not counted), whose change ends the loop. CG_OK, or an error status with its message in
- * err. */
+ * in-place update's buffer: CG_DEST_FOR). A Ctrl-C (cg_poll_hit) ends the loop between
+ * steps. CG_OK, or an error status with its message in err. */
 CG_API int cg_scan(const cg_scan_loop *loop, cg_array *const *ins, cg_array *const *outs,
-                   void *const *dests, cg_scan_step step, volatile const int *interrupts,
-                   cg_pool *pool, char *err, int errlen);
+                   void *const *dests, cg_scan_step step, cg_pool *pool, char *err, int errlen);
 
 /* --- advanced indexing's loops (modsize: were written out per node) --------------------- */
 enum { CG_ADV_READ, CG_ADV_SET, CG_ADV_INC };

@@ -81,6 +81,9 @@ void cg_parallel_for(int64_t pieces, int nthreads, cg_piece_fn body, void *ctx);
  * whole jobs); returns the previous setting. */
 CG_API int cg_pool_choose(int64_t alone_ns, int64_t split_ns, uint32_t jobs, uint32_t probe);
 CG_API int cg_set_pool_choice(int on);
+/* the tests' hooks: the pool's job generation, and setting it (0: a job is running) */
+CG_API uint64_t cg_pool_generation(void);
+CG_API int cg_pool_set_generation(uint64_t gen);
 
 /* --- BLAS -------------------------------------------------------------------------- */
 /* dst (m x n, row-major, contiguous) = alpha * A B + beta * dst (beta == 0: dst is not

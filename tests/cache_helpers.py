@@ -219,17 +219,19 @@ def logging_compiler_env(log, hook=None):
 
 
 def run_wide_compiler(name, script):
-    """{"CGRAPH_FLAGS": "cc=<wrapper>"} for a compiler wrapper ``script`` (a shell script
-    that ends by running gcc; it reads what varies per test from the environment: used by
-    more than one test, else it saves nothing). One
+    """{"CGRAPH_FLAGS": "cc=<wrapper>", "CGRAPH_PREBUILT_DIR": <its units>} for a compiler
+    wrapper ``script`` (a shell script that ends by running gcc; it reads what varies per
+    test from the environment: used by more than one test, else it saves nothing). One
     wrapper of a name serves the whole run: the compiler's path is part of the keys of the
     runtime library and the call-path extension, so with one path they are built once per
-    run (into the run's units folder, which every fresh cache adopts from) instead of ~8 s
-    of gcc in each test's fresh cache."""
+    run (into the wrapper's units folder, which every fresh cache of its tests adopts from)
+    instead of ~8 s of gcc in each test's fresh cache."""
     import fcntl
     wrapper = os.path.join(os.environ["CGRAPH_TEST_RUN_TMP"], name)
-    units = os.environ["CGRAPH_PREBUILT_DIR"]
-    env = {"CGRAPH_FLAGS": f"cc={wrapper}"}
+    # a folder of its own: the run's folder keeps the default compiler's units alone (the
+    # units fixture of test_prebuilt.py copies it as `cache prebuild --into` would write it)
+    units = os.path.join(os.environ["CGRAPH_TEST_RUN_TMP"], f"{name}-units")
+    env = {"CGRAPH_FLAGS": f"cc={wrapper}", "CGRAPH_PREBUILT_DIR": units}
     os.makedirs(units, exist_ok=True)
     with open(wrapper + ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)        # pytest-xdist's workers: the first one builds

@@ -87,8 +87,10 @@ def _copy_or_build_units():
     import shutil
     from cgraph import prebuilt
     shipped = os.path.join(os.path.dirname(os.path.abspath(prebuilt.__file__)), "_prebuilt")
+    # (the folder holds this source's units alone, as `cache prebuild --into` writes them:
+    # a kept cache's units of an older source go)
+    shutil.rmtree(_units, ignore_errors=True)
     if os.path.isdir(shipped) and _units_current(_cache, shipped):
-        shutil.rmtree(_units, ignore_errors=True)
         shutil.copytree(shipped, _units)
     else:
         prebuilt.build(_units)

@@ -23,7 +23,6 @@ If the extension cannot be built or loaded, functions use the Python path (one d
 in the 'cgraph' log), never an error.
 """
 import functools
-import os
 import threading
 
 import numpy as np
@@ -159,9 +158,9 @@ _counting_runtimes = set()   # addresses of the runtime libraries given the SIGI
 def _count_interrupts(module, function, runtime):
     """Let Ctrl-C end the long loops of ``function``'s module: the runtime library (its
     elementwise, reduction, product, conv and pool loops: runtime.h, "Ctrl-C") gets the
-    address of the extension's SIGINT count once per process, a scan's own counter gets it
-    per module. Whether the module has a node that may run long (any array operand, or a
-    scan): its Caller then chains the SIGINT handler before each call."""
+    address of the extension's SIGINT count once per process (a scan's loop polls it too).
+    Whether the module has a node that may run long (any array operand, or a scan): its
+    Caller then chains the SIGINT handler before each call."""
     if not hasattr(module, "sigint_count"):
         return False
     import ctypes
@@ -173,15 +172,6 @@ def _count_interrupts(module, function, runtime):
             _counting_runtimes.add(handle)
     if not _may_run_long(function):
         return False
-    path = getattr(function, "module_path", None)
-    if path and any(type(node.op).__name__ == "Scan" for node in function.nodes):
-        try:
-            # the module is loaded already: this finds it (RTLD_NOLOAD), it does not load a
-            # copy
-            lib = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
-            ctypes.c_void_p.in_dll(lib, "cg_interrupt_counter").value = address
-        except (OSError, ValueError):
-            pass      # a private module already deleted: its scan is not interrupted
     module.watch_sigint()   # (again before each call: signal.signal() may replace it)
     return True
 

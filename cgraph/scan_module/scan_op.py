@@ -33,13 +33,6 @@ FULL, STEPS, LAST = "full", "steps", "last"
 _LLD, _STR = "\x01", "\x02"
 
 
-# Where the module finds the count of SIGINTs received (set by cgraph/compile/fastcall.py,
-# which looks the symbol up by name): a scan's loop ends when it changes.
-_INTERRUPT_COUNTER = """\
-/* the count of SIGINTs (Ctrl-C) received, kept by cgraph's call path; NULL: not counted */
-__attribute__((visibility("default"))) volatile const int *cg_interrupt_counter;"""
-
-
 def c_format(message, width=80, printf=True):
     """``message`` as a C printf format (escaped, placeholders turned into conversions), or
     with ``printf`` false as text printed with %s (its % signs as written), cut at spaces
@@ -364,8 +357,6 @@ class Scan(Op):
         if self.as_while:
             messages.append(f"{self.label}: the condition of until() has shape {_STR}, "
                             f"not {_STR} (a scalar)")
-        if _INTERRUPT_COUNTER not in module.support:
-            module.add_support(_INTERRUPT_COUNTER)
         outs, nodes = self.optimized
         module.lower_inner_function(name, self.inner_inputs, outs, nodes,
                              comment=f"one step of {self.label}",

@@ -58,17 +58,15 @@ def _run(cache_root, units):
 
 
 @pytest.fixture(scope="module")
-def units(tmp_path_factory):
-    """Both units, built into a folder of their own by the command that ships them
-    (``cache prebuild --into``, which calls the install-time function): one build serves
-    the tests of that command and of adoption."""
+def units(tmp_path_factory, prebuilt_units):
+    """Both units with what ships beside them: a copy of the run's (tests/conftest.py:
+    built by prebuilt.build, the function `cache prebuild --into` calls, or copied from the
+    installed package, which setup.py's build wrote through the same function). One build
+    per run serves the tests of that command and of adoption: a build of their own was a
+    second ~25 s of gcc (test_prebuild_into_writes_units_there checks the command's
+    wiring)."""
     dest = tmp_path_factory.mktemp("prebuilt") / "units"
-    env = dict(os.environ, CGRAPH_CACHE_DIR=str(dest.parent / "build-cache"),
-               PYTHONPATH=CGRAPH_ROOT)
-    into = subprocess.run([sys.executable, "-m", "cgraph", "cache", "prebuild", "--into",
-                           str(dest)], capture_output=True, text=True, env=env, timeout=600,
-                          cwd=CGRAPH_ROOT)
-    assert into.returncode == 0, into.stderr
+    shutil.copytree(prebuilt_units, dest)
     keys = {("runtime" if os.path.exists(dest / name / cache.RUNTIME_FILE) else "extension"):
             name for name in os.listdir(dest) if name not in ("templates", "toolchain", "tuning")}
     return str(dest), keys
@@ -196,14 +194,28 @@ def test_prebuild_command_fills_the_cache(units, tmp_path):
         if b["material"]["kind"] != "module"])
 
 
+def test_prebuild_into_writes_units_there(tmp_path, monkeypatch, capsys):
+    """`cache prebuild --into DIR` builds the units into DIR by prebuilt.build (which the
+    units fixture's folder comes from) and times no tiles in the cache."""
+    from cgraph.cache import cli
+    built, retuned = [], []
+    keys = {"runtime": "12" * 32, "extension": "34" * 32}
+    monkeypatch.setattr(prebuilt, "build", lambda dest: built.append(dest) or keys)
+    monkeypatch.setattr(cli, "_retune_tiles", lambda *args, **kw: retuned.append(args))
+    monkeypatch.setenv("CGRAPH_CACHE_DIR", str(tmp_path / "cache"))
+    assert cli.main(["prebuild", "--into", str(tmp_path / "units")]) == 0
+    assert built == [str(tmp_path / "units")] and retuned == []
+    assert f"built into {tmp_path / 'units'}: extension 3434" in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_shipped_compiler_probe_spares_a_first_run_the_probe(tmp_path):
-    """The run's units (built with the run-wide logging compiler, see
-    cache_helpers.run_wide_compiler) ship that compiler's probe: a first run adopting them
-    starts the compiler only for its module."""
+    """The run-wide logging compiler's units (see cache_helpers.run_wide_compiler) ship
+    that compiler's probe: a first run adopting them starts the compiler only for its
+    module."""
     log = tmp_path / "compiler.log"
     env = dict(os.environ, **logging_compiler_env(str(log)), PYTHONPATH=CGRAPH_ROOT)
-    units = os.environ["CGRAPH_PREBUILT_DIR"]
+    units = env["CGRAPH_PREBUILT_DIR"]
     assert os.listdir(os.path.join(units, "toolchain"))
     # without shipped units the first run probes that compiler, and the log shows it
     probe = "from cgraph import cache; cache.toolchain(build=True)"
@@ -409,8 +421,11 @@ def _wheel(tmp_path, env):
         return z.namelist(), proc.stdout + proc.stderr
 
 
-@pytest.mark.slow
 def test_install_without_a_compiler_still_installs(tmp_path):
+    """setup.py's build_py step (the one step of the install that is cgraph's own: the wheel
+    around it is setuptools', built by pip in the test below) with a compiler that does not
+    work: it succeeds, copies the package and ships no units, and says why. Run here
+    directly, not through a second `pip wheel` (8 s of pip's isolated environment)."""
     stub = tmp_path / "bin"
     stub.mkdir()
     for name in ("gcc", "cc"):           # a compiler that does not work
@@ -418,9 +433,15 @@ def test_install_without_a_compiler_still_installs(tmp_path):
         (stub / name).chmod(0o755)
     env = dict(os.environ, PATH=f"{stub}:{os.environ['PATH']}",
                CGRAPH_CACHE_DIR=str(tmp_path / "cache"))
-    names, output = _wheel(tmp_path, env)
+    lib = tmp_path / "lib"
+    proc = subprocess.run([sys.executable, "setup.py", "-q", "build_py", "--build-lib",
+                           str(lib)], cwd=_source_copy(tmp_path), capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    names = [str(p.relative_to(lib)) for p in lib.rglob("*") if p.is_file()]
     assert "cgraph/prebuilt.py" in names and "cgraph/templates/runtime.c.j2" in names
     assert not [n for n in names if "/_prebuilt/" in n]
+    output = proc.stdout + proc.stderr
     assert "were not prebuilt" in output and "does not work" in output
 
 

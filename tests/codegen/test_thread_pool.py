@@ -81,3 +81,36 @@ def test_split_products_in_a_row_give_one_threads_bits(lib, dtype, choice):
         f(old)
         lib.cg_set_pool_choice(was)
         gemm_tuning.apply(lib, gemm_tuning.choose(lib, runtime_library.runtime().key))
+
+
+def test_split_jobs_across_the_generations_wrap_give_one_threads_bits(lib):
+    """The pool's 24-bit job generation set just below its wrap (cg_pool_set_generation):
+    split products across it (the job whose generations pass 0 waits for the workers to
+    leave their claims, runtime.c.j2) give one thread's bits, and the count wraps."""
+    from cgraph import gemm_tuning, runtime_library
+    from test_small_gemm import small_threads
+    lib.cg_pool_generation.restype = ctypes.c_uint64
+    lib.cg_pool_set_generation.argtypes = [ctypes.c_uint64]
+    f = lib.cg_set_gemm_thread_macs
+    f.argtypes, f.restype = [ctypes.c_int64], ctypes.c_int64
+    lib.cg_set_dgemm_variant.argtypes = [ctypes.c_int]
+    old, was = f(1), lib.cg_set_pool_choice(0)    # every product split
+    try:
+        assert lib.cg_set_dgemm_variant(0) == 1
+        rng = np.random.default_rng(4)
+        a, b = rng.standard_normal((64, 64)), rng.standard_normal((64, 96))
+        one = np.zeros((64, 96))
+        assert small_threads(lib, a, b, 1.0, 0.0, one, 1)
+        top = (1 << 24) - 1
+        for start in (top - 6, top - 7):    # the wrap in a job's closed or open generation
+            assert lib.cg_pool_set_generation(start) == 1
+            for _ in range(8):
+                two = np.full((64, 96), np.nan)
+                assert small_threads(lib, a, b, 1.0, 0.0, two, 2)
+                np.testing.assert_array_equal(two, one)
+            assert lib.cg_pool_generation() < 10    # wrapped
+        np.testing.assert_allclose(one, a @ b, rtol=1e-12, atol=1e-12)
+    finally:
+        f(old)
+        lib.cg_set_pool_choice(was)
+        gemm_tuning.apply(lib, gemm_tuning.choose(lib, runtime_library.runtime().key))

@@ -81,6 +81,13 @@ void cg_parallel_for(int64_t pieces, int nthreads, cg_piece_fn body, void *ctx);
  * whole jobs); returns the previous setting. */
 CG_API int cg_pool_choose(int64_t alone_ns, int64_t split_ns, uint32_t jobs, uint32_t probe);
 CG_API int cg_set_pool_choice(int on);
+/* A site's smoothed time per piece after a job's sample (outliers clipped). */
+CG_API int64_t cg_pool_smooth(int64_t per_piece, int64_t sample);
+/* Site i's record (0: none): piece function, pieces, ns per piece alone and split, jobs,
+ * split jobs, probe interval. */
+CG_API int cg_pool_site_stats(int i, void **body, int64_t *pieces, int64_t *alone_ns,
+                              int64_t *split_ns, uint32_t *jobs, uint32_t *splits,
+                              uint32_t *probe);
 
 /* --- BLAS -------------------------------------------------------------------------- */
 /* dst (m x n, row-major, contiguous) = alpha * A B + beta * dst (beta == 0: dst is not

@@ -13,6 +13,7 @@ import cgraph.tensor as T
 from cgraph import gemm_tuning, runtime_library
 from cgraph.tensor.blas import gemm
 from test_small_gemm import split_every_product  # noqa: F401 (a fixture)
+from test_thread_pool import site_records, thread_settings  # noqa: F401 (a fixture)
 from util import TOLERANCE, assert_clean_build, assert_same
 
 rng = np.random.default_rng(5)
@@ -46,28 +47,6 @@ def blas_products(lib, split_every_product):  # noqa: F811
             setter(kind, -1)
     yield
     gemm_tuning.apply(lib, gemm_tuning.choose(lib, runtime_library.runtime().key))
-
-
-@pytest.fixture
-def thread_settings():
-    from cgraph.config import config
-    saved = (config.omp_threads, config.openmp_elemwise_minsize)
-    yield config
-    config.omp_threads, config.openmp_elemwise_minsize = saved
-
-
-def site_records(lib):
-    """{slot: (pieces, jobs, splits)} of the pool's sites (cg_pool_site_stats)."""
-    f = lib.cg_pool_site_stats
-    i64, u32 = ctypes.c_int64, ctypes.c_uint32
-    body, pieces, alone, split = ctypes.c_void_p(), i64(), i64(), i64()
-    jobs, splits, probe = u32(), u32(), u32()
-    out = {}
-    for slot in range(64):
-        if f(slot, ctypes.byref(body), ctypes.byref(pieces), ctypes.byref(alone),
-             ctypes.byref(split), ctypes.byref(jobs), ctypes.byref(splits), ctypes.byref(probe)):
-            out[slot] = (pieces.value, jobs.value, splits.value)
-    return out
 
 
 def functions(dtype, config):
@@ -129,7 +108,7 @@ def test_the_choice_times_the_blocks_alone_then_split(lib, dtype, thread_setting
     sites = [rec for slot, rec in after.items() if rec[0] == blocks and before.get(slot) != rec]
     assert sites, f"no site of {blocks} blocks ran"
     # x.T d and the update: two products of 13 blocks a call
-    assert any(jobs >= 5 and 1 <= splits < jobs for _, jobs, splits in sites), sites
+    assert any(jobs >= 5 and 1 <= splits < jobs for _, _, jobs, splits in sites), sites
 
 
 def test_the_pools_times_clip_a_late_job(lib):

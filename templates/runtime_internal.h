@@ -75,6 +75,11 @@ CG_API void cg_broadcast_message(char *err, int errlen, const char *op, int n,
  * returns when every piece is done. */
 typedef void (*cg_piece_fn)(int64_t piece, int thread, void *ctx);
 void cg_parallel_for(int64_t pieces, int nthreads, cg_piece_fn body, void *ctx);
+/* The same where one piece function runs jobs of different costs (the elementwise loops'
+ * blocks, whatever their loop): ``key`` (their loop function) makes each a site of its own
+ * for the choice below. */
+void cg_parallel_for_site(int64_t pieces, int nthreads, cg_piece_fn body, void *ctx,
+                          uintptr_t key);
 /* Whether a site's next job splits (1) or runs alone (0), from its times per piece alone and
  * split (0: not timed yet), its job count and its probe interval (runtime.c.j2 says how).
  * cg_set_pool_choice(0): every job split (the tests, which compare the bits of split and
@@ -84,6 +89,13 @@ CG_API int cg_set_pool_choice(int on);
 /* the tests' hooks: the pool's job generation, and setting it (0: a job is running) */
 CG_API uint64_t cg_pool_generation(void);
 CG_API int cg_pool_set_generation(uint64_t gen);
+/* A site's smoothed time per piece after a job's sample (outliers clipped). */
+CG_API int64_t cg_pool_smooth(int64_t per_piece, int64_t sample);
+/* Site i's record (0: none): piece function, key, pieces, ns per piece alone and split,
+ * jobs, split jobs, probe interval. */
+CG_API int cg_pool_site_stats(int i, void **body, uintptr_t *key, int64_t *pieces,
+                              int64_t *alone_ns, int64_t *split_ns, uint32_t *jobs,
+                              uint32_t *splits, uint32_t *probe);
 
 /* --- BLAS -------------------------------------------------------------------------- */
 /* dst (m x n, row-major, contiguous) = alpha * A B + beta * dst (beta == 0: dst is not

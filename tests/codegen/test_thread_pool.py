@@ -6,6 +6,9 @@ import ctypes
 import numpy as np
 import pytest
 
+import cgraph
+import cgraph.tensor as T
+
 
 @pytest.fixture(scope="module")
 def lib():
@@ -16,6 +19,28 @@ def lib():
     lib.cg_pool_choose.restype = ctypes.c_int
     lib.cg_set_pool_choice.argtypes, lib.cg_set_pool_choice.restype = [ctypes.c_int], ctypes.c_int
     return lib
+
+
+def site_records(lib):
+    """{slot: (pieces, key, jobs, splits)} of the pool's sites (cg_pool_site_stats)."""
+    f = lib.cg_pool_site_stats
+    i64, u32 = ctypes.c_int64, ctypes.c_uint32
+    body, key, pieces, alone, split = ctypes.c_void_p(), ctypes.c_size_t(), i64(), i64(), i64()
+    jobs, splits, probe = u32(), u32(), u32()
+    out = {}
+    for slot in range(64):
+        if f(slot, *(ctypes.byref(v) for v in (body, key, pieces, alone, split, jobs, splits,
+                                               probe))):
+            out[slot] = (pieces.value, key.value, jobs.value, splits.value)
+    return out
+
+
+@pytest.fixture
+def thread_settings():
+    from cgraph.config import config
+    saved = (config.omp_threads, config.openmp_elemwise_minsize)
+    yield config
+    config.omp_threads, config.openmp_elemwise_minsize = saved
 
 
 def test_a_site_is_timed_alone_then_split(lib):
@@ -114,3 +139,26 @@ def test_split_jobs_across_the_generations_wrap_give_one_threads_bits(lib):
         f(old)
         lib.cg_set_pool_choice(was)
         gemm_tuning.apply(lib, gemm_tuning.choose(lib, runtime_library.runtime().key))
+
+
+def test_each_elementwise_loop_is_a_site_of_its_own(lib, thread_settings):
+    """Every elementwise loop splits by the same piece function (its blocks): two loops of as
+    many blocks are two sites (keyed by their loop function), each timed alone, then split."""
+    thread_settings.omp_threads, thread_settings.openmp_elemwise_minsize = 2, 1
+    x = T.vector("x", dtype="float64")
+    loops = [cgraph.function([x], T.exp(x) * 2), cgraph.function([x], T.sqrt(abs(x)) + 1)]
+    blocks = 5
+    value = np.random.default_rng(1).normal(size=blocks * 4096 + 3)
+    was = lib.cg_set_pool_choice(1)
+    try:
+        before = site_records(lib)
+        for f in loops:
+            for _ in range(3):
+                f(value)
+        after = site_records(lib)
+    finally:
+        lib.cg_set_pool_choice(was)
+    np.testing.assert_allclose(loops[1](value), np.sqrt(abs(value)) + 1)
+    sites = [rec for slot, rec in after.items() if rec[0] == blocks and before.get(slot) != rec]
+    keys = {key for _, key, jobs, splits in sites if jobs == 3 and splits >= 1}
+    assert len(keys) == 2, sites

@@ -13,23 +13,11 @@ import pytest
 import cgraph
 import cgraph.tensor as T
 from cgraph import gemm_tuning, runtime_library
+from test_gemm_variants import lib, restore_variants  # noqa: F401 (fixtures)
 from util import assert_clean_build, assert_same
 
 rng = np.random.default_rng(5)
 LR, L2 = 0.01, 0.25     # a large decay, so that a beta ignored or applied twice shows
-
-
-@pytest.fixture(scope="module")
-def lib():
-    return runtime_library.runtime().lib
-
-
-@pytest.fixture
-def restore_variants(lib, monkeypatch):
-    """Put back the variants chosen for this machine after the test."""
-    yield
-    monkeypatch.delenv("CGRAPH_GEMM_VARIANT", raising=False)
-    gemm_tuning.apply(lib, gemm_tuning.choose(lib, runtime_library.runtime().key))
 
 
 def _functions(dtype, make_update):

@@ -1106,7 +1106,12 @@ extern int cg_gemm_skinny_threads __attribute__((visibility("hidden")));
  * beta * z + alpha * dot(a, b), a and b vectors or matrices (not both vectors); z is computed
  * by ``z_loop`` from the n_loop_in arrays of z_in (the nz z inputs, then beta unless it is
  * 1), as an elementwise node's loop (bit k of z_scalar_mask: input k holds one element;
- * ``tail``: see cg_elemwise). labels: the op, a, b, z, then each z input. ``threads``: the
+ * ``tail``: see cg_elemwise); ``c_beta`` scales what the loop left in out as the product
+ * is added (1 when the loop applied beta; beta itself when the loop wrote nothing: an
+ * update whose z is already in out's buffer, W - lr * (g + l2 * W) as one product with
+ * beta = 1 - lr * l2). ``squares`` (a GemmSquares node; else NULL) receives sum(z ** 2),
+ * z read before anything is written (with c_beta != 1, multiplied by it in the same pass).
+ * labels: the op, a, b, z, then each z input. ``threads``: the
  * module's thread policy (CG_THREADS_FN; NULL: one thread), for the loop of z and the
  * product. Returns CG_OK, or an error status with its message in err. */
 CG_API int cg_sdot_node(cg_array *out, void *dest, const cg_array *a, int na,
@@ -1119,14 +1124,14 @@ CG_API int cg_sgemm_node(cg_array *out, void *dest, float alpha, const cg_array 
                          const cg_array *b, int nb, cg_loop_fn z_loop,
                          const cg_array *const *z_in, const int64_t *z_sizes, int nz,
                          int n_loop_in, unsigned long long z_scalar_mask, int64_t tail,
-                         cg_threads_fn threads, const char *const *labels, cg_pool *pool,
-                         char *err, int errlen);
+                         float c_beta, cg_array *squares, cg_threads_fn threads,
+                         const char *const *labels, cg_pool *pool, char *err, int errlen);
 CG_API int cg_dgemm_node(cg_array *out, void *dest, double alpha, const cg_array *a, int na,
                          const cg_array *b, int nb, cg_loop_fn z_loop,
                          const cg_array *const *z_in, const int64_t *z_sizes, int nz,
                          int n_loop_in, unsigned long long z_scalar_mask, int64_t tail,
-                         cg_threads_fn threads, const char *const *labels, cg_pool *pool,
-                         char *err, int errlen);
+                         double c_beta, cg_array *squares, cg_threads_fn threads,
+                         const char *const *labels, cg_pool *pool, char *err, int errlen);
 
 /* --- 2-d convolutions (templates/ops/conv_driver.c.j2, float32 and float64) ---------------
  * A Conv2d* node's geometry: subsample (sh, sw), dilation (dh, dw), num_groups, the border

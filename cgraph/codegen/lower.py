@@ -41,6 +41,8 @@ class VarInfo:
     data_name: str = ""
     data_owner: bool = True     # a constant's static array is written with this one
     inplace_input: int = -1     # an output that may be written into this input's buffer
+    after_late: bool = False    # an output computed in the late blocks, not an update (a
+                                # GemmSquares' sum of squares, or what reads it)
     arg_label: str = ""         # the label as an argument the runtime prints with %s (c_text)
 
 
@@ -225,6 +227,13 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
         if checks:
             blocks.append({"header": "nan_guard: the float inputs", "code": "\n".join(checks)})
     late_nodes = {outputs[k].owner: (k, j) for k, j in inplace.items()}
+    after_late = set()      # nodes schedule_inplace put after the late ones (they read them)
+    if late_nodes:
+        seen = False
+        for node in nodes:
+            seen = seen or node in late_nodes
+            if seen and node not in late_nodes:
+                after_late.add(node)
     into = {}      # a result computed by a node -> the caller's slot it may be written in
     if into_caller:
         for k, var in enumerate(outputs):
@@ -324,12 +333,16 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
         if dead:
             code += "\n" + "\n".join(f"cg_pool_recycle_array(&pool, &{vi.name}, {vi.ndim});" for vi in dead)
         block = {"header": header.replace("*/", "* /"), "code": code}
+        if node in after_late and late_blocks[-1].get("late"):
+            late_blocks[-1]["code"] += "\n#undef CG_DEST_FOR\n#define CG_DEST_FOR(a) NULL"
         if node in late_nodes:
+            late_blocks.append(dict(block, late=True))
+        elif node in after_late:
             late_blocks.append(block)
         else:
             guarded.append((guard, block))
     blocks += _nest_branches(guarded, flags)
-    if late_blocks:
+    if late_blocks and late_blocks[-1].get("late"):
         late_blocks[-1]["code"] += "\n#undef CG_DEST_FOR\n#define CG_DEST_FOR(a) NULL"
 
     output_infos = []
@@ -343,6 +356,9 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
         output_infos.append(vi)
     for k, j in inplace.items():
         output_infos[k].inplace_input = j
+    for k, var in enumerate(outputs):
+        output_infos[k].after_late = var.owner in after_late or \
+            (var.owner in late_nodes and k not in inplace)
     check = _inplace_check(inputs, input_infos, info, outputs, inplace) if inplace else ""
     return Body(variables, input_infos, constant_infos, blocks, output_infos, hidden,
                 inplace_check=check, late_blocks=late_blocks)

@@ -7,7 +7,9 @@ straight into W's buffer instead, provided
 
 - at compile time (this module): the new value is read by nothing but the update itself, so
   its node can run after every other node; each such node is then scheduled last, after
-  everything that reads the old values;
+  everything that reads the old values (a node's other output, a GemmSquares' sum of W's
+  squares, may be read: what reads it runs after the late nodes, provided it is
+  elementwise, cannot fail and reads no buffer that may be an updated input's);
 - at run time (the check lowered by cgraph.codegen.lower before those nodes): every shape
   works out (nothing can fail once the first write happened), W's buffer is no other input's
   (the same array given twice, or two shared variables holding one array), and no operand of
@@ -24,6 +26,8 @@ none); the runners and the C call path read the result from the function's CallL
 module belongs to compiling, not to the rewrites: a warm function() plans without importing
 the rewrite passes.
 """
+from ..graph.basic import Constant
+from ..tensor.elemwise import Elemwise
 from ..tensor.type import FLOAT_DTYPES
 
 
@@ -63,12 +67,57 @@ def plan_inplace(inputs, outputs, nodes, update_pairs):
             continue
         plan[k] = j
         owners.add(node)
-    return plan
+    return _without_unsafe_readers(plan, inputs, outputs, nodes)
+
+
+def _after_late(nodes, late):
+    """The nodes that read a result of a ``late`` node's other outputs (a GemmSquares' sum of
+    squares), directly or not: they run after the late nodes."""
+    after = set()
+    for node in nodes:
+        if node not in late and any(v.owner in late or v.owner in after for v in node.inputs):
+            after.add(node)
+    return after
+
+
+def _unaliased(var, targets):
+    """Whether ``var`` surely shares no byte with a buffer in ``targets`` (updated inputs):
+    a constant, a new buffer (allocates_fresh_output), or another input (the call's check
+    stops writing in place when the caller gave one array twice)."""
+    if isinstance(var, Constant):
+        return True
+    if var.owner is None:
+        return var not in targets
+    return var.owner.op.allocates_fresh_output
+
+
+def _without_unsafe_readers(plan, inputs, outputs, nodes):
+    """``plan`` without the updates whose node has other outputs that something reads, where
+    what runs after the late nodes could see a buffer overwritten (it reads an updated
+    input, or what may be a view of one), could fail (nothing may fail once a buffer is
+    written: only elementwise ops that cannot fail), or sits in a lazy branch (IfElse)."""
+    while True:
+        late = {outputs[k].owner for k in plan}
+        after = _after_late(nodes, late)
+        if not after:
+            return plan
+        from ..ifelse import IfElse
+        targets = {inputs[j] for j in plan.values()}
+        unsafe = any(isinstance(n.op, IfElse) for n in nodes) or any(
+            type(n.op) is not Elemwise or n.op.scalar_op.may_fail or
+            not all(_unaliased(v, targets) for v in n.inputs)
+            for n in after)
+        if not unsafe:
+            return plan
+        plan = {k: j for k, j in plan.items() if len(outputs[k].owner.outputs) == 1}
 
 
 def schedule_inplace(nodes, outputs, plan):
     """``nodes`` with the nodes of planned in-place updates moved to the end (in update
-    order): nothing reads their results, so they may run last."""
+    order): nothing reads their results, so they may run last; only what reads their other
+    outputs (a cost reading a GemmSquares' sum of squares) runs after them."""
     late = [outputs[k].owner for k in sorted(plan)]
     late_set = set(late)
-    return [n for n in nodes if n not in late_set] + late
+    after = _after_late(nodes, late_set)
+    return [n for n in nodes if n not in late_set and n not in after] + late + \
+        [n for n in nodes if n in after]

@@ -12,7 +12,7 @@ from .stabilize import STABILIZE
 from .sum_product import FACTOR_SUMS
 from .fusion import fuse_elementwise
 from .gemm import fuse_gemm
-from .gemm_epilogue import fuse_gemm_epilogue
+from .gemm_epilogue import fuse_gemm_epilogue, fuse_gemm_squares
 from .shape_only import read_shapes_from_sources
 from .random_draws import advance_unread_draws
 
@@ -41,5 +41,6 @@ def optimize(inputs, outputs):
     outputs = fuse_gemm(inputs, outputs)
     outputs = fuse_elementwise(inputs, outputs)
     outputs = fuse_gemm_epilogue(inputs, outputs)
+    outputs = fuse_gemm_squares(inputs, outputs)
     # gemm and fusion make constants of their own (alpha, beta, folded scalars): one each
     return merge(inputs, outputs)

@@ -44,6 +44,10 @@ What "the same values" means here, rule by rule:
 - Subtensor{k}(Shape(x)) -> Shape_i{k}(x) for a constant k within x's rank (``v.shape[0]``,
   as a random draw's ``size=p.shape`` reads it): the length then goes through the rule above
   and ``x`` is no longer read for its shape alone (its producer can fuse with its reader).
+- second(x, v) * c -> second(x, v * c) for v and c of length 1 on every axis: the same
+  products (v * c, then broadcast), bit-identical. The gradient of ``l2 * sum(W ** 2)`` is
+  ``second(W, l2) * 2 * W``: then ``second(W, l2 * 2) * W``, which the next rule makes
+  ``(l2 * 2) * W``, a scalar times W that gemm fusion folds into an update's beta.
 - elementwise(..., second(x, v), ..., y, ...) -> elementwise(..., v, ..., y, ...) when y
   provably has x's shape: the broadcast with y already gives v x's shape. The gradient of
   ``softplus(x W + b)`` is ``second(x W + b, g) * sigmoid(x W + b)``: the product is then
@@ -217,6 +221,28 @@ def _is_second(var):
     owner = var.owner
     return owner is not None and isinstance(owner.op, Elemwise) and \
         getattr(owner.op.scalar_op, "name", None) == "second"
+
+
+def second_through_scalar_mul(node):
+    """second(x, v) * c -> second(x, v * c) when v and c have length 1 on every axis and the
+    product computes in second's dtype: the fill moves out, so that a reader of its shape
+    (second_beside_same_shape) can drop it."""
+    op = node.op
+    if not isinstance(op, Elemwise) or isinstance(op.scalar_op, Composite) or \
+            op.scalar_op.name != "mul" or len(node.inputs) != 2:
+        return None
+    out = node.outputs[0]
+    for k in (0, 1):
+        s, c = node.inputs[k], node.inputs[1 - k]
+        if not _is_second(s) or not all(c.broadcastable):
+            continue
+        x, v = s.owner.inputs
+        if not all(v.broadcastable) or v.dtype != s.dtype or out.dtype != s.dtype:
+            continue
+        result = _with_type(T.second(x, T.mul(v, c) if k == 0 else T.mul(c, v)), out)
+        if result is not None:
+            return [result]
+    return None
 
 
 def second_beside_same_shape(node):
@@ -404,6 +430,7 @@ def merge_reshapes(node):
     return [result] if result.type == node.outputs[0].type else None
 
 
-CANONICALIZE = [canonical_elementwise, second_of_elementwise, second_beside_same_shape,
+CANONICALIZE = [canonical_elementwise, second_of_elementwise, second_through_scalar_mul,
+                second_beside_same_shape,
                 sum_to_shape_of_same_shape, shape_read_of_reduction, shape_entry_of_shape,
                 shape_i_of_computed, merge_dimshuffles, merge_reshapes]

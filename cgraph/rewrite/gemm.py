@@ -179,6 +179,7 @@ def _build(plan, out, memo):
     products, others = plan
     sign, factors, product = products[0]
     dtype = out.dtype
+    others = _collect_like_terms(others, dtype, memo)
     if len(products) > 1:
         a, b = _joined_operands(products, memo)
     else:
@@ -205,6 +206,37 @@ def _build(plan, out, memo):
     result.name = out.name
     result.owner.trace = out.owner.trace
     return result
+
+
+def _collect_like_terms(terms, dtype, memo):
+    """``terms`` with the terms of one variable made one, its coefficients summed: an
+    update with weight decay, ``W - lr * (g + l2 * W)`` or ``W - lr * g - lr * l2 * W``, has
+    one other term, W times (1 - lr * l2), so the Gemm's beta scales W, with no loop of its
+    own when W is updated in place. (1 - lr * l2 is rounded once, where the graph rounded
+    lr * l2 * W per element: the results may differ in the last bits.)"""
+    groups = {}
+    for term in terms:
+        groups.setdefault(term[2], []).append(term)
+    if len(groups) == len(terms):
+        return terms
+    collected = []
+    for var, group in groups.items():
+        if len(group) == 1:
+            collected.append(group[0])
+            continue
+        known, symbolic = np.asarray(0, dtype=dtype), None
+        for s, f, _ in group:
+            c = _coefficient(s, f, dtype, memo)
+            if isinstance(c, Constant):
+                with np.errstate(all="ignore"):
+                    known = known + c.data   # (in dtype, as the graph would at run time)
+            else:
+                symbolic = c if symbolic is None else T.add(symbolic, c)
+        total = constant(known, dtype=dtype)
+        if symbolic is not None:
+            total = symbolic if known == 0 else T.add(total, symbolic)
+        collected.append((1, (total,), var))
+    return collected
 
 
 def _cast(var, dtype):

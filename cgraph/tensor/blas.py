@@ -242,9 +242,9 @@ class Gemm(Op):
         return {"blas_prefix": "s" if dtype == "float32" else "d",
                 # a constant beta of 1 (z + alpha * a.b) copies z without multiplying
                 "beta_is_one": beta_is_one,
-                # the loop is out = z: nothing to copy when out is z's own buffer
-                "z_copy": self.scalar_op is None and beta_is_one and
-                z_inputs[0].ndim == node.outputs[0].ndim,
+                # the loop is out = beta * z: nothing to copy when out is z's own buffer
+                # (beta, if not 1, is then the product's: cg_<p>gemm_node's c_beta)
+                "z_copy": self.scalar_op is None and z_inputs[0].ndim == node.outputs[0].ndim,
                 "z_scalar_mask": f"{sum(1 << k for k in scalar):#x}ULL",
                 "tail": loop_tail([v.dtype for v in node.inputs[3:] + node.outputs]
                                   + list(() if self.scalar_op is None else

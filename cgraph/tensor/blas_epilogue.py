@@ -11,6 +11,9 @@ only when it has the product's shape, else a new buffer; other operands may broa
 
 Values: the Gemm's result rounded to the dtype, then the elementwise op of it, exactly what
 the two nodes computed.
+
+``GemmSquares``: a Gemm updating W together with the cost's sum(W ** 2), one read of W for
+both (below).
 """
 from types import SimpleNamespace
 
@@ -113,3 +116,56 @@ class GemmEpilogue(Op):
         gemm, _ = self._parts(node.inputs)
         return self.gemm.c_kernel_context(gemm, {**context,
                                                  "ins": context["ins"][:self.n_gemm]})
+
+
+class GemmSquares(Op):
+    """``(Gemm(alpha, a, b, beta, z), sum(z ** 2))`` as one node: an update of W with weight
+    decay beside the cost's ``l2 * sum(W ** 2)`` (Theano's MLP tutorial, W3). Built by the
+    rewrite in cgraph/rewrite/gemm_epilogue.py from a plain Gemm (one z input, no loop) and
+    ``squares``, the Reduce summing z's squares over every axis (a fused Sum of sqr).
+
+    The C (ops/gemm.c.j2) reads z's squares before the product: when the update is
+    written in place (W is already in the output's buffer), the same pass multiplies W by
+    beta, and the product adds with beta 1. Values: the Gemm's, and the squares rounded to
+    the dtype then summed in double, as the Reduce computes them (its reference here)."""
+
+    __props__ = ("squares",)
+    c_template = Gemm.c_template    # (which reads the squares when there is a second output)
+    allocates_fresh_output = True
+    c_kernel_template = Gemm.c_kernel_template     # out = beta * z, as the Gemm's
+
+    def __init__(self, squares):
+        self.squares = squares
+
+    def __str__(self):
+        return "GemmSquares"
+
+    def short_name(self):
+        return "gemm_sq"
+
+    def _gemm(self, inputs):
+        return Gemm().make_node(*inputs)
+
+    def make_node(self, alpha, a, b, beta, z):
+        gemm = self._gemm([alpha, a, b, beta, z])
+        squares = self.squares.make_node(gemm.inputs[4])
+        return Apply(self, list(gemm.inputs),
+                     [gemm.outputs[0].type(), squares.outputs[0].type()])
+
+    def perform(self, node, inputs):
+        (product,) = Gemm().perform(self._gemm(node.inputs), inputs)
+        (total,) = self.squares.perform(self.squares.make_node(node.inputs[4]), inputs[4:])
+        return [product, total]
+
+    def writes_inplace_safely(self, node):
+        return True   # z's squares are read, then beta * z and the product written (Gemm's)
+
+    def inplace_conditions(self, node, info, target):
+        return Gemm().inplace_conditions(node, info, target)
+
+    def c_params(self, node):
+        return Gemm().c_params(self._gemm(node.inputs))
+
+    def c_kernel_context(self, node, context):
+        return Gemm().c_kernel_context(self._gemm(node.inputs),
+                                       {**context, "outs": context["outs"][:1]})

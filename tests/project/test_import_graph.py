@@ -252,6 +252,7 @@ DEFERRED = {
     ("cgraph.compile.function", "cgraph.graph.fgraph"): ("light", "on a cache miss"),
     ("cgraph.compile.function", "cgraph.profiling"): ("light", "profile=True only"),
     ("cgraph.compile.runners", "cgraph.ifelse"): ("light", "graphs with ifelse only"),
+    ("cgraph.compile.inplace", "cgraph.ifelse"): ("light", "GemmSquares' readers only"),
     ("cgraph.gemm_tuning", "cgraph.blas_pointers"): ("light", "when kernels are tuned"),
     ("cgraph.gradient", "cgraph.scan_module.scan"): ("light", "jacobian/hessian only"),
     ("cgraph.gradient", "cgraph.rewrite.engine"): ("light", "the rewrites load with a compile"),

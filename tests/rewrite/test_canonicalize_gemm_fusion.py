@@ -230,8 +230,12 @@ def test_gemm_fires_for_linear_forms():
         nodes = nodes_of(ins, [expr])
         assert [type(n.op) for n in nodes].count(Gemm) == 1, expr
         assert not [n for n in nodes if isinstance(n.op, Dot)], expr
-    # the elementwise part of z is computed in the Gemm's own loop
+    # z's two terms, z and lr * 2 * z, are one: z times beta = 1 - lr * 2, no loop of its own
     gemm = [n for n in nodes if isinstance(n.op, Gemm)][0]
+    assert gemm.op.scalar_op is None and gemm.inputs[4] is z
+    # the elementwise part of z is computed in the Gemm's own loop
+    gemm = [n for n in nodes_of(ins, [z * z - lr * (2 * z + T.dot(x, W))])
+            if isinstance(n.op, Gemm)][0]
     assert isinstance(gemm.op.scalar_op, Composite)
     # not linear in the product, or the product read elsewhere: left alone
     for outs in ([T.dot(x, W) * z], [T.dot(x, W) + z, T.dot(x, W) * 2], [T.dot(v, v) + 1]):

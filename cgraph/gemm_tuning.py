@@ -215,7 +215,7 @@ def transposed_b_choice(timer, dtype: str, forms: Sequence[str], variant: int,
                                          range(-1, len(forms)), TRANSPOSED_B_SHAPES,
                                          SKINNY_ROUNDS, decide)
     return {"form": form, "scores": dict(zip(names, _geometric_means(timings.best(), min))),
-            "rounds": len(next(iter(timings.times.values()))[0]), "spread": timings.spread()}
+            "rounds": timings.count, "spread": timings.spread()}
 
 
 def measure_transposed_b(choice: dict, names: Sequence[str], forms: Sequence[str], timer,
@@ -376,6 +376,11 @@ class _Rounds:
                    for ts in self.times.values()
                    for t in (ts if candidate is None else [ts[candidate]]))
 
+    @property
+    def count(self) -> int:
+        """How many rounds were timed."""
+        return len(next(iter(self.times.values()))[0])
+
     def spread(self) -> float:
         """The median over candidates and shapes of (median round / best round)."""
         ratios = sorted(sorted(t)[len(t) // 2] / min(t) if min(t) > 0 else 1.0
@@ -479,7 +484,7 @@ def measure(names: Sequence[str], timer: Timer, dtypes: Sequence[str] = DTYPES,
                                                         rounds, small_choice)
         scores = dict(zip(["BLAS"] + list(names), _geometric_means(timings.best(), min)))
         choice = {"variant": variant, "tile": tile, "scores": scores, "skinny": {},
-                  "rounds": len(next(iter(timings.times.values()))[0]),
+                  "rounds": timings.count,
                   "spread": timings.spread()}
         for kind, kind_shapes in skinny.items():
             in_force = (before.get("skinny", {}).get(kind) or {}).get("variant", "")
@@ -506,7 +511,7 @@ def measure(names: Sequence[str], timer: Timer, dtypes: Sequence[str] = DTYPES,
             ratios = dict(zip(["BLAS"] + list(names),
                               _geometric_means(timings.best(), lambda b: b[0])))
             choice["skinny"][kind] = {"variant": picked, "vs_blas": ratios,
-                                      "rounds": len(next(iter(timings.times.values()))[0]),
+                                      "rounds": timings.count,
                                       "spread": timings.spread()}
         result[dtype] = choice
     return result
@@ -560,7 +565,7 @@ def measure_narrow(timer: NarrowTimer, dtypes: Sequence[str] = DTYPES,
                 "from": start,
                 "vs_blas": {"x".join(map(str, s)): round(t[1] / t[0], 3)
                             for s, t in timings.best().items()},
-                "rounds": len(next(iter(timings.times.values()))[0]),
+                "rounds": timings.count,
                 "spread": timings.spread()}
     return result
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..version import __version__
-from ..graph.basic import Constant
+from ..graph.basic import Constant, readers_of
 from ..graph.labels import (OP_LABEL_TOKEN, c_string, c_text, label_of,  # noqa: F401 (also used from here)
                              label_token, nan_guard_message, op_label_of)
 from ..ifelse import IfElse, branch_layout
@@ -227,13 +227,10 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
         if checks:
             blocks.append({"header": "nan_guard: the float inputs", "code": "\n".join(checks)})
     late_nodes = {outputs[k].owner: (k, j) for k, j in inplace.items()}
-    after_late = set()      # nodes schedule_inplace put after the late ones (they read them)
-    if late_nodes:
-        seen = False
-        for node in nodes:
-            seen = seen or node in late_nodes
-            if seen and node not in late_nodes:
-                after_late.add(node)
+    # what reads a late node's other output (a GemmSquares' sum of squares): schedule_inplace
+    # put it after the late nodes, and it runs after them
+    after_late = set(readers_of(nodes, late_nodes))
+    last_late = -1          # the position in late_blocks of the last late node's block
     into = {}      # a result computed by a node -> the caller's slot it may be written in
     if into_caller:
         for k, var in enumerate(outputs):
@@ -333,17 +330,14 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
         if dead:
             code += "\n" + "\n".join(f"cg_pool_recycle_array(&pool, &{vi.name}, {vi.ndim});" for vi in dead)
         block = {"header": header.replace("*/", "* /"), "code": code}
-        if node in after_late and late_blocks[-1].get("late"):
-            late_blocks[-1]["code"] += "\n#undef CG_DEST_FOR\n#define CG_DEST_FOR(a) NULL"
-        if node in late_nodes:
-            late_blocks.append(dict(block, late=True))
-        elif node in after_late:
+        if node in late_nodes or node in after_late:
             late_blocks.append(block)
+            last_late = len(late_blocks) - 1 if node in late_nodes else last_late
         else:
             guarded.append((guard, block))
     blocks += _nest_branches(guarded, flags)
-    if late_blocks and late_blocks[-1].get("late"):
-        late_blocks[-1]["code"] += "\n#undef CG_DEST_FOR\n#define CG_DEST_FOR(a) NULL"
+    if last_late >= 0:      # (what runs after the last late node writes no input's buffer)
+        late_blocks[last_late]["code"] += "\n#undef CG_DEST_FOR\n#define CG_DEST_FOR(a) NULL"
 
     output_infos = []
     shape_offset = 0

@@ -26,7 +26,7 @@ none); the runners and the C call path read the result from the function's CallL
 module belongs to compiling, not to the rewrites: a warm function() plans without importing
 the rewrite passes.
 """
-from ..graph.basic import Constant
+from ..graph.basic import Constant, readers_of
 from ..tensor.elemwise import Elemwise
 from ..tensor.type import FLOAT_DTYPES
 
@@ -70,16 +70,6 @@ def plan_inplace(inputs, outputs, nodes, update_pairs):
     return _without_unsafe_readers(plan, inputs, outputs, nodes)
 
 
-def _after_late(nodes, late):
-    """The nodes that read a result of a ``late`` node's other outputs (a GemmSquares' sum of
-    squares), directly or not: they run after the late nodes."""
-    after = set()
-    for node in nodes:
-        if node not in late and any(v.owner in late or v.owner in after for v in node.inputs):
-            after.add(node)
-    return after
-
-
 def _unaliased(var, targets):
     """Whether ``var`` surely shares no byte with a buffer in ``targets`` (updated inputs):
     a constant, a new buffer (allocates_fresh_output), or another input (the call's check
@@ -98,7 +88,7 @@ def _without_unsafe_readers(plan, inputs, outputs, nodes):
     written: only elementwise ops that cannot fail), or sits in a lazy branch (IfElse)."""
     while True:
         late = {outputs[k].owner for k in plan}
-        after = _after_late(nodes, late)
+        after = readers_of(nodes, late)
         if not after:
             return plan
         from ..ifelse import IfElse
@@ -118,6 +108,6 @@ def schedule_inplace(nodes, outputs, plan):
     outputs (a cost reading a GemmSquares' sum of squares) runs after them."""
     late = [outputs[k].owner for k in sorted(plan)]
     late_set = set(late)
-    after = _after_late(nodes, late_set)
+    after = set(readers_of(nodes, late_set))
     return [n for n in nodes if n not in late_set and n not in after] + late + \
         [n for n in nodes if n in after]

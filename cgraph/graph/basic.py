@@ -289,6 +289,18 @@ def graph_inputs(outputs, stop_at=()):
     return result
 
 
+def readers_of(nodes, sources):
+    """The nodes of ``nodes`` (in topological order) that read a result of a node in
+    ``sources``, directly or through one another, in that order; ``sources`` left out."""
+    sources, found = set(sources), []
+    reached = set(sources)
+    for node in nodes:
+        if node not in sources and any(v.owner in reached for v in node.inputs):
+            reached.add(node)
+            found.append(node)
+    return found
+
+
 def ancestors(outputs, stop_at=()):
     """Every variable that ``outputs`` depend on, including themselves."""
     stop = set(stop_at)

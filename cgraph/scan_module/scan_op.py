@@ -136,6 +136,13 @@ class Scan(Op):
         r, m = self.n_states, self.n_nit_sot
         return outputs[:r], outputs[r:r + m], (outputs[r + m] if self.as_while else None)
 
+    def with_body(self, inner_inputs, inner_outputs):
+        """The same loop over another body (as many sequences, states and outputs; more
+        non-sequences may come last)."""
+        return Scan(inner_inputs, inner_outputs, self.n_seqs, self.state_taps, self.n_nit_sot,
+                    self.as_while, self.truncate_gradient, self.name, self.state_modes,
+                    self.seq_labels, self.state_labels, self.nit_labels)
+
     def with_modes(self, modes):
         """The same loop keeping other parts of the state buffers."""
         other = Scan(self.inner_inputs, self.inner_outputs, self.n_seqs, self.state_taps,

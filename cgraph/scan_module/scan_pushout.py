@@ -225,11 +225,7 @@ def _copy_transposed(node):
         return None
     new_op = op
     if replace:
-        new_op = Scan(op.inner_inputs + [inner for inner, _ in extra],
-                      clone_replace(op.inner_outputs, replace), n_seqs=op.n_seqs,
-                      state_taps=op.state_taps, n_nit_sot=op.n_nit_sot, as_while=op.as_while,
-                      truncate_gradient=op.truncate_gradient, name=op.name,
-                      state_modes=op.state_modes, seq_labels=op.seq_labels,
-                      state_labels=op.state_labels, nit_labels=op.nit_labels)
+        new_op = op.with_body(op.inner_inputs + [inner for inner, _ in extra],
+                              clone_replace(op.inner_outputs, replace))
     new = new_op.make_node(*node.inputs[:n_before], *non_seqs, *[outer for _, outer in extra])
     return dict(zip(node.outputs, new.outputs))

@@ -804,6 +804,19 @@ def shipped_record(runtime_key: str, cpu: str, threads, names: Sequence[str],
 _NARROW_FORCED = {"kernel": 0, "blas": None}
 
 
+def _forced(variable: str, values: Sequence[str]) -> Optional[str]:
+    """The value of the environment variable that forces a choice (lower case), None when
+    unset or empty; a ValueError naming it when it is none of ``values`` (a misspelt value
+    would otherwise be ignored in silence)."""
+    value = os.environ.get(variable, "").lower()
+    if not value:
+        return None
+    if value not in values:
+        raise ValueError(f"{variable}={os.environ[variable]!r} is not one of: "
+                         f"{', '.join(values)}")
+    return value
+
+
 def apply(lib, record: dict) -> Dict[str, str]:
     """Make the variants of ``record`` (or CGRAPH_GEMM_VARIANT's) the ones the library runs;
     returns {dtype: variant name}."""
@@ -816,11 +829,12 @@ def apply(lib, record: dict) -> Dict[str, str]:
         picked = dict.fromkeys(DTYPES, None if forced == "BLAS" else forced)
     else:
         picked = {dtype: record["choice"][dtype]["variant"] for dtype in DTYPES}
-    skinny_off = os.environ.get("CGRAPH_GEMM_SKINNY", "").lower() == "blas"
+    skinny_off = _forced("CGRAPH_GEMM_SKINNY", ["blas"]) == "blas"
     skinny = {dtype: {kind: None if skinny_off else record["choice"][dtype]["skinny"][kind]["variant"]
                       for kind in SKINNY_KINDS} for dtype in DTYPES}
-    narrow = {dtype: {form: _NARROW_FORCED.get(os.environ.get("CGRAPH_GEMM_NARROW", "").lower(),
-                                               record["choice"][dtype]["narrow"][form]["from"])
+    narrow_forced = _forced("CGRAPH_GEMM_NARROW", list(_NARROW_FORCED))
+    narrow = {dtype: {form: _NARROW_FORCED[narrow_forced] if narrow_forced else
+                      record["choice"][dtype]["narrow"][form]["from"]
                       for form in NARROW_FORMS} for dtype in DTYPES}
     for dtype, name in picked.items():
         p = _PREFIX[dtype]

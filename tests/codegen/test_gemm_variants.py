@@ -41,6 +41,7 @@ def restore_variants(lib, monkeypatch):
     yield
     monkeypatch.delenv("CGRAPH_GEMM_VARIANT", raising=False)
     monkeypatch.delenv("CGRAPH_GEMM_NARROW", raising=False)
+    monkeypatch.delenv("CGRAPH_GEMM_SKINNY", raising=False)
     gemm_tuning.apply(lib, gemm_tuning.choose(lib, runtime_library.runtime().key))
 
 

@@ -160,6 +160,18 @@ def test_forced_choices(lib, monkeypatch, restore_choice):
                 for form in gemm_tuning.NARROW_FORMS} for dtype in gemm_tuning.DTYPES}
 
 
+@pytest.mark.parametrize("variable", ["CGRAPH_GEMM_NARROW", "CGRAPH_GEMM_SKINNY"])
+def test_a_misspelt_forcing_variable_names_itself(lib, monkeypatch, restore_choice, variable):
+    """A value the forcing variables do not know is an error naming the variable and the
+    values it takes, not a choice silently left to the record."""
+    record = gemm_tuning.choose(lib, runtime_library.runtime().key)
+    monkeypatch.setenv(variable, "kernal")
+    with pytest.raises(ValueError, match=f"{variable}='kernal' is not one of: .*blas"):
+        gemm_tuning.apply(lib, record)
+    monkeypatch.setenv(variable, "BLAS")        # (the case does not matter)
+    gemm_tuning.apply(lib, record)
+
+
 # (m, k, n): W3's three small products and W2's, rows m = 1, 19, 20, 21, 600, widths n = 1,
 # 10, 11 (and 500: d W.T), k = 0 and 1
 SHAPES = [(20, 500, 10), (500, 20, 10), (20, 10, 500), (600, 784, 10), (784, 600, 10),

@@ -51,10 +51,17 @@ multiply-adds, beat them there (W3's h W2 in both dtypes and h.T d2 in float64: 
 their time, warm), its general path lost to them past it (W2's products: 1.7-2.3x). A record without that choice
 (the format before) is set aside and timed again.
 
+Where a kind runs a tile (the small products, the skinny "m" kind), each row count m up to
+32 runs on the fastest tile of that tile's width for it (measure_by_m, the record's "by_m"):
+a 12-row tile runs 16 rows as 12 + 4, 1.25-1.32x the time of an 8-row tile's 8 + 8 on a
+Zen 4. Timed warm (~0.04 s of CPU per kind for both dtypes); a record without it (the format
+before) is timed again.
+
 ``CGRAPH_GEMM_VARIANT=<name>`` forces one variant (or ``BLAS``) for both dtypes (to compare
 them); ``CGRAPH_GEMM_SKINNY=blas`` leaves every skinny product to BLAS;
 ``CGRAPH_GEMM_NARROW=kernel`` gives the narrow kernels every narrow product they can take (the
-rule before they were timed), ``=blas`` none.
+rule before they were timed), ``=blas`` none; ``CGRAPH_GEMM_BY_M=off`` runs each kind's tile
+for every m.
 """
 import ctypes
 import hashlib
@@ -114,6 +121,19 @@ NARROW_SHAPES: Dict[str, Tuple[Tuple[int, int, int], ...]] = {
     "outer": ((500, 10, 20), (500, 10, 50), (500, 10, 100), (500, 10, 150), (500, 10, 200),
               (500, 10, 250), (784, 10, 600))}
 NARROW_FORMS = ("dot", "outer")
+# The tile per row count (cg_set_<p>gemm_variant_for_m): where a kind runs a tile, each m up
+# to BY_M rows is timed (warm, BY_M_SECONDS a timing) on BY_M_SHAPES' n x k by the kind's tile
+# and the others of its width (by_m_candidates, at most BY_M_CANDIDATES), and runs on the
+# fastest: a tile of mr rows runs m as passes of mr and a remainder on a smaller tile, which
+# can cost more than its rows (Zen 4, 16x64x64: 12x2v64's 12 + 4 rows took 1.25x float32's,
+# 1.32x float64's time of 8x2v64's 8 + 8; best of 41, paired). A tie (NOISE) goes to the tile
+# in force for that m, then to the kind's own. "small": the small products (W7's 16x64x64
+# is theirs), "m": the skinny "m" kind (W3's 20x784 by 784x500).
+BY_M = 32
+BY_M_TABLES = ("small", "m")
+BY_M_SHAPES = {"small": (64, 64), "m": (128, 256)}
+BY_M_SECONDS = 3e-5
+BY_M_CANDIDATES = 3
 SKINNY_MARGIN = 0.95        # a variant takes a kind from BLAS only when 5% faster: noise
 # A variant this much faster than BLAS takes the kind even when BLAS's rounds do not agree
 # (under load): BLAS would have to be slowed by a quarter in every round, and the variants
@@ -230,6 +250,82 @@ def measure_transposed_b(choice: dict, names: Sequence[str], forms: Sequence[str
                                                     before.get("form"))
 
 
+def _kind_variant(choice: dict, table: str) -> Optional[str]:
+    """The variant a kind runs (None: BLAS): the small products' or the skinny "m" kind's."""
+    return choice["variant"] if table == "small" else choice["skinny"]["m"]["variant"]
+
+
+def _width(name: str) -> Tuple[int, int]:
+    """(vectors, bytes a vector) of a tile's row: "12x2v64" -> (2, 64)."""
+    rows, _, rest = name.partition("x")
+    vectors, _, size = rest.partition("v")
+    return int(vectors), int(size)
+
+
+def by_m_candidates(choice: dict, table: str, names: Sequence[str]) -> List[str]:
+    """The kind's tile, then the other variants of its width (the same blocks of columns,
+    other heights: they differ in how they split m rows alone), by the kind's own timing:
+    at most BY_M_CANDIDATES. Other widths are left out: timed on one n x k they would be
+    chosen for it (a 12x2v32 ahead of 12x2v64 on 20 x 128 x 256 warm ran W3's 20x784x500
+    cold at 0.90-0.95x its speed)."""
+    own = _kind_variant(choice, table)
+    scores = choice["scores"] if table == "small" else choice["skinny"]["m"]["vs_blas"]
+    same = sorted((n for n in names if n != own and _width(n) == _width(own)),
+                  key=lambda n: scores.get(n, math.inf))
+    return ([own] + same)[:BY_M_CANDIDATES]
+
+
+def row_passes(name: str, m: int) -> Tuple[int, ...]:
+    """The tiles (by rows they hold) a variant runs m rows on: passes of its mr rows and the
+    remainder on the smallest of its capacities that holds it (templates/ops/small_gemm.c.j2:
+    its mr and 2, 4, 6, 8 below it)."""
+    mr = int(name.partition("x")[0])
+    rest = m % mr
+    last = (min(c for c in [2, 4, 6, 8, mr] if c <= mr and c >= rest),) if rest else ()
+    return (mr,) * (m // mr) + last
+
+
+def by_m_choice(timer: Timer, dtype: str, table: str, names: Sequence[str],
+                candidates: Sequence[str], before: Optional[dict] = None) -> dict:
+    """The tile for each m from 1 to BY_M in a table: the fastest of ``candidates`` (the
+    first: the kind's own) on m x BY_M_SHAPES[table], a tie (NOISE) to the one in force for
+    that m (``before``: the table's record), then to the kind's own; timed in rounds until
+    the choice holds. An m the candidates all run on the same tiles (row_passes: m <= 8 for
+    12x2v64 and 8x2v64) is not timed: the kind's own. {"variants": {"m": name}, "rounds",
+    "spread"}."""
+    n, k = BY_M_SHAPES[table]
+    shapes = [(m, n, k) for m in range(1, BY_M + 1)
+              if len({row_passes(c, m) for c in candidates}) > 1]
+    in_force = (before or {}).get("variants") or {}
+    if not shapes:
+        return {"variants": {str(m): candidates[0] for m in range(1, BY_M + 1)},
+                "rounds": 0, "spread": 1.0}
+
+    def decide(timings):
+        best = timings.best()
+        return tuple(_preferred(dict(zip(candidates, best[shape])), candidates,
+                                [in_force.get(str(shape[0])), candidates[0]])
+                     for shape in shapes)
+    picks, timings = _rounds_until_stable(timer, dtype, [names.index(c) for c in candidates],
+                                          shapes, SKINNY_ROUNDS, decide)
+    timed = {shape[0]: pick for shape, pick in zip(shapes, picks)}
+    return {"variants": {str(m): timed.get(m, candidates[0]) for m in range(1, BY_M + 1)},
+            "rounds": timings.count, "spread": timings.spread()}
+
+
+def measure_by_m(choice: dict, names: Sequence[str], timer: Timer,
+                 previous: Optional[dict] = None) -> None:
+    """Add to each dtype's choice the tile per row count ("by_m": {table: by_m_choice, or
+    None where the kind runs BLAS or has one tile to choose from})."""
+    for dtype, c in choice.items():
+        before = ((previous or {}).get(dtype) or {}).get("by_m") or {}
+        c["by_m"] = {}
+        for table in BY_M_TABLES:
+            candidates = by_m_candidates(c, table, names) if _kind_variant(c, table) else []
+            c["by_m"][table] = by_m_choice(timer, dtype, table, names, candidates,
+                                           before.get(table)) if len(candidates) > 1 else None
+
+
 def cpu_identity() -> str:
     """The CPU's vendor, family, model and name (/proc/cpuinfo), or what platform knows."""
     fields = {}
@@ -249,9 +345,10 @@ def cpu_identity() -> str:
     return f"{platform.machine()} ({platform.processor() or 'unknown'})"
 
 
-def c_timer(lib, cold: bool = False, threads: int = 1) -> Timer:
+def c_timer(lib, cold: bool = False, threads: int = 1,
+            seconds_per_timing: float = SECONDS_PER_TIMING) -> Timer:
     """Times a variant (-1: BLAS) in C (cg_<p>gemm_time_threads): warm, the product repeated to
-    take about SECONDS_PER_TIMING at 50 GFLOP/s; ``cold``, once, its operands evicted from the
+    take about ``seconds_per_timing`` at 50 GFLOP/s; ``cold``, once, its operands evicted from the
     caches first (a layer's weights, met once per training step), and for UPDATE_SHAPES
     run as an update (cg_<p>gemm_time's CG_TIME_UPDATE: A transposed, added into C); a
     variant as it runs on ``threads`` threads, BLAS on its own."""
@@ -265,7 +362,7 @@ def c_timer(lib, cold: bool = False, threads: int = 1) -> Timer:
     def timer(dtype: str, variant: int, shape: Tuple[int, int, int]) -> float:
         """Seconds per product of variant (-1: BLAS) on shape."""
         m, n, k = shape
-        reps = 1 if cold else max(1, int(SECONDS_PER_TIMING * 5e10 / (2 * m * n * k)))
+        reps = 1 if cold else max(1, int(seconds_per_timing * 5e10 / (2 * m * n * k)))
         mode = (2 if shape in UPDATE_SHAPES else 1) if cold else 0
         seconds = functions[dtype](variant, m, n, k, reps, mode, threads)
         if seconds < 0:
@@ -574,7 +671,8 @@ def worst_spread(choice: dict) -> float:
     """The largest timing spread of a record's choices (1.0 when it has none)."""
     spreads = [c.get("spread", 1.0) for c in choice.values()] + \
         [k.get("spread", 1.0) for c in choice.values()
-         for k in list(c.get("skinny", {}).values()) + list(c.get("narrow", {}).values())]
+         for k in list(c.get("skinny", {}).values()) + list(c.get("narrow", {}).values()) +
+         [t for t in (c.get("by_m") or {}).values() if t]]
     return max(spreads, default=1.0)
 
 
@@ -613,7 +711,21 @@ def _check(record, path, runtime_key, cpu, threads, names, core=None):
     if not all(_narrow_checks(c.get("narrow")) for c in choice.values()):
         # (the format before the narrow choice too: timed again)
         raise BadFile(path, "has no narrow choice")
+    if not all(_by_m_checks(c.get("by_m"), names) for c in choice.values()):
+        # (the format before the tile per row count too: timed again)
+        raise BadFile(path, "has no tile per row count")
     return record
+
+
+def _by_m_checks(by_m, names) -> bool:
+    """Whether a record's tile per row count has each table, None or naming a known variant
+    for every m from 1 to BY_M."""
+    rows = {str(m) for m in range(1, BY_M + 1)}
+    return isinstance(by_m, dict) and set(by_m) == set(BY_M_TABLES) and \
+        all(t is None or (isinstance(t, dict) and isinstance(t.get("variants"), dict) and
+                          set(t["variants"]) == rows and
+                          all(v in names for v in t["variants"].values()))
+            for t in by_m.values())
 
 
 def _narrow_checks(narrow) -> bool:
@@ -708,13 +820,14 @@ def _keep(record: dict, path: str, state) -> dict:
 def measure_record(lib, runtime_key: str, names: Sequence[str], cpu: str, threads,
                    timer: Optional[Timer] = None, previous: Optional[dict] = None,
                    core: Optional[str] = None, narrow_timer: Optional[NarrowTimer] = None,
-                   form_timer=None) -> dict:
+                   form_timer=None, by_m_timer: Optional[Timer] = None) -> dict:
     """Time the variants (``timer``, by default the C one) and the narrow kernels
     (``narrow_timer``, by default c_narrow_timer) on this CPU against a BLAS that runs
     ``threads`` threads with the kernels of ``core``, preferring ``previous`` (a record's
     choice) in a tie: the record choose() keeps. h W.T's form is timed with ``form_timer`` (by
     default the C one when ``timer`` is; not at all when only ``timer`` is given: the
-    library's default form runs)."""
+    library's default form runs). The tile per row count is timed with ``by_m_timer``, by
+    default ``timer`` when given, else the C one (warm, BY_M_SECONDS a timing)."""
     started = time.perf_counter()
     probe = LoadProbe()
     # skinny products against a BLAS on several threads: the variants on as many
@@ -725,6 +838,8 @@ def measure_record(lib, runtime_key: str, names: Sequence[str], cpu: str, thread
                             previous=previous)
     for dtype, forms in narrow.items():
         choice[dtype]["narrow"] = forms
+    measure_by_m(choice, names, by_m_timer or timer or
+                 c_timer(lib, seconds_per_timing=BY_M_SECONDS), previous)
     if form_timer is not None or timer is None:
         measure_transposed_b(choice, names, dot_tile_names(lib),
                              form_timer or transposed_b_timer(lib, threads or 1), previous)
@@ -758,6 +873,7 @@ def _blas_takes_skinny(choice):
     # choice does not hold there, and timing them is what the shipped record spares)
     for c in choice.values():
         c["skinny"] = {kind: {"variant": None, "vs_blas": {}} for kind in SKINNY_KINDS}
+        c["by_m"] = dict(c["by_m"], m=None)
 
 
 # --- the choice shipped with the prebuilt units (cgraph/prebuilt.py) ----------------------
@@ -852,6 +968,7 @@ def apply(lib, record: dict) -> Dict[str, str]:
         for form, start in narrow[dtype].items():
             if not setter(NARROW_FORMS.index(form), -1 if start is None else start):
                 raise RuntimeError(f"cgraph: the runtime library refused the narrow size {start}")
+    by_m = apply_by_m(lib, record, picked, skinny, forced=bool(forced))
     forms = apply_transposed_b(lib, record)
     # skinny variants were timed on as many threads as BLAS runs (measure_record)
     skinny_threads = getattr(lib, "cg_set_gemm_skinny_threads")
@@ -860,8 +977,35 @@ def apply(lib, record: dict) -> Dict[str, str]:
     _applied.clear()
     _applied.update(variants=picked, skinny=skinny, narrow=narrow, forced=bool(forced),
                     cpu=record.get("cpu"), source=record.get("source"),
-                    blas_core=record.get("blas_core"), transposed_b=forms)
+                    blas_core=record.get("blas_core"), transposed_b=forms, by_m=by_m)
     return picked
+
+
+def apply_by_m(lib, record: dict, picked: dict, skinny: dict, forced: bool = False
+               ) -> Dict[str, Dict[str, Dict[int, str]]]:
+    """Make the record's tile per row count the one the library runs, where the kind runs
+    the record's tile (not under CGRAPH_GEMM_VARIANT, nor with CGRAPH_GEMM_BY_M=off: each
+    kind's own tile for every m); returns {dtype: {table: {m: name}}} of the m whose tile is
+    not the kind's own."""
+    off = _forced("CGRAPH_GEMM_BY_M", ["off"]) == "off"
+    names = variant_names(lib)
+    overrides = {}
+    for dtype in DTYPES:
+        setter = getattr(lib, f"cg_set_{_PREFIX[dtype]}gemm_variant_for_m")
+        setter.argtypes, setter.restype = [ctypes.c_int] * 3, ctypes.c_int
+        overrides[dtype] = {}
+        for i, table in enumerate(BY_M_TABLES):
+            own = picked[dtype] if table == "small" else skinny[dtype]["m"]
+            rows = (record["choice"][dtype].get("by_m") or {}).get(table)
+            use = own is not None and rows and not off and not (forced and table == "small")
+            tiles = {m: rows["variants"][str(m)] for m in range(1, BY_M + 1)} if use else {}
+            for m in range(1, BY_M + 1):
+                tile = tiles.get(m, own)
+                if not setter(i, m, -1 if tile in (None, own) else names.index(tile)):
+                    raise RuntimeError(f"cgraph: the runtime library refused the variant "
+                                       f"{tile} for {m} rows")
+            overrides[dtype][table] = {m: t for m, t in tiles.items() if t != own}
+    return overrides
 
 
 def apply_transposed_b(lib, record: dict) -> Dict[str, str]:
@@ -919,11 +1063,18 @@ def describe(record_or_choice: Optional[dict] = None) -> str:
 
     if "choice" in record_or_choice:
         forms = {d: (c.get("transposed_b") or {}).get("form") for d, c in choice.items()}
+        by_m = {d: {table: _overrides(c, table) for table in BY_M_TABLES}
+                for d, c in choice.items()}
     else:
         forms = record_or_choice.get("transposed_b") or {}
+        by_m = record_or_choice.get("by_m") or {}
+
+    def rows(d, table):
+        return _rows_text((by_m.get(d) or {}).get(table) or {})
 
     def skinny_text(d):
-        text = " ".join(f"{kind}<=32:{skinny[d][kind] or 'BLAS'}" for kind in SKINNY_KINDS)
+        text = " ".join(f"{kind}<=32:{skinny[d][kind] or 'BLAS'}" +
+                        (rows(d, "m") if kind == "m" else "") for kind in SKINNY_KINDS)
         return text + (f" hW.T:{forms[d]}" if forms.get(d) and skinny[d]["m"] else "")
 
     def narrow_text(d):
@@ -933,7 +1084,8 @@ def describe(record_or_choice: Optional[dict] = None) -> str:
         return ", narrow " + " ".join(
             f"{form}:" + ("all" if forms_of[form] == 0 else "BLAS" if forms_of[form] is None
                           else f">={forms_of[form]}") for form in NARROW_FORMS)
-    text = "; ".join(f"{d} {variants[d] or 'BLAS'}, skinny {skinny_text(d)}{narrow_text(d)}"
+    text = "; ".join(f"{d} {variants[d] or 'BLAS'}{rows(d, 'small')}, skinny {skinny_text(d)}"
+                     f"{narrow_text(d)}"
                      for d in DTYPES if d in variants)
     if "choice" in record_or_choice and made_under_load(record_or_choice):
         how += " under load" if "under_load" in record_or_choice else \
@@ -945,6 +1097,32 @@ def describe(record_or_choice: Optional[dict] = None) -> str:
     core = record_or_choice.get("blas_core")
     against = f", against OpenBLAS's {core} kernels" if core else ""
     return f"small-GEMM tiles: {text} ({how} on {record_or_choice.get('cpu')}{against})"
+
+
+def _overrides(choice: dict, table: str) -> Dict[int, str]:
+    """{m: tile} of a record's dtype choice where the tile for m rows is not the kind's own
+    (none where the kind runs BLAS)."""
+    own = _kind_variant(choice, table)
+    rows = ((choice.get("by_m") or {}).get(table) or {}).get("variants") or {}
+    return {int(m): t for m, t in rows.items() if own is not None and t != own}
+
+
+def _rows_text(overrides: Dict[int, str]) -> str:
+    """" (m=13-16,25:8x2v64)": the row counts run by another tile than the kind's, by tile."""
+    by_tile: Dict[str, List[int]] = {}
+    for m in sorted(overrides):
+        by_tile.setdefault(overrides[m], []).append(m)
+    parts = []
+    for tile, ms in by_tile.items():
+        runs = []
+        for m in ms:
+            if runs and runs[-1][1] == m - 1:
+                runs[-1][1] = m
+            else:
+                runs.append([m, m])
+        spans = ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+        parts.append(f"m={spans}:{tile}")
+    return f" ({' '.join(parts)})" if parts else ""
 
 
 def records(root: str) -> List[Tuple[str, object]]:

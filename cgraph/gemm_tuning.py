@@ -1063,14 +1063,14 @@ def describe(record_or_choice: Optional[dict] = None) -> str:
 
     if "choice" in record_or_choice:
         forms = {d: (c.get("transposed_b") or {}).get("form") for d, c in choice.items()}
-        by_m = {d: {table: _overrides(c, table) for table in BY_M_TABLES}
+        by_m = {d: {table: by_m_overrides(c, table) for table in BY_M_TABLES}
                 for d, c in choice.items()}
     else:
         forms = record_or_choice.get("transposed_b") or {}
         by_m = record_or_choice.get("by_m") or {}
 
     def rows(d, table):
-        return _rows_text((by_m.get(d) or {}).get(table) or {})
+        return rows_text((by_m.get(d) or {}).get(table) or {})
 
     def skinny_text(d):
         text = " ".join(f"{kind}<=32:{skinny[d][kind] or 'BLAS'}" +
@@ -1099,7 +1099,7 @@ def describe(record_or_choice: Optional[dict] = None) -> str:
     return f"small-GEMM tiles: {text} ({how} on {record_or_choice.get('cpu')}{against})"
 
 
-def _overrides(choice: dict, table: str) -> Dict[int, str]:
+def by_m_overrides(choice: dict, table: str) -> Dict[int, str]:
     """{m: tile} of a record's dtype choice where the tile for m rows is not the kind's own
     (none where the kind runs BLAS)."""
     own = _kind_variant(choice, table)
@@ -1107,7 +1107,7 @@ def _overrides(choice: dict, table: str) -> Dict[int, str]:
     return {int(m): t for m, t in rows.items() if own is not None and t != own}
 
 
-def _rows_text(overrides: Dict[int, str]) -> str:
+def rows_text(overrides: Dict[int, str]) -> str:
     """" (m=13-16,25:8x2v64)": the row counts run by another tile than the kind's, by tile."""
     by_tile: Dict[str, List[int]] = {}
     for m in sorted(overrides):

@@ -156,6 +156,11 @@ def _show_tuning(root):
                                                                       key=lambda item: item[1]))
                 print(f"    skinny ({kind} <= 32): {skinny['variant'] or 'BLAS'}; time relative "
                       f"to BLAS: {ratios}")
+            for table, rows in (choice.get("by_m") or {}).items():
+                if rows:
+                    other = gemm_tuning.rows_text(gemm_tuning.by_m_overrides(choice, table))
+                    print(f"    tile per row count ({table}, timed in {rows['rounds']} rounds): "
+                          + (f"the kind's tile but{other}" if other else "the kind's tile"))
             for form, narrow in sorted(choice.get("narrow", {}).items()):
                 ratios = ", ".join(f"{shape} {r:.2f}" for shape, r in narrow["vs_blas"].items())
                 print(f"    narrow ({form} form): from {narrow['from']} multiply-adds (None: "

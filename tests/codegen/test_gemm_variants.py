@@ -125,11 +125,12 @@ def test_every_variant_matches_numpy(lib, dtype):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_every_row_remainder_of_every_variant(lib, dtype):
-    """Every row count up to two tiles and a remainder (each remainder runs on the smallest
-    tile that holds it, the rows past it reading A's last row again, never stored), with a
-    partial and a full last block of columns, beta reading C."""
+    """Every row count up to 33 (each variant may run any m up to 32: the tile per row
+    count; each remainder runs on the smallest tile that holds it, the rows past it reading
+    A's last row again, never stored), with a partial and a full last block of columns, beta
+    reading C."""
     for variant, name in enumerate(gemm_tuning.variant_names(lib)):
-        for m in range(1, 26):
+        for m in range(1, 34):
             for n, k in ((37, 9), (64, 3)):
                 a = rng.standard_normal((m, k)).astype(dtype)
                 b = rng.standard_normal((k, n)).astype(dtype)
@@ -1182,3 +1183,200 @@ def test_transposed_b_timer(lib, dtype):
                                  (0, 99, (3, 100, 40)), (0, 0, (3, 100, 4))]:
         with pytest.raises(MemoryError):
             timer(dtype, form, shape, variant)
+
+
+# --- the tile per row count (cg_set_<p>gemm_variant_for_m, gemm_tuning.measure_by_m) -------
+
+def _setter(lib, dtype, name, argtypes):
+    """The runtime's cg_set_<p><name> (or cg_<p><name> for a name starting "gemm_small")."""
+    prefix = "cg_" if name.startswith("gemm_small") else "cg_set_"
+    f = getattr(lib, f"{prefix}{'s' if dtype == 'float32' else 'd'}{name}")
+    f.argtypes, f.restype = argtypes, ctypes.c_int
+    return f
+
+
+def _small_threads(lib, a, b, c):
+    """cg_<p>gemm_small_threads on numpy views a (any strides), b (contiguous rows) into c:
+    1 where the kernel took the product, 0 where it left it to BLAS."""
+    dtype = a.dtype.name
+    i64, ptr = ctypes.c_int64, ctypes.c_void_p
+    f = _setter(lib, dtype, "gemm_small_threads",
+                [i64] * 3 + [_CT[dtype], ptr, i64, i64, ptr, i64, i64, _CT[dtype], ptr,
+                             ctypes.c_int])
+    (m, k), n, size = a.shape, b.shape[1], a.itemsize
+    return f(m, n, k, 1.0, a.ctypes.data, a.strides[0] // size, a.strides[1] // size,
+             b.ctypes.data, b.strides[0] // size, 1, 0.0, c.ctypes.data, 1)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_each_row_count_runs_the_tile_set_for_it(lib, dtype, restore_variants):
+    """A product of m <= 32 rows runs on the variant set for that m in its table (0: small
+    products, A through any strides; 1: the skinny "m" kind, A's rows contiguous), else on
+    its kind's: told apart by their bits (tiles of other widths sum k in other blocks,
+    CG_GEMM_KC_BYTES); m = 33 and other tables are refused; BLAS stays BLAS."""
+    names = gemm_tuning.variant_names(lib)
+    own = names[0]
+    other = next(n for n in names if gemm_tuning._width(n) != gemm_tuning._width(own))
+    v_own, v_other = names.index(own), names.index(other)
+    set_for_m = _setter(lib, dtype, "gemm_variant_for_m", [ctypes.c_int] * 3)
+    set_small = _setter(lib, dtype, "gemm_variant", [ctypes.c_int])
+    set_skinny = _setter(lib, dtype, "gemm_skinny_variant", [ctypes.c_int] * 2)
+    lib.cg_set_gemm_skinny_threads.argtypes = [ctypes.c_int]
+    assert set_small(v_own) and set_skinny(0, v_own) and lib.cg_set_gemm_skinny_threads(1)
+    for bad in [(2, 1, 0), (-1, 1, 0), (0, 0, 0), (0, 33, 0), (1, 5, len(names)), (1, 5, -2)]:
+        assert set_for_m(*bad) == 0
+    for table in (0, 1):
+        for m in range(1, 33):
+            # small products under 128^3, the "m" kind's just past them
+            k = 300 if table == 0 else 2 ** 21 // (64 * m) + 1
+            b = rng.standard_normal((k, 64)).astype(dtype)
+            if table == 0:      # every other column of a wider A
+                a = np.repeat(rng.standard_normal((m, k)).astype(dtype), 2, axis=1)[:, ::2]
+            else:               # rows of a wider A
+                a = rng.standard_normal((m, k + 3)).astype(dtype)[:, :k]
+            by_own, by_other = run_variant(lib, v_own, a, b), run_variant(lib, v_other, a, b)
+            assert not np.array_equal(by_own, by_other)
+            expected = a.astype(np.float64) @ b
+            rtol, atol = tol(dtype, k)
+            np.testing.assert_allclose(by_other, expected, rtol=rtol, atol=atol)
+            for setting, result in ((v_other, by_other), (-1, by_own)):
+                assert set_for_m(table, m, setting)
+                c = np.full((m, 64), np.nan, dtype)
+                assert _small_threads(lib, a, b, c) == 1
+                np.testing.assert_array_equal(c, result, err_msg=f"table {table} m={m}")
+            if m == 16:     # the other table's setting does not reach this one
+                assert set_for_m(1 - table, m, v_other)
+                c = np.full((m, 64), np.nan, dtype)
+                assert _small_threads(lib, a, b, c) == 1
+                np.testing.assert_array_equal(c, by_own)
+                assert set_for_m(1 - table, m, -1)
+            if table == 0 and m == 16:     # BLAS runs the small products: no tile for m
+                assert set_small(-1) and set_for_m(0, m, v_other)
+                assert _small_threads(lib, a, b, np.empty((m, 64), dtype)) == 0
+                assert set_small(v_own) and set_for_m(0, m, -1)
+
+
+def _pass_cost(name, m):
+    """A fake time of m rows on a tile variant: each pass costs about as much whatever its
+    rows (a small tile waits on the FMA latency), so a small remainder is dear."""
+    cost = {2: 0.55, 4: 0.6, 6: 0.7, 8: 0.75, 12: 1.0}
+    return sum(cost.get(rows, rows / 12) for rows in gemm_tuning.row_passes(name, m))
+
+
+def test_the_tile_per_row_count_is_the_fastest_for_each_m():
+    """by_m_choice: per m the fastest candidate; an m every candidate runs on the same tiles
+    (m <= 8 for 12x2v64 and 8x2v64) is not timed; a tie goes to the tile in force for m,
+    then to the kind's."""
+    names = ["8x2v64", "4x4v64", "12x2v64"]
+    assert gemm_tuning.row_passes("12x2v64", 16) == (12, 4)
+    assert gemm_tuning.row_passes("12x2v64", 20) == (12, 8)
+    assert gemm_tuning.row_passes("8x2v64", 20) == (8, 8, 4)
+    assert gemm_tuning.row_passes("8x2v64", 3) == gemm_tuning.row_passes("12x2v64", 3) == (4,)
+    assert gemm_tuning.row_passes("12x2v64", 24) == (12, 12)
+    timed = []
+
+    def timer(dtype, variant, shape):
+        timed.append(shape[0])
+        return _pass_cost(names[variant], shape[0]) * shape[1] * shape[2]
+    got = gemm_tuning.by_m_choice(timer, "float32", "m", names, ["12x2v64", "8x2v64"])
+    assert set(timed) == set(range(9, 33))
+    for m in range(1, 33):
+        costs = {c: _pass_cost(c, m) for c in ("12x2v64", "8x2v64")}
+        faster = "8x2v64" if costs["8x2v64"] < costs["12x2v64"] / gemm_tuning.NOISE else "12x2v64"
+        assert got["variants"][str(m)] == faster, m
+    assert got["variants"]["16"] == "8x2v64" and got["variants"]["20"] == "12x2v64"
+    tie = lambda dtype, variant, shape: 1.0
+    assert set(gemm_tuning.by_m_choice(tie, "float32", "m", names, ["12x2v64", "8x2v64"])
+               ["variants"].values()) == {"12x2v64"}
+    before = {"variants": {"16": "8x2v64"}}
+    again = gemm_tuning.by_m_choice(tie, "float32", "m", names, ["12x2v64", "8x2v64"], before)
+    assert again["variants"]["16"] == "8x2v64" and again["variants"]["17"] == "12x2v64"
+    # the candidates: the kind's tile, then the others of its width by the kind's timing
+    choice = {"variant": "12x2v64", "scores": {"BLAS": 1.0, "8x2v64": 1.1, "4x4v64": 1.0,
+                                               "12x2v64": 1.2}}
+    assert gemm_tuning.by_m_candidates(choice, "small", names) == ["12x2v64", "8x2v64"]
+
+
+def _same_width_pair(names):
+    """Two variants of one width and other heights (the tile per row count chooses among
+    them), or None."""
+    for own in names:
+        for other in names:
+            if other != own and gemm_tuning._width(other) == gemm_tuning._width(own) and \
+                    int(own.partition("x")[0]) > int(other.partition("x")[0]):
+                return own, other
+    return None
+
+
+def test_the_tile_per_row_count_round_trips_through_the_record(lib, tmp_path, monkeypatch,
+                                                                one_blas_thread,
+                                                                restore_variants):
+    """The record names the tile for each m of each table where its kind runs a tile; read
+    again, it is not timed again; applied, it is in force and shown; CGRAPH_GEMM_BY_M=off
+    and CGRAPH_GEMM_VARIANT run the kind's tile for every m; a record without it (the
+    format before) is set aside and timed again."""
+    names = gemm_tuning.variant_names(lib)
+    pair = _same_width_pair(names)
+    if pair is None:
+        pytest.skip("no two variants of one width here")
+    own, other = pair
+    key = runtime_library.runtime().key
+    cpu = "FakeVendor family 7 model 8"
+    monkeypatch.setattr(gemm_tuning, "cpu_identity", lambda: cpu)
+    # the tables' shapes told apart from the kinds' by their n x k
+    monkeypatch.setattr(gemm_tuning, "BY_M_SHAPES", {"small": (3, 5), "m": (7, 9)})
+    kind = fake_timer(names.index(own))
+
+    def timer(dtype, variant, shape):
+        m, n, k = shape
+        if (n, k) in gemm_tuning.BY_M_SHAPES.values():
+            return _pass_cost(names[variant], m)
+        return kind(dtype, variant, shape)
+    record = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=timer)
+    wins = {m for m in range(1, 33)
+            if _pass_cost(other, m) < _pass_cost(own, m) / gemm_tuning.NOISE}
+    assert wins
+    for choice in record["choice"].values():
+        assert choice["variant"] == choice["skinny"]["m"]["variant"] == own
+        for table in gemm_tuning.BY_M_TABLES:
+            assert gemm_tuning.by_m_overrides(choice, table) == dict.fromkeys(wins, other)
+
+    def no_timing(*args):
+        raise AssertionError("timed again although the record is in the cache")
+    assert gemm_tuning.choose(lib, key, root=str(tmp_path), timer=no_timing) == record
+    gemm_tuning.apply(lib, record)
+    shown = gemm_tuning.rows_text(dict.fromkeys(wins, other))
+    assert shown.startswith(" (m=") and shown.endswith(f":{other})")
+    assert f"float32 {own}{shown}, skinny m<=32:{own}{shown} n<=32" in \
+        gemm_tuning.describe(record)
+    assert gemm_tuning.chosen()["by_m"] == {d: {t: dict.fromkeys(wins, other)
+                                                for t in gemm_tuning.BY_M_TABLES}
+                                            for d in gemm_tuning.DTYPES}
+    assert f"skinny m<=32:{own}{shown}" in gemm_tuning.describe()
+    monkeypatch.setenv("CGRAPH_GEMM_BY_M", "off")
+    gemm_tuning.apply(lib, record)
+    assert all(not t for d in gemm_tuning.chosen()["by_m"].values() for t in d.values())
+    monkeypatch.setenv("CGRAPH_GEMM_BY_M", "sometimes")
+    with pytest.raises(ValueError, match="CGRAPH_GEMM_BY_M='sometimes' is not one of: off"):
+        gemm_tuning.apply(lib, record)
+    monkeypatch.delenv("CGRAPH_GEMM_BY_M")
+    monkeypatch.setenv("CGRAPH_GEMM_VARIANT", own)      # every small product on it
+    gemm_tuning.apply(lib, record)
+    assert not gemm_tuning.chosen()["by_m"]["float32"]["small"]
+    assert gemm_tuning.chosen()["by_m"]["float32"]["m"] == dict.fromkeys(wins, other)
+    monkeypatch.delenv("CGRAPH_GEMM_VARIANT")
+    # the format before: set aside, timed again
+    path = gemm_tuning.record_path(str(tmp_path), key, cpu, 1, CORE)
+    older = json.loads(read_sealed(path))
+    for choice in older["choice"].values():
+        del choice["by_m"]
+    with open(path, "wb") as f:
+        f.write(seal(json.dumps(older).encode()))
+    with pytest.warns(RuntimeWarning, match="has no tile per row count"):
+        again = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=timer)
+    assert again["choice"]["float64"]["by_m"] == record["choice"]["float64"]["by_m"]
+    # where BLAS runs a kind, nothing is timed for it
+    blas = gemm_tuning.measure_record(lib, key, names, cpu, 1, timer=fake_timer(0, blas=0.5),
+                                      core=CORE)
+    assert all(c["variant"] is None and c["by_m"] == {"small": None, "m": None}
+               for c in blas["choice"].values())

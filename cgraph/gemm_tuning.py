@@ -123,8 +123,8 @@ NARROW_SHAPES: Dict[str, Tuple[Tuple[int, int, int], ...]] = {
 NARROW_FORMS = ("dot", "outer")
 # The tile per row count (cg_set_<p>gemm_variant_for_m): where a kind runs a tile, each m up
 # to BY_M rows is timed (warm, BY_M_SECONDS a timing) on BY_M_SHAPES' n x k by the kind's tile
-# and the others of its width (by_m_candidates, at most BY_M_CANDIDATES), and runs on the
-# fastest: a tile of mr rows runs m as passes of mr and a remainder on a smaller tile, which
+# and a few others (by_m_candidates: the small products' near tiles, within BY_M_WITHIN of
+# the fastest; the "m" kind's of its width), and runs on the fastest: a tile of mr rows runs m as passes of mr and a remainder on a smaller tile, which
 # can cost more than its rows (Zen 4, 16x64x64: 12x2v64's 12 + 4 rows took 1.25x float32's,
 # 1.32x float64's time of 8x2v64's 8 + 8; best of 41, paired). A tie (NOISE) goes to the tile
 # in force for that m, then to the kind's own. "small": the small products (W7's 16x64x64
@@ -133,6 +133,7 @@ BY_M = 32
 BY_M_TABLES = ("small", "m")
 BY_M_SHAPES = {"small": (64, 64), "m": (128, 256)}
 BY_M_SECONDS = 3e-5
+BY_M_WITHIN = 1.15
 BY_M_CANDIDATES = 3
 SKINNY_MARGIN = 0.95        # a variant takes a kind from BLAS only when 5% faster: noise
 # A variant this much faster than BLAS takes the kind even when BLAS's rounds do not agree
@@ -263,16 +264,21 @@ def _width(name: str) -> Tuple[int, int]:
 
 
 def by_m_candidates(choice: dict, table: str, names: Sequence[str]) -> List[str]:
-    """The kind's tile, then the other variants of its width (the same blocks of columns,
-    other heights: they differ in how they split m rows alone), by the kind's own timing:
-    at most BY_M_CANDIDATES. Other widths are left out: timed on one n x k they would be
-    chosen for it (a 12x2v32 ahead of 12x2v64 on 20 x 128 x 256 warm ran W3's 20x784x500
-    cold at 0.90-0.95x its speed)."""
+    """The kind's tile, then its other candidates by the kind's own timing, at most
+    BY_M_CANDIDATES: for the small products the tiles within BY_M_WITHIN of the fastest
+    (timed per m on W7's n x k, warm, as they run); for the "m" kind the variants of its
+    width alone (the same blocks of columns, other heights: they differ in how they split m
+    rows alone), as a width timed on one warm n x k would be chosen for it (12x2v32 ahead of
+    12x2v64 on 20 x 128 x 256 warm ran W3's 20x784x500 cold at 0.90-0.95x its speed)."""
     own = _kind_variant(choice, table)
-    scores = choice["scores"] if table == "small" else choice["skinny"]["m"]["vs_blas"]
-    same = sorted((n for n in names if n != own and _width(n) == _width(own)),
-                  key=lambda n: scores.get(n, math.inf))
-    return ([own] + same)[:BY_M_CANDIDATES]
+    if table == "small":
+        scores = {n: s for n, s in choice["scores"].items() if n in names}
+        best = min(scores.values())
+        others = [n for n in scores if n != own and scores[n] <= BY_M_WITHIN * best]
+    else:
+        scores = choice["skinny"]["m"]["vs_blas"]
+        others = [n for n in names if n != own and _width(n) == _width(own)]
+    return ([own] + sorted(others, key=lambda n: scores.get(n, math.inf)))[:BY_M_CANDIDATES]
 
 
 def row_passes(name: str, m: int) -> Tuple[int, ...]:
@@ -290,12 +296,12 @@ def by_m_choice(timer: Timer, dtype: str, table: str, names: Sequence[str],
     """The tile for each m from 1 to BY_M in a table: the fastest of ``candidates`` (the
     first: the kind's own) on m x BY_M_SHAPES[table], a tie (NOISE) to the one in force for
     that m (``before``: the table's record), then to the kind's own; timed in rounds until
-    the choice holds. An m the candidates all run on the same tiles (row_passes: m <= 8 for
-    12x2v64 and 8x2v64) is not timed: the kind's own. {"variants": {"m": name}, "rounds",
+    the choice holds. An m the candidates all run on the same tiles (of one width, the same
+    row_passes: m <= 8 for 12x2v64 and 8x2v64) is not timed: the kind's own. {"variants": {"m": name}, "rounds",
     "spread"}."""
     n, k = BY_M_SHAPES[table]
     shapes = [(m, n, k) for m in range(1, BY_M + 1)
-              if len({row_passes(c, m) for c in candidates}) > 1]
+              if len({(_width(c), row_passes(c, m)) for c in candidates}) > 1]
     in_force = (before or {}).get("variants") or {}
     if not shapes:
         return {"variants": {str(m): candidates[0] for m in range(1, BY_M + 1)},

@@ -1291,10 +1291,15 @@ def test_the_tile_per_row_count_is_the_fastest_for_each_m():
     before = {"variants": {"16": "8x2v64"}}
     again = gemm_tuning.by_m_choice(tie, "float32", "m", names, ["12x2v64", "8x2v64"], before)
     assert again["variants"]["16"] == "8x2v64" and again["variants"]["17"] == "12x2v64"
-    # the candidates: the kind's tile, then the others of its width by the kind's timing
-    choice = {"variant": "12x2v64", "scores": {"BLAS": 1.0, "8x2v64": 1.1, "4x4v64": 1.0,
-                                               "12x2v64": 1.2}}
-    assert gemm_tuning.by_m_candidates(choice, "small", names) == ["12x2v64", "8x2v64"]
+    # the candidates: the kind's tile, then by the kind's timing the small products' tiles
+    # near the fastest, the "m" kind's of its width
+    scores = {"BLAS": 0.5, "8x2v64": 1.1, "4x4v64": 1.0, "12x2v64": 1.2, "6x4v64": 1.2}
+    choice = {"variant": "12x2v64", "scores": scores,
+              "skinny": {"m": {"variant": "12x2v64", "vs_blas": scores}}}
+    names = names + ["6x4v64"]
+    assert gemm_tuning.by_m_candidates(choice, "small", names) == \
+        ["12x2v64", "4x4v64", "8x2v64"]
+    assert gemm_tuning.by_m_candidates(choice, "m", names) == ["12x2v64", "8x2v64"]
 
 
 def _same_width_pair(names):
@@ -1325,13 +1330,13 @@ def test_the_tile_per_row_count_round_trips_through_the_record(lib, tmp_path, mo
     monkeypatch.setattr(gemm_tuning, "cpu_identity", lambda: cpu)
     # the tables' shapes told apart from the kinds' by their n x k
     monkeypatch.setattr(gemm_tuning, "BY_M_SHAPES", {"small": (3, 5), "m": (7, 9)})
-    kind = fake_timer(names.index(own))
 
-    def timer(dtype, variant, shape):
+    def timer(dtype, variant, shape):     # the kinds: own fastest, other near, BLAS 1.2x
         m, n, k = shape
         if (n, k) in gemm_tuning.BY_M_SHAPES.values():
             return _pass_cost(names[variant], m)
-        return kind(dtype, variant, shape)
+        return m * n * k * (1.2 if variant == -1 else 1.0 if names[variant] == own else
+                            1.05 if names[variant] == other else 1.5)
     record = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=timer)
     wins = {m for m in range(1, 33)
             if _pass_cost(other, m) < _pass_cost(own, m) / gemm_tuning.NOISE}

@@ -98,6 +98,7 @@ SKINNY_KINDS = ("m", "n", "k")
 # on a Zen 5 before the dot tiles existed. "panels" names them in the record.
 TRANSPOSED_B_SHAPES: Tuple[Tuple[int, int, int], ...] = ((20, 784, 500), (32, 300, 256))
 PANELS = "panels"
+BLAS = "BLAS"       # (a tile per row count's name for BLAS)
 # A weight gradient summed over a minibatch, x.T d, is added into the weights (an update:
 # Gemm's beta = 1, the weights out of L2), so the "k" kind is timed so (c_timer; A the
 # transposed view, which the tiles copy by rows): timed with A by rows and C only written,
@@ -251,9 +252,9 @@ def measure_transposed_b(choice: dict, names: Sequence[str], forms: Sequence[str
                                                     before.get("form"))
 
 
-def _kind_variant(choice: dict, table: str) -> Optional[str]:
-    """The variant a kind runs (None: BLAS): the small products' or the skinny "m" kind's."""
-    return choice["variant"] if table == "small" else choice["skinny"]["m"]["variant"]
+def _kind_variant(choice: dict, table: str) -> str:
+    """The variant a kind runs ("BLAS": none): the small products' or the skinny "m" kind's."""
+    return (choice["variant"] if table == "small" else choice["skinny"]["m"]["variant"]) or BLAS
 
 
 def _width(name: str) -> Tuple[int, int]:
@@ -264,21 +265,27 @@ def _width(name: str) -> Tuple[int, int]:
 
 
 def by_m_candidates(choice: dict, table: str, names: Sequence[str]) -> List[str]:
-    """The kind's tile, then its other candidates by the kind's own timing, at most
-    BY_M_CANDIDATES: for the small products the tiles within BY_M_WITHIN of the fastest
-    (timed per m on W7's n x k, warm, as they run); for the "m" kind the variants of its
-    width alone (the same blocks of columns, other heights: they differ in how they split m
-    rows alone), as a width timed on one warm n x k would be chosen for it (12x2v32 ahead of
-    12x2v64 on 20 x 128 x 256 warm ran W3's 20x784x500 cold at 0.90-0.95x its speed)."""
+    """The kind's own (a tile, or BLAS), then its other candidates by the kind's own timing:
+    for the small products BLAS and the tiles within BY_M_WITHIN of the fastest tile (at most
+    BY_M_CANDIDATES tiles; timed per m on W7's n x k, warm, as they run); for the "m" kind
+    (where it runs a tile) the variants of its width alone (the same blocks of columns,
+    other heights: they differ in how they split m rows alone), as a width or BLAS timed on
+    one warm n x k would be chosen for it (12x2v32 ahead of 12x2v64 on 20 x 128 x 256 warm
+    ran W3's 20x784x500 cold at 0.90-0.95x its speed; BLAS runs it cold, past its
+    small-matrix kernels)."""
     own = _kind_variant(choice, table)
     if table == "small":
         scores = {n: s for n, s in choice["scores"].items() if n in names}
         best = min(scores.values())
-        others = [n for n in scores if n != own and scores[n] <= BY_M_WITHIN * best]
-    else:
-        scores = choice["skinny"]["m"]["vs_blas"]
-        others = [n for n in names if n != own and _width(n) == _width(own)]
-    return ([own] + sorted(others, key=lambda n: scores.get(n, math.inf)))[:BY_M_CANDIDATES]
+        tiles = sorted((n for n in scores if scores[n] <= BY_M_WITHIN * best),
+                       key=lambda n: scores[n])[:BY_M_CANDIDATES]
+        return [own] + [c for c in [BLAS] + tiles if c != own]
+    if own == BLAS:
+        return [own]
+    scores = choice["skinny"]["m"]["vs_blas"]
+    same = sorted((n for n in names if n != own and _width(n) == _width(own)),
+                  key=lambda n: scores.get(n, math.inf))
+    return ([own] + same)[:BY_M_CANDIDATES]
 
 
 def row_passes(name: str, m: int) -> Tuple[int, ...]:
@@ -301,7 +308,8 @@ def by_m_choice(timer: Timer, dtype: str, table: str, names: Sequence[str],
     "spread"}."""
     n, k = BY_M_SHAPES[table]
     shapes = [(m, n, k) for m in range(1, BY_M + 1)
-              if len({(_width(c), row_passes(c, m)) for c in candidates}) > 1]
+              if len({(c,) if c == BLAS else (_width(c), row_passes(c, m))
+                      for c in candidates}) > 1]
     in_force = (before or {}).get("variants") or {}
     if not shapes:
         return {"variants": {str(m): candidates[0] for m in range(1, BY_M + 1)},
@@ -312,7 +320,8 @@ def by_m_choice(timer: Timer, dtype: str, table: str, names: Sequence[str],
         return tuple(_preferred(dict(zip(candidates, best[shape])), candidates,
                                 [in_force.get(str(shape[0])), candidates[0]])
                      for shape in shapes)
-    picks, timings = _rounds_until_stable(timer, dtype, [names.index(c) for c in candidates],
+    ids = [-1 if c == BLAS else names.index(c) for c in candidates]
+    picks, timings = _rounds_until_stable(timer, dtype, ids,
                                           shapes, SKINNY_ROUNDS, decide)
     timed = {shape[0]: pick for shape, pick in zip(shapes, picks)}
     return {"variants": {str(m): timed.get(m, candidates[0]) for m in range(1, BY_M + 1)},
@@ -322,12 +331,12 @@ def by_m_choice(timer: Timer, dtype: str, table: str, names: Sequence[str],
 def measure_by_m(choice: dict, names: Sequence[str], timer: Timer,
                  previous: Optional[dict] = None) -> None:
     """Add to each dtype's choice the tile per row count ("by_m": {table: by_m_choice, or
-    None where the kind runs BLAS or has one tile to choose from})."""
+    None where there is one candidate: the "m" kind on BLAS, or alone of its width})."""
     for dtype, c in choice.items():
         before = ((previous or {}).get(dtype) or {}).get("by_m") or {}
         c["by_m"] = {}
         for table in BY_M_TABLES:
-            candidates = by_m_candidates(c, table, names) if _kind_variant(c, table) else []
+            candidates = by_m_candidates(c, table, names)
             c["by_m"][table] = by_m_choice(timer, dtype, table, names, candidates,
                                            before.get(table)) if len(candidates) > 1 else None
 
@@ -730,7 +739,7 @@ def _by_m_checks(by_m, names) -> bool:
     return isinstance(by_m, dict) and set(by_m) == set(BY_M_TABLES) and \
         all(t is None or (isinstance(t, dict) and isinstance(t.get("variants"), dict) and
                           set(t["variants"]) == rows and
-                          all(v in names for v in t["variants"].values()))
+                          all(v in names or v == BLAS for v in t["variants"].values()))
             for t in by_m.values())
 
 
@@ -990,9 +999,10 @@ def apply(lib, record: dict) -> Dict[str, str]:
 def apply_by_m(lib, record: dict, picked: dict, skinny: dict, forced: bool = False
                ) -> Dict[str, Dict[str, Dict[int, str]]]:
     """Make the record's tile per row count the one the library runs, where the kind runs
-    the record's tile (not under CGRAPH_GEMM_VARIANT, nor with CGRAPH_GEMM_BY_M=off: each
-    kind's own tile for every m); returns {dtype: {table: {m: name}}} of the m whose tile is
-    not the kind's own."""
+    the record's choice (not under CGRAPH_GEMM_VARIANT for the small products, nor
+    CGRAPH_GEMM_SKINNY=blas for the "m" kind, nor with CGRAPH_GEMM_BY_M=off: each kind's own
+    for every m); returns {dtype: {table: {m: name or "BLAS"}}} of the m not on the kind's
+    own."""
     off = _forced("CGRAPH_GEMM_BY_M", ["off"]) == "off"
     names = variant_names(lib)
     overrides = {}
@@ -1001,13 +1011,15 @@ def apply_by_m(lib, record: dict, picked: dict, skinny: dict, forced: bool = Fal
         setter.argtypes, setter.restype = [ctypes.c_int] * 3, ctypes.c_int
         overrides[dtype] = {}
         for i, table in enumerate(BY_M_TABLES):
-            own = picked[dtype] if table == "small" else skinny[dtype]["m"]
+            own = (picked[dtype] if table == "small" else skinny[dtype]["m"]) or BLAS
             rows = (record["choice"][dtype].get("by_m") or {}).get(table)
-            use = own is not None and rows and not off and not (forced and table == "small")
+            use = rows and not off and own == _kind_variant(record["choice"][dtype], table) \
+                and not (forced and table == "small")
             tiles = {m: rows["variants"][str(m)] for m in range(1, BY_M + 1)} if use else {}
             for m in range(1, BY_M + 1):
                 tile = tiles.get(m, own)
-                if not setter(i, m, -1 if tile in (None, own) else names.index(tile)):
+                if not setter(i, m, -2 if tile == own else -1 if tile == BLAS else
+                              names.index(tile)):
                     raise RuntimeError(f"cgraph: the runtime library refused the variant "
                                        f"{tile} for {m} rows")
             overrides[dtype][table] = {m: t for m, t in tiles.items() if t != own}
@@ -1106,11 +1118,11 @@ def describe(record_or_choice: Optional[dict] = None) -> str:
 
 
 def by_m_overrides(choice: dict, table: str) -> Dict[int, str]:
-    """{m: tile} of a record's dtype choice where the tile for m rows is not the kind's own
-    (none where the kind runs BLAS)."""
+    """{m: tile or "BLAS"} of a record's dtype choice where m rows do not run on the kind's
+    own."""
     own = _kind_variant(choice, table)
     rows = ((choice.get("by_m") or {}).get(table) or {}).get("variants") or {}
-    return {int(m): t for m, t in rows.items() if own is not None and t != own}
+    return {int(m): t for m, t in rows.items() if t != own}
 
 
 def rows_text(overrides: Dict[int, str]) -> str:

@@ -1213,7 +1213,8 @@ def test_each_row_count_runs_the_tile_set_for_it(lib, dtype, restore_variants):
     """A product of m <= 32 rows runs on the variant set for that m in its table (0: small
     products, A through any strides; 1: the skinny "m" kind, A's rows contiguous), else on
     its kind's: told apart by their bits (tiles of other widths sum k in other blocks,
-    CG_GEMM_KC_BYTES); m = 33 and other tables are refused; BLAS stays BLAS."""
+    CG_GEMM_KC_BYTES); BLAS (-1) for an m declines it, a tile for an m takes it where BLAS
+    runs the kind; m = 33 and other tables are refused."""
     names = gemm_tuning.variant_names(lib)
     own = names[0]
     other = next(n for n in names if gemm_tuning._width(n) != gemm_tuning._width(own))
@@ -1223,7 +1224,7 @@ def test_each_row_count_runs_the_tile_set_for_it(lib, dtype, restore_variants):
     set_skinny = _setter(lib, dtype, "gemm_skinny_variant", [ctypes.c_int] * 2)
     lib.cg_set_gemm_skinny_threads.argtypes = [ctypes.c_int]
     assert set_small(v_own) and set_skinny(0, v_own) and lib.cg_set_gemm_skinny_threads(1)
-    for bad in [(2, 1, 0), (-1, 1, 0), (0, 0, 0), (0, 33, 0), (1, 5, len(names)), (1, 5, -2)]:
+    for bad in [(2, 1, 0), (-1, 1, 0), (0, 0, 0), (0, 33, 0), (1, 5, len(names)), (1, 5, -3)]:
         assert set_for_m(*bad) == 0
     for table in (0, 1):
         for m in range(1, 33):
@@ -1239,7 +1240,7 @@ def test_each_row_count_runs_the_tile_set_for_it(lib, dtype, restore_variants):
             expected = a.astype(np.float64) @ b
             rtol, atol = tol(dtype, k)
             np.testing.assert_allclose(by_other, expected, rtol=rtol, atol=atol)
-            for setting, result in ((v_other, by_other), (-1, by_own)):
+            for setting, result in ((v_other, by_other), (-2, by_own)):
                 assert set_for_m(table, m, setting)
                 c = np.full((m, 64), np.nan, dtype)
                 assert _small_threads(lib, a, b, c) == 1
@@ -1249,11 +1250,19 @@ def test_each_row_count_runs_the_tile_set_for_it(lib, dtype, restore_variants):
                 c = np.full((m, 64), np.nan, dtype)
                 assert _small_threads(lib, a, b, c) == 1
                 np.testing.assert_array_equal(c, by_own)
-                assert set_for_m(1 - table, m, -1)
-            if table == 0 and m == 16:     # BLAS runs the small products: no tile for m
-                assert set_small(-1) and set_for_m(0, m, v_other)
+                assert set_for_m(1 - table, m, -2)
+                # BLAS for m: declined (BLAS runs it)
+                assert set_for_m(table, m, -1)
                 assert _small_threads(lib, a, b, np.empty((m, 64), dtype)) == 0
-                assert set_small(v_own) and set_for_m(0, m, -1)
+                # BLAS runs the kind, a tile this m
+                assert (set_small if table == 0 else lambda v: set_skinny(0, v))(-1)
+                assert set_for_m(table, m, v_other)
+                c = np.full((m, 64), np.nan, dtype)
+                assert _small_threads(lib, a, b, c) == 1
+                np.testing.assert_array_equal(c, by_other)
+                assert set_for_m(table, m, -2)
+                assert _small_threads(lib, a, b, c) == 0
+                assert set_small(v_own) and set_skinny(0, v_own)
 
 
 def _pass_cost(name, m):
@@ -1291,15 +1300,18 @@ def test_the_tile_per_row_count_is_the_fastest_for_each_m():
     before = {"variants": {"16": "8x2v64"}}
     again = gemm_tuning.by_m_choice(tie, "float32", "m", names, ["12x2v64", "8x2v64"], before)
     assert again["variants"]["16"] == "8x2v64" and again["variants"]["17"] == "12x2v64"
-    # the candidates: the kind's tile, then by the kind's timing the small products' tiles
-    # near the fastest, the "m" kind's of its width
-    scores = {"BLAS": 0.5, "8x2v64": 1.1, "4x4v64": 1.0, "12x2v64": 1.2, "6x4v64": 1.2}
+    # the candidates: the kind's own, then by the kind's timing BLAS and the tiles near the
+    # fastest for the small products, the tiles of its width for the "m" kind
+    scores = {"BLAS": 0.5, "8x2v64": 1.1, "4x4v64": 1.0, "12x2v64": 1.2, "6x4v64": 1.3}
     choice = {"variant": "12x2v64", "scores": scores,
               "skinny": {"m": {"variant": "12x2v64", "vs_blas": scores}}}
     names = names + ["6x4v64"]
     assert gemm_tuning.by_m_candidates(choice, "small", names) == \
-        ["12x2v64", "4x4v64", "8x2v64"]
+        ["12x2v64", "BLAS", "4x4v64", "8x2v64"]
     assert gemm_tuning.by_m_candidates(choice, "m", names) == ["12x2v64", "8x2v64"]
+    choice["variant"] = choice["skinny"]["m"]["variant"] = None
+    assert gemm_tuning.by_m_candidates(choice, "small", names) == ["BLAS", "4x4v64", "8x2v64"]
+    assert gemm_tuning.by_m_candidates(choice, "m", names) == ["BLAS"]
 
 
 def _same_width_pair(names):
@@ -1333,30 +1345,32 @@ def test_the_tile_per_row_count_round_trips_through_the_record(lib, tmp_path, mo
 
     def timer(dtype, variant, shape):     # the kinds: own fastest, other near, BLAS 1.2x
         m, n, k = shape
-        if (n, k) in gemm_tuning.BY_M_SHAPES.values():
-            return _pass_cost(names[variant], m)
+        if (n, k) in gemm_tuning.BY_M_SHAPES.values():     # BLAS fastest on one row
+            return (0.1 if m == 1 else 9.0) if variant == -1 else _pass_cost(names[variant], m)
         return m * n * k * (1.2 if variant == -1 else 1.0 if names[variant] == own else
                             1.05 if names[variant] == other else 1.5)
     record = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=timer)
     wins = {m for m in range(1, 33)
             if _pass_cost(other, m) < _pass_cost(own, m) / gemm_tuning.NOISE}
     assert wins
+    small = {**dict.fromkeys(wins, other), 1: "BLAS"}
+    overrides = {"small": small, "m": dict.fromkeys(wins, other)}
     for choice in record["choice"].values():
         assert choice["variant"] == choice["skinny"]["m"]["variant"] == own
         for table in gemm_tuning.BY_M_TABLES:
-            assert gemm_tuning.by_m_overrides(choice, table) == dict.fromkeys(wins, other)
+            assert gemm_tuning.by_m_overrides(choice, table) == overrides[table]
 
     def no_timing(*args):
         raise AssertionError("timed again although the record is in the cache")
     assert gemm_tuning.choose(lib, key, root=str(tmp_path), timer=no_timing) == record
     gemm_tuning.apply(lib, record)
-    shown = gemm_tuning.rows_text(dict.fromkeys(wins, other))
+    shown = gemm_tuning.rows_text(overrides["m"])
     assert shown.startswith(" (m=") and shown.endswith(f":{other})")
-    assert f"float32 {own}{shown}, skinny m<=32:{own}{shown} n<=32" in \
+    shown_small = gemm_tuning.rows_text(small)
+    assert shown_small.startswith(" (m=1:BLAS m=")
+    assert f"float32 {own}{shown_small}, skinny m<=32:{own}{shown} n<=32" in \
         gemm_tuning.describe(record)
-    assert gemm_tuning.chosen()["by_m"] == {d: {t: dict.fromkeys(wins, other)
-                                                for t in gemm_tuning.BY_M_TABLES}
-                                            for d in gemm_tuning.DTYPES}
+    assert gemm_tuning.chosen()["by_m"] == dict.fromkeys(gemm_tuning.DTYPES, overrides)
     assert f"skinny m<=32:{own}{shown}" in gemm_tuning.describe()
     monkeypatch.setenv("CGRAPH_GEMM_BY_M", "off")
     gemm_tuning.apply(lib, record)
@@ -1370,6 +1384,10 @@ def test_the_tile_per_row_count_round_trips_through_the_record(lib, tmp_path, mo
     assert not gemm_tuning.chosen()["by_m"]["float32"]["small"]
     assert gemm_tuning.chosen()["by_m"]["float32"]["m"] == dict.fromkeys(wins, other)
     monkeypatch.delenv("CGRAPH_GEMM_VARIANT")
+    monkeypatch.setenv("CGRAPH_GEMM_SKINNY", "blas")     # every skinny product to BLAS
+    gemm_tuning.apply(lib, record)
+    assert gemm_tuning.chosen()["by_m"]["float32"] == {"small": small, "m": {}}
+    monkeypatch.delenv("CGRAPH_GEMM_SKINNY")
     # the format before: set aside, timed again
     path = gemm_tuning.record_path(str(tmp_path), key, cpu, 1, CORE)
     older = json.loads(read_sealed(path))
@@ -1380,8 +1398,11 @@ def test_the_tile_per_row_count_round_trips_through_the_record(lib, tmp_path, mo
     with pytest.warns(RuntimeWarning, match="has no tile per row count"):
         again = gemm_tuning.choose(lib, key, root=str(tmp_path), timer=timer)
     assert again["choice"]["float64"]["by_m"] == record["choice"]["float64"]["by_m"]
-    # where BLAS runs a kind, nothing is timed for it
+    # BLAS runs both kinds: the small products' rows timed against the near tiles (BLAS
+    # faster for every m here), the "m" kind's not
     blas = gemm_tuning.measure_record(lib, key, names, cpu, 1, timer=fake_timer(0, blas=0.5),
                                       core=CORE)
-    assert all(c["variant"] is None and c["by_m"] == {"small": None, "m": None}
-               for c in blas["choice"].values())
+    for c in blas["choice"].values():
+        assert c["variant"] is None and c["by_m"]["m"] is None
+        assert set(c["by_m"]["small"]["variants"].values()) == {"BLAS"}
+        assert gemm_tuning.by_m_overrides(c, "small") == {}

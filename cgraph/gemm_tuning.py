@@ -51,11 +51,14 @@ multiply-adds, beat them there (W3's h W2 in both dtypes and h.T d2 in float64: 
 their time, warm), its general path lost to them past it (W2's products: 1.7-2.3x). A record without that choice
 (the format before) is set aside and timed again.
 
-Where a kind runs a tile (the small products, the skinny "m" kind), each row count m up to
-32 runs on the fastest tile of that tile's width for it (measure_by_m, the record's "by_m"):
-a 12-row tile runs 16 rows as 12 + 4, 1.25-1.32x the time of an 8-row tile's 8 + 8 on a
-Zen 4. Timed warm (~0.04 s of CPU per kind for both dtypes); a record without it (the format
-before) is timed again.
+Each row count m up to 32 of the small products runs on the fastest for it of the kind's
+choice, BLAS and the tiles near the best; of the skinny "m" kind, where it runs a tile, on
+the fastest tile of that tile's width (measure_by_m, the record's "by_m"): a 12-row tile runs
+16 rows as 12 + 4, 1.25-1.32x the time of an 8-row tile's 8 + 8 on a Zen 4, and a small-
+product tile chosen by the geometric mean over SHAPES (under load: 12x2v32 in float64) can
+lose to BLAS on W7's 16 rows. Timed warm, 0.15-0.16 s of CPU for the four tables on a busy
+machine (the rounds' cap), about a third of that where the first rounds agree; a record
+without it (the format before) is timed again.
 
 ``CGRAPH_GEMM_VARIANT=<name>`` forces one variant (or ``BLAS``) for both dtypes (to compare
 them); ``CGRAPH_GEMM_SKINNY=blas`` leaves every skinny product to BLAS;

@@ -1084,7 +1084,8 @@ CG_API double cg_dgemm_time_threads(int variant, int64_t m, int64_t n, int64_t k
 CG_API int cg_set_sgemm_skinny_variant(int kind, int variant);
 CG_API int cg_set_dgemm_skinny_variant(int kind, int variant);
 /* The variant (-1: BLAS, -2: the kind's own) for products of m <= 32 rows, per table (0:
- * the small products, 1: the skinny "m" kind); 0 for no such table, m or variant. */
+ * the small products, 1: the skinny "m" kind); 0 for no such table, m or variant. Setting a
+ * kind's variant (above) sets its own for every m. */
 CG_API int cg_set_sgemm_variant_for_m(int table, int m, int variant);
 CG_API int cg_set_dgemm_variant_for_m(int table, int m, int variant);
 /* The form of a minibatch times a transposed B (cg_<p>gemm_transposed_b_skinny): -1 packed

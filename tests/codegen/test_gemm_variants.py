@@ -1214,7 +1214,8 @@ def test_each_row_count_runs_the_tile_set_for_it(lib, dtype, restore_variants):
     products, A through any strides; 1: the skinny "m" kind, A's rows contiguous), else on
     its kind's: told apart by their bits (tiles of other widths sum k in other blocks,
     CG_GEMM_KC_BYTES); BLAS (-1) for an m declines it, a tile for an m takes it where BLAS
-    runs the kind; m = 33 and other tables are refused."""
+    runs the kind; setting the kind's variant clears its table; m = 33 and other tables are
+    refused."""
     names = gemm_tuning.variant_names(lib)
     own = names[0]
     other = next(n for n in names if gemm_tuning._width(n) != gemm_tuning._width(own))
@@ -1245,7 +1246,13 @@ def test_each_row_count_runs_the_tile_set_for_it(lib, dtype, restore_variants):
                 c = np.full((m, 64), np.nan, dtype)
                 assert _small_threads(lib, a, b, c) == 1
                 np.testing.assert_array_equal(c, result, err_msg=f"table {table} m={m}")
-            if m == 16:     # the other table's setting does not reach this one
+            if m == 16:     # setting the kind's variant clears its table
+                assert set_for_m(table, m, v_other)
+                assert (set_small if table == 0 else lambda v: set_skinny(0, v))(v_own)
+                c = np.full((m, 64), np.nan, dtype)
+                assert _small_threads(lib, a, b, c) == 1
+                np.testing.assert_array_equal(c, by_own)
+                # the other table's setting does not reach this one
                 assert set_for_m(1 - table, m, v_other)
                 c = np.full((m, 64), np.nan, dtype)
                 assert _small_threads(lib, a, b, c) == 1

@@ -125,10 +125,11 @@ NARROW_SHAPES: Dict[str, Tuple[Tuple[int, int, int], ...]] = {
     "outer": ((500, 10, 20), (500, 10, 50), (500, 10, 100), (500, 10, 150), (500, 10, 200),
               (500, 10, 250), (784, 10, 600))}
 NARROW_FORMS = ("dot", "outer")
-# The tile per row count (cg_set_<p>gemm_variant_for_m): where a kind runs a tile, each m up
-# to BY_M rows is timed (warm, BY_M_SECONDS a timing) on BY_M_SHAPES' n x k by the kind's tile
-# and a few others (by_m_candidates: the small products' near tiles, within BY_M_WITHIN of
-# the fastest; the "m" kind's of its width), and runs on the fastest: a tile of mr rows runs m as passes of mr and a remainder on a smaller tile, which
+# The tile per row count (cg_set_<p>gemm_variant_for_m): each m up to BY_M rows is timed
+# (warm, BY_M_SECONDS a timing) on BY_M_SHAPES' n x k by the kind's own and a few others
+# (by_m_candidates: for the small products BLAS and the tiles within BY_M_WITHIN of the
+# fastest; for the "m" kind, where it runs a tile, those of its width), and runs on the
+# fastest: a tile of mr rows runs m as passes of mr and a remainder on a smaller tile, which
 # can cost more than its rows (Zen 4, 16x64x64: 12x2v64's 12 + 4 rows took 1.25x float32's,
 # 1.32x float64's time of 8x2v64's 8 + 8; best of 41, paired). A tie (NOISE) goes to the tile
 # in force for that m, then to the kind's own. "small": the small products (W7's 16x64x64
@@ -307,8 +308,8 @@ def by_m_choice(timer: Timer, dtype: str, table: str, names: Sequence[str],
     first: the kind's own) on m x BY_M_SHAPES[table], a tie (NOISE) to the one in force for
     that m (``before``: the table's record), then to the kind's own; timed in rounds until
     the choice holds. An m the candidates all run on the same tiles (of one width, the same
-    row_passes: m <= 8 for 12x2v64 and 8x2v64) is not timed: the kind's own. {"variants": {"m": name}, "rounds",
-    "spread"}."""
+    row_passes: m <= 8 for 12x2v64 and 8x2v64) is not timed: the kind's own.
+    {"variants": {"m": name or "BLAS"}, "rounds", "spread"}."""
     n, k = BY_M_SHAPES[table]
     shapes = [(m, n, k) for m in range(1, BY_M + 1)
               if len({(c,) if c == BLAS else (_width(c), row_passes(c, m))
@@ -324,8 +325,7 @@ def by_m_choice(timer: Timer, dtype: str, table: str, names: Sequence[str],
                                 [in_force.get(str(shape[0])), candidates[0]])
                      for shape in shapes)
     ids = [-1 if c == BLAS else names.index(c) for c in candidates]
-    picks, timings = _rounds_until_stable(timer, dtype, ids,
-                                          shapes, SKINNY_ROUNDS, decide)
+    picks, timings = _rounds_until_stable(timer, dtype, ids, shapes, SKINNY_ROUNDS, decide)
     timed = {shape[0]: pick for shape, pick in zip(shapes, picks)}
     return {"variants": {str(m): timed.get(m, candidates[0]) for m in range(1, BY_M + 1)},
             "rounds": timings.count, "spread": timings.spread()}

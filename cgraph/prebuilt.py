@@ -28,7 +28,6 @@ source tree, where no package folder exists), or writes it into a folder (``--in
 import hashlib
 import json
 import os
-import shutil
 import sys
 import threading
 import time
@@ -106,6 +105,7 @@ def build(dest: str, for_install: bool = False) -> dict:
             for name in os.listdir(tmp):    # shipped files: readable by every user
                 os.chmod(os.path.join(tmp, name), 0o644)
             if os.path.isdir(folder):
+                import shutil   # (not at import: it loads bz2, lzma, ~2 ms)
                 shutil.rmtree(folder)
             os.rename(tmp, folder)
             done[kind] = key
@@ -113,6 +113,7 @@ def build(dest: str, for_install: bool = False) -> dict:
             errors.append(exc)
         finally:
             if os.path.isdir(tmp):
+                import shutil   # (not at import: it loads bz2, lzma, ~2 ms)
                 shutil.rmtree(tmp, ignore_errors=True)
 
     threads = [threading.Thread(target=one, args=unit) for unit in units]
@@ -189,6 +190,7 @@ def _ship_probe(root, tc, dest):
     if os.path.isfile(record):
         os.makedirs(os.path.join(dest, "toolchain"), exist_ok=True)
         target = os.path.join(dest, "toolchain", os.path.basename(record))
+        import shutil   # (not at import: it loads bz2, lzma, ~2 ms)
         shutil.copyfile(record, target)
         os.chmod(target, 0o644)
 

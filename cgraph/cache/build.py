@@ -6,7 +6,6 @@ import errno
 import hashlib
 import json
 import os
-import shutil
 import stat
 import sys
 import time
@@ -276,6 +275,7 @@ def build_and_publish(root: str, key: str, material: dict, source: Source, name:
         return entry
     finally:
         if not keep_folder and os.path.isdir(folder):
+            import shutil   # (not at import: it loads bz2, lzma, ~2 ms)
             shutil.rmtree(folder, ignore_errors=True)
         if lock_fd is not None:
             unlink_quietly(lock_path)
@@ -322,6 +322,7 @@ def build_private(root: str, key: str, material: dict, source: Source, name: str
     except _CompileFailed as failure:
         raise _compile_error(name, failure.build, folder) from None
     except OSError as exc:
+        import shutil   # (not at import: it loads bz2, lzma, ~2 ms)
         shutil.rmtree(folder, ignore_errors=True)
         raise CacheError(f"cgraph: {why}, and building in the private folder {folder} failed "
                          f"too ({exc}); free some space or set CGRAPH_CACHE_DIR") from exc

@@ -39,22 +39,11 @@ from .cache import compiler
 from .cache.layout import RUNTIME_FILE
 from .cache_files import seal
 from .template_files import templates_dir
+from .compile.fastcall import EXTENSION_NAME, extension_spec   # what the units are built from
 
 
 
 # --- what the two units are built from (the run-time loaders use the same) -----------------
-
-# The extension's entry name (what `cache list` shows), the same whether a cache built it
-# (compile/fastcall.py) or adopted it from these units.
-EXTENSION_NAME = "fastcall"
-
-
-def extension_spec():
-    """(source, include folders, extra key material) of the call-path extension."""
-    with open(os.path.join(templates_dir(), "fastcall.c")) as f:
-        source = f.read()
-    return source, [np.get_include()], {"numpy": np.__version__}
-
 
 def installed_numpy_include() -> str:
     """The numpy header folder of the environment being installed into: its own numpy's

@@ -23,12 +23,14 @@ If the extension cannot be built or loaded, functions use the Python path (one d
 in the 'cgraph' log), never an error.
 """
 import functools
+import os
 import threading
 
 import numpy as np
 
 from .. import cache
 from .runners import CRunner
+from ..template_files import templates_dir
 
 FALLBACK = object()   # what a Caller returns when it declines a call
 
@@ -80,9 +82,21 @@ def _build_extension():
     return extension_entry().module
 
 
+# The extension's entry name (what `cache list` shows), the same whether a cache built it
+# or adopted it from the prebuilt units (cgraph/prebuilt.py builds them from extension_spec:
+# kept here, so a warm start does not import the builder).
+EXTENSION_NAME = "fastcall"
+
+
+def extension_spec():
+    """(source, include folders, extra key material) of the call-path extension."""
+    with open(os.path.join(templates_dir(), "fastcall.c")) as f:
+        source = f.read()
+    return source, [np.get_include()], {"numpy": np.__version__}
+
+
 def extension_entry():
     """The extension's cache entry, loaded (or built) through the cache; raises on failure."""
-    from ..prebuilt import EXTENSION_NAME, extension_spec   # what install time builds it from
     source, include_dirs, extra = extension_spec()
     return cache.get_extension(source, EXTENSION_NAME, include_dirs=include_dirs, extra=extra)
 

@@ -28,7 +28,6 @@ source tree, where no package folder exists), or writes it into a folder (``--in
 import hashlib
 import json
 import os
-import shutil
 import sys
 import threading
 import time
@@ -40,22 +39,11 @@ from .cache import compiler
 from .cache.layout import RUNTIME_FILE
 from .cache_files import seal
 from .template_files import templates_dir
+from .compile.fastcall import EXTENSION_NAME, extension_spec   # what the units are built from
 
 
 
 # --- what the two units are built from (the run-time loaders use the same) -----------------
-
-# The extension's entry name (what `cache list` shows), the same whether a cache built it
-# (compile/fastcall.py) or adopted it from these units.
-EXTENSION_NAME = "fastcall"
-
-
-def extension_spec():
-    """(source, include folders, extra key material) of the call-path extension."""
-    with open(os.path.join(templates_dir(), "fastcall.c")) as f:
-        source = f.read()
-    return source, [np.get_include()], {"numpy": np.__version__}
-
 
 def installed_numpy_include() -> str:
     """The numpy header folder of the environment being installed into: its own numpy's
@@ -106,6 +94,7 @@ def build(dest: str, for_install: bool = False) -> dict:
             for name in os.listdir(tmp):    # shipped files: readable by every user
                 os.chmod(os.path.join(tmp, name), 0o644)
             if os.path.isdir(folder):
+                import shutil   # (not at import: it loads bz2, lzma, ~2 ms)
                 shutil.rmtree(folder)
             os.rename(tmp, folder)
             done[kind] = key
@@ -113,6 +102,7 @@ def build(dest: str, for_install: bool = False) -> dict:
             errors.append(exc)
         finally:
             if os.path.isdir(tmp):
+                import shutil   # (not at import: it loads bz2, lzma, ~2 ms)
                 shutil.rmtree(tmp, ignore_errors=True)
 
     threads = [threading.Thread(target=one, args=unit) for unit in units]
@@ -189,6 +179,7 @@ def _ship_probe(root, tc, dest):
     if os.path.isfile(record):
         os.makedirs(os.path.join(dest, "toolchain"), exist_ok=True)
         target = os.path.join(dest, "toolchain", os.path.basename(record))
+        import shutil   # (not at import: it loads bz2, lzma, ~2 ms)
         shutil.copyfile(record, target)
         os.chmod(target, 0o644)
 

@@ -7,7 +7,6 @@ of them; ``debugprint`` and ``pydotprint`` also take a compiled function, of whi
 the graph after rewrites, in execution order, with the shared variables and their updates.
 """
 import os
-import shutil
 import sys
 
 import numpy as np
@@ -517,6 +516,7 @@ def _import_graphviz():
     except ImportError:
         raise ImportError(f"Could not import the graphviz Python package. {_INSTALL_HINT}") \
             from None
+    import shutil   # (not at import: it loads bz2, lzma, ~2 ms)
     if shutil.which("dot") is None:
         raise RuntimeError(f"The Graphviz 'dot' program was not found on the PATH. "
                            f"{_INSTALL_HINT}")

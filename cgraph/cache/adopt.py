@@ -8,7 +8,6 @@ is refused with one warning and built in the cache.
 """
 import hashlib
 import os
-import shutil
 
 from ..cache_files import BadFile, make_private_dirs, read_regular
 from .entries import checked_manifest
@@ -107,4 +106,5 @@ def _publish(root, key, final, manifest, contents):
             del exc     # published by another process: its entry is loaded instead
     finally:
         if os.path.isdir(folder):
+            import shutil   # (not at import: it loads bz2, lzma, ~2 ms)
             shutil.rmtree(folder, ignore_errors=True)

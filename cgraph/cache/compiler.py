@@ -17,7 +17,6 @@ import functools
 import hashlib
 import json
 import os
-import shutil
 import sys
 
 from ..version import __version__
@@ -75,12 +74,23 @@ class AssumedToolchain(dict):
     good for finding built modules; before building, cgraph probes the real compiler."""
 
 
+def _which(cc):
+    """shutil.which(cc) for a compiler command: shutil itself loads bz2, lzma and zlib
+    (~2 ms of every ``import cgraph`` and warm start that asks for the compiler)."""
+    if os.sep in cc:
+        found = [cc]
+    else:
+        found = [os.path.join(d or os.curdir, cc)
+                 for d in os.environ.get("PATH", os.defpath).split(os.pathsep)]
+    return next((p for p in found if os.path.isfile(p) and os.access(p, os.X_OK)), None)
+
+
 @functools.lru_cache(maxsize=None)
 def toolchain(cc=None, probe_dir=None):
     """A dict describing the compiler: path, version, target flags, Python ABI (runs the
     compiler unless this binary's probe is remembered in ``probe_dir``)."""
     cc = cc or config.cc
-    path = shutil.which(cc)
+    path = _which(cc)
     if path is None:
         raise CompilerMissing(
             f"cgraph needs a C compiler to build functions, and {cc!r} was not found"
@@ -109,7 +119,7 @@ def lookup(cc=None, probe_dir=None):
     has it: this compiler binary's, else the machine's (an AssumedToolchain), else a probe."""
     cc = cc or config.cc
     if probe_dir:
-        path = shutil.which(cc)
+        path = _which(cc)
         if path is not None:
             path = os.path.realpath(path)
             try:

@@ -3,7 +3,6 @@ and clearing the entries and records, safe beside processes that are building or
 import contextlib
 import json
 import os
-import shutil
 import time
 from typing import Iterator, Optional
 
@@ -230,6 +229,7 @@ def _discard(root, path):
     except FileNotFoundError:
         return 0
     if os.path.isdir(target) and not os.path.islink(target):
+        import shutil   # (not at import: it loads bz2, lzma, ~2 ms)
         shutil.rmtree(target, ignore_errors=True)   # leftovers (NFS .nfs*) go next time
     else:
         with contextlib.suppress(OSError):
@@ -338,6 +338,7 @@ def _remove_leftovers(root, paths):
         if os.path.dirname(path) == trash:
             freed += _tree_size(path) if os.path.isdir(path) else _file_size(path)
             if os.path.isdir(path) and not os.path.islink(path):
+                import shutil   # (not at import: it loads bz2, lzma, ~2 ms)
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 unlink_quietly(path)

@@ -8,7 +8,6 @@ import ctypes
 import importlib.machinery
 import importlib.util
 import os
-import shutil
 import time
 from typing import Any, Optional
 
@@ -130,5 +129,6 @@ def load_private(key: str, folder: str, module_name: str, signature: Optional[st
         else:
             module = _load(key, module_name, module_path)
     finally:
+        import shutil   # (not at import: it loads bz2, lzma, ~2 ms)
         shutil.rmtree(folder, ignore_errors=True)   # the loaded copy stays mapped
     return CacheEntry(key, folder, module, module_path, private=True, signature=signature)

@@ -10,18 +10,19 @@ from .layout import KEY_RE
 from .root import cache_root, open_root, untrusted_folders
 
 
-def _prekey_path(root, prekey):
-    return os.path.join(root, "prekeys", prekey[:2], f"{prekey}.json")
+def _prekey_path(root, prekey, suffix="json"):
+    return os.path.join(root, "prekeys", prekey[:2], f"{prekey}.{suffix}")
 
 
-def read_prekey(prekey: str) -> Optional[str]:
+def read_prekey(prekey: str, suffix: str = "json") -> Optional[str]:
     """The cache key recorded for a graph's pre-key, or None. The record is sealed and names
     its pre-key: a damaged, edited or swapped one is set aside (with a warning) and None
-    returned, so the graph takes the full path and the record is written again."""
+    returned, so the graph takes the full path and the record is written again. ``suffix``:
+    another kind of record of a digest (the runtime library's sources: ``digest``)."""
     root = cache_root()
     if isinstance(open_root(root), tuple):
         return None
-    path = _prekey_path(root, prekey)
+    path = _prekey_path(root, prekey, suffix)
     try:
         if untrusted_folders(root, path):
             return None
@@ -47,10 +48,10 @@ def drop_prekey(prekey: str, why: str) -> None:
     quarantine_file(root, _prekey_path(root, prekey), why)
 
 
-def write_prekey(prekey: str, key: str) -> None:
+def write_prekey(prekey: str, key: str, suffix: str = "json") -> None:
     """Remember that the graph with ``prekey`` lowers to the entry ``key`` (best effort)."""
     root = cache_root()
     if open_root(root) != "writable":
         return
-    write_sealed(_prekey_path(root, prekey),
+    write_sealed(_prekey_path(root, prekey, suffix),
                  json.dumps({"prekey": prekey, "key": key}).encode())

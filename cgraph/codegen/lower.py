@@ -6,6 +6,7 @@ ones are passed in like inputs. Each node contributes one block rendered from it
 template; outputs are handed to the caller in buffers of their own.
 """
 import re
+import textwrap
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -328,7 +329,7 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
                 if guard[:len(guards.get(v.owner, ()))] == guards.get(v.owner, ())
                 and position < len(order) - 1]
         if dead:
-            code += "\n" + "\n".join(f"cg_pool_recycle_array(&pool, &{vi.name}, {vi.ndim});" for vi in dead)
+            code += "\n" + _recycle_code(dead)
         block = {"header": header.replace("*/", "* /"), "code": code}
         if node in late_nodes or node in after_late:
             late_blocks.append(block)
@@ -412,6 +413,28 @@ def _condition_flag(node, node_id, info, flags):
     flag = flags[node] = f"cg_then{node_id}"
     return {"header": f"{node.op}: condition {cond.name} selects the branch of node {node_id}",
             "code": f"const int {flag} = *(const {cond.ctype} *){cond.name}.data != 0;"}
+
+
+# Variables given back to the pool together from this many on are listed in a table and
+# recycled by a loop: the last node's reader frees ~25 at once, one line each was ~1.2 KB of
+# the MLP step's module (tests/codegen/test_module_size.py).
+RECYCLE_TABLE_FROM = 4
+
+
+def _recycle_code(dead):
+    """The C that gives the buffers of ``dead`` (variable infos) back to the pool."""
+    if len(dead) < RECYCLE_TABLE_FROM:
+        return "\n".join(f"cg_pool_recycle_array(&pool, &{vi.name}, {vi.ndim});" for vi in dead)
+    def table(declaration, items):
+        return textwrap.fill(f"{declaration} = {{ {', '.join(items)} }};", 88,
+                             initial_indent="    ", subsequent_indent=" " * 8)
+    return "\n".join([
+        "{   /* past their last reader: back to the pool */",
+        table("const cg_array *const cg_dead[]", ["&" + vi.name for vi in dead]),
+        table("static const signed char cg_dead_nd[]", [str(vi.ndim) for vi in dead]),
+        f"    for (int k = 0; k < {len(dead)}; k++)",
+        "        cg_pool_recycle_array(&pool, cg_dead[k], cg_dead_nd[k]);",
+        "}"])
 
 
 def _nest_branches(guarded, flags, depth=0):

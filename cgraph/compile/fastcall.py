@@ -23,12 +23,14 @@ If the extension cannot be built or loaded, functions use the Python path (one d
 in the 'cgraph' log), never an error.
 """
 import functools
+import os
 import threading
 
 import numpy as np
 
 from .. import cache
 from .runners import CRunner
+from ..template_files import templates_dir
 
 FALLBACK = object()   # what a Caller returns when it declines a call
 
@@ -80,9 +82,21 @@ def _build_extension():
     return extension_entry().module
 
 
+# The extension's entry name (what `cache list` shows), the same whether a cache built it
+# or adopted it from the prebuilt units (cgraph/prebuilt.py builds them from extension_spec:
+# kept here, so a warm start does not import the builder).
+EXTENSION_NAME = "fastcall"
+
+
+def extension_spec():
+    """(source, include folders, extra key material) of the call-path extension."""
+    with open(os.path.join(templates_dir(), "fastcall.c")) as f:
+        source = f.read()
+    return source, [np.get_include()], {"numpy": np.__version__}
+
+
 def extension_entry():
     """The extension's cache entry, loaded (or built) through the cache; raises on failure."""
-    from ..prebuilt import EXTENSION_NAME, extension_spec   # what install time builds it from
     source, include_dirs, extra = extension_spec()
     return cache.get_extension(source, EXTENSION_NAME, include_dirs=include_dirs, extra=extra)
 
@@ -109,20 +123,26 @@ def _spec(type_, written):
 def link_call_path(function, runner):
     """The Caller for ``function`` (a C-mode Function whose runner is ``runner``), or None
     when its calls must take the Python path."""
-    if not isinstance(runner, CRunner) or function.profile is not None or \
-            function.layout.stateful:
+    if not isinstance(runner, CRunner):
         return None
     module = extension()
     if module is None:
         return None
     try:
-        return _make_caller(module, function, runner)
+        # the Python path's calls (CRunner) chain the SIGINT counter before the handler in
+        # force too, as the Caller's do (fastcall.c): a profiled or stateful function has
+        # only those, and any function takes them when the Caller declines a call
+        interruptible = _count_interrupts(module, function, runner.runtime)
+        runner.watch_sigint = module.watch_sigint if interruptible else None
+        if function.profile is not None or function.layout.stateful:
+            return None
+        return _make_caller(module, function, runner, interruptible)
     except Exception as exc:   # noqa: BLE001 - an unexpected function shape: Python path
         _debug("no C call path for %r (%s: %s)", function, type(exc).__name__, exc)
         return None
 
 
-def _make_caller(module, function, runner):
+def _make_caller(module, function, runner, interruptible):
     # The Caller takes the layout as tuples whose lengths are its parts (templates/
     # fastcall.c): defaults (one per argument), shared containers, hidden constants, output
     # specs (user outputs then updates) and the update containers with the input each may
@@ -149,7 +169,7 @@ def _make_caller(module, function, runner):
         tuple(s.container for s in layout.updated_shared), sources,
         kind, keys, runner.raise_error, FALLBACK, GIL_THRESHOLD,
         tuple(lock.acquire for lock in locks), tuple(lock.release for lock in locks),
-        _count_interrupts(module, function, runner.runtime))
+        interruptible)
 
 
 _counting_runtimes = set()   # addresses of the runtime libraries given the SIGINT count

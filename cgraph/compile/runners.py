@@ -91,6 +91,10 @@ class CRunner:
         # output position -> input position of the updates cg_run may write in place
         self.inplace = dict(layout.inplace)
         self._destroyed = set(self.inplace.values())
+        # the extension's watch_sigint when the module's loops count Ctrl-C (set by
+        # fastcall.link_call_path): called before each call, as signal.signal() since the
+        # last one may have put another handler in place of the chain
+        self.watch_sigint = None
 
     def address(self, name):
         """The address of a C function: ``cg_run`` of the module, ``cg_free`` of the runtime."""
@@ -135,6 +139,8 @@ class CRunner:
                 in_shape[pos] = length
                 pos += 1
         fail_node.value = -1
+        if self.watch_sigint is not None:
+            self.watch_sigint()
         status = self.cg_run(in_data, in_shape, out_data, out_shape, ctypes.byref(fail_node),
                              err, _ERR_LEN)
         if status:

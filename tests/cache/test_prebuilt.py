@@ -266,9 +266,22 @@ DEFERRED = textwrap.dedent("""
 """)
 
 
-def _deferred(root, *argv):
+@pytest.fixture(scope="module")
+def extension_unit(tmp_path_factory, bare_prebuilt_units):
+    """A folder of units holding the call-path extension alone: the runtime library is
+    built (these tests are about its build), the extension adopted (its build, ~2 s of gcc
+    beside the library's, was of no use to them)."""
+    dest = tmp_path_factory.mktemp("extension-unit")
+    for name in os.listdir(bare_prebuilt_units):
+        unit = os.path.join(bare_prebuilt_units, name)
+        if not os.path.exists(os.path.join(unit, cache.RUNTIME_FILE)):
+            shutil.copytree(unit, dest / name)
+    return str(dest)
+
+
+def _deferred(root, units, *argv):
     env = dict(os.environ, CGRAPH_CACHE_DIR=str(root), PYTHONPATH=CGRAPH_ROOT,
-               CGRAPH_PREBUILT_DIR=str(root) + "-no-units")
+               CGRAPH_PREBUILT_DIR=units)
     proc = subprocess.run([sys.executable, "-c", DEFERRED, *(argv or ["-"])],
                           capture_output=True, text=True, env=env, timeout=600, cwd=CGRAPH_ROOT)
     assert proc.returncode == 0, proc.stderr
@@ -280,9 +293,9 @@ def _material_difference(a, b):
 
 
 @pytest.mark.slow
-def test_a_module_compiled_beside_its_runtime_is_the_same_module(tmp_path):
+def test_a_module_compiled_beside_its_runtime_is_the_same_module(tmp_path, extension_unit):
     root = tmp_path / "cache"
-    beside, _ = _deferred(root)                     # runtime built in a thread meanwhile
+    beside, _ = _deferred(root, extension_unit)     # runtime built in a thread meanwhile
     assert beside["deferred"] == 1
     assert np.allclose(beside["value"], np.tanh([0.0, 1.0]) * 3.0)
     assert beside["files"] == sorted(["_cgraph_mod.so", "build.json", "last_used",
@@ -292,7 +305,7 @@ def test_a_module_compiled_beside_its_runtime_is_the_same_module(tmp_path):
     # description, same runtime: any difference in key or bytes comes from the deferral).
     shutil.rmtree(beside["folder"])
     shutil.rmtree(root / "prekeys", ignore_errors=True)
-    after, _ = _deferred(root)
+    after, _ = _deferred(root, extension_unit)
     # (usually deferred 0; under a loaded full-suite run it has been seen compiled beside
     # the library's load once, which this test does not pin down)
     assert after["deferred"] in (0, 1)
@@ -304,8 +317,8 @@ def test_a_module_compiled_beside_its_runtime_is_the_same_module(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_failed_runtime_build_fails_the_function_not_its_module(tmp_path):
-    result, _ = _deferred(tmp_path / "cache", "broken-runtime")
+def test_a_failed_runtime_build_fails_the_function_not_its_module(tmp_path, extension_unit):
+    result, _ = _deferred(tmp_path / "cache", extension_unit, "broken-runtime")
     assert result["error"] == "CompileError" and "runtime" in result["message"]
     assert not os.path.exists(tmp_path / "cache" / "quarantine")
     kinds = [b["material"]["kind"] for _, _, b in cache.list_entries(str(tmp_path / "cache"))]

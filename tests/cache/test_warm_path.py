@@ -41,3 +41,45 @@ def test_code_digest_is_stable_within_a_process():
     digest = code_digest()
     code_digest.cache_clear()
     assert code_digest() == digest and len(digest) == 64
+
+
+# --- the runtime library's template digest, remembered under the code digest ---------------
+
+def test_the_runtime_digest_is_read_from_a_verified_record(tmp_path, monkeypatch):
+    """A first process reads the library's templates and keeps their digest in a sealed
+    prekeys/*.digest record; later ones read the record instead of the templates; a record
+    altered on disk is set aside with a warning and the templates are read again."""
+    import glob
+    import pytest
+    from cgraph import cache, runtime_library
+    monkeypatch.setenv("CGRAPH_CACHE_DIR", str(tmp_path / "cache"))
+    cache.forget_checks()
+    truth = runtime_library.source_digest()
+    assert runtime_library._remembered_digest() == truth
+    (path,) = glob.glob(str(tmp_path / "cache" / "prekeys" / "*" / "*.digest"))
+
+    def no_templates():
+        raise AssertionError("the templates were read again")
+    monkeypatch.setattr(runtime_library, "source_digest", no_templates)
+    assert runtime_library._remembered_digest() == truth
+    with open(path, "rb") as f:
+        data = f.read()
+    with open(path, "wb") as f:              # another digest, the seal left as it was
+        f.write(data.replace(truth.encode(), ("0" * 64).encode()))
+    monkeypatch.setattr(runtime_library, "source_digest", lambda: truth)
+    cache.forget_checks()
+    with pytest.warns(RuntimeWarning, match="does not match its checksum"):
+        assert runtime_library._remembered_digest() == truth
+
+
+def test_numpy_openblas_is_found_loaded_first():
+    """The OpenBLAS copies the loader has (asked with RTLD_NOLOAD) come first, as reading
+    /proc/self/maps finds them."""
+    import numpy  # noqa: F401 - loads its OpenBLAS
+    from cgraph import blas_pointers
+    paths = blas_pointers._numpy_openblas_paths()
+    mapped = blas_pointers._mapped_openblas()
+    if not mapped:
+        import pytest
+        pytest.skip("numpy does not run on an ILP64 OpenBLAS here")
+    assert paths[0] in mapped and set(mapped) <= set(paths)

@@ -887,26 +887,34 @@ def test_the_c_timer_times_threaded_variants(lib):
             assert 0 < timer(dtype, variant, (20, 300, 200)) < 1
 
 
-@pytest.mark.slow   # a second runtime library compiled: ~8 s of CPU
-def test_an_avx2_only_build_has_the_32_byte_variants(tmp_path):
-    """The runtime compiled for a CPU without AVX-512 (gcc -mavx2 -mfma) holds the variants of
-    32-byte vectors of 12 sums only, each agreeing with numpy; timing them picks one
-    (skinny products are left out)."""
+@pytest.fixture(scope="module")
+def avx2_runtime(tmp_path_factory):
+    """The runtime library compiled for a CPU without AVX-512 (gcc -mavx2 -mfma
+    -mno-avx512f), loaded: once for the tests that run its kernels (~8 s of CPU)."""
     import shutil
     import subprocess
     if not shutil.which("gcc"):
         pytest.skip("no gcc")
     from cgraph.cache import build_units
-    lib_path, objects = tmp_path / "rt_avx2.so", []
+    folder = tmp_path_factory.mktemp("avx2")
+    lib_path, objects = folder / "rt_avx2.so", []
     for k, unit in enumerate(build_units.unit_sources(runtime_library.render_source())):
-        src = tmp_path / f"unit{k}.c"
+        src = folder / f"unit{k}.c"
         src.write_text(unit)
-        objects.append(str(tmp_path / f"unit{k}.o"))
+        objects.append(str(folder / f"unit{k}.o"))
         subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-fPIC", "-fvisibility=hidden",
                         "-mavx2", "-mfma", "-mno-avx512f", "-c", str(src), "-o", objects[-1]],
                        check=True)
     subprocess.run(["gcc", "-shared", *objects, "-o", str(lib_path), "-lm"], check=True)
-    avx2 = ctypes.CDLL(str(lib_path))
+    return ctypes.CDLL(str(lib_path))
+
+
+@pytest.mark.slow   # a second runtime library compiled: ~8 s of CPU
+def test_an_avx2_only_build_has_the_32_byte_variants(avx2_runtime):
+    """The runtime compiled for a CPU without AVX-512 (gcc -mavx2 -mfma) holds the variants of
+    32-byte vectors of 12 sums only, each agreeing with numpy; timing them picks one
+    (skinny products are left out)."""
+    avx2 = avx2_runtime
     names = gemm_tuning.variant_names(avx2)
     assert names and all(name.endswith("v32") for name in names)
     assert "8x3v32" not in names and "12x2v32" not in names     # 24 sums: 32 registers
@@ -922,6 +930,34 @@ def test_an_avx2_only_build_has_the_32_byte_variants(tmp_path):
     result = gemm_tuning.measure(names, gemm_tuning.c_timer(avx2), skinny={}, rounds=1)
     for dtype in ("float32", "float64"):
         assert result[dtype]["tile"] in names and result[dtype]["variant"] in names + [None]
+
+
+@pytest.mark.slow   # (the AVX2-only build: see avx2_runtime)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_avx2_only_dot_tile_agrees_with_numpy(avx2_runtime, dtype):
+    """h W.T by the dot tile of 32-byte vectors and 8 sums, 2x4v32: the only one an
+    AVX2-only CPU compiles (the 64-byte ones need AVX-512, 3x8v32's 24 sums AVX-512VL's 32
+    registers), so it never runs on an AVX-512 machine's own build. Every row tail (its 1x4
+    tile for an odd last row), k a multiple of the vector, one past and odd, n not a multiple
+    of 4, alpha/beta and NaN in C under beta = 0: numpy's values."""
+    p = "s" if dtype == "float32" else "d"
+    assert gemm_tuning.dot_tile_names(avx2_runtime) == ["2x4v32"]
+    assert getattr(avx2_runtime, f"cg_set_{p}gemm_skinny_variant")(0, 0) == 1
+    assert getattr(avx2_runtime, f"cg_set_{p}gemm_transposed_b_form")(0) == 1
+    lanes = 32 // np.dtype(dtype).itemsize
+    for m, k, n in [(20, 500, 784), (1, 2100, 1001), (19, 257, 501), (21, 300, 333),
+                    (32, 129, 517), (20, lanes, 2 * 2**21 // (20 * lanes)),
+                    (3, lanes + 1, 2**21 // 3 // (lanes + 1) + 7)]:   # (past the small kernel's)
+        a = rng.standard_normal((m, k)).astype(dtype)
+        bt = rng.standard_normal((n, k)).astype(dtype)
+        c0 = rng.standard_normal((m, n)).astype(dtype)
+        for alpha, beta in [(1.0, 0.0), (-0.5, 2.0)]:
+            c = c0.copy() if beta else np.full((m, n), np.nan, dtype)
+            got = transposed_b_bits(avx2_runtime, dtype, a, bt, alpha, beta, c)
+            assert got is not None, f"declined at {(m, k, n)}"
+            np.testing.assert_allclose(
+                got, alpha * (a.astype(np.float64) @ bt.T) + beta * c0, *tol(dtype, k),
+                err_msg=f"2x4v32 {dtype} {(m, k, n)} alpha={alpha} beta={beta}")
 
 
 # --- BLAS as a candidate for the small products; the BLAS core in the record ---------------
@@ -1113,16 +1149,17 @@ def form_timer(fastest):
     return timer
 
 
-def transposed_b_bits(lib, dtype, a, bt):
-    """C = a bt.T by cg_<p>gemm_transposed_b_skinny (the form in force), or None if declined."""
+def transposed_b_bits(lib, dtype, a, bt, alpha=1.0, beta=0.0, c=None):
+    """C = alpha a bt.T + beta c by cg_<p>gemm_transposed_b_skinny (the form in force), into
+    ``c`` (a new array if None), or None if declined."""
     p = "s" if dtype == "float32" else "d"
     f = getattr(lib, f"cg_{p}gemm_transposed_b_skinny")
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
     f.argtypes = [i64, i64, i64, _CT[dtype], ptr, i64, i64, ptr, i64, i64, _CT[dtype], ptr,
                   ctypes.c_int]
-    c = np.empty((a.shape[0], bt.shape[0]), dtype)
-    taken = f(a.shape[0], bt.shape[0], a.shape[1], 1.0, a.ctypes.data, a.shape[1], 1,
-              bt.ctypes.data, 1, bt.shape[1], 0.0, c.ctypes.data, 1)
+    c = np.empty((a.shape[0], bt.shape[0]), dtype) if c is None else c
+    taken = f(a.shape[0], bt.shape[0], a.shape[1], alpha, a.ctypes.data, a.shape[1], 1,
+              bt.ctypes.data, 1, bt.shape[1], beta, c.ctypes.data, 1)
     return c if taken else None
 
 

@@ -246,7 +246,6 @@ DEFERRED = {
     ("cgraph.cache.cli", "cgraph.gemm_tuning"): ("light", "one subcommand's"),
     ("cgraph.cache.cli", "cgraph.prebuilt"): ("light", "one subcommand's"),
     ("cgraph.cache.load", "cgraph.blas_pointers"): ("light", "found when a module is loaded"),
-    ("cgraph.compile.fastcall", "cgraph.prebuilt"): ("light", "on a cache miss"),
     ("cgraph.compile.function", "cgraph.rewrite"): ("light", "on a cache miss"),
     ("cgraph.compile.function", "cgraph.codegen.lower"): ("light", "on a cache miss"),
     ("cgraph.compile.function", "cgraph.graph.fgraph"): ("light", "on a cache miss"),

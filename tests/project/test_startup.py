@@ -17,17 +17,25 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(cgraph.__file__)))
 # Modules a program that only runs cached graphs never needs: the compiler's side (Jinja2,
 # cffi, the rewrites and the lowering), scipy, and standard modules used on rare paths
 # (logging for two debug lines, difflib to name a misspelt flag, html to escape five
-# characters in Jupyter).
+# characters in Jupyter, shutil to remove a folder).
 NOT_AT_IMPORT = ("jinja2", "cffi", "scipy", "hypothesis", "cgraph.rewrite",
                  "cgraph.codegen.lower", "cgraph.codegen.render", "cgraph.scan_module",
-                 "cgraph.printing", "logging", "difflib", "html")
+                 "cgraph.printing", "logging", "difflib", "html",
+                 # (~10 ms together: importlib.abc brought importlib.resources, pathlib,
+                 # urllib and tempfile; shutil bz2, lzma and zlib; socket a cold build's host)
+                 "importlib.resources", "pathlib", "tempfile", "shutil", "socket")
 
 
 def _modules_after(code):
-    """The names in sys.modules of a new interpreter after it ran ``code``."""
+    """The names in sys.modules of a new interpreter after it ran ``code``: started without
+    ``site`` (a .pth file there may import certifi, and with it importlib.resources, pathlib,
+    tempfile and shutil), the site-packages folders on its path instead."""
+    import site
     program = code + "\nimport sys\nprint(' '.join(sys.modules))"
-    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
-                         check=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT)).stdout
+    path = os.pathsep.join([ROOT] + site.getsitepackages() + [site.getusersitepackages()])
+    out = subprocess.run([sys.executable, "-S", "-c", program], capture_output=True,
+                         text=True, check=True, cwd=ROOT,
+                         env=dict(os.environ, PYTHONPATH=path)).stdout
     return set(out.split())
 
 

@@ -89,6 +89,8 @@ CG_API int cg_set_pool_choice(int on);
 /* the tests' hooks: the pool's job generation, and setting it (0: a job is running) */
 CG_API uint64_t cg_pool_generation(void);
 CG_API int cg_pool_set_generation(uint64_t gen);
+/* the tests' hook: the n-th pool allocation from now fails (0: none) */
+CG_API void cg_fail_pool_alloc_after(int n);
 /* A site's smoothed time per piece after a job's sample (outliers clipped). */
 CG_API int64_t cg_pool_smooth(int64_t per_piece, int64_t sample);
 /* Site i's record (0: none): piece function, key, pieces, ns per piece alone and split,

@@ -244,6 +244,7 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
     recycle_after = _recycling_plan(inputs, outputs, order)
     guarded = []   # (guard, block) in order, nested into if blocks at the end
     late_blocks = []
+    early_allocs = []     # run after the other blocks, before the late ones
     for position, node in enumerate(order):
         node_id = node_ids[node]
         guard = guards.get(node, ())
@@ -280,11 +281,20 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
             context = node.op.c_kernel_context(node, context)   # the loop's operands
             params["kernel"] = runtime_loop(context) or module.add_kernel(
                 kernel_template, f"cg_loop_{info[node.outputs[0]].name}", **context)
+        # A late node's other outputs it names (a GemmSquares' 0-d sum) are allocated before
+        # the late blocks: nothing may fail once one of them has written an input's buffer
+        early = [info[node.outputs[k]] for k in getattr(node.op, "early_outputs", ())] \
+            if node in late_nodes else []
+        if early:
+            early_allocs.append({"header": f"{node.op}: {', '.join(v.name for v in early)}, "
+                                           "allocated before the in-place updates",
+                                 "code": "\n".join(f"CG_ALLOC({v.name}, {v.ndim}, {v.ctype}, "
+                                                   f"{node_id});" for v in early)})
         # (late: the block may write into an updated input's buffer, CG_DEST_FOR not NULL)
         code = render(node.op.c_template,
                       ins=[info[v] for v in node.inputs], outs=[info[v] for v in node.outputs],
                       node_id=node_id, op_label=op_label, op_arg_label=op_arg_label,
-                      late=node in late_nodes, **params)
+                      late=node in late_nodes, preallocated=bool(early), **params)
         if label_tokens:
             code = _labels_as_tokens(code, [(label_of(v), info[v].label)
                                             for v in node.inputs + node.outputs])
@@ -336,6 +346,7 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
         else:
             guarded.append((guard, block))
     blocks += _nest_branches(guarded, flags)
+    blocks += early_allocs
     if last_late >= 0:      # (what runs after the last late node writes no input's buffer)
         late_blocks[last_late]["code"] += "\n#undef CG_DEST_FOR\n#define CG_DEST_FOR(a) NULL"
 

@@ -50,8 +50,16 @@ def _expected(w, x, d):
     return (w64 ** 2).sum(), (1 - LR * L2) * w64 - LR * (x64.T @ d64)
 
 
+@pytest.fixture(params=[1, 0], ids=["one pass", "squares' pass and BLAS"])
+def update_path(request, lib):  # noqa: F811
+    """The one-pass kernel on (1) or off (0: cg_set_gemm_update), put back on after."""
+    was = lib.cg_set_gemm_update(request.param)
+    yield request.param
+    lib.cg_set_gemm_update(was)
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_update_values_at_the_kernels_edges(dtype):
+def test_update_values_at_the_kernels_edges(dtype, update_path):
     tol = TOLERANCE[dtype] * 10
     made = _updates(dtype)
     for k, m, n in SHAPES:

@@ -244,7 +244,7 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
     recycle_after = _recycling_plan(inputs, outputs, order)
     guarded = []   # (guard, block) in order, nested into if blocks at the end
     late_blocks = []
-    early_allocs = []     # run after the other blocks, before the late ones
+    early_allocs = []     # (allocations run after the other blocks, before the late ones)
     for position, node in enumerate(order):
         node_id = node_ids[node]
         guard = guards.get(node, ())
@@ -285,11 +285,7 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
         # the late blocks: nothing may fail once one of them has written an input's buffer
         early = [info[node.outputs[k]] for k in getattr(node.op, "early_outputs", ())] \
             if node in late_nodes else []
-        if early:
-            early_allocs.append({"header": f"{node.op}: {', '.join(v.name for v in early)}, "
-                                           "allocated before the in-place updates",
-                                 "code": "\n".join(f"CG_ALLOC({v.name}, {v.ndim}, {v.ctype}, "
-                                                   f"{node_id});" for v in early)})
+        early_allocs += [f"CG_ALLOC({v.name}, {v.ndim}, {v.ctype}, {node_id});" for v in early]
         # (late: the block may write into an updated input's buffer, CG_DEST_FOR not NULL)
         code = render(node.op.c_template,
                       ins=[info[v] for v in node.inputs], outs=[info[v] for v in node.outputs],
@@ -346,7 +342,9 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
         else:
             guarded.append((guard, block))
     blocks += _nest_branches(guarded, flags)
-    blocks += early_allocs
+    if early_allocs:
+        blocks.append({"header": "late nodes' other outputs, before any writes an input",
+                       "code": "\n".join(early_allocs)})
     if last_late >= 0:      # (what runs after the last late node writes no input's buffer)
         late_blocks[last_late]["code"] += "\n#undef CG_DEST_FOR\n#define CG_DEST_FOR(a) NULL"
 

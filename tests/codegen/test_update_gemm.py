@@ -107,3 +107,27 @@ def test_nan_and_inf_in_w_reach_the_update_and_the_sum():
         if squares:
             assert np.isnan(got) and np.isnan(total)
         assert_same(W.get_value(), new_w, rtol=1e-12, what="W")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_update_with_a_by_rows(dtype, update_path):
+    """A read by rows (W - lr * (P Q + l2 W), P of shape (m, k)) and by a stride of 2 (a
+    slice of every other column of a wider P): A's elements through its strides."""
+    tol = TOLERANCE[dtype] * 10
+    lr, l2 = np.asarray(LR, dtype), np.asarray(L2, dtype)
+    for m, n, k in [(97, 40, 5), (8, 33, 1), (200, 70, 20)]:
+        w0 = rng.normal(size=(m, n)).astype(dtype)
+        p, q = rng.normal(size=(m, 2 * k)).astype(dtype), rng.normal(size=(k, n)).astype(dtype)
+        for step in (1, 2):
+            W = cgraph.shared(w0.copy(), name="W")
+            P, Q = T.matrix("P", dtype=dtype), T.matrix("Q", dtype=dtype)
+            f = cgraph.function([P, Q], T.sum(W ** 2),
+                                updates=[(W, W - lr * (T.dot(P[:, ::step][:, :k], Q) + l2 * W))])
+            assert f._runner.inplace
+            got = f(p, q)
+            a = p[:, ::step][:, :k].astype(np.float64)
+            expected = (1 - LR * L2) * w0.astype(np.float64) - LR * (a @ q.astype(np.float64))
+            assert_same(got, np.asarray((w0.astype(np.float64) ** 2).sum(), dtype), rtol=tol,
+                        what=f"sum {(m, n, k)} step {step}")
+            assert_same(W.get_value(), expected.astype(dtype), rtol=tol,
+                        what=f"W {(m, n, k)} step {step}")

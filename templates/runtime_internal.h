@@ -91,7 +91,7 @@ CG_API uint64_t cg_pool_generation(void);
 CG_API int cg_pool_set_generation(uint64_t gen);
 /* C = beta C + alpha A B in one pass over C for a small k (ops/update_gemm.c.j2), with the
  * sum of C's squares before it into *squares when not NULL: 1, or 0 when declined */
-extern int cg_gemm_update_on;      /* (cg_set_gemm_update: 0 leaves them to BLAS) */
+extern int cg_gemm_update_on __attribute__((visibility("hidden")));   /* cg_set_gemm_update */
 CG_API int cg_set_gemm_update(int on);
 int cg_sgemm_update(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t sa0,
                     int64_t sa1, const float *b, int64_t sb0, float beta, float *c,

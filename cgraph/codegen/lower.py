@@ -230,6 +230,9 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
     # what reads a late node's other output (a GemmSquares' sum of squares): schedule_inplace
     # put it after the late nodes, and it runs after them
     after_late = set(readers_of(nodes, late_nodes))
+    # what runs after them allocates nothing there either when all it computes is 0-d (a
+    # cost reading a GemmSquares' sum): allocated early too, CG_DEST_FOR gives their buffers
+    early_after = bool(after_late) and all(v.ndim == 0 for n in after_late for v in n.outputs)
     last_late = -1          # the position in late_blocks of the last late node's block
     into = {}      # a result computed by a node -> the caller's slot it may be written in
     if into_caller:
@@ -284,7 +287,8 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
         # A late node's other outputs it names (a GemmSquares' 0-d sum) are allocated before
         # the late blocks: nothing may fail once one of them has written an input's buffer
         early = [info[node.outputs[k]] for k in getattr(node.op, "early_outputs", ())] \
-            if node in late_nodes else []
+            if node in late_nodes else [info[v] for v in node.outputs] \
+            if early_after and node in after_late else []
         early_allocs += [f"CG_ALLOC({v.name}, {v.ndim}, {v.ctype}, {node_id});" for v in early]
         # (late: the block may write into an updated input's buffer, CG_DEST_FOR not NULL)
         code = render(node.op.c_template,
@@ -343,10 +347,11 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
             guarded.append((guard, block))
     blocks += _nest_branches(guarded, flags)
     if early_allocs:
-        blocks.append({"header": "late nodes' other outputs, before any writes an input",
+        blocks.append({"header": "the late blocks' 0-d results, before any writes an input",
                        "code": "\n".join(early_allocs)})
     if last_late >= 0:      # (what runs after the last late node writes no input's buffer)
-        late_blocks[last_late]["code"] += "\n#undef CG_DEST_FOR\n#define CG_DEST_FOR(a) NULL"
+        late_blocks[last_late]["code"] += "\n#undef CG_DEST_FOR\n#define CG_DEST_FOR(a) " + \
+            ("((a).data)" if early_after else "NULL")
 
     output_infos = []
     shape_offset = 0

@@ -33,7 +33,7 @@ from .version import __version__
 # modules include (cgraph_runtime.h: runtime.h); tests/codegen/test_runtime_library.py checks
 # that every template either includes is listed.
 SOURCES = ("runtime.c.j2", "runtime.h", "cgraph_runtime.h", "runtime_internal.h",
-           "ops/small_gemm.c.j2",
+           "ops/small_gemm.c.j2", "ops/update_gemm.c.j2",
            "ops/blas_product.c.j2", "ops/elemwise_driver.c.j2", "ops/blas_nodes.c.j2",
            "ops/philox_fill.c.j2", "ops/random_common.c.j2", "ops/binomial_counts.c.j2",
            "ops/reduce_float.c.j2", "ops/reduce_kernel.c.j2", "ops/narrow_gemm.c.j2",

@@ -89,6 +89,18 @@ CG_API int cg_set_pool_choice(int on);
 /* the tests' hooks: the pool's job generation, and setting it (0: a job is running) */
 CG_API uint64_t cg_pool_generation(void);
 CG_API int cg_pool_set_generation(uint64_t gen);
+/* C = beta C + alpha A B in one pass over C for a small k (ops/update_gemm.c.j2), with the
+ * sum of C's squares before it into *squares when not NULL: 1, or 0 when declined */
+extern int cg_gemm_update_on __attribute__((visibility("hidden")));   /* cg_set_gemm_update */
+CG_API int cg_set_gemm_update(int on);
+int cg_sgemm_update(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t sa0,
+                    int64_t sa1, const float *b, int64_t sb0, float beta, float *c,
+                    int64_t ldc, double *squares, int nthreads);
+int cg_dgemm_update(int64_t m, int64_t n, int64_t k, double alpha, const double *a,
+                    int64_t sa0, int64_t sa1, const double *b, int64_t sb0, double beta,
+                    double *c, int64_t ldc, double *squares, int nthreads);
+/* the tests' hook: the n-th pool allocation from now fails (0: none) */
+CG_API void cg_fail_pool_alloc_after(int n);
 /* A site's smoothed time per piece after a job's sample (outliers clipped). */
 CG_API int64_t cg_pool_smooth(int64_t per_piece, int64_t sample);
 /* Site i's record (0: none): piece function, key, pieces, ns per piece alone and split,

@@ -231,6 +231,9 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
     # what reads a late node's other output (a GemmSquares' sum of squares): schedule_inplace
     # put it after the late nodes, and it runs after them
     after_late = set(readers_of(nodes, late_nodes))
+    # what runs after them allocates nothing there either when all it computes is 0-d (a
+    # cost reading a GemmSquares' sum): allocated early too, CG_DEST_FOR gives their buffers
+    early_after = bool(after_late) and all(v.ndim == 0 for n in after_late for v in n.outputs)
     last_late = -1          # the position in late_blocks of the last late node's block
     into = {}      # a result computed by a node -> the caller's slot it may be written in
     if into_caller:
@@ -245,6 +248,7 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
     recycle_after = _recycling_plan(inputs, outputs, order)
     guarded = []   # (guard, block) in order, nested into if blocks at the end
     late_blocks = []
+    early_allocs = []     # (allocations run after the other blocks, before the late ones)
     for position, node in enumerate(order):
         node_id = node_ids[node]
         guard = guards.get(node, ())
@@ -281,11 +285,17 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
             context = node.op.c_kernel_context(node, context)   # the loop's operands
             params["kernel"] = runtime_loop(context) or module.add_kernel(
                 kernel_template, f"cg_loop_{info[node.outputs[0]].name}", **context)
+        # A late node's other outputs it names (a GemmSquares' 0-d sum) are allocated before
+        # the late blocks: nothing may fail once one of them has written an input's buffer
+        early = [info[node.outputs[k]] for k in getattr(node.op, "early_outputs", ())] \
+            if node in late_nodes else [info[v] for v in node.outputs] \
+            if early_after and node in after_late else []
+        early_allocs += [f"CG_ALLOC({v.name}, {v.ndim}, {v.ctype}, {node_id});" for v in early]
         # (late: the block may write into an updated input's buffer, CG_DEST_FOR not NULL)
         code = render(node.op.c_template,
                       ins=[info[v] for v in node.inputs], outs=[info[v] for v in node.outputs],
                       node_id=node_id, op_label=op_label, op_arg_label=op_arg_label,
-                      late=node in late_nodes, **params)
+                      late=node in late_nodes, preallocated=bool(early), **params)
         if label_tokens:
             code = _labels_as_tokens(code, [(label_of(v), info[v].label)
                                             for v in node.inputs + node.outputs])
@@ -337,8 +347,12 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
         else:
             guarded.append((guard, block))
     blocks += _nest_branches(guarded, flags)
+    if early_allocs:
+        blocks.append({"header": "the late blocks' 0-d results, before any writes an input",
+                       "code": "\n".join(early_allocs)})
     if last_late >= 0:      # (what runs after the last late node writes no input's buffer)
-        late_blocks[last_late]["code"] += "\n#undef CG_DEST_FOR\n#define CG_DEST_FOR(a) NULL"
+        late_blocks[last_late]["code"] += "\n#undef CG_DEST_FOR\n#define CG_DEST_FOR(a) " + \
+            ("((a).data)" if early_after else "NULL")
 
     output_infos = []
     shape_offset = 0

@@ -131,6 +131,9 @@ class GemmSquares(Op):
 
     __props__ = ("squares",)
     c_template = Gemm.c_template    # (which reads the squares when there is a second output)
+    # the sum's 0-d array: allocated before the late blocks when the update is in place
+    # (codegen/lower.py), so that no allocation fails once an input's buffer is written
+    early_outputs = (1,)
     allocates_fresh_output = True
     c_kernel_template = Gemm.c_kernel_template     # out = beta * z, as the Gemm's
 

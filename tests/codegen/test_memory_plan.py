@@ -357,3 +357,59 @@ def test_in_place_gemm_updates_with_a_vector_operand():
             for (_, b, c), (_, rb, rc) in [(made[0], made[1])]:
                 assert_same(b.get_value(), rb.get_value(), what=f"b {rows}x{cols} call {k}")
                 assert_same(c.get_value(), rc.get_value(), what=f"c {rows}x{cols} call {k}")
+
+
+@pytest.mark.parametrize("reader", [False, True], ids=["the sums", "a cost reading them"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_allocation_failing_anywhere_leaves_decayed_weights_untouched(dtype, reader):
+    """Two weight updates with decay, each joined with the cost's sum(W ** 2) in a
+    GemmSquares written in place (W3's update): the n-th pool allocation of a call fails
+    (the runtime's test hook), for every n up to the call's count. A call that fails leaves
+    both weights as they were: the sums' 0-d arrays, and the 0-d cost computed from them
+    after the updates, are allocated before the first in-place write (on main the second
+    sum's was allocated in its block, after W1 was written, and the cost's after both)."""
+    from cgraph import runtime_library
+    lib = runtime_library.runtime().lib
+    rng = np.random.default_rng(5)
+    w1 = cgraph.shared(rng.uniform(-1, 1, (7, 5)).astype(dtype), name="W1")
+    w2 = cgraph.shared(rng.uniform(-1, 1, (5, 3)).astype(dtype), name="W2")
+    x, d1, d2 = (T.matrix(n, dtype=dtype) for n in ("x", "d1", "d2"))
+    lr, l2 = np.asarray(0.1, dtype), np.asarray(1e-2, dtype)
+    h = T.dot(x, w1)
+    sums = [T.sum(w1 ** 2), T.sum(w2 ** 2)]
+    # the sums as outputs (nothing runs after the late blocks), or a cost read after them
+    outputs = [sums[0] + np.asarray(2, dtype) * sums[1], sums[0]] if reader else sums
+    f = cgraph.function([x, d1, d2], outputs,
+                        updates=[(w1, w1 - lr * (T.dot(x.T, d1) + l2 * w1)),
+                                 (w2, w2 - lr * (T.dot(h.T, d2) + l2 * w2))])
+    assert [type(n.op).__name__ for n in f.nodes].count("GemmSquares") == 2
+    assert sorted(f._runner.inplace) == [2, 3]
+    args = (rng.random((4, 7)).astype(dtype), rng.random((4, 5)).astype(dtype),
+            rng.random((4, 3)).astype(dtype))
+    failures = 0
+    try:
+        for n in range(1, 40):
+            before = [w1.get_value(), w2.get_value()]
+            held = [w1.get_value(borrow=True), w2.get_value(borrow=True)]
+            lib.cg_fail_pool_alloc_after(n)
+            try:
+                result = f(*args)
+            except MemoryError:
+                failures += 1
+                assert_same(w1.get_value(), before[0], what=f"W1 after failing allocation {n}")
+                assert_same(w2.get_value(), before[1], what=f"W2 after failing allocation {n}")
+                continue
+            finally:
+                lib.cg_fail_pool_alloc_after(0)
+            # a call that went through: the sums of the old weights, the new ones in place
+            old = [(w.astype("float64") ** 2).sum() for w in before]
+            want = [old[0] + 2 * old[1], old[0]] if reader else old
+            for got, expected in zip(result, want):
+                assert_same(got, np.asarray(expected, dtype), what="the sums", rtol=1e-5)
+            assert w1.get_value(borrow=True) is held[0]
+            break
+        else:
+            raise AssertionError("every call failed")
+    finally:
+        lib.cg_fail_pool_alloc_after(0)
+    assert failures >= 2     # (both sums' allocations among them)

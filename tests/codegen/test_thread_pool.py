@@ -157,9 +157,9 @@ def _pin_every_thread(cpus):
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "sched_setaffinity"), reason="Linux only")
 def test_a_worker_on_its_callers_cpu_gives_way_and_the_bits_stay(lib):
-    """With every thread on one CPU a woken worker can only run on its caller's: it gives way
-    (sleeps rather than spinning, yields before taking pieces; cg_pool_gave_way counts it),
-    and split products still give one thread's bits."""
+    """With every thread on one CPU a worker can only run on its caller's: it gives way
+    (sleeps rather than spinning after a job; cg_pool_gave_way counts it), and split
+    products still give one thread's bits."""
     import os
     import time
     from cgraph import gemm_tuning, runtime_library

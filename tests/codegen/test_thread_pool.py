@@ -141,6 +141,65 @@ def test_split_jobs_across_the_generations_wrap_give_one_threads_bits(lib):
         gemm_tuning.apply(lib, gemm_tuning.choose(lib, runtime_library.runtime().key))
 
 
+def _pin_every_thread(cpus):
+    """Set the CPUs of every thread of this process (the pool's workers too); returns the
+    previous set of each thread."""
+    import os
+    before = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            before[int(tid)] = os.sched_getaffinity(int(tid))
+            os.sched_setaffinity(int(tid), cpus)
+        except OSError:     # a thread that ended meanwhile
+            pass
+    return before
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "sched_setaffinity"), reason="Linux only")
+def test_a_worker_on_its_callers_cpu_gives_way_and_the_bits_stay(lib):
+    """With every thread on one CPU a worker can only run on its caller's: it gives way
+    (sleeps rather than spinning after a job; cg_pool_gave_way counts it), and split
+    products still give one thread's bits."""
+    import os
+    import time
+    from cgraph import gemm_tuning, runtime_library
+    from test_small_gemm import small_threads
+    lib.cg_pool_gave_way.restype = ctypes.c_int64
+    f = lib.cg_set_gemm_thread_macs
+    f.argtypes, f.restype = [ctypes.c_int64], ctypes.c_int64
+    lib.cg_set_dgemm_variant.argtypes = [ctypes.c_int]
+    old, was = f(1), lib.cg_set_pool_choice(0)    # every product split
+    rng = np.random.default_rng(6)
+    a, b = rng.standard_normal((64, 64)), rng.standard_normal((64, 96))
+    one = np.zeros((64, 96))
+    try:
+        assert lib.cg_set_dgemm_variant(0) == 1
+        assert small_threads(lib, a, b, 1.0, 0.0, one, 1)
+        two = np.zeros((64, 96))
+        assert small_threads(lib, a, b, 1.0, 0.0, two, 2)      # the worker started
+        before = _pin_every_thread({min(os.sched_getaffinity(0))})
+        try:
+            count = lib.cg_pool_gave_way()
+            deadline = time.monotonic() + 10
+            while lib.cg_pool_gave_way() == count and time.monotonic() < deadline:
+                two = np.full((64, 96), np.nan)
+                assert small_threads(lib, a, b, 1.0, 0.0, two, 2)
+                np.testing.assert_array_equal(two, one)
+                time.sleep(0.001)       # (the worker runs while the caller sleeps)
+            assert lib.cg_pool_gave_way() > count
+        finally:
+            for tid, cpus in before.items():
+                try:
+                    os.sched_setaffinity(tid, cpus)
+                except OSError:
+                    pass
+        np.testing.assert_allclose(one, a @ b, rtol=1e-12, atol=1e-12)
+    finally:
+        f(old)
+        lib.cg_set_pool_choice(was)
+        gemm_tuning.apply(lib, gemm_tuning.choose(lib, runtime_library.runtime().key))
+
+
 def test_each_elementwise_loop_is_a_site_of_its_own(lib, thread_settings):
     """Every elementwise loop splits by the same piece function (its blocks): two loops of as
     many blocks are two sites (keyed by their loop function), each timed alone, then split."""

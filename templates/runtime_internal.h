@@ -108,6 +108,10 @@ CG_API int64_t cg_pool_smooth(int64_t per_piece, int64_t sample);
 CG_API int cg_pool_site_stats(int i, void **body, uintptr_t *key, int64_t *pieces,
                               int64_t *alone_ns, int64_t *split_ns, uint32_t *jobs,
                               uint32_t *splits, uint32_t *probe);
+/* the tests' hooks: a job of ``pieces`` pieces under ``key`` (each piece writes its index
+ * into out[piece]), and the first slot of the set its site lands in */
+CG_API void cg_pool_test_job(int64_t pieces, int nthreads, uintptr_t key, int64_t *out);
+CG_API int cg_pool_test_site_set(int64_t pieces, uintptr_t key);
 
 /* --- BLAS -------------------------------------------------------------------------- */
 /* dst (m x n, row-major, contiguous) = alpha * A B + beta * dst (beta == 0: dst is not

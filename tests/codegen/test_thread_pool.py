@@ -221,3 +221,35 @@ def test_each_elementwise_loop_is_a_site_of_its_own(lib, thread_settings):
     sites = [rec for slot, rec in after.items() if rec[0] == blocks and before.get(slot) != rec]
     keys = {key for _, key, jobs, splits in sites if jobs == 3 and splits >= 1}
     assert len(keys) == 2, sites
+
+
+def test_sites_that_share_a_set_keep_their_own_times(lib):
+    """Four sites whose jobs land in one set of the site table each keep their record across
+    the others' jobs (one slot per hash reset a colliding site's times on every job: it then
+    never split), and a fifth takes the least recently used slot."""
+    lib.cg_pool_test_site_set.argtypes = [ctypes.c_int64, ctypes.c_size_t]
+    lib.cg_pool_test_job.argtypes = [ctypes.c_int64, ctypes.c_int, ctypes.c_size_t,
+                                     ctypes.c_void_p]
+    pieces = 6
+    by_set = {}
+    for key in range(1 << 20, (1 << 20) + 4096, 16):
+        by_set.setdefault(lib.cg_pool_test_site_set(pieces, key), []).append(key)
+    slot, keys = next((s, k) for s, k in by_set.items() if len(k) >= 5)
+    out = np.full(pieces, -1, np.int64)
+    was = lib.cg_set_pool_choice(1)
+    try:
+        for _ in range(3):
+            for key in keys[:4]:
+                out[:] = -1
+                lib.cg_pool_test_job(pieces, 2, key, out.ctypes.data)
+                assert out.tolist() == list(range(pieces))
+        records = site_records(lib)
+        mine = {rec[1]: rec for s, rec in records.items() if slot <= s < slot + 4}
+        assert sorted(mine) == sorted(keys[:4]), records
+        assert all(jobs == 3 and splits >= 1 for _, _, jobs, splits in mine.values()), mine
+        lib.cg_pool_test_job(pieces, 2, keys[4], out.ctypes.data)     # keys[0]: least recent
+        mine = {rec[1] for s, rec in site_records(lib).items() if slot <= s < slot + 4}
+        assert mine == set(keys[1:5])
+    finally:
+        lib.cg_set_pool_choice(was)
+

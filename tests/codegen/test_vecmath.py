@@ -135,6 +135,33 @@ def test_nan_propagates(name):
     assert np.isnan(got[0::3]).all() and np.isnan(got[1::3]).all() and np.isfinite(got[2::3]).all()
 
 
+def _runs_around(points, width):
+    """Every float32 within width ulps of each point, both signs."""
+    bits = np.asarray(points, dtype=np.float32).view(np.int32).astype(np.int64)
+    runs = (bits[:, None] + np.arange(-width, width + 1)).ravel().astype(np.int32).view(np.float32)
+    return np.concatenate([runs, -runs])
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "softplus"])
+def test_sigmoid_softplus_bound_where_their_steps_switch(name):
+    # exp's clamp at -104 (a mask), its reduction's n at |x| = (n + 1/2) ln2, log1p's
+    # k = 0 / 1 at exp(-|x|) = 1/2 (|x| = ln2) and near 0 (f = (e - 1) / 2 from e = 1)
+    ln2 = np.log(2.0)
+    points = [104.0, 103.97208, 87.33655, ln2, 2 ** -20, 1e-3] + \
+        [(n + 0.5) * ln2 for n in range(151)]
+    _check_bound(name, _runs_around(points, 400))
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "softplus"])
+def test_sigmoid_softplus_nans_with_payloads_stay_nan(name):
+    # exp takes 2^n from the low bits of a sum that a NaN's payload fills, and its clamp is
+    # a mask that a NaN's compare must leave alone
+    payloads = np.array([1, 2, 0x1FF, 0xFFF, 0x1000, 0x3FFFFF, 0x400000, 0x7FFFFF], dtype=np.uint32)
+    bits = np.concatenate([payloads | np.uint32(0x7F800000), payloads | np.uint32(0xFF800000)])
+    x = np.tile(bits.view(np.float32), 3)   # the vector loop and its tail
+    assert np.isnan(_compiled(name)(x)).all()
+
+
 @pytest.mark.parametrize("name, kernel", [("exp", "cg_expf("), ("log1p", "cg_log1pf(")])
 def test_float32_code_calls_the_kernel_and_float64_libm(name, kernel):
     x32, x64 = T.vector("x", dtype="float32"), T.vector("x", dtype="float64")

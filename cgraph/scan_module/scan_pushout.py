@@ -21,6 +21,7 @@ the body does not read it (its length check stays). Both run before the body is 
 and see shapes read from cheap sources (rewrite/shape_only.py), so a product a backward
 loop needed only for its shape is not pushed out but dropped.
 """
+import functools
 from collections import defaultdict
 
 from ..graph.basic import ancestors, clone_replace, io_toposort
@@ -183,7 +184,7 @@ def _push_out_dots(node):
         outer = clone_replace(invariant, {v: non_seqs[q] for v, q in non_seq_index.items()})
         whole = _plus_terms(whole, outer)
         extra[k] = (row, whole, label)
-        replace[root] = add(row, *[replace.get(v, v) for v in others])
+        replace[root] = _sum([row] + [replace.get(v, v) for v in others])
     if not replace:
         return None
     # sequences that only the pushed-out products read are no longer passed
@@ -205,9 +206,13 @@ def _plus_terms(whole, terms):
     x, w = dot_node.inputs
     if x.ndim != 3 or w.ndim != 2 or any(whole.broadcastable) or \
             not all(term.broadcastable[0] for term in terms):
-        return add(whole, *[term.dimshuffle("x", *range(term.ndim)) for term in terms])
+        return _sum([whole] + [term.dimshuffle("x", *range(term.ndim)) for term in terms])
     flat = dot(x.reshape((-1, x.shape[2])), w)
-    return add(flat, *terms).reshape((x.shape[0], x.shape[1], w.shape[1]))
+    return _sum([flat] + terms).reshape((x.shape[0], x.shape[1], w.shape[1]))
+
+
+def _sum(terms):
+    return functools.reduce(add, terms)
 
 
 def _loop_invariant_terms(out, body, inner_nodes, op, non_seq_index):

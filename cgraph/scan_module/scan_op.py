@@ -366,7 +366,8 @@ class Scan(Op):
             return None
         outs, nodes = self.optimized
         gemm = outs[r].owner
-        if gemm is None or type(gemm.op) not in (Gemm, GemmEpilogue):
+        if gemm is None or type(gemm.op) not in (Gemm, GemmEpilogue) or \
+                sum(v is outs[r] for v in outs) != 1:
             return None
         n_gemm = gemm.op.n_gemm if isinstance(gemm.op, GemmEpilogue) else len(gemm.inputs)
         beta, zs = gemm.inputs[3], gemm.inputs[4:n_gemm]

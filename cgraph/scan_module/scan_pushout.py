@@ -202,10 +202,9 @@ def _plus_terms(whole, terms):
     with the steps and rows in m, so that the sum becomes its Gemm's z (the terms written
     into the product's buffer, BLAS adding the product there) rather than a pass of its own
     over the product; then viewed with the steps axis again."""
-    dot_node = whole.owner
-    x, w = dot_node.inputs
-    if x.ndim != 3 or w.ndim != 2 or any(whole.broadcastable) or \
-            not all(term.broadcastable[0] for term in terms):
+    x, w = whole.owner.inputs
+    if not isinstance(whole.owner.op, Dot) or x.ndim != 3 or w.ndim != 2 or \
+            any(whole.broadcastable) or not all(term.broadcastable[0] for term in terms):
         return _sum([whole] + [term.dimshuffle("x", *range(term.ndim)) for term in terms])
     flat = dot(x.reshape((-1, x.shape[2])), w)
     return _sum([flat] + terms).reshape((x.shape[0], x.shape[1], w.shape[1]))
@@ -241,13 +240,20 @@ def _loop_invariant_terms(out, body, inner_nodes, op, non_seq_index):
     inside = {n.outputs[0] for n in tree}
     leaves = [v for n in tree for v in n.inputs if v not in inside]
     varying = [v for v in op.inner_inputs if v not in non_seq_index]
-    invariant = [v for v in leaves if v is not out and
-                 not set(ancestors([v], stop_at=op.inner_inputs)) & set(varying)]
+    invariant = [v for v in leaves if v is not out and _loop_invariant(v, op, varying)]
     if leaves.count(out) != 1 or out.broadcastable != root.broadcastable or \
             any(v.dtype != root.dtype for v in leaves):
         return root, [], []
     others = [v for v in leaves if v is not out and v not in invariant]
     return root, invariant, others
+
+
+def _loop_invariant(var, op, varying):
+    """Whether ``var`` of ``op``'s body is the same at every step: it reads no sequence or
+    state, and no node computing it draws random numbers or loops (not ``foldable``)."""
+    nodes = io_toposort([var], stop_at=op.inner_inputs)
+    return all(node.op.foldable for node in nodes) and \
+        not set(ancestors([var], stop_at=op.inner_inputs)) & set(varying)
 
 
 def _is_add(node):

@@ -167,3 +167,21 @@ def test_two_products_and_a_matrix_term():
         rows.append(h)
     check([x, y, h0, W1, W2, U, b, C], hs, [xv, yv, h0v, W1v, W2v, Uv, bv, Cv],
           expected=np.array(rows))
+
+
+def test_a_random_term_is_drawn_at_every_step():
+    """A term drawn from a random stream is not the same at every step: it stays in the
+    body (C and the reference mode draw the same numbers)."""
+    from cgraph.tensor.shared_randomstreams import RandomStreams
+    x, W = T.dmatrix("x"), T.dmatrix("W")
+    xv, Wv = RNG.normal(size=(4, 2)), RNG.normal(size=(2, 3))
+    results = []
+    for mode in ("c", "py"):
+        srng = RandomStreams(seed=3)
+        hs, updates = cgraph.scan(
+            lambda xt, h, W: T.tanh(T.dot(xt, W) + h * 0.5 + srng.uniform((3,))),
+            sequences=x, outputs_info=T.zeros((3,)), non_sequences=W)
+        results.append(cgraph.function([x, W], hs, updates=updates, mode=mode)(xv, Wv))
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-12)
+    noise = np.arctanh(results[1]) - xv @ Wv - 0.5 * np.vstack([np.zeros(3), results[1][:-1]])
+    assert not np.allclose(noise[0], noise[1])

@@ -3,7 +3,12 @@
 - ``push_out_sequence_dots``: a body's ``dot(x_t, W)`` of a sequence slice ``x_t`` and a
   non-sequence ``W`` is the row ``t`` of ``dot(X[:n_steps], W)``: that one big product runs
   before the loop (one BLAS call instead of one per step) and the body reads its rows as a
-  new sequence (Theano's "scan pushout" of sequence-only work).
+  new sequence (Theano's "scan pushout" of sequence-only work). The terms the body adds to
+  such a row at every step and that read only non-sequences (the bias ``b`` of
+  ``x_t W + h U + b``) are added to the product once instead, as its Gemm's z when the
+  product is one of a sequence of matrices (computed as one product of matrices): the
+  body's sum then starts from the row as is, so a state it computes may be written over
+  the row's own buffer (Scan._seed_of; W7's forward: no per-step pass adding x_t W and b).
 - ``copy_transposed_non_sequences``: a body's product of a transposed non-sequence,
   ``dot(a_t, W.T)`` (the backward loop's ``d_t U^T``), reads a contiguous copy of ``W.T``
   made once before the loop: a small product of a transposed operand took 2.6x the time of

@@ -1529,6 +1529,10 @@ typedef struct {
     int n_taps;             /* a state's taps: back[k] steps back, k < n_taps */
     const int64_t *back;
     const char *message;    /* a sequence or state too short (a printf format, one %lld) */
+    int seed;               /* a steps state: 1 + the sequence whose buffer it may take, its
+                               rows written over (nothing reads them after the loop, and the
+                               step reads row t only as the z its Gemm copies onto itself);
+                               0: none */
 } cg_scan_part;
 /* The loop: parts[] holds the n_seqs sequences, the n_states states, the n_nits nit-sot
  * outputs, in that order; n_in and n_out count the step function's inputs and results.

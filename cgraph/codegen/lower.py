@@ -16,6 +16,7 @@ from ..graph.basic import Constant, readers_of
 from ..graph.labels import (OP_LABEL_TOKEN, c_string, c_text, label_of,  # noqa: F401 (also used from here)
                              label_token, nan_guard_message, op_label_of)
 from ..ifelse import IfElse, branch_layout
+from ..tensor.shape_ops import Reshape
 from ..tensor.type import FLOAT_DTYPES
 from .names import NameTable
 from .lowered import Lowered   # noqa: F401 - what lower() returns
@@ -246,6 +247,12 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
     node_ids = {node: k for k, node in enumerate(nodes)}
     flags = {}     # IfElse node -> the C flag holding its condition
     recycle_after = _recycling_plan(inputs, outputs, order)
+    last_read, viewers = {}, {}
+    for position, node in enumerate(order):
+        for v in node.inputs:
+            last_read[v] = position
+            if not node.op.allocates_fresh_output:
+                viewers.setdefault(v, set()).add(node)
     guarded = []   # (guard, block) in order, nested into if blocks at the end
     late_blocks = []
     early_allocs = []     # (allocations run after the other blocks, before the late ones)
@@ -273,6 +280,13 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
         else:
             op_label, op_arg_label = c_string(op_label_of(node)), c_text(op_label_of(node))
         params = node.op.c_params(node)
+        if node.op.takes_dying_inputs:
+            # inputs in buffers of their own that nothing reads after this node: the node
+            # may keep one as an output's buffer (a Scan writes a state over its seed)
+            # (its outputs then share the input's buffer group: recycled after their readers)
+            params["dying"] = [k for k, v in enumerate(node.inputs)
+                               if node.inputs.count(v) == 1 and
+                               _buffer_dies_at(v, node, position, last_read, viewers, outputs)]
         if isinstance(node.op, IfElse):
             params["flag"] = flags[node]
         params.update(node.op.c_support_code(node, module))
@@ -475,6 +489,21 @@ def _nest_branches(guarded, flags, depth=0):
             "code": f"if ({'' if branch else '!'}{flags[ifelse_node]}) {{\n{_indent(body)}\n}}"})
         k = end
     return blocks
+
+
+def _buffer_dies_at(v, node, position, last_read, viewers, outputs):
+    """Whether ``v``, an input of ``node`` (at ``position`` of the order), is in a buffer
+    nothing reads after ``node``: a fresh buffer, or a reshape of one (a Scan's pushed-out
+    product, computed as one of matrices), no output, no other node viewing it."""
+    reader = node
+    while viewers.get(v) == {reader} and last_read[v] <= position and \
+            not any(v is out for out in outputs) and v.owner is not None:
+        if v.owner.op.allocates_fresh_output:
+            return True
+        if not isinstance(v.owner.op, Reshape):
+            return False
+        reader, v = v.owner, v.owner.inputs[0]
+    return False
 
 
 def _recycling_plan(inputs, outputs, nodes):

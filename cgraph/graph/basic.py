@@ -134,6 +134,9 @@ class Op:
     - ``short_name() -> str``: names the C variables of the op's outputs (``add3``).
     - ``allocates_fresh_output``: the C always writes the output into a new buffer, never a
       view of an input (the buffer-recycling plan relies on it).
+    - ``takes_dying_inputs``: the template gets ``dying``, the positions of the inputs in
+      buffers of their own that nothing reads after the node (it may keep one as an
+      output's buffer: Scan).
     - ``writes_inplace_safely(node) -> bool``: the op may write an update's new value into the
       shared variable's buffer (cgraph.rewrite.inplace); ``inplace_conditions(node, info,
       target) -> InplaceConditions``: the run-time C checks that make that write safe.
@@ -157,6 +160,7 @@ class Op:
     c_template = None
     c_kernel_template = None
     allocates_fresh_output = False
+    takes_dying_inputs = False
     output_types_depend_only_on_input_types = False
     disconnects_gradient = False
     foldable = True

@@ -21,9 +21,11 @@ import functools
 import numpy as np
 
 from ..compile.runners import PyRunner
-from ..graph.basic import Apply, Op, io_toposort
+from ..graph.basic import Apply, Constant, Op, io_toposort
 from ..graph.labels import c_string, c_text
 from ..tensor.basic import cast
+from ..tensor.blas import Gemm
+from ..tensor.blas_epilogue import GemmEpilogue
 from ..tensor.type import TensorType, is_int, shape_str
 from ..tensor.var import TensorVariable, as_tensor_variable
 
@@ -66,6 +68,7 @@ class Scan(Op):
     """A loop: see the module docstring for the layout of inputs and outputs."""
 
     c_template = "ops/scan.c.j2"
+    takes_dying_inputs = True   # a state may be written over its seed sequence (_seed_of)
     foldable = False          # never run a loop at compile time
     # What defines the loop. Equality stays identity (below); listing the inner graph here
     # tells tools that describe ops by their properties (the cache's pre-key) that a Scan
@@ -332,6 +335,9 @@ class Scan(Op):
                                 self.state_labels[r],
                                 c_literal(self.init_length_message(r, 0, True), 10))
             part.update(lag=self.lags[r], n_taps=len(state_taps), back=f"cg_back + {len(taps)}")
+            seed = self._seed_of(r)
+            if seed is not None:   # (scan.c.j2 keeps it if the buffer dies at this node)
+                part.update(seed=seed + 1, seed_input=1 + seed)
             taps += [-tap for tap in state_taps]
             parts.append(part)
         for j in range(self.n_nit_sot):
@@ -348,11 +354,36 @@ class Scan(Op):
                     f"{self.label} was asked to run for a negative number of steps: "
                     f"n_steps = {_LLD}", 12)}
 
+    def _seed_of(self, r):
+        """The sequence whose rows state ``r`` may be written over (its buffer taken as the
+        state's), or None. A steps-mode state whose step is a Gemm adding the product to that
+        sequence's row as is (``x_t W + b`` pushed out of the loop, then ``h U`` added to
+        it): the Gemm's z loop copies the row onto itself, nothing else in the body reads
+        the row, and BLAS adds the product in place. The driver takes the buffer only when
+        the lowering says nothing reads it after the loop (scan.c.j2) and its layout fits
+        (cg_scan_seed)."""
+        if self.state_modes[r] != STEPS:
+            return None
+        outs, nodes = self.optimized
+        gemm = outs[r].owner
+        if gemm is None or type(gemm.op) not in (Gemm, GemmEpilogue) or \
+                sum(v is outs[r] for v in outs) != 1:
+            return None
+        n_gemm = gemm.op.n_gemm if isinstance(gemm.op, GemmEpilogue) else len(gemm.inputs)
+        beta, zs = gemm.inputs[3], gemm.inputs[4:n_gemm]
+        if gemm.op.scalar_op is not None or len(zs) != 1 or not _is_one(beta):
+            return None
+        seqs = self.inner_inputs[:self.n_seqs]
+        if zs[0] not in seqs or zs[0] in outs or \
+                sum(v is zs[0] for node in nodes for v in node.inputs) != 1:
+            return None
+        return seqs.index(zs[0])
+
     @staticmethod
     def _c_part(kind, var, label, message):
         """A cg_scan_part of the loop (a state's lag and taps are added by c_params)."""
         return {"kind": kind, "ndim": var.ndim, "ctype": var.type.ctype, "lag": 0,
-                "n_taps": 0, "back": "NULL", "message": message,
+                "n_taps": 0, "back": "NULL", "message": message, "seed": 0, "seed_input": None,
                 "what": c_text(f"{_KIND_WORDS[kind]}: {label}").replace("*/", "* /")}
 
     def c_support_code(self, node, module):
@@ -375,6 +406,10 @@ class Scan(Op):
     def L_op(self, inputs, outputs, output_grads):
         from .scan_grad import scan_L_op
         return scan_L_op(self, inputs, outputs, output_grads)
+
+
+def _is_one(var):
+    return isinstance(var, Constant) and bool(np.all(var.data == 1))
 
 
 def _check_outer(outer, inner, extra_dims, what):

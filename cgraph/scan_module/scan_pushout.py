@@ -3,7 +3,12 @@
 - ``push_out_sequence_dots``: a body's ``dot(x_t, W)`` of a sequence slice ``x_t`` and a
   non-sequence ``W`` is the row ``t`` of ``dot(X[:n_steps], W)``: that one big product runs
   before the loop (one BLAS call instead of one per step) and the body reads its rows as a
-  new sequence (Theano's "scan pushout" of sequence-only work).
+  new sequence (Theano's "scan pushout" of sequence-only work). The terms the body adds to
+  such a row at every step and that read only non-sequences (the bias ``b`` of
+  ``x_t W + h U + b``) are added to the product once instead, as its Gemm's z when the
+  product is one of a sequence of matrices (computed as one product of matrices): the
+  body's sum then starts from the row as is, so a state it computes may be written over
+  the row's own buffer (Scan._seed_of; W7's forward: no per-step pass adding x_t W and b).
 - ``copy_transposed_non_sequences``: a body's product of a transposed non-sequence,
   ``dot(a_t, W.T)`` (the backward loop's ``d_t U^T``), reads a contiguous copy of ``W.T``
   made once before the loop: a small product of a transposed operand took 2.6x the time of
@@ -21,13 +26,14 @@ the body does not read it (its length check stays). Both run before the body is 
 and see shapes read from cheap sources (rewrite/shape_only.py), so a product a backward
 loop needed only for its shape is not pushed out but dropped.
 """
+import functools
 from collections import defaultdict
 
 from ..graph.basic import ancestors, clone_replace, io_toposort
 from ..rewrite.shape_only import read_shapes_from_sources
 from ..tensor.blas import Dot
-from ..tensor.elemwise import DimShuffle
-from ..tensor.math_ops import identity
+from ..tensor.elemwise import DimShuffle, Elemwise
+from ..tensor.math_ops import add, identity
 from ..tensor.tensordot import dot
 from .scan_op import Scan
 
@@ -153,7 +159,7 @@ def _push_out_dots(node):
     # all once shapes are read from its operands: push out only what is still read
     body = read_shapes_from_sources(op.inner_inputs, op.inner_outputs)
     inner_nodes = io_toposort(body, stop_at=op.inner_inputs)
-    extra, replace = [], {}
+    extra, replace, pushed = [], {}, set()
     for inner in inner_nodes:
         if not isinstance(inner.op, Dot):
             continue
@@ -170,17 +176,93 @@ def _push_out_dots(node):
             continue
         extra.append((row, whole, op.seq_labels[j]))
         replace[out] = row
+        pushed.add(j)
+    # the terms the body adds to a row at every step are added once, to all rows (a sum
+    # holding two rows takes them into the first one)
+    folded = set()
+    for k, (out, (row, whole, label)) in enumerate(zip(list(replace), list(extra))):
+        root, invariant, others = _loop_invariant_terms(out, body, inner_nodes, op,
+                                                         non_seq_index)
+        if not invariant or root in folded:
+            continue
+        folded.add(root)
+        outer = clone_replace(invariant, {v: non_seqs[q] for v, q in non_seq_index.items()})
+        whole = _plus_terms(whole, outer)
+        extra[k] = (row, whole, label)
+        replace[root] = _sum([row] + [replace.get(v, v) for v in others])
     if not replace:
         return None
     # sequences that only the pushed-out products read are no longer passed
     rewritten = clone_replace(body, replace)
     needed = set(ancestors(rewritten, stop_at=op.inner_inputs + [r for r, _, _ in extra]))
-    pushed = {seq_index[inner.inputs[0]] for inner in inner_nodes
-              if inner.outputs[0] in replace}
     keep_seqs = [j for j in range(op.n_seqs) if j not in pushed or in_seqs[j] in needed]
     _, mapping = _rebuild(node, keep_seqs, range(op.n_states), range(op.n_nit_sot),
                           extra, replace, body)
     return mapping
+
+
+def _plus_terms(whole, terms):
+    """``whole + sum(terms)``, each term (a row's) broadcast over the steps. A product of a
+    sequence of matrices ``dot(X, W)`` is computed as one of matrices, ``dot(X` (m, k), W)``
+    with the steps and rows in m, so that the sum becomes its Gemm's z (the terms written
+    into the product's buffer, BLAS adding the product there) rather than a pass of its own
+    over the product; then viewed with the steps axis again."""
+    x, w = whole.owner.inputs
+    if not isinstance(whole.owner.op, Dot) or x.ndim != 3 or w.ndim != 2 or \
+            any(whole.broadcastable) or not all(term.broadcastable[0] for term in terms):
+        return _sum([whole] + [term.dimshuffle("x", *range(term.ndim)) for term in terms])
+    flat = dot(x.reshape((-1, x.shape[2])), w)
+    return _sum([flat] + terms).reshape((x.shape[0], x.shape[1], w.shape[1]))
+
+
+def _sum(terms):
+    return functools.reduce(add, terms)
+
+
+def _loop_invariant_terms(out, body, inner_nodes, op, non_seq_index):
+    """(root, invariant, others) of the sum a body adds ``out`` (a pushed-out product's row)
+    into: the outermost ``add`` of a chain of adds each read only by the next, its terms
+    that read only non-sequences and constants (the bias ``b`` of ``x_t W + h U + b``),
+    and its other terms besides ``out``. ``invariant`` is empty where nothing can be folded
+    into the pushed-out product: ``out`` not summed so, or a term that would change the
+    sum's shape or dtype."""
+    clients = _clients(inner_nodes)
+    outputs = set(body)
+
+    def sole_add(var):
+        users = clients[var]
+        if var in outputs or len(users) != 1 or not _is_add(users[0]):
+            return None
+        return users[0]
+
+    node = sole_add(out)
+    if node is None:
+        return out, [], []
+    tree = [node]
+    while sole_add(tree[-1].outputs[0]) is not None:
+        tree.append(sole_add(tree[-1].outputs[0]))
+    root = tree[-1].outputs[0]
+    inside = {n.outputs[0] for n in tree}
+    leaves = [v for n in tree for v in n.inputs if v not in inside]
+    varying = [v for v in op.inner_inputs if v not in non_seq_index]
+    invariant = [v for v in leaves if v is not out and _loop_invariant(v, op, varying)]
+    if leaves.count(out) != 1 or out.broadcastable != root.broadcastable or \
+            any(v.dtype != root.dtype for v in leaves):
+        return root, [], []
+    others = [v for v in leaves if v is not out and v not in invariant]
+    return root, invariant, others
+
+
+def _loop_invariant(var, op, varying):
+    """Whether ``var`` of ``op``'s body is the same at every step: it reads no sequence or
+    state, and no node computing it draws random numbers or loops (not ``foldable``)."""
+    nodes = io_toposort([var], stop_at=op.inner_inputs)
+    return all(node.op.foldable for node in nodes) and \
+        not set(ancestors([var], stop_at=op.inner_inputs)) & set(varying)
+
+
+def _is_add(node):
+    return isinstance(node.op, Elemwise) and node.op.scalar_op.name == "add"
 
 
 def copy_transposed_non_sequences(inputs, outputs):

@@ -404,7 +404,14 @@ def thread_env(threads):
 
 def run_child(args, env, timeout):
     """Run ``python -m benchmarks <args>`` and return the JSON lines it printed (also those
-    printed before a crash or a timeout) and what went wrong, if anything."""
+    printed before a crash or a timeout) and what went wrong, if anything. The child's
+    temporary files go to a folder removed after it (the peers leave theirs: PyTensor's
+    numba backend ~700 files in /tmp per run)."""
+    with tempfile.TemporaryDirectory(prefix="cgraph-bench-") as scratch:
+        return _run_child(args, dict(env, TMPDIR=scratch), timeout)
+
+
+def _run_child(args, env, timeout):
     try:
         proc = subprocess.run([sys.executable, "-m", "benchmarks"] + args, env=env, cwd=ROOT,
                               capture_output=True, text=True, timeout=timeout)

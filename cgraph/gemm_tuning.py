@@ -1001,7 +1001,8 @@ def apply(lib, record: dict) -> Dict[str, str]:
 
 def apply_by_m(lib, record: dict, picked: dict, skinny: dict, forced: bool = False
                ) -> Dict[str, Dict[str, Dict[int, str]]]:
-    """Make the record's tile per row count the one the library runs, where the kind runs
+    """Make the record's tile per row count the one the library runs (after the kinds'
+    variants are set: that clears the tables), where the kind runs
     the record's choice (not under CGRAPH_GEMM_VARIANT for the small products, nor
     CGRAPH_GEMM_SKINNY=blas for the "m" kind, nor with CGRAPH_GEMM_BY_M=off: each kind's own
     for every m); returns {dtype: {table: {m: name or "BLAS"}}} of the m not on the kind's
@@ -1019,13 +1020,12 @@ def apply_by_m(lib, record: dict, picked: dict, skinny: dict, forced: bool = Fal
             use = rows and not off and own == _kind_variant(record["choice"][dtype], table) \
                 and not (forced and table == "small")
             tiles = {m: rows["variants"][str(m)] for m in range(1, BY_M + 1)} if use else {}
-            for m in range(1, BY_M + 1):
-                tile = tiles.get(m, own)
-                if not setter(i, m, -2 if tile == own else -1 if tile == BLAS else
-                              names.index(tile)):
+            overrides[dtype][table] = {m: t for m, t in tiles.items() if t != own}
+            # (setting the kinds' variants, apply() above, gave every m the kind's own)
+            for m, tile in overrides[dtype][table].items():
+                if not setter(i, m, -1 if tile == BLAS else names.index(tile)):
                     raise RuntimeError(f"cgraph: the runtime library refused the variant "
                                        f"{tile} for {m} rows")
-            overrides[dtype][table] = {m: t for m, t in tiles.items() if t != own}
     return overrides
 
 

@@ -19,7 +19,8 @@ Layout under the cache root (``$CGRAPH_CACHE_DIR``, else ``$XDG_CACHE_HOME/cgrap
     trash/                folders being deleted: renamed here first, then removed
     locks/<key>.lock      one lock file per key, so two processes do not build one thing twice
     toolchain/            remembered compiler probes
-    prekeys/              records from a graph's pre-key to its module (codegen/prekey.py)
+    prekeys/              records from a graph's pre-key to its module (codegen/prekey.py),
+                          and *.digest: the runtime library's sources' digest (runtime_library)
     templates/            the templates compiled by Jinja (codegen/render.py)
 
 The key is the sha256 of everything that changes the binary: the source, the compiler's

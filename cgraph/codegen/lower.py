@@ -301,9 +301,12 @@ def lower_body(inputs, outputs, nodes, module, embed_all_constants=False, profil
                 kernel_template, f"cg_loop_{info[node.outputs[0]].name}", **context)
         # A late node's other outputs it names (a GemmSquares' 0-d sum) are allocated before
         # the late blocks: nothing may fail once one of them has written an input's buffer
-        early = [info[node.outputs[k]] for k in getattr(node.op, "early_outputs", ())] \
-            if node in late_nodes else [info[v] for v in node.outputs] \
-            if early_after and node in after_late else []
+        if node in late_nodes:
+            early = [info[node.outputs[k]] for k in getattr(node.op, "early_outputs", ())]
+        elif early_after and node in after_late:
+            early = [info[v] for v in node.outputs]
+        else:
+            early = []
         early_allocs += [f"CG_ALLOC({v.name}, {v.ndim}, {v.ctype}, {node_id});" for v in early]
         # (late: the block may write into an updated input's buffer, CG_DEST_FOR not NULL)
         code = render(node.op.c_template,
